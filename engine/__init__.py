@@ -1,0 +1,71 @@
+"""lawful: decide whether data may lawfully move from one organisation to another for a stated purpose.
+
+    import engine
+    policy = engine.load()                       # the default bundle, or engine.load("path/to/bundle")
+    d = policy.decide("JCP", "ALI", "provider-data", "inspection", on=datetime.date(2005, 6, 23))
+    d.verdict, d.headline, d.to_dict()
+
+Loading runs the pipeline: read files -> parse -> check (named stages) -> compile. Problems raise
+`DiagnosticsError` (each diagnostic located, with a stable code); warnings stay on `policy.warnings`.
+A Policy is immutable and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Optional
+
+from .bundle import ReadResult, bundle_from_texts, default_bundle, read_bundle, resolve_bundle
+from .checks import Checked, check
+from .compile import Policy, compile_policy
+from .diagnostics import Diagnostic, DiagnosticsError, LawfulError, Severity, UnknownNameError
+from .decide import Decision
+from .source import SourceFile, Span
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Decision", "Diagnostic", "DiagnosticsError", "LawfulError", "Policy", "Severity", "SourceFile", "Span",
+    "UnknownNameError", "check_bundle", "default_bundle", "load", "load_texts", "resolve_bundle", "__version__",
+]
+
+
+def _finish(result: ReadResult, on: Optional[dt.date]) -> tuple[Optional[Checked], list[Diagnostic]]:
+    diags = list(result.diagnostics)
+    if result.bundle is None or any(d.severity is Severity.ERROR for d in diags):
+        # Still run the checks that can run, so one pass reports every problem it can find.
+        if result.bundle is not None:
+            checked = check(result.bundle, on)
+            diags += checked.diagnostics
+        return None, diags
+    checked = check(result.bundle, on)
+    diags += checked.diagnostics
+    return checked, diags
+
+
+def check_bundle(path: Optional[str | os.PathLike] = None, on: Optional[dt.date] = None) -> tuple[list[Diagnostic], dict]:
+    """Every diagnostic for a bundle (errors and warnings) and the sources, without raising."""
+    result = read_bundle(resolve_bundle(path))
+    _checked, diags = _finish(result, on)
+    return sorted(diags, key=Diagnostic.sort_key), dict(result.sources)
+
+
+def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
+    checked, diags = _finish(result, on)
+    errors = [d for d in diags if d.severity is Severity.ERROR]
+    if checked is None or errors:
+        raise DiagnosticsError(errors or diags, result.sources)
+    warnings = [d for d in diags if d.severity is not Severity.ERROR]
+    return compile_policy(checked, result.sources, warnings)
+
+
+def load(path: Optional[str | os.PathLike] = None) -> Policy:
+    """Load, check and compile a bundle folder (default: $LAWFUL_BUNDLE, the current folder when it is a
+    bundle, else the bundle shipped with the engine). Raises DiagnosticsError when it has errors."""
+    return _load(read_bundle(resolve_bundle(path)), None)
+
+
+def load_texts(policies: dict[str, str], register_yaml: str) -> Policy:
+    """Load a bundle given as texts: {"policies/x.policy": "…"} and the gateways.yaml text."""
+    return _load(bundle_from_texts(policies, register_yaml), None)

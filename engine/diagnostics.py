@@ -1,0 +1,192 @@
+"""Diagnostics: every problem the engine finds in its input, with a stable code, a span and a hint.
+
+Messages are one lowercase line with user input in backticks; advice goes in `help`. Problems are
+collected (never stopped at the first), sorted by location and rendered as
+`policies/x.policy:12:3: error[unknown-name]: …` followed by the source line and a caret.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable, Mapping, Sequence
+
+from .source import SourceFile, Span, caret_snippet
+
+# Every stable code with a one-paragraph explanation (`lawful check --explain CODE`).
+CODES: dict[str, str] = {
+    "parse-error": "The policy text does not follow the grammar of the language. The message says what was "
+    "expected at that point; compare the line with the language reference in README.md.",
+    "bad-date": "A date is not a real calendar date in the form YYYY-MM-DD (for example 2005-02-30).",
+    "bad-encoding": "A policy file or gateways.yaml is not valid UTF-8. Save it as UTF-8.",
+    "file-too-large": "An input file is larger than the engine accepts (5 MB). Split the policy into files.",
+    "too-many-files": "The bundle holds more policy files than the engine accepts.",
+    "limit-exceeded": "The input exceeds one of the engine's limits (identifiers in a list, nesting depth, "
+    "number of rules, hierarchy depth). The limits keep a hostile or broken file from exhausting memory.",
+    "empty-bundle": "The bundle's policies/ folder holds no *.policy file, so nothing could ever be allowed.",
+    "missing-register": "The bundle has no gateways.yaml, the register of legal instruments that gateways cite.",
+    "missing-policies": "The bundle has no policies/ folder.",
+    "bad-bundle": "The bundle folder does not exist or cannot be read.",
+    "bad-yaml": "gateways.yaml is not well-formed YAML.",
+    "yaml-duplicate-key": "A key appears twice in the same YAML mapping; the second would silently replace the "
+    "first, so the engine refuses it.",
+    "yaml-alias": "YAML anchors and aliases are refused in gateways.yaml: they are not needed for a register "
+    "and are the vehicle of 'billion laughs' documents.",
+    "schema": "gateways.yaml does not match the register's JSON Schema (engine/schemas/gateways.schema.json).",
+    "unsafe-path": "A file or symbolic link points outside the bundle folder; the engine reads only the bundle.",
+    "duplicate-id": "Two declarations of the same kind share an identifier (identifiers are case-insensitive).",
+    "duplicate-clause": "A clause that may appear once in a block appears twice.",
+    "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "
+    "an agreement).",
+    "missing-clause": "A block lacks a clause it needs (a gateway needs `statute`, `allows`, `data` and "
+    "`for`; an agreement needs parties, `data`, `for` and `under`; a restriction needs `one-way` or `forbids`).",
+    "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction "
+    "or statute. Names are case-insensitive and organisations may be named by an alias.",
+    "wrong-kind": "A name refers to a declaration of another kind than the clause needs (for example a "
+    "purpose where an organisation is expected).",
+    "unknown-statute": "A `statute` clause names an id that gateways.yaml does not register.",
+    "cycle": "The `part-of` or `under` relations form a loop, so no hierarchy can be built.",
+    "bad-validity": "A `valid FROM to UNTIL` window ends before it starts.",
+    "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
+    "legal-obligation, vital-interests, public-task, legitimate-interests.",
+    "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "
+    "or purposes: the agreement claims more than its legal power supports.",
+    "no-lawful-basis": "Personal data flows under an agreement or gateway that records no UK GDPR Article 6 "
+    "lawful basis.",
+    "no-article-9": "Special-category data flows without an Article 9 condition (`article-9 \"…\"`).",
+    "no-article-10": "Criminal-offence data flows without an Article 10 condition (`article-10 \"…\"`).",
+    "agreement-expired": "The agreement's validity ended before the date checked: flows under it are no "
+    "longer covered. Renew it or remove it.",
+    "agreement-expiring": "The agreement's validity ends soon after the date checked.",
+    "review-overdue": "The agreement's review date has passed.",
+    "no-review-date": "The agreement names no review date; the ICO Data Sharing Code expects one.",
+    "no-owner": "The agreement names no owner. Agreements without an owner are how sharing gets silently "
+    "'severed' when staff move on (the 2005 MIAP finding).",
+    "statute-proposed": "A gateway or agreement relies on a statute whose status is `proposed`: it gives no "
+    "power until enacted (queries may assume it with --assume).",
+    "statute-repealed": "A gateway or agreement relies on a statute that has been repealed.",
+    "succeeded-organisation": "An agreement names an organisation that a reorganisation replaced (`succeeds`); "
+    "from that date flows under the agreement are not covered for the successor.",
+    "dead-agreement": "Every flow the agreement covers is blocked by a restriction, so it can never be used.",
+    "overlapping-agreements": "Two agreements cover the same flows under the same gateway.",
+    "unusable-exception": "A restriction's `except` clause covers flows that no gateway allows, so it can "
+    "never take effect.",
+    "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
+    "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
+    "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
+}
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    severity: Severity = Severity.ERROR
+    help: str | None = None
+    related: tuple[tuple[str, Span], ...] = ()  # other places that explain this one ("the gateway is here")
+
+    def sort_key(self) -> tuple:
+        s = self.span
+        return (s.file, s.line, s.column, self.code, self.message) if s else ("", 0, 0, self.code, self.message)
+
+    def headline(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        return f"{where}{self.severity.value}[{self.code}]: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "span": self.span.to_dict() if self.span else None,
+            "help": self.help,
+            "related": [{"message": m, "span": s.to_dict()} for m, s in self.related],
+        }
+
+
+def error(code: str, message: str, span: Span | None = None, help: str | None = None, related=()) -> Diagnostic:
+    return Diagnostic(code, message, span, Severity.ERROR, help, tuple(related))
+
+
+def warning(code: str, message: str, span: Span | None = None, help: str | None = None, related=()) -> Diagnostic:
+    return Diagnostic(code, message, span, Severity.WARNING, help, tuple(related))
+
+
+class LawfulError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class DiagnosticsError(LawfulError):
+    """The input could not be loaded; `diagnostics` says why, each with a location and a stable code."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], sources: Mapping[str, SourceFile] | None = None):
+        self.diagnostics = tuple(sorted(diagnostics, key=Diagnostic.sort_key))
+        self.sources = dict(sources or {})
+        first = self.diagnostics[0].headline() if self.diagnostics else "invalid input"
+        more = len(self.diagnostics) - 1
+        super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
+
+
+class UnknownNameError(LawfulError):
+    """A question names something the bundle does not declare."""
+
+    def __init__(self, kind: str, name: str, suggestions: Sequence[str] = ()):
+        self.kind = kind
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        hint = f"; did you mean {', '.join(f'`{s}`' for s in self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown {kind} `{name}`{hint}")
+
+    def to_diagnostic(self) -> Diagnostic:
+        help_ = f"did you mean {', '.join(f'`{s}`' for s in self.suggestions)}?" if self.suggestions else None
+        return error("unknown-name", f"unknown {self.kind} `{self.name}`", None, help_)
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Close spellings of `name` among `candidates`, compared case-insensitively, returned as declared."""
+    by_lower: dict[str, str] = {}
+    for c in candidates:
+        by_lower.setdefault(c.lower(), c)
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[m] for m in matches]
+
+
+def render(
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, SourceFile] | None = None,
+    limit: int = 50,
+) -> str:
+    """Human-readable text: headline, caret snippet, help; sorted; capped with '… and N more'."""
+    sources = sources or {}
+    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    chunks = []
+    for d in ordered[:limit]:
+        lines = [d.headline()]
+        if d.span:
+            snippet = caret_snippet(sources.get(d.span.file), d.span)
+            if snippet:
+                lines.append(snippet)
+        for message, span in d.related:
+            lines.append(f"  note: {message} at {span}")
+        if d.help:
+            lines.append(f"  help: {d.help}")
+        chunks.append("\n".join(lines))
+    if len(ordered) > limit:
+        chunks.append(f"… and {len(ordered) - limit} more")
+    errors = sum(1 for d in ordered if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in ordered if d.severity is Severity.WARNING)
+    if ordered:
+        chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+    return "\n\n".join(chunks)

@@ -1,0 +1,84 @@
+"""The three trees of a bundle (organisations by `part-of`, data categories and purposes by `under`).
+
+Each is a networkx DiGraph from parent to child, with ancestor and descendant sets precomputed once, so
+"is X inside the scope of Y" is a set look-up. Keys are lower-cased identifiers.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Optional
+
+import networkx as nx
+
+MAX_DEPTH = 64
+
+
+class Tree:
+    def __init__(self, kind: str, parents: Mapping[str, Optional[str]]):
+        """`parents` maps every node to its parent (or None). The caller has already refused cycles."""
+        self.kind = kind
+        self.graph = nx.DiGraph()
+        self.graph.add_nodes_from(parents)
+        for child, parent in parents.items():
+            if parent is not None and parent in parents:
+                self.graph.add_edge(parent, child)
+        self._parent = {k: (p if p in parents else None) for k, p in parents.items()}
+        anc: dict[str, frozenset[str]] = {}
+        for node in parents:
+            chain = []
+            cur: Optional[str] = node
+            while cur is not None and cur not in anc and len(chain) <= MAX_DEPTH + 1:
+                chain.append(cur)
+                cur = self._parent.get(cur)
+            base = anc[cur] if cur is not None and cur in anc else frozenset()
+            for n in reversed(chain):
+                base = base | {n}
+                anc[n] = base
+        self.ancestors: dict[str, frozenset[str]] = anc  # each node's ancestors, itself included
+        desc: dict[str, set[str]] = {n: set() for n in parents}
+        for n, ups in anc.items():
+            for a in ups:
+                desc[a].add(n)
+        self.descendants: dict[str, frozenset[str]] = {n: frozenset(s) for n, s in desc.items()}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._parent
+
+    def parent(self, key: str) -> Optional[str]:
+        return self._parent.get(key)
+
+    def depth(self, key: str) -> int:
+        return len(self.ancestors.get(key, ())) - 1
+
+    def within(self, key: str, scope: Iterable[str]) -> bool:
+        """`key` is one of `scope` or lies below one of them."""
+        ups = self.ancestors.get(key, frozenset((key,)))
+        return not ups.isdisjoint(scope)
+
+    def overlaps(self, key: str, scope: Iterable[str]) -> bool:
+        """`key` is inside one of `scope` or contains one of them (used for restrictions)."""
+        scope = frozenset(scope)
+        return self.within(key, scope) or not self.descendants.get(key, frozenset((key,))).isdisjoint(scope)
+
+    def expand(self, scope: Iterable[str]) -> frozenset[str]:
+        """Every node inside any of `scope`."""
+        out: set[str] = set()
+        for s in scope:
+            out |= self.descendants.get(s, frozenset((s,)))
+        return frozenset(out)
+
+
+def find_cycles(parents: Mapping[str, Optional[str]]) -> list[list[str]]:
+    """Every loop in the parent relation, each as its nodes in order (each node has one parent, so the
+    loops are disjoint and simple_cycles stays linear)."""
+    g = nx.DiGraph()
+    g.add_nodes_from(parents)
+    g.add_edges_from((c, p) for c, p in parents.items() if p is not None and p in parents)
+    cycles = [sorted_cycle(c) for c in nx.simple_cycles(g)]
+    return sorted(cycles)
+
+
+def sorted_cycle(cycle: list[str]) -> list[str]:
+    """Rotate a cycle to start at its smallest node, so reports do not depend on traversal order."""
+    i = cycle.index(min(cycle))
+    return cycle[i:] + cycle[:i]

@@ -1,0 +1,66 @@
+"""Source files and spans: where every construct and every diagnostic points.
+
+A `Span` is 1-based (line, column) to (end_line, end_column), the end exclusive. Spans never take part
+in equality of the model, so the same policy text in another file compares equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    file: str
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line or self.line,
+            "end_column": self.end_column or self.column + 1,
+        }
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file as text, with the name it is reported under (relative to the bundle)."""
+
+    name: str
+    text: str
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        if 1 <= line <= len(lines):
+            return lines[line - 1]
+        return ""
+
+
+def caret_snippet(source: SourceFile | None, span: Span) -> str:
+    """The source line of `span` with carets under the spanned columns, as rustc and Cedar show it."""
+    if source is None or span.line <= 0:
+        return ""
+    text = source.line_text(span.line)
+    if not text and span.line > len(source.text.splitlines()):
+        return ""
+    gutter = str(span.line)
+    start = max(span.column, 1)
+    if span.end_line == span.line and span.end_column > start:
+        width = span.end_column - start
+    else:
+        width = max(len(text.rstrip()) - start + 1, 1)
+    width = max(1, min(width, max(len(text) - start + 1, 1)))
+    pad = " " * len(gutter)
+    # Tabs keep their width in the caret line so the caret sits under the right character.
+    lead = "".join("\t" if ch == "\t" else " " for ch in text[: start - 1])
+    return f"{pad} |\n{gutter} | {text}\n{pad} | {lead}{'^' * width}"
