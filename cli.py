@@ -178,6 +178,22 @@ def check_cmd(
     raise typer.Exit(EXIT_ERROR if failed else EXIT_OK)
 
 
+# ---- reachability, routes and pictures (issue 4) -----------------------------------------------------
+# (recipients, sources, flows, blocked, graph)
+
+
+# ---- review in pull requests (issue 5) --------------------------------------------------------------
+# (test, fmt, diff)
+
+
+# ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------
+# (log verify, bundle hash)
+
+
+# ---- services and scale (issue 8) -------------------------------------------------------------------
+# (serve, audit)
+
+
 @app.command("version")
 def version() -> None:
     """Print the engine's version."""
