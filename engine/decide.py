@@ -223,7 +223,8 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
         out.candidates.append(g)
         why = statute_status(g.statute, q)
         if why:
-            note(Considered("gateway", g.key, why, "proposed" if "proposed" in why else "not-in-force",
+            note(Considered("gateway", g.key, why,
+                            "proposed" if "proposed" in why else "repealed" if "repealed" in why else "not-in-force",
                             clause_span(g.model, "statute")))
             continue
         why = window_status(g.valid, q.on)
@@ -488,9 +489,9 @@ def _headline(policy: Policy, q: Question, out: Outcome, blocks: list[Block], co
         return f"DENIED — agreement {expired[0].id} {expired[0].reason}; no other agreement in force covers it"
     if "no-agreement" in codes:
         return "DENIED — no agreement in force under the gateway that would allow it"
-    if "proposed" in codes:
+    if codes == {"proposed"}:
         return "DENIED — the only gateway is in a proposed statute, not enacted"
-    if "not-in-force" in codes:
+    if codes & {"not-in-force", "repealed", "proposed"}:
         return "DENIED — no gateway in force on this date allows it"
     if codes & {"no-lawful-basis", "no-article-9", "no-article-10"} or any(
             c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
