@@ -115,6 +115,47 @@ def restriction_applies(policy: Policy, r: CRestriction, q: Question) -> tuple[b
     return True, None
 
 
+def clause_span(model, clause: str) -> Optional[Span]:
+    """The span of a block's clause (the first one written), else the block's own span."""
+    for name, span in getattr(model, "clause_spans", ()):
+        if name == clause:
+            return span
+    return model.span
+
+
+def _restriction_miss_span(r: CRestriction, why: str) -> Optional[Span]:
+    """Where a restriction that did not fire was decided: the exception, the statute or the window."""
+    if "exception at " in why:
+        for *_scopes, exc in r.exceptions:
+            if f"exception at {exc.span} " in why:
+                return exc.span
+    if why.startswith("not in force: not valid") or why.startswith("not in force: expired"):
+        return clause_span(r.model, "valid")
+    return clause_span(r.model, "statute")
+
+
+def deciding_clause(policy: Policy, r: CRestriction, q: Question) -> Optional[Span]:
+    """The clause of a firing restriction that catches the flow: the `one-way` clause naming the source's
+    organisation, or the `forbids` clause whose parties match."""
+    if q.source in r.one_way:
+        for n in r.model.one_way:
+            k = policy.org_alias.get(n.key, n.key)
+            if k in policy.org_tree.ancestors.get(q.source, ()):
+                for name, span in r.model.clause_spans:
+                    if name == "one-way" and _contains(span, n.span):
+                        return span
+                return n.span
+    for (s, d), parties in zip(r.forbids, r.model.forbids):
+        if (s is None or q.source in s) and (d is None or q.recipient in d):
+            return parties.span
+    return r.model.span
+
+
+def _contains(outer: Span, inner: Span) -> bool:
+    return (outer.file == inner.file and (outer.line, outer.column) <= (inner.line, inner.column)
+            and (inner.end_line, inner.end_column) <= (outer.end_line, outer.end_column))
+
+
 def _agreement_covers(a: CAgreement, q: Question) -> bool:
     return any(q.source in s and q.recipient in d for s, d in a.directions)
 
@@ -150,16 +191,18 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
                 out.missing_org.append((k, start, ""))
                 note(Considered("organisation", k, f"`{policy.org_name(k)}` does not exist until {start.isoformat()}",
                                 "not-yet-existing", policy.orgs[k].span))
-    if out.missing_org:
-        return out
 
-    # 1. restrictions (deny overrides)
+    # 1. restrictions (deny overrides). Evaluated even when an organisation is missing, so the decision
+    # still reports every bar the flow meets (the verdict is DENY either way).
     for r in policy.restrictions_by_source.get(q.source, []) + policy.restrictions_any_source:
         fires, why = restriction_applies(policy, r, q)
         if fires:
             out.firing.append(r)
         elif why:
-            note(Considered("restriction", r.key, why, "exception" if "exception" in why else "not-in-force", r.model.span))
+            note(Considered("restriction", r.key, why, "exception" if "exception" in why else "not-in-force",
+                            _restriction_miss_span(r, why)))
+    if out.missing_org:
+        return out
 
     # 2–4. gateways, agreements, lawful basis
     extra_by_gateway: dict[str, list[CAgreement]] = {}
@@ -170,20 +213,23 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
         if not any((s is None or q.source in s) and (d is None or q.recipient in d) for s, d in g.pairs):
             continue
         if q.data not in g.data:
-            note(Considered("gateway", g.key, f"data `{policy.data_name(q.data)}` not covered", "data-not-covered", g.model.span))
+            note(Considered("gateway", g.key, f"data `{policy.data_name(q.data)}` not covered", "data-not-covered",
+                            clause_span(g.model, "data")))
             continue
         if q.purpose not in g.purposes:
             note(Considered("gateway", g.key, f"purpose `{policy.purpose_name(q.purpose)}` not covered",
-                            "purpose-not-covered", g.model.span))
+                            "purpose-not-covered", clause_span(g.model, "for")))
             continue
         out.candidates.append(g)
         why = statute_status(g.statute, q)
         if why:
-            note(Considered("gateway", g.key, why, "proposed" if "proposed" in why else "not-in-force", g.model.span))
+            note(Considered("gateway", g.key, why,
+                            "proposed" if "proposed" in why else "repealed" if "repealed" in why else "not-in-force",
+                            clause_span(g.model, "statute")))
             continue
         why = window_status(g.valid, q.on)
         if why:
-            note(Considered("gateway", g.key, why, "not-in-force", g.model.span))
+            note(Considered("gateway", g.key, why, "not-in-force", clause_span(g.model, "valid")))
             continue
         in_force: list[CAgreement] = []
         for a in policy.agreements_by_gateway.get(g.key, []) + extra_by_gateway.get(g.key, []):
@@ -191,20 +237,21 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
                 continue
             if q.data not in a.data:
                 note(Considered("agreement", a.key, f"data `{policy.data_name(q.data)}` not covered", "data-not-covered",
-                                a.model.span))
+                                clause_span(a.model, "data")))
                 continue
             if q.purpose not in a.purposes:
                 note(Considered("agreement", a.key, f"purpose `{policy.purpose_name(q.purpose)}` not covered",
-                                "purpose-not-covered", a.model.span))
+                                "purpose-not-covered", clause_span(a.model, "for")))
                 continue
             why = window_status(a.valid, q.on, "in force")
             if why:
                 note(Considered("agreement", a.key, why, "expired" if why.startswith("expired") else "not-in-force",
-                                a.model.span))
+                                clause_span(a.model, "valid")))
                 continue
             in_force.append(a)
         if g.requires_agreement and not in_force:
-            note(Considered("gateway", g.key, "no agreement in force relies on it", "no-agreement", g.model.span))
+            note(Considered("gateway", g.key, "no agreement in force relies on it", "no-agreement",
+                            clause_span(g.model, "requires agreement")))
             continue
         options: list[Optional[CAgreement]] = list(in_force) if in_force else [None]
         usable = []
@@ -276,9 +323,11 @@ class Block:
     restriction: RuleRef
     one_way: bool
     overridden_by: Optional[str] = None
+    span: Optional[Span] = None  # the clause that caught the flow (`one-way …` / `forbids …`)
 
     def to_dict(self) -> dict:
-        return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by}
+        return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
+                "span": self.span.to_dict() if self.span else None}
 
 
 @dataclass(frozen=True)
@@ -306,7 +355,7 @@ class Condition:
 
 @dataclass(frozen=True)
 class Fix:
-    kind: str  # renew-agreement | new-agreement | assume-statute | other-purpose | narrower-data | successor
+    kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data | other-purpose
     description: str
     statute: Optional[str] = None
     gateway: Optional[str] = None
@@ -314,11 +363,12 @@ class Fix:
     purpose: Optional[str] = None
     data: Optional[str] = None
     organisation: Optional[str] = None
+    on: Optional[dt.date] = None  # for `later-date`: the first date on which the flow is lawful
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "description": self.description, "statute": self.statute, "gateway": self.gateway,
                 "agreement": self.agreement, "purpose": self.purpose, "data": self.data,
-                "organisation": self.organisation, "verified": True}
+                "organisation": self.organisation, "on": self.on.isoformat() if self.on else None, "verified": True}
 
 
 @dataclass(frozen=True)
@@ -439,9 +489,9 @@ def _headline(policy: Policy, q: Question, out: Outcome, blocks: list[Block], co
         return f"DENIED — agreement {expired[0].id} {expired[0].reason}; no other agreement in force covers it"
     if "no-agreement" in codes:
         return "DENIED — no agreement in force under the gateway that would allow it"
-    if "proposed" in codes:
+    if codes == {"proposed"}:
         return "DENIED — the only gateway is in a proposed statute, not enacted"
-    if "not-in-force" in codes:
+    if codes & {"not-in-force", "repealed", "proposed"}:
         return "DENIED — no gateway in force on this date allows it"
     if codes & {"no-lawful-basis", "no-article-9", "no-article-10"} or any(
             c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
@@ -461,8 +511,9 @@ def decide_question(policy: Policy, q: Question, fixes: bool = True, routes: boo
     if out.allowed:
         for r in out.overridden:
             overridden_by[r.key] = out.basis[0].id
-    blocks = [Block(rule_ref(policy, r), r.is_one_way, overridden_by.get(r.key))
-              for r in sorted(out.firing, key=lambda r: (not r.is_one_way, r.key))]
+    blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
+                    deciding_clause(policy, r, q))
+              for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
     lookup = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions,
               "organisation": policy.orgs}
     considered = []

@@ -50,7 +50,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         if b.overridden_by:
             lines.append(f"  lifted    {r.id} ({kind}){cite}: gateway {b.overridden_by} overrides it{_where(r.span)}")
         else:
-            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{_where(r.span)}")
+            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{_where(b.span or r.span)}")
             if r.url:
                 lines.append(f"            {r.url}")
     if d.conditions:

@@ -3,8 +3,9 @@ change applied, never guessed.
 
 Candidates, cheapest first: renew an agreement that covers the flow but is out of its window; make an
 agreement under a gateway that needs one; assume a proposed statute (with an agreement if its gateway needs
-one); use the successor of an organisation that no longer exists; ask for a narrower (e.g. anonymised)
-data category; ask for another purpose.
+one); wait for a later date on which a gateway not yet in force commences (with an agreement if needed);
+use the successor of an organisation that no longer exists; ask for a narrower (e.g. anonymised) data
+category; ask for another purpose.
 """
 
 from __future__ import annotations
@@ -56,6 +57,42 @@ def _sensitive_words(policy: Policy, q: Question) -> str:
     if "criminal-offence" in sens:
         extra.append("an article-10 condition")
     return f", recording {' and '.join(extra)}" if extra else ""
+
+
+def _later_date(policy: Policy, q: Question, g: CGateway, ok) -> Optional[Fix]:
+    """The first date after the question's on which gateway `g` would make the flow lawful, verified."""
+    starts: dict[dt.date, list[str]] = {}
+    st = g.statute
+    if st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced and st.commenced > q.on:
+        if st.repealed is None or st.repealed > st.commenced:
+            starts.setdefault(st.commenced, []).append(f"{st.id} commences")
+    if g.valid is not None and g.valid.start is not None and g.valid.start > q.on:
+        starts.setdefault(g.valid.start, []).append(f"gateway `{g.id}` becomes valid")
+    if not starts:
+        return None  # the gateway itself is in force (or never will be): a later date is not the fix
+    gate_open = max(starts)  # every one of the gateway's own conditions holds from here
+    for a in policy.agreements_by_gateway.get(g.key, []):
+        if a.valid is not None and a.valid.start is not None and a.valid.start > gate_open:
+            starts.setdefault(a.valid.start, []).append(f"agreement `{a.id}` begins")
+    def when(day: dt.date) -> str:
+        events = [(d, w) for d, ws in sorted(starts.items()) if d <= day for w in ws]
+        if len(events) == 1:
+            return events[0][1]
+        return " and ".join(f"{w} ({d.isoformat()})" for d, w in events)
+
+    for day in sorted(d for d in starts if d >= gate_open):
+        later = replace(q, on=day)
+        if ok(later):
+            return Fix("later-date", f"lawful from {day.isoformat()}, when {when(day)}", statute=st.id if st else None,
+                       gateway=g.id, on=day)
+    later = replace(q, on=gate_open)
+    if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
+        if ok(later, (_hypothetical_agreement(policy, later, g),)):
+            return Fix("later-date", f"lawful from {gate_open.isoformat()}, when {when(gate_open)}, with an agreement from "
+                       f"`{policy.org_name(q.source)}` to `{policy.org_name(q.recipient)}` for "
+                       f"`{policy.data_name(q.data)}` for `{policy.purpose_name(q.purpose)}` under gateway `{g.id}`"
+                       f"{_sensitive_words(policy, q)}", statute=st.id if st else None, gateway=g.id, on=gate_open)
+    return None
 
 
 def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
@@ -110,6 +147,14 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
                                  f"under gateway `{g.id}`{_sensitive_words(policy, q)}",
                                  statute=g.statute.id if proposed else None, gateway=g.id))
 
+    # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun) or an
+    # agreement not yet begun. The flow is decided again on each such start date, first as the bundle
+    # stands, then with an agreement if the gateway needs one; only a date that really allows it is offered.
+    for g in out.candidates:
+        fix = _later_date(policy, q, g, ok)
+        if fix is not None:
+            fixes.append(fix)
+
     # A narrower data category (for example the anonymised part) that is lawful.
     for d in sorted(policy.data_tree.descendants.get(q.data, ()))[:50]:
         if d != q.data and ok(replace(q, data=d)):
@@ -123,7 +168,7 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
         names = ", ".join(f"`{policy.purpose_name(p)}`" for p in others[:3])
         fixes.append(Fix("other-purpose", f"ask for another purpose: the same flow is lawful for {names}",
                          purpose=policy.purpose_name(others[0])))
-    order = {"renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "successor": 3, "narrower-data": 4,
-             "other-purpose": 5}
+    order = {"renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
+             "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Callable, Optional
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import model as m
@@ -39,20 +40,22 @@ def parser() -> Lark:
 
 
 # ---- describing what was expected ----------------------------------------------------------------
+#
+# Lark reports the terminals it could accept (`NAME`, `RBRACE`, `__ANON_1`, …). Those names mean nothing to
+# a policy author, so each is described in words, using the construct being written for context: the
+# parser's value stack holds every token of the unfinished construct, so "expected a data category after
+# `data`" works for EOF and after a comma too.
 
-_KEYWORD_TERMINALS = {
-    "ORGANISATION": "organisation", "DATA": "data", "PURPOSE": "purpose", "GATEWAY": "gateway",
-    "RESTRICTION": "restriction", "AGREEMENT": "agreement", "TEST": "test",
-}
-_TOP_LEVEL = set(_KEYWORD_TERMINALS)
+_DECLARATIONS = ("organisation", "data", "purpose", "gateway", "restriction", "agreement", "test")
+_TOP_LEVEL = {w.upper() for w in _DECLARATIONS}
 
-# What a NAME means after each keyword: drives "expected a data category after `data`".
+# What a NAME means after each keyword (the keyword that governs the position, see `_Context`).
 _NAME_AFTER = {
     "organisation": "an identifier for the organisation",
     "part-of": "an organisation",
     "succeeds": "an organisation",
-    "allows": "an organisation (or `*`)",
-    "forbids": "an organisation (or `*`)",
+    "allows": "an organisation",
+    "forbids": "an organisation",
     "->": "an organisation",
     "one-way": "an organisation",
     "from": "an organisation",
@@ -72,42 +75,29 @@ _NAME_AFTER = {
     "because": "a gateway, agreement or restriction id",
     "assuming": "a statute id",
     "lawful-basis": "a lawful basis such as `public-task`",
-    "allow": "an organisation",
-    "deny": "an organisation",
-    ",": "another name",
+    "expect-source": "the sending organisation",
+    "expect-recipient": "the receiving organisation",
+    "expect-data": "a data category",
 }
 
+# What a quoted STRING means after each keyword.
+_STRING_AFTER = {
+    "test": "a quoted test name (\"…\")",
+    "aka": "a quoted alias (\"…\")",
+    "statute": "a quoted provision such as \"section 123\"",
+    "requires": "a quoted condition (\"…\")",
+    "article-9": "the article-9 condition as quoted text (\"…\")",
+    "article-10": "the article-10 condition as quoted text (\"…\")",
+    "owner": "the owner as quoted text (\"…\")",
+    "note": "a quoted note (\"…\")",
+}
 
-def _describe_terminal(name: str, prev: Optional[str]) -> str:
-    if name == "NAME":
-        return _NAME_AFTER.get((prev or "").lower(), "a name")
-    if name == "STRING":
-        if prev in ("organisation", "data", "purpose", "gateway", "restriction", "agreement", "test") or (
-            prev and prev not in _NAME_AFTER
-        ):
-            return "a quoted title (\"…\")"
-        return "a quoted text (\"…\")"
-    if name == "DATE":
-        return "a date (YYYY-MM-DD)"
-    if name == "VERDICT":
-        return "`allow` or `deny`"
-    if name == "MARKER":
-        return "a sensitivity marker (`personal`, `special-category`, `criminal-offence`, `anonymised`)"
-    if name == "ANY":
-        return "`*`"
-    if name == "$END":
-        return "the end of the file"
-    fixed = {
-        "LBRACE": "`{`", "RBRACE": "`}`", "COMMA": "`,`", "__ANON_0": "`->`", "MINUS": "`-`",
-    }
-    if name in fixed:
-        return fixed[name]
-    pattern = _terminal_strings().get(name)
-    return f"`{pattern}`" if pattern else name.lower()
+_LITERAL_TYPES = {"NAME", "STRING", "DATE", "COMMA", "MARKER", "ANY", "VERDICT"}
 
 
 @lru_cache(maxsize=1)
 def _terminal_strings() -> dict[str, str]:
+    """Terminal name -> the literal text it matches, for every fixed-string terminal (`__ANON_1` -> `->`)."""
     out = {}
     for t in parser().terminals:
         if t.pattern.type == "str":
@@ -115,19 +105,88 @@ def _terminal_strings() -> dict[str, str]:
     return out
 
 
-def _expected_phrase(expected: set[str], prev: Optional[str]) -> str:
-    expected = set(expected)
-    clause_keywords = {n for n in expected if n not in _TOP_LEVEL and n not in ("NAME", "STRING", "DATE", "$END", "RBRACE", "COMMA")}
+@dataclass(frozen=True)
+class _Context:
+    """Where in a construct the parser stopped: the last token read and the keyword that governs it."""
+
+    prev: Optional[Token]  # the last token read (None at the start of the file)
+    keyword: Optional[str]  # lower-case keyword text, or a synthetic `expect-…` position
+    open_braces: int  # blocks opened and not closed
+
+
+def _stack_tokens(stack) -> list[Token]:
+    out: list[Token] = []
+    for v in stack:
+        if isinstance(v, Token):
+            out.append(v)
+        elif isinstance(v, Tree):
+            out.extend(t for t in v.scan_values(lambda x: isinstance(x, Token)))
+    return out
+
+
+def _context(tokens: list[Token]) -> _Context:
+    prev = tokens[-1] if tokens else None
+    open_braces = sum(1 for t in tokens if t.type == "LBRACE") - sum(1 for t in tokens if t.type == "RBRACE")
+    keyword = None
+    # The governing keyword is the nearest token that is not a literal; `->` counts (recipient side).
+    tail: list[Token] = []
+    for t in reversed(tokens):
+        if t.type not in _LITERAL_TYPES:
+            keyword = str(t.value).lower()
+            break
+        tail.append(t)
+    tail.reverse()
+    i = len(tokens) - len(tail) - 4  # where `expect` stands when the keyword is the `->` of an expectation
+    in_expect = i >= 0 and tokens[i].type == "EXPECT"
+    if keyword == "expect":  # expect VERDICT SOURCE -> RECIPIENT DATA …
+        keyword = "expect-source" if len(tail) == 1 else keyword
+    elif keyword == "->" and in_expect:
+        keyword = "expect-data" if tail else "expect-recipient"
+    elif keyword in _DECLARATIONS and tail and open_braces == 0:
+        keyword = keyword + "-title" if len(tail) == 1 else keyword + "-options"
+    return _Context(prev, keyword, open_braces)
+
+
+def _describe_terminal(name: str, ctx: _Context) -> str:
+    kw = ctx.keyword or ""
+    if name == "NAME":
+        return _NAME_AFTER.get(kw, "a name")
+    if name == "STRING":
+        if kw.endswith("-title"):
+            return "a quoted test name (\"…\")" if kw == "test-title" else "a quoted title (\"…\")"
+        return _STRING_AFTER.get(kw, "a quoted text (\"…\")")
+    if name == "DATE":
+        return "a date (YYYY-MM-DD)"
+    if name == "VERDICT":
+        return "`allow` or `deny`"
+    if name == "MARKER":
+        return "a sensitivity marker (`personal`, `special-category`, `criminal-offence`, `anonymised`)"
+    if name == "ANY":
+        return "`*` (anyone)"
+    if name == "$END":
+        return "the end of the file"
+    literal = _terminal_strings().get(name)
+    if literal is not None:
+        return f"`{literal}`"
+    return "something else"  # never show a grammar-internal name
+
+
+def _expected_phrase(expected: set[str], ctx: _Context) -> str:
+    expected = set(expected) - {"WS", "COMMENT"}
+    words: list[str] = []
     if len(expected & _TOP_LEVEL) >= 5:
-        # At the top level: anything that starts a declaration.
-        rest = expected - _TOP_LEVEL - {"$END"}
-        words = ["a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement` or `test`)"]
-        words += sorted(_describe_terminal(n, prev) for n in rest)
-        return " or ".join(words)
+        # At the top level: anything that starts a declaration (plus options of the declaration just read).
+        words.append("a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement` "
+                     "or `test`)")
+        expected -= _TOP_LEVEL | {"$END"}
+    clause_keywords = {n for n in expected if n not in _LITERAL_TYPES | {"$END", "RBRACE", "LBRACE"}}
     if "RBRACE" in expected and len(clause_keywords) >= 5:
-        extras = sorted(_describe_terminal(n, prev) for n in expected if n in ("COMMA",))
-        return " or ".join(["a clause (such as `data`, `for`, `statute`) or `}`"] + extras)
-    words = sorted({_describe_terminal(n, prev) for n in expected})
+        words.append("a clause (such as `data`, `for`, `statute`) or `}`")
+        expected -= clause_keywords | {"RBRACE"}
+    if {"NAME", "ANY"} <= expected and _NAME_AFTER.get(ctx.keyword or "") == "an organisation":
+        words.append("an organisation or `*` (anyone)")
+        expected -= {"NAME", "ANY"}
+    words += sorted({_describe_terminal(n, ctx) for n in expected})
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
@@ -139,35 +198,61 @@ def _token_text(tok: Token) -> str:
     return f"`{tok.value}`"
 
 
+def _after(ctx: _Context) -> str:
+    return f" after `{ctx.prev.value}`" if ctx.prev is not None else ""
+
+
 def _syntax_diagnostic(exc: UnexpectedInput, source: SourceFile) -> Diagnostic:
     if isinstance(exc, UnexpectedToken):
-        history = getattr(exc, "token_history", None) or []
-        prev_tok = history[-1] if history and history[-1] is not None else None
-        prev = prev_tok.value if prev_tok is not None else None
-        tok = exc.token
-        what = _expected_phrase(set(exc.expected), prev)
-        after = f" after `{prev}`" if prev else ""
-        line = tok.line if tok.line is not None else (prev_tok.end_line if prev_tok else 1)
-        col = tok.column if tok.column is not None else (prev_tok.end_column if prev_tok else 1)
-        if tok.type == "$END":
-            message = f"unexpected end of file; expected {what}{after}"
-            if prev_tok is not None:
-                line, col = prev_tok.end_line, prev_tok.end_column
+        ip = getattr(exc, "interactive_parser", None)
+        if ip is not None:
+            tokens = _stack_tokens(ip.parser_state.value_stack)
         else:
-            message = f"expected {what}{after}, found {_token_text(tok)}"
-        end_col = (tok.end_column or col + 1) if tok.type != "$END" else col + 1
-        span = Span(source.name, line or 1, col or 1, line or 1, end_col)
-        return error("parse-error", message, span, _hint(prev, tok))
+            tokens = [t for t in (getattr(exc, "token_history", None) or []) if t is not None]
+        ctx = _context(tokens)
+        tok = exc.token
+        expected = set(exc.expected)
+        if ip is not None:
+            # LALR merges look-ahead sets; ask the parser which tokens would really advance it.
+            try:
+                expected = set(ip.accepts()) or expected
+            except Exception:  # noqa: BLE001 — a best-effort refinement; the raw set still describes it
+                pass
+        what = _expected_phrase(expected, ctx)
+        prev_tok = ctx.prev
+        if tok.type == "$END" or tok.line is None:
+            message = f"unexpected end of file; expected {what}{_after(ctx)}"
+            if prev_tok is not None and prev_tok.end_line is not None:
+                line, col = prev_tok.end_line, prev_tok.end_column
+            else:
+                lines = source.text.splitlines() or [""]
+                line, col = len(lines), len(lines[-1]) + 1
+            span = Span(source.name, line, col, line, col + 1)
+        else:
+            message = f"expected {what}{_after(ctx)}, found {_token_text(tok)}"
+            span = Span(source.name, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        return error("parse-error", message, span, _hint(ctx, tok))
     if isinstance(exc, UnexpectedCharacters):
-        ch = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else "?"
+        pos = exc.pos_in_stream
+        ch = source.text[pos] if pos is not None and pos < len(source.text) else "?"
         span = Span(source.name, exc.line, exc.column, exc.line, exc.column + 1)
+        tokens = [t for t in (getattr(exc, "token_history", None) or []) if t is not None]
+        ctx = _context(tokens)
+        allowed = set(getattr(exc, "allowed", None) or ()) - {"WS", "COMMENT"}
+        shown = ch if ch.isprintable() else repr(ch)[1:-1]
+        message = f"unexpected character `{shown}`"
+        if allowed:
+            message += f"; expected {_expected_phrase(allowed, ctx)}{_after(ctx)}"
         hint = None
         if ch == '"':
             hint = "a quoted text must close on the same line with `\"`"
-        elif ch in "-":
+        elif ch == "-":
             hint = "`->` separates senders from recipients"
-        shown = repr(ch)[1:-1] if not ch.isprintable() else ch
-        return error("parse-error", f"unexpected character `{shown}`", span, hint)
+        elif ch.isdigit() and "NAME" in allowed:
+            hint = "identifiers start with a letter, then letters, digits, `-`, `_` or `.`"
+        elif not ch.isprintable() or not ch.isascii():
+            hint = "identifiers and keywords are plain ASCII; non-ASCII text belongs inside quotes"
+        return error("parse-error", message, span, hint)
     if isinstance(exc, UnexpectedEOF):
         lines = source.text.splitlines() or [""]
         span = Span(source.name, len(lines), len(lines[-1]) + 1)
@@ -175,13 +260,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: SourceFile) -> Diagnostic:
     return error("parse-error", "cannot parse this file", Span(source.name, 1, 1))
 
 
-def _hint(prev: Optional[str], tok: Token) -> Optional[str]:
+def _hint(ctx: _Context, tok: Token) -> Optional[str]:
     if tok.type == "$END":
-        return "a block opened with `{` must be closed with `}`"
-    if tok.type == "NAME" and prev in ("allows", "forbids"):
+        return "a block opened with `{` must be closed with `}`" if ctx.open_braces > 0 else None
+    if tok.type == "NAME" and ctx.keyword in ("allows", "forbids"):
         return "write the parties as `SENDER -> RECIPIENT`"
-    if tok.type == "STRING" and prev not in (None,):
-        return None
+    if ctx.open_braces > 0 and tok.type in _TOP_LEVEL:
+        return "the block above is not closed: add `}` before this declaration"
     return None
 
 

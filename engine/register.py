@@ -112,6 +112,11 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
         return None, [error("bad-yaml", f"gateways.yaml is not well-formed: {problem}", span)]
     except yaml.YAMLError as exc:
         return None, [error("bad-yaml", f"gateways.yaml is not well-formed: {exc}", Span(file, 1, 1))]
+    alias = _first_alias(source.text)
+    if alias is not None:
+        # Refused where the alias is used (the composer would only show the anchored node).
+        return None, [error("yaml-alias", "anchors and aliases are not accepted in gateways.yaml",
+                            Span(file, alias.line + 1, alias.column + 1), "write each value out in full")]
     if node is None:
         return None, [error("schema", "gateways.yaml is empty", Span(file, 1, 1),
                             "it must be a mapping with a `statutes:` key")]
@@ -157,6 +162,17 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
                                s.span, related=[("first registered", seen[s.id.lower()].span)]))
         seen.setdefault(s.id.lower(), s)
     return m.Register(tuple(statutes), file), diags
+
+
+def _first_alias(text: str):
+    """The start mark of the first alias (`*name`) in a well-formed YAML text, or None."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def _closest_span(lines: dict[tuple, Span], path: tuple) -> Span | None:
