@@ -207,7 +207,8 @@ class Edge:
 
 
 def candidate_recipients(policy: Policy, source: str, data: str, purpose: str) -> set[str]:
-    """Organisations some gateway could let `source` disclose this data to for this purpose (a superset)."""
+    """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
+    leaving out the source itself and its parts and parents."""
     out: set[str] = set()
     for g in policy.gateways_by_source.get(source, []) + policy.gateways_any_source:
         if data not in g.data or purpose not in g.purposes:
@@ -215,8 +216,14 @@ def candidate_recipients(policy: Policy, source: str, data: str, purpose: str) -
         for s, d in g.pairs:
             if s is None or source in s:
                 out |= set(policy.orgs) if d is None else d
-    out.discard(source)
-    return out
+    return {r for r in out if not related(policy, source, r)}
+
+
+def related(policy: Policy, a: str, b: str) -> bool:
+    """The same body, or one part of the other: passing data between them is not a disclosure between
+    bodies, so flows, routes and pictures leave such pairs out."""
+    tree = policy.org_tree
+    return a == b or tree.within(a, {b}) or tree.within(b, {a})
 
 
 class FlowGraph:
