@@ -13,7 +13,8 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List, Optional
+from contextlib import contextmanager
+from typing import Callable, List, Optional, Tuple
 
 import typer
 
@@ -180,6 +181,196 @@ def check_cmd(
 
 # ---- reachability, routes and pictures (issue 4) -----------------------------------------------------
 # (recipients, sources, flows, blocked, graph)
+
+
+class FlowFormat(str, Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
+class GraphFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
+MAX_HOPS_HELP = "Longest route searched, in hops (1-8)."
+
+
+@contextmanager
+def _refusals():
+    """A question the engine refuses as asked (a limit, a missing option, no Graphviz): exit 2 with its hint."""
+    from engine.routes import RequestError
+
+    try:
+        yield
+    except RequestError as exc:
+        raise _fail(exc.message, exc.help, exc.code)
+
+
+def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_hops, bundle, fmt) -> None:
+    from engine import reach
+    from engine.report import reach_text
+
+    day = _parse_date(on)
+    policy = _load(bundle)
+    with _refusals():
+        find = reach.recipients if kind == "recipients" else reach.sources
+        result = find(policy, anchor, data, purpose, on=day, assume=assume, max_hops=max_hops)
+    if fmt is TextOrJson.json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(reach_text(result, _style))
+    raise typer.Exit(EXIT_OK if result.found else EXIT_DENY)
+
+
+@app.command("recipients")
+@guarded
+def recipients_cmd(
+    source: str = typer.Argument(..., help="The organisation that holds the data."),
+    data: str = typer.Argument(..., help="The data category."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
+    assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
+    max_hops: int = typer.Option(4, "--max-hops", help=MAX_HOPS_HELP),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Every organisation that may lawfully receive the data from SOURCE, directly or by a lawful route.
+
+    A route's every hop is a lawful direct flow and respects the onward clauses the data carries.
+    Exit 0 when some organisation may receive it, 1 when none may, 2 on error.
+    """
+    _reach_command("recipients", source, data, purpose, on, assume, max_hops, bundle, fmt)
+
+
+@app.command("sources")
+@guarded
+def sources_cmd(
+    recipient: str = typer.Argument(..., help="The organisation that would receive the data."),
+    data: str = typer.Argument(..., help="The data category."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
+    assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
+    max_hops: int = typer.Option(4, "--max-hops", help=MAX_HOPS_HELP),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Every organisation that may lawfully send the data to RECIPIENT, directly or by a lawful route.
+
+    Exit 0 when some organisation may send it, 1 when none may, 2 on error.
+    """
+    _reach_command("sources", recipient, data, purpose, on, assume, max_hops, bundle, fmt)
+
+
+@app.command("flows")
+@guarded
+def flows_cmd(
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Only this data category (and those under it)."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="Only this purpose (and those under it)."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
+    assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+) -> None:
+    """The register of sharing: every lawful direct flow on the date, with its basis.
+
+    One row per flow and gateway/agreement basis, at the highest level that holds (LSC -> ALI covers the
+    local LSCs). Exit 0 (also when there is none), 2 on error.
+    """
+    from engine.reach import lawful_flows
+    from engine.report import FLOW_COLUMNS, flows_text, rows_csv
+
+    day = _parse_date(on) or dt.date.today()
+    policy = _load(bundle)
+    rows = lawful_flows(policy, data, purpose, on=day, assume=assume)
+    if fmt is FlowFormat.json:
+        typer.echo(json.dumps({"on": day.isoformat(), "flows": [r.to_dict() for r in rows]}, indent=2, ensure_ascii=False))
+    elif fmt is FlowFormat.csv:
+        typer.echo(rows_csv(rows, FLOW_COLUMNS), nl=False)
+    else:
+        typer.echo(flows_text(rows, day.isoformat(), _style))
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("blocked")
+@guarded
+def blocked_cmd(
+    on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Only this data category (and those under it)."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="Only this purpose (and those under it)."),
+    assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+) -> None:
+    """Every flow a gateway in force would allow but a restriction blocks, one-way blocks first.
+
+    Where legislation, not paperwork, stands in the way. Exit 0 (also when there is none), 2 on error.
+    """
+    from engine.reach import blocked_flows
+    from engine.report import BLOCKED_COLUMNS, blocked_text, rows_csv
+
+    day = _parse_date(on) or dt.date.today()
+    policy = _load(bundle)
+    rows = blocked_flows(policy, data, purpose, on=day, assume=assume)
+    if fmt is FlowFormat.json:
+        typer.echo(json.dumps({"on": day.isoformat(), "blocked": [r.to_dict() for r in rows]}, indent=2, ensure_ascii=False))
+    elif fmt is FlowFormat.csv:
+        typer.echo(rows_csv(rows, BLOCKED_COLUMNS), nl=False)
+    else:
+        typer.echo(blocked_text(rows, day.isoformat(), _style))
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("graph")
+@guarded
+def graph_cmd(
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Only flows of this data category (and those under it)."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="Only flows for this purpose (and those under it)."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
+    assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
+    highlight: Optional[Tuple[str, str]] = typer.Option(None, "--highlight", help="SOURCE RECIPIENT: draw the direct flow or the first lawful route bold (needs --data and --purpose)."),
+    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
+    max_nodes: int = typer.Option(150, "--max-nodes", help="Refuse to draw more organisations than this."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+) -> None:
+    """A picture of the sharing network: organisations grouped by parent body, lawful flows labelled with
+    their gateway and agreement, blocked flows dashed red, one-way organisations in red.
+
+    Exit 0 when drawn, 2 on error (unknown name, too many organisations, Graphviz missing for svg/png).
+    """
+    from engine import graph
+
+    day = _parse_date(on)
+    policy = _load(bundle)
+    if fmt is GraphFormat.png and output is None and sys.stdout.isatty():
+        raise _fail("png is binary and standard output is a terminal", "give --output FILE", "missing-option")
+    with _refusals():
+        pic = graph.build(policy, data, purpose, on=day, assume=assume, highlight=tuple(highlight) if highlight else None,
+                          max_nodes=max_nodes)
+        if fmt is GraphFormat.mermaid:
+            body: bytes = graph.to_mermaid(policy, pic).encode("utf-8")
+        else:
+            body = graph.to_dot(policy, pic).encode("utf-8")
+            if fmt in (GraphFormat.svg, GraphFormat.png):
+                body = graph.render(body.decode("utf-8"), fmt.value)
+    if pic.note:
+        typer.echo(pic.note, err=True)
+    if output is not None:
+        try:
+            output.write_bytes(body)
+        except OSError as exc:
+            raise _fail(f"cannot write `{output}`: {exc.strerror or exc}", "check the folder exists and is writable",
+                        "bad-output")
+        typer.echo(f"wrote {output} ({len(pic.nodes)} organisations, {len(pic.edges)} flows)", err=True)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    raise typer.Exit(EXIT_OK)
+
 
 
 # ---- review in pull requests (issue 5) --------------------------------------------------------------

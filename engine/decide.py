@@ -66,6 +66,7 @@ class Outcome:
     considered: list[Considered] = field(default_factory=list)
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties match the flow
+    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
 
 
 def statute_status(statute: Optional[m.Statute], q: Question) -> Optional[str]:
@@ -275,6 +276,7 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
     if bases:
         bases.sort(key=lambda b: (bool(b[2]), b[0].key, b[1].key if b[1] else ""))
         g, a, overridden = bases[0]
+        out.bases = [(b[0], b[1]) for b in bases]
         out.allowed = True
         out.basis = (g, a)
         out.overridden = overridden
@@ -449,15 +451,10 @@ def rule_ref(policy: Policy, rule) -> RuleRef:
                    provision=rule.provision, url=s.url if s else None)
 
 
-def _onward_text(g: CGateway, a: Optional[CAgreement]) -> str:
-    clauses = [c for c in ((a.model.onward if a else None), g.model.onward) if c is not None]
-    if not clauses:
-        return "none"
-    order = {"none": 0, "to": 1, "only-for": 1, "as-discloser": 2}
-    strict = min(clauses, key=lambda c: order[c.kind])
-    if strict.targets:
-        return f"{strict.kind} {', '.join(t.text for t in strict.targets)}"
-    return strict.kind
+def _onward_text(policy: Policy, q: Question, g: CGateway, a: Optional[CAgreement]) -> str:
+    """The effective onward permission: the intersection of the gateway's and the agreement's clauses."""
+    from .routes import onward_text
+    return onward_text(policy, g, a, q.source)
 
 
 def _headline(policy: Policy, q: Question, out: Outcome, blocks: list[Block], considered: list[Consideration]) -> str:
@@ -536,7 +533,7 @@ def decide_question(policy: Policy, q: Question, fixes: bool = True, routes: boo
             lawful_basis=((am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) or m.Name("")).text or None,
             article_9=(am.article9 if am and am.article9 else gm.article9),
             article_10=(am.article10 if am and am.article10 else gm.article10),
-            onward=_onward_text(g, a))
+            onward=_onward_text(policy, q, g, a))
         if a:
             conditions = [Condition(text, a.id, dict(a.model.clause_spans).get("requires", a.model.span))
                           for text in a.model.requires]

@@ -74,6 +74,12 @@ CODES: dict[str, str] = {
     "never take effect.",
     "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
+    "missing-option": "The command needs another option for what was asked (for example `graph --highlight` "
+    "needs `--data` and `--purpose`, a PNG needs `--output` on a terminal).",
+    "bad-output": "The output file could not be written (missing folder, no permission).",
+    "graphviz-missing": "SVG and PNG pictures are drawn by Graphviz's `dot` program, which is not installed. Install "
+    "the `graphviz` package, or ask for `--format dot` or `--format mermaid`.",
+    "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 

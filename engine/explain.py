@@ -71,6 +71,8 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
                             for h in r.hops)
             lines.append(f"  {r}  ({via})")
+            if r.variants:
+                lines.append(style("    also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants), "dim"))
     return "\n".join(lines)
 
 
