@@ -212,7 +212,7 @@ def _refusals():
 
 def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_hops, bundle, fmt) -> None:
     from engine import reach
-    from engine.report import reach_text
+    from engine.reach_render import reach_text
 
     day = _parse_date(on)
     policy = _load(bundle)
@@ -281,7 +281,7 @@ def flows_cmd(
     local LSCs). Exit 0 (also when there is none), 2 on error.
     """
     from engine.reach import lawful_flows
-    from engine.report import FLOW_COLUMNS, flows_text, rows_csv
+    from engine.reach_render import FLOW_COLUMNS, flows_text, rows_csv
 
     day = _parse_date(on) or dt.date.today()
     policy = _load(bundle)
@@ -310,7 +310,7 @@ def blocked_cmd(
     Where legislation, not paperwork, stands in the way. Exit 0 (also when there is none), 2 on error.
     """
     from engine.reach import blocked_flows
-    from engine.report import BLOCKED_COLUMNS, blocked_text, rows_csv
+    from engine.reach_render import BLOCKED_COLUMNS, blocked_text, rows_csv
 
     day = _parse_date(on) or dt.date.today()
     policy = _load(bundle)

@@ -46,6 +46,7 @@ NOT_HERE = {
     "dead-agreement", "overlapping-agreements", "unusable-exception", "isolated-organisation",
     "agreement-expiring", "no-review-date",
     "internal-error",  # tested by forcing a failure in tests/test_cli_bad_input.py
+    "graphviz-missing", "graphviz-failed",  # tested in tests/test_graph_render_errors.py
 }
 
 
