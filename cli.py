@@ -186,6 +186,60 @@ def check_cmd(
 # (test, fmt, diff)
 
 
+class TestFormat(str, Enum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    github = "github"
+
+
+def _relative_to_cwd(root: Optional[Path]) -> Callable[[str], str]:
+    """Map a bundle-relative file name to a path relative to the current folder (for SARIF, annotations)."""
+    def mapper(name: str) -> str:
+        if root is None:
+            return name
+        full = (root / name).resolve()
+        try:
+            return full.relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            return full.as_posix()
+    return mapper
+
+
+@app.command("test")
+@guarded
+def test_cmd(
+    paths: List[Path] = typer.Argument(None, help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="text, json, junit (JUnit XML) or github (workflow annotations)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing expectations too."),
+) -> None:
+    """Run the policy tests: every `expect` line of every `test` block, against the bundle.
+
+    A failing expectation prints its location and the decision's full explanation.
+    Exit 0 when all pass, 1 when any fails, 2 on error (a bad test file, an unknown name).
+    """
+    import engine
+    from engine import report, testing
+
+    root = engine.resolve_bundle(bundle)
+    policy = _load(root)
+    explicit = bool(paths)
+    run = testing.run_paths(policy, list(paths) if explicit else testing.default_test_paths(), root,
+                            include_bundle=not explicit)
+    if fmt is TestFormat.json:
+        typer.echo(report.to_json(run.to_dict()))
+    elif fmt is TestFormat.junit:
+        typer.echo(report.junit(run))
+    elif fmt is TestFormat.github:
+        typer.echo(report.github_tests(run))
+    else:
+        typer.echo(testing.render_text(run, verbose=verbose))
+    if run.has_errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)
+
+
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------
 # (log verify, bundle hash)
 

@@ -73,6 +73,8 @@ CODES: dict[str, str] = {
     "unusable-exception": "A restriction's `except` clause covers flows that no gateway allows, so it can "
     "never take effect.",
     "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
+    "declaration-in-test-file": "A test file outside the bundle declares something other than a `test` block. "
+    "Tests check the bundle as it is; declarations belong in the bundle's policies/ folder.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
