@@ -36,6 +36,13 @@ class TextOrJson(str, Enum):
     json = "json"
 
 
+class CheckFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
 # ---- output helpers --------------------------------------------------------------------------------
 
 
@@ -142,10 +149,11 @@ def can_share(
 @guarded
 def check_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text, json, sarif (SARIF 2.1.0) or github (workflow annotations)."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 2)."),
     on: Optional[str] = typer.Option(None, "--on", help="Date that expiry and review warnings are judged on. Default: today."),
     explain_code: Optional[str] = typer.Option(None, "--explain", help="Print what a diagnostic code means, and exit."),
+    expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
     """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, and warnings.
 
@@ -164,10 +172,17 @@ def check_cmd(
                         "unknown-code")
         typer.echo(f"{explain_code}: {text}")
         raise typer.Exit(EXIT_OK)
-    diags, sources = engine.check_bundle(bundle, _parse_date(on))
+    from engine import report
+    from engine.lint import check_and_lint
+
+    diags, sources = check_and_lint(bundle, _parse_date(on), expiring_within)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     warnings = [d for d in diags if d.severity is Severity.WARNING]
-    if fmt is TextOrJson.json:
+    if fmt in (CheckFormat.sarif, CheckFormat.github):
+        paths = _relative_to_cwd(engine.resolve_bundle(bundle))
+        typer.echo(report.to_json(report.sarif(diags, engine.__version__, paths)) if fmt is CheckFormat.sarif
+                   else report.github_diagnostics(diags, paths))
+    elif fmt is CheckFormat.json:
         typer.echo(json.dumps({"diagnostics": [d.to_dict() for d in diags],
                                "summary": {"errors": len(errors), "warnings": len(warnings)}}, indent=2))
     elif diags:
