@@ -255,6 +255,40 @@ def test_cmd(
     raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)
 
 
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command("diff")
+@guarded
+def diff_cmd(
+    old: str = typer.Argument(..., help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
+    new: str = typer.Argument(..., help="The new side: a bundle folder, or a git revision."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date the flows are judged on, YYYY-MM-DD. Default: today."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
+    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
+) -> None:
+    """Which flows a change makes lawful or unlawful, grouped by the rule change that caused it.
+
+    Reads git revisions with git (never touching the work tree). Exit 0 when no verdict changes, 1 when some
+    do, 2 on error.
+    """
+    import engine
+    from engine import report
+    from engine.diff import diff
+
+    result = diff(old, new, _parse_date(on), engine.resolve_bundle(bundle))
+    if fmt is DiffFormat.json:
+        typer.echo(report.to_json(result.to_dict()))
+    elif fmt is DiffFormat.markdown:
+        typer.echo(report.diff_markdown(result), nl=False)
+    else:
+        typer.echo(report.diff_text(result))
+    raise typer.Exit(EXIT_DENY if result.flows else EXIT_OK)
+
+
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------
 # (log verify, bundle hash)
 

@@ -75,6 +75,9 @@ CODES: dict[str, str] = {
     "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
     "declaration-in-test-file": "A test file outside the bundle declares something other than a `test` block. "
     "Tests check the bundle as it is; declarations belong in the bundle's policies/ folder.",
+    "bad-revision": "A side of `lawful diff` is neither a bundle folder nor a git revision of the current repository "
+    "holding the bundle (or git could not read it).",
+    "unformatted": "A policy file is not in the canonical layout `lawful fmt` writes. Run `lawful fmt` on it.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
