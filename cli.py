@@ -255,6 +255,49 @@ def test_cmd(
     raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)
 
 
+@app.command("fmt")
+@guarded
+def fmt_cmd(
+    paths: List[Path] = typer.Argument(None, help="Files or folders of *.policy files. Default: the bundle's policies/ and tests/policy/."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; list the files that would change and exit 1 if any."),
+    show_diff: bool = typer.Option(False, "--diff", help="Write nothing; print a unified diff of the changes."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+) -> None:
+    """Format policy files in the canonical layout, keeping every comment.
+
+    Exit 0 when done (or, with --check, nothing would change), 1 when --check finds files to reformat,
+    2 when a file cannot be parsed.
+    """
+    import engine
+    from engine import fmt as formatter
+    from engine.diagnostics import render
+    from engine.testing import default_test_paths
+
+    targets = list(paths) if paths else [engine.resolve_bundle(bundle) / "policies", *default_test_paths()]
+    results = formatter.format_paths(targets, write=not (check or show_diff))
+    broken = [r for r in results if r.diagnostics]
+    changed = [r for r in results if r.changed]
+    for r in broken:
+        typer.echo(render(r.diagnostics, r.sources), err=True)
+    if show_diff:
+        for r in changed:
+            typer.echo(formatter.unified_diff(r.before, r.after, r.path), nl=False)
+    if check:
+        for r in changed:
+            typer.echo(f"would reformat {r.path}")
+    elif not show_diff:
+        for r in changed:
+            typer.echo(f"reformatted {r.path}")
+    ok = len(results) - len(broken) - len(changed)
+    summary = f"{len(changed)} file{'s' if len(changed) != 1 else ''} {'would be ' if check or show_diff else ''}reformatted, {ok} unchanged"
+    if broken:
+        summary += f", {len(broken)} could not be parsed"
+    typer.echo(summary, err=True)
+    if broken:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_DENY if check and changed else EXIT_OK)
+
+
 class DiffFormat(str, Enum):
     text = "text"
     json = "json"
