@@ -37,6 +37,13 @@ class TextOrJson(str, Enum):
     json = "json"
 
 
+class CheckFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
 # ---- output helpers --------------------------------------------------------------------------------
 
 
@@ -143,10 +150,11 @@ def can_share(
 @guarded
 def check_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text, json, sarif (SARIF 2.1.0) or github (workflow annotations)."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 2)."),
     on: Optional[str] = typer.Option(None, "--on", help="Date that expiry and review warnings are judged on. Default: today."),
     explain_code: Optional[str] = typer.Option(None, "--explain", help="Print what a diagnostic code means, and exit."),
+    expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
     """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, and warnings.
 
@@ -165,10 +173,17 @@ def check_cmd(
                         "unknown-code")
         typer.echo(f"{explain_code}: {text}")
         raise typer.Exit(EXIT_OK)
-    diags, sources = engine.check_bundle(bundle, _parse_date(on))
+    from engine import report
+    from engine.lint import check_and_lint
+
+    diags, sources = check_and_lint(bundle, _parse_date(on), expiring_within)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     warnings = [d for d in diags if d.severity is Severity.WARNING]
-    if fmt is TextOrJson.json:
+    if fmt in (CheckFormat.sarif, CheckFormat.github):
+        paths = _relative_to_cwd(engine.resolve_bundle(bundle))
+        typer.echo(report.to_json(report.sarif(diags, engine.__version__, paths)) if fmt is CheckFormat.sarif
+                   else report.github_diagnostics(diags, paths))
+    elif fmt is CheckFormat.json:
         typer.echo(json.dumps({"diagnostics": [d.to_dict() for d in diags],
                                "summary": {"errors": len(errors), "warnings": len(warnings)}}, indent=2))
     elif diags:
@@ -375,6 +390,137 @@ def graph_cmd(
 
 # ---- review in pull requests (issue 5) --------------------------------------------------------------
 # (test, fmt, diff)
+
+
+class TestFormat(str, Enum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    github = "github"
+
+
+def _relative_to_cwd(root: Optional[Path]) -> Callable[[str], str]:
+    """Map a bundle-relative file name to a path relative to the current folder (for SARIF, annotations)."""
+    def mapper(name: str) -> str:
+        if root is None:
+            return name
+        full = (root / name).resolve()
+        try:
+            return full.relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            return full.as_posix()
+    return mapper
+
+
+@app.command("test")
+@guarded
+def test_cmd(
+    paths: List[Path] = typer.Argument(None, help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="text, json, junit (JUnit XML) or github (workflow annotations)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing expectations too."),
+) -> None:
+    """Run the policy tests: every `expect` line of every `test` block, against the bundle.
+
+    A failing expectation prints its location and the decision's full explanation.
+    Exit 0 when all pass, 1 when any fails, 2 on error (a bad test file, an unknown name).
+    """
+    import engine
+    from engine import report, testing
+
+    root = engine.resolve_bundle(bundle)
+    policy = _load(root)
+    explicit = bool(paths)
+    run = testing.run_paths(policy, list(paths) if explicit else testing.default_test_paths(), root,
+                            include_bundle=not explicit)
+    if fmt is TestFormat.json:
+        typer.echo(report.to_json(run.to_dict()))
+    elif fmt is TestFormat.junit:
+        typer.echo(report.junit(run))
+    elif fmt is TestFormat.github:
+        typer.echo(report.github_tests(run))
+    else:
+        typer.echo(testing.render_text(run, verbose=verbose))
+    if run.has_errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)
+
+
+@app.command("fmt")
+@guarded
+def fmt_cmd(
+    paths: List[Path] = typer.Argument(None, help="Files or folders of *.policy files. Default: the bundle's policies/ and tests/policy/."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; list the files that would change and exit 1 if any."),
+    show_diff: bool = typer.Option(False, "--diff", help="Write nothing; print a unified diff of the changes."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+) -> None:
+    """Format policy files in the canonical layout, keeping every comment.
+
+    Exit 0 when done (or, with --check, nothing would change), 1 when --check finds files to reformat,
+    2 when a file cannot be parsed.
+    """
+    import engine
+    from engine import fmt as formatter
+    from engine.diagnostics import render
+    from engine.testing import default_test_paths
+
+    targets = list(paths) if paths else [engine.resolve_bundle(bundle) / "policies", *default_test_paths()]
+    results = formatter.format_paths(targets, write=not (check or show_diff))
+    broken = [r for r in results if r.diagnostics]
+    changed = [r for r in results if r.changed]
+    for r in broken:
+        typer.echo(render(r.diagnostics, r.sources), err=True)
+    if show_diff:
+        for r in changed:
+            typer.echo(formatter.unified_diff(r.before, r.after, r.path), nl=False)
+    if check:
+        for r in changed:
+            typer.echo(f"would reformat {r.path}")
+    elif not show_diff:
+        for r in changed:
+            typer.echo(f"reformatted {r.path}")
+    ok = len(results) - len(broken) - len(changed)
+    summary = f"{len(changed)} file{'s' if len(changed) != 1 else ''} {'would be ' if check or show_diff else ''}reformatted, {ok} unchanged"
+    if broken:
+        summary += f", {len(broken)} could not be parsed"
+    typer.echo(summary, err=True)
+    if broken:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_DENY if check and changed else EXIT_OK)
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command("diff")
+@guarded
+def diff_cmd(
+    old: str = typer.Argument(..., help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
+    new: str = typer.Argument(..., help="The new side: a bundle folder, or a git revision."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date the flows are judged on, YYYY-MM-DD. Default: today."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
+    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
+) -> None:
+    """Which flows a change makes lawful or unlawful, grouped by the rule change that caused it.
+
+    Reads git revisions with git (never touching the work tree). Exit 0 when no verdict changes, 1 when some
+    do, 2 on error.
+    """
+    import engine
+    from engine import report
+    from engine.diff import diff
+
+    result = diff(old, new, _parse_date(on), engine.resolve_bundle(bundle))
+    if fmt is DiffFormat.json:
+        typer.echo(report.to_json(result.to_dict()))
+    elif fmt is DiffFormat.markdown:
+        typer.echo(report.diff_markdown(result), nl=False)
+    else:
+        typer.echo(report.diff_text(result))
+    raise typer.Exit(EXIT_DENY if result.flows else EXIT_OK)
 
 
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------

@@ -73,6 +73,11 @@ CODES: dict[str, str] = {
     "unusable-exception": "A restriction's `except` clause covers flows that no gateway allows, so it can "
     "never take effect.",
     "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
+    "declaration-in-test-file": "A test file outside the bundle declares something other than a `test` block. "
+    "Tests check the bundle as it is; declarations belong in the bundle's policies/ folder.",
+    "bad-revision": "A side of `lawful diff` is neither a bundle folder nor a git revision of the current repository "
+    "holding the bundle (or git could not read it).",
+    "unformatted": "A policy file is not in the canonical layout `lawful fmt` writes. Run `lawful fmt` on it.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
     "missing-option": "The command needs another option for what was asked (for example `graph --highlight` "
     "needs `--data` and `--purpose`, a PNG needs `--output` on a terminal).",

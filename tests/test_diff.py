@@ -1,0 +1,326 @@
+"""`lawful diff`: the done-when scenario on a git repository, folders and JSON, and the property that the
+scoped diff agrees with brute force over every question on small generated bundles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import engine
+from cli import app
+from conftest import MINI_REGISTER, ROOT
+from engine.diff import brute_force, diff_policies
+
+runner = CliRunner()
+EXAMPLES = int(os.environ.get("LAWFUL_HYPOTHESIS_EXAMPLES", "60"))
+
+NEW_AGREEMENT = """
+agreement DFES-HEFCE-IPI-2005 "Individual pupil information for planning higher education" {
+  from DfES to HEFCE
+  data individual-pupil-information
+  for planning
+  under EA-1996-s537A
+  lawful-basis public-task
+  valid 2005-06-22 to 2008-06-21
+  review 2006-06-22
+  owner "Head of Pupil Level Data, Department for Education and Skills"
+  onward none
+}
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.org", GIT_CONFIG_NOSYSTEM="1", HOME=str(repo))
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def _copy_bundle(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "gateways.yaml", dest / "gateways.yaml")
+    shutil.copytree(ROOT / "policies", dest / "policies")
+    return dest
+
+
+def _change(bundle: Path) -> None:
+    """Add one agreement and tighten one restriction (SSAA s.123 made to bind the LSC too — a hypothetical
+    reading, for the test)."""
+    with open(bundle / "policies" / "agreements.policy", "a", encoding="utf-8") as f:
+        f.write(NEW_AGREEMENT)
+    path = bundle / "policies" / "restrictions.policy"
+    text = path.read_text(encoding="utf-8")
+    assert "  one-way DWP\n" in text
+    path.write_text(text.replace("  one-way DWP\n", "  one-way DWP, LSC\n", 1), encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    repo = _copy_bundle(tmp_path / "repo")
+    monkeypatch.setenv("HOME", str(repo))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for k, v in (("GIT_AUTHOR_NAME", "t"), ("GIT_AUTHOR_EMAIL", "t@example.org"), ("GIT_COMMITTER_NAME", "t"),
+                 ("GIT_COMMITTER_EMAIL", "t@example.org")):
+        monkeypatch.setenv(k, v)
+    _git(repo, "init", "-q")
+    _git(repo, "symbolic-ref", "HEAD", "refs/heads/main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "the default bundle")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    _change(repo)
+    _git(repo, "commit", "-q", "-am", "add an agreement, tighten a restriction")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def test_done_when_git_diff_lists_exactly_the_changed_flows(repo, tmp_path):
+    on = dt.date(2005, 6, 23)
+    old = engine.load(ROOT)
+    new_dir = _copy_bundle(tmp_path / "expected")
+    _change(new_dir)
+    new = engine.load(new_dir)
+    expected = brute_force(old, new, on)
+    assert expected  # the change does change verdicts
+    # an uncommitted edit in the work tree must not leak into `diff main HEAD`
+    (repo / "policies" / "agreements.policy").write_text("garbage {", encoding="utf-8")
+    r = runner.invoke(app, ["diff", "main", "HEAD", "--on", "2005-06-23", "--format", "markdown"])
+    assert r.exit_code == 1, r.output
+    md = r.output
+    assert _git(repo, "status", "--porcelain").strip() == "M policies/agreements.policy"
+    allowed = {(s, d, p) for s, _r, d, p in expected if new.allowed(s, _r, d, p, on=on)}
+    assert md.startswith(f"## lawful diff: {len(allowed)} newly allowed, {len(expected) - len(allowed)} newly denied")
+    assert "Comparing `main` → `HEAD` on **2005-06-23**" in md
+    # the loud flag: the new agreement lets personal data flow
+    assert "> [!WARNING]" in md and "**2 newly allowed flows involve personal data**" in md
+    # every changed flow is listed once, with its cause
+    listed = []
+    in_table = False
+    for ln in md.splitlines():
+        if ln.startswith("| | source |"):
+            in_table = True
+            continue
+        if not ln.startswith("|"):
+            in_table = False
+        elif in_table and not ln.startswith("|---"):
+            cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
+            listed.append((cells[1].lower(), cells[2].lower(), cells[3].lower(), cells[4].lower()))
+    assert len(listed) == len(set(listed)) and set(listed) == expected
+    # causes, in the headings of each group, with the rule's location
+    assert "**Caused by added agreement `DFES-HEFCE-IPI-2005` (policies/agreements.policy:" in md
+    assert "**Caused by changed restriction `SSAA-1992-s123` (policies/restrictions.policy:" in md
+    # newly allowed first
+    assert md.index("### Newly allowed") < md.index("### Newly denied")
+    assert "| **PERSONAL DATA** | DfES | HEFCE | individual-pupil-information | planning | under gateway `EA-1996-s537A`" in md
+    assert "| LSC | ALI | provider-data | inspection | blocked by restriction `SSAA-1992-s123`" in md
+    # the per-pair summary and the rule-change table
+    assert "| DfES → HEFCE | 2 | 0 | personal |" in md
+    assert "| added agreement | `DFES-HEFCE-IPI-2005`" in md
+    assert "| changed restriction | `SSAA-1992-s123` Social security information is one-way (one-way)" in md
+
+
+def test_json_and_folders(tmp_path):
+    new_dir = _copy_bundle(tmp_path / "new")
+    _change(new_dir)
+    r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "json"])
+    assert r.exit_code == 1
+    data = json.loads(r.output)
+    assert data["summary"]["newly_allowed"] == 2 and data["summary"]["newly_allowed_personal"] == 2
+    kinds = {(c["kind"], c["action"], c["id"]) for c in data["changes"]}
+    assert kinds == {("agreement", "added", "DFES-HEFCE-IPI-2005"), ("restriction", "changed", "SSAA-1992-s123")}
+    assert all(f["causes"] for f in data["flows"])
+    assert data["flows"][0]["new"] == "allow"  # newly allowed first
+    # the same folder on both sides: nothing changes, exit 0
+    r = runner.invoke(app, ["diff", str(ROOT), str(ROOT), "--on", "2005-06-23"])
+    assert r.exit_code == 0 and r.output.startswith("0 newly allowed, 0 newly denied")
+
+
+def test_bad_revision_is_an_error(repo):
+    r = runner.invoke(app, ["diff", "no-such-branch", "HEAD"])
+    assert r.exit_code == 2
+    assert "error[bad-revision]" in r.output
+
+
+def test_statute_and_hierarchy_changes_are_causes(tmp_path):
+    new_dir = _copy_bundle(tmp_path / "new")
+    reg = (new_dir / "gateways.yaml").read_text(encoding="utf-8")
+    # enacting the proposed DCA gateway
+    start = reg.index("  DCA-GATEWAY-2006:")
+    block_end = reg.find("\n  ", reg.index("status: proposed", start))
+    reg = reg[:start] + reg[start:].replace("status: proposed", "status: in-force\n    commenced: 2005-01-01", 1)
+    (new_dir / "gateways.yaml").write_text(reg, encoding="utf-8")
+    old, new = engine.load(ROOT), engine.load(new_dir)
+    on = dt.date(2005, 6, 23)
+    result = diff_policies(old, new, on)
+    assert {(f.source, f.recipient, f.data, f.purpose) for f in result.flows} and \
+        {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower()) for f in result.flows} == brute_force(old, new, on)
+    assert {c.key for c in result.changes} == {"statute:dca-gateway-2006"}
+    assert all(f.causes == ("statute:dca-gateway-2006",) and f.newly_allowed for f in result.flows)
+
+
+# ---- the property: scoped diff == brute force -------------------------------------------------------
+
+ORGS = ["A", "B", "C", "D"]
+DATA = ["d0", "d1", "d2", "d3"]
+PURPOSES = ["p0", "p1", "p2"]
+MARKERS = ["", " personal", " special-category", " anonymised"]
+
+
+@st.composite
+def bundles(draw):
+    """A small bundle as a dict of parts, so that a second version can be drawn by mutating it."""
+    orgs = {o: draw(st.sampled_from([None] + [x for x in ORGS[:i]])) for i, o in enumerate(ORGS)}
+    data = {d: (draw(st.sampled_from([None] + DATA[:i])), draw(st.sampled_from(MARKERS))) for i, d in enumerate(DATA)}
+    purposes = {p: draw(st.sampled_from([None] + PURPOSES[:i])) for i, p in enumerate(PURPOSES)}
+    some = lambda pool: draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2, unique=True))  # noqa: E731
+    gateways = {}
+    for i in range(draw(st.integers(1, 3))):
+        gateways[f"G{i}"] = dict(src=some(ORGS), dst=some(ORGS), data=some(DATA), purposes=some(PURPOSES),
+                                 agreement=draw(st.booleans()), basis=draw(st.booleans()),
+                                 statute=draw(st.sampled_from(["LSA-2000", "DCA-GATEWAY-2006", "OLD-1990"])),
+                                 overrides=draw(st.booleans()))
+    restrictions = {}
+    for i in range(draw(st.integers(0, 2))):
+        restrictions[f"R{i}"] = dict(one_way=some(ORGS), data=draw(st.sampled_from([None] + DATA)),
+                                     exc=draw(st.sampled_from([None, "anonymised", "to", "for"])), to=some(ORGS),
+                                     purposes=some(PURPOSES))
+    agreements = {}
+    for i in range(draw(st.integers(0, 3))):
+        g = draw(st.sampled_from(sorted(gateways)))
+        gw = gateways[g]
+        agreements[f"A{i}"] = dict(g=g, src=draw(st.sampled_from(gw["src"])), dst=draw(st.sampled_from(gw["dst"])),
+                                   data=draw(st.sampled_from(gw["data"])), purposes=draw(st.sampled_from(gw["purposes"])),
+                                   basis=draw(st.booleans()), end=draw(st.sampled_from([None, "2005-01-01", "2010-01-01"])))
+    return dict(orgs=orgs, data=data, purposes=purposes, gateways=gateways, restrictions=restrictions,
+                agreements=agreements, succeeds=draw(st.sampled_from([None, "2004-01-01", "2006-01-01"])))
+
+
+def render(b) -> str:
+    out = []
+    for o, parent in b["orgs"].items():
+        line = f'organisation {o} "{o}"' + (f" part-of {parent}" if parent else "")
+        out.append(line)
+    if b["succeeds"]:
+        out.append(f'organisation E "E" succeeds D on {b["succeeds"]}')
+    for d, (parent, marker) in b["data"].items():
+        out.append(f'data {d} "{d}"' + (f" under {parent}" if parent else "") + marker)
+    for p, parent in b["purposes"].items():
+        out.append(f'purpose {p} "{p}"' + (f" under {parent}" if parent else ""))
+    restrictions = sorted(b["restrictions"])
+    for k, g in b["gateways"].items():
+        out.append(f'gateway {k} "g" {{\n  statute {g["statute"]} "s"\n  allows {", ".join(g["src"])} -> {", ".join(g["dst"])}\n'
+                   f'  data {", ".join(g["data"])}\n  for {", ".join(g["purposes"])}\n'
+                   + ("  requires agreement\n" if g["agreement"] else "")
+                   + ("  lawful-basis public-task\n  article-9 \"x\"\n" if g["basis"] else "")
+                   + (f"  overrides {restrictions[0]}\n" if g["overrides"] and restrictions else "") + "}")
+    for k, r in b["restrictions"].items():
+        exc = {None: "", "anonymised": "  except anonymised\n", "to": f"  except to {', '.join(r['to'])}\n",
+               "for": f"  except for {', '.join(r['purposes'])}\n"}[r["exc"]]
+        out.append(f'restriction {k} "r" {{\n  statute SSAA-1992 "s"\n  one-way {", ".join(r["one_way"])}\n'
+                   + (f"  data {r['data']}\n" if r["data"] else "") + exc + "}")
+    for k, a in b["agreements"].items():
+        out.append(f'agreement {k} "a" {{\n  from {a["src"]} to {a["dst"]}\n  data {a["data"]}\n  for {a["purposes"]}\n'
+                   f'  under {a["g"]}\n' + ("  lawful-basis public-task\n  article-9 \"y\"\n" if a["basis"] else "")
+                   + (f"  valid 2000-01-01 to {a['end']}\n" if a["end"] else "") + "}")
+    return "\n".join(out) + "\n"
+
+
+@st.composite
+def mutated(draw, b):
+    """The bundle with one to three changes: rules added, removed or changed, hierarchy and statutes."""
+    import copy
+
+    b = copy.deepcopy(b)
+    for _ in range(draw(st.integers(1, 3))):
+        what = draw(st.sampled_from(["agreement+", "agreement-", "agreement~", "restriction~", "restriction-",
+                                     "gateway~", "org", "data", "marker", "purpose", "succeeds", "statute"]))
+        if what == "agreement+" and b["gateways"]:
+            g = draw(st.sampled_from(sorted(b["gateways"])))
+            gw = b["gateways"][g]
+            b["agreements"][f"N{len(b['agreements'])}"] = dict(
+                g=g, src=draw(st.sampled_from(gw["src"])), dst=draw(st.sampled_from(gw["dst"])),
+                data=draw(st.sampled_from(gw["data"])), purposes=draw(st.sampled_from(gw["purposes"])),
+                basis=draw(st.booleans()), end=None)
+        elif what == "agreement-" and b["agreements"]:
+            del b["agreements"][draw(st.sampled_from(sorted(b["agreements"])))]
+        elif what == "agreement~" and b["agreements"]:
+            a = b["agreements"][draw(st.sampled_from(sorted(b["agreements"])))]
+            a["basis"] = not a["basis"]
+        elif what == "restriction~" and b["restrictions"]:
+            r = b["restrictions"][draw(st.sampled_from(sorted(b["restrictions"])))]
+            r["exc"] = draw(st.sampled_from([None, "anonymised", "to", "for"]))
+            r["one_way"] = draw(st.lists(st.sampled_from(ORGS), min_size=1, max_size=2, unique=True))
+        elif what == "restriction-" and b["restrictions"] and not any(g["overrides"] for g in b["gateways"].values()):
+            del b["restrictions"][draw(st.sampled_from(sorted(b["restrictions"])))]
+        elif what == "gateway~":
+            g = b["gateways"][draw(st.sampled_from(sorted(b["gateways"])))]
+            g["purposes"] = draw(st.lists(st.sampled_from(PURPOSES), min_size=1, max_size=3, unique=True))
+            g["agreement"] = draw(st.booleans())
+            for a in b["agreements"].values():  # keep agreements supported by their gateway
+                if a["purposes"] not in g["purposes"] and b["gateways"].get(a["g"]) is g:
+                    a["purposes"] = g["purposes"][0]
+        elif what == "org":
+            i = draw(st.integers(1, len(ORGS) - 1))
+            b["orgs"][ORGS[i]] = draw(st.sampled_from([None] + ORGS[:i]))
+        elif what == "data":
+            i = draw(st.integers(1, len(DATA) - 1))
+            b["data"][DATA[i]] = (draw(st.sampled_from([None] + DATA[:i])), b["data"][DATA[i]][1])
+        elif what == "marker":
+            d = draw(st.sampled_from(DATA))
+            b["data"][d] = (b["data"][d][0], draw(st.sampled_from(MARKERS)))
+        elif what == "purpose":
+            i = draw(st.integers(1, len(PURPOSES) - 1))
+            b["purposes"][PURPOSES[i]] = draw(st.sampled_from([None] + PURPOSES[:i]))
+        elif what == "succeeds":
+            b["succeeds"] = draw(st.sampled_from([None, "2004-01-01", "2006-01-01"]))
+        elif what == "statute":
+            g = b["gateways"][draw(st.sampled_from(sorted(b["gateways"])))]
+            g["statute"] = draw(st.sampled_from(["LSA-2000", "DCA-GATEWAY-2006", "OLD-1990"]))
+    return b
+
+
+def _load(b, register: str = MINI_REGISTER):
+    try:
+        return engine.load_texts({"policies/main.policy": render(b)}, register)
+    except engine.DiagnosticsError:
+        return None
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_scoped_diff_agrees_with_brute_force(data):
+    base = data.draw(bundles())
+    changed = data.draw(mutated(base))
+    old, new = _load(base), _load(changed)
+    if old is None or new is None:  # an invalid mutation (say an unsupported agreement): nothing to compare
+        return
+    for on in (dt.date(2005, 6, 23), dt.date(2003, 1, 1)):
+        result = diff_policies(old, new, on)
+        got = {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower()) for f in result.flows}
+        assert got == brute_force(old, new, on), render(base) + "\n----\n" + render(changed)
+        for f in result.flows:
+            assert f.causes and all(result.change(k) is not None for k in f.causes)
+
+
+def test_register_status_change_property():
+    # a register change alone (statute repealed) is found and scoped
+    base = {"orgs": {"A": None, "B": None, "C": None, "D": None}, "data": {d: (None, "") for d in DATA},
+            "purposes": {p: None for p in PURPOSES}, "succeeds": None, "restrictions": {}, "agreements": {},
+            "gateways": {"G0": dict(src=["A"], dst=["B"], data=["d0"], purposes=["p0"], agreement=False, basis=True,
+                                    statute="LSA-2000", overrides=False)}}
+    old = _load(base)
+    reg = MINI_REGISTER.replace("    status: in-force\n    commenced: 2000-07-28",
+                                "    status: repealed\n    commenced: 2000-07-28\n    repealed: 2004-01-01")
+    new = _load(base, reg)
+    on = dt.date(2005, 6, 23)
+    result = diff_policies(old, new, on)
+    assert [(f.source, f.recipient, f.data, f.purpose, f.new) for f in result.flows] == [("A", "B", "d0", "p0", "deny")]
+    assert result.flows[0].causes == ("statute:lsa-2000",)
+    assert brute_force(old, new, on) == {("a", "b", "d0", "p0")}
