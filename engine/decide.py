@@ -153,8 +153,9 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
     if out.missing_org:
         return out
 
-    # 1. restrictions (deny overrides)
-    for r in policy.restrictions_by_source.get(q.source, []) + policy.restrictions_any_source:
+    # 1. restrictions (deny overrides); candidates come from the index's (source, recipient) bucket
+    pair = policy.index.pair(q.source, q.recipient)
+    for r in pair.restrictions:
         fires, why = restriction_applies(policy, r, q)
         if fires:
             out.firing.append(r)
@@ -166,9 +167,7 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
     for a in extra_agreements:
         extra_by_gateway.setdefault(a.gateway, []).append(a)
     bases: list[tuple[CGateway, Optional[CAgreement], list[CRestriction]]] = []
-    for g in policy.gateways_by_source.get(q.source, []) + policy.gateways_any_source:
-        if not any((s is None or q.source in s) and (d is None or q.recipient in d) for s, d in g.pairs):
-            continue
+    for g, covering in pair.gateways:  # only gateways whose parties match, in key order
         if q.data not in g.data:
             note(Considered("gateway", g.key, f"data `{policy.data_name(q.data)}` not covered", "data-not-covered", g.model.span))
             continue
@@ -186,7 +185,7 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
             note(Considered("gateway", g.key, why, "not-in-force", g.model.span))
             continue
         in_force: list[CAgreement] = []
-        for a in policy.agreements_by_gateway.get(g.key, []) + extra_by_gateway.get(g.key, []):
+        for a in covering + extra_by_gateway.get(g.key, []):
             if not _agreement_covers(a, q):
                 continue
             if q.data not in a.data:
