@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from . import model as m
-from .checks import Checked
 from .diagnostics import Diagnostic, UnknownNameError, did_you_mean
-from .hierarchy import Tree
 from .source import SourceFile, Span
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .checks import Checked
+    from .hierarchy import Tree
     from .decide import Decision
     from .index import DecisionIndex
 
@@ -199,6 +199,19 @@ class Policy:
         self.memo_limit = 1_000_000
         self._index: Optional["DecisionIndex"] = None
 
+    def __getstate__(self) -> dict:
+        # For the compiled-bundle cache (engine/cache.py): memos, index and lock are per process.
+        state = dict(self.__dict__)
+        for k in ("_memo", "_raw_memo", "_memo_lock", "_index"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._memo, self._raw_memo = {}, {}
+        self._memo_lock = threading.Lock()
+        self._index = None
+
     # ---- names --------------------------------------------------------------------------------------
 
     def org_key(self, name: str) -> str:
@@ -296,6 +309,11 @@ class Policy:
             self._memo[key] = verdict
             self._raw_memo[raw] = verdict
         return verdict
+
+    def allowed_many(self, questions: Iterable[tuple]) -> list[bool]:
+        """`allowed` for many questions, each a tuple (source, recipient, data, purpose[, on[, assume]])."""
+        allowed = self.allowed
+        return [allowed(*q) for q in questions]
 
     def allowed_uncached(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
                          assume: Iterable[str] = ()) -> bool:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Iterable, Optional
-
-import networkx as nx
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from . import model as m
 from .compile import CAgreement, CGateway, Policy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx  # imported where a graph is built: it is most of a fresh process's start-up
 
 MAX_HOPS_LIMIT = 8
 MAX_ROUTES = 10
@@ -81,31 +82,49 @@ def _candidate_recipients(policy: Policy, source: str, data: str, purpose: str) 
     return out
 
 
-def lawful_flow_graph(policy: Policy, q, max_hops: int) -> nx.DiGraph:
-    """Lawful direct flows reachable from q.source within max_hops, as a DiGraph with each hop's basis."""
+def _lawful_edges(policy: Policy, q, max_hops: int) -> tuple[set[str], list[tuple[str, str, dict]]]:
+    """Breadth-first from q.source: the organisations reached and the lawful hops (x, y, basis) in the
+    order found. Plain sets and lists: networkx is imported only when there is a route to enumerate."""
     from .decide import evaluate
 
-    graph = nx.DiGraph()
-    graph.add_node(q.source)
+    edges: list[tuple[str, str, dict]] = []
+    seen_edges: set[tuple[str, str]] = set()
     visited = {q.source}
     frontier = [q.source]
     for _depth in range(max_hops):
         nxt = []
         for x in frontier:
             for y in sorted(_candidate_recipients(policy, x, q.data, q.purpose)):
-                if graph.has_edge(x, y):
+                if (x, y) in seen_edges:
                     continue
                 out = evaluate(policy, replace(q, source=x, recipient=y))
                 if out.allowed:
                     g, a = out.basis
-                    graph.add_edge(x, y, gateway=g, agreement=a, onward=_onward(g, a))
+                    seen_edges.add((x, y))
+                    edges.append((x, y, dict(gateway=g, agreement=a, onward=_onward(g, a))))
                     if y not in visited:
                         visited.add(y)
                         nxt.append(y)
         frontier = sorted(set(nxt))
         if not frontier:
             break
+    return visited, edges
+
+
+def _graph(source: str, edges: list[tuple[str, str, dict]]) -> "nx.DiGraph":
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_node(source)
+    for x, y, attrs in edges:
+        graph.add_edge(x, y, **attrs)
     return graph
+
+
+def lawful_flow_graph(policy: Policy, q, max_hops: int) -> "nx.DiGraph":
+    """Lawful direct flows reachable from q.source within max_hops, as a DiGraph with each hop's basis."""
+    _visited, edges = _lawful_edges(policy, q, max_hops)
+    return _graph(q.source, edges)
 
 
 def find_routes(policy: Policy, q, max_hops: int = 4, limit: int = MAX_ROUTES) -> list[Route]:
@@ -113,9 +132,12 @@ def find_routes(policy: Policy, q, max_hops: int = 4, limit: int = MAX_ROUTES) -
     from .decide import evaluate
 
     max_hops = max(2, min(max_hops, MAX_HOPS_LIMIT))
-    graph = lawful_flow_graph(policy, q, max_hops)
-    if q.recipient not in graph:
+    visited, edges = _lawful_edges(policy, q, max_hops)
+    if q.recipient not in visited:
         return []
+    import networkx as nx
+
+    graph = _graph(q.source, edges)
     direct_cache: dict[str, bool] = {}
 
     def original_could(y: str) -> bool:
