@@ -523,6 +523,58 @@ def diff_cmd(
     raise typer.Exit(EXIT_DENY if result.flows else EXIT_OK)
 
 
+# ---- performance: a fast start for `can-share` (issue 6) ---------------------------------------------
+# typer builds a pydantic adapter for every parameter when it parses a command line, which costs more than
+# deciding. The `can-share` script therefore reads the plain forms of its own arguments here and calls the
+# same `can_share` function; anything else (--help, an unknown or malformed option, a wrong number of
+# arguments) goes through typer, which gives the usual help and errors.
+
+_FAST_VALUE_OPTIONS = {"--purpose": "purpose", "-p": "purpose", "--on": "on", "--assume": "assume",
+                       "--bundle": "bundle", "--format": "fmt", "-f": "fmt"}
+_FAST_FLAGS = {"--verbose": "verbose", "-v": "verbose"}
+
+
+def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
+    """Keyword arguments for `can_share` from argv, or None when typer should parse it."""
+    kwargs: dict = {"purpose": None, "on": None, "assume": [], "bundle": None, "fmt": TextOrJson.text, "verbose": False}
+    positional: List[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=")
+            if name in _FAST_FLAGS and not eq:
+                kwargs[_FAST_FLAGS[name]] = True
+            elif name in _FAST_VALUE_OPTIONS:
+                if not eq:
+                    if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                        return None
+                    i += 1
+                    value = argv[i]
+                key = _FAST_VALUE_OPTIONS[name]
+                if key == "assume":
+                    kwargs["assume"].append(value)
+                elif key == "fmt":
+                    if value not in ("text", "json"):
+                        return None
+                    kwargs["fmt"] = TextOrJson(value)
+                elif key == "bundle":
+                    kwargs["bundle"] = Path(value)
+                elif kwargs[key] is not None:
+                    return None  # given twice: let typer decide what that means
+                else:
+                    kwargs[key] = value
+            else:
+                return None
+        else:
+            positional.append(arg)
+        i += 1
+    if len(positional) != 3:
+        return None
+    kwargs["source"], kwargs["recipient"], kwargs["data"] = positional
+    return kwargs
+
+
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------
 # (log verify, bundle hash)
 
@@ -541,6 +593,13 @@ def version() -> None:
 
 def can_share_main() -> None:
     """The `can-share` console script: the same as `lawful can-share`."""
+    fast = _fast_can_share_args(sys.argv[1:])  # issue 6: skip typer's parsing for the plain forms
+    if fast is not None:
+        try:
+            can_share(**fast)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        sys.exit(EXIT_OK)
     sys.argv = [sys.argv[0], "can-share", *sys.argv[1:]]
     app(prog_name="can-share")
 

@@ -62,8 +62,14 @@ def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
 
 def load(path: Optional[str | os.PathLike] = None) -> Policy:
     """Load, check and compile a bundle folder (default: $LAWFUL_BUNDLE, the current folder when it is a
-    bundle, else the bundle shipped with the engine). Raises DiagnosticsError when it has errors."""
-    return _load(read_bundle(resolve_bundle(path)), None)
+    bundle, else the bundle shipped with the engine). Raises DiagnosticsError when it has errors.
+
+    A compiled bundle is cached by the content hash of its files (engine/cache.py; `LAWFUL_NO_CACHE=1`
+    turns it off); a cached Policy answers only when every file is unchanged."""
+    from .cache import load_cached
+
+    root = resolve_bundle(path)
+    return load_cached(root, lambda: _load(read_bundle(root), None))
 
 
 def load_texts(policies: dict[str, str], register_yaml: str) -> Policy:

@@ -16,9 +16,10 @@ from typing import Mapping, Optional
 
 from . import model as m
 from .diagnostics import Diagnostic, error
-from .parser import parse_source
-from .register import parse_register
 from .source import SourceFile, Span
+
+# parser (Lark) and register (YAML, JSON Schema) are imported where files are parsed, so that finding a
+# bundle and answering from the compiled-bundle cache never pay for importing them.
 
 REGISTER_NAME = "gateways.yaml"
 POLICIES_DIR = "policies"
@@ -136,6 +137,9 @@ class ReadResult:
 
 def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> ReadResult:
     """Read and parse every file of the bundle. Problems are collected, never raised."""
+    from .parser import parse_source
+    from .register import parse_register
+
     root = Path(root)
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
@@ -191,6 +195,9 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
 
 def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadResult:
     """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions)."""
+    from .parser import parse_source
+    from .register import parse_register
+
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
     reg_src = SourceFile(REGISTER_NAME, register_yaml)

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from . import model as m
-from .checks import Checked
 from .diagnostics import Diagnostic, UnknownNameError, did_you_mean
-from .hierarchy import Tree
 from .source import SourceFile, Span
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .checks import Checked
+    from .hierarchy import Tree
     from .decide import Decision
+    from .index import DecisionIndex
 
 ANYONE: Optional[frozenset] = None  # a party scope of `*`
 
@@ -190,9 +191,26 @@ class Policy:
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
 
+        # Memoised verdicts: keyed by the arguments as given (the cheapest look-up) and by the normalised
+        # question (so spellings and aliases share one evaluation). Bounded; cleared whole when full.
         self._memo: dict[tuple, bool] = {}
+        self._raw_memo: dict[tuple, bool] = {}
         self._memo_lock = threading.Lock()
         self.memo_limit = 1_000_000
+        self._index: Optional["DecisionIndex"] = None
+
+    def __getstate__(self) -> dict:
+        # For the compiled-bundle cache (engine/cache.py): memos, index and lock are per process.
+        state = dict(self.__dict__)
+        for k in ("_memo", "_raw_memo", "_memo_lock", "_index"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._memo, self._raw_memo = {}, {}
+        self._memo_lock = threading.Lock()
+        self._index = None
 
     # ---- names --------------------------------------------------------------------------------------
 
@@ -256,21 +274,52 @@ class Policy:
         return [self.decide(source, recipient, data, self.purposes[p].id.text, on=on, assume=assume, **kwargs)
                 for p in sorted(self.purposes)]
 
+    @property
+    def index(self) -> "DecisionIndex":
+        """The compiled decision index (engine/index.py), built on first use."""
+        idx = self._index
+        if idx is None:
+            from .index import DecisionIndex
+            with self._memo_lock:
+                if self._index is None:
+                    self._index = DecisionIndex(self)
+                idx = self._index
+        return idx
+
     def allowed(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
                 assume: Iterable[str] = ()) -> bool:
-        """The verdict alone, memoised per normalised question. Always the same verdict as `decide`."""
-        from .decide import evaluate, normalise
-        q = normalise(self, source, recipient, data, purpose, on, assume)
-        key = (q.source, q.recipient, q.data, q.purpose, q.on, q.assume)
-        hit = self._memo.get(key)
+        """The verdict alone, memoised per question. Always the same verdict as `decide`: it runs the index's
+        non-explaining evaluation of the same rules (engine/index.py; property-tested against `evaluate`)."""
+        if on is None:
+            on = dt.date.today()
+        raw = (source, recipient, data, purpose, on, assume if type(assume) is tuple else tuple(assume))
+        hit = self._raw_memo.get(raw)
         if hit is not None:
             return hit
-        verdict = evaluate(self, q).allowed
+        from .decide import normalise
+        q = normalise(self, source, recipient, data, purpose, on, raw[5])
+        key = (q.source, q.recipient, q.data, q.purpose, q.on, q.assume)
+        verdict = self._memo.get(key)
+        if verdict is None:
+            verdict = self.index.verdict(q)
         with self._memo_lock:
-            if len(self._memo) >= self.memo_limit:
+            if len(self._memo) >= self.memo_limit or len(self._raw_memo) >= self.memo_limit:
                 self._memo.clear()
+                self._raw_memo.clear()
             self._memo[key] = verdict
+            self._raw_memo[raw] = verdict
         return verdict
+
+    def allowed_many(self, questions: Iterable[tuple]) -> list[bool]:
+        """`allowed` for many questions, each a tuple (source, recipient, data, purpose[, on[, assume]])."""
+        allowed = self.allowed
+        return [allowed(*q) for q in questions]
+
+    def allowed_uncached(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+                         assume: Iterable[str] = ()) -> bool:
+        """`allowed` without the memo: resolve the names and evaluate through the index every time."""
+        from .decide import normalise
+        return self.index.verdict(normalise(self, source, recipient, data, purpose, on, assume))
 
     def routes(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
                assume: Iterable[str] = (), max_hops: int = 4):

@@ -194,8 +194,10 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
                                 "not-yet-existing", policy.orgs[k].span))
 
     # 1. restrictions (deny overrides). Evaluated even when an organisation is missing, so the decision
-    # still reports every bar the flow meets (the verdict is DENY either way).
-    for r in policy.restrictions_by_source.get(q.source, []) + policy.restrictions_any_source:
+    # still reports every bar the flow meets (the verdict is DENY either way). Candidates come from the
+    # index's (source, recipient) bucket.
+    pair = policy.index.pair(q.source, q.recipient)
+    for r in pair.restrictions:
         fires, why = restriction_applies(policy, r, q)
         if fires:
             out.firing.append(r)
@@ -210,9 +212,7 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
     for a in extra_agreements:
         extra_by_gateway.setdefault(a.gateway, []).append(a)
     bases: list[tuple[CGateway, Optional[CAgreement], list[CRestriction]]] = []
-    for g in policy.gateways_by_source.get(q.source, []) + policy.gateways_any_source:
-        if not any((s is None or q.source in s) and (d is None or q.recipient in d) for s, d in g.pairs):
-            continue
+    for g, covering in pair.gateways:  # only gateways whose parties match, in key order
         if q.data not in g.data:
             note(Considered("gateway", g.key, f"data `{policy.data_name(q.data)}` not covered", "data-not-covered",
                             clause_span(g.model, "data")))
@@ -233,7 +233,7 @@ def evaluate(policy: Policy, q: Question, extra_agreements: tuple[CAgreement, ..
             note(Considered("gateway", g.key, why, "not-in-force", clause_span(g.model, "valid")))
             continue
         in_force: list[CAgreement] = []
-        for a in policy.agreements_by_gateway.get(g.key, []) + extra_by_gateway.get(g.key, []):
+        for a in covering + extra_by_gateway.get(g.key, []):
             if not _agreement_covers(a, q):
                 continue
             if q.data not in a.data:

@@ -6,9 +6,10 @@ Each is a networkx DiGraph from parent to child, with ancestor and descendant se
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional
 
-import networkx as nx
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
 
 MAX_DEPTH = 64
 
@@ -17,11 +18,7 @@ class Tree:
     def __init__(self, kind: str, parents: Mapping[str, Optional[str]]):
         """`parents` maps every node to its parent (or None). The caller has already refused cycles."""
         self.kind = kind
-        self.graph = nx.DiGraph()
-        self.graph.add_nodes_from(parents)
-        for child, parent in parents.items():
-            if parent is not None and parent in parents:
-                self.graph.add_edge(parent, child)
+        self._graph: Optional["nx.DiGraph"] = None
         self._parent = {k: (p if p in parents else None) for k, p in parents.items()}
         anc: dict[str, frozenset[str]] = {}
         for node in parents:
@@ -40,6 +37,24 @@ class Tree:
             for a in ups:
                 desc[a].add(n)
         self.descendants: dict[str, frozenset[str]] = {n: frozenset(s) for n, s in desc.items()}
+
+    @property
+    def graph(self) -> "nx.DiGraph":
+        """The tree as a networkx DiGraph (parent -> child), built on first use: answering a question needs
+        only the precomputed sets, and importing networkx is a large share of a fresh process's start-up."""
+        if self._graph is None:
+            import networkx as nx
+
+            g = nx.DiGraph()
+            g.add_nodes_from(self._parent)
+            g.add_edges_from((p, c) for c, p in self._parent.items() if p is not None)
+            self._graph = g
+        return self._graph
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_graph"] = None  # rebuilt on demand after unpickling (compiled-bundle cache)
+        return state
 
     def __contains__(self, key: str) -> bool:
         return key in self._parent
@@ -71,6 +86,8 @@ class Tree:
 def find_cycles(parents: Mapping[str, Optional[str]]) -> list[list[str]]:
     """Every loop in the parent relation, each as its nodes in order (each node has one parent, so the
     loops are disjoint and simple_cycles stays linear)."""
+    import networkx as nx
+
     g = nx.DiGraph()
     g.add_nodes_from(parents)
     g.add_edges_from((c, p) for c, p in parents.items() if p is not None and p in parents)

@@ -30,7 +30,18 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    # The LALR tables are cached in the user's private cache folder (engine/cache.py); Lark checks the
+    # grammar's hash stored in the file, so a changed grammar rebuilds them.
+    from .cache import parser_cache_path
+
+    cache = parser_cache_path()
+    options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    if cache:
+        try:
+            return Lark(grammar_text(), cache=cache, **options)
+        except Exception:  # noqa: BLE001 — an unreadable cache must not stop parsing
+            pass
+    return Lark(grammar_text(), **options)
 
 
 def parser() -> Lark:

@@ -25,12 +25,12 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
-import networkx as nx
 
 from .compile import CAgreement, CGateway, Policy
 from .diagnostics import LawfulError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx  # imported where a graph is built: it is much of a fresh process's start-up
     from .decide import Question
 
 MAX_HOPS_DEFAULT = 4
@@ -233,6 +233,8 @@ class FlowGraph:
     def __init__(self, policy: Policy, q: "Question"):
         self.policy = policy
         self.q = q
+        import networkx as nx
+
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
         self._could: dict[tuple[str, str], bool] = {}
@@ -253,7 +255,7 @@ class FlowGraph:
                     self.graph.add_edge(x, y, key=key, edge=Edge(x, y, g, a, onward_permission(self.policy, g, a, x)))
         return [d["edge"] for _x, _y, d in self.graph.out_edges(x, data=True)]
 
-    def expand_all(self) -> nx.MultiDiGraph:
+    def expand_all(self) -> "nx.MultiDiGraph":
         for x in sorted(self.policy.orgs):
             self.out_edges(x)
         return self.graph

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,10 @@ import pytest
 import engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The compiled-bundle cache goes to a private folder for the test run, never into a repository a test makes
+# (tests that set HOME to a temporary git repository would otherwise find ~/.cache inside it).
+os.environ.setdefault("LAWFUL_CACHE_DIR", tempfile.mkdtemp(prefix="lawful-test-cache-"))
 
 MINI_REGISTER = """\
 statutes:

@@ -142,8 +142,9 @@ def test_diagnostic_case_through_the_cli(case: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize("case", _cases(True), ids=[c.stem for c in _cases(True)])
-def test_cli_diagnostic_case(case: Path):
+def test_cli_diagnostic_case(case: Path, monkeypatch):
     spec = _load(case)
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # paths in `cli:` are relative to the repository
     result = CliRunner().invoke(app, [str(a) for a in spec["cli"]])
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert "Traceback" not in output

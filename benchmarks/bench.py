@@ -1,0 +1,600 @@
+"""The performance harness: lawful against Cedar (cedarpy), OPA Rego (regopy), Casbin (pycasbin) and a
+plain-dict floor, in one run, on the same random questions, with a differential check of every answer.
+
+    pip install -e '.[bench]'
+    python benchmarks/bench.py --write benchmarks/RESULTS.md        # everything (about 15–25 minutes)
+    python benchmarks/bench.py --quick                              # a tiny smoke run (seconds)
+
+Scenarios: the default bundle, a generated small bundle (25 organisations / 25 agreements) and the
+generated large one (2,000 / 20,000). For each, every engine gets the policy translated by the harness
+from lawful's compiled Policy (benchmarks/translate.py) and answers the same seeded questions
+(source, recipient, data, purpose, date): half near an agreement (its parties or their parts, its data
+and purposes, dates around its window), half uniform. Every answer is compared with lawful's explained
+decision; a disagreement is reported, never dropped.
+
+Timed per engine: one call per question, `perf_counter_ns` around each, GC off, each run capped at
+--cap-s seconds (n reported); median and p99. Also: load+compile of the large bundle at 1×/2×/4× from
+text (fresh processes: time and peak RSS), `routes` at the large size, `can-share` as a fresh process
+beside `python3 -c pass`, and the full-universe `diff` of the default bundle when engine/diff.py exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import math
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+from peers import MODULE_OF, PEERS, FloorEngine, as_question, available  # noqa: E402
+from translate import build_ir, ir_summary  # noqa: E402
+
+DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "lawful-bench"
+
+
+# ---- bundles and questions ----------------------------------------------------------------------------
+
+
+def bundle_path(size: str, workdir: Path) -> Path:
+    """The default bundle, or a generated one (written once per size and generator version)."""
+    if size == "default":
+        return ROOT
+    n_orgs, n_agr = generate.SIZES[size]
+    out = workdir / f"bundle-{size}"
+    stamp = out / ".generated"
+    sig = f"{n_orgs}/{n_agr}/{hash_file(HERE / 'generate.py')}"
+    if not (stamp.is_file() and stamp.read_text() == sig):
+        generate.write_bundle(out, generate.generate(n_orgs, n_agr))
+        stamp.write_text(sig)
+    return out
+
+
+def hash_file(p: Path) -> str:
+    import hashlib
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+def questions(policy, n: int, seed: int) -> list[tuple]:
+    """Half near an agreement (likely allowed, exercising agreements, windows, restrictions), half uniform."""
+    rnd = random.Random(seed)
+    orgs, data, purposes = sorted(policy.orgs), sorted(policy.data), sorted(policy.purposes)
+    agreements = sorted(policy.agreements)
+    desc_org = policy.org_tree.descendants
+    out = []
+    for _ in range(n):
+        if agreements and rnd.random() < 0.5:
+            a = policy.agreements[rnd.choice(agreements)]
+            srcs, dsts = rnd.choice(a.directions)
+            s, r = rnd.choice(sorted(srcs)), rnd.choice(sorted(dsts))
+            d, p = rnd.choice(sorted(a.data)), rnd.choice(sorted(a.purposes))
+            if rnd.random() < 0.2:
+                p = rnd.choice(purposes)
+            base = a.valid.start if a.valid and a.valid.start else dt.date(2005, 1, 1)
+            on = base + dt.timedelta(days=rnd.randint(-90, 1500))
+        else:
+            s, r = rnd.choice(orgs), rnd.choice(orgs)
+            if rnd.random() < 0.2 and desc_org.get(s):
+                r = rnd.choice(sorted(desc_org[s]))
+            d, p = rnd.choice(data), rnd.choice(purposes)
+            on = dt.date(1998, 1, 1) + dt.timedelta(days=rnd.randint(0, 15 * 365))
+        out.append((policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(p), on))
+    return out
+
+
+# ---- timing -------------------------------------------------------------------------------------------
+
+
+def pctl(sorted_vals: list, p: float) -> float:
+    return sorted_vals[max(0, math.ceil(p * len(sorted_vals)) - 1)]
+
+
+def timed(fn: Callable, qs: list, cap_s: float) -> dict:
+    """One call per question, each timed; stops after cap_s seconds."""
+    pc = time.perf_counter_ns
+    cap = int(cap_s * 1e9)
+    lat, answers = [], []
+    gc.collect()
+    gc.disable()
+    try:
+        start = pc()
+        for q in qs:
+            t0 = pc()
+            a = fn(q)
+            t1 = pc()
+            lat.append(t1 - t0)
+            answers.append(bool(a))
+            if t1 - start > cap:
+                break
+    finally:
+        gc.enable()
+    srt = sorted(lat)
+    return {"n": len(lat), "median_us": statistics.median(srt) / 1e3, "p99_us": pctl(srt, 0.99) / 1e3,
+            "answers": answers}
+
+
+def timed_batch(fn: Callable, qs: list, cap_s: float, size: int) -> dict:
+    pc = time.perf_counter_ns
+    total, n, answers = 0, 0, []
+    start = pc()
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(0, len(qs), size):
+            chunk = qs[i:i + size]
+            t0 = pc()
+            out = fn(chunk)
+            t1 = pc()
+            total += t1 - t0
+            n += len(chunk)
+            answers += [bool(x) for x in out]
+            if t1 - start > cap_s * 1e9:
+                break
+    finally:
+        gc.enable()
+    return {"n": n, "us_per_decision": total / n / 1e3, "answers": answers}
+
+
+# ---- one scenario -------------------------------------------------------------------------------------
+
+
+def run_scenario(size: str, args) -> dict:
+    import engine
+
+    path = bundle_path(size, args.workdir)
+    log(f"[{size}] loading {path}")
+    t0 = time.perf_counter()
+    policy = engine.load(path)
+    load_s = time.perf_counter() - t0
+    ir = build_ir(policy)
+    n_q = args.questions
+    qs = questions(policy, n_q, seed=1)
+    # the peers see keys (lower-cased ids) and day numbers; lawful sees the names as a user types them
+    pq = [as_question((policy.org_key(s), policy.org_key(r), policy.data_key(d), policy.purpose_key(p), on))
+          for s, r, d, p, on in qs]
+    res: dict = {"size": size, "load_s": load_s, "ir": ir_summary(ir), "n_questions": n_q, "engines": []}
+
+    reference: dict[int, bool] = {}
+
+    def ref(i: int) -> bool:
+        if i not in reference:
+            q = qs[i]
+            reference[i] = policy.decide(*q[:4], on=q[4], fixes=False, routes=False).allowed
+        return reference[i]
+
+    # The fragment Casbin can express: no restriction that some gateway lifts fires on the question.
+    from engine.decide import evaluate, normalise
+    overridable = {r.key for r in ir.restrictions if r.overridable}
+
+    def in_fragment(i: int) -> bool:
+        q = qs[i]
+        out = evaluate(policy, normalise(policy, *q[:4], q[4], ()))
+        return not any(r.key in overridable for r in out.firing)
+
+    engines: list[tuple[str, str, Callable, Optional[Callable], Optional[Callable]]] = []
+    # (key, label, decide(i-th question), batch(list of questions) or None, fragment filter or None)
+    floor = FloorEngine(ir)
+    engines.append(("floor", "plain-dict floor (Python, precomputed ancestor sets)", lambda q: floor.decide(q[1]),
+                    lambda chunk: floor.batch([c[1] for c in chunk]), None))
+
+    def lawful_warm(q):
+        s, r, d, p, on = q[0]
+        return policy.allowed(s, r, d, p, on)
+
+    def lawful_cold(q):
+        s, r, d, p, on = q[0]
+        return policy.allowed_uncached(s, r, d, p, on)
+
+    def lawful_decide(q):
+        s, r, d, p, on = q[0]
+        return policy.decide(s, r, d, p, on=on, fixes=False, routes=False).allowed
+
+    def lawful_decide_full(q):
+        s, r, d, p, on = q[0]
+        return policy.decide(s, r, d, p, on=on).allowed
+
+    def lawful_batch(chunk):
+        policy._memo.clear()
+        policy._raw_memo.clear()
+        return policy.allowed_many([c[0] for c in chunk])
+
+    engines += [
+        ("lawful-warm", "lawful `allowed` warm (memoised)", lawful_warm, None, None),
+        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, index verdict)", lawful_cold, None, None),
+        ("lawful-batch", "lawful `allowed_many` (batch, memo cleared per batch)", None, lawful_batch, None),
+        ("lawful-decide", "lawful `decide` (full explanation: basis, blocks, considered, headline)", lawful_decide, None, None),
+        ("lawful-decide-full", "lawful `decide` + verified fixes + routes (CLI default)", lawful_decide_full, None, None),
+    ]
+    skipped = []
+    for E in PEERS:
+        if E.key not in args.peers:
+            continue
+        if not available(MODULE_OF[E.key]):
+            skipped.append(f"{E.key} (module `{MODULE_OF[E.key]}` not installed: pip install -e '.[bench]')")
+            continue
+        t0 = time.perf_counter()
+        eng = E(ir)
+        build = time.perf_counter() - t0
+        log(f"[{size}] {E.key} built in {build:.2f}s")
+        frag = in_fragment if E.key == "casbin" else None
+        engines.append((E.key, f"{E.name} ({'translated; ' + str(getattr(eng, 'n_rules', '')) + ' policy lines' if E.key == 'casbin' else 'translated'})",
+                        (lambda e: lambda q: e.decide(q[1]))(eng),
+                        (lambda e: (lambda chunk: e.batch([c[1] for c in chunk])) if e.batch else None)(eng), frag))
+        res.setdefault("peer_build_s", {})[E.key] = build
+    res["skipped"] = skipped
+
+    pairs = list(zip(qs, pq))
+    # Warm lawful's memo once (the warm row measures the memo hit).
+    for q in qs:
+        policy.allowed(*q[:4], on=q[4])
+    for key, label, fn, batch, frag in engines:
+        row = {"key": key, "label": label}
+        cap = args.cap_s if key != "lawful-decide-full" else min(args.cap_s, 10.0)
+        if fn is not None:
+            log(f"[{size}] timing {key}")
+            t = timed(fn, pairs, cap)
+            row.update(n=t["n"], median_us=t["median_us"], p99_us=t["p99_us"])
+            answers = t["answers"]
+        else:
+            answers = None
+        if batch is not None:
+            b = timed_batch(batch, pairs, cap, args.batch_size)
+            row["batch_us"] = b["us_per_decision"]
+            row["batch_n"] = b["n"]
+            if answers is None:
+                answers = b["answers"]
+                row["n"] = b["n"]
+        # differential check: every answer against lawful's explained decision
+        dis, outside, checked = [], 0, 0
+        for i, a in enumerate(answers):
+            if frag is not None and not in_fragment(i):
+                outside += 1
+                if a != ref(i):
+                    row.setdefault("outside_fragment_disagree", 0)
+                    row["outside_fragment_disagree"] += 1
+                continue
+            checked += 1
+            if a != ref(i):
+                dis.append([*qs[i][:4], qs[i][4].isoformat(), a, ref(i)])
+        row.update(checked=checked, disagreements=len(dis), disagreement_examples=dis[:5], outside_fragment=outside)
+        res["engines"].append(row)
+        log(f"[{size}] {key}: n={row.get('n')} median={row.get('median_us', float('nan')):.1f}us "
+            f"disagree={len(dis)}/{checked}")
+    allow = [ref(i) for i in range(min(len(qs), 2000))]
+    res["allow_rate"] = sum(allow) / len(allow)
+    return res
+
+
+# ---- load scaling, routes, start-up, diff ------------------------------------------------------------
+
+
+LOAD_SNIPPET = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import engine
+t1 = time.perf_counter()
+from engine.bundle import read_bundle
+from engine import _finish
+from engine.compile import compile_policy
+path = sys.argv[1]
+r = read_bundle(path)
+t2 = time.perf_counter()
+checked, diags = _finish(r, None)
+t3 = time.perf_counter()
+p = compile_policy(checked, r.sources, [])
+t4 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "read_parse_s": t2 - t1, "check_s": t3 - t2, "compile_s": t4 - t3,
+                  "load_s": t4 - t1, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "agreements": len(p.agreements), "organisations": len(p.orgs)}))
+"""
+
+
+def load_scaling(args) -> list[dict]:
+    out = []
+    for size in args.load_sizes:
+        path = bundle_path(size, args.workdir)
+        log(f"[load] {size}")
+        r = subprocess.run([sys.executable, "-c", LOAD_SNIPPET, str(path)], capture_output=True, text=True,
+                           env={**os.environ, "LAWFUL_NO_CACHE": "1"}, timeout=3600)
+        if r.returncode != 0:
+            out.append({"size": size, "error": r.stderr[-500:]})
+            continue
+        row = json.loads(r.stdout.strip().splitlines()[-1])
+        row["size"] = size
+        out.append(row)
+    return out
+
+
+def routes_timing(size: str, args, n: int = 200) -> dict:
+    import engine
+    policy = engine.load(bundle_path(size, args.workdir))
+    qs = questions(policy, n, seed=3)
+    lat = []
+    found = 0
+    for s, r, d, p, on in qs:
+        t0 = time.perf_counter_ns()
+        routes = policy.routes(s, r, d, p, on=on)
+        lat.append(time.perf_counter_ns() - t0)
+        found += bool(routes)
+    lat.sort()
+    return {"size": size, "n": n, "median_ms": statistics.median(lat) / 1e6, "p99_ms": pctl(lat, 0.99) / 1e6,
+            "with_routes": found}
+
+
+def process_times(cmd: list[str], runs: int, env: Optional[dict] = None) -> dict:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        times.append(time.perf_counter() - t0)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs}
+
+
+def startup(args) -> dict:
+    exe = Path(sys.executable).parent / "can-share"
+    cmd = [str(exe), "JCP", "ALI", "provider-data", "--purpose", "inspection", "--on", "2005-06-23"]
+    env = {**os.environ}
+    env.pop("LAWFUL_BUNDLE", None)
+    # one run first so that the cache (if any) is written; the median is over the runs after it
+    first = process_times(cmd, 1, env)
+    return {
+        "first_run_s": first["median_s"],
+        "can_share": process_times(cmd, args.startup_runs, env),
+        "can_share_no_cache": process_times(cmd, max(3, args.startup_runs // 3), {**env, "LAWFUL_NO_CACHE": "1"}),
+        "python_pass": process_times(["python3", "-c", "pass"], args.startup_runs),
+        "venv_python_pass": process_times([sys.executable, "-c", "pass"], args.startup_runs),
+    }
+
+
+def diff_timing() -> dict:
+    if not (ROOT / "engine" / "diff.py").is_file():
+        return {"present": False}
+    try:
+        import engine
+        from engine import diff as d
+        fn = getattr(d, "diff_policies", None) or getattr(d, "diff", None)
+        if fn is None:
+            return {"present": True, "error": "engine/diff.py has no diff_policies/diff function"}
+        a = engine.load(ROOT)
+        b = engine.load(ROOT)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn(a, b)
+            times.append(time.perf_counter() - t0)
+        return {"present": True, "median_s": statistics.median(times)}
+    except Exception as exc:  # noqa: BLE001 — report, do not crash the run
+        return {"present": True, "error": f"{type(exc).__name__}: {exc}"}
+
+
+# ---- report -------------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for p in ("lark", "networkx", "typer", "cedarpy", "regopy", "casbin"):
+        try:
+            versions[p] = md.version(p)
+        except md.PackageNotFoundError:
+            versions[p] = "not installed"
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "nproc": os.cpu_count(),
+            "cpu": cpu, "python": sys.version.split()[0], "platform": platform.platform(), "versions": versions}
+
+
+def fmt(x: Optional[float], nd: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.{nd}f}"
+
+
+def scenario_table(s: dict) -> list[str]:
+    rows = {r["key"]: r for r in s["engines"]}
+    floor = rows["floor"].get("median_us")
+    peer_keys = [k for k in ("cedar", "rego", "casbin") if k in rows]
+    head = "| engine | n | median µs | p99 µs | × floor | " + " | ".join(f"{k} ÷ this" for k in peer_keys) + \
+           " | batch µs/decision | agree |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in s["engines"]:
+        med = r.get("median_us")
+        ratios = []
+        for k in peer_keys:
+            pm = rows[k].get("median_us")
+            ratios.append(fmt(pm / med, 1) + "×" if pm and med else "—")
+        agree = f"{r['checked'] - r['disagreements']}/{r['checked']}"
+        if r.get("outside_fragment"):
+            agree += f" (+{r['outside_fragment']} outside fragment, {r.get('outside_fragment_disagree', 0)} differ)"
+        lines.append(f"| {r['label']} | {r.get('n', 0):,} | {fmt(med, 2)} | {fmt(r.get('p99_us'), 1)} | "
+                     f"{fmt(med / floor, 2) + '×' if med and floor else '—'} | " + " | ".join(ratios) +
+                     f" | {fmt(r.get('batch_us'), 2)} | {agree} |")
+    return lines
+
+
+def verdict(ok: Optional[bool]) -> str:
+    return "**met**" if ok else ("not measured" if ok is None else "**NOT met**")
+
+
+def targets(report: dict) -> list[str]:
+    lines = ["| target | measured | |", "|---|---|---|"]
+    by = {s["size"]: {r["key"]: r for r in s["engines"]} for s in report["scenarios"]}
+    for size in [s["size"] for s in report["scenarios"]]:
+        rows = by[size]
+        floor = rows["floor"]["median_us"]
+        warm = rows["lawful-warm"]["median_us"]
+        dec = rows["lawful-decide"]["median_us"]
+        lines.append(f"| [{size}] warm `allowed` ≤ 3× floor | {warm:.2f} µs vs {floor:.2f} µs = {warm / floor:.2f}× | "
+                     f"{verdict(warm <= 3 * floor)} |")
+        if "cedar" in rows:
+            c = rows["cedar"]["median_us"]
+            lines.append(f"| [{size}] unmemoised `decide` (full explanation) ≥ 3× faster than cedarpy | "
+                         f"{dec:.1f} µs vs {c:.1f} µs = {c / dec:.1f}× | {verdict(c / dec >= 3)} |")
+        if "casbin" in rows:
+            k = rows["casbin"]["median_us"]
+            lines.append(f"| [{size}] warm `allowed` and `decide` ≥ 10× faster than pycasbin | "
+                         f"{k / warm:,.0f}× and {k / dec:,.0f}× | {verdict(k / warm >= 10 and k / dec >= 10)} |")
+    for row in report.get("load", []):
+        if row.get("size") == "large" and "load_s" in row:
+            lines.append(f"| load + compile of 2,000 orgs / 20,000 agreements from text ≤ 2 s | {row['load_s']:.2f} s | "
+                         f"{verdict(row['load_s'] <= 2)} |")
+            lines.append(f"| peak memory there ≤ 300 MB | {row['maxrss_mb']:.0f} MB | {verdict(row['maxrss_mb'] <= 300)} |")
+    loads = [r for r in report.get("load", []) if "load_s" in r]
+    if len(loads) >= 2:
+        base = loads[0]
+        ratios = ", ".join(f"{r['size']} {r['load_s'] / base['load_s']:.2f}×" for r in loads[1:])
+        sizes = {"large": 1, "large-2x": 2, "large-4x": 4}
+        linear = all(r["load_s"] / base["load_s"] <= 1.25 * sizes.get(r["size"], 1) / sizes.get(base["size"], 1)
+                     for r in loads[1:])
+        lines.append(f"| load grows linearly (1×/2×/4×) | {ratios} | {verdict(linear)} |")
+    if report.get("routes"):
+        r = report["routes"]
+        lines.append(f"| `routes` at the large size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
+                     f"{verdict(r['median_ms'] <= 1)} |")
+    d = report.get("diff", {})
+    if d.get("present") and "median_s" in d:
+        lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | {d['median_s']:.2f} s | {verdict(d['median_s'] <= 1)} |")
+    else:
+        lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | "
+                     f"{'engine/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
+    st = report.get("startup")
+    if st:
+        lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median | {st['can_share']['median_s']:.3f} s "
+                     f"(`python3 -c pass` {st['python_pass']['median_s']:.3f} s) | {verdict(st['can_share']['median_s'] <= 0.3)} |")
+    return lines
+
+
+def render(report: dict) -> str:
+    m = report["machine"]
+    out = ["# Benchmark results", "",
+           f"Generated by `python benchmarks/bench.py --write benchmarks/RESULTS.md` on {m['date']}.", "",
+           f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, {m['platform']}. "
+           f"Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
+           "## Targets", ""] + targets(report) + [""]
+    for s in report["scenarios"]:
+        ir = s["ir"]
+        out += [f"## Scenario `{s['size']}`", "",
+                f"{ir['organisations']:,} organisations, {ir['data']} data categories, {ir['purposes']} purposes; "
+                f"translated into {ir['permits']:,} permits (gateway alone or gateway + agreement) and "
+                f"{ir['restrictions']} restrictions ({ir['overridable_restrictions']} lifted by some gateway). "
+                f"Load (read, parse, check, compile) {s['load_s']:.2f} s. {s['n_questions']:,} questions, "
+                f"{s['allow_rate']:.0%} allowed. Peer build times: "
+                + (", ".join(f"{k} {v:.2f} s" for k, v in s.get("peer_build_s", {}).items()) or "—") + ".", ""]
+        out += scenario_table(s)
+        if s.get("skipped"):
+            out += ["", "Skipped: " + "; ".join(s["skipped"])]
+        dis = [r for r in s["engines"] if r["disagreements"]]
+        out += ["", "Differential check: " + ("every engine gave lawful's verdict on every question it answered "
+                                              "(inside its fragment)." if not dis else
+                                              "DISAGREEMENTS: " + "; ".join(
+                                                  f"{r['key']} {r['disagreements']} (e.g. {r['disagreement_examples'][:2]})" for r in dis)), ""]
+    if report.get("load"):
+        out += ["## Load and compile from text (fresh process each)", "",
+                "| bundle | organisations | agreements | read+parse s | check s | compile s | load total s | peak RSS MB |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in report["load"]:
+            if "error" in r:
+                out.append(f"| {r['size']} | error: {r['error']} |")
+                continue
+            out.append(f"| {r['size']} | {r['organisations']:,} | {r['agreements']:,} | {r['read_parse_s']:.2f} | "
+                       f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | {r['maxrss_mb']:.0f} |")
+        out.append("")
+    if report.get("routes"):
+        r = report["routes"]
+        out += [f"`routes` on the `{r['size']}` bundle: {r['n']} random questions, median {r['median_ms']:.3f} ms, "
+                f"p99 {r['p99_ms']:.2f} ms ({r['with_routes']} with at least one route).", ""]
+    st = report.get("startup")
+    if st:
+        out += ["## Start-up", "",
+                "| command | median s | min s | max s | runs |", "|---|---:|---:|---:|---:|"]
+        for label, key in (("`can-share JCP ALI provider-data --purpose inspection --on 2005-06-23`", "can_share"),
+                           ("the same with `LAWFUL_NO_CACHE=1` (parse and compile every time)", "can_share_no_cache"),
+                           ("`python3 -c pass` (system)", "python_pass"), ("venv `python -c pass`", "venv_python_pass")):
+            t = st[key]
+            out.append(f"| {label} | {t['median_s']:.3f} | {t['min_s']:.3f} | {t['max_s']:.3f} | {t['runs']} |")
+        out += ["", f"First run (writes the compiled-bundle cache): {st['first_run_s']:.3f} s.", ""]
+    d = report.get("diff", {})
+    out += ["## `diff`", "", ("Full-universe diff of the default bundle against itself: "
+                              f"{d['median_s']:.2f} s median." if d.get("median_s") is not None else
+                              "Not measured: " + ("engine/diff.py is not in this branch (another issue builds it)."
+                                                  if not d.get("present") else d.get("error", ""))), ""]
+    if report.get("notes"):
+        out += ["## Notes", ""] + report["notes"]
+    return "\n".join(out) + "\n"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="default,small,large", help="scenarios: default and/or generator sizes")
+    ap.add_argument("--questions", type=int, default=20_000)
+    ap.add_argument("--cap-s", type=float, default=20.0, help="cap per timed run, seconds")
+    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--peers", default="cedar,rego,casbin")
+    ap.add_argument("--load-sizes", default="large,large-2x,large-4x", help="'' to skip the load scaling")
+    ap.add_argument("--routes-size", default="large", help="'' to skip")
+    ap.add_argument("--startup-runs", type=int, default=15, help="0 to skip")
+    ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    ap.add_argument("--write", type=Path, help="write the Markdown report here")
+    ap.add_argument("--json", type=Path, help="write the raw results here")
+    ap.add_argument("--notes", type=Path, default=HERE / "NOTES.md",
+                    help="Markdown appended to the report (the profiles that explain the results)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, few questions, no scaling")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.sizes, a.questions, a.cap_s, a.load_sizes, a.routes_size, a.startup_runs = "small", 200, 2.0, "", "", 0
+    a.peers = {p for p in a.peers.split(",") if p}
+    a.load_sizes = [s for s in a.load_sizes.split(",") if s]
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine": machine(), "scenarios": []}
+    for size in [s for s in a.sizes.split(",") if s]:
+        report["scenarios"].append(run_scenario(size, a))
+    if a.load_sizes:
+        report["load"] = load_scaling(a)
+    if a.routes_size:
+        report["routes"] = routes_timing(a.routes_size, a)
+    if a.startup_runs:
+        report["startup"] = startup(a)
+    report["diff"] = diff_timing()
+    if a.notes and a.notes.is_file() and not a.quick:
+        report["notes"] = [a.notes.read_text(encoding="utf-8")]
+    text = render(report)
+    print(text)
+    if a.write:
+        a.write.write_text(text, encoding="utf-8")
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    disagreements = sum(r["disagreements"] for s in report["scenarios"] for r in s["engines"])
+    return 1 if disagreements else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
