@@ -74,6 +74,8 @@ CODES: dict[str, str] = {
     "never take effect.",
     "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
+    "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
+    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 
