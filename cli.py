@@ -124,6 +124,7 @@ def can_share(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every gateway, agreement and restriction considered."),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help="Append each decision to this hash-chained log (JSON lines) before answering."),
 ) -> None:
     """Is this flow lawful? ALLOW or DENY, the reasons, and what would make it lawful.
 
@@ -137,6 +138,7 @@ def can_share(
         decisions = [policy.decide(source, recipient, data, purpose, on=day, assume=assume)]
     else:
         decisions = policy.decide_all_purposes(source, recipient, data, on=day, assume=assume)
+    _audit(audit_log, policy, decisions)
     if fmt is TextOrJson.json:
         typer.echo(json.dumps({"decisions": [d.to_dict() for d in decisions]}, indent=2, ensure_ascii=False))
     elif len(decisions) == 1:
@@ -577,6 +579,68 @@ def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
 
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------
 # (log verify, bundle hash)
+
+log_app = typer.Typer(help="The tamper-evident decision log written by `can-share --audit-log FILE`.",
+                      no_args_is_help=True)
+bundle_app = typer.Typer(help="Facts about a bundle.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+app.add_typer(bundle_app, name="bundle")
+
+
+def _audit(path: Optional[Path], policy, decisions) -> None:
+    """Append the decisions to the log at `path` (when given) before any answer is shown: a decision that
+    cannot be recorded is not given (exit 2)."""
+    if path is None:
+        return
+    from engine.audit import AuditLog, AuditLogError
+    from engine.hashing import policy_hash
+
+    try:
+        AuditLog(path).record_all(decisions, policy_hash(policy))
+    except AuditLogError as exc:
+        raise _fail(str(exc), "no decision was given; fix the log, or choose another --audit-log file", "audit-log")
+
+
+@log_app.command("verify")
+@guarded
+def log_verify(
+    file: Path = typer.Argument(..., help="The decision log (JSON lines) to verify."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Verify a decision log's hash chain: report the first broken, edited or torn line.
+
+    Exit 0 when every line verifies, 1 at the first problem, 2 when the file cannot be read.
+    """
+    from engine.audit import verify_log
+
+    try:
+        result = verify_log(file)
+    except OSError as exc:
+        raise _fail(f"cannot read `{file}`: {exc.strerror or exc}", None, "audit-log")
+    if fmt is TextOrJson.json:
+        typer.echo(json.dumps({"file": str(file), **result.to_dict()}, indent=2))
+    elif result.ok:
+        typer.echo(f"{file}: OK — {result.records} record{'s' if result.records != 1 else ''} "
+                   f"({result.decisions} decision{'s' if result.decisions != 1 else ''}), chain intact; "
+                   f"head {result.head}")
+        for line in result.sealed:
+            typer.echo(f"  note: line {line} is a torn write (a writer was interrupted), sealed by line {line + 1}")
+    else:
+        line, message = result.problem
+        typer.echo(f"{file}:{line}: error[audit-log-broken]: {message}")
+        typer.echo(f"  {result.records} record(s) before line {line} verify; head before it {result.head}")
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_DENY)
+
+
+@bundle_app.command("hash")
+@guarded
+def bundle_hash_cmd(bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP)) -> None:
+    """Print the bundle's content hash (SHA-256 over every policy file and gateways.yaml; file order never
+    matters). The same hash is written into each `--audit-log` record."""
+    from engine.bundle import resolve_bundle
+    from engine.hashing import bundle_hash
+
+    typer.echo(bundle_hash(resolve_bundle(bundle)))
 
 
 # ---- services and scale (issue 8) -------------------------------------------------------------------

@@ -90,9 +90,12 @@ def stage_symbols(c: Checked) -> None:
         (m.Agreement, c.agreements, "agreement"),
     ]
     total = 0
+    over: Optional[Span] = None  # where the item past the limit is declared
     for kind, table, word in tables:
         for item in sorted(c.bundle.items(kind), key=lambda i: (i.span.file, i.span.line, i.span.column)):
             total += 1
+            if total == MAX_RULES + 1:
+                over = item.span
             key = item.id.key
             if key in table:
                 first = table[key]
@@ -103,7 +106,8 @@ def stage_symbols(c: Checked) -> None:
                 continue
             table[key] = item
     if total > MAX_RULES:
-        c.diagnostics.append(error("limit-exceeded", f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}"))
+        c.diagnostics.append(error("limit-exceeded", f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
+                                   over, "split the bundle, or remove declarations nothing uses"))
     # Rules are named in `because`, `overrides` and reports: one id must mean one rule.
     seen: dict[str, tuple[str, m.Name]] = {}
     for word, table in (("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements)):
@@ -156,9 +160,14 @@ def stage_clauses(c: Checked) -> None:
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
-        for field_name in ("data", "purposes", "sources", "recipients", "one_way", "overrides"):
-            if len(getattr(item, field_name, ())) > MAX_LIST:
-                c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
+        lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
+        lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ()) for side in (p.sources, p.recipients)]
+        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
+        if any(len(names) > MAX_LIST for names in lists):
+            c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
+    for o in c.orgs.values():
+        if len(o.aliases) > MAX_LIST:
+            c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
 _WORD = {"from": "from … to …"}

@@ -84,6 +84,8 @@ CODES: dict[str, str] = {
     "graphviz-missing": "SVG and PNG pictures are drawn by Graphviz's `dot` program, which is not installed. Install "
     "the `graphviz` package, or ask for `--format dot` or `--format mermaid`.",
     "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
+    "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
+    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 

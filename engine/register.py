@@ -21,6 +21,7 @@ from .diagnostics import Diagnostic, error
 from .source import SourceFile, Span
 
 MAX_YAML_NODES = 200_000
+MAX_YAML_DEPTH = 32  # a register is three levels deep; PyYAML's composer recurses per level
 
 
 @lru_cache(maxsize=1)
@@ -97,14 +98,49 @@ def _describe_path(path) -> str:
     return ".".join(str(p) for p in path) if path else "(top level)"
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing anchors, aliases and deep nesting while composing — before any node is
+    built, so neither a "billion laughs" document nor `[[[[…]]]]` can cost time, memory or the stack."""
+
+    def __init__(self, stream: str, file: str):
+        super().__init__(stream)
+        self._file = file
+        self._depth = 0
+
+    def _refuse(self, code: str, message: str, mark, help_: str | None = None) -> None:
+        span = Span(self._file, mark.line + 1, mark.column + 1) if mark else Span(self._file, 1, 1)
+        raise _Refused(error(code, message, span, help_))
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._refuse("yaml-alias", f"alias `*{event.anchor}` is not accepted in gateways.yaml", event.start_mark,
+                         "write each value out in full")
+        if getattr(event, "anchor", None) is not None:
+            self._refuse("yaml-alias", f"anchor `&{event.anchor}` is not accepted in gateways.yaml", event.start_mark,
+                         "write each value out in full")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                self._refuse("limit-exceeded", f"gateways.yaml is nested deeper than {MAX_YAML_DEPTH} levels",
+                             event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnostic]]:
     file = source.name
     try:
-        loader = yaml.SafeLoader(source.text)
+        loader = _BoundedLoader(source.text, file)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except _Refused as refused:
+        return None, [refused.diagnostic]
+    except RecursionError:  # defence in depth: the composer's own limit should have fired first
+        return None, [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
