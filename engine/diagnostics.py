@@ -74,6 +74,8 @@ CODES: dict[str, str] = {
     "never take effect.",
     "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
+    "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
+    "unknown, a mapped column is absent, or it is not well-formed at the line given.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 
