@@ -14,7 +14,6 @@ Dask is imported here only, and only when the Dask engine runs.
 from __future__ import annotations
 
 import csv
-import hashlib
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Optional, Sequence
 
 from .compile import Policy
 from .transfers import (AuditReport, Auditor, ColumnMap, Finding, Progress, Spool, Tally, _missing_columns,
-                        bad_log, detect_format, parse_json_line)
+                        bad_log, bundle_digest, detect_format, parse_json_line)
 
 DEFAULT_BLOCKSIZE = 32 * 1024 * 1024
 
@@ -35,10 +34,7 @@ def bundle_payload(policy: Policy, assume: Sequence[str] = ()) -> tuple:
     """What the workers need to rebuild the policy: its digest, the policy texts, the register, assumptions."""
     texts = {name: src.text for name, src in sorted(policy.sources.items())}
     register = texts.pop("gateways.yaml", "")
-    h = hashlib.sha256()
-    for name, text in sorted(texts.items()) + [("gateways.yaml", register)]:
-        h.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return h.hexdigest(), texts, register, tuple(assume)
+    return bundle_digest(policy), texts, register, tuple(assume)
 
 
 def worker_auditor(payload: tuple) -> Auditor:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -57,6 +58,15 @@ class ColumnMap:
 
     def names(self) -> tuple[str, ...]:
         return (self.source, self.recipient, self.data, self.purpose, self.date)
+
+
+def bundle_digest(policy: Policy) -> str:
+    """sha256 of the texts a Policy was compiled from (every file name and text, in name order): what the
+    service reports and reloads by, and how Dask workers know which compiled Policy they hold."""
+    h = hashlib.sha256()
+    for name, src in sorted(policy.sources.items()):
+        h.update(name.encode("utf-8") + b"\0" + src.text.encode("utf-8") + b"\0")
+    return h.hexdigest()
 
 
 def bad_log(message: str, file: str, line: int = 0, help_: Optional[str] = None) -> DiagnosticsError:
