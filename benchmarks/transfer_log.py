@@ -86,7 +86,7 @@ def _pools(policy: engine.Policy, rng: random.Random, lawful_size: int = 1500, u
         if ask(*q):
             lawful[q] = None
             # The same flow moved outside its window: usually unlawful (an expired agreement, say).
-            moved = (q[0], q[1], q[2], q[3], day.replace(year=day.year - 6))
+            moved = (q[0], q[1], q[2], q[3], day - dt.timedelta(days=6 * 365))
             if len(unlawful) < unlawful_size // 2 and not ask(*moved):
                 unlawful[moved] = None
     attempts = 0

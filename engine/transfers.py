@@ -274,15 +274,20 @@ class Malformed:
 # ---- readers (local engine) ---------------------------------------------------------------------------
 
 
+OPTIONS = {"source": "--source-column", "recipient": "--recipient-column", "data": "--data-column",
+           "purpose": "--purpose-column", "date": "--on-column"}
+
+
 def _missing_columns(file: str, have: Sequence[str], want: ColumnMap) -> None:
-    missing = [c for c in want.names() if c not in have]
+    missing = [(f, c) for f, c in zip(FIELDS, want.names()) if c not in have]
     if missing:
-        hints = [f"`{c}`: did you mean {', '.join(f'`{s}`' for s in did_you_mean(c, have))}?"
-                 for c in missing if did_you_mean(c, have)]
-        raise bad_log(f"`{Path(file).name}` has no column {', '.join(f'`{c}`' for c in missing)} "
-                      f"(it has {', '.join(f'`{c}`' for c in have) or 'none'})", file, 1,
-                      "; ".join(hints) or "map columns with --source-column, --recipient-column, --data-column, "
-                                          "--purpose-column and --on-column")
+        unused = [c for c in have if c not in want.names()]
+        hints = []
+        for f, c in missing:
+            close = did_you_mean(c, unused)
+            hints.append(f"map the {f} with {OPTIONS[f]} COLUMN" + (f" (perhaps `{close[0]}`)" if close else ""))
+        raise bad_log(f"`{Path(file).name}` has no column {', '.join(f'`{c}`' for _f, c in missing)} "
+                      f"(it has {', '.join(f'`{c}`' for c in have) or 'none'})", file, 1, "; ".join(hints))
 
 
 def read_csv(path: Path, columns: ColumnMap, chunk_rows: int) -> Iterator[tuple[list, list[int]]]:
