@@ -647,6 +647,102 @@ def bundle_hash_cmd(bundle: Optional[Path] = typer.Option(None, "--bundle", help
 # (serve, audit)
 
 
+class AuditFormat(str, Enum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
+class AuditEngine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+class LogFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+@app.command("serve")
+@guarded
+def serve_cmd(
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8181, "--port", help="Port to listen on."),
+    watch_interval: float = typer.Option(1.0, "--watch-interval", help="Seconds between checks of the bundle's files for changes; 0: reload on SIGHUP only."),
+    max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", help="Refuse larger request bodies (413)."),
+    max_batch: int = typer.Option(1000, "--max-batch", help="Refuse batches of more questions (413); at most 1000."),
+    openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document (as in docs/openapi.json) and exit."),
+) -> None:
+    """Serve decisions over HTTP: POST /v1/decide, POST /v1/routes, GET /v1/health, GET /v1/bundle.
+
+    Reloads on SIGHUP or when a bundle file changes; a bundle with errors never replaces the one being
+    served (its diagnostics are logged). The OpenAPI document is at /openapi.json (and docs/openapi.json).
+    """
+    try:
+        from engine.service import BundleHolder, openapi_document, serve
+    except ImportError as exc:
+        raise _fail(f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
+                    "pip install 'lawful[serve]'", "missing-extra")
+    if openapi:
+        typer.echo(openapi_document(), nl=False)
+        raise typer.Exit(EXIT_OK)
+    holder = BundleHolder(bundle)
+    serve(holder, host=host, port=port, watch_interval=watch_interval, max_body_bytes=max_body_bytes,
+          max_batch=max_batch)
+
+
+@app.command("audit")
+@guarded
+def audit_cmd(
+    files: List[Path] = typer.Argument(..., help="Transfer logs: CSV (with a header), JSON Lines or Parquet."),
+    on_column: str = typer.Option("date", "--on-column", help="Column holding the date of each transfer."),
+    source_column: str = typer.Option("source", "--source-column", help="Column holding the disclosing organisation."),
+    recipient_column: str = typer.Option("recipient", "--recipient-column", help="Column holding the receiving organisation."),
+    data_column: str = typer.Option("data", "--data-column", help="Column holding the data category."),
+    purpose_column: str = typer.Option("purpose", "--purpose-column", help="Column holding the purpose."),
+    input_format: Optional[LogFormat] = typer.Option(None, "--input-format", help="csv, jsonl or parquet. Default: from each file's extension."),
+    fmt: AuditFormat = typer.Option(AuditFormat.text, "--format", "-f", help="text, json or csv (csv: the flagged rows; the summary goes to stderr)."),
+    engine_name: AuditEngine = typer.Option(AuditEngine.local, "--engine", help="local (streaming, one process) or dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (e.g. tcp://127.0.0.1:8786). Default: a LocalCluster on this machine."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the LocalCluster (--engine dask without --scheduler)."),
+    assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    chunk_rows: int = typer.Option(50_000, "--chunk-rows", help="Rows read at a time by the local engine."),
+) -> None:
+    """Audit transfer logs: every transfer that was not lawful on its date, with its reasons, and a summary.
+
+    Rows that cannot be judged (unknown names, bad dates, empty cells, malformed lines) are reported as
+    rejected with their row numbers. Exit 0 when every row was lawful, 1 when any was unlawful or rejected,
+    2 on error (unreadable file, missing column).
+    """
+    from engine.transfers import ColumnMap, Progress, render, summary_text
+
+    if chunk_rows < 1:
+        raise _fail("--chunk-rows must be at least 1")
+    policy = _load(bundle)
+    columns = ColumnMap(source_column, recipient_column, data_column, purpose_column, on_column)
+    kind = input_format.value if input_format else None
+    progress = Progress()
+    if engine_name is AuditEngine.dask:
+        from engine.dask_audit import audit_dask
+
+        report = audit_dask(policy, files, columns, kind, assume, scheduler=scheduler, workers=workers,
+                            progress=progress)
+    else:
+        from engine.transfers import audit_local
+
+        report = audit_local(policy, files, columns, kind, assume, chunk_rows=chunk_rows, progress=progress)
+    try:
+        render(report, fmt.value, sys.stdout, _style)
+        if fmt is AuditFormat.csv:
+            typer.echo(summary_text(report), err=True)
+    finally:
+        report.close()
+    raise typer.Exit(EXIT_DENY if report.failed else EXIT_OK)
+
+
 @app.command("version")
 def version() -> None:
     """Print the engine's version."""

@@ -86,6 +86,8 @@ CODES: dict[str, str] = {
     "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
     "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
     "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line.",
+    "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
+    "unknown, a mapped column is absent, or it is not well-formed at the line given.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 
