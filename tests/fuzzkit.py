@@ -408,9 +408,8 @@ def _exists(spec: Spec, org: str, on: dt.date) -> bool:
 def reference_decide(spec: Spec, src: str, dst: str, data: str, purpose: str, on: dt.date,
                      assume: set[str]) -> RefAnswer:
     """LANGUAGE.md "The decision", steps 0–4, over canonical (declared) names."""
-    # 0. both organisations exist
-    if not (_exists(spec, src, on) and _exists(spec, dst, on)):
-        return RefAnswer(False)
+    # 0. both organisations exist (checked after the restrictions: a decision still names every bar)
+    exists = _exists(spec, src, on) and _exists(spec, dst, on)
     op, dp, pp = spec.org_parent, spec.data_parent, spec.purpose_parent
     sens = _flow_markers(spec, data)
     # 1. restrictions that block (before any gateway lifts them)
@@ -439,6 +438,8 @@ def reference_decide(spec: Spec, src: str, dst: str, data: str, purpose: str, on
                 excepted = True
         if not excepted:
             firing.add(r["id"].lower())
+    if not exists:
+        return RefAnswer(False, firing)
     # 2–4. gateways in force, their agreements, the lawful basis; then overrides
     bases = []
     for g in spec.gateways:
