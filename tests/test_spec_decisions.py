@@ -12,7 +12,8 @@ A file holds a small bundle and the questions asked of it:
         because: [SSAA-1992-s123]     # each id is among Decision.reason_ids()
         not_because: [X]              # none of these is
         headline: one-way legislative block      # substring of the headline
-        basis: {gateway: G, agreement: A}        # the basis relied on (agreement may be null)
+        basis: {gateway: G, agreement: A}        # the basis relied on (agreement may be null; optional
+                                                 # lawful_basis, article_9, article_10, onward)
         blocks: [R]                   # exactly the restrictions that caught the flow
         blocks_at: {R: 12}            # the line of the clause that caught it (`one-way` / `forbids`)
         lifted: [R]                   # the blocks lifted by the basis's `overrides`
@@ -134,6 +135,9 @@ def test_decision_case(path: Path, index: int):
         assert d.basis.gateway.id == want["gateway"], shown
         got_agreement = d.basis.agreement.id if d.basis.agreement else None
         assert got_agreement == want.get("agreement"), shown
+        for key in ("lawful_basis", "article_9", "article_10", "onward"):
+            if key in want:
+                assert getattr(d.basis, key) == want[key], (key, getattr(d.basis, key))
     if "blocks" in case:
         assert sorted(b.restriction.id for b in d.blocks) == sorted(case["blocks"]), shown
         for b in d.blocks:
