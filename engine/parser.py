@@ -86,7 +86,7 @@ _NAME_AFTER = {
 
 # What a quoted STRING means after each keyword.
 _STRING_AFTER = {
-    "test": "a quoted test name (\"…\")",
+    "test-id": "a quoted test name (\"…\")",
     "aka": "a quoted alias (\"…\")",
     "statute": "a quoted provision such as \"section 123\"",
     "requires": "a quoted condition (\"…\")",
