@@ -16,6 +16,7 @@ from .diagnostics import Diagnostic, did_you_mean, error, warning
 from .hierarchy import MAX_DEPTH, Tree, find_cycles
 from .source import Span
 
+SENSITIVE = frozenset({"personal", "special-category", "criminal-offence"})
 LAWFUL_BASES = ("consent", "contract", "legal-obligation", "vital-interests", "public-task", "legitimate-interests")
 MAX_RULES = 500_000
 MAX_LIST = 10_000
@@ -57,16 +58,31 @@ class Checked:
             out.update(self.data[a].markers)
         return out
 
+    def own_sensitivity(self, data_key: str) -> set[str]:
+        """The markers a category's own data carries. Walking up from the category, the nearest declaration
+        decides: an `anonymised` category (and what is under it) is not personal, unless a category at or
+        below it is itself declared personal / special-category / criminal-offence — an explicit marker on
+        a part beats an inherited `anonymised` (the cautious reading)."""
+        found: set[str] = set()
+        key: Optional[str] = data_key
+        for _ in range(MAX_DEPTH + 2):
+            if key is None or key not in self.data:
+                break
+            own = set(self.data[key].markers)
+            sensitive = own & SENSITIVE
+            if "anonymised" in own and not found and not sensitive:
+                return {"anonymised"}
+            found |= sensitive
+            key = self.data_tree.parent(key)
+        return found
+
     def effective(self, data_key: str) -> set[str]:
         """Markers a flow of this category carries. Asking for a whole category includes its parts, so a
         category counts as personal (special, criminal) if any category under it does — the cautious reading."""
         out: set[str] = set()
         anonymised = "anonymised" in self.markers(data_key)
         for d in self.data_tree.descendants.get(data_key, (data_key,)):
-            mk = self.markers(d)
-            if "anonymised" in mk:
-                continue
-            out |= mk & {"personal", "special-category", "criminal-offence"}
+            out |= self.own_sensitivity(d) & SENSITIVE
         if "special-category" in out or "criminal-offence" in out:
             out.add("personal")
         if anonymised and not out:

@@ -62,7 +62,6 @@ _TOP_LEVEL = {w.upper() for w in _DECLARATIONS}
 
 # What a NAME means after each keyword (the keyword that governs the position, see `_Context`).
 _NAME_AFTER = {
-    "organisation": "an identifier for the organisation",
     "part-of": "an organisation",
     "succeeds": "an organisation",
     "allows": "an organisation",
@@ -77,10 +76,15 @@ _NAME_AFTER = {
     "for": "a purpose",
     "only-for": "a purpose",
     "under": "a name (a parent category or purpose, or the gateway an agreement relies on)",
-    "purpose": "an identifier for the purpose",
-    "gateway": "an identifier for the gateway",
-    "restriction": "an identifier for the restriction",
-    "agreement": "an identifier for the agreement",
+    "under-data": "the data category it is part of",
+    "under-purpose": "the purpose it is part of",
+    "under-agreement": "the gateway the agreement relies on",
+    "organisation-id": "an identifier for the organisation",
+    "data-id": "an identifier for the data category",
+    "purpose-id": "an identifier for the purpose",
+    "gateway-id": "an identifier for the gateway",
+    "restriction-id": "an identifier for the restriction",
+    "agreement-id": "an identifier for the agreement",
     "statute": "a statute id from gateways.yaml",
     "overrides": "a restriction id",
     "because": "a gateway, agreement or restriction id",
@@ -93,7 +97,7 @@ _NAME_AFTER = {
 
 # What a quoted STRING means after each keyword.
 _STRING_AFTER = {
-    "test": "a quoted test name (\"…\")",
+    "test-id": "a quoted test name (\"…\")",
     "aka": "a quoted alias (\"…\")",
     "statute": "a quoted provision such as \"section 123\"",
     "requires": "a quoted condition (\"…\")",
@@ -153,8 +157,14 @@ def _context(tokens: list[Token]) -> _Context:
         keyword = "expect-source" if len(tail) == 1 else keyword
     elif keyword == "->" and in_expect:
         keyword = "expect-data" if tail else "expect-recipient"
-    elif keyword in _DECLARATIONS and tail and open_braces == 0:
-        keyword = keyword + "-title" if len(tail) == 1 else keyword + "-options"
+    elif keyword in _DECLARATIONS and open_braces == 0:
+        keyword += "-id" if not tail else "-title" if len(tail) == 1 else "-options"
+    elif keyword == "under":
+        # which declaration this `under` belongs to: the nearest declaration keyword before it
+        decl = next((t for t in reversed(tokens) if t.type in _TOP_LEVEL), None)
+        if decl is not None and decl.type in ("DATA", "PURPOSE", "AGREEMENT") and \
+                (decl.type == "AGREEMENT") == (open_braces > 0):
+            keyword = f"under-{decl.type.lower()}"
     return _Context(prev, keyword, open_braces)
 
 

@@ -72,10 +72,16 @@ def test_lawful_check_on_bad_input_exits_2_with_a_located_diagnostic(bad_bundles
 @pytest.mark.parametrize("name", BAD)
 def test_can_share_on_bad_input_exits_2(bad_bundles, name):
     root, code, _ = bad_bundles[name]
+    r = CliRunner().invoke(cli.app, ["can-share", "LSC", "LSC", "d", "--purpose", "p", "--bundle", str(root)])
+    assert r.exit_code == 2, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert "Traceback" not in r.output and f"error[{code}]" in r.output, r.output
+
+
+def test_can_share_script_on_a_broken_bundle(bad_bundles):
+    root, code, _ = bad_bundles["syntax"]
     p = run(CAN_SHARE, "LSC", "LSC", "d", "--purpose", "p", "--bundle", str(root))
-    out = p.stdout + p.stderr
-    assert p.returncode == 2, out
-    assert "Traceback" not in out and f"error[{code}]" in out, out
+    assert p.returncode == 2 and "Traceback" not in p.stderr and f"error[{code}]" in p.stderr + p.stdout
 
 
 def test_check_json_on_bad_input(bad_bundles):

@@ -7,6 +7,7 @@ Examples per property: LAWFUL_EXAMPLES (default 150); raise it for long runs.
 from __future__ import annotations
 
 import os
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,10 @@ from hypothesis import strategies as st
 import engine
 from conftest import MINI_REGISTER
 from engine.diagnostics import CODES, render
+from engine.parser import parser
 
+TERMINALS = {t.name for t in parser().terminals} | {"$END"}
+_SHOUTING = re.compile(r"__ANON_\d+|\$END|\b[A-Z][A-Z0-9_]{2,}\b")
 EXAMPLES = int(os.environ.get("LAWFUL_EXAMPLES", "150"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -85,6 +89,12 @@ def _loads_or_diagnoses(policies: dict[str, str], register: str) -> None:
         assert exc.diagnostics, "a DiagnosticsError always says why"
         for d in exc.diagnostics:
             assert d.code in CODES, d.code
+            if d.code == "parse-error":
+                # say what was expected in words, never with the grammar's terminal names
+                words = re.sub(r"`[^`]*`", "", d.message + " " + (d.help or ""))  # user input is quoted
+                leaked = [w for w in _SHOUTING.findall(words) if w in TERMINALS]
+                assert not leaked, d.message
+                assert d.span is not None and d.span.line >= 1 and d.span.column >= 1
         render(exc.diagnostics, exc.sources)  # rendering never fails either
         return
     assert isinstance(policy, engine.Policy)
