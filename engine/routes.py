@@ -283,7 +283,8 @@ class Search:
 def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] = None) -> Search:
     """Every lawful route from `source` (to `target`, or to anyone) of at most max_hops hops, shortest first.
 
-    A route may be extended from X to Y only when Y is not already on it, X -> Y is a lawful direct flow,
+    A route may be extended from X to Y only when Y is not already on it (nor part of, or the body of, the
+    source), X -> Y is a lawful direct flow,
     and the permission the data carries into X (the intersection of every onward clause so far) admits Y
     for the question's purpose.
     """
@@ -302,8 +303,8 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
                 continue
             for e in flows.out_edges(x):
                 y = e.recipient
-                if y in partial.nodes:
-                    continue
+                if y in partial.nodes or (depth > 1 and related(flows.policy, source, y)):
+                    continue  # no organisation twice, and never back into the source's own body
                 if partial.carried and not carried.admits(y, q.purpose, flows.could):
                     continue
                 after = carried.meet(e.onward) if partial.carried else e.onward
@@ -380,7 +381,7 @@ def find_routes(policy: Policy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT,
                 flows: Optional[FlowGraph] = None) -> list[Route]:
     """Indirect lawful routes (two hops or more) from q.source to q.recipient, grouped, shortest first."""
     check_max_hops(max_hops)
-    if max_hops < 2 or q.source == q.recipient:
+    if max_hops < 2 or related(policy, q.source, q.recipient):
         return []
     flows = flows or FlowGraph(policy, q)
     found = search(flows, q.source, max_hops, target=q.recipient)
