@@ -190,3 +190,33 @@ def test_recipients_are_exactly_those_reached_directly_or_by_route(bundle, sourc
     assert {x.organisation for x in got.found} == want, text
     for x in got.found:
         assert (x.direct is not None) == policy.allowed(source, x.organisation, "d", purpose, on=DAY)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bundles(), st.sampled_from(ORGS), st.sampled_from(PURPOSES))
+def test_sources_are_exactly_those_reaching_directly_or_by_route(bundle, recipient, purpose):
+    text, parents = bundle
+    policy = engine.load_texts({"policies/main.policy": text}, MINI_REGISTER)
+    got = reach.sources(policy, recipient, "d", purpose, on=DAY, max_hops=3)
+    want = {s for s in ORGS if s != recipient and not related(s, recipient, parents) and (
+        policy.allowed(s, recipient, "d", purpose, on=DAY) or lawful_paths(policy, parents, s, recipient, purpose, 3))}
+    assert {x.organisation for x in got.found} == want, text
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bundles())
+def test_the_register_is_sound_and_complete(bundle):
+    """Every row is an ALLOW under its basis, and every lawful direct flow between two separate bodies is
+    covered by a row (itself, or one level up or more in source, recipient or purpose) with one of its bases."""
+    text, parents = bundle
+    policy = engine.load_texts({"policies/main.policy": text}, MINI_REGISTER)
+    rows = reach.lawful_flows(policy, on=DAY)
+    for row in rows:
+        assert (row.gateway, row.agreement) in bases(policy, row.source, row.recipient, row.purpose), row
+    for s, r, p in itertools.product(ORGS, ORGS, PURPOSES):
+        if related(s, r, parents) or not policy.allowed(s, r, "d", p, on=DAY):
+            continue
+        allowing = set(bases(policy, s, r, p))
+        assert any(within(s, {row.source}, parents) and within(r, {row.recipient}, parents)
+                   and within(p, {row.purpose}, PARENT_OF_PURPOSE) and (row.gateway, row.agreement) in allowing
+                   for row in rows), (s, r, p, text)
