@@ -257,7 +257,8 @@ def recipients_cmd(
 ) -> None:
     """Every organisation that may lawfully receive the data from SOURCE, directly or by a lawful route.
 
-    A route's every hop is a lawful direct flow and respects the onward clauses the data carries.
+    Every hop of a route is a lawful direct flow and respects the onward clauses the data carries.
+
     Exit 0 when some organisation may receive it, 1 when none may, 2 on error.
     """
     _reach_command("recipients", source, data, purpose, on, assume, max_hops, bundle, fmt)
@@ -294,8 +295,9 @@ def flows_cmd(
 ) -> None:
     """The register of sharing: every lawful direct flow on the date, with its basis.
 
-    One row per flow and gateway/agreement basis, at the highest level that holds (LSC -> ALI covers the
-    local LSCs). Exit 0 (also when there is none), 2 on error.
+    One row per flow and basis, at the highest level that holds (LSC -> ALI covers the local LSCs).
+
+    Exit 0 (also when there is none), 2 on error.
     """
     from engine.reach import lawful_flows
     from engine.reach_render import FLOW_COLUMNS, flows_text, rows_csv
@@ -324,7 +326,9 @@ def blocked_cmd(
 ) -> None:
     """Every flow a gateway in force would allow but a restriction blocks, one-way blocks first.
 
-    Where legislation, not paperwork, stands in the way. Exit 0 (also when there is none), 2 on error.
+    Where legislation, not paperwork, stands in the way.
+
+    Exit 0 (also when there is none), 2 on error.
     """
     from engine.reach import blocked_flows
     from engine.reach_render import BLOCKED_COLUMNS, blocked_text, rows_csv
@@ -354,8 +358,9 @@ def graph_cmd(
     max_nodes: int = typer.Option(150, "--max-nodes", help="Refuse to draw more organisations than this."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
 ) -> None:
-    """A picture of the sharing network: organisations grouped by parent body, lawful flows labelled with
-    their gateway and agreement, blocked flows dashed red, one-way organisations in red.
+    """A picture of the sharing network, as DOT, Mermaid, SVG or PNG.
+
+    Bodies grouped by parent; flows labelled gateway / agreement; blocked flows dashed red; one-way bodies red.
 
     Exit 0 when drawn, 2 on error (unknown name, too many organisations, Graphviz missing for svg/png).
     """

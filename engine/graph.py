@@ -107,7 +107,10 @@ def build(policy: Policy, data: Optional[str] = None, purpose: Optional[str] = N
             "narrow it with --data or --purpose (then only organisations in a drawn flow are kept), or raise --max-nodes")
 
     one_way: dict[str, list[str]] = {}
+    data_key = policy.data_key(data) if data else None
     for r in policy.restrictions.values():
+        if data_key is not None and r.data is not None and data_key not in r.data:
+            continue  # the picture is about data this restriction does not reach
         if r.one_way and _in_force(policy, r, day, assumed):
             for k in r.one_way:
                 one_way.setdefault(k, []).append(r.id)

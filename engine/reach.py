@@ -126,7 +126,7 @@ def sources(policy: Policy, recipient: str, data: str, purpose: Optional[str] = 
         for s in sorted(near, key=lambda k: policy.org_name(k).lower()):
             if s == r:
                 continue
-            result = search(flows, s, max_hops, target=r)
+            result = search(flows, s, max_hops, target=r, to_target=near)
             truncated |= result.truncated
             if not result.routes:
                 continue

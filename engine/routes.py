@@ -237,12 +237,16 @@ class FlowGraph:
 
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
+        self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
 
     def out_edges(self, x: str) -> list[Edge]:
         """Every lawful direct flow out of x, by recipient name then basis order (as `decide` prefers)."""
         from .decide import evaluate
 
+        hit = self._out.get(x)
+        if hit is not None:
+            return hit
         if x not in self._expanded:
             self._expanded.add(x)
             self.graph.add_node(x)
@@ -253,7 +257,8 @@ class FlowGraph:
                 for g, a in (out.bases if out.allowed else []):
                     key = f"{g.key}/{a.key if a else ''}"
                     self.graph.add_edge(x, y, key=key, edge=Edge(x, y, g, a, onward_permission(self.policy, g, a, x)))
-        return [d["edge"] for _x, _y, d in self.graph.out_edges(x, data=True)]
+        self._out[x] = [d["edge"] for _x, _y, d in self.graph.out_edges(x, data=True)]
+        return self._out[x]
 
     def expand_all(self) -> "nx.MultiDiGraph":
         for x in sorted(self.policy.orgs):
@@ -282,18 +287,23 @@ class Search:
     truncated: bool = False
 
 
-def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] = None) -> Search:
+def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] = None,
+           to_target: Optional[dict[str, int]] = None) -> Search:
     """Every lawful route from `source` (to `target`, or to anyone) of at most max_hops hops, shortest first.
 
-    A route may be extended from X to Y only when Y is not already on it, X -> Y is a lawful direct flow,
+    A route may be extended from X to Y only when Y is not already on it (nor part of, or the body of, the
+    source), X -> Y is a lawful direct flow,
     and the permission the data carries into X (the intersection of every onward clause so far) admits Y
-    for the question's purpose.
+    for the question's purpose. `to_target` (hops from each organisation to the target in the lawful-flow
+    graph, when known) prunes partial routes that could not reach the target within max_hops.
     """
     q = flows.q
     found: list[RawRoute] = []
     level = [RawRoute((source,), (), ())]
     truncated = False
     held = 0
+    tree = flows.policy.org_tree
+    own_body = tree.ancestors.get(source, frozenset()) | tree.descendants.get(source, frozenset()) | {source}
     for depth in range(1, max_hops + 1):
         nxt: list[RawRoute] = []
         seen: set = set()
@@ -304,8 +314,10 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
                 continue
             for e in flows.out_edges(x):
                 y = e.recipient
-                if y in partial.nodes:
-                    continue
+                if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
+                    continue  # cannot reach the target in the hops left
+                if y in own_body or y in partial.nodes:
+                    continue  # no organisation twice, and never back into the source's own body
                 if partial.carried and not carried.admits(y, q.purpose, flows.could):
                     continue
                 after = carried.meet(e.onward) if partial.carried else e.onward
@@ -382,7 +394,7 @@ def find_routes(policy: Policy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT,
                 flows: Optional[FlowGraph] = None) -> list[Route]:
     """Indirect lawful routes (two hops or more) from q.source to q.recipient, grouped, shortest first."""
     check_max_hops(max_hops)
-    if max_hops < 2 or q.source == q.recipient:
+    if max_hops < 2 or related(policy, q.source, q.recipient):
         return []
     flows = flows or FlowGraph(policy, q)
     found = search(flows, q.source, max_hops, target=q.recipient)
