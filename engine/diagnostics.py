@@ -77,7 +77,6 @@ CODES: dict[str, str] = {
     "Tests check the bundle as it is; declarations belong in the bundle's policies/ folder.",
     "bad-revision": "A side of `lawful diff` is neither a bundle folder nor a git revision of the current repository "
     "holding the bundle (or git could not read it).",
-    "unformatted": "A policy file is not in the canonical layout `lawful fmt` writes. Run `lawful fmt` on it.",
     "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }

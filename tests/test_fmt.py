@@ -75,6 +75,13 @@ def test_check_diff_and_write(tmp_path, monkeypatch):
     assert runner.invoke(app, ["fmt", "--check", "."]).exit_code == 0
 
 
+def test_no_bundle_no_paths_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAWFUL_BUNDLE", raising=False)
+    r = runner.invoke(app, ["fmt"])
+    assert r.exit_code == 2 and "not a bundle" in r.output
+
+
 def test_refuses_what_it_cannot_keep(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.policy").write_text('gateway G "t" {\n  data a\n  data b\n}\n', encoding="utf-8")
