@@ -332,3 +332,16 @@ def test_register_status_change_property():
     assert [(f.source, f.recipient, f.data, f.purpose, f.new) for f in result.flows] == [("A", "B", "d0", "p0", "deny")]
     assert result.flows[0].causes == ("statute:lsa-2000",)
     assert brute_force(old, new, on) == {("a", "b", "d0", "p0")}
+
+
+def test_markdown_stays_within_a_comment(tmp_path):
+    """A change that moves hundreds of flows still renders a comment GitHub accepts (under 65,536 chars)."""
+    new_dir = _copy_bundle(tmp_path / "new")
+    path = new_dir / "policies" / "restrictions.policy"
+    path.write_text(path.read_text(encoding="utf-8").replace("  one-way DWP\n", "  one-way DWP, LSC, DfES, QCA, HESA\n", 1),
+                    encoding="utf-8")
+    r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "markdown"])
+    assert r.exit_code == 1
+    data = json.loads(runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "-f", "json"]).output)
+    assert data["summary"]["newly_denied"] > 200
+    assert len(r.output) < 65_536 and "more (see `--format json`)" in r.output
