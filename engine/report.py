@@ -247,7 +247,7 @@ def diff_markdown(result: "DiffResult") -> str:
         text = f"**{len(flagged)} newly allowed flow{'s' if len(flagged) != 1 else ''} involve personal data**"
         if special:
             text += f", {len(special)} of them **special-category or criminal-offence data**"
-        lines += [f"> [!WARNING]", f"> {text}. Check the lawful basis and conditions before merging.", ""]
+        lines += ["> [!WARNING]", f"> {text}. Check the lawful basis and conditions before merging.", ""]
     if not result.flows:
         lines += ["No question changes verdict." if result.changes else "No rule changed.", ""]
     counts = _counts(result)

@@ -153,7 +153,6 @@ def test_statute_and_hierarchy_changes_are_causes(tmp_path):
     reg = (new_dir / "gateways.yaml").read_text(encoding="utf-8")
     # enacting the proposed DCA gateway
     start = reg.index("  DCA-GATEWAY-2006:")
-    block_end = reg.find("\n  ", reg.index("status: proposed", start))
     reg = reg[:start] + reg[start:].replace("status: proposed", "status: in-force\n    commenced: 2005-01-01", 1)
     (new_dir / "gateways.yaml").write_text(reg, encoding="utf-8")
     old, new = engine.load(ROOT), engine.load(new_dir)
