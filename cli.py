@@ -155,7 +155,7 @@ def check_cmd(
     explain_code: Optional[str] = typer.Option(None, "--explain", help="Print what a diagnostic code means, and exit."),
     expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
-    """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, and warnings.
+    """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, warnings and lint.
 
     Exit 0 when clean or only warnings (--strict: warnings fail), 2 when there are errors.
     """
