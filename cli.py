@@ -158,7 +158,7 @@ def check_cmd(
     explain_code: Optional[str] = typer.Option(None, "--explain", help="Print what a diagnostic code means, and exit."),
     expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
-    """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, and warnings.
+    """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, warnings and lint.
 
     Exit 0 when clean or only warnings (--strict: warnings fail), 2 when there are errors.
     """
@@ -471,6 +471,12 @@ def fmt_cmd(
     from engine.diagnostics import render
     from engine.testing import default_test_paths
 
+    from engine.bundle import ENV_VAR, is_bundle
+
+    if not paths and bundle is None and not os.environ.get(ENV_VAR) and not is_bundle(Path.cwd()):
+        # Never rewrite the bundle shipped with the engine just because no folder was named.
+        raise _fail("the current folder is not a bundle (gateways.yaml + policies/)",
+                    "name the files or folders to format, or pass --bundle DIR", "bad-bundle")
     targets = list(paths) if paths else [engine.resolve_bundle(bundle) / "policies", *default_test_paths()]
     results = formatter.format_paths(targets, write=not (check or show_diff))
     broken = [r for r in results if r.diagnostics]

@@ -58,7 +58,9 @@ CODES: dict[str, str] = {
     "no-article-10": "Criminal-offence data flows without an Article 10 condition (`article-10 \"…\"`).",
     "agreement-expired": "The agreement's validity ended before the date checked: flows under it are no "
     "longer covered. Renew it or remove it.",
-    "agreement-expiring": "The agreement's validity ends soon after the date checked.",
+    "agreement-expiring": "The agreement's validity ends soon after the date checked (within "
+    "`--expiring-within DAYS` of `--on`, 90 days unless told). From its end date the flows it covers are denied; "
+    "renew it in time or plan for the sharing to stop.",
     "review-overdue": "The agreement's review date has passed.",
     "no-review-date": "The agreement names no review date; the ICO Data Sharing Code expects one.",
     "no-owner": "The agreement names no owner. Agreements without an owner are how sharing gets silently "
@@ -68,11 +70,19 @@ CODES: dict[str, str] = {
     "statute-repealed": "A gateway or agreement relies on a statute that has been repealed.",
     "succeeded-organisation": "An agreement names an organisation that a reorganisation replaced (`succeeds`); "
     "from that date flows under the agreement are not covered for the successor.",
-    "dead-agreement": "Every flow the agreement covers is blocked by a restriction, so it can never be used.",
-    "overlapping-agreements": "Two agreements cover the same flows under the same gateway.",
-    "unusable-exception": "A restriction's `except` clause covers flows that no gateway allows, so it can "
-    "never take effect.",
-    "isolated-organisation": "An organisation has no lawful flow in or out under any gateway.",
+    "dead-agreement": "Every flow the agreement covers is blocked by a restriction that its gateway does not "
+    "lift (`overrides`), so it can never be used; the message names the restriction. The flows are judged on the "
+    "check date moved into the agreement's validity window. Rely on a gateway that is lawful authority "
+    "notwithstanding the bar, or remove the agreement.",
+    "overlapping-agreements": "Two agreements under the same gateway cover some of the same flows (source, "
+    "recipient, data, purpose) while both are in force. Which one governs a flow, its conditions and its owner, "
+    "is then unclear; merge them or narrow one.",
+    "unusable-exception": "A restriction's `except` clause covers no flow that any gateway allows (the restricted "
+    "party, the exception's recipients, purposes or anonymised data, and the restriction's data and purposes "
+    "together), so it can never take effect. Check its scope, or add the gateway it anticipates.",
+    "isolated-organisation": "(info) An organisation has no lawful flow in or out: no gateway names it on either "
+    "side, or every such gateway requires an agreement and none covers it. Expected for a body declared only so "
+    "that tests can show a denial; otherwise a gateway or agreement is missing.",
     "declaration-in-test-file": "A test file outside the bundle declares something other than a `test` block. "
     "Tests check the bundle as it is; declarations belong in the bundle's policies/ folder.",
     "bad-revision": "A side of `lawful diff` is neither a bundle folder nor a git revision of the current repository "

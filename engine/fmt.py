@@ -452,11 +452,17 @@ def format_paths(paths: Sequence, write: bool = False) -> list[FileResult]:
     out = [FileResult(str(d.message), "", "", (d,)) for d in diags]
     for p in files:
         name = _display(p)
-        try:
-            before = p.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            from .diagnostics import error
+        from .diagnostics import error
+        from .testing import MAX_TEST_FILE_BYTES
 
+        try:
+            raw = p.read_bytes()
+            if len(raw) > MAX_TEST_FILE_BYTES:
+                out.append(FileResult(name, "", "", (error("file-too-large", f"`{name}` is over the limit of "
+                                                           f"{MAX_TEST_FILE_BYTES:,} bytes", Span(name, 1, 1)),)))
+                continue
+            before = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             out.append(FileResult(name, "", "", (error("bad-encoding", f"cannot read `{name}` as UTF-8: {exc}", Span(name, 1, 1)),)))
             continue
         try:

@@ -21,10 +21,9 @@ import os
 from typing import Callable, Optional
 
 from . import model as m
-from .compile import CAgreement, CGateway, CRestriction, Policy
+from .compile import CAgreement, CRestriction, Policy
 from .decide import Question, restriction_applies
 from .diagnostics import Diagnostic, Severity, warning
-from .source import Span
 
 DEFAULT_EXPIRING_WITHIN = 90
 MAX_FLOWS_PER_AGREEMENT = 50_000  # dead-agreement enumerates concrete flows; larger agreements are skipped

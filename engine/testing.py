@@ -333,6 +333,9 @@ def render_text(run: TestRun, verbose: bool = False) -> str:
         if r.details:
             block += ["  " + line if line else "" for line in r.details.splitlines()]
         chunks.append("\n".join(block))
+    if not run.results and not run.diagnostics:
+        where = ", ".join(run.files) if run.files else "tests/policy/ and the bundle's policy files"
+        return f"no policy tests found (looked in {where})"
     passed, failed = run.count("passed"), run.count("failed")
     errors = run.count("error") + len(run.diagnostics)
     tests = len({(r.span.file, r.test) for r in run.results})

@@ -153,7 +153,6 @@ def test_statute_and_hierarchy_changes_are_causes(tmp_path):
     reg = (new_dir / "gateways.yaml").read_text(encoding="utf-8")
     # enacting the proposed DCA gateway
     start = reg.index("  DCA-GATEWAY-2006:")
-    block_end = reg.find("\n  ", reg.index("status: proposed", start))
     reg = reg[:start] + reg[start:].replace("status: proposed", "status: in-force\n    commenced: 2005-01-01", 1)
     (new_dir / "gateways.yaml").write_text(reg, encoding="utf-8")
     old, new = engine.load(ROOT), engine.load(new_dir)
@@ -185,12 +184,14 @@ def bundles(draw):
         gateways[f"G{i}"] = dict(src=some(ORGS), dst=some(ORGS), data=some(DATA), purposes=some(PURPOSES),
                                  agreement=draw(st.booleans()), basis=draw(st.booleans()),
                                  statute=draw(st.sampled_from(["LSA-2000", "DCA-GATEWAY-2006", "OLD-1990"])),
-                                 overrides=draw(st.booleans()))
+                                 overrides=draw(st.booleans()),
+                                 valid=draw(st.sampled_from([None, "valid from 2004-01-01", "valid until 2004-01-01"])))
     restrictions = {}
     for i in range(draw(st.integers(0, 2))):
         restrictions[f"R{i}"] = dict(one_way=some(ORGS), data=draw(st.sampled_from([None] + DATA)),
                                      exc=draw(st.sampled_from([None, "anonymised", "to", "for"])), to=some(ORGS),
-                                     purposes=some(PURPOSES))
+                                     purposes=some(PURPOSES), forbids=draw(st.booleans()),
+                                     scope=draw(st.sampled_from([None] + PURPOSES)))
     agreements = {}
     for i in range(draw(st.integers(0, 3))):
         g = draw(st.sampled_from(sorted(gateways)))
@@ -219,12 +220,15 @@ def render(b) -> str:
                    f'  data {", ".join(g["data"])}\n  for {", ".join(g["purposes"])}\n'
                    + ("  requires agreement\n" if g["agreement"] else "")
                    + ("  lawful-basis public-task\n  article-9 \"x\"\n" if g["basis"] else "")
-                   + (f"  overrides {restrictions[0]}\n" if g["overrides"] and restrictions else "") + "}")
+                   + (f"  overrides {restrictions[0]}\n" if g["overrides"] and restrictions else "")
+                   + (f"  {g['valid']}\n" if g.get("valid") else "") + "}")
     for k, r in b["restrictions"].items():
         exc = {None: "", "anonymised": "  except anonymised\n", "to": f"  except to {', '.join(r['to'])}\n",
                "for": f"  except for {', '.join(r['purposes'])}\n"}[r["exc"]]
-        out.append(f'restriction {k} "r" {{\n  statute SSAA-1992 "s"\n  one-way {", ".join(r["one_way"])}\n'
-                   + (f"  data {r['data']}\n" if r["data"] else "") + exc + "}")
+        parties = f"forbids {r['one_way'][0]} -> {', '.join(r['to'])}" if r["forbids"] else f"one-way {', '.join(r['one_way'])}"
+        out.append(f'restriction {k} "r" {{\n  statute SSAA-1992 "s"\n  {parties}\n'
+                   + (f"  data {r['data']}\n" if r["data"] else "") + (f"  for {r['scope']}\n" if r["scope"] else "")
+                   + exc + "}")
     for k, a in b["agreements"].items():
         out.append(f'agreement {k} "a" {{\n  from {a["src"]} to {a["dst"]}\n  data {a["data"]}\n  for {a["purposes"]}\n'
                    f'  under {a["g"]}\n' + ("  lawful-basis public-task\n  article-9 \"y\"\n" if a["basis"] else "")
@@ -257,12 +261,15 @@ def mutated(draw, b):
             r = b["restrictions"][draw(st.sampled_from(sorted(b["restrictions"])))]
             r["exc"] = draw(st.sampled_from([None, "anonymised", "to", "for"]))
             r["one_way"] = draw(st.lists(st.sampled_from(ORGS), min_size=1, max_size=2, unique=True))
+            r["forbids"] = draw(st.booleans())
+            r["scope"] = draw(st.sampled_from([None] + PURPOSES))
         elif what == "restriction-" and b["restrictions"] and not any(g["overrides"] for g in b["gateways"].values()):
             del b["restrictions"][draw(st.sampled_from(sorted(b["restrictions"])))]
         elif what == "gateway~":
             g = b["gateways"][draw(st.sampled_from(sorted(b["gateways"])))]
             g["purposes"] = draw(st.lists(st.sampled_from(PURPOSES), min_size=1, max_size=3, unique=True))
             g["agreement"] = draw(st.booleans())
+            g["valid"] = draw(st.sampled_from([None, "valid from 2004-01-01", "valid until 2004-01-01"]))
             for a in b["agreements"].values():  # keep agreements supported by their gateway
                 if a["purposes"] not in g["purposes"] and b["gateways"].get(a["g"]) is g:
                     a["purposes"] = g["purposes"][0]
@@ -314,7 +321,7 @@ def test_register_status_change_property():
     base = {"orgs": {"A": None, "B": None, "C": None, "D": None}, "data": {d: (None, "") for d in DATA},
             "purposes": {p: None for p in PURPOSES}, "succeeds": None, "restrictions": {}, "agreements": {},
             "gateways": {"G0": dict(src=["A"], dst=["B"], data=["d0"], purposes=["p0"], agreement=False, basis=True,
-                                    statute="LSA-2000", overrides=False)}}
+                                    statute="LSA-2000", overrides=False, valid=None)}}
     old = _load(base)
     reg = MINI_REGISTER.replace("    status: in-force\n    commenced: 2000-07-28",
                                 "    status: repealed\n    commenced: 2000-07-28\n    repealed: 2004-01-01")
@@ -324,3 +331,16 @@ def test_register_status_change_property():
     assert [(f.source, f.recipient, f.data, f.purpose, f.new) for f in result.flows] == [("A", "B", "d0", "p0", "deny")]
     assert result.flows[0].causes == ("statute:lsa-2000",)
     assert brute_force(old, new, on) == {("a", "b", "d0", "p0")}
+
+
+def test_markdown_stays_within_a_comment(tmp_path):
+    """A change that moves hundreds of flows still renders a comment GitHub accepts (under 65,536 chars)."""
+    new_dir = _copy_bundle(tmp_path / "new")
+    path = new_dir / "policies" / "restrictions.policy"
+    path.write_text(path.read_text(encoding="utf-8").replace("  one-way DWP\n", "  one-way DWP, LSC, DfES, QCA, HESA\n", 1),
+                    encoding="utf-8")
+    r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "markdown"])
+    assert r.exit_code == 1
+    data = json.loads(runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "-f", "json"]).output)
+    assert data["summary"]["newly_denied"] > 200
+    assert len(r.output) < 65_536 and "more (see `--format json`)" in r.output

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -73,6 +72,13 @@ def test_check_diff_and_write(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "reformatted a.policy" in r.output
     assert (tmp_path / "a.policy").read_text(encoding="utf-8") == 'gateway G "t" {\n  statute X\n  data d # kept\n  for p\n}\n'
     assert runner.invoke(app, ["fmt", "--check", "."]).exit_code == 0
+
+
+def test_no_bundle_no_paths_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAWFUL_BUNDLE", raising=False)
+    r = runner.invoke(app, ["fmt"])
+    assert r.exit_code == 2 and "not a bundle" in r.output
 
 
 def test_refuses_what_it_cannot_keep(tmp_path, monkeypatch):

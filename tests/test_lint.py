@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from conftest import ROOT, write_bundle
+from conftest import ROOT
 from engine.diagnostics import CODES
 from engine.lint import check_and_lint
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import junitparser
-import pytest
 from typer.testing import CliRunner
 
 from cli import app
@@ -16,10 +15,6 @@ from conftest import ROOT, write_bundle
 runner = CliRunner()
 STORY = ROOT / "tests" / "policy" / "story.policy"
 SECTOR = ROOT / "tests" / "policy" / "sector.policy"
-
-
-def _run(args, cwd: Path = ROOT, monkeypatch=None):
-    return runner.invoke(app, args, catch_exceptions=False)
 
 
 def test_default_bundle_tests_pass(monkeypatch):
