@@ -568,7 +568,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--notes", type=Path, default=HERE / "NOTES.md",
                     help="Markdown appended to the report (the profiles that explain the results)")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, few questions, no scaling")
+    ap.add_argument("--from-json", type=Path, help="re-render a report from raw results (--json) without re-running")
     a = ap.parse_args(argv)
+    if a.from_json:
+        report = json.loads(a.from_json.read_text(encoding="utf-8"))
+        if a.notes and a.notes.is_file():
+            report["notes"] = [a.notes.read_text(encoding="utf-8")]
+        text = render(report)
+        print(text)
+        if a.write:
+            a.write.write_text(text, encoding="utf-8")
+        return 0
     if a.quick:
         a.sizes, a.questions, a.cap_s, a.load_sizes, a.routes_size, a.startup_runs = "small", 200, 2.0, "", "", 0
     a.peers = {p for p in a.peers.split(",") if p}

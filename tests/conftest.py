@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ import pytest
 import engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The compiled-bundle cache (engine/cache.py) of a test run lives in a fresh folder, never the user's.
+os.environ["LAWFUL_CACHE_DIR"] = tempfile.mkdtemp(prefix="lawful-test-cache-")
 
 MINI_REGISTER = """\
 statutes:
