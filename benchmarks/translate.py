@@ -313,13 +313,44 @@ def _cedar_restriction(r: Restriction) -> str:
     return " && ".join(conds)
 
 
+class _Relations:
+    """"Can a question be inside both scopes?" for names in one tree: only when one name is inside the other."""
+
+    def __init__(self, parent: dict[str, Optional[str]]):
+        self.anc = ancestors(parent)
+
+    def related(self, a: Optional[str], b: Optional[str]) -> bool:
+        return a is None or b is None or a in self.anc.get(b, ()) or b in self.anc.get(a, ())
+
+    def any_related(self, xs: Optional[list], ys: Optional[list]) -> bool:
+        return xs is None or ys is None or any(self.related(x, y) for x in xs for y in ys)
+
+
+def _may_fire_on(r: Restriction, p: Permit, orgs: _Relations, data: _Relations, purposes: _Relations) -> bool:
+    """Whether some question the permit covers could also be one the restriction reaches (windows, data,
+    purposes and parties overlap). Exceptions are ignored: keeping a restriction that cannot fire is safe."""
+    if r.lo > p.hi or p.lo > r.hi:
+        return False
+    if not data.any_related(r.data, p.data) or not purposes.any_related(r.purposes, p.purposes):
+        return False
+    for srcs, dsts in p.pairs:
+        if r.one_way and orgs.any_related(srcs, r.one_way):
+            return True
+        for fs, fd in r.forbids:
+            if orgs.any_related(srcs, fs) and orgs.any_related(dsts, fd):
+                return True
+    return False
+
+
 def cedar_policies(ir: IR) -> str:
     """One `permit` per gateway/agreement, one `forbid` per restriction no gateway lifts; a restriction some
     gateway lifts becomes an `unless` on the permits of the gateways that do not (Cedar has no way for a
-    permit to override one particular forbid), and one `forbid` for organisations that do not exist yet/any more."""
+    permit to override one particular forbid) — on those permits whose questions it can reach — and one
+    `forbid` for organisations that do not exist yet/any more."""
     out = ['@id("organisations-exist")\nforbid(principal, action, resource) when { principal.start > context.on || '
            'principal.end <= context.on || context.recipient.start > context.on || context.recipient.end <= context.on };']
     overridable = {r.key: r for r in ir.restrictions if r.overridable}
+    rel = (_Relations(ir.org_parent), _Relations(ir.data_parent), _Relations(ir.purpose_parent))
     for r in ir.restrictions:
         if not r.overridable:
             out.append(f'@id({_q(r.key)})\nforbid(principal, action, resource) when {{ {_cedar_restriction(r)} }};')
@@ -340,7 +371,10 @@ def cedar_policies(ir: IR) -> str:
             conds.append("!resource.special")
         if not p.flags.art10:
             conds.append("!resource.criminal")
-        unless = [f"({_cedar_restriction(r)})" for k, r in sorted(overridable.items()) if k not in p.overrides]
+        # Only the lifted-elsewhere restrictions that can reach a question this permit covers (pruned when
+        # the translation is compiled; inlining all of them in 20,000 permits makes gigabytes of policy).
+        unless = [f"({_cedar_restriction(r)})" for k, r in sorted(overridable.items())
+                  if k not in p.overrides and _may_fire_on(r, p, *rel)]
         ident = p.agreement or p.gateway
         text = (f'@id({_q(f"{i}:{ident}")})\npermit(principal, action == Action::"disclose", resource) '
                 f'when {{ {" && ".join(conds)} }}')

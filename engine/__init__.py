@@ -12,7 +12,9 @@ A Policy is immutable and safe to share between threads.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import os
 from typing import Optional
 
@@ -51,6 +53,20 @@ def check_bundle(path: Optional[str | os.PathLike] = None, on: Optional[dt.date]
     return sorted(diags, key=Diagnostic.sort_key), dict(result.sources)
 
 
+@contextlib.contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector while a bundle is built: loading allocates millions of objects
+    that all live on, and Python's repeated full collections over them cost a third of the load time of a
+    large bundle. Reference counting still frees everything short-lived; the collector is restored after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
     checked, diags = _finish(result, on)
     errors = [d for d in diags if d.severity is Severity.ERROR]
@@ -69,9 +85,16 @@ def load(path: Optional[str | os.PathLike] = None) -> Policy:
     from .cache import load_cached
 
     root = resolve_bundle(path)
-    return load_cached(root, lambda: _load(read_bundle(root), None))
+
+    def build() -> Policy:
+        with _no_gc():
+            return _load(read_bundle(root), None)
+
+    with _no_gc():
+        return load_cached(root, build)
 
 
 def load_texts(policies: dict[str, str], register_yaml: str) -> Policy:
     """Load a bundle given as texts: {"policies/x.policy": "…"} and the gateways.yaml text."""
-    return _load(bundle_from_texts(policies, register_yaml), None)
+    with _no_gc():
+        return _load(bundle_from_texts(policies, register_yaml), None)

@@ -13,9 +13,9 @@ import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The compiled-bundle cache goes to a private folder for the test run, never into a repository a test makes
-# (tests that set HOME to a temporary git repository would otherwise find ~/.cache inside it).
-os.environ.setdefault("LAWFUL_CACHE_DIR", tempfile.mkdtemp(prefix="lawful-test-cache-"))
+# The compiled-bundle cache (engine/cache.py) of a test run lives in a fresh folder: never the user's, and never
+# inside a repository a test makes (tests that set HOME to a temporary git repository would find ~/.cache there).
+os.environ["LAWFUL_CACHE_DIR"] = tempfile.mkdtemp(prefix="lawful-test-cache-")
 
 MINI_REGISTER = """\
 statutes:

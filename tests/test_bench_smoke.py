@@ -1,0 +1,49 @@
+"""Smoke test of benchmarks/ (never timed, never asserting speed): the generator writes a bundle that loads
+and checks without errors, and the harness runs end to end on a tiny size — peers that are not installed
+are skipped by the harness itself — with no disagreement between engines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench  # noqa: E402
+import generate  # noqa: E402
+
+pytestmark = pytest.mark.bench_smoke
+
+
+def test_generated_bundle_is_accepted_by_check(tmp_path):
+    root = generate.write_bundle(tmp_path / "b", generate.generate(60, 120, seed=5))
+    diags, _sources = engine.check_bundle(root)
+    assert [d for d in diags if d.severity is engine.Severity.ERROR] == []
+    policy = engine.load(root)
+    assert len(policy.orgs) == 60 and len(policy.agreements) == 120
+    assert any(r.is_one_way for r in policy.restrictions.values())
+    assert any(r.forbids for r in policy.restrictions.values())
+    assert any(a.model.both_ways for a in policy.agreements.values())
+    assert any(o.succeeds for o in policy.orgs.values())
+    assert any(policy.org_tree.depth(k) == 2 for k in policy.orgs)  # three levels
+
+
+def test_generator_is_deterministic():
+    assert generate.generate(30, 40, seed=9) == generate.generate(30, 40, seed=9)
+    assert generate.generate(30, 40, seed=9) != generate.generate(30, 40, seed=10)
+
+
+def test_harness_runs_on_a_tiny_size(tmp_path, capsys):
+    out = tmp_path / "RESULTS.md"
+    code = bench.main(["--quick", "--questions", "60", "--workdir", str(tmp_path / "work"), "--write", str(out)])
+    text = out.read_text(encoding="utf-8")
+    assert code == 0, text  # 0: no engine disagreed with lawful's explained decision
+    assert "plain-dict floor" in text and "lawful `allowed` warm" in text and "## Targets" in text
+    for key, module in bench.MODULE_OF.items():
+        if not bench.available(module):
+            assert f"{key} (module `{module}` not installed" in text

@@ -1,0 +1,165 @@
+"""The compiled-bundle cache (engine/cache.py): a hit answers like a fresh load; a stale entry never answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine import cache
+
+from conftest import write_bundle
+
+D = dt.date(2005, 6, 23)
+
+POLICY = """\
+organisation LSC "Learning and Skills Council"
+organisation ALI "Adult Learning Inspectorate"
+data provider-data "Provider data"
+purpose inspection "Inspection"
+gateway LSC-INSPECTION "LSC may give provider data to inspectorates" {
+  statute LSA-2000 "section 1"
+  allows LSC -> ALI
+  data provider-data
+  for inspection
+}
+"""
+
+BAR = """\
+restriction BAR "A bar" {
+  statute LSA-2000 "section 2"
+  forbids LSC -> ALI
+}
+"""
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(cache.ENV_DIR, str(folder))
+    monkeypatch.delenv(cache.ENV_DISABLE, raising=False)
+    return folder
+
+
+def entries(folder: Path) -> list[Path]:
+    return sorted(folder.glob("bundle-*.pickle"))
+
+
+def test_second_load_is_a_hit_and_answers_the_same(cache_dir, tmp_path, monkeypatch):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    first = engine.load(root)
+    assert len(entries(cache_dir)) == 1
+
+    def no_parsing(*_a, **_k):
+        raise AssertionError("a cache hit must not read and parse the bundle")
+
+    monkeypatch.setattr(engine, "read_bundle", no_parsing)
+    second = engine.load(root)
+    assert second is not first
+    assert second.allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+    assert (second.decide("LSC", "ALI", "provider-data", "inspection", on=D).to_dict()
+            == first.decide("LSC", "ALI", "provider-data", "inspection", on=D).to_dict())
+    assert [d.to_dict() for d in second.warnings] == [d.to_dict() for d in first.warnings]
+
+
+def test_an_edited_file_is_never_answered_from_the_cache(cache_dir, tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+    (root / "policies" / "main.policy").write_text(POLICY + BAR, encoding="utf-8")
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is False
+
+
+def test_an_added_or_removed_file_changes_the_key(cache_dir, tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+    (root / "policies" / "sub").mkdir()
+    (root / "policies" / "sub" / "bar.policy").write_text(BAR, encoding="utf-8")
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is False
+    (root / "policies" / "sub" / "bar.policy").unlink()
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+
+
+def test_an_edited_register_changes_the_key(cache_dir, tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+    reg = (root / "gateways.yaml").read_text(encoding="utf-8")
+    (root / "gateways.yaml").write_text(reg.replace("commenced: 2000-07-28", "commenced: 2006-01-01"), encoding="utf-8")
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is False
+
+
+def test_a_broken_bundle_is_not_cached_and_still_reports(cache_dir, tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY + "gateway {"})
+    for _ in range(2):
+        with pytest.raises(engine.DiagnosticsError):
+            engine.load(root)
+    assert entries(cache_dir) == []
+
+
+def test_a_corrupt_or_foreign_entry_is_a_miss(cache_dir, tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    engine.load(root)
+    (entry,) = entries(cache_dir)
+    entry.write_bytes(b"not a pickle")
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+    # an entry whose stored key differs from its name (a copied or tampered file) is ignored too
+    other = write_bundle(tmp_path / "c", {"main.policy": POLICY + BAR})
+    engine.load(other)
+    for e in entries(cache_dir):
+        key, _policy = pickle.loads(e.read_bytes())
+        assert e.name == f"bundle-{key}.pickle"
+    good = [e for e in entries(cache_dir)]
+    src, dst = good[0], good[1]
+    dst.write_bytes(src.read_bytes())
+    assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
+    assert engine.load(other).allowed("LSC", "ALI", "provider-data", "inspection", on=D) is False
+
+
+def test_disabled_and_unsafe_folders_are_not_used(tmp_path, monkeypatch):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(cache.ENV_DIR, str(folder))
+    monkeypatch.setenv(cache.ENV_DISABLE, "1")
+    engine.load(root)
+    assert not folder.exists()
+    monkeypatch.delenv(cache.ENV_DISABLE)
+    folder.mkdir(mode=0o777)
+    os.chmod(folder, 0o777)  # writable by others: someone else could plant a pickle
+    engine.load(root)
+    assert entries(folder) == []
+    os.chmod(folder, 0o700)
+    engine.load(root)
+    assert len(entries(folder)) == 1
+    assert (entries(folder)[0].stat().st_mode & 0o077) == 0
+
+
+def test_symbolic_links_are_not_cached(cache_dir, tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    (root / "policies" / "link.policy").symlink_to(root / "policies" / "main.policy")
+    with pytest.raises(engine.DiagnosticsError):
+        engine.load(root)  # the same id declared twice: the link is read like a file
+    (root / "policies" / "link.policy").unlink()
+    engine.load(root)
+    n = len(entries(cache_dir))
+    (root / "policies" / "other.policy").symlink_to(tmp_path / "elsewhere.policy")
+    with pytest.raises(engine.DiagnosticsError):
+        engine.load(root)  # reported by the pipeline (unsafe-path or unreadable), not answered from the cache
+    assert len(entries(cache_dir)) == n
+
+
+def test_the_same_files_at_another_path_are_another_entry(cache_dir, tmp_path):
+    a = write_bundle(tmp_path / "a", {"main.policy": POLICY})
+    b = write_bundle(tmp_path / "b", {"main.policy": POLICY})
+    assert engine.load(a).root != engine.load(b).root
+    assert len(entries(cache_dir)) == 2
+
+
+def test_the_engine_fingerprint_covers_the_grammar():
+    # a changed grammar or engine module must invalidate every entry: the fingerprint reads them all
+    fp = cache.engine_fingerprint()
+    assert len(fp) == 64
+    names = {p.name for p in Path(engine.__file__).parent.rglob("*") if p.suffix in (".py", ".lark")}
+    assert {"grammar.lark", "compile.py", "decide.py", "index.py"} <= names
