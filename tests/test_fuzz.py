@@ -10,7 +10,8 @@ Three properties, each case bounded in time (a hang fails the case):
   verdict with a reason, and agrees with the independent reference evaluator in tests/fuzzkit.py (verdict,
   blocking restrictions, and the basis chosen); `allowed` agrees with `decide`.
 
-CI runs a few dozen examples of each; `LAWFUL_FUZZ=100000` runs 100,000 cases in all (shared 40/30/30), and
+CI runs a few dozen examples of each; `LAWFUL_FUZZ=100000` runs 100,000 cases in all (grammar 40%,
+mutation 20%, differential 40%), and
 `LAWFUL_FUZZ_REPORT=file.jsonl` records the counts (README, "Reliability and safety").
 """
 
@@ -44,13 +45,15 @@ FUZZ_SETTINGS = dict(deadline=None, database=None, derandomize=not FUZZ_TOTAL,
 
 
 def assert_load_property(load) -> engine.Policy | None:
-    """`load()` gives a Policy, or DiagnosticsError with at least one diagnostic that has a file:line."""
+    """`load()` gives a Policy, or DiagnosticsError with at least one located diagnostic."""
     try:
         with time_limit(CASE_SECONDS):
             policy = load()
     except DiagnosticsError as exc:
         assert exc.diagnostics, "DiagnosticsError without diagnostics"
-        located = [d for d in exc.diagnostics if d.span is not None and d.span.file and d.span.line >= 1]
+        # Located: a file:line in a file that exists, or the name of a file or folder that is missing.
+        located = [d for d in exc.diagnostics if d.span is not None and d.span.file
+                   and (d.span.line >= 1 or d.span.file not in exc.sources)]
         assert located, f"no located diagnostic among {[d.headline() for d in exc.diagnostics]}"
         for d in exc.diagnostics:
             str(d.headline())  # every diagnostic renders
@@ -190,7 +193,7 @@ def test_fuzz_mutated_default_bundle():
         root = Path(tmp) / "bundle"
         (root / "policies").mkdir(parents=True)
 
-        @settings(max_examples=fuzz_examples(0.3, 40), **FUZZ_SETTINGS)
+        @settings(max_examples=fuzz_examples(0.2, 40), **FUZZ_SETTINGS)
         @given(ops=mutations())
         def prop(ops):
             counter.cases += 1
@@ -291,7 +294,7 @@ def check_against_reference(spec, questions) -> None:
 def test_fuzz_differential():
     counter = Counter("differential")
 
-    @settings(max_examples=fuzz_examples(0.3, 40), **FUZZ_SETTINGS)
+    @settings(max_examples=fuzz_examples(0.4, 40), **FUZZ_SETTINGS)
     @given(case=bundle_and_questions)
     def prop(case):
         counter.cases += 1
