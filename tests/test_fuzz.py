@@ -90,6 +90,7 @@ GRAMMAR_TEXTS = from_lark(parser(), explicit={
 })
 
 
+@pytest.mark.fuzz
 def test_fuzz_grammar_texts():
     counter = Counter("grammar")
 
@@ -186,6 +187,7 @@ def mutate(original: dict[str, bytes], ops) -> dict[str, bytes | None]:
     return files
 
 
+@pytest.mark.fuzz
 def test_fuzz_mutated_default_bundle():
     counter = Counter("mutation")
     original = {name: (DEFAULT_BUNDLE / name).read_bytes() for name in DEFAULT_FILES}
@@ -291,6 +293,7 @@ def check_against_reference(spec, questions) -> None:
         assert policy.allowed(ask_src, ask_dst, ask_data, purpose, on=on, assume=sorted(assume)) == d.allowed
 
 
+@pytest.mark.fuzz
 def test_fuzz_differential():
     counter = Counter("differential")
 
