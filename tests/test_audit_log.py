@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
+import engine.bundle
 from engine.audit import GENESIS, SEALED, AuditLog, AuditLogError, record_hash, verify_log
 from engine.hashing import bundle_hash, content_hash, policy_hash
 
@@ -313,6 +314,22 @@ def test_bundle_hash_ignores_file_order_and_sees_every_change(tmp_path, make_bun
     (two / "gateways.yaml").write_bytes((one / "gateways.yaml").read_bytes())
     (two / "policies" / "c.policy").rename(two / "policies" / "d.policy")
     assert bundle_hash(one) != bundle_hash(two)
+
+
+def test_bundle_hash_ignores_the_folder_listing_order(make_bundle, monkeypatch):
+    root = make_bundle({f"{c}.policy": f'organisation {c.upper()} "x"\n' for c in "qwertyuiop"})
+    (root / "policies" / "sub").mkdir()
+    (root / "policies" / "sub" / "z.policy").write_text("# z\n")
+    before = bundle_hash(root)
+    real_walk = os.walk
+
+    def reversed_walk(top, *args, **kwargs):  # the operating system lists folders in any order it likes
+        for dirpath, dirnames, filenames in real_walk(top, *args, **kwargs):
+            dirnames.reverse()
+            yield dirpath, dirnames, filenames[::-1]
+
+    monkeypatch.setattr(engine.bundle.os, "walk", reversed_walk)
+    assert bundle_hash(root) == before
 
 
 def test_bundle_hash_of_a_loaded_policy_matches_the_folder(default_policy):
