@@ -170,6 +170,32 @@ def test_a_whole_record_missing_only_its_newline_is_completed(tmp_path, default_
     assert result.ok and result.records == 3 and result.sealed == ()
 
 
+def test_an_edited_unterminated_last_line_is_not_sealed_as_torn(tmp_path, default_policy):
+    path = tmp_path / "d.jsonl"
+    _write_log(path, default_policy, 2)
+    data = path.read_bytes()[:-1]
+    flip = (b'"verdict":"deny"', b'"verdict":"allow"')
+    data = data[: data.rfind(b"\n") + 1] + (data[data.rfind(b"\n") + 1:].replace(*flip) if flip[0] in data[data.rfind(b"\n") + 1:]
+                                           else data[data.rfind(b"\n") + 1:].replace(flip[1], flip[0]))
+    path.write_bytes(data)
+    before = path.read_bytes()
+    with pytest.raises(AuditLogError):
+        _write_log(path, default_policy, 1)
+    assert path.read_bytes() == before
+    assert "edited" in verify_log(path).problem[1]
+
+
+def test_writer_reads_back_only_the_end_of_a_long_log(tmp_path, default_policy, monkeypatch):
+    path = tmp_path / "d.jsonl"
+    _write_log(path, default_policy, 200)
+    reads = []
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, off: reads.append(n) or real(fd, n, off))
+    _write_log(path, default_policy, 1)
+    assert reads and max(reads) <= 16 * 1024 < path.stat().st_size
+    assert verify_log(path).ok
+
+
 def test_a_forged_seal_does_not_hide_a_removed_record(tmp_path, default_policy):
     path = tmp_path / "d.jsonl"
     _write_log(path, default_policy, 3)
