@@ -115,27 +115,32 @@ def _is_json(raw: bytes) -> bool:
 
 def _tail(fd: int) -> tuple[Optional[dict], list[bytes], bytes]:
     """(the last valid record or None if the log has none, the complete lines after it that are torn writes,
-    the unterminated bytes at the very end). Raises AuditLogError when a line after the last valid record
-    is whole JSON that fails its hash (an edit, not a crash) or no valid record lies within the window."""
+    the unterminated bytes at the very end). Reads backwards from the end, a little at a time. Raises
+    AuditLogError when a line after the last valid record is whole JSON that fails its hash (an edit, not a
+    crash), or no valid record lies within TAIL_WINDOW of the end."""
     size = os.fstat(fd).st_size
-    start = max(0, size - TAIL_WINDOW)
-    buf = os.pread(fd, size - start, start) if size else b""
-    lines = buf.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with a newline
-    if start > 0 and lines:
-        lines.pop(0)  # the window's first line may be cut
-    garbage: list[bytes] = []
-    for raw in reversed(lines):
-        rec = _parse(raw)
-        if rec is not None:
-            return rec, garbage[::-1], tail
-        if _is_json(raw) or not raw:
-            raise AuditLogError("a line near the end of the decision log is not a valid record (edited, or not "
-                                "a log); nothing was appended (run `lawful log verify` on it)")
-        garbage.append(raw)
-    if start > 0:
-        raise AuditLogError("no valid record near the end of the decision log; nothing was appended")
-    return None, garbage[::-1], tail
+    want = 16 * 1024
+    while True:
+        start = max(0, size - want)
+        buf = os.pread(fd, size - start, start) if size else b""
+        lines = buf.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        if start > 0 and lines:
+            lines.pop(0)  # the first line read may be cut
+        garbage: list[bytes] = []
+        for raw in reversed(lines):
+            rec = _parse(raw)
+            if rec is not None:
+                return rec, garbage[::-1], tail
+            if _is_json(raw) or not raw:
+                raise AuditLogError("a line near the end of the decision log is not a valid record (edited, or "
+                                    "not a log); nothing was appended (run `lawful log verify` on it)")
+            garbage.append(raw)
+        if start == 0:
+            return None, garbage[::-1], tail
+        if want >= TAIL_WINDOW:
+            raise AuditLogError("no valid record near the end of the decision log; nothing was appended")
+        want *= 4
 
 
 class AuditLog:
@@ -185,6 +190,10 @@ class AuditLog:
         if whole is not None and whole["prev"] == prev and whole["seq"] == seq + 1:
             payload = b"\n"  # the last record was whole and only its newline was lost
             prev, seq = whole["hash"], whole["seq"]
+        elif tail and _is_json(tail):
+            # A crash leaves a strict prefix of a record, which is never whole JSON: this is an edit.
+            raise AuditLogError("the last line of the decision log is not a valid record (edited); nothing was "
+                                "appended (run `lawful log verify` on it)")
         elif garbage or tail:
             # Torn writes left by a crash: end them and account for them, never drop them silently.
             torn = garbage + ([tail] if tail else [])

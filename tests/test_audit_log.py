@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
+import engine.bundle
 from engine.audit import GENESIS, SEALED, AuditLog, AuditLogError, record_hash, verify_log
 from engine.hashing import bundle_hash, content_hash, policy_hash
 
@@ -169,6 +170,32 @@ def test_a_whole_record_missing_only_its_newline_is_completed(tmp_path, default_
     assert result.ok and result.records == 3 and result.sealed == ()
 
 
+def test_an_edited_unterminated_last_line_is_not_sealed_as_torn(tmp_path, default_policy):
+    path = tmp_path / "d.jsonl"
+    _write_log(path, default_policy, 2)
+    data = path.read_bytes()[:-1]
+    flip = (b'"verdict":"deny"', b'"verdict":"allow"')
+    data = data[: data.rfind(b"\n") + 1] + (data[data.rfind(b"\n") + 1:].replace(*flip) if flip[0] in data[data.rfind(b"\n") + 1:]
+                                           else data[data.rfind(b"\n") + 1:].replace(flip[1], flip[0]))
+    path.write_bytes(data)
+    before = path.read_bytes()
+    with pytest.raises(AuditLogError):
+        _write_log(path, default_policy, 1)
+    assert path.read_bytes() == before
+    assert "edited" in verify_log(path).problem[1]
+
+
+def test_writer_reads_back_only_the_end_of_a_long_log(tmp_path, default_policy, monkeypatch):
+    path = tmp_path / "d.jsonl"
+    _write_log(path, default_policy, 200)
+    reads = []
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, off: reads.append(n) or real(fd, n, off))
+    _write_log(path, default_policy, 1)
+    assert reads and max(reads) <= 16 * 1024 < path.stat().st_size
+    assert verify_log(path).ok
+
+
 def test_a_forged_seal_does_not_hide_a_removed_record(tmp_path, default_policy):
     path = tmp_path / "d.jsonl"
     _write_log(path, default_policy, 3)
@@ -313,6 +340,22 @@ def test_bundle_hash_ignores_file_order_and_sees_every_change(tmp_path, make_bun
     (two / "gateways.yaml").write_bytes((one / "gateways.yaml").read_bytes())
     (two / "policies" / "c.policy").rename(two / "policies" / "d.policy")
     assert bundle_hash(one) != bundle_hash(two)
+
+
+def test_bundle_hash_ignores_the_folder_listing_order(make_bundle, monkeypatch):
+    root = make_bundle({f"{c}.policy": f'organisation {c.upper()} "x"\n' for c in "qwertyuiop"})
+    (root / "policies" / "sub").mkdir()
+    (root / "policies" / "sub" / "z.policy").write_text("# z\n")
+    before = bundle_hash(root)
+    real_walk = os.walk
+
+    def reversed_walk(top, *args, **kwargs):  # the operating system lists folders in any order it likes
+        for dirpath, dirnames, filenames in real_walk(top, *args, **kwargs):
+            dirnames.reverse()
+            yield dirpath, dirnames, filenames[::-1]
+
+    monkeypatch.setattr(engine.bundle.os, "walk", reversed_walk)
+    assert bundle_hash(root) == before
 
 
 def test_bundle_hash_of_a_loaded_policy_matches_the_folder(default_policy):
