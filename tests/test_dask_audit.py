@@ -94,3 +94,11 @@ def test_the_command_runs_the_dask_engine(default_policy, tmp_path):
     dask = subprocess.run(cmd + ["--engine", "dask", "--workers", "1"], capture_output=True, text=True, timeout=300)
     assert local.returncode == dask.returncode == 1, dask.stderr
     assert json.loads(dask.stdout) == json.loads(local.stdout)
+
+
+def test_an_unreachable_scheduler_is_an_error_not_a_traceback(default_policy, logs):
+    from engine import DiagnosticsError
+
+    with pytest.raises(DiagnosticsError) as exc:
+        audit_dask(default_policy, [logs["csv"][0]], scheduler="tcp://127.0.0.1:1", connect_timeout=2)
+    assert exc.value.diagnostics[0].code == "dask-unavailable"
