@@ -43,6 +43,11 @@ def test_dask_and_local_agree_and_find_every_planted_row(default_policy, logs, f
     local = audit_local(default_policy, [path]).to_dict()
     dask = audit_dask(default_policy, [path], blocksize=40_000, workers=2, processes=False).to_dict()
     assert dask == local
+    # The workers (threads here) compiled the bundle once and kept it under its digest.
+    from engine import dask_audit
+    from engine.transfers import bundle_digest
+
+    assert [k for k in dask_audit._AUDITORS if k[0] == bundle_digest(default_policy)] == [(bundle_digest(default_policy), ())]
     assert {f["row"] for f in dask["unlawful"]} == set(plan.unlawful)
     assert {f["row"]: f["code"] for f in dask["rejected"]} == plan.rejected
 
