@@ -747,8 +747,11 @@ def audit_cmd(
         report = audit_local(policy, files, columns, kind, assume, chunk_rows=chunk_rows, progress=progress)
     try:
         render(report, fmt.value, sys.stdout, _style)
+        sys.stdout.flush()
         if fmt is AuditFormat.csv:
             typer.echo(summary_text(report), err=True)
+    except BrokenPipeError:  # `lawful audit … | head`: the reader left; the exit code still tells
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         report.close()
     raise typer.Exit(EXIT_DENY if report.failed else EXIT_OK)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .compile import Policy
+from .diagnostics import DiagnosticsError, error
 from .transfers import (AuditReport, Auditor, ColumnMap, Finding, Progress, Spool, Tally, _missing_columns,
                         bad_log, bundle_digest, detect_format, parse_json_line)
 
@@ -28,6 +29,10 @@ DEFAULT_BLOCKSIZE = 32 * 1024 * 1024
 # One Auditor (Policy + memo) per worker process and bundle, built on first use.
 _AUDITORS: dict[tuple, Auditor] = {}
 _AUDITORS_LOCK = threading.Lock()
+
+
+def unavailable(message: str, help_: str) -> DiagnosticsError:
+    return DiagnosticsError([error("dask-unavailable", message, None, help_)])
 
 
 def bundle_payload(policy: Policy, assume: Sequence[str] = ()) -> tuple:
@@ -119,14 +124,13 @@ def _partitions(path: Path, fmt: str, columns: ColumnMap, payload_ref: Any, bloc
 def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap = ColumnMap(),
                input_format: Optional[str] = None, assume: Sequence[str] = (), scheduler: Optional[str] = None,
                blocksize: int = DEFAULT_BLOCKSIZE, workers: Optional[int] = None, processes: bool = True,
-               progress: Optional[Progress] = None) -> AuditReport:
+               progress: Optional[Progress] = None, connect_timeout: float = 30.0) -> AuditReport:
     """Audit transfer logs as a Dask job on `scheduler` (an address such as tcp://127.0.0.1:8786), or on a
     LocalCluster on this machine (loopback only) when none is given."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise bad_log("the Dask engine needs dask and distributed", "--engine dask", 0,
-                      "pip install 'lawful[dask]', or use --engine local")
+        raise unavailable("the Dask engine needs dask and distributed", "pip install 'lawful[dask]', or use --engine local")
     started = time.monotonic()
     paths = [Path(f) for f in files]
     for p in paths:
@@ -138,7 +142,11 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
 
     cluster = None
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise unavailable(f"cannot reach the Dask scheduler at `{scheduler}` ({type(exc).__name__}: {exc})",
+                              "check the address (tcp://HOST:PORT), or leave out --scheduler for a LocalCluster")
     else:
         import os
 

@@ -98,6 +98,8 @@ CODES: dict[str, str] = {
     "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line.",
     "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
     "unknown, a mapped column is absent, or it is not well-formed at the line given.",
+    "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
+    "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 

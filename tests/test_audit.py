@@ -169,3 +169,16 @@ def test_cli_unreadable_input_is_exit_2_with_a_diagnostic(tmp_path):
     assert lawful("audit", str(odd)).returncode == 2
     r = lawful("audit", str(log), "--on-column", "day", "--assume", "NO-SUCH-ACT")
     assert r.returncode == 2 and "unknown statute" in r.stderr
+
+
+def test_progress_is_shown_only_when_asked_for_a_terminal(default_policy, tmp_path):
+    from engine.transfers import Progress
+
+    path = tmp_path / "log.csv"
+    generate(default_policy, path, 300, "csv", seed=2)
+    shown = io.StringIO()
+    audit_local(default_policy, [path], chunk_rows=100, progress=Progress(shown, enabled=True))
+    assert "rows (" in shown.getvalue() and "unlawful" in shown.getvalue()
+    quiet = io.StringIO()
+    audit_local(default_policy, [path], progress=Progress(quiet))  # a StringIO is not a terminal
+    assert quiet.getvalue() == ""

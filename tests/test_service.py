@@ -211,6 +211,40 @@ def test_reload_keeps_the_old_policy_for_requests_in_flight(tmp_path):
     assert holder.current is current and holder.last_reload["ok"] is False
 
 
+def test_requests_during_repeated_reloads_always_get_a_whole_answer(tmp_path):
+    """Swap bundles back and forth while a client keeps asking: every answer is a 200 from one bundle or
+    the other (deny before the extra gateway, allow with it), never an error."""
+    bundle = _copy_default_bundle(tmp_path)
+    holder = BundleHolder(bundle)
+    question = {"source": "ALI", "recipient": "JCP", "data": "inspection-reports", "purpose": "planning",
+                "on": "2005-06-23", "fixes": False, "routes": False}
+    seen: list[tuple[int, str]] = []
+    with running(create_app(holder)) as url:
+        stop = threading.Event()
+
+        def ask():
+            with httpx.Client(base_url=url, timeout=30) as c:
+                for _ in range(300):  # bounded
+                    if stop.is_set():
+                        return
+                    r = c.post("/v1/decide", json=question)
+                    seen.append((r.status_code, r.json()["decisions"][0]["verdict"] if r.status_code == 200 else ""))
+
+        t = threading.Thread(target=ask)
+        t.start()
+        extra = bundle / "policies" / "extra.policy"
+        for i in range(8):
+            if i % 2 == 0:
+                _add_lsc_jcp_gateway(bundle)
+            else:
+                extra.unlink()
+            assert holder.reload("test") is True
+        stop.set()
+        t.join(timeout=60)
+    assert seen and all(code == 200 for code, _ in seen)
+    assert {v for _, v in seen} <= {"allow", "deny"}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
