@@ -543,13 +543,15 @@ def diff_cmd(
 # arguments) goes through typer, which gives the usual help and errors.
 
 _FAST_VALUE_OPTIONS = {"--purpose": "purpose", "-p": "purpose", "--on": "on", "--assume": "assume",
-                       "--bundle": "bundle", "--format": "fmt", "-f": "fmt"}
+                       "--bundle": "bundle", "--format": "fmt", "-f": "fmt", "--audit-log": "audit_log"}
 _FAST_FLAGS = {"--verbose": "verbose", "-v": "verbose"}
 
 
 def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
     """Keyword arguments for `can_share` from argv, or None when typer should parse it."""
-    kwargs: dict = {"purpose": None, "on": None, "assume": [], "bundle": None, "fmt": TextOrJson.text, "verbose": False}
+    # Every parameter of `can_share` must have its plain default here (a test compares with typer's path).
+    kwargs: dict = {"purpose": None, "on": None, "assume": [], "bundle": None, "fmt": TextOrJson.text, "verbose": False,
+                    "audit_log": None}
     positional: List[str] = []
     i = 0
     while i < len(argv):
@@ -571,8 +573,10 @@ def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
                     if value not in ("text", "json"):
                         return None
                     kwargs["fmt"] = TextOrJson(value)
-                elif key == "bundle":
-                    kwargs["bundle"] = Path(value)
+                elif key in ("bundle", "audit_log"):
+                    if kwargs[key] is not None:
+                        return None
+                    kwargs[key] = Path(value)
                 elif kwargs[key] is not None:
                     return None  # given twice: let typer decide what that means
                 else:

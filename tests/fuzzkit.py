@@ -382,16 +382,26 @@ def _in_window(w, on: dt.date) -> bool:
 
 
 def _flow_markers(spec: Spec, d: str) -> set[str]:
-    """The sensitivity a flow of `d` carries: markers inherit downward; asking for a category includes its
-    parts, except parts marked (or under) anonymised; special/criminal imply personal."""
-    def inherited(x: str) -> set[str]:
-        return {m for y in _up(spec.data_parent, x) for m in spec.markers[y]}
+    """The sensitivity a flow of `d` carries (README, "How a decision is made": Sensitivity): each part's own
+    markers come from the nearest declaration walking up — an `anonymised` category with no explicit
+    sensitive marker at or below it is not personal, an explicit sensitive marker beats an inherited
+    `anonymised`; asking for a category includes all its parts; special/criminal imply personal."""
+    sensitive = {"personal", "special-category", "criminal-offence"}
 
-    parts = [x for x in _descendants(spec.data_parent, d) if "anonymised" not in inherited(x)]
-    out = {m for x in parts for m in inherited(x) if m != "anonymised"}
+    def own(x: str) -> set[str]:
+        found: set[str] = set()
+        for y in _up(spec.data_parent, x):
+            marks = set(spec.markers[y])
+            if "anonymised" in marks and not found and not (marks & sensitive):
+                return set()
+            found |= marks & sensitive
+        return found
+
+    out = {m for x in _descendants(spec.data_parent, d) for m in own(x)}
     if out & {"special-category", "criminal-offence"}:
         out.add("personal")
-    if "anonymised" in inherited(d) and not out:
+    inherited = {m for y in _up(spec.data_parent, d) for m in spec.markers[y]}
+    if "anonymised" in inherited and not out:
         out.add("anonymised")
     return out
 

@@ -86,6 +86,8 @@ def test_fault_writes_no_audit_record(monkeypatch, tmp_path):
 def test_library_raises_and_memoises_nothing(monkeypatch):
     policy = engine.load(ROOT)
     monkeypatch.setattr(engine.decide, "evaluate", _boom)
+    # `allowed` answers through the compiled index's own non-explaining evaluation: fault that too.
+    monkeypatch.setattr(type(policy.index), "verdict", _boom)
     with pytest.raises(InjectedFault):
         policy.decide("LSC", "ALI", "provider-data", "inspection", on=D2005)
     with pytest.raises(InjectedFault):

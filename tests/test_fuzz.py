@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import random
 import re
 import shutil
@@ -196,8 +197,12 @@ def test_fuzz_mutated_default_bundle(monkeypatch):
     # Parsing one file is a pure function of its name and text, so the files a case leaves unchanged are
     # parsed once and remembered; every mutated text still goes through the real parser and every case
     # through the real reading, checking and compiling of the whole bundle.
-    monkeypatch.setattr(engine.bundle, "parse_source", functools.lru_cache(maxsize=256)(engine.bundle.parse_source))
-    monkeypatch.setattr(engine.bundle, "parse_register", functools.lru_cache(maxsize=64)(engine.bundle.parse_register))
+    # (engine.bundle imports both from their modules when it reads, so the modules' names are patched.)
+    import engine.parser
+    import engine.register
+
+    monkeypatch.setattr(engine.parser, "parse_source", functools.lru_cache(maxsize=256)(engine.parser.parse_source))
+    monkeypatch.setattr(engine.register, "parse_register", functools.lru_cache(maxsize=64)(engine.register.parse_register))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bundle"
         (root / "policies").mkdir(parents=True)
@@ -289,6 +294,8 @@ def check_against_reference(spec, questions) -> None:
         d = policy.decide(ask_src, ask_dst, ask_data, purpose, on=on, assume=sorted(assume), fixes=full, routes=full)
         want = reference_decide(spec, src, dst, data, purpose, on, set(assume))
         where = f"question {src} -> {dst} {data} for {purpose} on {on} assuming {sorted(assume)}"
+        if os.environ.get("LAWFUL_FUZZ_SHOW"):
+            where += "\n" + "\n".join(policies.values()) + register
         assert d.verdict in ("allow", "deny") and d.headline.startswith(("ALLOWED — ", "DENIED — ")), where
         assert d.allowed == want.allowed, f"{where}: engine says {d.headline!r}, reference says {want}"
         assert {b.restriction.id.lower() for b in d.blocks} == want.firing, f"{where}: {d.headline!r} vs {want}"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from engine import graph, reach
-from engine.report import FLOW_COLUMNS
+from engine.reach_render import FLOW_COLUMNS
 from engine.routes import RequestError
 
 from conftest import D2005, ROOT, write_bundle
