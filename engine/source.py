@@ -46,6 +46,9 @@ class SourceFile:
         return ""
 
 
+SNIPPET_WIDTH = 160  # characters of a source line shown under a diagnostic
+
+
 def caret_snippet(source: SourceFile | None, span: Span) -> str:
     """The source line of `span` with carets under the spanned columns, as rustc and Cedar show it."""
     if source is None or span.line <= 0:
@@ -60,6 +63,13 @@ def caret_snippet(source: SourceFile | None, span: Span) -> str:
     else:
         width = max(len(text.rstrip()) - start + 1, 1)
     width = max(1, min(width, max(len(text) - start + 1, 1)))
+    if len(text) > SNIPPET_WIDTH:
+        # A huge line (hostile or generated input) is shown as a window around the column, not in full.
+        left = max(0, min(start - 1 - SNIPPET_WIDTH // 3, len(text) - SNIPPET_WIDTH))
+        right = left + SNIPPET_WIDTH
+        text = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
+        start = start - left + (1 if left else 0)
+        width = max(1, min(width, SNIPPET_WIDTH - (start - 1 - (1 if left else 0))))
     pad = " " * len(gutter)
     # Tabs keep their width in the caret line so the caret sits under the right character.
     lead = "".join("\t" if ch == "\t" else " " for ch in text[: start - 1])

@@ -287,3 +287,13 @@ def test_symlink_inside_the_bundle_is_fine(make_bundle):
     os.symlink(root / "shared" / "b.policy", root / "policies" / "b.policy")
     policy = engine.load(root)
     assert set(policy.orgs) == {"a", "b"}
+
+
+def test_a_diagnostic_on_a_huge_line_shows_a_window_of_it(make_bundle):
+    root = make_bundle({"a.policy": 'organisation A "x" aka ' + '"y", ' * 200_000 + "}\n"})  # 1 MB; error at the end
+    out = runner.invoke(app, ["check", "--bundle", str(root)])
+    assert out.exit_code == 2 and "parse-error" in out.output
+    assert len(out.output) < 2_000  # the line is shown as a window around the column, not a megabyte
+    snippet = [line for line in out.output.splitlines() if line.startswith("1 | ")][0]
+    caret = [line for line in out.output.splitlines() if line.strip().startswith("|") and "^" in line][0]
+    assert snippet.startswith("1 | …") and snippet[caret.index("^")] == "}"  # the caret sits under the token
