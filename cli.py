@@ -115,9 +115,9 @@ def _load(bundle: Optional[Path]):
 @app.command("can-share")
 @guarded
 def can_share(
-    source: str = typer.Argument(..., help="The organisation that would disclose (id or alias, any case)."),
-    recipient: str = typer.Argument(..., help="The organisation that would receive."),
-    data: str = typer.Argument(..., help="The data category."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that would disclose (id or alias, any case)."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: one answer per declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date of the disclosure, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -246,8 +246,8 @@ def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_h
 @app.command("recipients")
 @guarded
 def recipients_cmd(
-    source: str = typer.Argument(..., help="The organisation that holds the data."),
-    data: str = typer.Argument(..., help="The data category."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -267,8 +267,8 @@ def recipients_cmd(
 @app.command("sources")
 @guarded
 def sources_cmd(
-    recipient: str = typer.Argument(..., help="The organisation that would receive the data."),
-    data: str = typer.Argument(..., help="The data category."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -422,7 +422,7 @@ def _relative_to_cwd(root: Optional[Path]) -> Callable[[str], str]:
 @app.command("test")
 @guarded
 def test_cmd(
-    paths: List[Path] = typer.Argument(None, help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
+    paths: List[Path] = typer.Argument(None, metavar="PATHS", help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="text, json, junit (JUnit XML) or github (workflow annotations)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing expectations too."),
@@ -456,7 +456,7 @@ def test_cmd(
 @app.command("fmt")
 @guarded
 def fmt_cmd(
-    paths: List[Path] = typer.Argument(None, help="Files or folders of *.policy files. Default: the bundle's policies/ and tests/policy/."),
+    paths: List[Path] = typer.Argument(None, metavar="PATHS", help="Files or folders of *.policy files. Default: the bundle's policies/ and tests/policy/."),
     check: bool = typer.Option(False, "--check", help="Write nothing; list the files that would change and exit 1 if any."),
     show_diff: bool = typer.Option(False, "--diff", help="Write nothing; print a unified diff of the changes."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
@@ -511,8 +511,8 @@ class DiffFormat(str, Enum):
 @app.command("diff")
 @guarded
 def diff_cmd(
-    old: str = typer.Argument(..., help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
-    new: str = typer.Argument(..., help="The new side: a bundle folder, or a git revision."),
+    old: str = typer.Argument(..., metavar="OLD", help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
+    new: str = typer.Argument(..., metavar="NEW", help="The new side: a bundle folder, or a git revision."),
     on: Optional[str] = typer.Option(None, "--on", help="Date the flows are judged on, YYYY-MM-DD. Default: today."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
@@ -619,7 +619,7 @@ def _audit(path: Optional[Path], policy, decisions) -> None:
 @log_app.command("verify")
 @guarded
 def log_verify(
-    file: Path = typer.Argument(..., help="The decision log (JSON lines) to verify."),
+    file: Path = typer.Argument(..., metavar="FILE", help="The decision log (JSON lines) to verify."),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
 ) -> None:
     """Verify a decision log's hash chain: report the first broken, edited or torn line.
@@ -711,7 +711,7 @@ def serve_cmd(
 @app.command("audit")
 @guarded
 def audit_cmd(
-    files: List[Path] = typer.Argument(..., help="Transfer logs: CSV (with a header), JSON Lines or Parquet."),
+    files: List[Path] = typer.Argument(..., metavar="FILE", help="Transfer logs: CSV (with a header), JSON Lines or Parquet."),
     on_column: str = typer.Option("date", "--on-column", help="Column holding the date of each transfer."),
     source_column: str = typer.Option("source", "--source-column", help="Column holding the disclosing organisation."),
     recipient_column: str = typer.Option("recipient", "--recipient-column", help="Column holding the receiving organisation."),
@@ -778,8 +778,11 @@ def can_share_main() -> None:
         except typer.Exit as exc:
             sys.exit(exc.exit_code)
         sys.exit(EXIT_OK)
-    sys.argv = [sys.argv[0], "can-share", *sys.argv[1:]]
-    app(prog_name="can-share")
+    # A one-command app, so usage and help read `can-share [OPTIONS] …` (not `can-share can-share`).
+    solo = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                       context_settings={"help_option_names": ["-h", "--help"]})
+    solo.command("can-share")(can_share)
+    solo(prog_name="can-share")
 
 
 if __name__ == "__main__":

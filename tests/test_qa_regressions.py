@@ -1,0 +1,61 @@
+"""Regressions found in the QA pass (a policy officer at a terminal, a reviewer reading the README, a service
+importing the engine). Each test pins one fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.explain import explain_grouped
+
+BIN = Path(sys.executable).parent
+CAN_SHARE = shutil.which("can-share", path=str(BIN)) or "can-share"
+LAWFUL = shutil.which("lawful", path=str(BIN)) or "lawful"
+JUNE_2005 = dt.date(2005, 6, 23)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return engine.load()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("elsewhere")
+    env = {k: v for k, v in os.environ.items() if k != "LAWFUL_BUNDLE"}
+    env["NO_COLOR"] = "1"
+
+    def go(*args: str, script: str = LAWFUL, cwd_: Path | None = None) -> subprocess.CompletedProcess:
+        p = subprocess.run([script, *args], capture_output=True, text=True, cwd=cwd_ or cwd, env=env, timeout=120)
+        assert "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
+        return p
+
+    return go
+
+
+def test_grouped_answers_offer_a_fix_only_with_the_purposes_it_fixes(policy):
+    # The proposed DCA gateway covers inspection only: its fix must not be listed beside `funding`.
+    text = explain_grouped(policy.decide_all_purposes("JCP", "ALI", "provider-data", on=JUNE_2005))
+    blocks = text.split("\n  DENIED")[1:]
+    with_fix = [b for b in blocks if "DCA-GATEWAY-2006" in b]
+    assert with_fix and all("funding" not in b for b in with_fix)
+    assert all("inspection" in b for b in with_fix)
+    # and the purposes are not listed twice when one answer covers them all
+    lsc = explain_grouped(policy.decide_all_purposes("JCP", "DWP", "provider-data", on=JUNE_2005))
+    assert lsc.count("admissions") == 1, lsc
+
+
+def test_can_share_usage_names_the_command_once(run):
+    for args in (["--help"], ["JCP", "ALI", "--format", "xml"]):
+        p = run(*args, script=CAN_SHARE)
+        text = p.stdout + p.stderr
+        assert "Usage: can-share [OPTIONS] " in text and "can-share can-share" not in text, text
+    p = run("can-share", "--help")
+    assert "Usage: lawful can-share [OPTIONS] " in p.stdout and "SOURCE" in p.stdout
