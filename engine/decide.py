@@ -99,8 +99,8 @@ def restriction_applies(policy: Policy, r: CRestriction, q: Question) -> tuple[b
     if not party:
         return False, None
     why = statute_status(r.statute, q) if r.statute is not None else None
-    if why:
-        return False, f"not in force: {why}"
+    if why:  # "not in force until …" already says so; "repealed on …", "… is proposed" get the prefix
+        return False, why if why.startswith("not in force") else f"not in force: {why}"
     why = window_status(r.valid, q.on)
     if why:
         return False, f"not in force: {why}"

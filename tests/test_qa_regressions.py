@@ -59,3 +59,9 @@ def test_can_share_usage_names_the_command_once(run):
         assert "Usage: can-share [OPTIONS] " in text and "can-share can-share" not in text, text
     p = run("can-share", "--help")
     assert "Usage: lawful can-share [OPTIONS] " in p.stdout and "SOURCE" in p.stdout
+
+
+def test_a_restriction_not_yet_in_force_does_not_say_so_twice(policy):
+    d = policy.decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(1990, 1, 1))
+    (c,) = [c for c in d.considered if c.id == "SSAA-1992-s123"]
+    assert c.reason == "not in force until 1992-07-01", c.reason
