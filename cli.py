@@ -447,7 +447,7 @@ def test_cmd(
     elif fmt is TestFormat.github:
         typer.echo(report.github_tests(run))
     else:
-        typer.echo(testing.render_text(run, verbose=verbose))
+        typer.echo(testing.render_text(run, verbose=verbose, searched=[str(p) for p in paths] if explicit else None))
     if run.has_errors:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)

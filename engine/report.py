@@ -150,8 +150,9 @@ def github_tests(run: "TestRun", path_map: PathMap = _same) -> str:
             continue
         msg = f"{r.name}\n{r.message}" + (f"\n\n{r.details}" if r.details else "")
         lines.append(github_command("error", msg, r.span, f"policy test failed: {r.test}", path_map))
-    lines.append(f"{len(run.results)} expectations: {run.count('passed')} passed, {run.count('failed')} failed, "
-                 f"{run.count('error') + len(run.diagnostics)} errors")
+    n, errors = len(run.results), run.count("error") + len(run.diagnostics)
+    lines.append(f"{n} expectation{'' if n == 1 else 's'}: {run.count('passed')} passed, {run.count('failed')} failed, "
+                 f"{errors} error{'' if errors == 1 else 's'}")
     return "\n".join(lines)
 
 

@@ -65,3 +65,14 @@ def test_a_restriction_not_yet_in_force_does_not_say_so_twice(policy):
     d = policy.decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(1990, 1, 1))
     (c,) = [c for c in d.considered if c.id == "SSAA-1992-s123"]
     assert c.reason == "not in force until 1992-07-01", c.reason
+
+
+def test_lawful_test_names_the_folder_it_searched_and_counts_in_english(run, tmp_path):
+    empty = tmp_path / "no-tests"
+    empty.mkdir()
+    p = run("test", str(empty))
+    assert p.returncode == 0 and p.stdout.strip() == f"no policy tests found (looked in {empty})", p.stdout
+    flipped = tmp_path / "flipped.policy"
+    flipped.write_text('test "t" {\n  expect allow JCP -> ALI provider-data for inspection on 2005-06-23\n}\n')
+    p = run("test", str(flipped), "--format", "github")
+    assert p.returncode == 1 and p.stdout.splitlines()[-1] == "1 expectation: 0 passed, 1 failed, 0 errors", p.stdout
