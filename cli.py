@@ -495,7 +495,7 @@ def fmt_cmd(
     ok = len(results) - len(broken) - len(changed)
     summary = f"{len(changed)} file{'s' if len(changed) != 1 else ''} {'would be ' if check or show_diff else ''}reformatted, {ok} unchanged"
     if broken:
-        summary += f", {len(broken)} could not be parsed"
+        summary += f", {len(broken)} could not be read or parsed"
     typer.echo(summary, err=True)
     if broken:
         raise typer.Exit(EXIT_ERROR)

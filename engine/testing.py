@@ -128,8 +128,8 @@ def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
         elif p.is_dir():
             out.extend(sorted(q for q in p.rglob("*.policy") if q.is_file()))
         else:
-            diags.append(error("bad-bundle", f"test path `{p}` does not exist", None,
-                               "pass files or folders holding *.policy files with `test` blocks"))
+            diags.append(error("bad-bundle", f"`{p}` does not exist", None,
+                               "pass files or folders holding *.policy files"))
     seen: set[Path] = set()
     unique = []
     for p in out:

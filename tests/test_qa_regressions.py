@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent
 CAN_SHARE = shutil.which("can-share", path=str(BIN)) or "can-share"
 LAWFUL = shutil.which("lawful", path=str(BIN)) or "lawful"
 JUNE_2005 = dt.date(2005, 6, 23)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,19 @@ def test_lawful_test_names_the_folder_it_searched_and_counts_in_english(run, tmp
     flipped.write_text('test "t" {\n  expect allow JCP -> ALI provider-data for inspection on 2005-06-23\n}\n')
     p = run("test", str(flipped), "--format", "github")
     assert p.returncode == 1 and p.stdout.splitlines()[-1] == "1 expectation: 0 passed, 1 failed, 0 errors", p.stdout
+
+
+def test_diff_of_a_side_that_is_neither_folder_nor_revision_says_so_in_words(run, tmp_path):
+    p = run("diff", str(ROOT), str(tmp_path / "nowhere"), cwd_=tmp_path)
+    assert p.returncode == 2
+    first = p.stderr.splitlines()[0]
+    assert first.startswith("error[bad-revision]: ") and "is neither a bundle folder nor a git revision" in first, p.stderr
+    p = run("diff", "HEAD", "no-such-revision", cwd_=ROOT)
+    assert p.returncode == 2 and "`no-such-revision` is neither a bundle folder nor a git revision" in p.stderr, p.stderr
+    assert "rev-parse" not in p.stderr
+
+
+def test_fmt_of_a_missing_file_does_not_talk_about_tests(run, tmp_path):
+    p = run("fmt", "--check", str(tmp_path / "missing.policy"))
+    assert p.returncode == 2 and f"error[bad-bundle]: `{tmp_path / 'missing.policy'}` does not exist" in p.stderr
+    assert "`test` blocks" not in p.stderr and "could not be read or parsed" in p.stderr, p.stderr
