@@ -631,7 +631,8 @@ def log_verify(
     try:
         result = verify_log(file)
     except OSError as exc:
-        raise _fail(f"cannot read `{file}`: {exc.strerror or exc}", None, "audit-log")
+        raise _fail(f"cannot read `{file}`: {exc.strerror or exc}", "give the file written by can-share --audit-log",
+                    "audit-log")
     if fmt is TextOrJson.json:
         typer.echo(json.dumps({"file": str(file), **result.to_dict()}, indent=2))
     elif result.ok:
@@ -724,7 +725,7 @@ def audit_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the LocalCluster (--engine dask without --scheduler)."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
-    chunk_rows: int = typer.Option(50_000, "--chunk-rows", help="Rows read at a time by the local engine."),
+    chunk_rows: int = typer.Option(50_000, "--chunk-rows", min=1, help="Rows read at a time by the local engine."),
 ) -> None:
     """Audit transfer logs: every transfer that was not lawful on its date, with its reasons, and a summary.
 
@@ -734,8 +735,6 @@ def audit_cmd(
     """
     from engine.transfers import ColumnMap, Progress, render, summary_text
 
-    if chunk_rows < 1:
-        raise _fail("--chunk-rows must be at least 1")
     policy = _load(bundle)
     columns = ColumnMap(source_column, recipient_column, data_column, purpose_column, on_column)
     kind = input_format.value if input_format else None

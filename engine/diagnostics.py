@@ -95,9 +95,15 @@ CODES: dict[str, str] = {
     "the `graphviz` package, or ask for `--format dot` or `--format mermaid`.",
     "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
     "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
-    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line.",
+    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line. "
+    "(`lawful log verify` reports a log it cannot read at all with this code too.)",
     "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
     "unknown, a mapped column is absent, or it is not well-formed at the line given.",
+    "audit-log-broken": "`lawful log verify` found a line of the decision log that does not verify: edited (its "
+    "hash does not match its contents), out of order (its `prev` or `seq` does not follow), or torn (a write "
+    "interrupted and not yet sealed). The records before it verify; restore the log from a copy you trust.",
+    "missing-extra": "The command needs an optional part of lawful that is not installed (for example `lawful "
+    "serve` needs pip install 'lawful[serve]').",
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
     "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",

@@ -93,3 +93,14 @@ def test_fmt_of_a_missing_file_does_not_talk_about_tests(run, tmp_path):
     p = run("fmt", "--check", str(tmp_path / "missing.policy"))
     assert p.returncode == 2 and f"error[bad-bundle]: `{tmp_path / 'missing.policy'}` does not exist" in p.stderr
     assert "`test` blocks" not in p.stderr and "could not be read or parsed" in p.stderr, p.stderr
+
+
+def test_every_code_the_cli_prints_is_explained(run, tmp_path):
+    # `lawful log verify` prints audit-log-broken; `lawful serve` without its extra prints missing-extra.
+    for code in ("audit-log-broken", "missing-extra", "audit-log"):
+        p = run("check", "--explain", code)
+        assert p.returncode == 0 and p.stdout.startswith(f"{code}: "), p.stdout + p.stderr
+    p = run("log", "verify", str(tmp_path / "absent.jsonl"))
+    assert p.returncode == 2 and p.stderr.startswith("error[audit-log]: cannot read "), p.stderr
+    p = run("audit", str(tmp_path / "absent.csv"), "--chunk-rows", "0")
+    assert p.returncode == 2 and "error[error]" not in p.stderr and "--chunk-rows" in p.stderr, p.stderr
