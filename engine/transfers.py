@@ -549,12 +549,15 @@ def summary_text(report: AuditReport) -> str:
 
 
 def write_text(report: AuditReport, out: IO[str], style: Callable[[str, str], str] = lambda s, _r: s) -> None:
-    """Every flagged row, then the summary, for a person at a terminal."""
+    """Every flagged row, then the summary, for a person at a terminal.
+
+    Rows are written `FILE row N`, never `FILE:N`: row N of a CSV is on line N+1 (the header), and `FILE:N`
+    reads as a line number."""
     for f in report.unlawful:
-        out.write(f"{style('UNLAWFUL', 'deny')}  {f.file}:{f.row}  {f.source} → {f.recipient}  {f.data} for "
+        out.write(f"{style('UNLAWFUL', 'deny')}  {f.file} row {f.row}  {f.source} → {f.recipient}  {f.data} for "
                   f"{f.purpose} on {f.date}\n          {f.reason}\n")
     for f in report.rejected:
-        out.write(f"{style('REJECTED', 'warning')}  {f.file}:{f.row}  {f.code}: {f.reason}"
+        out.write(f"{style('REJECTED', 'warning')}  {f.file} row {f.row}  {f.code}: {f.reason}"
                   f"{'  (' + f.help + ')' if f.help else ''}\n")
     if report.unlawful.count or report.rejected.count:
         out.write("\n")

@@ -104,3 +104,13 @@ def test_every_code_the_cli_prints_is_explained(run, tmp_path):
     assert p.returncode == 2 and p.stderr.startswith("error[audit-log]: cannot read "), p.stderr
     p = run("audit", str(tmp_path / "absent.csv"), "--chunk-rows", "0")
     assert p.returncode == 2 and "error[error]" not in p.stderr and "--chunk-rows" in p.stderr, p.stderr
+
+
+def test_audit_text_says_row_not_file_colon_line(run, tmp_path):
+    log = tmp_path / "t.csv"
+    log.write_text("source,recipient,data,purpose,date\nLSC,ALI,provider-data,inspection,2005-06-23\n"
+                   "JCP,ALI,provider-data,inspection,2005-06-23\nJCPX,ALI,provider-data,inspection,2005-06-23\n")
+    p = run("audit", str(log))
+    assert p.returncode == 1
+    assert f"UNLAWFUL  {log} row 2  JCP → ALI" in p.stdout and f"REJECTED  {log} row 3  unknown-name" in p.stdout, p.stdout
+    assert f"{log}:2" not in p.stdout
