@@ -768,6 +768,24 @@ def version() -> None:
     typer.echo(engine.__version__)
 
 
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    """Give each command its docstring as help with the source line breaks inside paragraphs removed: typer
+    keeps them after the first paragraph, which breaks sentences mid-line at odd places in `--help`."""
+    import inspect
+
+    infos = list(typer_app.registered_commands)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            infos += group.typer_instance.registered_commands
+    for info in infos:
+        doc = info.callback.__doc__ if info.callback is not None else None
+        if info.help is None and doc:
+            info.help = "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+_unwrap_help(app)
+
+
 def can_share_main() -> None:
     """The `can-share` console script: the same as `lawful can-share`."""
     fast = _fast_can_share_args(sys.argv[1:])  # issue 6: skip typer's parsing for the plain forms
@@ -781,6 +799,7 @@ def can_share_main() -> None:
     solo = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                        context_settings={"help_option_names": ["-h", "--help"]})
     solo.command("can-share")(can_share)
+    _unwrap_help(solo)
     solo(prog_name="can-share")
 
 

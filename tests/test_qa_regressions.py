@@ -114,3 +114,15 @@ def test_audit_text_says_row_not_file_colon_line(run, tmp_path):
     assert p.returncode == 1
     assert f"UNLAWFUL  {log} row 2  JCP → ALI" in p.stdout and f"REJECTED  {log} row 3  unknown-name" in p.stdout, p.stdout
     assert f"{log}:2" not in p.stdout
+
+
+def test_command_help_paragraphs_are_not_broken_at_source_line_ends():
+    import cli
+
+    infos = list(cli.app.registered_commands)
+    for group in cli.app.registered_groups:
+        infos += group.typer_instance.registered_commands
+    for info in infos:
+        assert info.help, info.name
+        for para in info.help.split("\n\n"):
+            assert "\n" not in para, (info.name, para)
