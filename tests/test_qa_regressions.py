@@ -126,3 +126,16 @@ def test_command_help_paragraphs_are_not_broken_at_source_line_ends():
         assert info.help, info.name
         for para in info.help.split("\n\n"):
             assert "\n" not in para, (info.name, para)
+
+
+def test_library_arguments_of_the_wrong_type_are_named(policy):
+    with pytest.raises(TypeError, match="`purpose` must be a name"):
+        policy.decide("JCP", "ALI", "provider-data", None)
+    with pytest.raises(TypeError, match="`on` must be a datetime.date, not str"):
+        policy.decide("JCP", "ALI", "provider-data", "inspection", on="2005-06-23")
+    with pytest.raises(TypeError, match="`assume` must be a list"):
+        policy.allowed("JCP", "ALI", "provider-data", "inspection", on=JUNE_2005, assume="DCA-GATEWAY-2006")
+    # a datetime is read as its date, by decide and allowed alike
+    at_ten = dt.datetime(2005, 6, 23, 10, 0)
+    assert policy.decide("LSC", "ALI", "provider-data", "inspection", on=at_ten).on == JUNE_2005
+    assert policy.allowed("LSC", "ALI", "provider-data", "inspection", on=at_ten) is True
