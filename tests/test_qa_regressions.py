@@ -139,3 +139,28 @@ def test_library_arguments_of_the_wrong_type_are_named(policy):
     at_ten = dt.datetime(2005, 6, 23, 10, 0)
     assert policy.decide("LSC", "ALI", "provider-data", "inspection", on=at_ten).on == JUNE_2005
     assert policy.allowed("LSC", "ALI", "provider-data", "inspection", on=at_ten) is True
+
+
+def test_the_readme_library_example_runs_and_says_what_it_shows():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"## The library\n\n```python\n(.*?)```", readme, re.S)
+    ns: dict = {}
+    results = []
+    for line in block.splitlines():
+        code = line.split("  #")[0].strip()
+        if code:
+            if code.startswith("import ") or "=" in code.split("(")[0]:
+                exec(code, ns)
+            else:
+                results.append((code, eval(code, ns), line))
+    d = ns["d"]
+    assert d.verdict == "deny" and d.headline.startswith("DENIED — one-way legislative block: Social Security")
+    import json
+
+    json.dumps(d.to_dict())
+    by_code = {code.split("(")[0]: value for code, value, _ in results}
+    assert by_code["policy.allowed"] is True
+    routes = by_code["policy.routes"]
+    assert [str(r) for r in routes] == ["DfES → LSC → ALI"], routes
