@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import re
@@ -61,12 +60,12 @@ class ColumnMap:
 
 
 def bundle_digest(policy: Policy) -> str:
-    """sha256 of the texts a Policy was compiled from (every file name and text, in name order): what the
-    service reports and reloads by, and how Dask workers know which compiled Policy they hold."""
-    h = hashlib.sha256()
-    for name, src in sorted(policy.sources.items()):
-        h.update(name.encode("utf-8") + b"\0" + src.text.encode("utf-8") + b"\0")
-    return h.hexdigest()
+    """The bundle's content hash (`lawful bundle hash`, the decision log's `bundle_hash`) as bare hex: what the
+    service reports and reloads by, and how Dask workers know which compiled Policy they hold. One hash for
+    one bundle everywhere, so a service's answers can be matched to log records."""
+    from .hashing import PREFIX, policy_hash
+
+    return policy_hash(policy)[len(PREFIX):]
 
 
 def bad_log(message: str, file: str, line: int = 0, help_: Optional[str] = None) -> DiagnosticsError:

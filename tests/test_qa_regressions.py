@@ -164,3 +164,12 @@ def test_the_readme_library_example_runs_and_says_what_it_shows():
     assert by_code["policy.allowed"] is True
     routes = by_code["policy.routes"]
     assert [str(r) for r in routes] == ["DfES → LSC → ALI"], routes
+
+
+def test_the_service_reports_the_same_bundle_hash_as_lawful_bundle_hash(policy):
+    from engine.hashing import bundle_hash
+    from engine.service import BundleHolder
+
+    holder = BundleHolder(None)
+    assert "sha256:" + holder.current.digest == bundle_hash(None) == "sha256:" + __import__(
+        "engine.transfers", fromlist=["bundle_digest"]).bundle_digest(policy)
