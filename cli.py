@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -70,6 +71,10 @@ def _parse_date(value: Optional[str]) -> Optional[dt.date]:
     if value is None:
         return None
     try:
+        # YYYY-MM-DD only, as the language, the service and audit read dates: Python 3.11's fromisoformat would
+        # also take `20050623` or `2005-W25-4`, so the same command would mean different things on 3.10.
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
         raise _fail(f"`{value}` is not a date", "write dates as YYYY-MM-DD, for example 2005-06-23", "bad-date")

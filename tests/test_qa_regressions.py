@@ -173,3 +173,13 @@ def test_the_service_reports_the_same_bundle_hash_as_lawful_bundle_hash(policy):
     holder = BundleHolder(None)
     assert "sha256:" + holder.current.digest == bundle_hash(None) == "sha256:" + __import__(
         "engine.transfers", fromlist=["bundle_digest"]).bundle_digest(policy)
+
+
+@pytest.mark.parametrize("day", ["20050623", "2005-W25-4", "2005-06-23T10:00", "٢٠٠٥-٠٦-٢٣"])
+def test_cli_dates_are_yyyy_mm_dd_only_whatever_the_python(run, day):
+    for args in (["can-share", "LSC", "ALI", "provider-data", "-p", "inspection", "--on", day],
+                 ["flows", "--on", day]):
+        p = run(*args)
+        assert p.returncode == 2 and p.stderr.startswith("error[bad-date]: "), p.stdout + p.stderr
+    p = run("LSC", "ALI", "provider-data", "-p", "inspection", "--on", day, script=CAN_SHARE)
+    assert p.returncode == 2 and p.stderr.startswith("error[bad-date]: "), p.stdout + p.stderr
