@@ -144,7 +144,8 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
     if not root.is_dir():
-        diags.append(error("bad-bundle", f"bundle folder `{root}` does not exist", None,
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        diags.append(error("bad-bundle", f"bundle folder `{root}` {what}", None,
                            "pass --bundle DIR with a folder holding gateways.yaml and policies/"))
         return ReadResult(None, tuple(diags), sources)
     register = None

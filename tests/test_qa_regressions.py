@@ -183,3 +183,10 @@ def test_cli_dates_are_yyyy_mm_dd_only_whatever_the_python(run, day):
         assert p.returncode == 2 and p.stderr.startswith("error[bad-date]: "), p.stdout + p.stderr
     p = run("LSC", "ALI", "provider-data", "-p", "inspection", "--on", day, script=CAN_SHARE)
     assert p.returncode == 2 and p.stderr.startswith("error[bad-date]: "), p.stdout + p.stderr
+
+
+def test_a_bundle_that_is_a_file_is_not_said_to_be_missing(run, tmp_path):
+    f = tmp_path / "gateways.yaml"
+    f.write_text("statutes: {}\n")
+    p = run("check", "--bundle", str(f))
+    assert p.returncode == 2 and f"error[bad-bundle]: bundle folder `{f}` is a file, not a folder" in p.stdout + p.stderr
