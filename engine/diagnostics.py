@@ -219,6 +219,8 @@ def render(
         chunks.append(f"… and {len(ordered) - limit} more")
     errors = sum(1 for d in ordered if d.severity is Severity.ERROR)
     warnings = sum(1 for d in ordered if d.severity is Severity.WARNING)
+    infos = sum(1 for d in ordered if d.severity is Severity.INFO)
     if ordered:
-        chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+        chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                      + (f", {infos} note{'s' if infos != 1 else ''} (info)" if infos else ""))
     return "\n\n".join(chunks)

@@ -190,3 +190,9 @@ def test_a_bundle_that_is_a_file_is_not_said_to_be_missing(run, tmp_path):
     f.write_text("statutes: {}\n")
     p = run("check", "--bundle", str(f))
     assert p.returncode == 2 and f"error[bad-bundle]: bundle folder `{f}` is a file, not a folder" in p.stdout + p.stderr
+
+
+def test_check_summary_counts_the_info_it_printed(run):
+    p = run("check", "--on", "2005-06-23", "--bundle", str(ROOT))
+    infos = p.stdout.count("info[")
+    assert infos and p.stdout.rstrip().splitlines()[-1].endswith(f", {infos} notes (info)"), p.stdout[-300:]
