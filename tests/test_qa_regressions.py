@@ -196,3 +196,10 @@ def test_check_summary_counts_the_info_it_printed(run):
     p = run("check", "--on", "2005-06-23", "--bundle", str(ROOT))
     infos = p.stdout.count("info[")
     assert infos and p.stdout.rstrip().splitlines()[-1].endswith(f", {infos} notes (info)"), p.stdout[-300:]
+
+
+def test_the_library_ships_its_type_hints():
+    # PEP 561: without the marker, type checkers ignore the annotations of an installed `engine`.
+    assert (ROOT / "engine" / "py.typed").is_file()
+    assert '"py.typed"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert set(engine.__all__) >= {"load", "Policy", "Decision", "UnknownNameError", "DiagnosticsError"}
