@@ -19,7 +19,49 @@ from typing import Callable, List, Optional, Tuple
 
 import typer
 
-app = typer.Typer(
+class _LawfulApp(typer.Typer):
+    """A Typer app whose usage errors (a missing argument, an unknown option, a value not allowed) are one-line
+    diagnostics with a stable code, `error[bad-usage]: …` and a help line, exit 2 — like every other error."""
+
+    def __call__(self, *args, **kwargs):
+        if kwargs.get("standalone_mode", True) is False:
+            return super().__call__(*args, **kwargs)
+        click_errors, abort, no_args = _click_exception_types()
+        try:
+            rv = super().__call__(*args, standalone_mode=False, **kwargs)
+        except click_errors as exc:
+            if isinstance(exc, no_args):  # bare `lawful`, `lawful log`: the help, exit 2
+                exc.show()
+                sys.exit(EXIT_ERROR)
+            ctx = getattr(exc, "ctx", None)
+            typer.echo(f"error[bad-usage]: {exc.format_message()}", err=True)
+            if ctx is not None:
+                typer.echo(f"  help: see `{ctx.command_path} --help`", err=True)
+            sys.exit(EXIT_ERROR)
+        except abort:
+            sys.exit(EXIT_DENY)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def _click_exception_types() -> tuple[tuple, tuple, tuple]:
+    """(usage and other Click errors, Abort, NoArgsIsHelpError) from Click and from the copy of Click that
+    newer typer versions carry (typer._click), whichever are installed."""
+    import importlib
+
+    errors, aborts, no_args = [], [typer.Abort], []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(mod.ClickException)
+        for found, attr in ((aborts, "Abort"), (no_args, "NoArgsIsHelpError")):
+            if hasattr(mod, attr):
+                found.append(getattr(mod, attr))
+    return tuple(errors), tuple(aborts), tuple(no_args)
+
+
+app = _LawfulApp(
     name="lawful",
     help="Decide whether data may lawfully move between organisations, and say why.",
     no_args_is_help=True,
@@ -801,7 +843,7 @@ def can_share_main() -> None:
             sys.exit(exc.exit_code)
         sys.exit(EXIT_OK)
     # A one-command app, so usage and help read `can-share [OPTIONS] …` (not `can-share can-share`).
-    solo = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+    solo = _LawfulApp(add_completion=False, pretty_exceptions_enable=False,
                        context_settings={"help_option_names": ["-h", "--help"]})
     solo.command("can-share")(can_share)
     _unwrap_help(solo)

@@ -102,6 +102,8 @@ CODES: dict[str, str] = {
     "audit-log-broken": "`lawful log verify` found a line of the decision log that does not verify: edited (its "
     "hash does not match its contents), out of order (its `prev` or `seq` does not follow), or torn (a write "
     "interrupted and not yet sealed). The records before it verify; restore the log from a copy you trust.",
+    "bad-usage": "The command line is not one the command accepts: a missing argument, an unknown option or "
+    "command, or a value outside the option's choices or range. `lawful COMMAND --help` lists what it takes.",
     "missing-extra": "The command needs an optional part of lawful that is not installed (for example `lawful "
     "serve` needs pip install 'lawful[serve]').",
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "

@@ -54,10 +54,10 @@ def test_grouped_answers_offer_a_fix_only_with_the_purposes_it_fixes(policy):
 
 
 def test_can_share_usage_names_the_command_once(run):
-    for args in (["--help"], ["JCP", "ALI", "--format", "xml"]):
-        p = run(*args, script=CAN_SHARE)
-        text = p.stdout + p.stderr
-        assert "Usage: can-share [OPTIONS] " in text and "can-share can-share" not in text, text
+    p = run("--help", script=CAN_SHARE)
+    assert "Usage: can-share [OPTIONS] " in p.stdout and "can-share can-share" not in p.stdout, p.stdout
+    p = run("JCP", "ALI", "--format", "xml", script=CAN_SHARE)
+    assert "see `can-share --help`" in p.stderr and "can-share can-share" not in p.stderr, p.stderr
     p = run("can-share", "--help")
     assert "Usage: lawful can-share [OPTIONS] " in p.stdout and "SOURCE" in p.stdout
 
@@ -203,3 +203,28 @@ def test_the_library_ships_its_type_hints():
     assert (ROOT / "engine" / "py.typed").is_file()
     assert '"py.typed"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert set(engine.__all__) >= {"load", "Policy", "Decision", "UnknownNameError", "DiagnosticsError"}
+
+
+@pytest.mark.parametrize("args,script", [
+    (["can-share", "JCP", "ALI", "--format", "xml"], LAWFUL),
+    (["can-share", "JCP"], LAWFUL),
+    (["flows", "--bogus"], LAWFUL),
+    (["bogus"], LAWFUL),
+    (["check", "--expiring-within", "-3"], LAWFUL),
+    (["recipients", "DfES", "provider-data", "--max-hops", "x"], LAWFUL),
+    (["JCP", "ALI", "provider-data", "--format", "xml"], CAN_SHARE),
+])
+def test_usage_errors_are_one_line_diagnostics_with_a_code(run, args, script):
+    p = run(*args, script=script)
+    assert p.returncode == 2 and p.stdout == "", p.stdout
+    lines = p.stderr.splitlines()
+    assert lines[0].startswith("error[bad-usage]: ") and "╭" not in p.stderr, p.stderr
+    assert all(line.startswith("  help: ") for line in lines[1:]), p.stderr
+
+
+def test_help_and_exit_codes_survive_the_usage_wrapper(run):
+    assert run("--help").returncode == 0
+    assert run("version").returncode == 0
+    assert run().returncode == 2  # bare `lawful`: the help, exit 2
+    assert run("can-share", "JCP", "ALI", "provider-data", "-p", "inspection", "--on", "2005-06-23").returncode == 1
+    assert run("can-share", "LSC", "ALI", "provider-data", "-p", "inspection", "--on", "2005-06-23").returncode == 0
