@@ -376,6 +376,9 @@ def _because(d: Optional[Decision], other: Optional[Decision]) -> str:
         s = "under " + ref(d.basis.gateway)
         if d.basis.agreement:
             s += " and " + ref(d.basis.agreement)
+        lifted = [b for b in d.blocks if b.overridden_by is not None]
+        if lifted:  # a reviewer must see that the flow now passes a statutory bar
+            s += ", lifting " + ", ".join(ref(b.restriction) for b in lifted)
         return s
     live = [b for b in d.blocks if b.overridden_by is None]
     if live:

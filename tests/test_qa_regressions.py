@@ -228,3 +228,26 @@ def test_help_and_exit_codes_survive_the_usage_wrapper(run):
     assert run().returncode == 2  # bare `lawful`: the help, exit 2
     assert run("can-share", "JCP", "ALI", "provider-data", "-p", "inspection", "--on", "2005-06-23").returncode == 1
     assert run("can-share", "LSC", "ALI", "provider-data", "-p", "inspection", "--on", "2005-06-23").returncode == 0
+
+
+def test_diff_says_when_a_newly_allowed_flow_lifts_a_statutory_bar(run, tmp_path):
+    import shutil as sh
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for side in (old, new):
+        sh.copytree(ROOT / "policies", side / "policies")
+        sh.copy(ROOT / "gateways.yaml", side / "gateways.yaml")
+    reg = (new / "gateways.yaml").read_text(encoding="utf-8")
+    at = reg.index("status: proposed", reg.index("DCA-GATEWAY-2006:"))
+    (new / "gateways.yaml").write_text(reg[:at] + "status: in-force\n    commenced: 2006-01-01" +
+                                       reg[at + len("status: proposed"):], encoding="utf-8")
+    p = run("diff", str(old), str(new), "--on", "2006-06-23")
+    assert p.returncode == 1
+    assert "; 1 rule change, " in p.stdout.splitlines()[0], p.stdout.splitlines()[0]
+    lines = p.stdout.splitlines()
+    # provider-data itself passes the one-way bar only by the override (provider-statistics, anonymised, is
+    # outside the bar by its exception and lifts nothing)
+    allowed = [lines[i + 1] for i, line in enumerate(lines) if "now ALLOWED JCP → ALI: provider-data for" in line]
+    assert allowed and all("lifting restriction `SSAA-1992-s123`" in line for line in allowed), p.stdout
+    stats = [lines[i + 1] for i, line in enumerate(lines) if "now ALLOWED JCP → ALI: provider-statistics for" in line]
+    assert stats and not any("lifting" in line for line in stats)
