@@ -251,3 +251,12 @@ def test_diff_says_when_a_newly_allowed_flow_lifts_a_statutory_bar(run, tmp_path
     assert allowed and all("lifting restriction `SSAA-1992-s123`" in line for line in allowed), p.stdout
     stats = [lines[i + 1] for i, line in enumerate(lines) if "now ALLOWED JCP → ALI: provider-statistics for" in line]
     assert stats and not any("lifting" in line for line in stats)
+
+
+def test_a_missing_bundle_named_by_the_environment_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items()}
+    env["LAWFUL_BUNDLE"] = str(tmp_path / "gone")
+    p = subprocess.run([LAWFUL, "flows"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert p.returncode == 2
+    assert f"bundle folder `{tmp_path / 'gone'}` (from $LAWFUL_BUNDLE) does not exist" in p.stderr, p.stderr
+    assert "set $LAWFUL_BUNDLE" in p.stderr
