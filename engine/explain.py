@@ -1,4 +1,4 @@
-"""Decisions in words: the text a policy officer reads at a terminal, and Markdown for pull requests.
+"""Decisions in words: the text a policy officer reads at a terminal (Markdown for pull requests is in report.py).
 
 Pure functions from a Decision to text; colour is added by the caller only on a terminal.
 """
