@@ -260,3 +260,18 @@ def test_a_missing_bundle_named_by_the_environment_says_so(tmp_path):
     assert p.returncode == 2
     assert f"bundle folder `{tmp_path / 'gone'}` (from $LAWFUL_BUNDLE) does not exist" in p.stderr, p.stderr
     assert "set $LAWFUL_BUNDLE" in p.stderr
+
+
+def test_the_service_answers_400_for_a_body_that_is_not_json():
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from engine.service import BundleHolder, create_app
+
+    client = TestClient(create_app(BundleHolder(None)))
+    r = client.post("/v1/decide", content=b"xx", headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    (err,) = r.json()["errors"]
+    assert err["code"] == "bad-request" and err["message"].startswith("the body is not JSON text")
+    r = client.post("/v1/decide", json={"source": "JCP"})  # JSON, but not a question: still 422
+    assert r.status_code == 422 and all(e["code"] == "bad-request" for e in r.json()["errors"])
