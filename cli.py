@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,49 @@ from typing import Callable, List, Optional, Tuple
 
 import typer
 
-app = typer.Typer(
+class _LawfulApp(typer.Typer):
+    """A Typer app whose usage errors (a missing argument, an unknown option, a value not allowed) are one-line
+    diagnostics with a stable code, `error[bad-usage]: …` and a help line, exit 2 — like every other error."""
+
+    def __call__(self, *args, **kwargs):
+        if kwargs.get("standalone_mode", True) is False:
+            return super().__call__(*args, **kwargs)
+        click_errors, abort, no_args = _click_exception_types()
+        try:
+            rv = super().__call__(*args, standalone_mode=False, **kwargs)
+        except click_errors as exc:
+            if isinstance(exc, no_args):  # bare `lawful`, `lawful log`: the help, exit 2
+                exc.show()
+                sys.exit(EXIT_ERROR)
+            ctx = getattr(exc, "ctx", None)
+            typer.echo(f"error[bad-usage]: {exc.format_message()}", err=True)
+            if ctx is not None:
+                typer.echo(f"  help: see `{ctx.command_path} --help`", err=True)
+            sys.exit(EXIT_ERROR)
+        except abort:
+            sys.exit(EXIT_DENY)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def _click_exception_types() -> tuple[tuple, tuple, tuple]:
+    """(usage and other Click errors, Abort, NoArgsIsHelpError) from Click and from the copy of Click that
+    newer typer versions carry (typer._click), whichever are installed."""
+    import importlib
+
+    errors, aborts, no_args = [], [typer.Abort], []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        errors.append(mod.ClickException)
+        for found, attr in ((aborts, "Abort"), (no_args, "NoArgsIsHelpError")):
+            if hasattr(mod, attr):
+                found.append(getattr(mod, attr))
+    return tuple(errors), tuple(aborts), tuple(no_args)
+
+
+app = _LawfulApp(
     name="lawful",
     help="Decide whether data may lawfully move between organisations, and say why.",
     no_args_is_help=True,
@@ -70,6 +113,10 @@ def _parse_date(value: Optional[str]) -> Optional[dt.date]:
     if value is None:
         return None
     try:
+        # YYYY-MM-DD only, as the language, the service and audit read dates: Python 3.11's fromisoformat would
+        # also take `20050623` or `2005-W25-4`, so the same command would mean different things on 3.10.
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
         raise _fail(f"`{value}` is not a date", "write dates as YYYY-MM-DD, for example 2005-06-23", "bad-date")
@@ -115,9 +162,9 @@ def _load(bundle: Optional[Path]):
 @app.command("can-share")
 @guarded
 def can_share(
-    source: str = typer.Argument(..., help="The organisation that would disclose (id or alias, any case)."),
-    recipient: str = typer.Argument(..., help="The organisation that would receive."),
-    data: str = typer.Argument(..., help="The data category."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that would disclose (id or alias, any case)."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: one answer per declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date of the disclosure, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -246,8 +293,8 @@ def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_h
 @app.command("recipients")
 @guarded
 def recipients_cmd(
-    source: str = typer.Argument(..., help="The organisation that holds the data."),
-    data: str = typer.Argument(..., help="The data category."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -267,8 +314,8 @@ def recipients_cmd(
 @app.command("sources")
 @guarded
 def sources_cmd(
-    recipient: str = typer.Argument(..., help="The organisation that would receive the data."),
-    data: str = typer.Argument(..., help="The data category."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -422,7 +469,7 @@ def _relative_to_cwd(root: Optional[Path]) -> Callable[[str], str]:
 @app.command("test")
 @guarded
 def test_cmd(
-    paths: List[Path] = typer.Argument(None, help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
+    paths: List[Path] = typer.Argument(None, metavar="PATHS", help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="text, json, junit (JUnit XML) or github (workflow annotations)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing expectations too."),
@@ -447,7 +494,7 @@ def test_cmd(
     elif fmt is TestFormat.github:
         typer.echo(report.github_tests(run))
     else:
-        typer.echo(testing.render_text(run, verbose=verbose))
+        typer.echo(testing.render_text(run, verbose=verbose, searched=[str(p) for p in paths] if explicit else None))
     if run.has_errors:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)
@@ -456,7 +503,7 @@ def test_cmd(
 @app.command("fmt")
 @guarded
 def fmt_cmd(
-    paths: List[Path] = typer.Argument(None, help="Files or folders of *.policy files. Default: the bundle's policies/ and tests/policy/."),
+    paths: List[Path] = typer.Argument(None, metavar="PATHS", help="Files or folders of *.policy files. Default: the bundle's policies/ and tests/policy/."),
     check: bool = typer.Option(False, "--check", help="Write nothing; list the files that would change and exit 1 if any."),
     show_diff: bool = typer.Option(False, "--diff", help="Write nothing; print a unified diff of the changes."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
@@ -495,7 +542,7 @@ def fmt_cmd(
     ok = len(results) - len(broken) - len(changed)
     summary = f"{len(changed)} file{'s' if len(changed) != 1 else ''} {'would be ' if check or show_diff else ''}reformatted, {ok} unchanged"
     if broken:
-        summary += f", {len(broken)} could not be parsed"
+        summary += f", {len(broken)} could not be read or parsed"
     typer.echo(summary, err=True)
     if broken:
         raise typer.Exit(EXIT_ERROR)
@@ -511,8 +558,8 @@ class DiffFormat(str, Enum):
 @app.command("diff")
 @guarded
 def diff_cmd(
-    old: str = typer.Argument(..., help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
-    new: str = typer.Argument(..., help="The new side: a bundle folder, or a git revision."),
+    old: str = typer.Argument(..., metavar="OLD", help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
+    new: str = typer.Argument(..., metavar="NEW", help="The new side: a bundle folder, or a git revision."),
     on: Optional[str] = typer.Option(None, "--on", help="Date the flows are judged on, YYYY-MM-DD. Default: today."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
@@ -619,7 +666,7 @@ def _audit(path: Optional[Path], policy, decisions) -> None:
 @log_app.command("verify")
 @guarded
 def log_verify(
-    file: Path = typer.Argument(..., help="The decision log (JSON lines) to verify."),
+    file: Path = typer.Argument(..., metavar="FILE", help="The decision log (JSON lines) to verify."),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
 ) -> None:
     """Verify a decision log's hash chain: report the first broken, edited or torn line.
@@ -631,7 +678,8 @@ def log_verify(
     try:
         result = verify_log(file)
     except OSError as exc:
-        raise _fail(f"cannot read `{file}`: {exc.strerror or exc}", None, "audit-log")
+        raise _fail(f"cannot read `{file}`: {exc.strerror or exc}", "give the file written by can-share --audit-log",
+                    "audit-log")
     if fmt is TextOrJson.json:
         typer.echo(json.dumps({"file": str(file), **result.to_dict()}, indent=2))
     elif result.ok:
@@ -711,7 +759,7 @@ def serve_cmd(
 @app.command("audit")
 @guarded
 def audit_cmd(
-    files: List[Path] = typer.Argument(..., help="Transfer logs: CSV (with a header), JSON Lines or Parquet."),
+    files: List[Path] = typer.Argument(..., metavar="FILE", help="Transfer logs: CSV (with a header), JSON Lines or Parquet."),
     on_column: str = typer.Option("date", "--on-column", help="Column holding the date of each transfer."),
     source_column: str = typer.Option("source", "--source-column", help="Column holding the disclosing organisation."),
     recipient_column: str = typer.Option("recipient", "--recipient-column", help="Column holding the receiving organisation."),
@@ -724,7 +772,7 @@ def audit_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the LocalCluster (--engine dask without --scheduler)."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
-    chunk_rows: int = typer.Option(50_000, "--chunk-rows", help="Rows read at a time by the local engine."),
+    chunk_rows: int = typer.Option(50_000, "--chunk-rows", min=1, help="Rows read at a time by the local engine."),
 ) -> None:
     """Audit transfer logs: every transfer that was not lawful on its date, with its reasons, and a summary.
 
@@ -734,8 +782,6 @@ def audit_cmd(
     """
     from engine.transfers import ColumnMap, Progress, render, summary_text
 
-    if chunk_rows < 1:
-        raise _fail("--chunk-rows must be at least 1")
     policy = _load(bundle)
     columns = ColumnMap(source_column, recipient_column, data_column, purpose_column, on_column)
     kind = input_format.value if input_format else None
@@ -769,6 +815,24 @@ def version() -> None:
     typer.echo(engine.__version__)
 
 
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    """Give each command its docstring as help with the source line breaks inside paragraphs removed: typer
+    keeps them after the first paragraph, which breaks sentences mid-line at odd places in `--help`."""
+    import inspect
+
+    infos = list(typer_app.registered_commands)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            infos += group.typer_instance.registered_commands
+    for info in infos:
+        doc = info.callback.__doc__ if info.callback is not None else None
+        if info.help is None and doc:
+            info.help = "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+_unwrap_help(app)
+
+
 def can_share_main() -> None:
     """The `can-share` console script: the same as `lawful can-share`."""
     fast = _fast_can_share_args(sys.argv[1:])  # issue 6: skip typer's parsing for the plain forms
@@ -778,8 +842,12 @@ def can_share_main() -> None:
         except typer.Exit as exc:
             sys.exit(exc.exit_code)
         sys.exit(EXIT_OK)
-    sys.argv = [sys.argv[0], "can-share", *sys.argv[1:]]
-    app(prog_name="can-share")
+    # A one-command app, so usage and help read `can-share [OPTIONS] …` (not `can-share can-share`).
+    solo = _LawfulApp(add_completion=False, pretty_exceptions_enable=False,
+                       context_settings={"help_option_names": ["-h", "--help"]})
+    solo.command("can-share")(can_share)
+    _unwrap_help(solo)
+    solo(prog_name="can-share")
 
 
 if __name__ == "__main__":

@@ -144,8 +144,11 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
     if not root.is_dir():
-        diags.append(error("bad-bundle", f"bundle folder `{root}` does not exist", None,
-                           "pass --bundle DIR with a folder holding gateways.yaml and policies/"))
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        from_env = os.environ.get(ENV_VAR) and Path(os.environ[ENV_VAR]) == root
+        diags.append(error("bad-bundle", f"bundle folder `{root}`{' (from $' + ENV_VAR + ')' if from_env else ''} {what}",
+                           None, f"set ${ENV_VAR} to a folder holding gateways.yaml and policies/, or unset it"
+                           if from_env else "pass --bundle DIR with a folder holding gateways.yaml and policies/"))
         return ReadResult(None, tuple(diags), sources)
     register = None
     reg_path = root / REGISTER_NAME

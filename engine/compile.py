@@ -292,7 +292,8 @@ class Policy:
         non-explaining evaluation of the same rules (engine/index.py; property-tested against `evaluate`)."""
         if on is None:
             on = dt.date.today()
-        raw = (source, recipient, data, purpose, on, assume if type(assume) is tuple else tuple(assume))
+        raw = (source, recipient, data, purpose, on, assume if type(assume) is tuple else
+               tuple(assume) if not isinstance(assume, str) else assume)  # normalise refuses a str
         hit = self._raw_memo.get(raw)
         if hit is not None:
             return hit

@@ -38,7 +38,19 @@ class Question:
 
 def normalise(policy: Policy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date],
               assume: Iterable[str]) -> Question:
-    """Resolve names (case-insensitive, aliases) or raise UnknownNameError with suggestions."""
+    """Resolve names (case-insensitive, aliases) or raise UnknownNameError with suggestions.
+
+    Arguments of the wrong type raise TypeError saying which (a string `assume` would otherwise be read as
+    one statute per letter); a datetime counts as its date."""
+    for what, value in (("source", source), ("recipient", recipient), ("data", data), ("purpose", purpose)):
+        if not isinstance(value, str):
+            raise TypeError(f"`{what}` must be a name (str), not {type(value).__name__}")
+    if isinstance(on, dt.datetime):
+        on = on.date()
+    elif on is not None and not isinstance(on, dt.date):
+        raise TypeError(f"`on` must be a datetime.date, not {type(on).__name__}")
+    if isinstance(assume, (str, bytes)):
+        raise TypeError("`assume` must be a list of statute ids, not a single string")
     return Question(
         source=policy.org_key(source), recipient=policy.org_key(recipient), data=policy.data_key(data),
         purpose=policy.purpose_key(purpose), on=on or dt.date.today(),
@@ -99,8 +111,8 @@ def restriction_applies(policy: Policy, r: CRestriction, q: Question) -> tuple[b
     if not party:
         return False, None
     why = statute_status(r.statute, q) if r.statute is not None else None
-    if why:
-        return False, f"not in force: {why}"
+    if why:  # "not in force until …" already says so; "repealed on …", "… is proposed" get the prefix
+        return False, why if why.startswith("not in force") else f"not in force: {why}"
     why = window_status(r.valid, q.on)
     if why:
         return False, f"not in force: {why}"

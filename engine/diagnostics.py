@@ -95,9 +95,17 @@ CODES: dict[str, str] = {
     "the `graphviz` package, or ask for `--format dot` or `--format mermaid`.",
     "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
     "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
-    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line.",
+    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line. "
+    "(`lawful log verify` reports a log it cannot read at all with this code too.)",
     "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
     "unknown, a mapped column is absent, or it is not well-formed at the line given.",
+    "audit-log-broken": "`lawful log verify` found a line of the decision log that does not verify: edited (its "
+    "hash does not match its contents), out of order (its `prev` or `seq` does not follow), or torn (a write "
+    "interrupted and not yet sealed). The records before it verify; restore the log from a copy you trust.",
+    "bad-usage": "The command line is not one the command accepts: a missing argument, an unknown option or "
+    "command, or a value outside the option's choices or range. `lawful COMMAND --help` lists what it takes.",
+    "missing-extra": "The command needs an optional part of lawful that is not installed (for example `lawful "
+    "serve` needs pip install 'lawful[serve]').",
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
     "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
@@ -213,6 +221,8 @@ def render(
         chunks.append(f"… and {len(ordered) - limit} more")
     errors = sum(1 for d in ordered if d.severity is Severity.ERROR)
     warnings = sum(1 for d in ordered if d.severity is Severity.WARNING)
+    infos = sum(1 for d in ordered if d.severity is Severity.INFO)
     if ordered:
-        chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}")
+        chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                      + (f", {infos} note{'s' if infos != 1 else ''} (info)" if infos else ""))
     return "\n\n".join(chunks)

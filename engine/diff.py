@@ -376,6 +376,9 @@ def _because(d: Optional[Decision], other: Optional[Decision]) -> str:
         s = "under " + ref(d.basis.gateway)
         if d.basis.agreement:
             s += " and " + ref(d.basis.agreement)
+        lifted = [b for b in d.blocks if b.overridden_by is not None]
+        if lifted:  # a reviewer must see that the flow now passes a statutory bar
+            s += ", lifting " + ", ".join(ref(b.restriction) for b in lifted)
         return s
     live = [b for b in d.blocks if b.overridden_by is None]
     if live:
@@ -466,14 +469,22 @@ def read_revision(rev: str, bundle_dir: Path, cwd: Optional[Path] = None) -> tup
     cwd = cwd or Path.cwd()
     if rev.startswith("-"):
         raise _fail(f"`{rev}` is not a revision")
-    top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
+    neither = f"`{rev}` is neither a bundle folder nor a git revision"
+    hint = "give a folder holding gateways.yaml and policies/, or a revision such as main, HEAD~1 or a commit SHA"
+    try:
+        top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
+    except DiagnosticsError:
+        raise _fail(f"{neither} (`{cwd}` is not in a git repository)", hint)
     try:
         prefix = bundle_dir.resolve().relative_to(top.resolve()).as_posix()
     except ValueError:
         raise _fail(f"the bundle `{bundle_dir}` is not inside the git repository at `{top}`",
                     "run the command inside the repository, or pass --bundle with a folder in it")
     prefix = "" if prefix == "." else prefix + "/"
-    commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top).decode().strip()
+    try:
+        commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top).decode().strip()
+    except DiagnosticsError:
+        raise _fail(f"{neither} of the repository at `{top}`", hint)
     listing = _git(["ls-tree", "-r", "-z", "--name-only", commit, "--", f"{prefix}{POLICIES_DIR}/"], top)
     names = sorted(n for n in listing.decode("utf-8", "replace").split("\0") if n.endswith(".policy"))
     if len(names) > DEFAULT_LIMITS.max_files:

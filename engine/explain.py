@@ -1,4 +1,4 @@
-"""Decisions in words: the text a policy officer reads at a terminal, and Markdown for pull requests.
+"""Decisions in words: the text a policy officer reads at a terminal (Markdown for pull requests is in report.py).
 
 Pure functions from a Decision to text; colour is added by the caller only on a terminal.
 """
@@ -94,17 +94,20 @@ def explain_grouped(decisions: Sequence[Decision], style: Style = plain, verbose
         for d in decisions:
             parts += ["", style(f"— for {d.purpose}", "bold"), explain(d, style, verbose=True)]
         return "\n".join(parts)
-    groups: dict[str, list[Decision]] = {}
+    # One group per distinct answer: the same headline AND the same fixes and routes, so a fix listed under a
+    # group holds for every purpose named with it (a fix found for `inspection` is not offered for `funding`).
+    groups: dict[tuple, list[Decision]] = {}
     for d in decisions:
-        groups.setdefault(d.headline, []).append(d)
-    for headline, ds in groups.items():
+        key = (d.headline, tuple(sorted(f.description for f in d.fixes)), tuple(sorted(str(r) for r in d.routes)))
+        groups.setdefault(key, []).append(d)
+    for (headline, fixes, routes), ds in groups.items():
         parts.append(f"  {style(headline, 'allow' if ds[0].allowed else 'deny')}")
-        parts.append(f"    for {', '.join(d.purpose for d in ds)}")
-        fixes = {f.description for d in ds for f in d.fixes}
-        for f in sorted(fixes)[:3]:
+        purposes = [d.purpose for d in ds]
+        if purposes not in (allowed, denied):  # the line above already names exactly these purposes
+            parts.append(f"    for {', '.join(purposes)}")
+        for f in fixes[:3]:
             parts.append(f"    would be lawful if: {f}")
-        routes = {str(r) for d in ds for r in d.routes}
-        for r in sorted(routes)[:3]:
+        for r in routes[:3]:
             parts.append(f"    lawful route: {r}")
     parts.append(style("(ask with --purpose P for the full reasons of one answer, or add --verbose)", "dim"))
     return "\n".join(parts)

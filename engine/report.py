@@ -150,8 +150,9 @@ def github_tests(run: "TestRun", path_map: PathMap = _same) -> str:
             continue
         msg = f"{r.name}\n{r.message}" + (f"\n\n{r.details}" if r.details else "")
         lines.append(github_command("error", msg, r.span, f"policy test failed: {r.test}", path_map))
-    lines.append(f"{len(run.results)} expectations: {run.count('passed')} passed, {run.count('failed')} failed, "
-                 f"{run.count('error') + len(run.diagnostics)} errors")
+    n, errors = len(run.results), run.count("error") + len(run.diagnostics)
+    lines.append(f"{n} expectation{'' if n == 1 else 's'}: {run.count('passed')} passed, {run.count('failed')} failed, "
+                 f"{errors} error{'' if errors == 1 else 's'}")
     return "\n".join(lines)
 
 
@@ -305,7 +306,8 @@ def diff_text(result: "DiffResult") -> str:
     """The diff for a terminal: headline, rule changes, then flows grouped by cause (newly allowed first)."""
     allowed, denied = result.newly_allowed, result.newly_denied
     lines = [f"{len(allowed)} newly allowed, {len(denied)} newly denied ({result.old_label} → {result.new_label}, "
-             f"on {result.on.isoformat()}; {len(result.changes)} rule changes, {result.evaluated} questions evaluated)"]
+             f"on {result.on.isoformat()}; {len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
+             f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated)"]
     flagged = [f for f in allowed if f.flag]
     if flagged:
         lines.append(f"WARNING: {len(flagged)} newly allowed flow{'s' if len(flagged) != 1 else ''} involve personal data")

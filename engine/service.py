@@ -452,6 +452,12 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        bad_json = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+        if bad_json:  # unreadable, not malformed: 400, as documented (FastAPI reports it as a validation error)
+            why = (bad_json[0].get("ctx") or {}).get("error") or bad_json[0].get("msg", "invalid")
+            return _errors(400, [{"code": "bad-request", "message": f"the body is not JSON text ({why})",
+                                  "help": "send a JSON object with content-type application/json", "index": None,
+                                  "suggestions": []}])
         items = []
         for e in exc.errors()[:20]:
             loc = [str(x) for x in e.get("loc", ()) if x != "body"]

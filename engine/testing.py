@@ -128,8 +128,8 @@ def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
         elif p.is_dir():
             out.extend(sorted(q for q in p.rglob("*.policy") if q.is_file()))
         else:
-            diags.append(error("bad-bundle", f"test path `{p}` does not exist", None,
-                               "pass files or folders holding *.policy files with `test` blocks"))
+            diags.append(error("bad-bundle", f"`{p}` does not exist", None,
+                               "pass files or folders holding *.policy files"))
     seen: set[Path] = set()
     unique = []
     for p in out:
@@ -316,8 +316,10 @@ def default_test_paths(cwd: Optional[Path] = None) -> list[Path]:
     return [p] if p.is_dir() else []
 
 
-def render_text(run: TestRun, verbose: bool = False) -> str:
-    """Failures with their location and the decision's full explanation, then a summary line."""
+def render_text(run: TestRun, verbose: bool = False, searched: Optional[Sequence[str]] = None) -> str:
+    """Failures with their location and the decision's full explanation, then a summary line.
+
+    `searched`: the paths named on the command line (said when they hold no test)."""
     from .diagnostics import render
 
     chunks = []
@@ -334,7 +336,7 @@ def render_text(run: TestRun, verbose: bool = False) -> str:
             block += ["  " + line if line else "" for line in r.details.splitlines()]
         chunks.append("\n".join(block))
     if not run.results and not run.diagnostics:
-        where = ", ".join(run.files) if run.files else "tests/policy/ and the bundle's policy files"
+        where = ", ".join(run.files or searched or ()) or "tests/policy/ and the bundle's policy files"
         return f"no policy tests found (looked in {where})"
     passed, failed = run.count("passed"), run.count("failed")
     errors = run.count("error") + len(run.diagnostics)

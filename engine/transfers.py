@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import re
@@ -61,12 +60,12 @@ class ColumnMap:
 
 
 def bundle_digest(policy: Policy) -> str:
-    """sha256 of the texts a Policy was compiled from (every file name and text, in name order): what the
-    service reports and reloads by, and how Dask workers know which compiled Policy they hold."""
-    h = hashlib.sha256()
-    for name, src in sorted(policy.sources.items()):
-        h.update(name.encode("utf-8") + b"\0" + src.text.encode("utf-8") + b"\0")
-    return h.hexdigest()
+    """The bundle's content hash (`lawful bundle hash`, the decision log's `bundle_hash`) as bare hex: what the
+    service reports and reloads by, and how Dask workers know which compiled Policy they hold. One hash for
+    one bundle everywhere, so a service's answers can be matched to log records."""
+    from .hashing import PREFIX, policy_hash
+
+    return policy_hash(policy)[len(PREFIX):]
 
 
 def bad_log(message: str, file: str, line: int = 0, help_: Optional[str] = None) -> DiagnosticsError:
@@ -549,12 +548,15 @@ def summary_text(report: AuditReport) -> str:
 
 
 def write_text(report: AuditReport, out: IO[str], style: Callable[[str, str], str] = lambda s, _r: s) -> None:
-    """Every flagged row, then the summary, for a person at a terminal."""
+    """Every flagged row, then the summary, for a person at a terminal.
+
+    Rows are written `FILE row N`, never `FILE:N`: row N of a CSV is on line N+1 (the header), and `FILE:N`
+    reads as a line number."""
     for f in report.unlawful:
-        out.write(f"{style('UNLAWFUL', 'deny')}  {f.file}:{f.row}  {f.source} → {f.recipient}  {f.data} for "
+        out.write(f"{style('UNLAWFUL', 'deny')}  {f.file} row {f.row}  {f.source} → {f.recipient}  {f.data} for "
                   f"{f.purpose} on {f.date}\n          {f.reason}\n")
     for f in report.rejected:
-        out.write(f"{style('REJECTED', 'warning')}  {f.file}:{f.row}  {f.code}: {f.reason}"
+        out.write(f"{style('REJECTED', 'warning')}  {f.file} row {f.row}  {f.code}: {f.reason}"
                   f"{'  (' + f.help + ')' if f.help else ''}\n")
     if report.unlawful.count or report.rejected.count:
         out.write("\n")

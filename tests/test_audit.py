@@ -144,7 +144,7 @@ def test_cli_json_csv_and_text_agree_and_exit_1(small_log):
     assert "800 rows in 1 file" in c.stderr  # the summary goes to stderr, the table stays clean
     t = lawful("audit", str(path))
     assert t.returncode == 1
-    assert f"{path}:1  JCP → ALI" in t.stdout and "unlawful by organisation pair:" in t.stdout
+    assert f"{path} row 1  JCP → ALI" in t.stdout and "unlawful by organisation pair:" in t.stdout
     assert "\r" not in t.stderr  # no progress bar when stderr is not a terminal
 
 

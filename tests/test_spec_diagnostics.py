@@ -48,6 +48,7 @@ NOT_HERE = {
     "internal-error",  # tested by forcing a failure in tests/test_cli_bad_input.py
     "graphviz-missing", "graphviz-failed",  # tested in tests/test_graph_render_errors.py
     "audit-log", "bad-log",  # the decision log and transfer logs: tests/test_audit_log.py, tests/test_audit.py
+    "audit-log-broken", "missing-extra", "bad-usage",  # log verify, serve, usage: tests/test_qa_regressions.py
     "dask-unavailable",  # tests/test_dask_audit.py
 }
 
