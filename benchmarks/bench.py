@@ -5,8 +5,8 @@ plain-dict floor, in one run, on the same random questions, with a differential 
     python benchmarks/bench.py --write benchmarks/RESULTS.md --json benchmarks/results.json   # everything (~10–25 min)
     python benchmarks/bench.py --quick                              # a tiny smoke run (seconds)
 
-Scenarios: the default bundle, a generated small bundle (25 organisations / 25 agreements) and the
-generated large one (2,000 / 20,000). For each, every engine gets the policy translated by the harness
+Scenarios: the default bundle and generated bundles of 25 organisations / 25 agreements (small),
+200 / 2,000 (medium) and 2,000 / 20,000 (large). For each, every engine gets the policy translated by the harness
 from lawful's compiled Policy (benchmarks/translate.py) and answers the same seeded questions
 (source, recipient, data, purpose, date): half near an agreement (its parties or their parts, its data
 and purposes, dates around its window), half uniform. Every answer is compared with lawful's explained
@@ -589,7 +589,7 @@ def log(msg: str) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="default,small,large", help="scenarios: default and/or generator sizes")
+    ap.add_argument("--sizes", default="default,small,medium,large", help="scenarios: default and/or generator sizes")
     ap.add_argument("--questions", type=int, default=20_000)
     ap.add_argument("--cap-s", type=float, default=20.0, help="cap per timed run, seconds")
     ap.add_argument("--batch-size", type=int, default=1000)
