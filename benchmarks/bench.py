@@ -2,11 +2,11 @@
 plain-dict floor, in one run, on the same random questions, with a differential check of every answer.
 
     pip install -e '.[bench]'
-    python benchmarks/bench.py --write benchmarks/RESULTS.md        # everything (about 15–25 minutes)
+    python benchmarks/bench.py --write benchmarks/RESULTS.md --json benchmarks/results.json   # everything (~10–25 min)
     python benchmarks/bench.py --quick                              # a tiny smoke run (seconds)
 
-Scenarios: the default bundle, a generated small bundle (25 organisations / 25 agreements) and the
-generated large one (2,000 / 20,000). For each, every engine gets the policy translated by the harness
+Scenarios: the default bundle and generated bundles of 25 organisations / 25 agreements (small),
+200 / 2,000 (medium) and 2,000 / 20,000 (large). For each, every engine gets the policy translated by the harness
 from lawful's compiled Policy (benchmarks/translate.py) and answers the same seeded questions
 (source, recipient, data, purpose, date): half near an agreement (its parties or their parts, its data
 and purposes, dates around its window), half uniform. Every answer is compared with lawful's explained
@@ -129,7 +129,9 @@ def timed(fn: Callable, qs: list, cap_s: float) -> dict:
 
 
 def timed_batch(fn: Callable, qs: list, cap_s: float, size: int) -> dict:
-    pc = time.perf_counter_ns
+    """Mean CPU time per decision over whole batches (process time: a mean of wall time would count the
+    time other jobs hold the CPU; the per-call rows use the median of wall time, which filters that out)."""
+    pc = time.process_time_ns
     total, n, answers = 0, 0, []
     start = pc()
     gc.collect()
@@ -253,7 +255,10 @@ def run_scenario(size: str, args) -> dict:
         else:
             answers = None
         if batch is not None:
-            b = timed_batch(batch, pairs, cap, args.batch_size)
+            size_ = args.batch_size
+            if row.get("median_us"):  # a slow engine gets smaller batches, so that the cap can stop it
+                size_ = max(1, min(size_, int(cap * 1e6 / row["median_us"] / 10)))
+            b = timed_batch(batch, pairs, cap, size_)
             row["batch_us"] = b["us_per_decision"]
             row["batch_n"] = b["n"]
             if answers is None:
@@ -284,7 +289,8 @@ def run_scenario(size: str, args) -> dict:
 
 
 LOAD_SNIPPET = r"""
-import json, resource, sys, time
+import json, sys, time
+c0 = time.process_time()
 t0 = time.perf_counter()
 import engine
 t1 = time.perf_counter()
@@ -299,11 +305,13 @@ with _no_gc():  # as engine.load does
     t3 = time.perf_counter()
     p = compile_policy(checked, r.sources, [])
     t4 = time.perf_counter()
+c4 = time.process_time()
 p.index  # the decision index is built on the first question; counted apart
 t5 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "read_parse_s": t2 - t1, "check_s": t3 - t2, "compile_s": t4 - t3,
-                  "load_s": t4 - t1, "index_s": t5 - t4,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "load_s": t4 - t1, "index_s": t5 - t4, "cpu_s": c4 - c0,
+                  # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across exec)
+                  "maxrss_mb": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024,
                   "agreements": len(p.agreements), "organisations": len(p.orgs)}))
 """
 
@@ -341,12 +349,17 @@ def routes_timing(size: str, args, n: int = 200) -> dict:
 
 
 def process_times(cmd: list[str], runs: int, env: Optional[dict] = None) -> dict:
-    times = []
+    """Wall time of a fresh process, and its CPU time (user + system), which other jobs do not inflate."""
+    times, cpu = [], []
     for _ in range(runs):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         times.append(time.perf_counter() - t0)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs}
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs,
+            "cpu_median_s": statistics.median(cpu)}
 
 
 def startup(args) -> dict:
@@ -363,8 +376,8 @@ def startup(args) -> dict:
         "first_run_s": first["median_s"],
         "can_share": process_times(cmd, args.startup_runs, env),
         "can_share_no_cache": process_times(cmd, max(3, args.startup_runs // 3), {**env, "LAWFUL_NO_CACHE": "1"}),
-        "python_pass": process_times(["python3", "-c", "pass"], args.startup_runs, env),
-        "venv_python_pass": process_times([sys.executable, "-c", "pass"], args.startup_runs, env),
+        "python_pass": process_times([sys.executable, "-c", "pass"], args.startup_runs, env),
+        "system_python_pass": process_times(["python3", "-c", "pass"], args.startup_runs, env),
         "can_share_allow": process_times([str(exe), "LSC", "ALI", "provider-data", "--purpose", "inspection",
                                           "--on", "2005-06-23"], args.startup_runs, env),
     }
@@ -488,7 +501,7 @@ def targets(report: dict) -> list[str]:
         lines.append(f"| load grows linearly (1×/2×/4×) | {ratios} | {verdict(linear)} |")
     if report.get("routes"):
         r = report["routes"]
-        lines.append(f"| `routes` at the large size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
+        lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
                      f"{verdict(r['median_ms'] <= 1)} |")
     d = report.get("diff", {})
     if d.get("present") and "median_s" in d:
@@ -499,17 +512,19 @@ def targets(report: dict) -> list[str]:
     st = report.get("startup")
     if st:
         lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median | {st['can_share']['median_s']:.3f} s "
-                     f"(`python3 -c pass` {st['python_pass']['median_s']:.3f} s) | {verdict(st['can_share']['median_s'] <= 0.3)} |")
+                     f"(`python3 -c pass` {st['python_pass']['median_s']:.3f} s); CPU {st['can_share'].get('cpu_median_s', 0):.3f} s | "
+                     f"{verdict(st['can_share']['median_s'] <= 0.3)} |")
     return lines
 
 
 def render(report: dict) -> str:
     m = report["machine"]
     out = ["# Benchmark results", "",
-           f"Generated by `python benchmarks/bench.py --write benchmarks/RESULTS.md` on {m['date']}.", "",
+           f"Generated by `python benchmarks/bench.py --write benchmarks/RESULTS.md --json benchmarks/results.json` "
+           f"on {m['date']} (re-render without re-running: `--from-json benchmarks/results.json`).", "",
            f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, {m['platform']}; load average at the "
-           f"start {m.get('loadavg', '?')} (other jobs shared the CPUs: absolute times are inflated, ratios within "
-           f"the run are the comparison). "
+           f"start {m.get('loadavg', '?')} (the machine is shared with other jobs: absolute times vary with them; "
+           f"ratios within one run are the comparison). "
            f"Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
            "## Targets", ""] + targets(report) + [""]
     for s in report["scenarios"]:
@@ -531,14 +546,15 @@ def render(report: dict) -> str:
                                                   f"{r['key']} {r['disagreements']} (e.g. {r['disagreement_examples'][:2]})" for r in dis)), ""]
     if report.get("load"):
         out += ["## Load and compile from text (fresh process each)", "",
-                "| bundle | organisations | agreements | read+parse s | check s | compile s | load total s | peak RSS MB |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                "| bundle | organisations | agreements | read+parse s | check s | compile s | load total s | CPU s | peak RSS MB |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in report["load"]:
             if "error" in r:
                 out.append(f"| {r['size']} | error: {r['error']} |")
                 continue
             out.append(f"| {r['size']} | {r['organisations']:,} | {r['agreements']:,} | {r['read_parse_s']:.2f} | "
-                       f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | {r['maxrss_mb']:.0f} |")
+                       f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | {r.get('cpu_s', float('nan')):.2f} | "
+                       f"{r['maxrss_mb']:.0f} |")
         out.append("")
     if report.get("routes"):
         r = report["routes"]
@@ -547,13 +563,15 @@ def render(report: dict) -> str:
     st = report.get("startup")
     if st:
         out += ["## Start-up", "",
-                "| command | median s | min s | max s | runs |", "|---|---:|---:|---:|---:|"]
+                "| command | median wall s | median CPU s | min wall s | max wall s | runs |", "|---|---:|---:|---:|---:|---:|"]
         for label, key in (("`can-share JCP ALI provider-data --purpose inspection --on 2005-06-23` (deny)", "can_share"),
                            ("`can-share LSC ALI provider-data --purpose inspection --on 2005-06-23` (allow)", "can_share_allow"),
                            ("the same with `LAWFUL_NO_CACHE=1` (parse and compile every time)", "can_share_no_cache"),
-                           ("`python3 -c pass` (system)", "python_pass"), ("venv `python -c pass`", "venv_python_pass")):
+                           ("`python3 -c pass` (the same interpreter, the project's venv)", "python_pass"),
+                           ("`python3 -c pass` on the PATH outside the venv (here a pyenv shim)", "system_python_pass")):
             t = st[key]
-            out.append(f"| {label} | {t['median_s']:.3f} | {t['min_s']:.3f} | {t['max_s']:.3f} | {t['runs']} |")
+            out.append(f"| {label} | {t['median_s']:.3f} | {t.get('cpu_median_s', float('nan')):.3f} | {t['min_s']:.3f} | "
+                       f"{t['max_s']:.3f} | {t['runs']} |")
         out += ["", f"First run (writes the compiled-bundle cache): {st['first_run_s']:.3f} s.", ""]
     d = report.get("diff", {})
     out += ["## `diff`", "", ("Full-universe diff of the default bundle against itself: "
@@ -571,7 +589,7 @@ def log(msg: str) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="default,small,large", help="scenarios: default and/or generator sizes")
+    ap.add_argument("--sizes", default="default,small,medium,large", help="scenarios: default and/or generator sizes")
     ap.add_argument("--questions", type=int, default=20_000)
     ap.add_argument("--cap-s", type=float, default=20.0, help="cap per timed run, seconds")
     ap.add_argument("--batch-size", type=int, default=1000)

@@ -1,8 +1,9 @@
 """The compiled decision index: what lets `Policy.allowed` answer in about a microsecond warm and a few
 microseconds cold, and `evaluate` touch only the rules that can apply to a question.
 
-- Interned keys: every organisation, category, purpose and rule key is `sys.intern`ed once, so the many set
-  and dict look-ups compare by identity first.
+- Keys: organisations, categories and purposes are their lower-cased ids, resolved once per question
+  (`decide.normalise`); the index's own tables intern them (`sys.intern`), so a key met again compares by
+  identity, and every str caches its hash, so each look-up after the first costs one probe.
 - Ancestor/descendant sets come precomputed from the trees (`hierarchy.Tree`); scopes are the expanded
   frozensets `compile` builds.
 - Candidate rules bucketed by (source, recipient): for a pair, the restrictions whose parties can reach it

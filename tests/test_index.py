@@ -149,3 +149,40 @@ def test_allowed_resolves_names_like_decide():
         policy.allowed("JCPX", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
     assert policy.allowed("jcp", "ali", "PROVIDER-DATA", "inspection", on=dt.date(2005, 6, 23)) is False
     assert policy.allowed("LSC", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23)) is True
+
+
+def test_allowed_is_thread_safe():
+    """Several threads asking overlapping questions (memo and pair table filling and clearing under them)
+    all get the explained decision's verdict."""
+    import random
+    import threading
+
+    policy = _load_generated(40, 150, 21)
+    policy.memo_limit = 50  # force clears while other threads read
+    policy.index.pair_limit = 20
+    rnd = random.Random(4)
+    orgs, data, purposes = sorted(policy.orgs), sorted(policy.data), sorted(policy.purposes)
+    qs = [(rnd.choice(orgs), rnd.choice(orgs), rnd.choice(data), rnd.choice(purposes),
+           dt.date(2000, 1, 1) + dt.timedelta(days=rnd.randint(0, 4000))) for _ in range(150)]
+    for a in sorted(policy.agreements)[:150]:  # near agreements, so that some are allowed
+        ca = policy.agreements[a]
+        src, dst = ca.directions[0]
+        qs.append((sorted(src)[0], sorted(dst)[0], sorted(ca.data)[0], sorted(ca.purposes)[0],
+                   ca.valid.start if ca.valid and ca.valid.start else dt.date(2005, 1, 1)))
+    expected = [evaluate(policy, normalise(policy, *q[:4], q[4], ())).allowed for q in qs]
+    errors = []
+
+    def worker(seed: int) -> None:
+        order = list(range(len(qs)))
+        random.Random(seed).shuffle(order)
+        for i in order * 2:
+            s, r, d, p, on = qs[i]
+            if policy.allowed(s, r, d, p, on=on) != expected[i]:
+                errors.append(qs[i])
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and any(expected) and not all(expected)
