@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 from .compile import Policy
 from .diagnostics import DiagnosticsError, error
 from .transfers import (AuditReport, Auditor, ColumnMap, Finding, Progress, Spool, Tally, _missing_columns,
-                        bad_log, bundle_digest, detect_format, parse_json_line)
+                        bad_log, bundle_digest, checked_inputs, parse_json_line)
 
 DEFAULT_BLOCKSIZE = 32 * 1024 * 1024
 
@@ -132,11 +132,7 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
     except ImportError:
         raise unavailable("the Dask engine needs dask and distributed", "pip install 'lawful[dask]', or use --engine local")
     started = time.monotonic()
-    paths = [Path(f) for f in files]
-    for p in paths:
-        if not p.is_file():
-            raise bad_log(f"`{p}` does not exist or is not a file", str(p))
-    formats = [detect_format(p, input_format) for p in paths]
+    paths, formats = checked_inputs(files, input_format)
     Auditor(policy, assume)  # an unknown --assume fails here, before any cluster starts
     payload = bundle_payload(policy, assume)
 

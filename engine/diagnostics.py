@@ -8,7 +8,7 @@ collected (never stopped at the first), sorted by location and rendered as
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable, Mapping, Sequence
 

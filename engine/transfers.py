@@ -471,16 +471,21 @@ class Progress:
 # ---- the local engine ---------------------------------------------------------------------------------
 
 
+def checked_inputs(files: Sequence[str | Path], input_format: Optional[str]) -> tuple[list[Path], list[str]]:
+    """The log files as paths with their formats; a missing file is a `bad-log` error before any work."""
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.is_file():
+            raise bad_log(f"`{p}` does not exist or is not a file", str(p))
+    return paths, [detect_format(p, input_format) for p in paths]
+
+
 def audit_local(policy: Policy, files: Sequence[str | Path], columns: ColumnMap = ColumnMap(),
                 input_format: Optional[str] = None, assume: Sequence[str] = (),
                 chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: Optional[Progress] = None) -> AuditReport:
     """Audit transfer logs on this machine, streaming each file in chunks of `chunk_rows` rows."""
     started = time.monotonic()
-    paths = [Path(f) for f in files]
-    for p in paths:
-        if not p.is_file():
-            raise bad_log(f"`{p}` does not exist or is not a file", str(p))
-    formats = [detect_format(p, input_format) for p in paths]
+    paths, formats = checked_inputs(files, input_format)
     auditor = Auditor(policy, assume)
     tally = Tally()
     report = AuditReport([str(p) for p in paths], tally, Spool(), Spool())

@@ -22,7 +22,6 @@ import functools
 import os
 import random
 import re
-import shutil
 import tempfile
 from pathlib import Path
 

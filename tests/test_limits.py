@@ -20,7 +20,7 @@ from engine.register import MAX_YAML_DEPTH, parse_register
 from engine.source import SourceFile
 
 from cli import app
-from conftest import MINI_REGISTER, write_bundle
+from conftest import MINI_REGISTER
 from fuzzkit import time_limit
 
 runner = CliRunner()
