@@ -604,7 +604,7 @@ def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("-") and arg != "-":
-            name, eq, value = arg.partition("=")
+            name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
             if name in _FAST_FLAGS and not eq:
                 kwargs[_FAST_FLAGS[name]] = True
             elif name in _FAST_VALUE_OPTIONS:

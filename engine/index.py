@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .compile import CAgreement, CGateway, CRestriction, Policy
+    from .compile import Policy
     from .decide import Question
 
 PAIR_LIMIT = 200_000  # (source, recipient) buckets kept before the table is cleared

@@ -45,6 +45,8 @@ def test_fast_path_matches_typer(argv, capsys, monkeypatch):
 @pytest.mark.parametrize("argv", [
     ["--help"], ["JCP", "ALI"], ["JCP", "ALI", "provider-data", "--purpose"], ["JCP", "ALI", "x", "--unknown", "y"],
     ["JCP", "ALI", "provider-data", "--format", "yaml"], ["JCP", "ALI", "provider-data", "-p", "a", "-p", "b"],
+    ["JCP", "ALI", "provider-data", "-p=inspection"], ["JCP", "ALI", "provider-data", "-vp", "inspection"],
+    ["JCP", "ALI", "provider-data", "--verbose=yes"], ["JCP", "ALI", "--", "provider-data"],
 ])
 def test_unusual_arguments_go_to_typer(argv):
     assert cli._fast_can_share_args(argv) is None
