@@ -60,7 +60,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     if verbose and d.considered:
         lines.append("considered:")
         for c in d.considered:
-            lines.append(f"  - {c.kind} {c.id}: {c.reason}{_where(c.span)}")
+            # "the exception at FILE:L:C covers this flow [FILE:L:C]" would give the place twice
+            reason = c.reason.replace(f" at {c.span}", "") if c.span else c.reason
+            lines.append(f"  - {c.kind} {c.id}: {reason}{_where(c.span)}")
     if d.fixes:
         lines.append("would be lawful if:")
         for f in d.fixes:

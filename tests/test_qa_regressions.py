@@ -275,3 +275,13 @@ def test_the_service_answers_400_for_a_body_that_is_not_json():
     assert err["code"] == "bad-request" and err["message"].startswith("the body is not JSON text")
     r = client.post("/v1/decide", json={"source": "JCP"})  # JSON, but not a question: still 422
     assert r.status_code == 422 and all(e["code"] == "bad-request" for e in r.json()["errors"])
+
+
+def test_a_considered_exception_names_its_place_once(policy):
+    from engine.explain import explain
+
+    d = policy.decide("JCP", "JCP", "provider-data", "inspection", on=JUNE_2005)
+    (c,) = [c for c in d.considered if c.kind == "restriction" and "exception" in c.reason]
+    line = next(line for line in explain(d).splitlines() if f"restriction {c.id}:" in line)
+    assert line.count(str(c.span)) == 1, line
+    assert str(c.span) in c.reason  # the JSON keeps its reason whole
