@@ -262,6 +262,7 @@ def test_a_missing_bundle_named_by_the_environment_says_so(tmp_path):
     assert "set $LAWFUL_BUNDLE" in p.stderr
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_the_service_answers_400_for_a_body_that_is_not_json():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
