@@ -402,7 +402,7 @@ def graph_cmd(
     highlight: Optional[Tuple[str, str]] = typer.Option(None, "--highlight", help="SOURCE RECIPIENT: draw the direct flow or the first lawful route bold (needs --data and --purpose)."),
     fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
-    max_nodes: int = typer.Option(150, "--max-nodes", help="Refuse to draw more organisations than this."),
+    max_nodes: int = typer.Option(150, "--max-nodes", min=1, help="Refuse to draw more organisations than this."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
 ) -> None:
     """A picture of the sharing network, as DOT, Mermaid, SVG or PNG.
@@ -732,10 +732,10 @@ class LogFormat(str, Enum):
 def serve_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8181, "--port", help="Port to listen on."),
-    watch_interval: float = typer.Option(1.0, "--watch-interval", help="Seconds between checks of the bundle's files for changes; 0: reload on SIGHUP only."),
-    max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", help="Refuse larger request bodies (413)."),
-    max_batch: int = typer.Option(1000, "--max-batch", help="Refuse batches of more questions (413); at most 1000."),
+    port: int = typer.Option(8181, "--port", min=0, max=65535, help="Port to listen on."),
+    watch_interval: float = typer.Option(1.0, "--watch-interval", min=0, help="Seconds between checks of the bundle's files for changes; 0: reload on SIGHUP only."),
+    max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", min=1, help="Refuse larger request bodies (413)."),
+    max_batch: int = typer.Option(1000, "--max-batch", min=1, max=1000, help="Refuse batches of more questions (413); at most 1000."),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document (as in docs/openapi.json) and exit."),
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, POST /v1/routes, GET /v1/health, GET /v1/bundle.
@@ -769,7 +769,7 @@ def audit_cmd(
     fmt: AuditFormat = typer.Option(AuditFormat.text, "--format", "-f", help="text, json or csv (csv: the flagged rows; the summary goes to stderr)."),
     engine_name: AuditEngine = typer.Option(AuditEngine.local, "--engine", help="local (streaming, one process) or dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (e.g. tcp://127.0.0.1:8786). Default: a LocalCluster on this machine."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the LocalCluster (--engine dask without --scheduler)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of the LocalCluster (--engine dask without --scheduler)."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     chunk_rows: int = typer.Option(50_000, "--chunk-rows", min=1, help="Rows read at a time by the local engine."),

@@ -286,3 +286,11 @@ def test_a_considered_exception_names_its_place_once(policy):
     line = next(line for line in explain(d).splitlines() if f"restriction {c.id}:" in line)
     assert line.count(str(c.span)) == 1, line
     assert str(c.span) in c.reason  # the JSON keeps its reason whole
+
+
+@pytest.mark.parametrize("args", [["graph", "--max-nodes", "-5"], ["serve", "--port", "99999"],
+                                  ["serve", "--max-batch", "5000"], ["serve", "--watch-interval", "-1"],
+                                  ["audit", "x.csv", "--workers", "0"]])
+def test_numeric_options_out_of_range_are_usage_errors(run, args):
+    p = run(*args)
+    assert p.returncode == 2 and p.stderr.startswith("error[bad-usage]: Invalid value for"), p.stderr
