@@ -234,7 +234,8 @@ def check_cmd(
                    else report.github_diagnostics(diags, paths))
     elif fmt is CheckFormat.json:
         typer.echo(json.dumps({"diagnostics": [d.to_dict() for d in diags],
-                               "summary": {"errors": len(errors), "warnings": len(warnings)}}, indent=2))
+                               "summary": {"errors": len(errors), "warnings": len(warnings),
+                                           "info": len(diags) - len(errors) - len(warnings)}}, indent=2))
     elif diags:
         typer.echo(render(diags, sources))
     else:

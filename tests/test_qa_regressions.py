@@ -294,3 +294,12 @@ def test_a_considered_exception_names_its_place_once(policy):
 def test_numeric_options_out_of_range_are_usage_errors(run, args):
     p = run(*args)
     assert p.returncode == 2 and p.stderr.startswith("error[bad-usage]: Invalid value for"), p.stderr
+
+
+def test_check_json_summary_counts_info_too(run):
+    import json
+
+    p = run("check", "--on", "2005-06-23", "--bundle", str(ROOT), "--format", "json")
+    doc = json.loads(p.stdout)
+    infos = sum(1 for d in doc["diagnostics"] if d["severity"] == "info")
+    assert infos and doc["summary"] == {"errors": 0, "warnings": len(doc["diagnostics"]) - infos, "info": infos}
