@@ -303,3 +303,12 @@ def test_check_json_summary_counts_info_too(run):
     doc = json.loads(p.stdout)
     infos = sum(1 for d in doc["diagnostics"] if d["severity"] == "info")
     assert infos and doc["summary"] == {"errors": 0, "warnings": len(doc["diagnostics"]) - infos, "info": infos}
+
+
+def test_the_public_policy_methods_declare_what_they_return():
+    import inspect
+
+    for name in ("decide", "decide_all_purposes", "allowed", "routes"):
+        sig = inspect.signature(getattr(engine.Policy, name))
+        assert sig.return_annotation is not inspect.Signature.empty, name
+        assert getattr(engine.Policy, name).__doc__, name
