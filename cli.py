@@ -692,7 +692,10 @@ def log_verify(
     else:
         line, message = result.problem
         typer.echo(f"{file}:{line}: error[audit-log-broken]: {message}")
-        typer.echo(f"  {result.records} record(s) before line {line} verify; head before it {result.head}")
+        if "record(s) before it verify" in message:  # the message has said how many verify: not twice
+            typer.echo(f"  head before line {line}: {result.head}")
+        else:
+            typer.echo(f"  {result.records} record(s) before line {line} verify; head before it {result.head}")
     raise typer.Exit(EXIT_OK if result.ok else EXIT_DENY)
 
 

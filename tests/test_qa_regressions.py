@@ -312,3 +312,11 @@ def test_the_public_policy_methods_declare_what_they_return():
         sig = inspect.signature(getattr(engine.Policy, name))
         assert sig.return_annotation is not inspect.Signature.empty, name
         assert getattr(engine.Policy, name).__doc__, name
+
+
+def test_log_verify_says_how_many_records_verify_once(run, tmp_path):
+    log = tmp_path / "torn.jsonl"
+    log.write_bytes(b"\xff\xfe garbage\n")
+    p = run("log", "verify", str(log))
+    assert p.returncode == 1 and p.stdout.count("record(s) before") == 1, p.stdout
+    assert "head before line 1: sha256:" in p.stdout
