@@ -819,6 +819,20 @@ def version() -> None:
     typer.echo(engine.__version__)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                  help="Print the engine's version and exit."),
+) -> None:
+    pass
+
+
 def _unwrap_help(typer_app: typer.Typer) -> None:
     """Give each command its docstring as help with the source line breaks inside paragraphs removed: typer
     keeps them after the first paragraph, which breaks sentences mid-line at odd places in `--help`."""

@@ -320,3 +320,8 @@ def test_log_verify_says_how_many_records_verify_once(run, tmp_path):
     p = run("log", "verify", str(log))
     assert p.returncode == 1 and p.stdout.count("record(s) before") == 1, p.stdout
     assert "head before line 1: sha256:" in p.stdout
+
+
+def test_lawful_dash_dash_version(run):
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == engine.__version__
