@@ -201,8 +201,10 @@ def render(
     diagnostics: Sequence[Diagnostic],
     sources: Mapping[str, SourceFile] | None = None,
     limit: int = 50,
+    summary: bool = True,
 ) -> str:
-    """Human-readable text: headline, caret snippet, help; sorted; capped with '… and N more'."""
+    """Human-readable text: headline, caret snippet, help; sorted; capped with '… and N more'; then a count
+    line unless `summary` is False (for a caller that prints its own)."""
     sources = sources or {}
     ordered = sorted(diagnostics, key=Diagnostic.sort_key)
     chunks = []
@@ -222,7 +224,7 @@ def render(
     errors = sum(1 for d in ordered if d.severity is Severity.ERROR)
     warnings = sum(1 for d in ordered if d.severity is Severity.WARNING)
     infos = sum(1 for d in ordered if d.severity is Severity.INFO)
-    if ordered:
+    if ordered and summary:
         chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
                       + (f", {infos} note{'s' if infos != 1 else ''} (info)" if infos else ""))
     return "\n\n".join(chunks)

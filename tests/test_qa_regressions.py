@@ -325,3 +325,11 @@ def test_log_verify_says_how_many_records_verify_once(run, tmp_path):
 def test_lawful_dash_dash_version(run):
     p = run("--version")
     assert p.returncode == 0 and p.stdout.strip() == engine.__version__
+
+
+def test_lawful_test_prints_one_summary_line(run, tmp_path):
+    bad = tmp_path / "t.policy"
+    bad.write_text('test "t" {\n  expect maybe JCP -> ALI provider-data\n}\n')
+    p = run("test", str(bad))
+    assert p.returncode == 2 and "error[parse-error]" in p.stdout
+    assert "warnings" not in p.stdout and p.stdout.rstrip().endswith("0 passed, 0 failed, 1 error"), p.stdout
