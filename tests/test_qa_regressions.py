@@ -333,3 +333,12 @@ def test_lawful_test_prints_one_summary_line(run, tmp_path):
     p = run("test", str(bad))
     assert p.returncode == 2 and "error[parse-error]" in p.stdout
     assert "warnings" not in p.stdout and p.stdout.rstrip().endswith("0 passed, 0 failed, 1 error"), p.stdout
+
+
+def test_audit_text_never_writes_a_logs_control_characters_raw(run, tmp_path):
+    log = tmp_path / "evil.csv"
+    log.write_text('source,recipient,data,purpose,date\n"\x1b[2J\x1b[31mEVIL\nx",ALI,provider-data,inspection,2005-06-23\n',
+                   encoding="utf-8")
+    p = run("audit", str(log))
+    assert p.returncode == 1 and "\x1b" not in p.stdout, repr(p.stdout)
+    assert "\\x1b[2J\\x1b[31mEVIL\\nx" in p.stdout and "1 row in 1 file" in p.stdout, p.stdout
