@@ -100,7 +100,7 @@ def explain_grouped(decisions: Sequence[Decision], style: Style = plain, verbose
     # group holds for every purpose named with it (a fix found for `inspection` is not offered for `funding`).
     groups: dict[tuple, list[Decision]] = {}
     for d in decisions:
-        key = (d.headline, tuple(sorted(f.description for f in d.fixes)), tuple(sorted(str(r) for r in d.routes)))
+        key = (d.headline, tuple(f.description for f in d.fixes), tuple(str(r) for r in d.routes))  # nearest first
         groups.setdefault(key, []).append(d)
     for (headline, fixes, routes), ds in groups.items():
         parts.append(f"  {style(headline, 'allow' if ds[0].allowed else 'deny')}")

@@ -342,3 +342,12 @@ def test_audit_text_never_writes_a_logs_control_characters_raw(run, tmp_path):
     p = run("audit", str(log))
     assert p.returncode == 1 and "\x1b" not in p.stdout, repr(p.stdout)
     assert "\\x1b[2J\\x1b[31mEVIL\\nx" in p.stdout and "1 row in 1 file" in p.stdout, p.stdout
+
+
+def test_grouped_answers_keep_fixes_nearest_first(policy):
+    ds = policy.decide_all_purposes("LSC", "ALI", "provider-data", on=dt.date(2005, 6, 21))
+    (d,) = [d for d in ds if d.purpose == "inspection"]
+    assert [f.kind for f in d.fixes][:2] == ["renew-agreement", "new-agreement"], d.fixes
+    lines = [line.strip() for line in explain_grouped(ds).splitlines() if "would be lawful if" in line]
+    assert lines.index(f"would be lawful if: {d.fixes[0].description}") < \
+        lines.index(f"would be lawful if: {d.fixes[1].description}")
