@@ -34,8 +34,14 @@ class _LawfulApp(typer.Typer):
                 exc.show()
                 sys.exit(EXIT_ERROR)
             ctx = getattr(exc, "ctx", None)
-            typer.echo(f"error[bad-usage]: {exc.format_message()}", err=True)
-            if ctx is not None:
+            message = exc.format_message()
+            typer.echo(f"error[bad-usage]: {message}", err=True)
+            extra = message.startswith("Got unexpected extra argument")
+            if ctx is not None and extra and ctx.info_name == "can-share" and len(ctx.params) >= 3:
+                # the commonest slip: the purpose written as a fourth word
+                typer.echo(f"  help: the purpose is an option: {ctx.command_path} SOURCE RECIPIENT DATA "
+                           f"--purpose PURPOSE [--on YYYY-MM-DD]", err=True)
+            elif ctx is not None:
                 typer.echo(f"  help: see `{ctx.command_path} --help`", err=True)
             sys.exit(EXIT_ERROR)
         except abort:

@@ -351,3 +351,11 @@ def test_grouped_answers_keep_fixes_nearest_first(policy):
     lines = [line.strip() for line in explain_grouped(ds).splitlines() if "would be lawful if" in line]
     assert lines.index(f"would be lawful if: {d.fixes[0].description}") < \
         lines.index(f"would be lawful if: {d.fixes[1].description}")
+
+
+def test_a_purpose_written_as_a_fourth_word_gets_a_hint(run):
+    for script, args in ((CAN_SHARE, ["JCP", "ALI", "provider-data", "inspection"]),
+                         (LAWFUL, ["can-share", "JCP", "ALI", "provider-data", "inspection"])):
+        p = run(*args, script=script)
+        assert p.returncode == 2 and p.stderr.startswith("error[bad-usage]: ")
+        assert "help: the purpose is an option: " in p.stderr and "--purpose PURPOSE" in p.stderr, p.stderr
