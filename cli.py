@@ -243,7 +243,7 @@ def check_cmd(
                                "summary": {"errors": len(errors), "warnings": len(warnings),
                                            "info": len(diags) - len(errors) - len(warnings)}}, indent=2))
     elif diags:
-        typer.echo(render(diags, sources))
+        typer.echo(render(diags, sources, errors_first=True))
     else:
         typer.echo("no problems found")
     failed = bool(errors) or (strict and bool(warnings))

@@ -202,11 +202,14 @@ def render(
     sources: Mapping[str, SourceFile] | None = None,
     limit: int = 50,
     summary: bool = True,
+    errors_first: bool = False,
 ) -> str:
-    """Human-readable text: headline, caret snippet, help; sorted; capped with '… and N more'; then a count
-    line unless `summary` is False (for a caller that prints its own)."""
+    """Human-readable text: headline, caret snippet, help; sorted (errors before warnings with
+    `errors_first`, so an error is not buried under lint); capped with '… and N more'; then a count line
+    unless `summary` is False (for a caller that prints its own)."""
     sources = sources or {}
-    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ordered = sorted(diagnostics, key=lambda d: ((rank.get(d.severity, 3),) if errors_first else ()) + d.sort_key())
     chunks = []
     for d in ordered[:limit]:
         lines = [d.headline()]

@@ -359,3 +359,15 @@ def test_a_purpose_written_as_a_fourth_word_gets_a_hint(run):
         p = run(*args, script=script)
         assert p.returncode == 2 and p.stderr.startswith("error[bad-usage]: ")
         assert "help: the purpose is an option: " in p.stderr and "--purpose PURPOSE" in p.stderr, p.stderr
+
+
+def test_check_lists_errors_before_warnings(run, tmp_path):
+    import shutil as sh
+
+    sh.copytree(ROOT / "policies", tmp_path / "policies")
+    sh.copy(ROOT / "gateways.yaml", tmp_path / "gateways.yaml")
+    (tmp_path / "policies" / "x.policy").write_text('agreement X "x" {\n  from LSC to ALI\n  data\n}\n')
+    p = run("check", "--bundle", str(tmp_path))
+    assert p.returncode == 2
+    assert p.stdout.startswith("policies/x.policy:4:1: error[parse-error]: "), p.stdout[:300]
+    assert "warning[" in p.stdout
