@@ -42,7 +42,12 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             lines.append(f"  article 9 condition: {d.basis.article_9}")
         if d.basis.article_10:
             lines.append(f"  article 10 condition: {d.basis.article_10}")
-        lines.append(f"  onward disclosure: {d.basis.onward}")
+        onward = d.basis.onward
+        if "as-discloser" in onward:  # say what the clause means, once, in words
+            onward += f" (passed on only where {d.source} could itself lawfully disclose it directly)"
+        elif onward == "none":
+            onward += f" (it may not leave {d.recipient})"
+        lines.append(f"  onward disclosure: {onward}")
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"

@@ -371,3 +371,14 @@ def test_check_lists_errors_before_warnings(run, tmp_path):
     assert p.returncode == 2
     assert p.stdout.startswith("policies/x.policy:4:1: error[parse-error]: "), p.stdout[:300]
     assert "warning[" in p.stdout
+
+
+def test_onward_clauses_are_said_in_words(policy):
+    from engine.explain import explain
+
+    d = policy.decide("HMRC", "Connexions", "child-benefit-data", "youth-support", on=JUNE_2005)
+    assert d.allowed and "onward disclosure: as-discloser (passed on only where HMRC could itself lawfully " \
+                         "disclose it directly)" in explain(d)
+    d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=JUNE_2005)
+    assert "onward disclosure: none (it may not leave ALI)" in explain(d)
+    assert d.to_dict()["basis"]["onward"] == "none"  # the JSON keeps the clause as written
