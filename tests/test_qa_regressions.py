@@ -382,3 +382,10 @@ def test_onward_clauses_are_said_in_words(policy):
     d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=JUNE_2005)
     assert "onward disclosure: none (it may not leave ALI)" in explain(d)
     assert d.to_dict()["basis"]["onward"] == "none"  # the JSON keeps the clause as written
+
+
+def test_an_agreement_not_yet_begun_is_brought_forward_not_renewed(policy):
+    d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 21))
+    (fix,) = [f for f in d.fixes if f.kind == "renew-agreement"]
+    assert fix.description == ("bring the start of agreement `LSC-ALI-2005` forward to 2005-06-21 "
+                               "(it starts on 2005-06-22)"), fix.description
