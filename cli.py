@@ -219,6 +219,9 @@ def check_cmd(
     from engine.diagnostics import CODES, Severity, render
 
     if explain_code is not None:
+        # any case, and as printed in a diagnostic (`error[parse-error]`), since people paste what they see
+        pasted = re.fullmatch(r"(?:error|warning|info)\[([a-z0-9-]+)\]:?", explain_code.strip().lower())
+        explain_code = pasted.group(1) if pasted else explain_code.strip().lower()
         text = CODES.get(explain_code)
         if text is None:
             from engine.diagnostics import did_you_mean

@@ -389,3 +389,10 @@ def test_an_agreement_not_yet_begun_is_brought_forward_not_renewed(policy):
     (fix,) = [f for f in d.fixes if f.kind == "renew-agreement"]
     assert fix.description == ("bring the start of agreement `LSC-ALI-2005` forward to 2005-06-21 "
                                "(it starts on 2005-06-22)"), fix.description
+
+
+@pytest.mark.parametrize("asked", ["UNSUPPORTED-AGREEMENT", "error[unsupported-agreement]",
+                                   "error[unsupported-agreement]:", " unsupported-agreement "])
+def test_check_explain_takes_a_code_as_printed_or_in_any_case(run, asked):
+    p = run("check", "--explain", asked)
+    assert p.returncode == 0 and p.stdout.startswith("unsupported-agreement: "), p.stdout + p.stderr
