@@ -396,3 +396,16 @@ def test_an_agreement_not_yet_begun_is_brought_forward_not_renewed(policy):
 def test_check_explain_takes_a_code_as_printed_or_in_any_case(run, asked):
     p = run("check", "--explain", asked)
     assert p.returncode == 0 and p.stdout.startswith("unsupported-agreement: "), p.stdout + p.stderr
+
+
+def test_a_bad_register_date_is_reported_once(tmp_path):
+    import shutil as sh
+
+    sh.copytree(ROOT / "policies", tmp_path / "policies")
+    reg = (ROOT / "gateways.yaml").read_text(encoding="utf-8").replace("commenced: 1992-07-01",
+                                                                       'commenced: "2005-W25-4"', 1)
+    (tmp_path / "gateways.yaml").write_text(reg, encoding="utf-8")
+    with pytest.raises(engine.DiagnosticsError) as exc:
+        engine.load(tmp_path)
+    dates = [d for d in exc.value.diagnostics if "is not a real date" in d.message]
+    assert len(dates) == 1, [d.message for d in exc.value.diagnostics]
