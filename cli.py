@@ -34,8 +34,14 @@ class _LawfulApp(typer.Typer):
                 exc.show()
                 sys.exit(EXIT_ERROR)
             ctx = getattr(exc, "ctx", None)
-            typer.echo(f"error[bad-usage]: {exc.format_message()}", err=True)
-            if ctx is not None:
+            message = exc.format_message()
+            typer.echo(f"error[bad-usage]: {message}", err=True)
+            extra = message.startswith("Got unexpected extra argument")
+            if ctx is not None and extra and ctx.info_name == "can-share" and len(ctx.params) >= 3:
+                # the commonest slip: the purpose written as a fourth word
+                typer.echo(f"  help: the purpose is an option: {ctx.command_path} SOURCE RECIPIENT DATA "
+                           f"--purpose PURPOSE [--on YYYY-MM-DD]", err=True)
+            elif ctx is not None:
                 typer.echo(f"  help: see `{ctx.command_path} --help`", err=True)
             sys.exit(EXIT_ERROR)
         except abort:
@@ -213,6 +219,9 @@ def check_cmd(
     from engine.diagnostics import CODES, Severity, render
 
     if explain_code is not None:
+        # any case, and as printed in a diagnostic (`error[parse-error]`), since people paste what they see
+        pasted = re.fullmatch(r"(?:error|warning|info)\[([a-z0-9-]+)\]:?", explain_code.strip().lower())
+        explain_code = pasted.group(1) if pasted else explain_code.strip().lower()
         text = CODES.get(explain_code)
         if text is None:
             from engine.diagnostics import did_you_mean
@@ -234,9 +243,10 @@ def check_cmd(
                    else report.github_diagnostics(diags, paths))
     elif fmt is CheckFormat.json:
         typer.echo(json.dumps({"diagnostics": [d.to_dict() for d in diags],
-                               "summary": {"errors": len(errors), "warnings": len(warnings)}}, indent=2))
+                               "summary": {"errors": len(errors), "warnings": len(warnings),
+                                           "info": len(diags) - len(errors) - len(warnings)}}, indent=2))
     elif diags:
-        typer.echo(render(diags, sources))
+        typer.echo(render(diags, sources, errors_first=True))
     else:
         typer.echo("no problems found")
     failed = bool(errors) or (strict and bool(warnings))
@@ -402,7 +412,7 @@ def graph_cmd(
     highlight: Optional[Tuple[str, str]] = typer.Option(None, "--highlight", help="SOURCE RECIPIENT: draw the direct flow or the first lawful route bold (needs --data and --purpose)."),
     fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
-    max_nodes: int = typer.Option(150, "--max-nodes", help="Refuse to draw more organisations than this."),
+    max_nodes: int = typer.Option(150, "--max-nodes", min=1, help="Refuse to draw more organisations than this."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
 ) -> None:
     """A picture of the sharing network, as DOT, Mermaid, SVG or PNG.
@@ -691,7 +701,10 @@ def log_verify(
     else:
         line, message = result.problem
         typer.echo(f"{file}:{line}: error[audit-log-broken]: {message}")
-        typer.echo(f"  {result.records} record(s) before line {line} verify; head before it {result.head}")
+        if "record(s) before it verify" in message:  # the message has said how many verify: not twice
+            typer.echo(f"  head before line {line}: {result.head}")
+        else:
+            typer.echo(f"  {result.records} record(s) before line {line} verify; head before it {result.head}")
     raise typer.Exit(EXIT_OK if result.ok else EXIT_DENY)
 
 
@@ -732,10 +745,10 @@ class LogFormat(str, Enum):
 def serve_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8181, "--port", help="Port to listen on."),
-    watch_interval: float = typer.Option(1.0, "--watch-interval", help="Seconds between checks of the bundle's files for changes; 0: reload on SIGHUP only."),
-    max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", help="Refuse larger request bodies (413)."),
-    max_batch: int = typer.Option(1000, "--max-batch", help="Refuse batches of more questions (413); at most 1000."),
+    port: int = typer.Option(8181, "--port", min=0, max=65535, help="Port to listen on."),
+    watch_interval: float = typer.Option(1.0, "--watch-interval", min=0, help="Seconds between checks of the bundle's files for changes; 0: reload on SIGHUP only."),
+    max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", min=1, help="Refuse larger request bodies (413)."),
+    max_batch: int = typer.Option(1000, "--max-batch", min=1, max=1000, help="Refuse batches of more questions (413); at most 1000."),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document (as in docs/openapi.json) and exit."),
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, POST /v1/routes, GET /v1/health, GET /v1/bundle.
@@ -769,7 +782,7 @@ def audit_cmd(
     fmt: AuditFormat = typer.Option(AuditFormat.text, "--format", "-f", help="text, json or csv (csv: the flagged rows; the summary goes to stderr)."),
     engine_name: AuditEngine = typer.Option(AuditEngine.local, "--engine", help="local (streaming, one process) or dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (e.g. tcp://127.0.0.1:8786). Default: a LocalCluster on this machine."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the LocalCluster (--engine dask without --scheduler)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of the LocalCluster (--engine dask without --scheduler)."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     chunk_rows: int = typer.Option(50_000, "--chunk-rows", min=1, help="Rows read at a time by the local engine."),
@@ -813,6 +826,20 @@ def version() -> None:
     import engine
 
     typer.echo(engine.__version__)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                  help="Print the engine's version and exit."),
+) -> None:
+    pass
 
 
 def _unwrap_help(typer_app: typer.Typer) -> None:

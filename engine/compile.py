@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .checks import Checked
     from .hierarchy import Tree
     from .decide import Decision
+    from .routes import Route
     from .index import DecisionIndex
 
 ANYONE: Optional[frozenset] = None  # a party scope of `*`
@@ -323,7 +324,8 @@ class Policy:
         return self.index.verdict(normalise(self, source, recipient, data, purpose, on, assume))
 
     def routes(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), max_hops: int = 4):
+               assume: Iterable[str] = (), max_hops: int = 4) -> list["Route"]:
+        """Lawful indirect routes (two hops or more), shortest first, each hop with its own basis."""
         from .routes import routes
         return routes(self, source, recipient, data, purpose, on=on, assume=assume, max_hops=max_hops)
 

@@ -201,10 +201,15 @@ def render(
     diagnostics: Sequence[Diagnostic],
     sources: Mapping[str, SourceFile] | None = None,
     limit: int = 50,
+    summary: bool = True,
+    errors_first: bool = False,
 ) -> str:
-    """Human-readable text: headline, caret snippet, help; sorted; capped with '… and N more'."""
+    """Human-readable text: headline, caret snippet, help; sorted (errors before warnings with
+    `errors_first`, so an error is not buried under lint); capped with '… and N more'; then a count line
+    unless `summary` is False (for a caller that prints its own)."""
     sources = sources or {}
-    ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ordered = sorted(diagnostics, key=lambda d: ((rank.get(d.severity, 3),) if errors_first else ()) + d.sort_key())
     chunks = []
     for d in ordered[:limit]:
         lines = [d.headline()]
@@ -222,7 +227,7 @@ def render(
     errors = sum(1 for d in ordered if d.severity is Severity.ERROR)
     warnings = sum(1 for d in ordered if d.severity is Severity.WARNING)
     infos = sum(1 for d in ordered if d.severity is Severity.INFO)
-    if ordered:
+    if ordered and summary:
         chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
                       + (f", {infos} note{'s' if infos != 1 else ''} (info)" if infos else ""))
     return "\n\n".join(chunks)

@@ -42,7 +42,12 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             lines.append(f"  article 9 condition: {d.basis.article_9}")
         if d.basis.article_10:
             lines.append(f"  article 10 condition: {d.basis.article_10}")
-        lines.append(f"  onward disclosure: {d.basis.onward}")
+        onward = d.basis.onward
+        if "as-discloser" in onward:  # say what the clause means, once, in words
+            onward += f" (passed on only where {d.source} could itself lawfully disclose it directly)"
+        elif onward == "none":
+            onward += f" (it may not leave {d.recipient})"
+        lines.append(f"  onward disclosure: {onward}")
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"
@@ -60,7 +65,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     if verbose and d.considered:
         lines.append("considered:")
         for c in d.considered:
-            lines.append(f"  - {c.kind} {c.id}: {c.reason}{_where(c.span)}")
+            # "the exception at FILE:L:C covers this flow [FILE:L:C]" would give the place twice
+            reason = c.reason.replace(f" at {c.span}", "") if c.span else c.reason
+            lines.append(f"  - {c.kind} {c.id}: {reason}{_where(c.span)}")
     if d.fixes:
         lines.append("would be lawful if:")
         for f in d.fixes:
@@ -98,7 +105,7 @@ def explain_grouped(decisions: Sequence[Decision], style: Style = plain, verbose
     # group holds for every purpose named with it (a fix found for `inspection` is not offered for `funding`).
     groups: dict[tuple, list[Decision]] = {}
     for d in decisions:
-        key = (d.headline, tuple(sorted(f.description for f in d.fixes)), tuple(sorted(str(r) for r in d.routes)))
+        key = (d.headline, tuple(f.description for f in d.fixes), tuple(str(r) for r in d.routes))  # nearest first
         groups.setdefault(key, []).append(d)
     for (headline, fixes, routes), ds in groups.items():
         parts.append(f"  {style(headline, 'allow' if ds[0].allowed else 'deny')}")

@@ -123,10 +123,12 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
             if q.data not in a.data or q.purpose not in a.purposes:
                 continue
             if ok(q, (_renewed(a, q.on),)):
-                when = (f"it expired on {a.valid.end.isoformat()}" if a.valid.end and a.valid.end < q.on
-                        else f"it starts on {a.valid.start.isoformat()}")
-                fixes.append(Fix("renew-agreement", f"renew agreement `{a.id}` to cover {q.on.isoformat()} ({when})",
-                                 agreement=a.id, gateway=g.id))
+                expired = a.valid.end is not None and a.valid.end < q.on
+                words = (f"renew agreement `{a.id}` to cover {q.on.isoformat()} (it expired on {a.valid.end.isoformat()})"
+                         if expired else  # not begun yet: nothing to renew; it would have to start earlier
+                         f"bring the start of agreement `{a.id}` forward to {q.on.isoformat()} (it starts on "
+                         f"{a.valid.start.isoformat()})")
+                fixes.append(Fix("renew-agreement", words, agreement=a.id, gateway=g.id))
 
     # A new agreement under a candidate gateway; with the statute assumed when it is only proposed.
     for g in out.candidates:

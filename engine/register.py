@@ -177,8 +177,10 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
             if extra:
                 where = path + (extra[0],)  # point at the unknown key itself
         span = _closest_span(lines, where) or Span(file, 1, 1)
-        diags.append(error("schema", f"`{_describe_path(path)}`: {_schema_message(err)}", span,
-                           "see engine/schemas/gateways.schema.json for the register's shape"))
+        d = error("schema", f"`{_describe_path(path)}`: {_schema_message(err)}", span,
+                  "see engine/schemas/gateways.schema.json for the register's shape")
+        if all((x.message, x.span) != (d.message, d.span) for x in diags):  # a bad date fails format AND pattern
+            diags.append(d)
     if diags:
         return None, diags
     statutes = []

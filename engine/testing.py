@@ -324,7 +324,7 @@ def render_text(run: TestRun, verbose: bool = False, searched: Optional[Sequence
 
     chunks = []
     if run.diagnostics:
-        chunks.append(render(run.diagnostics, run.sources))
+        chunks.append(render(run.diagnostics, run.sources, summary=False))  # the summary below counts them
     for r in run.results:
         if r.passed:
             if verbose:

@@ -535,17 +535,26 @@ def write_csv(report: AuditReport, out: IO[str]) -> None:
             w.writerow(["" if d[k] is None else d[k] for k in CSV_FIELDS])
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(value: object) -> str:
+    """A value read from a log, made safe for a terminal: control characters (an escape sequence, a line
+    break inside a quoted field) are shown as escapes, never written raw."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+
+
 def summary_text(report: AuditReport) -> str:
     t = report.tally
-    lines = [f"{t.rows:,} rows in {len(report.files)} file{'s' if len(report.files) != 1 else ''}: "
+    lines = [f"{t.rows:,} row{'s' if t.rows != 1 else ''} in {len(report.files)} file{'s' if len(report.files) != 1 else ''}: "
              f"{t.lawful:,} lawful, {t.unlawful:,} unlawful, {t.rejected:,} rejected"]
     d = t.to_dict()
     if d["by_pair"]:
         lines.append("unlawful by organisation pair:")
-        lines += [f"  {p['count']:>10,}  {p['source']} → {p['recipient']}" for p in d["by_pair"]]
+        lines += [f"  {p['count']:>10,}  {_shown(p['source'])} → {_shown(p['recipient'])}" for p in d["by_pair"]]
     if d["by_reason"]:
         lines.append("unlawful by reason:")
-        lines += [f"  {r['count']:>10,}  {r['reason']}" for r in d["by_reason"]]
+        lines += [f"  {r['count']:>10,}  {_shown(r['reason'])}" for r in d["by_reason"]]
     if d["rejected_by_code"]:
         lines.append("rejected by code:")
         lines += [f"  {r['count']:>10,}  {r['code']}" for r in d["rejected_by_code"]]
@@ -558,11 +567,12 @@ def write_text(report: AuditReport, out: IO[str], style: Callable[[str, str], st
     Rows are written `FILE row N`, never `FILE:N`: row N of a CSV is on line N+1 (the header), and `FILE:N`
     reads as a line number."""
     for f in report.unlawful:
-        out.write(f"{style('UNLAWFUL', 'deny')}  {f.file} row {f.row}  {f.source} → {f.recipient}  {f.data} for "
-                  f"{f.purpose} on {f.date}\n          {f.reason}\n")
+        out.write(f"{style('UNLAWFUL', 'deny')}  {_shown(f.file)} row {f.row}  {_shown(f.source)} → "
+                  f"{_shown(f.recipient)}  {_shown(f.data)} for {_shown(f.purpose)} on {_shown(f.date)}\n"
+                  f"          {_shown(f.reason)}\n")
     for f in report.rejected:
-        out.write(f"{style('REJECTED', 'warning')}  {f.file} row {f.row}  {f.code}: {f.reason}"
-                  f"{'  (' + f.help + ')' if f.help else ''}\n")
+        out.write(f"{style('REJECTED', 'warning')}  {_shown(f.file)} row {f.row}  {f.code}: {_shown(f.reason)}"
+                  f"{'  (' + _shown(f.help) + ')' if f.help else ''}\n")
     if report.unlawful.count or report.rejected.count:
         out.write("\n")
     out.write(summary_text(report) + "\n")

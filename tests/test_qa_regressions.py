@@ -262,6 +262,7 @@ def test_a_missing_bundle_named_by_the_environment_says_so(tmp_path):
     assert "set $LAWFUL_BUNDLE" in p.stderr
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_the_service_answers_400_for_a_body_that_is_not_json():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
@@ -275,3 +276,136 @@ def test_the_service_answers_400_for_a_body_that_is_not_json():
     assert err["code"] == "bad-request" and err["message"].startswith("the body is not JSON text")
     r = client.post("/v1/decide", json={"source": "JCP"})  # JSON, but not a question: still 422
     assert r.status_code == 422 and all(e["code"] == "bad-request" for e in r.json()["errors"])
+
+
+def test_a_considered_exception_names_its_place_once(policy):
+    from engine.explain import explain
+
+    d = policy.decide("JCP", "JCP", "provider-data", "inspection", on=JUNE_2005)
+    (c,) = [c for c in d.considered if c.kind == "restriction" and "exception" in c.reason]
+    line = next(line for line in explain(d).splitlines() if f"restriction {c.id}:" in line)
+    assert line.count(str(c.span)) == 1, line
+    assert str(c.span) in c.reason  # the JSON keeps its reason whole
+
+
+@pytest.mark.parametrize("args", [["graph", "--max-nodes", "-5"], ["serve", "--port", "99999"],
+                                  ["serve", "--max-batch", "5000"], ["serve", "--watch-interval", "-1"],
+                                  ["audit", "x.csv", "--workers", "0"]])
+def test_numeric_options_out_of_range_are_usage_errors(run, args):
+    p = run(*args)
+    assert p.returncode == 2 and p.stderr.startswith("error[bad-usage]: Invalid value for"), p.stderr
+
+
+def test_check_json_summary_counts_info_too(run):
+    import json
+
+    p = run("check", "--on", "2005-06-23", "--bundle", str(ROOT), "--format", "json")
+    doc = json.loads(p.stdout)
+    infos = sum(1 for d in doc["diagnostics"] if d["severity"] == "info")
+    assert infos and doc["summary"] == {"errors": 0, "warnings": len(doc["diagnostics"]) - infos, "info": infos}
+
+
+def test_the_public_policy_methods_declare_what_they_return():
+    import inspect
+
+    for name in ("decide", "decide_all_purposes", "allowed", "routes"):
+        sig = inspect.signature(getattr(engine.Policy, name))
+        assert sig.return_annotation is not inspect.Signature.empty, name
+        assert getattr(engine.Policy, name).__doc__, name
+
+
+def test_log_verify_says_how_many_records_verify_once(run, tmp_path):
+    log = tmp_path / "torn.jsonl"
+    log.write_bytes(b"\xff\xfe garbage\n")
+    p = run("log", "verify", str(log))
+    assert p.returncode == 1 and p.stdout.count("record(s) before") == 1, p.stdout
+    assert "head before line 1: sha256:" in p.stdout
+
+
+def test_lawful_dash_dash_version(run):
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == engine.__version__
+
+
+def test_lawful_test_prints_one_summary_line(run, tmp_path):
+    bad = tmp_path / "t.policy"
+    bad.write_text('test "t" {\n  expect maybe JCP -> ALI provider-data\n}\n')
+    p = run("test", str(bad))
+    assert p.returncode == 2 and "error[parse-error]" in p.stdout
+    assert "warnings" not in p.stdout and p.stdout.rstrip().endswith("0 passed, 0 failed, 1 error"), p.stdout
+
+
+def test_audit_text_never_writes_a_logs_control_characters_raw(run, tmp_path):
+    log = tmp_path / "evil.csv"
+    log.write_text('source,recipient,data,purpose,date\n"\x1b[2J\x1b[31mEVIL\nx",ALI,provider-data,inspection,2005-06-23\n',
+                   encoding="utf-8")
+    p = run("audit", str(log))
+    assert p.returncode == 1 and "\x1b" not in p.stdout, repr(p.stdout)
+    assert "\\x1b[2J\\x1b[31mEVIL\\nx" in p.stdout and "1 row in 1 file" in p.stdout, p.stdout
+
+
+def test_grouped_answers_keep_fixes_nearest_first(policy):
+    ds = policy.decide_all_purposes("LSC", "ALI", "provider-data", on=dt.date(2005, 6, 21))
+    (d,) = [d for d in ds if d.purpose == "inspection"]
+    assert [f.kind for f in d.fixes][:2] == ["renew-agreement", "new-agreement"], d.fixes
+    lines = [line.strip() for line in explain_grouped(ds).splitlines() if "would be lawful if" in line]
+    assert lines.index(f"would be lawful if: {d.fixes[0].description}") < \
+        lines.index(f"would be lawful if: {d.fixes[1].description}")
+
+
+def test_a_purpose_written_as_a_fourth_word_gets_a_hint(run):
+    for script, args in ((CAN_SHARE, ["JCP", "ALI", "provider-data", "inspection"]),
+                         (LAWFUL, ["can-share", "JCP", "ALI", "provider-data", "inspection"])):
+        p = run(*args, script=script)
+        assert p.returncode == 2 and p.stderr.startswith("error[bad-usage]: ")
+        assert "help: the purpose is an option: " in p.stderr and "--purpose PURPOSE" in p.stderr, p.stderr
+
+
+def test_check_lists_errors_before_warnings(run, tmp_path):
+    import shutil as sh
+
+    sh.copytree(ROOT / "policies", tmp_path / "policies")
+    sh.copy(ROOT / "gateways.yaml", tmp_path / "gateways.yaml")
+    (tmp_path / "policies" / "x.policy").write_text('agreement X "x" {\n  from LSC to ALI\n  data\n}\n')
+    p = run("check", "--bundle", str(tmp_path))
+    assert p.returncode == 2
+    assert p.stdout.startswith("policies/x.policy:4:1: error[parse-error]: "), p.stdout[:300]
+    assert "warning[" in p.stdout
+
+
+def test_onward_clauses_are_said_in_words(policy):
+    from engine.explain import explain
+
+    d = policy.decide("HMRC", "Connexions", "child-benefit-data", "youth-support", on=JUNE_2005)
+    assert d.allowed and "onward disclosure: as-discloser (passed on only where HMRC could itself lawfully " \
+                         "disclose it directly)" in explain(d)
+    d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=JUNE_2005)
+    assert "onward disclosure: none (it may not leave ALI)" in explain(d)
+    assert d.to_dict()["basis"]["onward"] == "none"  # the JSON keeps the clause as written
+
+
+def test_an_agreement_not_yet_begun_is_brought_forward_not_renewed(policy):
+    d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 21))
+    (fix,) = [f for f in d.fixes if f.kind == "renew-agreement"]
+    assert fix.description == ("bring the start of agreement `LSC-ALI-2005` forward to 2005-06-21 "
+                               "(it starts on 2005-06-22)"), fix.description
+
+
+@pytest.mark.parametrize("asked", ["UNSUPPORTED-AGREEMENT", "error[unsupported-agreement]",
+                                   "error[unsupported-agreement]:", " unsupported-agreement "])
+def test_check_explain_takes_a_code_as_printed_or_in_any_case(run, asked):
+    p = run("check", "--explain", asked)
+    assert p.returncode == 0 and p.stdout.startswith("unsupported-agreement: "), p.stdout + p.stderr
+
+
+def test_a_bad_register_date_is_reported_once(tmp_path):
+    import shutil as sh
+
+    sh.copytree(ROOT / "policies", tmp_path / "policies")
+    reg = (ROOT / "gateways.yaml").read_text(encoding="utf-8").replace("commenced: 1992-07-01",
+                                                                       'commenced: "2005-W25-4"', 1)
+    (tmp_path / "gateways.yaml").write_text(reg, encoding="utf-8")
+    with pytest.raises(engine.DiagnosticsError) as exc:
+        engine.load(tmp_path)
+    dates = [d for d in exc.value.diagnostics if "is not a real date" in d.message]
+    assert len(dates) == 1, [d.message for d in exc.value.diagnostics]
