@@ -460,7 +460,7 @@ def rule_ref(policy: Policy, rule) -> RuleRef:
     s = rule.statute
     return RuleRef(kind, rule.id, rule.model.title, rule.model.span, statute=s.id if s else None,
                    statute_title=s.title if s else None, citation=s.citation if s else None,
-                   provision=rule.provision, url=s.url if s else None)
+                   provision=rule.provision, url=m.provision_url(s.url, rule.provision) if s else None)
 
 
 def _onward_text(policy: Policy, q: Question, g: CGateway, a: Optional[CAgreement]) -> str:

@@ -180,7 +180,7 @@ def _statute_cite(policy: Policy, rule) -> tuple[Optional[str], Optional[str]]:
     if s is None:
         return None, None
     prov = getattr(rule, "provision", None)
-    return f"{s.title}{' ' + prov if prov else ''}", s.url
+    return f"{s.title}{' ' + prov if prov else ''}", m.provision_url(s.url, prov)
 
 
 def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:

@@ -8,6 +8,7 @@ are case-insensitive.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -255,6 +256,26 @@ class Statute:
         if self.repealed is not None and day >= self.repealed:
             return f"repealed on {self.repealed.isoformat()}"
         return "in force"
+
+
+_ACT_URL = re.compile(r"^https://www\.legislation\.gov\.uk/[a-z]+/[0-9]{4}/[0-9]+$")
+_SECTION = re.compile(r"^\s*(?:section|s\.)\s*([0-9]+[A-Z]*)", re.IGNORECASE)
+_SCHEDULE = re.compile(r"^\s*(?:schedule|sch\.?)\s*([0-9]+[A-Z]*)(?:[,\s]*(?:paragraph|para\.?)\s*([0-9]+[A-Z]*))?",
+                       re.IGNORECASE)
+
+
+def provision_url(act_url: Optional[str], provision: Optional[str]) -> Optional[str]:
+    """The page of one provision on legislation.gov.uk ("section 123" -> …/section/123; "Schedule 5 paragraph
+    10" -> …/schedule/5/paragraph/10) when the register gives the Act's own page; otherwise the URL as given."""
+    if not act_url or not provision or not _ACT_URL.match(act_url):
+        return act_url
+    m = _SECTION.match(provision)
+    if m:
+        return f"{act_url}/section/{m.group(1)}"
+    m = _SCHEDULE.match(provision)
+    if m:
+        return f"{act_url}/schedule/{m.group(1)}" + (f"/paragraph/{m.group(2)}" if m.group(2) else "")
+    return act_url
 
 
 @dataclass(frozen=True)

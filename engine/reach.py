@@ -17,6 +17,7 @@ from typing import Iterable, Iterator, Optional
 
 import networkx as nx
 
+from . import model as m
 from .compile import CAgreement, CGateway, Policy
 from .routes import (MAX_HOPS_DEFAULT, FlowGraph, Route, check_max_hops, group_routes, onward_text, related,
                      search, to_route)
@@ -303,7 +304,7 @@ def lawful_flows(policy: Policy, data: Optional[str] = None, purpose: Optional[s
         statute = g.statute.title + (f", {g.provision}" if g.provision else "") if g.statute else None
         rows.append(FlowRow(
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
-            a.id if a else None, statute, g.statute.url if g.statute else None, onward_text(policy, g, a, s),
+            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
             _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r)))
     rows.sort(key=lambda x: (x.source.lower(), x.recipient.lower(), x.data.lower(), x.purpose.lower(),

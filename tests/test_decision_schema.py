@@ -107,3 +107,21 @@ def test_cli_json_validates(args):
     for d in doc["decisions"]:
         assert not _errors(d), _errors(d)
     assert r.exit_code == (0 if all(d["verdict"] == "allow" for d in doc["decisions"]) else 1)
+
+
+def test_citations_link_to_the_provision_on_legislation_gov_uk():
+    """A reason cites the provision's own page where the register gives the Act's page."""
+    import datetime as dt
+
+    import engine
+    from engine.model import provision_url
+
+    assert provision_url("https://www.legislation.gov.uk/ukpga/1992/5", "section 123") == \
+        "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    assert provision_url("https://www.legislation.gov.uk/ukpga/2002/21", "Schedule 5, paragraph 10") == \
+        "https://www.legislation.gov.uk/ukpga/2002/21/schedule/5/paragraph/10"
+    assert provision_url("https://www.legislation.gov.uk/ukpga/2000/21", "Parts I and III (implied power)") == \
+        "https://www.legislation.gov.uk/ukpga/2000/21"
+    assert provision_url(None, "section 1") is None
+    d = engine.load().decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
+    assert d.blocks[0].restriction.url == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"

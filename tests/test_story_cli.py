@@ -50,7 +50,7 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
     (d,) = _json(run("JCP", "ALI", "provider-data", "--purpose", "inspection", *JUNE_2005, "--format", "json"))
     assert d["verdict"] == "deny"
     assert [(b["restriction"]["id"], b["one_way"]) for b in d["blocks"]] == [("SSAA-1992-s123", True)]
-    assert d["blocks"][0]["restriction"]["statute"]["url"] == "https://www.legislation.gov.uk/ukpga/1992/5"
+    assert d["blocks"][0]["restriction"]["statute"]["url"] == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
     nearest = d["fixes"][0]
     assert (nearest["kind"], nearest["gateway"], nearest["statute"]) == \
         ("assume-statute", "DCA-PROVIDER-DATA", "DCA-GATEWAY-2006")
