@@ -240,7 +240,10 @@ class Policy:
         k = name.lower()
         if k in self.statutes:
             return k
-        raise UnknownNameError("statute", name, did_you_mean(name, [s.id for s in self.statutes.values()]))
+        # `--assume` takes a statute; someone who names the gateway (or a rule) means the statute it cites.
+        cited = getattr(self.gateways.get(k) or self.restrictions.get(k), "statute", None)
+        suggestions = [cited.id] if cited is not None else did_you_mean(name, [s.id for s in self.statutes.values()])
+        raise UnknownNameError("statute", name, suggestions)
 
     def rule(self, name: str):
         """The gateway, restriction or agreement with this id (case-insensitive), or None."""

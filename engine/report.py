@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
-TOOL_URI = "https://github.com/lawful/lawful"
 
 PathMap = Callable[[str], str]
 
@@ -96,8 +95,7 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
         "runs": [{
-            "tool": {"driver": {"name": "lawful", "version": version, "informationUri": TOOL_URI,
-                                "rules": rules}},
+            "tool": {"driver": {"name": "lawful", "version": version, "rules": rules}},
             "results": results,
             "columnKind": "unicodeCodePoints",
         }],

@@ -409,3 +409,13 @@ def test_a_bad_register_date_is_reported_once(tmp_path):
         engine.load(tmp_path)
     dates = [d for d in exc.value.diagnostics if "is not a real date" in d.message]
     assert len(dates) == 1, [d.message for d in exc.value.diagnostics]
+
+
+def test_assuming_a_gateway_suggests_the_statute_it_cites():
+    import pytest
+
+    import engine
+
+    with pytest.raises(engine.UnknownNameError) as info:
+        engine.load().decide("JCP", "ALI", "provider-data", "inspection", assume=["DCA-PROVIDER-DATA"])
+    assert info.value.suggestions == ("DCA-GATEWAY-2006",)
