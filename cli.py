@@ -340,6 +340,19 @@ def sources_cmd(
     _reach_command("sources", recipient, data, purpose, on, assume, max_hops, bundle, fmt)
 
 
+def _emit_rows(rows, key: str, day: dt.date, fmt: "FlowFormat", columns, as_text) -> None:
+    """Print the rows of `flows` or `blocked` as JSON (under `key`), CSV or text, and exit 0."""
+    from engine.reach_render import rows_csv
+
+    if fmt is FlowFormat.json:
+        typer.echo(json.dumps({"on": day.isoformat(), key: [r.to_dict() for r in rows]}, indent=2, ensure_ascii=False))
+    elif fmt is FlowFormat.csv:
+        typer.echo(rows_csv(rows, columns), nl=False)
+    else:
+        typer.echo(as_text(rows, day.isoformat(), _style))
+    raise typer.Exit(EXIT_OK)
+
+
 @app.command("flows")
 @guarded
 def flows_cmd(
@@ -357,18 +370,12 @@ def flows_cmd(
     Exit 0 (also when there is none), 2 on error.
     """
     from engine.reach import lawful_flows
-    from engine.reach_render import FLOW_COLUMNS, flows_text, rows_csv
+    from engine.reach_render import FLOW_COLUMNS, flows_text
 
     day = _parse_date(on) or dt.date.today()
     policy = _load(bundle)
     rows = lawful_flows(policy, data, purpose, on=day, assume=assume)
-    if fmt is FlowFormat.json:
-        typer.echo(json.dumps({"on": day.isoformat(), "flows": [r.to_dict() for r in rows]}, indent=2, ensure_ascii=False))
-    elif fmt is FlowFormat.csv:
-        typer.echo(rows_csv(rows, FLOW_COLUMNS), nl=False)
-    else:
-        typer.echo(flows_text(rows, day.isoformat(), _style))
-    raise typer.Exit(EXIT_OK)
+    _emit_rows(rows, "flows", day, fmt, FLOW_COLUMNS, flows_text)
 
 
 @app.command("blocked")
@@ -388,18 +395,12 @@ def blocked_cmd(
     Exit 0 (also when there is none), 2 on error.
     """
     from engine.reach import blocked_flows
-    from engine.reach_render import BLOCKED_COLUMNS, blocked_text, rows_csv
+    from engine.reach_render import BLOCKED_COLUMNS, blocked_text
 
     day = _parse_date(on) or dt.date.today()
     policy = _load(bundle)
     rows = blocked_flows(policy, data, purpose, on=day, assume=assume)
-    if fmt is FlowFormat.json:
-        typer.echo(json.dumps({"on": day.isoformat(), "blocked": [r.to_dict() for r in rows]}, indent=2, ensure_ascii=False))
-    elif fmt is FlowFormat.csv:
-        typer.echo(rows_csv(rows, BLOCKED_COLUMNS), nl=False)
-    else:
-        typer.echo(blocked_text(rows, day.isoformat(), _style))
-    raise typer.Exit(EXIT_OK)
+    _emit_rows(rows, "blocked", day, fmt, BLOCKED_COLUMNS, blocked_text)
 
 
 @app.command("graph")
