@@ -149,8 +149,8 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
                                  f"under gateway `{g.id}`{_sensitive_words(policy, q)}",
                                  statute=g.statute.id if proposed else None, gateway=g.id))
 
-    # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun) or an
-    # agreement not yet begun. The flow is decided again on each such start date, first as the bundle
+    # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun); an
+    # agreement not yet begun is the renew fix above. The flow is decided again on each such start date, first as the bundle
     # stands, then with an agreement if the gateway needs one; only a date that really allows it is offered.
     for g in out.candidates:
         fix = _later_date(policy, q, g, ok)
