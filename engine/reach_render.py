@@ -122,14 +122,17 @@ BLOCKED_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreeme
 
 
 def rows_csv(rows: Sequence, columns: list[str]) -> str:
-    """CSV with a header; list values joined with `; `, booleans as true/false."""
+    """CSV with a header; list values joined with `; `, booleans as true/false; no cell a spreadsheet would
+    run as a formula."""
+    from .report import csv_cell
+
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
         d = r.to_dict()
-        w.writerow(["; ".join(v) if isinstance(v, list) else ("true" if v is True else "false" if v is False else
-                                                                 "" if v is None else v) for v in (d[c] for c in columns)])
+        w.writerow([csv_cell("; ".join(v) if isinstance(v, list) else ("true" if v is True else "false" if v is False else
+                                                                          "" if v is None else v)) for v in (d[c] for c in columns)])
     return out.getvalue()
 
 

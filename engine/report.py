@@ -25,6 +25,15 @@ SARIF_VERSION = "2.1.0"
 PathMap = Callable[[str], str]
 
 
+def csv_cell(value: object) -> object:
+    """A value safe to open in a spreadsheet: text that a spreadsheet would run as a formula (starting with
+    `=`, `+`, `-`, `@`, a tab or a carriage return — OWASP's list) is written with a leading `'`, which
+    spreadsheets show as text. Transfer logs are outside input, so their values are never trusted."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _same(path: str) -> str:
     return path
 

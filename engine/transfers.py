@@ -525,14 +525,17 @@ def write_json(report: AuditReport, out: IO[str]) -> None:
 
 
 def write_csv(report: AuditReport, out: IO[str]) -> None:
-    """Every flagged row (unlawful, then rejected) as CSV; the summary is not part of the table."""
+    """Every flagged row (unlawful, then rejected) as CSV; the summary is not part of the table. Cells that a
+    spreadsheet would run as formulas are written as text (report.csv_cell)."""
+    from .report import csv_cell
+
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_FIELDS)
     for spool in (report.unlawful, report.rejected):
         for f in spool:
             d = f.to_dict()
             d["rules"] = " ".join(f.rules)
-            w.writerow(["" if d[k] is None else d[k] for k in CSV_FIELDS])
+            w.writerow([csv_cell("" if d[k] is None else d[k]) for k in CSV_FIELDS])
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -419,3 +419,25 @@ def test_assuming_a_gateway_suggests_the_statute_it_cites():
     with pytest.raises(engine.UnknownNameError) as info:
         engine.load().decide("JCP", "ALI", "provider-data", "inspection", assume=["DCA-PROVIDER-DATA"])
     assert info.value.suggestions == ("DCA-GATEWAY-2006",)
+
+
+def test_csv_outputs_never_carry_a_spreadsheet_formula(tmp_path):
+    """A transfer log is outside input: a value like `=HYPERLINK(…)` comes back as text, not a formula."""
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    from cli import app
+    from engine.report import csv_cell
+
+    assert csv_cell("=1+1") == "'=1+1" and csv_cell("@SUM(A1)") == "'@SUM(A1)" and csv_cell("LSC") == "LSC"
+    log = tmp_path / "log.csv"
+    log.write_text("source,recipient,data,purpose,date\n"
+                   "=HYPERLINK(\"http://x\"),ALI,provider-data,inspection,2005-06-23\n"
+                   "JCP,ALI,provider-data,inspection,2005-06-23\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["audit", str(log), "--format", "csv"])
+    assert result.exit_code == 1, result.output
+    cells = [c for row in csv.reader(io.StringIO(result.stdout)) for c in row]
+    assert not any(c[:1] in "=+-@" for c in cells if c), cells
+    assert any(c.startswith("'=HYPERLINK") for c in cells), cells
