@@ -23,6 +23,7 @@ from typing import Iterable, Optional, Sequence
 from . import model as m
 from .compile import Policy
 from .decide import Decision
+from .bundle import DEFAULT_LIMITS
 from .diagnostics import Diagnostic, UnknownNameError, did_you_mean, error
 from .explain import explain
 from .parser import parse_source
@@ -118,6 +119,27 @@ def _display(path: Path) -> str:
     return path.resolve().as_posix() if rel.startswith("..") else rel
 
 
+MAX_WALK_ENTRIES = 200_000  # files and folders looked at below one named folder
+
+
+def _policy_files_below(folder: Path, max_files: int) -> tuple[list[Path], Optional[str]]:
+    """`*.policy` files below `folder` (links not followed). Bounded: a folder with more policy files than a
+    bundle may hold, or far more entries than any bundle has, is refused rather than walked to the end."""
+    found: list[Path] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        seen += len(dirnames) + len(filenames)
+        if seen > MAX_WALK_ENTRIES:
+            return [], f"holds more than {MAX_WALK_ENTRIES:,} files and folders"
+        for f in filenames:
+            q = Path(dirpath) / f
+            if f.endswith(".policy") and q.is_file():
+                found.append(q)
+                if len(found) > max_files:
+                    return [], f"holds more than {max_files:,} *.policy files"
+    return found, None
+
+
 def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Every `*.policy` file named, or below a named folder, sorted; a missing path is a diagnostic."""
     out: list[Path] = []
@@ -126,7 +148,12 @@ def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
         if p.is_file():
             out.append(p)
         elif p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*.policy") if q.is_file()))
+            found, refused = _policy_files_below(p, DEFAULT_LIMITS.max_files - len(out))
+            if refused:
+                diags.append(error("too-many-files", f"`{p}` {refused}", None,
+                                   "name the bundle's folders or the files themselves"))
+                return [], diags
+            out.extend(sorted(found))
         else:
             diags.append(error("bad-bundle", f"`{p}` does not exist", None,
                                "pass files or folders holding *.policy files"))

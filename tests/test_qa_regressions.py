@@ -441,3 +441,19 @@ def test_csv_outputs_never_carry_a_spreadsheet_formula(tmp_path):
     cells = [c for row in csv.reader(io.StringIO(result.stdout)) for c in row]
     assert not any(c[:1] in "=+-@" for c in cells if c), cells
     assert any(c.startswith("'=HYPERLINK") for c in cells), cells
+
+
+def test_fmt_and_test_refuse_a_folder_far_bigger_than_a_bundle(tmp_path, monkeypatch):
+    """`lawful fmt ../..` must not walk a whole disk: the walk is bounded and says so (exit 2)."""
+    from typer.testing import CliRunner
+
+    import engine.testing
+    from cli import app
+
+    for i in range(30):
+        (tmp_path / f"junk-{i}.txt").write_text("x")
+    monkeypatch.setattr(engine.testing, "MAX_WALK_ENTRIES", 10)
+    for command in (["fmt", "--check", str(tmp_path)], ["test", str(tmp_path)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "too-many-files" in result.output and "Traceback" not in result.output
