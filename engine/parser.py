@@ -635,6 +635,19 @@ def _build_block(kind: str, ident: m.Name, title: str, clauses, span: Span, diag
 
 def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
     """Parse one file. Returns the model (None when the text does not parse) and the diagnostics found."""
+    if on_comment is None:
+        # The hand-written parser first (engine/fastparse.py); it declines anything it is not sure of, and
+        # Lark, the reference, then parses the file and writes every syntax diagnostic.
+        from .fastparse import parse_fast
+
+        fast = parse_fast(source)
+        if fast is not None:
+            return fast
+    return parse_source_lark(source, on_comment)
+
+
+def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
+    """`parse_source` with Lark alone: the reference the fast parser is tested against."""
     diags: list[Diagnostic] = []
     try:
         if on_comment is None:
