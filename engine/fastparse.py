@@ -21,12 +21,14 @@ from . import model as m
 from .diagnostics import Diagnostic
 from .source import SourceFile, Span
 
-# Whitespace and comments (Lark's `common.WS` and COMMENT), then one token: group 1 a word (NAME), 2 a
-# STRING, 3 a DATE, 4 punctuation. Written so that no run can be split two ways.
-_WS = r"[ \t\f\r\n]*(?:#[^\n]*(?![^\n])[ \t\f\r\n]*)*"  # a comment runs to the end of its line
-_TOKEN = re.compile(_WS + r'(?:([A-Za-z](?:[A-Za-z0-9_.]|-(?!>))*)|("(?:[^"\\\n]|\\["\\])*")|'
-                    r"([0-9]{4}-[0-9]{2}-[0-9]{2})|(->|[{},*]))")
-_TRAILER = re.compile(_WS + r"\Z")
+# One match per token: group 1 the whitespace and comments before it (Lark's `common.WS` and COMMENT), then
+# group 2 a word (NAME), 3 a STRING, 4 a DATE, 5 punctuation, or 6 any other character (the text does not
+# lex: Lark reports it), or the end of the text. So `findall` covers every character, in C; a comment runs to
+# the end of its line, so no run of whitespace and comments can be split two ways. NAME and STRING are
+# grammar.lark's, unrolled (`a(?:b|c)*` as `a b*(?:c b*)*`) to run twice as fast.
+_TOKEN = re.compile(r"([ \t\f\r\n]*(?:#[^\n]*(?![^\n])[ \t\f\r\n]*)*)"
+                    r'(?:([A-Za-z][A-Za-z0-9_.]*(?:-(?!>)[A-Za-z0-9_.]*)*)|("[^"\\\n]*(?:\\["\\][^"\\\n]*)*")|'
+                    r"([0-9]{4}-[0-9]{2}-[0-9]{2})|(->|[{},*])|([^ \t\f\r\n#])|\Z)")
 
 _NAME, _STRING, _DATE, _PUNCT = 1, 2, 3, 4
 
@@ -44,40 +46,78 @@ def _tokens(text: str) -> Optional[list[tuple[int, str, int, int]]]:
     append = out.append
     line = 1
     line_start = 0  # index of the first character of the current line
-    prev_end = 0
-    count = text.count
-    rfind = text.rfind
-    end = 0
-    for match in iter(_TOKEN.scanner(text).match, None):
-        kind = match.lastindex
-        start = match.start(kind)
-        newlines = count("\n", prev_end, start)
-        if newlines:
-            line += newlines
-            line_start = rfind("\n", prev_end, start) + 1
-        value = match.group(kind)
-        append((kind, value, line, start - line_start + 1))
-        prev_end = end = match.end()
-    if not _TRAILER.match(text, end):
+    pos = 0
+    for space, name, string, date, punct, other in _TOKEN.findall(text):
+        if space:
+            if "\n" in space:
+                line += space.count("\n")
+                line_start = pos + space.rfind("\n") + 1
+            pos += len(space)
+        if name:
+            append((_NAME, name, line, pos - line_start + 1))
+            pos += len(name)
+        elif string:
+            append((_STRING, string, line, pos - line_start + 1))
+            pos += len(string)
+        elif date:
+            append((_DATE, date, line, pos - line_start + 1))
+            pos += 10
+        elif punct:
+            append((_PUNCT, punct, line, pos - line_start + 1))
+            pos += len(punct)
+        elif other:
+            return None
+    if pos != len(text):  # never expected: every character is matched above
         return None
     return out
 
 
 def _string(value: str) -> str:
     # The same unescaping as parser._ToModel._string, on purpose (the models must be equal).
+    if "\\" not in value:
+        return value[1:-1]
     return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
 
 
+_DATES: dict[str, dt.date] = {}  # a bundle repeats its dates; `date` objects are immutable, so shared
+
+
 def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise _Bail  # Lark's path reports the bad date
-    
+    day = _DATES.get(value)
+    if day is None:
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            raise _Bail  # Lark's path reports the bad date
+        if len(_DATES) < 100_000:
+            _DATES[value] = day
+    return day
+
+
+# Spans and names are built by filling the instance's __dict__ directly: the same objects the frozen
+# dataclasses' __init__ builds (neither has a __post_init__), at half the cost; a large bundle makes a
+# million of them.
+_new = object.__new__
+
+
+def _span(file: str, line: int, column: int, end_line: int, end_column: int) -> Span:
+    span = _new(Span)
+    span.__dict__.update(file=file, line=line, column=column, end_line=end_line, end_column=end_column)
+    return span
+
+
+def _name(text: str, span: Span) -> m.Name:
+    name = _new(m.Name)
+    name.__dict__.update(text=text, span=span)
+    return name
+
+
+_END = (0, "", 0, 0)  # the sentinel after the last token: it matches nothing, so no bounds checks
+
 
 class _Parser:
     def __init__(self, tokens: list[tuple[int, str, int, int]], filename: str):
-        self.toks = tokens
+        self.toks = tokens + [_END]
         self.n = len(tokens)
         self.i = 0
         self.file = filename
@@ -132,18 +172,32 @@ class _Parser:
     def span_from(self, first: tuple[int, str, int, int]) -> Span:
         """Lark's rule span: the start of its first token to the end of the last token read (exclusive)."""
         last = self.toks[self.i - 1]
-        return Span(self.file, first[2], first[3], last[2], last[3] + len(last[1]))
+        return _span(self.file, first[2], first[3], last[2], last[3] + len(last[1]))
 
     def name(self) -> m.Name:
-        tok = self.take(_NAME)
-        return m.Name(tok[1], Span(self.file, tok[2], tok[3], tok[2], tok[3] + len(tok[1])))
+        tok = self.toks[self.i]
+        if tok[0] != _NAME:
+            raise _Bail
+        self.i += 1
+        text, line, column = tok[1], tok[2], tok[3]
+        return _name(text, _span(self.file, line, column, line, column + len(text)))
 
     def names(self) -> tuple[m.Name, ...]:
-        out = [self.name()]
-        while self.at(_PUNCT, ","):
-            self.i += 1
-            out.append(self.name())
-        return tuple(out)
+        """NAME ("," NAME)*: any word is a NAME here, keywords included (Lark's contextual lexer)."""
+        toks, i, file = self.toks, self.i, self.file
+        out = []
+        while True:
+            tok = toks[i]
+            if tok[0] != _NAME:
+                raise _Bail
+            text, line, column = tok[1], tok[2], tok[3]
+            out.append(_name(text, _span(file, line, column, line, column + len(text))))
+            after = toks[i + 1]  # a real token or the sentinel, since `tok` is real
+            if after[0] == _PUNCT and after[1] == ",":
+                i += 2
+            else:
+                self.i = i + 1
+                return tuple(out)
 
     def string(self) -> str:
         return _string(self.take(_STRING)[1])
