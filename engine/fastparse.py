@@ -123,12 +123,7 @@ class _Parser:
         self.file = filename
 
     # ---- tokens -----------------------------------------------------------------------------------
-    def peek(self) -> Optional[tuple[int, str, int, int]]:
-        return self.toks[self.i] if self.i < self.n else None
-
     def take(self, kind: int) -> tuple[int, str, int, int]:
-        if self.i >= self.n:
-            raise _Bail
         tok = self.toks[self.i]
         if tok[0] != kind:
             raise _Bail
@@ -137,8 +132,6 @@ class _Parser:
 
     def word(self, text: str) -> tuple[int, str, int, int]:
         """A keyword where the grammar takes it (any other word there is Lark's business)."""
-        if self.i >= self.n:
-            raise _Bail
         tok = self.toks[self.i]
         if tok[0] != _NAME or tok[1] != text:
             raise _Bail
@@ -146,8 +139,6 @@ class _Parser:
         return tok
 
     def punct(self, text: str) -> tuple[int, str, int, int]:
-        if self.i >= self.n:
-            raise _Bail
         tok = self.toks[self.i]
         if tok[0] != _PUNCT or tok[1] != text:
             raise _Bail
@@ -156,17 +147,12 @@ class _Parser:
 
     def at_word(self) -> Optional[str]:
         """The next token's text when it is a word, else None."""
-        if self.i < self.n:
-            tok = self.toks[self.i]
-            if tok[0] == _NAME:
-                return tok[1]
-        return None
+        tok = self.toks[self.i]
+        return tok[1] if tok[0] == _NAME else None
 
     def at(self, kind: int, text: Optional[str] = None) -> bool:
-        if self.i < self.n:
-            tok = self.toks[self.i]
-            return tok[0] == kind and (text is None or tok[1] == text)
-        return False
+        tok = self.toks[self.i]
+        return tok[0] == kind and (text is None or tok[1] == text)
 
     # ---- spans ------------------------------------------------------------------------------------
     def span_from(self, first: tuple[int, str, int, int]) -> Span:
@@ -293,30 +279,31 @@ class _Parser:
 
     # ---- blocks -----------------------------------------------------------------------------------
     def block(self, kind: str) -> tuple:
-        first = self.word(kind)
+        opening = self.word(kind)
         ident = self.name()
         title = self.string()
         self.punct("{")
         clauses = []
-        while not self.at(_PUNCT, "}"):
-            clauses.append(self.clause())
+        toks = self.toks
+        file = self.file
+        while True:
+            first = toks[self.i]
+            if first[0] != _NAME:
+                if first[0] == _PUNCT and first[1] == "}":
+                    break
+                raise _Bail
+            handler = _CLAUSES.get(first[1])
+            if handler is None:
+                raise _Bail
+            self.i += 1
+            clause, value = handler(self)
+            last = toks[self.i - 1]
+            span = _span(file, first[2], first[3], last[2], last[3] + len(last[1]))
+            if clause in _SPANNED:  # the clause's own value carries its span too
+                value = _SPANNED[clause](value, span)
+            clauses.append((clause, value, span))
         self.i += 1
-        return (kind, ident, title, clauses, self.span_from(first))
-
-    def clause(self) -> tuple:
-        if self.i >= self.n:
-            raise _Bail
-        first = self.toks[self.i]
-        w = self.at_word()
-        handler = _CLAUSES.get(w)
-        if handler is None:
-            raise _Bail
-        self.i += 1
-        clause, value = handler(self)
-        span = self.span_from(first)
-        if clause in _SPANNED:  # the clause's own value carries its span too
-            value = _SPANNED[clause](value, span)
-        return clause, value, span
+        return (kind, ident, title, clauses, self.span_from(opening))
 
     def parties(self) -> tuple:
         if self.at(_PUNCT, "*"):
