@@ -248,3 +248,24 @@ def test_random_token_soup_agrees():
     pieces = KEYWORDS + ["A", "b.c", "d-e", '"s"', "2020-01-01", "\n", " "]
     for _ in range(300):
         agree(" ".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 25))))
+
+
+def test_no_parser_state_takes_both_a_name_and_a_keyword():
+    # The fast parser reads every word as a NAME where the grammar takes a NAME. That is Lark's behaviour only
+    # while no LALR state accepts NAME together with a keyword that looks like a name (there Lark's lexer
+    # would turn the word into the keyword): a grammar change that breaks this must revisit fastparse.py.
+    import re
+
+    lark = parser()
+    terminals = {t.name: t for t in lark.terminals}
+    name_like = re.compile(r"[A-Za-z](?:[A-Za-z0-9_.]|-(?!>))*\Z")
+    states = lark.parser.parser.parser.parse_table.states
+    with_name = [actions for actions in states.values() if "NAME" in actions]
+    assert len(with_name) > 10
+    for actions in with_name:
+        for terminal in actions:
+            t = terminals.get(terminal)
+            if t is None or terminal == "NAME":
+                continue
+            assert not (t.pattern.type == "str" and name_like.match(t.pattern.value)), terminal
+            assert terminal not in ("MARKER", "VERDICT"), terminal
