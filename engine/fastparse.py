@@ -1,7 +1,7 @@
 """A fast path for parsing policy text: one compiled regular expression and a recursive-descent parser.
 
 It builds exactly the model `engine.parser` builds with Lark (the same dataclasses, values and spans, and the
-same clause diagnostics through `_build_block`), about five times faster. It is deliberately timid: on any
+same clause diagnostics through `parser.assemble`), about five times faster. It is deliberately timid: on any
 syntax problem, an impossible date, or any text whose tokens Lark's contextual lexer could split differently
 (a keyword glued to a following name, such as `datax`), it returns None and `parse_source` parses the file
 again with Lark, which stays the reference and writes every syntax diagnostic. tests/test_fastparse.py
@@ -486,7 +486,7 @@ _CLAUSES = {
 def parse_fast(source: SourceFile) -> Optional[tuple[m.PolicyFile, list[Diagnostic]]]:
     """The model and clause diagnostics `parser.parse_source` gives, or None whenever the fast path is not
     sure (any syntax problem, a bad date): the caller then parses with Lark."""
-    from .parser import _build_block
+    from .parser import assemble
 
     tokens = _tokens(source.text)
     if tokens is None:
@@ -496,11 +496,4 @@ def parse_fast(source: SourceFile) -> Optional[tuple[m.PolicyFile, list[Diagnost
     except _Bail:
         return None
     diags: list[Diagnostic] = []
-    items = []
-    for item in raw:
-        if isinstance(item, tuple):
-            kind, ident, title, clauses, span = item
-            items.append(_build_block(kind, ident, title, clauses, span, diags))
-        else:
-            items.append(item)
-    return m.PolicyFile(source.name, tuple(items)), diags
+    return assemble(source.name, raw, diags), diags

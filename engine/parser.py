@@ -633,6 +633,19 @@ def _build_block(kind: str, ident: m.Name, title: str, clauses, span: Span, diag
         requires=tuple(repeated["requires"]), **common)
 
 
+def assemble(filename: str, raw: list, diags: list[Diagnostic]) -> m.PolicyFile:
+    """The file's model from a parser's raw items: blocks (kind, id, title, clauses, span) are built and their
+    clauses checked here, so both parsers (fastparse and Lark) share one definition of a block."""
+    items = []
+    for item in raw:
+        if isinstance(item, tuple):
+            kind, ident, title, clauses, span = item
+            items.append(_build_block(kind, ident, title, clauses, span, diags))
+        else:
+            items.append(item)
+    return m.PolicyFile(filename, tuple(items))
+
+
 def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
     """Parse one file. Returns the model (None when the text does not parse) and the diagnostics found."""
     if on_comment is None:
@@ -668,14 +681,7 @@ def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | 
             span = Span(source.name, tok.line, tok.column, tok.end_line, tok.end_column)
             return None, [error("bad-date", f"`{tok}` {inner.reason}", span, "dates are written YYYY-MM-DD")]
         raise
-    items = []
-    for item in raw:
-        if isinstance(item, tuple):
-            kind, ident, title, clauses, span = item
-            items.append(_build_block(kind, ident, title, clauses, span, diags))
-        else:
-            items.append(item)
-    return m.PolicyFile(source.name, tuple(items)), diags
+    return assemble(source.name, raw, diags), diags
 
 
 def parse_text(text: str, filename: str = "<text>") -> m.PolicyFile:
