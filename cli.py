@@ -135,7 +135,7 @@ def guarded(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from engine import DiagnosticsError, UnknownNameError
-        from engine.diagnostics import render
+        from engine.base.diagnostics import render
 
         try:
             return fn(*args, **kwargs)
@@ -183,7 +183,7 @@ def can_share(
 
     Exit 0 when every answer is allow, 1 when any is deny, 2 on error.
     """
-    from engine.explain import explain, explain_grouped
+    from engine.render.explain import explain, explain_grouped
 
     day = _parse_date(on)
     policy = _load(bundle)
@@ -216,7 +216,7 @@ def check_cmd(
     Exit 0 when clean or only warnings (--strict: warnings fail), 2 when there are errors.
     """
     import engine
-    from engine.diagnostics import CODES, Severity, render
+    from engine.base.diagnostics import CODES, Severity, render
 
     if explain_code is not None:
         # any case, and as printed in a diagnostic (`error[parse-error]`), since people paste what they see
@@ -224,15 +224,15 @@ def check_cmd(
         explain_code = pasted.group(1) if pasted else explain_code.strip().lower()
         text = CODES.get(explain_code)
         if text is None:
-            from engine.diagnostics import did_you_mean
+            from engine.base.diagnostics import did_you_mean
 
             sugg = did_you_mean(explain_code, CODES)
             raise _fail(f"`{explain_code}` is not a diagnostic code", f"did you mean {', '.join(sugg)}?" if sugg else None,
                         "unknown-code")
         typer.echo(f"{explain_code}: {text}")
         raise typer.Exit(EXIT_OK)
-    from engine import report
-    from engine.lint import check_and_lint
+    from engine.render import report
+    from engine.review.lint import check_and_lint
 
     diags, sources = check_and_lint(bundle, _parse_date(on), expiring_within)
     errors = [d for d in diags if d.severity is Severity.ERROR]
@@ -276,7 +276,7 @@ MAX_HOPS_HELP = "Longest route searched, in hops (1-8)."
 @contextmanager
 def _refusals():
     """A question the engine refuses as asked (a limit, a missing option, no Graphviz): exit 2 with its hint."""
-    from engine.routes import RequestError
+    from engine.errors import RequestError
 
     try:
         yield
@@ -285,8 +285,8 @@ def _refusals():
 
 
 def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_hops, bundle, fmt) -> None:
-    from engine import reach
-    from engine.reach_render import reach_text
+    from engine.eval import reach
+    from engine.render.reach import reach_text
 
     day = _parse_date(on)
     policy = _load(bundle)
@@ -342,7 +342,7 @@ def sources_cmd(
 
 def _emit_rows(rows, key: str, day: dt.date, fmt: "FlowFormat", columns, as_text) -> None:
     """Print the rows of `flows` or `blocked` as JSON (under `key`), CSV or text, and exit 0."""
-    from engine.reach_render import rows_csv
+    from engine.render.reach import rows_csv
 
     if fmt is FlowFormat.json:
         typer.echo(json.dumps({"on": day.isoformat(), key: [r.to_dict() for r in rows]}, indent=2, ensure_ascii=False))
@@ -369,8 +369,8 @@ def flows_cmd(
 
     Exit 0 (also when there is none), 2 on error.
     """
-    from engine.reach import lawful_flows
-    from engine.reach_render import FLOW_COLUMNS, flows_text
+    from engine.eval.reach import lawful_flows
+    from engine.render.reach import FLOW_COLUMNS, flows_text
 
     day = _parse_date(on) or dt.date.today()
     policy = _load(bundle)
@@ -394,8 +394,8 @@ def blocked_cmd(
 
     Exit 0 (also when there is none), 2 on error.
     """
-    from engine.reach import blocked_flows
-    from engine.reach_render import BLOCKED_COLUMNS, blocked_text
+    from engine.eval.reach import blocked_flows
+    from engine.render.reach import BLOCKED_COLUMNS, blocked_text
 
     day = _parse_date(on) or dt.date.today()
     policy = _load(bundle)
@@ -422,7 +422,7 @@ def graph_cmd(
 
     Exit 0 when drawn, 2 on error (unknown name, too many organisations, Graphviz missing for svg/png).
     """
-    from engine import graph
+    from engine.render import graph
 
     day = _parse_date(on)
     policy = _load(bundle)
@@ -491,7 +491,8 @@ def test_cmd(
     Exit 0 when all pass, 1 when any fails, 2 on error (a bad test file, an unknown name).
     """
     import engine
-    from engine import report, testing
+    from engine.render import report
+    from engine.review import testing
 
     root = engine.resolve_bundle(bundle)
     policy = _load(root)
@@ -525,11 +526,11 @@ def fmt_cmd(
     2 when a file cannot be parsed.
     """
     import engine
-    from engine import fmt as formatter
-    from engine.diagnostics import render
-    from engine.testing import default_test_paths
+    from engine.review import fmt as formatter
+    from engine.base.diagnostics import render
+    from engine.review.testing import default_test_paths
 
-    from engine.bundle import ENV_VAR, is_bundle
+    from engine.bundle.read import ENV_VAR, is_bundle
 
     if not paths and bundle is None and not os.environ.get(ENV_VAR) and not is_bundle(Path.cwd()):
         # Never rewrite the bundle shipped with the engine just because no folder was named.
@@ -581,8 +582,8 @@ def diff_cmd(
     do, 2 on error.
     """
     import engine
-    from engine import report
-    from engine.diff import diff
+    from engine.render import report
+    from engine.review.diff import diff
 
     result = diff(old, new, _parse_date(on), engine.resolve_bundle(bundle))
     if fmt is DiffFormat.json:
@@ -665,8 +666,9 @@ def _audit(path: Optional[Path], policy, decisions) -> None:
     cannot be recorded is not given (exit 2)."""
     if path is None:
         return
-    from engine.audit import AuditLog, AuditLogError
-    from engine.hashing import policy_hash
+    from engine.ops.decision_log import AuditLog
+    from engine.errors import AuditLogError
+    from engine.bundle.hashing import policy_hash
 
     try:
         AuditLog(path).record_all(decisions, policy_hash(policy))
@@ -684,7 +686,7 @@ def log_verify(
 
     Exit 0 when every line verifies, 1 at the first problem, 2 when the file cannot be read.
     """
-    from engine.audit import verify_log
+    from engine.ops.decision_log import verify_log
 
     try:
         result = verify_log(file)
@@ -714,8 +716,8 @@ def log_verify(
 def bundle_hash_cmd(bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP)) -> None:
     """Print the bundle's content hash (SHA-256 over every policy file and gateways.yaml; file order never
     matters). The same hash is written into each `--audit-log` record."""
-    from engine.bundle import resolve_bundle
-    from engine.hashing import bundle_hash
+    from engine.bundle.read import resolve_bundle
+    from engine.bundle.hashing import bundle_hash
 
     typer.echo(bundle_hash(resolve_bundle(bundle)))
 
@@ -758,7 +760,7 @@ def serve_cmd(
     served (its diagnostics are logged). The OpenAPI document is at /openapi.json (and docs/openapi.json).
     """
     try:
-        from engine.service import BundleHolder, openapi_document, serve
+        from engine.ops.service import BundleHolder, openapi_document, serve
     except ImportError as exc:
         raise _fail(f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
                     "pip install 'lawful[serve]'", "missing-extra")
@@ -794,19 +796,19 @@ def audit_cmd(
     rejected with their row numbers. Exit 0 when every row was lawful, 1 when any was unlawful or rejected,
     2 on error (unreadable file, missing column).
     """
-    from engine.transfers import ColumnMap, Progress, render, summary_text
+    from engine.ops.transfers import ColumnMap, Progress, render, summary_text
 
     policy = _load(bundle)
     columns = ColumnMap(source_column, recipient_column, data_column, purpose_column, on_column)
     kind = input_format.value if input_format else None
     progress = Progress()
     if engine_name is AuditEngine.dask:
-        from engine.dask_audit import audit_dask
+        from engine.ops.dask_audit import audit_dask
 
         report = audit_dask(policy, files, columns, kind, assume, scheduler=scheduler, workers=workers,
                             progress=progress)
     else:
-        from engine.transfers import audit_local
+        from engine.ops.transfers import audit_local
 
         report = audit_local(policy, files, columns, kind, assume, chunk_rows=chunk_rows, progress=progress)
     try:

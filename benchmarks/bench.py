@@ -180,7 +180,7 @@ def run_scenario(size: str, args) -> dict:
         return reference[i]
 
     # The fragment Casbin can express: no restriction that some gateway lifts fires on the question.
-    from engine.decide import evaluate, normalise
+    from engine.eval.decide import evaluate, normalise
     overridable = {r.key for r in ir.restrictions if r.overridable}
 
     def in_fragment(i: int) -> bool:
@@ -294,9 +294,9 @@ c0 = time.process_time()
 t0 = time.perf_counter()
 import engine
 t1 = time.perf_counter()
-from engine.bundle import read_bundle
+from engine.bundle.read import read_bundle
 from engine import _finish, _no_gc
-from engine.compile import compile_policy
+from engine.compile.compiled import compile_policy
 path = sys.argv[1]
 with _no_gc():  # as engine.load does
     r = read_bundle(path)
@@ -392,8 +392,8 @@ def diff_timing() -> dict:
     try:
         import re
 
-        from engine import diff as d
-        from engine.bundle import bundle_from_texts, read_bundle
+        from engine.review import diff as d
+        from engine.bundle.read import bundle_from_texts, read_bundle
 
         def load(texts: dict, register: str):
             result = bundle_from_texts(texts, register)

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import engine  # noqa: E402
-from engine.diff import brute_force, diff_policies  # noqa: E402
+from engine.review.diff import brute_force, diff_policies  # noqa: E402
 
 REGISTER = """\
 statutes:

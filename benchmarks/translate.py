@@ -1,7 +1,7 @@
 """Translate a compiled lawful `Policy` into each peer's language, from one neutral intermediate form.
 
 The intermediate form (`IR`) keeps what a peer needs to decide a question (source, recipient, data,
-purpose, date) exactly as `engine.decide.evaluate` does, with names as they were written (scopes are left
+purpose, date) exactly as `engine.eval.decide.evaluate` does, with names as they were written (scopes are left
 to each peer's own hierarchy support: Cedar's `in`, Casbin's role links, Rego data), and every "in force
 on a date" reduced to an inclusive window of day numbers (`date.toordinal()`):
 

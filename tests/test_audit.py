@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.transfers import ColumnMap, audit_local, as_text, parse_day
+from engine.ops.transfers import ColumnMap, audit_local, as_text, parse_day
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -172,7 +172,7 @@ def test_cli_unreadable_input_is_exit_2_with_a_diagnostic(tmp_path):
 
 
 def test_progress_is_shown_only_when_asked_for_a_terminal(default_policy, tmp_path):
-    from engine.transfers import Progress
+    from engine.ops.transfers import Progress
 
     path = tmp_path / "log.csv"
     generate(default_policy, path, 300, "csv", seed=2)

@@ -16,9 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
-import engine.bundle
-from engine.audit import GENESIS, SEALED, AuditLog, AuditLogError, record_hash, verify_log
-from engine.hashing import bundle_hash, content_hash, policy_hash
+import engine.bundle.read
+from engine.ops.decision_log import GENESIS, SEALED, AuditLog, record_hash, verify_log
+from engine.errors import AuditLogError
+from engine.bundle.hashing import bundle_hash, content_hash, policy_hash
 
 from conftest import D2005, ROOT
 
@@ -328,7 +329,7 @@ def test_bundle_hash_ignores_file_order_and_sees_every_change(tmp_path, make_bun
     assert bundle_hash(one) == bundle_hash(two)
     reordered = {f"policies/{k}": texts[k] for k in sorted(texts, reverse=True)}
     in_order = {f"policies/{k}": texts[k] for k in sorted(texts)}
-    from engine.source import SourceFile
+    from engine.base.source import SourceFile
     as_sources = lambda d: {k: SourceFile(k, v) for k, v in d.items()}  # noqa: E731
     assert content_hash(as_sources(reordered)) == content_hash(as_sources(in_order))
     # Any change to any file, gateways.yaml included, or a renamed file, changes it.
@@ -354,7 +355,7 @@ def test_bundle_hash_ignores_the_folder_listing_order(make_bundle, monkeypatch):
             dirnames.reverse()
             yield dirpath, dirnames, filenames[::-1]
 
-    monkeypatch.setattr(engine.bundle.os, "walk", reversed_walk)
+    monkeypatch.setattr(engine.bundle.read.os, "walk", reversed_walk)
     assert bundle_hash(root) == before
 
 

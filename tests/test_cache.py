@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine import cache
+from engine.policy import cache
 
 from conftest import write_bundle
 
@@ -162,4 +162,4 @@ def test_the_engine_fingerprint_covers_the_grammar():
     fp = cache.engine_fingerprint()
     assert len(fp) == 64
     names = {p.name for p in Path(engine.__file__).parent.rglob("*") if p.suffix in (".py", ".lark")}
-    assert {"grammar.lark", "compile.py", "decide.py", "index.py"} <= names
+    assert {"grammar.lark", "compiled.py", "decide.py", "index.py"} <= names

@@ -110,7 +110,7 @@ def test_memoised_allowed_from_eight_threads_equals_decide(questions):
         assert got == expected
     # Whatever the memo holds afterwards is right.
     keyed = {}
-    from engine.decide import normalise
+    from engine.eval.decide import normalise
     for (s, r, d, p, on, a), want in zip(questions, expected):
         q = normalise(shared, s, r, d, p, on, a)
         keyed[(q.source, q.recipient, q.data, q.purpose, q.on, q.assume)] = want
@@ -118,8 +118,8 @@ def test_memoised_allowed_from_eight_threads_equals_decide(questions):
 
 
 def test_audit_log_shared_between_threads(tmp_path, questions):
-    from engine.audit import AuditLog, verify_log
-    from engine.hashing import policy_hash
+    from engine.ops.decision_log import AuditLog, verify_log
+    from engine.bundle.hashing import policy_hash
 
     policy = engine.load(ROOT)
     log = AuditLog(tmp_path / "log.jsonl")  # one AuditLog object shared by every thread

@@ -15,8 +15,8 @@ pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 
-from engine.dask_audit import audit_dask  # noqa: E402
-from engine.transfers import ColumnMap, audit_local  # noqa: E402
+from engine.ops.dask_audit import audit_dask  # noqa: E402
+from engine.ops.transfers import ColumnMap, audit_local  # noqa: E402
 
 # dask's own Parquet reader calls a pandas API that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
@@ -44,8 +44,8 @@ def test_dask_and_local_agree_and_find_every_planted_row(default_policy, logs, f
     dask = audit_dask(default_policy, [path], blocksize=40_000, workers=2, processes=False).to_dict()
     assert dask == local
     # The workers (threads here) compiled the bundle once and kept it under its digest.
-    from engine import dask_audit
-    from engine.transfers import bundle_digest
+    from engine.ops import dask_audit
+    from engine.ops.transfers import bundle_digest
 
     assert [k for k in dask_audit._AUDITORS if k[0] == bundle_digest(default_policy)] == [(bundle_digest(default_policy), ())]
     assert {f["row"] for f in dask["unlawful"]} == set(plan.unlawful)

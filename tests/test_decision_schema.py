@@ -114,7 +114,7 @@ def test_citations_link_to_the_provision_on_legislation_gov_uk():
     import datetime as dt
 
     import engine
-    from engine.model import provision_url
+    from engine.syntax.model import provision_url
 
     assert provision_url("https://www.legislation.gov.uk/ukpga/1992/5", "section 123") == \
         "https://www.legislation.gov.uk/ukpga/1992/5/section/123"

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import engine
 from cli import app
 from conftest import MINI_REGISTER, ROOT
-from engine.diff import brute_force, diff_policies
+from engine.review.diff import brute_force, diff_policies
 
 runner = CliRunner()
 EXAMPLES = int(os.environ.get("LAWFUL_HYPOTHESIS_EXAMPLES", "60"))

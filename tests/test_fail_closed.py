@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
-import engine.decide
-from engine.decide import Outcome
+import engine.eval.decide
+from engine.eval.decide import Outcome
 
 from cli import app
 from conftest import D2005, ROOT
@@ -55,7 +55,7 @@ def test_the_lifted_flow_is_allowed_without_a_fault():
 ], ids=lambda v: v if isinstance(v, str) else v[0])
 @pytest.mark.parametrize("extra", [[], ["--format", "json"], ["--verbose"]])
 def test_cli_fault_in_the_evaluator_exits_2_without_allow(monkeypatch, flow, target, extra):
-    monkeypatch.setattr(engine.decide, target, _boom)
+    monkeypatch.setattr(engine.eval.decide, target, _boom)
     out = runner.invoke(app, ["can-share", *flow, *extra])
     assert out.exit_code == 2, out.output
     assert "internal-error" in out.output and "no decision was made" in out.output
@@ -64,28 +64,28 @@ def test_cli_fault_in_the_evaluator_exits_2_without_allow(monkeypatch, flow, tar
 
 
 def test_cli_fault_for_every_purpose_exits_2(monkeypatch):
-    monkeypatch.setattr(engine.decide, "evaluate", _boom)
+    monkeypatch.setattr(engine.eval.decide, "evaluate", _boom)
     out = runner.invoke(app, ["can-share", "LSC", "ALI", "provider-data", "--on", "2005-06-23", "--bundle", str(ROOT)])
     assert out.exit_code == 2 and "ALLOW" not in out.output
 
 
 def test_an_evaluator_claiming_allow_without_a_basis_is_an_error(monkeypatch):
     """A broken evaluator that says `allowed` but cannot say why must not produce an ALLOW."""
-    monkeypatch.setattr(engine.decide, "evaluate", lambda *a, **k: Outcome(allowed=True))
+    monkeypatch.setattr(engine.eval.decide, "evaluate", lambda *a, **k: Outcome(allowed=True))
     out = runner.invoke(app, ["can-share", *ALLOWED_FLOW])
     assert out.exit_code == 2 and "internal-error" in out.output and "ALLOWED" not in out.output
 
 
 def test_fault_writes_no_audit_record(monkeypatch, tmp_path):
     log = tmp_path / "log.jsonl"
-    monkeypatch.setattr(engine.decide, "evaluate", _boom)
+    monkeypatch.setattr(engine.eval.decide, "evaluate", _boom)
     out = runner.invoke(app, ["can-share", *ALLOWED_FLOW, "--audit-log", str(log)])
     assert out.exit_code == 2 and (not log.exists() or log.read_bytes() == b"")
 
 
 def test_library_raises_and_memoises_nothing(monkeypatch):
     policy = engine.load(ROOT)
-    monkeypatch.setattr(engine.decide, "evaluate", _boom)
+    monkeypatch.setattr(engine.eval.decide, "evaluate", _boom)
     # `allowed` answers through the compiled index's own non-explaining evaluation: fault that too.
     monkeypatch.setattr(type(policy.index), "verdict", _boom)
     with pytest.raises(InjectedFault):
@@ -102,10 +102,10 @@ def test_library_raises_and_memoises_nothing(monkeypatch):
 def test_real_console_script_fails_closed(tmp_path):
     """The installed `lawful` entry point in a fresh process, with the fault injected by sitecustomize."""
     (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""
-        import engine.decide
+        import engine.eval.decide
         def _boom(*args, **kwargs):
             raise RuntimeError("injected fault")
-        engine.decide.evaluate = _boom
+        engine.eval.decide.evaluate = _boom
     """))
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     cmd = [sys.executable, "-c", "import sys; from cli import app; sys.argv[0] = 'lawful'; app()", "can-share",

@@ -21,10 +21,10 @@ from hypothesis.extra.lark import from_lark
 
 from benchmarks.generate import generate
 from conftest import ROOT
-from engine import model as m
-from engine.fastparse import parse_fast
-from engine.parser import parse_source, parse_source_lark, parser
-from engine.source import SourceFile, Span
+from engine.syntax import model as m
+from engine.syntax.fastparse import parse_fast
+from engine.syntax.parser import parse_source, parse_source_lark, parser
+from engine.base.source import SourceFile, Span
 
 EXAMPLES = int(os.environ.get("LAWFUL_HYPOTHESIS_EXAMPLES", "150"))
 SETTINGS = dict(deadline=None, database=None,

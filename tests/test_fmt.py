@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 
 from cli import app
 from conftest import ROOT
-from engine import model as m
-from engine.fmt import FormatError, format_model, format_text, scan_comments
-from engine.parser import parse_source, parser
-from engine.source import SourceFile
+from engine.syntax import model as m
+from engine.review.fmt import format_model, format_text, scan_comments
+from engine.errors import FormatError
+from engine.syntax.parser import parse_source, parser
+from engine.base.source import SourceFile
 
 runner = CliRunner()
 GOLDEN = sorted((Path(__file__).parent / "fmt").glob("*.policy"))

@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
 import engine
-import engine.bundle
-from engine.diagnostics import DiagnosticsError
-from engine.parser import parser
+import engine.bundle.read
+from engine.errors import DiagnosticsError
+from engine.syntax.parser import parser
 
 from conftest import MINI_REGISTER
 from fuzzkit import (DEFAULT_BUNDLE, _up, FUZZ_TOTAL, Counter, make_spec, fuzz_examples, question_dates,
@@ -196,12 +196,12 @@ def test_fuzz_mutated_default_bundle(monkeypatch):
     # Parsing one file is a pure function of its name and text, so the files a case leaves unchanged are
     # parsed once and remembered; every mutated text still goes through the real parser and every case
     # through the real reading, checking and compiling of the whole bundle.
-    # (engine.bundle imports both from their modules when it reads, so the modules' names are patched.)
-    import engine.parser
-    import engine.register
+    # (engine.bundle.read imports both from their modules when it reads, so the modules' names are patched.)
+    import engine.syntax.parser
+    import engine.syntax.register
 
-    monkeypatch.setattr(engine.parser, "parse_source", functools.lru_cache(maxsize=256)(engine.parser.parse_source))
-    monkeypatch.setattr(engine.register, "parse_register", functools.lru_cache(maxsize=64)(engine.register.parse_register))
+    monkeypatch.setattr(engine.syntax.parser, "parse_source", functools.lru_cache(maxsize=256)(engine.syntax.parser.parse_source))
+    monkeypatch.setattr(engine.syntax.register, "parse_register", functools.lru_cache(maxsize=64)(engine.syntax.register.parse_register))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bundle"
         (root / "policies").mkdir(parents=True)

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import engine
 from conftest import MINI_REGISTER
-from engine.diagnostics import CODES, render
-from engine.parser import parser
+from engine.base.diagnostics import CODES, render
+from engine.syntax.parser import parser
 
 TERMINALS = {t.name for t in parser().terminals} | {"$END"}
 _SHOUTING = re.compile(r"__ANON_\d+|\$END|\b[A-Z][A-Z0-9_]{2,}\b")

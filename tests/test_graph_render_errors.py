@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from engine import graph
+from engine.render import graph
 
 
 def test_missing_graphviz_is_a_clear_error(monkeypatch):

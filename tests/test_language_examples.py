@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.parser import parse_text
+from engine.syntax.parser import parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 _FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```", re.S | re.M)

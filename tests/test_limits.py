@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 import engine
-import engine.checks
-import engine.register
-from engine.bundle import DEFAULT_LIMITS, Limits, read_bundle
-from engine.diagnostics import DiagnosticsError
-from engine.hierarchy import MAX_DEPTH
-from engine.register import MAX_YAML_DEPTH, parse_register
-from engine.source import SourceFile
+import engine.check.checks
+import engine.syntax.register
+from engine.bundle.read import DEFAULT_LIMITS, Limits, read_bundle
+from engine.errors import DiagnosticsError
+from engine.base.hierarchy import MAX_DEPTH
+from engine.syntax.register import MAX_YAML_DEPTH, parse_register
+from engine.base.source import SourceFile
 
 from cli import app
 from conftest import MINI_REGISTER
@@ -105,23 +105,23 @@ def _gateway(clause: str) -> str:
 def test_identifiers_per_list(make_bundle, monkeypatch, clause):
     # At the real limit (10,000) for data lists; lowered for the others, where the check is the same code.
     if "data {names}" not in clause:
-        monkeypatch.setattr(engine.checks, "MAX_LIST", 5)
-    n = engine.checks.MAX_LIST + 1
+        monkeypatch.setattr(engine.check.checks, "MAX_LIST", 5)
+    n = engine.check.checks.MAX_LIST + 1
     names = ", ".join(f"x{i}" for i in range(n))
     root = make_bundle({"a.policy": _gateway(clause.format(names=names))})
     d = only(diagnostics_of(root), "limit-exceeded")
-    assert f"{engine.checks.MAX_LIST:,} names" in d.message and d.span.file == "policies/a.policy" and d.span.line >= 1
+    assert f"{engine.check.checks.MAX_LIST:,} names" in d.message and d.span.file == "policies/a.policy" and d.span.line >= 1
     fits = make_bundle({"a.policy": _gateway(clause.format(names=", ".join(f"x{i}" for i in range(n - 1))))})
     assert not [x for x in diagnostics_of(fits) if x.code == "limit-exceeded"]
 
 
 def test_total_rules(make_bundle, monkeypatch):
     # The real limit is 500,000 declarations; the check is the same at any size, so it is lowered here.
-    monkeypatch.setattr(engine.checks, "MAX_RULES", 10)
+    monkeypatch.setattr(engine.check.checks, "MAX_RULES", 10)
     root = make_bundle({"a.policy": "".join(f'organisation O{i} "o"\n' for i in range(11))})
     d = only(diagnostics_of(root), "limit-exceeded")
     assert "11 items" in d.message and d.span.file == "policies/a.policy" and d.span.line == 11
-    monkeypatch.setattr(engine.checks, "MAX_RULES", 11)
+    monkeypatch.setattr(engine.check.checks, "MAX_RULES", 11)
     assert not [x for x in diagnostics_of(root) if x.code == "limit-exceeded"]
 
 

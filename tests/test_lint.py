@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from conftest import ROOT
-from engine.diagnostics import CODES
-from engine.lint import check_and_lint
+from engine.base.diagnostics import CODES
+from engine.review.lint import check_and_lint
 
 runner = CliRunner()
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-2.1.0.json").read_text(encoding="utf-8"))

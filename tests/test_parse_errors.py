@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from engine.diagnostics import render
-from engine.parser import parse_source, parser
-from engine.source import SourceFile
+from engine.base.diagnostics import render
+from engine.syntax.parser import parse_source, parser
+from engine.base.source import SourceFile
 
 # (broken text, substring the message must contain)
 CASES = [

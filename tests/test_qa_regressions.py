@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.explain import explain_grouped
+from engine.render.explain import explain_grouped
 
 BIN = Path(sys.executable).parent
 CAN_SHARE = shutil.which("can-share", path=str(BIN)) or "can-share"
@@ -167,12 +167,12 @@ def test_the_readme_library_example_runs_and_says_what_it_shows():
 
 
 def test_the_service_reports_the_same_bundle_hash_as_lawful_bundle_hash(policy):
-    from engine.hashing import bundle_hash
-    from engine.service import BundleHolder
+    from engine.bundle.hashing import bundle_hash
+    from engine.ops.service import BundleHolder
 
     holder = BundleHolder(None)
     assert "sha256:" + holder.current.digest == bundle_hash(None) == "sha256:" + __import__(
-        "engine.transfers", fromlist=["bundle_digest"]).bundle_digest(policy)
+        "engine.ops.transfers", fromlist=["bundle_digest"]).bundle_digest(policy)
 
 
 @pytest.mark.parametrize("day", ["20050623", "2005-W25-4", "2005-06-23T10:00", "٢٠٠٥-٠٦-٢٣"])
@@ -267,7 +267,7 @@ def test_the_service_answers_400_for_a_body_that_is_not_json():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from engine.service import BundleHolder, create_app
+    from engine.ops.service import BundleHolder, create_app
 
     client = TestClient(create_app(BundleHolder(None)))
     r = client.post("/v1/decide", content=b"xx", headers={"content-type": "application/json"})
@@ -279,7 +279,7 @@ def test_the_service_answers_400_for_a_body_that_is_not_json():
 
 
 def test_a_considered_exception_names_its_place_once(policy):
-    from engine.explain import explain
+    from engine.render.explain import explain
 
     d = policy.decide("JCP", "JCP", "provider-data", "inspection", on=JUNE_2005)
     (c,) = [c for c in d.considered if c.kind == "restriction" and "exception" in c.reason]
@@ -374,7 +374,7 @@ def test_check_lists_errors_before_warnings(run, tmp_path):
 
 
 def test_onward_clauses_are_said_in_words(policy):
-    from engine.explain import explain
+    from engine.render.explain import explain
 
     d = policy.decide("HMRC", "Connexions", "child-benefit-data", "youth-support", on=JUNE_2005)
     assert d.allowed and "onward disclosure: as-discloser (passed on only where HMRC could itself lawfully " \
@@ -429,7 +429,7 @@ def test_csv_outputs_never_carry_a_spreadsheet_formula(tmp_path):
     from typer.testing import CliRunner
 
     from cli import app
-    from engine.report import csv_cell
+    from engine.render.report import csv_cell
 
     assert csv_cell("=1+1") == "'=1+1" and csv_cell("@SUM(A1)") == "'@SUM(A1)" and csv_cell("LSC") == "LSC"
     log = tmp_path / "log.csv"
@@ -447,12 +447,12 @@ def test_fmt_and_test_refuse_a_folder_far_bigger_than_a_bundle(tmp_path, monkeyp
     """`lawful fmt ../..` must not walk a whole disk: the walk is bounded and says so (exit 2)."""
     from typer.testing import CliRunner
 
-    import engine.testing
+    import engine.review.testing
     from cli import app
 
     for i in range(30):
         (tmp_path / f"junk-{i}.txt").write_text("x")
-    monkeypatch.setattr(engine.testing, "MAX_WALK_ENTRIES", 10)
+    monkeypatch.setattr(engine.review.testing, "MAX_WALK_ENTRIES", 10)
     for command in (["fmt", "--check", str(tmp_path)], ["test", str(tmp_path)]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 2, result.output

@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from engine import graph, reach
-from engine.reach_render import FLOW_COLUMNS
-from engine.routes import RequestError
+from engine.render import graph
+from engine.eval import reach
+from engine.render.reach import FLOW_COLUMNS
+from engine.errors import RequestError
 
 from conftest import D2005, ROOT, write_bundle
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine import reach
-from engine.decide import evaluate, normalise
+from engine.eval import reach
+from engine.eval.decide import evaluate, normalise
 
 from conftest import MINI_REGISTER
 

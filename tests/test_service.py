@@ -24,7 +24,7 @@ uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 import engine  # noqa: E402
-from engine.service import MAX_BATCH, BundleHolder, create_app, openapi_document  # noqa: E402
+from engine.ops.service import MAX_BATCH, BundleHolder, create_app, openapi_document  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = {"source": "JCP", "recipient": "ALI", "data": "provider-data", "purpose": "inspection", "on": "2005-06-23"}

@@ -11,7 +11,7 @@ A case is named `<code>.yaml` or `<code>--<variant>.yaml` and holds:
 - `outside_files` (written beside the bundle) and `symlinks` (path in the bundle -> file beside it);
 - `without`: files or folders to remove from the bundle (`gateways.yaml`, `policies`);
 - `bundle`: a folder name to check instead of the bundle (one that does not exist);
-- `limits`: overrides of engine.bundle.Limits (to exercise a limit without writing megabytes);
+- `limits`: overrides of engine.bundle.read.Limits (to exercise a limit without writing megabytes);
 - `check_on`: the date warnings are judged on (`on:` would be a YAML boolean);
 - `cli`: instead of a bundle, the arguments of a `lawful` command expected to fail with the code;
 - expectations: `code`, optional `severity` (default error), `file` (default policies/main.policy), `line`,
@@ -34,9 +34,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from conftest import MINI_REGISTER, write_bundle
-from engine.bundle import Limits, read_bundle
-from engine.checks import check
-from engine.diagnostics import CODES, Diagnostic, render
+from engine.bundle.read import Limits, read_bundle
+from engine.check.checks import check
+from engine.base.diagnostics import CODES, Diagnostic, render
 
 SPEC = Path(__file__).parent / "spec" / "diagnostics"
 CASES = sorted(SPEC.glob("*.yaml"))

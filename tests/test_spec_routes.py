@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 import engine
-from engine import reach
+from engine.eval import reach
 
 from conftest import MINI_REGISTER, ROOT, write_bundle
 

@@ -1,0 +1,199 @@
+"""Diagnostics: every problem the engine finds in its input, with a stable code, a span and a hint.
+
+Messages are one lowercase line with user input in backticks; advice goes in `help`. Problems are
+collected (never stopped at the first), sorted by location and rendered as
+`policies/x.policy:12:3: error[unknown-name]: …` followed by the source line and a caret.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Mapping, Sequence
+
+from engine.base.source import SourceFile, Span, caret_snippet
+
+# Every stable code with a one-paragraph explanation (`lawful check --explain CODE`).
+CODES: dict[str, str] = {
+    "parse-error": "The policy text does not follow the grammar of the language. The message says what was "
+    "expected at that point; compare the line with the language reference in README.md.",
+    "bad-date": "A date is not a real calendar date in the form YYYY-MM-DD (for example 2005-02-30).",
+    "bad-encoding": "A policy file or gateways.yaml is not valid UTF-8. Save it as UTF-8.",
+    "file-too-large": "An input file is larger than the engine accepts (5 MB). Split the policy into files.",
+    "too-many-files": "The bundle holds more policy files than the engine accepts.",
+    "limit-exceeded": "The input exceeds one of the engine's limits (identifiers in a list, nesting depth, "
+    "number of rules, hierarchy depth). The limits keep a hostile or broken file from exhausting memory.",
+    "empty-bundle": "The bundle's policies/ folder holds no *.policy file, so nothing could ever be allowed.",
+    "missing-register": "The bundle has no gateways.yaml, the register of legal instruments that gateways cite.",
+    "missing-policies": "The bundle has no policies/ folder.",
+    "bad-bundle": "The bundle folder does not exist or cannot be read.",
+    "bad-yaml": "gateways.yaml is not well-formed YAML.",
+    "yaml-duplicate-key": "A key appears twice in the same YAML mapping; the second would silently replace the "
+    "first, so the engine refuses it.",
+    "yaml-alias": "YAML anchors and aliases are refused in gateways.yaml: they are not needed for a register "
+    "and are the vehicle of 'billion laughs' documents.",
+    "schema": "gateways.yaml does not match the register's JSON Schema (engine/schemas/gateways.schema.json).",
+    "unsafe-path": "A file or symbolic link points outside the bundle folder; the engine reads only the bundle.",
+    "duplicate-id": "Two declarations of the same kind share an identifier (identifiers are case-insensitive).",
+    "duplicate-clause": "A clause that may appear once in a block appears twice.",
+    "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "
+    "an agreement).",
+    "missing-clause": "A block lacks a clause it needs (a gateway needs `statute`, `allows`, `data` and "
+    "`for`; an agreement needs parties, `data`, `for` and `under`; a restriction needs `one-way` or `forbids`).",
+    "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction "
+    "or statute. Names are case-insensitive and organisations may be named by an alias.",
+    "wrong-kind": "A name refers to a declaration of another kind than the clause needs (for example a "
+    "purpose where an organisation is expected).",
+    "unknown-statute": "A `statute` clause names an id that gateways.yaml does not register.",
+    "cycle": "The `part-of` or `under` relations form a loop, so no hierarchy can be built.",
+    "bad-validity": "A `valid FROM to UNTIL` window ends before it starts.",
+    "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
+    "legal-obligation, vital-interests, public-task, legitimate-interests.",
+    "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "
+    "or purposes: the agreement claims more than its legal power supports.",
+    "no-lawful-basis": "Personal data flows under an agreement or gateway that records no UK GDPR Article 6 "
+    "lawful basis.",
+    "no-article-9": "Special-category data flows without an Article 9 condition (`article-9 \"…\"`).",
+    "no-article-10": "Criminal-offence data flows without an Article 10 condition (`article-10 \"…\"`).",
+    "agreement-expired": "The agreement's validity ended before the date checked: flows under it are no "
+    "longer covered. Renew it or remove it.",
+    "agreement-expiring": "The agreement's validity ends soon after the date checked (within "
+    "`--expiring-within DAYS` of `--on`, 90 days unless told). From its end date the flows it covers are denied; "
+    "renew it in time or plan for the sharing to stop.",
+    "review-overdue": "The agreement's review date has passed.",
+    "no-review-date": "The agreement names no review date; the ICO Data Sharing Code expects one.",
+    "no-owner": "The agreement names no owner. Agreements without an owner are how sharing gets silently "
+    "'severed' when staff move on (the 2005 MIAP finding).",
+    "statute-proposed": "A gateway or agreement relies on a statute whose status is `proposed`: it gives no "
+    "power until enacted (queries may assume it with --assume).",
+    "statute-repealed": "A gateway or agreement relies on a statute that has been repealed.",
+    "succeeded-organisation": "An agreement names an organisation that a reorganisation replaced (`succeeds`); "
+    "from that date flows under the agreement are not covered for the successor.",
+    "dead-agreement": "Every flow the agreement covers is blocked by a restriction that its gateway does not "
+    "lift (`overrides`), so it can never be used; the message names the restriction. The flows are judged on the "
+    "check date moved into the agreement's validity window. Rely on a gateway that is lawful authority "
+    "notwithstanding the bar, or remove the agreement.",
+    "overlapping-agreements": "Two agreements under the same gateway cover some of the same flows (source, "
+    "recipient, data, purpose) while both are in force. Which one governs a flow, its conditions and its owner, "
+    "is then unclear; merge them or narrow one.",
+    "unusable-exception": "A restriction's `except` clause covers no flow that any gateway allows (the restricted "
+    "party, the exception's recipients, purposes or anonymised data, and the restriction's data and purposes "
+    "together), so it can never take effect. Check its scope, or add the gateway it anticipates.",
+    "isolated-organisation": "(info) An organisation has no lawful flow in or out: no gateway names it on either "
+    "side, or every such gateway requires an agreement and none covers it. Expected for a body declared only so "
+    "that tests can show a denial; otherwise a gateway or agreement is missing.",
+    "declaration-in-test-file": "A test file outside the bundle declares something other than a `test` block. "
+    "Tests check the bundle as it is; declarations belong in the bundle's policies/ folder.",
+    "bad-revision": "A side of `lawful diff` is neither a bundle folder nor a git revision of the current repository "
+    "holding the bundle (or git could not read it).",
+    "unknown-code": "The code asked for is not one of the engine's diagnostic codes.",
+    "missing-option": "The command needs another option for what was asked (for example `graph --highlight` "
+    "needs `--data` and `--purpose`, a PNG needs `--output` on a terminal).",
+    "bad-output": "The output file could not be written (missing folder, no permission).",
+    "graphviz-missing": "SVG and PNG pictures are drawn by Graphviz's `dot` program, which is not installed. Install "
+    "the `graphviz` package, or ask for `--format dot` or `--format mermaid`.",
+    "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
+    "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
+    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line. "
+    "(`lawful log verify` reports a log it cannot read at all with this code too.)",
+    "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
+    "unknown, a mapped column is absent, or it is not well-formed at the line given.",
+    "audit-log-broken": "`lawful log verify` found a line of the decision log that does not verify: edited (its "
+    "hash does not match its contents), out of order (its `prev` or `seq` does not follow), or torn (a write "
+    "interrupted and not yet sealed). The records before it verify; restore the log from a copy you trust.",
+    "bad-usage": "The command line is not one the command accepts: a missing argument, an unknown option or "
+    "command, or a value outside the option's choices or range. `lawful COMMAND --help` lists what it takes.",
+    "missing-extra": "The command needs an optional part of lawful that is not installed (for example `lawful "
+    "serve` needs pip install 'lawful[serve]').",
+    "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
+    "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
+    "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
+}
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    severity: Severity = Severity.ERROR
+    help: str | None = None
+    related: tuple[tuple[str, Span], ...] = ()  # other places that explain this one ("the gateway is here")
+
+    def sort_key(self) -> tuple:
+        s = self.span
+        return (s.file, s.line, s.column, self.code, self.message) if s else ("", 0, 0, self.code, self.message)
+
+    def headline(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        return f"{where}{self.severity.value}[{self.code}]: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "span": self.span.to_dict() if self.span else None,
+            "help": self.help,
+            "related": [{"message": m, "span": s.to_dict()} for m, s in self.related],
+        }
+
+
+def error(code: str, message: str, span: Span | None = None, help: str | None = None, related=()) -> Diagnostic:
+    return Diagnostic(code, message, span, Severity.ERROR, help, tuple(related))
+
+
+def warning(code: str, message: str, span: Span | None = None, help: str | None = None, related=()) -> Diagnostic:
+    return Diagnostic(code, message, span, Severity.WARNING, help, tuple(related))
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Close spellings of `name` among `candidates`, compared case-insensitively, returned as declared."""
+    by_lower: dict[str, str] = {}
+    for c in candidates:
+        by_lower.setdefault(c.lower(), c)
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[m] for m in matches]
+
+
+def render(
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, SourceFile] | None = None,
+    limit: int = 50,
+    summary: bool = True,
+    errors_first: bool = False,
+) -> str:
+    """Human-readable text: headline, caret snippet, help; sorted (errors before warnings with
+    `errors_first`, so an error is not buried under lint); capped with '… and N more'; then a count line
+    unless `summary` is False (for a caller that prints its own)."""
+    sources = sources or {}
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    ordered = sorted(diagnostics, key=lambda d: ((rank.get(d.severity, 3),) if errors_first else ()) + d.sort_key())
+    chunks = []
+    for d in ordered[:limit]:
+        lines = [d.headline()]
+        if d.span:
+            snippet = caret_snippet(sources.get(d.span.file), d.span)
+            if snippet:
+                lines.append(snippet)
+        for message, span in d.related:
+            lines.append(f"  note: {message} at {span}")
+        if d.help:
+            lines.append(f"  help: {d.help}")
+        chunks.append("\n".join(lines))
+    if len(ordered) > limit:
+        chunks.append(f"… and {len(ordered) - limit} more")
+    errors = sum(1 for d in ordered if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in ordered if d.severity is Severity.WARNING)
+    infos = sum(1 for d in ordered if d.severity is Severity.INFO)
+    if ordered and summary:
+        chunks.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                      + (f", {infos} note{'s' if infos != 1 else ''} (info)" if infos else ""))
+    return "\n\n".join(chunks)

@@ -1,0 +1,461 @@
+"""Checks over a whole bundle, as a named, ordered list of stages (as OPA's compiler runs its stages).
+
+Each stage reads the bundle and what earlier stages built, and adds diagnostics; none stops the others
+unless it must (hierarchies cannot be built over a cycle). The result, `Checked`, holds the symbol tables
+and trees that `compile` turns into a Policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from engine.syntax import model as m
+from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
+from engine.base.hierarchy import MAX_DEPTH, Tree, find_cycles
+from engine.base.source import Span
+
+SENSITIVE = frozenset({"personal", "special-category", "criminal-offence"})
+LAWFUL_BASES = ("consent", "contract", "legal-obligation", "vital-interests", "public-task", "legitimate-interests")
+MAX_RULES = 500_000
+MAX_LIST = 10_000
+
+
+@dataclass
+class Checked:
+    bundle: m.Bundle
+    on: dt.date
+    orgs: dict[str, m.Organisation] = field(default_factory=dict)
+    org_alias: dict[str, str] = field(default_factory=dict)  # lower alias -> org key
+    data: dict[str, m.DataCategory] = field(default_factory=dict)
+    purposes: dict[str, m.Purpose] = field(default_factory=dict)
+    gateways: dict[str, m.Gateway] = field(default_factory=dict)
+    restrictions: dict[str, m.Restriction] = field(default_factory=dict)
+    agreements: dict[str, m.Agreement] = field(default_factory=dict)
+    tests: list[m.PolicyTest] = field(default_factory=list)
+    statutes: dict[str, m.Statute] = field(default_factory=dict)
+    org_tree: Optional[Tree] = None
+    data_tree: Optional[Tree] = None
+    purpose_tree: Optional[Tree] = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unresolved: bool = False  # some reference did not resolve: later semantic stages would mislead
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity.value == "error" for d in self.diagnostics)
+
+    def org_key(self, name: str) -> Optional[str]:
+        k = name.lower()
+        if k in self.orgs:
+            return k
+        return self.org_alias.get(k)
+
+    # Sensitivity: markers inherit downward; `anonymised` takes a category out of personal data.
+    def markers(self, data_key: str) -> set[str]:
+        out: set[str] = set()
+        for a in self.data_tree.ancestors.get(data_key, (data_key,)):
+            out.update(self.data[a].markers)
+        return out
+
+    def own_sensitivity(self, data_key: str) -> set[str]:
+        """The markers a category's own data carries. Walking up from the category, the nearest declaration
+        decides: an `anonymised` category (and what is under it) is not personal, unless a category at or
+        below it is itself declared personal / special-category / criminal-offence — an explicit marker on
+        a part beats an inherited `anonymised` (the cautious reading)."""
+        found: set[str] = set()
+        key: Optional[str] = data_key
+        for _ in range(MAX_DEPTH + 2):
+            if key is None or key not in self.data:
+                break
+            own = set(self.data[key].markers)
+            sensitive = own & SENSITIVE
+            if "anonymised" in own and not found and not sensitive:
+                return {"anonymised"}
+            found |= sensitive
+            key = self.data_tree.parent(key)
+        return found
+
+    def effective(self, data_key: str) -> set[str]:
+        """Markers a flow of this category carries. Asking for a whole category includes its parts, so a
+        category counts as personal (special, criminal) if any category under it does — the cautious reading."""
+        out: set[str] = set()
+        anonymised = "anonymised" in self.markers(data_key)
+        for d in self.data_tree.descendants.get(data_key, (data_key,)):
+            out |= self.own_sensitivity(d) & SENSITIVE
+        if "special-category" in out or "criminal-offence" in out:
+            out.add("personal")
+        if anonymised and not out:
+            out.add("anonymised")
+        return out
+
+
+Stage = Callable[[Checked], None]
+
+
+# ---- stage: symbol tables and duplicate ids -----------------------------------------------------------
+
+
+def stage_symbols(c: Checked) -> None:
+    tables = [
+        (m.Organisation, c.orgs, "organisation"),
+        (m.DataCategory, c.data, "data category"),
+        (m.Purpose, c.purposes, "purpose"),
+        (m.Gateway, c.gateways, "gateway"),
+        (m.Restriction, c.restrictions, "restriction"),
+        (m.Agreement, c.agreements, "agreement"),
+    ]
+    total = 0
+    over: Optional[Span] = None  # where the item past the limit is declared
+    for kind, table, word in tables:
+        for item in sorted(c.bundle.items(kind), key=lambda i: (i.span.file, i.span.line, i.span.column)):
+            total += 1
+            if total == MAX_RULES + 1:
+                over = item.span
+            key = item.id.key
+            if key in table:
+                first = table[key]
+                c.diagnostics.append(error(
+                    "duplicate-id", f"{word} `{item.id.text}` is declared twice", item.id.span,
+                    "identifiers are case-insensitive; rename one of them",
+                    related=[(f"`{first.id.text}` first declared", first.id.span)]))
+                continue
+            table[key] = item
+    if total > MAX_RULES:
+        c.diagnostics.append(error("limit-exceeded", f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
+                                   over, "split the bundle, or remove declarations nothing uses"))
+    # Rules are named in `because`, `overrides` and reports: one id must mean one rule.
+    seen: dict[str, tuple[str, m.Name]] = {}
+    for word, table in (("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements)):
+        for key, item in sorted(table.items()):
+            if key in seen and seen[key][0] != word:
+                other_word, other = seen[key]
+                c.diagnostics.append(error(
+                    "duplicate-id", f"`{item.id.text}` names both a {other_word} and a {word}", item.id.span,
+                    "gateways, restrictions and agreements share one namespace",
+                    related=[(f"the {other_word}", other.span)]))
+            seen.setdefault(key, (word, item.id))
+    for key, org in sorted(c.orgs.items()):
+        for alias in org.aliases:
+            a = alias.lower()
+            if a == key:
+                continue
+            if a in c.orgs:
+                c.diagnostics.append(error("duplicate-id", f"alias `{alias}` of `{org.id.text}` is another organisation's id",
+                                           org.span))
+            elif a in c.org_alias and c.org_alias[a] != key:
+                c.diagnostics.append(error("duplicate-id", f"alias `{alias}` is used by two organisations", org.span))
+            else:
+                c.org_alias[a] = key
+    c.tests = c.bundle.items(m.PolicyTest)
+    for s in c.bundle.register.statutes:
+        c.statutes.setdefault(s.id.lower(), s)
+
+
+# ---- stage: clauses each block needs ------------------------------------------------------------------
+
+
+def stage_clauses(c: Checked) -> None:
+    for g in c.gateways.values():
+        for clause, present in (("statute", g.statute), ("allows", g.allows), ("data", g.data), ("for", g.purposes)):
+            if not present:
+                c.diagnostics.append(error("missing-clause", f"gateway `{g.id.text}` has no `{clause}` clause", g.id.span,
+                                           _MISSING_HELP[clause]))
+        _check_validity(c, g.valid)
+        _check_basis(c, g.lawful_basis)
+    for r in c.restrictions.values():
+        if not r.one_way and not r.forbids:
+            c.diagnostics.append(error("missing-clause", f"restriction `{r.id.text}` has neither `one-way` nor `forbids`",
+                                       r.id.span, "say whose data it bars: `one-way ORG` or `forbids A -> B`"))
+        _check_validity(c, r.valid)
+    for a in c.agreements.values():
+        for clause, present in (("from", a.sources), ("data", a.data), ("for", a.purposes), ("under", a.under)):
+            if not present:
+                c.diagnostics.append(error("missing-clause", f"agreement `{a.id.text}` has no `{_WORD.get(clause, clause)}` clause",
+                                           a.id.span, _MISSING_HELP[clause]))
+        _check_validity(c, a.valid)
+        _check_basis(c, a.lawful_basis)
+    for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
+        lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
+        lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ()) for side in (p.sources, p.recipients)]
+        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
+        if any(len(names) > MAX_LIST for names in lists):
+            c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
+    for o in c.orgs.values():
+        if len(o.aliases) > MAX_LIST:
+            c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
+
+
+_WORD = {"from": "from … to …"}
+_MISSING_HELP = {
+    "statute": "cite the power: `statute SSAA-1992 \"section 122\"` (the id from gateways.yaml)",
+    "allows": "say who may disclose to whom: `allows DWP -> LEA`",
+    "data": "name the data categories it covers: `data provider-data`",
+    "for": "name the purposes it covers: `for inspection`",
+    "from": "name the parties: `from LSC to ALI` or `between LSC and ALI`",
+    "under": "name the gateway the agreement relies on: `under LSC-INSPECTION`",
+}
+
+
+def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:
+    if v and v.start and v.end and v.end < v.start:
+        c.diagnostics.append(error("bad-validity", f"the window ends on {v.end} before it starts on {v.start}", v.span))
+
+
+def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
+    if basis and basis.key not in LAWFUL_BASES:
+        sugg = did_you_mean(basis.text, LAWFUL_BASES)
+        c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis", basis.span,
+                                   f"did you mean `{sugg[0]}`?" if sugg else f"one of: {', '.join(LAWFUL_BASES)}"))
+
+
+# ---- stage: every name resolves -----------------------------------------------------------------------
+
+
+def stage_names(c: Checked) -> None:
+    kinds = {
+        "organisation": (lambda k: c.org_key(k) is not None, lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]),
+        "data category": (lambda k: k in c.data, lambda: [d.id.text for d in c.data.values()]),
+        "purpose": (lambda k: k in c.purposes, lambda: [p.id.text for p in c.purposes.values()]),
+        "gateway": (lambda k: k in c.gateways, lambda: [g.id.text for g in c.gateways.values()]),
+        "restriction": (lambda k: k in c.restrictions, lambda: [r.id.text for r in c.restrictions.values()]),
+    }
+
+    def need(kind: str, names: Iterable[m.Name]) -> None:
+        exists, candidates = kinds[kind]
+        for n in names:
+            if exists(n.key):
+                continue
+            c.unresolved = True
+            other = [k for k, (ex, _) in kinds.items() if k != kind and ex(n.key)]
+            if other:
+                c.diagnostics.append(error("wrong-kind", f"`{n.text}` is a {other[0]}, not a {kind}", n.span))
+                continue
+            sugg = did_you_mean(n.text, candidates())
+            c.diagnostics.append(error("unknown-name", f"unknown {kind} `{n.text}`", n.span,
+                                       f"did you mean {', '.join(f'`{s}`' for s in sugg)}?" if sugg else
+                                       f"declare it with `{_DECLARE[kind]} {n.text} \"…\"`"))
+
+    for o in c.orgs.values():
+        need("organisation", [x for x in (o.parent, o.succeeds) if x])
+    for d in c.data.values():
+        need("data category", [d.parent] if d.parent else [])
+    for p in c.purposes.values():
+        need("purpose", [p.parent] if p.parent else [])
+    for g in c.gateways.values():
+        for pair in g.allows:
+            need("organisation", pair.sources + pair.recipients)
+        need("data category", g.data)
+        need("purpose", g.purposes)
+        need("restriction", g.overrides)
+        _need_onward(need, g.onward)
+    for r in c.restrictions.values():
+        need("organisation", r.one_way)
+        for pair in r.forbids:
+            need("organisation", pair.sources + pair.recipients)
+        need("data category", r.data)
+        need("purpose", r.purposes)
+        for e in r.exceptions:
+            need("organisation", e.to)
+            need("purpose", e.purposes)
+    for a in c.agreements.values():
+        need("organisation", a.sources + a.recipients)
+        need("data category", a.data)
+        need("purpose", a.purposes)
+        need("gateway", [a.under] if a.under else [])
+        _need_onward(need, a.onward)
+
+
+_DECLARE = {"organisation": "organisation", "data category": "data", "purpose": "purpose", "gateway": "gateway",
+            "restriction": "restriction"}
+
+
+def _need_onward(need, onward: Optional[m.Onward]) -> None:
+    if onward is None:
+        return
+    if onward.kind == "to":
+        need("organisation", onward.targets)
+    elif onward.kind == "only-for":
+        need("purpose", onward.targets)
+
+
+# ---- stage: hierarchies, cycles and depth -------------------------------------------------------------
+
+
+def stage_hierarchies(c: Checked) -> None:
+    specs = (
+        ("organisation", "part-of", c.orgs, lambda o: c.org_key(o.parent.text) if o.parent else None),
+        ("data category", "under", c.data, lambda d: d.parent.key if d.parent else None),
+        ("purpose", "under", c.purposes, lambda p: p.parent.key if p.parent else None),
+    )
+    trees = []
+    for word, relation, table, parent_of in specs:
+        parents = {k: parent_of(v) for k, v in table.items()}
+        parents = {k: (p if p in table else None) for k, p in parents.items()}
+        for cycle in find_cycles(parents):
+            names = [table[k].id.text for k in cycle]
+            first = table[cycle[0]]
+            c.diagnostics.append(error(
+                "cycle", f"{word}s form a `{relation}` loop: {' -> '.join(f'`{n}`' for n in names + names[:1])}",
+                first.span, f"remove one `{relation}` so the {word}s form a tree",
+                related=[(f"`{table[k].id.text}` declared", table[k].span) for k in cycle[1:]]))
+            for k in cycle:
+                parents[k] = None  # break the loop so the rest of the checks can still run
+        tree = Tree(word, parents)
+        for k, item in table.items():
+            if tree.depth(k) > MAX_DEPTH:
+                c.diagnostics.append(error("limit-exceeded", f"{word} `{item.id.text}` is nested deeper than {MAX_DEPTH} levels",
+                                           item.span))
+                break
+        trees.append(tree)
+    c.org_tree, c.data_tree, c.purpose_tree = trees
+
+
+# ---- stage: statutes ----------------------------------------------------------------------------------
+
+
+def stage_statutes(c: Checked) -> None:
+    for rule in list(c.gateways.values()) + list(c.restrictions.values()):
+        ref = rule.statute
+        if ref is None:
+            continue
+        if ref.id.key not in c.statutes:
+            sugg = did_you_mean(ref.id.text, [s.id for s in c.statutes.values()])
+            c.diagnostics.append(error("unknown-statute", f"statute `{ref.id.text}` is not in gateways.yaml", ref.id.span,
+                                       f"did you mean {', '.join(f'`{s}`' for s in sugg)}?" if sugg else
+                                       "register it under `statutes:` in gateways.yaml"))
+            c.unresolved = True
+
+
+# ---- stage: agreements are supported by their gateways -----------------------------------------------
+
+
+def gateway_supports(c: Checked, g: m.Gateway, source: str, recipient: str) -> bool:
+    for pair in g.allows:
+        src_ok = pair.any_source or c.org_tree.within(source, [c.org_key(n.text) for n in pair.sources])
+        dst_ok = pair.any_recipient or c.org_tree.within(recipient, [c.org_key(n.text) for n in pair.recipients])
+        if src_ok and dst_ok:
+            return True
+    return False
+
+
+def stage_agreements(c: Checked) -> None:
+    if c.unresolved:
+        return  # an unknown name has been reported; coverage would only repeat it
+    for a in c.agreements.values():
+        if a.under is None or a.under.key not in c.gateways:
+            continue
+        g = c.gateways[a.under.key]
+        problems = []
+        for s, r in agreement_directions(c, a):
+            if not gateway_supports(c, g, s, r):
+                problems.append(f"it does not allow `{c.orgs[s].id.text}` -> `{c.orgs[r].id.text}`")
+        gdata = [n.key for n in g.data]
+        for d in a.data:
+            if not c.data_tree.within(d.key, gdata):
+                problems.append(f"it does not cover data `{d.text}`")
+        gpurp = [n.key for n in g.purposes]
+        for p in a.purposes:
+            if not c.purpose_tree.within(p.key, gpurp):
+                problems.append(f"it does not cover purpose `{p.text}`")
+        if problems:
+            c.diagnostics.append(error(
+                "unsupported-agreement",
+                f"agreement `{a.id.text}` relies on gateway `{g.id.text}`, but {'; '.join(problems)}",
+                a.under.span, "narrow the agreement to what the gateway allows, or rely on a gateway that covers it",
+                related=[(f"gateway `{g.id.text}` declared", g.span)]))
+
+
+def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
+    out = []
+    for s in a.sources:
+        for r in a.recipients:
+            sk, rk = c.org_key(s.text), c.org_key(r.text)
+            if sk and rk:
+                out.append((sk, rk))
+                if a.both_ways:
+                    out.append((rk, sk))
+    return out
+
+
+# ---- stage: warnings ----------------------------------------------------------------------------------
+
+
+def stage_warnings(c: Checked) -> None:
+    if c.unresolved:
+        return
+    on = c.on
+    successors = {}
+    for o in c.orgs.values():
+        if o.succeeds is not None:
+            successors[c.org_key(o.succeeds.text)] = o
+    for g in c.gateways.values():
+        sens = set().union(*(c.effective(d.key) for d in g.data)) if g.data else set()
+        if not g.requires_agreement and "personal" in sens and g.lawful_basis is None:
+            c.diagnostics.append(warning("no-lawful-basis", f"gateway `{g.id.text}` lets personal data flow without an agreement "
+                                         "and records no lawful basis", g.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
+        _statute_warning(c, g.statute, f"gateway `{g.id.text}`")
+    for a in c.agreements.values():
+        g = c.gateways.get(a.under.key) if a.under else None
+        sens = set().union(*(c.effective(d.key) for d in a.data)) if a.data else set()
+        basis = a.lawful_basis or (g.lawful_basis if g else None)
+        if "personal" in sens and basis is None:
+            c.diagnostics.append(warning("no-lawful-basis", f"agreement `{a.id.text}` shares personal data but records no lawful basis",
+                                         a.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
+        if "special-category" in sens and not (a.article9 or (g and g.article9)):
+            c.diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data without an article-9 condition",
+                                         a.id.span, "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
+        if "criminal-offence" in sens and not (a.article10 or (g and g.article10)):
+            c.diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data without an article-10 condition",
+                                         a.id.span, "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
+        if a.valid and a.valid.end and a.valid.end < on:
+            c.diagnostics.append(warning("agreement-expired", f"agreement `{a.id.text}` expired on {a.valid.end.isoformat()}",
+                                         a.valid.span, "renew it with a new `valid` window, or remove it"))
+        elif a.review and a.review < on:
+            c.diagnostics.append(warning("review-overdue", f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
+                                         a.id.span, "review it and record the next review date"))
+        if a.owner is None:
+            c.diagnostics.append(warning("no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
+                                         "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
+        if g is not None and g.statute is not None:
+            _statute_warning(c, g.statute, f"agreement `{a.id.text}` (through gateway `{g.id.text}`)", a.id.span)
+        for party in a.sources + a.recipients:
+            k = c.org_key(party.text)
+            succ = successors.get(k)
+            if succ is not None and succ.succeeds_on is not None and succ.succeeds_on <= on:
+                c.diagnostics.append(warning(
+                    "succeeded-organisation",
+                    f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on {succ.succeeds_on.isoformat()}",
+                    party.span, f"agree the flow afresh with `{succ.id.text}`: it does not pass to the successor"))
+
+
+def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: Optional[Span] = None) -> None:
+    if ref is None:
+        return
+    s = c.statutes.get(ref.id.key)
+    if s is None:
+        return
+    if s.status == "proposed":
+        c.diagnostics.append(warning("statute-proposed", f"{what} relies on `{s.id}`, which is only proposed",
+                                     span or ref.span, "it gives no power until enacted; test it with --assume"))
+    elif s.repealed is not None and s.repealed <= c.on:
+        c.diagnostics.append(warning("statute-repealed", f"{what} relies on `{s.id}`, repealed on {s.repealed.isoformat()}",
+                                     span or ref.span))
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("symbols", stage_symbols),
+    ("clauses", stage_clauses),
+    ("names", stage_names),
+    ("hierarchies", stage_hierarchies),
+    ("statutes", stage_statutes),
+    ("agreements", stage_agreements),
+    ("warnings", stage_warnings),
+]
+
+
+def check(bundle: m.Bundle, on: Optional[dt.date] = None, stages: Iterable[tuple[str, Stage]] = STAGES) -> Checked:
+    checked = Checked(bundle=bundle, on=on or dt.date.today())
+    for _name, stage in stages:
+        stage(checked)
+    return checked

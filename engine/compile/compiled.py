@@ -1,0 +1,341 @@
+"""Checked model -> compiled, immutable `Policy`: scopes as sets of keys and indexes by party, so that a
+decision touches only the rules that can apply to its source and is a handful of set look-ups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
+
+from engine.syntax import model as m
+from engine.base.diagnostics import Diagnostic, did_you_mean
+from engine.errors import UnknownNameError
+from engine.base.source import SourceFile, Span
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.check.checks import Checked
+    from engine.base.hierarchy import Tree
+    from engine.eval.decide import Decision
+    from engine.eval.routes import Route
+    from engine.eval.index import DecisionIndex
+
+ANYONE: Optional[frozenset] = None  # a party scope of `*`
+
+
+@dataclass(frozen=True)
+class CStatute:
+    statute: m.Statute
+
+    @property
+    def key(self) -> str:
+        return self.statute.id.lower()
+
+
+@dataclass(frozen=True, eq=False)
+class CGateway:
+    key: str
+    model: m.Gateway
+    statute: Optional[m.Statute]
+    provision: Optional[str]
+    pairs: tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]  # party scopes (expanded); None = anyone
+    data: frozenset  # every category inside the gateway's data scope
+    purposes: frozenset  # every purpose inside its purpose scope
+    requires_agreement: bool
+    overrides: frozenset
+    valid: Optional[m.Validity]
+
+    @property
+    def id(self) -> str:
+        return self.model.id.text
+
+
+@dataclass(frozen=True, eq=False)
+class CRestriction:
+    key: str
+    model: m.Restriction
+    statute: Optional[m.Statute]
+    provision: Optional[str]
+    one_way: frozenset  # every organisation inside a one-way scope
+    forbids: tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]
+    data: Optional[frozenset]  # categories that overlap the restricted ones (inside or containing); None: all
+    purposes: Optional[frozenset]  # purposes that overlap; None: every purpose
+    exceptions: tuple[tuple[bool, Optional[frozenset], Optional[frozenset], m.Exception_], ...]
+    valid: Optional[m.Validity]
+
+    @property
+    def id(self) -> str:
+        return self.model.id.text
+
+    @property
+    def is_one_way(self) -> bool:
+        return bool(self.one_way)
+
+
+@dataclass(frozen=True, eq=False)
+class CAgreement:
+    key: str
+    model: m.Agreement
+    directions: tuple[tuple[frozenset, frozenset], ...]  # (source scope, recipient scope), expanded
+    data: frozenset
+    purposes: frozenset
+    gateway: str  # key of the gateway it relies on
+    valid: Optional[m.Validity]
+    hypothetical: bool = False  # made up by a what-if (a fix being verified), never from the bundle
+
+    @property
+    def id(self) -> str:
+        return self.model.id.text
+
+
+class Policy:
+    """A compiled bundle. Immutable once built, so one instance may serve many threads.
+
+    Ask it `decide(...)` for a full Decision with reasons, `allowed(...)` for the verdict alone (memoised),
+    `decide_all_purposes(...)` for one decision per declared purpose.
+    """
+
+    def __init__(self, checked: Checked, sources: Mapping[str, SourceFile], warnings: Sequence[Diagnostic] = ()):
+        c = checked
+        self._checked = c
+        self.sources = dict(sources)
+        self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
+        self.root = c.bundle.root
+        self.org_tree: Tree = c.org_tree
+        self.data_tree: Tree = c.data_tree
+        self.purpose_tree: Tree = c.purpose_tree
+        self.orgs: dict[str, m.Organisation] = dict(c.orgs)
+        self.org_alias: dict[str, str] = dict(c.org_alias)
+        self.data: dict[str, m.DataCategory] = dict(c.data)
+        self.purposes: dict[str, m.Purpose] = dict(c.purposes)
+        self.statutes: dict[str, m.Statute] = dict(c.statutes)
+        self.tests: tuple[m.PolicyTest, ...] = tuple(c.tests)
+
+        # Sensitivity of each data category as a flow of it carries it (cautious: parts count).
+        self.sensitivity: dict[str, frozenset[str]] = {k: frozenset(c.effective(k)) for k in self.data}
+
+        # When each organisation exists: a successor from its succession date, a predecessor until then.
+        self.org_start: dict[str, dt.date] = {}
+        self.org_end: dict[str, tuple[dt.date, str]] = {}
+        for k, o in self.orgs.items():
+            if o.succeeds is not None and o.succeeds_on is not None:
+                pred = c.org_key(o.succeeds.text)
+                self.org_start[k] = o.succeeds_on
+                if pred:
+                    self.org_end[pred] = (o.succeeds_on, k)
+
+        org = c.org_key
+        orgs_in = lambda names: self.org_tree.expand(org(n.text) for n in names)  # noqa: E731
+        data_in = lambda names: self.data_tree.expand(n.key for n in names)  # noqa: E731
+        purposes_in = lambda names: self.purpose_tree.expand(n.key for n in names)  # noqa: E731
+
+        def overlapping(tree: Tree, names) -> frozenset:
+            # A restriction reaches a category inside a restricted one, and one that contains it.
+            keys = [n.key for n in names]
+            out = set(tree.expand(keys))
+            for k in keys:
+                out |= tree.ancestors.get(k, {k})
+            return frozenset(out)
+
+        def party_scopes(pairs) -> tuple:
+            return tuple((None if p.any_source else orgs_in(p.sources),
+                          None if p.any_recipient else orgs_in(p.recipients)) for p in pairs)
+
+        self.gateways: dict[str, CGateway] = {}
+        for k, g in sorted(c.gateways.items()):
+            self.gateways[k] = CGateway(
+                key=k, model=g, statute=self.statutes.get(g.statute.id.key) if g.statute else None,
+                provision=g.statute.provision if g.statute else None, pairs=party_scopes(g.allows),
+                data=data_in(g.data), purposes=purposes_in(g.purposes),
+                requires_agreement=g.requires_agreement, overrides=frozenset(n.key for n in g.overrides),
+                valid=g.valid)
+        self.restrictions: dict[str, CRestriction] = {}
+        for k, r in sorted(c.restrictions.items()):
+            self.restrictions[k] = CRestriction(
+                key=k, model=r, statute=self.statutes.get(r.statute.id.key) if r.statute else None,
+                provision=r.statute.provision if r.statute else None,
+                one_way=orgs_in(r.one_way), forbids=party_scopes(r.forbids),
+                data=overlapping(self.data_tree, r.data) if r.data else None,
+                purposes=overlapping(self.purpose_tree, r.purposes) if r.purposes else None,
+                exceptions=tuple(
+                    (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
+                    for e in r.exceptions),
+                valid=r.valid)
+        self.agreements: dict[str, CAgreement] = {}
+        for k, a in sorted(c.agreements.items()):
+            dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
+            if a.both_ways:
+                dirs.append((dirs[0][1], dirs[0][0]))
+            self.agreements[k] = CAgreement(
+                key=k, model=a, directions=tuple(dirs), data=data_in(a.data), purposes=purposes_in(a.purposes),
+                gateway=a.under.key if a.under else "", valid=a.valid)
+
+        # Indexes: every rule under each organisation its source scope reaches, so a question looks at one
+        # bucket (plus the rules open to any source).
+        self.gateways_by_source: dict[str, list[CGateway]] = {}
+        self.gateways_any_source: list[CGateway] = []
+        for g in self.gateways.values():
+            if any(s is None for s, _ in g.pairs):
+                self.gateways_any_source.append(g)
+                continue
+            for s in frozenset().union(*(s for s, _ in g.pairs)):
+                self.gateways_by_source.setdefault(s, []).append(g)
+        self.restrictions_by_source: dict[str, list[CRestriction]] = {}
+        self.restrictions_any_source: list[CRestriction] = []
+        for r in self.restrictions.values():
+            if any(s is None for s, _ in r.forbids):
+                self.restrictions_any_source.append(r)
+                continue
+            for s in r.one_way.union(*(s for s, _ in r.forbids)):
+                self.restrictions_by_source.setdefault(s, []).append(r)
+        self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
+        for a in self.agreements.values():
+            self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+
+        # Memoised verdicts: keyed by the arguments as given (the cheapest look-up) and by the normalised
+        # question (so spellings and aliases share one evaluation). Bounded; cleared whole when full.
+        self._memo: dict[tuple, bool] = {}
+        self._raw_memo: dict[tuple, bool] = {}
+        self._memo_lock = threading.Lock()
+        self.memo_limit = 1_000_000
+        self._index: Optional["DecisionIndex"] = None
+
+    def __getstate__(self) -> dict:
+        # For the compiled-bundle cache (engine/cache.py): memos, index and lock are per process.
+        state = dict(self.__dict__)
+        for k in ("_memo", "_raw_memo", "_memo_lock", "_index"):
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._memo, self._raw_memo = {}, {}
+        self._memo_lock = threading.Lock()
+        self._index = None
+
+    # ---- names --------------------------------------------------------------------------------------
+
+    def org_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.orgs:
+            return k
+        if k in self.org_alias:
+            return self.org_alias[k]
+        candidates = [o.id.text for o in self.orgs.values()] + [a for o in self.orgs.values() for a in o.aliases]
+        raise UnknownNameError("organisation", name, did_you_mean(name, candidates))
+
+    def data_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.data:
+            return k
+        raise UnknownNameError("data category", name, did_you_mean(name, [d.id.text for d in self.data.values()]))
+
+    def purpose_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.purposes:
+            return k
+        raise UnknownNameError("purpose", name, did_you_mean(name, [p.id.text for p in self.purposes.values()]))
+
+    def statute_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.statutes:
+            return k
+        # `--assume` takes a statute; someone who names the gateway (or a rule) means the statute it cites.
+        cited = getattr(self.gateways.get(k) or self.restrictions.get(k), "statute", None)
+        suggestions = [cited.id] if cited is not None else did_you_mean(name, [s.id for s in self.statutes.values()])
+        raise UnknownNameError("statute", name, suggestions)
+
+    def rule(self, name: str):
+        """The gateway, restriction or agreement with this id (case-insensitive), or None."""
+        k = name.lower()
+        return self.gateways.get(k) or self.restrictions.get(k) or self.agreements.get(k)
+
+    def org_name(self, key: str) -> str:
+        return self.orgs[key].id.text
+
+    def data_name(self, key: str) -> str:
+        return self.data[key].id.text
+
+    def purpose_name(self, key: str) -> str:
+        return self.purposes[key].id.text
+
+    def org_exists(self, key: str, on: dt.date) -> bool:
+        start = self.org_start.get(key)
+        end = self.org_end.get(key)
+        return (start is None or on >= start) and (end is None or on < end[0])
+
+    # ---- questions ----------------------------------------------------------------------------------
+
+    def decide(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+               assume: Iterable[str] = (), *, fixes: bool = True, routes: bool = True) -> "Decision":
+        """Decide one flow, with the reasons, conditions, verified fixes and (on a DENY) lawful routes."""
+        from engine.eval.decide import decide
+        return decide(self, source, recipient, data, purpose, on=on, assume=assume, fixes=fixes, routes=routes)
+
+    def decide_all_purposes(self, source: str, recipient: str, data: str, on: Optional[dt.date] = None,
+                            assume: Iterable[str] = (), **kwargs) -> list["Decision"]:
+        """One decision per declared purpose, in declaration-name order."""
+        return [self.decide(source, recipient, data, self.purposes[p].id.text, on=on, assume=assume, **kwargs)
+                for p in sorted(self.purposes)]
+
+    @property
+    def index(self) -> "DecisionIndex":
+        """The compiled decision index (engine/index.py), built on first use."""
+        idx = self._index
+        if idx is None:
+            from engine.eval.index import DecisionIndex
+            with self._memo_lock:
+                if self._index is None:
+                    self._index = DecisionIndex(self)
+                idx = self._index
+        return idx
+
+    def allowed(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+                assume: Iterable[str] = ()) -> bool:
+        """The verdict alone, memoised per question. Always the same verdict as `decide`: it runs the index's
+        non-explaining evaluation of the same rules (engine/index.py; property-tested against `evaluate`)."""
+        if on is None:
+            on = dt.date.today()
+        raw = (source, recipient, data, purpose, on, assume if type(assume) is tuple else
+               tuple(assume) if not isinstance(assume, str) else assume)  # normalise refuses a str
+        hit = self._raw_memo.get(raw)
+        if hit is not None:
+            return hit
+        from engine.eval.decide import normalise
+        q = normalise(self, source, recipient, data, purpose, on, raw[5])
+        key = (q.source, q.recipient, q.data, q.purpose, q.on, q.assume)
+        verdict = self._memo.get(key)
+        if verdict is None:
+            verdict = self.index.verdict(q)
+        with self._memo_lock:
+            if len(self._memo) >= self.memo_limit or len(self._raw_memo) >= self.memo_limit:
+                self._memo.clear()
+                self._raw_memo.clear()
+            self._memo[key] = verdict
+            self._raw_memo[raw] = verdict
+        return verdict
+
+    def allowed_many(self, questions: Iterable[tuple]) -> list[bool]:
+        """`allowed` for many questions, each a tuple (source, recipient, data, purpose[, on[, assume]])."""
+        allowed = self.allowed
+        return [allowed(*q) for q in questions]
+
+    def allowed_uncached(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+                         assume: Iterable[str] = ()) -> bool:
+        """`allowed` without the memo: resolve the names and evaluate through the index every time."""
+        from engine.eval.decide import normalise
+        return self.index.verdict(normalise(self, source, recipient, data, purpose, on, assume))
+
+    def routes(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+               assume: Iterable[str] = (), max_hops: int = 4) -> list["Route"]:
+        """Lawful indirect routes (two hops or more), shortest first, each hop with its own basis."""
+        from engine.eval.routes import routes
+        return routes(self, source, recipient, data, purpose, on=on, assume=assume, max_hops=max_hops)
+
+    def span_text(self, span: Span) -> str:
+        return str(span)
+
+
+def compile_policy(checked: Checked, sources: Mapping[str, SourceFile], warnings: Sequence[Diagnostic] = ()) -> Policy:
+    return Policy(checked, sources, warnings)

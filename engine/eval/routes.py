@@ -1,0 +1,401 @@
+"""Onward sharing: what a recipient may do next with data it received, and lawful indirect routes A -> X -> B.
+
+The effective onward permission of one disclosure is the INTERSECTION of its gateway's and its agreement's
+`onward` clauses (a missing clause is `onward none`), held as an `OnwardPermission`:
+
+- `none`              the data may not leave the recipient;
+- `to ORG…`           it may go on only to those organisations (or their parts);
+- `only-for PURPOSE…` it may go on only for those purposes (or purposes under them);
+- `as-discloser`      it may go on only where the body that disclosed it could itself lawfully disclose it
+                      directly (same data, purpose and date).
+
+Two clauses together keep both limits: agreement `to X` with gateway `only-for P` allows onward disclosure only
+to X and only for P. Restrictions travel with the data: along a route every permission received so far is
+intersected with the next, so a limit imposed at the first hop still binds the third, and data received under
+`onward none` never leaves its recipient, whatever gateway that recipient has for its own data.
+
+Routes are searched over a networkx MultiDiGraph of lawful direct flows for one data category, purpose, date
+and set of assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause),
+built lazily outwards from the source; breadth first, so routes come shortest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
+
+
+from engine.compile.compiled import CAgreement, CGateway, Policy
+from engine.errors import LawfulError, RequestError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx  # imported where a graph is built: it is much of a fresh process's start-up
+    from engine.eval.decide import Question
+
+MAX_HOPS_DEFAULT = 4
+MAX_HOPS_LIMIT = 8
+MAX_ROUTES = 10  # routes reported per question, after grouping
+MAX_VARIANTS = 10  # variants kept per reported route
+MAX_PARTIAL_ROUTES = 50_000  # partial routes held by one search; beyond it the search stops (and says so)
+
+
+def check_max_hops(max_hops: int) -> int:
+    if not isinstance(max_hops, int) or not 1 <= max_hops <= MAX_HOPS_LIMIT:
+        raise RequestError("limit-exceeded", f"max hops `{max_hops}` is out of range",
+                           f"routes may have from 1 to {MAX_HOPS_LIMIT} hops (default {MAX_HOPS_DEFAULT})")
+    return max_hops
+
+
+# ---- onward permissions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnwardPermission:
+    """What may happen next to data received under one or more onward clauses (their intersection).
+
+    `recipients` / `purposes` are expanded key sets (None: that dimension is not limited); `disclosers` are the
+    bodies whose direct permission bounds every onward flow (`as-discloser`); `clauses` say where each limit
+    came from, for explanations.
+    """
+
+    closed: bool = False
+    recipients: Optional[frozenset] = None
+    purposes: Optional[frozenset] = None
+    disclosers: frozenset = frozenset()
+    clauses: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed or self.recipients == frozenset() or self.purposes == frozenset()
+
+    def meet(self, other: "OnwardPermission") -> "OnwardPermission":
+        """Both permissions at once: every limit of either holds."""
+        def both(a, b):
+            if a is None:
+                return b
+            if b is None:
+                return a
+            return a & b
+
+        return OnwardPermission(
+            closed=self.closed or other.closed, recipients=both(self.recipients, other.recipients),
+            purposes=both(self.purposes, other.purposes), disclosers=self.disclosers | other.disclosers,
+            clauses=tuple(dict.fromkeys(self.clauses + other.clauses)))
+
+    def admits(self, recipient: str, purpose: str, discloser_could: Callable[[str, str], bool]) -> bool:
+        """May data held under this permission go on to `recipient` for `purpose`?"""
+        if self.is_closed:
+            return False
+        if self.recipients is not None and recipient not in self.recipients:
+            return False
+        if self.purposes is not None and purpose not in self.purposes:
+            return False
+        return all(d != recipient and discloser_could(d, recipient) for d in sorted(self.disclosers))
+
+    def describe(self, policy: Policy) -> str:
+        """`none`, or the limits joined with `and`: `to ALI, OfSTED and only-for funding, inspection`."""
+        if self.is_closed:
+            return "none"
+        parts = []
+        if self.recipients is not None:
+            parts.append("to " + ", ".join(_tops(policy.org_tree, self.recipients, policy.org_name)))
+        if self.purposes is not None:
+            parts.append("only-for " + ", ".join(_tops(policy.purpose_tree, self.purposes, policy.purpose_name)))
+        if self.disclosers:
+            parts.append("as-discloser")
+        return " and ".join(parts) if parts else "unrestricted"
+
+
+OPEN = OnwardPermission()  # the source's own data: nothing received, nothing to carry
+
+
+def _tops(tree, keys: frozenset, name: Callable[[str], str]) -> list[str]:
+    """The fewest declared names whose scopes make up `keys` (the nodes whose parent is not in the set)."""
+    return sorted((name(k) for k in keys if tree.parent(k) not in keys), key=str.lower)
+
+
+def clause_permission(policy: Policy, clause, discloser: str, where: str) -> OnwardPermission:
+    """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed."""
+    if clause is None or clause.kind == "none":
+        return OnwardPermission(closed=True, clauses=(f"{where}: none",))
+    text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
+    tag = (f"{where}: {text}",)
+    if clause.kind == "to":
+        return OnwardPermission(recipients=policy.org_tree.expand(policy.org_key(t.text) for t in clause.targets),
+                                clauses=tag)
+    if clause.kind == "only-for":
+        return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
+    if clause.kind == "as-discloser":
+        return OnwardPermission(disclosers=frozenset({discloser}), clauses=tag)
+    return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))  # fail closed
+
+
+def onward_permission(policy: Policy, g: CGateway, a: Optional[CAgreement], discloser: str) -> OnwardPermission:
+    """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a: the
+    intersection of both clauses. Without an agreement only the gateway's clause counts."""
+    perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}")
+    if a is not None:
+        perm = perm.meet(clause_permission(policy, a.model.onward, discloser, f"agreement {a.id}"))
+    return perm
+
+
+def onward_text(policy: Policy, g: CGateway, a: Optional[CAgreement], discloser: str) -> str:
+    return onward_permission(policy, g, a, discloser).describe(policy)
+
+
+# ---- routes as plain data ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One lawful direct disclosure of a route, with its own basis and what the recipient may do next."""
+
+    source: str
+    recipient: str
+    gateway: str
+    agreement: Optional[str]
+    onward: str  # this hop's own onward permission (gateway ∩ agreement)
+    carried: str = "none"  # every limit the data carries after this hop (this hop's and all earlier ones)
+    statute: Optional[str] = None
+    gateway_at: Optional[str] = None  # file:line:col
+    agreement_at: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
+                "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
+                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
+
+
+@dataclass(frozen=True)
+class Route:
+    hops: tuple[Hop, ...]
+    variants: tuple["Route", ...] = ()  # the same route through parts of its intermediaries (grouped here)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return (self.hops[0].source,) + tuple(h.recipient for h in self.hops)
+
+    def __str__(self) -> str:
+        return " → ".join(self.path)
+
+    def to_dict(self) -> dict:
+        return {"path": list(self.path), "hops": [h.to_dict() for h in self.hops],
+                "variants": [v.to_dict() for v in self.variants]}
+
+
+# ---- the lawful-flow graph ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Edge:
+    source: str
+    recipient: str
+    gateway: CGateway
+    agreement: Optional[CAgreement]
+    onward: OnwardPermission
+
+
+def candidate_recipients(policy: Policy, source: str, data: str, purpose: str) -> set[str]:
+    """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
+    leaving out the source itself and its parts and parents."""
+    out: set[str] = set()
+    for g in policy.gateways_by_source.get(source, []) + policy.gateways_any_source:
+        if data not in g.data or purpose not in g.purposes:
+            continue
+        for s, d in g.pairs:
+            if s is None or source in s:
+                out |= set(policy.orgs) if d is None else d
+    return {r for r in out if not related(policy, source, r)}
+
+
+def related(policy: Policy, a: str, b: str) -> bool:
+    """The same body, or one part of the other: passing data between them is not a disclosure between
+    bodies, so flows, routes and pictures leave such pairs out."""
+    tree = policy.org_tree
+    return a == b or tree.within(a, {b}) or tree.within(b, {a})
+
+
+class FlowGraph:
+    """Lawful direct flows for one data category, purpose, date and assumptions, as a networkx MultiDiGraph
+    (one edge per basis, keyed `gateway/agreement`), expanded node by node on demand."""
+
+    def __init__(self, policy: Policy, q: "Question"):
+        self.policy = policy
+        self.q = q
+        import networkx as nx
+
+        self.graph = nx.MultiDiGraph()
+        self._expanded: set[str] = set()
+        self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
+        self._could: dict[tuple[str, str], bool] = {}
+
+    def out_edges(self, x: str) -> list[Edge]:
+        """Every lawful direct flow out of x, by recipient name then basis order (as `decide` prefers)."""
+        from engine.eval.decide import evaluate
+
+        hit = self._out.get(x)
+        if hit is not None:
+            return hit
+        if x not in self._expanded:
+            self._expanded.add(x)
+            self.graph.add_node(x)
+            for y in sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
+                            key=lambda k: (self.policy.org_name(k).lower(), k)):
+                out = evaluate(self.policy, replace(self.q, source=x, recipient=y))
+                self._could[(x, y)] = out.allowed
+                for g, a in (out.bases if out.allowed else []):
+                    key = f"{g.key}/{a.key if a else ''}"
+                    self.graph.add_edge(x, y, key=key, edge=Edge(x, y, g, a, onward_permission(self.policy, g, a, x)))
+        self._out[x] = [d["edge"] for _x, _y, d in self.graph.out_edges(x, data=True)]
+        return self._out[x]
+
+    def expand_all(self) -> "nx.MultiDiGraph":
+        for x in sorted(self.policy.orgs):
+            self.out_edges(x)
+        return self.graph
+
+    def could(self, discloser: str, recipient: str) -> bool:
+        """May `discloser` lawfully disclose this data directly to `recipient` (as-discloser's test)?"""
+        key = (discloser, recipient)
+        if key not in self._could:
+            self._could[key] = discloser != recipient and self.policy.allowed(
+                discloser, recipient, self.q.data, self.q.purpose, on=self.q.on, assume=self.q.assume)
+        return self._could[key]
+
+
+@dataclass(frozen=True, eq=False)
+class RawRoute:
+    nodes: tuple[str, ...]
+    edges: tuple[Edge, ...]
+    carried: tuple[OnwardPermission, ...]  # the permission the data carries after each hop
+
+
+@dataclass
+class Search:
+    routes: list[RawRoute]
+    truncated: bool = False
+
+
+def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] = None,
+           to_target: Optional[dict[str, int]] = None) -> Search:
+    """Every lawful route from `source` (to `target`, or to anyone) of at most max_hops hops, shortest first.
+
+    A route may be extended from X to Y only when Y is not already on it (nor part of, or the body of, the
+    source), X -> Y is a lawful direct flow,
+    and the permission the data carries into X (the intersection of every onward clause so far) admits Y
+    for the question's purpose. `to_target` (hops from each organisation to the target in the lawful-flow
+    graph, when known) prunes partial routes that could not reach the target within max_hops.
+    """
+    q = flows.q
+    found: list[RawRoute] = []
+    level = [RawRoute((source,), (), ())]
+    truncated = False
+    held = 0
+    tree = flows.policy.org_tree
+    own_body = tree.ancestors.get(source, frozenset()) | tree.descendants.get(source, frozenset()) | {source}
+    for depth in range(1, max_hops + 1):
+        nxt: list[RawRoute] = []
+        seen: set = set()
+        for partial in level:
+            x = partial.nodes[-1]
+            carried = partial.carried[-1] if partial.carried else OPEN
+            if partial.carried and carried.is_closed:
+                continue
+            for e in flows.out_edges(x):
+                y = e.recipient
+                if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
+                    continue  # cannot reach the target in the hops left
+                if y in own_body or y in partial.nodes:
+                    continue  # no organisation twice, and never back into the source's own body
+                if partial.carried and not carried.admits(y, q.purpose, flows.could):
+                    continue
+                after = carried.meet(e.onward) if partial.carried else e.onward
+                key = (partial.nodes + (y,), after)
+                if key in seen:  # another basis with the same effect: keep the first (preferred) one
+                    continue
+                seen.add(key)
+                route = RawRoute(partial.nodes + (y,), partial.edges + (e,), partial.carried + (after,))
+                if target is None or y == target:
+                    found.append(route)
+                if y != target and depth < max_hops and not after.is_closed:
+                    nxt.append(route)
+                    held += 1
+                    if held > MAX_PARTIAL_ROUTES:
+                        truncated = True
+                        break
+            if truncated:
+                break
+        level = nxt
+        if truncated or not level:
+            break
+    return Search(found, truncated)
+
+
+def _location(span) -> Optional[str]:
+    return str(span) if span and span.file else None
+
+
+def to_route(policy: Policy, raw: RawRoute) -> Route:
+    hops = []
+    for e, carried in zip(raw.edges, raw.carried):
+        g, a = e.gateway, e.agreement
+        statute = None
+        if g.statute is not None:
+            statute = g.statute.title + (f", {g.provision}" if g.provision else "")
+        hops.append(Hop(policy.org_name(e.source), policy.org_name(e.recipient), g.id, a.id if a else None,
+                        e.onward.describe(policy), carried.describe(policy), statute,
+                        _location(g.model.span), _location(a.model.span) if a and not a.hypothetical else None))
+    return Route(tuple(hops))
+
+
+def group_routes(policy: Policy, raws: Iterable[RawRoute], limit: int = MAX_ROUTES) -> list[Route]:
+    """One route per distinct node path (the first basis found), grouped: a route whose every intermediary
+    is an intermediary of a shorter-or-equal reported route, or part of one, is listed as that route's
+    variant instead of on its own (DfES → LLSC-London-Central → ALI is a variant of DfES → LSC → ALI).
+    Ordered shortest first, then higher-level intermediaries first, then by names."""
+    tree = policy.org_tree
+    by_path: dict[tuple, RawRoute] = {}
+    for r in raws:
+        by_path.setdefault(r.nodes, r)
+
+    def order(r: RawRoute):
+        mids = r.nodes[1:-1]
+        return (len(r.nodes), sum(tree.depth(k) for k in mids), [policy.org_name(k).lower() for k in r.nodes])
+
+    kept: list[tuple[RawRoute, list[RawRoute]]] = []
+    for r in sorted(by_path.values(), key=order):
+        mids = r.nodes[1:-1]
+        home = None
+        for k, variants in kept:
+            if len(k.nodes) <= len(r.nodes) and r.nodes[-1] == k.nodes[-1] and mids and all(
+                    tree.within(m, set(k.nodes[1:-1])) for m in mids):
+                home = variants
+                break
+        if home is None:
+            if len(kept) < limit:
+                kept.append((r, []))
+        elif len(home) < MAX_VARIANTS:
+            home.append(r)
+    return [replace(to_route(policy, k), variants=tuple(to_route(policy, v) for v in vs)) for k, vs in kept]
+
+
+def find_routes(policy: Policy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT, limit: int = MAX_ROUTES,
+                flows: Optional[FlowGraph] = None) -> list[Route]:
+    """Indirect lawful routes (two hops or more) from q.source to q.recipient, grouped, shortest first."""
+    check_max_hops(max_hops)
+    if max_hops < 2 or related(policy, q.source, q.recipient):
+        return []
+    flows = flows or FlowGraph(policy, q)
+    found = search(flows, q.source, max_hops, target=q.recipient)
+    return group_routes(policy, (r for r in found.routes if len(r.edges) >= 2), limit)
+
+
+def routes(policy: Policy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+           assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> list[Route]:
+    """`Policy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
+    UnknownNameError for an unknown name and RequestError when max_hops is outside 1..8."""
+    from engine.eval.decide import normalise
+
+    check_max_hops(max_hops)
+    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume), max_hops)

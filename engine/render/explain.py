@@ -1,0 +1,120 @@
+"""Decisions in words: the text a policy officer reads at a terminal (Markdown for pull requests is in report.py).
+
+Pure functions from a Decision to text; colour is added by the caller only on a terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from engine.eval.decide import Decision
+
+Style = Callable[[str, str], str]  # (text, role) -> styled text; role: allow | deny | dim | bold
+
+
+def plain(text: str, _role: str) -> str:
+    return text
+
+
+def _where(span) -> str:
+    return f" [{span}]" if span else ""
+
+
+def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
+    """A headline, then the reasons with citations and file:line, conditions and what would make it lawful."""
+    lines = [style(d.headline, "allow" if d.allowed else "deny")]
+    q = f"{d.source} → {d.recipient}: {d.data} for {d.purpose} on {d.on.isoformat()}"
+    if d.assume:
+        q += f", assuming {', '.join(d.assume)}"
+    lines.append(style(q, "dim"))
+    if d.basis:
+        g = d.basis.gateway
+        cite = f" — {g.cites()}" if g.cites() else ""
+        lines.append(f"  gateway   {g.id}: {g.title}{cite}{_where(g.span)}")
+        if g.url:
+            lines.append(f"            {g.url}")
+        if d.basis.agreement:
+            a = d.basis.agreement
+            lines.append(f"  agreement {a.id}: {a.title}{_where(a.span)}")
+        if d.basis.lawful_basis:
+            lines.append(f"  lawful basis: {d.basis.lawful_basis}")
+        if d.basis.article_9:
+            lines.append(f"  article 9 condition: {d.basis.article_9}")
+        if d.basis.article_10:
+            lines.append(f"  article 10 condition: {d.basis.article_10}")
+        onward = d.basis.onward
+        if "as-discloser" in onward:  # say what the clause means, once, in words
+            onward += f" (passed on only where {d.source} could itself lawfully disclose it directly)"
+        elif onward == "none":
+            onward += f" (it may not leave {d.recipient})"
+        lines.append(f"  onward disclosure: {onward}")
+    for b in d.blocks:
+        r = b.restriction
+        kind = "one-way legislative block" if b.one_way else "legislative block"
+        cite = f" — {r.cites()}" if r.cites() else ""
+        if b.overridden_by:
+            lines.append(f"  lifted    {r.id} ({kind}){cite}: gateway {b.overridden_by} overrides it{_where(r.span)}")
+        else:
+            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{_where(b.span or r.span)}")
+            if r.url:
+                lines.append(f"            {r.url}")
+    if d.conditions:
+        lines.append("conditions the sender must meet:")
+        for c in d.conditions:
+            lines.append(f"  - {c.text} (agreement {c.agreement}){_where(c.span)}")
+    if verbose and d.considered:
+        lines.append("considered:")
+        for c in d.considered:
+            # "the exception at FILE:L:C covers this flow [FILE:L:C]" would give the place twice
+            reason = c.reason.replace(f" at {c.span}", "") if c.span else c.reason
+            lines.append(f"  - {c.kind} {c.id}: {reason}{_where(c.span)}")
+    if d.fixes:
+        lines.append("would be lawful if:")
+        for f in d.fixes:
+            lines.append(f"  - {f.description}")
+    if d.routes:
+        lines.append(style("no direct basis; lawful route" + ("s" if len(d.routes) > 1 else "") + ":", "bold"))
+        for r in d.routes:
+            via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
+                            for h in r.hops)
+            lines.append(f"  {r}  ({via})")
+            if r.variants:
+                lines.append(style("    also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants), "dim"))
+    return "\n".join(lines)
+
+
+def explain_grouped(decisions: Sequence[Decision], style: Style = plain, verbose: bool = False) -> str:
+    """Per-purpose answers: 'allowed for …; denied for …', then one line per distinct reason with the
+    purposes it answers (every decision in full with `verbose`)."""
+    if not decisions:
+        return "no purposes are declared"
+    allowed = [d.purpose for d in decisions if d.allowed]
+    denied = [d.purpose for d in decisions if not d.allowed]
+    head = []
+    if allowed:
+        head.append(style(f"allowed for {', '.join(allowed)}", "allow"))
+    if denied:
+        head.append(style(f"denied for {', '.join(denied)}", "deny"))
+    first = decisions[0]
+    parts = [f"{first.source} → {first.recipient}: {first.data} on {first.on.isoformat()}", "; ".join(head)]
+    if verbose:
+        for d in decisions:
+            parts += ["", style(f"— for {d.purpose}", "bold"), explain(d, style, verbose=True)]
+        return "\n".join(parts)
+    # One group per distinct answer: the same headline AND the same fixes and routes, so a fix listed under a
+    # group holds for every purpose named with it (a fix found for `inspection` is not offered for `funding`).
+    groups: dict[tuple, list[Decision]] = {}
+    for d in decisions:
+        key = (d.headline, tuple(f.description for f in d.fixes), tuple(str(r) for r in d.routes))  # nearest first
+        groups.setdefault(key, []).append(d)
+    for (headline, fixes, routes), ds in groups.items():
+        parts.append(f"  {style(headline, 'allow' if ds[0].allowed else 'deny')}")
+        purposes = [d.purpose for d in ds]
+        if purposes not in (allowed, denied):  # the line above already names exactly these purposes
+            parts.append(f"    for {', '.join(purposes)}")
+        for f in fixes[:3]:
+            parts.append(f"    would be lawful if: {f}")
+        for r in routes[:3]:
+            parts.append(f"    lawful route: {r}")
+    parts.append(style("(ask with --purpose P for the full reasons of one answer, or add --verbose)", "dim"))
+    return "\n".join(parts)

@@ -1,0 +1,544 @@
+"""Semantic diff: which flows a change to a bundle makes lawful or unlawful, and which rule change did it.
+
+Two compiled policies (OLD and NEW, from bundle folders or git revisions) are compared rule by rule: added,
+removed or changed gateways, restrictions and agreements, statutes whose register entry changed, and
+organisations, data categories and purposes whose place in a hierarchy (or sensitivity, or succession)
+changed. Each change has a *scope*: boxes of (sources, recipients, data, purposes) outside which it cannot
+alter a verdict. A question can only change verdict if it is allowed on one side, so it must lie inside some
+gateway's scope on that side; the diff evaluates exactly the questions in (change scopes) ∩ (gateway scopes)
+on both sides — fast on large bundles — and `brute_force` (used by the property test) checks every question.
+
+A question that names something one side does not declare is denied on that side (fail closed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import subprocess
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Iterable, Optional
+
+from engine.syntax import model as m
+from engine.compile.compiled import Policy
+from engine.eval.decide import Decision, Question, decide_question, evaluate
+from engine.base.diagnostics import error
+from engine.errors import DiagnosticsError
+from engine.base.source import Span
+
+RULE_KINDS = ("gateway", "restriction", "agreement")
+SENSITIVE = ("special-category", "criminal-offence", "personal")
+
+Box = tuple[Optional[frozenset], Optional[frozenset], Optional[frozenset], Optional[frozenset]]
+QKey = tuple[str, str, str, str]
+
+
+# ---- the result ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """One rule (or statute, or hierarchy node) that differs between the two sides."""
+
+    kind: str  # gateway | restriction | agreement | statute | organisation | data | purpose
+    action: str  # added | removed | changed
+    id: str
+    title: str
+    old_span: Optional[Span] = None
+    new_span: Optional[Span] = None
+    details: tuple[str, ...] = ()  # the clauses or fields that changed
+    citation: Optional[str] = None  # statute title and provision
+    url: Optional[str] = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id.lower()}"
+
+    @property
+    def label(self) -> str:
+        kind = {"statute": "statute status", "organisation": "organisation (hierarchy)", "data": "data category (hierarchy)",
+                "purpose": "purpose (hierarchy)"}.get(self.kind, self.kind)
+        return f"{self.action} {kind} {self.id}"
+
+    @property
+    def where(self) -> Optional[Span]:
+        return self.new_span or self.old_span
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "action": self.action, "id": self.id, "title": self.title,
+                "old_span": self.old_span.to_dict() if self.old_span else None,
+                "new_span": self.new_span.to_dict() if self.new_span else None,
+                "details": list(self.details), "citation": self.citation, "url": self.url}
+
+
+@dataclass(frozen=True)
+class FlowChange:
+    """One question whose verdict differs, with both sides' headlines and the changes that caused it."""
+
+    source: str
+    recipient: str
+    data: str
+    purpose: str
+    old: str  # allow | deny
+    new: str
+    old_headline: str
+    new_headline: str
+    causes: tuple[str, ...]  # RuleChange keys
+    sensitivity: tuple[str, ...]
+    because: str  # the citation that decides the new verdict (basis, or the block, or the lost basis)
+
+    @property
+    def newly_allowed(self) -> bool:
+        return self.new == "allow"
+
+    @property
+    def flag(self) -> str:
+        """'special-category', 'criminal-offence', 'personal' or '' — the loudest sensitivity."""
+        for s in SENSITIVE:
+            if s in self.sensitivity:
+                return s
+        return ""
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "recipient": self.recipient, "data": self.data, "purpose": self.purpose,
+                "old": self.old, "new": self.new, "old_headline": self.old_headline, "new_headline": self.new_headline,
+                "causes": list(self.causes), "sensitivity": list(self.sensitivity), "flag": self.flag,
+                "because": self.because}
+
+
+@dataclass
+class DiffResult:
+    old_label: str
+    new_label: str
+    on: dt.date
+    changes: list[RuleChange] = field(default_factory=list)
+    flows: list[FlowChange] = field(default_factory=list)
+    evaluated: int = 0  # questions evaluated on each side
+
+    @property
+    def newly_allowed(self) -> list[FlowChange]:
+        return [f for f in self.flows if f.newly_allowed]
+
+    @property
+    def newly_denied(self) -> list[FlowChange]:
+        return [f for f in self.flows if not f.newly_allowed]
+
+    def change(self, key: str) -> Optional[RuleChange]:
+        return next((c for c in self.changes if c.key == key), None)
+
+    def groups(self) -> list[tuple[tuple[RuleChange, ...], list[FlowChange]]]:
+        """Flows grouped by the rule change(s) that caused them; groups with newly allowed flows first."""
+        by: dict[tuple[str, ...], list[FlowChange]] = {}
+        for f in self.flows:
+            by.setdefault(f.causes, []).append(f)
+        out = []
+        for causes, flows in by.items():
+            out.append((tuple(c for c in (self.change(k) for k in causes) if c is not None), flows))
+        out.sort(key=lambda g: (not any(f.newly_allowed for f in g[1]), [c.key for c in g[0]]))
+        return out
+
+    def pairs(self) -> list[tuple[str, str, int, int, tuple[str, ...]]]:
+        """Per organisation pair: (source, recipient, newly allowed, newly denied, flags)."""
+        acc: dict[tuple[str, str], list] = {}
+        for f in self.flows:
+            row = acc.setdefault((f.source, f.recipient), [0, 0, set()])
+            row[0 if f.newly_allowed else 1] += 1
+            if f.flag and f.newly_allowed:
+                row[2].add(f.flag)
+        return sorted(((s, r, a, d, tuple(sorted(fl))) for (s, r), (a, d, fl) in acc.items()),
+                      key=lambda x: (-x[2], x[0].lower(), x[1].lower()))
+
+    def to_dict(self) -> dict:
+        return {
+            "old": self.old_label, "new": self.new_label, "on": self.on.isoformat(),
+            "summary": {"newly_allowed": len(self.newly_allowed), "newly_denied": len(self.newly_denied),
+                        "rule_changes": len(self.changes), "questions_evaluated": self.evaluated,
+                        "newly_allowed_personal": sum(1 for f in self.newly_allowed if f.flag)},
+            "changes": [c.to_dict() for c in self.changes],
+            "flows": [f.to_dict() for f in self.flows],
+            "pairs": [{"source": s, "recipient": r, "newly_allowed": a, "newly_denied": d, "flags": list(fl)}
+                      for s, r, a, d, fl in self.pairs()],
+        }
+
+
+# ---- which rules changed -----------------------------------------------------------------------------
+
+
+def _differing_fields(a, b, skip: Iterable[str] = ("span", "clause_spans")) -> tuple[str, ...]:
+    out = []
+    for f in fields(a):
+        if f.name in skip:
+            continue
+        if getattr(a, f.name) != getattr(b, f.name):
+            out.append(f.name.replace("_", "-"))
+    return tuple(out)
+
+
+def _statute_cite(policy: Policy, rule) -> tuple[Optional[str], Optional[str]]:
+    s = getattr(rule, "statute", None)
+    if s is None:
+        return None, None
+    prov = getattr(rule, "provision", None)
+    return f"{s.title}{' ' + prov if prov else ''}", m.provision_url(s.url, prov)
+
+
+def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Every rule, statute and hierarchy node that differs, in a stable order."""
+    out: list[RuleChange] = []
+    for kind, table_of in (("gateway", lambda p: p.gateways), ("restriction", lambda p: p.restrictions),
+                           ("agreement", lambda p: p.agreements)):
+        o, n = table_of(old), table_of(new)
+        for k in sorted(set(o) | set(n)):
+            a, b = o.get(k), n.get(k)
+            if a is not None and b is not None and a.model == b.model:
+                continue
+            rule = b or a
+            cite, url = _statute_cite(new if b else old, rule)
+            action = "added" if a is None else "removed" if b is None else "changed"
+            details = _differing_fields(a.model, b.model) if a is not None and b is not None else ()
+            out.append(RuleChange(kind, action, rule.id, rule.model.title, a.model.span if a else None,
+                                  b.model.span if b else None, details, cite, url))
+    for k in sorted(set(old.statutes) | set(new.statutes)):
+        a, b = old.statutes.get(k), new.statutes.get(k)
+        if a is not None and b is not None and _statute_effect(a) == _statute_effect(b):
+            continue
+        s = b or a
+        action = "added" if a is None else "removed" if b is None else "changed"
+        details = ()
+        if a is not None and b is not None:
+            details = tuple(f"{name}: {x or '—'} → {y or '—'}" for name, x, y in
+                            zip(("status", "commenced", "repealed"), _statute_effect(a), _statute_effect(b)) if x != y)
+        out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
+                              details, s.citation, s.url))
+    for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
+                           ("purpose", lambda p: p.purposes)):
+        o, n = table_of(old), table_of(new)
+        for k in sorted(set(o) | set(n)):
+            a, b = o.get(k), n.get(k)
+            if a is not None and b is not None and _structure(a) == _structure(b):
+                continue
+            item = b or a
+            action = "added" if a is None else "removed" if b is None else "changed"
+            details = _differing_fields(a, b, ("span", "title", "aliases", "id")) if a is not None and b is not None else ()
+            out.append(RuleChange(kind, action, item.id.text, item.title, a.span if a else None, b.span if b else None,
+                                  details))
+    return out
+
+
+def _statute_effect(s: m.Statute) -> tuple:
+    return (s.status, s.commenced.isoformat() if s.commenced else None, s.repealed.isoformat() if s.repealed else None)
+
+
+def _structure(item) -> tuple:
+    """What of a vocabulary item can change a verdict (not its title or aliases)."""
+    key = lambda n: n.key if n is not None else None  # noqa: E731
+    if isinstance(item, m.Organisation):
+        return (key(item.parent), key(item.succeeds), item.succeeds_on)
+    if isinstance(item, m.DataCategory):
+        return (key(item.parent), tuple(sorted(item.markers)))
+    return (key(item.parent),)
+
+
+# ---- scopes ------------------------------------------------------------------------------------------
+
+
+def _rule_boxes(policy: Policy, kind: str, key: str) -> list[Box]:
+    if kind == "gateway":
+        g = policy.gateways.get(key)
+        return [(s, r, g.data, g.purposes) for s, r in g.pairs] if g else []
+    if kind == "agreement":
+        a = policy.agreements.get(key)
+        return [(s, r, a.data, a.purposes) for s, r in a.directions] if a else []
+    r = policy.restrictions.get(key)
+    if r is None:
+        return []
+    boxes: list[Box] = []
+    if r.one_way:
+        boxes.append((r.one_way, None, r.data, r.purposes))
+    boxes += [(s, d, r.data, r.purposes) for s, d in r.forbids]
+    return boxes
+
+
+def _tree_reach(policies: tuple[Policy, Policy], tree: str, key: str, up: bool) -> frozenset:
+    out = {key}
+    for p in policies:
+        t = getattr(p, tree)
+        out |= t.descendants.get(key, frozenset())
+        if up:
+            out |= t.ancestors.get(key, frozenset())
+    return frozenset(out)
+
+
+def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
+    """Where a change can alter a verdict, as (sources, recipients, data, purposes) boxes; None = anything."""
+    key = c.id.lower()
+    both = (old, new)
+    if c.kind in RULE_KINDS:
+        return _rule_boxes(old, c.kind, key) + _rule_boxes(new, c.kind, key)
+    if c.kind == "statute":
+        boxes: list[Box] = []
+        for p in both:
+            for g in p.gateways.values():
+                if g.statute is not None and g.statute.id.lower() == key:
+                    boxes += _rule_boxes(p, "gateway", g.key)
+            for r in p.restrictions.values():
+                if r.statute is not None and r.statute.id.lower() == key:
+                    boxes += _rule_boxes(p, "restriction", r.key)
+        return boxes
+    if c.kind == "organisation":
+        reach = set(_tree_reach(both, "org_tree", key, up=False))
+        for p in both:  # succession moves the end of the predecessor's existence too
+            o = p.orgs.get(key)
+            if o is not None and o.succeeds is not None:
+                reach.add(o.succeeds.key if o.succeeds.key in p.orgs else p.org_alias.get(o.succeeds.key, o.succeeds.key))
+        reach_f = frozenset(reach)
+        return [(reach_f, None, None, None), (None, reach_f, None, None)]
+    if c.kind == "data":
+        # Sensitivity is inherited downward and a category counts as personal when a part is: both ways.
+        return [(None, None, _tree_reach(both, "data_tree", key, up=True), None)]
+    return [(None, None, None, _tree_reach(both, "purpose_tree", key, up=True))]
+
+
+def _meet(a: Optional[frozenset], b: Optional[frozenset]) -> Optional[frozenset]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> dict[QKey, set[str]]:
+    """Every question inside some change's scope and some gateway's scope (either side), with the keys of the
+    changes whose scope holds it."""
+    out: dict[QKey, set[str]] = {}
+    gateway_boxes: list[tuple[Policy, Box]] = []
+    for p in (old, new):
+        for g in p.gateways.values():
+            gateway_boxes += [(p, b) for b in _rule_boxes(p, "gateway", g.key)]
+    for c in changes:
+        for cb in change_boxes(old, new, c):
+            for p, gb in gateway_boxes:
+                box = [_meet(x, y) for x, y in zip(cb, gb)]
+                universe = (p.orgs, p.orgs, p.data, p.purposes)
+                dims = [sorted(u if b is None else b) for b, u in zip(box, universe)]
+                if not all(dims):
+                    continue
+                for q in itertools.product(*dims):
+                    out.setdefault(q, set()).add(c.key)
+    return out
+
+
+# ---- evaluating ----------------------------------------------------------------------------------------
+
+
+def verdict(policy: Policy, q: QKey, on: dt.date) -> bool:
+    """Allowed on this side? A name the side does not declare is a deny (fail closed)."""
+    s, r, d, p = q
+    if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
+        return False
+    return evaluate(policy, Question(s, r, d, p, on)).allowed
+
+
+def _decision(policy: Policy, q: QKey, on: dt.date) -> Optional[Decision]:
+    s, r, d, p = q
+    if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
+        return None
+    return decide_question(policy, Question(s, r, d, p, on), fixes=False, routes=False)
+
+
+def _missing(policy: Policy, q: QKey) -> str:
+    s, r, d, p = q
+    for k, table, word in ((s, policy.orgs, "organisation"), (r, policy.orgs, "organisation"), (d, policy.data, "data category"),
+                           (p, policy.purposes, "purpose")):
+        if k not in table:
+            return f"DENIED — {word} `{k}` is not declared"
+    return "DENIED"
+
+
+def _name(old: Policy, new: Policy, kind: str, key: str) -> str:
+    for p in (new, old):
+        table = {"org": p.orgs, "data": p.data, "purpose": p.purposes}[kind]
+        if key in table:
+            return table[key].id.text
+    return key
+
+
+def _because(d: Optional[Decision], other: Optional[Decision]) -> str:
+    """The citation behind the new verdict: the basis (allowed), the block, or the basis that was lost."""
+    def ref(r) -> str:
+        cite = f" ({r.cites()})" if r.cites() else ""
+        return f"{r.kind} `{r.id}`{cite}" + (f" [{r.span}]" if r.span else "")
+
+    if d is None:
+        return "not declared on this side"
+    if d.allowed and d.basis:
+        s = "under " + ref(d.basis.gateway)
+        if d.basis.agreement:
+            s += " and " + ref(d.basis.agreement)
+        lifted = [b for b in d.blocks if b.overridden_by is not None]
+        if lifted:  # a reviewer must see that the flow now passes a statutory bar
+            s += ", lifting " + ", ".join(ref(b.restriction) for b in lifted)
+        return s
+    live = [b for b in d.blocks if b.overridden_by is None]
+    if live:
+        return "blocked by " + ", ".join(ref(b.restriction) for b in live)
+    if other is not None and other.allowed and other.basis:
+        lost = "no longer under " + ref(other.basis.gateway)
+        if other.basis.agreement:
+            lost += " and " + ref(other.basis.agreement)
+        return f"{lost}: {d.headline.removeprefix('DENIED — ')}"
+    return d.headline
+
+
+def _refine(causes: set[str], old_d: Optional[Decision], new_d: Optional[Decision]) -> tuple[str, ...]:
+    """Of the changes whose scope holds the question, those among either decision's reasons (rules), plus
+    statute and hierarchy changes; all of them when none is among the reasons."""
+    reasons: set[str] = set()
+    for d in (old_d, new_d):
+        if d is not None:
+            reasons |= d.reason_ids()
+    named = {c for c in causes if c.split(":", 1)[0] in RULE_KINDS and c.split(":", 1)[1] in reasons}
+    other = {c for c in causes if c.split(":", 1)[0] not in RULE_KINDS}
+    kept = named | other
+    return tuple(sorted(kept or causes))
+
+
+def diff_policies(old: Policy, new: Policy, on: Optional[dt.date] = None, old_label: str = "OLD",
+                  new_label: str = "NEW") -> DiffResult:
+    """The semantic diff of two compiled policies on a date (default today)."""
+    day = on or dt.date.today()
+    result = DiffResult(old_label, new_label, day)
+    result.changes = rule_changes(old, new)
+    candidates = candidate_questions(old, new, result.changes)
+    result.evaluated = len(candidates)
+    flows = []
+    for q, causes in candidates.items():
+        a, b = verdict(old, q, day), verdict(new, q, day)
+        if a == b:
+            continue
+        od, nd = _decision(old, q, day), _decision(new, q, day)
+        sens = (nd if b else od)
+        s, r, d, p = q
+        flows.append(FlowChange(
+            source=_name(old, new, "org", s), recipient=_name(old, new, "org", r), data=_name(old, new, "data", d),
+            purpose=_name(old, new, "purpose", p), old="allow" if a else "deny", new="allow" if b else "deny",
+            old_headline=od.headline if od else _missing(old, q), new_headline=nd.headline if nd else _missing(new, q),
+            causes=_refine(causes, od, nd), sensitivity=tuple(sens.sensitivity) if sens else (),
+            because=_because(nd, od)))
+    rank = {"special-category": 0, "criminal-offence": 0, "personal": 1, "": 2}
+    flows.sort(key=lambda f: (not f.newly_allowed, rank[f.flag], f.source.lower(), f.recipient.lower(), f.data.lower(),
+                              f.purpose.lower()))
+    result.flows = flows
+    return result
+
+
+def brute_force(old: Policy, new: Policy, on: dt.date) -> set[QKey]:
+    """Every question (over both sides' names) whose verdict differs — the reference the diff must match."""
+    orgs = sorted(set(old.orgs) | set(new.orgs))
+    data = sorted(set(old.data) | set(new.data))
+    purposes = sorted(set(old.purposes) | set(new.purposes))
+    return {q for q in itertools.product(orgs, orgs, data, purposes) if verdict(old, q, on) != verdict(new, q, on)}
+
+
+# ---- reading the two sides ---------------------------------------------------------------------------
+
+
+def _fail(message: str, help_: Optional[str] = None) -> DiagnosticsError:
+    return DiagnosticsError([error("bad-revision", message, None, help_)])
+
+
+def _git(args: list[str], cwd: Path, input_: Optional[bytes] = None) -> bytes:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, input=input_, capture_output=True, check=False, timeout=120)
+    except FileNotFoundError:
+        raise _fail("git is not installed, so revisions cannot be read", "pass two bundle folders instead")
+    except subprocess.TimeoutExpired:
+        raise _fail(f"`git {' '.join(args)}` took too long")
+    if proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise _fail(f"`git {' '.join(args)}` failed: {msg[-1] if msg else proc.returncode}")
+    return proc.stdout
+
+
+def read_revision(rev: str, bundle_dir: Path, cwd: Optional[Path] = None) -> tuple[dict[str, str], str]:
+    """The bundle at `bundle_dir` (a folder of the current repository) as it was at git revision `rev`:
+    ({"policies/x.policy": text}, gateways.yaml text). Reads objects with git; never touches the work tree."""
+    from engine.bundle.read import DEFAULT_LIMITS, POLICIES_DIR, REGISTER_NAME
+
+    cwd = cwd or Path.cwd()
+    if rev.startswith("-"):
+        raise _fail(f"`{rev}` is not a revision")
+    neither = f"`{rev}` is neither a bundle folder nor a git revision"
+    hint = "give a folder holding gateways.yaml and policies/, or a revision such as main, HEAD~1 or a commit SHA"
+    try:
+        top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
+    except DiagnosticsError:
+        raise _fail(f"{neither} (`{cwd}` is not in a git repository)", hint)
+    try:
+        prefix = bundle_dir.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        raise _fail(f"the bundle `{bundle_dir}` is not inside the git repository at `{top}`",
+                    "run the command inside the repository, or pass --bundle with a folder in it")
+    prefix = "" if prefix == "." else prefix + "/"
+    try:
+        commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top).decode().strip()
+    except DiagnosticsError:
+        raise _fail(f"{neither} of the repository at `{top}`", hint)
+    listing = _git(["ls-tree", "-r", "-z", "--name-only", commit, "--", f"{prefix}{POLICIES_DIR}/"], top)
+    names = sorted(n for n in listing.decode("utf-8", "replace").split("\0") if n.endswith(".policy"))
+    if len(names) > DEFAULT_LIMITS.max_files:
+        raise _fail(f"revision `{rev}` has {len(names):,} policy files, over the limit of {DEFAULT_LIMITS.max_files:,}")
+    wanted = [f"{prefix}{REGISTER_NAME}"] + names
+    blobs = _cat_files(commit, wanted, top, DEFAULT_LIMITS.max_file_bytes)
+    register = blobs.get(wanted[0])
+    if register is None:
+        raise _fail(f"revision `{rev}` has no `{wanted[0]}`")
+    policies = {n[len(prefix):]: blobs[n] for n in names if n in blobs}
+    return policies, register
+
+
+def _cat_files(commit: str, paths: list[str], cwd: Path, max_bytes: int) -> dict[str, str]:
+    """Read many blobs in one `git cat-file --batch` call."""
+    request = "".join(f"{commit}:{p}\n" for p in paths).encode("utf-8")
+    raw = _git(["cat-file", "--batch"], cwd, request)
+    out: dict[str, str] = {}
+    pos = 0
+    for p in paths:
+        nl = raw.index(b"\n", pos)
+        header = raw[pos:nl].decode("utf-8", "replace").split()
+        pos = nl + 1
+        if len(header) < 3 or header[1] != "blob":
+            continue
+        size = int(header[2])
+        body = raw[pos:pos + size]
+        pos += size + 1
+        if size > max_bytes:
+            raise _fail(f"`{p}` at `{commit[:12]}` is over the limit of {max_bytes:,} bytes")
+        try:
+            out[p] = body.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            raise _fail(f"`{p}` at `{commit[:12]}` is not valid UTF-8")
+    return out
+
+
+def load_side(spec: str, bundle_dir: Path, cwd: Optional[Path] = None) -> Policy:
+    """A bundle folder when `spec` names a folder, else a git revision of the current repository."""
+    from engine.policy.load import load, load_texts
+
+    cwd = cwd or Path.cwd()
+    folder = Path(spec) if os.path.isabs(spec) else cwd / spec
+    if folder.is_dir():
+        return load(folder)
+    policies, register = read_revision(spec, bundle_dir, cwd)
+    return load_texts(policies, register)
+
+
+def diff(old: str, new: str, on: Optional[dt.date] = None, bundle_dir: Optional[Path] = None,
+         cwd: Optional[Path] = None) -> DiffResult:
+    """`lawful diff OLD NEW`: each side a bundle folder or a git revision of the bundle at `bundle_dir`."""
+    from engine.bundle.read import resolve_bundle
+
+    bdir = Path(bundle_dir) if bundle_dir else resolve_bundle(None, cwd)
+    return diff_policies(load_side(old, bdir, cwd), load_side(new, bdir, cwd), on, old, new)

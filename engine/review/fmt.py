@@ -1,0 +1,474 @@
+"""The formatter: one canonical layout for policy files, keeping every comment.
+
+Layout: declarations one per line; blocks with two-space indentation, clauses in a canonical order, one clause
+per line, a blank line between blocks (and around them); a clause whose line would pass `WIDTH` columns puts
+each item of its lists on its own line. Runs of blank lines collapse to one; blank lines inside blocks go.
+
+Comments: a full-line comment stays in front of the declaration, clause or expectation that follows it (so
+it moves with a clause the canonical order moves); a trailing comment stays at the end of the line of its
+construct. Formatting is idempotent and changes no meaning: `parse(fmt(x)) == parse(x)` (spans aside).
+
+The formatter refuses a file with syntax errors or misplaced or duplicated clauses (the model would drop
+them): `FormatError` carries the diagnostics.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from engine.syntax import model as m
+from engine.base.diagnostics import Diagnostic
+from engine.errors import DiagnosticsError, FormatError
+from engine.syntax.parser import parse_source
+from engine.base.source import SourceFile, Span
+
+WIDTH = 100
+INDENT = "  "
+
+GATEWAY_ORDER = ("statute", "allows", "data", "for", "valid", "overrides", "requires agreement", "lawful-basis",
+                 "article-9", "article-10", "onward", "note")
+RESTRICTION_ORDER = ("statute", "one-way", "forbids", "data", "for", "valid", "except", "note")
+AGREEMENT_ORDER = ("from", "data", "for", "under", "lawful-basis", "article-9", "article-10", "valid", "review",
+                   "owner", "onward", "requires", "note")
+ORDERS = {m.Gateway: GATEWAY_ORDER, m.Restriction: RESTRICTION_ORDER, m.Agreement: AGREEMENT_ORDER}
+KEYWORD = {m.Gateway: "gateway", m.Restriction: "restriction", m.Agreement: "agreement"}
+
+
+# ---- printing pieces --------------------------------------------------------------------------------
+
+
+def quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _names(names: Sequence[m.Name]) -> list[str]:
+    return [n.text for n in names]
+
+
+Segment = tuple[str, object]  # ("kw", "text") | ("list", [items])
+
+
+def _render(segments: list[Segment], indent: str) -> list[str]:
+    """One line, or (when too long and a list has several items) keywords at `indent`, items below them."""
+    flat = " ".join(s if kind == "kw" else ", ".join(s) for kind, s in segments)
+    if len(indent) + len(flat) <= WIDTH or not any(kind == "list" and len(s) > 1 for kind, s in segments):
+        return [indent + flat]
+    lines: list[str] = []
+    words: list[str] = []
+    for kind, s in segments:
+        if kind == "kw":
+            words.append(s)
+            continue
+        if words:
+            lines.append(indent + " ".join(words))
+            words = []
+        items = list(s)
+        lines += [indent + INDENT + item + ("," if i < len(items) - 1 else "") for i, item in enumerate(items)]
+    if words:
+        lines.append(indent + " ".join(words))
+    return lines
+
+
+def _parties(kw: str, p: m.Parties) -> list[Segment]:
+    src = ["*"] if p.any_source else _names(p.sources)
+    dst = ["*"] if p.any_recipient else _names(p.recipients)
+    return [("kw", kw), ("list", src), ("kw", "->"), ("list", dst)]
+
+
+def _onward(o: m.Onward) -> list[Segment]:
+    if o.kind in ("none", "as-discloser"):
+        return [("kw", f"onward {o.kind}")]
+    return [("kw", f"onward {o.kind}"), ("list", _names(o.targets))]
+
+
+def _valid(v: m.Validity) -> str:
+    if v.start and v.end:
+        return f"valid {v.start.isoformat()} to {v.end.isoformat()}"
+    if v.start:
+        return f"valid from {v.start.isoformat()}"
+    if v.end:
+        return f"valid until {v.end.isoformat()}"
+    return "valid"  # unreachable from the parser: a window always has a bound
+
+
+def _except(e: m.Exception_) -> list[Segment]:
+    if e.anonymised:
+        return [("kw", "except anonymised")]
+    if e.to:
+        segs: list[Segment] = [("kw", "except to"), ("list", _names(e.to))]
+        if e.purposes:
+            segs += [("kw", "for"), ("list", _names(e.purposes))]
+        return segs
+    return [("kw", "except for"), ("list", _names(e.purposes))]
+
+
+def clause_segments(item, clause: str, index: int) -> Optional[list[Segment]]:
+    """The segments of one clause of a block (`index` picks the occurrence of a repeatable clause)."""
+    g = item
+    if clause == "statute" and g.statute is not None:
+        text = f"statute {g.statute.id.text}" + (f" {quote(g.statute.provision)}" if g.statute.provision is not None else "")
+        return [("kw", text)]
+    if clause == "allows":
+        return _parties("allows", g.allows[index])
+    if clause == "forbids":
+        return _parties("forbids", g.forbids[index])
+    if clause == "one-way" and g.one_way:
+        return [("kw", "one-way"), ("list", _names(g.one_way))]
+    if clause == "data" and g.data:
+        return [("kw", "data"), ("list", _names(g.data))]
+    if clause == "for" and g.purposes:
+        return [("kw", "for"), ("list", _names(g.purposes))]
+    if clause == "requires agreement" and getattr(g, "requires_agreement", False):
+        return [("kw", "requires agreement")]
+    if clause == "requires":
+        return [("kw", f"requires {quote(g.requires[index])}")]
+    if clause == "lawful-basis" and g.lawful_basis is not None:
+        return [("kw", f"lawful-basis {g.lawful_basis.text}")]
+    if clause == "article-9" and g.article9 is not None:
+        return [("kw", f"article-9 {quote(g.article9)}")]
+    if clause == "article-10" and g.article10 is not None:
+        return [("kw", f"article-10 {quote(g.article10)}")]
+    if clause == "onward" and g.onward is not None:
+        return _onward(g.onward)
+    if clause == "overrides" and getattr(g, "overrides", ()):
+        return [("kw", "overrides"), ("list", _names(g.overrides))]
+    if clause == "valid" and g.valid is not None:
+        return [("kw", _valid(g.valid))]
+    if clause == "review" and g.review is not None:
+        return [("kw", f"review {g.review.isoformat()}")]
+    if clause == "owner" and g.owner is not None:
+        return [("kw", f"owner {quote(g.owner)}")]
+    if clause == "from" and g.sources:
+        if g.both_ways:
+            return [("kw", f"between {g.sources[0].text} and {g.recipients[0].text}")]
+        return [("kw", "from"), ("list", _names(g.sources)), ("kw", "to"), ("list", _names(g.recipients))]
+    if clause == "under" and g.under is not None:
+        return [("kw", f"under {g.under.text}")]
+    if clause == "except":
+        return _except(g.exceptions[index])
+    if clause == "note":
+        return [("kw", f"note {quote(g.notes[index])}")]
+    return None
+
+
+_REPEATED_FIELD = {"allows": "allows", "forbids": "forbids", "requires": "requires", "except": "exceptions",
+                   "note": "notes"}
+
+
+def clauses_of(item) -> list[tuple[str, int]]:
+    """Every clause the block holds, in canonical order: (clause, occurrence)."""
+    out = []
+    for clause in ORDERS[type(item)]:
+        field_name = _REPEATED_FIELD.get(clause)
+        if field_name is not None:
+            out += [(clause, i) for i in range(len(getattr(item, field_name)))]
+        elif clause_segments(item, clause, 0) is not None:
+            out.append((clause, 0))
+    return out
+
+
+def declaration_line(item) -> str:
+    if isinstance(item, m.Organisation):
+        line = f"organisation {item.id.text} {quote(item.title)}"
+        if item.parent is not None:
+            line += f" part-of {item.parent.text}"
+        if item.aliases:
+            line += " aka " + ", ".join(quote(a) for a in item.aliases)
+        if item.succeeds is not None:
+            line += f" succeeds {item.succeeds.text} on {item.succeeds_on.isoformat()}"
+        return line
+    if isinstance(item, m.DataCategory):
+        line = f"data {item.id.text} {quote(item.title)}"
+        if item.parent is not None:
+            line += f" under {item.parent.text}"
+        return line + "".join(f" {mk}" for mk in item.markers)
+    line = f"purpose {item.id.text} {quote(item.title)}"
+    return line + (f" under {item.parent.text}" if item.parent is not None else "")
+
+
+def expectation_line(e: m.Expectation) -> str:
+    from engine.review.testing import expectation_text
+
+    return expectation_text(e)
+
+
+def is_block(item) -> bool:
+    return isinstance(item, (m.Gateway, m.Restriction, m.Agreement, m.PolicyTest))
+
+
+# ---- comments -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comment:
+    line: int
+    column: int
+    text: str
+    full_line: bool
+
+
+def scan_comments(text: str) -> list[Comment]:
+    """Every `#` comment outside strings (strings never span lines, so a line scan is exact)."""
+    out = []
+    for no, line in enumerate(text.split("\n"), start=1):
+        in_string = False
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if in_string:
+                if ch == "\\":
+                    i += 2
+                    continue
+                if ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "#":
+                out.append(Comment(no, i + 1, line[i:].rstrip(), not line[:i].strip()))
+                break
+            i += 1
+    return out
+
+
+@dataclass
+class Unit:
+    """Something printed on its own line(s), with the comments that belong to it."""
+
+    first: int  # source lines it spans
+    last: int
+    leading: list[str] = field(default_factory=list)
+    trailing: list[str] = field(default_factory=list)
+
+
+def _owner_unit(units: list[Unit], line: int) -> Optional[Unit]:
+    for u in units:
+        if u.first <= line <= u.last:
+            return u
+    return None
+
+
+def _next_unit(units: list[Unit], line: int) -> Optional[Unit]:
+    for u in units:
+        if u.first > line:
+            return u
+    return None
+
+
+# ---- formatting a file --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    item: object
+    head: Unit
+    clauses: list[tuple[tuple[str, int], Unit]]
+    footer: list[str] = field(default_factory=list)  # comments before the closing brace
+    closing: list[str] = field(default_factory=list)  # trailing comments on the closing brace's line
+
+
+def _block_units(item) -> _Block:
+    span = item.span
+    head = Unit(span.line, span.line)
+    clauses: list[tuple[tuple[str, int], Unit]] = []
+    if isinstance(item, m.PolicyTest):
+        for i, e in enumerate(item.expectations):
+            clauses.append((("expect", i), Unit(e.span.line, e.span.end_line or e.span.line)))
+    else:
+        counts: dict[str, int] = {}
+        merged: dict[str, Unit] = {}
+        for clause, cspan in item.clause_spans:
+            if clause == "one-way" and "one-way" in merged:
+                u = merged["one-way"]
+                u.first, u.last = min(u.first, cspan.line), max(u.last, cspan.end_line or cspan.line)
+                continue
+            idx = counts.get(clause, 0) if clause in _REPEATED_FIELD else 0
+            counts[clause] = idx + 1
+            u = Unit(cspan.line, cspan.end_line or cspan.line)
+            merged.setdefault(clause, u)
+            clauses.append(((clause, idx), u))
+    return _Block(item, head, clauses)
+
+
+def _print_block(b: _Block) -> list[str]:
+    item = b.item
+    if isinstance(item, m.PolicyTest):
+        header = f"test {quote(item.name)} {{"
+        order = [(("expect", i), expectation_line(e)) for i, e in enumerate(item.expectations)]
+        by_key = {k: u for k, u in b.clauses}
+        body: list[tuple[Optional[Unit], list[str]]] = [(by_key.get(k), [INDENT + text]) for k, text in order]
+    else:
+        header = f"{KEYWORD[type(item)]} {item.id.text} {quote(item.title)} {{"
+        by_key = {k: u for k, u in b.clauses}
+        body = []
+        for key in clauses_of(item):
+            segs = clause_segments(item, key[0], key[1])
+            body.append((by_key.get(key), _render(segs, INDENT)))
+    lines = _with_comments(b.head, [header], "")
+    for unit, text in body:
+        lines += _with_comments(unit, text, INDENT)
+    lines += [INDENT + c for c in b.footer + b.closing[1:]]
+    lines.append("}" + (f" {b.closing[0]}" if b.closing else ""))
+    return lines
+
+
+def _with_comments(unit: Optional[Unit], text: list[str], indent: str) -> list[str]:
+    if unit is None:
+        return list(text)
+    # Only one comment fits at the end of the line; more (from a construct written over several lines) go
+    # in front of it, where a second run of the formatter leaves them.
+    out = [indent + c for c in unit.leading + unit.trailing[1:]]
+    body = list(text)
+    if unit.trailing:
+        body[-1] = f"{body[-1]} {unit.trailing[0]}"
+    return out + body
+
+
+def format_file(pf: m.PolicyFile, text: str = "") -> str:
+    """The canonical text of a parsed file; `text` (its source) supplies the comments and blank lines."""
+    lines_src = text.split("\n")  # Lark counts lines by "\n" only; so must we
+    comments = scan_comments(text) if text else []
+    items = list(pf.items)
+    tops: list[Unit] = []
+    blocks: dict[int, _Block] = {}
+    for i, item in enumerate(items):
+        s = item.span
+        tops.append(Unit(s.line, s.end_line or s.line))
+        if is_block(item):
+            blocks[i] = _block_units(item)
+    file_tail: list[str] = []
+    for c in comments:
+        idx = next((i for i, u in enumerate(tops) if u.first <= c.line <= u.last), None)
+        if idx is None:  # between declarations: leading trivia of the next one (collected below), or the tail
+            if _next_unit(tops, c.line) is None:
+                file_tail.append(c.text)
+            continue
+        top = tops[idx]
+        b = blocks.get(idx)
+        if b is None:
+            (top.leading if c.full_line else top.trailing).append(c.text)
+            continue
+        clause_units = [u for _k, u in b.clauses]
+        owner = _owner_unit(clause_units, c.line)
+        if c.full_line:
+            target = owner or _next_unit(clause_units, c.line)
+            if target is not None:
+                target.leading.append(c.text)
+            elif c.line == top.first:
+                b.head.leading.append(c.text)
+            else:
+                b.footer.append(c.text)
+        elif owner is not None:
+            owner.trailing.append(c.text)
+        elif c.line == top.first:
+            b.head.trailing.append(c.text)
+        else:
+            (b.closing if c.line == top.last else b.footer).append(c.text)
+    by_line = {c.line: c for c in comments}
+    out: list[str] = []
+    prev_end = 0
+    for i, item in enumerate(items):
+        top = tops[i]
+        trivia: list[str] = []
+        for ln in range(prev_end + 1, top.first):
+            if ln in by_line and by_line[ln].full_line:
+                trivia.append(by_line[ln].text)
+            elif not lines_src[ln - 1].strip():
+                if trivia and trivia[-1] == "" or (not trivia and i == 0):
+                    continue
+                trivia.append("")
+        if i > 0:
+            needs_blank = is_block(item) or is_block(items[i - 1])
+            if needs_blank and (not trivia or trivia[0] != ""):
+                trivia.insert(0, "")
+        elif trivia and trivia[0] == "":
+            trivia.pop(0)
+        out += trivia
+        if i in blocks:
+            b = blocks[i]
+            b.head.leading = top.leading + b.head.leading
+            b.head.trailing = top.trailing + b.head.trailing if not b.head.trailing else b.head.trailing
+            out += _print_block(b)
+        else:
+            out += _with_comments(top, [declaration_line(item)], "")
+        prev_end = top.last
+    if file_tail:
+        tail: list[str] = []
+        for ln in range(prev_end + 1, len(lines_src) + 1):
+            if ln in by_line and by_line[ln].full_line:
+                tail.append(by_line[ln].text)
+            elif not lines_src[ln - 1].strip() and (out or tail) and (not tail or tail[-1] != ""):
+                tail.append("")
+        while tail and tail[-1] == "":
+            tail.pop()
+        out += tail
+    return "\n".join(out) + "\n" if out else ""
+
+
+def format_model(pf: m.PolicyFile) -> str:
+    """The canonical text of a model (no comments)."""
+    return format_file(pf, "")
+
+
+def format_text(text: str, name: str = "<text>") -> str:
+    """Format policy text, or raise FormatError when it does not parse cleanly."""
+    source = SourceFile(name, text.removeprefix("\ufeff"))
+    pf, diags = parse_source(source)
+    errors = [d for d in diags if d.severity.value == "error"]
+    if pf is None or errors:
+        raise FormatError(errors or diags, {name: source})
+    return format_file(pf, source.text)
+
+
+def unified_diff(before: str, after: str, name: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        fromfile=name if name.startswith("/") else f"a/{name}", tofile=name if name.startswith("/") else f"b/{name}"))
+
+
+@dataclass
+class FileResult:
+    path: str
+    before: str
+    after: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+    sources: dict = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return not self.diagnostics and self.before != self.after
+
+
+def format_paths(paths: Sequence, write: bool = False) -> list[FileResult]:
+    """Format every `*.policy` file under `paths` (sorted), writing back changed files when `write`."""
+    from pathlib import Path
+
+    from engine.review.testing import _display, find_test_files
+
+    files, diags = find_test_files([Path(p) for p in paths])
+    out = [FileResult(str(d.message), "", "", (d,)) for d in diags]
+    for p in files:
+        name = _display(p)
+        from engine.base.diagnostics import error
+        from engine.review.testing import MAX_TEST_FILE_BYTES
+
+        try:
+            raw = p.read_bytes()
+            if len(raw) > MAX_TEST_FILE_BYTES:
+                out.append(FileResult(name, "", "", (error("file-too-large", f"`{name}` is over the limit of "
+                                                           f"{MAX_TEST_FILE_BYTES:,} bytes", Span(name, 1, 1)),)))
+                continue
+            before = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append(FileResult(name, "", "", (error("bad-encoding", f"cannot read `{name}` as UTF-8: {exc}", Span(name, 1, 1)),)))
+            continue
+        try:
+            after = format_text(before, name)
+        except FormatError as exc:
+            out.append(FileResult(name, before, before, exc.diagnostics, exc.sources))
+            continue
+        res = FileResult(name, before, after)
+        if write and res.changed:
+            p.write_text(after, encoding="utf-8")
+        out.append(res)
+    return out

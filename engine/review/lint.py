@@ -1,0 +1,281 @@
+"""Lint: review-time warnings about a bundle that checks cleanly, run by `lawful check` after the checks.
+
+They need the compiled policy (a lint question is "can this rule ever take effect?"), so they run as named
+stages over a compiled `Policy`, after `checks.STAGES` (which already report `unsupported-agreement`,
+`statute-proposed`, `statute-repealed`, `no-owner` and `succeeded-organisation`). Each has a stable code with
+a paragraph in `diagnostics.CODES`:
+
+- `agreement-expiring`: the agreement's window ends within `expiring_within` days of the check date;
+- `no-review-date`: the agreement records no review date;
+- `dead-agreement`: every flow the agreement covers is blocked by a restriction its gateway does not lift;
+- `overlapping-agreements`: two agreements under the same gateway cover some of the same flows at once;
+- `unusable-exception`: a restriction's `except` clause covers no flow that any gateway allows;
+- `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from typing import Callable, Optional
+
+from engine.syntax import model as m
+from engine.compile.compiled import CAgreement, CRestriction, Policy
+from engine.eval.decide import Question, restriction_applies
+from engine.base.diagnostics import Diagnostic, Severity, warning
+
+DEFAULT_EXPIRING_WITHIN = 90
+MAX_FLOWS_PER_AGREEMENT = 50_000  # dead-agreement enumerates concrete flows; larger agreements are skipped
+
+LintStage = Callable[[Policy, dt.date, int], list[Diagnostic]]
+
+
+def _clamp(on: dt.date, valid: Optional[m.Validity]) -> dt.date:
+    """The check date moved into the agreement's window (its flows are judged while it is in force)."""
+    if valid is None:
+        return on
+    if valid.start is not None and on < valid.start:
+        return valid.start
+    if valid.end is not None and on > valid.end:
+        return valid.end
+    return on
+
+
+def lint_expiring(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+    out = []
+    horizon = on + dt.timedelta(days=days)
+    for a in policy.agreements.values():
+        v = a.model.valid
+        if v is None or v.end is None:
+            continue
+        if on <= v.end <= horizon:
+            left = (v.end - on).days
+            out.append(warning("agreement-expiring",
+                               f"agreement `{a.id}` expires on {v.end.isoformat()}, {left} day{'s' if left != 1 else ''} after "
+                               f"{on.isoformat()}", v.span or a.model.id.span,
+                               "renew it (a new `valid` window) before it lapses, or plan for the flows to stop"))
+    return out
+
+
+def lint_review_date(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+    return [warning("no-review-date", f"agreement `{a.id}` records no review date", a.model.id.span,
+                    "add `review YYYY-MM-DD`: the ICO Data Sharing Code expects agreements to be reviewed")
+            for a in policy.agreements.values() if a.model.review is None]
+
+
+def _blocking(policy: Policy, a: CAgreement, on: dt.date) -> Optional[dict[str, int]]:
+    """For each restriction, how many of the agreement's flows it blocks (restrictions its gateway overrides
+    do not count); None when some flow is not blocked, or the agreement is too wide to enumerate."""
+    g = policy.gateways.get(a.gateway)
+    lifted = g.overrides if g else frozenset()
+    day = _clamp(on, a.valid)
+    flows = 0
+    counts: dict[str, int] = {}
+    for src_scope, dst_scope in a.directions:
+        size = len(src_scope) * len(dst_scope) * len(a.data) * len(a.purposes)
+        flows += size
+        if flows > MAX_FLOWS_PER_AGREEMENT:
+            return None
+        for s, r, d, p in itertools.product(sorted(src_scope), sorted(dst_scope), sorted(a.data), sorted(a.purposes)):
+            if s == r:
+                continue
+            q = Question(s, r, d, p, day)
+            firing = [x for x in _restrictions_for(policy, s) if x.key not in lifted and restriction_applies(policy, x, q)[0]]
+            if not firing:
+                return None
+            for x in firing:
+                counts[x.key] = counts.get(x.key, 0) + 1
+    return counts if counts else None
+
+
+def _restrictions_for(policy: Policy, source: str) -> list[CRestriction]:
+    return policy.restrictions_by_source.get(source, []) + policy.restrictions_any_source
+
+
+def lint_dead_agreements(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+    out = []
+    for a in policy.agreements.values():
+        counts = _blocking(policy, a, on)
+        if not counts:
+            continue
+        names = sorted(counts, key=lambda k: (-counts[k], k))
+        rs = [policy.restrictions[k] for k in names]
+        out.append(warning(
+            "dead-agreement",
+            f"every flow agreement `{a.id}` covers is blocked by {', '.join(f'restriction `{r.id}`' for r in rs)}",
+            a.model.id.span,
+            f"rely on a gateway that overrides `{rs[0].id}` (lawful authority notwithstanding it), or remove the agreement",
+            related=[(f"restriction `{r.id}` declared", r.model.span) for r in rs]))
+    return out
+
+
+def _intersects(a: frozenset, b: frozenset) -> bool:
+    return not a.isdisjoint(b)
+
+
+def _windows_meet(x: Optional[m.Validity], y: Optional[m.Validity]) -> bool:
+    lo_x = x.start if x and x.start else dt.date.min
+    hi_x = x.end if x and x.end else dt.date.max
+    lo_y = y.start if y and y.start else dt.date.min
+    hi_y = y.end if y and y.end else dt.date.max
+    return lo_x <= hi_y and lo_y <= hi_x
+
+
+def _shared_flow(policy: Policy, a: CAgreement, b: CAgreement) -> Optional[tuple[str, str, str, str]]:
+    if not (_intersects(a.data, b.data) and _intersects(a.purposes, b.purposes)):
+        return None
+    for (s1, r1), (s2, r2) in itertools.product(a.directions, b.directions):
+        ss, rr = s1 & s2, r1 & r2
+        for s in sorted(ss):
+            for r in sorted(rr):
+                if s != r:
+                    return s, r, min(a.data & b.data), min(a.purposes & b.purposes)
+    return None
+
+
+def lint_overlapping(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+    out = []
+    for gkey, agreements in sorted(policy.agreements_by_gateway.items()):
+        ordered = sorted(agreements, key=lambda x: x.key)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                if not _windows_meet(a.valid, b.valid):
+                    continue
+                flow = _shared_flow(policy, a, b)
+                if flow is None:
+                    continue
+                s, r, d, p = flow
+                first, second = sorted((a, b), key=lambda x: (x.model.span.file, x.model.span.line, x.key))
+                out.append(warning(
+                    "overlapping-agreements",
+                    f"agreements `{first.id}` and `{second.id}` both cover flows under gateway "
+                    f"`{policy.gateways[gkey].id if gkey in policy.gateways else gkey}` "
+                    f"(for example {policy.org_name(s)} -> {policy.org_name(r)} {policy.data_name(d)} for {policy.purpose_name(p)})",
+                    second.model.id.span,
+                    "merge them, or narrow one so each flow has one agreement (and one owner)",
+                    related=[(f"agreement `{first.id}` declared", first.model.span)]))
+    return out
+
+
+def _exception_usable(policy: Policy, r: CRestriction, exc) -> bool:
+    anonymised, to, purposes, _model = exc
+    all_orgs = frozenset(policy.orgs)
+    all_purposes = frozenset(policy.purposes)
+    # The restriction's own (source, recipient) boxes.
+    boxes: list[tuple[frozenset, frozenset]] = []
+    if r.one_way:
+        boxes.append((r.one_way, all_orgs))
+    for s, d in r.forbids:
+        boxes.append((all_orgs if s is None else s, all_orgs if d is None else d))
+    data = frozenset(policy.data) if r.data is None else r.data
+    if anonymised:
+        data = frozenset(k for k in data if "anonymised" in policy.sensitivity[k])
+    purp = all_purposes if r.purposes is None else r.purposes
+    if purposes is not None:
+        purp = purp & purposes
+    if not data or not purp:
+        return False
+    for g in policy.gateways.values():
+        if not (_intersects(g.data, data) and _intersects(g.purposes, purp)):
+            continue
+        for gs, gr in g.pairs:
+            gs = all_orgs if gs is None else gs
+            gr = all_orgs if gr is None else gr
+            for bs, br in boxes:
+                recipients = gr & br
+                if to is not None:
+                    recipients = recipients & to
+                sources = gs & bs
+                if sources and recipients and (len(sources) > 1 or len(recipients) > 1 or sources != recipients):
+                    return True
+    return False
+
+
+def _exception_text(e: m.Exception_) -> str:
+    parts = []
+    if e.anonymised:
+        parts.append("anonymised")
+    if e.to:
+        parts.append("to " + ", ".join(n.text for n in e.to))
+    if e.purposes:
+        parts.append("for " + ", ".join(n.text for n in e.purposes))
+    return "except " + " ".join(parts)
+
+
+def lint_unusable_exceptions(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+    out = []
+    for r in policy.restrictions.values():
+        for exc in r.exceptions:
+            if _exception_usable(policy, r, exc):
+                continue
+            e = exc[3]
+            out.append(warning(
+                "unusable-exception",
+                f"`{_exception_text(e)}` in restriction `{r.id}` covers no flow that any gateway allows",
+                e.span or r.model.span,
+                "no gateway lets the restricted party send that data for that purpose, so the exception never takes "
+                "effect; check its scope, or add the gateway it anticipates"))
+    return out
+
+
+def lint_isolated(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+    connected: set[str] = set()
+    all_orgs = frozenset(policy.orgs)
+    for g in policy.gateways.values():
+        if not g.requires_agreement:
+            for s, r in g.pairs:
+                connected |= all_orgs if s is None else s
+                connected |= all_orgs if r is None else r
+            continue
+        for a in policy.agreements_by_gateway.get(g.key, []):
+            for s_scope, r_scope in a.directions:
+                for gs, gr in g.pairs:
+                    ss = s_scope if gs is None else s_scope & gs
+                    rr = r_scope if gr is None else r_scope & gr
+                    if ss and rr:
+                        connected |= ss | rr
+    out = []
+    for k, o in sorted(policy.orgs.items()):
+        if k in connected:
+            continue
+        out.append(Diagnostic(
+            "isolated-organisation",
+            f"organisation `{o.id.text}` has no lawful flow in or out: no gateway lets it send or receive anything "
+            "(with an agreement in place where the gateway requires one)", o.id.span, Severity.INFO,
+            "expected for a body the bundle declares only to test denials; otherwise add the gateway or agreement"))
+    return out
+
+
+LINT_STAGES: list[tuple[str, LintStage]] = [
+    ("agreement-expiring", lint_expiring),
+    ("no-review-date", lint_review_date),
+    ("dead-agreement", lint_dead_agreements),
+    ("overlapping-agreements", lint_overlapping),
+    ("unusable-exception", lint_unusable_exceptions),
+    ("isolated-organisation", lint_isolated),
+]
+
+
+def lint(policy: Policy, on: Optional[dt.date] = None, expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> list[Diagnostic]:
+    """Every lint diagnostic for a compiled policy, judged on `on` (default today)."""
+    day = on or dt.date.today()
+    out: list[Diagnostic] = []
+    for _name, stage in LINT_STAGES:
+        out.extend(stage(policy, day, expiring_within))
+    return out
+
+
+def check_and_lint(path: Optional[str | os.PathLike] = None, on: Optional[dt.date] = None,
+                   expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> tuple[list[Diagnostic], dict]:
+    """What `lawful check` reports: every check diagnostic, then (when the bundle has no errors) the lint."""
+    from engine.policy.load import _finish
+    from engine.bundle.read import read_bundle, resolve_bundle
+    from engine.compile.compiled import compile_policy
+
+    result = read_bundle(resolve_bundle(path))
+    checked, diags = _finish(result, on)
+    if checked is not None and not any(d.severity is Severity.ERROR for d in diags):
+        policy = compile_policy(checked, result.sources, diags)
+        diags = diags + lint(policy, on, expiring_within)
+    return sorted(diags, key=Diagnostic.sort_key), dict(result.sources)

@@ -1,0 +1,375 @@
+"""Policy tests: run every `test` block against a compiled Policy.
+
+`expect allow|deny SOURCE -> RECIPIENT DATA [for PURPOSE] [on DATE] [assuming STATUTE…] [because ID…]`
+
+- With `for`, the expectation is one decision. Without it, the flow is decided for every declared purpose:
+  `allow` passes when at least one purpose is allowed, `deny` when every purpose is denied (so flipping the
+  verdict always flips the result).
+- Without `on`, the date is the run date (today) — write `on` to pin a test.
+- `because ID…`: every named rule must be among the decision's reasons (`Decision.reason_ids()`).
+
+Test files outside the bundle may hold only `test` blocks: they test the bundle, they do not add to it.
+Bad input (a syntax error, an unknown name) is a diagnostic, reported as an errored expectation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from engine.syntax import model as m
+from engine.compile.compiled import Policy
+from engine.eval.decide import Decision
+from engine.bundle.read import DEFAULT_LIMITS
+from engine.base.diagnostics import Diagnostic, did_you_mean, error
+from engine.errors import UnknownNameError
+from engine.render.explain import explain
+from engine.syntax.parser import parse_source
+from engine.base.source import SourceFile, Span
+
+DEFAULT_TEST_DIR = Path("tests") / "policy"
+MAX_TEST_FILE_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    """The outcome of one `expect` line."""
+
+    test: str
+    expectation: m.Expectation
+    status: str  # "passed" | "failed" | "error"
+    message: str  # one line: why it failed (empty when passed)
+    details: str = ""  # the decision's full explanation, or the diagnostic
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def span(self) -> Span:
+        return self.expectation.span
+
+    @property
+    def name(self) -> str:
+        return expectation_text(self.expectation)
+
+    def to_dict(self) -> dict:
+        return {
+            "test": self.test, "expectation": self.name, "status": self.status, "message": self.message,
+            "details": self.details, "span": self.span.to_dict(),
+            "decisions": [d.to_dict() for d in self.decisions],
+        }
+
+
+@dataclass
+class TestRun:
+    """Every expectation's result, and the diagnostics of files that could not be read."""
+
+    results: list[ExpectationResult] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics and all(r.passed for r in self.results)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.diagnostics) or any(r.status == "error" for r in self.results)
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": {"expectations": len(self.results), "passed": self.count("passed"),
+                        "failed": self.count("failed"), "errors": self.count("error") + len(self.diagnostics),
+                        "files": list(self.files)},
+            "results": [r.to_dict() for r in self.results],
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+
+def expectation_text(e: m.Expectation) -> str:
+    """The expectation as it would be written (canonical spacing)."""
+    parts = [f"expect {e.verdict} {e.source.text} -> {e.recipient.text} {e.data.text}"]
+    if e.purpose is not None:
+        parts.append(f"for {e.purpose.text}")
+    if e.on is not None:
+        parts.append(f"on {e.on.isoformat()}")
+    if e.assuming:
+        parts.append("assuming " + ", ".join(n.text for n in e.assuming))
+    if e.because:
+        parts.append("because " + ", ".join(n.text for n in e.because))
+    return " ".join(parts)
+
+
+# ---- finding test files --------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path, Path.cwd()).replace(os.sep, "/")
+    except ValueError:
+        return path.resolve().as_posix()
+    return path.resolve().as_posix() if rel.startswith("..") else rel
+
+
+MAX_WALK_ENTRIES = 200_000  # files and folders looked at below one named folder
+
+
+def _policy_files_below(folder: Path, max_files: int) -> tuple[list[Path], Optional[str]]:
+    """`*.policy` files below `folder` (links not followed). Bounded: a folder with more policy files than a
+    bundle may hold, or far more entries than any bundle has, is refused rather than walked to the end."""
+    found: list[Path] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        seen += len(dirnames) + len(filenames)
+        if seen > MAX_WALK_ENTRIES:
+            return [], f"holds more than {MAX_WALK_ENTRIES:,} files and folders"
+        for f in filenames:
+            q = Path(dirpath) / f
+            if f.endswith(".policy") and q.is_file():
+                found.append(q)
+                if len(found) > max_files:
+                    return [], f"holds more than {max_files:,} *.policy files"
+    return found, None
+
+
+def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Every `*.policy` file named, or below a named folder, sorted; a missing path is a diagnostic."""
+    out: list[Path] = []
+    diags: list[Diagnostic] = []
+    for p in paths:
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            found, refused = _policy_files_below(p, DEFAULT_LIMITS.max_files - len(out))
+            if refused:
+                diags.append(error("too-many-files", f"`{p}` {refused}", None,
+                                   "name the bundle's folders or the files themselves"))
+                return [], diags
+            out.extend(sorted(found))
+        else:
+            diags.append(error("bad-bundle", f"`{p}` does not exist", None,
+                               "pass files or folders holding *.policy files"))
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        r = p.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(p)
+    return unique, diags
+
+
+def read_tests(paths: Sequence[Path], bundle_root: Optional[Path] = None,
+               run: Optional[TestRun] = None) -> tuple[list[tuple[m.PolicyTest, bool]], TestRun]:
+    """Parse the test files. Returns each test with whether it comes from inside the bundle, and the run
+    (diagnostics, sources) so far. Files inside the bundle's `policies/` may hold declarations too."""
+    run = run or TestRun()
+    files, diags = find_test_files(paths)
+    run.diagnostics.extend(diags)
+    policies_dir = (bundle_root / "policies").resolve() if bundle_root else None
+    tests: list[tuple[m.PolicyTest, bool]] = []
+    for p in files:
+        name = _display(p)
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            run.diagnostics.append(error("bad-bundle", f"cannot read `{name}`: {exc.strerror or exc}", Span(name, 1, 1)))
+            continue
+        if len(raw) > MAX_TEST_FILE_BYTES:
+            run.diagnostics.append(error("file-too-large", f"`{name}` is over the limit of {MAX_TEST_FILE_BYTES:,} bytes",
+                                         Span(name, 1, 1)))
+            continue
+        try:
+            text = raw.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            run.diagnostics.append(error("bad-encoding", f"`{name}` is not valid UTF-8", Span(name, 1, 1), "save the file as UTF-8"))
+            continue
+        src = SourceFile(name, text)
+        run.sources[name] = src
+        run.files.append(name)
+        parsed, file_diags = parse_source(src)
+        run.diagnostics.extend(d for d in file_diags if d.severity.value == "error")
+        if parsed is None:
+            continue
+        in_bundle = policies_dir is not None and _inside(p, policies_dir)
+        for item in parsed.items:
+            if isinstance(item, m.PolicyTest):
+                tests.append((item, in_bundle))
+            elif not in_bundle:
+                ident = getattr(item, "id", None)
+                run.diagnostics.append(error(
+                    "declaration-in-test-file",
+                    f"`{ident.text if ident else '?'}` is declared in a test file outside the bundle",
+                    item.span, "test files may only hold `test` blocks; declare it in the bundle's policies/"))
+    return tests, run
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+# ---- running --------------------------------------------------------------------------------------
+
+
+def _unknown(policy: Policy, e: m.Expectation) -> Optional[Diagnostic]:
+    """The first name in the expectation the bundle does not declare, as a diagnostic at its span."""
+    checks = [(policy.org_key, e.source), (policy.org_key, e.recipient), (policy.data_key, e.data)]
+    if e.purpose is not None:
+        checks.append((policy.purpose_key, e.purpose))
+    checks += [(policy.statute_key, n) for n in e.assuming]
+    for resolve, name in checks:
+        try:
+            resolve(name.text)
+        except UnknownNameError as exc:
+            help_ = f"did you mean {', '.join(f'`{s}`' for s in exc.suggestions)}?" if exc.suggestions else \
+                "tests may name only what the bundle declares"
+            return error("unknown-name", f"unknown {exc.kind} `{name.text}`", name.span, help_)
+    rules = [g.id for g in policy.gateways.values()] + [r.id for r in policy.restrictions.values()] + \
+        [a.id for a in policy.agreements.values()]
+    for n in e.because:
+        if policy.rule(n.text) is None:
+            sugg = did_you_mean(n.text, rules)
+            return error("unknown-name", f"unknown gateway, restriction or agreement `{n.text}`", n.span,
+                         f"did you mean {', '.join(f'`{s}`' for s in sugg)}?" if sugg else None)
+    return None
+
+
+def run_expectation(policy: Policy, test: str, e: m.Expectation, today: Optional[dt.date] = None) -> ExpectationResult:
+    """Decide the expectation's flow and compare verdict and reasons."""
+    bad = _unknown(policy, e)
+    if bad is not None:
+        return ExpectationResult(test, e, "error", f"{bad.message} (at {bad.span})", bad.help or "")
+    on = e.on or today or dt.date.today()
+    assume = [n.text for n in e.assuming]
+    if e.purpose is not None:
+        decisions = [policy.decide(e.source.text, e.recipient.text, e.data.text, e.purpose.text, on=on, assume=assume)]
+    else:
+        decisions = policy.decide_all_purposes(e.source.text, e.recipient.text, e.data.text, on=on, assume=assume)
+    allowed = [d for d in decisions if d.allowed]
+    if e.verdict == "allow":
+        verdict_ok = bool(allowed)
+        relevant = allowed or decisions
+    else:
+        verdict_ok = not allowed
+        relevant = allowed or decisions
+    details = "\n\n".join(explain(d, verbose=True) for d in relevant)
+    if not verdict_ok:
+        got = "allow" if allowed else "deny"
+        what = f"expected {e.verdict}, got {got}"
+        if e.purpose is None:
+            what += f" (for {', '.join(d.purpose for d in allowed)})" if allowed else " for every purpose"
+        return ExpectationResult(test, e, "failed", what + f": {relevant[0].headline}", details, tuple(relevant))
+    if e.because:
+        reasons: set[str] = set()
+        for d in (allowed if e.verdict == "allow" else decisions):
+            reasons |= d.reason_ids()
+        missing = [n.text for n in e.because if n.key not in reasons]
+        if missing:
+            shown = ", ".join(sorted(reasons)) or "none"
+            return ExpectationResult(
+                test, e, "failed",
+                f"{e.verdict} as expected, but not because of {', '.join(f'`{x}`' for x in missing)} "
+                f"(the reasons were: {shown})", details, tuple(relevant))
+    return ExpectationResult(test, e, "passed", "", "", tuple(relevant))
+
+
+def run_tests(policy: Policy, tests: Iterable[m.PolicyTest], run: Optional[TestRun] = None,
+              today: Optional[dt.date] = None) -> TestRun:
+    """Run every expectation of every test, in file and line order."""
+    run = run or TestRun()
+    ordered = sorted(tests, key=lambda t: (t.span.file, t.span.line, t.span.column))
+    for t in ordered:
+        for e in t.expectations:
+            run.results.append(run_expectation(policy, t.name, e, today))
+    return run
+
+
+def run_paths(policy: Policy, paths: Sequence[Path], bundle_root: Optional[Path],
+              include_bundle: bool = True, today: Optional[dt.date] = None) -> TestRun:
+    """Run the tests in `paths` and (with `include_bundle`) those inside the bundle's policy files."""
+    tests, run = read_tests(paths, bundle_root)
+    collected = [t for t, _inside_bundle in tests]
+    seen_files = {t.span.file for t in collected}
+    if include_bundle:
+        prefix = ""
+        if bundle_root is not None:
+            shown = _display(bundle_root)
+            prefix = "" if shown == "." else shown.rstrip("/") + "/"
+        for t in policy.tests:
+            # Bundle tests carry bundle-relative spans; show them relative to where the command runs.
+            file = prefix + t.span.file
+            if file in seen_files:
+                continue
+            collected.append(_relocate(t, file))
+            if file not in run.files:
+                run.files.append(file)
+            src = policy.sources.get(t.span.file)
+            if src is not None:
+                run.sources[file] = SourceFile(file, src.text)
+    return run_tests(policy, collected, run, today)
+
+
+def _relocate(t: m.PolicyTest, file: str) -> m.PolicyTest:
+    from dataclasses import replace
+
+    def mv(s: Span) -> Span:
+        return replace(s, file=file)
+
+    def name(n: m.Name) -> m.Name:
+        return m.Name(n.text, mv(n.span))
+
+    exps = tuple(replace(e, span=mv(e.span), source=name(e.source), recipient=name(e.recipient), data=name(e.data),
+                         purpose=name(e.purpose) if e.purpose else None,
+                         assuming=tuple(name(n) for n in e.assuming), because=tuple(name(n) for n in e.because))
+                 for e in t.expectations)
+    return m.PolicyTest(t.name, exps, mv(t.span))
+
+
+def default_test_paths(cwd: Optional[Path] = None) -> list[Path]:
+    """`tests/policy/` under the current folder when it exists."""
+    p = (cwd or Path.cwd()) / DEFAULT_TEST_DIR
+    return [p] if p.is_dir() else []
+
+
+def render_text(run: TestRun, verbose: bool = False, searched: Optional[Sequence[str]] = None) -> str:
+    """Failures with their location and the decision's full explanation, then a summary line.
+
+    `searched`: the paths named on the command line (said when they hold no test)."""
+    from engine.base.diagnostics import render
+
+    chunks = []
+    if run.diagnostics:
+        chunks.append(render(run.diagnostics, run.sources, summary=False))  # the summary below counts them
+    for r in run.results:
+        if r.passed:
+            if verbose:
+                chunks.append(f"ok      {r.span}: {r.name}")
+            continue
+        word = "FAILED" if r.status == "failed" else "ERROR"
+        block = [f"{word}  {r.span}: {r.name}", f"  in test \"{r.test}\"", f"  {r.message}"]
+        if r.details:
+            block += ["  " + line if line else "" for line in r.details.splitlines()]
+        chunks.append("\n".join(block))
+    if not run.results and not run.diagnostics:
+        where = ", ".join(run.files or searched or ()) or "tests/policy/ and the bundle's policy files"
+        return f"no policy tests found (looked in {where})"
+    passed, failed = run.count("passed"), run.count("failed")
+    errors = run.count("error") + len(run.diagnostics)
+    tests = len({(r.span.file, r.test) for r in run.results})
+    summary = f"{len(run.results)} expectation{'s' if len(run.results) != 1 else ''} in {tests} test{'s' if tests != 1 else ''}: " \
+              f"{passed} passed, {failed} failed" + (f", {errors} error{'s' if errors != 1 else ''}" if errors else "")
+    chunks.append(summary)
+    return "\n\n".join(chunks)

@@ -1,0 +1,695 @@
+"""Policy text -> typed model. Lark (LALR, positions kept) and a Transformer straight into dataclasses.
+
+Syntax errors become `parse-error` diagnostics that say in words what was expected ("expected a data
+category after `data`"), never Lark's terminal names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Callable, Optional
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from engine.syntax import model as m
+from engine.base.diagnostics import Diagnostic, error
+from engine.errors import DiagnosticsError
+from engine.base.source import SourceFile, Span
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def grammar_text() -> str:
+    return resources.files("engine.syntax").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    # The LALR tables are cached in the user's private cache folder (engine/cache.py); Lark checks the
+    # grammar's hash stored in the file, so a changed grammar rebuilds them.
+    from engine.policy.cache import parser_cache_path
+
+    cache = parser_cache_path()
+    options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    if cache:
+        try:
+            return Lark(grammar_text(), cache=cache, **options)
+        except Exception:  # noqa: BLE001 — an unreadable cache must not stop parsing
+            pass
+    return Lark(grammar_text(), **options)
+
+
+def parser() -> Lark:
+    # Building the LALR tables once per process; the lock makes the first build thread-safe.
+    with _lock:
+        return _parser()
+
+
+# ---- describing what was expected ----------------------------------------------------------------
+#
+# Lark reports the terminals it could accept (`NAME`, `RBRACE`, `__ANON_1`, …). Those names mean nothing to
+# a policy author, so each is described in words, using the construct being written for context: the
+# parser's value stack holds every token of the unfinished construct, so "expected a data category after
+# `data`" works for EOF and after a comma too.
+
+_DECLARATIONS = ("organisation", "data", "purpose", "gateway", "restriction", "agreement", "test")
+_TOP_LEVEL = {w.upper() for w in _DECLARATIONS}
+
+# What a NAME means after each keyword (the keyword that governs the position, see `_Context`).
+_NAME_AFTER = {
+    "part-of": "an organisation",
+    "succeeds": "an organisation",
+    "allows": "an organisation",
+    "forbids": "an organisation",
+    "->": "an organisation",
+    "one-way": "an organisation",
+    "from": "an organisation",
+    "between": "an organisation",
+    "and": "an organisation",
+    "to": "an organisation",
+    "data": "a data category",
+    "for": "a purpose",
+    "only-for": "a purpose",
+    "under": "a name (a parent category or purpose, or the gateway an agreement relies on)",
+    "under-data": "the data category it is part of",
+    "under-purpose": "the purpose it is part of",
+    "under-agreement": "the gateway the agreement relies on",
+    "organisation-id": "an identifier for the organisation",
+    "data-id": "an identifier for the data category",
+    "purpose-id": "an identifier for the purpose",
+    "gateway-id": "an identifier for the gateway",
+    "restriction-id": "an identifier for the restriction",
+    "agreement-id": "an identifier for the agreement",
+    "statute": "a statute id from gateways.yaml",
+    "overrides": "a restriction id",
+    "because": "a gateway, agreement or restriction id",
+    "assuming": "a statute id",
+    "lawful-basis": "a lawful basis such as `public-task`",
+    "expect-source": "the sending organisation",
+    "expect-recipient": "the receiving organisation",
+    "expect-data": "a data category",
+}
+
+# What a quoted STRING means after each keyword.
+_STRING_AFTER = {
+    "test-id": "a quoted test name (\"…\")",
+    "aka": "a quoted alias (\"…\")",
+    "statute": "a quoted provision such as \"section 123\"",
+    "requires": "a quoted condition (\"…\")",
+    "article-9": "the article-9 condition as quoted text (\"…\")",
+    "article-10": "the article-10 condition as quoted text (\"…\")",
+    "owner": "the owner as quoted text (\"…\")",
+    "note": "a quoted note (\"…\")",
+}
+
+_LITERAL_TYPES = {"NAME", "STRING", "DATE", "COMMA", "MARKER", "ANY", "VERDICT"}
+
+
+@lru_cache(maxsize=1)
+def _terminal_strings() -> dict[str, str]:
+    """Terminal name -> the literal text it matches, for every fixed-string terminal (`__ANON_1` -> `->`)."""
+    out = {}
+    for t in parser().terminals:
+        if t.pattern.type == "str":
+            out[t.name] = t.pattern.value
+    return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where in a construct the parser stopped: the last token read and the keyword that governs it."""
+
+    prev: Optional[Token]  # the last token read (None at the start of the file)
+    keyword: Optional[str]  # lower-case keyword text, or a synthetic `expect-…` position
+    open_braces: int  # blocks opened and not closed
+
+
+def _stack_tokens(stack) -> list[Token]:
+    out: list[Token] = []
+    for v in stack:
+        if isinstance(v, Token):
+            out.append(v)
+        elif isinstance(v, Tree):
+            out.extend(t for t in v.scan_values(lambda x: isinstance(x, Token)))
+    return out
+
+
+def _context(tokens: list[Token]) -> _Context:
+    prev = tokens[-1] if tokens else None
+    open_braces = sum(1 for t in tokens if t.type == "LBRACE") - sum(1 for t in tokens if t.type == "RBRACE")
+    keyword = None
+    # The governing keyword is the nearest token that is not a literal; `->` counts (recipient side).
+    tail: list[Token] = []
+    for t in reversed(tokens):
+        if t.type not in _LITERAL_TYPES:
+            keyword = str(t.value).lower()
+            break
+        tail.append(t)
+    tail.reverse()
+    i = len(tokens) - len(tail) - 4  # where `expect` stands when the keyword is the `->` of an expectation
+    in_expect = i >= 0 and tokens[i].type == "EXPECT"
+    if keyword == "expect":  # expect VERDICT SOURCE -> RECIPIENT DATA …
+        keyword = "expect-source" if len(tail) == 1 else keyword
+    elif keyword == "->" and in_expect:
+        keyword = "expect-data" if tail else "expect-recipient"
+    elif keyword in _DECLARATIONS and open_braces == 0:
+        keyword += "-id" if not tail else "-title" if len(tail) == 1 else "-options"
+    elif keyword == "under":
+        # which declaration this `under` belongs to: the nearest declaration keyword before it
+        decl = next((t for t in reversed(tokens) if t.type in _TOP_LEVEL), None)
+        if decl is not None and decl.type in ("DATA", "PURPOSE", "AGREEMENT") and \
+                (decl.type == "AGREEMENT") == (open_braces > 0):
+            keyword = f"under-{decl.type.lower()}"
+    return _Context(prev, keyword, open_braces)
+
+
+def _describe_terminal(name: str, ctx: _Context) -> str:
+    kw = ctx.keyword or ""
+    if name == "NAME":
+        return _NAME_AFTER.get(kw, "a name")
+    if name == "STRING":
+        if kw.endswith("-title"):
+            return "a quoted test name (\"…\")" if kw == "test-title" else "a quoted title (\"…\")"
+        return _STRING_AFTER.get(kw, "a quoted text (\"…\")")
+    if name == "DATE":
+        return "a date (YYYY-MM-DD)"
+    if name == "VERDICT":
+        return "`allow` or `deny`"
+    if name == "MARKER":
+        return "a sensitivity marker (`personal`, `special-category`, `criminal-offence`, `anonymised`)"
+    if name == "ANY":
+        return "`*` (anyone)"
+    if name == "$END":
+        return "the end of the file"
+    literal = _terminal_strings().get(name)
+    if literal is not None:
+        return f"`{literal}`"
+    return "something else"  # never show a grammar-internal name
+
+
+def _expected_phrase(expected: set[str], ctx: _Context) -> str:
+    expected = set(expected) - {"WS", "COMMENT"}
+    words: list[str] = []
+    if len(expected & _TOP_LEVEL) >= 5:
+        # At the top level: anything that starts a declaration (plus options of the declaration just read).
+        words.append("a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement` "
+                     "or `test`)")
+        expected -= _TOP_LEVEL | {"$END"}
+    clause_keywords = {n for n in expected if n not in _LITERAL_TYPES | {"$END", "RBRACE", "LBRACE"}}
+    if "RBRACE" in expected and len(clause_keywords) >= 5:
+        words.append("a clause (such as `data`, `for`, `statute`) or `}`")
+        expected -= clause_keywords | {"RBRACE"}
+    if {"NAME", "ANY"} <= expected and _NAME_AFTER.get(ctx.keyword or "") == "an organisation":
+        words.append("an organisation or `*` (anyone)")
+        expected -= {"NAME", "ANY"}
+    words += sorted({_describe_terminal(n, ctx) for n in expected})
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "$END" or tok.value == "":
+        return "the end of the file"
+    return f"`{tok.value}`"
+
+
+def _after(ctx: _Context) -> str:
+    return f" after `{ctx.prev.value}`" if ctx.prev is not None else ""
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, source: SourceFile) -> Diagnostic:
+    if isinstance(exc, UnexpectedToken):
+        ip = getattr(exc, "interactive_parser", None)
+        if ip is not None:
+            tokens = _stack_tokens(ip.parser_state.value_stack)
+        else:
+            tokens = [t for t in (getattr(exc, "token_history", None) or []) if t is not None]
+        ctx = _context(tokens)
+        tok = exc.token
+        expected = set(exc.expected)
+        if ip is not None:
+            # LALR merges look-ahead sets; ask the parser which tokens would really advance it.
+            try:
+                expected = set(ip.accepts()) or expected
+            except Exception:  # noqa: BLE001 — a best-effort refinement; the raw set still describes it
+                pass
+        what = _expected_phrase(expected, ctx)
+        prev_tok = ctx.prev
+        if tok.type == "$END" or tok.line is None:
+            message = f"unexpected end of file; expected {what}{_after(ctx)}"
+            if prev_tok is not None and prev_tok.end_line is not None:
+                line, col = prev_tok.end_line, prev_tok.end_column
+            else:
+                lines = source.text.splitlines() or [""]
+                line, col = len(lines), len(lines[-1]) + 1
+            span = Span(source.name, line, col, line, col + 1)
+        else:
+            message = f"expected {what}{_after(ctx)}, found {_token_text(tok)}"
+            span = Span(source.name, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        return error("parse-error", message, span, _hint(ctx, tok))
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        ch = source.text[pos] if pos is not None and pos < len(source.text) else "?"
+        span = Span(source.name, exc.line, exc.column, exc.line, exc.column + 1)
+        tokens = [t for t in (getattr(exc, "token_history", None) or []) if t is not None]
+        ctx = _context(tokens)
+        allowed = set(getattr(exc, "allowed", None) or ()) - {"WS", "COMMENT"}
+        shown = ch if ch.isprintable() else repr(ch)[1:-1]
+        message = f"unexpected character `{shown}`"
+        if allowed:
+            message += f"; expected {_expected_phrase(allowed, ctx)}{_after(ctx)}"
+        hint = None
+        if ch == '"':
+            hint = "a quoted text must close on the same line with `\"`"
+        elif ch == "-":
+            hint = "`->` separates senders from recipients"
+        elif ch.isdigit() and "NAME" in allowed:
+            hint = "identifiers start with a letter, then letters, digits, `-`, `_` or `.`"
+        elif not ch.isprintable() or not ch.isascii():
+            hint = "identifiers and keywords are plain ASCII; non-ASCII text belongs inside quotes"
+        return error("parse-error", message, span, hint)
+    if isinstance(exc, UnexpectedEOF):
+        lines = source.text.splitlines() or [""]
+        span = Span(source.name, len(lines), len(lines[-1]) + 1)
+        return error("parse-error", "unexpected end of file", span, "a block opened with `{` must be closed with `}`")
+    return error("parse-error", "cannot parse this file", Span(source.name, 1, 1))
+
+
+def _hint(ctx: _Context, tok: Token) -> Optional[str]:
+    if tok.type == "$END":
+        return "a block opened with `{` must be closed with `}`" if ctx.open_braces > 0 else None
+    if tok.type == "NAME" and ctx.keyword in ("allows", "forbids"):
+        return "write the parties as `SENDER -> RECIPIENT`"
+    if ctx.open_braces > 0 and tok.type in _TOP_LEVEL:
+        return "the block above is not closed: add `}` before this declaration"
+    return None
+
+
+# ---- the transformer ------------------------------------------------------------------------------
+
+
+class _BadDate(Exception):
+    def __init__(self, token: Token, reason: str):
+        self.token = token
+        self.reason = reason
+
+
+class _ToModel(Transformer):
+    """Parse tree -> model. Each method builds one construct; positions come from tokens and `meta`."""
+
+    def __init__(self, filename: str):
+        super().__init__()
+        self.filename = filename
+
+    # helpers
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.filename, 0, 0)
+        return Span(self.filename, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.filename, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _name(self, tok: Token) -> m.Name:
+        return m.Name(str(tok), self._tspan(tok))
+
+    @staticmethod
+    def _string(tok: Token) -> str:
+        return tok[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+
+    def _date(self, tok: Token) -> dt.date:
+        try:
+            return dt.date.fromisoformat(str(tok))
+        except ValueError:
+            raise _BadDate(tok, "is not a real calendar date")
+
+    # lists
+    def names(self, items):
+        return tuple(self._name(t) for t in items)
+
+    @v_args(meta=True)
+    def parties(self, meta, items):
+        (item,) = items
+        if isinstance(item, Token) and item.type == "ANY":
+            return (m.ANY, self._span(meta))
+        return (item, self._span(meta))
+
+    # vocabulary
+    @v_args(meta=True)
+    def organisation(self, meta, items):
+        ident, title, *opts = items
+        kw = {}
+        for kind, value in opts:
+            kw[kind] = value
+        succeeds = kw.get("succeeds")
+        return m.Organisation(
+            id=self._name(ident),
+            title=self._string(title),
+            parent=kw.get("parent"),
+            aliases=kw.get("aliases", ()),
+            succeeds=succeeds[0] if succeeds else None,
+            succeeds_on=succeeds[1] if succeeds else None,
+            span=self._span(meta),
+        )
+
+    def part_of(self, items):
+        return ("parent", self._name(items[0]))
+
+    def aka(self, items):
+        return ("aliases", tuple(self._string(t) for t in items))
+
+    def succeeds(self, items):
+        return ("succeeds", (self._name(items[0]), self._date(items[1])))
+
+    @v_args(meta=True)
+    def data_decl(self, meta, items):
+        ident, title, *opts = items
+        parent = None
+        markers = []
+        for opt in opts:
+            if opt[0] == "under":
+                parent = opt[1]
+            elif opt[1] not in markers:
+                markers.append(opt[1])
+        return m.DataCategory(self._name(ident), self._string(title), parent, tuple(markers), self._span(meta))
+
+    def marker(self, items):
+        return ("marker", str(items[0]))
+
+    @v_args(meta=True)
+    def purpose_decl(self, meta, items):
+        ident, title, *opts = items
+        parent = opts[0][1] if opts else None
+        return m.Purpose(self._name(ident), self._string(title), parent, self._span(meta))
+
+    @v_args(meta=True)
+    def under(self, meta, items):
+        return ("under", self._name(items[0]), self._span(meta))
+
+    # clauses: each returns (clause-name, value, span)
+    @v_args(meta=True)
+    def statute(self, meta, items):
+        provision = self._string(items[1]) if len(items) > 1 else None
+        return ("statute", m.StatuteRef(self._name(items[0]), provision, self._span(meta)), self._span(meta))
+
+    def _parties(self, meta, items, clause):
+        (src, _), (dst, _) = items
+        return (
+            clause,
+            m.Parties(
+                sources=() if src == m.ANY else src,
+                recipients=() if dst == m.ANY else dst,
+                any_source=src == m.ANY,
+                any_recipient=dst == m.ANY,
+                span=self._span(meta),
+            ),
+            self._span(meta),
+        )
+
+    @v_args(meta=True)
+    def allows(self, meta, items):
+        return self._parties(meta, items, "allows")
+
+    @v_args(meta=True)
+    def forbids(self, meta, items):
+        return self._parties(meta, items, "forbids")
+
+    @v_args(meta=True)
+    def one_way(self, meta, items):
+        return ("one-way", items[0], self._span(meta))
+
+    @v_args(meta=True)
+    def data_clause(self, meta, items):
+        return ("data", items[0], self._span(meta))
+
+    @v_args(meta=True)
+    def for_clause(self, meta, items):
+        return ("for", items[0], self._span(meta))
+
+    @v_args(meta=True)
+    def requires_agreement(self, meta, items):
+        return ("requires agreement", True, self._span(meta))
+
+    @v_args(meta=True)
+    def requires(self, meta, items):
+        return ("requires", self._string(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def lawful_basis(self, meta, items):
+        return ("lawful-basis", self._name(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def article9(self, meta, items):
+        return ("article-9", self._string(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def article10(self, meta, items):
+        return ("article-10", self._string(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def onward(self, meta, items):
+        kind, targets = items[0]
+        return ("onward", m.Onward(kind, targets, self._span(meta)), self._span(meta))
+
+    def onward_none(self, items):
+        return ("none", ())
+
+    def onward_to(self, items):
+        return ("to", items[0])
+
+    def onward_only_for(self, items):
+        return ("only-for", items[0])
+
+    def onward_as_discloser(self, items):
+        return ("as-discloser", ())
+
+    @v_args(meta=True)
+    def overrides(self, meta, items):
+        return ("overrides", items[0], self._span(meta))
+
+    @v_args(meta=True)
+    def valid(self, meta, items):
+        start, end = items[0]
+        return ("valid", m.Validity(start, end, self._span(meta)), self._span(meta))
+
+    def valid_range(self, items):
+        return (self._date(items[0]), self._date(items[1]))
+
+    def valid_from(self, items):
+        return (self._date(items[0]), None)
+
+    def valid_until(self, items):
+        return (None, self._date(items[0]))
+
+    @v_args(meta=True)
+    def review(self, meta, items):
+        return ("review", self._date(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def owner(self, meta, items):
+        return ("owner", self._string(items[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def from_to(self, meta, items):
+        return ("from", (items[0], items[1], False), self._span(meta))
+
+    @v_args(meta=True)
+    def between(self, meta, items):
+        return ("from", ((self._name(items[0]),), (self._name(items[1]),), True), self._span(meta))
+
+    @v_args(meta=True)
+    def except_clause(self, meta, items):
+        e = items[0]
+        return ("except", m.Exception_(e.anonymised, e.to, e.purposes, self._span(meta)), self._span(meta))
+
+    def except_anonymised(self, items):
+        return m.Exception_(anonymised=True)
+
+    def except_to(self, items):
+        return m.Exception_(to=items[0], purposes=items[1] if len(items) > 1 else ())
+
+    def except_for(self, items):
+        return m.Exception_(purposes=items[0])
+
+    @v_args(meta=True)
+    def note(self, meta, items):
+        return ("note", self._string(items[0]), self._span(meta))
+
+    # blocks: the clauses are gathered here and checked for placement by `checks`
+    def _block(self, meta, items):
+        ident, title, *clauses = items
+        return self._name(ident), self._string(title), clauses, self._span(meta)
+
+    @v_args(meta=True)
+    def gateway(self, meta, items):
+        return ("gateway", *self._block(meta, items))
+
+    @v_args(meta=True)
+    def restriction(self, meta, items):
+        return ("restriction", *self._block(meta, items))
+
+    @v_args(meta=True)
+    def agreement(self, meta, items):
+        return ("agreement", *self._block(meta, items))
+
+    # tests
+    @v_args(meta=True)
+    def test(self, meta, items):
+        title, *expects = items
+        return m.PolicyTest(self._string(title), tuple(expects), self._span(meta))
+
+    @v_args(meta=True)
+    def expect(self, meta, items):
+        verdict, src, dst, data, *opts = items
+        kw = dict(opts)
+        return m.Expectation(
+            verdict=str(verdict),
+            source=self._name(src),
+            recipient=self._name(dst),
+            data=self._name(data),
+            purpose=kw.get("for"),
+            on=kw.get("on"),
+            assuming=kw.get("assuming", ()),
+            because=kw.get("because", ()),
+            span=self._span(meta),
+        )
+
+    def expect_for(self, items):
+        return ("for", self._name(items[0]))
+
+    def expect_on(self, items):
+        return ("on", self._date(items[0]))
+
+    def expect_assuming(self, items):
+        return ("assuming", items[0])
+
+    def expect_because(self, items):
+        return ("because", items[0])
+
+    def start(self, items):
+        return list(items)
+
+
+# Which clauses each block accepts, and which may repeat.
+ALLOWED_CLAUSES = {
+    "gateway": {"statute", "allows", "data", "for", "requires agreement", "lawful-basis", "article-9",
+                "article-10", "onward", "overrides", "valid", "note"},
+    "restriction": {"statute", "one-way", "forbids", "data", "for", "except", "valid", "note"},
+    "agreement": {"from", "data", "for", "under", "lawful-basis", "article-9", "article-10", "valid", "review",
+                  "owner", "onward", "requires", "note"},
+}
+REPEATABLE = {"allows", "forbids", "except", "requires", "note", "one-way"}
+_CLAUSE_WORD = {"from": "from … to … / between … and …", "requires agreement": "requires agreement"}
+
+
+def _build_block(kind: str, ident: m.Name, title: str, clauses, span: Span, diags: list[Diagnostic]):
+    seen: dict[str, Span] = {}
+    values: dict[str, object] = {}
+    repeated: dict[str, list] = {k: [] for k in REPEATABLE}
+    spans: list[tuple[str, Span]] = []
+    for clause, value, cspan in clauses:
+        word = _CLAUSE_WORD.get(clause, clause)
+        if clause not in ALLOWED_CLAUSES[kind]:
+            diags.append(error("misplaced-clause", f"`{word}` has no meaning in a {kind}", cspan,
+                               f"a {kind} takes: {', '.join(sorted(_CLAUSE_WORD.get(c, c) for c in ALLOWED_CLAUSES[kind]))}"))
+            continue
+        spans.append((clause, cspan))
+        if clause in REPEATABLE:
+            repeated[clause].append(value)
+            continue
+        if clause in seen:
+            diags.append(error("duplicate-clause", f"`{word}` appears twice in {kind} `{ident.text}`", cspan,
+                               "list several items in one clause, separated by commas",
+                               related=[("first written", seen[clause])]))
+            continue
+        seen[clause] = cspan
+        values[clause] = value
+    common = dict(id=ident, title=title, span=span, clause_spans=tuple(spans), notes=tuple(repeated["note"]))
+    if kind == "gateway":
+        return m.Gateway(
+            statute=values.get("statute"), allows=tuple(repeated["allows"]), data=values.get("data", ()),
+            purposes=values.get("for", ()), requires_agreement=bool(values.get("requires agreement")),
+            lawful_basis=values.get("lawful-basis"), article9=values.get("article-9"),
+            article10=values.get("article-10"), onward=values.get("onward"), overrides=values.get("overrides", ()),
+            valid=values.get("valid"), **common)
+    if kind == "restriction":
+        one_way = tuple(n for group in repeated["one-way"] for n in group)
+        return m.Restriction(
+            statute=values.get("statute"), one_way=one_way, forbids=tuple(repeated["forbids"]),
+            data=values.get("data", ()), purposes=values.get("for", ()), exceptions=tuple(repeated["except"]),
+            valid=values.get("valid"), **common)
+    sources, recipients, both = values.get("from", ((), (), False))
+    return m.Agreement(
+        sources=sources, recipients=recipients, both_ways=both, data=values.get("data", ()),
+        purposes=values.get("for", ()), under=values.get("under"), lawful_basis=values.get("lawful-basis"),
+        article9=values.get("article-9"), article10=values.get("article-10"), valid=values.get("valid"),
+        review=values.get("review"), owner=values.get("owner"), onward=values.get("onward"),
+        requires=tuple(repeated["requires"]), **common)
+
+
+def assemble(filename: str, raw: list, diags: list[Diagnostic]) -> m.PolicyFile:
+    """The file's model from a parser's raw items: blocks (kind, id, title, clauses, span) are built and their
+    clauses checked here, so both parsers (fastparse and Lark) share one definition of a block."""
+    items = []
+    for item in raw:
+        if isinstance(item, tuple):
+            kind, ident, title, clauses, span = item
+            items.append(_build_block(kind, ident, title, clauses, span, diags))
+        else:
+            items.append(item)
+    return m.PolicyFile(filename, tuple(items))
+
+
+def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
+    """Parse one file. Returns the model (None when the text does not parse) and the diagnostics found."""
+    if on_comment is None:
+        # The hand-written parser first (engine/fastparse.py); it declines anything it is not sure of, and
+        # Lark, the reference, then parses the file and writes every syntax diagnostic.
+        from engine.syntax.fastparse import parse_fast
+
+        fast = parse_fast(source)
+        if fast is not None:
+            return fast
+    return parse_source_lark(source, on_comment)
+
+
+def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
+    """`parse_source` with Lark alone: the reference the fast parser is tested against."""
+    diags: list[Diagnostic] = []
+    try:
+        if on_comment is None:
+            tree = parser().parse(source.text)
+        else:
+            tree = Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                        lexer_callbacks={"COMMENT": on_comment}).parse(source.text)
+    except UnexpectedInput as exc:
+        return None, [_syntax_diagnostic(exc, source)]
+    except RecursionError:
+        return None, [error("limit-exceeded", "the file is nested too deeply to parse", Span(source.name, 1, 1))]
+    try:
+        raw = _ToModel(source.name).transform(tree)
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, _BadDate):
+            tok = inner.token
+            span = Span(source.name, tok.line, tok.column, tok.end_line, tok.end_column)
+            return None, [error("bad-date", f"`{tok}` {inner.reason}", span, "dates are written YYYY-MM-DD")]
+        raise
+    return assemble(source.name, raw, diags), diags
+
+
+def parse_text(text: str, filename: str = "<text>") -> m.PolicyFile:
+    """Parse policy text or raise DiagnosticsError (the library's convenience entry)."""
+    source = SourceFile(filename, text)
+    result, diags = parse_source(source)
+    errors = [d for d in diags if d.severity.value == "error"]
+    if result is None or errors:
+        raise DiagnosticsError(diags, {filename: source})
+    return result

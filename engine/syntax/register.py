@@ -1,0 +1,238 @@
+"""The statute register, `gateways.yaml`: read safely, checked against a JSON Schema shipped in the package.
+
+YAML is composed with PyYAML's safe loader into nodes first, so that every key keeps its line, duplicate
+keys are refused (PyYAML would silently keep the last) and anchors/aliases are refused (no "billion laughs").
+Only then is the plain data built and validated; each schema error points at the key path and its line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import best_match
+
+from engine.syntax import model as m
+from engine.base.diagnostics import Diagnostic, error
+from engine.base.source import SourceFile, Span
+
+MAX_YAML_NODES = 200_000
+MAX_YAML_DEPTH = 32  # a register is three levels deep; PyYAML's composer recurses per level
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("engine").joinpath("schemas/gateways.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema(), format_checker=cls.FORMAT_CHECKER)
+
+
+class _Refused(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+
+
+def _node_span(file: str, node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+def _plain(node, file: str, lines: dict[tuple, Span], path: tuple, seen: set[int], budget: list[int]):
+    """Node tree -> plain data (dates as ISO strings for the schema), recording the span of every path."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Refused(error("limit-exceeded", "gateways.yaml has too many entries", _node_span(file, node)))
+    if id(node) in seen:
+        raise _Refused(error("yaml-alias", "anchors and aliases are not accepted in gateways.yaml",
+                             _node_span(file, node), "write each value out in full"))
+    seen.add(id(node))
+    lines.setdefault(path, _node_span(file, node))
+    if isinstance(node, yaml.MappingNode):
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(error("yaml-alias", "merge keys (`<<`) are not accepted in gateways.yaml",
+                                     _node_span(file, key_node)))
+            key = _plain(key_node, file, {}, (), seen, budget)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                raise _Refused(error("yaml-duplicate-key", f"key `{key}` appears twice in the same mapping",
+                                     _node_span(file, key_node), "remove or rename one of them",
+                                     related=[("first written", lines[path + (key,)])]))
+            lines[path + (key,)] = _node_span(file, key_node)
+            out[key] = _plain(value_node, file, lines, path + (key,), seen, budget)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(v, file, lines, path + (i,), seen, budget) for i, v in enumerate(node.value)]
+    # A scalar: PyYAML's safe constructor for its tag decides the type (called directly: no shared state).
+    ctor = yaml.SafeLoader.yaml_constructors.get(node.tag)
+    if ctor is None:
+        return str(node.value)
+    try:
+        resolved = ctor(_SCALAR_LOADER, node)
+    except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+        return str(node.value)
+    if isinstance(resolved, dt.date):
+        return resolved.isoformat()
+    return resolved
+
+
+class _ScalarLoader(yaml.SafeLoader):
+    def __init__(self):
+        super().__init__("")
+
+
+_SCALAR_LOADER = _ScalarLoader()
+
+
+def _describe_path(path) -> str:
+    return ".".join(str(p) for p in path) if path else "(top level)"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing anchors, aliases and deep nesting while composing — before any node is
+    built, so neither a "billion laughs" document nor `[[[[…]]]]` can cost time, memory or the stack."""
+
+    def __init__(self, stream: str, file: str):
+        super().__init__(stream)
+        self._file = file
+        self._depth = 0
+
+    def _refuse(self, code: str, message: str, mark, help_: str | None = None) -> None:
+        span = Span(self._file, mark.line + 1, mark.column + 1) if mark else Span(self._file, 1, 1)
+        raise _Refused(error(code, message, span, help_))
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._refuse("yaml-alias", f"alias `*{event.anchor}` is not accepted in gateways.yaml", event.start_mark,
+                         "write each value out in full")
+        if getattr(event, "anchor", None) is not None:
+            self._refuse("yaml-alias", f"anchor `&{event.anchor}` is not accepted in gateways.yaml", event.start_mark,
+                         "write each value out in full")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                self._refuse("limit-exceeded", f"gateways.yaml is nested deeper than {MAX_YAML_DEPTH} levels",
+                             event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnostic]]:
+    file = source.name
+    try:
+        loader = _BoundedLoader(source.text, file)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except _Refused as refused:
+        return None, [refused.diagnostic]
+    except RecursionError:  # defence in depth: the composer's own limit should have fired first
+        return None, [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
+        problem = (exc.problem or exc.context or "malformed YAML").strip()
+        return None, [error("bad-yaml", f"gateways.yaml is not well-formed: {problem}", span)]
+    except yaml.YAMLError as exc:
+        return None, [error("bad-yaml", f"gateways.yaml is not well-formed: {exc}", Span(file, 1, 1))]
+    alias = _first_alias(source.text)
+    if alias is not None:
+        # Refused where the alias is used (the composer would only show the anchored node).
+        return None, [error("yaml-alias", "anchors and aliases are not accepted in gateways.yaml",
+                            Span(file, alias.line + 1, alias.column + 1), "write each value out in full")]
+    if node is None:
+        return None, [error("schema", "gateways.yaml is empty", Span(file, 1, 1),
+                            "it must be a mapping with a `statutes:` key")]
+    lines: dict[tuple, Span] = {}
+    try:
+        data = _plain(node, file, lines, (), set(), [MAX_YAML_NODES])
+    except _Refused as refused:
+        return None, [refused.diagnostic]
+    except RecursionError:
+        return None, [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
+    if not isinstance(data, dict):
+        return None, [error("schema", "gateways.yaml must be a mapping with a `statutes:` key",
+                            _node_span(file, node))]
+    diags = []
+    for err in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        # Show the one error that matters inside each composite failure (jsonschema's best_match).
+        err = best_match([err]) if err.context else err
+        path = tuple(err.absolute_path)
+        where = path
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            if extra:
+                where = path + (extra[0],)  # point at the unknown key itself
+        span = _closest_span(lines, where) or Span(file, 1, 1)
+        d = error("schema", f"`{_describe_path(path)}`: {_schema_message(err)}", span,
+                  "see engine/schemas/gateways.schema.json for the register's shape")
+        if all((x.message, x.span) != (d.message, d.span) for x in diags):  # a bad date fails format AND pattern
+            diags.append(d)
+    if diags:
+        return None, diags
+    statutes = []
+    for sid, rec in data.get("statutes", {}).items():
+        statutes.append(m.Statute(
+            id=sid, title=rec["title"], status=rec["status"], citation=rec.get("citation"), url=rec.get("url"),
+            commenced=dt.date.fromisoformat(rec["commenced"]) if rec.get("commenced") else None,
+            repealed=dt.date.fromisoformat(rec["repealed"]) if rec.get("repealed") else None,
+            notes=rec.get("notes"), span=lines.get(("statutes", sid), Span(file, 1, 1))))
+    for s in statutes:
+        if s.commenced and s.repealed and s.repealed < s.commenced:
+            diags.append(error("bad-validity", f"statute `{s.id}` is repealed before it commenced", s.span))
+    seen: dict[str, m.Statute] = {}
+    for s in statutes:
+        if s.id.lower() in seen:
+            diags.append(error("duplicate-id", f"statute `{s.id}` is registered twice (ids are case-insensitive)",
+                               s.span, related=[("first registered", seen[s.id.lower()].span)]))
+        seen.setdefault(s.id.lower(), s)
+    return m.Register(tuple(statutes), file), diags
+
+
+def _first_alias(text: str):
+    """The start mark of the first alias (`*name`) in a well-formed YAML text, or None."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def _closest_span(lines: dict[tuple, Span], path: tuple) -> Span | None:
+    while True:
+        if path in lines:
+            return lines[path]
+        if not path:
+            return None
+        path = path[:-1]
+
+
+def _schema_message(err) -> str:
+    v = err.validator
+    if v == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"unknown key{'s' if len(extra) > 1 else ''} {', '.join(f'`{k}`' for k in extra)}"
+    if v == "required":
+        return err.message.replace("'", "`").replace(" is a required property", " is required")
+    if v == "enum":
+        return f"`{err.instance}` is not one of {', '.join(f'`{x}`' for x in err.validator_value)}"
+    if v in ("format", "pattern") and "date" in json.dumps(err.schema):
+        return f"`{err.instance}` is not a real date (YYYY-MM-DD)"
+    if v == "type":
+        return f"expected {err.validator_value}, found `{err.instance}`"
+    return err.message.replace("'", "`")
