@@ -16,7 +16,7 @@ from engine.bundle.read import default_bundle, resolve_bundle
 from engine.compile.compiled import Policy
 from engine.base.diagnostics import Diagnostic, Severity
 from engine.errors import DiagnosticsError, LawfulError, UnknownNameError
-from engine.eval.decide import Decision
+from engine.decision.answer import Decision
 from engine.base.source import SourceFile, Span
 
 from engine.base.version import __version__

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import engine
+from engine.base import cachedir
 from engine.policy import cache
+import engine.policy.load
 
 from conftest import write_bundle
 
@@ -40,8 +42,8 @@ restriction BAR "A bar" {
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.ENV_DIR, str(folder))
-    monkeypatch.delenv(cache.ENV_DISABLE, raising=False)
+    monkeypatch.setenv(cachedir.ENV_DIR, str(folder))
+    monkeypatch.delenv(cachedir.ENV_DISABLE, raising=False)
     return folder
 
 
@@ -57,7 +59,7 @@ def test_second_load_is_a_hit_and_answers_the_same(cache_dir, tmp_path, monkeypa
     def no_parsing(*_a, **_k):
         raise AssertionError("a cache hit must not read and parse the bundle")
 
-    monkeypatch.setattr(engine, "read_bundle", no_parsing)
+    monkeypatch.setattr(engine.policy.load, "read_bundle", no_parsing)
     second = engine.load(root)
     assert second is not first
     assert second.allowed("LSC", "ALI", "provider-data", "inspection", on=D) is True
@@ -121,11 +123,11 @@ def test_a_corrupt_or_foreign_entry_is_a_miss(cache_dir, tmp_path):
 def test_disabled_and_unsafe_folders_are_not_used(tmp_path, monkeypatch):
     root = write_bundle(tmp_path / "b", {"main.policy": POLICY})
     folder = tmp_path / "cache"
-    monkeypatch.setenv(cache.ENV_DIR, str(folder))
-    monkeypatch.setenv(cache.ENV_DISABLE, "1")
+    monkeypatch.setenv(cachedir.ENV_DIR, str(folder))
+    monkeypatch.setenv(cachedir.ENV_DISABLE, "1")
     engine.load(root)
     assert not folder.exists()
-    monkeypatch.delenv(cache.ENV_DISABLE)
+    monkeypatch.delenv(cachedir.ENV_DISABLE)
     folder.mkdir(mode=0o777)
     os.chmod(folder, 0o777)  # writable by others: someone else could plant a pickle
     engine.load(root)
@@ -159,7 +161,7 @@ def test_the_same_files_at_another_path_are_another_entry(cache_dir, tmp_path):
 
 def test_the_engine_fingerprint_covers_the_grammar():
     # a changed grammar or engine module must invalidate every entry: the fingerprint reads them all
-    fp = cache.engine_fingerprint()
+    fp = cachedir.engine_fingerprint()
     assert len(fp) == 64
     names = {p.name for p in Path(engine.__file__).parent.rglob("*") if p.suffix in (".py", ".lark")}
     assert {"grammar.lark", "compiled.py", "decide.py", "index.py"} <= names

@@ -17,7 +17,7 @@ from engine.base.source import SourceFile, Span
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
     from engine.base.hierarchy import Tree
-    from engine.eval.decide import Decision
+    from engine.decision.answer import Decision
     from engine.eval.routes import Route
     from engine.eval.index import DecisionIndex
 

@@ -16,7 +16,8 @@ from typing import Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, Policy
-from engine.eval.decide import Fix, Outcome, Question, evaluate
+from engine.eval.decide import Outcome, Question, evaluate
+from engine.decision.answer import Fix
 
 MAX_FIXES = 6
 

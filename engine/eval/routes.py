@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 
 from engine.compile.compiled import CAgreement, CGateway, Policy
-from engine.errors import LawfulError, RequestError
+from engine.errors import RequestError
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx  # imported where a graph is built: it is much of a fresh process's start-up

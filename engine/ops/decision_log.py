@@ -40,10 +40,10 @@ try:  # POSIX advisory locks; the log is single-writer without them
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-from engine.errors import LawfulError, AuditLogError
+from engine.errors import AuditLogError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.eval.decide import Decision
+    from engine.decision.answer import Decision
 
 FORMAT_VERSION = 1
 GENESIS = "sha256:" + "0" * 64

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from engine.eval.decide import Decision
+from engine.decision.answer import Decision
 
 Style = Callable[[str, str], str]  # (text, role) -> styled text; role: allow | deny | dim | bold
 

@@ -16,8 +16,8 @@ from engine.base.diagnostics import CODES, Diagnostic, Severity
 from engine.base.source import Span
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.review.diff import DiffResult
-    from engine.review.testing import TestRun
+    from engine.decision.review import DiffResult
+    from engine.decision.review import TestRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"

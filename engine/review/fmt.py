@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic
-from engine.errors import DiagnosticsError, FormatError
+from engine.errors import FormatError
 from engine.syntax.parser import parse_source
 from engine.base.source import SourceFile, Span
 
@@ -189,7 +189,7 @@ def declaration_line(item) -> str:
 
 
 def expectation_line(e: m.Expectation) -> str:
-    from engine.review.testing import expectation_text
+    from engine.decision.review import expectation_text
 
     return expectation_text(e)
 

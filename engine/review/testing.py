@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.compile.compiled import Policy
-from engine.eval.decide import Decision
+from engine.decision.review import ExpectationResult, TestRun
 from engine.bundle.read import DEFAULT_LIMITS
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import UnknownNameError
@@ -32,81 +31,6 @@ from engine.base.source import SourceFile, Span
 
 DEFAULT_TEST_DIR = Path("tests") / "policy"
 MAX_TEST_FILE_BYTES = 5 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ExpectationResult:
-    """The outcome of one `expect` line."""
-
-    test: str
-    expectation: m.Expectation
-    status: str  # "passed" | "failed" | "error"
-    message: str  # one line: why it failed (empty when passed)
-    details: str = ""  # the decision's full explanation, or the diagnostic
-    decisions: tuple[Decision, ...] = ()
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
-    def span(self) -> Span:
-        return self.expectation.span
-
-    @property
-    def name(self) -> str:
-        return expectation_text(self.expectation)
-
-    def to_dict(self) -> dict:
-        return {
-            "test": self.test, "expectation": self.name, "status": self.status, "message": self.message,
-            "details": self.details, "span": self.span.to_dict(),
-            "decisions": [d.to_dict() for d in self.decisions],
-        }
-
-
-@dataclass
-class TestRun:
-    """Every expectation's result, and the diagnostics of files that could not be read."""
-
-    results: list[ExpectationResult] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    sources: dict[str, SourceFile] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def ok(self) -> bool:
-        return not self.diagnostics and all(r.passed for r in self.results)
-
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.diagnostics) or any(r.status == "error" for r in self.results)
-
-    def to_dict(self) -> dict:
-        return {
-            "summary": {"expectations": len(self.results), "passed": self.count("passed"),
-                        "failed": self.count("failed"), "errors": self.count("error") + len(self.diagnostics),
-                        "files": list(self.files)},
-            "results": [r.to_dict() for r in self.results],
-            "diagnostics": [d.to_dict() for d in self.diagnostics],
-        }
-
-
-def expectation_text(e: m.Expectation) -> str:
-    """The expectation as it would be written (canonical spacing)."""
-    parts = [f"expect {e.verdict} {e.source.text} -> {e.recipient.text} {e.data.text}"]
-    if e.purpose is not None:
-        parts.append(f"for {e.purpose.text}")
-    if e.on is not None:
-        parts.append(f"on {e.on.isoformat()}")
-    if e.assuming:
-        parts.append("assuming " + ", ".join(n.text for n in e.assuming))
-    if e.because:
-        parts.append("because " + ", ".join(n.text for n in e.because))
-    return " ".join(parts)
 
 
 # ---- finding test files --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def grammar_text() -> str:
 def _parser() -> Lark:
     # The LALR tables are cached in the user's private cache folder (engine/cache.py); Lark checks the
     # grammar's hash stored in the file, so a changed grammar rebuilds them.
-    from engine.policy.cache import parser_cache_path
+    from engine.base.cachedir import parser_cache_path
 
     cache = parser_cache_path()
     options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)

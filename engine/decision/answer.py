@@ -1,0 +1,170 @@
+"""The answers the engine gives, as plain data: a Decision and its parts. `to_dict()` is the stable JSON
+shape (schemas/decision.schema.json); nothing here evaluates a rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Optional
+
+from engine.base.source import Span
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    kind: str
+    id: str
+    title: str
+    span: Optional[Span]
+    statute: Optional[str] = None
+    statute_title: Optional[str] = None
+    citation: Optional[str] = None
+    provision: Optional[str] = None
+    url: Optional[str] = None
+
+    def cites(self) -> str:
+        """`Social Security Administration Act 1992 s.123` style."""
+        if not self.statute_title:
+            return ""
+        return f"{self.statute_title}{' ' + _short_provision(self.provision) if self.provision else ''}"
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind, "id": self.id, "title": self.title,
+            "statute": None if not self.statute else {
+                "id": self.statute, "title": self.statute_title, "citation": self.citation,
+                "provision": self.provision, "url": self.url},
+            "span": self.span.to_dict() if self.span else None,
+        }
+
+
+def _short_provision(p: str) -> str:
+    for long, short in (("section ", "s."), ("schedule ", "Sch "), ("paragraph ", "para "), ("clause ", "cl. ")):
+        p = p.replace(long, short).replace(long.capitalize(), short)
+    return p
+
+
+@dataclass(frozen=True)
+class Block:
+    restriction: RuleRef
+    one_way: bool
+    overridden_by: Optional[str] = None
+    span: Optional[Span] = None  # the clause that caught the flow (`one-way …` / `forbids …`)
+
+    def to_dict(self) -> dict:
+        return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
+                "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
+class Consideration:
+    kind: str
+    id: str
+    code: str
+    reason: str
+    span: Optional[Span]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "code": self.code, "reason": self.reason,
+                "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str
+    agreement: str
+    span: Optional[Span]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "agreement": self.agreement, "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
+class Fix:
+    kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data | other-purpose
+    description: str
+    statute: Optional[str] = None
+    gateway: Optional[str] = None
+    agreement: Optional[str] = None
+    purpose: Optional[str] = None
+    data: Optional[str] = None
+    organisation: Optional[str] = None
+    on: Optional[dt.date] = None  # for `later-date`: the first date on which the flow is lawful
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "description": self.description, "statute": self.statute, "gateway": self.gateway,
+                "agreement": self.agreement, "purpose": self.purpose, "data": self.data,
+                "organisation": self.organisation, "on": self.on.isoformat() if self.on else None, "verified": True}
+
+
+@dataclass(frozen=True)
+class Basis:
+    gateway: RuleRef
+    agreement: Optional[RuleRef]
+    lawful_basis: Optional[str]
+    article_9: Optional[str]
+    article_10: Optional[str]
+    onward: str
+
+    def to_dict(self) -> dict:
+        return {"gateway": self.gateway.to_dict(), "agreement": self.agreement.to_dict() if self.agreement else None,
+                "lawful_basis": self.lawful_basis, "article_9": self.article_9, "article_10": self.article_10,
+                "onward": self.onward}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to one question, as plain data. `to_dict()` is the stable JSON shape
+    (schema: schemas/decision.schema.json)."""
+
+    verdict: str  # "allow" | "deny"
+    headline: str
+    source: str
+    recipient: str
+    data: str
+    purpose: str
+    on: dt.date
+    assume: tuple[str, ...]
+    basis: Optional[Basis]
+    blocks: tuple[Block, ...]
+    considered: tuple[Consideration, ...]
+    conditions: tuple[Condition, ...]
+    fixes: tuple[Fix, ...]
+    routes: tuple = ()
+    sensitivity: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == "allow"
+
+    def reason_ids(self) -> set[str]:
+        """Ids of every rule among the reasons (what `expect … because ID` checks), lower-cased."""
+        ids = {b.restriction.id.lower() for b in self.blocks}
+        if self.basis:
+            ids.add(self.basis.gateway.id.lower())
+            if self.basis.agreement:
+                ids.add(self.basis.agreement.id.lower())
+        if not self.allowed:
+            ids |= {c.id.lower() for c in self.considered if c.kind != "organisation"}
+        return ids
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "verdict": self.verdict,
+            "headline": self.headline,
+            "question": {"source": self.source, "recipient": self.recipient, "data": self.data,
+                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume)},
+            "sensitivity": list(self.sensitivity),
+            "basis": self.basis.to_dict() if self.basis else None,
+            "blocks": [b.to_dict() for b in self.blocks],
+            "considered": [c.to_dict() for c in self.considered],
+            "conditions": [c.to_dict() for c in self.conditions],
+            "fixes": [f.to_dict() for f in self.fixes],
+            "routes": [r.to_dict() for r in self.routes],
+        }
+
+
