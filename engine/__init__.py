@@ -13,7 +13,7 @@ A Policy is immutable and safe to share between threads.
 from __future__ import annotations
 
 from engine.bundle.read import default_bundle, resolve_bundle
-from engine.compile.compiled import Policy
+from engine.policy.facade import Policy
 from engine.base.diagnostics import Diagnostic, Severity
 from engine.errors import DiagnosticsError, LawfulError, UnknownNameError
 from engine.decision.answer import Decision

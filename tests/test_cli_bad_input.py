@@ -124,12 +124,12 @@ def test_bad_date_exits_2():
 
 
 def test_an_engine_failure_is_internal_error_and_never_an_allow(monkeypatch):
-    import engine.compile.compiled
+    import engine.policy.facade
 
     def boom(*_a, **_k):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(engine.compile.compiled.Policy, "decide", boom)
+    monkeypatch.setattr(engine.policy.facade.Policy, "decide", boom)
     r = CliRunner().invoke(cli.app, ["can-share", "LSC", "ALI", "provider-data", "--purpose", "inspection",
                                      "--on", "2005-06-23", "--bundle", str(ROOT)])
     assert r.exit_code == 2

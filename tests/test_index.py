@@ -1,10 +1,11 @@
-"""The compiled decision index (engine/index.py) gives the same verdict as the explained evaluation, always.
+"""The verdict alone (the evaluator stopping at the first basis, memoised by `Policy.allowed`) is the verdict
+of the explained evaluation, always; the candidate buckets and the memo stay bounded under threads.
 
 Property: on generated bundles (benchmarks/generate.py: hierarchies, dated agreements, one-way and
 directional restrictions with exceptions, overrides, proposed and repealed statutes, successions) and on the
 default bundle, for random questions (any organisations, categories, purposes, dates 1995–2015, sometimes
-assuming a proposed statute), `Policy.allowed` (memoised, through the index), the index's `verdict`, and
-`decide(...).verdict` agree. Example counts are modest; set LAWFUL_LONG=1 for a long run.
+assuming a proposed statute), `Policy.allowed` (memoised), `engine.eval.decide.allowed` (first basis only)
+and `decide(...).verdict` agree. Example counts are modest; set LAWFUL_LONG=1 for a long run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.eval.decide import evaluate, normalise
+from engine.eval.decide import allowed, evaluate, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,7 +93,7 @@ def test_index_verdict_equals_explained_decision(name):
         s, r, d, p, on, assume = question
         q = normalise(policy, s, r, d, p, on, assume)
         explained = evaluate(policy, q, explain=True).allowed
-        assert policy.index.verdict(q) == explained
+        assert allowed(policy, q) == explained
         assert policy.allowed(s, r, d, p, on=on, assume=assume) == explained
         assert policy.allowed(s.upper(), r, d, p, on=on, assume=list(assume)) == explained  # memo, other spelling
         decision = policy.decide(s, r, d, p, on=on, assume=assume, fixes=False, routes=False)
@@ -135,12 +136,12 @@ def test_memo_is_bounded_and_still_right():
 
 def test_pair_table_is_bounded():
     policy = _load_generated(25, 40, 3)
-    policy.index.pair_limit = 3
+    policy.pair_limit = 3
     orgs = sorted(policy.orgs)
     for s in orgs[:4]:
         for r in orgs[:4]:
-            policy.index.pair(s, r)
-            assert len(policy.index._pairs) <= 3
+            policy.candidates(s, r)
+            assert len(policy._pairs) <= 3
 
 
 def test_allowed_resolves_names_like_decide():
@@ -159,7 +160,7 @@ def test_allowed_is_thread_safe():
 
     policy = _load_generated(40, 150, 21)
     policy.memo_limit = 50  # force clears while other threads read
-    policy.index.pair_limit = 20
+    policy.pair_limit = 20
     rnd = random.Random(4)
     orgs, data, purposes = sorted(policy.orgs), sorted(policy.data), sorted(policy.purposes)
     qs = [(rnd.choice(orgs), rnd.choice(orgs), rnd.choice(data), rnd.choice(purposes),

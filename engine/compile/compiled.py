@@ -1,13 +1,18 @@
-"""Checked model -> compiled, immutable `Policy`: scopes as sets of keys and indexes by party, so that a
-decision touches only the rules that can apply to its source and is a handful of set look-ups.
+"""Checked model -> `CompiledPolicy`, by one function (`compile_policy`): scopes as sets of keys, each rule's
+in-force window, indexes by party and candidate buckets by (source, recipient), so that a decision touches
+only the rules that can apply to it and is a handful of set look-ups.
+
+The compiled data is immutable once built (the candidate table is a bounded, lock-protected cache of values
+derived from it). Nothing here decides: the rules of a decision are in engine/eval/rules.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean
@@ -17,9 +22,8 @@ from engine.base.source import SourceFile, Span
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
     from engine.base.hierarchy import Tree
-    from engine.decision.answer import Decision
-    from engine.eval.routes import Route
-    from engine.eval.index import DecisionIndex
+
+PAIR_LIMIT = 200_000  # (source, recipient) candidate buckets kept before the table is cleared
 
 ANYONE: Optional[frozenset] = None  # a party scope of `*`
 
@@ -45,6 +49,7 @@ class CGateway:
     requires_agreement: bool
     overrides: frozenset
     valid: Optional[m.Validity]
+    window: "Window"
 
     @property
     def id(self) -> str:
@@ -63,6 +68,7 @@ class CRestriction:
     purposes: Optional[frozenset]  # purposes that overlap; None: every purpose
     exceptions: tuple[tuple[bool, Optional[frozenset], Optional[frozenset], m.Exception_], ...]
     valid: Optional[m.Validity]
+    window: "Window"
 
     @property
     def id(self) -> str:
@@ -89,16 +95,50 @@ class CAgreement:
         return self.model.id.text
 
 
-class Policy:
-    """A compiled bundle. Immutable once built, so one instance may serve many threads.
+@dataclass(frozen=True)
+class Window:
+    """When a gateway or restriction is in force, reduced once from its statute and its own `valid` clause:
+    the statute's [commenced, repealed) and the rule's [start, end] (both inclusive). `proposed` names the
+    statute an assumption can switch on; `no_statute` marks a rule that cites none."""
 
-    Ask it `decide(...)` for a full Decision with reasons, `allowed(...)` for the verdict alone (memoised),
-    `decide_all_purposes(...)` for one decision per declared purpose.
-    """
+    statute_key: Optional[str] = None
+    proposed: bool = False
+    no_statute: bool = False
+    commenced: Optional[dt.date] = None
+    repealed: Optional[dt.date] = None
+    valid_from: Optional[dt.date] = None
+    valid_to: Optional[dt.date] = None
+
+
+def rule_window(statute: Optional[m.Statute], valid: Optional[m.Validity]) -> Window:
+    start = valid.start if valid is not None else None
+    end = valid.end if valid is not None else None
+    if statute is None:
+        return Window(no_statute=True, valid_from=start, valid_to=end)
+    return Window(statute_key=sys.intern(statute.id.lower()), proposed=statute.status == "proposed",
+                  commenced=statute.commenced, repealed=statute.repealed, valid_from=start, valid_to=end)
+
+
+class Candidates:
+    """The rules that can apply to one (source, recipient): restrictions whose parties reach it, and gateways
+    whose `allows` pairs match it, each with the agreements under it that cover that direction. Orders are
+    key orders, so explanations are deterministic."""
+
+    __slots__ = ("restrictions", "gateways")
+
+    def __init__(self, restrictions: list["CRestriction"], gateways: list[tuple["CGateway", list["CAgreement"]]]):
+        self.restrictions = restrictions
+        self.gateways = gateways
+
+
+class CompiledPolicy:
+    """A compiled bundle: the checked declarations, their expanded scopes and the indexes over them.
+    Built by `compile_policy`; immutable afterwards, so one instance may serve many threads. The question
+    methods (decide, allowed, routes, the memo) are on the facade, `engine.Policy`, which extends it."""
 
     def __init__(self, checked: Checked, sources: Mapping[str, SourceFile], warnings: Sequence[Diagnostic] = ()):
+        # Called by compile_policy only; the compilation itself is `_compile` below.
         c = checked
-        self._checked = c
         self.sources = dict(sources)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
@@ -149,7 +189,7 @@ class Policy:
                 provision=g.statute.provision if g.statute else None, pairs=party_scopes(g.allows),
                 data=data_in(g.data), purposes=purposes_in(g.purposes),
                 requires_agreement=g.requires_agreement, overrides=frozenset(n.key for n in g.overrides),
-                valid=g.valid)
+                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid))
         self.restrictions: dict[str, CRestriction] = {}
         for k, r in sorted(c.restrictions.items()):
             self.restrictions[k] = CRestriction(
@@ -161,7 +201,7 @@ class Policy:
                 exceptions=tuple(
                     (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
-                valid=r.valid)
+                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid))
         self.agreements: dict[str, CAgreement] = {}
         for k, a in sorted(c.agreements.items()):
             dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
@@ -193,26 +233,55 @@ class Policy:
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
 
-        # Memoised verdicts: keyed by the arguments as given (the cheapest look-up) and by the normalised
-        # question (so spellings and aliases share one evaluation). Bounded; cleared whole when full.
-        self._memo: dict[tuple, bool] = {}
-        self._raw_memo: dict[tuple, bool] = {}
-        self._memo_lock = threading.Lock()
-        self.memo_limit = 1_000_000
-        self._index: Optional["DecisionIndex"] = None
+        # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
+        # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
+        self._pairs: dict[tuple[str, str], Candidates] = {}
+        self._pairs_lock = threading.Lock()
+        self.pair_limit = PAIR_LIMIT
 
     def __getstate__(self) -> dict:
-        # For the compiled-bundle cache (engine/cache.py): memos, index and lock are per process.
+        # For the compiled-bundle cache (engine/policy/cache.py): derived tables and locks are per process.
         state = dict(self.__dict__)
-        for k in ("_memo", "_raw_memo", "_memo_lock", "_index"):
+        for k in self._TRANSIENT:
             state.pop(k, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._memo, self._raw_memo = {}, {}
-        self._memo_lock = threading.Lock()
-        self._index = None
+        self._reset_transient()
+
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock")
+
+    def _reset_transient(self) -> None:
+        self._pairs = {}
+        self._pairs_lock = threading.Lock()
+
+    # ---- candidates ---------------------------------------------------------------------------------
+
+    def candidates(self, source: str, recipient: str) -> Candidates:
+        """The rules that can apply to a (source, recipient) pair, built on first use."""
+        key = (source, recipient)
+        hit = self._pairs.get(key)
+        if hit is not None:
+            return hit
+        built = self._build_candidates(source, recipient)
+        with self._pairs_lock:
+            if len(self._pairs) >= self.pair_limit:
+                self._pairs.clear()
+            self._pairs[key] = built
+        return built
+
+    def _build_candidates(self, s: str, d: str) -> Candidates:
+        restrictions = [r for r in self.restrictions_by_source.get(s, []) + self.restrictions_any_source
+                        if s in r.one_way or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
+        gateways = []
+        for g in self.gateways_by_source.get(s, []) + self.gateways_any_source:
+            if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
+                continue
+            agreements = [a for a in self.agreements_by_gateway.get(g.key, [])
+                          if any(s in as_ and d in ad for as_, ad in a.directions)]
+            gateways.append((g, agreements))
+        return Candidates(restrictions, gateways)
 
     # ---- names --------------------------------------------------------------------------------------
 
@@ -265,77 +334,11 @@ class Policy:
         end = self.org_end.get(key)
         return (start is None or on >= start) and (end is None or on < end[0])
 
-    # ---- questions ----------------------------------------------------------------------------------
-
-    def decide(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), *, fixes: bool = True, routes: bool = True) -> "Decision":
-        """Decide one flow, with the reasons, conditions, verified fixes and (on a DENY) lawful routes."""
-        from engine.eval.decide import decide
-        return decide(self, source, recipient, data, purpose, on=on, assume=assume, fixes=fixes, routes=routes)
-
-    def decide_all_purposes(self, source: str, recipient: str, data: str, on: Optional[dt.date] = None,
-                            assume: Iterable[str] = (), **kwargs) -> list["Decision"]:
-        """One decision per declared purpose, in declaration-name order."""
-        return [self.decide(source, recipient, data, self.purposes[p].id.text, on=on, assume=assume, **kwargs)
-                for p in sorted(self.purposes)]
-
-    @property
-    def index(self) -> "DecisionIndex":
-        """The compiled decision index (engine/index.py), built on first use."""
-        idx = self._index
-        if idx is None:
-            from engine.eval.index import DecisionIndex
-            with self._memo_lock:
-                if self._index is None:
-                    self._index = DecisionIndex(self)
-                idx = self._index
-        return idx
-
-    def allowed(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-                assume: Iterable[str] = ()) -> bool:
-        """The verdict alone, memoised per question. Always the same verdict as `decide`: it runs the index's
-        non-explaining evaluation of the same rules (engine/index.py; property-tested against `evaluate`)."""
-        if on is None:
-            on = dt.date.today()
-        raw = (source, recipient, data, purpose, on, assume if type(assume) is tuple else
-               tuple(assume) if not isinstance(assume, str) else assume)  # normalise refuses a str
-        hit = self._raw_memo.get(raw)
-        if hit is not None:
-            return hit
-        from engine.eval.decide import normalise
-        q = normalise(self, source, recipient, data, purpose, on, raw[5])
-        key = (q.source, q.recipient, q.data, q.purpose, q.on, q.assume)
-        verdict = self._memo.get(key)
-        if verdict is None:
-            verdict = self.index.verdict(q)
-        with self._memo_lock:
-            if len(self._memo) >= self.memo_limit or len(self._raw_memo) >= self.memo_limit:
-                self._memo.clear()
-                self._raw_memo.clear()
-            self._memo[key] = verdict
-            self._raw_memo[raw] = verdict
-        return verdict
-
-    def allowed_many(self, questions: Iterable[tuple]) -> list[bool]:
-        """`allowed` for many questions, each a tuple (source, recipient, data, purpose[, on[, assume]])."""
-        allowed = self.allowed
-        return [allowed(*q) for q in questions]
-
-    def allowed_uncached(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-                         assume: Iterable[str] = ()) -> bool:
-        """`allowed` without the memo: resolve the names and evaluate through the index every time."""
-        from engine.eval.decide import normalise
-        return self.index.verdict(normalise(self, source, recipient, data, purpose, on, assume))
-
-    def routes(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), max_hops: int = 4) -> list["Route"]:
-        """Lawful indirect routes (two hops or more), shortest first, each hop with its own basis."""
-        from engine.eval.routes import routes
-        return routes(self, source, recipient, data, purpose, on=on, assume=assume, max_hops=max_hops)
-
     def span_text(self, span: Span) -> str:
         return str(span)
 
 
-def compile_policy(checked: Checked, sources: Mapping[str, SourceFile], warnings: Sequence[Diagnostic] = ()) -> Policy:
-    return Policy(checked, sources, warnings)
+def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],
+                   warnings: Sequence[Diagnostic] = ()) -> CompiledPolicy:
+    """The compiler: a checked bundle (no errors) and its sources -> the compiled, immutable policy."""
+    return CompiledPolicy(checked, sources, warnings)

@@ -5,8 +5,8 @@ shape (schemas/decision.schema.json); nothing here evaluates a rule.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
 
@@ -25,12 +25,6 @@ class RuleRef:
     provision: Optional[str] = None
     url: Optional[str] = None
 
-    def cites(self) -> str:
-        """`Social Security Administration Act 1992 s.123` style."""
-        if not self.statute_title:
-            return ""
-        return f"{self.statute_title}{' ' + _short_provision(self.provision) if self.provision else ''}"
-
     def to_dict(self) -> dict:
         return {
             "kind": self.kind, "id": self.id, "title": self.title,
@@ -39,12 +33,6 @@ class RuleRef:
                 "provision": self.provision, "url": self.url},
             "span": self.span.to_dict() if self.span else None,
         }
-
-
-def _short_provision(p: str) -> str:
-    for long, short in (("section ", "s."), ("schedule ", "Sch "), ("paragraph ", "para "), ("clause ", "cl. ")):
-        p = p.replace(long, short).replace(long.capitalize(), short)
-    return p
 
 
 @dataclass(frozen=True)
@@ -59,17 +47,34 @@ class Block:
                 "span": self.span.to_dict() if self.span else None}
 
 
+def plain_value(value: Any) -> Any:
+    """A reason's or fix's argument as JSON: dates as ISO strings, spans as `file:line:col`."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Span):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Consideration:
+    """A candidate rule that did not apply: `code` (stable since schema 1), `why` (the finer reason code,
+    engine.decision.reasons.Why) with its `args`, the reason in words, and the clause that decided."""
+
     kind: str
     id: str
     code: str
     reason: str
     span: Optional[Span]
+    why: str = ""
+    args: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "id": self.id, "code": self.code, "reason": self.reason,
-                "span": self.span.to_dict() if self.span else None}
+                "span": self.span.to_dict() if self.span else None, "why": self.why,
+                "args": {k: plain_value(v) for k, v in self.args.items()}}
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,13 @@ class Fix:
     data: Optional[str] = None
     organisation: Optional[str] = None
     on: Optional[dt.date] = None  # for `later-date`: the first date on which the flow is lawful
+    args: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)  # what the words need
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "description": self.description, "statute": self.statute, "gateway": self.gateway,
                 "agreement": self.agreement, "purpose": self.purpose, "data": self.data,
-                "organisation": self.organisation, "on": self.on.isoformat() if self.on else None, "verified": True}
+                "organisation": self.organisation, "on": self.on.isoformat() if self.on else None, "verified": True,
+                "args": {k: plain_value(v) for k, v in self.args.items()}}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The nearest changes that would make a denied flow lawful — each verified by deciding again with the
-change applied, never guessed.
+change applied, never guessed. Each fix is data (a kind, the names it touches, `args` for its words);
+engine/render/words.py says it.
 
 Candidates, cheapest first: renew an agreement that covers the flow but is out of its window; make an
 agreement under a gateway that needs one; assume a proposed statute (with an agreement if its gateway needs
@@ -15,14 +16,14 @@ from dataclasses import replace
 from typing import Optional
 
 from engine.syntax import model as m
-from engine.compile.compiled import CAgreement, CGateway, Policy
+from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
 from engine.decision.answer import Fix
 
 MAX_FIXES = 6
 
 
-def _hypothetical_agreement(policy: Policy, q: Question, g: CGateway) -> CAgreement:
+def _hypothetical_agreement(policy: CompiledPolicy, q: Question, g: CGateway) -> CAgreement:
     sens = policy.sensitivity[q.data]
     basis = None
     if "personal" in sens and g.model.lawful_basis is None:
@@ -48,61 +49,50 @@ def _renewed(a: CAgreement, on: dt.date) -> CAgreement:
     return replace(a, valid=m.Validity(start, end), hypothetical=True)
 
 
-def _sensitive_words(policy: Policy, q: Question) -> str:
-    sens = policy.sensitivity[q.data]
-    extra = []
-    if "personal" in sens:
-        extra.append("a lawful basis")
-    if "special-category" in sens:
-        extra.append("an article-9 condition")
-    if "criminal-offence" in sens:
-        extra.append("an article-10 condition")
-    return f", recording {' and '.join(extra)}" if extra else ""
+def _agreement_args(policy: CompiledPolicy, q: Question, g: CGateway) -> dict:
+    """What the words of "make an agreement …" need."""
+    return {"source": policy.org_name(q.source), "recipient": policy.org_name(q.recipient),
+            "data": policy.data_name(q.data), "purpose": policy.purpose_name(q.purpose), "gateway": g.id,
+            "sensitivity": sorted(policy.sensitivity[q.data])}
 
 
-def _later_date(policy: Policy, q: Question, g: CGateway, ok) -> Optional[Fix]:
+def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
     """The first date after the question's on which gateway `g` would make the flow lawful, verified."""
-    starts: dict[dt.date, list[str]] = {}
+    starts: dict[dt.date, list[tuple[str, str]]] = {}  # date -> [(what starts, its id)]
     st = g.statute
     if st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced and st.commenced > q.on:
         if st.repealed is None or st.repealed > st.commenced:
-            starts.setdefault(st.commenced, []).append(f"{st.id} commences")
+            starts.setdefault(st.commenced, []).append(("statute", st.id))
     if g.valid is not None and g.valid.start is not None and g.valid.start > q.on:
-        starts.setdefault(g.valid.start, []).append(f"gateway `{g.id}` becomes valid")
+        starts.setdefault(g.valid.start, []).append(("gateway", g.id))
     if not starts:
         return None  # the gateway itself is in force (or never will be): a later date is not the fix
     gate_open = max(starts)  # every one of the gateway's own conditions holds from here
     for a in policy.agreements_by_gateway.get(g.key, []):
         if a.valid is not None and a.valid.start is not None and a.valid.start > gate_open:
-            starts.setdefault(a.valid.start, []).append(f"agreement `{a.id}` begins")
-    def when(day: dt.date) -> str:
-        events = [(d, w) for d, ws in sorted(starts.items()) if d <= day for w in ws]
-        if len(events) == 1:
-            return events[0][1]
-        return " and ".join(f"{w} ({d.isoformat()})" for d, w in events)
+            starts.setdefault(a.valid.start, []).append(("agreement", a.id))
+    def events(day: dt.date) -> list[tuple[dt.date, str, str]]:
+        return [(d, what, ident) for d, ws in sorted(starts.items()) if d <= day for what, ident in ws]
 
     for day in sorted(d for d in starts if d >= gate_open):
         later = replace(q, on=day)
         if ok(later):
-            return Fix("later-date", f"lawful from {day.isoformat()}, when {when(day)}", statute=st.id if st else None,
-                       gateway=g.id, on=day)
+            return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=day,
+                       args={"events": events(day)})
     later = replace(q, on=gate_open)
     if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
         if ok(later, (_hypothetical_agreement(policy, later, g),)):
-            return Fix("later-date", f"lawful from {gate_open.isoformat()}, when {when(gate_open)}, with an agreement from "
-                       f"`{policy.org_name(q.source)}` to `{policy.org_name(q.recipient)}` for "
-                       f"`{policy.data_name(q.data)}` for `{policy.purpose_name(q.purpose)}` under gateway `{g.id}`"
-                       f"{_sensitive_words(policy, q)}", statute=st.id if st else None, gateway=g.id, on=gate_open)
+            return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=gate_open,
+                       args={"events": events(gate_open), "with_agreement": True, **_agreement_args(policy, q, g)})
     return None
 
 
-def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
+def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes: list[Fix] = []
-    src, dst = policy.org_name(q.source), policy.org_name(q.recipient)
-    data, purpose = policy.data_name(q.data), policy.purpose_name(q.purpose)
+    data = policy.data_name(q.data)
 
     def ok(question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
-        return evaluate(policy, question, extra).allowed
+        return evaluate(policy, question, extra, first_only=True).allowed
 
     if out.missing_org:
         for k, _when, successor in out.missing_org:
@@ -110,8 +100,8 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
                 alt = replace(q, source=successor if q.source == k else q.source,
                               recipient=successor if q.recipient == k else q.recipient)
                 if ok(alt):
-                    fixes.append(Fix("successor", f"ask for `{policy.org_name(successor)}`, which replaced "
-                                     f"`{policy.org_name(k)}`", organisation=policy.org_name(successor)))
+                    fixes.append(Fix("successor", "", organisation=policy.org_name(successor),
+                                     args={"replaced": policy.org_name(k)}))
         return fixes
 
     # Renew an agreement that would cover the flow but for its dates.
@@ -124,12 +114,10 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
             if q.data not in a.data or q.purpose not in a.purposes:
                 continue
             if ok(q, (_renewed(a, q.on),)):
+                # not begun yet: nothing to renew; it would have to start earlier
                 expired = a.valid.end is not None and a.valid.end < q.on
-                words = (f"renew agreement `{a.id}` to cover {q.on.isoformat()} (it expired on {a.valid.end.isoformat()})"
-                         if expired else  # not begun yet: nothing to renew; it would have to start earlier
-                         f"bring the start of agreement `{a.id}` forward to {q.on.isoformat()} (it starts on "
-                         f"{a.valid.start.isoformat()})")
-                fixes.append(Fix("renew-agreement", words, agreement=a.id, gateway=g.id))
+                fixes.append(Fix("renew-agreement", "", agreement=a.id, gateway=g.id,
+                                 args={"expired": expired, "date": q.on, "end": a.valid.end, "start": a.valid.start}))
 
     # A new agreement under a candidate gateway; with the statute assumed when it is only proposed.
     for g in out.candidates:
@@ -137,18 +125,15 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
         assumed = q.assume | {g.statute.id.lower()} if proposed else q.assume
         q2 = replace(q, assume=assumed)
         if proposed and ok(q2):
-            fixes.append(Fix("assume-statute", f"enact the proposed statute `{g.statute.id}` ({g.statute.title}): "
-                             f"gateway `{g.id}` would then allow the flow",
-                             statute=g.statute.id, gateway=g.id))
+            fixes.append(Fix("assume-statute", "", statute=g.statute.id, gateway=g.id,
+                             args={"statute_title": g.statute.title}))
             continue
         if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
             hypo = _hypothetical_agreement(policy, q, g)
             if ok(q2, (hypo,)):
-                lead = f"enact the proposed statute `{g.statute.id}` and make " if proposed else "make "
-                fixes.append(Fix("assume-statute" if proposed else "new-agreement",
-                                 f"{lead}an agreement from `{src}` to `{dst}` for `{data}` for `{purpose}` "
-                                 f"under gateway `{g.id}`{_sensitive_words(policy, q)}",
-                                 statute=g.statute.id if proposed else None, gateway=g.id))
+                fixes.append(Fix("assume-statute" if proposed else "new-agreement", "",
+                                 statute=g.statute.id if proposed else None, gateway=g.id,
+                                 args={"with_agreement": True, **_agreement_args(policy, q, g)}))
 
     # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun); an
     # agreement not yet begun is the renew fix above. The flow is decided again on each such start date, first as the bundle
@@ -161,16 +146,14 @@ def find_fixes(policy: Policy, q: Question, out: Outcome) -> list[Fix]:
     # A narrower data category (for example the anonymised part) that is lawful.
     for d in sorted(policy.data_tree.descendants.get(q.data, ()))[:50]:
         if d != q.data and ok(replace(q, data=d)):
-            fixes.append(Fix("narrower-data", f"share only `{policy.data_name(d)}` (inside `{data}`), which is lawful",
-                             data=policy.data_name(d)))
+            fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
 
     # Another purpose for which the same flow is lawful.
     others = [p for p in sorted(policy.purposes) if p != q.purpose and ok(replace(q, purpose=p))]
     if others:
-        names = ", ".join(f"`{policy.purpose_name(p)}`" for p in others[:3])
-        fixes.append(Fix("other-purpose", f"ask for another purpose: the same flow is lawful for {names}",
-                         purpose=policy.purpose_name(others[0])))
+        fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
+                         args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
     order = {"renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
              "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])

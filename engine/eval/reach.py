@@ -18,29 +18,29 @@ from typing import Iterable, Iterator, Optional
 import networkx as nx
 
 from engine.syntax import model as m
-from engine.compile.compiled import CAgreement, CGateway, Policy
+from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.eval.routes import (MAX_HOPS_DEFAULT, FlowGraph, Route, check_max_hops, group_routes, onward_text, related,
                      search, to_route)
 
 ROUTES_PER_ORGANISATION = 3
 
 
-def _question(policy: Policy, source: str, recipient: str, data: str, purpose: str, on: dt.date, assume: frozenset):
+def _question(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: dt.date, assume: frozenset):
     from engine.eval.decide import Question
 
     return Question(source, recipient, data, purpose, on, assume)
 
 
-def _assumed(policy: Policy, assume: Iterable[str]) -> frozenset:
+def _assumed(policy: CompiledPolicy, assume: Iterable[str]) -> frozenset:
     return frozenset(policy.statute_key(s) for s in assume)
 
 
-def _parent(policy: Policy, key: str) -> Optional[str]:
+def _parent(policy: CompiledPolicy, key: str) -> Optional[str]:
     parent = policy.org_tree.parent(key)
     return policy.org_name(parent) if parent else None
 
 
-def _purposes(policy: Policy, purpose: Optional[str]) -> list[str]:
+def _purposes(policy: CompiledPolicy, purpose: Optional[str]) -> list[str]:
     if purpose is not None:
         return [policy.purpose_key(purpose)]
     return sorted(policy.purposes, key=lambda k: policy.purpose_name(k).lower())
@@ -84,7 +84,7 @@ class Reach:
                 self.kind: [r.to_dict() for r in self.found]}
 
 
-def recipients(policy: Policy, source: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
+def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
                assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
     """Every organisation that may lawfully receive `data` from `source` — directly, or by a route whose every
     hop is lawful and respects the onward clauses — for `purpose` (or for each declared purpose)."""
@@ -110,7 +110,7 @@ def recipients(policy: Policy, source: str, data: str, purpose: Optional[str] = 
                  day, tuple(sorted(policy.statutes[a].id for a in assumed)), max_hops, tuple(found), truncated)
 
 
-def sources(policy: Policy, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
+def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
             assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
     """Every organisation that may lawfully send `data` to `recipient`, directly or by a lawful route."""
     check_max_hops(max_hops)
@@ -199,7 +199,7 @@ Quad = tuple[str, str, str, str]  # (source, recipient, data, purpose) keys
 class _Scan:
     """Candidate flows from the gateways' (and agreements') scopes, each decided once."""
 
-    def __init__(self, policy: Policy, on: dt.date, assume: frozenset, data: Optional[str], purpose: Optional[str]):
+    def __init__(self, policy: CompiledPolicy, on: dt.date, assume: frozenset, data: Optional[str], purpose: Optional[str]):
         self.policy, self.on, self.assume = policy, on, assume
         self.data_scope = policy.data_tree.expand([data]) if data else None
         self.purpose_scope = policy.purpose_tree.expand([purpose]) if purpose else None
@@ -220,18 +220,17 @@ class _Scan:
     def candidates(self, unagreed: bool = False) -> Iterator[tuple[CGateway, Optional[CAgreement], Quad]]:
         """(gateway, agreement or None, flow) for every flow some gateway's scopes could allow. With `unagreed`,
         a gateway that requires an agreement also yields its whole scope with no agreement (for `blocked`)."""
-        from engine.eval.decide import statute_status, window_status
+        from engine.eval.rules import in_force, valid_on
 
         p = self.policy
         everyone = frozenset(k for k in p.orgs if p.org_exists(k, self.on))
-        probe = _question(p, "", "", "", "", self.on, self.assume)
         for g in p.gateways.values():
-            if statute_status(g.statute, probe) or window_status(g.valid, self.on):
+            if in_force(g.window, self.on, self.assume) is not None:
                 continue  # not in force on the date: it allows nothing
             scopes = []
             if g.requires_agreement:
                 for a in p.agreements_by_gateway.get(g.key, []):
-                    if window_status(a.valid, self.on):
+                    if valid_on(a.valid, self.on) is not None:
                         continue
                     for a_src, a_dst in a.directions:
                         for g_src, g_dst in g.pairs:
@@ -283,7 +282,7 @@ def _loc(span) -> Optional[str]:
     return str(span) if span and span.file else None
 
 
-def lawful_flows(policy: Policy, data: Optional[str] = None, purpose: Optional[str] = None,
+def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None,
                  on: Optional[dt.date] = None, assume: Iterable[str] = ()) -> list[FlowRow]:
     """Every lawful direct flow on the date with its basis (one row per gateway/agreement basis), at the
     highest level that holds, sorted by source, recipient, data, purpose."""
@@ -312,7 +311,7 @@ def lawful_flows(policy: Policy, data: Optional[str] = None, purpose: Optional[s
     return rows
 
 
-def blocked_flows(policy: Policy, data: Optional[str] = None, purpose: Optional[str] = None,
+def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None,
                   on: Optional[dt.date] = None, assume: Iterable[str] = ()) -> list[BlockedRow]:
     """Every flow that a gateway in force would allow but a restriction blocks — one-way blocks first.
 
@@ -320,7 +319,7 @@ def blocked_flows(policy: Policy, data: Optional[str] = None, purpose: Optional[
     is recorded, and, where the gateway requires an agreement, an agreement in force covers it — or, when none
     does, the row says so (`needs_agreement`): signing one would not help, because legislation stands in the way.
     """
-    from engine.eval.decide import _agreement_covers, _sensitivity_gap
+    from engine.eval.rules import agreement_covers, sensitivity_gap
 
     day = on or dt.date.today()
     scan = _Scan(policy, day, _assumed(policy, assume), policy.data_key(data) if data else None,
@@ -335,9 +334,9 @@ def blocked_flows(policy: Policy, data: Optional[str] = None, purpose: Optional[
         if not firing:
             continue
         q = _question(policy, *quad, day, scan.assume)
-        if a is not None and not _agreement_covers(a, q):
+        if a is not None and not agreement_covers(a, q.source, q.recipient):
             continue
-        if _sensitivity_gap(policy, q, g, a):
+        if sensitivity_gap(policy, q.data, g, a) is not None:
             continue
         if a is not None:
             agreed.add((g.key, quad))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 
-from engine.compile.compiled import CAgreement, CGateway, Policy
+from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.errors import RequestError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,7 +93,7 @@ class OnwardPermission:
             return False
         return all(d != recipient and discloser_could(d, recipient) for d in sorted(self.disclosers))
 
-    def describe(self, policy: Policy) -> str:
+    def describe(self, policy: CompiledPolicy) -> str:
         """`none`, or the limits joined with `and`: `to ALI, OfSTED and only-for funding, inspection`."""
         if self.is_closed:
             return "none"
@@ -115,7 +115,7 @@ def _tops(tree, keys: frozenset, name: Callable[[str], str]) -> list[str]:
     return sorted((name(k) for k in keys if tree.parent(k) not in keys), key=str.lower)
 
 
-def clause_permission(policy: Policy, clause, discloser: str, where: str) -> OnwardPermission:
+def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str) -> OnwardPermission:
     """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed."""
     if clause is None or clause.kind == "none":
         return OnwardPermission(closed=True, clauses=(f"{where}: none",))
@@ -131,7 +131,7 @@ def clause_permission(policy: Policy, clause, discloser: str, where: str) -> Onw
     return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))  # fail closed
 
 
-def onward_permission(policy: Policy, g: CGateway, a: Optional[CAgreement], discloser: str) -> OnwardPermission:
+def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> OnwardPermission:
     """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a: the
     intersection of both clauses. Without an agreement only the gateway's clause counts."""
     perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}")
@@ -140,7 +140,7 @@ def onward_permission(policy: Policy, g: CGateway, a: Optional[CAgreement], disc
     return perm
 
 
-def onward_text(policy: Policy, g: CGateway, a: Optional[CAgreement], discloser: str) -> str:
+def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> str:
     return onward_permission(policy, g, a, discloser).describe(policy)
 
 
@@ -196,7 +196,7 @@ class Edge:
     onward: OnwardPermission
 
 
-def candidate_recipients(policy: Policy, source: str, data: str, purpose: str) -> set[str]:
+def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose: str) -> set[str]:
     """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
     leaving out the source itself and its parts and parents."""
     out: set[str] = set()
@@ -209,7 +209,7 @@ def candidate_recipients(policy: Policy, source: str, data: str, purpose: str) -
     return {r for r in out if not related(policy, source, r)}
 
 
-def related(policy: Policy, a: str, b: str) -> bool:
+def related(policy: CompiledPolicy, a: str, b: str) -> bool:
     """The same body, or one part of the other: passing data between them is not a disclosure between
     bodies, so flows, routes and pictures leave such pairs out."""
     tree = policy.org_tree
@@ -220,7 +220,7 @@ class FlowGraph:
     """Lawful direct flows for one data category, purpose, date and assumptions, as a networkx MultiDiGraph
     (one edge per basis, keyed `gateway/agreement`), expanded node by node on demand."""
 
-    def __init__(self, policy: Policy, q: "Question"):
+    def __init__(self, policy: CompiledPolicy, q: "Question"):
         self.policy = policy
         self.q = q
         import networkx as nx
@@ -242,7 +242,7 @@ class FlowGraph:
             self.graph.add_node(x)
             for y in sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
                             key=lambda k: (self.policy.org_name(k).lower(), k)):
-                out = evaluate(self.policy, replace(self.q, source=x, recipient=y))
+                out = evaluate(self.policy, replace(self.q, source=x, recipient=y))  # every basis: one edge each
                 self._could[(x, y)] = out.allowed
                 for g, a in (out.bases if out.allowed else []):
                     key = f"{g.key}/{a.key if a else ''}"
@@ -259,8 +259,10 @@ class FlowGraph:
         """May `discloser` lawfully disclose this data directly to `recipient` (as-discloser's test)?"""
         key = (discloser, recipient)
         if key not in self._could:
-            self._could[key] = discloser != recipient and self.policy.allowed(
-                discloser, recipient, self.q.data, self.q.purpose, on=self.q.on, assume=self.q.assume)
+            from engine.eval.decide import allowed
+
+            self._could[key] = discloser != recipient and allowed(
+                self.policy, replace(self.q, source=discloser, recipient=recipient))
         return self._could[key]
 
 
@@ -336,7 +338,7 @@ def _location(span) -> Optional[str]:
     return str(span) if span and span.file else None
 
 
-def to_route(policy: Policy, raw: RawRoute) -> Route:
+def to_route(policy: CompiledPolicy, raw: RawRoute) -> Route:
     hops = []
     for e, carried in zip(raw.edges, raw.carried):
         g, a = e.gateway, e.agreement
@@ -349,7 +351,7 @@ def to_route(policy: Policy, raw: RawRoute) -> Route:
     return Route(tuple(hops))
 
 
-def group_routes(policy: Policy, raws: Iterable[RawRoute], limit: int = MAX_ROUTES) -> list[Route]:
+def group_routes(policy: CompiledPolicy, raws: Iterable[RawRoute], limit: int = MAX_ROUTES) -> list[Route]:
     """One route per distinct node path (the first basis found), grouped: a route whose every intermediary
     is an intermediary of a shorter-or-equal reported route, or part of one, is listed as that route's
     variant instead of on its own (DfES → LLSC-London-Central → ALI is a variant of DfES → LSC → ALI).
@@ -380,7 +382,7 @@ def group_routes(policy: Policy, raws: Iterable[RawRoute], limit: int = MAX_ROUT
     return [replace(to_route(policy, k), variants=tuple(to_route(policy, v) for v in vs)) for k, vs in kept]
 
 
-def find_routes(policy: Policy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT, limit: int = MAX_ROUTES,
+def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT, limit: int = MAX_ROUTES,
                 flows: Optional[FlowGraph] = None) -> list[Route]:
     """Indirect lawful routes (two hops or more) from q.source to q.recipient, grouped, shortest first."""
     check_max_hops(max_hops)
@@ -391,9 +393,9 @@ def find_routes(policy: Policy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT,
     return group_routes(policy, (r for r in found.routes if len(r.edges) >= 2), limit)
 
 
-def routes(policy: Policy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
+def routes(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
            assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> list[Route]:
-    """`Policy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
+    """`CompiledPolicy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
     UnknownNameError for an unknown name and RequestError when max_hops is outside 1..8."""
     from engine.eval.decide import normalise
 

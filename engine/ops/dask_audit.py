@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from engine.compile.compiled import Policy
+from engine.policy.facade import Policy
 from engine.base.diagnostics import error
 from engine.errors import DiagnosticsError
 from engine.ops.transfers import (AuditReport, Auditor, ColumnMap, Finding, Progress, Spool, Tally, _missing_columns,

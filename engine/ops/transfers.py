@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from engine.compile.compiled import Policy
+from engine.policy.facade import Policy
 from engine.base.diagnostics import did_you_mean, error
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import Span

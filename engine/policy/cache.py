@@ -35,7 +35,7 @@ MAX_ENTRIES = 16
 MAX_BYTES = 100 * 1024 * 1024  # larger compiled bundles are not kept (they would take long to read anyway)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.compile.compiled import Policy
+    from engine.policy.facade import Policy
 
 def key_of_texts(root: str, texts: Mapping[str, str], today: str) -> str:
     """The cache key of the bundle at `root` given as {relative path: text}."""

@@ -17,7 +17,8 @@ from engine.base.diagnostics import Diagnostic, Severity
 from engine.errors import DiagnosticsError
 from engine.bundle.read import ReadResult, bundle_from_texts, read_bundle, resolve_bundle
 from engine.check.checks import Checked, check
-from engine.compile.compiled import Policy, compile_policy
+from engine.compile.compiled import compile_policy
+from engine.policy.facade import Policy
 
 
 def _finish(result: ReadResult, on: Optional[dt.date]) -> tuple[Optional[Checked], list[Diagnostic]]:
@@ -68,7 +69,7 @@ def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
     if checked is None or errors:
         raise DiagnosticsError(errors or diags, result.sources)
     warnings = [d for d in diags if d.severity is not Severity.ERROR]
-    return compile_policy(checked, result.sources, warnings)
+    return Policy.of(compile_policy(checked, result.sources, warnings))
 
 
 def load(path: Optional[str | os.PathLike] = None) -> Policy:

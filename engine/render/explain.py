@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from engine.decision.answer import Decision
+from engine.render import words
 
 Style = Callable[[str, str], str]  # (text, role) -> styled text; role: allow | deny | dim | bold
 
@@ -29,7 +30,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     lines.append(style(q, "dim"))
     if d.basis:
         g = d.basis.gateway
-        cite = f" — {g.cites()}" if g.cites() else ""
+        cite = f" — {words.cites(g)}" if words.cites(g) else ""
         lines.append(f"  gateway   {g.id}: {g.title}{cite}{_where(g.span)}")
         if g.url:
             lines.append(f"            {g.url}")
@@ -51,7 +52,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"
-        cite = f" — {r.cites()}" if r.cites() else ""
+        cite = f" — {words.cites(r)}" if words.cites(r) else ""
         if b.overridden_by:
             lines.append(f"  lifted    {r.id} ({kind}){cite}: gateway {b.overridden_by} overrides it{_where(r.span)}")
         else:

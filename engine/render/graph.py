@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from engine.compile.compiled import Policy
+from engine.compile.compiled import CompiledPolicy
 from engine.eval.reach import BlockedRow, FlowRow, blocked_flows, lawful_flows
 from engine.errors import RequestError
 
@@ -51,14 +51,14 @@ class Picture:
     note: Optional[str] = None  # what the highlight found, for the caller to print
 
 
-def _in_force(policy: Policy, r, on: dt.date, assume: frozenset) -> bool:
-    from engine.eval.decide import Question, statute_status, window_status
+def _in_force(policy: CompiledPolicy, r, on: dt.date, assume: frozenset) -> bool:
+    """A restriction in force on the date (one citing no statute binds by its window alone)."""
+    from engine.eval.rules import in_force
 
-    probe = Question("", "", "", "", on, assume)
-    return not (r.statute is not None and statute_status(r.statute, probe)) and not window_status(r.valid, on)
+    return in_force(r.window, on, assume, statute_required=False) is None
 
 
-def build(policy: Policy, data: Optional[str] = None, purpose: Optional[str] = None, on: Optional[dt.date] = None,
+def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None, on: Optional[dt.date] = None,
           assume: Iterable[str] = (), highlight: Optional[tuple[str, str]] = None,
           max_nodes: int = MAX_NODES_DEFAULT) -> Picture:
     """The picture of lawful and blocked flows on the date (for one data category and purpose, if given).
@@ -130,15 +130,18 @@ def build(policy: Policy, data: Optional[str] = None, purpose: Optional[str] = N
     return Picture(title, nodes, ordered, {k: sorted(v) for k, v in one_way.items() if k in keep}, gone, note)
 
 
-def _highlight(policy: Policy, edges: dict, highlight: tuple[str, str], data: str, purpose: str, day: dt.date,
+def _highlight(policy: CompiledPolicy, edges: dict, highlight: tuple[str, str], data: str, purpose: str, day: dt.date,
                assume: tuple) -> str:
     source, recipient = policy.org_key(highlight[0]), policy.org_key(highlight[1])
     s_name, r_name = policy.org_name(source), policy.org_name(recipient)
-    if policy.allowed(source, recipient, data, purpose, on=day, assume=assume):
+    from engine.eval.decide import allowed, normalise
+    from engine.eval.routes import routes
+
+    if allowed(policy, normalise(policy, source, recipient, data, purpose, day, assume)):
         hops = [(source, recipient)]
         note = f"{s_name} → {r_name}: lawful directly; highlighted"
     else:
-        found = policy.routes(source, recipient, data, purpose, on=day, assume=assume)
+        found = routes(policy, source, recipient, data, purpose, on=day, assume=assume)
         if not found:
             return f"{s_name} → {r_name}: no direct basis and no lawful route; nothing highlighted"
         route = found[0]
@@ -165,7 +168,7 @@ def _edge_label(e: PictureEdge) -> str:
     return "\n".join(shown)
 
 
-def _children(policy: Policy, keep: set[str]) -> dict[Optional[str], list[str]]:
+def _children(policy: CompiledPolicy, keep: set[str]) -> dict[Optional[str], list[str]]:
     """Each drawn organisation under its nearest drawn parent body (None: top level)."""
     out: dict[Optional[str], list[str]] = {}
     for k in keep:
@@ -178,7 +181,7 @@ def _children(policy: Policy, keep: set[str]) -> dict[Optional[str], list[str]]:
     return out
 
 
-def to_dot(policy: Policy, pic: Picture) -> str:
+def to_dot(policy: CompiledPolicy, pic: Picture) -> str:
     legend = ("green: lawful flow (gateway / agreement)   red dashed: blocked by a restriction   "
               "red box: one-way organisation   grey: does not exist on the date   bold blue: highlighted route")
     lines = [
@@ -262,7 +265,7 @@ def _mq(text: str) -> str:
     return '"' + text.replace('"', "#quot;").replace("\n", "<br/>") + '"'
 
 
-def to_mermaid(policy: Policy, pic: Picture) -> str:
+def to_mermaid(policy: CompiledPolicy, pic: Picture) -> str:
     """A Mermaid flowchart, for Markdown in pull requests."""
     ids = _mermaid_ids(pic.nodes)
     keep = set(pic.nodes)

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from engine.syntax import model as m
-from engine.compile.compiled import Policy
-from engine.eval.decide import Question, decide_question, evaluate
+from engine.policy.facade import Policy
+from engine.eval.decide import Question, allowed
+from engine.policy.decide import decide_question
 from engine.decision.answer import Decision
 from engine.decision.review import DiffResult, FlowChange, RuleChange
 from engine.base.diagnostics import error
 from engine.errors import DiagnosticsError
+from engine.render import words
 
 RULE_KINDS = ("gateway", "restriction", "agreement")
 
@@ -210,7 +212,7 @@ def verdict(policy: Policy, q: QKey, on: dt.date) -> bool:
     s, r, d, p = q
     if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
         return False
-    return evaluate(policy, Question(s, r, d, p, on)).allowed
+    return allowed(policy, Question(s, r, d, p, on))
 
 
 def _decision(policy: Policy, q: QKey, on: dt.date) -> Optional[Decision]:
@@ -240,7 +242,7 @@ def _name(old: Policy, new: Policy, kind: str, key: str) -> str:
 def _because(d: Optional[Decision], other: Optional[Decision]) -> str:
     """The citation behind the new verdict: the basis (allowed), the block, or the basis that was lost."""
     def ref(r) -> str:
-        cite = f" ({r.cites()})" if r.cites() else ""
+        cite = f" ({words.cites(r)})" if words.cites(r) else ""
         return f"{r.kind} `{r.id}`{cite}" + (f" [{r.span}]" if r.span else "")
 
     if d is None:

@@ -21,14 +21,14 @@ import os
 from typing import Callable, Optional
 
 from engine.syntax import model as m
-from engine.compile.compiled import CAgreement, CRestriction, Policy
-from engine.eval.decide import Question, restriction_applies
+from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
+from engine.eval.rules import restriction_check
 from engine.base.diagnostics import Diagnostic, Severity, warning
 
 DEFAULT_EXPIRING_WITHIN = 90
 MAX_FLOWS_PER_AGREEMENT = 50_000  # dead-agreement enumerates concrete flows; larger agreements are skipped
 
-LintStage = Callable[[Policy, dt.date, int], list[Diagnostic]]
+LintStage = Callable[[CompiledPolicy, dt.date, int], list[Diagnostic]]
 
 
 def _clamp(on: dt.date, valid: Optional[m.Validity]) -> dt.date:
@@ -42,7 +42,7 @@ def _clamp(on: dt.date, valid: Optional[m.Validity]) -> dt.date:
     return on
 
 
-def lint_expiring(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+def lint_expiring(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     out = []
     horizon = on + dt.timedelta(days=days)
     for a in policy.agreements.values():
@@ -58,13 +58,13 @@ def lint_expiring(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
     return out
 
 
-def lint_review_date(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+def lint_review_date(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     return [warning("no-review-date", f"agreement `{a.id}` records no review date", a.model.id.span,
                     "add `review YYYY-MM-DD`: the ICO Data Sharing Code expects agreements to be reviewed")
             for a in policy.agreements.values() if a.model.review is None]
 
 
-def _blocking(policy: Policy, a: CAgreement, on: dt.date) -> Optional[dict[str, int]]:
+def _blocking(policy: CompiledPolicy, a: CAgreement, on: dt.date) -> Optional[dict[str, int]]:
     """For each restriction, how many of the agreement's flows it blocks (restrictions its gateway overrides
     do not count); None when some flow is not blocked, or the agreement is too wide to enumerate."""
     g = policy.gateways.get(a.gateway)
@@ -80,8 +80,8 @@ def _blocking(policy: Policy, a: CAgreement, on: dt.date) -> Optional[dict[str, 
         for s, r, d, p in itertools.product(sorted(src_scope), sorted(dst_scope), sorted(a.data), sorted(a.purposes)):
             if s == r:
                 continue
-            q = Question(s, r, d, p, day)
-            firing = [x for x in _restrictions_for(policy, s) if x.key not in lifted and restriction_applies(policy, x, q)[0]]
+            firing = [x for x in _restrictions_for(policy, s)
+                      if x.key not in lifted and restriction_check(policy, x, s, r, d, p, day, frozenset())[0]]
             if not firing:
                 return None
             for x in firing:
@@ -89,11 +89,11 @@ def _blocking(policy: Policy, a: CAgreement, on: dt.date) -> Optional[dict[str, 
     return counts if counts else None
 
 
-def _restrictions_for(policy: Policy, source: str) -> list[CRestriction]:
+def _restrictions_for(policy: CompiledPolicy, source: str) -> list[CRestriction]:
     return policy.restrictions_by_source.get(source, []) + policy.restrictions_any_source
 
 
-def lint_dead_agreements(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+def lint_dead_agreements(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     out = []
     for a in policy.agreements.values():
         counts = _blocking(policy, a, on)
@@ -122,7 +122,7 @@ def _windows_meet(x: Optional[m.Validity], y: Optional[m.Validity]) -> bool:
     return lo_x <= hi_y and lo_y <= hi_x
 
 
-def _shared_flow(policy: Policy, a: CAgreement, b: CAgreement) -> Optional[tuple[str, str, str, str]]:
+def _shared_flow(policy: CompiledPolicy, a: CAgreement, b: CAgreement) -> Optional[tuple[str, str, str, str]]:
     if not (_intersects(a.data, b.data) and _intersects(a.purposes, b.purposes)):
         return None
     for (s1, r1), (s2, r2) in itertools.product(a.directions, b.directions):
@@ -134,7 +134,7 @@ def _shared_flow(policy: Policy, a: CAgreement, b: CAgreement) -> Optional[tuple
     return None
 
 
-def lint_overlapping(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+def lint_overlapping(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     out = []
     for gkey, agreements in sorted(policy.agreements_by_gateway.items()):
         ordered = sorted(agreements, key=lambda x: x.key)
@@ -158,7 +158,7 @@ def lint_overlapping(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]
     return out
 
 
-def _exception_usable(policy: Policy, r: CRestriction, exc) -> bool:
+def _exception_usable(policy: CompiledPolicy, r: CRestriction, exc) -> bool:
     anonymised, to, purposes, _model = exc
     all_orgs = frozenset(policy.orgs)
     all_purposes = frozenset(policy.purposes)
@@ -203,7 +203,7 @@ def _exception_text(e: m.Exception_) -> str:
     return "except " + " ".join(parts)
 
 
-def lint_unusable_exceptions(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+def lint_unusable_exceptions(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     out = []
     for r in policy.restrictions.values():
         for exc in r.exceptions:
@@ -219,7 +219,7 @@ def lint_unusable_exceptions(policy: Policy, on: dt.date, days: int) -> list[Dia
     return out
 
 
-def lint_isolated(policy: Policy, on: dt.date, days: int) -> list[Diagnostic]:
+def lint_isolated(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     connected: set[str] = set()
     all_orgs = frozenset(policy.orgs)
     for g in policy.gateways.values():
@@ -257,7 +257,7 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
 ]
 
 
-def lint(policy: Policy, on: Optional[dt.date] = None, expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> list[Diagnostic]:
+def lint(policy: CompiledPolicy, on: Optional[dt.date] = None, expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> list[Diagnostic]:
     """Every lint diagnostic for a compiled policy, judged on `on` (default today)."""
     day = on or dt.date.today()
     out: list[Diagnostic] = []

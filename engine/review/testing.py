@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from engine.syntax import model as m
-from engine.compile.compiled import Policy
+from engine.policy.facade import Policy
 from engine.decision.review import ExpectationResult, TestRun
 from engine.bundle.read import DEFAULT_LIMITS
 from engine.base.diagnostics import Diagnostic, did_you_mean, error

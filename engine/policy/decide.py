@@ -1,0 +1,87 @@
+"""One explained decision: evaluate (engine/eval), assemble the answer as data (engine/decision) and give it
+its words (engine/render/words.py). The only place a `Decision` is put together."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from engine.compile.compiled import CompiledPolicy
+from engine.decision.answer import Basis, Block, Condition, Consideration, Decision, Fix
+from engine.decision.reasons import json_code
+from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
+from engine.eval.decide import Question, deciding_clause, rule_ref
+from engine.render import words
+from engine.syntax import model as m
+
+
+def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, routes: bool = True) -> Decision:
+    """The full answer to a resolved question: verdict, basis or blocks, every candidate considered and why,
+    conditions, and (on a DENY) verified fixes and lawful indirect routes."""
+    out = evaluation.evaluate(policy, q, explain=True)
+    if out.allowed and out.basis is None:  # fail closed: an ALLOW must say what allows it
+        raise RuntimeError("the evaluator allowed a flow without naming a basis")
+    overridden_by: dict[str, str] = {}
+    if out.allowed and out.basis is not None:
+        for r in out.overridden:
+            overridden_by[r.key] = out.basis[0].id
+    blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
+                    deciding_clause(policy, r, q))
+              for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
+    lookup = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions,
+              "organisation": policy.orgs}
+    considered: list[Consideration] = []
+    seen = set()
+    for c in out.considered:
+        item = lookup[c.kind].get(c.key)
+        ident = item.id if hasattr(item, "id") and isinstance(item.id, str) else (item.id.text if item else c.key)
+        text = words.reason(c.kind, c.why, c.args)
+        code = json_code(c.kind, c.why)
+        k = (c.kind, c.key, code, text)
+        if k in seen:
+            continue
+        seen.add(k)
+        considered.append(Consideration(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
+    basis = None
+    conditions: list[Condition] = []
+    if out.allowed and out.basis is not None:
+        from engine.eval.routes import onward_text
+
+        g, a = out.basis
+        gm, am = g.model, (a.model if a else None)
+        basis = Basis(
+            gateway=rule_ref(policy, g), agreement=rule_ref(policy, a) if a else None,
+            lawful_basis=((am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) or m.Name("")).text or None,
+            article_9=(am.article9 if am and am.article9 else gm.article9),
+            article_10=(am.article10 if am and am.article10 else gm.article10),
+            onward=onward_text(policy, g, a, q.source))
+        if a:
+            conditions = [Condition(text, a.id, dict(a.model.clause_spans).get("requires", a.model.span))
+                          for text in a.model.requires]
+    found_fixes: tuple[Fix, ...] = ()
+    if fixes and not out.allowed:
+        from engine.eval.fixes import find_fixes
+
+        found_fixes = tuple(dataclasses.replace(f, description=words.fix(f)) for f in find_fixes(policy, q, out))
+    found_routes: tuple = ()
+    if routes and not out.allowed:
+        from engine.eval.routes import find_routes
+
+        found_routes = tuple(find_routes(policy, q))
+    if basis is not None:
+        headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
+                                          [r.id for r in out.overridden])
+    else:
+        missing: Optional[tuple[str, object, str]] = None
+        if out.missing_org:
+            k, when, successor = out.missing_org[0]
+            missing = (policy.org_name(k), when, policy.org_name(successor) if successor else "")
+        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates))  # type: ignore[arg-type]
+    return Decision(
+        verdict="allow" if out.allowed else "deny",
+        headline=headline,
+        source=policy.org_name(q.source), recipient=policy.org_name(q.recipient), data=policy.data_name(q.data),
+        purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.statutes[s].id for s in q.assume)),
+        basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
+        fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])))
+

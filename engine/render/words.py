@@ -1,0 +1,185 @@
+"""The words of a decision: reasons, headlines and fixes, made from the evaluator's codes and arguments.
+
+The only place a decision's prose is written. The evaluator (engine/eval) returns `Why` codes with their
+arguments; engine/policy/decide.py assembles the Decision and asks this module for its words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Mapping, Optional, Sequence
+
+from engine.decision.answer import Block, Consideration, Fix, RuleRef
+from engine.decision.reasons import Why
+
+
+def _d(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _in_force_words(kind: str, why: Why, args: Mapping[str, Any]) -> str:
+    """Why a rule is not in force: its statute, or its own `valid` window (an agreement's window is when it
+    is "in force"; a gateway's or restriction's when it is "valid")."""
+    if why is Why.NO_STATUTE:
+        return "it cites no statute"
+    if why is Why.STATUTE_PROPOSED:
+        return f"statute `{args['statute']}` is proposed, not enacted"
+    if why is Why.STATUTE_NOT_COMMENCED:
+        return f"not in force until {_d(args['until'])}"
+    if why is Why.STATUTE_REPEALED:
+        return f"repealed on {_d(args['on'])}"
+    if why is Why.NOT_YET_VALID:
+        return f"not {'in force' if kind == 'agreement' else 'valid'} until {_d(args['until'])}"
+    if why is Why.EXPIRED:
+        return f"expired on {_d(args['on'])}"
+    raise ValueError(f"not an in-force reason: {why}")
+
+
+_FIXED = {
+    Why.NO_AGREEMENT: "no agreement in force relies on it",
+    Why.NO_LAWFUL_BASIS: "the data is personal and no lawful basis is recorded",
+    Why.NO_ARTICLE_9: "the data is special-category and no article-9 condition is recorded",
+    Why.NO_ARTICLE_10: "the data is criminal-offence data and no article-10 condition is recorded",
+}
+
+
+def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
+    """One candidate's reason in words (`considered[].reason`)."""
+    if why is Why.ORG_SUCCEEDED:
+        return (f"`{args['organisation']}` no longer exists on {_d(args['date'])}: `{args['successor']}` replaced it "
+                f"on {_d(args['on'])}")
+    if why is Why.ORG_NOT_YET:
+        return f"`{args['organisation']}` does not exist until {_d(args['start'])}"
+    if why is Why.EXCEPTION:
+        return f"the exception at {args['at']} covers this flow"
+    if why is Why.DATA_NOT_COVERED:
+        return f"data `{args['data']}` not covered"
+    if why is Why.PURPOSE_NOT_COVERED:
+        return f"purpose `{args['purpose']}` not covered"
+    if why is Why.BLOCKED:
+        return "blocked by " + ", ".join(f"`{r}`" for r in args["restrictions"])
+    if why in _FIXED:
+        return _FIXED[why]
+    words = _in_force_words(kind, why, args)
+    if kind == "restriction" and why is not Why.STATUTE_NOT_COMMENCED:  # "not in force until" says it already
+        return f"not in force: {words}"
+    return words
+
+
+def reason_without_place(c: Consideration) -> str:
+    """The reason for a terminal line that prints the place itself (the exception's span) beside it."""
+    if c.why == Why.EXCEPTION.value:
+        return "the exception covers this flow"
+    return c.reason
+
+
+def short_provision(p: str) -> str:
+    for long, short in (("section ", "s."), ("schedule ", "Sch "), ("paragraph ", "para "), ("clause ", "cl. ")):
+        p = p.replace(long, short).replace(long.capitalize(), short)
+    return p
+
+
+def cites(ref: RuleRef) -> str:
+    """`Social Security Administration Act 1992 s.123` style."""
+    if not ref.statute_title:
+        return ""
+    return f"{ref.statute_title}{' ' + short_provision(ref.provision) if ref.provision else ''}"
+
+
+def allowed_headline(gateway: RuleRef, agreement: Optional[str], lifted: Sequence[str]) -> str:
+    cite = f" ({cites(gateway)})" if cites(gateway) else ""
+    under = f" and agreement {agreement}" if agreement else ""
+    lift = f", lifting {', '.join(lifted)}" if lifted else ""
+    return f"ALLOWED — under gateway {gateway.id}{cite}{under}{lift}"
+
+
+def denied_headline(on: dt.date, missing: Optional[tuple[str, dt.date, str]], blocks: Sequence[Block],
+                    considered: Sequence[Consideration], any_candidate: bool) -> str:
+    """`missing`: (organisation, date, successor or "") of the first organisation that does not exist."""
+    if missing is not None:
+        org, when, successor = missing
+        if successor:
+            return (f"DENIED — {org} no longer exists on {on.isoformat()} (replaced by {successor} on "
+                    f"{when.isoformat()})")
+        return f"DENIED — {org} does not exist until {when.isoformat()}"
+    live = [b for b in blocks if b.overridden_by is None]
+    one_way = [b for b in live if b.one_way]
+    if one_way:
+        r = one_way[0].restriction
+        return f"DENIED — one-way legislative block: {cites(r) or r.title} ({r.id})"
+    if live:
+        r = live[0].restriction
+        return f"DENIED — legislative block: {cites(r) or r.title} ({r.id})"
+    codes = {c.code for c in considered if c.kind == "gateway"}
+    expired = [c for c in considered if c.kind == "agreement" and c.code == "expired"]
+    if not any_candidate:
+        return "DENIED — no legal gateway allows this flow"
+    if "no-agreement" in codes and expired:
+        return f"DENIED — agreement {expired[0].id} {expired[0].reason}; no other agreement in force covers it"
+    if "no-agreement" in codes:
+        return "DENIED — no agreement in force under the gateway that would allow it"
+    if codes == {"proposed"}:
+        return "DENIED — the only gateway is in a proposed statute, not enacted"
+    if codes & {"not-in-force", "repealed", "proposed"}:
+        return "DENIED — no gateway in force on this date allows it"
+    if any(c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
+        return "DENIED — no lawful basis recorded for this personal data"
+    return "DENIED — no legal gateway and agreement together allow this flow"
+
+
+# ---- fixes -------------------------------------------------------------------------------------------------
+
+def _sensitive_words(sensitivity: Sequence[str]) -> str:
+    extra = []
+    if "personal" in sensitivity:
+        extra.append("a lawful basis")
+    if "special-category" in sensitivity:
+        extra.append("an article-9 condition")
+    if "criminal-offence" in sensitivity:
+        extra.append("an article-10 condition")
+    return f", recording {' and '.join(extra)}" if extra else ""
+
+
+def _agreement_words(a: Mapping[str, Any]) -> str:
+    return (f"an agreement from `{a['source']}` to `{a['recipient']}` for `{a['data']}` for `{a['purpose']}` "
+            f"under gateway `{a['gateway']}`{_sensitive_words(a['sensitivity'])}")
+
+
+_STARTS = {"statute": "{} commences", "gateway": "gateway `{}` becomes valid", "agreement": "agreement `{}` begins"}
+
+
+def _when(events: Sequence[tuple[dt.date, str, str]]) -> str:
+    """What starts on each date up to the one offered: `ESA-2008 commences (2009-01-01) and …`."""
+    said = [(d, _STARTS[what].format(ident)) for d, what, ident in events]
+    if len(said) == 1:
+        return said[0][1]
+    return " and ".join(f"{w} ({d.isoformat()})" for d, w in said)
+
+
+def fix(f: Fix) -> str:
+    """What would make the flow lawful, as an action."""
+    a = f.args
+    if f.kind == "renew-agreement":
+        if a["expired"]:
+            return f"renew agreement `{f.agreement}` to cover {_d(a['date'])} (it expired on {_d(a['end'])})"
+        return (f"bring the start of agreement `{f.agreement}` forward to {_d(a['date'])} (it starts on "
+                f"{_d(a['start'])})")
+    if f.kind == "new-agreement":
+        return f"make {_agreement_words(a)}"
+    if f.kind == "assume-statute":
+        if a.get("with_agreement"):
+            return f"enact the proposed statute `{f.statute}` and make {_agreement_words(a)}"
+        return f"enact the proposed statute `{f.statute}` ({a['statute_title']}): gateway `{f.gateway}` would then allow the flow"
+    if f.kind == "later-date":
+        words = f"lawful from {_d(f.on)}, when {_when(a['events'])}"
+        if a.get("with_agreement"):
+            words += f", with {_agreement_words(a)}"
+        return words
+    if f.kind == "successor":
+        return f"ask for `{f.organisation}`, which replaced `{a['replaced']}`"
+    if f.kind == "narrower-data":
+        return f"share only `{f.data}` (inside `{a['inside']}`), which is lawful"
+    if f.kind == "other-purpose":
+        names = ", ".join(f"`{p}`" for p in a["purposes"])
+        return f"ask for another purpose: the same flow is lawful for {names}"
+    raise ValueError(f"unknown fix kind {f.kind!r}")
