@@ -5,8 +5,8 @@
   stalling it.
 - `bundle_specs`: a hypothesis strategy for random *valid* bundles, as plain Python data (`Spec`), rendered to
   policy text and gateways.yaml by `render`.
-- `reference_decide`: a small, independent evaluator of LANGUAGE.md "The decision" (with the cautious
-  readings README "How a decision is made" documents), written plainly over the `Spec` — it shares no code
+- `reference_decide`: a small, independent evaluator of docs/language.md "The decision" (the rules, and the
+  cautious readings it documents), written plainly over the `Spec` — it shares no code
   with the engine, so agreeing with it means something.
 """
 
@@ -34,7 +34,7 @@ def fuzz_examples(share: float, default: int) -> int:
 
 
 def record_run(prop: str, cases: int, seconds: float) -> None:
-    """Append a property's case count to $LAWFUL_FUZZ_REPORT (JSON lines), for the README's record."""
+    """Append a property's case count to $LAWFUL_FUZZ_REPORT (JSON lines), for the record in docs/operations.md."""
     path = os.environ.get("LAWFUL_FUZZ_REPORT")
     if not path:
         return
@@ -382,7 +382,7 @@ def _in_window(w, on: dt.date) -> bool:
 
 
 def _flow_markers(spec: Spec, d: str) -> set[str]:
-    """The sensitivity a flow of `d` carries (README, "How a decision is made": Sensitivity): each part's own
+    """The sensitivity a flow of `d` carries (docs/language.md, "Cautious readings": Sensitivity): each part's own
     markers come from the nearest declaration walking up — an `anonymised` category with no explicit
     sensitive marker at or below it is not personal, an explicit sensitive marker beats an inherited
     `anonymised`; asking for a category includes all its parts; special/criminal imply personal."""
@@ -417,7 +417,7 @@ def _exists(spec: Spec, org: str, on: dt.date) -> bool:
 
 def reference_decide(spec: Spec, src: str, dst: str, data: str, purpose: str, on: dt.date,
                      assume: set[str]) -> RefAnswer:
-    """LANGUAGE.md "The decision", steps 0–4, over canonical (declared) names."""
+    """docs/language.md "The decision", steps 0–4, over canonical (declared) names."""
     # 0. both organisations exist (checked after the restrictions: a decision still names every bar)
     exists = _exists(spec, src, on) and _exists(spec, dst, on)
     op, dp, pp = spec.org_parent, spec.data_parent, spec.purpose_parent

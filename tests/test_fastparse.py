@@ -93,10 +93,10 @@ def test_repository_files_include_the_default_bundle():
 
 
 def test_language_examples():
-    from test_language_examples import LANGUAGE, README
+    from test_language_examples import DOCS, LANGUAGE
 
     assert LANGUAGE
-    for _line, body in LANGUAGE + README:
+    for _where, body in LANGUAGE + DOCS:
         assert agree(body, "example.policy")
 
 

@@ -12,7 +12,7 @@ Three properties, each case bounded in time (a hang fails the case):
 
 CI runs a few dozen examples of each; `LAWFUL_FUZZ=100000` runs 100,000 cases in all (grammar 40%,
 mutation 20%, differential 40%), and
-`LAWFUL_FUZZ_REPORT=file.jsonl` records the counts (README, "Reliability and safety").
+`LAWFUL_FUZZ_REPORT=file.jsonl` records the counts (docs/operations.md, "Fuzzing and differential testing").
 """
 
 from __future__ import annotations

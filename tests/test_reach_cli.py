@@ -259,11 +259,11 @@ def test_missing_graphviz_is_a_clear_error(monkeypatch):
 
 def test_committed_picture_is_current(default_policy):
     """docs/network.dot is what `lawful graph --on 2005-06-23 --format dot` draws (docs/network.svg is its
-    rendering; regenerate both with the command in README)."""
+    rendering; regenerate both with the command in docs/user-guide.md)."""
     committed = (ROOT / "docs" / "network.dot").read_text(encoding="utf-8")
     assert run("graph", "--format", "dot", *ON).stdout == committed, (
-        "docs/network.dot is stale: regenerate docs/network.svg and docs/network.dot with the command in README "
-        "(section 'Onward sharing, reachability and pictures')")
+        "docs/network.dot is stale: regenerate docs/network.svg and docs/network.dot with the command in "
+        "docs/user-guide.md (section 'Pictures: graph')")
 
 
 def test_outputs_do_not_depend_on_file_order(tmp_path):

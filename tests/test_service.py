@@ -111,7 +111,7 @@ def test_malformed_questions_are_422(client):
         assert r.status_code == 422, body
         assert r.json()["errors"][0]["code"] == "bad-request"
     r = client.post("/v1/decide", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 400  # not JSON text at all: 400, as README and the OpenAPI document say
+    assert r.status_code == 400  # not JSON text at all: 400, as docs/library.md and the OpenAPI document say
 
 
 def test_oversized_bodies_and_batches_are_refused(client):

@@ -17,7 +17,7 @@ from engine.base.source import SourceFile, Span, caret_snippet
 # Every stable code with a one-paragraph explanation (`lawful check --explain CODE`).
 CODES: dict[str, str] = {
     "parse-error": "The policy text does not follow the grammar of the language. The message says what was "
-    "expected at that point; compare the line with the language reference in README.md.",
+    "expected at that point; compare the line with the language reference in docs/language.md.",
     "bad-date": "A date is not a real calendar date in the form YYYY-MM-DD (for example 2005-02-30).",
     "bad-encoding": "A policy file or gateways.yaml is not valid UTF-8. Save it as UTF-8.",
     "file-too-large": "An input file is larger than the engine accepts (5 MB). Split the policy into files.",
