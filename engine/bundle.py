@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 
 from . import model as m
 from .diagnostics import Diagnostic, error
+from .filenames import file_name_problem
 from .source import SourceFile, Span
 
 # parser (Lark) and register (YAML, JSON Schema) are imported where files are parsed, so that finding a
@@ -178,6 +179,10 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     total = 0
     for p in paths:
         name = p.relative_to(root).as_posix()
+        bad_name = file_name_problem(name)
+        if bad_name is not None:  # a control character in a name could rewrite a protocol or a screen
+            diags.append(bad_name)
+            continue
         src = _read_text(p, name, limits, diags)
         if src is None:
             continue
@@ -209,6 +214,10 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
     diags.extend(reg_diags)
     files = []
     for name in sorted(policies):
+        bad_name = file_name_problem(name)
+        if bad_name is not None:
+            diags.append(bad_name)
+            continue
         src = SourceFile(name, policies[name])
         sources[name] = src
         if len(src.text.encode("utf-8")) > DEFAULT_LIMITS.max_file_bytes:

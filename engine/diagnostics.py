@@ -35,6 +35,9 @@ CODES: dict[str, str] = {
     "and are the vehicle of 'billion laughs' documents.",
     "schema": "gateways.yaml does not match the register's JSON Schema (engine/schemas/gateways.schema.json).",
     "unsafe-path": "A file or symbolic link points outside the bundle folder; the engine reads only the bundle.",
+    "bad-file-name": "A bundle file's name (a policy file, in a folder or at a git revision) holds a control "
+    "character, a line or paragraph separator, a bidirectional mark, or bytes that are not UTF-8. Such a name "
+    "could shift a line protocol (`git cat-file --batch`) or rewrite a terminal's output, so the file is refused.",
     "duplicate-id": "Two declarations of the same kind share an identifier (identifiers are case-insensitive).",
     "duplicate-clause": "A clause that may appear once in a block appears twice.",
     "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "
