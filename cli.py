@@ -177,7 +177,8 @@ def can_share(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every gateway, agreement and restriction considered."),
-    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help="Append each decision to this hash-chained log (JSON lines) before answering."),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help="Append each decision to this keyed, chained log (JSON lines) before answering."),
+    audit_key: Optional[Path] = typer.Option(None, "--audit-key", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
 ) -> None:
     """Is this flow lawful? ALLOW or DENY, the reasons, and what would make it lawful.
 
@@ -191,7 +192,7 @@ def can_share(
         decisions = [policy.decide(source, recipient, data, purpose, on=day, assume=assume)]
     else:
         decisions = policy.decide_all_purposes(source, recipient, data, on=day, assume=assume)
-    _audit(audit_log, policy, decisions)
+    _audit(audit_log, policy, decisions, audit_key)
     if fmt is TextOrJson.json:
         typer.echo(json.dumps({"decisions": [d.to_dict() for d in decisions]}, indent=2, ensure_ascii=False))
     elif len(decisions) == 1:
@@ -602,7 +603,8 @@ def diff_cmd(
 # arguments) goes through typer, which gives the usual help and errors.
 
 _FAST_VALUE_OPTIONS = {"--purpose": "purpose", "-p": "purpose", "--on": "on", "--assume": "assume",
-                       "--bundle": "bundle", "--format": "fmt", "-f": "fmt", "--audit-log": "audit_log"}
+                       "--bundle": "bundle", "--format": "fmt", "-f": "fmt", "--audit-log": "audit_log",
+                       "--audit-key": "audit_key"}
 _FAST_FLAGS = {"--verbose": "verbose", "-v": "verbose"}
 
 
@@ -610,7 +612,7 @@ def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
     """Keyword arguments for `can_share` from argv, or None when typer should parse it."""
     # Every parameter of `can_share` must have its plain default here (a test compares with typer's path).
     kwargs: dict = {"purpose": None, "on": None, "assume": [], "bundle": None, "fmt": TextOrJson.text, "verbose": False,
-                    "audit_log": None}
+                    "audit_log": None, "audit_key": None}
     positional: List[str] = []
     i = 0
     while i < len(argv):
@@ -632,7 +634,7 @@ def _fast_can_share_args(argv: List[str]) -> Optional[dict]:
                     if value not in ("text", "json"):
                         return None
                     kwargs["fmt"] = TextOrJson(value)
-                elif key in ("bundle", "audit_log"):
+                elif key in ("bundle", "audit_log", "audit_key"):
                     if kwargs[key] is not None:
                         return None
                     kwargs[key] = Path(value)
@@ -661,7 +663,7 @@ app.add_typer(log_app, name="log")
 app.add_typer(bundle_app, name="bundle")
 
 
-def _audit(path: Optional[Path], policy, decisions) -> None:
+def _audit(path: Optional[Path], policy, decisions, key: Optional[Path] = None) -> None:
     """Append the decisions to the log at `path` (when given) before any answer is shown: a decision that
     cannot be recorded is not given (exit 2)."""
     if path is None:
@@ -671,7 +673,7 @@ def _audit(path: Optional[Path], policy, decisions) -> None:
     from engine.bundle.hashing import policy_hash
 
     try:
-        AuditLog(path).record_all(decisions, policy_hash(policy))
+        AuditLog(path, key_path=key).record_all(decisions, policy_hash(policy))
     except AuditLogError as exc:
         raise _fail(str(exc), "no decision was given; fix the log, or choose another --audit-log file", "audit-log")
 
@@ -681,31 +683,44 @@ def _audit(path: Optional[Path], policy, decisions) -> None:
 def log_verify(
     file: Path = typer.Argument(..., metavar="FILE", help="The decision log (JSON lines) to verify."),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    key: Optional[Path] = typer.Option(None, "--key", envvar="LAWFUL_AUDIT_KEY", help="The log's key file. Default: FILE.key."),
+    accept_torn: List[int] = typer.Option([], "--accept-torn", metavar="LINE", min=1, help="After investigating, accept the torn write at this line (appends a keyed record saying so). Repeatable."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", metavar="HEAD", help="A head printed earlier (kept elsewhere): fail unless that record is still in the chain."),
 ) -> None:
-    """Verify a decision log's hash chain: report the first broken, edited or torn line.
+    """Verify a decision log: every line exact, authenticated by the log's key and chained; report the first
+    edited, forged or reordered line, and every torn write not yet accepted (with its byte offset).
 
-    Exit 0 when every line verifies, 1 at the first problem, 2 when the file cannot be read.
+    Exit 0 when every line verifies, 1 at a problem, 2 when the file or its key cannot be read.
     """
-    from engine.ops.decision_log import verify_log
+    from engine.ops.decision_log import accept_torn as accept, verify_log
+    from engine.errors import AuditLogError
 
     try:
-        result = verify_log(file)
+        result = accept(file, accept_torn, key) if accept_torn else verify_log(file, key)
+        if anchor is not None:
+            result = verify_log(file, key, anchor)
     except OSError as exc:
         raise _fail(f"cannot read `{file}`: {exc.strerror or exc}", "give the file written by can-share --audit-log",
                     "audit-log")
+    except AuditLogError as exc:
+        raise _fail(str(exc), "give the log's key with --key FILE (or $LAWFUL_AUDIT_KEY)", "audit-log")
     if fmt is TextOrJson.json:
         typer.echo(json.dumps({"file": str(file), **result.to_dict()}, indent=2))
     elif result.ok:
         typer.echo(f"{file}: OK — {result.records} record{'s' if result.records != 1 else ''} "
                    f"({result.decisions} decision{'s' if result.decisions != 1 else ''}), chain intact; "
-                   f"head {result.head}")
-        for line in result.sealed:
-            typer.echo(f"  note: line {line} is a torn write (a writer was interrupted), sealed by line {line + 1}")
+                   f"head {result.head} (seq {result.seq})")
+        for t in result.torn:
+            typer.echo(f"  note: line {t.line} (byte offset {t.offset}) is a torn write, accepted by line {t.accepted_by}")
+        if result.anchored_seq is not None:
+            typer.echo(f"  anchor {anchor} is record {result.anchored_seq} of the chain")
     else:
         line, message = result.problem
         typer.echo(f"{file}:{line}: error[audit-log-broken]: {message}")
-        if "record(s) before it verify" in message:  # the message has said how many verify: not twice
-            typer.echo(f"  head before line {line}: {result.head}")
+        for t in result.unaccepted[1:]:
+            typer.echo(f"  also: line {t.line} (byte offset {t.offset}) is a torn write not yet accepted")
+        if result.only_torn:
+            typer.echo(f"  the other {result.records} record(s) verify; head {result.head} (seq {result.seq})")
         else:
             typer.echo(f"  {result.records} record(s) before line {line} verify; head before it {result.head}")
     raise typer.Exit(EXIT_OK if result.ok else EXIT_DENY)

@@ -315,11 +315,14 @@ def test_the_public_policy_methods_declare_what_they_return():
 
 
 def test_log_verify_says_how_many_records_verify_once(run, tmp_path):
+    from engine.ops.decision_log import create_key
+
     log = tmp_path / "torn.jsonl"
     log.write_bytes(b"\xff\xfe garbage\n")
+    create_key(tmp_path / "torn.jsonl.key")  # since issue 19 a log is verified with its key (without: exit 2)
     p = run("log", "verify", str(log))
-    assert p.returncode == 1 and p.stdout.count("record(s) before") == 1, p.stdout
-    assert "head before line 1: sha256:" in p.stdout
+    assert p.returncode == 1 and p.stdout.count("record(s)") == 1, p.stdout
+    assert "0 record(s) verify; head sha256:" in p.stdout and "byte offset 0" in p.stdout
 
 
 def test_lawful_dash_dash_version(run):

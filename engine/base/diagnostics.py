@@ -35,6 +35,9 @@ CODES: dict[str, str] = {
     "and are the vehicle of 'billion laughs' documents.",
     "schema": "gateways.yaml does not match the register's JSON Schema (engine/schemas/gateways.schema.json).",
     "unsafe-path": "A file or symbolic link points outside the bundle folder; the engine reads only the bundle.",
+    "bad-file-name": "A bundle file's name (a policy file, in a folder or at a git revision) holds a control "
+    "character, a line or paragraph separator, a bidirectional mark, or bytes that are not UTF-8. Such a name "
+    "could shift a line protocol (`git cat-file --batch`) or rewrite a terminal's output, so the file is refused.",
     "duplicate-id": "Two declarations of the same kind share an identifier (identifiers are case-insensitive).",
     "duplicate-clause": "A clause that may appear once in a block appears twice.",
     "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "
@@ -94,14 +97,17 @@ CODES: dict[str, str] = {
     "graphviz-missing": "SVG and PNG pictures are drawn by Graphviz's `dot` program, which is not installed. Install "
     "the `graphviz` package, or ask for `--format dot` or `--format mermaid`.",
     "graphviz-failed": "Graphviz's `dot` program failed to render the picture; `--format dot` shows its input.",
-    "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, so no "
-    "decision was given: a decision that cannot be recorded is not made. `lawful log verify FILE` finds the line. "
-    "(`lawful log verify` reports a log it cannot read at all with this code too.)",
+    "audit-log": "The decision log (--audit-log) could not be written, or its last record is not valid, or its key "
+    "is missing or unsafe (not a 0600 regular file of this user), so no decision was given: a decision that cannot "
+    "be recorded is not made. `lawful log verify FILE` finds the line. (`lawful log verify` reports a log or key it "
+    "cannot read, and an --accept-torn it cannot apply, with this code too.)",
     "bad-log": "A transfer log given to `lawful audit` cannot be read: the file is missing, its format is "
     "unknown, a mapped column is absent, or it is not well-formed at the line given.",
     "audit-log-broken": "`lawful log verify` found a line of the decision log that does not verify: edited (its "
-    "hash does not match its contents), out of order (its `prev` or `seq` does not follow), or torn (a write "
-    "interrupted and not yet sealed). The records before it verify; restore the log from a copy you trust.",
+    "bytes are not the canonical record, or its MAC under the log's key does not match), forged (another key), out "
+    "of order (its `prev` or `seq` does not follow), a torn write (a record cut short, by a crash or by hand) that "
+    "no operator has accepted yet, or an --anchor head that is no longer in the chain. Investigate; restore the log "
+    "from a copy you trust, or accept a torn write with --accept-torn LINE.",
     "bad-usage": "The command line is not one the command accepts: a missing argument, an unknown option or "
     "command, or a value outside the option's choices or range. `lawful COMMAND --help` lists what it takes.",
     "missing-extra": "The command needs an optional part of lawful that is not installed (for example `lawful "

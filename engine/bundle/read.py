@@ -17,6 +17,7 @@ from typing import Mapping, Optional
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, error
 from engine.base.source import SourceFile, Span
+from engine.base.filenames import file_name_problem
 
 # parser (Lark) and register (YAML, JSON Schema) are imported where files are parsed, so that finding a
 # bundle and answering from the compiled-bundle cache never pay for importing them.
@@ -178,6 +179,10 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     total = 0
     for p in paths:
         name = p.relative_to(root).as_posix()
+        bad_name = file_name_problem(name)
+        if bad_name is not None:  # a control character in a name could rewrite a protocol or a screen
+            diags.append(bad_name)
+            continue
         src = _read_text(p, name, limits, diags)
         if src is None:
             continue
@@ -209,6 +214,10 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
     diags.extend(reg_diags)
     files = []
     for name in sorted(policies):
+        bad_name = file_name_problem(name)
+        if bad_name is not None:
+            diags.append(bad_name)
+            continue
         src = SourceFile(name, policies[name])
         sources[name] = src
         if len(src.text.encode("utf-8")) > DEFAULT_LIMITS.max_file_bytes:

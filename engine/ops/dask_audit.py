@@ -1,19 +1,22 @@
 """The audit of transfer logs as a Dask job: the same judgement as the local engine, partition by partition.
 
-The log is read with Dask's own readers (`dask.dataframe.read_csv` with every column as text,
-`dask.dataframe.read_parquet`, and `dask.bag.read_text` for JSON Lines, whose lines are parsed by the same
-function as the local engine). Each partition is judged by `transfers.Auditor.audit_rows` — the code the
-local engine runs — against a Policy compiled once per worker process from the bundle's texts (shipped to
-the workers once, so a remote cluster needs no copy of the bundle; it needs `lawful` installed). Partitions
-report their record count, so the client numbers rows exactly as the local engine does, and merges tallies
-and findings in file and partition order: the result is identical to the local engine's.
+CSV and JSON Lines logs are cut into byte ranges; each partition reads its range with the local engine's own
+reader (`transfers.TextRange`: the same decoding, the same row-size bound, the same malformed rows) and
+judges the rows with `transfers.Auditor.audit_rows` — the code the local engine runs — against a Policy
+compiled once per worker process from the bundle's texts (shipped to the workers once, so a remote cluster
+needs no copy of the bundle; it needs `lawful` installed and the log files at the same paths). Parquet is
+read with `dask.dataframe.read_parquet`. Partitions report how many records they read and where they
+stopped, so the client numbers rows exactly as the local engine does and merges tallies and findings in file
+and partition order. When a CSV record spans a range boundary (a quoted field holding a line break), the
+client sees that a partition did not start where the one before it stopped and reads that range again from
+the right place: the result is identical to the local engine's for every input.
 
 Dask is imported here only, and only when the Dask engine runs.
 """
 
 from __future__ import annotations
 
-import csv
+import os
 import threading
 import time
 from pathlib import Path
@@ -22,8 +25,8 @@ from typing import Any, Optional, Sequence
 from engine.policy.facade import Policy
 from engine.base.diagnostics import error
 from engine.errors import DiagnosticsError
-from engine.ops.transfers import (AuditReport, Auditor, ColumnMap, Finding, Progress, Spool, Tally, _missing_columns,
-                        bad_log, bundle_digest, checked_inputs, parse_json_line)
+from engine.ops.transfers import (MAX_ROW_BYTES, AuditReport, Auditor, ColumnMap, CsvLayout, Finding, Progress, Spool,
+                                  Tally, TextRange, _missing_columns, bad_log, bundle_digest, checked_inputs, csv_layout)
 
 DEFAULT_BLOCKSIZE = 32 * 1024 * 1024
 
@@ -58,74 +61,62 @@ def worker_auditor(payload: tuple) -> Auditor:
     return auditor
 
 
-def _judge_partition(rows: list, payload: tuple, file: str) -> tuple[int, Tally, list[Finding]]:
+def _judge_partition(rows: list, payload: tuple, file: str,
+                     numbers: Optional[list[int]] = None) -> tuple[int, Tally, list[Finding]]:
     """Judge one partition's rows, numbered from 1 within the partition (the client adds the offset)."""
     auditor = worker_auditor(payload)
     tally = Tally()
     found: list[Finding] = []
-    auditor.audit_rows(rows, file, 1, tally, found.append)
+    auditor.audit_rows(rows, file, 1, tally, found.append, numbers)
     return len(rows), tally, found
 
 
 def audit_frame_partition(frame: Any, payload: tuple, file: str, names: Sequence[str]) -> tuple:
-    """A pandas partition of a CSV or Parquet log."""
+    """A pandas partition of a Parquet log."""
     rows = list(zip(*(frame[c].tolist() for c in names))) if len(frame) else []
-    return _judge_partition(rows, payload, file)
+    n, tally, found = _judge_partition(rows, payload, file)
+    return n, tally, found, None, None
 
 
-def audit_lines_partition(lines: list[str], payload: tuple, file: str, names: Sequence[str]) -> tuple:
-    """A partition of a JSON Lines log: its lines, parsed as the local engine parses them. Row numbers are
-    line numbers, so the partition reports how many lines it had and where each record sat."""
+def audit_range_partition(file: str, fmt: str, names: Sequence[str], layout: Optional[CsvLayout], start: int,
+                          stop: int, exact: bool, payload: tuple, max_row_bytes: int = MAX_ROW_BYTES) -> tuple:
+    """A byte range of a CSV or JSON Lines log, read as the local engine reads it: (units read, tally,
+    findings numbered within the range, where the first record started, where reading stopped)."""
+    rng = TextRange(Path(file), fmt, names, start, stop, exact, layout, max_row_bytes)
     rows, where = [], []
-    for i, line in enumerate(lines):
-        rec = parse_json_line(line, names)
-        if rec is not None:
-            rows.append(rec)
-            where.append(i)
-    _n, tally, found = _judge_partition(rows, payload, file)
-    # Renumber from record position to line position within the partition.
-    found = [Finding(**{**f.__dict__, "row": where[f.row - 1] + 1}) for f in found]
-    return len(lines), tally, found
+    units = 0
+    for item in rng:
+        units += 1
+        if item is not None:
+            rows.append(item)
+            where.append(units)
+    _n, tally, found = _judge_partition(rows, payload, file, where)
+    return units, tally, found, rng.first, rng.end
 
 
-def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), None)
-    if header is None:
-        raise bad_log(f"`{path.name}` is empty (no header line)", str(path), 1)
-    return header
-
-
-def _partitions(path: Path, fmt: str, columns: ColumnMap, payload_ref: Any, blocksize: int) -> list:
-    """Delayed per-partition audits of one file."""
+def _partitions(path: Path, fmt: str, columns: ColumnMap, payload_ref: Any, blocksize: int,
+                max_row_bytes: int) -> list[tuple[Optional[tuple], Any]]:
+    """(the range's arguments, or None for Parquet; the delayed audit) for each partition of one file."""
     import dask
 
     names = list(columns.names())
     file = str(path)
-    if fmt == "csv":
-        import dask.dataframe as dd
-
-        _missing_columns(file, _csv_header(path), columns)
-        ddf = dd.read_csv(file, dtype=str, keep_default_na=False, na_filter=False, usecols=list(dict.fromkeys(names)),
-                          blocksize=blocksize, encoding="utf-8-sig", skip_blank_lines=True)
-        return [dask.delayed(audit_frame_partition)(part, payload_ref, file, names) for part in ddf.to_delayed()]
     if fmt == "parquet":
         import dask.dataframe as dd
         import pyarrow.parquet as pq
 
         _missing_columns(file, pq.read_schema(path).names, columns)
         ddf = dd.read_parquet(file, columns=list(dict.fromkeys(names)))
-        return [dask.delayed(audit_frame_partition)(part, payload_ref, file, names) for part in ddf.to_delayed()]
-    import dask.bag as db
-
-    bag = db.read_text(file, blocksize=blocksize, encoding="utf-8-sig", linedelimiter="\n")
-    return [dask.delayed(audit_lines_partition)(part, payload_ref, file, names) for part in bag.to_delayed()]
+        return [(None, dask.delayed(audit_frame_partition)(part, payload_ref, file, names)) for part in ddf.to_delayed()]
+    return [(args, dask.delayed(audit_range_partition)(*args, payload_ref, max_row_bytes))
+            for args in range_args(path, fmt, columns, blocksize, max_row_bytes)]
 
 
 def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap = ColumnMap(),
                input_format: Optional[str] = None, assume: Sequence[str] = (), scheduler: Optional[str] = None,
                blocksize: int = DEFAULT_BLOCKSIZE, workers: Optional[int] = None, processes: bool = True,
-               progress: Optional[Progress] = None, connect_timeout: float = 30.0) -> AuditReport:
+               progress: Optional[Progress] = None, connect_timeout: float = 30.0,
+               max_row_bytes: int = MAX_ROW_BYTES) -> AuditReport:
     """Audit transfer logs as a Dask job on `scheduler` (an address such as tcp://127.0.0.1:8786), or on a
     LocalCluster on this machine (loopback only) when none is given."""
     try:
@@ -145,8 +136,6 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
             raise unavailable(f"cannot reach the Dask scheduler at `{scheduler}` ({type(exc).__name__}: {exc})",
                               "check the address (tcp://HOST:PORT), or leave out --scheduler for a LocalCluster")
     else:
-        import os
-
         # processes=False runs the workers as threads in this process (in-process transport, no ports);
         # otherwise the scheduler and workers listen on loopback only.
         where = {} if not processes else {"host": "127.0.0.1"}
@@ -155,10 +144,11 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
         client = Client(cluster)
     try:
         payload_ref = client.scatter(payload, broadcast=True)
-        tasks: list[tuple[str, str, Any]] = []
+        tasks: list[tuple[str, Optional[tuple], Any]] = []
         for p, fmt in zip(paths, formats):
-            tasks += [(str(p), fmt, d) for d in _partitions(p, fmt, columns, payload_ref, blocksize)]
-        futures = client.compute([d for _f, _fmt, d in tasks])
+            tasks += [(str(p), args, d) for args, d in _partitions(p, fmt, columns, payload_ref, blocksize,
+                                                                  max_row_bytes)]
+        futures = client.compute([d for _f, _a, d in tasks])
         try:
             if progress and progress.enabled:
                 done = Tally()
@@ -175,15 +165,56 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
         if cluster is not None:
             cluster.close()
 
+    report = merge([str(p) for p in paths], [(f, a) for f, a, _d in tasks], results, payload, max_row_bytes)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def range_args(path: Path, fmt: str, columns: ColumnMap, blocksize: int,
+               max_row_bytes: int = MAX_ROW_BYTES) -> list[tuple]:
+    """The arguments of `audit_range_partition` (less the payload) for each byte range of a text log."""
+    layout = csv_layout(path, columns, max_row_bytes) if fmt == "csv" else None
+    data_start = layout.data_start if layout else 0
+    size = os.path.getsize(path)
+    names = list(columns.names())
+    return [(str(path), fmt, names, layout, start, min(start + blocksize, size), start == data_start)
+            for start in range(data_start, size, blocksize)]
+
+
+def merge(files: list[str], tasks: list[tuple[str, Optional[tuple]]], results: list[tuple], payload: tuple,
+          max_row_bytes: int = MAX_ROW_BYTES) -> AuditReport:
+    """The report from the partitions' results, in file and partition order: rows renumbered by the records
+    read before each partition, every range aligned with where the one before it stopped."""
     tally = Tally()
-    report = AuditReport([str(p) for p in paths], tally, Spool(), Spool(), engine="dask")
+    report = AuditReport(files, tally, Spool(), Spool(), engine="dask")
     offsets: dict[str, int] = {}
-    for (file, _fmt, _d), (n, part_tally, found) in zip(tasks, results):
+    resume: dict[str, int] = {}  # where the ranges read so far stopped, per text file
+    for (file, args), result in zip(tasks, results):
+        if args is not None:
+            result = _aligned(args, result, resume, payload, max_row_bytes)
+        n, part_tally, found = result[:3]
         base = offsets.get(file, 0)
         tally.add(part_tally)
         for f in found:
             f = Finding(**{**f.__dict__, "row": base + f.row})
             (report.unlawful if f.status == "unlawful" else report.rejected).add(f)
         offsets[file] = base + n
-    report.seconds = time.monotonic() - started
     return report
+
+
+def _aligned(args: tuple, result: tuple, resume: dict[str, int], payload: tuple, max_row_bytes: int) -> tuple:
+    """A range's result, checked against where the range before it stopped reading. They differ only when a
+    record (a quoted CSV field with a line break) ran over the boundary: then the range is read again, here,
+    from the record boundary the previous range reached — or counts for nothing if that lies past its end."""
+    file, fmt, names, layout, start, stop, exact = args
+    expected = resume.get(file, start)
+    _n, _t, _f, first, end = result
+    if first == expected or (first is None and expected >= stop):
+        resume[file] = end if first is not None else expected
+        return result
+    if expected >= stop:
+        resume[file] = expected
+        return 0, Tally(), [], None, expected
+    result = audit_range_partition(file, fmt, names, layout, expected, stop, True, payload, max_row_bytes)
+    resume[file] = result[4]
+    return result

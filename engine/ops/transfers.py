@@ -290,43 +290,204 @@ def _missing_columns(file: str, have: Sequence[str], want: ColumnMap) -> None:
                       f"(it has {', '.join(f'`{c}`' for c in have) or 'none'})", file, 1, "; ".join(hints))
 
 
-def read_csv(path: Path, columns: ColumnMap, chunk_rows: int) -> Iterator[tuple[list, list[int]]]:
-    """Chunks of (rows, row numbers) from a CSV file with a header line."""
-    name = str(path)
-    with open(path, newline="", encoding="utf-8-sig", errors="strict") as f:
-        reader = csv.reader(f)
+# ---- reading text logs (both engines) -----------------------------------------------------------------
+# CSV and JSON Lines are read by the code below in both engines: the local engine reads a file from start to
+# end, the Dask engine reads byte ranges of it (a partition owns the records whose first line starts in its
+# range). A row is bounded while it is read: a line or record longer than `max_row_bytes` is skipped in
+# pieces and reported as `malformed-row`, never held whole. So is a line that is not UTF-8 and a line JSON or
+# CSV cannot parse; the audit goes on.
+
+MAX_ROW_BYTES = 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+_SKIP = 64 * 1024
+
+
+class _BadRow(Exception):
+    """The record being read cannot be a row (too long, not UTF-8): reported as malformed, reading goes on."""
+
+
+@dataclass
+class _Cursor:
+    pos: int  # the offset of the next line's first byte
+    record_bytes: int = 0  # bytes of the record being read so far
+
+
+def _text_lines(f: IO[bytes], cur: _Cursor, max_row_bytes: int) -> Iterator[str]:
+    """Decoded lines (with their line ends) from `cur.pos` on. Raises _BadRow (which ends this generator:
+    the caller starts a new one at `cur.pos`, the next line) for a line that is too long, after skipping the
+    rest of it a piece at a time, for a record whose lines together are too long, and for a line that is not
+    UTF-8."""
+    readline = f.readline
+    limit = max_row_bytes + 1
+    while True:
+        start = cur.pos
+        raw = readline(limit)
+        if not raw:
+            return
+        cur.pos += len(raw)
+        if len(raw) == limit and not raw.endswith(b"\n"):
+            n = len(raw)
+            while raw and not raw.endswith(b"\n"):
+                raw = readline(_SKIP)
+                cur.pos += len(raw)
+                n += len(raw)
+            raise _BadRow(f"a line of {n:,} bytes, over the limit of {max_row_bytes:,} for one row")
+        cur.record_bytes += len(raw)
+        if cur.record_bytes > max_row_bytes:
+            raise _BadRow(f"a record of more than {max_row_bytes:,} bytes (a quoted field that does not end?)")
+        if start == 0 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
         try:
-            header = next(reader, None)
-            if header is None:
-                raise bad_log(f"`{path.name}` is empty (no header line)", name, 1)
-            _missing_columns(name, header, columns)
-            idx = [header.index(c) for c in columns.names()]
-            width = max(idx) + 1
-            rows: list = []
-            numbers: list[int] = []
-            n = 0
-            for rec in reader:
-                if not rec:
-                    continue  # a blank line is not a record (pandas skips them too)
-                n += 1
-                # Like pandas (the Dask engine's reader): fields past the header's are ignored, missing
-                # trailing fields are empty - and an empty cell is rejected as a missing value.
-                if len(rec) >= width:
-                    rows.append(tuple(rec[i] for i in idx))
-                else:
-                    rows.append(tuple(rec[i] if i < len(rec) else None for i in idx))
-                numbers.append(n)
-                if len(rows) >= chunk_rows:
-                    yield rows, numbers
-                    rows, numbers = [], []
-            if rows:
-                yield rows, numbers
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise bad_log(f"`{path.name}` is not valid UTF-8 near record {reader.line_num}: {exc.reason}", name,
-                          reader.line_num, "save the log as UTF-8")
+            raise _BadRow(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)") from None
+        yield text
+
+
+def _csv_records(f: IO[bytes], cur: _Cursor, stop: float, max_row_bytes: int) -> Iterator[Any]:
+    """CSV records (lists of fields; [] for a blank line) or Malformed, for the records whose first line starts
+    before `stop`."""
+    if csv.field_size_limit() < max_row_bytes:
+        csv.field_size_limit(max_row_bytes)  # the row limit is the one that applies
+    while cur.pos < stop:
+        reader = csv.reader(_text_lines(f, cur, max_row_bytes))
+        try:
+            while cur.pos < stop:
+                cur.record_bytes = 0
+                rec = next(reader, None)
+                if rec is None:
+                    return
+                yield rec
+            return
+        except _BadRow as bad:
+            yield Malformed(str(bad))
         except csv.Error as exc:
-            raise bad_log(f"`{path.name}` is not well-formed CSV at line {reader.line_num}: {exc}", name,
-                          reader.line_num)
+            yield Malformed(f"not well-formed CSV ({exc})")
+
+
+def _jsonl_items(f: IO[bytes], cur: _Cursor, stop: float, names: Sequence[str], max_row_bytes: int) -> Iterator[Any]:
+    """One item per line starting before `stop`: the five cells, a Malformed, or None (a blank line)."""
+    while cur.pos < stop:
+        lines = _text_lines(f, cur, max_row_bytes)
+        try:
+            while cur.pos < stop:
+                cur.record_bytes = 0
+                line = next(lines, None)
+                if line is None:
+                    return
+                yield parse_json_line(line, names)
+            return
+        except _BadRow as bad:
+            yield Malformed(str(bad))
+
+
+def _first_line_start(f: IO[bytes], start: int, stop: float) -> Optional[int]:
+    """The offset of the first line that starts in [start, stop), or None; reads at most the range."""
+    if start == 0:
+        return 0
+    pos = start - 1  # a newline here or later (before stop - 1) starts a line in the range
+    f.seek(pos)
+    while pos < stop - 1:
+        chunk = f.read(int(min(_SKIP, stop - 1 - pos)))
+        if not chunk:
+            return None
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return pos + i + 1
+        pos += len(chunk)
+    return None
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where the mapped columns sit in a CSV log's records, and where its data starts."""
+
+    index: tuple[int, ...]
+    width: int
+    data_start: int
+
+
+def csv_layout(path: Path, columns: ColumnMap, max_row_bytes: int = MAX_ROW_BYTES) -> CsvLayout:
+    """Read a CSV log's header (its first record): a `bad-log` error when there is none, it cannot be read,
+    or a mapped column is missing."""
+    name = str(path)
+    with open(path, "rb") as f:
+        cur = _Cursor(0)
+        header = next(_csv_records(f, cur, float("inf"), max_row_bytes), None)
+    if header is None:
+        raise bad_log(f"`{path.name}` is empty (no header line)", name, 1)
+    if isinstance(header, Malformed):
+        raise bad_log(f"the header line of `{path.name}` cannot be read: {header.why}", name, 1,
+                      "save the log as UTF-8 CSV with a header line")
+    _missing_columns(name, header, columns)
+    idx = tuple(header.index(c) for c in columns.names())
+    return CsvLayout(idx, max(idx) + 1, cur.pos)
+
+
+class TextRange:
+    """The rows of a CSV or JSON Lines log whose first line starts in [start, stop): iterate for one item per
+    *unit* — a record for CSV (blank lines are not records), a line for JSON Lines (None for a blank line) —
+    each the five raw cells or a Malformed. `exact` says `start` is known to be where a record starts.
+    After iterating, `first` is where the first owned record started (None if none) and `end` where reading
+    stopped: the start of the next range's first record when ranges are read one after another."""
+
+    def __init__(self, path: Path, fmt: str, names: Sequence[str], start: int, stop: float, exact: bool,
+                 layout: Optional[CsvLayout], max_row_bytes: int = MAX_ROW_BYTES):
+        self.path, self.fmt, self.names = path, fmt, tuple(names)
+        self.start, self.stop, self.exact, self.layout = start, stop, exact, layout
+        self.max_row_bytes = max_row_bytes
+        self.first: Optional[int] = None
+        self.end: int = start
+
+    def __iter__(self) -> Iterator[Any]:
+        with open(self.path, "rb") as f:
+            first = self.start if self.exact else _first_line_start(f, self.start, self.stop)
+            if first is None or first >= self.stop:
+                return
+            self.first = first
+            f.seek(first)
+            cur = _Cursor(first)
+            try:
+                if self.fmt == "jsonl":
+                    yield from _jsonl_items(f, cur, self.stop, self.names, self.max_row_bytes)
+                    return
+                idx, width = self.layout.index, self.layout.width
+                for rec in _csv_records(f, cur, self.stop, self.max_row_bytes):
+                    if isinstance(rec, Malformed):
+                        yield rec
+                    elif not rec:
+                        continue  # a blank line is not a record
+                    # Fields past the header's are ignored; missing trailing fields are empty, and an empty
+                    # cell is rejected as a missing value.
+                    elif len(rec) >= width:
+                        yield tuple(rec[i] for i in idx)
+                    else:
+                        yield tuple(rec[i] if i < len(rec) else None for i in idx)
+            finally:
+                self.end = cur.pos
+
+
+def _chunks(items: Iterable[Any], chunk_rows: int, skip_none: bool) -> Iterator[tuple[list, list[int]]]:
+    rows: list = []
+    numbers: list[int] = []
+    for n, item in enumerate(items, 1):
+        if item is None and skip_none:
+            continue
+        rows.append(item)
+        numbers.append(n)
+        if len(rows) >= chunk_rows:
+            yield rows, numbers
+            rows, numbers = [], []
+    if rows:
+        yield rows, numbers
+
+
+def read_csv(path: Path, columns: ColumnMap, chunk_rows: int,
+             max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[tuple[list, list[int]]]:
+    """Chunks of (rows, row numbers) from a CSV file with a header line; row N is the N-th record."""
+    layout = csv_layout(path, columns, max_row_bytes)
+    rng = TextRange(path, "csv", columns.names(), layout.data_start, float("inf"), True, layout, max_row_bytes)
+    yield from _chunks(rng, chunk_rows, skip_none=False)
 
 
 def parse_json_line(line: str, names: Sequence[str]):
@@ -337,37 +498,24 @@ def parse_json_line(line: str, names: Sequence[str]):
     try:
         obj = json.loads(text)
     except ValueError as exc:
-        return Malformed(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        msg = getattr(exc, "msg", None)
+        return Malformed(f"not valid JSON ({msg} at column {exc.colno})" if msg else f"not valid JSON ({exc})")
+    except RecursionError:  # e.g. 100,000 nested arrays: a row, not a reason to stop the audit
+        return Malformed("not valid JSON (nested too deeply)")
     if not isinstance(obj, dict):
         return Malformed(f"a JSON {type(obj).__name__}, not an object")
     return tuple(obj.get(c) for c in names)
 
 
-def read_jsonl(path: Path, columns: ColumnMap, chunk_rows: int) -> Iterator[tuple[list, list[int]]]:
+def read_jsonl(path: Path, columns: ColumnMap, chunk_rows: int,
+               max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[tuple[list, list[int]]]:
     """Chunks of (rows, line numbers) from a JSON Lines file: one JSON object per line."""
-    names = columns.names()
-    rows: list = []
-    numbers: list[int] = []
-    with open(path, encoding="utf-8-sig", errors="strict") as f:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(f, 1):
-                rec = parse_json_line(line, names)
-                if rec is None:
-                    continue
-                rows.append(rec)
-                numbers.append(lineno)
-                if len(rows) >= chunk_rows:
-                    yield rows, numbers
-                    rows, numbers = [], []
-        except UnicodeDecodeError as exc:
-            raise bad_log(f"`{path.name}` is not valid UTF-8 after line {lineno}: {exc.reason}", str(path),
-                          lineno + 1, "save the log as UTF-8")
-    if rows:
-        yield rows, numbers
+    rng = TextRange(path, "jsonl", columns.names(), 0, float("inf"), True, None, max_row_bytes)
+    yield from _chunks(rng, chunk_rows, skip_none=True)
 
 
-def read_parquet(path: Path, columns: ColumnMap, chunk_rows: int) -> Iterator[tuple[list, list[int]]]:
+def read_parquet(path: Path, columns: ColumnMap, chunk_rows: int,
+                 max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[tuple[list, list[int]]]:
     """Chunks of (rows, row numbers) from a Parquet file, read batch by batch."""
     try:
         import pyarrow.parquet as pq
@@ -483,8 +631,10 @@ def checked_inputs(files: Sequence[str | Path], input_format: Optional[str]) -> 
 
 def audit_local(policy: Policy, files: Sequence[str | Path], columns: ColumnMap = ColumnMap(),
                 input_format: Optional[str] = None, assume: Sequence[str] = (),
-                chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: Optional[Progress] = None) -> AuditReport:
-    """Audit transfer logs on this machine, streaming each file in chunks of `chunk_rows` rows."""
+                chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: Optional[Progress] = None,
+                max_row_bytes: int = MAX_ROW_BYTES) -> AuditReport:
+    """Audit transfer logs on this machine, streaming each file in chunks of `chunk_rows` rows. A CSV or JSON
+    Lines row longer than `max_row_bytes` is rejected as malformed without being held in memory."""
     started = time.monotonic()
     paths, formats = checked_inputs(files, input_format)
     auditor = Auditor(policy, assume)
@@ -495,7 +645,7 @@ def audit_local(policy: Policy, files: Sequence[str | Path], columns: ColumnMap 
         (report.unlawful if f.status == "unlawful" else report.rejected).add(f)
 
     for p, fmt in zip(paths, formats):
-        for rows, numbers in READERS[fmt](p, columns, chunk_rows):
+        for rows, numbers in READERS[fmt](p, columns, chunk_rows, max_row_bytes):
             auditor.audit_rows(rows, str(p), 0, tally, emit, numbers)
             if progress:
                 progress.update(str(p), tally)

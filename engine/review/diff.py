@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import re
 import subprocess
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -30,6 +31,7 @@ from engine.decision.review import DiffResult, FlowChange, RuleChange
 from engine.base.diagnostics import error
 from engine.errors import DiagnosticsError
 from engine.render import words
+from engine.base.filenames import file_name_problem
 
 RULE_KINDS = ("gateway", "restriction", "agreement")
 
@@ -338,7 +340,11 @@ def _git(args: list[str], cwd: Path, input_: Optional[bytes] = None) -> bytes:
 
 def read_revision(rev: str, bundle_dir: Path, cwd: Optional[Path] = None) -> tuple[dict[str, str], str]:
     """The bundle at `bundle_dir` (a folder of the current repository) as it was at git revision `rev`:
-    ({"policies/x.policy": text}, gateways.yaml text). Reads objects with git; never touches the work tree."""
+    ({"policies/x.policy": text}, gateways.yaml text). Reads objects with git; never touches the work tree.
+
+    No file name ever enters a line protocol: the tree is listed NUL-separated (`git ls-tree -z`), and blobs
+    are fetched by object id (`git cat-file --batch` keyed by 40-hex ids, each response checked against the id
+    asked for). A file name holding a control character is refused (`bad-file-name`) before anything is read."""
     from engine.bundle.read import DEFAULT_LIMITS, POLICIES_DIR, REGISTER_NAME
 
     cwd = cwd or Path.cwd()
@@ -360,40 +366,99 @@ def read_revision(rev: str, bundle_dir: Path, cwd: Optional[Path] = None) -> tup
         commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top).decode().strip()
     except DiagnosticsError:
         raise _fail(f"{neither} of the repository at `{top}`", hint)
-    listing = _git(["ls-tree", "-r", "-z", "--name-only", commit, "--", f"{prefix}{POLICIES_DIR}/"], top)
-    names = sorted(n for n in listing.decode("utf-8", "replace").split("\0") if n.endswith(".policy"))
-    if len(names) > DEFAULT_LIMITS.max_files:
-        raise _fail(f"revision `{rev}` has {len(names):,} policy files, over the limit of {DEFAULT_LIMITS.max_files:,}")
-    wanted = [f"{prefix}{REGISTER_NAME}"] + names
-    blobs = _cat_files(commit, wanted, top, DEFAULT_LIMITS.max_file_bytes)
-    register = blobs.get(wanted[0])
-    if register is None:
-        raise _fail(f"revision `{rev}` has no `{wanted[0]}`")
-    policies = {n[len(prefix):]: blobs[n] for n in names if n in blobs}
-    return policies, register
+    register_path = f"{prefix}{REGISTER_NAME}"
+    # --literal-pathspecs: the bundle folder's own name is a path, never a glob or a pathspec magic.
+    listing = _git(["--literal-pathspecs", "ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--",
+                    register_path, f"{prefix}{POLICIES_DIR}/"], top)
+    entries = _tree_entries(listing, rev)
+    where = f"at revision `{rev}`"
+    policy_entries = sorted((e for e in entries if e.path.startswith(f"{prefix}{POLICIES_DIR}/")
+                             and e.path.endswith(".policy")), key=lambda e: e.path)
+    register_entry = next((e for e in entries if e.path == register_path), None)
+    # The bundle's files (as the folder loader picks them) must have safe names; other files are never read.
+    bad = [d for d in (file_name_problem(e.path[len(prefix):], where) for e in policy_entries) if d is not None]
+    if bad:
+        raise DiagnosticsError(bad)
+    if register_entry is None:
+        raise _fail(f"revision `{rev}` has no `{register_path}`")
+    if len(policy_entries) > DEFAULT_LIMITS.max_files:
+        raise _fail(f"revision `{rev}` has {len(policy_entries):,} policy files, over the limit of "
+                    f"{DEFAULT_LIMITS.max_files:,}")
+    wanted = [register_entry] + policy_entries
+    for e in wanted:
+        if e.mode not in ("100644", "100755") or e.kind != "blob":
+            what = "a symbolic link" if e.mode == "120000" else f"not a regular file (mode {e.mode}, {e.kind})"
+            raise DiagnosticsError([error("unsafe-path", f"`{e.path[len(prefix):]}` {where} is {what}; it is not "
+                                          "read", None, "commit the file itself")])
+        if e.size > DEFAULT_LIMITS.max_file_bytes:
+            raise _fail(f"`{e.path}` at `{commit[:12]}` is over the limit of {DEFAULT_LIMITS.max_file_bytes:,} bytes")
+    if sum(e.size for e in wanted) > DEFAULT_LIMITS.max_total_bytes:
+        raise _fail(f"the bundle at revision `{rev}` is over the limit of {DEFAULT_LIMITS.max_total_bytes:,} bytes")
+    blobs = _cat_blobs([e.oid for e in wanted], top)
+    texts = {e.path: _decode(blobs[e.oid], e.path, commit) for e in wanted}
+    policies = {e.path[len(prefix):]: texts[e.path] for e in policy_entries}
+    return policies, texts[register_path]
 
 
-def _cat_files(commit: str, paths: list[str], cwd: Path, max_bytes: int) -> dict[str, str]:
-    """Read many blobs in one `git cat-file --batch` call."""
-    request = "".join(f"{commit}:{p}\n" for p in paths).encode("utf-8")
-    raw = _git(["cat-file", "--batch"], cwd, request)
-    out: dict[str, str] = {}
-    pos = 0
-    for p in paths:
-        nl = raw.index(b"\n", pos)
-        header = raw[pos:nl].decode("utf-8", "replace").split()
-        pos = nl + 1
-        if len(header) < 3 or header[1] != "blob":
+@dataclass(frozen=True)
+class _TreeEntry:
+    mode: str
+    kind: str
+    oid: str
+    size: int  # 0 when git gives none (a submodule)
+    path: str
+
+
+_OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256 repositories
+
+
+def _tree_entries(listing: bytes, rev: str) -> list[_TreeEntry]:
+    """Parse `git ls-tree -r -l -z` output (`MODE TYPE OID SIZE<TAB>PATH<NUL>`…, SIZE `-` for a submodule),
+    failing closed on anything unexpected. Paths are taken verbatim: -z never quotes or escapes them."""
+    out = []
+    for item in listing.split(b"\0"):
+        if not item:
             continue
-        size = int(header[2])
-        body = raw[pos:pos + size]
-        pos += size + 1
-        if size > max_bytes:
-            raise _fail(f"`{p}` at `{commit[:12]}` is over the limit of {max_bytes:,} bytes")
+        head, tab, raw_path = item.partition(b"\t")
+        f = head.decode("ascii", "replace").split()
+        if not tab or len(f) != 4 or not _OID.fullmatch(f[2]) or not (f[3].isdigit() or f[3] == "-"):
+            raise _fail(f"unexpected output from `git ls-tree` for revision `{rev}`")
         try:
-            out[p] = body.decode("utf-8").removeprefix("\ufeff")
+            path = raw_path.decode("utf-8")
         except UnicodeDecodeError:
-            raise _fail(f"`{p}` at `{commit[:12]}` is not valid UTF-8")
+            # Not UTF-8: kept as escaped bytes (lone surrogates), which file_name_problem refuses.
+            path = raw_path.decode("utf-8", "surrogateescape")
+        out.append(_TreeEntry(f[0], f[1], f[2], int(f[3]) if f[3].isdigit() else 0, path))
+    return out
+
+
+def _decode(raw: bytes, path: str, commit: str) -> str:
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise _fail(f"`{path}` at `{commit[:12]}` is not valid UTF-8")
+
+
+def _cat_blobs(oids: list[str], cwd: Path) -> dict[str, bytes]:
+    """Read blobs by object id in one `git cat-file --batch` call. Every request line is a bare object id,
+    so nothing a user named can break the protocol; every response header must name the id asked for."""
+    unique = list(dict.fromkeys(oids))
+    raw = _git(["cat-file", "--batch"], cwd, "".join(f"{o}\n" for o in unique).encode("ascii"))
+    out: dict[str, bytes] = {}
+    pos = 0
+    for oid in unique:
+        nl = raw.find(b"\n", pos)
+        header = raw[pos:nl].decode("ascii", "replace").split() if nl >= 0 else []
+        if len(header) != 3 or header[0] != oid or header[1] != "blob" or not header[2].isdigit():
+            raise _fail(f"unexpected answer from `git cat-file` for object `{oid[:12]}`")
+        size = int(header[2])
+        body = raw[nl + 1:nl + 1 + size]
+        if len(body) != size or raw[nl + 1 + size:nl + 2 + size] != b"\n":
+            raise _fail(f"unexpected answer from `git cat-file` for object `{oid[:12]}`")
+        out[oid] = body
+        pos = nl + 2 + size
+    if pos != len(raw):
+        raise _fail("unexpected answer from `git cat-file`: more than was asked for")
     return out
 
 
