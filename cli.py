@@ -135,7 +135,7 @@ def guarded(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from engine import DiagnosticsError, UnknownNameError
-        from engine.base.diagnostics import render
+        from engine.render.diagnostics import render
 
         try:
             return fn(*args, **kwargs)
@@ -217,7 +217,8 @@ def check_cmd(
     Exit 0 when clean or only warnings (--strict: warnings fail), 2 when there are errors.
     """
     import engine
-    from engine.base.diagnostics import CODES, Severity, render
+    from engine.base.diagnostics import CODES, Severity
+    from engine.render.diagnostics import render
 
     if explain_code is not None:
         # any case, and as printed in a diagnostic (`error[parse-error]`), since people paste what they see
@@ -494,6 +495,7 @@ def test_cmd(
     import engine
     from engine.render import report
     from engine.review import testing
+    from engine.render.testrun import render_text as render_testrun
 
     root = engine.resolve_bundle(bundle)
     policy = _load(root)
@@ -507,7 +509,7 @@ def test_cmd(
     elif fmt is TestFormat.github:
         typer.echo(report.github_tests(run))
     else:
-        typer.echo(testing.render_text(run, verbose=verbose, searched=[str(p) for p in paths] if explicit else None))
+        typer.echo(render_testrun(run, verbose=verbose, searched=[str(p) for p in paths] if explicit else None))
     if run.has_errors:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_OK if run.ok else EXIT_DENY)
@@ -528,7 +530,7 @@ def fmt_cmd(
     """
     import engine
     from engine.review import fmt as formatter
-    from engine.base.diagnostics import render
+    from engine.render.diagnostics import render
     from engine.review.testing import default_test_paths
 
     from engine.bundle.read import ENV_VAR, is_bundle

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import engine
 from conftest import MINI_REGISTER
-from engine.base.diagnostics import CODES, render
+from engine.base.diagnostics import CODES
+from engine.render.diagnostics import render
 from engine.syntax.parser import parser
 
 TERMINALS = {t.name for t in parser().terminals} | {"$END"}

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from engine.base.diagnostics import render
+from engine.render.diagnostics import render
 from engine.syntax.parser import parse_source, parser
 from engine.base.source import SourceFile
 

@@ -36,7 +36,8 @@ from cli import app
 from conftest import MINI_REGISTER, write_bundle
 from engine.bundle.read import Limits, read_bundle
 from engine.check.checks import check
-from engine.base.diagnostics import CODES, Diagnostic, render
+from engine.base.diagnostics import CODES, Diagnostic
+from engine.render.diagnostics import render
 
 SPEC = Path(__file__).parent / "spec" / "diagnostics"
 CASES = sorted(SPEC.glob("*.yaml"))

@@ -38,7 +38,7 @@ from engine.base.version import __version__
 from engine.policy.load import load
 from engine.bundle.read import POLICIES_DIR, REGISTER_NAME, resolve_bundle
 from engine.policy.facade import Policy
-from engine.base.diagnostics import render
+from engine.render.diagnostics import render
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.ops.transfers import bundle_digest
 

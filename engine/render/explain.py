@@ -5,16 +5,13 @@ Pure functions from a Decision to text; colour is added by the caller only on a 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 from engine.decision.answer import Decision
 from engine.render import words
+from engine.render.style import Style, plain
 
-Style = Callable[[str, str], str]  # (text, role) -> styled text; role: allow | deny | dim | bold
 
-
-def plain(text: str, _role: str) -> str:
-    return text
 
 
 def _where(span) -> str:

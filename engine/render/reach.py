@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Callable, Sequence
+from typing import Sequence
 
 from engine.eval.reach import BlockedRow, FlowRow, Reach, Reached
 from engine.eval.routes import Route
+from engine.render.style import Style, plain
 
-Style = Callable[[str, str], str]
 
-
-def plain(text: str, _role: str) -> str:
-    return text
 
 
 def _basis(gateway: str, agreement) -> str:
