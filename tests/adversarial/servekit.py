@@ -50,7 +50,7 @@ def serving(*options: str, bundle: Path = ROOT, start_seconds: float = 60.0) -> 
         for line in proc.stdout:
             lines.append(line)
             m = re.search(r"on http://127\.0\.0\.1:(\d+)", line)
-            if m and not port:
+            if m and int(m.group(1)) and not port:  # (the port asked for is 0)
                 port.append(int(m.group(1)))
                 found.set()
         found.set()  # the process ended
