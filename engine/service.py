@@ -40,7 +40,7 @@ import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError

@@ -84,10 +84,10 @@ def test_a_batch_within_the_budget_is_answered_in_full(holder, decisions_made):
 
 def test_the_answer_is_the_same_bytes_as_before(holder):
     """The answer is now built from parts (to stop at the size cap): it must be the JSON it always was."""
-    policy = holder.current.policy
     import datetime as dt
 
-    want = {"decisions": [policy.decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23)).to_dict()]}
+    decision = holder.current.policy.decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
+    want = {"decisions": [decision.to_dict()]}
     with running_in_thread(create_app(holder)) as url, httpx.Client(base_url=url, timeout=60) as c:
         r = c.post("/v1/decide", json=SEED)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
