@@ -113,8 +113,8 @@ def fingerprint(root: Path) -> tuple:
     return tuple(out)
 
 
-_STUCK_HELP = ("a file in the bundle may be a FIFO or a device, or on a stalled file system; the last good bundle "
-               "is still served (see docs/operations.md)")
+_STUCK_HELP = ("a file in the bundle may be a FIFO or a device, or on a stalled file system "
+               "(see docs/operations.md, \"a bundle load that never ends\")")
 
 
 class BundleHolder:
