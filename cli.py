@@ -769,24 +769,37 @@ def serve_cmd(
     watch_interval: float = typer.Option(1.0, "--watch-interval", min=0, help="Seconds between checks of the bundle's files for changes; 0: reload on SIGHUP only."),
     max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", min=1, help="Refuse larger request bodies (413)."),
     max_batch: int = typer.Option(1000, "--max-batch", min=1, max=1000, help="Refuse batches of more questions (413); at most 1000."),
+    max_decisions: int = typer.Option(1000, "--max-decisions", min=1, help="Refuse a request that asks for more decisions (413, before any is made); a question without a purpose is one per declared purpose."),
+    max_response_bytes: int = typer.Option(4 * 1024 * 1024, "--max-response-bytes", min=1024, help="Refuse a request whose answer would be larger (413; the work stops there)."),
+    header_timeout: float = typer.Option(10.0, "--header-timeout", min=0.1, help="Seconds a connection has to send a whole request head (from connecting or from the previous answer); then it is closed."),
+    body_timeout: float = typer.Option(20.0, "--body-timeout", min=0.1, help="Seconds a request has to send its whole body after its head (408, then closed)."),
+    max_header_bytes: int = typer.Option(64 * 1024, "--max-header-bytes", min=1024, help="Close a connection whose request head is larger."),
+    max_pending: int = typer.Option(512, "--max-pending", min=1, help="Connections that may be part-way through sending a request, or idle between requests; beyond it the longest-pending is closed."),
+    max_connections: int = typer.Option(1024, "--max-connections", min=1, help="Open connections; beyond it the longest-pending is closed (or the new one, if none is pending)."),
+    reload_timeout: float = typer.Option(60.0, "--reload-timeout", min=0.1, help="Seconds one load of the bundle may take (a FIFO, a stalled disk); past it the reload is reported failed and the last good bundle is still served."),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document (as in docs/openapi.json) and exit."),
 ) -> None:
     """Serve decisions over HTTP: POST /v1/decide, POST /v1/routes, GET /v1/health, GET /v1/bundle.
 
     Reloads on SIGHUP or when a bundle file changes; a bundle with errors never replaces the one being
     served (its diagnostics are logged). The OpenAPI document is at /openapi.json (and docs/openapi.json).
+    Limits against hostile clients: docs/operations.md.
     """
     try:
-        from engine.ops.service import BundleHolder, openapi_document, serve
+        from engine.ops.service import BundleHolder, ConnectionLimits, ServiceError, openapi_document, serve
     except ImportError as exc:
         raise _fail(f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
                     "pip install 'lawful[serve]'", "missing-extra")
     if openapi:
         typer.echo(openapi_document(), nl=False)
         raise typer.Exit(EXIT_OK)
-    holder = BundleHolder(bundle)
-    serve(holder, host=host, port=port, watch_interval=watch_interval, max_body_bytes=max_body_bytes,
-          max_batch=max_batch)
+    try:
+        holder = BundleHolder(bundle, reload_timeout=reload_timeout)
+        serve(holder, host=host, port=port, watch_interval=watch_interval, max_body_bytes=max_body_bytes,
+              max_batch=max_batch, max_decisions=max_decisions, max_response_bytes=max_response_bytes,
+              limits=ConnectionLimits(header_timeout, body_timeout, max_header_bytes, max_pending, max_connections))
+    except ServiceError as exc:  # one line, no traceback (uvicorn would log the OSError and exit 3)
+        raise _fail(exc.message, exc.help, exc.code)
 
 
 @app.command("audit")

@@ -22,14 +22,14 @@ from engine.base.source import SourceFile, Span
 from engine.base.version import __version__
 from engine.bundle.read import default_bundle, resolve_bundle
 from engine.decision.answer import Decision
-from engine.errors import (AuditLogError, DiagnosticsError, FormatError, LawfulError, RequestError,
+from engine.errors import (AuditLogError, DiagnosticsError, FormatError, LawfulError, RequestError, ServiceError,
                            UnknownNameError)
 from engine.policy.facade import Policy
 from engine.policy.load import check_bundle, load, load_texts
 
 __all__ = [
     "AuditLog", "AuditLogError", "Decision", "Diagnostic", "DiagnosticsError", "FormatError", "LawfulError",
-    "Policy", "RequestError", "Severity", "SourceFile", "Span", "UnknownNameError", "bundle_hash",
+    "Policy", "RequestError", "ServiceError", "Severity", "SourceFile", "Span", "UnknownNameError", "bundle_hash",
     "check_bundle", "default_bundle", "load", "load_texts", "policy_hash", "resolve_bundle", "verify_log",
     "__version__",
 ]

@@ -5,7 +5,8 @@
     │   └── FormatError              `fmt` refuses a file it cannot format without changing its meaning
     ├── UnknownNameError             a question names something the bundle does not declare (`.suggestions`)
     ├── RequestError                 a question refused as asked (a limit, a missing option); `.code`, `.help`
-    └── AuditLogError                the decision log cannot be written, or its last record is not valid
+    ├── AuditLogError                the decision log cannot be written, or its last record is not valid
+    └── ServiceError                 `lawful serve` cannot start (address in use) or a load passed its deadline
 
 The CLI maps each to exit 2 and a diagnostic; the service to a JSON error envelope.
 """
@@ -17,7 +18,8 @@ from typing import Mapping, Optional, Sequence
 from engine.base.diagnostics import Diagnostic, Severity, error
 from engine.base.source import SourceFile
 
-__all__ = ["AuditLogError", "DiagnosticsError", "FormatError", "LawfulError", "RequestError", "UnknownNameError"]
+__all__ = ["AuditLogError", "DiagnosticsError", "FormatError", "LawfulError", "RequestError", "ServiceError",
+           "UnknownNameError"]
 
 
 class LawfulError(Exception):
@@ -70,3 +72,14 @@ class RequestError(LawfulError):
 
 class AuditLogError(LawfulError):
     """The decision log cannot be written (unwritable, or its last record is not valid): fail closed."""
+
+
+class ServiceError(LawfulError):
+    """The service cannot start or a load failed for a reason that is not a diagnostic of the bundle
+    (the address is in use, a load passed its deadline). The CLI prints it on one line and exits 2."""
+
+    def __init__(self, code: str, message: str, help: Optional[str] = None):
+        self.code = code
+        self.message = message
+        self.help = help
+        super().__init__(message)

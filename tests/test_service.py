@@ -141,7 +141,8 @@ def test_routes_health_and_bundle(client, default_policy):
     assert health["status"] == "ok" and health["bundle"] == info["digest"] and len(info["digest"]) == 64
     assert info["counts"]["organisations"] == len(default_policy.orgs)
     assert info["counts"]["agreements"] == len(default_policy.agreements)
-    assert info["limits"] == {"max_body_bytes": 64 * 1024, "max_batch": 50}
+    assert info["limits"] == {"max_body_bytes": 64 * 1024, "max_batch": 50, "max_decisions": 1000,
+                              "max_response_bytes": 4 * 1024 * 1024, "body_timeout": 20.0, "reload_timeout": 60.0}
 
 
 def test_the_committed_openapi_document_is_the_generated_one(client):

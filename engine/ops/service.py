@@ -12,25 +12,39 @@ Errors are `{"errors": [{"code", "message", "help", …}]}`: 422 for a bad quest
 The bundle is held by a `BundleHolder`. On SIGHUP, or when a file in the bundle changes (polled by mtime and
 size), a new Policy is compiled beside the old one and swapped in — one reference assignment, atomic for
 the requests in flight, which keep the Policy they started with — only if it compiles without errors. A
-broken bundle never replaces a good one: its diagnostics are logged and shown in `GET /v1/bundle`.
+broken bundle never replaces a good one: its diagnostics are logged and shown in `GET /v1/bundle`. Each load
+has a deadline (a FIFO or a stalled file system must not block the reloader for ever); past it the reload is
+reported as failed and the last good bundle keeps answering.
+
+Hostile clients (docs/operations.md): a connection must send a whole request head within `header_timeout`
+and its body within `body_timeout`; at most `max_pending` connections may be part-way through sending a request
+(or idle between requests) — beyond that the one that has been at it longest is closed — and at most
+`max_connections` may be open. A request may cause at most `max_decisions` decisions (refused with 413 before
+any is made) and an answer of at most `max_response_bytes` (the request stops, with 413, as soon as it would
+go over).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import errno
 import json
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 import time
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
@@ -39,7 +53,7 @@ from engine.policy.load import load
 from engine.bundle.read import POLICIES_DIR, REGISTER_NAME, resolve_bundle
 from engine.policy.facade import Policy
 from engine.render.diagnostics import render
-from engine.errors import DiagnosticsError, UnknownNameError
+from engine.errors import DiagnosticsError, ServiceError, UnknownNameError
 from engine.ops.transfers import bundle_digest
 
 log = logging.getLogger("lawful.serve")
@@ -47,6 +61,17 @@ log = logging.getLogger("lawful.serve")
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1000  # the schema's limit; a server may be started with a lower cap
 NAME_MAX = 200
+MAX_DECISIONS = 1000  # per request: a full batch of questions that each name a purpose
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # per answer: ~6x a full batch of typical decisions
+RELOAD_TIMEOUT = 60.0  # seconds one load of the bundle may take (the 20,000-agreement bundle loads in a few)
+MAX_STUCK_LOADS = 4  # loads past their deadline still blocked (threads cannot be killed); no more are started
+HEADER_TIMEOUT = 10.0  # seconds to send a whole request head (from connecting, or from the previous answer)
+BODY_TIMEOUT = 20.0  # seconds to send a whole body, from the end of its head (1 MiB at ~50 KiB/s)
+MAX_HEADER_BYTES = 64 * 1024
+MAX_PENDING = 512  # connections part-way through sending a request, or idle between requests
+MAX_CONNECTIONS = 1024
+
+
 
 # ---- the bundle, held and reloaded -------------------------------------------------------------------
 
@@ -81,18 +106,26 @@ def fingerprint(root: Path) -> tuple:
     return tuple(out)
 
 
+_STUCK_HELP = ("a file in the bundle may be a FIFO or a device, or on a stalled file system "
+               "(see docs/operations.md, \"a bundle load that never ends\")")
+
+
 class BundleHolder:
     """The current bundle, and a safe way to replace it."""
 
-    def __init__(self, path: Optional[str | os.PathLike] = None):
+    def __init__(self, path: Optional[str | os.PathLike] = None, reload_timeout: float = RELOAD_TIMEOUT):
+        if not reload_timeout > 0:
+            raise ValueError("reload_timeout must be positive")
         self.root = resolve_bundle(path)
+        self.reload_timeout = reload_timeout
         self._reload_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._stuck: list[threading.Thread] = []
         self.last_reload: Optional[dict] = None
         self._fingerprint = fingerprint(self.root)
-        self.current: Loaded = self._compile()  # at start, a broken bundle is an error (raises)
+        self.current: Loaded = self._compile_within()  # at start, a broken or stuck bundle is an error (raises)
 
     def _compile(self) -> Loaded:
         started = time.monotonic()
@@ -100,13 +133,48 @@ class BundleHolder:
         return Loaded(policy, bundle_digest(policy), str(self.root), dt.datetime.now(dt.timezone.utc),
                       time.monotonic() - started)
 
+    def _compile_within(self) -> Loaded:
+        """`_compile` in a daemon thread, waited for at most `reload_timeout` seconds. A blocking read (a FIFO
+        with no writer, a hung network file system) cannot be interrupted, so a load past its deadline is left
+        running and its result, if it ever comes, is thrown away (it describes the files as they were)."""
+        self._stuck = [t for t in self._stuck if t.is_alive()]
+        if len(self._stuck) >= MAX_STUCK_LOADS:
+            raise ServiceError("reload-timeout", f"{len(self._stuck)} earlier loads of {self.root} are still blocked; "
+                               "not starting another", _STUCK_HELP)
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box["loaded"] = self._compile()
+            except BaseException as exc:  # noqa: BLE001 — handed to the waiting thread, which re-raises it
+                box["error"] = exc
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=work, name="lawful-bundle-load", daemon=True)
+        worker.start()
+        if not done.wait(self.reload_timeout):
+            self._stuck.append(worker)
+            raise ServiceError("reload-timeout", f"loading the bundle at {self.root} did not finish within "
+                               f"{self.reload_timeout:g} s", _STUCK_HELP)
+        if "error" in box:
+            raise box["error"]
+        return box["loaded"]
+
     def reload(self, reason: str = "requested") -> bool:
         """Compile the bundle again; swap it in only if it compiles clean. True when swapped."""
         with self._reload_lock:
             self._fingerprint = fingerprint(self.root)
             at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             try:
-                new = self._compile()
+                new = self._compile_within()
+            except ServiceError as exc:
+                log.error("reload (%s) failed: %s; still serving %s", reason, exc.message, self.current.digest[:12])
+                self.last_reload = {"at": at, "reason": reason, "ok": False, "diagnostics": [
+                    {"code": exc.code, "severity": "error", "message": exc.message, "span": None, "help": exc.help,
+                     "related": []}]}
+                return False
             except DiagnosticsError as exc:
                 log.error("reload (%s) refused: the bundle at %s has errors; still serving %s\n%s", reason,
                           self.root, self.current.digest[:12], render(exc.diagnostics, exc.sources))
@@ -358,9 +426,12 @@ class Errors(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="`ok`, or `degraded` when the last reload failed (the bundle served is then "
+                                    "the last good one, not the one on disk).")
     version: str
     bundle: str = Field(description="sha256 of the bundle being served.")
+    last_reload: Optional[dict[str, Any]] = Field(None, description="When the last reload failed: when, why, and "
+                                                                    "the code of its first diagnostic.")
 
 
 class BundleInfo(BaseModel):
@@ -370,7 +441,9 @@ class BundleInfo(BaseModel):
     load_seconds: float
     counts: dict[str, int]
     last_reload: Optional[dict[str, Any]]
-    limits: dict[str, int]
+    limits: dict[str, Union[int, float]]
+    connections: Optional[dict[str, Any]] = Field(None, description="Under `lawful serve`: connections open and "
+                                                  "pending now, those cut since the start by reason, and the limits.")
 
 
 # ---- the app -----------------------------------------------------------------------------------------
@@ -380,6 +453,16 @@ def _errors(status: int, items: list[dict]) -> JSONResponse:
     return JSONResponse({"errors": items}, status_code=status)
 
 
+def _json(content: Any) -> bytes:
+    """JSON as JSONResponse writes it (so an answer built from parts is the same bytes)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+def _too_large(cap: int) -> JSONResponse:
+    return _errors(413, [{"code": "response-too-large", "message": f"the answer would be over {cap:,} bytes",
+                          "help": "ask fewer questions per request, or turn off `fixes` and `routes`"}])
+
+
 def _unknown(exc: UnknownNameError, index: Optional[int]) -> dict:
     d = exc.to_diagnostic()
     return {"code": "unknown-name", "message": d.message, "help": d.help, "index": index, "kind": exc.kind,
@@ -387,18 +470,18 @@ def _unknown(exc: UnknownNameError, index: Optional[int]) -> dict:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse a request body over `limit` bytes with 413, whether it declares its length
-    or streams it."""
+    """ASGI middleware: read the whole request body before the app sees it — at most `limit` bytes (413,
+    whether it declares its length or streams it) within `timeout` seconds of the request head (408, and the
+    connection is closed: a client that trickles its body must not hold a request open)."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, timeout: float = BODY_TIMEOUT):
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_big = _errors(413, [{"code": "body-too-large", "message": f"the request body is over {self.limit:,} bytes",
-                                 "help": "send fewer questions per request"}])
         for k, v in scope.get("headers", []):
             if k == b"content-length":
                 try:
@@ -406,17 +489,23 @@ class BodyLimit:
                 except ValueError:
                     declared = -1
                 if declared > self.limit or declared < 0:
-                    return await too_big(scope, receive, send)
-                return await self.app(scope, receive, send)  # the server holds the body to its length
-        # No declared length (a chunked body): read it here, up to the limit, then hand it on.
+                    return await self._too_big(scope, receive, send)
+                break
         body = bytearray()
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await _before(deadline, receive())
+            except asyncio.TimeoutError:
+                slow = _errors(408, [{"code": "body-timeout", "message": f"the request body did not arrive within "
+                                      f"{self.timeout:g} s", "help": "send the whole body at once"}])
+                slow.headers["connection"] = "close"
+                return await slow(scope, receive, send)
             if message["type"] != "http.request":
                 return  # the client went away
             body += message.get("body", b"")
             if len(body) > self.limit:
-                return await too_big(scope, receive, send)
+                return await self._too_big(scope, receive, send)
             if not message.get("more_body", False):
                 break
         replayed = False
@@ -430,18 +519,37 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
+    async def _too_big(self, scope, receive, send) -> None:
+        await _errors(413, [{"code": "body-too-large", "message": f"the request body is over {self.limit:,} bytes",
+                             "help": "send fewer questions per request"}])(scope, receive, send)
+
+
+async def _before(deadline: float, awaitable):
+    """Await `awaitable`, raising asyncio.TimeoutError at the loop time `deadline`."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(max(remaining, 0)):  # no extra task, unlike wait_for
+            return await awaitable
+    return await asyncio.wait_for(awaitable, max(remaining, 0))
+
 
 ERROR_RESPONSES = {
     400: {"model": Errors, "description": "The body could not be read (not JSON text)."},
-    413: {"model": Errors, "description": "The body is over the size limit, or the batch over the cap."},
+    408: {"model": Errors, "description": "The body did not arrive in time (the connection is then closed)."},
+    413: {"model": Errors, "description": "The body is over the size limit, the batch over the cap, the decisions "
+                                          "it asks for over the budget, or the answer over the size cap."},
     422: {"model": Errors, "description": "The question is malformed or names something the bundle does not "
                                           "declare (with suggestions)."},
 }
 
 
-def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH) -> FastAPI:
-    """The ASGI app answering from `holder.current` (read once per request)."""
+def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH,
+               max_decisions: int = MAX_DECISIONS, max_response_bytes: int = MAX_RESPONSE_BYTES,
+               body_timeout: float = BODY_TIMEOUT, guard: Optional["ConnectionGuard"] = None) -> FastAPI:
+    """The ASGI app answering from `holder.current` (read once per request); `guard`: the server's connection
+    guard, reported in `GET /v1/bundle`."""
     max_batch = max(1, min(max_batch, MAX_BATCH))
+    max_decisions = max(1, max_decisions)
     app = FastAPI(title="lawful decision service", version=__version__,
                   description="May this data lawfully move from one organisation to another, and why? The same "
                               "decisions as `lawful can-share` and `engine.Policy.decide`, over HTTP.")
@@ -482,16 +590,33 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
             return _errors(413, [{"code": "batch-too-large", "message": f"{len(questions)} questions; "
                                   f"this server answers at most {max_batch} per request", "help": "split the batch"}])
         policy = holder.current.policy  # one Policy for the whole request, even across a reload
-        out: list[dict] = []
+        # The budget is counted from the question alone, before any decision is made: a question without a
+        # purpose is one decision per declared purpose.
+        planned = sum(1 if q.purpose is not None else len(policy.purposes) for q in questions)
+        if planned > max_decisions:
+            return _errors(413, [{"code": "decision-budget", "message": f"the request asks for {planned:,} decisions; "
+                                  f"this server makes at most {max_decisions:,} per request",
+                                  "help": f"name a purpose (a question without one is {len(policy.purposes)} "
+                                          "decisions, one per declared purpose) or split the batch"}])
+        parts: list[bytes] = []
+        size = len(b'{"decisions":[]}')
         problems: list[dict] = []
         for i, q in enumerate(questions):
             try:
-                out += decide_one(policy, q)
+                decided = decide_one(policy, q)
             except UnknownNameError as exc:
                 problems.append(_unknown(exc, i if isinstance(body, Batch) else None))
+                continue
+            if problems:
+                continue  # the answer will be a 422: no need to keep what would have been said
+            for d in decided:
+                parts.append(_json(d))
+                size += len(parts[-1]) + 1
+                if size > max_response_bytes:  # stop here: the rest of the work is not done
+                    return _too_large(max_response_bytes)
         if problems:
             return _errors(422, problems)
-        return JSONResponse({"decisions": out})
+        return Response(b'{"decisions":[' + b",".join(parts) + b"]}", media_type="application/json")
 
     @app.post("/v1/routes", response_model=Routes, responses=ERROR_RESPONSES, tags=["decisions"],
               summary="Lawful indirect routes")
@@ -509,20 +634,31 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "purpose": policy.purpose_name(policy.purpose_key(body.purpose)),
                     "on": (body.on or dt.date.today()).isoformat(),
                     "assume": sorted(policy.statutes[policy.statute_key(s)].id for s in body.assume)}
-        return JSONResponse({"question": question, "routes": [r.to_dict() for r in found]})
+        answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
+        if len(answer) > max_response_bytes:
+            return _too_large(max_response_bytes)
+        return Response(answer, media_type="application/json")
 
     @app.get("/v1/health", response_model=Health, tags=["service"], summary="Liveness")
     def health():
-        return {"status": "ok", "version": __version__, "bundle": holder.current.digest}
+        last = holder.last_reload
+        if last is None or last["ok"]:
+            return {"status": "ok", "version": __version__, "bundle": holder.current.digest}
+        first = (last.get("diagnostics") or [{}])[0]
+        return {"status": "degraded", "version": __version__, "bundle": holder.current.digest,
+                "last_reload": {"at": last["at"], "reason": last["reason"], "ok": False, "code": first.get("code")}}
 
     @app.get("/v1/bundle", response_model=BundleInfo, tags=["service"], summary="The bundle being served")
     def bundle():
         cur = holder.current
         return {"digest": cur.digest, "path": cur.path, "loaded_at": cur.loaded_at.isoformat(timespec="seconds"),
                 "load_seconds": round(cur.load_seconds, 4), "counts": cur.counts(), "last_reload": holder.last_reload,
-                "limits": {"max_body_bytes": max_body_bytes, "max_batch": max_batch}}
+                "limits": {"max_body_bytes": max_body_bytes, "max_batch": max_batch, "max_decisions": max_decisions,
+                           "max_response_bytes": max_response_bytes, "body_timeout": body_timeout,
+                           "reload_timeout": holder.reload_timeout},
+                "connections": guard.report() if guard is not None else None}
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, timeout=body_timeout)
     return app
 
 
@@ -538,20 +674,296 @@ class _SchemaOnly:
 
     current = None
     last_reload = None
+    reload_timeout = RELOAD_TIMEOUT
+
+
+# ---- hostile clients: deadlines and caps per connection ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a client may take to send a request, how large its head may be, and how many connections may
+    be open, or pending (part-way through sending a request, or idle between requests), at once."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_pending: int = MAX_PENDING
+    max_connections: int = MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        for name in ("header_timeout", "body_timeout", "max_header_bytes", "max_pending", "max_connections"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+
+BODY_GRACE = 1.0  # the app answers a slow body with 408 at body_timeout; the connection is cut this much later
+
+
+class ConnectionGuard:
+    """The connections of one server and the pending ones, longest-pending first. Only the event loop's thread
+    touches it (protocol callbacks), so it needs no lock."""
+
+    def __init__(self, limits: ConnectionLimits):
+        self.limits = limits
+        self.open: set[Any] = set()
+        self.pending: OrderedDict[Any, None] = OrderedDict()
+        self.cut: Counter[str] = Counter()  # connections cut since the start, by reason
+        self._unlogged: Counter[str] = Counter()
+        self._logged_at = -1e9
+
+    def opened(self, conn: Any) -> None:
+        """A new connection: over max_connections, the longest-pending one is cut (or, if every other
+        connection is busy being answered, this one)."""
+        self.open.add(conn)
+        if len(self.open) > self.limits.max_connections:
+            oldest = next((c for c in self.pending if c is not conn), None)
+            if oldest is not None:
+                oldest.cut("evicted")
+            else:
+                conn.cut("refused")
+
+    def entered(self, conn: Any) -> None:
+        """`conn` began a pending phase. Over max_pending, the longest-pending connections are cut: a slow
+        client is always older than a prompt one, so prompt clients keep getting through."""
+        self.pending[conn] = None
+        self.pending.move_to_end(conn)
+        while len(self.pending) > self.limits.max_pending:
+            next(iter(self.pending)).cut("evicted")
+
+    def left(self, conn: Any) -> None:
+        self.pending.pop(conn, None)
+
+    def forget(self, conn: Any) -> None:
+        self.open.discard(conn)
+        self.pending.pop(conn, None)
+
+    def report(self) -> dict[str, Any]:
+        """For GET /v1/bundle (read from a worker thread: copies only, no iteration over live containers)."""
+        return {"open": len(self.open), "pending": len(self.pending), "cut": dict(self.cut.copy()),
+                "limits": {"header_timeout": self.limits.header_timeout, "body_timeout": self.limits.body_timeout,
+                           "max_header_bytes": self.limits.max_header_bytes, "max_pending": self.limits.max_pending,
+                           "max_connections": self.limits.max_connections}}
+
+    def note(self, reason: str) -> None:
+        """Count a cut connection; log a summary at most every 10 s (one line per cut would be a flood)."""
+        self.cut[reason] += 1
+        self._unlogged[reason] += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 10:
+            log.warning("closed connections: %s (see docs/operations.md)",
+                        ", ".join(f"{n} {r}" for r, n in sorted(self._unlogged.items())))
+            self._unlogged.clear()
+            self._logged_at = now
+
+
+_GUARDED_BASE: Optional[type] = None
+
+
+def guarded_protocol(guard: ConnectionGuard) -> type:
+    """A uvicorn HTTP protocol class (httptools) whose connections `guard` holds to its limits; give it to
+    `uvicorn.Config(http=...)`. uvicorn itself has no deadline for a request head or body."""
+    return type("GuardedHttpToolsProtocol", (_guarded_base(),), {"guard": guard})
+
+
+def _guarded_base() -> type:
+    global _GUARDED_BASE
+    if _GUARDED_BASE is not None:
+        return _GUARDED_BASE
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol, told by the parser's own callbacks which phase a connection is in:
+        `head` (from connecting, or from the previous answer, to the end of a request head), `body` (to the end
+        of the body) or `busy` (the app is answering). `head` and `body` are pending: each has a deadline, and
+        they count against max_pending. A head still incomplete past max_header_bytes is cut too."""
+
+        guard: ConnectionGuard
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._phase: Optional[str] = None
+            self._timer: Optional[asyncio.TimerHandle] = None
+            self._head_bytes = 0
+            self._in_message = False
+            self._head_done = False
+            self._started = 0
+            self._answered = 0
+            self._gone = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self.guard.opened(self)
+            self._update()
+
+        def connection_lost(self, exc: Optional[Exception]) -> None:
+            self._forget()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._gone:
+                return
+            if self._phase == "head":
+                self._head_bytes += len(data)
+            super().data_received(data)
+            # Still in the head after this chunk (a chunk that ends the head may carry body bytes: not counted).
+            if self._phase == "head" and self._head_bytes > self.guard.limits.max_header_bytes:
+                self.cut("head-too-large")
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_message, self._head_done = True, False
+            self._update()
+
+        def on_headers_complete(self) -> None:
+            cycle = self.cycle
+            super().on_headers_complete()
+            self._head_done = True
+            if self.cycle is not cycle:  # a request was handed to the app (not an upgrade)
+                self._started += 1
+            self._update()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_message = False
+            self._update()
+
+        def on_response_complete(self) -> None:
+            self._answered += 1
+            super().on_response_complete()
+            self._update()
+
+        def _update(self) -> None:
+            if self._gone:
+                return
+            if self._in_message:
+                phase = "body" if self._head_done else "head"
+            else:
+                phase = "busy" if self._started > self._answered else "head"
+            if phase == self._phase:
+                return  # waiting for a head and then receiving it is one phase, with one deadline
+            self._phase = phase
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if phase == "busy":
+                self.guard.left(self)
+                return
+            limits = self.guard.limits
+            self._head_bytes = 0
+            seconds = limits.header_timeout if phase == "head" else limits.body_timeout + BODY_GRACE
+            self._timer = self.loop.call_later(seconds, self._expired, phase)
+            self.guard.entered(self)
+
+        def _expired(self, phase: str) -> None:
+            if self._phase == phase and not self._gone:
+                self.cut(f"{phase}-timeout")
+
+        def cut(self, reason: str) -> None:
+            """Close at once (abort: a slow reader's unsent bytes must not keep it open)."""
+            if self._gone:
+                return
+            self._forget()
+            self.guard.note(reason)
+            self.transport.abort()
+
+        def _forget(self) -> None:
+            self._gone = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self.guard.forget(self)
+
+    _GUARDED_BASE = GuardedProtocol
+    return GuardedProtocol
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or a ServiceError that says in one line why not (uvicorn would
+    log the OSError and exit 3)."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ServiceError("cannot-listen", f"cannot listen on {where}: the host name does not resolve "
+                           f"({getattr(exc, 'strerror', None) or exc})")
+    try:
+        return socket.create_server(address, family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ServiceError("address-in-use", f"cannot listen on {where}: the address is already in use "
+                               "(another process is listening there: stop it or choose another --port)")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise ServiceError("cannot-listen", f"cannot listen on {where}: permission denied (ports below 1024 "
+                               "need privileges: choose a higher --port)")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ServiceError("cannot-listen", f"cannot listen on {where}: no such address on this machine")
+        raise ServiceError("cannot-listen", f"cannot listen on {where}: {exc.strerror or exc}")
+
+
+def _fit_open_files(limits: ConnectionLimits) -> ConnectionLimits:
+    """Raise the soft limit on open files to fit max_connections (and some to spare for the bundle, logs and
+    threads): at the limit, accept() fails and the server stops taking connections for a second at a time."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover — not on Windows
+        return limits
+    needed = limits.max_connections + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return limits
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    except (ValueError, OSError):
+        pass
+    if soft >= needed:
+        return limits
+    fitted = max(16, soft - 64)
+    log.warning("the open-file limit is %d: serving at most %d connections, not %d", soft, fitted,
+                limits.max_connections)
+    return ConnectionLimits(limits.header_timeout, limits.body_timeout, limits.max_header_bytes,
+                            min(limits.max_pending, fitted), fitted)
+
+
+def server_config(app: Any, guard: ConnectionGuard, log_level: str = "info") -> Any:
+    """The uvicorn.Config of `lawful serve`: the guarded httptools protocol, no websockets, and no
+    `limit_concurrency` (it counted slow connections and answered everyone else 503)."""
+    import uvicorn
+
+    return uvicorn.Config(app, http=guarded_protocol(guard), ws="none", log_level=log_level, timeout_keep_alive=5,
+                          limit_concurrency=None)
 
 
 def serve(holder: BundleHolder, host: str = "127.0.0.1", port: int = 8181, watch_interval: float = 1.0,
-          max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH, log_level: str = "info") -> None:
-    """Run the service with uvicorn until interrupted; reload on SIGHUP and on file changes."""
-    import uvicorn
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_app(holder, max_body_bytes, max_batch)
-    holder.install_sighup()
-    holder.watch(watch_interval)
-    log.info("serving bundle %s (%s) on http://%s:%d", holder.root, holder.current.digest[:12], host, port)
+          max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH, max_decisions: int = MAX_DECISIONS,
+          max_response_bytes: int = MAX_RESPONSE_BYTES, limits: Optional[ConnectionLimits] = None,
+          log_level: str = "info") -> None:
+    """Run the service with uvicorn until interrupted; reload on SIGHUP and on file changes. Raises
+    ServiceError when it cannot listen."""
     try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
-                                      limit_concurrency=256)).run()
+        import httptools  # noqa: F401 — the guarded protocol is httptools'
+        import uvicorn
+    except ImportError as exc:
+        raise ServiceError("missing-extra", f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
+                           "pip install 'lawful[serve]'")
+    limits = limits or ConnectionLimits()
+    sock = listen(host, port)
+    try:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        limits = _fit_open_files(limits)
+        guard = ConnectionGuard(limits)
+        app = create_app(holder, max_body_bytes, max_batch, max_decisions, max_response_bytes, limits.body_timeout,
+                         guard)
+        server = uvicorn.Server(server_config(app, guard, log_level))
+        holder.install_sighup()
+        holder.watch(watch_interval)
+        shown = f"[{host}]" if ":" in host else host
+        log.info("serving bundle %s (%s) on http://%s:%d", holder.root, holder.current.digest[:12], shown,
+                 sock.getsockname()[1])
+        server.run(sockets=[sock])
     finally:
         holder.stop()
+        sock.close()
