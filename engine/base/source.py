@@ -7,6 +7,17 @@ in equality of the model, so the same policy text in another file compares equal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
+
+
+class SpanDict(TypedDict):
+    """A span as JSON (schemas/decision.schema.json `$defs.span`)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
 
 
 @dataclass(frozen=True, order=True)
@@ -22,7 +33,7 @@ class Span:
             return self.file
         return f"{self.file}:{self.line}:{self.column}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> SpanDict:
         return {
             "file": self.file,
             "line": self.line,

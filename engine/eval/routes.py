@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
+from engine.decision.answer import Hop, Route
 from engine.errors import RequestError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,43 +148,6 @@ def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], di
 # ---- routes as plain data ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Hop:
-    """One lawful direct disclosure of a route, with its own basis and what the recipient may do next."""
-
-    source: str
-    recipient: str
-    gateway: str
-    agreement: Optional[str]
-    onward: str  # this hop's own onward permission (gateway ∩ agreement)
-    carried: str = "none"  # every limit the data carries after this hop (this hop's and all earlier ones)
-    statute: Optional[str] = None
-    gateway_at: Optional[str] = None  # file:line:col
-    agreement_at: Optional[str] = None
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
-                "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
-                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
-
-
-@dataclass(frozen=True)
-class Route:
-    hops: tuple[Hop, ...]
-    variants: tuple["Route", ...] = ()  # the same route through parts of its intermediaries (grouped here)
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        return (self.hops[0].source,) + tuple(h.recipient for h in self.hops)
-
-    def __str__(self) -> str:
-        return " → ".join(self.path)
-
-    def to_dict(self) -> dict:
-        return {"path": list(self.path), "hops": [h.to_dict() for h in self.hops],
-                "variants": [v.to_dict() for v in self.variants]}
-
-
 # ---- the lawful-flow graph ---------------------------------------------------------------------------
 
 
@@ -225,7 +189,7 @@ class FlowGraph:
         self.q = q
         import networkx as nx
 
-        self.graph = nx.MultiDiGraph()
+        self.graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
         self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
