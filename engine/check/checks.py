@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
+from engine.syntax import clauses as clause_table
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.base.hierarchy import MAX_DEPTH, Tree, find_cycles
@@ -157,22 +158,14 @@ def stage_symbols(c: Checked) -> None:
 
 def stage_clauses(c: Checked) -> None:
     for g in c.gateways.values():
-        for clause, present in (("statute", g.statute), ("allows", g.allows), ("data", g.data), ("for", g.purposes)):
-            if not present:
-                c.diagnostics.append(error("missing-clause", f"gateway `{g.id.text}` has no `{clause}` clause", g.id.span,
-                                           _MISSING_HELP[clause]))
+        _check_required(c, "gateway", g)
         _check_validity(c, g.valid)
         _check_basis(c, g.lawful_basis)
     for r in c.restrictions.values():
-        if not r.one_way and not r.forbids:
-            c.diagnostics.append(error("missing-clause", f"restriction `{r.id.text}` has neither `one-way` nor `forbids`",
-                                       r.id.span, "say whose data it bars: `one-way ORG` or `forbids A -> B`"))
+        _check_required(c, "restriction", r)
         _check_validity(c, r.valid)
     for a in c.agreements.values():
-        for clause, present in (("from", a.sources), ("data", a.data), ("for", a.purposes), ("under", a.under)):
-            if not present:
-                c.diagnostics.append(error("missing-clause", f"agreement `{a.id.text}` has no `{_WORD.get(clause, clause)}` clause",
-                                           a.id.span, _MISSING_HELP[clause]))
+        _check_required(c, "agreement", a)
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
@@ -186,15 +179,20 @@ def stage_clauses(c: Checked) -> None:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
-_WORD = {"from": "from … to …"}
-_MISSING_HELP = {
-    "statute": "cite the power: `statute SSAA-1992 \"section 122\"` (the id from gateways.yaml)",
-    "allows": "say who may disclose to whom: `allows DWP -> LEA`",
-    "data": "name the data categories it covers: `data provider-data`",
-    "for": "name the purposes it covers: `for inspection`",
-    "from": "name the parties: `from LSC to ALI` or `between LSC and ALI`",
-    "under": "name the gateway the agreement relies on: `under LSC-INSPECTION`",
-}
+def _check_required(c: Checked, kind: str, item) -> None:
+    """`missing-clause` for each group of clauses the table says this kind of block needs and it lacks."""
+    for group in clause_table.required(kind):
+        if any(clause_table.present(item, kind, clause) for clause in group):
+            continue
+        words = [f"`{clause.spelling[0]}`" for clause in group]
+        if len(words) == 1:
+            lacks = f"has no {words[0]} clause"
+        elif len(words) == 2:
+            lacks = f"has neither {words[0]} nor {words[1]}"
+        else:
+            lacks = f"has none of {', '.join(words[:-1])} or {words[-1]}"
+        c.diagnostics.append(error("missing-clause", f"{kind} `{item.id.text}` {lacks}", item.id.span,
+                                   clause_table.help_for(kind, group)))
 
 
 def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:

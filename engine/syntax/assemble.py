@@ -10,7 +10,8 @@ occurrence of a clause taken once is `duplicate-clause` (the first is kept), and
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from engine.base.diagnostics import Diagnostic, error
 from engine.base.source import Span
@@ -59,7 +60,7 @@ class _Taken:
 
     clause: T.Clause
     fields: tuple[str, ...]
-    make: Optional[Callable[[Any, Span], Any]]
+    make: Callable[[Any, Span], Any] | None
 
 
 def _taken(kind: str) -> dict[str, _Taken]:
@@ -72,7 +73,7 @@ _HAS_SPANS = {kind: any(f.name == "clause_spans" for f in dataclasses.fields(cls
 _TAKES_HINT = {kind: ", ".join(sorted(t.clause.shown for t in takes.values())) for kind, takes in _TAKES.items()}
 
 
-def build(kind: str, ident: Optional[m.Name], title: str, raw: Iterable[tuple[str, Any, Span]], span: Span,
+def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, Any, Span]], span: Span,
           diags: list[Diagnostic]) -> Any:
     """One block's model object; misplaced and duplicated clauses are reported in `diags` and left out."""
     takes = _TAKES[kind]

@@ -19,15 +19,17 @@ With a shape of `SHAPES` (names, name, string, strings, date, flag, choice) that
 the fast parser, `assemble` (placement, duplicates, model fields), the missing-clause check and the formatter
 follow from the entry, and tests/test_clauses.py checks the grammar, the parsers, the checks and the
 formatter against it (its samples must parse). A clause of a new shape also needs its reader in
-fastparse.py (`_Parser._CUSTOM`), its method in parser.py's transformer (returning the same raw value), its
-model value in assemble.py (`MAKE`, when the value carries its span) and its printer in review/fmt.py.
+fastparse.py (`_CUSTOM`), its method in parser.py's transformer (returning the same raw value), its
+model value in assemble.py (`MAKE`, when the value carries its span) and its printer in review/fmt.py
+(`PRINT`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from engine.base.diagnostics import CODES
 
@@ -304,7 +306,7 @@ def needs_text() -> str:
     return "; ".join(parts)
 
 
-def explain(code: str) -> Optional[str]:
+def explain(code: str) -> str | None:
     """`lawful check --explain CODE`: the code's paragraph, with what the table says added for the codes it
     governs (so the explanation cannot drift from the checks)."""
     text = CODES.get(code)

@@ -185,7 +185,7 @@ class _Parser:
     def parse_file(self) -> list:
         items = []
         while self.i < self.n:
-            block = _BLOCKS.get(self.at_word())
+            block = _BLOCKS.get(self.at_word() or "")
             if block is None:
                 raise _Bail
             items.append(self.braced(block) if block.braced else self.declaration(block))
@@ -242,7 +242,7 @@ class _Parser:
         return (kind, ident, title, clauses, self.span_from(opening))
 
     # ---- clauses of their own shape: the raw value of `clauses.SHAPES`, after the opening word ----------
-    def parties(self) -> tuple:
+    def parties(self) -> tuple[m.Name, ...] | str:
         if self.at(_PUNCT, "*"):
             self.i += 1
             return m.ANY
@@ -339,14 +339,18 @@ class _Parser:
             because = self.names()
         return verdict, src, dst, data, purpose, on, assuming, because
 
-    _CUSTOM = {"statute": r_statute, "parties": r_parties, "onward": r_onward, "validity": r_validity,
-               "from": r_from, "exception": r_exception, "succeeds": r_succeeds, "expect": r_expect}
-
 
 # ---- readers from the clause table --------------------------------------------------------------------
 # A reader takes the parser just past a clause's opening word (and that word) and returns (clause, raw value).
 
 Reader = Callable[[_Parser, str], tuple[str, Any]]
+
+# Shape -> the reader of a raw value of a shape that is not read generically (clauses.SIMPLE_SHAPES).
+_CUSTOM: dict[str, Callable[[_Parser, str], Any]] = {
+    "statute": _Parser.r_statute, "parties": _Parser.r_parties, "onward": _Parser.r_onward,
+    "validity": _Parser.r_validity, "from": _Parser.r_from, "exception": _Parser.r_exception,
+    "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect,
+}
 
 
 def _value_reader(clause: T.Clause) -> Callable[[_Parser, str], Any]:
@@ -381,7 +385,7 @@ def _value_reader(clause: T.Clause) -> Callable[[_Parser, str], Any]:
             p.i += 1
             return word
         return choice
-    return _Parser._CUSTOM[shape]
+    return _CUSTOM[shape]
 
 
 def _reader(clause: T.Clause) -> Reader:
@@ -424,7 +428,7 @@ def _readers(clauses: tuple[T.Clause, ...]) -> dict[str, Reader]:
     return out
 
 
-_BLOCKS: dict[Optional[str], T.Block] = dict(T.BLOCK)
+_BLOCKS: dict[str, T.Block] = dict(T.BLOCK)
 _READERS: dict[str, dict[str, Reader]] = {b.kind: _readers(T.syntax_of(b.kind)) for b in T.BLOCKS}
 
 
