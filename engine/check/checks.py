@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable, Optional
 
-from engine.syntax import clauses as clause_table
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.base.hierarchy import MAX_DEPTH, Tree, find_cycles
@@ -157,15 +157,17 @@ def stage_symbols(c: Checked) -> None:
 
 
 def stage_clauses(c: Checked) -> None:
+    from engine.syntax.clauses import is_set
+
     for g in c.gateways.values():
-        _check_required(c, "gateway", g)
+        _check_required(c, "gateway", g, is_set)
         _check_validity(c, g.valid)
         _check_basis(c, g.lawful_basis)
     for r in c.restrictions.values():
-        _check_required(c, "restriction", r)
+        _check_required(c, "restriction", r, is_set)
         _check_validity(c, r.valid)
     for a in c.agreements.values():
-        _check_required(c, "agreement", a)
+        _check_required(c, "agreement", a, is_set)
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
@@ -179,11 +181,14 @@ def stage_clauses(c: Checked) -> None:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
-def _check_required(c: Checked, kind: str, item) -> None:
-    """`missing-clause` for each group of clauses the table says this kind of block needs and it lacks."""
-    for group in clause_table.required(kind):
-        if any(clause_table.present(item, kind, clause) for clause in group):
-            continue
+@lru_cache(maxsize=None)
+def _needs(kind: str) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+    """What the clause table says a block of this kind needs: for each group of clauses of which one must be
+    present, (the model field of each, what the message says it lacks, the help)."""
+    from engine.syntax import clauses as table  # here, not at the top: a start from the cache needs no table
+
+    out = []
+    for group in table.required(kind):
         words = [f"`{clause.spelling[0]}`" for clause in group]
         if len(words) == 1:
             lacks = f"has no {words[0]} clause"
@@ -191,8 +196,18 @@ def _check_required(c: Checked, kind: str, item) -> None:
             lacks = f"has neither {words[0]} nor {words[1]}"
         else:
             lacks = f"has none of {', '.join(words[:-1])} or {words[-1]}"
-        c.diagnostics.append(error("missing-clause", f"{kind} `{item.id.text}` {lacks}", item.id.span,
-                                   clause_table.help_for(kind, group)))
+        out.append((tuple(c.fields_in(kind)[0] for c in group), lacks, table.help_for(kind, group)))
+    return tuple(out)
+
+
+def _check_required(c: Checked, kind: str, item, is_set: Callable[[object], bool]) -> None:
+    """`missing-clause` for each group of clauses the table says this kind of block needs and it lacks."""
+    for fields, lacks, help_text in _needs(kind):
+        for f in fields:
+            if is_set(getattr(item, f)):
+                break
+        else:
+            c.diagnostics.append(error("missing-clause", f"{kind} `{item.id.text}` {lacks}", item.id.span, help_text))
 
 
 def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:

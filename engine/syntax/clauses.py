@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -244,6 +245,7 @@ def syntax_of(kind: str) -> tuple[Clause, ...]:
     return tuple(c for c in CLAUSES if any(BLOCK[k].clause_list == shared for k in c.blocks))
 
 
+@lru_cache(maxsize=None)
 def required(kind: str) -> tuple[tuple[Clause, ...], ...]:
     """What a block of this kind needs: groups of clauses, at least one of each group present."""
     groups: list[tuple[Clause, ...]] = []
@@ -267,21 +269,29 @@ def help_for(kind: str, group: tuple[Clause, ...]) -> str:
 # ---- reading a model through the table -----------------------------------------------------------------
 
 
+def is_set(value: Any) -> bool:
+    """Whether a model field holds a clause: its default (None, an empty tuple, False) means absent."""
+    if value is None or value is False:
+        return False
+    return value.__class__ is not tuple or len(value) > 0
+
+
 def occurrences(item: Any, kind: str, clause: Clause) -> list[Any]:
     """The clause's values in a model object of this kind, one per clause to print (none when absent); a
     spread clause gives the tuple of its fields."""
     names = clause.fields_in(kind)
     if len(names) > 1:
         values = tuple(getattr(item, n) for n in names)
-        return [values] if values[0] else []
+        return [values] if is_set(values[0]) else []
     value = getattr(item, names[0])
     if clause.collect in (EACH, SET):
         return list(value)
-    return [value] if value not in (None, (), False) else []
+    return [value] if is_set(value) else []
 
 
 def present(item: Any, kind: str, clause: Clause) -> bool:
-    return bool(occurrences(item, kind, clause))
+    """Whether a model object of this kind holds the clause (its first field is set)."""
+    return is_set(getattr(item, clause.fields_in(kind)[0]))
 
 
 # ---- explanations ---------------------------------------------------------------------------------------
@@ -316,5 +326,5 @@ def explain(code: str) -> str | None:
 
 
 __all__ = ["BLOCK", "BLOCKS", "CLAUSE", "CLAUSES", "CONCAT", "DECLARATION_WORDS", "EACH", "ONCE", "ORDER",
-           "SET", "SHAPES", "SIMPLE_SHAPES", "Block", "Clause", "Use", "explain", "help_for", "needs_text",
+           "SET", "SHAPES", "SIMPLE_SHAPES", "Block", "Clause", "Use", "explain", "help_for", "is_set", "needs_text",
            "occurrences", "present", "required", "syntax_of"]
