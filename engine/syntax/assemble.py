@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.base.diagnostics import Diagnostic, error
 from engine.base.source import Span
@@ -54,17 +54,22 @@ MAKE: dict[str, Callable[[Any, Span], Any]] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class _Taken:
-    """How one block kind takes one clause, resolved once from the table."""
+class _Taken(NamedTuple):
+    """How one block kind takes one clause, resolved once from the table (a tuple: read per clause parsed)."""
 
-    clause: T.Clause
+    once: bool
+    field: str | None  # the model field, unless the value is spread over `fields`
     fields: tuple[str, ...]
     make: Callable[[Any, Span], Any] | None
+    clause: T.Clause
 
 
 def _taken(kind: str) -> dict[str, _Taken]:
-    return {c.name: _Taken(c, c.fields_in(kind), MAKE.get(c.shape)) for c in T.ORDER[kind]}
+    out = {}
+    for c in T.ORDER[kind]:
+        fields = c.fields_in(kind)
+        out[c.name] = _Taken(c.once, fields[0] if len(fields) == 1 else None, fields, MAKE.get(c.shape), c)
+    return out
 
 
 _TAKES = {b.kind: _taken(b.kind) for b in T.BLOCKS}
@@ -89,9 +94,10 @@ def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, 
                                f"a {kind} takes: {_TAKES_HINT[kind]}"))
             continue
         spans.append((name, cspan))
-        if t.make is not None:
-            value = t.make(value, cspan)
-        if t.clause.collect != T.ONCE:
+        once, field, fields, make, _ = t
+        if make is not None:
+            value = make(value, cspan)
+        if not once:
             many.setdefault(name, []).append(value)
             continue
         if name in seen:
@@ -101,10 +107,10 @@ def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, 
                                related=[("first written", seen[name])]))
             continue
         seen[name] = cspan
-        if len(t.fields) == 1:
-            kw[t.fields[0]] = value
+        if field is not None:
+            kw[field] = value
         else:
-            kw.update(zip(t.fields, value))
+            kw.update(zip(fields, value))
     for name, values in many.items():
         t = takes[name]
         collect = t.clause.collect

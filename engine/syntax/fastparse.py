@@ -391,6 +391,13 @@ def _value_reader(clause: T.Clause) -> Callable[[_Parser, str], Any]:
 def _reader(clause: T.Clause) -> Reader:
     name, rest, value = clause.name, clause.words[1:], _value_reader(clause)
     if not rest:
+        # the commonest shapes read in one call (the parser's hot path)
+        if clause.shape == "names":
+            return lambda p, w: (name, p.names())
+        if clause.shape == "name":
+            return lambda p, w: (name, p.name())
+        if clause.shape == "string":
+            return lambda p, w: (name, p.string())
         return lambda p, w: (name, value(p, w))
 
     def read(p: _Parser, w: str) -> tuple[str, Any]:
