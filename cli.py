@@ -224,7 +224,9 @@ def check_cmd(
         # any case, and as printed in a diagnostic (`error[parse-error]`), since people paste what they see
         pasted = re.fullmatch(r"(?:error|warning|info)\[([a-z0-9-]+)\]:?", explain_code.strip().lower())
         explain_code = pasted.group(1) if pasted else explain_code.strip().lower()
-        text = CODES.get(explain_code)
+        from engine.syntax.clauses import explain
+
+        text = explain(explain_code)
         if text is None:
             from engine.base.diagnostics import did_you_mean
 

@@ -42,8 +42,8 @@ CODES: dict[str, str] = {
     "duplicate-clause": "A clause that may appear once in a block appears twice.",
     "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "
     "an agreement).",
-    "missing-clause": "A block lacks a clause it needs (a gateway needs `statute`, `allows`, `data` and "
-    "`for`; an agreement needs parties, `data`, `for` and `under`; a restriction needs `one-way` or `forbids`).",
+    # `engine.syntax.clauses.explain` adds what each kind of block needs, from the clause table.
+    "missing-clause": "A block lacks a clause it needs.",
     "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction "
     "or statute. Names are case-insensitive and organisations may be named by an alias.",
     "wrong-kind": "A name refers to a declaration of another kind than the clause needs (for example a "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
@@ -156,23 +157,17 @@ def stage_symbols(c: Checked) -> None:
 
 
 def stage_clauses(c: Checked) -> None:
+    from engine.syntax.clauses import is_set
+
     for g in c.gateways.values():
-        for clause, present in (("statute", g.statute), ("allows", g.allows), ("data", g.data), ("for", g.purposes)):
-            if not present:
-                c.diagnostics.append(error("missing-clause", f"gateway `{g.id.text}` has no `{clause}` clause", g.id.span,
-                                           _MISSING_HELP[clause]))
+        _check_required(c, "gateway", g, is_set)
         _check_validity(c, g.valid)
         _check_basis(c, g.lawful_basis)
     for r in c.restrictions.values():
-        if not r.one_way and not r.forbids:
-            c.diagnostics.append(error("missing-clause", f"restriction `{r.id.text}` has neither `one-way` nor `forbids`",
-                                       r.id.span, "say whose data it bars: `one-way ORG` or `forbids A -> B`"))
+        _check_required(c, "restriction", r, is_set)
         _check_validity(c, r.valid)
     for a in c.agreements.values():
-        for clause, present in (("from", a.sources), ("data", a.data), ("for", a.purposes), ("under", a.under)):
-            if not present:
-                c.diagnostics.append(error("missing-clause", f"agreement `{a.id.text}` has no `{_WORD.get(clause, clause)}` clause",
-                                           a.id.span, _MISSING_HELP[clause]))
+        _check_required(c, "agreement", a, is_set)
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
@@ -186,15 +181,33 @@ def stage_clauses(c: Checked) -> None:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
-_WORD = {"from": "from … to …"}
-_MISSING_HELP = {
-    "statute": "cite the power: `statute SSAA-1992 \"section 122\"` (the id from gateways.yaml)",
-    "allows": "say who may disclose to whom: `allows DWP -> LEA`",
-    "data": "name the data categories it covers: `data provider-data`",
-    "for": "name the purposes it covers: `for inspection`",
-    "from": "name the parties: `from LSC to ALI` or `between LSC and ALI`",
-    "under": "name the gateway the agreement relies on: `under LSC-INSPECTION`",
-}
+@lru_cache(maxsize=None)
+def _needs(kind: str) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+    """What the clause table says a block of this kind needs: for each group of clauses of which one must be
+    present, (the model field of each, what the message says it lacks, the help)."""
+    from engine.syntax import clauses as table  # here, not at the top: a start from the cache needs no table
+
+    out = []
+    for group in table.required(kind):
+        words = [f"`{clause.spelling[0]}`" for clause in group]
+        if len(words) == 1:
+            lacks = f"has no {words[0]} clause"
+        elif len(words) == 2:
+            lacks = f"has neither {words[0]} nor {words[1]}"
+        else:
+            lacks = f"has none of {', '.join(words[:-1])} or {words[-1]}"
+        out.append((tuple(c.fields_in(kind)[0] for c in group), lacks, table.help_for(kind, group)))
+    return tuple(out)
+
+
+def _check_required(c: Checked, kind: str, item, is_set: Callable[[object], bool]) -> None:
+    """`missing-clause` for each group of clauses the table says this kind of block needs and it lacks."""
+    for fields, lacks, help_text in _needs(kind):
+        for f in fields:
+            if is_set(getattr(item, f)):
+                break
+        else:
+            c.diagnostics.append(error("missing-clause", f"{kind} `{item.id.text}` {lacks}", item.id.span, help_text))
 
 
 def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:

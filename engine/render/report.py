@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from engine.base.diagnostics import CODES, Diagnostic, Severity
+from engine.syntax.clauses import explain
 from engine.base.source import Span
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +74,7 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
     index = {c: i for i, c in enumerate(codes)}
     rules = []
     for c in codes:
-        text = CODES.get(c, c)
+        text = explain(c) or c
         first = text.split(". ")[0].rstrip(".") + "."
         rules.append({
             "id": c,
