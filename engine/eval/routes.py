@@ -14,9 +14,10 @@ to X and only for P. Restrictions travel with the data: along a route every perm
 intersected with the next, so a limit imposed at the first hop still binds the third, and data received under
 `onward none` never leaves its recipient, whatever gateway that recipient has for its own data.
 
-Routes are searched over a networkx MultiDiGraph of lawful direct flows for one data category, purpose, date
-and set of assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause),
-built lazily outwards from the source; breadth first, so routes come shortest first.
+Routes are searched over a graph of lawful direct flows for one data category, purpose, date and set of
+assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
+outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
+handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`).
 """
 
 from __future__ import annotations
@@ -181,15 +182,16 @@ def related(policy: CompiledPolicy, a: str, b: str) -> bool:
 
 
 class FlowGraph:
-    """Lawful direct flows for one data category, purpose, date and assumptions, as a networkx MultiDiGraph
-    (one edge per basis, keyed `gateway/agreement`), expanded node by node on demand."""
+    """Lawful direct flows for one data category, purpose, date and assumptions (one edge per basis, keyed
+    `gateway/agreement`), expanded node by node on demand."""
 
     def __init__(self, policy: CompiledPolicy, q: "Question"):
         self.policy = policy
         self.q = q
-        import networkx as nx
-
-        self.graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+        # Plain dicts, not a networkx graph: a DENY searches routes on every `can-share`, and importing
+        # networkx would be most of a fresh process's start-up. `graph` builds the MultiDiGraph when asked.
+        self._succ: dict[str, dict[str, dict[str, Edge]]] = {}  # x -> y -> basis key -> edge, insertion order
+        self._nodes: dict[str, None] = {}  # every node, in the order it was first seen
         self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
@@ -203,18 +205,34 @@ class FlowGraph:
             return hit
         if x not in self._expanded:
             self._expanded.add(x)
-            self.graph.add_node(x)
+            self._nodes.setdefault(x, None)
+            succ = self._succ.setdefault(x, {})
             for y in sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
                             key=lambda k: (self.policy.org_name(k).lower(), k)):
                 out = evaluate(self.policy, replace(self.q, source=x, recipient=y))  # every basis: one edge each
                 self._could[(x, y)] = out.allowed
                 for g, a in (out.bases if out.allowed else []):
-                    key = f"{g.key}/{a.key if a else ''}"
-                    self.graph.add_edge(x, y, key=key, edge=Edge(x, y, g, a, onward_permission(self.policy, g, a, x)))
-        self._out[x] = [d["edge"] for _x, _y, d in self.graph.out_edges(x, data=True)]
+                    self._nodes.setdefault(y, None)
+                    succ.setdefault(y, {})[f"{g.key}/{a.key if a else ''}"] = Edge(
+                        x, y, g, a, onward_permission(self.policy, g, a, x))
+        self._out[x] = [e for keyed in self._succ.get(x, {}).values() for e in keyed.values()]
         return self._out[x]
 
-    def expand_all(self) -> "nx.MultiDiGraph":
+    @property
+    def graph(self) -> "nx.MultiDiGraph[str]":
+        """The flows expanded so far as a networkx MultiDiGraph (edge data `edge`), nodes and edges in the order
+        they were found."""
+        import networkx as nx
+
+        g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+        g.add_nodes_from(self._nodes)
+        for x, succ in self._succ.items():
+            for y, keyed in succ.items():
+                for key, edge in keyed.items():
+                    g.add_edge(x, y, key=key, edge=edge)
+        return g
+
+    def expand_all(self) -> "nx.MultiDiGraph[str]":
         for x in sorted(self.policy.orgs):
             self.out_edges(x)
         return self.graph
