@@ -311,6 +311,69 @@ def stage_hierarchies(c: Checked) -> None:
     c.org_tree, c.data_tree, c.purpose_tree = trees
 
 
+# ---- stage: succession --------------------------------------------------------------------------------
+# A body ceases once, and succession passes none of its rules on (docs/language.md). The events that end or
+# start an organisation are gathered by `successions`, in an order that never depends on where they were
+# declared; compile/compiled.py reads the same (issue 12's renames, transfers and `ceases on` belong here too).
+
+
+def successions(c: Checked) -> dict[str, list[m.Organisation]]:
+    """Predecessor key -> the organisations that succeed it, earliest first (ties by key): the order is the
+    dates', never the files'. Successions naming an unknown body are left out (reported as unknown names)."""
+    out: dict[str, list[m.Organisation]] = {}
+    for o in c.orgs.values():
+        if o.succeeds is None or o.succeeds_on is None:
+            continue
+        pred = c.org_key(o.succeeds.text)
+        if pred is not None:
+            out.setdefault(pred, []).append(o)
+    for succs in out.values():
+        succs.sort(key=lambda o: (o.succeeds_on, o.id.key))
+    return out
+
+
+def successor_inside(c: Checked, successor: str, predecessor: str) -> Optional[list[str]]:
+    """The `part-of` chain from `successor` up to its `predecessor` (both included) when the successor lies
+    inside the body it succeeds, else None."""
+    if successor == predecessor or predecessor not in c.org_tree.ancestors.get(successor, ()):
+        return None
+    chain, cur = [successor], successor
+    while cur != predecessor and len(chain) <= MAX_DEPTH + 1:
+        cur = c.org_tree.parent(cur)
+        chain.append(cur)
+    return chain
+
+
+def stage_succession(c: Checked) -> None:
+    for pred, succs in sorted(successions(c).items()):
+        first, name = succs[0], c.orgs[pred].id.text
+        for later in succs[1:]:
+            if later.succeeds_on == first.succeeds_on:
+                continue  # a split: every successor starts on the day the body ceases
+            day1, day2 = first.succeeds_on.isoformat(), later.succeeds_on.isoformat()
+            c.diagnostics.append(error(
+                "conflicting-succession",
+                f"`{name}` is succeeded on two dates: by `{first.id.text}` on {day1} and by `{later.id.text}` "
+                f"on {day2}; a body ceases once", later.succeeds.span,
+                f"if `{name}` was split, give every successor the same date; if `{later.id.text}` took over from "
+                f"`{first.id.text}`, write `{later.id.text}` succeeds `{first.id.text}` on {day2}",
+                related=[(f"`{first.id.text}` succeeds `{name}` on {day1}", first.succeeds.span)]))
+        for o in succs:
+            chain = successor_inside(c, o.id.key, pred)
+            if chain is None:
+                continue
+            via = [c.orgs[k].id.text for k in chain[1:-1]]
+            c.diagnostics.append(error(
+                "successor-part-of-predecessor",
+                f"`{o.id.text}` succeeds `{name}` but is declared part of it"
+                + (f" (through {', '.join(f'`{v}`' for v in via)})" if via else "")
+                + f": `{name}` no longer exists once `{o.id.text}` does",
+                o.parent.span,
+                f"succession does not pass `{name}`'s agreements or other rules on; declare `{o.id.text}` part of "
+                "the body it belongs to now (or of none), and agree its flows afresh",
+                related=[(f"`{o.id.text}` succeeds `{name}` on {o.succeeds_on.isoformat()}", o.succeeds.span)]))
+
+
 # ---- stage: statutes ----------------------------------------------------------------------------------
 
 
@@ -385,10 +448,7 @@ def stage_warnings(c: Checked) -> None:
     if c.unresolved:
         return
     on = c.on
-    successors = {}
-    for o in c.orgs.values():
-        if o.succeeds is not None:
-            successors[c.org_key(o.succeeds.text)] = o
+    successors = {pred: succs[0] for pred, succs in successions(c).items()}  # the earliest, whatever the order
     for g in c.gateways.values():
         sens = set().union(*(c.effective(d.key) for d in g.data)) if g.data else set()
         if not g.requires_agreement and "personal" in sens and g.lawful_basis is None:
@@ -448,6 +508,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("clauses", stage_clauses),
     ("names", stage_names),
     ("hierarchies", stage_hierarchies),
+    ("succession", stage_succession),
     ("statutes", stage_statutes),
     ("agreements", stage_agreements),
     ("warnings", stage_warnings),
