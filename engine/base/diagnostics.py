@@ -60,6 +60,12 @@ CODES: dict[str, str] = {
     "naming the predecessor to its successor; and the predecessor no longer exists once the successor does. "
     "Declare the successor part of the body it belongs to now, or of none, and agree its flows afresh. (The "
     "engine never lets a succeeded body's scope reach its successor.)",
+    "statute-status-mismatch": "A statute's `status` in gateways.yaml disagrees with its dates on the evaluation "
+    "date (or today, if that is earlier: the status records the register's present). The engine follows the "
+    "dates, and gives a `proposed` statute no power unless assumed. An error when the status is `repealed` but the "
+    "repeal takes effect later (the engine would allow what the register says is gone: keep `in-force` until a "
+    "scheduled repeal takes effect); a warning when the status claims a power the dates do not give (`in-force` "
+    "but repealed or not yet commenced, `proposed` but commenced or repealed), which the engine already denies.",
     "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
     "legal-obligation, vital-interests, public-task, legitimate-interests.",
     "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "

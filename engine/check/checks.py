@@ -374,6 +374,47 @@ def stage_succession(c: Checked) -> None:
                 related=[(f"`{o.id.text}` succeeds `{name}` on {o.succeeds_on.isoformat()}", o.succeeds.span)]))
 
 
+# ---- stage: the register on the evaluation date -------------------------------------------------------
+
+
+def stage_register(c: Checked) -> None:
+    """Each statute's `status` against its dates. The status records the register's present, so it is judged
+    on the evaluation date, or today when that is earlier (a historical --on makes no status wrong)."""
+    day = max(c.on, dt.date.today())
+    for _key, s in sorted(c.statutes.items()):
+        found = status_mismatch(s, day)
+        if found is not None:
+            severity, message, help_ = found
+            c.diagnostics.append((error if severity == "error" else warning)(
+                "statute-status-mismatch", f"statute `{s.id}` has status `{s.status}`, but {message}", s.span, help_))
+
+
+def status_mismatch(s: m.Statute, day: dt.date) -> Optional[tuple[str, str, str]]:
+    """(severity, what the dates say, hint) when the status and the dates disagree on `day`. The engine
+    follows the dates (and gives a `proposed` statute no power), so a status that takes away a power the
+    dates still give is an error: the engine would allow what the register says is gone. A status that
+    claims more than the dates give is a warning: the engine already takes the stricter reading."""
+    c, r = s.commenced, s.repealed
+    if s.status == "repealed" and r is not None and r > day:
+        return ("error", f"its repeal takes effect on {r.isoformat()}, after {day.isoformat()}: until then the engine "
+                "treats it as in force",
+                "while a repeal is only scheduled keep `status: in-force` (the `repealed:` date ends its power on "
+                "that day); if it is already repealed, correct the `repealed:` date")
+    if s.status == "in-force" and r is not None and r <= day:
+        return ("warning", f"was repealed on {r.isoformat()}: the engine treats it as repealed from that day",
+                "set `status: repealed`")
+    if s.status == "in-force" and c is not None and c > day:
+        return ("warning", f"commences on {c.isoformat()}: the engine gives it no power before that day",
+                "correct the `commenced:` date if it is already in force")
+    if s.status == "proposed" and r is not None and r <= day:
+        return ("warning", f"was repealed on {r.isoformat()}: a proposed statute gives no power unless assumed",
+                "set `status: repealed` (with its `commenced:` date) if it was enacted, or remove the `repealed:` date")
+    if s.status == "proposed" and c is not None and c <= day:
+        return ("warning", f"commenced on {c.isoformat()}: a proposed statute gives no power unless assumed, "
+                "whatever its dates", "set `status: in-force` if it has been enacted and commenced")
+    return None
+
+
 # ---- stage: statutes ----------------------------------------------------------------------------------
 
 
@@ -509,6 +550,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("names", stage_names),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
+    ("register", stage_register),
     ("statutes", stage_statutes),
     ("agreements", stage_agreements),
     ("warnings", stage_warnings),
