@@ -356,7 +356,7 @@ def stage_succession(c: Checked) -> None:
                 f"`{name}` is succeeded on two dates: by `{first.id.text}` on {day1} and by `{later.id.text}` "
                 f"on {day2}; a body ceases once", later.succeeds.span,
                 f"if `{name}` was split, give every successor the same date; if `{later.id.text}` took over from "
-                f"`{first.id.text}`, write `{later.id.text}` succeeds `{first.id.text}` on {day2}",
+                f"`{first.id.text}`, declare it with `succeeds {first.id.text} on {day2}`",
                 related=[(f"`{first.id.text}` succeeds `{name}` on {day1}", first.succeeds.span)]))
         for o in succs:
             chain = successor_inside(c, o.id.key, pred)

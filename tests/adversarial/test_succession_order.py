@@ -88,7 +88,7 @@ def test_two_successors_on_different_dates_are_an_error_in_either_order(order):
     (note, related), *_ = d.related
     assert "S1" in src[related.line - 1] and related.column == src[related.line - 1].index("A on 2005") + 1
     assert "S1" in note
-    assert d.help and "same date" in d.help and "`S2` succeeds `S1`" in d.help
+    assert d.help and "same date" in d.help and "`succeeds S1 on 2010-01-01`" in d.help
 
 
 @pytest.mark.parametrize("order", ORDERS)
