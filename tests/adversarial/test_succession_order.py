@@ -114,7 +114,8 @@ def test_successors_in_two_files_give_the_same_error_whichever_file_sorts_first(
     assert "error[conflicting-succession]" in check.output
     assert "by `S1` on 2005-01-01 and by `S2` on 2010-01-01" in check.output
     # The reported attack: can-share used to answer ALLOWED (exit 0) in one order. It must not answer at all.
-    ask = runner.invoke(app, ["can-share", "A", "B", "d", "--purpose", "p", "--on", "2007-01-01", "--bundle", str(root)])
+    ask = runner.invoke(app, ["can-share", "A", "B", "d", "--purpose", "p", "--on", "2007-01-01",
+                              "--bundle", str(root)])
     assert ask.exit_code == 2, ask.output
     assert "ALLOWED" not in ask.output
 
@@ -177,7 +178,8 @@ agreement AG "Signed by A, before the reorganisation" {
 }
 """
 SUCC_DIRECT = 'organisation S "Successor" part-of A succeeds A on 2005-01-01\n'
-SUCC_INDIRECT = 'organisation UNIT "A unit of A" part-of A\norganisation S "Successor" part-of UNIT succeeds A on 2005-01-01\n'
+SUCC_INDIRECT = ('organisation UNIT "A unit of A" part-of A\n'
+                 'organisation S "Successor" part-of UNIT succeeds A on 2005-01-01\n')
 
 
 @pytest.mark.parametrize("succession", [SUCC_DIRECT, SUCC_INDIRECT], ids=["direct", "through-a-unit"])
