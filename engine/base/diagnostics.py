@@ -51,6 +51,21 @@ CODES: dict[str, str] = {
     "unknown-statute": "A `statute` clause names an id that gateways.yaml does not register.",
     "cycle": "The `part-of` or `under` relations form a loop, so no hierarchy can be built.",
     "bad-validity": "A `valid FROM to UNTIL` window ends before it starts.",
+    "conflicting-succession": "Two organisations succeed the same body on different dates. A body ceases once, "
+    "so its end date would depend on which declaration was read last. Give every successor the same date if the "
+    "body was split, or chain the successions (`S2 succeeds S1 on …`) if one successor later replaced the other. "
+    "(Should such a bundle be compiled anyway, the earliest succession ends the body.)",
+    "successor-part-of-predecessor": "An organisation succeeds a body it is declared part of (directly or through "
+    "other bodies). Succession does not pass agreements or other rules on, but `part-of` would carry everything "
+    "naming the predecessor to its successor; and the predecessor no longer exists once the successor does. "
+    "Declare the successor part of the body it belongs to now, or of none, and agree its flows afresh. (The "
+    "engine never lets a succeeded body's scope reach its successor.)",
+    "statute-status-mismatch": "A statute's `status` in gateways.yaml disagrees with its dates on the evaluation "
+    "date (or today, if that is earlier: the status records the register's present). The engine follows the "
+    "dates, and gives a `proposed` statute no power unless assumed. An error when the status is `repealed` but the "
+    "repeal takes effect later (the engine would allow what the register says is gone: keep `in-force` until a "
+    "scheduled repeal takes effect); a warning when the status claims a power the dates do not give (`in-force` "
+    "but repealed or not yet commenced, `proposed` but commenced or repealed), which the engine already denies.",
     "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
     "legal-obligation, vital-interests, public-task, legitimate-interests.",
     "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "

@@ -235,7 +235,7 @@ def deciding_clause(policy: CompiledPolicy, r: CRestriction, q: Question) -> Opt
     if q.source in r.one_way:
         for n in r.model.one_way:
             k = policy.org_alias.get(n.key, n.key)
-            if k in policy.org_tree.ancestors.get(q.source, ()):
+            if k in policy.org_tree.ancestors.get(q.source, ()) and q.source not in policy.scope_cut.get(k, ()):
                 for name, span in r.model.clause_spans:
                     if name == "one-way" and _contains(span, n.span):
                         return span
