@@ -43,7 +43,9 @@ class _LawfulApp(typer.Typer):
 
 def _usage_error(exc: typer.TyperException) -> NoReturn:
     ctx = getattr(exc, "ctx", None)
-    message = exc.format_message()
+    from engine.base.text import escape  # a usage error quotes what was typed: never printed raw
+
+    message = escape(exc.format_message())
     typer.echo(f"error[bad-usage]: {message}", err=True)
     extra = message.startswith("Got unexpected extra argument")
     if ctx is not None and extra and ctx.info_name == "can-share" and len(ctx.params) >= 3:

@@ -38,6 +38,19 @@ CODES: dict[str, str] = {
     "bad-file-name": "A bundle file's name (a policy file, in a folder or at a git revision) holds a control "
     "character, a line or paragraph separator, a bidirectional mark, or bytes that are not UTF-8. Such a name "
     "could shift a line protocol (`git cat-file --batch`) or rewrite a terminal's output, so the file is refused.",
+    "unreadable-path": "A file or folder of the bundle (or a test file) cannot be read, listed or examined: no "
+    "permission, removed while it was read, or a symbolic link that leads nowhere. The load stops (fail closed): "
+    "a bundle read without it could allow what it restricts.",
+    "not-a-file": "A policy file, gateways.yaml, a test file or a log is a FIFO (named pipe), a device or a socket. "
+    "Only regular files are read: reading the others could wait for ever or never end.",
+    "control-character": "A policy file or gateways.yaml holds a control character (C0 other than tab and line "
+    "end, DEL, C1), a Unicode line separator or a bidirectional mark, override or isolate (U+202A–U+202E, "
+    "U+2066–U+2069) — in a name, title, alias, string or comment, written raw or as a YAML escape. On a terminal "
+    "they can move the cursor and overwrite an answer, or reorder what is shown, so the bundle is refused.",
+    "confusable-name": "An organisation's id or alias can be mistaken for another's: they look the same once "
+    "confusable characters (by Unicode's confusables table, UTS #39), case, zero-width characters and spaces "
+    "are set aside, or one mixes scripts (Latin with Cyrillic or Greek). A reader could take one for the "
+    "other; rename one.",
     "duplicate-id": "Two declarations of the same kind share an identifier (identifiers are case-insensitive).",
     "duplicate-clause": "A clause that may appear once in a block appears twice.",
     "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "

@@ -59,11 +59,14 @@ def log_verify(file: Path, fmt: str = "text", key: Optional[Path] = None, accept
                            "give the file written by can-share --audit-log")
     except AuditLogError as exc:
         raise RequestError("audit-log", str(exc), "give the log's key with --key FILE (or $LAWFUL_AUDIT_KEY)")
+    from engine.base.text import escape
+
+    shown = escape(str(file))
     res = Result(EXIT_OK if result.ok else EXIT_DENY)
     if fmt == "json":
         return res.out(json.dumps({"file": str(file), **result.to_dict()}, indent=2))
     if result.ok:
-        res.out(f"{file}: OK — {result.records} record{'s' if result.records != 1 else ''} "
+        res.out(f"{shown}: OK — {result.records} record{'s' if result.records != 1 else ''} "
                 f"({result.decisions} decision{'s' if result.decisions != 1 else ''}), chain intact; "
                 f"head {result.head} (seq {result.seq})")
         for t in result.torn:
@@ -73,7 +76,7 @@ def log_verify(file: Path, fmt: str = "text", key: Optional[Path] = None, accept
         return res
     assert result.problem is not None
     line, message = result.problem
-    res.out(f"{file}:{line}: error[audit-log-broken]: {message}")
+    res.out(f"{shown}:{line}: error[audit-log-broken]: {escape(message)}")
     for t in result.unaccepted[1:]:
         res.out(f"  also: line {t.line} (byte offset {t.offset}) is a torn write not yet accepted")
     if result.only_torn:

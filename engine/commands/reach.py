@@ -108,9 +108,15 @@ def graph(data: Optional[str] = None, purpose: Optional[str] = None, on: Optiona
         res.err(pic.note)
     if output is None:
         return res.out(body)
+    from engine.base.safeio import NotRegularFile, write_regular
+    from engine.base.text import escape
+
     try:
-        output.write_bytes(body)
+        write_regular(output, body)  # a FIFO or device is refused, never waited on
+    except NotRegularFile as exc:
+        return res.fail(f"cannot write `{output}`: {exc.strerror}", "give a regular file, or leave out --output "
+                        "to write to standard output", "bad-output")
     except OSError as exc:  # the note (if any) is kept before the refusal, as it was written first
         return res.fail(f"cannot write `{output}`: {exc.strerror or exc}", "check the folder exists and is writable",
                         "bad-output")
-    return res.err(f"wrote {output} ({len(pic.nodes)} organisations, {len(pic.edges)} flows)")
+    return res.err(f"wrote {escape(str(output))} ({len(pic.nodes)} organisations, {len(pic.edges)} flows)")

@@ -59,9 +59,12 @@ class Result:
 
     def fail(self, message: str, help_: Optional[str] = None, code: str = "error") -> "Result":
         """A one-line diagnostic with a stable code (and a hint) on standard error, exit 2."""
-        self.err(f"error[{code}]: {message}")
+        from engine.base.text import escape
+
+        # Messages quote what was typed or read (a name, a date, a path): escaped, never printed raw.
+        self.err(f"error[{code}]: {escape(message)}")
         if help_:
-            self.err(f"  help: {help_}")
+            self.err(f"  help: {escape(help_)}")
         return self.exit(EXIT_ERROR)
 
     @property

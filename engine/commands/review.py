@@ -96,7 +96,10 @@ def test(paths: Sequence[Path] = (), bundle: Optional[Path] = None, fmt: str = "
         return res.out(report.github_tests(run))
     from engine.render.testrun import render_text
 
-    return res.out(render_text(run, verbose=verbose, searched=[str(p) for p in paths] if explicit else None))
+    from engine.base.text import escape_block
+
+    return res.out(escape_block(render_text(run, verbose=verbose,
+                                            searched=[str(p) for p in paths] if explicit else None)))
 
 
 @command
@@ -108,6 +111,7 @@ def fmt(paths: Sequence[Path] = (), check: bool = False, show_diff: bool = False
     import engine
     from engine.render.diagnostics import render
     from engine.bundle.read import ENV_VAR, is_bundle
+    from engine.base.text import escape, escape_block
     from engine.review import fmt as formatter
     from engine.review.testing import default_test_paths
 
@@ -124,13 +128,13 @@ def fmt(paths: Sequence[Path] = (), check: bool = False, show_diff: bool = False
         res.err(render(r.diagnostics, r.sources))
     if show_diff:
         for r in changed:
-            res.out(formatter.unified_diff(r.before, r.after, r.path), nl=False)
+            res.out(escape_block(formatter.unified_diff(r.before, r.after, r.path)), nl=False)
     if check:
         for r in changed:
-            res.out(f"would reformat {r.path}")
+            res.out(f"would reformat {escape(r.path)}")
     elif not show_diff:
         for r in changed:
-            res.out(f"reformatted {r.path}")
+            res.out(f"reformatted {escape(r.path)}")
     ok = len(results) - len(broken) - len(changed)
     summary = (f"{len(changed)} file{'s' if len(changed) != 1 else ''} "
                f"{'would be ' if check or show_diff else ''}reformatted, {ok} unchanged")

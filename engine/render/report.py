@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
+from engine.base.text import escape, escape_block
 from engine.base.diagnostics import CODES, Diagnostic, Severity
 from engine.syntax.clauses import explain
 from engine.base.source import Span
@@ -116,7 +117,8 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
 
 
 def _gh_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Line breaks are the command's own escapes; any other control character is shown, never passed raw.
+    return escape_block(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _gh_prop(text: str) -> str:
@@ -246,7 +248,7 @@ def diff_markdown(result: "DiffResult") -> str:
     """A pull-request comment: headline counts, a loud warning for personal data, then tables."""
     allowed, denied = result.newly_allowed, result.newly_denied
     lines = [f"## lawful diff: {len(allowed)} newly allowed, {len(denied)} newly denied", ""]
-    lines.append(f"Comparing `{result.old_label}` → `{result.new_label}` on **{result.on.isoformat()}**: "
+    lines.append(f"Comparing `{escape(result.old_label)}` → `{escape(result.new_label)}` on **{result.on.isoformat()}**: "
                  f"{len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
                  f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated in their scopes.")
     lines.append("")
@@ -313,7 +315,7 @@ def diff_markdown(result: "DiffResult") -> str:
 def diff_text(result: "DiffResult") -> str:
     """The diff for a terminal: headline, rule changes, then flows grouped by cause (newly allowed first)."""
     allowed, denied = result.newly_allowed, result.newly_denied
-    lines = [f"{len(allowed)} newly allowed, {len(denied)} newly denied ({result.old_label} → {result.new_label}, "
+    lines = [f"{len(allowed)} newly allowed, {len(denied)} newly denied ({escape(result.old_label)} → {escape(result.new_label)}, "
              f"on {result.on.isoformat()}; {len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
              f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated)"]
     flagged = [f for f in allowed if f.flag]

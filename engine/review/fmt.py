@@ -417,14 +417,14 @@ def format_paths(paths: Sequence, write: bool = False) -> list[FileResult]:
     for p in files:
         name = _display(p)
         from engine.base.diagnostics import error
-        from engine.review.testing import MAX_TEST_FILE_BYTES
+        from engine.review.testing import read_test_file
 
+        read_diags: list = []
+        raw = read_test_file(p, name, read_diags)  # a regular file only, bounded: a FIFO is refused, not waited on
+        if raw is None:
+            out.append(FileResult(name, "", "", tuple(read_diags)))
+            continue
         try:
-            raw = p.read_bytes()
-            if len(raw) > MAX_TEST_FILE_BYTES:
-                out.append(FileResult(name, "", "", (error("file-too-large", f"`{name}` is over the limit of "
-                                                           f"{MAX_TEST_FILE_BYTES:,} bytes", Span(name, 1, 1)),)))
-                continue
             before = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             out.append(FileResult(name, "", "", (error("bad-encoding", f"cannot read `{name}` as UTF-8: {exc}", Span(name, 1, 1)),)))

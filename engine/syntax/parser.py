@@ -7,6 +7,8 @@ category after `data`"), never Lark's terminal names.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import pickle
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,20 +33,44 @@ def grammar_text() -> str:
     return resources.files("engine.syntax").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
+_TABLES_MAX_BYTES = 4 * 1024 * 1024
+
+
+class _DataOnly(pickle.Unpickler):
+    """Lark's saved tables are plain data (dicts, lists, tuples, strings, numbers): nothing may be looked up,
+    so nothing can be called while they are read."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in Lark's tables")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    # The LALR tables are cached in the user's private cache folder (engine/cache.py); Lark checks the
-    # grammar's hash stored in the file, so a changed grammar rebuilds them.
-    from engine.base.cachedir import parser_cache_path
+    # The LALR tables are kept in the user's private cache folder as an HMAC-authenticated entry
+    # (engine/base/cachedir.py), keyed by the engine's fingerprint (grammar, code, Lark's version), and read
+    # back with an unpickler that accepts plain data only. Lark's own `cache=` file is not used: it is a
+    # pickle Lark would load without any of these checks.
+    from engine.base.cachedir import PrivateCache, engine_fingerprint
 
-    cache = parser_cache_path()
     options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)
-    if cache:
+    store = PrivateCache.open()
+    name = f"grammar-{engine_fingerprint()[:32]}.tables"
+    if store is not None:
+        data = store.get(name, _TABLES_MAX_BYTES)
+        if data is not None:
+            try:
+                return Lark.load(_DataOnly(io.BytesIO(data)).load())  # Lark.load takes the dict it saved
+            except Exception:  # noqa: BLE001 — tables this Lark cannot read: build them again
+                pass
+    lark = Lark(grammar_text(), **options)
+    if store is not None:
         try:
-            return Lark(grammar_text(), cache=cache, **options)
-        except Exception:  # noqa: BLE001 — an unreadable cache must not stop parsing
+            buf = io.BytesIO()
+            lark.save(buf)
+            store.put(name, buf.getvalue())
+        except Exception:  # noqa: BLE001 — failing to cache must never stop parsing
             pass
-    return Lark(grammar_text(), **options)
+    return lark
 
 
 def parser() -> Lark:
