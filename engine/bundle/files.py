@@ -183,10 +183,10 @@ def list_bundle_files(root: str | os.PathLike) -> Listing:
         st, has_register = None, True  # it may be there: not "missing", but unreadable
     if st is not None:
         has_register = True
-        mode = st.st_mode
-        if stat.S_ISLNK(mode):
+        mode: Optional[int] = st.st_mode
+        if stat.S_ISLNK(st.st_mode):
             target = _link_target(reg, REGISTER_NAME, real_root, diags)
-            mode = target.st_mode if target is not None else None
+            mode = target.st_mode if target is not None else None  # None: a dangling link, already reported
         if mode is not None:
             if stat.S_ISREG(mode):
                 files.append(BundleFile(REGISTER_NAME, reg))

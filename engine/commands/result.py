@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from io import StringIO
-from typing import IO, TYPE_CHECKING, Callable, Optional, TypeVar, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from engine.errors import DiagnosticsError, RequestError, UnknownNameError
 
@@ -102,7 +102,7 @@ def command(fn: F) -> F:
     is `internal-error` (exit 2) — never a traceback, never an ALLOW."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: Any, **kwargs: Any) -> Result:
         try:
             return fn(*args, **kwargs)
         except DiagnosticsError as exc:

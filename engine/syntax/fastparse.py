@@ -44,7 +44,7 @@ class _Bail(Exception):
 
 def _tokens(text: str) -> Optional[list[tuple[int, str, int, int]]]:
     """(kind, text, line, column) of every token, or None when some character starts no token."""
-    out = []
+    out: list[tuple[int, str, int, int]] = []
     append = out.append
     line = 1
     line_start = 0  # index of the first character of the current line

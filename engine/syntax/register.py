@@ -182,7 +182,7 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
     if not isinstance(data, dict):
         return None, [error("schema", "gateways.yaml must be a mapping with a `statutes:` key",
                             _node_span(file, node))]
-    diags = []
+    diags: list[Diagnostic] = []
     for err in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         # Show the one error that matters inside each composite failure (jsonschema's best_match).
         err = best_match([err]) if err.context else err
