@@ -46,7 +46,13 @@ _PUBLIC = {
     "check_bundle": "engine.policy.load", "load": "engine.policy.load", "load_texts": "engine.policy.load",
 }
 
-__all__ = sorted(_PUBLIC) + ["__version__"]
+__all__ = [
+    "AuditLog", "AuditLogError", "Decision", "Diagnostic", "DiagnosticsError", "FormatError", "LawfulError",
+    "Policy", "RequestError", "ServiceError", "Severity", "SourceFile", "Span", "UnknownNameError", "__version__",
+    "bundle_hash", "check_bundle", "default_bundle", "load", "load_texts", "policy_hash", "resolve_bundle",
+    "verify_log",
+]
+assert set(__all__) == set(_PUBLIC) | {"__version__"}  # one list of names, checked against the other
 
 
 def __getattr__(name: str) -> Any:

@@ -10,11 +10,10 @@ it is a regular file, and read no further than its size limit.
 from __future__ import annotations
 
 import errno
-import io
 import os
 import stat
 from pathlib import Path
-from typing import IO, Optional
+from typing import Optional
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -112,15 +111,6 @@ def read_regular(path: str | os.PathLike, limit: int, *, follow_symlinks: bool =
         return read_fd(fd, limit, path)
     finally:
         os.close(fd)
-
-
-def open_regular_text(path: str | os.PathLike, encoding: str = "utf-8", errors: str = "strict",
-                      newline: Optional[str] = None) -> IO[str]:
-    """`open(path, encoding=…)` for reading, refusing anything but a regular file (for streamed logs, which
-    are bounded by their readers rather than read whole)."""
-    fd, _st = open_regular(path)
-    raw = os.fdopen(fd, "rb")
-    return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline=newline)
 
 
 def write_regular(path: str | os.PathLike, data: bytes) -> None:

@@ -30,10 +30,6 @@ _NAMES = {"\x1b": "ESCAPE", "\r": "CARRIAGE RETURN", "\x00": "NULL", "\x7f": "DE
           "\x08": "BACKSPACE", "\x07": "BELL", "\x0c": "FORM FEED", "\x0b": "LINE TABULATION", "\x85": "NEXT LINE"}
 
 
-def has_unsafe(text: str) -> bool:
-    return UNSAFE.search(text) is not None
-
-
 def unsafe_chars(text: str) -> list[str]:
     """The unsafe characters of `text`, in order of first appearance, without repeats."""
     return list(dict.fromkeys(UNSAFE.findall(text)))

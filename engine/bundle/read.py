@@ -125,13 +125,6 @@ CONTROL_HELP = ("remove it: control characters and bidirectional marks can make 
                 "something other than what the file says")
 
 
-def policy_paths(root: Path, diags: list[Diagnostic]) -> list[Path]:
-    """Every `*.policy` under `root/policies`, sorted (the bundle listing of engine.bundle.files)."""
-    listing = list_bundle_files(root)
-    diags.extend(listing.diagnostics)
-    return [f.path for f in listing.files if f.name != REGISTER_NAME]
-
-
 @dataclass(frozen=True)
 class ReadResult:
     bundle: Optional[m.Bundle]

@@ -17,25 +17,13 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean
 from engine.errors import UnknownNameError
-from engine.base.source import SourceFile, Span
+from engine.base.source import SourceFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
     from engine.base.hierarchy import Tree
 
 PAIR_LIMIT = 200_000  # (source, recipient) candidate buckets kept before the table is cleared
-
-ANYONE: Optional[frozenset] = None  # a party scope of `*`
-
-
-@dataclass(frozen=True)
-class CStatute:
-    statute: m.Statute
-
-    @property
-    def key(self) -> str:
-        return self.statute.id.lower()
-
 
 @dataclass(frozen=True, eq=False)
 class CGateway:
@@ -337,10 +325,6 @@ class CompiledPolicy:
         start = self.org_start.get(key)
         end = self.org_end.get(key)
         return (start is None or on >= start) and (end is None or on < end[0])
-
-    def span_text(self, span: Span) -> str:
-        return str(span)
-
 
 def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date, str]], dict[str, frozenset[str]]]:
     """From the successions (engine/check/checks.py `successions`, in date order, never file order):

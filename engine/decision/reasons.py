@@ -36,8 +36,6 @@ class Why(str, Enum):
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED})
-WINDOW_REASONS = frozenset({Why.NOT_YET_VALID, Why.EXPIRED})
-SENSITIVITY_REASONS = frozenset({Why.NO_LAWFUL_BASIS, Why.NO_ARTICLE_9, Why.NO_ARTICLE_10})
 
 
 def json_code(kind: str, why: Why) -> str:

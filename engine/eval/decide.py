@@ -16,7 +16,7 @@ the explained outcome for `Policy.decide` (`explain`), so no two callers can dis
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from engine.syntax import model as m
@@ -26,7 +26,6 @@ from engine.decision.answer import RuleRef
 from engine.decision.reasons import STATUTE_REASONS, Why
 from engine.eval.rules import (agreement_covers, in_force, org_absent, restriction_check, sensitivity_gap, valid_on,
                                window_args)
-
 
 
 @dataclass(frozen=True)
@@ -261,5 +260,3 @@ def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
                    provision=rule.provision, url=m.provision_url(s.url, rule.provision) if s else None)
 
 
-def with_assumptions(q: Question, extra: Iterable[str]) -> Question:
-    return replace(q, assume=q.assume | frozenset(extra))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -39,7 +38,6 @@ from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import Span
 
 FIELDS = ("source", "recipient", "data", "purpose", "date")
-FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_CHUNK_ROWS = 50_000
 MEMO_LIMIT = 500_000  # distinct questions remembered; cleared when full so memory stays bounded
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.+\-Z]*)?$")
@@ -748,7 +746,3 @@ def render(report: AuditReport, fmt: str, out: IO[str], style=lambda s, _r: s) -
     {"json": write_json, "csv": write_csv}.get(fmt, lambda r, o: write_text(r, o, style))(report, out)
 
 
-def json_text(report: AuditReport) -> str:
-    buf = io.StringIO()
-    write_json(report, buf)
-    return buf.getvalue()

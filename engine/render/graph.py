@@ -313,10 +313,6 @@ def to_mermaid(policy: CompiledPolicy, pic: Picture) -> str:
 # ---- Graphviz ----------------------------------------------------------------------------------------
 
 
-def graphviz_available() -> bool:
-    return shutil.which("dot") is not None
-
-
 def render(dot_text: str, fmt: str) -> bytes:
     """DOT rendered by Graphviz's `dot` to `svg` or `png`. Raises RequestError when Graphviz is missing or
     fails (never a traceback)."""

@@ -234,31 +234,6 @@ class Statute:
     notes: Optional[str] = None
     span: Span = _span()
 
-    def in_force_on(self, day: dt.date, assumed: bool = False) -> bool:
-        """Commencement is inclusive; a repeal takes effect on its date (not in force from that day on).
-
-        A proposed statute is in force only when the question assumes it, and then on every date.
-        """
-        if assumed:
-            return True
-        if self.status == "proposed":
-            return False
-        if self.commenced is not None and day < self.commenced:
-            return False
-        if self.repealed is not None and day >= self.repealed:
-            return False
-        return True
-
-    def why_not_in_force(self, day: dt.date) -> str:
-        if self.status == "proposed":
-            return f"statute `{self.id}` is proposed, not enacted"
-        if self.commenced is not None and day < self.commenced:
-            return f"not in force until {self.commenced.isoformat()}"
-        if self.repealed is not None and day >= self.repealed:
-            return f"repealed on {self.repealed.isoformat()}"
-        return "in force"
-
-
 _ACT_URL = re.compile(r"^https://www\.legislation\.gov\.uk/[a-z]+/[0-9]{4}/[0-9]+$")
 _SECTION = re.compile(r"^\s*(?:section|s\.)\s*([0-9]+[A-Z]*)", re.IGNORECASE)
 _SCHEDULE = re.compile(r"^\s*(?:schedule|sch\.?)\s*([0-9]+[A-Z]*)(?:[,\s]*(?:paragraph|para\.?)\s*([0-9]+[A-Z]*))?",
