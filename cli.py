@@ -455,6 +455,83 @@ def graph_cmd(
 
 
 
+# ---- names and what changed (issue 15) -----------------------------------------------------------------
+# (list, show, timeline): the bodies are in engine/commands/catalogue.py
+
+
+class ListWhat(str, Enum):
+    orgs = "orgs"
+    data = "data"
+    purposes = "purposes"
+    gateways = "gateways"
+    restrictions = "restrictions"
+    agreements = "agreements"
+    statutes = "statutes"
+
+
+def _print(result: Tuple[str, int]) -> None:
+    text, code = result
+    typer.echo(text)
+    raise typer.Exit(code)
+
+
+@app.command("list")
+@guarded
+def list_cmd(
+    what: ListWhat = typer.Argument(..., metavar="WHAT", help="orgs, data, purposes, gateways, restrictions, agreements or statutes."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Only those that exist or are in force on this date, YYYY-MM-DD."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+) -> None:
+    """List the organisations, data categories, purposes, gateways, restrictions, agreements or statutes of the
+    bundle, with titles, other names, sensitivity and dates.
+
+    Exit 0, 2 on error.
+    """
+    from engine.commands.catalogue import list_names
+
+    with _refusals():
+        _print(list_names(what.value, on, fmt.value, bundle, _style))
+
+
+@app.command("show")
+@guarded
+def show_cmd(
+    name: str = typer.Argument(..., metavar="NAME", help="An id, another name or a title, in any case (\"Adult Learning Inspectorate\")."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Also say whether it exists or is in force on this date, YYYY-MM-DD."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Everything known about one organisation, data category, purpose, gateway, restriction, agreement or
+    statute, with the file and line where it is written and the rules that name it.
+
+    Exit 0, 2 when nothing is called NAME (with suggestions).
+    """
+    from engine.commands.catalogue import show_name
+
+    with _refusals():
+        _print(show_name(name, on, fmt.value, bundle, _style))
+
+
+@app.command("timeline")
+@guarded
+def timeline_cmd(
+    start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="First date, YYYY-MM-DD. Default: the first event."),
+    end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="Last date, YYYY-MM-DD. Default: the last event."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+) -> None:
+    """What changed when: statutes coming into force or repealed, organisations replaced, agreements and
+    rules beginning or ending — and the direct flows each date made lawful or unlawful.
+
+    Exit 0, 2 on error.
+    """
+    from engine.commands.catalogue import timeline
+
+    with _refusals():
+        _print(timeline(start, end, fmt.value, bundle, _style))
+
+
 # ---- review in pull requests (issue 5) --------------------------------------------------------------
 # (test, fmt, diff)
 
