@@ -413,7 +413,7 @@ def graph_cmd(
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
     highlight: Optional[Tuple[str, str]] = typer.Option(None, "--highlight", help="SOURCE RECIPIENT: draw the direct flow or the first lawful route bold (needs --data and --purpose)."),
-    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz)."),
+    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png: Graphviz, or graphviz-pure without it)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
     max_nodes: int = typer.Option(150, "--max-nodes", min=1, help="Refuse to draw more organisations than this."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
@@ -422,7 +422,7 @@ def graph_cmd(
 
     Bodies grouped by parent; flows labelled gateway / agreement; blocked flows dashed red; one-way bodies red.
 
-    Exit 0 when drawn, 2 on error (unknown name, too many organisations, Graphviz missing for svg/png).
+    Exit 0 when drawn, 2 on error (unknown name, too many organisations, no renderer for svg/png).
     """
     from engine.render import graph
 
