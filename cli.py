@@ -855,11 +855,17 @@ def serve_cmd(
     max_connections: int = typer.Option(1024, "--max-connections", min=1, help="Open connections; beyond it the longest-pending is closed (or the new one, if none is pending)."),
     reload_timeout: float = typer.Option(60.0, "--reload-timeout", min=0.1, help="Seconds one load of the bundle may take (a FIFO, a stalled disk); past it the reload is reported failed and the last good bundle is still served."),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document (as in docs/openapi.json) and exit."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", metavar="FILE", help="Callers must send `Authorization: Bearer TOKEN` with the token in FILE (0600). Needed to listen beyond 127.0.0.1 (or --trust-proxy-auth)."),
+    trust_proxy_auth: Optional[str] = typer.Option(None, "--trust-proxy-auth", metavar="HEADER", help="Behind a sign-on proxy that sets HEADER on every request it lets through (and strips it from callers): requests without it are refused."),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log before answering; answers carry each record's hash."),
+    audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
 ) -> None:
-    """Serve decisions over HTTP: POST /v1/decide, POST /v1/routes, GET /v1/health, GET /v1/bundle.
+    """Serve decisions over HTTP, and the web page at /: POST /v1/decide, POST /v1/routes, GET /v1/names,
+    GET /v1/timeline, GET /v1/reach, GET /v1/flows, GET /v1/graph, GET /v1/health, GET /v1/bundle.
 
     Reloads on SIGHUP or when a bundle file changes; a bundle with errors never replaces the one being
     served (its diagnostics are logged). The OpenAPI document is at /openapi.json (and docs/openapi.json).
+    Listens on 127.0.0.1 unless --host says otherwise, which needs --token-file or --trust-proxy-auth.
     Limits against hostile clients: docs/operations.md.
     """
     try:
@@ -870,12 +876,48 @@ def serve_cmd(
     if openapi:
         typer.echo(openapi_document(), nl=False)
         raise typer.Exit(EXIT_OK)
+    from engine.commands.serving import service_guards
+
     try:
+        log, auth = service_guards(audit_log, audit_key, token_file, trust_proxy_auth)
+        from engine.ops.auth import check_exposure
+
+        check_exposure(host, auth)  # before the bundle is loaded: refuse at once
         holder = BundleHolder(bundle, reload_timeout=reload_timeout)
         serve(holder, host=host, port=port, watch_interval=watch_interval, max_body_bytes=max_body_bytes,
               max_batch=max_batch, max_decisions=max_decisions, max_response_bytes=max_response_bytes,
-              limits=ConnectionLimits(header_timeout, body_timeout, max_header_bytes, max_pending, max_connections))
+              limits=ConnectionLimits(header_timeout, body_timeout, max_header_bytes, max_pending, max_connections),
+              audit_log=log, auth=auth)
     except ServiceError as exc:  # one line, no traceback (uvicorn would log the OSError and exit 3)
+        raise _fail(exc.message, exc.help, exc.code)
+
+
+@app.command("web")
+@guarded
+def web_cmd(
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1. Default: a free one."),
+    open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the page in a browser."),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log; the decision record shows its hash."),
+) -> None:
+    """Open the web page: the service on 127.0.0.1 and a free port, and the page in your browser.
+
+    Ask whether a flow is lawful, who may receive or send some data, what changed between two dates, see the
+    sharing network, and print a decision record. Ctrl-C stops it.
+    """
+    try:
+        from engine.ops.service import BundleHolder, ServiceError, serve
+    except ImportError as exc:
+        raise _fail(f"`lawful web` needs the `serve` extra ({exc.name} is not installed)",
+                    "pip install 'lawful[serve]'", "missing-extra")
+    from engine.commands.serving import open_in_browser, service_guards
+
+    try:
+        log, _auth = service_guards(audit_log)
+        serve(BundleHolder(bundle), host="127.0.0.1", port=port, audit_log=log, log_level="warning",
+              on_ready=open_in_browser if open_browser else
+              (lambda url: typer.echo(f"lawful: the page is at {url} (Ctrl-C stops the service)", err=True)))
+    except ServiceError as exc:
         raise _fail(exc.message, exc.help, exc.code)
 
 
