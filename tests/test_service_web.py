@@ -239,3 +239,47 @@ def test_serve_refuses_a_readable_token_file(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "serve", "--host", "0.0.0.0", "--port", "0",
                            "--token-file", str(f)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "error[bad-token-file]" in proc.stderr
+
+
+# ---- lawful web ----------------------------------------------------------------------------------------------
+
+
+def test_lawful_web_serves_the_page_on_loopback_and_a_free_port():
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "web", "--no-open", "--bundle", str(ROOT)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                break
+            m = re.search(r"the page is at (http://127\.0\.0\.1:(\d+)/)", line)
+            if m:
+                url = m.group(1)
+        assert url is not None, "lawful web did not say where the page is"
+        assert int(url.rsplit(":", 1)[1].rstrip("/")) > 0
+        page = httpx.get(url, timeout=30)
+        assert page.status_code == 200 and "May this data be shared?" in page.text
+        assert httpx.get(url + "v1/names", timeout=30).status_code == 200  # loopback: no token needed
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def test_lawful_web_opens_the_browser_at_the_page(monkeypatch, capsys):
+    import webbrowser
+
+    from engine.commands.serving import open_in_browser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    open_in_browser("http://127.0.0.1:5555/")
+    assert opened == ["http://127.0.0.1:5555/"]
+    assert "the page is at http://127.0.0.1:5555/" in capsys.readouterr().err

@@ -436,7 +436,7 @@
       case "new-agreement":
         return `Make ${agreementTerms()}.`;
       case "assume-statute":
-        return `If the proposed ${a.statute_title || f.statute} (${f.statute}) became law, gateway ${f.gateway} would allow it` +
+        return `If the proposed statute ${f.statute} (${a.statute_title || "not yet law"}) became law, gateway ${f.gateway} would allow it` +
           (a.with_agreement ? `, with ${agreementTerms()}.` : ".");
       case "later-date":
         return `Wait until ${spoken(f.on)}: it is lawful from then` + (a.with_agreement ? `, with ${agreementTerms()}.` : ".");
