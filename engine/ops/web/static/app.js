@@ -255,7 +255,8 @@
 
     input.addEventListener("input", () => { open(); describe(); });
     input.addEventListener("change", describe);
-    input.addEventListener("blur", () => setTimeout(close, 150));
+    // Closed a moment after focus leaves (a click on an option lands first), unless focus has come back.
+    input.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== input) close(); }, 150));
     input.addEventListener("keydown", (ev) => {
       if (ev.key === "ArrowDown") {
         ev.preventDefault();
