@@ -299,6 +299,11 @@ def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_h
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         typer.echo(reach_text(result, _style))
+        if not result.found:  # issue 15: say why no one may
+            from engine.policy.nobody import why_no_one
+            from engine.render.catalogue import why_no_one_text
+
+            typer.echo(why_no_one_text(why_no_one(policy, kind, anchor, data, purpose, day, assume), _style))
     raise typer.Exit(EXIT_OK if result.found else EXIT_DENY)
 
 

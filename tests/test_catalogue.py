@@ -203,3 +203,19 @@ def test_timeline_refuses_a_backwards_range_and_too_many_dates(default_policy):
     with pytest.raises(RequestError) as info:
         catalogue.timeline(default_policy, max_days=2)
     assert info.value.code == "limit-exceeded"
+
+
+# ---- why no one --------------------------------------------------------------------------------------------
+
+
+def test_why_no_one_names_the_reason_for_each_side(default_policy):
+    from engine.policy.nobody import why_no_one
+
+    one_way = why_no_one(default_policy, "recipients", "JCP", "provider-data", "inspection", D2005)
+    assert one_way[0]["reason"].startswith("JCP is bound by a one-way restriction")
+    assert any("JCP → ALI for inspection" in r["flows"] for r in one_way)
+    nothing = why_no_one(default_policy, "sources", "Ufi", "learner-record", "funding", D2005)
+    assert nothing == [{"reason": "no gateway lets Ufi receive learner-record for funding", "flows": []}]
+    gone = why_no_one(default_policy, "recipients", "ALI", "provider-data", None, dt.date(2008, 1, 1))
+    assert gone == [{"reason": "ALI no longer exists on 2008-01-01: OFSTED-2007 replaced it on 2007-04-01",
+                     "flows": []}]

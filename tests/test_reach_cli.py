@@ -82,6 +82,9 @@ def test_nothing_reachable_exits_1():
     r = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON)
     assert r.exit_code == 1
     assert "no organisation may lawfully receive it" in r.stdout
+    # issue 15: and why
+    assert "why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 s.123" in r.stdout
+    assert "e.g. JCP → ALI for inspection" in r.stdout
 
 
 def test_sources():

@@ -212,3 +212,16 @@ def timeline_csv(t: Timeline) -> str:
             w.writerow([day.on.isoformat(), change] + [csv_cell(x) for x in (f.source, f.recipient, f.data, f.purpose,
                                                                               "; ".join(f.bases), said)])
     return out.getvalue()
+
+
+def why_no_one_text(reasons: Sequence[dict], style: Style = plain, examples: int = 3) -> str:
+    """The reasons no organisation may receive (or send) the data, as `why:` lines with a few example flows."""
+    lines = []
+    for r in reasons:
+        lines.append(style("why: ", "bold") + r["reason"])
+        flows = r.get("flows") or []
+        for f in flows[:examples]:
+            lines.append(f"  e.g. {f}")
+        if len(flows) > examples:
+            lines.append(f"  … and {len(flows) - examples} more")
+    return "\n".join(lines)
