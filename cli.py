@@ -71,7 +71,7 @@ app = _LawfulApp(
     name="lawful",
     help="Decide whether data may lawfully move between organisations, and say why.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # `lawful --install-completion`: names complete from the bundle (engine/commands/completion.py)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -91,6 +91,19 @@ class CheckFormat(str, Enum):
     json = "json"
     sarif = "sarif"
     github = "github"
+
+
+# ---- shell completion of names (issue 15) -------------------------------------------------------------
+
+
+def _names(kind: str) -> Callable:
+    """A completion callback for names of `kind` (organisations, data, purposes, statutes, any_name); the
+    engine is imported only when the shell asks."""
+    def complete(ctx: typer.Context, incomplete: str):
+        from engine.commands import completion
+
+        return getattr(completion, kind)(ctx, incomplete)
+    return complete
 
 
 # ---- output helpers --------------------------------------------------------------------------------
@@ -168,10 +181,10 @@ def _load(bundle: Optional[Path]):
 @app.command("can-share")
 @guarded
 def can_share(
-    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that would disclose (id or alias, any case)."),
-    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive."),
-    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
-    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: one answer per declared purpose."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that would disclose (id or alias, any case).", autocompletion=_names("organisations")),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive.", autocompletion=_names("organisations")),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category.", autocompletion=_names("data")),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: one answer per declared purpose.", autocompletion=_names("purposes")),
     on: Optional[str] = typer.Option(None, "--on", help="Date of the disclosure, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
@@ -310,8 +323,8 @@ def _reach_command(kind: str, anchor: str, data: str, purpose, on, assume, max_h
 @app.command("recipients")
 @guarded
 def recipients_cmd(
-    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data."),
-    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data.", autocompletion=_names("organisations")),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category.", autocompletion=_names("data")),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -331,8 +344,8 @@ def recipients_cmd(
 @app.command("sources")
 @guarded
 def sources_cmd(
-    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data."),
-    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data.", autocompletion=_names("organisations")),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category.", autocompletion=_names("data")),
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", help="The purpose. Without it: every declared purpose."),
     on: Optional[str] = typer.Option(None, "--on", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", help="Treat this (proposed) statute as in force. Repeatable."),
@@ -502,7 +515,7 @@ def list_cmd(
 @app.command("show")
 @guarded
 def show_cmd(
-    name: str = typer.Argument(..., metavar="NAME", help="An id, another name or a title, in any case (\"Adult Learning Inspectorate\")."),
+    name: str = typer.Argument(..., metavar="NAME", help="An id, another name or a title, in any case (\"Adult Learning Inspectorate\").", autocompletion=_names("any_name")),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Also say whether it exists or is in force on this date, YYYY-MM-DD."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
     fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),

@@ -219,3 +219,35 @@ def test_why_no_one_names_the_reason_for_each_side(default_policy):
     gone = why_no_one(default_policy, "recipients", "ALI", "provider-data", None, dt.date(2008, 1, 1))
     assert gone == [{"reason": "ALI no longer exists on 2008-01-01: OFSTED-2007 replaced it on 2007-04-01",
                      "flows": []}]
+
+
+# ---- shell completion ----------------------------------------------------------------------------------------
+
+
+def _complete(words: str) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_LAWFUL_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1 + (1 if words.endswith(" ") else 0))}
+    code = "import sys; sys.argv = ['lawful']; import cli; cli.app(prog_name='lawful')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout.split()
+
+
+def test_names_complete_from_the_bundle():
+    assert _complete("lawful can-share JCP A") == ["ALI", "AoC"]
+    assert _complete("lawful can-share JCP ALI provider-c") == ["provider-contacts"]
+    assert "inspection.schools" in _complete("lawful can-share JCP ALI provider-data --purpose insp")
+    assert _complete("lawful recipients LS") == ["LSC"]
+    assert "LSC-ALI-2005" in _complete("lawful show LSC-A")
+    assert _complete("lawful show jc") == ["jcP", "jcP-ALI-DRAFT"]  # names are case-insensitive: the typed letters are kept
+    assert _complete(f"lawful can-share --bundle {ROOT / 'nowhere'} A") == []  # a broken bundle: nothing, quietly
+
+
+def test_completion_can_be_installed():
+    r = run("--help")
+    assert "--install-completion" in r.stdout
