@@ -415,7 +415,7 @@ def timeline(policy: CompiledPolicy, start: Optional[dt.date] = None, end: Optio
     more than `max_days` dates with events (each costs two registers of flows)."""
     if start is not None and end is not None and end < start:
         raise RequestError("bad-range", f"the range ends ({end.isoformat()}) before it starts ({start.isoformat()})",
-                           "give --from a date on or before --to")
+                           "the first date must be on or before the last")
     chosen = [e for e in events(policy) if (start is None or e.on >= start) and (end is None or e.on <= end)
               and e.on > dt.date.min]
     by_day: dict[dt.date, list[Event]] = {}
@@ -423,7 +423,7 @@ def timeline(policy: CompiledPolicy, start: Optional[dt.date] = None, end: Optio
         by_day.setdefault(e.on, []).append(e)
     if len(by_day) > max_days:
         raise RequestError("limit-exceeded", f"the range holds events on {len(by_day):,} dates, more than the limit "
-                           f"of {max_days:,}", "narrow it with --from and --to")
+                           f"of {max_days:,}", "ask for a shorter range of dates")
     cache: dict = {}
     days = []
     for day in sorted(by_day):

@@ -490,6 +490,7 @@
     document.body.classList.add("printing");
     const done = () => {
       document.body.classList.remove("printing");
+      rec.hidden = true;
       window.removeEventListener("afterprint", done);
     };
     window.addEventListener("afterprint", done);
@@ -677,7 +678,15 @@
   async function load() {
     const status = $("load-status");
     try {
-      const [names, bundle, health] = await Promise.all([api("/v1/names"), api("/v1/bundle"), api("/v1/health")]);
+      // One kind at a time: a bundle with very many agreements must not stop the pickers from loading.
+      const kinds = ["organisation", "data", "purpose", "statute", "gateway", "restriction", "agreement"];
+      const [bundle, health, ...parts] = await Promise.all([api("/v1/bundle"), api("/v1/health"),
+        ...kinds.map((k) => api(`/v1/names?kind=${k}`).catch((err) => (k === "organisation" || k === "data" || k === "purpose" ? Promise.reject(err) : null)))]);
+      const names = { organisations: [], data: [], purposes: [], gateways: [], restrictions: [], agreements: [], statutes: [] };
+      for (const part of parts) {
+        if (!part) continue;
+        for (const key of Object.keys(names)) if (part[key] && part[key].length) names[key] = part[key];
+      }
       state.names = names;
       state.bundle = bundle;
       state.version = health.version;
