@@ -290,3 +290,76 @@ def test_no_serious_or_critical_accessibility_violation_in_any_view(page):
     page.click("#network-form button[type=submit]")
     page.locator("#network-result img").wait_for()
     _no_serious_violations(page, "the sharing network")
+
+
+# ---- hostile bundle values ---------------------------------------------------------------------------------
+
+HOSTILE_REGISTER = """\
+statutes:
+  EVIL:
+    title: "<img src=x onerror=window.__pwned=1>"
+    url: "https://example.org/\\"><img/src=x/onerror=window.__pwned=2>"
+    status: in-force
+    commenced: 2000-01-01
+"""
+
+HOSTILE_POLICY = """
+organisation A "<img src=x onerror=window.__pwned=3>" aka "<b>bold</b>"
+organisation B "<script>window.__pwned=4</script>"
+data d "<svg onload=window.__pwned=5>" personal
+purpose p "<iframe srcdoc='<script>parent.__pwned=6</script>'>"
+gateway G "<a href=javascript:window.__pwned=7>gateway</a>" {
+  statute EVIL "<img src=x onerror=window.__pwned=8>"
+  allows A -> B
+  data d
+  for p
+  requires agreement
+  lawful-basis public-task
+}
+agreement AG "<img src=x onerror=window.__pwned=9>" {
+  from A to B
+  data d
+  for p
+  under G
+  valid 2000-01-01 to 2030-01-01
+  review 2001-01-01
+  owner "<img src=x onerror=window.__pwned=10>"
+  onward none
+  requires "<script>window.__pwned=11</script>"
+}
+"""
+
+
+def test_values_from_a_hostile_bundle_are_shown_as_text_and_never_run(browser, tmp_path):
+    from conftest import write_bundle
+
+    bundle = write_bundle(tmp_path / "hostile", {"h.policy": HOSTILE_POLICY}, HOSTILE_REGISTER)
+    with running(create_app(BundleHolder(bundle))) as url:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(url + "/")
+        pg.get_by_text("Ready:").wait_for()
+        _ask(pg, "A", "B", "d", "p", "2005-06-23")
+        assert pg.locator("#ask-result [data-verdict]").inner_text() == "ALLOWED"
+        answer = pg.locator("#ask-result").inner_text()
+        assert "<img src=x onerror=window.__pwned=3>" in answer  # the title, shown literally
+        assert "<script>window.__pwned=4</script>" in answer
+        assert "owner: <img src=x onerror=window.__pwned=10>" in answer
+        assert "<script>window.__pwned=11</script>" in answer
+        for tag in ("img", "script", "svg", "iframe"):
+            assert pg.locator(f"#ask-result {tag}").count() == 0, tag
+        law = pg.locator("#ask-result a").first
+        assert law.get_attribute("href").startswith("https://example.org/")
+        assert "<" not in law.get_attribute("href")  # the URL is encoded, not broken out of
+        pg.fill("#ask-recipient", "<scr")  # the picker's list shows the titles as text too
+        pg.locator("#ask-recipient-list [role=option]").first.wait_for()
+        assert pg.locator("#ask-recipient-list script, #ask-recipient-list img").count() == 0
+        pg.keyboard.press("Escape")
+        pg.click("#tab-network")
+        pg.fill("#network-on", "2005-06-23")
+        pg.click("#network-form button[type=submit]")
+        pg.locator("#network-result img").wait_for()
+        pg.wait_for_timeout(300)
+        assert pg.evaluate("window.__pwned") is None
+        context.close()
