@@ -55,7 +55,7 @@ class Entry:
         return next((v for k, v in self.details if k == key), default)
 
     def to_dict(self, related: bool = True) -> dict:
-        out = {"kind": self.kind, "id": self.id, "title": self.title, "at": self.at, "aliases": list(self.aliases),
+        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "title": self.title, "at": self.at, "aliases": list(self.aliases),
                "parent": self.parent, "sensitivity": list(self.sensitivity),
                "start": self.start.isoformat() if self.start else None,
                "end": self.end.isoformat() if self.end else None, "status": self.status,
@@ -67,11 +67,11 @@ class Entry:
 
 # ---- the timeline ------------------------------------------------------------------------------------
 
-# What can happen on a date. An agreement or rule "ends" on the first day it is no longer in force (the day
-# after the last day of its `valid` clause), so every event is dated when the flows change.
-EVENT_KINDS = ("statute-commenced", "statute-repealed", "organisation-replaced", "organisation-starts",
-               "gateway-starts", "gateway-ends", "restriction-starts", "restriction-ends", "agreement-starts",
-               "agreement-ends")
+# What can happen on a date, in the order the events of one date are listed. An agreement or rule "ends" on
+# the first day it is no longer in force (the day after the last day of its `valid` clause), so every event is
+# dated when the flows change.
+EVENT_KINDS = ("statute-repealed", "statute-commenced", "organisation-replaced", "gateway-ends", "gateway-starts",
+               "restriction-ends", "restriction-starts", "agreement-ends", "agreement-starts")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional
 from engine.base.diagnostics import did_you_mean
 from engine.base.source import Span
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestriction, title_key
-from engine.decision.catalogue import KINDS, Entry, Event, FlowChange, Ref, Timeline, TimelineDay
+from engine.decision.catalogue import EVENT_KINDS, KINDS, Entry, Event, FlowChange, Ref, Timeline, TimelineDay
 from engine.errors import RequestError, UnknownNameError
 from engine.syntax import model as m
 
@@ -274,9 +274,9 @@ def _entry(p: CompiledPolicy, kind: str, key: str, on: Optional[dt.date], ix: Op
 
 
 def _keys(p: CompiledPolicy, kind: str) -> list[str]:
-    table = {"organisation": p.orgs, "data": p.data, "purpose": p.purposes, "gateway": p.gateways,
-             "restriction": p.restrictions, "agreement": p.agreements, "statute": p.statutes}[kind]
-    return sorted(table)
+    table: dict[str, Any] = {"organisation": p.orgs, "data": p.data, "purpose": p.purposes, "gateway": p.gateways,
+                             "restriction": p.restrictions, "agreement": p.agreements, "statute": p.statutes}
+    return sorted(table[kind])
 
 
 def entries(policy: CompiledPolicy, kind: str, on: Optional[dt.date] = None, current_only: bool = False) -> list[Entry]:
@@ -290,11 +290,6 @@ def entries(policy: CompiledPolicy, kind: str, on: Optional[dt.date] = None, cur
         out = [e for e in out if e.status in ("exists", "in force", "declared")]
     out.sort(key=lambda e: (e.id.lower(), e.id))
     return out
-
-
-def every_entry(policy: CompiledPolicy, on: Optional[dt.date] = None) -> dict[str, list[Entry]]:
-    """{kind: entries} for every kind (GET /v1/names)."""
-    return {kind: entries(policy, kind, on) for kind in KINDS}
 
 
 def find(policy: CompiledPolicy, name: str, on: Optional[dt.date] = None) -> list[Entry]:
@@ -328,7 +323,8 @@ def _entry_title(p: CompiledPolicy, kind: str, key: str) -> str:
         return p.purposes[key].title
     if kind == "statute":
         return p.statutes[key].title
-    return p.rule(key).model.title  # type: ignore[union-attr]
+    rule = p.rule(key)
+    return rule.model.title if rule is not None else key
 
 
 def _all_names(p: CompiledPolicy) -> list[str]:
@@ -371,9 +367,7 @@ def events(policy: CompiledPolicy) -> list[Event]:
             if valid.end is not None:
                 out.append(Event(valid.end + DAY, f"{kind}-ends", r.id, r.model.title, _at(r.model.span),
                                  (("last_day", valid.end),)))
-    order = {k: i for i, k in enumerate(("statute-repealed", "statute-commenced", "organisation-replaced",
-                                         "gateway-ends", "gateway-starts", "restriction-ends", "restriction-starts",
-                                         "agreement-ends", "agreement-starts"))}
+    order = {k: i for i, k in enumerate(EVENT_KINDS)}
     out.sort(key=lambda e: (e.on, order.get(e.kind, 99), e.id.lower()))
     return out
 

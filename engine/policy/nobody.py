@@ -41,11 +41,11 @@ def why_no_one(policy: CompiledPolicy, kind: str, anchor: str, data: str, purpos
             why = f"{p.org_name(a)} does not exist until {p.org_start[a].isoformat()}"
         return [{"reason": why, "flows": []}]
     if kind == "recipients":
-        for r in p.restrictions.values():
-            if a in r.one_way and (r.data is None or d in r.data) and \
-                    in_force(r.window, day, assumed, statute_required=False) is None:
-                title = cites_rule(p, r)
-                out.append({"reason": f"{p.org_name(a)} is bound by a one-way restriction, {title} ({r.id}): it "
+        for rule in p.restrictions.values():
+            if a in rule.one_way and (rule.data is None or d in rule.data) and \
+                    in_force(rule.window, day, assumed, statute_required=False) is None:
+                title = cites_rule(p, rule)
+                out.append({"reason": f"{p.org_name(a)} is bound by a one-way restriction, {title} ({rule.id}): it "
                                       f"may not disclose this data to anyone, unless a gateway lifts it",
                             "flows": []})
     pairs: dict[tuple[str, str], set[str]] = {}
