@@ -17,7 +17,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, NoReturn, Optional, Tuple
+from typing import Callable, TYPE_CHECKING, Any, List, NoReturn, Optional, Tuple
 
 import typer
 
@@ -66,7 +66,7 @@ def _help_and_exit(ctx: typer.Context) -> NoReturn:
 app = _LawfulApp(
     name="lawful",
     help="Decide whether data may lawfully move between organisations, and say why.",
-    add_completion=False,
+    add_completion=True,  # `lawful --install-completion`: names complete from the bundle (engine/commands/completion.py)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -87,6 +87,22 @@ class CheckFormat(str, Enum):
     json = "json"
     sarif = "sarif"
     github = "github"
+
+
+# ---- shell completion of names (issue 15) -------------------------------------------------------------
+
+
+def _names(kind: str) -> Callable:
+    """A completion callback for names of `kind` (organisations, data, purposes, statutes, any_name); the
+    engine is imported only when the shell asks."""
+    def complete(ctx: typer.Context, incomplete: str):
+        from engine.commands import completion
+
+        return getattr(completion, kind)(ctx, incomplete)
+    return complete
+
+
+# ---- output helpers --------------------------------------------------------------------------------
 
 
 def _colour() -> bool:
@@ -114,10 +130,10 @@ def _emit(result: "Result") -> NoReturn:
 
 @app.command("can-share")
 def can_share(
-    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that would disclose (id or alias, any case)."),
-    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive."),
-    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
-    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="The purpose. Without it: one answer per declared purpose."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that would disclose (id or alias, any case).", autocompletion=_names("organisations")),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive.", autocompletion=_names("organisations")),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category.", autocompletion=_names("data")),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="The purpose. Without it: one answer per declared purpose.", autocompletion=_names("purposes")),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date of the disclosure, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
@@ -178,9 +194,9 @@ MAX_HOPS_HELP = "Longest route searched, in hops (1-8)."
 
 @app.command("recipients")
 def recipients_cmd(
-    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data."),
-    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
-    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="The purpose. Without it: every declared purpose."),
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data.", autocompletion=_names("organisations")),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category.", autocompletion=_names("data")),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="The purpose. Without it: every declared purpose.", autocompletion=_names("purposes")),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     max_hops: int = typer.Option(4, "--max-hops", metavar="HOPS", help=MAX_HOPS_HELP),
@@ -200,9 +216,9 @@ def recipients_cmd(
 
 @app.command("sources")
 def sources_cmd(
-    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data."),
-    data: str = typer.Argument(..., metavar="DATA", help="The data category."),
-    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="The purpose. Without it: every declared purpose."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data.", autocompletion=_names("organisations")),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category.", autocompletion=_names("data")),
+    purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="The purpose. Without it: every declared purpose.", autocompletion=_names("purposes")),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     max_hops: int = typer.Option(4, "--max-hops", metavar="HOPS", help=MAX_HOPS_HELP),
@@ -265,7 +281,7 @@ def graph_cmd(
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     highlight: Optional[Tuple[str, str]] = typer.Option(None, "--highlight", metavar="SOURCE RECIPIENT", help="SOURCE RECIPIENT: draw the direct flow or the first lawful route bold (needs --data and --purpose)."),
-    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz)."),
+    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png: Graphviz, or graphviz-pure without it)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write to this file instead of standard output."),
     max_nodes: int = typer.Option(150, "--max-nodes", min=1, metavar="N", help="Refuse to draw more organisations than this."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
@@ -274,12 +290,77 @@ def graph_cmd(
 
     Bodies grouped by parent; flows labelled gateway / agreement; blocked flows dashed red; one-way bodies red.
 
-    Exit 0 when drawn, 2 on error (unknown name, too many organisations, Graphviz missing for svg/png).
+    Exit 0 when drawn, 2 on error (unknown name, too many organisations, no renderer for svg/png).
     """
     from engine.commands import reach
 
     _emit(reach.graph(data, purpose, on, assume, highlight=highlight, fmt=fmt.value, output=output,
                       max_nodes=max_nodes, bundle=bundle, stdout_is_terminal=sys.stdout.isatty()))
+
+
+# ---- names and what changed (issue 15) -----------------------------------------------------------------
+# (list, show, timeline): the bodies are in engine/commands/catalogue.py
+
+
+class ListWhat(str, Enum):
+    orgs = "orgs"
+    data = "data"
+    purposes = "purposes"
+    gateways = "gateways"
+    restrictions = "restrictions"
+    agreements = "agreements"
+    statutes = "statutes"
+
+
+@app.command("list")
+def list_cmd(
+    what: ListWhat = typer.Argument(..., metavar="WHAT", help="orgs, data, purposes, gateways, restrictions, agreements or statutes."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Only those that exist or are in force on this date, YYYY-MM-DD."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+) -> None:
+    """List the organisations, data categories, purposes, gateways, restrictions, agreements or statutes of the
+    bundle, with titles, other names, sensitivity and dates.
+
+    Exit 0, 2 on error.
+    """
+    from engine.commands import catalogue
+
+    _emit(catalogue.list_command(what.value, on, fmt.value, bundle, colour=_colour()))
+
+
+@app.command("show")
+def show_cmd(
+    name: str = typer.Argument(..., metavar="NAME", help="An id, another name or a title, in any case (\"Adult Learning Inspectorate\").", autocompletion=_names("any_name")),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Also say whether it exists or is in force on this date, YYYY-MM-DD."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Everything known about one organisation, data category, purpose, gateway, restriction, agreement or
+    statute, with the file and line where it is written and the rules that name it.
+
+    Exit 0, 2 when nothing is called NAME (with suggestions).
+    """
+    from engine.commands import catalogue
+
+    _emit(catalogue.show_command(name, on, fmt.value, bundle, colour=_colour()))
+
+
+@app.command("timeline")
+def timeline_cmd(
+    start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="First date, YYYY-MM-DD. Default: the first event."),
+    end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="Last date, YYYY-MM-DD. Default: the last event."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+) -> None:
+    """What changed when: statutes coming into force or repealed, organisations replaced, agreements and
+    rules beginning or ending — and the direct flows each date made lawful or unlawful.
+
+    Exit 0, 2 on error.
+    """
+    from engine.commands import catalogue
+
+    _emit(catalogue.timeline_command(start, end, fmt.value, bundle, colour=_colour()))
 
 
 # ---- review in pull requests (issue 5) --------------------------------------------------------------
@@ -437,11 +518,18 @@ def serve_cmd(
     max_pending: int = typer.Option(512, "--max-pending", min=1, metavar="N", help="Connections that may be part-way through sending a request, or idle between requests; beyond it the longest-pending is closed."),
     max_connections: int = typer.Option(1024, "--max-connections", min=1, metavar="N", help="Open connections; beyond it the longest-pending is closed (or the new one, if none is pending)."),
     reload_timeout: float = typer.Option(60.0, "--reload-timeout", min=0.1, metavar="SECONDS", help="Seconds one load of the bundle may take (a FIFO, a stalled disk); past it the reload is reported failed and the last good bundle is still served."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", metavar="FILE", help="Callers must send `Authorization: Bearer TOKEN` with the token in FILE (0600). Needed to listen beyond 127.0.0.1 (or --trust-proxy-auth)."),
+    trust_proxy_auth: Optional[str] = typer.Option(None, "--trust-proxy-auth", metavar="HEADER", help="Behind a sign-on proxy that sets HEADER on every request it lets through (and strips it from callers): requests without it are refused."),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log before answering; answers carry each record's hash."),
+    audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
 ) -> None:
-    """Serve decisions over HTTP: POST /v1/decide, POST /v1/routes, GET /v1/health, GET /v1/bundle.
+    """Serve decisions over HTTP, and the web page at /: POST /v1/decide, POST /v1/routes, GET /v1/names,
+    GET /v1/timeline, GET /v1/reach, GET /v1/flows, GET /v1/graph, GET /v1/health, GET /v1/bundle.
 
     Reloads on SIGHUP or when a bundle file changes; a bundle with errors never replaces the one being
     served (its diagnostics are logged). The OpenAPI document is at /openapi.json (and docs/openapi.json).
+    Listens on 127.0.0.1 unless --host says otherwise, which needs --token-file or --trust-proxy-auth.
+    Limits against hostile clients: docs/operations.md.
     """
     from engine.commands import ops
 
@@ -449,7 +537,25 @@ def serve_cmd(
                     max_batch=max_batch, openapi=openapi, max_decisions=max_decisions,
                     max_response_bytes=max_response_bytes, header_timeout=header_timeout, body_timeout=body_timeout,
                     max_header_bytes=max_header_bytes, max_pending=max_pending, max_connections=max_connections,
-                    reload_timeout=reload_timeout))
+                    reload_timeout=reload_timeout, token_file=token_file, trust_proxy_auth=trust_proxy_auth,
+                    audit_log=audit_log, audit_key=audit_key))
+
+
+@app.command("web")
+def web_cmd(
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1. Default: a free one."),
+    open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the page in a browser."),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log; the decision record shows its hash."),
+) -> None:
+    """Open the web page: the service on 127.0.0.1 and a free port, and the page in your browser.
+
+    Ask whether a flow is lawful, who may receive or send some data, what changed between two dates, see the
+    sharing network, and print a decision record. Ctrl-C stops it.
+    """
+    from engine.commands import ops
+
+    _emit(ops.web(bundle, port=port, open_browser=open_browser, audit_log=audit_log))
 
 
 @app.command("audit")

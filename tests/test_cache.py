@@ -11,7 +11,6 @@ import pytest
 
 import engine
 from engine.base import cachedir
-from engine.policy import cache
 import engine.policy.load
 
 from conftest import write_bundle

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -82,6 +81,9 @@ def test_nothing_reachable_exits_1():
     r = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON)
     assert r.exit_code == 1
     assert "no organisation may lawfully receive it" in r.stdout
+    # issue 15: and why
+    assert "why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 s.123" in r.stdout
+    assert "e.g. JCP → ALI for inspection" in r.stdout
 
 
 def test_sources():
@@ -231,7 +233,7 @@ def test_mermaid(default_policy):
     assert "subgraph c_lsc" not in r.stdout  # local LSCs are not drawn: no flow of theirs is at the top level
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (apt-get install graphviz)")
+@pytest.mark.skipif(graph.renderer() is None, reason="neither Graphviz `dot` nor graphviz-pure is installed")
 def test_svg_of_the_default_bundle_is_valid_xml_with_one_node_per_organisation(default_policy, tmp_path):
     out = tmp_path / "network.svg"
     r = run("graph", "--format", "svg", "--output", str(out), *ON)
@@ -242,7 +244,7 @@ def test_svg_of_the_default_bundle_is_valid_xml_with_one_node_per_organisation(d
     assert sorted(g.find(f"{SVG}title").text for g in nodes) == sorted(default_policy.orgs)
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (apt-get install graphviz)")
+@pytest.mark.skipif(graph.renderer() is None, reason="neither Graphviz `dot` nor graphviz-pure is installed")
 def test_png(tmp_path):
     out = tmp_path / "n.png"
     assert run("graph", "--format", "png", "--output", str(out), *ON).exit_code == 0
@@ -250,10 +252,11 @@ def test_png(tmp_path):
 
 
 def test_missing_graphviz_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(graph.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(graph.shutil, "which", lambda *_a, **_k: None)
     r = run("graph", "--format", "svg", *ON)
     assert r.exit_code == 2
     assert "error[graphviz-missing]" in r.stderr and "apt-get install graphviz" in r.stderr
+    assert "pip install graphviz-pure" in r.stderr
     assert run("graph", "--format", "dot", *ON).exit_code == 0  # DOT needs no renderer
 
 

@@ -23,7 +23,6 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-import engine  # noqa: E402
 from engine.ops.service import MAX_BATCH, BundleHolder, create_app, openapi_document  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

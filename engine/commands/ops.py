@@ -15,7 +15,9 @@ def serve(bundle: Optional[Path] = None, host: str = "127.0.0.1", port: int = 81
           max_body_bytes: int = 1024 * 1024, max_batch: int = 1000, openapi: bool = False,
           max_decisions: int = 1000, max_response_bytes: int = 4 * 1024 * 1024, header_timeout: float = 10.0,
           body_timeout: float = 20.0, max_header_bytes: int = 64 * 1024, max_pending: int = 512,
-          max_connections: int = 1024, reload_timeout: float = 60.0) -> Result:
+          max_connections: int = 1024, reload_timeout: float = 60.0, token_file: Optional[Path] = None,
+          trust_proxy_auth: Optional[str] = None, audit_log: Optional[Path] = None,
+          audit_key: Optional[Path] = None) -> Result:
     """Serve decisions over HTTP until interrupted (exit 0), or with `openapi` print the OpenAPI document.
     A service that cannot start (address in use, a load past its deadline) is one line and exit 2."""
     try:
@@ -28,13 +30,46 @@ def serve(bundle: Optional[Path] = None, host: str = "127.0.0.1", port: int = 81
         return Result(EXIT_OK).out(openapi_document(), nl=False)
     from engine.errors import ServiceError
 
+    from engine.commands.serving import service_guards
+    from engine.ops.auth import check_exposure
+
     try:
+        log, auth = service_guards(audit_log, audit_key, token_file, trust_proxy_auth)
+        check_exposure(host, auth)  # before the bundle is loaded: refuse at once
         holder = BundleHolder(bundle, reload_timeout=reload_timeout)
         run_service(holder, host=host, port=port, watch_interval=watch_interval, max_body_bytes=max_body_bytes,
                     max_batch=max_batch, max_decisions=max_decisions, max_response_bytes=max_response_bytes,
                     limits=ConnectionLimits(header_timeout, body_timeout, max_header_bytes, max_pending,
-                                            max_connections))
+                                            max_connections), audit_log=log, auth=auth)
     except ServiceError as exc:  # one line, no traceback (uvicorn would log the OSError and exit 3)
+        raise RequestError(exc.code, exc.message, exc.help)
+    return Result(EXIT_OK)
+
+
+@command
+def web(bundle: Optional[Path] = None, port: int = 0, open_browser: bool = True,
+        audit_log: Optional[Path] = None) -> Result:
+    """The web page: the service on 127.0.0.1 and a free port, and the page opened in a browser. Exit 0 when
+    stopped (Ctrl-C), 2 when it cannot start."""
+    try:
+        from engine.ops.service import BundleHolder
+        from engine.ops.service import serve as run_service
+    except ImportError as exc:
+        raise RequestError("missing-extra", f"`lawful web` needs the `serve` extra ({exc.name} is not installed)",
+                           "pip install 'lawful[serve]'")
+    from engine.commands.serving import open_in_browser, service_guards
+    from engine.errors import ServiceError
+
+    def say_where(url: str) -> None:
+        import sys
+
+        print(f"lawful: the page is at {url} (Ctrl-C stops the service)", file=sys.stderr, flush=True)
+
+    try:
+        log, _auth = service_guards(audit_log)
+        run_service(BundleHolder(bundle), host="127.0.0.1", port=port, audit_log=log, log_level="warning",
+                    on_ready=open_in_browser if open_browser else say_where)
+    except ServiceError as exc:
         raise RequestError(exc.code, exc.message, exc.help)
     return Result(EXIT_OK)
 

@@ -23,7 +23,13 @@ def _reach(kind: str, anchor: str, data: str, purpose: Optional[str], on: Option
     res = Result(EXIT_OK if result.found else EXIT_DENY)
     if fmt == "json":
         return res.out(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    return res.out(reach_text(result, styler(colour)))
+    res.out(reach_text(result, styler(colour)))
+    if not result.found:  # say why no one may (a one-way block, no gateway, no agreement)
+        from engine.policy.nobody import why_no_one
+        from engine.render.catalogue import why_no_one_text
+
+        res.out(why_no_one_text(why_no_one(policy, kind, anchor, data, purpose, day, list(assume)), styler(colour)))
+    return res
 
 
 @command

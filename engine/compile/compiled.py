@@ -140,6 +140,15 @@ class CompiledPolicy:
         self.statutes: dict[str, m.Statute] = dict(c.statutes)
         self.tests: tuple[m.PolicyTest, ...] = tuple(c.tests)
 
+        # Titles as names a person may type ("Adult Learning Inspectorate" for ALI), when a title is unique
+        # among its kind; ids and aliases always win over titles.
+        self.titles: dict[str, dict[str, str]] = {
+            "organisation": _unique_titles((k, o.title) for k, o in self.orgs.items()),
+            "data": _unique_titles((k, d.title) for k, d in self.data.items()),
+            "purpose": _unique_titles((k, p.title) for k, p in self.purposes.items()),
+            "statute": _unique_titles((k, s.title) for k, s in self.statutes.items()),
+        }
+
         # Sensitivity of each data category as a flow of it carries it (cautious: parts count).
         self.sensitivity: dict[str, frozenset[str]] = {k: frozenset(c.effective(k)) for k in self.data}
 
@@ -272,6 +281,8 @@ class CompiledPolicy:
             return k
         if k in self.org_alias:
             return self.org_alias[k]
+        if title_key(name) in self.titles["organisation"]:
+            return self.titles["organisation"][title_key(name)]
         candidates = [o.id.text for o in self.orgs.values()] + [a for o in self.orgs.values() for a in o.aliases]
         raise UnknownNameError("organisation", name, did_you_mean(name, candidates))
 
@@ -279,18 +290,24 @@ class CompiledPolicy:
         k = name.lower()
         if k in self.data:
             return k
+        if title_key(name) in self.titles["data"]:
+            return self.titles["data"][title_key(name)]
         raise UnknownNameError("data category", name, did_you_mean(name, [d.id.text for d in self.data.values()]))
 
     def purpose_key(self, name: str) -> str:
         k = name.lower()
         if k in self.purposes:
             return k
+        if title_key(name) in self.titles["purpose"]:
+            return self.titles["purpose"][title_key(name)]
         raise UnknownNameError("purpose", name, did_you_mean(name, [p.id.text for p in self.purposes.values()]))
 
     def statute_key(self, name: str) -> str:
         k = name.lower()
         if k in self.statutes:
             return k
+        if title_key(name) in self.titles["statute"]:
+            return self.titles["statute"][title_key(name)]
         # `--assume` takes a statute; someone who names the gateway (or a rule) means the statute it cites.
         cited = getattr(self.gateways.get(k) or self.restrictions.get(k), "statute", None)
         suggestions = [cited.id] if cited is not None else did_you_mean(name, [s.id for s in self.statutes.values()])
@@ -344,6 +361,20 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
         if inside:
             cut[pred] = c.org_tree.expand(inside)
     return start, end, cut
+
+
+def title_key(text: str) -> str:
+    """A title as looked up: any case, runs of spaces as one."""
+    return " ".join(text.split()).casefold()
+
+
+def _unique_titles(pairs) -> dict[str, str]:
+    """{title key: declaration key} for the titles only one declaration of a kind carries."""
+    seen: dict[str, Optional[str]] = {}
+    for key, title in pairs:
+        t = title_key(title)
+        seen[t] = key if t not in seen else None
+    return {t: k for t, k in seen.items() if k is not None}
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],

@@ -87,6 +87,16 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optiona
     return None
 
 
+SENSITIVE_MARKERS = frozenset({"personal", "special-category", "criminal-offence"})
+
+
+def _declared_sensitivity(policy: CompiledPolicy, key: str) -> frozenset:
+    """The sensitivity markers a category carries itself or inherits from the categories it is under (not
+    those of its parts): how sensitive a part is compared with the whole asked for."""
+    return frozenset(mk for a in policy.data_tree.ancestors.get(key, {key}) for mk in policy.data[a].markers
+                     if mk in SENSITIVE_MARKERS)
+
+
 def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes: list[Fix] = []
     data = policy.data_name(q.data)
@@ -144,9 +154,15 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
         if fix is not None:
             fixes.append(fix)
 
-    # A narrower data category (for example the anonymised part) that is lawful.
-    for d in sorted(policy.data_tree.descendants.get(q.data, ()))[:50]:
-        if d != q.data and ok(replace(q, data=d)):
+    # A narrower data category (for example the anonymised part) that is lawful: the largest such part (the
+    # nearest the data asked for, then the one with most parts of its own), and never one marked more
+    # sensitive than the data asked for — a fix must not steer towards special-category or criminal data.
+    asked = _declared_sensitivity(policy, q.data)
+    parts = [d for d in policy.data_tree.descendants.get(q.data, ())
+             if d != q.data and _declared_sensitivity(policy, d) <= asked]
+    parts.sort(key=lambda d: (policy.data_tree.depth(d), -len(policy.data_tree.descendants.get(d, ())), d))
+    for d in parts[:50]:
+        if ok(replace(q, data=d)):
             fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
 

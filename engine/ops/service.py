@@ -405,8 +405,16 @@ class DecisionOut(_Open):
     routes: list[RouteOut]
 
 
+class RecordOut(_Open):
+    seq: int = Field(description="The record's place in the decision log")
+    hash: str = Field(description="sha256 of the record's line: what the next record chains to, and what "
+                                  "`lawful log verify --anchor` takes")
+
+
 class Decisions(BaseModel):
     decisions: list[DecisionOut]
+    records: Optional[list[RecordOut]] = Field(None, description="When the service keeps a decision log "
+                                               "(`lawful serve --audit-log FILE`): the record of each decision, in order")
 
 
 class Routes(BaseModel):
@@ -543,17 +551,26 @@ ERROR_RESPONSES = {
                                           "it asks for over the budget, or the answer over the size cap."},
     422: {"model": Errors, "description": "The question is malformed or names something the bundle does not "
                                           "declare (with suggestions)."},
+    401: {"model": Errors, "description": "The service needs an access token (`--token-file`) or a sign-on "
+                                          "proxy's header (`--trust-proxy-auth`), and the request has neither."},
 }
 
 
 def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH,
                max_decisions: int = MAX_DECISIONS, max_response_bytes: int = MAX_RESPONSE_BYTES,
-               body_timeout: float = BODY_TIMEOUT, guard: Optional["ConnectionGuard"] = None) -> FastAPI:
+               body_timeout: float = BODY_TIMEOUT, guard: Optional["ConnectionGuard"] = None,
+               audit_log: Optional[Any] = None, auth: Optional[Any] = None) -> FastAPI:
     """The ASGI app answering from `holder.current` (read once per request); `guard`: the server's connection
-    guard, reported in `GET /v1/bundle`."""
+    guard, reported in `GET /v1/bundle`; `audit_log`: an engine.ops.decision_log.AuditLog every decision is
+    recorded in before it is given; `auth`: an engine.ops.auth.Auth every request (but the page's own files
+    and the health probe) must satisfy."""
+    from engine.ops import explore
+    from engine.ops.auth import Guard
+    from engine.ops.web import add_page
+
     max_batch = max(1, min(max_batch, MAX_BATCH))
     max_decisions = max(1, max_decisions)
-    app = FastAPI(title="lawful decision service", version=__version__,
+    app = FastAPI(title="lawful decision service", version=__version__, docs_url=None, redoc_url=None,
                   description="May this data lawfully move from one organisation to another, and why? The same "
                               "decisions as `lawful can-share` and `engine.Policy.decide`, over HTTP.")
 
@@ -578,11 +595,11 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                           "help": None, "index": None, "suggestions": []})
         return _errors(422, items or [{"code": "bad-request", "message": "the request is malformed"}])
 
-    def decide_one(policy: Policy, q: Question) -> list[dict]:
+    def decide_one(policy: Policy, q: Question) -> list:
         kw = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes)
         if q.purpose is None:
-            return [d.to_dict() for d in policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)]
-        return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw).to_dict()]
+            return policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)
+        return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw)]
 
     @app.post("/v1/decide", response_model=Decisions, responses=ERROR_RESPONSES, tags=["decisions"],
               summary="Decide one question or a batch")
@@ -592,7 +609,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         if len(questions) > max_batch:
             return _errors(413, [{"code": "batch-too-large", "message": f"{len(questions)} questions; "
                                   f"this server answers at most {max_batch} per request", "help": "split the batch"}])
-        policy = holder.current.policy  # one Policy for the whole request, even across a reload
+        cur = holder.current
+        policy = cur.policy  # one Policy for the whole request, even across a reload
         # The budget is counted from the question alone, before any decision is made: a question without a
         # purpose is one decision per declared purpose.
         planned = sum(1 if q.purpose is not None else len(policy.purposes) for q in questions)
@@ -602,6 +620,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                                   "help": f"name a purpose (a question without one is {len(policy.purposes)} "
                                           "decisions, one per declared purpose) or split the batch"}])
         parts: list[bytes] = []
+        made: list = []
         size = len(b'{"decisions":[]}')
         problems: list[dict] = []
         for i, q in enumerate(questions):
@@ -613,13 +632,27 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
             if problems:
                 continue  # the answer will be a 422: no need to keep what would have been said
             for d in decided:
-                parts.append(_json(d))
+                made.append(d)
+                parts.append(_json(d.to_dict()))
                 size += len(parts[-1]) + 1
                 if size > max_response_bytes:  # stop here: the rest of the work is not done
                     return _too_large(max_response_bytes)
         if problems:
             return _errors(422, problems)
-        return Response(b'{"decisions":[' + b",".join(parts) + b"]}", media_type="application/json")
+        if audit_log is None:
+            return Response(b'{"decisions":[' + b",".join(parts) + b"]}", media_type="application/json")
+        from engine.errors import AuditLogError
+        from engine.ops.decision_log import canonical, line_hash
+
+        try:  # recorded before it is given: a decision that cannot be recorded is not given
+            records = audit_log.record_all(made, "sha256:" + cur.digest)
+        except AuditLogError as exc:
+            log.error("decision log: %s", exc)
+            return _errors(503, [{"code": "audit-log", "message": "the decision could not be recorded, so it is "
+                                  "not given", "help": "the operator must look at the decision log"}])
+        kept = _json([{"seq": r["seq"], "hash": line_hash(canonical(r))} for r in records])
+        return Response(b'{"decisions":[' + b",".join(parts) + b'],"records":' + kept + b"}",
+                        media_type="application/json")
 
     @app.post("/v1/routes", response_model=Routes, responses=ERROR_RESPONSES, tags=["decisions"],
               summary="Lawful indirect routes")
@@ -661,8 +694,13 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                            "reload_timeout": holder.reload_timeout},
                 "connections": guard.report() if guard is not None else None}
 
+    explore.add_routes(app, holder, _errors, _unknown, _json, _too_large, max_decisions, max_response_bytes,
+                       ERROR_RESPONSES)
+    add_page(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes, timeout=body_timeout)
+    app.add_middleware(Guard, auth=auth)  # outermost: headers on every answer, and who may ask at all
     return app
+
 
 
 def openapi_document(app: Optional[FastAPI] = None) -> str:
@@ -943,9 +981,14 @@ def server_config(app: Any, guard: ConnectionGuard, log_level: str = "info") -> 
 def serve(holder: BundleHolder, host: str = "127.0.0.1", port: int = 8181, watch_interval: float = 1.0,
           max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH, max_decisions: int = MAX_DECISIONS,
           max_response_bytes: int = MAX_RESPONSE_BYTES, limits: Optional[ConnectionLimits] = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info", audit_log: Optional[Any] = None, auth: Optional[Any] = None,
+          on_ready: Optional[Any] = None) -> None:
     """Run the service with uvicorn until interrupted; reload on SIGHUP and on file changes. Raises
-    ServiceError when it cannot listen."""
+    ServiceError when it cannot listen, or when `host` is not a loopback address and `auth` is None (see
+    engine/ops/auth.py). `on_ready(url)` is called from another thread once the server accepts requests."""
+    from engine.ops.auth import check_exposure
+
+    check_exposure(host, auth)
     try:
         import httptools  # noqa: F401 — the guarded protocol is httptools'
         import uvicorn
@@ -959,13 +1002,22 @@ def serve(holder: BundleHolder, host: str = "127.0.0.1", port: int = 8181, watch
         limits = _fit_open_files(limits)
         guard = ConnectionGuard(limits)
         app = create_app(holder, max_body_bytes, max_batch, max_decisions, max_response_bytes, limits.body_timeout,
-                         guard)
+                         guard, audit_log=audit_log, auth=auth)
         server = uvicorn.Server(server_config(app, guard, log_level))
         holder.install_sighup()
         holder.watch(watch_interval)
         shown = f"[{host}]" if ":" in host else host
-        log.info("serving bundle %s (%s) on http://%s:%d", holder.root, holder.current.digest[:12], shown,
-                 sock.getsockname()[1])
+        url = f"http://{shown}:{sock.getsockname()[1]}/"
+        log.info("serving bundle %s (%s) on %s", holder.root, holder.current.digest[:12], url.rstrip("/"))
+        if on_ready is not None:
+            def announce() -> None:
+                deadline = time.monotonic() + 30
+                while not server.started and time.monotonic() < deadline and not server.should_exit:
+                    time.sleep(0.05)
+                if server.started:
+                    on_ready(url)
+
+            threading.Thread(target=announce, name="lawful-ready", daemon=True).start()
         server.run(sockets=[sock])
     finally:
         holder.stop()

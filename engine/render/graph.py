@@ -10,9 +10,11 @@ date are grey and dashed; the route for a highlighted question is drawn bold blu
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -311,25 +313,40 @@ def to_mermaid(policy: CompiledPolicy, pic: Picture) -> str:
 
 
 # ---- Graphviz ----------------------------------------------------------------------------------------
+# SVG and PNG come from Graphviz's `dot` when it is installed, else from `graphviz-pure` (a dependency: a
+# self-contained port of `dot` shipped as a wheel for each platform), so a picture needs no system package.
+
+
+def renderer() -> Optional[str]:
+    """The program that renders DOT: Graphviz's `dot` on PATH, else `graphviz-pure` (on PATH, or beside this
+    Python, as in a virtual environment that is not activated); None when there is neither."""
+    exe = shutil.which("dot")
+    if exe is None:
+        exe = shutil.which("graphviz-pure")
+    if exe is None:
+        here = os.path.dirname(sys.executable)
+        exe = shutil.which("graphviz-pure", path=here) if here else None
+    return exe
 
 
 def render(dot_text: str, fmt: str) -> bytes:
-    """DOT rendered by Graphviz's `dot` to `svg` or `png`. Raises RequestError when Graphviz is missing or
-    fails (never a traceback)."""
+    """DOT rendered by Graphviz's `dot` (or graphviz-pure) to `svg` or `png`. Raises RequestError when neither
+    is installed or the renderer fails (never a traceback)."""
     if fmt not in ("svg", "png"):
         raise RequestError("bad-format", f"`{fmt}` is not a format Graphviz renders here", "use svg or png")
-    exe = shutil.which("dot")
+    exe = renderer()
     if exe is None:
         raise RequestError(
-            "graphviz-missing", "Graphviz is not installed: the `dot` program was not found on PATH",
-            "install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`), "
-            "or ask for --format dot or --format mermaid, which need no renderer")
+            "graphviz-missing", "no renderer for DOT: neither Graphviz's `dot` nor `graphviz-pure` was found",
+            "`pip install graphviz-pure` (installed with lawful), or install Graphviz (Debian/Ubuntu: "
+            "`apt-get install graphviz`; macOS: `brew install graphviz`), or ask for --format dot or --format "
+            "mermaid, which need no renderer")
     try:
         done = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True,
                               timeout=DOT_TIMEOUT_SECONDS, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RequestError("graphviz-failed", f"Graphviz `dot` could not render the picture ({exc})") from exc
-    if done.returncode != 0:
+    if done.returncode != 0 or not done.stdout:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RequestError("graphviz-failed", f"Graphviz `dot` failed: {detail[0] if detail else 'no message'}",
                            "ask for --format dot to see the input it was given")

@@ -96,7 +96,7 @@ def test_a_fifo_appearing_in_the_bundle_is_reported_and_the_service_recovers_whe
     keep answering, and once the FIFO is gone the next reload must succeed."""
     bundle = _copy_default_bundle(tmp_path)
     fifo = bundle / "policies" / "zz-fifo.policy"
-    with serving("--watch-interval", "0.1", "--reload-timeout", "1", bundle=bundle) as server, \
+    with serving("--watch-interval", "0.1", "--reload-timeout", "5", bundle=bundle) as server, \
             httpx.Client(base_url=server.url, timeout=30) as c:
         first = c.get("/v1/health").json()["bundle"]
         os.mkfifo(fifo)
