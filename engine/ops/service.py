@@ -544,7 +544,7 @@ async def _before(deadline: float, awaitable):
     return await asyncio.wait_for(awaitable, max(remaining, 0))
 
 
-ERROR_RESPONSES = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Errors, "description": "The body could not be read (not JSON text)."},
     408: {"model": Errors, "description": "The body did not arrive in time (the connection is then closed)."},
     413: {"model": Errors, "description": "The body is over the size limit, the batch over the cap, the decisions "
@@ -588,18 +588,19 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
             return _errors(400, [{"code": "bad-request", "message": f"the body is not JSON text ({why})",
                                   "help": "send a JSON object with content-type application/json", "index": None,
                                   "suggestions": []}])
-        items = []
+        items: list[dict[str, Any]] = []
         for e in exc.errors()[:20]:
             loc = [str(x) for x in e.get("loc", ()) if x != "body"]
             items.append({"code": "bad-request", "message": f"{'.'.join(loc) or 'body'}: {e.get('msg', 'invalid')}",
                           "help": None, "index": None, "suggestions": []})
         return _errors(422, items or [{"code": "bad-request", "message": "the request is malformed"}])
 
-    def decide_one(policy: Policy, q: Question) -> list:
-        kw = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes)
+    def decide_one(policy: Policy, q: Question) -> list[Any]:
         if q.purpose is None:
-            return policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)
-        return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw)]
+            return policy.decide_all_purposes(q.source, q.recipient, q.data, on=q.on, assume=q.assume,
+                                              fixes=q.fixes, routes=q.routes)
+        return [policy.decide(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, fixes=q.fixes,
+                              routes=q.routes)]
 
     @app.post("/v1/decide", response_model=Decisions, responses=ERROR_RESPONSES, tags=["decisions"],
               summary="Decide one question or a batch")
@@ -706,7 +707,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
 def openapi_document(app: Optional[FastAPI] = None) -> str:
     """The OpenAPI document as committed in docs/openapi.json (stable key order, trailing newline)."""
     if app is None:
-        app = create_app(_SchemaOnly())  # the document does not depend on the bundle
+        app = create_app(_SchemaOnly())  # type: ignore[arg-type]  # the document does not depend on the bundle
     return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

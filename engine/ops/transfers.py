@@ -200,8 +200,8 @@ class Auditor:
 
     def judge(self, values: tuple) -> Judgement:
         """The judgement for one row's five cells (already `as_text`)."""
-        hit = self._memo.get(values, False)
-        if hit is not False:
+        hit = self._memo.get(values)
+        if hit is not None or values in self._memo:  # a judgement may be None (a lawful row)
             return hit
         result = self._judge(values)
         if len(self._memo) >= self.memo_limit:
@@ -260,7 +260,8 @@ class Auditor:
             else:
                 tally.rejected += 1
                 tally.rejected_by_code[code] += 1
-            emit(Finding(status, file, row, *values, code, reason, rules, help_))
+            source, recipient, data, purpose, date = values
+            emit(Finding(status, file, row, source, recipient, data, purpose, date, code, reason, rules, help_))
 
 
 @dataclass(frozen=True)
@@ -462,6 +463,7 @@ class TextRange:
                 if self.fmt == "jsonl":
                     yield from _jsonl_items(f, cur, self.stop, self.names, self.max_row_bytes)
                     return
+                assert self.layout is not None  # a CSV range always comes with the header's layout
                 idx, width = self.layout.index, self.layout.width
                 for rec in _csv_records(f, cur, self.stop, self.max_row_bytes):
                     if isinstance(rec, Malformed):
@@ -508,9 +510,10 @@ def parse_json_line(line: str, names: Sequence[str]):
         return None
     try:
         obj = json.loads(text)
-    except ValueError as exc:
-        msg = getattr(exc, "msg", None)
-        return Malformed(f"not valid JSON ({msg} at column {exc.colno})" if msg else f"not valid JSON ({exc})")
+    except json.JSONDecodeError as exc:
+        return Malformed(f"not valid JSON ({exc.msg} at column {exc.colno})")
+    except ValueError as exc:  # e.g. a number too long to convert
+        return Malformed(f"not valid JSON ({exc})")
     except RecursionError:  # e.g. 100,000 nested arrays: a row, not a reason to stop the audit
         return Malformed("not valid JSON (nested too deeply)")
     if not isinstance(obj, dict):
