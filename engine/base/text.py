@@ -26,8 +26,9 @@ _UNSAFE_IN_TEXT = re.compile(f"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f{_OTHERS}]")
 # For a block of output: like the text rule, but any carriage return is shown (a report has no CRLF).
 _UNSAFE_IN_BLOCK = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")
 
-_NAMES = {"\x1b": "ESCAPE", "\r": "CARRIAGE RETURN", "\x00": "NULL", "\x7f": "DELETE", "\x9b": "CONTROL SEQUENCE INTRODUCER",
-          "\x08": "BACKSPACE", "\x07": "BELL", "\x0c": "FORM FEED", "\x0b": "LINE TABULATION", "\x85": "NEXT LINE"}
+_NAMES = {"\x1b": "ESCAPE", "\r": "CARRIAGE RETURN", "\x00": "NULL", "\x7f": "DELETE",
+          "\x9b": "CONTROL SEQUENCE INTRODUCER", "\x08": "BACKSPACE", "\x07": "BELL", "\x0c": "FORM FEED",
+          "\x0b": "LINE TABULATION", "\x85": "NEXT LINE"}
 
 
 def unsafe_chars(text: str) -> list[str]:

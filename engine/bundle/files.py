@@ -52,7 +52,8 @@ class Listing:
 
 def _unreadable(name: str, exc: OSError, what: str = "") -> Diagnostic:
     reason = exc.strerror or str(exc)
-    return error("unreadable-path", f"cannot {what or 'read'} `{shown(name)}`: {reason.lower()}", Span(shown(name), 0, 0),
+    return error("unreadable-path", f"cannot {what or 'read'} `{shown(name)}`: {reason.lower()}",
+                 Span(shown(name), 0, 0),
                  "make it readable by the user running lawful, or remove it; the bundle is not loaded without it")
 
 
@@ -108,7 +109,8 @@ def walk_policy_files(folder: Path, display: str, real_root: Optional[str], diag
             continue
         seen += len(entries)
         if seen > max_entries:
-            diags.append(error("too-many-files", f"`{shown(display)}` holds more than {max_entries:,} files and folders",
+            diags.append(error("too-many-files",
+                               f"`{shown(display)}` holds more than {max_entries:,} files and folders",
                                Span(shown(display), 0, 0), "a bundle's folders hold its policy files and little else"))
             return []
         subfolders = []
@@ -123,12 +125,15 @@ def walk_policy_files(folder: Path, display: str, real_root: Optional[str], diag
                 continue
             mode = st.st_mode
             if stat.S_ISLNK(mode):
-                target = _link_target(path, name, real_root, diags) if real_root is not None else _plain_target(path, name, diags)
+                target = (_link_target(path, name, real_root, diags) if real_root is not None
+                          else _plain_target(path, name, diags))
                 if target is None:
                     continue
                 if stat.S_ISDIR(target.st_mode):
-                    diags.append(error("unsafe-path", f"`{shown(name)}` is a symbolic link to a folder; it is not followed",
-                                       Span(shown(name), 1, 1), "move the folder into the bundle instead of linking to it"))
+                    diags.append(error("unsafe-path",
+                                       f"`{shown(name)}` is a symbolic link to a folder; it is not followed",
+                                       Span(shown(name), 1, 1),
+                                       "move the folder into the bundle instead of linking to it"))
                     continue
                 mode = target.st_mode
             elif stat.S_ISDIR(mode):

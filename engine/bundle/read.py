@@ -149,13 +149,15 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         what = "does not exist (a part of its path is a file)"
     except OSError as exc:  # e.g. a folder on the way that may not be searched
         diags.append(error("unreadable-path", f"cannot examine the bundle folder `{shown(str(root))}`: "
-                           f"{(exc.strerror or str(exc)).lower()}", None, "make it readable by the user running lawful"))
+                           f"{(exc.strerror or str(exc)).lower()}", None,
+                           "make it readable by the user running lawful"))
         return ReadResult(None, tuple(diags), sources)
     except ValueError:  # a NUL character: no file system has such a name
         what = "is not a possible folder name (it holds a NUL character)"
     if what is not None:
         from_env = os.environ.get(ENV_VAR) and Path(os.environ[ENV_VAR]) == root
-        diags.append(error("bad-bundle", f"bundle folder `{shown(str(root))}`{' (from $' + ENV_VAR + ')' if from_env else ''} {what}",
+        origin = " (from $" + ENV_VAR + ")" if from_env else ""
+        diags.append(error("bad-bundle", f"bundle folder `{shown(str(root))}`{origin} {what}",
                            None, f"set ${ENV_VAR} to a folder holding gateways.yaml and policies/, or unset it"
                            if from_env else "pass --bundle DIR with a folder holding gateways.yaml and policies/"))
         return ReadResult(None, tuple(diags), sources)
@@ -228,7 +230,8 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
         src = SourceFile(name, policies[name])
         sources[name] = src
         if len(src.text.encode("utf-8")) > DEFAULT_LIMITS.max_file_bytes:
-            diags.append(error("file-too-large", f"`{name}` is over the limit of {DEFAULT_LIMITS.max_file_bytes:,} bytes",
+            diags.append(error("file-too-large",
+                               f"`{name}` is over the limit of {DEFAULT_LIMITS.max_file_bytes:,} bytes",
                                Span(name, 1, 1)))
             continue
         diags.extend(control_characters(src))

@@ -55,8 +55,8 @@ class Entry:
         return next((v for k, v in self.details if k == key), default)
 
     def to_dict(self, related: bool = True) -> dict:
-        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "title": self.title, "at": self.at, "aliases": list(self.aliases),
-               "parent": self.parent, "sensitivity": list(self.sensitivity),
+        out: dict[str, Any] = {"kind": self.kind, "id": self.id, "title": self.title, "at": self.at,
+               "aliases": list(self.aliases), "parent": self.parent, "sensitivity": list(self.sensitivity),
                "start": self.start.isoformat() if self.start else None,
                "end": self.end.isoformat() if self.end else None, "status": self.status,
                "details": {k: plain_value(v) for k, v in self.details}}

@@ -34,8 +34,8 @@ class RuleChange:
 
     @property
     def label(self) -> str:
-        kind = {"statute": "statute status", "organisation": "organisation (hierarchy)", "data": "data category (hierarchy)",
-                "purpose": "purpose (hierarchy)"}.get(self.kind, self.kind)
+        kind = {"statute": "statute status", "organisation": "organisation (hierarchy)",
+                "data": "data category (hierarchy)", "purpose": "purpose (hierarchy)"}.get(self.kind, self.kind)
         return f"{self.action} {kind} {self.id}"
 
     @property

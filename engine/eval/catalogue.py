@@ -55,7 +55,8 @@ def _window(statute: Optional[m.Statute], valid: Optional[m.Validity]) -> tuple[
     return (max(starts) if starts else None), (min(ends) if ends else None)
 
 
-def _status(start: Optional[dt.date], end: Optional[dt.date], on: Optional[dt.date], live: str = "in force") -> Optional[str]:
+def _status(start: Optional[dt.date], end: Optional[dt.date], on: Optional[dt.date],
+            live: str = "in force") -> Optional[str]:
     if on is None:
         return None
     if start is not None and on < start:
@@ -396,7 +397,8 @@ def _lawful(policy: CompiledPolicy, quad: tuple[str, str, str, str], day: dt.dat
 
 def _changes(policy: CompiledPolicy, day: dt.date, cache: dict) -> tuple[list[FlowChange], list[FlowChange]]:
     before, after = _flows_on(policy, day - DAY, cache), _flows_on(policy, day, cache)
-    began = [FlowChange(*q, tuple(b)) for q, b in after.items() if q not in before and not _lawful(policy, q, day - DAY)]
+    began = [FlowChange(*q, tuple(b)) for q, b in after.items()
+             if q not in before and not _lawful(policy, q, day - DAY)]
     ended = [FlowChange(*q, tuple(b)) for q, b in before.items() if q not in after and not _lawful(policy, q, day)]
     order = lambda f: (f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower())  # noqa: E731
     return sorted(began, key=order), sorted(ended, key=order)

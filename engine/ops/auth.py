@@ -58,16 +58,19 @@ def read_token(path: str | os.PathLike[str]) -> str:
         st = p.stat()
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeError) as exc:
-        raise ServiceError("bad-token-file", f"cannot read the token file `{p}`: {getattr(exc, 'strerror', None) or exc}",
+        raise ServiceError("bad-token-file",
+                           f"cannot read the token file `{p}`: {getattr(exc, 'strerror', None) or exc}",
                            "give a file holding one long random token, for example: "
-                           "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > token && chmod 600 token")
+                           "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                           " > token && chmod 600 token") from exc
     if os.name == "posix" and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ServiceError("bad-token-file", f"the token file `{p}` can be read by others "
                            f"(mode {stat.S_IMODE(st.st_mode):o})", f"chmod 600 {p}")
     token = text.strip()
     if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
         raise ServiceError("bad-token-file", f"the token in `{p}` is not usable: it must be one word of at least "
-                           f"{MIN_TOKEN_CHARS} characters", "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+                           f"{MIN_TOKEN_CHARS} characters",
+                           "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
     return token
 
 

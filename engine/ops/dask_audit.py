@@ -26,7 +26,8 @@ from engine.policy.facade import Policy
 from engine.base.diagnostics import error
 from engine.errors import DiagnosticsError
 from engine.ops.transfers import (MAX_ROW_BYTES, AuditReport, Auditor, ColumnMap, CsvLayout, Finding, Progress, Spool,
-                                  Tally, TextRange, _missing_columns, bad_log, bundle_digest, checked_inputs, csv_layout)
+                                  Tally, TextRange, _missing_columns, bad_log, bundle_digest, checked_inputs,
+                                  csv_layout)
 
 DEFAULT_BLOCKSIZE = 32 * 1024 * 1024
 
@@ -107,7 +108,8 @@ def _partitions(path: Path, fmt: str, columns: ColumnMap, payload_ref: Any, bloc
 
         _missing_columns(file, pq.read_schema(path).names, columns)
         ddf = dd.read_parquet(file, columns=list(dict.fromkeys(names)))
-        return [(None, dask.delayed(audit_frame_partition)(part, payload_ref, file, names)) for part in ddf.to_delayed()]
+        return [(None, dask.delayed(audit_frame_partition)(part, payload_ref, file, names))
+                for part in ddf.to_delayed()]
     return [(args, dask.delayed(audit_range_partition)(*args, payload_ref, max_row_bytes))
             for args in range_args(path, fmt, columns, blocksize, max_row_bytes)]
 
@@ -121,8 +123,9 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
     LocalCluster on this machine (loopback only) when none is given."""
     try:
         from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise unavailable("the Dask engine needs dask and distributed", "pip install 'lawful[dask]', or use --engine local")
+    except ImportError as exc:
+        raise unavailable("the Dask engine needs dask and distributed",
+                          "pip install 'lawful[dask]', or use --engine local") from exc
     started = time.monotonic()
     paths, formats = checked_inputs(files, input_format)
     Auditor(policy, assume)  # an unknown --assume fails here, before any cluster starts
@@ -134,7 +137,8 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
             client = Client(scheduler, timeout=connect_timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             raise unavailable(f"cannot reach the Dask scheduler at `{scheduler}` ({type(exc).__name__}: {exc})",
-                              "check the address (tcp://HOST:PORT), or leave out --scheduler for a LocalCluster")
+                              "check the address (tcp://HOST:PORT), "
+                              "or leave out --scheduler for a LocalCluster") from exc
     else:
         # processes=False runs the workers as threads in this process (in-process transport, no ports);
         # otherwise the scheduler and workers listen on loopback only.
@@ -158,8 +162,9 @@ def audit_dask(policy: Policy, files: Sequence[str | Path], columns: ColumnMap =
                 progress.done()
             results = client.gather(futures)
         except Exception as exc:  # noqa: BLE001 — a reader's error in a partition: the log is malformed
-            raise bad_log(f"the Dask job could not read the log: {type(exc).__name__}: {exc}", ", ".join(map(str, paths)),
-                          0, "run with --engine local, which reports the line that cannot be read")
+            raise bad_log(f"the Dask job could not read the log: {type(exc).__name__}: {exc}",
+                          ", ".join(map(str, paths)), 0,
+                          "run with --engine local, which reports the line that cannot be read") from exc
     finally:
         client.close()
         if cluster is not None:

@@ -492,7 +492,8 @@ def verify_log(path: str | os.PathLike, key_path: Optional[str | os.PathLike] = 
         first = f.read(1)
         if not first:
             ok = anchor is None or anchor == GENESIS
-            return VerifyResult(ok, 0, 0, GENESIS, None if ok else (1, _anchor_missing(anchor)), anchored_seq=0 if ok else None)
+            return VerifyResult(ok, 0, 0, GENESIS, None if ok else (1, _anchor_missing(anchor)),
+                                anchored_seq=0 if ok else None)
         f.seek(0)
         key = load_key_for(path, key_path)
         return _verify(f, key, anchor)

@@ -37,7 +37,7 @@ def _iso_day(value: Any) -> Any:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"`{value}` is not a real date")
+        raise ValueError(f"`{value}` is not a real date") from None
 
 
 QDay = Annotated[Optional[dt.date], BeforeValidator(_iso_day)]
@@ -77,7 +77,8 @@ class Names(BaseModel):
 class EventOut(_Open):
     on: str
     kind: str = Field(description="statute-commenced, statute-repealed, organisation-replaced, gateway-starts, "
-                                  "gateway-ends, restriction-starts, restriction-ends, agreement-starts, agreement-ends")
+                                  "gateway-ends, restriction-starts, restriction-ends, agreement-starts, "
+                                  "agreement-ends")
     id: str
     title: str
     at: Optional[str]
@@ -112,7 +113,8 @@ class ReachOut(_Open):
     data: str
     purposes: list[str]
     on: str
-    found: list[dict[str, Any]] = Field(description="Organisations reached, each for one purpose, directly or by routes")
+    found: list[dict[str, Any]] = Field(description="Organisations reached, each for one purpose, "
+                                                    "directly or by routes")
     why_no_one: list[dict[str, Any]] = Field(description="When none is found: the reasons, most telling first")
 
 

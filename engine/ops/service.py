@@ -249,7 +249,7 @@ def _iso_day(value: Any) -> Any:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"`{value}` is not a real date")
+        raise ValueError(f"`{value}` is not a real date") from None
 
 
 Day = Annotated[dt.date, BeforeValidator(_iso_day)]
@@ -414,7 +414,8 @@ class RecordOut(_Open):
 class Decisions(BaseModel):
     decisions: list[DecisionOut]
     records: Optional[list[RecordOut]] = Field(None, description="When the service keeps a decision log "
-                                               "(`lawful serve --audit-log FILE`): the record of each decision, in order")
+                                               "(`lawful serve --audit-log FILE`): the record of each decision, "
+                                               "in order")
 
 
 class Routes(BaseModel):
@@ -929,19 +930,19 @@ def listen(host: str, port: int) -> socket.socket:
                                                       flags=socket.AI_PASSIVE)[0]
     except (socket.gaierror, UnicodeError) as exc:
         raise ServiceError("cannot-listen", f"cannot listen on {where}: the host name does not resolve "
-                           f"({getattr(exc, 'strerror', None) or exc})")
+                           f"({getattr(exc, 'strerror', None) or exc})") from exc
     try:
         return socket.create_server(address, family=family, backlog=2048)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ServiceError("address-in-use", f"cannot listen on {where}: the address is already in use "
-                               "(another process is listening there: stop it or choose another --port)")
+                               "(another process is listening there: stop it or choose another --port)") from exc
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise ServiceError("cannot-listen", f"cannot listen on {where}: permission denied (ports below 1024 "
-                               "need privileges: choose a higher --port)")
+                               "need privileges: choose a higher --port)") from exc
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise ServiceError("cannot-listen", f"cannot listen on {where}: no such address on this machine")
-        raise ServiceError("cannot-listen", f"cannot listen on {where}: {exc.strerror or exc}")
+            raise ServiceError("cannot-listen", f"cannot listen on {where}: no such address on this machine") from exc
+        raise ServiceError("cannot-listen", f"cannot listen on {where}: {exc.strerror or exc}") from exc
 
 
 def _fit_open_files(limits: ConnectionLimits) -> ConnectionLimits:
@@ -995,7 +996,7 @@ def serve(holder: BundleHolder, host: str = "127.0.0.1", port: int = 8181, watch
         import uvicorn
     except ImportError as exc:
         raise ServiceError("missing-extra", f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
-                           "pip install 'lawful[serve]'")
+                           "pip install 'lawful[serve]'") from exc
     limits = limits or ConnectionLimits()
     sock = listen(host, port)
     try:

@@ -176,7 +176,8 @@ class Tally:
         order = lambda kv: (-kv[1], kv[0])  # noqa: E731 — most first, then by name: deterministic
         return {
             "rows": self.rows, "lawful": self.lawful, "unlawful": self.unlawful, "rejected": self.rejected,
-            "by_pair": [{"source": s, "recipient": r, "count": n} for (s, r), n in sorted(self.by_pair.items(), key=order)],
+            "by_pair": [{"source": s, "recipient": r, "count": n}
+                        for (s, r), n in sorted(self.by_pair.items(), key=order)],
             "by_reason": [{"reason": k, "count": n} for k, n in sorted(self.by_reason.items(), key=order)],
             "rejected_by_code": [{"code": k, "count": n} for k, n in sorted(self.rejected_by_code.items(), key=order)],
         }
@@ -340,7 +341,8 @@ def _text_lines(f: IO[bytes], cur: _Cursor, max_row_bytes: int) -> Iterator[str]
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _BadRow(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)") from None
+            raise _BadRow(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} "
+                          "of the line)") from None
         yield text
 
 
@@ -415,7 +417,7 @@ def _open_log(path: Path) -> IO[bytes]:
     try:
         fd, _st = open_regular(path)
     except NotRegularFile as exc:
-        raise bad_log(f"`{_shown(path)}` is {exc.kind}, not a regular file", str(path))
+        raise bad_log(f"`{_shown(path)}` is {exc.kind}, not a regular file", str(path)) from None
     return os.fdopen(fd, "rb")
 
 
@@ -533,12 +535,12 @@ def read_parquet(path: Path, columns: ColumnMap, chunk_rows: int,
     """Chunks of (rows, row numbers) from a Parquet file, read batch by batch."""
     try:
         import pyarrow.parquet as pq
-    except ImportError:
-        raise bad_log("reading Parquet needs pyarrow", str(path), 0, "pip install 'lawful[dask]' (or pyarrow)")
+    except ImportError as exc:
+        raise bad_log("reading Parquet needs pyarrow", str(path), 0, "pip install 'lawful[dask]' (or pyarrow)") from exc
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 — pyarrow raises several types for a corrupt file
-        raise bad_log(f"`{path.name}` is not a readable Parquet file: {exc}", str(path))
+        raise bad_log(f"`{path.name}` is not a readable Parquet file: {exc}", str(path)) from exc
     _missing_columns(str(path), pf.schema_arrow.names, columns)
     n = 0
     for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(dict.fromkeys(columns.names()))):
@@ -713,7 +715,8 @@ def _shown(value: object) -> str:
 
 def summary_text(report: AuditReport) -> str:
     t = report.tally
-    lines = [f"{t.rows:,} row{'s' if t.rows != 1 else ''} in {len(report.files)} file{'s' if len(report.files) != 1 else ''}: "
+    files = len(report.files)
+    lines = [f"{t.rows:,} row{'s' if t.rows != 1 else ''} in {files} file{'s' if files != 1 else ''}: "
              f"{t.lawful:,} lawful, {t.unlawful:,} unlawful, {t.rejected:,} rejected"]
     d = t.to_dict()
     if d["by_pair"]:

@@ -71,7 +71,8 @@ def safe_loads(data: bytes):
 def key_of_texts(root: str, texts: Mapping[str, str], today: str) -> str:
     """The cache key of the bundle at `root` given as {relative path: text}."""
     h = hashlib.sha256()
-    h.update(engine_fingerprint().encode() + b"\0" + today.encode() + b"\0" + root.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(engine_fingerprint().encode() + b"\0" + today.encode() + b"\0"
+             + root.encode("utf-8", "surrogateescape") + b"\0")
     for name in sorted(texts):
         data = texts[name].encode("utf-8")
         h.update(name.encode("utf-8") + b"\0" + str(len(data)).encode() + b"\0" + data)

@@ -36,7 +36,8 @@ def why_no_one(policy: CompiledPolicy, kind: str, anchor: str, data: str, purpos
     if org_absent(p, a, day) is not None:
         end = p.org_end.get(a)
         if end is not None and day >= end[0]:
-            why = f"{p.org_name(a)} no longer exists on {day.isoformat()}: {p.org_name(end[1])} replaced it on {end[0].isoformat()}"
+            why = (f"{p.org_name(a)} no longer exists on {day.isoformat()}: "
+                   f"{p.org_name(end[1])} replaced it on {end[0].isoformat()}")
         else:
             why = f"{p.org_name(a)} does not exist until {p.org_start[a].isoformat()}"
         return [{"reason": why, "flows": []}]

@@ -140,7 +140,8 @@ def show_text(found: Sequence[Entry], style: Style = plain) -> str:
         if e.related:
             lines.append("  named by:" if e.kind in ("organisation", "data", "purpose", "statute") else "  related:")
             for r in e.related:
-                lines.append(f"    {KIND_WORDS[r.kind]} {r.id} ({r.role}) — {r.title}" + (f"  [{r.at}]" if r.at else ""))
+                lines.append(f"    {KIND_WORDS[r.kind]} {r.id} ({r.role}) — {r.title}"
+                             + (f"  [{r.at}]" if r.at else ""))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

@@ -60,8 +60,8 @@ def _in_force(policy: CompiledPolicy, r, on: dt.date, assume: frozenset) -> bool
     return in_force(r.window, on, assume, statute_required=False) is None
 
 
-def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None, on: Optional[dt.date] = None,
-          assume: Iterable[str] = (), highlight: Optional[tuple[str, str]] = None,
+def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None,
+          on: Optional[dt.date] = None, assume: Iterable[str] = (), highlight: Optional[tuple[str, str]] = None,
           max_nodes: int = MAX_NODES_DEFAULT) -> Picture:
     """The picture of lawful and blocked flows on the date (for one data category and purpose, if given).
 
@@ -106,7 +106,8 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
     if len(keep) > max_nodes:
         raise RequestError(
             "limit-exceeded", f"the picture would draw {len(keep)} organisations, more than the limit of {max_nodes}",
-            "narrow it with --data or --purpose (then only organisations in a drawn flow are kept), or raise --max-nodes")
+            "narrow it with --data or --purpose (then only organisations in a drawn flow are kept), "
+            "or raise --max-nodes")
 
     one_way: dict[str, list[str]] = {}
     data_key = policy.data_key(data) if data else None
@@ -123,7 +124,8 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
             gone[k] = (f"replaced by {policy.org_name(end[1])} on {end[0].isoformat()}" if end and day >= end[0]
                        else f"exists from {policy.org_start[k].isoformat()}")
     scope = ", ".join(x for x in (f"data {policy.data_name(policy.data_key(data))}" if data else "",
-                                  f"purpose {policy.purpose_name(policy.purpose_key(purpose))}" if purpose else "") if x)
+                                  f"purpose {policy.purpose_name(policy.purpose_key(purpose))}" if purpose else "")
+                      if x)
     title = f"Lawful flows on {day.isoformat()}" + (f" ({scope})" if scope else "") + (
         f", assuming {', '.join(sorted(policy.statutes[a].id for a in assumed))}" if assumed else "")
     nodes = sorted(keep, key=lambda k: (policy.org_name(k).lower(), k))

@@ -128,8 +128,9 @@ def rows_csv(rows: Sequence, columns: list[str]) -> str:
     w.writerow(columns)
     for r in rows:
         d = r.to_dict()
-        w.writerow([csv_cell("; ".join(v) if isinstance(v, list) else ("true" if v is True else "false" if v is False else
-                                                                          "" if v is None else v)) for v in (d[c] for c in columns)])
+        w.writerow([csv_cell("; ".join(v) if isinstance(v, list)
+                             else ("true" if v is True else "false" if v is False else "" if v is None else v))
+                    for v in (d[c] for c in columns)])
     return out.getvalue()
 
 

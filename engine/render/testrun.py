@@ -32,7 +32,8 @@ def render_text(run: TestRun, verbose: bool = False, searched: Optional[Sequence
     passed, failed = run.count("passed"), run.count("failed")
     errors = run.count("error") + len(run.diagnostics)
     tests = len({(r.span.file, r.test) for r in run.results})
-    summary = f"{len(run.results)} expectation{'s' if len(run.results) != 1 else ''} in {tests} test{'s' if tests != 1 else ''}: " \
+    n = len(run.results)
+    summary = f"{n} expectation{'s' if n != 1 else ''} in {tests} test{'s' if tests != 1 else ''}: " \
               f"{passed} passed, {failed} failed" + (f", {errors} error{'s' if errors != 1 else ''}" if errors else "")
     chunks.append(summary)
     return "\n\n".join(chunks)
