@@ -35,6 +35,12 @@ class _LawfulApp(typer.Typer):
                 sys.exit(EXIT_ERROR)
             ctx = getattr(exc, "ctx", None)
             message = exc.format_message()
+            if _wants_json(kwargs.get("args")):
+                from engine.render.report import error_envelope
+
+                typer.echo(error_envelope([{"code": "bad-usage", "message": message,
+                                            "help": f"see `{ctx.command_path} --help`" if ctx is not None else None}]))
+                sys.exit(EXIT_ERROR)
             typer.echo(f"error[bad-usage]: {message}", err=True)
             extra = message.startswith("Got unexpected extra argument")
             if ctx is not None and extra and ctx.info_name == "can-share" and len(ctx.params) >= 3:
@@ -47,6 +53,17 @@ class _LawfulApp(typer.Typer):
         except abort:
             sys.exit(EXIT_DENY)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def _wants_json(args: Optional[List[str]]) -> bool:
+    """Was the command line asking for `--format json` (so that its errors come as JSON on standard output)?"""
+    argv = list(sys.argv[1:] if args is None else args)
+    for i, a in enumerate(argv):
+        if a in ("--format", "-f") and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+        if a in ("--format=json", "-fjson"):
+            return True
+    return False
 
 
 def _click_exception_types() -> tuple[tuple, tuple, tuple]:
@@ -86,6 +103,12 @@ class TextOrJson(str, Enum):
     json = "json"
 
 
+class FailLevel(str, Enum):
+    error = "error"
+    warning = "warning"
+    note = "note"
+
+
 class CheckFormat(str, Enum):
     text = "text"
     json = "json"
@@ -108,7 +131,15 @@ def _style(text: str, role: str) -> str:
     return typer.style(text, **colours.get(role, {}))
 
 
-def _fail(message: str, help_: Optional[str] = None, code: str = "error") -> "typer.Exit":
+_JSON_ERRORS: list[bool] = [False]  # set by `guarded` while a command runs with --format json
+
+
+def _fail(message: str, help_: Optional[str] = None, code: str = "error", **extra) -> "typer.Exit":
+    if _JSON_ERRORS[0]:  # --format json: the error as the service writes it, on standard output
+        from engine.render.report import error_envelope
+
+        typer.echo(error_envelope([{"code": code, "message": message, "help": help_, **extra}]))
+        return typer.Exit(EXIT_ERROR)
     typer.echo(f"error[{code}]: {message}", err=True)
     if help_:
         typer.echo(f"  help: {help_}", err=True)
@@ -137,21 +168,30 @@ def guarded(fn: Callable) -> Callable:
         from engine import DiagnosticsError, UnknownNameError
         from engine.render.diagnostics import render
 
+        fmt = kwargs.get("fmt")
+        _JSON_ERRORS[0] = getattr(fmt, "value", fmt) == "json"
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except DiagnosticsError as exc:
-            typer.echo(render(exc.diagnostics, exc.sources), err=True)
+            if _JSON_ERRORS[0]:
+                from engine.render.report import error_envelope, error_item
+
+                typer.echo(error_envelope([error_item(d) for d in exc.diagnostics]))
+            else:
+                typer.echo(render(exc.diagnostics, exc.sources), err=True)
             raise typer.Exit(EXIT_ERROR)
         except UnknownNameError as exc:
             d = exc.to_diagnostic()
-            raise _fail(d.message, d.help, d.code)
+            raise _fail(d.message, d.help, d.code, kind=exc.kind, name=exc.name, suggestions=list(exc.suggestions))
         except KeyboardInterrupt:
             raise typer.Exit(130)
         except Exception as exc:  # noqa: BLE001 — fail closed: never a traceback, never an ALLOW
             raise _fail(f"the engine failed unexpectedly ({type(exc).__name__}: {exc}); no decision was made",
                         "this is a bug in lawful; please report it with the command you ran", "internal-error")
+        finally:
+            _JSON_ERRORS[0] = False
 
     return wrapper
 
@@ -207,14 +247,17 @@ def can_share(
 def check_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text, json, sarif (SARIF 2.1.0) or github (workflow annotations)."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 2)."),
-    on: Optional[str] = typer.Option(None, "--on", help="Date that expiry and review warnings are judged on. Default: today."),
+    strict: bool = typer.Option(False, "--strict", help="Same as --fail-level warning."),
+    fail_level: Optional[FailLevel] = typer.Option(None, "--fail-level", help="Exit 1 on findings at or above this level: error (default), warning or note. Default: the bundle's lawful.toml, else error."),
+    on: Optional[str] = typer.Option(None, "--on", help="Date that expiry and review warnings are judged on. Default: the bundle's as-of (lawful.toml), else today."),
     explain_code: Optional[str] = typer.Option(None, "--explain", help="Print what a diagnostic code means, and exit."),
     expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
     """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, warnings and lint.
 
-    Exit 0 when clean or only warnings (--strict: warnings fail), 2 when there are errors.
+    Settings (levels, ignores, as-of) come from lawful.toml or [tool.lawful] at the bundle root; inline
+    `# lawful: ignore[CODE] reason` silences a finding on its line or block. Exit 0 when nothing is at or above
+    the fail level, 1 when something is, 2 when the check could not run (bad usage or configuration, no bundle).
     """
     import engine
     from engine.base.diagnostics import CODES, Severity
@@ -234,11 +277,17 @@ def check_cmd(
         typer.echo(f"{explain_code}: {text}")
         raise typer.Exit(EXIT_OK)
     from engine.render import report
+    from engine.review.config import exit_code, fail_level_of, load_config
     from engine.review.lint import check_and_lint
 
-    diags, sources = check_and_lint(bundle, _parse_date(on), expiring_within)
+    root = engine.resolve_bundle(bundle)
+    config = load_config(root if root.is_dir() else None)
+    diags, sources = check_and_lint(root, _parse_date(on), expiring_within, config)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     warnings = [d for d in diags if d.severity is Severity.WARNING]
+    if fmt is CheckFormat.json and exit_code(diags) == 2:  # no bundle to judge: an error, as JSON errors are
+        typer.echo(report.error_envelope([report.error_item(d) for d in errors]))
+        raise typer.Exit(EXIT_ERROR)
     if fmt in (CheckFormat.sarif, CheckFormat.github):
         paths = _relative_to_cwd(engine.resolve_bundle(bundle))
         typer.echo(report.to_json(report.sarif(diags, engine.__version__, paths)) if fmt is CheckFormat.sarif
@@ -251,8 +300,7 @@ def check_cmd(
         typer.echo(render(diags, sources, errors_first=True))
     else:
         typer.echo("no problems found")
-    failed = bool(errors) or (strict and bool(warnings))
-    raise typer.Exit(EXIT_ERROR if failed else EXIT_OK)
+    raise typer.Exit(exit_code(diags, fail_level_of(fail_level.value if fail_level else None, strict, config)))
 
 
 # ---- reachability, routes and pictures (issue 4) -----------------------------------------------------
@@ -489,19 +537,23 @@ def test_cmd(
 ) -> None:
     """Run the policy tests: every `expect` line of every `test` block, against the bundle.
 
-    A failing expectation prints its location and the decision's full explanation.
-    Exit 0 when all pass, 1 when any fails, 2 on error (a bad test file, an unknown name).
+    A failing expectation prints its location and the decision's full explanation. An expectation without
+    `on` is judged on the bundle's as-of date (lawful.toml), else today.
+    Exit 0 when all pass, 1 when any fails, 2 when the tests could not run (a bad test file, an unknown name).
     """
     import engine
     from engine.render import report
     from engine.review import testing
     from engine.render.testrun import render_text as render_testrun
 
+    from engine.review.config import load_config
+
     root = engine.resolve_bundle(bundle)
+    config = load_config(root if root.is_dir() else None)
     policy = _load(root)
     explicit = bool(paths)
     run = testing.run_paths(policy, list(paths) if explicit else testing.default_test_paths(), root,
-                            include_bundle=not explicit)
+                            include_bundle=not explicit, today=config.as_of)
     if fmt is TestFormat.json:
         typer.echo(report.to_json(run.to_dict()))
     elif fmt is TestFormat.junit:
@@ -570,32 +622,43 @@ class DiffFormat(str, Enum):
     markdown = "markdown"
 
 
+class FailOn(str, Enum):
+    any = "any"
+    newly_allowed = "newly-allowed"
+    newly_allowed_personal = "newly-allowed-personal"
+    newly_denied = "newly-denied"
+    never = "never"
+
+
 @app.command("diff")
 @guarded
 def diff_cmd(
     old: str = typer.Argument(..., metavar="OLD", help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
     new: str = typer.Argument(..., metavar="NEW", help="The new side: a bundle folder, or a git revision."),
-    on: Optional[str] = typer.Option(None, "--on", help="Date the flows are judged on, YYYY-MM-DD. Default: today."),
+    on: Optional[str] = typer.Option(None, "--on", help="Compare on this one date, YYYY-MM-DD. Default: every date (each range between the dates on which a statute, body, agreement or window of either side starts or ends)."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
+    link_base: Optional[str] = typer.Option(None, "--link-base", metavar="URL", help="Markdown: link file:line to URL/PATH#LLINE (e.g. https://github.com/OWNER/REPO/blob/SHA)."),
+    fail_on: FailOn = typer.Option(FailOn.any, "--fail-on", help="Exit 1 when: any verdict changes (default), a flow is newly allowed, newly allowed with personal data, newly denied, or never."),
 ) -> None:
-    """Which flows a change makes lawful or unlawful, grouped by the rule change that caused it.
+    """Which flows a change makes lawful or unlawful, when, and which rule change did it: each rule change in
+    words first, then the flows rolled up to the highest level that holds, with their date ranges.
 
-    Reads git revisions with git (never touching the work tree). Exit 0 when no verdict changes, 1 when some
-    do, 2 on error.
+    Reads git revisions with git (never touching the work tree). Exit 1 when a change --fail-on names is found
+    (default: any verdict change), else 0; 2 when the diff could not run.
     """
     import engine
     from engine.render import report
-    from engine.review.diff import diff
+    from engine.review.diff import diff, fails_on
 
     result = diff(old, new, _parse_date(on), engine.resolve_bundle(bundle))
     if fmt is DiffFormat.json:
         typer.echo(report.to_json(result.to_dict()))
     elif fmt is DiffFormat.markdown:
-        typer.echo(report.diff_markdown(result), nl=False)
+        typer.echo(report.diff_markdown(result, link_base), nl=False)
     else:
         typer.echo(report.diff_text(result))
-    raise typer.Exit(EXIT_DENY if result.flows else EXIT_OK)
+    raise typer.Exit(EXIT_DENY if fails_on(result, fail_on.value) else EXIT_OK)
 
 
 # ---- performance: a fast start for `can-share` (issue 6) ---------------------------------------------

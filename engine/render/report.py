@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from engine.base.diagnostics import CODES, Diagnostic, Severity
 from engine.base.source import Span
+from engine.render.diff import MAX_MARKDOWN_CHARS, diff_markdown, diff_text  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.decision.review import DiffResult
     from engine.decision.review import TestRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -213,129 +213,22 @@ def to_json(data: Mapping) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+def error_item(d: Diagnostic, **extra: object) -> dict:
+    """One error as the HTTP service writes it (`{"code", "message", "help", …}`), with where and how bad."""
+    item: dict = {"code": d.code, "message": d.message, "help": d.help, "severity": d.severity.value,
+                  "span": d.span.to_dict() if d.span else None}
+    if d.related:
+        item["related"] = [{"message": msg, "span": sp.to_dict()} for msg, sp in d.related]
+    item.update(extra)
+    return item
+
+
+def error_envelope(items: Sequence[dict]) -> str:
+    """`{"errors": [...]}`: what a command run with `--format json` writes to standard output when it cannot
+    answer (exit 2), the same shape as the service's error bodies, so a script reads one format."""
+    return to_json({"errors": list(items)})
+
+
 # ---- the semantic diff ------------------------------------------------------------------------------
-
-_FLAG_WORDS = {"special-category": "SPECIAL-CATEGORY DATA", "criminal-offence": "CRIMINAL-OFFENCE DATA",
-               "personal": "PERSONAL DATA"}
-MAX_ROWS = 200  # flow rows in a Markdown comment (GitHub caps comments at 65,536 characters); JSON has every flow
-MAX_CHANGE_ROWS = 100
-
-
-def _md(text: str) -> str:
-    """Escape a cell for a Markdown table."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _change_where(c) -> str:
-    if c.old_span and c.new_span and c.action == "changed":
-        return f"{c.new_span}"
-    return f"{c.where}" if c.where else ""
-
-
-def _counts(result: "DiffResult") -> dict[str, tuple[int, int]]:
-    out: dict[str, list[int]] = {}
-    for f in result.flows:
-        for k in f.causes:
-            row = out.setdefault(k, [0, 0])
-            row[0 if f.newly_allowed else 1] += 1
-    return {k: (a, d) for k, (a, d) in out.items()}
-
-
-def diff_markdown(result: "DiffResult") -> str:
-    """A pull-request comment: headline counts, a loud warning for personal data, then tables."""
-    allowed, denied = result.newly_allowed, result.newly_denied
-    lines = [f"## lawful diff: {len(allowed)} newly allowed, {len(denied)} newly denied", ""]
-    lines.append(f"Comparing `{result.old_label}` → `{result.new_label}` on **{result.on.isoformat()}**: "
-                 f"{len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
-                 f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated in their scopes.")
-    lines.append("")
-    flagged = [f for f in allowed if f.flag]
-    if flagged:
-        special = [f for f in flagged if f.flag in ("special-category", "criminal-offence")]
-        text = f"**{len(flagged)} newly allowed flow{'s' if len(flagged) != 1 else ''} involve personal data**"
-        if special:
-            text += f", {len(special)} of them **special-category or criminal-offence data**"
-        lines += ["> [!WARNING]", f"> {text}. Check the lawful basis and conditions before merging.", ""]
-    if not result.flows:
-        lines += ["No question changes verdict." if result.changes else "No rule changed.", ""]
-    counts = _counts(result)
-    if result.changes:
-        lines += ["### Rule changes", "", "| change | rule | where | newly allowed | newly denied |", "|---|---|---|---:|---:|"]
-        for c in result.changes[:MAX_CHANGE_ROWS]:
-            a, d = counts.get(c.key, (0, 0))
-            what = f"`{_md(c.id)}` {_md(c.title)}"
-            if c.details:
-                what += f" ({_md(', '.join(c.details))})"
-            if c.citation:
-                cite = _md(c.citation)
-                what += f" — [{cite}]({c.url})" if c.url else f" — {cite}"
-            lines.append(f"| {c.action} {c.kind} | {what} | {_md(_change_where(c))} | {a} | {d} |")
-        if len(result.changes) > MAX_CHANGE_ROWS:
-            lines.append(f"| … | and {len(result.changes) - MAX_CHANGE_ROWS} more rule changes (see `--format json`) | | | |")
-        lines.append("")
-    if result.flows:
-        lines += ["### By organisation pair", "", "| source → recipient | newly allowed | newly denied | sensitive |",
-                  "|---|---:|---:|---|"]
-        pairs = result.pairs()
-        for s, r, a, d, fl in pairs[:MAX_CHANGE_ROWS]:
-            lines.append(f"| {_md(s)} → {_md(r)} | {a} | {d} | {', '.join(fl)} |")
-        if len(pairs) > MAX_CHANGE_ROWS:
-            lines.append(f"| and {len(pairs) - MAX_CHANGE_ROWS} more pairs | | | |")
-        lines.append("")
-    budget = MAX_ROWS
-    for title, flows, col in (("Newly allowed", allowed, "now allowed"), ("Newly denied", denied, "now denied")):
-        if not flows:
-            continue
-        lines += [f"### {title} ({len(flows)})", ""]
-        for changes, group in result.groups():
-            rows = [f for f in group if f in flows]
-            if not rows:
-                continue
-            if budget <= 0:
-                lines += [f"… and {len(rows)} more flows caused by "
-                          + "; ".join(f"{c.action} {c.kind} `{_md(c.id)}`" for c in changes) + " (see `--format json`)", ""]
-                continue
-            cause = "; ".join(f"{c.action} {c.kind} `{_md(c.id)}`" + (f" ({c.where})" if c.where else "") for c in changes)
-            lines += [f"**Caused by {cause}**", "", f"| | source | recipient | data | purpose | {col} |", "|---|---|---|---|---|---|"]
-            for f in rows[:budget]:
-                mark = f"**{_FLAG_WORDS[f.flag]}**" if f.flag and f.newly_allowed else (f.flag or "")
-                lines.append(f"| {mark} | {_md(f.source)} | {_md(f.recipient)} | {_md(f.data)} | {_md(f.purpose)} | {_md(f.because)} |")
-            if len(rows) > budget:
-                lines.append(f"| | … and {len(rows) - budget} more (see `--format json`) | | | | |")
-            budget -= len(rows)
-            lines.append("")
-    lines.append("<sub>Generated by `lawful diff`. Verdicts are the engine's reading of the policy files; they are "
-                 "not legal advice.</sub>")
-    return "\n".join(lines) + "\n"
-
-
-def diff_text(result: "DiffResult") -> str:
-    """The diff for a terminal: headline, rule changes, then flows grouped by cause (newly allowed first)."""
-    allowed, denied = result.newly_allowed, result.newly_denied
-    lines = [f"{len(allowed)} newly allowed, {len(denied)} newly denied ({result.old_label} → {result.new_label}, "
-             f"on {result.on.isoformat()}; {len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
-             f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated)"]
-    flagged = [f for f in allowed if f.flag]
-    if flagged:
-        lines.append(f"WARNING: {len(flagged)} newly allowed flow{'s' if len(flagged) != 1 else ''} involve personal data")
-    if result.changes:
-        lines.append("")
-        lines.append("rule changes:")
-        for c in result.changes:
-            extra = f" ({', '.join(c.details)})" if c.details else ""
-            where = f" [{c.where}]" if c.where else ""
-            lines.append(f"  {c.action:8} {c.kind} {c.id}: {c.title}{extra}{where}")
-    for changes, group in result.groups():
-        lines.append("")
-        lines.append("caused by " + "; ".join(f"{c.action} {c.kind} {c.id}" for c in changes) + ":")
-        for f in group:
-            word = "ALLOWED" if f.newly_allowed else "DENIED "
-            flag = f"  [{_FLAG_WORDS[f.flag]}]" if f.flag and f.newly_allowed else ""
-            lines.append(f"  now {word} {f.source} → {f.recipient}: {f.data} for {f.purpose}{flag}")
-            lines.append(f"      {f.because}")
-    if result.flows:
-        lines.append("")
-        lines.append("by organisation pair:")
-        for s, r, a, d, fl in result.pairs():
-            lines.append(f"  {s} → {r}: {a} newly allowed, {d} newly denied" + (f" ({', '.join(fl)})" if fl else ""))
-    return "\n".join(lines)
+# Its words (rule changes in sentences, flows rolled up, the capped pull-request comment) are in diff.py;
+# `diff_text` and `diff_markdown` are imported above.

@@ -267,15 +267,30 @@ def lint(policy: CompiledPolicy, on: Optional[dt.date] = None, expiring_within: 
 
 
 def check_and_lint(path: Optional[str | os.PathLike] = None, on: Optional[dt.date] = None,
-                   expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> tuple[list[Diagnostic], dict]:
-    """What `lawful check` reports: every check diagnostic, then (when the bundle has no errors) the lint."""
+                   expiring_within: int = DEFAULT_EXPIRING_WITHIN, config: Optional["Config"] = None
+                   ) -> tuple[list[Diagnostic], dict]:
+    """What `lawful check` reports: every check diagnostic, then (when the bundle has no errors) the lint, as the
+    bundle's configuration says (`config`; None: read lawful.toml / [tool.lawful] from the bundle root, which
+    raises DiagnosticsError `bad-config` when it is not accepted). Judged on `on`, else the configuration's
+    `as-of`, else today."""
     from engine.policy.load import _finish
     from engine.bundle.read import read_bundle, resolve_bundle
     from engine.compile.compiled import compile_policy
+    from engine.review.config import apply, load_config
 
-    result = read_bundle(resolve_bundle(path))
-    checked, diags = _finish(result, on)
-    if checked is not None and not any(d.severity is Severity.ERROR for d in diags):
+    root = resolve_bundle(path)
+    if config is None:
+        config = load_config(root if root.is_dir() else None)
+    day = on or config.as_of
+    result = read_bundle(root)
+    checked, diags = _finish(result, day)
+    complete = checked is not None and not any(d.severity is Severity.ERROR for d in diags)
+    if complete:
         policy = compile_policy(checked, result.sources, diags)
-        diags = diags + lint(policy, on, expiring_within)
-    return sorted(diags, key=Diagnostic.sort_key), dict(result.sources)
+        diags = diags + lint(policy, day, expiring_within)
+    files = result.bundle.files if result.bundle is not None else ()
+    return apply(diags, config, result.sources, files, complete), dict(result.sources)
+
+
+if False:  # pragma: no cover - for the type checker only
+    from engine.review.config import Config
