@@ -290,8 +290,13 @@ def check_cmd(
         raise typer.Exit(EXIT_ERROR)
     if fmt in (CheckFormat.sarif, CheckFormat.github):
         paths = _relative_to_cwd(engine.resolve_bundle(bundle))
-        typer.echo(report.to_json(report.sarif(diags, engine.__version__, paths)) if fmt is CheckFormat.sarif
-                   else report.github_diagnostics(diags, paths))
+        if fmt is CheckFormat.sarif:
+            from engine.review.vcs import provenance
+
+            typer.echo(report.to_json(report.sarif(diags, engine.__version__, paths, sources, provenance(root),
+                                                   report.docs_url())))
+        else:
+            typer.echo(report.github_diagnostics(diags, paths))
     elif fmt is CheckFormat.json:
         typer.echo(json.dumps({"diagnostics": [d.to_dict() for d in diags],
                                "summary": {"errors": len(errors), "warnings": len(warnings),

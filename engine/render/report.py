@@ -65,9 +65,66 @@ def _location(span: Optional[Span], path_map: PathMap, message: Optional[str] = 
     return loc
 
 
-def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _same) -> dict:
-    """A SARIF 2.1.0 log with one run: every code as a rule (with its help paragraph), every diagnostic as a
-    result with its location, related locations and help."""
+DOCS_URL_ENV = "LAWFUL_DOCS_URL"  # where docs/diagnostics.md is published (the GitHub Action sets it)
+
+
+def docs_url() -> Optional[str]:
+    """The published docs/diagnostics.md: $LAWFUL_DOCS_URL, else the package's `Documentation` URL (its
+    metadata), else None (SARIF rules then carry no helpUri; their help text names `lawful check --explain`)."""
+    import os
+
+    env = os.environ.get(DOCS_URL_ENV, "").strip()
+    if env.startswith(("https://", "http://")):
+        return env
+    try:
+        from importlib.metadata import metadata
+
+        for entry in metadata("lawful").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "diagnostics" and url.strip().startswith("http"):
+                return url.strip()
+    except Exception:  # noqa: BLE001 - metadata is optional (a source checkout without an install)
+        pass
+    return None
+
+
+def help_uri(code: str, base: Optional[str]) -> Optional[str]:
+    """The code's section of docs/diagnostics.md (one heading per code, so the anchor is the code)."""
+    return f"{base.split('#')[0]}#{code}" if base else None
+
+
+def fingerprint(d: Diagnostic, path: str, sources: Mapping[str, object]) -> str:
+    """A result's identity across commits, for code scanning's `partialFingerprints`: the code, the file, the
+    text of the line it points at (whitespace-collapsed) and the message with its numbers blanked (an expiry
+    "in 42 days" must stay the same finding tomorrow) — never the line number, so an edit elsewhere in the
+    file does not turn one finding into a new one. The renderer adds an occurrence index for repeats."""
+    import hashlib
+    import re
+
+    line = ""
+    src = sources.get(d.span.file) if d.span is not None else None
+    if src is not None and d.span is not None and d.span.line > 0:
+        line = " ".join(src.line_text(d.span.line).split())  # type: ignore[attr-defined]
+    message = re.sub(r"[0-9]+", "0", d.message)
+    raw = "\0".join((d.code, path, line, message))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def _rule_level(code: str) -> str:
+    from engine.base.diagnostics import ADJUSTABLE
+
+    return {"warning": "warning", "info": "note"}.get(ADJUSTABLE.get(code, "error"), "error")
+
+
+def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _same,
+          sources: Optional[Mapping[str, object]] = None, provenance: Optional[dict] = None,
+          docs: Optional[str] = None) -> dict:
+    """A SARIF 2.1.0 log with one run, ready for GitHub code scanning: every code as a rule (short and full
+    description, help in text and Markdown, its default level, a `helpUri` to its section of
+    docs/diagnostics.md when `docs` is known), every diagnostic as a result with its location, related
+    locations, help and `partialFingerprints` that survive unrelated edits; the repository and commit as the
+    run's `versionControlProvenance` when `provenance` ({"repositoryUri", "revisionId", "branch"}) is given."""
+    sources = sources or {}
     used = sorted({d.code for d in diagnostics})
     codes = sorted(set(CODES) | set(used))
     index = {c: i for i, c in enumerate(codes)}
@@ -75,14 +132,22 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
     for c in codes:
         text = CODES.get(c, c)
         first = text.split(". ")[0].rstrip(".") + "."
-        rules.append({
+        rule: dict = {
             "id": c,
             "name": "".join(w.capitalize() for w in c.split("-")),
             "shortDescription": {"text": first},
             "fullDescription": {"text": text},
-            "help": {"text": f"{text} (lawful check --explain {c})"},
-        })
+            "help": {"text": f"{text} (lawful check --explain {c})",
+                     "markdown": f"{text}\n\n`lawful check --explain {c}` prints this paragraph."},
+            "defaultConfiguration": {"level": _rule_level(c)},
+            "properties": {"tags": ["lawful", "policy"]},
+        }
+        uri = help_uri(c, docs)
+        if uri:
+            rule["helpUri"] = uri
+        rules.append(rule)
     results = []
+    seen: dict[str, int] = {}
     for d in sorted(diagnostics, key=Diagnostic.sort_key):
         text = d.message + (f" (help: {d.help})" if d.help else "")
         res: dict = {
@@ -99,16 +164,40 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
             for i, r in enumerate(related):
                 r["id"] = i
             res["relatedLocations"] = related
+        fp = fingerprint(d, path_map(d.span.file) if d.span and d.span.file else "", sources)
+        seen[fp] = seen.get(fp, 0) + 1
+        res["partialFingerprints"] = {"lawfulFinding/v1": f"{fp}:{seen[fp]}"}
         results.append(res)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [{
-            "tool": {"driver": {"name": "lawful", "version": version, "rules": rules}},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
+    driver: dict = {"name": "lawful", "version": version, "semanticVersion": version, "rules": rules}
+    if docs:
+        driver["informationUri"] = docs.split("#")[0]
+    run: dict = {
+        "tool": {"driver": driver},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
     }
+    if provenance and provenance.get("repositoryUri"):
+        run["versionControlProvenance"] = [{k: v for k, v in provenance.items() if v}]
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+def diagnostics_reference() -> str:
+    """docs/diagnostics.md, generated from the table of codes (one section per code, the anchor its name), as
+    Regal and ruff generate a rule's page from the rule: the helpUri of every SARIF rule points into it."""
+    from engine.base.diagnostics import ADJUSTABLE
+
+    lines = ["# Diagnostic codes", "",
+             "<!-- generated from engine/base/diagnostics.py (CODES) by engine.render.report.diagnostics_reference; "
+             "tests/test_sarif.py checks it is current (LAWFUL_UPDATE_DOCS=1 rewrites it) -->", "",
+             "Every problem lawful reports has one of these stable codes. `lawful check --explain CODE` prints the "
+             "same paragraph. Findings (warnings and notes) can be re-levelled or ignored in `lawful.toml` or with "
+             "an inline `# lawful: ignore[CODE] reason` ([review guide](review-guide.md#configuration-lawfultoml-and-"
+             "inline-ignores)); errors cannot.", ""]
+    for code in sorted(CODES):
+        level = ADJUSTABLE.get(code)
+        kind = {"warning": "warning (configurable)", "info": "note (configurable)"}.get(level or "", "error")
+        lines += [f"## {code}", "", f"*{kind}*", "", CODES[code], ""]
+    return "\n".join(lines)
 
 
 # ---- GitHub workflow commands ----------------------------------------------------------------------
