@@ -313,13 +313,13 @@ def inline_ignores(sources: Mapping[str, SourceFile], files: Iterable[Any] = ())
     return found, problems
 
 
-def apply(diags: Iterable[Diagnostic], config: Config, sources: Mapping[str, SourceFile] = {},
+def apply(diags: Iterable[Diagnostic], config: Config, sources: Optional[Mapping[str, SourceFile]] = None,
           files: Iterable[Any] = (), complete: bool = True) -> list[Diagnostic]:
     """The diagnostics as configured: errors untouched; findings ignored (by the config, by path, or inline)
     or given the configured level; plus `bad-ignore` and `unused-ignore` about the inline comments (the latter
     only when every check and lint ran, `complete`: with errors in the bundle the lint does not run, and an
     ignore of a lint finding is not unused for that)."""
-    ignores, problems = inline_ignores(sources, files)
+    ignores, problems = inline_ignores(sources or {}, files)
     out: list[Diagnostic] = []
     for d in list(diags) + problems:
         if d.severity is Severity.ERROR and d.code not in ADJUSTABLE:

@@ -18,12 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
 from engine.eval.rules import restriction_check
 from engine.base.diagnostics import Diagnostic, Severity, warning
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.review.config import Config
 
 DEFAULT_EXPIRING_WITHIN = 90
 MAX_FLOWS_PER_AGREEMENT = 50_000  # dead-agreement enumerates concrete flows; larger agreements are skipped
@@ -291,6 +294,3 @@ def check_and_lint(path: Optional[str | os.PathLike] = None, on: Optional[dt.dat
     files = result.bundle.files if result.bundle is not None else ()
     return apply(diags, config, result.sources, files, complete), dict(result.sources)
 
-
-if False:  # pragma: no cover - for the type checker only
-    from engine.review.config import Config
