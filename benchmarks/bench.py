@@ -295,7 +295,7 @@ t0 = time.perf_counter()
 import engine
 t1 = time.perf_counter()
 from engine.bundle.read import read_bundle
-from engine import _finish, _no_gc
+from engine.policy.load import _finish, _no_gc
 from engine.compile.compiled import compile_policy
 path = sys.argv[1]
 with _no_gc():  # as engine.load does

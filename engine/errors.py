@@ -17,6 +17,7 @@ from typing import Mapping, Optional, Sequence
 
 from engine.base.diagnostics import Diagnostic, Severity, error
 from engine.base.source import SourceFile
+from engine.base.text import escape
 
 __all__ = ["AuditLogError", "DiagnosticsError", "FormatError", "LawfulError", "RequestError", "ServiceError",
            "UnknownNameError"]
@@ -49,11 +50,12 @@ class UnknownNameError(LawfulError):
         self.name = name
         self.suggestions = tuple(suggestions)
         hint = f"; did you mean {', '.join(f'`{s}`' for s in self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown {kind} `{name}`{hint}")
+        # The name comes from the question, not the bundle: escaped, so a message can be printed as it is.
+        super().__init__(f"unknown {kind} `{escape(name)}`{hint}")
 
     def to_diagnostic(self) -> Diagnostic:
         help_ = f"did you mean {', '.join(f'`{s}`' for s in self.suggestions)}?" if self.suggestions else None
-        return error("unknown-name", f"unknown {self.kind} `{self.name}`", None, help_)
+        return error("unknown-name", f"unknown {self.kind} `{escape(self.name)}`", None, help_)
 
 
 class FormatError(DiagnosticsError):

@@ -142,11 +142,22 @@ def bundles(draw) -> Bundle:
     succeeded = None
     if n_orgs >= 3 and draw(st.booleans()) and draw(st.booleans()):
         succeeded = draw(st.integers(0, n_orgs - 2))
+    parent: dict[int, int] = {}
+
+    def inside(j: int, k: int) -> bool:  # O_j is O_k or part of it
+        while j != k and j in parent:
+            j = parent[j]
+        return j == k
+
     for i, o in enumerate(orgs):
         text = f'organisation {o} "organisation {i}"'
-        if i > 0 and draw(st.booleans()):
-            text += f" part-of O{draw(st.integers(0, i - 1))}"
-        if succeeded is not None and i == n_orgs - 1 and succeeded != i:
+        succeeds = succeeded is not None and i == n_orgs - 1 and succeeded != i
+        # A successor may not be part of the body it succeeds (successor-part-of-predecessor).
+        allowed = [j for j in range(i) if not (succeeds and inside(j, succeeded))]
+        if allowed and draw(st.booleans()):
+            parent[i] = draw(st.sampled_from(allowed))
+            text += f" part-of O{parent[i]}"
+        if succeeds:
             text += f" succeeds O{succeeded} on {draw(st.sampled_from(DATES))}"
         items.append(text)
     n_data = draw(st.integers(1, 5))

@@ -140,7 +140,8 @@ def make_spec(rnd: random.Random) -> Spec:
     for i, o in enumerate(orgs[1:], 1):
         if rnd.randint(0, 5) == 0:
             pred = rnd.choice((orgs[:i]))
-            if pred not in {p for p, _ in succeeds.values()}:
+            # One successor per body, never one inside it (successor-part-of-predecessor).
+            if pred not in {p for p, _ in succeeds.values()} and pred not in _up(org_parent, o):
                 succeeds[o] = (pred, rnd.choice((DATES)))
     data = [f"D{i}" for i in range(rnd.randint(1, 5))]
     data_parent = _tree(rnd, data)

@@ -111,7 +111,8 @@ def test_a_corrupt_or_foreign_entry_is_a_miss(cache_dir, tmp_path):
     other = write_bundle(tmp_path / "c", {"main.policy": POLICY + BAR})
     engine.load(other)
     for e in entries(cache_dir):
-        key, _policy = pickle.loads(e.read_bytes())
+        payload = e.read_bytes()[len(cachedir.MAGIC) + cachedir.TAG_BYTES:]  # after the magic and the HMAC tag
+        key, _policy = pickle.loads(payload)
         assert e.name == f"bundle-{key}.pickle"
     good = [e for e in entries(cache_dir)]
     src, dst = good[0], good[1]

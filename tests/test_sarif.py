@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from cli import app
 from conftest import ROOT
 from engine.base.diagnostics import CODES
+from engine.syntax.clauses import explain
 from engine.render.report import diagnostics_reference
 from engine.review.vcs import _without_credentials, provenance
 
@@ -68,8 +69,8 @@ def test_rules_carry_help_links_descriptions_and_levels(repo):
     assert set(CODES) <= set(rules)
     for code, rule in rules.items():
         assert rule["helpUri"] == f"{DOCS}#{code}"
-        assert rule["fullDescription"]["text"] == CODES[code]
-        assert rule["help"]["markdown"].startswith(CODES[code])
+        assert rule["fullDescription"]["text"] == explain(code)
+        assert rule["help"]["markdown"].startswith(explain(code))
     assert rules["no-review-date"]["defaultConfiguration"]["level"] == "warning"
     assert rules["isolated-organisation"]["defaultConfiguration"]["level"] == "note"
     assert rules["parse-error"]["defaultConfiguration"]["level"] == "error"

@@ -9,6 +9,7 @@ A case is named `<code>.yaml` or `<code>--<variant>.yaml` and holds:
 - `large_files`: path -> size in bytes (a file of `#` comment lines of that size);
 - `generate`: path -> `chain-N` (N+1 data categories, each under the next: a deep hierarchy);
 - `outside_files` (written beside the bundle) and `symlinks` (path in the bundle -> file beside it);
+- `fifos`: paths in the bundle made FIFOs (named pipes);
 - `without`: files or folders to remove from the bundle (`gateways.yaml`, `policies`);
 - `bundle`: a folder name to check instead of the bundle (one that does not exist);
 - `limits`: overrides of engine.bundle.read.Limits (to exercise a limit without writing megabytes);
@@ -54,6 +55,7 @@ NOT_HERE = {
     "audit-log-broken", "missing-extra", "bad-usage",  # log verify, serve, usage: tests/test_qa_regressions.py
     "dask-unavailable",  # tests/test_dask_audit.py
     "bad-config", "bad-ignore", "unused-ignore",  # the review configuration: tests/test_review_config.py
+    "confusable-name",  # a lint of `lawful check`: tests/adversarial/test_control_characters.py
 }
 
 
@@ -81,6 +83,8 @@ def build(spec: dict, tmp: Path) -> Path:
         (tmp / name).write_text(text, encoding="utf-8")
     for name, target in (spec.get("symlinks") or {}).items():
         os.symlink(tmp / target, root / name)
+    for name in spec.get("fifos") or ():
+        os.mkfifo(root / name)
     for name in spec.get("without") or ():
         path = root / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -38,12 +38,25 @@ CODES: dict[str, str] = {
     "bad-file-name": "A bundle file's name (a policy file, in a folder or at a git revision) holds a control "
     "character, a line or paragraph separator, a bidirectional mark, or bytes that are not UTF-8. Such a name "
     "could shift a line protocol (`git cat-file --batch`) or rewrite a terminal's output, so the file is refused.",
+    "unreadable-path": "A file or folder of the bundle (or a test file) cannot be read, listed or examined: no "
+    "permission, removed while it was read, or a symbolic link that leads nowhere. The load stops (fail closed): "
+    "a bundle read without it could allow what it restricts.",
+    "not-a-file": "A policy file, gateways.yaml, a test file or a log is a FIFO (named pipe), a device or a socket. "
+    "Only regular files are read: reading the others could wait for ever or never end.",
+    "control-character": "A policy file or gateways.yaml holds a control character (C0 other than tab and line "
+    "end, DEL, C1), a Unicode line separator or a bidirectional mark, override or isolate (U+202A–U+202E, "
+    "U+2066–U+2069) — in a name, title, alias, string or comment, written raw or as a YAML escape. On a terminal "
+    "they can move the cursor and overwrite an answer, or reorder what is shown, so the bundle is refused.",
+    "confusable-name": "An organisation's id or alias can be mistaken for another's: they look the same once "
+    "confusable characters (by Unicode's confusables table, UTS #39), case, zero-width characters and spaces "
+    "are set aside, or one mixes scripts (Latin with Cyrillic or Greek). A reader could take one for the "
+    "other; rename one.",
     "duplicate-id": "Two declarations of the same kind share an identifier (identifiers are case-insensitive).",
     "duplicate-clause": "A clause that may appear once in a block appears twice.",
     "misplaced-clause": "A clause appears in a kind of block where it has no meaning (for example `allows` in "
     "an agreement).",
-    "missing-clause": "A block lacks a clause it needs (a gateway needs `statute`, `allows`, `data` and "
-    "`for`; an agreement needs parties, `data`, `for` and `under`; a restriction needs `one-way` or `forbids`).",
+    # `engine.syntax.clauses.explain` adds what each kind of block needs, from the clause table.
+    "missing-clause": "A block lacks a clause it needs.",
     "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction "
     "or statute. Names are case-insensitive and organisations may be named by an alias.",
     "wrong-kind": "A name refers to a declaration of another kind than the clause needs (for example a "
@@ -51,6 +64,21 @@ CODES: dict[str, str] = {
     "unknown-statute": "A `statute` clause names an id that gateways.yaml does not register.",
     "cycle": "The `part-of` or `under` relations form a loop, so no hierarchy can be built.",
     "bad-validity": "A `valid FROM to UNTIL` window ends before it starts.",
+    "conflicting-succession": "Two organisations succeed the same body on different dates. A body ceases once, "
+    "so its end date would depend on which declaration was read last. Give every successor the same date if the "
+    "body was split, or chain the successions (`S2 succeeds S1 on …`) if one successor later replaced the other. "
+    "(Should such a bundle be compiled anyway, the earliest succession ends the body.)",
+    "successor-part-of-predecessor": "An organisation succeeds a body it is declared part of (directly or through "
+    "other bodies). Succession does not pass agreements or other rules on, but `part-of` would carry everything "
+    "naming the predecessor to its successor; and the predecessor no longer exists once the successor does. "
+    "Declare the successor part of the body it belongs to now, or of none, and agree its flows afresh. (The "
+    "engine never lets a succeeded body's scope reach its successor.)",
+    "statute-status-mismatch": "A statute's `status` in gateways.yaml disagrees with its dates on the evaluation "
+    "date (or today, if that is earlier: the status records the register's present). The engine follows the "
+    "dates, and gives a `proposed` statute no power unless assumed. An error when the status is `repealed` but the "
+    "repeal takes effect later (the engine would allow what the register says is gone: keep `in-force` until a "
+    "scheduled repeal takes effect); a warning when the status claims a power the dates do not give (`in-force` "
+    "but repealed or not yet commenced, `proposed` but commenced or repealed), which the engine already denies.",
     "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
     "legal-obligation, vital-interests, public-task, legitimate-interests.",
     "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "
@@ -135,7 +163,10 @@ ADJUSTABLE: dict[str, str] = {
     "no-review-date": "warning", "no-owner": "warning", "statute-proposed": "warning", "statute-repealed": "warning",
     "succeeded-organisation": "warning", "dead-agreement": "warning", "overlapping-agreements": "warning",
     "unusable-exception": "warning", "isolated-organisation": "info", "bad-ignore": "warning",
-    "unused-ignore": "info",
+    "unused-ignore": "info", "confusable-name": "warning",
+    # a warning when a statute's status claims a power its dates do not give; the error (a repeal still to
+    # come) is never adjustable: `apply` leaves every error as it is
+    "statute-status-mismatch": "warning",
 }
 
 

@@ -8,16 +8,16 @@ reviewer sees, so a bundle file with such a name is refused (`bad-file-name`), n
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from engine.base.diagnostics import Diagnostic, error
 from engine.base.source import Span
+from engine.base.text import UNSAFE
 
 # C0 controls, DEL, C1 controls, the Unicode line and paragraph separators, and the bidirectional marks,
 # embeddings, overrides and isolates (they reorder what a terminal shows), and lone surrogates (the bytes of a
 # name that is not UTF-8, as os.walk hands them over).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = UNSAFE  # one definition, shared with the rules for text (engine/base/text.py)
 
 
 def unsafe_chars(name: str) -> list[str]:

@@ -22,7 +22,7 @@ class Tree:
         self._parent = {k: (p if p in parents else None) for k, p in parents.items()}
         anc: dict[str, frozenset[str]] = {}
         for node in parents:
-            chain = []
+            chain: list[str] = []
             cur: Optional[str] = node
             while cur is not None and cur not in anc and len(chain) <= MAX_DEPTH + 1:
                 chain.append(cur)
@@ -45,7 +45,7 @@ class Tree:
         if self._graph is None:
             import networkx as nx
 
-            g = nx.DiGraph()
+            g: nx.DiGraph[str] = nx.DiGraph()
             g.add_nodes_from(self._parent)
             g.add_edges_from((p, c) for c, p in self._parent.items() if p is not None)
             self._graph = g
@@ -88,7 +88,7 @@ def find_cycles(parents: Mapping[str, Optional[str]]) -> list[list[str]]:
     loops are disjoint and simple_cycles stays linear)."""
     import networkx as nx
 
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     g.add_nodes_from(parents)
     g.add_edges_from((c, p) for c, p in parents.items() if p is not None and p in parents)
     cycles = [sorted_cycle(c) for c in nx.simple_cycles(g)]

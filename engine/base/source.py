@@ -7,6 +7,19 @@ in equality of the model, so the same policy text in another file compares equal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
+
+
+class SpanDict(TypedDict):
+    """A span as JSON (schemas/decision.schema.json `$defs.span`)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+from engine.base.text import picture
 
 
 @dataclass(frozen=True, order=True)
@@ -22,7 +35,7 @@ class Span:
             return self.file
         return f"{self.file}:{self.line}:{self.column}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> SpanDict:
         return {
             "file": self.file,
             "line": self.line,
@@ -40,10 +53,17 @@ class SourceFile:
     text: str
 
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
+        # Lines are counted by line feeds only, as the parsers count them (str.splitlines would also break at
+        # form feeds, U+001C–U+001E, NEL and U+2028, and shift every line number after one).
+        lines = self.text.split("\n")
+        if self.text.endswith("\n"):
+            lines.pop()
         if 1 <= line <= len(lines):
-            return lines[line - 1]
+            return lines[line - 1].removesuffix("\r")
         return ""
+
+    def line_count(self) -> int:
+        return self.text.count("\n") + (0 if self.text.endswith("\n") or not self.text else 1)
 
 
 SNIPPET_WIDTH = 160  # characters of a source line shown under a diagnostic
@@ -53,8 +73,10 @@ def caret_snippet(source: SourceFile | None, span: Span) -> str:
     """The source line of `span` with carets under the spanned columns, as rustc and Cedar show it."""
     if source is None or span.line <= 0:
         return ""
-    text = source.line_text(span.line)
-    if not text and span.line > len(source.text.splitlines()):
+    # Control characters are drawn as visible symbols, one for one, so the carets stay under their columns
+    # and nothing in a file can move the cursor or clear the screen of whoever reads the diagnostic.
+    text = picture(source.line_text(span.line))
+    if not text and span.line > source.line_count():
         return ""
     gutter = str(span.line)
     start = max(span.column, 1)

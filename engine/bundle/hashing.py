@@ -30,7 +30,7 @@ PREFIX = "sha256:"
 
 # Problems that leave a file out of what was read: a hash over the rest would not be the bundle's hash.
 _UNREAD = {"bad-bundle", "missing-register", "missing-policies", "unsafe-path", "file-too-large", "too-many-files",
-           "bad-encoding", "limit-exceeded", "empty-bundle"}
+           "bad-encoding", "limit-exceeded", "empty-bundle", "unreadable-path", "not-a-file", "bad-file-name"}
 
 
 def manifest(sources: Mapping[str, SourceFile]) -> str:

@@ -8,6 +8,7 @@ depends on the order the operating system lists them in.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -16,14 +17,15 @@ from typing import Mapping, Optional
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, error
+from engine.base.safeio import FileTooLarge, NotRegularFile, read_regular
 from engine.base.source import SourceFile, Span
 from engine.base.filenames import file_name_problem
+from engine.base.text import code_point, find_in_text
+from engine.bundle.files import POLICIES_DIR, REGISTER_NAME, list_bundle_files, shown
 
 # parser (Lark) and register (YAML, JSON Schema) are imported where files are parsed, so that finding a
 # bundle and answering from the compiled-bundle cache never pay for importing them.
 
-REGISTER_NAME = "gateways.yaml"
-POLICIES_DIR = "policies"
 ENV_VAR = "LAWFUL_BUNDLE"
 
 
@@ -51,7 +53,10 @@ def default_bundle() -> Path:
 
 
 def is_bundle(folder: Path) -> bool:
-    return (folder / REGISTER_NAME).is_file() and (folder / POLICIES_DIR).is_dir()
+    try:
+        return (folder / REGISTER_NAME).is_file() and (folder / POLICIES_DIR).is_dir()
+    except OSError:  # a folder that may not be searched is not taken for a bundle (Path.is_file raises EACCES)
+        return False
 
 
 def resolve_bundle(explicit: Optional[str | os.PathLike] = None, cwd: Optional[Path] = None) -> Path:
@@ -68,26 +73,29 @@ def resolve_bundle(explicit: Optional[str | os.PathLike] = None, cwd: Optional[P
 
 
 def _read_text(path: Path, name: str, limits: Limits, diags: list[Diagnostic]) -> Optional[SourceFile]:
+    """One file's text: a regular file only (opened without blocking, checked on the open descriptor), read
+    no further than the size limit, strictly UTF-8."""
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        diags.append(error("bad-bundle", f"cannot read `{name}`: {exc.strerror or exc}", Span(name, 1, 1)))
+        raw = read_regular(path, limits.max_file_bytes)
+    except FileTooLarge as exc:
+        diags.append(error("file-too-large", f"`{shown(name)}` is {exc.size:,} bytes, over the limit of "
+                           f"{limits.max_file_bytes:,}", Span(shown(name), 1, 1), "split it into several files"))
         return None
-    if size > limits.max_file_bytes:
-        diags.append(error("file-too-large", f"`{name}` is {size:,} bytes, over the limit of {limits.max_file_bytes:,}",
-                           Span(name, 1, 1), "split it into several files"))
+    except NotRegularFile as exc:
+        diags.append(error("not-a-file", f"`{shown(name)}` is {exc.kind}, not a regular file", Span(shown(name), 0, 0),
+                           "only regular files are read; replace it with the file itself"))
         return None
-    try:
-        raw = path.read_bytes()
     except OSError as exc:
-        diags.append(error("bad-bundle", f"cannot read `{name}`: {exc.strerror or exc}", Span(name, 1, 1)))
+        diags.append(error("unreadable-path", f"cannot read `{shown(name)}`: {(exc.strerror or str(exc)).lower()}",
+                           Span(shown(name), 0, 0), "make it readable by the user running lawful, or remove it; the "
+                           "bundle is not loaded without it"))
         return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        diags.append(error("bad-encoding", f"`{name}` is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+        diags.append(error("bad-encoding", f"`{shown(name)}` is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
                            Span(name, line, col), "save the file as UTF-8"))
         return None
     if text.startswith("\ufeff"):
@@ -95,38 +103,33 @@ def _read_text(path: Path, name: str, limits: Limits, diags: list[Diagnostic]) -
     return SourceFile(name, text)
 
 
-def _inside(root: Path, path: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except (ValueError, OSError):
-        return False
+MAX_CONTROL_REPORTS = 10  # per file: a file full of them says so once it has shown enough
+
+
+def control_characters(src: SourceFile) -> list[Diagnostic]:
+    """`control-character` errors for every control character or bidirectional control in a file's text
+    (names, titles, aliases, strings and comments alike), each at its exact line and column. Tabs, line
+    feeds and the carriage return of a CRLF line end are allowed."""
+    out: list[Diagnostic] = []
+    for line, col, ch in find_in_text(src.text):
+        if len(out) == MAX_CONTROL_REPORTS:
+            out.append(error("control-character", f"`{shown(src.name)}` holds more control characters than shown "
+                             "here", Span(src.name, line, col, line, col + 1)))
+            break
+        out.append(error("control-character", f"control character {code_point(ch)} in the text",
+                         Span(src.name, line, col, line, col + 1), CONTROL_HELP))
+    return out
+
+
+CONTROL_HELP = ("remove it: control characters and bidirectional marks can make a terminal or an editor show "
+                "something other than what the file says")
 
 
 def policy_paths(root: Path, diags: list[Diagnostic]) -> list[Path]:
-    """Every `*.policy` under `root/policies`, sorted; links that leave the bundle are refused."""
-    out = []
-    policies = root / POLICIES_DIR
-    for dirpath, dirnames, filenames in os.walk(policies, followlinks=False):
-        dirnames.sort()
-        here = Path(dirpath)
-        for d in list(dirnames):
-            if (here / d).is_symlink():
-                dirnames.remove(d)
-                name = (here / d).relative_to(root).as_posix()
-                diags.append(error("unsafe-path", f"`{name}` is a symbolic link to a folder; it is not followed",
-                                   Span(name, 1, 1)))
-        for f in sorted(filenames):
-            if not f.endswith(".policy"):
-                continue
-            p = here / f
-            if not _inside(root, p):
-                name = p.relative_to(root).as_posix()
-                diags.append(error("unsafe-path", f"`{name}` links outside the bundle folder", Span(name, 1, 1),
-                                   "copy the file into the bundle instead of linking to it"))
-                continue
-            out.append(p)
-    return sorted(out, key=lambda p: p.relative_to(root).as_posix())
+    """Every `*.policy` under `root/policies`, sorted (the bundle listing of engine.bundle.files)."""
+    listing = list_bundle_files(root)
+    diags.extend(listing.diagnostics)
+    return [f.path for f in listing.files if f.name != REGISTER_NAME]
 
 
 @dataclass(frozen=True)
@@ -144,32 +147,45 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     root = Path(root)
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
-    if not root.is_dir():
-        what = "is a file, not a folder" if root.exists() else "does not exist"
+    try:
+        st = os.stat(root)
+        what = None if stat.S_ISDIR(st.st_mode) else "is a file, not a folder"
+    except FileNotFoundError:
+        what = "does not exist"
+    except NotADirectoryError:
+        what = "does not exist (a part of its path is a file)"
+    except OSError as exc:  # e.g. a folder on the way that may not be searched
+        diags.append(error("unreadable-path", f"cannot examine the bundle folder `{shown(str(root))}`: "
+                           f"{(exc.strerror or str(exc)).lower()}", None, "make it readable by the user running lawful"))
+        return ReadResult(None, tuple(diags), sources)
+    except ValueError:  # a NUL character: no file system has such a name
+        what = "is not a possible folder name (it holds a NUL character)"
+    if what is not None:
         from_env = os.environ.get(ENV_VAR) and Path(os.environ[ENV_VAR]) == root
-        diags.append(error("bad-bundle", f"bundle folder `{root}`{' (from $' + ENV_VAR + ')' if from_env else ''} {what}",
+        diags.append(error("bad-bundle", f"bundle folder `{shown(str(root))}`{' (from $' + ENV_VAR + ')' if from_env else ''} {what}",
                            None, f"set ${ENV_VAR} to a folder holding gateways.yaml and policies/, or unset it"
                            if from_env else "pass --bundle DIR with a folder holding gateways.yaml and policies/"))
         return ReadResult(None, tuple(diags), sources)
+    listing = list_bundle_files(root)
+    diags.extend(listing.diagnostics)
     register = None
-    reg_path = root / REGISTER_NAME
-    if not reg_path.is_file():
-        diags.append(error("missing-register", f"the bundle `{root}` has no {REGISTER_NAME}", Span(REGISTER_NAME, 0, 0),
-                           "create gateways.yaml with a `statutes:` mapping"))
-    elif not _inside(root, reg_path):
-        diags.append(error("unsafe-path", f"`{REGISTER_NAME}` links outside the bundle folder", Span(REGISTER_NAME, 1, 1)))
-    else:
-        src = _read_text(reg_path, REGISTER_NAME, limits, diags)
+    reg = [f for f in listing.files if f.name == REGISTER_NAME]
+    if not listing.has_register:
+        diags.append(error("missing-register", f"the bundle `{shown(str(root))}` has no {REGISTER_NAME}",
+                           Span(REGISTER_NAME, 0, 0), "create gateways.yaml with a `statutes:` mapping"))
+    elif reg:
+        src = _read_text(reg[0].path, REGISTER_NAME, limits, diags)
         if src is not None:
             sources[src.name] = src
+            diags.extend(control_characters(src))
             register, reg_diags = parse_register(src)
             diags.extend(reg_diags)
-    if not (root / POLICIES_DIR).is_dir():
-        diags.append(error("missing-policies", f"the bundle `{root}` has no {POLICIES_DIR}/ folder",
+    if not listing.has_policies:
+        diags.append(error("missing-policies", f"the bundle `{shown(str(root))}` has no {POLICIES_DIR}/ folder",
                            Span(POLICIES_DIR, 0, 0), "put the *.policy files in policies/"))
         return ReadResult(None, tuple(diags), sources)
-    paths = policy_paths(root, diags)
-    if not paths:
+    paths = [(f.name, f.path) for f in listing.files if f.name != REGISTER_NAME]
+    if not paths and not listing.diagnostics:
         diags.append(error("empty-bundle", f"`{POLICIES_DIR}/` holds no *.policy file", Span(POLICIES_DIR, 0, 0)))
     if len(paths) > limits.max_files:
         diags.append(error("too-many-files", f"the bundle has {len(paths):,} policy files, over the limit of "
@@ -177,12 +193,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         paths = []
     files = []
     total = 0
-    for p in paths:
-        name = p.relative_to(root).as_posix()
-        bad_name = file_name_problem(name)
-        if bad_name is not None:  # a control character in a name could rewrite a protocol or a screen
-            diags.append(bad_name)
-            continue
+    for name, p in paths:
         src = _read_text(p, name, limits, diags)
         if src is None:
             continue
@@ -192,6 +203,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
                                f"{limits.max_total_bytes:,} bytes", Span(name, 1, 1)))
             break
         sources[name] = src
+        diags.extend(control_characters(src))
         parsed, file_diags = parse_source(src)
         diags.extend(file_diags)
         if parsed is not None:
@@ -210,10 +222,12 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
     sources: dict[str, SourceFile] = {}
     reg_src = SourceFile(REGISTER_NAME, register_yaml)
     sources[REGISTER_NAME] = reg_src
+    diags.extend(control_characters(reg_src))
     register, reg_diags = parse_register(reg_src)
     diags.extend(reg_diags)
     files = []
     for name in sorted(policies):
+        # The same name rules as a folder's listing (a revision's names come from git, not from the listing).
         bad_name = file_name_problem(name)
         if bad_name is not None:
             diags.append(bad_name)
@@ -224,6 +238,7 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
             diags.append(error("file-too-large", f"`{name}` is over the limit of {DEFAULT_LIMITS.max_file_bytes:,} bytes",
                                Span(name, 1, 1)))
             continue
+        diags.extend(control_characters(src))
         parsed, file_diags = parse_source(src)
         diags.extend(file_diags)
         if parsed is not None:

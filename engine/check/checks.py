@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
@@ -156,23 +157,17 @@ def stage_symbols(c: Checked) -> None:
 
 
 def stage_clauses(c: Checked) -> None:
+    from engine.syntax.clauses import is_set
+
     for g in c.gateways.values():
-        for clause, present in (("statute", g.statute), ("allows", g.allows), ("data", g.data), ("for", g.purposes)):
-            if not present:
-                c.diagnostics.append(error("missing-clause", f"gateway `{g.id.text}` has no `{clause}` clause", g.id.span,
-                                           _MISSING_HELP[clause]))
+        _check_required(c, "gateway", g, is_set)
         _check_validity(c, g.valid)
         _check_basis(c, g.lawful_basis)
     for r in c.restrictions.values():
-        if not r.one_way and not r.forbids:
-            c.diagnostics.append(error("missing-clause", f"restriction `{r.id.text}` has neither `one-way` nor `forbids`",
-                                       r.id.span, "say whose data it bars: `one-way ORG` or `forbids A -> B`"))
+        _check_required(c, "restriction", r, is_set)
         _check_validity(c, r.valid)
     for a in c.agreements.values():
-        for clause, present in (("from", a.sources), ("data", a.data), ("for", a.purposes), ("under", a.under)):
-            if not present:
-                c.diagnostics.append(error("missing-clause", f"agreement `{a.id.text}` has no `{_WORD.get(clause, clause)}` clause",
-                                           a.id.span, _MISSING_HELP[clause]))
+        _check_required(c, "agreement", a, is_set)
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
@@ -186,15 +181,33 @@ def stage_clauses(c: Checked) -> None:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
-_WORD = {"from": "from … to …"}
-_MISSING_HELP = {
-    "statute": "cite the power: `statute SSAA-1992 \"section 122\"` (the id from gateways.yaml)",
-    "allows": "say who may disclose to whom: `allows DWP -> LEA`",
-    "data": "name the data categories it covers: `data provider-data`",
-    "for": "name the purposes it covers: `for inspection`",
-    "from": "name the parties: `from LSC to ALI` or `between LSC and ALI`",
-    "under": "name the gateway the agreement relies on: `under LSC-INSPECTION`",
-}
+@lru_cache(maxsize=None)
+def _needs(kind: str) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+    """What the clause table says a block of this kind needs: for each group of clauses of which one must be
+    present, (the model field of each, what the message says it lacks, the help)."""
+    from engine.syntax import clauses as table  # here, not at the top: a start from the cache needs no table
+
+    out = []
+    for group in table.required(kind):
+        words = [f"`{clause.spelling[0]}`" for clause in group]
+        if len(words) == 1:
+            lacks = f"has no {words[0]} clause"
+        elif len(words) == 2:
+            lacks = f"has neither {words[0]} nor {words[1]}"
+        else:
+            lacks = f"has none of {', '.join(words[:-1])} or {words[-1]}"
+        out.append((tuple(c.fields_in(kind)[0] for c in group), lacks, table.help_for(kind, group)))
+    return tuple(out)
+
+
+def _check_required(c: Checked, kind: str, item, is_set: Callable[[object], bool]) -> None:
+    """`missing-clause` for each group of clauses the table says this kind of block needs and it lacks."""
+    for fields, lacks, help_text in _needs(kind):
+        for f in fields:
+            if is_set(getattr(item, f)):
+                break
+        else:
+            c.diagnostics.append(error("missing-clause", f"{kind} `{item.id.text}` {lacks}", item.id.span, help_text))
 
 
 def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:
@@ -311,6 +324,110 @@ def stage_hierarchies(c: Checked) -> None:
     c.org_tree, c.data_tree, c.purpose_tree = trees
 
 
+# ---- stage: succession --------------------------------------------------------------------------------
+# A body ceases once, and succession passes none of its rules on (docs/language.md). The events that end or
+# start an organisation are gathered by `successions`, in an order that never depends on where they were
+# declared; compile/compiled.py reads the same (issue 12's renames, transfers and `ceases on` belong here too).
+
+
+def successions(c: Checked) -> dict[str, list[m.Organisation]]:
+    """Predecessor key -> the organisations that succeed it, earliest first (ties by key): the order is the
+    dates', never the files'. Successions naming an unknown body are left out (reported as unknown names)."""
+    out: dict[str, list[m.Organisation]] = {}
+    for o in c.orgs.values():
+        if o.succeeds is None or o.succeeds_on is None:
+            continue
+        pred = c.org_key(o.succeeds.text)
+        if pred is not None:
+            out.setdefault(pred, []).append(o)
+    for succs in out.values():
+        succs.sort(key=lambda o: (o.succeeds_on, o.id.key))
+    return out
+
+
+def successor_inside(c: Checked, successor: str, predecessor: str) -> Optional[list[str]]:
+    """The `part-of` chain from `successor` up to its `predecessor` (both included) when the successor lies
+    inside the body it succeeds, else None."""
+    if successor == predecessor or predecessor not in c.org_tree.ancestors.get(successor, ()):
+        return None
+    chain, cur = [successor], successor
+    while cur != predecessor and len(chain) <= MAX_DEPTH + 1:
+        cur = c.org_tree.parent(cur)
+        chain.append(cur)
+    return chain
+
+
+def stage_succession(c: Checked) -> None:
+    for pred, succs in sorted(successions(c).items()):
+        first, name = succs[0], c.orgs[pred].id.text
+        for later in succs[1:]:
+            if later.succeeds_on == first.succeeds_on:
+                continue  # a split: every successor starts on the day the body ceases
+            day1, day2 = first.succeeds_on.isoformat(), later.succeeds_on.isoformat()
+            c.diagnostics.append(error(
+                "conflicting-succession",
+                f"`{name}` is succeeded on two dates: by `{first.id.text}` on {day1} and by `{later.id.text}` "
+                f"on {day2}; a body ceases once", later.succeeds.span,
+                f"if `{name}` was split, give every successor the same date; if `{later.id.text}` took over from "
+                f"`{first.id.text}`, declare it with `succeeds {first.id.text} on {day2}`",
+                related=[(f"`{first.id.text}` succeeds `{name}` on {day1}", first.succeeds.span)]))
+        for o in succs:
+            chain = successor_inside(c, o.id.key, pred)
+            if chain is None:
+                continue
+            via = [c.orgs[k].id.text for k in chain[1:-1]]
+            c.diagnostics.append(error(
+                "successor-part-of-predecessor",
+                f"`{o.id.text}` succeeds `{name}` but is declared part of it"
+                + (f" (through {', '.join(f'`{v}`' for v in via)})" if via else "")
+                + f": `{name}` no longer exists once `{o.id.text}` does",
+                o.parent.span,
+                f"succession does not pass `{name}`'s agreements or other rules on; declare `{o.id.text}` part of "
+                "the body it belongs to now (or of none), and agree its flows afresh",
+                related=[(f"`{o.id.text}` succeeds `{name}` on {o.succeeds_on.isoformat()}", o.succeeds.span)]))
+
+
+# ---- stage: the register on the evaluation date -------------------------------------------------------
+
+
+def stage_register(c: Checked) -> None:
+    """Each statute's `status` against its dates. The status records the register's present, so it is judged
+    on the evaluation date, or today when that is earlier (a historical --on makes no status wrong)."""
+    day = max(c.on, dt.date.today())
+    for _key, s in sorted(c.statutes.items()):
+        found = status_mismatch(s, day)
+        if found is not None:
+            severity, message, help_ = found
+            c.diagnostics.append((error if severity == "error" else warning)(
+                "statute-status-mismatch", f"statute `{s.id}` has status `{s.status}`, but {message}", s.span, help_))
+
+
+def status_mismatch(s: m.Statute, day: dt.date) -> Optional[tuple[str, str, str]]:
+    """(severity, what the dates say, hint) when the status and the dates disagree on `day`. The engine
+    follows the dates (and gives a `proposed` statute no power), so a status that takes away a power the
+    dates still give is an error: the engine would allow what the register says is gone. A status that
+    claims more than the dates give is a warning: the engine already takes the stricter reading."""
+    c, r = s.commenced, s.repealed
+    if s.status == "repealed" and r is not None and r > day:
+        return ("error", f"its repeal takes effect on {r.isoformat()}, after {day.isoformat()}: until then the engine "
+                "treats it as in force",
+                "while a repeal is only scheduled keep `status: in-force` (the `repealed:` date ends its power on "
+                "that day); if it is already repealed, correct the `repealed:` date")
+    if s.status == "in-force" and r is not None and r <= day:
+        return ("warning", f"was repealed on {r.isoformat()}: the engine treats it as repealed from that day",
+                "set `status: repealed`")
+    if s.status == "in-force" and c is not None and c > day:
+        return ("warning", f"commences on {c.isoformat()}: the engine gives it no power before that day",
+                "correct the `commenced:` date if it is already in force")
+    if s.status == "proposed" and r is not None and r <= day:
+        return ("warning", f"was repealed on {r.isoformat()}: a proposed statute gives no power unless assumed",
+                "set `status: repealed` (with its `commenced:` date) if it was enacted, or remove the `repealed:` date")
+    if s.status == "proposed" and c is not None and c <= day:
+        return ("warning", f"commenced on {c.isoformat()}: a proposed statute gives no power unless assumed, "
+                "whatever its dates", "set `status: in-force` if it has been enacted and commenced")
+    return None
+
+
 # ---- stage: statutes ----------------------------------------------------------------------------------
 
 
@@ -385,10 +502,7 @@ def stage_warnings(c: Checked) -> None:
     if c.unresolved:
         return
     on = c.on
-    successors = {}
-    for o in c.orgs.values():
-        if o.succeeds is not None:
-            successors[c.org_key(o.succeeds.text)] = o
+    successors = {pred: succs[0] for pred, succs in successions(c).items()}  # the earliest, whatever the order
     for g in c.gateways.values():
         sens = set().union(*(c.effective(d.key) for d in g.data)) if g.data else set()
         if not g.requires_agreement and "personal" in sens and g.lawful_basis is None:
@@ -448,6 +562,8 @@ STAGES: list[tuple[str, Stage]] = [
     ("clauses", stage_clauses),
     ("names", stage_names),
     ("hierarchies", stage_hierarchies),
+    ("succession", stage_succession),
+    ("register", stage_register),
     ("statutes", stage_statutes),
     ("agreements", stage_agreements),
     ("warnings", stage_warnings),

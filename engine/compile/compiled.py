@@ -12,7 +12,7 @@ import datetime as dt
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean
@@ -155,18 +155,11 @@ class CompiledPolicy:
         # Sensitivity of each data category as a flow of it carries it (cautious: parts count).
         self.sensitivity: dict[str, frozenset[str]] = {k: frozenset(c.effective(k)) for k in self.data}
 
-        # When each organisation exists: a successor from its succession date, a predecessor until then.
-        self.org_start: dict[str, dt.date] = {}
-        self.org_end: dict[str, tuple[dt.date, str]] = {}
-        for k, o in self.orgs.items():
-            if o.succeeds is not None and o.succeeds_on is not None:
-                pred = c.org_key(o.succeeds.text)
-                self.org_start[k] = o.succeeds_on
-                if pred:
-                    self.org_end[pred] = (o.succeeds_on, k)
+        # When each organisation exists, and the scopes succession cuts (`_succession` below).
+        self.org_start, self.org_end, self.scope_cut = _succession(c)
 
         org = c.org_key
-        orgs_in = lambda names: self.org_tree.expand(org(n.text) for n in names)  # noqa: E731
+        orgs_in = lambda names: self.org_scope(org(n.text) for n in names)  # noqa: E731
         data_in = lambda names: self.data_tree.expand(n.key for n in names)  # noqa: E731
         purposes_in = lambda names: self.purpose_tree.expand(n.key for n in names)  # noqa: E731
 
@@ -329,6 +322,17 @@ class CompiledPolicy:
     def purpose_name(self, key: str) -> str:
         return self.purposes[key].id.text
 
+    def org_scope(self, keys: Iterable[str]) -> frozenset[str]:
+        """Every organisation inside the scope of any of `keys` (it and everything `part-of` it), except a
+        successor of a named body and what is part of the successor: succession passes no rule on, even to a
+        successor declared inside its predecessor (an error the checks report)."""
+        out: set[str] = set()
+        for k in keys:
+            below = self.org_tree.descendants.get(k, frozenset((k,)))
+            cut = self.scope_cut.get(k)
+            out |= below - cut if cut else below
+        return frozenset(out)
+
     def org_exists(self, key: str, on: dt.date) -> bool:
         start = self.org_start.get(key)
         end = self.org_end.get(key)
@@ -336,6 +340,26 @@ class CompiledPolicy:
 
     def span_text(self, span: Span) -> str:
         return str(span)
+
+
+def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date, str]], dict[str, frozenset[str]]]:
+    """From the successions (engine/check/checks.py `successions`, in date order, never file order):
+    - start: a successor exists from its succession date;
+    - end: a predecessor exists until its earliest succession (ties: the successor first by key), so a bundle
+      with two succession dates for one body (`conflicting-succession`) still answers the same in any order;
+    - cut: the organisations a named predecessor's scope must not reach, its successors inside it and what is
+      part of them (`successor-part-of-predecessor`)."""
+    from engine.check.checks import successions, successor_inside
+
+    start = {o.id.key: o.succeeds_on for o in c.orgs.values() if o.succeeds is not None and o.succeeds_on is not None}
+    end: dict[str, tuple[dt.date, str]] = {}
+    cut: dict[str, frozenset[str]] = {}
+    for pred, succs in successions(c).items():
+        end[pred] = (succs[0].succeeds_on, succs[0].id.key)
+        inside = [o.id.key for o in succs if successor_inside(c, o.id.key, pred) is not None]
+        if inside:
+            cut[pred] = c.org_tree.expand(inside)
+    return start, end, cut
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],

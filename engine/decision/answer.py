@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
+from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConsiderationDict, DecisionDict, FixDict,
+                                    HopDict, RuleDict, RouteDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -25,7 +27,7 @@ class RuleRef:
     provision: Optional[str] = None
     url: Optional[str] = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> RuleDict:
         return {
             "kind": self.kind, "id": self.id, "title": self.title,
             "statute": None if not self.statute else {
@@ -42,7 +44,7 @@ class Block:
     overridden_by: Optional[str] = None
     span: Optional[Span] = None  # the clause that caught the flow (`one-way …` / `forbids …`)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> BlockDict:
         return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
                 "span": self.span.to_dict() if self.span else None}
 
@@ -71,7 +73,7 @@ class Consideration:
     why: str = ""
     args: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ConsiderationDict:
         return {"kind": self.kind, "id": self.id, "code": self.code, "reason": self.reason,
                 "span": self.span.to_dict() if self.span else None, "why": self.why,
                 "args": {k: plain_value(v) for k, v in self.args.items()}}
@@ -83,7 +85,7 @@ class Condition:
     agreement: str
     span: Optional[Span]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ConditionDict:
         return {"text": self.text, "agreement": self.agreement, "span": self.span.to_dict() if self.span else None}
 
 
@@ -100,7 +102,7 @@ class Fix:
     on: Optional[dt.date] = None  # for `later-date`: the first date on which the flow is lawful
     args: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)  # what the words need
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> FixDict:
         return {"kind": self.kind, "description": self.description, "statute": self.statute, "gateway": self.gateway,
                 "agreement": self.agreement, "purpose": self.purpose, "data": self.data,
                 "organisation": self.organisation, "on": self.on.isoformat() if self.on else None, "verified": True,
@@ -116,10 +118,47 @@ class Basis:
     article_10: Optional[str]
     onward: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> BasisDict:
         return {"gateway": self.gateway.to_dict(), "agreement": self.agreement.to_dict() if self.agreement else None,
                 "lawful_basis": self.lawful_basis, "article_9": self.article_9, "article_10": self.article_10,
                 "onward": self.onward}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One lawful direct disclosure of a route, with its own basis and what the recipient may do next."""
+
+    source: str
+    recipient: str
+    gateway: str
+    agreement: Optional[str]
+    onward: str  # this hop's own onward permission (gateway ∩ agreement)
+    carried: str = "none"  # every limit the data carries after this hop (this hop's and all earlier ones)
+    statute: Optional[str] = None
+    gateway_at: Optional[str] = None  # file:line:col
+    agreement_at: Optional[str] = None
+
+    def to_dict(self) -> HopDict:
+        return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
+                "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
+                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
+
+
+@dataclass(frozen=True)
+class Route:
+    hops: tuple[Hop, ...]
+    variants: tuple["Route", ...] = ()  # the same route through parts of its intermediaries (grouped here)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return (self.hops[0].source,) + tuple(h.recipient for h in self.hops)
+
+    def __str__(self) -> str:
+        return " → ".join(self.path)
+
+    def to_dict(self) -> RouteDict:
+        return {"path": list(self.path), "hops": [h.to_dict() for h in self.hops],
+                "variants": [v.to_dict() for v in self.variants]}
 
 
 @dataclass(frozen=True)
@@ -127,7 +166,7 @@ class Decision:
     """The answer to one question, as plain data. `to_dict()` is the stable JSON shape
     (schema: schemas/decision.schema.json)."""
 
-    verdict: str  # "allow" | "deny"
+    verdict: Verdict  # "allow" | "deny"
     headline: str
     source: str
     recipient: str
@@ -140,7 +179,7 @@ class Decision:
     considered: tuple[Consideration, ...]
     conditions: tuple[Condition, ...]
     fixes: tuple[Fix, ...]
-    routes: tuple = ()
+    routes: tuple[Route, ...] = ()
     sensitivity: tuple[str, ...] = ()
 
     @property
@@ -158,7 +197,7 @@ class Decision:
             ids |= {c.id.lower() for c in self.considered if c.kind != "organisation"}
         return ids
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> DecisionDict:
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,

@@ -165,7 +165,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if note:
                 note(_rule_miss("gateway", g, why, policy))
             continue
-        in_force_agreements: list[CAgreement] = []
+        in_force_agreements: list[Optional[CAgreement]] = []
         for a in covering + extra_by_gateway.get(g.key, []):
             if not agreement_covers(a, q.source, q.recipient):
                 continue
@@ -191,14 +191,15 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 note(Considered("gateway", g.key, Why.NO_AGREEMENT, {}, clause_span(g.model, "requires agreement")))
             continue
         usable: list[Optional[CAgreement]] = []
-        for a in (in_force_agreements or [None]):
-            gap = sensitivity_gap(policy, data, g, a)
+        for option in (in_force_agreements or [None]):
+            gap = sensitivity_gap(policy, data, g, option)
             if gap is not None:
                 if note:
-                    rule = a if a is not None else g
-                    note(Considered("agreement" if a is not None else "gateway", rule.key, gap, {}, rule.model.span))
+                    where = (("agreement", option.key, option.model.span) if option is not None
+                             else ("gateway", g.key, g.model.span))
+                    note(Considered(where[0], where[1], gap, {}, where[2]))
                 continue
-            usable.append(a)
+            usable.append(option)
         if not usable:
             continue
         remaining = [r for r in out.firing if r.key not in g.overrides]
@@ -212,15 +213,14 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             out.allowed, out.basis, out.overridden = True, (g, usable[0]), lifted
             out.bases = [out.basis]
             return out
-        for a in usable:
-            bases.append((g, a, lifted))
+        for option in usable:
+            bases.append((g, option, lifted))
     if bases:
         bases.sort(key=lambda b: (bool(b[2]), b[0].key, b[1].key if b[1] else ""))
-        g, a, overridden = bases[0]
         out.bases = [(b[0], b[1]) for b in bases]
         out.allowed = True
-        out.basis = (g, a)
-        out.overridden = overridden
+        out.basis = out.bases[0]
+        out.overridden = bases[0][2]
     return out
 
 
@@ -235,7 +235,7 @@ def deciding_clause(policy: CompiledPolicy, r: CRestriction, q: Question) -> Opt
     if q.source in r.one_way:
         for n in r.model.one_way:
             k = policy.org_alias.get(n.key, n.key)
-            if k in policy.org_tree.ancestors.get(q.source, ()):
+            if k in policy.org_tree.ancestors.get(q.source, ()) and q.source not in policy.scope_cut.get(k, ()):
                 for name, span in r.model.clause_spans:
                     if name == "one-way" and _contains(span, n.span):
                         return span

@@ -121,18 +121,19 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
 
     # A new agreement under a candidate gateway; with the statute assumed when it is only proposed.
     for g in out.candidates:
-        proposed = g.statute is not None and g.statute.status == "proposed" and g.statute.id.lower() not in q.assume
-        assumed = q.assume | {g.statute.id.lower()} if proposed else q.assume
+        statute = g.statute
+        proposed = statute is not None and statute.status == "proposed" and statute.id.lower() not in q.assume
+        assumed = q.assume | {statute.id.lower()} if statute is not None and proposed else q.assume
         q2 = replace(q, assume=assumed)
-        if proposed and ok(q2):
-            fixes.append(Fix("assume-statute", "", statute=g.statute.id, gateway=g.id,
-                             args={"statute_title": g.statute.title}))
+        if statute is not None and proposed and ok(q2):
+            fixes.append(Fix("assume-statute", "", statute=statute.id, gateway=g.id,
+                             args={"statute_title": statute.title}))
             continue
         if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
             hypo = _hypothetical_agreement(policy, q, g)
             if ok(q2, (hypo,)):
                 fixes.append(Fix("assume-statute" if proposed else "new-agreement", "",
-                                 statute=g.statute.id if proposed else None, gateway=g.id,
+                                 statute=statute.id if statute is not None and proposed else None, gateway=g.id,
                                  args={"with_agreement": True, **_agreement_args(policy, q, g)}))
 
     # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun); an

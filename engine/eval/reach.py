@@ -19,8 +19,8 @@ import networkx as nx
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
-from engine.eval.routes import (MAX_HOPS_DEFAULT, FlowGraph, Route, check_max_hops, group_routes, onward_text, related,
-                     search, to_route)
+from engine.eval.routes import MAX_HOPS_DEFAULT, FlowGraph, check_max_hops, group_routes, onward_text, related, search, to_route
+from engine.decision.answer import Route
 
 ROUTES_PER_ORGANISATION = 3
 
@@ -227,7 +227,7 @@ class _Scan:
         for g in p.gateways.values():
             if in_force(g.window, self.on, self.assume) is not None:
                 continue  # not in force on the date: it allows nothing
-            scopes = []
+            scopes: list[tuple[Optional[CAgreement], frozenset, frozenset, frozenset, frozenset]] = []
             if g.requires_agreement:
                 for a in p.agreements_by_gateway.get(g.key, []):
                     if valid_on(a.valid, self.on) is not None:
@@ -241,7 +241,7 @@ class _Scan:
                 for g_src, g_dst in g.pairs:
                     scopes.append((None, everyone if g_src is None else g_src & everyone,
                                    everyone if g_dst is None else g_dst & everyone, g.data, g.purposes))
-            for a, srcs, dsts, data, purposes in scopes:
+            for agreement, srcs, dsts, data, purposes in scopes:
                 if self.data_scope is not None:
                     data = data & self.data_scope
                 if self.purpose_scope is not None:
@@ -252,7 +252,7 @@ class _Scan:
                             continue  # a body and its own part: not a disclosure between bodies
                         for d in sorted(data):
                             for pp in sorted(purposes):
-                                yield g, a, (s, r, d, pp)
+                                yield g, agreement, (s, r, d, pp)
 
     def parents(self, quad: Quad) -> Iterator[Quad]:
         """The flows one level up in each dimension (within the --data/--purpose filters)."""

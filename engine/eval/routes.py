@@ -14,9 +14,10 @@ to X and only for P. Restrictions travel with the data: along a route every perm
 intersected with the next, so a limit imposed at the first hop still binds the third, and data received under
 `onward none` never leaves its recipient, whatever gateway that recipient has for its own data.
 
-Routes are searched over a networkx MultiDiGraph of lawful direct flows for one data category, purpose, date
-and set of assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause),
-built lazily outwards from the source; breadth first, so routes come shortest first.
+Routes are searched over a graph of lawful direct flows for one data category, purpose, date and set of
+assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
+outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
+handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
+from engine.decision.answer import Hop, Route
 from engine.errors import RequestError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,7 +124,7 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
     text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
     tag = (f"{where}: {text}",)
     if clause.kind == "to":
-        return OnwardPermission(recipients=policy.org_tree.expand(policy.org_key(t.text) for t in clause.targets),
+        return OnwardPermission(recipients=policy.org_scope(policy.org_key(t.text) for t in clause.targets),
                                 clauses=tag)
     if clause.kind == "only-for":
         return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
@@ -145,43 +147,6 @@ def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], di
 
 
 # ---- routes as plain data ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hop:
-    """One lawful direct disclosure of a route, with its own basis and what the recipient may do next."""
-
-    source: str
-    recipient: str
-    gateway: str
-    agreement: Optional[str]
-    onward: str  # this hop's own onward permission (gateway ∩ agreement)
-    carried: str = "none"  # every limit the data carries after this hop (this hop's and all earlier ones)
-    statute: Optional[str] = None
-    gateway_at: Optional[str] = None  # file:line:col
-    agreement_at: Optional[str] = None
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
-                "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
-                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
-
-
-@dataclass(frozen=True)
-class Route:
-    hops: tuple[Hop, ...]
-    variants: tuple["Route", ...] = ()  # the same route through parts of its intermediaries (grouped here)
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        return (self.hops[0].source,) + tuple(h.recipient for h in self.hops)
-
-    def __str__(self) -> str:
-        return " → ".join(self.path)
-
-    def to_dict(self) -> dict:
-        return {"path": list(self.path), "hops": [h.to_dict() for h in self.hops],
-                "variants": [v.to_dict() for v in self.variants]}
 
 
 # ---- the lawful-flow graph ---------------------------------------------------------------------------
@@ -217,15 +182,16 @@ def related(policy: CompiledPolicy, a: str, b: str) -> bool:
 
 
 class FlowGraph:
-    """Lawful direct flows for one data category, purpose, date and assumptions, as a networkx MultiDiGraph
-    (one edge per basis, keyed `gateway/agreement`), expanded node by node on demand."""
+    """Lawful direct flows for one data category, purpose, date and assumptions (one edge per basis, keyed
+    `gateway/agreement`), expanded node by node on demand."""
 
     def __init__(self, policy: CompiledPolicy, q: "Question"):
         self.policy = policy
         self.q = q
-        import networkx as nx
-
-        self.graph = nx.MultiDiGraph()
+        # Plain dicts, not a networkx graph: a DENY searches routes on every `can-share`, and importing
+        # networkx would be most of a fresh process's start-up. `graph` builds the MultiDiGraph when asked.
+        self._succ: dict[str, dict[str, dict[str, Edge]]] = {}  # x -> y -> basis key -> edge, insertion order
+        self._nodes: dict[str, None] = {}  # every node, in the order it was first seen
         self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
@@ -239,18 +205,34 @@ class FlowGraph:
             return hit
         if x not in self._expanded:
             self._expanded.add(x)
-            self.graph.add_node(x)
+            self._nodes.setdefault(x, None)
+            succ = self._succ.setdefault(x, {})
             for y in sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
                             key=lambda k: (self.policy.org_name(k).lower(), k)):
                 out = evaluate(self.policy, replace(self.q, source=x, recipient=y))  # every basis: one edge each
                 self._could[(x, y)] = out.allowed
                 for g, a in (out.bases if out.allowed else []):
-                    key = f"{g.key}/{a.key if a else ''}"
-                    self.graph.add_edge(x, y, key=key, edge=Edge(x, y, g, a, onward_permission(self.policy, g, a, x)))
-        self._out[x] = [d["edge"] for _x, _y, d in self.graph.out_edges(x, data=True)]
+                    self._nodes.setdefault(y, None)
+                    succ.setdefault(y, {})[f"{g.key}/{a.key if a else ''}"] = Edge(
+                        x, y, g, a, onward_permission(self.policy, g, a, x))
+        self._out[x] = [e for keyed in self._succ.get(x, {}).values() for e in keyed.values()]
         return self._out[x]
 
-    def expand_all(self) -> "nx.MultiDiGraph":
+    @property
+    def graph(self) -> "nx.MultiDiGraph[str]":
+        """The flows expanded so far as a networkx MultiDiGraph (edge data `edge`), nodes and edges in the order
+        they were found."""
+        import networkx as nx
+
+        g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+        g.add_nodes_from(self._nodes)
+        for x, succ in self._succ.items():
+            for y, keyed in succ.items():
+                for key, edge in keyed.items():
+                    g.add_edge(x, y, key=key, edge=edge)
+        return g
+
+    def expand_all(self) -> "nx.MultiDiGraph[str]":
         for x in sorted(self.policy.orgs):
             self.out_edges(x)
         return self.graph

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 try:  # POSIX advisory locks; the log is single-writer without them
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 from engine.errors import AuditLogError
 
@@ -574,10 +574,11 @@ def _verify(f, key: AuditKey, anchor: Optional[str]) -> VerifyResult:
             if not isinstance(names, list) or not names:
                 return result((lineno, "accepts no torn write"), offset)
             for n in names:
-                t = torn.get(n.get("line")) if isinstance(n, dict) else None
-                if t is None or t.entry() != n or t.accepted_by is not None:
+                named = torn.get(n.get("line", -1)) if isinstance(n, dict) else None
+                if named is None or named.entry() != n or named.accepted_by is not None:
                     return result((lineno, "accepts a torn write that is not there"), offset)
-                torn[t.line] = TornLine(t.line, t.offset, t.bytes, t.sha256, t.sealed_by, lineno)
+                torn[named.line] = TornLine(named.line, named.offset, named.bytes, named.sha256, named.sealed_by,
+                                            lineno)
         prev, seq = line_hash(raw), rec["seq"]
         if anchor is not None and anchored is None and prev == anchor:
             anchored = seq

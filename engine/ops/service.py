@@ -50,7 +50,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from engine.base.version import __version__
 from engine.policy.load import load
-from engine.bundle.read import POLICIES_DIR, REGISTER_NAME, resolve_bundle
+from engine.bundle.files import list_bundle_files
+from engine.bundle.read import resolve_bundle
 from engine.policy.facade import Policy
 from engine.render.diagnostics import render
 from engine.errors import DiagnosticsError, ServiceError, UnknownNameError
@@ -94,15 +95,17 @@ class Loaded:
 
 
 def fingerprint(root: Path) -> tuple:
-    """What the watcher compares: path, mtime and size of gateways.yaml and every file under policies/.
-    Cheap (no reading); an unreadable bundle gives a fingerprint too, so it is noticed and reported."""
-    out = []
-    for path in [root / REGISTER_NAME, *sorted((root / POLICIES_DIR).rglob("*"))]:
+    """What the watcher compares: path, mtime and size of every bundle file, as the loader lists them
+    (engine.bundle.files), and what the listing could not read. Cheap (no reading); an unreadable folder or
+    file changes the fingerprint too, so the reload that follows reports it (and keeps the last good bundle)."""
+    listing = list_bundle_files(root)
+    out: list[tuple] = [tuple(d.headline() for d in listing.diagnostics)]
+    for f in listing.files:
         try:
-            st = path.stat()
-            out.append((str(path), st.st_mtime_ns, st.st_size))
+            st = f.path.stat()
+            out.append((f.name, st.st_mtime_ns, st.st_size))
         except OSError:
-            out.append((str(path), None, None))
+            out.append((f.name, None, None))
     return tuple(out)
 
 

@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
 import sys
 import tempfile
@@ -407,11 +408,23 @@ class CsvLayout:
     data_start: int
 
 
+def _open_log(path: Path) -> IO[bytes]:
+    """A transfer log opened for reading: a regular file only (opened without blocking and checked on the
+    descriptor, so a FIFO or device swapped in after `checked_inputs` is refused rather than waited on)."""
+    from engine.base.safeio import NotRegularFile, open_regular
+
+    try:
+        fd, _st = open_regular(path)
+    except NotRegularFile as exc:
+        raise bad_log(f"`{_shown(path)}` is {exc.kind}, not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
+
 def csv_layout(path: Path, columns: ColumnMap, max_row_bytes: int = MAX_ROW_BYTES) -> CsvLayout:
     """Read a CSV log's header (its first record): a `bad-log` error when there is none, it cannot be read,
     or a mapped column is missing."""
     name = str(path)
-    with open(path, "rb") as f:
+    with _open_log(path) as f:
         cur = _Cursor(0)
         header = next(_csv_records(f, cur, float("inf"), max_row_bytes), None)
     if header is None:
@@ -440,7 +453,7 @@ class TextRange:
         self.end: int = start
 
     def __iter__(self) -> Iterator[Any]:
-        with open(self.path, "rb") as f:
+        with _open_log(self.path) as f:
             first = self.start if self.exact else _first_line_start(f, self.start, self.stop)
             if first is None or first >= self.stop:
                 return
@@ -624,8 +637,8 @@ def checked_inputs(files: Sequence[str | Path], input_format: Optional[str]) -> 
     """The log files as paths with their formats; a missing file is a `bad-log` error before any work."""
     paths = [Path(f) for f in files]
     for p in paths:
-        if not p.is_file():
-            raise bad_log(f"`{p}` does not exist or is not a file", str(p))
+        if not p.is_file():  # follows links; False for a FIFO, a device or a folder
+            raise bad_log(f"`{_shown(p)}` does not exist or is not a regular file", str(p))
     return paths, [detect_format(p, input_format) for p in paths]
 
 
@@ -689,13 +702,12 @@ def write_csv(report: AuditReport, out: IO[str]) -> None:
             w.writerow([csv_cell("" if d[k] is None else d[k]) for k in CSV_FIELDS])
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def _shown(value: object) -> str:
     """A value read from a log, made safe for a terminal: control characters (an escape sequence, a line
-    break inside a quoted field) are shown as escapes, never written raw."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+    break inside a quoted field) and bidirectional controls are shown as escapes, never written raw."""
+    from engine.base.text import escape
+
+    return escape(str(value))
 
 
 def summary_text(report: AuditReport) -> str:

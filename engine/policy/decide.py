@@ -4,7 +4,8 @@ its words (engine/render/words.py). The only place a `Decision` is put together.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+import datetime as dt
+from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
 from engine.decision.answer import Basis, Block, Condition, Consideration, Decision, Fix
@@ -28,13 +29,13 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
                     deciding_clause(policy, r, q))
               for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
-    lookup = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions,
-              "organisation": policy.orgs}
+    lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
+                                            "restriction": policy.restrictions, "organisation": policy.orgs}
     considered: list[Consideration] = []
     seen = set()
     for c in out.considered:
-        item = lookup[c.kind].get(c.key)
-        ident = item.id if hasattr(item, "id") and isinstance(item.id, str) else (item.id.text if item else c.key)
+        item = lookup[c.kind].get(c.key)  # None for a made-up agreement (a fix being verified)
+        ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
         text = words.reason(c.kind, c.why, c.args)
         code = json_code(c.kind, c.why)
         k = (c.kind, c.key, code, text)
@@ -72,11 +73,11 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
                                           [r.id for r in out.overridden])
     else:
-        missing: Optional[tuple[str, object, str]] = None
+        missing: Optional[tuple[str, dt.date, str]] = None
         if out.missing_org:
-            k, when, successor = out.missing_org[0]
-            missing = (policy.org_name(k), when, policy.org_name(successor) if successor else "")
-        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates))  # type: ignore[arg-type]
+            org, when, successor = out.missing_org[0]
+            missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "")
+        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates))
     return Decision(
         verdict="allow" if out.allowed else "deny",
         headline=headline,

@@ -15,7 +15,7 @@ from engine.compile.compiled import CompiledPolicy
 from engine.decision.answer import Decision
 from engine.eval import decide as evaluation  # by module: one evaluator, patched in one place
 from engine.eval.decide import normalise
-from engine.eval.routes import Route
+from engine.decision.answer import Route
 from engine.policy.decide import decide_question
 
 MEMO_LIMIT = 1_000_000
@@ -43,8 +43,8 @@ class Policy(CompiledPolicy):
         super()._reset_transient()
         # Memoised verdicts: keyed by the arguments as given (the cheapest look-up) and by the normalised
         # question (so spellings and aliases share one evaluation). Bounded; cleared whole when full.
-        self._memo: dict[tuple, bool] = {}
-        self._raw_memo: dict[tuple, bool] = {}
+        self._memo: dict[tuple[Any, ...], bool] = {}
+        self._raw_memo: dict[tuple[Any, ...], bool] = {}
         self._memo_lock = threading.Lock()
         self.memo_limit = MEMO_LIMIT
 

@@ -10,7 +10,9 @@ import contextlib
 import datetime as dt
 import gc
 import os
-from typing import Optional
+from typing import Iterator, Optional
+
+from engine.base.source import SourceFile
 
 from engine.base.diagnostics import Diagnostic, Severity
 
@@ -34,7 +36,8 @@ def _finish(result: ReadResult, on: Optional[dt.date]) -> tuple[Optional[Checked
     return checked, diags
 
 
-def check_bundle(path: Optional[str | os.PathLike] = None, on: Optional[dt.date] = None) -> tuple[list[Diagnostic], dict]:
+def check_bundle(path: Optional[str | os.PathLike[str]] = None,
+                 on: Optional[dt.date] = None) -> tuple[list[Diagnostic], dict[str, SourceFile]]:
     """Every diagnostic for a bundle (errors and warnings) and the sources, without raising."""
     result = read_bundle(resolve_bundle(path))
     _checked, diags = _finish(result, on)
@@ -45,7 +48,7 @@ _FREEZE_AFTER = 200_000  # objects allocated while paused: a large bundle's load
 
 
 @contextlib.contextmanager
-def _no_gc():
+def _no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a bundle is built: loading allocates millions of objects
     that all live on, and Python's repeated full collections over them cost a third of the load time of a
     large bundle. Reference counting still frees everything short-lived; the collector is restored after."""
@@ -72,7 +75,7 @@ def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
     return Policy.of(compile_policy(checked, result.sources, warnings))
 
 
-def load(path: Optional[str | os.PathLike] = None) -> Policy:
+def load(path: Optional[str | os.PathLike[str]] = None) -> Policy:
     """Load, check and compile a bundle folder (default: $LAWFUL_BUNDLE, the current folder when it is a
     bundle, else the bundle shipped with the engine). Raises DiagnosticsError when it has errors.
 

@@ -6,6 +6,7 @@ from typing import Mapping, Sequence
 
 from engine.base.diagnostics import Diagnostic, Severity
 from engine.base.source import SourceFile, caret_snippet
+from engine.base.text import escape
 
 
 def render(
@@ -23,15 +24,16 @@ def render(
     ordered = sorted(diagnostics, key=lambda d: ((rank.get(d.severity, 3),) if errors_first else ()) + d.sort_key())
     chunks = []
     for d in ordered[:limit]:
-        lines = [d.headline()]
+        # Messages quote input (names, paths, values): escaped, so no control character reaches a terminal.
+        lines = [escape(d.headline())]
         if d.span:
             snippet = caret_snippet(sources.get(d.span.file), d.span)
             if snippet:
                 lines.append(snippet)
         for message, span in d.related:
-            lines.append(f"  note: {message} at {span}")
+            lines.append(escape(f"  note: {message} at {span}"))
         if d.help:
-            lines.append(f"  help: {d.help}")
+            lines.append(escape(f"  help: {d.help}"))
         chunks.append("\n".join(lines))
     if len(ordered) > limit:
         chunks.append(f"… and {len(ordered) - limit} more")

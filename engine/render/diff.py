@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from engine.base.text import escape
 from engine.decision.review import FLAG_RANK, SENSITIVE, Delta, RuleChange, period_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,7 +220,8 @@ def diff_text(result: "DiffResult") -> str:
         lines.append("no rule changed")
     allowed, denied = result.newly_allowed, result.newly_denied
     lines.append("")
-    lines.append(f"{len(allowed)} newly allowed, {len(denied)} newly denied ({result.old_label} → {result.new_label}, "
+    lines.append(f"{len(allowed)} newly allowed, {len(denied)} newly denied ({escape(result.old_label)} → "
+                 f"{escape(result.new_label)}, "
                  f"{_when(result)}; {_plural(len(result.changes), 'rule change')}, "
                  f"{_plural(result.evaluated, 'question')} evaluated)")
     special = [f for f in allowed if f.flag in ("special-category", "criminal-offence")]
@@ -349,7 +351,8 @@ def diff_markdown(result: "DiffResult", link_base: Optional[str] = None, max_cha
         if special:
             text += f", {len(special):,} of them **special-category or criminal-offence data**"
         head += ["> [!WARNING]", f"> {text}. Check the lawful basis and conditions before merging.", ""]
-    head += [f"| `{md_escape(result.old_label)}` → `{md_escape(result.new_label)}` | newly allowed | newly denied |",
+    head += [f"| `{md_escape(escape(result.old_label))}` → `{md_escape(escape(result.new_label))}` | newly allowed | "
+             "newly denied |",
              "|---|---:|---:|",
              f"| flows (a question over a date range) | {len(allowed):,} | {len(denied):,} |",
              f"| … special-category or criminal-offence | {len(special):,} | "
@@ -417,6 +420,7 @@ def diff_markdown(result: "DiffResult", link_base: Optional[str] = None, max_cha
         what = " and ".join(x for x in (_plural(left["changes"], "rule change") if left["changes"] else "",
                                         _plural(left["rows"], "flow row") if left["rows"] else "") if x)
         note = ["", "> [!NOTE]", f"> This comment is capped at {max_chars:,} characters: {what} left out. "
-                f"To see everything, run `{command} {md_escape(result.old_label)} {md_escape(result.new_label)}"
+                f"To see everything, run `{command} {md_escape(escape(result.old_label))} "
+                f"{md_escape(escape(result.new_label))}"
                 f" --format text` (or `--format json`)."]
     return "\n".join(head + body + note + footer) + "\n"

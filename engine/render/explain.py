@@ -62,22 +62,23 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             lines.append(f"  - {c.text} (agreement {c.agreement}){_where(c.span)}")
     if verbose and d.considered:
         lines.append("considered:")
-        for c in d.considered:
+        for cons in d.considered:
             # "the exception at FILE:L:C covers this flow [FILE:L:C]" would give the place twice
-            reason = c.reason.replace(f" at {c.span}", "") if c.span else c.reason
-            lines.append(f"  - {c.kind} {c.id}: {reason}{_where(c.span)}")
+            reason = words.reason_without_place(cons) if cons.span else cons.reason
+            lines.append(f"  - {cons.kind} {cons.id}: {reason}{_where(cons.span)}")
     if d.fixes:
         lines.append("would be lawful if:")
         for f in d.fixes:
             lines.append(f"  - {f.description}")
     if d.routes:
         lines.append(style("no direct basis; lawful route" + ("s" if len(d.routes) > 1 else "") + ":", "bold"))
-        for r in d.routes:
+        for route in d.routes:
             via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
-                            for h in r.hops)
-            lines.append(f"  {r}  ({via})")
-            if r.variants:
-                lines.append(style("    also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants), "dim"))
+                            for h in route.hops)
+            lines.append(f"  {route}  ({via})")
+            if route.variants:
+                lines.append(style("    also through parts of its intermediaries: "
+                                   + "; ".join(str(v) for v in route.variants), "dim"))
     return "\n".join(lines)
 
 

@@ -83,15 +83,15 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
         if label not in e.labels:
             e.labels.append(label)
         e.details.append(f"{row.data} for {row.purpose}")
-    for row in blocked:
-        e = edges.setdefault((*row.keys, True), PictureEdge(*row.keys, blocked=True))
-        for rid in row.restrictions:
+    for brow in blocked:
+        e = edges.setdefault((*brow.keys, True), PictureEdge(*brow.keys, blocked=True))
+        for rid in brow.restrictions:
             if f"blocked: {rid}" not in e.labels:
                 e.labels.append(f"blocked: {rid}")
-        e.details.append(f"{row.data} for {row.purpose} under {row.gateway}")
+        e.details.append(f"{brow.data} for {brow.purpose} under {brow.gateway}")
 
     note = None
-    if highlight is not None:
+    if highlight is not None and data is not None and purpose is not None:  # both checked above
         note = _highlight(policy, edges, highlight, data, purpose, day, assume)
 
     filtered = data is not None or purpose is not None

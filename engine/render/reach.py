@@ -10,7 +10,7 @@ import io
 from typing import Sequence
 
 from engine.eval.reach import BlockedRow, FlowRow, Reach, Reached
-from engine.eval.routes import Route
+from engine.decision.answer import Route
 from engine.render.style import Style, plain
 
 

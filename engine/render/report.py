@@ -12,7 +12,9 @@ import json
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
+from engine.base.text import escape_block
 from engine.base.diagnostics import CODES, Diagnostic, Severity
+from engine.syntax.clauses import explain
 from engine.base.source import Span
 from engine.render.diff import MAX_MARKDOWN_CHARS, diff_markdown, diff_text  # noqa: F401 (re-exported)
 
@@ -130,7 +132,7 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
     index = {c: i for i, c in enumerate(codes)}
     rules = []
     for c in codes:
-        text = CODES.get(c, c)
+        text = explain(c) or c
         first = text.split(". ")[0].rstrip(".") + "."
         rule: dict = {
             "id": c,
@@ -196,7 +198,7 @@ def diagnostics_reference() -> str:
     for code in sorted(CODES):
         level = ADJUSTABLE.get(code)
         kind = {"warning": "warning (configurable)", "info": "note (configurable)"}.get(level or "", "error")
-        lines += [f"## {code}", "", f"*{kind}*", "", CODES[code], ""]
+        lines += [f"## {code}", "", f"*{kind}*", "", explain(code) or CODES[code], ""]
     return "\n".join(lines)
 
 
@@ -204,7 +206,8 @@ def diagnostics_reference() -> str:
 
 
 def _gh_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Line breaks are the command's own escapes; any other control character is shown, never passed raw.
+    return escape_block(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _gh_prop(text: str) -> str:

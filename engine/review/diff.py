@@ -139,12 +139,9 @@ def _top(keys: frozenset, tree, names) -> tuple[str, ...]:
     return tuple(sorted((names(k) for k in tops), key=str.lower))
 
 
-def _org_scope(p: Policy, names) -> Optional[frozenset]:
-    keys = []
-    for n in names:
-        k = n.key if n.key in p.orgs else p.org_alias.get(n.key, n.key)
-        keys.append(k)
-    return p.org_tree.expand(keys)
+def _org_scope(p: Policy, names) -> frozenset:
+    keys = [n.key if n.key in p.orgs else p.org_alias.get(n.key, n.key) for n in names]
+    return p.org_scope(keys)  # as the rule's own scope is compiled (succession cuts a successor out)
 
 
 def _parties_scope(p: Policy, parties, side: str) -> Optional[frozenset]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
+from engine.syntax import clauses as T
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic
 from engine.errors import FormatError
@@ -27,13 +28,8 @@ from engine.base.source import SourceFile, Span
 WIDTH = 100
 INDENT = "  "
 
-GATEWAY_ORDER = ("statute", "allows", "data", "for", "valid", "overrides", "requires agreement", "lawful-basis",
-                 "article-9", "article-10", "onward", "note")
-RESTRICTION_ORDER = ("statute", "one-way", "forbids", "data", "for", "valid", "except", "note")
-AGREEMENT_ORDER = ("from", "data", "for", "under", "lawful-basis", "article-9", "article-10", "valid", "review",
-                   "owner", "onward", "requires", "note")
-ORDERS = {m.Gateway: GATEWAY_ORDER, m.Restriction: RESTRICTION_ORDER, m.Agreement: AGREEMENT_ORDER}
-KEYWORD = {m.Gateway: "gateway", m.Restriction: "restriction", m.Agreement: "agreement"}
+# Model class -> its block in the clause table, which gives the clauses' order and spelling.
+BLOCK_OF: dict[type, T.Block] = {getattr(m, b.model): b for b in T.BLOCKS}
 
 
 # ---- printing pieces --------------------------------------------------------------------------------
@@ -50,9 +46,13 @@ def _names(names: Sequence[m.Name]) -> list[str]:
 Segment = tuple[str, object]  # ("kw", "text") | ("list", [items])
 
 
+def _flat(segments: list[Segment]) -> str:
+    return " ".join(s if kind == "kw" else ", ".join(s) for kind, s in segments)
+
+
 def _render(segments: list[Segment], indent: str) -> list[str]:
     """One line, or (when too long and a list has several items) keywords at `indent`, items below them."""
-    flat = " ".join(s if kind == "kw" else ", ".join(s) for kind, s in segments)
+    flat = _flat(segments)
     if len(indent) + len(flat) <= WIDTH or not any(kind == "list" and len(s) > 1 for kind, s in segments):
         return [indent + flat]
     lines: list[str] = []
@@ -77,125 +77,97 @@ def _parties(kw: str, p: m.Parties) -> list[Segment]:
     return [("kw", kw), ("list", src), ("kw", "->"), ("list", dst)]
 
 
-def _onward(o: m.Onward) -> list[Segment]:
+def _statute(kw: str, s: m.StatuteRef) -> list[Segment]:
+    return [("kw", f"{kw} {s.id.text}" + (f" {quote(s.provision)}" if s.provision is not None else ""))]
+
+
+def _onward(kw: str, o: m.Onward) -> list[Segment]:
     if o.kind in ("none", "as-discloser"):
-        return [("kw", f"onward {o.kind}")]
-    return [("kw", f"onward {o.kind}"), ("list", _names(o.targets))]
+        return [("kw", f"{kw} {o.kind}")]
+    return [("kw", f"{kw} {o.kind}"), ("list", _names(o.targets))]
 
 
-def _valid(v: m.Validity) -> str:
+def _valid(kw: str, v: m.Validity) -> list[Segment]:
     if v.start and v.end:
-        return f"valid {v.start.isoformat()} to {v.end.isoformat()}"
+        return [("kw", f"{kw} {v.start.isoformat()} to {v.end.isoformat()}")]
     if v.start:
-        return f"valid from {v.start.isoformat()}"
+        return [("kw", f"{kw} from {v.start.isoformat()}")]
     if v.end:
-        return f"valid until {v.end.isoformat()}"
-    return "valid"  # unreachable from the parser: a window always has a bound
+        return [("kw", f"{kw} until {v.end.isoformat()}")]
+    return [("kw", kw)]  # unreachable from the parser: a window always has a bound
 
 
-def _except(e: m.Exception_) -> list[Segment]:
+def _except(kw: str, e: m.Exception_) -> list[Segment]:
     if e.anonymised:
-        return [("kw", "except anonymised")]
+        return [("kw", f"{kw} anonymised")]
     if e.to:
-        segs: list[Segment] = [("kw", "except to"), ("list", _names(e.to))]
+        segs: list[Segment] = [("kw", f"{kw} to"), ("list", _names(e.to))]
         if e.purposes:
             segs += [("kw", "for"), ("list", _names(e.purposes))]
         return segs
-    return [("kw", "except for"), ("list", _names(e.purposes))]
+    return [("kw", f"{kw} for"), ("list", _names(e.purposes))]
+
+
+def _from(kw: str, value: tuple) -> list[Segment]:
+    sources, recipients, both_ways = value
+    if both_ways:
+        return [("kw", f"between {sources[0].text} and {recipients[0].text}")]
+    return [("kw", kw), ("list", _names(sources)), ("kw", "to"), ("list", _names(recipients))]
+
+
+def _succeeds(kw: str, value: tuple) -> list[Segment]:
+    who, on = value
+    return [("kw", f"{kw} {who.text} on {on.isoformat()}")]
+
+
+def _expect(_kw: str, e: m.Expectation) -> list[Segment]:
+    from engine.decision.review import expectation_text
+
+    return [("kw", expectation_text(e))]
+
+
+# Shape (engine/syntax/clauses.py) -> how a value of that shape is printed after the clause's words.
+PRINT: dict[str, Callable[[str, Any], list[Segment]]] = {
+    "names": lambda kw, v: [("kw", kw), ("list", _names(v))],
+    "name": lambda kw, v: [("kw", f"{kw} {v.text}")],
+    "string": lambda kw, v: [("kw", f"{kw} {quote(v)}")],
+    "strings": lambda kw, v: [("kw", kw), ("list", [quote(s) for s in v])],
+    "date": lambda kw, v: [("kw", f"{kw} {v.isoformat()}")],
+    "flag": lambda kw, v: [("kw", kw)],
+    "choice": lambda kw, v: [("kw", f"{kw} {v}" if kw else v)],
+    "statute": _statute, "parties": _parties, "onward": _onward, "validity": _valid, "exception": _except,
+    "from": _from, "succeeds": _succeeds, "expect": _expect,
+}
 
 
 def clause_segments(item, clause: str, index: int) -> Optional[list[Segment]]:
-    """The segments of one clause of a block (`index` picks the occurrence of a repeatable clause)."""
-    g = item
-    if clause == "statute" and g.statute is not None:
-        text = f"statute {g.statute.id.text}" + (f" {quote(g.statute.provision)}" if g.statute.provision is not None else "")
-        return [("kw", text)]
-    if clause == "allows":
-        return _parties("allows", g.allows[index])
-    if clause == "forbids":
-        return _parties("forbids", g.forbids[index])
-    if clause == "one-way" and g.one_way:
-        return [("kw", "one-way"), ("list", _names(g.one_way))]
-    if clause == "data" and g.data:
-        return [("kw", "data"), ("list", _names(g.data))]
-    if clause == "for" and g.purposes:
-        return [("kw", "for"), ("list", _names(g.purposes))]
-    if clause == "requires agreement" and getattr(g, "requires_agreement", False):
-        return [("kw", "requires agreement")]
-    if clause == "requires":
-        return [("kw", f"requires {quote(g.requires[index])}")]
-    if clause == "lawful-basis" and g.lawful_basis is not None:
-        return [("kw", f"lawful-basis {g.lawful_basis.text}")]
-    if clause == "article-9" and g.article9 is not None:
-        return [("kw", f"article-9 {quote(g.article9)}")]
-    if clause == "article-10" and g.article10 is not None:
-        return [("kw", f"article-10 {quote(g.article10)}")]
-    if clause == "onward" and g.onward is not None:
-        return _onward(g.onward)
-    if clause == "overrides" and getattr(g, "overrides", ()):
-        return [("kw", "overrides"), ("list", _names(g.overrides))]
-    if clause == "valid" and g.valid is not None:
-        return [("kw", _valid(g.valid))]
-    if clause == "review" and g.review is not None:
-        return [("kw", f"review {g.review.isoformat()}")]
-    if clause == "owner" and g.owner is not None:
-        return [("kw", f"owner {quote(g.owner)}")]
-    if clause == "from" and g.sources:
-        if g.both_ways:
-            return [("kw", f"between {g.sources[0].text} and {g.recipients[0].text}")]
-        return [("kw", "from"), ("list", _names(g.sources)), ("kw", "to"), ("list", _names(g.recipients))]
-    if clause == "under" and g.under is not None:
-        return [("kw", f"under {g.under.text}")]
-    if clause == "except":
-        return _except(g.exceptions[index])
-    if clause == "note":
-        return [("kw", f"note {quote(g.notes[index])}")]
-    return None
-
-
-_REPEATED_FIELD = {"allows": "allows", "forbids": "forbids", "requires": "requires", "except": "exceptions",
-                   "note": "notes"}
+    """The segments of one clause of a block (`index` picks the occurrence of a repeatable clause), or None
+    when the block does not hold it."""
+    kind = BLOCK_OF[type(item)].kind
+    c = T.CLAUSE[clause]
+    values = T.occurrences(item, kind, c)
+    if index >= len(values):
+        return None
+    return PRINT[c.shape](" ".join(c.words), values[index])
 
 
 def clauses_of(item) -> list[tuple[str, int]]:
     """Every clause the block holds, in canonical order: (clause, occurrence)."""
-    out = []
-    for clause in ORDERS[type(item)]:
-        field_name = _REPEATED_FIELD.get(clause)
-        if field_name is not None:
-            out += [(clause, i) for i in range(len(getattr(item, field_name)))]
-        elif clause_segments(item, clause, 0) is not None:
-            out.append((clause, 0))
-    return out
+    kind = BLOCK_OF[type(item)].kind
+    return [(c.name, i) for c in T.ORDER[kind] for i in range(len(T.occurrences(item, kind, c)))]
 
 
 def declaration_line(item) -> str:
-    if isinstance(item, m.Organisation):
-        line = f"organisation {item.id.text} {quote(item.title)}"
-        if item.parent is not None:
-            line += f" part-of {item.parent.text}"
-        if item.aliases:
-            line += " aka " + ", ".join(quote(a) for a in item.aliases)
-        if item.succeeds is not None:
-            line += f" succeeds {item.succeeds.text} on {item.succeeds_on.isoformat()}"
-        return line
-    if isinstance(item, m.DataCategory):
-        line = f"data {item.id.text} {quote(item.title)}"
-        if item.parent is not None:
-            line += f" under {item.parent.text}"
-        return line + "".join(f" {mk}" for mk in item.markers)
-    line = f"purpose {item.id.text} {quote(item.title)}"
-    return line + (f" under {item.parent.text}" if item.parent is not None else "")
-
-
-def expectation_line(e: m.Expectation) -> str:
-    from engine.decision.review import expectation_text
-
-    return expectation_text(e)
+    b = BLOCK_OF[type(item)]
+    line = f"{b.kind} {item.id.text} {quote(item.title)}"
+    for clause, index in clauses_of(item):
+        segs = clause_segments(item, clause, index) or []
+        line += " " + _flat(segs)
+    return line
 
 
 def is_block(item) -> bool:
-    return isinstance(item, (m.Gateway, m.Restriction, m.Agreement, m.PolicyTest))
+    return BLOCK_OF[type(item)].braced
 
 
 # ---- comments -----------------------------------------------------------------------------------------
@@ -272,39 +244,34 @@ def _block_units(item) -> _Block:
     span = item.span
     head = Unit(span.line, span.line)
     clauses: list[tuple[tuple[str, int], Unit]] = []
-    if isinstance(item, m.PolicyTest):
-        for i, e in enumerate(item.expectations):
-            clauses.append((("expect", i), Unit(e.span.line, e.span.end_line or e.span.line)))
-    else:
-        counts: dict[str, int] = {}
-        merged: dict[str, Unit] = {}
-        for clause, cspan in item.clause_spans:
-            if clause == "one-way" and "one-way" in merged:
-                u = merged["one-way"]
-                u.first, u.last = min(u.first, cspan.line), max(u.last, cspan.end_line or cspan.line)
-                continue
-            idx = counts.get(clause, 0) if clause in _REPEATED_FIELD else 0
-            counts[clause] = idx + 1
-            u = Unit(cspan.line, cspan.end_line or cspan.line)
-            merged.setdefault(clause, u)
-            clauses.append(((clause, idx), u))
+    counts: dict[str, int] = {}
+    merged: dict[str, Unit] = {}
+    for clause, cspan in item.clause_spans:
+        collect = T.CLAUSE[clause].collect
+        if collect == T.CONCAT and clause in merged:  # printed as one clause: its lines are one unit
+            u = merged[clause]
+            u.first, u.last = min(u.first, cspan.line), max(u.last, cspan.end_line or cspan.line)
+            continue
+        idx = counts.get(clause, 0) if collect in (T.EACH, T.SET) else 0
+        counts[clause] = idx + 1
+        u = Unit(cspan.line, cspan.end_line or cspan.line)
+        merged.setdefault(clause, u)
+        clauses.append(((clause, idx), u))
     return _Block(item, head, clauses)
 
 
 def _print_block(b: _Block) -> list[str]:
-    item = b.item
-    if isinstance(item, m.PolicyTest):
-        header = f"test {quote(item.name)} {{"
-        order = [(("expect", i), expectation_line(e)) for i, e in enumerate(item.expectations)]
-        by_key = {k: u for k, u in b.clauses}
-        body: list[tuple[Optional[Unit], list[str]]] = [(by_key.get(k), [INDENT + text]) for k, text in order]
+    item: Any = b.item
+    block = BLOCK_OF[type(item)]
+    if block.named:
+        header = f"{block.kind} {item.id.text} {quote(item.title)} {{"
     else:
-        header = f"{KEYWORD[type(item)]} {item.id.text} {quote(item.title)} {{"
-        by_key = {k: u for k, u in b.clauses}
-        body = []
-        for key in clauses_of(item):
-            segs = clause_segments(item, key[0], key[1])
-            body.append((by_key.get(key), _render(segs, INDENT)))
+        header = f"{block.kind} {quote(item.name)} {{"
+    by_key = {k: u for k, u in b.clauses}
+    body: list[tuple[Optional[Unit], list[str]]] = []
+    for key in clauses_of(item):
+        segs = clause_segments(item, key[0], key[1]) or []
+        body.append((by_key.get(key), _render(segs, INDENT)))
     lines = _with_comments(b.head, [header], "")
     for unit, text in body:
         lines += _with_comments(unit, text, INDENT)
@@ -450,14 +417,14 @@ def format_paths(paths: Sequence, write: bool = False) -> list[FileResult]:
     for p in files:
         name = _display(p)
         from engine.base.diagnostics import error
-        from engine.review.testing import MAX_TEST_FILE_BYTES
+        from engine.review.testing import read_test_file
 
+        read_diags: list = []
+        raw = read_test_file(p, name, read_diags)  # a regular file only, bounded: a FIFO is refused, not waited on
+        if raw is None:
+            out.append(FileResult(name, "", "", tuple(read_diags)))
+            continue
         try:
-            raw = p.read_bytes()
-            if len(raw) > MAX_TEST_FILE_BYTES:
-                out.append(FileResult(name, "", "", (error("file-too-large", f"`{name}` is over the limit of "
-                                                           f"{MAX_TEST_FILE_BYTES:,} bytes", Span(name, 1, 1)),)))
-                continue
             before = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             out.append(FileResult(name, "", "", (error("bad-encoding", f"cannot read `{name}` as UTF-8: {exc}", Span(name, 1, 1)),)))

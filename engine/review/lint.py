@@ -10,7 +10,8 @@ a paragraph in `diagnostics.CODES`:
 - `dead-agreement`: every flow the agreement covers is blocked by a restriction its gateway does not lift;
 - `overlapping-agreements`: two agreements under the same gateway cover some of the same flows at once;
 - `unusable-exception`: a restriction's `except` clause covers no flow that any gateway allows;
-- `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive.
+- `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive;
+- `confusable-name`: an organisation's id or alias looks like another's (engine/review/confusable.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
 from engine.eval.rules import restriction_check
 from engine.base.diagnostics import Diagnostic, Severity, warning
+from engine.base.text import escape
+from engine.errors import RequestError
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.review.config import Config
@@ -45,9 +48,18 @@ def _clamp(on: dt.date, valid: Optional[m.Validity]) -> dt.date:
     return on
 
 
+def expiry_horizon(on: dt.date, days: int) -> dt.date:
+    """`on` plus `days`; a RequestError (`bad-date`) past the last date a calendar date can hold (9999-12-31),
+    rather than an OverflowError."""
+    if days < 0 or days > (dt.date.max - on).days:
+        raise RequestError("bad-date", f"{on.isoformat()} plus {days:,} days is past {dt.date.max.isoformat()}, the "
+                           "last date the engine can represent", "give an earlier --on or a smaller --expiring-within")
+    return on + dt.timedelta(days=days)
+
+
 def lint_expiring(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
     out = []
-    horizon = on + dt.timedelta(days=days)
+    horizon = expiry_horizon(on, days)
     for a in policy.agreements.values():
         v = a.model.valid
         if v is None or v.end is None:
@@ -250,6 +262,36 @@ def lint_isolated(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagno
     return out
 
 
+def lint_confusable_names(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Organisation ids and aliases that look like another organisation's, or that are not what they look
+    like on their own (mixed scripts, invisible characters, stray spaces)."""
+    from engine.review.confusable import confusable_groups, lone_problem
+
+    out: list[Diagnostic] = []
+    names = []
+    for key, o in sorted(policy.orgs.items()):
+        for name in (o.id.text, *o.aliases):
+            names.append((key, name))
+            problem = lone_problem(name)
+            if problem is not None:
+                what = "id" if name == o.id.text else "alias"
+                out.append(warning("confusable-name", f"the {what} `{escape(name)}` of organisation `{o.id.text}` "
+                                   f"{problem}", o.id.span, "write it in one script, without invisible characters "
+                                   "or stray spaces"))
+    for group in confusable_groups(names):
+        (first_key, first), *rest = sorted(group, key=lambda kn: (policy.orgs[kn[0]].id.span, kn[1]))
+        for key, name in rest:
+            if key == first_key:
+                continue
+            org, other = policy.orgs[key], policy.orgs[first_key]
+            out.append(warning(
+                "confusable-name", f"`{escape(name)}` (organisation `{org.id.text}`) looks like `{escape(first)}` "
+                f"(organisation `{other.id.text}`)", org.id.span,
+                "rename one of them: a reader could take one organisation for the other",
+                related=[(f"`{other.id.text}` is declared", other.id.span)]))
+    return out
+
+
 LINT_STAGES: list[tuple[str, LintStage]] = [
     ("agreement-expiring", lint_expiring),
     ("no-review-date", lint_review_date),
@@ -257,6 +299,7 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
     ("overlapping-agreements", lint_overlapping),
     ("unusable-exception", lint_unusable_exceptions),
     ("isolated-organisation", lint_isolated),
+    ("confusable-name", lint_confusable_names),
 ]
 
 
@@ -285,10 +328,11 @@ def check_and_lint(path: Optional[str | os.PathLike] = None, on: Optional[dt.dat
     if config is None:
         config = load_config(root if root.is_dir() else None)
     day = on or config.as_of
+    expiry_horizon(day or dt.date.today(), expiring_within)  # refuse an impossible horizon before any work
     result = read_bundle(root)
     checked, diags = _finish(result, day)
     complete = checked is not None and not any(d.severity is Severity.ERROR for d in diags)
-    if complete:
+    if complete and checked is not None:
         policy = compile_policy(checked, result.sources, diags)
         diags = diags + lint(policy, day, expiring_within)
     files = result.bundle.files if result.bundle is not None else ()

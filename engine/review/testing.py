@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.policy.facade import Policy
 from engine.decision.review import ExpectationResult, TestRun
-from engine.bundle.read import DEFAULT_LIMITS
+from engine.base.safeio import FileTooLarge, NotRegularFile, read_regular
+from engine.base.text import escape
+from engine.bundle.files import MAX_WALK_ENTRIES as _BUNDLE_WALK_LIMIT, walk_policy_files
+from engine.bundle.read import DEFAULT_LIMITS, control_characters
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import UnknownNameError
 from engine.render.explain import explain
@@ -44,25 +48,23 @@ def _display(path: Path) -> str:
     return path.resolve().as_posix() if rel.startswith("..") else rel
 
 
-MAX_WALK_ENTRIES = 200_000  # files and folders looked at below one named folder
+MAX_WALK_ENTRIES = _BUNDLE_WALK_LIMIT  # files and folders looked at below one named folder
 
 
-def _policy_files_below(folder: Path, max_files: int) -> tuple[list[Path], Optional[str]]:
-    """`*.policy` files below `folder` (links not followed). Bounded: a folder with more policy files than a
-    bundle may hold, or far more entries than any bundle has, is refused rather than walked to the end."""
-    found: list[Path] = []
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        seen += len(dirnames) + len(filenames)
-        if seen > MAX_WALK_ENTRIES:
-            return [], f"holds more than {MAX_WALK_ENTRIES:,} files and folders"
-        for f in filenames:
-            q = Path(dirpath) / f
-            if f.endswith(".policy") and q.is_file():
-                found.append(q)
-                if len(found) > max_files:
-                    return [], f"holds more than {max_files:,} *.policy files"
-    return found, None
+def _policy_files_below(folder: Path, max_files: int, diags: list[Diagnostic]) -> tuple[list[Path], Optional[str]]:
+    """`*.policy` files below `folder`, walked as a bundle's policies/ are (engine.bundle.files): links to
+    folders not followed, a folder that cannot be listed or a FIFO named `*.policy` reported, never skipped.
+    Bounded: a folder with more policy files than a bundle may hold, or far more entries than any bundle
+    has, is refused rather than walked to the end."""
+    walk_diags: list[Diagnostic] = []
+    found = walk_policy_files(folder, _display(folder), None, walk_diags, max_entries=MAX_WALK_ENTRIES)
+    refused = [d for d in walk_diags if d.code == "too-many-files"]
+    if refused:
+        return [], f"holds more than {MAX_WALK_ENTRIES:,} files and folders"
+    diags.extend(walk_diags)
+    if len(found) > max_files:
+        return [], f"holds more than {max_files:,} *.policy files"
+    return [p for _name, p in found], None
 
 
 def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
@@ -70,18 +72,26 @@ def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
     out: list[Path] = []
     diags: list[Diagnostic] = []
     for p in paths:
-        if p.is_file():
-            out.append(p)
-        elif p.is_dir():
-            found, refused = _policy_files_below(p, DEFAULT_LIMITS.max_files - len(out))
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            diags.append(error("unreadable-path", f"cannot examine `{escape(str(p))}`: {(exc.strerror or str(exc)).lower()}",
+                               None, "make it readable by the user running lawful"))
+            continue
+        if st is None:
+            diags.append(error("bad-bundle", f"`{escape(str(p))}` does not exist", None,
+                               "pass files or folders holding *.policy files"))
+        elif stat.S_ISDIR(st.st_mode):
+            found, refused = _policy_files_below(p, DEFAULT_LIMITS.max_files - len(out), diags)
             if refused:
-                diags.append(error("too-many-files", f"`{p}` {refused}", None,
+                diags.append(error("too-many-files", f"`{escape(str(p))}` {refused}", None,
                                    "name the bundle's folders or the files themselves"))
                 return [], diags
             out.extend(sorted(found))
         else:
-            diags.append(error("bad-bundle", f"`{p}` does not exist", None,
-                               "pass files or folders holding *.policy files"))
+            out.append(p)  # a FIFO or device named here is refused when it is read (never opened blocking)
     seen: set[Path] = set()
     unique = []
     for p in out:
@@ -90,6 +100,23 @@ def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
             seen.add(r)
             unique.append(p)
     return unique, diags
+
+
+def read_test_file(path: Path, name: str, diags: list[Diagnostic]) -> Optional[bytes]:
+    """A test file's bytes: a regular file only (a FIFO or device is refused, never waited on), at most
+    MAX_TEST_FILE_BYTES. Problems go to `diags`."""
+    try:
+        return read_regular(path, MAX_TEST_FILE_BYTES)
+    except FileTooLarge:
+        diags.append(error("file-too-large", f"`{name}` is over the limit of {MAX_TEST_FILE_BYTES:,} bytes",
+                           Span(name, 1, 1)))
+    except NotRegularFile as exc:
+        diags.append(error("not-a-file", f"`{name}` is {exc.kind}, not a regular file", Span(name, 0, 0),
+                           "only regular files are read"))
+    except OSError as exc:
+        diags.append(error("unreadable-path", f"cannot read `{name}`: {(exc.strerror or str(exc)).lower()}",
+                           Span(name, 0, 0), "make it readable by the user running lawful"))
+    return None
 
 
 def read_tests(paths: Sequence[Path], bundle_root: Optional[Path] = None,
@@ -103,14 +130,8 @@ def read_tests(paths: Sequence[Path], bundle_root: Optional[Path] = None,
     tests: list[tuple[m.PolicyTest, bool]] = []
     for p in files:
         name = _display(p)
-        try:
-            raw = p.read_bytes()
-        except OSError as exc:
-            run.diagnostics.append(error("bad-bundle", f"cannot read `{name}`: {exc.strerror or exc}", Span(name, 1, 1)))
-            continue
-        if len(raw) > MAX_TEST_FILE_BYTES:
-            run.diagnostics.append(error("file-too-large", f"`{name}` is over the limit of {MAX_TEST_FILE_BYTES:,} bytes",
-                                         Span(name, 1, 1)))
+        raw = read_test_file(p, name, run.diagnostics)
+        if raw is None:
             continue
         try:
             text = raw.decode("utf-8").removeprefix("\ufeff")
@@ -120,6 +141,7 @@ def read_tests(paths: Sequence[Path], bundle_root: Optional[Path] = None,
         src = SourceFile(name, text)
         run.sources[name] = src
         run.files.append(name)
+        run.diagnostics.extend(control_characters(src))  # test names are printed: no escapes in them
         parsed, file_diags = parse_source(src)
         run.diagnostics.extend(d for d in file_diags if d.severity.value == "error")
         if parsed is None:

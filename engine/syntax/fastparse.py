@@ -1,7 +1,8 @@
 """A fast path for parsing policy text: one compiled regular expression and a recursive-descent parser.
 
 It builds exactly the model `engine.syntax.parser` builds with Lark (the same dataclasses, values and spans, and the
-same clause diagnostics through `parser.assemble`), about five times faster. It is deliberately timid: on any
+same clause diagnostics: both hand the same raw items to `engine.syntax.assemble`), about five times faster.
+Which clause words it reads in which block comes from the clause table (engine/syntax/clauses.py). It is deliberately timid: on any
 syntax problem, an impossible date, or any text whose tokens Lark's contextual lexer could split differently
 (a keyword glued to a following name, such as `datax`), it returns None and `parse_source` parses the file
 again with Lark, which stays the reference and writes every syntax diagnostic. tests/test_fastparse.py
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Optional
+from typing import Any, Callable, Optional
 
+from engine.syntax import clauses as T
 from engine.syntax import model as m
+from engine.syntax.assemble import assemble
 from engine.base.diagnostics import Diagnostic
 from engine.base.source import SourceFile, Span
 
@@ -32,8 +35,7 @@ _TOKEN = re.compile(r"([ \t\f\r\n]*(?:#[^\n]*(?![^\n])[ \t\f\r\n]*)*)"
 
 _NAME, _STRING, _DATE, _PUNCT = 1, 2, 3, 4
 
-_DECLARATIONS = frozenset(("organisation", "data", "purpose", "gateway", "restriction", "agreement", "test"))
-_MARKERS = frozenset(m.MARKERS)
+_DECLARATIONS = frozenset(T.DECLARATION_WORDS)
 
 
 class _Bail(Exception):
@@ -42,7 +44,7 @@ class _Bail(Exception):
 
 def _tokens(text: str) -> Optional[list[tuple[int, str, int, int]]]:
     """(kind, text, line, column) of every token, or None when some character starts no token."""
-    out = []
+    out: list[tuple[int, str, int, int]] = []
     append = out.append
     line = 1
     line_start = 0  # index of the first character of the current line
@@ -183,94 +185,43 @@ class _Parser:
     def parse_file(self) -> list:
         items = []
         while self.i < self.n:
-            kw = self.at_word()
-            if kw not in _DECLARATIONS:
+            block = _BLOCKS.get(self.at_word() or "")
+            if block is None:
                 raise _Bail
-            if kw == "organisation":
-                items.append(self.organisation())
-            elif kw == "data":
-                items.append(self.data_decl())
-            elif kw == "purpose":
-                items.append(self.purpose_decl())
-            elif kw == "test":
-                items.append(self.test())
-            else:
-                items.append(self.block(kw))
+            items.append(self.braced(block) if block.braced else self.declaration(block))
         return items
 
-    def organisation(self) -> m.Organisation:
-        first = self.word("organisation")
+    def declaration(self, block: T.Block) -> tuple:
+        """`KIND ID "title" OPTION*`: the options run until the next declaration."""
+        kind = block.kind
+        first = self.word(kind)
         ident = self.name()
         title = self.string()
-        kw: dict = {}
+        readers = _READERS[kind]
+        toks = self.toks
+        options = []
         while True:
-            w = self.at_word()
-            if w == "part-of":
-                self.i += 1
-                kw["parent"] = self.name()
-            elif w == "aka":
-                self.i += 1
-                aliases = [self.string()]
-                while self.at(_PUNCT, ","):
-                    self.i += 1
-                    aliases.append(self.string())
-                kw["aliases"] = tuple(aliases)
-            elif w == "succeeds":
-                self.i += 1
-                who = self.name()
-                self.word("on")
-                kw["succeeds"] = (who, self.date())
-            else:
+            tok = toks[self.i]
+            reader = readers.get(tok[1]) if tok[0] == _NAME else None
+            if reader is None:
                 break
-        self.end_of_declaration()
-        succeeds = kw.get("succeeds")
-        return m.Organisation(
-            id=ident, title=title, parent=kw.get("parent"), aliases=kw.get("aliases", ()),
-            succeeds=succeeds[0] if succeeds else None, succeeds_on=succeeds[1] if succeeds else None,
-            span=self.span_from(first))
-
-    def end_of_declaration(self) -> None:
+            self.i += 1
+            clause, value = reader(self, tok[1])
+            last = toks[self.i - 1]
+            options.append((clause, value, _span(self.file, tok[2], tok[3], last[2], last[3] + len(last[1]))))
         # What follows a declaration's options must start the next declaration (or end the file).
         if self.i < self.n and self.at_word() not in _DECLARATIONS:
             raise _Bail
+        return (kind, ident, title, options, self.span_from(first))
 
-    def data_decl(self) -> m.DataCategory:
-        first = self.word("data")
-        ident = self.name()
-        title = self.string()
-        parent = None
-        markers: list[str] = []
-        while True:
-            w = self.at_word()
-            if w == "under":
-                self.i += 1
-                parent = self.name()
-            elif w in _MARKERS:
-                self.i += 1
-                if w not in markers:
-                    markers.append(w)
-            else:
-                break
-        self.end_of_declaration()
-        return m.DataCategory(ident, title, parent, tuple(markers), self.span_from(first))
-
-    def purpose_decl(self) -> m.Purpose:
-        first = self.word("purpose")
-        ident = self.name()
-        title = self.string()
-        parent = None
-        if self.at_word() == "under":
-            self.i += 1
-            parent = self.name()
-        self.end_of_declaration()
-        return m.Purpose(ident, title, parent, self.span_from(first))
-
-    # ---- blocks -----------------------------------------------------------------------------------
-    def block(self, kind: str) -> tuple:
+    def braced(self, block: T.Block) -> tuple:
+        """`KIND ID "title" { CLAUSE* }` (a test has no ID)."""
+        kind = block.kind
         opening = self.word(kind)
-        ident = self.name()
+        ident = self.name() if block.named else None
         title = self.string()
         self.punct("{")
+        readers = _READERS[kind]
         clauses = []
         toks = self.toks
         file = self.file
@@ -280,117 +231,70 @@ class _Parser:
                 if first[0] == _PUNCT and first[1] == "}":
                     break
                 raise _Bail
-            handler = _CLAUSES.get(first[1])
-            if handler is None:
+            reader = readers.get(first[1])
+            if reader is None:
                 raise _Bail
             self.i += 1
-            clause, value = handler(self)
+            clause, value = reader(self, first[1])
             last = toks[self.i - 1]
-            span = _span(file, first[2], first[3], last[2], last[3] + len(last[1]))
-            if clause in _SPANNED:  # the clause's own value carries its span too
-                value = _SPANNED[clause](value, span)
-            clauses.append((clause, value, span))
+            clauses.append((clause, value, _span(file, first[2], first[3], last[2], last[3] + len(last[1]))))
         self.i += 1
         return (kind, ident, title, clauses, self.span_from(opening))
 
-    def parties(self) -> tuple:
+    # ---- clauses of their own shape: the raw value of `clauses.SHAPES`, after the opening word ----------
+    def parties(self) -> tuple[m.Name, ...] | str:
         if self.at(_PUNCT, "*"):
             self.i += 1
             return m.ANY
         return self.names()
 
-    def c_statute(self):
+    def r_statute(self, _word: str):
         ident = self.name()
-        provision = self.string() if self.at(_STRING) else None
-        return "statute", (ident, provision)
+        return ident, self.string() if self.at(_STRING) else None
 
-    def _parties_clause(self, clause: str):
+    def r_parties(self, _word: str):
         src = self.parties()
         self.punct("->")
-        dst = self.parties()
-        return clause, (src, dst)
+        return src, self.parties()
 
-    def c_allows(self):
-        return self._parties_clause("allows")
-
-    def c_forbids(self):
-        return self._parties_clause("forbids")
-
-    def c_one_way(self):
-        return "one-way", self.names()
-
-    def c_data(self):
-        return "data", self.names()
-
-    def c_for(self):
-        return "for", self.names()
-
-    def c_requires(self):
-        if self.at(_STRING):
-            return "requires", self.string()
-        self.word("agreement")
-        return "requires agreement", True
-
-    def c_lawful_basis(self):
-        return "lawful-basis", self.name()
-
-    def c_article9(self):
-        return "article-9", self.string()
-
-    def c_article10(self):
-        return "article-10", self.string()
-
-    def c_onward(self):
+    def r_onward(self, _word: str):
         w = self.at_word()
         if w == "none" or w == "as-discloser":
             self.i += 1
-            return "onward", (w, ())
+            return w, ()
         if w == "to" or w == "only-for":
             self.i += 1
-            return "onward", (w, self.names())
+            return w, self.names()
         raise _Bail
 
-    def c_overrides(self):
-        return "overrides", self.names()
-
-    def c_valid(self):
+    def r_validity(self, _word: str):
         if self.at(_DATE):
             start = self.date()
             self.word("to")
-            return "valid", (start, self.date())
+            return start, self.date()
         w = self.at_word()
         if w == "from":
             self.i += 1
-            return "valid", (self.date(), None)
+            return self.date(), None
         if w == "until":
             self.i += 1
-            return "valid", (None, self.date())
+            return None, self.date()
         raise _Bail
 
-    def c_review(self):
-        return "review", self.date()
-
-    def c_owner(self):
-        return "owner", self.string()
-
-    def c_from(self):
+    def r_from(self, word: str):
+        if word == "between":
+            a = self.name()
+            self.word("and")
+            return (a,), (self.name(),), True
         sources = self.names()
         self.word("to")
-        return "from", (sources, self.names(), False)
+        return sources, self.names(), False
 
-    def c_between(self):
-        a = self.name()
-        self.word("and")
-        return "from", ((a,), (self.name(),), True)
-
-    def c_under(self):
-        return "under", self.name()
-
-    def c_except(self):
+    def r_exception(self, _word: str):
         w = self.at_word()
         if w == "anonymised":
             self.i += 1
-            return "except", (True, (), ())
+            return True, (), ()
         if w == "to":
             self.i += 1
             to = self.names()
@@ -398,28 +302,18 @@ class _Parser:
             if self.at_word() == "for":  # Lark shifts: this `for` belongs to the exception
                 self.i += 1
                 purposes = self.names()
-            return "except", (False, to, purposes)
+            return False, to, purposes
         if w == "for":
             self.i += 1
-            return "except", (False, (), self.names())
+            return False, (), self.names()
         raise _Bail
 
-    def c_note(self):
-        return "note", self.string()
+    def r_succeeds(self, _word: str):
+        who = self.name()
+        self.word("on")
+        return who, self.date()
 
-    # ---- policy tests -----------------------------------------------------------------------------
-    def test(self) -> m.PolicyTest:
-        first = self.word("test")
-        title = self.string()
-        self.punct("{")
-        expects = []
-        while self.at_word() == "expect":
-            expects.append(self.expect())
-        self.punct("}")
-        return m.PolicyTest(title, tuple(expects), self.span_from(first))
-
-    def expect(self) -> m.Expectation:
-        first = self.word("expect")
+    def r_expect(self, _word: str):
         verdict = self.at_word()
         if verdict != "allow" and verdict != "deny":
             raise _Bail
@@ -443,51 +337,111 @@ class _Parser:
         if self.at_word() == "because":
             self.i += 1
             because = self.names()
-        return m.Expectation(verdict=verdict, source=src, recipient=dst, data=data, purpose=purpose, on=on,
-                             assuming=assuming, because=because, span=self.span_from(first))
+        return verdict, src, dst, data, purpose, on, assuming, because
 
 
-def _statute(value, span):
-    return m.StatuteRef(value[0], value[1], span)
+# ---- readers from the clause table --------------------------------------------------------------------
+# A reader takes the parser just past a clause's opening word (and that word) and returns (clause, raw value).
 
+Reader = Callable[[_Parser, str], tuple[str, Any]]
 
-def _parties(value, span):
-    src, dst = value
-    return m.Parties(sources=() if src == m.ANY else src, recipients=() if dst == m.ANY else dst,
-                     any_source=src == m.ANY, any_recipient=dst == m.ANY, span=span)
-
-
-def _onward(value, span):
-    return m.Onward(value[0], value[1], span)
-
-
-def _validity(value, span):
-    return m.Validity(value[0], value[1], span)
-
-
-def _exception(value, span):
-    return m.Exception_(value[0], value[1], value[2], span)
-
-
-# Clauses whose model value holds the clause's span itself.
-_SPANNED = {"statute": _statute, "allows": _parties, "forbids": _parties, "onward": _onward, "valid": _validity,
-            "except": _exception}
-
-_CLAUSES = {
-    "statute": _Parser.c_statute, "allows": _Parser.c_allows, "forbids": _Parser.c_forbids,
-    "one-way": _Parser.c_one_way, "data": _Parser.c_data, "for": _Parser.c_for, "requires": _Parser.c_requires,
-    "lawful-basis": _Parser.c_lawful_basis, "article-9": _Parser.c_article9, "article-10": _Parser.c_article10,
-    "onward": _Parser.c_onward, "overrides": _Parser.c_overrides, "valid": _Parser.c_valid,
-    "review": _Parser.c_review, "owner": _Parser.c_owner, "from": _Parser.c_from, "between": _Parser.c_between,
-    "under": _Parser.c_under, "except": _Parser.c_except, "note": _Parser.c_note,
+# Shape -> the reader of a raw value of a shape that is not read generically (clauses.SIMPLE_SHAPES).
+_CUSTOM: dict[str, Callable[[_Parser, str], Any]] = {
+    "statute": _Parser.r_statute, "parties": _Parser.r_parties, "onward": _Parser.r_onward,
+    "validity": _Parser.r_validity, "from": _Parser.r_from, "exception": _Parser.r_exception,
+    "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect,
 }
+
+
+def _value_reader(clause: T.Clause) -> Callable[[_Parser, str], Any]:
+    shape = clause.shape
+    if shape == "names":
+        return lambda p, w: p.names()
+    if shape == "name":
+        return lambda p, w: p.name()
+    if shape == "string":
+        return lambda p, w: p.string()
+    if shape == "strings":
+        def strings(p: _Parser, w: str) -> tuple[str, ...]:
+            out = [p.string()]
+            while p.at(_PUNCT, ","):
+                p.i += 1
+                out.append(p.string())
+            return tuple(out)
+        return strings
+    if shape == "date":
+        return lambda p, w: p.date()
+    if shape == "flag":
+        return lambda p, w: True
+    if shape == "choice":
+        if not clause.words:  # the opening word is the value (a data marker)
+            return lambda p, w: w
+        choices = frozenset(clause.choices)
+
+        def choice(p: _Parser, w: str) -> str:
+            word = p.at_word()
+            if word not in choices:
+                raise _Bail
+            p.i += 1
+            return word
+        return choice
+    return _CUSTOM[shape]
+
+
+def _reader(clause: T.Clause) -> Reader:
+    name, rest, value = clause.name, clause.words[1:], _value_reader(clause)
+    if not rest:
+        # the commonest shapes read in one call (the parser's hot path)
+        if clause.shape == "names":
+            return lambda p, w: (name, p.names())
+        if clause.shape == "name":
+            return lambda p, w: (name, p.name())
+        if clause.shape == "string":
+            return lambda p, w: (name, p.string())
+        return lambda p, w: (name, value(p, w))
+
+    def read(p: _Parser, w: str) -> tuple[str, Any]:
+        for word in rest:
+            p.word(word)
+        return name, value(p, w)
+    return read
+
+
+def _readers(clauses: tuple[T.Clause, ...]) -> dict[str, Reader]:
+    """Opening word -> reader. Clauses opened by the same word (`requires agreement`, `requires "…"`) are told
+    apart by the words that must follow the first; the one with none is read otherwise."""
+    by_word: dict[str, list[T.Clause]] = {}
+    for c in clauses:
+        for w in c.openers:
+            by_word.setdefault(w, []).append(c)
+    out: dict[str, Reader] = {}
+    for w, group in by_word.items():
+        if len(group) == 1:
+            out[w] = _reader(group[0])
+            continue
+        keyed = [(c.words[1:], _reader(c)) for c in group if c.words[1:]]
+        plain = [_reader(c) for c in group if not c.words[1:]]
+        assert len(plain) <= 1, f"clauses opened by `{w}` cannot be told apart"
+
+        def pick(p: _Parser, word: str, keyed=keyed, fallback=plain[0] if plain else None) -> tuple[str, Any]:
+            toks, i = p.toks, p.i
+            for rest, reader in keyed:
+                if all(toks[i + k][0] == _NAME and toks[i + k][1] == r for k, r in enumerate(rest)):
+                    return reader(p, word)
+            if fallback is None:
+                raise _Bail
+            return fallback(p, word)
+        out[w] = pick
+    return out
+
+
+_BLOCKS: dict[str, T.Block] = dict(T.BLOCK)
+_READERS: dict[str, dict[str, Reader]] = {b.kind: _readers(T.syntax_of(b.kind)) for b in T.BLOCKS}
 
 
 def parse_fast(source: SourceFile) -> Optional[tuple[m.PolicyFile, list[Diagnostic]]]:
     """The model and clause diagnostics `parser.parse_source` gives, or None whenever the fast path is not
     sure (any syntax problem, a bad date): the caller then parses with Lark."""
-    from engine.syntax.parser import assemble
-
     tokens = _tokens(source.text)
     if tokens is None:
         return None

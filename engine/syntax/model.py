@@ -204,6 +204,7 @@ class PolicyTest:
     name: str
     expectations: tuple[Expectation, ...] = ()
     span: Span = _span()
+    clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
 Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest]

@@ -7,6 +7,8 @@ category after `data`"), never Lark's terminal names.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import pickle
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +18,9 @@ from typing import Callable, Optional
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
+from engine.syntax import clauses as T
 from engine.syntax import model as m
+from engine.syntax.assemble import assemble
 from engine.base.diagnostics import Diagnostic, error
 from engine.errors import DiagnosticsError
 from engine.base.source import SourceFile, Span
@@ -29,20 +33,44 @@ def grammar_text() -> str:
     return resources.files("engine.syntax").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
+_TABLES_MAX_BYTES = 4 * 1024 * 1024
+
+
+class _DataOnly(pickle.Unpickler):
+    """Lark's saved tables are plain data (dicts, lists, tuples, strings, numbers): nothing may be looked up,
+    so nothing can be called while they are read."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in Lark's tables")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    # The LALR tables are cached in the user's private cache folder (engine/cache.py); Lark checks the
-    # grammar's hash stored in the file, so a changed grammar rebuilds them.
-    from engine.base.cachedir import parser_cache_path
+    # The LALR tables are kept in the user's private cache folder as an HMAC-authenticated entry
+    # (engine/base/cachedir.py), keyed by the engine's fingerprint (grammar, code, Lark's version), and read
+    # back with an unpickler that accepts plain data only. Lark's own `cache=` file is not used: it is a
+    # pickle Lark would load without any of these checks.
+    from engine.base.cachedir import PrivateCache, engine_fingerprint
 
-    cache = parser_cache_path()
     options = dict(parser="lalr", propagate_positions=True, maybe_placeholders=False)
-    if cache:
+    store = PrivateCache.open()
+    name = f"grammar-{engine_fingerprint()[:32]}.tables"
+    if store is not None:
+        data = store.get(name, _TABLES_MAX_BYTES)
+        if data is not None:
+            try:
+                return Lark.load(_DataOnly(io.BytesIO(data)).load())  # Lark.load takes the dict it saved
+            except Exception:  # noqa: BLE001 — tables this Lark cannot read: build them again
+                pass
+    lark = Lark(grammar_text(), **options)
+    if store is not None:
         try:
-            return Lark(grammar_text(), cache=cache, **options)
-        except Exception:  # noqa: BLE001 — an unreadable cache must not stop parsing
+            buf = io.BytesIO()
+            lark.save(buf)
+            store.put(name, buf.getvalue())
+        except Exception:  # noqa: BLE001 — failing to cache must never stop parsing
             pass
-    return Lark(grammar_text(), **options)
+    return lark
 
 
 def parser() -> Lark:
@@ -58,7 +86,7 @@ def parser() -> Lark:
 # parser's value stack holds every token of the unfinished construct, so "expected a data category after
 # `data`" works for EOF and after a comma too.
 
-_DECLARATIONS = ("organisation", "data", "purpose", "gateway", "restriction", "agreement", "test")
+_DECLARATIONS = T.DECLARATION_WORDS
 _TOP_LEVEL = {w.upper() for w in _DECLARATIONS}
 
 # What a NAME means after each keyword (the keyword that governs the position, see `_Context`).
@@ -301,8 +329,15 @@ class _BadDate(Exception):
         self.reason = reason
 
 
+# Grammar rule -> its clause, for the clauses whose shape the transformer reads generically (`__default__`).
+_SIMPLE_RULES = {rule: c for c in T.CLAUSES if c.shape in T.SIMPLE_SHAPES for rule in c.rules}
+_BLOCK_RULES = {b.rule: b for b in T.BLOCKS}
+
+
 class _ToModel(Transformer):
-    """Parse tree -> model. Each method builds one construct; positions come from tokens and `meta`."""
+    """Parse tree -> raw items for `assemble` (engine/syntax/assemble.py), the same raw items the fast parser
+    builds. Blocks and clauses of a simple shape are read by `__default__` from the clause table; the other
+    methods read one shape each. Positions come from tokens and `meta`."""
 
     def __init__(self, filename: str):
         super().__init__()
@@ -330,133 +365,61 @@ class _ToModel(Transformer):
         except ValueError:
             raise _BadDate(tok, "is not a real calendar date")
 
+    def __default__(self, data, children, meta):
+        block = _BLOCK_RULES.get(data)
+        if block is not None:  # (kind, id, title, clauses, span)
+            if block.named:
+                ident, title, *clauses = children
+                return block.kind, self._name(ident), self._string(title), clauses, self._span(meta)
+            title, *clauses = children
+            return block.kind, None, self._string(title), clauses, self._span(meta)
+        clause = _SIMPLE_RULES.get(data)
+        if clause is None:
+            return super().__default__(data, children, meta)
+        shape = clause.shape
+        if shape == "names":
+            value = children[0]
+        elif shape == "name":
+            value = self._name(children[0])
+        elif shape == "string":
+            value = self._string(children[0])
+        elif shape == "strings":
+            value = tuple(self._string(t) for t in children)
+        elif shape == "date":
+            value = self._date(children[0])
+        elif shape == "flag":
+            value = True
+        else:  # choice: the chosen word is the last token (a named terminal)
+            value = str(children[-1])
+        return clause.name, value, self._span(meta)
+
     # lists
     def names(self, items):
         return tuple(self._name(t) for t in items)
 
-    @v_args(meta=True)
-    def parties(self, meta, items):
+    def parties(self, items):
         (item,) = items
         if isinstance(item, Token) and item.type == "ANY":
-            return (m.ANY, self._span(meta))
-        return (item, self._span(meta))
+            return m.ANY
+        return item
 
-    # vocabulary
-    @v_args(meta=True)
-    def organisation(self, meta, items):
-        ident, title, *opts = items
-        kw = {}
-        for kind, value in opts:
-            kw[kind] = value
-        succeeds = kw.get("succeeds")
-        return m.Organisation(
-            id=self._name(ident),
-            title=self._string(title),
-            parent=kw.get("parent"),
-            aliases=kw.get("aliases", ()),
-            succeeds=succeeds[0] if succeeds else None,
-            succeeds_on=succeeds[1] if succeeds else None,
-            span=self._span(meta),
-        )
-
-    def part_of(self, items):
-        return ("parent", self._name(items[0]))
-
-    def aka(self, items):
-        return ("aliases", tuple(self._string(t) for t in items))
-
-    def succeeds(self, items):
-        return ("succeeds", (self._name(items[0]), self._date(items[1])))
-
-    @v_args(meta=True)
-    def data_decl(self, meta, items):
-        ident, title, *opts = items
-        parent = None
-        markers = []
-        for opt in opts:
-            if opt[0] == "under":
-                parent = opt[1]
-            elif opt[1] not in markers:
-                markers.append(opt[1])
-        return m.DataCategory(self._name(ident), self._string(title), parent, tuple(markers), self._span(meta))
-
-    def marker(self, items):
-        return ("marker", str(items[0]))
-
-    @v_args(meta=True)
-    def purpose_decl(self, meta, items):
-        ident, title, *opts = items
-        parent = opts[0][1] if opts else None
-        return m.Purpose(self._name(ident), self._string(title), parent, self._span(meta))
-
-    @v_args(meta=True)
-    def under(self, meta, items):
-        return ("under", self._name(items[0]), self._span(meta))
-
-    # clauses: each returns (clause-name, value, span)
+    # clauses of their own shape: each returns (clause name, raw value, span) as `clauses.SHAPES` says
     @v_args(meta=True)
     def statute(self, meta, items):
         provision = self._string(items[1]) if len(items) > 1 else None
-        return ("statute", m.StatuteRef(self._name(items[0]), provision, self._span(meta)), self._span(meta))
-
-    def _parties(self, meta, items, clause):
-        (src, _), (dst, _) = items
-        return (
-            clause,
-            m.Parties(
-                sources=() if src == m.ANY else src,
-                recipients=() if dst == m.ANY else dst,
-                any_source=src == m.ANY,
-                any_recipient=dst == m.ANY,
-                span=self._span(meta),
-            ),
-            self._span(meta),
-        )
+        return ("statute", (self._name(items[0]), provision), self._span(meta))
 
     @v_args(meta=True)
     def allows(self, meta, items):
-        return self._parties(meta, items, "allows")
+        return ("allows", (items[0], items[1]), self._span(meta))
 
     @v_args(meta=True)
     def forbids(self, meta, items):
-        return self._parties(meta, items, "forbids")
-
-    @v_args(meta=True)
-    def one_way(self, meta, items):
-        return ("one-way", items[0], self._span(meta))
-
-    @v_args(meta=True)
-    def data_clause(self, meta, items):
-        return ("data", items[0], self._span(meta))
-
-    @v_args(meta=True)
-    def for_clause(self, meta, items):
-        return ("for", items[0], self._span(meta))
-
-    @v_args(meta=True)
-    def requires_agreement(self, meta, items):
-        return ("requires agreement", True, self._span(meta))
-
-    @v_args(meta=True)
-    def requires(self, meta, items):
-        return ("requires", self._string(items[0]), self._span(meta))
-
-    @v_args(meta=True)
-    def lawful_basis(self, meta, items):
-        return ("lawful-basis", self._name(items[0]), self._span(meta))
-
-    @v_args(meta=True)
-    def article9(self, meta, items):
-        return ("article-9", self._string(items[0]), self._span(meta))
-
-    @v_args(meta=True)
-    def article10(self, meta, items):
-        return ("article-10", self._string(items[0]), self._span(meta))
+        return ("forbids", (items[0], items[1]), self._span(meta))
 
     @v_args(meta=True)
     def onward(self, meta, items):
-        kind, targets = items[0]
-        return ("onward", m.Onward(kind, targets, self._span(meta)), self._span(meta))
+        return ("onward", items[0], self._span(meta))
 
     def onward_none(self, items):
         return ("none", ())
@@ -471,13 +434,8 @@ class _ToModel(Transformer):
         return ("as-discloser", ())
 
     @v_args(meta=True)
-    def overrides(self, meta, items):
-        return ("overrides", items[0], self._span(meta))
-
-    @v_args(meta=True)
     def valid(self, meta, items):
-        start, end = items[0]
-        return ("valid", m.Validity(start, end, self._span(meta)), self._span(meta))
+        return ("valid", items[0], self._span(meta))
 
     def valid_range(self, items):
         return (self._date(items[0]), self._date(items[1]))
@@ -489,14 +447,6 @@ class _ToModel(Transformer):
         return (None, self._date(items[0]))
 
     @v_args(meta=True)
-    def review(self, meta, items):
-        return ("review", self._date(items[0]), self._span(meta))
-
-    @v_args(meta=True)
-    def owner(self, meta, items):
-        return ("owner", self._string(items[0]), self._span(meta))
-
-    @v_args(meta=True)
     def from_to(self, meta, items):
         return ("from", (items[0], items[1], False), self._span(meta))
 
@@ -506,60 +456,28 @@ class _ToModel(Transformer):
 
     @v_args(meta=True)
     def except_clause(self, meta, items):
-        e = items[0]
-        return ("except", m.Exception_(e.anonymised, e.to, e.purposes, self._span(meta)), self._span(meta))
+        return ("except", items[0], self._span(meta))
 
     def except_anonymised(self, items):
-        return m.Exception_(anonymised=True)
+        return (True, (), ())
 
     def except_to(self, items):
-        return m.Exception_(to=items[0], purposes=items[1] if len(items) > 1 else ())
+        return (False, items[0], items[1] if len(items) > 1 else ())
 
     def except_for(self, items):
-        return m.Exception_(purposes=items[0])
+        return (False, (), items[0])
 
     @v_args(meta=True)
-    def note(self, meta, items):
-        return ("note", self._string(items[0]), self._span(meta))
-
-    # blocks: the clauses are gathered here and checked for placement by `checks`
-    def _block(self, meta, items):
-        ident, title, *clauses = items
-        return self._name(ident), self._string(title), clauses, self._span(meta)
-
-    @v_args(meta=True)
-    def gateway(self, meta, items):
-        return ("gateway", *self._block(meta, items))
-
-    @v_args(meta=True)
-    def restriction(self, meta, items):
-        return ("restriction", *self._block(meta, items))
-
-    @v_args(meta=True)
-    def agreement(self, meta, items):
-        return ("agreement", *self._block(meta, items))
-
-    # tests
-    @v_args(meta=True)
-    def test(self, meta, items):
-        title, *expects = items
-        return m.PolicyTest(self._string(title), tuple(expects), self._span(meta))
+    def succeeds(self, meta, items):
+        return ("succeeds", (self._name(items[0]), self._date(items[1])), self._span(meta))
 
     @v_args(meta=True)
     def expect(self, meta, items):
         verdict, src, dst, data, *opts = items
         kw = dict(opts)
-        return m.Expectation(
-            verdict=str(verdict),
-            source=self._name(src),
-            recipient=self._name(dst),
-            data=self._name(data),
-            purpose=kw.get("for"),
-            on=kw.get("on"),
-            assuming=kw.get("assuming", ()),
-            because=kw.get("because", ()),
-            span=self._span(meta),
-        )
+        value = (str(verdict), self._name(src), self._name(dst), self._name(data), kw.get("for"), kw.get("on"),
+                 kw.get("assuming", ()), kw.get("because", ()))
+        return ("expect", value, self._span(meta))
 
     def expect_for(self, items):
         return ("for", self._name(items[0]))
@@ -575,76 +493,6 @@ class _ToModel(Transformer):
 
     def start(self, items):
         return list(items)
-
-
-# Which clauses each block accepts, and which may repeat.
-ALLOWED_CLAUSES = {
-    "gateway": {"statute", "allows", "data", "for", "requires agreement", "lawful-basis", "article-9",
-                "article-10", "onward", "overrides", "valid", "note"},
-    "restriction": {"statute", "one-way", "forbids", "data", "for", "except", "valid", "note"},
-    "agreement": {"from", "data", "for", "under", "lawful-basis", "article-9", "article-10", "valid", "review",
-                  "owner", "onward", "requires", "note"},
-}
-REPEATABLE = {"allows", "forbids", "except", "requires", "note", "one-way"}
-_CLAUSE_WORD = {"from": "from … to … / between … and …", "requires agreement": "requires agreement"}
-
-
-def _build_block(kind: str, ident: m.Name, title: str, clauses, span: Span, diags: list[Diagnostic]):
-    seen: dict[str, Span] = {}
-    values: dict[str, object] = {}
-    repeated: dict[str, list] = {k: [] for k in REPEATABLE}
-    spans: list[tuple[str, Span]] = []
-    for clause, value, cspan in clauses:
-        word = _CLAUSE_WORD.get(clause, clause)
-        if clause not in ALLOWED_CLAUSES[kind]:
-            diags.append(error("misplaced-clause", f"`{word}` has no meaning in a {kind}", cspan,
-                               f"a {kind} takes: {', '.join(sorted(_CLAUSE_WORD.get(c, c) for c in ALLOWED_CLAUSES[kind]))}"))
-            continue
-        spans.append((clause, cspan))
-        if clause in REPEATABLE:
-            repeated[clause].append(value)
-            continue
-        if clause in seen:
-            diags.append(error("duplicate-clause", f"`{word}` appears twice in {kind} `{ident.text}`", cspan,
-                               "list several items in one clause, separated by commas",
-                               related=[("first written", seen[clause])]))
-            continue
-        seen[clause] = cspan
-        values[clause] = value
-    common = dict(id=ident, title=title, span=span, clause_spans=tuple(spans), notes=tuple(repeated["note"]))
-    if kind == "gateway":
-        return m.Gateway(
-            statute=values.get("statute"), allows=tuple(repeated["allows"]), data=values.get("data", ()),
-            purposes=values.get("for", ()), requires_agreement=bool(values.get("requires agreement")),
-            lawful_basis=values.get("lawful-basis"), article9=values.get("article-9"),
-            article10=values.get("article-10"), onward=values.get("onward"), overrides=values.get("overrides", ()),
-            valid=values.get("valid"), **common)
-    if kind == "restriction":
-        one_way = tuple(n for group in repeated["one-way"] for n in group)
-        return m.Restriction(
-            statute=values.get("statute"), one_way=one_way, forbids=tuple(repeated["forbids"]),
-            data=values.get("data", ()), purposes=values.get("for", ()), exceptions=tuple(repeated["except"]),
-            valid=values.get("valid"), **common)
-    sources, recipients, both = values.get("from", ((), (), False))
-    return m.Agreement(
-        sources=sources, recipients=recipients, both_ways=both, data=values.get("data", ()),
-        purposes=values.get("for", ()), under=values.get("under"), lawful_basis=values.get("lawful-basis"),
-        article9=values.get("article-9"), article10=values.get("article-10"), valid=values.get("valid"),
-        review=values.get("review"), owner=values.get("owner"), onward=values.get("onward"),
-        requires=tuple(repeated["requires"]), **common)
-
-
-def assemble(filename: str, raw: list, diags: list[Diagnostic]) -> m.PolicyFile:
-    """The file's model from a parser's raw items: blocks (kind, id, title, clauses, span) are built and their
-    clauses checked here, so both parsers (fastparse and Lark) share one definition of a block."""
-    items = []
-    for item in raw:
-        if isinstance(item, tuple):
-            kind, ident, title, clauses, span = item
-            items.append(_build_block(kind, ident, title, clauses, span, diags))
-        else:
-            items.append(item)
-    return m.PolicyFile(filename, tuple(items))
 
 
 def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
@@ -675,8 +523,9 @@ def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | 
         return None, [error("limit-exceeded", "the file is nested too deeply to parse", Span(source.name, 1, 1))]
     try:
         raw = _ToModel(source.name).transform(tree)
-    except VisitError as exc:
-        inner = exc.orig_exc
+    except (VisitError, _BadDate) as exc:
+        # Lark wraps what a rule's method raises in VisitError, but not what `__default__` raises.
+        inner = exc.orig_exc if isinstance(exc, VisitError) else exc
         if isinstance(inner, _BadDate):
             tok = inner.token
             span = Span(source.name, tok.line, tok.column, tok.end_line, tok.end_column)

@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, error
 from engine.base.source import SourceFile, Span
+from engine.base.text import code_point, unsafe_in_text
 
 MAX_YAML_NODES = 200_000
 MAX_YAML_DEPTH = 32  # a register is three levels deep; PyYAML's composer recurses per level
@@ -83,7 +84,22 @@ def _plain(node, file: str, lines: dict[tuple, Span], path: tuple, seen: set[int
         return str(node.value)
     if isinstance(resolved, dt.date):
         return resolved.isoformat()
+    if isinstance(resolved, str) and unsafe_in_text(resolved):
+        _refuse_escaped_control(node, file, resolved)
     return resolved
+
+
+def _refuse_escaped_control(node, file: str, value: str) -> None:
+    """A control character that a YAML escape produced (`"\\e[2K"`, `"\\u202e"`). Written raw it is reported
+    where it stands by the bundle reader, which scans every file's text; only escapes are left to here."""
+    start, end = node.start_mark, node.end_mark
+    raw = start.buffer[start.index:end.index] if getattr(start, "buffer", None) is not None else ""
+    if unsafe_in_text(raw):
+        return  # reported from the text itself, at its exact column
+    ch = unsafe_in_text(value)[0]
+    raise _Refused(error("control-character", f"an escape in this value makes control character {code_point(ch)}",
+                         _node_span(file, node), "remove it: control characters and bidirectional marks can make a "
+                         "terminal show something other than what the register says"))
 
 
 class _ScalarLoader(yaml.SafeLoader):
@@ -166,7 +182,7 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
     if not isinstance(data, dict):
         return None, [error("schema", "gateways.yaml must be a mapping with a `statutes:` key",
                             _node_span(file, node))]
-    diags = []
+    diags: list[Diagnostic] = []
     for err in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         # Show the one error that matters inside each composite failure (jsonschema's best_match).
         err = best_match([err]) if err.context else err

@@ -1,0 +1,113 @@
+"""The JSON shape of a decision as TypedDicts: what `Decision.to_dict()` returns, key for key the same as
+schemas/decision.schema.json (a test compares the two). Services can type what they read with these."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, TypedDict
+
+from engine.base.source import SpanDict
+
+Verdict = Literal["allow", "deny"]
+
+
+class StatuteRefDict(TypedDict):
+    id: str
+    title: Optional[str]
+    citation: Optional[str]
+    provision: Optional[str]
+    url: Optional[str]
+
+
+class RuleDict(TypedDict):
+    kind: str
+    id: str
+    title: str
+    statute: Optional[StatuteRefDict]
+    span: Optional[SpanDict]
+
+
+class QuestionDict(TypedDict):
+    source: str
+    recipient: str
+    data: str
+    purpose: str
+    on: str
+    assume: list[str]
+
+
+class BasisDict(TypedDict):
+    gateway: RuleDict
+    agreement: Optional[RuleDict]
+    lawful_basis: Optional[str]
+    article_9: Optional[str]
+    article_10: Optional[str]
+    onward: str
+
+
+class BlockDict(TypedDict):
+    restriction: RuleDict
+    one_way: bool
+    overridden_by: Optional[str]
+    span: Optional[SpanDict]
+
+
+class ConsiderationDict(TypedDict):
+    kind: str
+    id: str
+    code: str
+    reason: str
+    span: Optional[SpanDict]
+    why: str
+    args: dict[str, Any]
+
+
+class ConditionDict(TypedDict):
+    text: str
+    agreement: str
+    span: Optional[SpanDict]
+
+
+class FixDict(TypedDict):
+    kind: str
+    description: str
+    statute: Optional[str]
+    gateway: Optional[str]
+    agreement: Optional[str]
+    purpose: Optional[str]
+    data: Optional[str]
+    organisation: Optional[str]
+    on: Optional[str]
+    verified: bool
+    args: dict[str, Any]
+
+
+class HopDict(TypedDict):
+    source: str
+    recipient: str
+    gateway: str
+    agreement: Optional[str]
+    onward: str
+    carried: str
+    statute: Optional[str]
+    gateway_at: Optional[str]
+    agreement_at: Optional[str]
+
+
+class RouteDict(TypedDict):
+    path: list[str]
+    hops: list[HopDict]
+    variants: list["RouteDict"]
+
+
+class DecisionDict(TypedDict):
+    schema_version: int
+    verdict: Verdict
+    headline: str
+    question: QuestionDict
+    sensitivity: list[str]
+    basis: Optional[BasisDict]
+    blocks: list[BlockDict]
+    considered: list[ConsiderationDict]
+    conditions: list[ConditionDict]
+    fixes: list[FixDict]
+    routes: list[RouteDict]

@@ -1,0 +1,330 @@
+"""The clause table: which clauses each kind of declaration takes, how often, which it needs, in which order
+the formatter prints them, and how each is spelt. Both parsers, `assemble`, the checks and the formatter
+read it; nothing else lists clauses.
+
+A *block* is a top-level declaration (`BLOCKS`): the rule blocks `gateway`, `restriction` and `agreement`
+and the `test` block hold their clauses between braces; `organisation`, `data` and `purpose` take theirs as
+options on the declaration's line. A *clause* (`CLAUSES`) is one entry: the words that open it, the shape of
+what follows, the blocks that take it (with whether each needs it), whether it may repeat, the model
+field(s) it fills, and examples.
+
+Adding a clause (e.g. `ceases on DATE` on organisations):
+
+1. grammar.lark: its rule (`ceases: "ceases" "on" DATE`), added to the block's list of clauses (`_org_opt`);
+   a value chosen from fixed words is a named terminal (`POWER: "express" | "implied"`).
+2. model.py: the field on the block's dataclass, with a default meaning "absent" (`ceases: Optional[date] = None`).
+3. here: one `Clause` entry, placed in `CLAUSES` where the formatter should print it among its block's clauses.
+
+With a shape of `SHAPES` (names, name, string, strings, date, flag, choice) that is all: the Lark transformer,
+the fast parser, `assemble` (placement, duplicates, model fields), the missing-clause check and the formatter
+follow from the entry, and tests/test_clauses.py checks the grammar, the parsers, the checks and the
+formatter against it (its samples must parse). A clause of a new shape also needs its reader in
+fastparse.py (`_CUSTOM`), its method in parser.py's transformer (returning the same raw value), its
+model value in assemble.py (`MAKE`, when the value carries its span) and its printer in review/fmt.py
+(`PRINT`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+from engine.base.diagnostics import CODES
+
+# ---- what the table is made of -------------------------------------------------------------------------
+
+# How a clause's value is written after its words (the raw value both parsers hand to `assemble`):
+SHAPES = {
+    "names": "NAME (\",\" NAME)*: a tuple of Name",
+    "name": "NAME: a Name",
+    "string": "STRING: the unquoted text",
+    "strings": "STRING (\",\" STRING)*: a tuple of texts",
+    "date": "DATE: a date",
+    "flag": "nothing more: True",
+    "choice": "one of the entry's `choices` (a named terminal in the grammar): the word",
+    # shapes with their own reader in each parser (see the module docstring)
+    "statute": "NAME STRING?: (Name, provision or None)",
+    "parties": "parties -> parties: (sources, recipients), each a tuple of Name or `*`",
+    "onward": "none | to names | only-for names | as-discloser: (kind, targets)",
+    "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
+    "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
+    "exception": "anonymised | to names (for names)? | for names: (anonymised, to, purposes)",
+    "succeeds": "NAME on DATE: (Name, date)",
+    "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming names)? (because names)?",
+}
+SIMPLE_SHAPES = frozenset(("names", "name", "string", "strings", "date", "flag", "choice"))
+
+# How occurrences of a clause become its model field.
+ONCE = "once"  # at most once in a block; the field holds its value
+EACH = "each"  # repeatable; the field holds every value, in order
+CONCAT = "concat"  # repeatable; the values (lists) are joined into one list: `one-way A` `one-way B`
+SET = "set"  # repeatable; repeats are dropped, first order kept: data markers
+
+
+@dataclass(frozen=True)
+class Use:
+    """How one kind of block uses a clause."""
+
+    required: bool = False  # the block is incomplete without it (`missing-clause`)
+    either: str = ""  # the block needs at least one of the clauses that share this text; it leads the help
+    after: str = ""  # the formatter prints it after this clause in this block (else: `CLAUSES` order)
+    field: str = ""  # the model field in this block, when not the entry's
+
+
+@dataclass(frozen=True)
+class Clause:
+    name: str  # its name in diagnostics, `clause_spans` and the formatter
+    words: tuple[str, ...]  # the keyword that opens it and any words that must follow (`requires agreement`)
+    shape: str  # what follows the words (`SHAPES`)
+    blocks: Mapping[str, Use]  # block kind -> how that block uses it
+    field: str | tuple[str, ...]  # the model field; a tuple spreads the value over several fields
+    collect: str  # ONCE, EACH, CONCAT or SET
+    rules: tuple[str, ...]  # the grammar rules that write it
+    doc: str  # one line: what it says
+    samples: tuple[str, ...]  # how it is written, one per form (each parses; the formatter prints it so)
+    opens: tuple[str, ...] = ()  # words that open its other forms (`between` for `from`)
+    inner: tuple[str, ...] = ()  # other keywords inside it (`onward to`, `valid from`)
+    choices: tuple[str, ...] = ()  # the words a `choice` takes
+    forms: tuple[str, ...] = ()  # how messages show it (the first is its usual spelling); default: its words
+    need: str = ""  # the help when a block lacks it: "NEED: `sample` or `sample`"
+
+    @property
+    def once(self) -> bool:
+        return self.collect == ONCE
+
+    @property
+    def shown(self) -> str:
+        """How misplaced- and duplicate-clause messages write it."""
+        return " / ".join(self.spelling)
+
+    @property
+    def spelling(self) -> tuple[str, ...]:
+        return self.forms or (" ".join(self.words) or self.name,)
+
+    @property
+    def openers(self) -> tuple[str, ...]:
+        """The words a parser sees first: its first word and those of its other forms, or, when it has no
+        words (a data marker), any of its choices."""
+        return (self.words[:1] + self.opens) or self.choices
+
+    def fields_in(self, kind: str) -> tuple[str, ...]:
+        override = self.blocks[kind].field
+        if override:
+            return (override,)
+        return self.field if isinstance(self.field, tuple) else (self.field,)
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # its keyword
+    model: str  # the model.py dataclass it builds
+    rule: str  # its grammar rule
+    clause_list: str  # the grammar rule listing the clauses it may hold (blocks sharing one share the syntax)
+    braced: bool  # clauses between `{` and `}`, one a line; else options on the declaration's line
+    named: bool  # `KIND ID "title"`; a test has only its title
+    doc: str
+
+
+def _uses(**kinds: Use) -> Mapping[str, Use]:
+    return MappingProxyType(kinds)
+
+
+OPTIONAL = Use()
+REQUIRED = Use(required=True)
+_BARS = "say whose data it bars"
+
+# ---- the table -----------------------------------------------------------------------------------------
+
+BLOCKS: tuple[Block, ...] = (
+    Block("organisation", "Organisation", "organisation", "_org_opt", False, True, "a body that may hold data"),
+    Block("data", "DataCategory", "data_decl", "_data_opt", False, True, "a category of data"),
+    Block("purpose", "Purpose", "purpose_decl", "_purpose_opt", False, True, "a purpose data may be shared for"),
+    Block("gateway", "Gateway", "gateway", "_clause", True, True, "what a statute allows"),
+    Block("restriction", "Restriction", "restriction", "_clause", True, True, "what a statute forbids"),
+    Block("agreement", "Agreement", "agreement", "_clause", True, True, "what the partners signed"),
+    Block("test", "PolicyTest", "test", "expect", True, False, "expected decisions, checked by `lawful test`"),
+)
+
+# In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
+CLAUSES: tuple[Clause, ...] = (
+    Clause("from", ("from",), "from", _uses(agreement=REQUIRED), ("sources", "recipients", "both_ways"), ONCE,
+           ("from_to", "between"), "the parties: one way, or both ways with `between`",
+           ("from LSC to ALI", "between LSC and ALI"), opens=("between",), inner=("to", "and"),
+           forms=("from … to …", "between … and …"), need="name the parties"),
+    Clause("statute", ("statute",), "statute", _uses(gateway=REQUIRED, restriction=OPTIONAL), "statute", ONCE,
+           ("statute",), "the legal instrument (an id from gateways.yaml) and the provision",
+           ('statute SSAA-1992 "section 122"',), need="cite the power (an id from gateways.yaml)"),
+    Clause("allows", ("allows",), "parties", _uses(gateway=REQUIRED), "allows", EACH, ("allows",),
+           "who may disclose to whom", ("allows DWP -> LEA",), need="say who may disclose to whom"),
+    Clause("one-way", ("one-way",), "names", _uses(restriction=Use(either=_BARS)), "one_way", CONCAT, ("one_way",),
+           "bodies whose data may not leave them", ("one-way ORG",)),
+    Clause("forbids", ("forbids",), "parties", _uses(restriction=Use(either=_BARS)), "forbids", EACH, ("forbids",),
+           "a barred direction; `*` is anyone", ("forbids A -> B",)),
+    Clause("data", ("data",), "names", _uses(gateway=REQUIRED, restriction=OPTIONAL, agreement=REQUIRED), "data",
+           ONCE, ("data_clause",), "the data categories covered", ("data provider-data",),
+           need="name the data categories it covers"),
+    Clause("for", ("for",), "names", _uses(gateway=REQUIRED, restriction=OPTIONAL, agreement=REQUIRED), "purposes",
+           ONCE, ("for_clause",), "the purposes covered", ("for inspection",), need="name the purposes it covers"),
+    Clause("under", ("under",), "name",
+           _uses(data=Use(field="parent"), purpose=Use(field="parent"), agreement=REQUIRED), "under", ONCE,
+           ("under",), "the category or purpose it is part of; for an agreement, the gateway it relies on",
+           ("under LSC-INSPECTION",), need="name the gateway the agreement relies on"),
+    Clause("valid", ("valid",), "validity",
+           _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=Use(after="article-10")), "valid", ONCE,
+           ("valid",), "the window it is in force (inclusive)",
+           ("valid 2005-06-22 to 2008-06-21", "valid from 2005-06-22", "valid until 2008-06-21"),
+           inner=("to", "from", "until")),
+    Clause("except", ("except",), "exception", _uses(restriction=OPTIONAL), "exceptions", EACH, ("except_clause",),
+           "flows outside the bar", ("except anonymised", "except to DWP for fraud-prevention", "except for audit"),
+           inner=("anonymised", "to", "for")),
+    Clause("overrides", ("overrides",), "names", _uses(gateway=OPTIONAL), "overrides", ONCE, ("overrides",),
+           "restrictions this gateway is lawful authority despite", ("overrides SSAA-1992-s123",)),
+    Clause("requires agreement", ("requires", "agreement"), "flag", _uses(gateway=OPTIONAL), "requires_agreement",
+           ONCE, ("requires_agreement",), "flows need an agreement in force that relies on it",
+           ("requires agreement",)),
+    Clause("lawful-basis", ("lawful-basis",), "name", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "lawful_basis",
+           ONCE, ("lawful_basis",), "the UK GDPR Article 6 basis", ("lawful-basis public-task",)),
+    Clause("article-9", ("article-9",), "string", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "article9", ONCE,
+           ("article9",), "the condition for special-category data", ('article-9 "DPA 2018 Sch 1 para 6"',)),
+    Clause("article-10", ("article-10",), "string", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "article10", ONCE,
+           ("article10",), "the condition for criminal-offence data", ('article-10 "DPA 2018 Sch 1 Part 3"',)),
+    Clause("review", ("review",), "date", _uses(agreement=OPTIONAL), "review", ONCE, ("review",),
+           "when the agreement is next reviewed", ("review 2006-06-22",)),
+    Clause("owner", ("owner",), "string", _uses(agreement=OPTIONAL), "owner", ONCE, ("owner",),
+           "who answers for the agreement", ('owner "Data Sharing Lead"',)),
+    Clause("onward", ("onward",), "onward", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "onward", ONCE, ("onward",),
+           "what the recipient may do with the data next",
+           ("onward none", "onward to DWP", "onward only-for inspection", "onward as-discloser"),
+           inner=("none", "to", "only-for", "as-discloser")),
+    Clause("requires", ("requires",), "string", _uses(agreement=OPTIONAL), "requires", EACH, ("requires",),
+           "a condition the decision reports back", ('requires "pseudonymised before transfer"',)),
+    Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL), "notes",
+           EACH, ("note",), "a remark for readers", ('note "see the 2005 review"',)),
+    # options of declarations
+    Clause("part-of", ("part-of",), "name", _uses(organisation=OPTIONAL), "parent", ONCE, ("part_of",),
+           "the body it is part of (an executive agency's department)", ("part-of DWP",)),
+    Clause("aka", ("aka",), "strings", _uses(organisation=OPTIONAL), "aliases", ONCE, ("aka",),
+           "other names it is asked by", ('aka "Jobcentre Plus", "JobCentrePlus"',)),
+    Clause("succeeds", ("succeeds",), "succeeds", _uses(organisation=OPTIONAL), ("succeeds", "succeeds_on"), ONCE,
+           ("succeeds",), "the body it replaced, and from when", ("succeeds TTA on 2005-09-01",), inner=("on",)),
+    Clause("marker", (), "choice", _uses(data=OPTIONAL), "markers", SET, ("marker",), "how sensitive the data is",
+           ("personal", "special-category", "criminal-offence", "anonymised"),
+           choices=("personal", "special-category", "criminal-offence", "anonymised")),
+    # the content of a test block
+    Clause("expect", ("expect",), "expect", _uses(test=OPTIONAL), "expectations", EACH, ("expect",),
+           "an expected decision", ("expect allow JCP -> ALI provider-data for inspection on 2005-06-23",),
+           inner=("allow", "deny", "for", "on", "assuming", "because")),
+)
+
+# ---- lookups --------------------------------------------------------------------------------------------
+
+BLOCK: Mapping[str, Block] = MappingProxyType({b.kind: b for b in BLOCKS})
+CLAUSE: Mapping[str, Clause] = MappingProxyType({c.name: c for c in CLAUSES})
+DECLARATION_WORDS: tuple[str, ...] = tuple(b.kind for b in BLOCKS)
+
+
+def _ordered(kind: str) -> tuple[Clause, ...]:
+    order = [c for c in CLAUSES if kind in c.blocks]
+    for c in [c for c in order if c.blocks[kind].after]:
+        order.remove(c)
+        order.insert(next(i for i, o in enumerate(order) if o.name == c.blocks[kind].after) + 1, c)
+    return tuple(order)
+
+
+ORDER: Mapping[str, tuple[Clause, ...]] = MappingProxyType({b.kind: _ordered(b.kind) for b in BLOCKS})
+"""Block kind -> the clauses it takes, in the formatter's order."""
+
+
+def syntax_of(kind: str) -> tuple[Clause, ...]:
+    """The clauses the grammar lets stand in a block of this kind: every clause of the blocks that share its
+    list (a `valid` in a restriction parses; `assemble` then says whether it means anything there)."""
+    shared = BLOCK[kind].clause_list
+    return tuple(c for c in CLAUSES if any(BLOCK[k].clause_list == shared for k in c.blocks))
+
+
+@lru_cache(maxsize=None)
+def required(kind: str) -> tuple[tuple[Clause, ...], ...]:
+    """What a block of this kind needs: groups of clauses, at least one of each group present."""
+    groups: list[tuple[Clause, ...]] = []
+    seen: set[str] = set()
+    for c in ORDER[kind]:
+        use = c.blocks[kind]
+        if use.required:
+            groups.append((c,))
+        elif use.either and use.either not in seen:
+            seen.add(use.either)
+            groups.append(tuple(o for o in ORDER[kind] if o.blocks[kind].either == use.either))
+    return tuple(groups)
+
+
+def help_for(kind: str, group: tuple[Clause, ...]) -> str:
+    """The help of a missing-clause diagnostic: what to write, with the clauses' samples."""
+    lead = group[0].blocks[kind].either or group[0].need
+    return f"{lead}: " + " or ".join(f"`{s}`" for c in group for s in c.samples)
+
+
+# ---- reading a model through the table -----------------------------------------------------------------
+
+
+def is_set(value: Any) -> bool:
+    """Whether a model field holds a clause: its default (None, an empty tuple, False) means absent."""
+    if value is None or value is False:
+        return False
+    return value.__class__ is not tuple or len(value) > 0
+
+
+def occurrences(item: Any, kind: str, clause: Clause) -> list[Any]:
+    """The clause's values in a model object of this kind, one per clause to print (none when absent); a
+    spread clause gives the tuple of its fields."""
+    names = clause.fields_in(kind)
+    if len(names) > 1:
+        values = tuple(getattr(item, n) for n in names)
+        return [values] if is_set(values[0]) else []
+    value = getattr(item, names[0])
+    if clause.collect in (EACH, SET):
+        return list(value)
+    return [value] if is_set(value) else []
+
+
+def present(item: Any, kind: str, clause: Clause) -> bool:
+    """Whether a model object of this kind holds the clause (its first field is set)."""
+    return is_set(getattr(item, clause.fields_in(kind)[0]))
+
+
+# ---- explanations ---------------------------------------------------------------------------------------
+
+
+def _article(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _join(words: list[str], conj: str) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {conj} " + words[-1]
+
+
+def needs_text() -> str:
+    """What each kind of block needs, from the table: `a gateway needs `statute`, … and `for`; …`."""
+    parts = []
+    for b in BLOCKS:
+        groups = required(b.kind)
+        if groups:
+            needs = [_join([f"`{c.spelling[0]}`" for c in g], "or") for g in groups]
+            parts.append(f"{_article(b.kind)} needs {_join(needs, 'and')}")
+    return "; ".join(parts)
+
+
+def explain(code: str) -> str | None:
+    """`lawful check --explain CODE`: the code's paragraph, with what the table says added for the codes it
+    governs (so the explanation cannot drift from the checks)."""
+    text = CODES.get(code)
+    if text is not None and code == "missing-clause":
+        text = f"{text.rstrip('.')}: {needs_text()}."
+    return text
+
+
+__all__ = ["BLOCK", "BLOCKS", "CLAUSE", "CLAUSES", "CONCAT", "DECLARATION_WORDS", "EACH", "ONCE", "ORDER",
+           "SET", "SHAPES", "SIMPLE_SHAPES", "Block", "Clause", "Use", "explain", "help_for", "is_set", "needs_text",
+           "occurrences", "present", "required", "syntax_of"]
