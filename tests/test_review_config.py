@@ -291,3 +291,16 @@ def test_json_errors_are_an_envelope_on_stdout(args, code, monkeypatch):
     assert p.stderr == ""
     if code == "unknown-name":  # the same fields as the service's 422
         assert doc["errors"][0]["suggestions"] == ["ALI"] and doc["errors"][0]["kind"] == "organisation"
+
+
+def test_an_error_is_never_ignored_or_relevelled_whatever_its_code():
+    """A code that is usually a finding can also come as an error (statute-status-mismatch does): the error
+    stays, whatever the configuration says about the code."""
+    from engine.base.diagnostics import error
+    from engine.base.source import Span
+    from engine.review.config import apply
+
+    config = parse_config('ignore = ["no-owner"]\n[severity]\nno-review-date = "note"\n'
+                          '[per-path-ignores]\n"policies/*" = ["no-owner"]\n')
+    diags = [error("no-owner", "x", Span("policies/a.policy", 1, 1)), error("no-review-date", "y", Span("policies/a.policy", 2, 1))]
+    assert [(d.code, d.severity.value) for d in apply(diags, config)] == [("no-owner", "error"), ("no-review-date", "error")]

@@ -40,7 +40,7 @@ from engine.errors import DiagnosticsError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 CONFIG_NAME = "lawful.toml"
 PYPROJECT = "pyproject.toml"
@@ -322,7 +322,7 @@ def apply(diags: Iterable[Diagnostic], config: Config, sources: Optional[Mapping
     ignores, problems = inline_ignores(sources or {}, files)
     out: list[Diagnostic] = []
     for d in list(diags) + problems:
-        if d.severity is Severity.ERROR and d.code not in ADJUSTABLE:
+        if d.severity is Severity.ERROR:  # an error is never ignored or re-levelled, whatever its code
             out.append(d)
             continue
         file = d.span.file if d.span else None
@@ -335,7 +335,7 @@ def apply(diags: Iterable[Diagnostic], config: Config, sources: Optional[Mapping
         if hit is not None:
             hit.used.add(d.code)
             continue
-        level = config.severity.get(d.code, d.severity)
+        level = config.severity.get(d.code) or d.severity  # (None, "off", was filtered out by `ignored`)
         out.append(dataclasses.replace(d, severity=level) if level is not d.severity else d)
     for i in ignores if complete else ():
         unused = [c for c in i.codes if c not in i.used]
@@ -343,7 +343,7 @@ def apply(diags: Iterable[Diagnostic], config: Config, sources: Optional[Mapping
             d = Diagnostic("unused-ignore", f"`lawful: ignore[{', '.join(unused)}]` silences nothing here",
                            Span(i.file, i.line, i.column), Severity.INFO,
                            "remove it, or move it to the line or block of the finding it is about")
-            level = config.severity.get(d.code, d.severity)
+            level = config.severity.get(d.code) or d.severity
             out.append(dataclasses.replace(d, severity=level) if level is not d.severity else d)
     return sorted(out, key=Diagnostic.sort_key)
 

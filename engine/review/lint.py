@@ -288,7 +288,7 @@ def check_and_lint(path: Optional[str | os.PathLike] = None, on: Optional[dt.dat
     result = read_bundle(root)
     checked, diags = _finish(result, day)
     complete = checked is not None and not any(d.severity is Severity.ERROR for d in diags)
-    if complete:
+    if complete and checked is not None:
         policy = compile_policy(checked, result.sources, diags)
         diags = diags + lint(policy, day, expiring_within)
     files = result.bundle.files if result.bundle is not None else ()
