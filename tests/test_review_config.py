@@ -304,3 +304,31 @@ def test_an_error_is_never_ignored_or_relevelled_whatever_its_code():
                           '[per-path-ignores]\n"policies/*" = ["no-owner"]\n')
     diags = [error("no-owner", "x", Span("policies/a.policy", 1, 1)), error("no-review-date", "y", Span("policies/a.policy", 2, 1))]
     assert [(d.code, d.severity.value) for d in apply(diags, config)] == [("no-owner", "error"), ("no-review-date", "error")]
+
+
+def test_a_configuration_that_cannot_be_read_stops_the_command(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file")
+    root = bundle(tmp_path, config='ignore = ["no-review-date"]\n')
+    (root / "lawful.toml").chmod(0)
+    try:
+        code, out = check(root)
+    finally:
+        (root / "lawful.toml").chmod(0o644)
+    assert code == 2 and "error[bad-config]" in out and "cannot read `lawful.toml`" in out, out
+
+
+def test_a_bundle_folder_that_cannot_be_searched_is_left_to_the_reader(tmp_path, monkeypatch):
+    """When even asking whether lawful.toml exists fails (a folder that may not be searched), no configuration
+    is taken as read and reading the bundle reports the folder (so the command cannot run): never a traceback."""
+    import pathlib
+
+    from engine.review.config import NO_CONFIG
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "is_file", denied)
+    assert load_config(tmp_path) is NO_CONFIG

@@ -198,8 +198,13 @@ def load_config(root: Optional[Path]) -> Config:
         return NO_CONFIG
     for name, table in ((CONFIG_NAME, None), (PYPROJECT, "tool.lawful")):
         path = Path(root) / name
-        if not path.is_file():
-            continue
+        try:
+            if not path.is_file():
+                continue
+        except OSError:
+            # The folder itself cannot be searched: there is no bundle to judge either, and reading it says so
+            # (the command cannot run, exit 2); no configuration is taken as read.
+            return NO_CONFIG
         try:
             raw = path.read_bytes()[: MAX_CONFIG_BYTES + 1]
             if len(raw) > MAX_CONFIG_BYTES:
