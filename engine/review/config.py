@@ -52,7 +52,7 @@ RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 FAIL_LEVELS = ("error", "warning", "note")
 
 # Diagnostics that mean there was no bundle to judge: the command could not run (exit 2), whatever the level.
-CANNOT_RUN = frozenset({"bad-bundle", "missing-register", "missing-policies", "bad-config"})
+CANNOT_RUN = frozenset({"bad-bundle", "missing-register", "missing-policies", "unreadable-path", "bad-config"})
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_COULD_NOT_RUN = 0, 1, 2
 
