@@ -219,7 +219,8 @@ def test_the_action_scripts_on_a_pull_request(pull_request):
     p = r.run("diff")
     assert p.returncode == 0 and r.outputs["diff"]["code"] == "0", p.stderr  # diff-fail-on: never
     md = Path(r.outputs["diff"]["markdown"]).read_text()
-    assert md.startswith("## lawful diff: gateway `EA-1996-s537A`: data widened by `learner-record` **[special-category]**")
+    assert md.startswith("## lawful diff: gateway `EA-1996-s537A`: data widened by `learner-record` "
+                         "**[special-category]**")
     head = github["event"]["pull_request"]["head"]["sha"]
     assert f"(https://github.com/example-org/policy/blob/{head}/policies/gateways.policy#L46)" in md
     assert (work / "summary.md").read_text() == md  # and in the job summary

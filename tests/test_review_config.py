@@ -97,7 +97,8 @@ def test_severity_ignore_and_per_path(tmp_path):
     (root / "lawful.toml").write_text('ignore = ["isolated-organisation"]\n[severity]\nno-review-date = "note"\n')
     code, out = check(root, "--fail-level", "warning")
     assert code == 0 and codes(out) == ["no-review-date"] and "info[no-review-date]" in out, out
-    (root / "lawful.toml").write_text('[per-path-ignores]\n"policies/*.policy" = ["no-review-date", "isolated-organisation"]\n')
+    (root / "lawful.toml").write_text('[per-path-ignores]\n'
+                                      '"policies/*.policy" = ["no-review-date", "isolated-organisation"]\n')
     code, out = check(root, "--fail-level", "note")
     assert code == 0 and codes(out) == [], out
     (root / "lawful.toml").write_text('[per-path-ignores]\n"policies/other.policy" = ["no-review-date"]\n')
@@ -177,18 +178,21 @@ def test_warning_codes_found_by_check_are_adjustable(tmp_path):
 
 
 def test_inline_ignore_on_the_line(tmp_path):
-    text = VOCAB + AGREEMENT.replace('agreement A "a" {', 'agreement A "a" {  # lawful: ignore[no-review-date] reviewed yearly by the board')
+    text = VOCAB + AGREEMENT.replace('agreement A "a" {',
+                                     'agreement A "a" {  # lawful: ignore[no-review-date] reviewed yearly by the board')
     root = bundle(tmp_path, text)
     code, out = check(root)
     assert code == 0 and "no-review-date" not in codes(out), out
     text = VOCAB.replace('organisation AoC "Association of Colleges"',
-                         'organisation AoC "Association of Colleges"  # lawful: ignore[isolated-organisation] declared for tests') + AGREEMENT
+                         'organisation AoC "Association of Colleges"  '
+                         '# lawful: ignore[isolated-organisation] declared for tests') + AGREEMENT
     assert "isolated-organisation" not in codes(check(bundle(tmp_path / "2", text))[1])
 
 
 def test_inline_ignore_on_the_block(tmp_path):
     # `agreement-expired` is reported on the `valid` clause, inside the block: a comment above the block covers it
-    above = "# the agreement was kept for the record\n# lawful: ignore[agreement-expired, no-review-date] kept for the 2005 history\n"
+    above = ("# the agreement was kept for the record\n"
+             "# lawful: ignore[agreement-expired, no-review-date] kept for the 2005 history\n")
     root = bundle(tmp_path, VOCAB + above + AGREEMENT)
     code, out = check(root, "--on", "2008-01-01", "--fail-level", "warning")
     assert code == 0 and codes(out) == ["isolated-organisation"], out
@@ -197,7 +201,8 @@ def test_inline_ignore_on_the_block(tmp_path):
     code, out = check(root, "--on", "2008-01-01")
     assert {"agreement-expired", "no-review-date", "unused-ignore"} <= set(codes(out)), out
     # a trailing comment on a clause covers that line only
-    text = VOCAB + AGREEMENT.replace("  valid 2005-01-01 to 2006-12-31", "  valid 2005-01-01 to 2006-12-31  # lawful: ignore[agreement-expired] historical")
+    text = VOCAB + AGREEMENT.replace("  valid 2005-01-01 to 2006-12-31",
+                                     "  valid 2005-01-01 to 2006-12-31  # lawful: ignore[agreement-expired] historical")
     out = check(bundle(tmp_path / "3", text), "--on", "2008-01-01")[1]
     assert "agreement-expired" not in codes(out) and "no-review-date" in codes(out), out
 
@@ -217,7 +222,8 @@ def test_inline_ignores_that_are_wrong_are_reported(tmp_path):
 
 
 def test_an_inline_ignore_cannot_hide_an_error(tmp_path):
-    text = VOCAB + AGREEMENT + '# lawful: ignore[unknown-name] cannot hide an error\norganisation X "x" part-of Nowhere  # lawful: ignore[unknown-name] nor here\n'
+    text = (VOCAB + AGREEMENT + '# lawful: ignore[unknown-name] cannot hide an error\n'
+            'organisation X "x" part-of Nowhere  # lawful: ignore[unknown-name] nor here\n')
     code, out = check(bundle(tmp_path, text))
     assert code == 1, out  # the unknown organisation is still an error
     assert "error[unknown-name]" in out and out.count("cannot silence an error") == 2, out
@@ -226,8 +232,8 @@ def test_an_inline_ignore_cannot_hide_an_error(tmp_path):
 
 def test_a_suppressed_finding_does_not_fail_the_fail_level(tmp_path):
     text = VOCAB.replace('organisation AoC "Association of Colleges"',
-                         'organisation AoC "Association of Colleges"  # lawful: ignore[isolated-organisation] tests only') \
-        + AGREEMENT.replace('agreement A "a" {', 'agreement A "a" {  # lawful: ignore[no-review-date] yearly board review')
+                         'organisation AoC "Association of Colleges"  # lawful: ignore[isolated-organisation] tests') \
+        + AGREEMENT.replace('agreement A "a" {', 'agreement A "a" {  # lawful: ignore[no-review-date] yearly review')
     assert check(bundle(tmp_path, text), "--fail-level", "note")[0] == 0
 
 
@@ -302,8 +308,10 @@ def test_an_error_is_never_ignored_or_relevelled_whatever_its_code():
 
     config = parse_config('ignore = ["no-owner"]\n[severity]\nno-review-date = "note"\n'
                           '[per-path-ignores]\n"policies/*" = ["no-owner"]\n')
-    diags = [error("no-owner", "x", Span("policies/a.policy", 1, 1)), error("no-review-date", "y", Span("policies/a.policy", 2, 1))]
-    assert [(d.code, d.severity.value) for d in apply(diags, config)] == [("no-owner", "error"), ("no-review-date", "error")]
+    diags = [error("no-owner", "x", Span("policies/a.policy", 1, 1)),
+             error("no-review-date", "y", Span("policies/a.policy", 2, 1))]
+    assert [(d.code, d.severity.value) for d in apply(diags, config)] == [("no-owner", "error"),
+                                                                          ("no-review-date", "error")]
 
 
 def test_a_configuration_that_cannot_be_read_stops_the_command(tmp_path):

@@ -51,8 +51,8 @@ def widen(bundle: Path) -> None:
     text = g.read_text(encoding="utf-8")
     old = "  data individual-pupil-information\n  for inspection, performance-monitoring, planning, research\n"
     assert old in text
-    g.write_text(text.replace(old, old.replace("individual-pupil-information", "individual-pupil-information, learner-record")),
-                 encoding="utf-8")
+    wider = old.replace("individual-pupil-information", "individual-pupil-information, learner-record")
+    g.write_text(text.replace(old, wider), encoding="utf-8")
     a = bundle / "policies" / "agreements.policy"
     text = a.read_text(encoding="utf-8")
     i = text.index('agreement DFES-QCA-IPI-2005 "')
@@ -85,7 +85,8 @@ def test_the_first_line_names_the_widening_the_special_category_data_and_the_dat
     r = runner.invoke(app, ["diff", "main", "HEAD"])
     assert r.exit_code == 1, r.output
     first = r.output.splitlines()[0]
-    assert first.startswith("gateway EA-1996-s537A: data widened by learner-record [special-category] — newly allows "), first
+    assert first.startswith("gateway EA-1996-s537A: data widened by learner-record [special-category] — "
+                            "newly allows "), first
     assert "[special-category] from 2005-06-22 to 2007-06-27" in first, first
     assert first.endswith("[policies/gateways.policy:46:1]"), first
     # the agreement's change is the second rule change, in words too

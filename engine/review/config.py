@@ -102,7 +102,8 @@ class _Reader:
         if not isinstance(value, str) or value not in CODES:
             sugg = did_you_mean(str(value), CODES) if isinstance(value, str) else []
             self.fail(key, f"names `{value}`, which is not a diagnostic {what}",
-                      f"did you mean {', '.join(sugg)}?" if sugg else "`lawful check --explain CODE` lists what each means")
+                      f"did you mean {', '.join(sugg)}?" if sugg
+                      else "`lawful check --explain CODE` lists what each means")
             return None
         if value not in ADJUSTABLE:
             self.fail(key, f"names `{value}`, an error: errors cannot be ignored or re-levelled",
@@ -127,7 +128,7 @@ def parse_config(text: str, name: str = CONFIG_NAME, table: Optional[str] = None
         line = getattr(exc, "lineno", None) or _tomli_line(str(exc))
         raise DiagnosticsError([error("bad-config", f"`{name}` is not valid TOML: {_first_clause(str(exc))}",
                                       Span(name, line or 0, getattr(exc, "colno", None) or 1 if line else 0),
-                                      "see https://toml.io for the syntax")], {name: source})
+                                      "see https://toml.io for the syntax")], {name: source}) from None
     prefix = ""
     if table:
         for part in table.split("."):
@@ -212,10 +213,11 @@ def load_config(root: Optional[Path]) -> Config:
                                               Span(name, 0, 0))])
             text = raw.decode("utf-8")
         except OSError as exc:
-            raise DiagnosticsError([error("bad-config", f"cannot read `{name}`: {exc.strerror or exc}", Span(name, 0, 0))])
+            raise DiagnosticsError([error("bad-config", f"cannot read `{name}`: {exc.strerror or exc}",
+                                          Span(name, 0, 0))]) from None
         except UnicodeDecodeError:
             raise DiagnosticsError([error("bad-config", f"`{name}` is not valid UTF-8", Span(name, 0, 0),
-                                          "save it as UTF-8")])
+                                          "save it as UTF-8")]) from None
         if table and not _has_table(text):
             continue  # a pyproject.toml without [tool.lawful]
         return parse_config(text, name, table)
@@ -267,7 +269,8 @@ def _blocks(files: Iterable[Any]) -> dict[str, list[tuple[int, int]]]:
     return out
 
 
-def inline_ignores(sources: Mapping[str, SourceFile], files: Iterable[Any] = ()) -> tuple[list[_Ignore], list[Diagnostic]]:
+def inline_ignores(sources: Mapping[str, SourceFile],
+                   files: Iterable[Any] = ()) -> tuple[list[_Ignore], list[Diagnostic]]:
     """Every `# lawful: ignore[code, …] reason` comment with the lines it covers, and the problems with them."""
     blocks = _blocks(files)
     found: list[_Ignore] = []
@@ -288,7 +291,8 @@ def inline_ignores(sources: Mapping[str, SourceFile], files: Iterable[Any] = ())
                 if c not in CODES:
                     sugg = did_you_mean(c, CODES)
                     problems.append(warning("bad-ignore", f"`lawful: ignore[{c}]` names no diagnostic code", span,
-                                            f"did you mean {', '.join(sugg)}?" if sugg else "name a warning or note code"))
+                                            f"did you mean {', '.join(sugg)}?" if sugg
+                                            else "name a warning or note code"))
                 elif c not in ADJUSTABLE:
                     problems.append(warning("bad-ignore", f"`lawful: ignore[{c}]` cannot silence an error", span,
                                             "errors mean the bundle cannot be read or decided on as written: fix it"))

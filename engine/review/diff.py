@@ -580,6 +580,24 @@ def _parents(old: Policy, new: Policy, q: QKey) -> list[QKey]:
     return out
 
 
+def _highest(old: Policy, new: Policy, q: QKey, members: dict, top_of: dict[QKey, QKey]) -> QKey:
+    """The highest question above `q` (one level at a time) that is in `members`; memoised in `top_of`."""
+    seen = [q]
+    while True:
+        if q in top_of:
+            t = top_of[q]
+            break
+        ups = [u for u in _parents(old, new, q) if u in members]
+        if not ups:
+            t = q
+            break
+        q = ups[0]
+        seen.append(q)
+    for x in seen:
+        top_of[x] = t
+    return t
+
+
 def roll_up(old: Policy, new: Policy, flows: list[FlowChange]) -> list[RolledFlow]:
     """Rows at the highest level that holds: a change is folded into the one a level up (source, recipient,
     data or purpose) when that one changes the same way, for the same causes, over the same dates and with the
@@ -591,26 +609,9 @@ def roll_up(old: Policy, new: Policy, flows: list[FlowChange]) -> list[RolledFlo
     rows: list[RolledFlow] = []
     for (causes, verdict, start, end, _because), members in groups.items():
         top_of: dict[QKey, QKey] = {}
-
-        def top(q: QKey) -> QKey:
-            seen = [q]
-            while True:
-                if q in top_of:
-                    t = top_of[q]
-                    break
-                ups = [u for u in _parents(old, new, q) if u in members]
-                if not ups:
-                    t = q
-                    break
-                q = ups[0]
-                seen.append(q)
-            for x in seen:
-                top_of[x] = t
-            return t
-
         covered: dict[QKey, list[FlowChange]] = {}
         for q, f in members.items():
-            covered.setdefault(top(q), []).append(f)
+            covered.setdefault(_highest(old, new, q, members, top_of), []).append(f)
         merged: dict[tuple, list] = {}
         for q, fs in covered.items():
             f = members[q]
