@@ -46,6 +46,12 @@ def _usage_error(exc: typer.TyperException) -> NoReturn:
     from engine.base.text import escape  # a usage error quotes what was typed: never printed raw
 
     message = escape(exc.format_message())
+    if _wants_json(sys.argv[1:]):  # --format json: the error as the service writes it, on standard output
+        from engine.commands.result import json_errors
+
+        typer.echo(json_errors([{"code": "bad-usage", "message": message,
+                                 "help": f"see `{ctx.command_path} --help`" if ctx is not None else None}]), nl=False)
+        sys.exit(EXIT_ERROR)
     typer.echo(f"error[bad-usage]: {message}", err=True)
     extra = message.startswith("Got unexpected extra argument")
     if ctx is not None and extra and ctx.info_name == "can-share" and len(ctx.params) >= 3:
@@ -55,6 +61,16 @@ def _usage_error(exc: typer.TyperException) -> NoReturn:
     elif ctx is not None:
         typer.echo(f"  help: see `{ctx.command_path} --help`", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def _wants_json(argv: List[str]) -> bool:
+    """Did the command line ask for `--format json` (so that even a usage error comes as JSON)?"""
+    for i, a in enumerate(argv):
+        if a in ("--format", "-f") and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+        if a in ("--format=json", "-fjson"):
+            return True
+    return False
 
 
 def _help_and_exit(ctx: typer.Context) -> NoReturn:
@@ -80,6 +96,12 @@ ASSUME_HELP = "Treat this (proposed) statute as in force. Repeatable."
 class TextOrJson(str, Enum):
     text = "text"
     json = "json"
+
+
+class FailLevel(str, Enum):
+    error = "error"
+    warning = "warning"
+    note = "note"
 
 
 class CheckFormat(str, Enum):
@@ -157,19 +179,22 @@ def can_share(
 def check_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
     fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text, json, sarif (SARIF 2.1.0) or github (workflow annotations)."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 2)."),
-    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date that expiry and review warnings are judged on. Default: today."),
+    strict: bool = typer.Option(False, "--strict", help="Same as --fail-level warning."),
+    fail_level: Optional[FailLevel] = typer.Option(None, "--fail-level", help="Exit 1 on findings at or above this level: error, warning or note. Default: the bundle's lawful.toml, else error."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date that expiry and review warnings are judged on. Default: the bundle's as-of (lawful.toml), else today."),
     explain_code: Optional[str] = typer.Option(None, "--explain", metavar="CODE", help="Print what a diagnostic code means, and exit."),
     expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
     """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, warnings and lint.
 
-    Exit 0 when clean or only warnings (--strict: warnings fail), 2 when there are errors.
+    Settings (levels, ignores, as-of) come from lawful.toml or [tool.lawful] at the bundle root; inline
+    `# lawful: ignore[CODE] reason` silences a finding on its line or block. Exit 0 when nothing is at or above
+    the fail level, 1 when something is, 2 when the check could not run (bad usage or configuration, no bundle).
     """
     from engine.commands import review
 
     _emit(review.check(bundle, fmt=fmt.value, strict=strict, on=on, explain=explain_code,
-                       expiring_within=expiring_within))
+                       expiring_within=expiring_within, fail_level=fail_level.value if fail_level else None))
 
 
 # ---- reachability, routes and pictures (issue 4) -----------------------------------------------------
@@ -383,8 +408,9 @@ def test_cmd(
 ) -> None:
     """Run the policy tests: every `expect` line of every `test` block, against the bundle.
 
-    A failing expectation prints its location and the decision's full explanation.
-    Exit 0 when all pass, 1 when any fails, 2 on error (a bad test file, an unknown name).
+    A failing expectation prints its location and the decision's full explanation. An expectation without
+    `on` is judged on the bundle's as-of date (lawful.toml), else today.
+    Exit 0 when all pass, 1 when any fails, 2 when the tests could not run (a bad test file, an unknown name).
     """
     from engine.commands import review
 
@@ -414,22 +440,33 @@ class DiffFormat(str, Enum):
     markdown = "markdown"
 
 
+class FailOn(str, Enum):
+    any = "any"
+    newly_allowed = "newly-allowed"
+    newly_allowed_personal = "newly-allowed-personal"
+    newly_denied = "newly-denied"
+    never = "never"
+
+
 @app.command("diff")
 def diff_cmd(
     old: str = typer.Argument(..., metavar="OLD", help="The old side: a bundle folder, or a git revision (main, HEAD~1, a SHA)."),
     new: str = typer.Argument(..., metavar="NEW", help="The new side: a bundle folder, or a git revision."),
-    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date the flows are judged on, YYYY-MM-DD. Default: today."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Compare on this one date, YYYY-MM-DD. Default: every date (each range between the dates on which a statute, body, agreement or window of either side starts or ends)."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
+    link_base: Optional[str] = typer.Option(None, "--link-base", metavar="URL", help="Markdown: link file:line to URL/PATH#LLINE (e.g. https://github.com/OWNER/REPO/blob/SHA)."),
+    fail_on: FailOn = typer.Option(FailOn.any, "--fail-on", help="Exit 1 when: any verdict changes (default), a flow is newly allowed, newly allowed with personal data, newly denied, or never."),
 ) -> None:
-    """Which flows a change makes lawful or unlawful, grouped by the rule change that caused it.
+    """Which flows a change makes lawful or unlawful, when, and which rule change did it: each rule change in
+    words first, then the flows rolled up to the highest level that holds, with their date ranges.
 
-    Reads git revisions with git (never touching the work tree). Exit 0 when no verdict changes, 1 when some
-    do, 2 on error.
+    Reads git revisions with git (never touching the work tree). Exit 1 when a change --fail-on names is found
+    (default: any verdict change), else 0; 2 when the diff could not run.
     """
     from engine.commands import review
 
-    _emit(review.diff(old, new, on, bundle, fmt.value))
+    _emit(review.diff(old, new, on, bundle, fmt.value, link_base=link_base, fail_on=fail_on.value))
 
 
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------

@@ -1,4 +1,4 @@
-"""The pre-commit hooks and the example GitHub Actions workflow name commands and options that exist."""
+"""The pre-commit hooks, the GitHub Action and its example workflow name commands and options that exist."""
 
 from __future__ import annotations
 
@@ -34,17 +34,20 @@ def test_pre_commit_hooks():
         _accepts(h["entry"])
 
 
-def test_example_workflow():
+def test_example_workflow_and_action():
+    """The example workflow runs the action (and `lawful fmt`); the action runs check (SARIF and annotations),
+    test (JUnit) and diff (Markdown) with options that exist."""
     wf = yaml.safe_load((ROOT / "examples" / "github-actions" / "lawful.yml").read_text(encoding="utf-8"))
     steps = wf["jobs"]["policy"]["steps"]
-    runs = "\n".join(s.get("run", "") for s in steps)
-    for needle in ("lawful check --format sarif", "lawful check --format github", "lawful fmt --check --diff",
-                   "lawful test --format junit", "lawful diff", "--format markdown"):
-        assert needle in runs
-    uses = [s.get("uses", "") for s in steps]
+    assert any(str(s.get("uses", "")).endswith("/lawful@v0.1.0") for s in steps)
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    runs = "\n".join(s.get("run", "") for s in steps + action["runs"]["steps"])
+    for needle in ("--format sarif", "--format github", "lawful fmt --check --diff", "lawful test", "--format junit",
+                   "lawful diff", "--format markdown", "--link-base", "--fail-on"):
+        assert needle in runs, needle
+    uses = [s.get("uses", "") for s in action["runs"]["steps"]]
     assert any(u.startswith("github/codeql-action/upload-sarif") for u in uses)
     for line in runs.splitlines():
-        line = line.strip()
+        line = line.strip().rstrip("\\").strip()
         if line.startswith("lawful "):
             _accepts(line.split(">")[0].split("||")[0])
-    assert steps[0]["with"]["fetch-depth"] == 0

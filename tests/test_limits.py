@@ -178,10 +178,10 @@ def test_yaml_depth_limit_is_exact():
     assert diags[0].code == "limit-exceeded"
 
 
-def test_cli_on_deeply_nested_register_exits_2_without_traceback(make_bundle):
+def test_cli_on_deeply_nested_register_exits_1_without_traceback(make_bundle):
     root = make_bundle({"a.policy": SMALL}, register="statutes: " + "[" * 50_000 + "]" * 50_000)
     out = runner.invoke(app, ["check", "--bundle", str(root)])
-    assert out.exit_code == 2 and "limit-exceeded" in out.output and "Traceback" not in out.output
+    assert out.exit_code == 1 and "limit-exceeded" in out.output and "Traceback" not in out.output
 
 
 # ---- YAML: safe loading only ------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def test_symlink_inside_the_bundle_is_fine(make_bundle):
 def test_a_diagnostic_on_a_huge_line_shows_a_window_of_it(make_bundle):
     root = make_bundle({"a.policy": 'organisation A "x" aka ' + '"y", ' * 200_000 + "}\n"})  # 1 MB; error at the end
     out = runner.invoke(app, ["check", "--bundle", str(root)])
-    assert out.exit_code == 2 and "parse-error" in out.output
+    assert out.exit_code == 1 and "parse-error" in out.output
     assert len(out.output) < 2_000  # the line is shown as a window around the column, not a megabyte
     snippet = [line for line in out.output.splitlines() if line.startswith("1 | ")][0]
     caret = [line for line in out.output.splitlines() if line.strip().startswith("|") and "^" in line][0]

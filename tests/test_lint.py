@@ -171,7 +171,7 @@ def test_sarif_for_errors_validates(make_bundle, monkeypatch):
     root = make_bundle({"main.policy": 'organisation A "a" part-of Nope\ngateway G "g" {\n  data x\n}\n'})
     monkeypatch.chdir(root)
     r = runner.invoke(app, ["check", "--format", "sarif"])
-    assert r.exit_code == 2
+    assert r.exit_code == 1
     log = json.loads(r.output)
     jsonschema.validators.validator_for(SARIF_SCHEMA)(SARIF_SCHEMA).validate(log)
     assert {x["level"] for x in log["runs"][0]["results"]} == {"error"}
@@ -181,7 +181,7 @@ def test_github_annotations_for_check(make_bundle, monkeypatch):
     root = make_bundle({"main.policy": 'organisation A "a" part-of Nope\n'})
     monkeypatch.chdir(root.parent)
     r = runner.invoke(app, ["check", "--bundle", "bundle", "--format", "github"])
-    assert r.exit_code == 2
+    assert r.exit_code == 1
     line = r.output.splitlines()[0]
     assert line.startswith("::error file=bundle/policies/main.policy,line=1,col=28,")
     assert "title=lawful unknown-name::unknown organisation `Nope`" in line

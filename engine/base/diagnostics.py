@@ -143,6 +143,30 @@ CODES: dict[str, str] = {
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
     "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
+    "bad-config": "The review configuration (`lawful.toml`, or `[tool.lawful]` in pyproject.toml, at the bundle "
+    "root) is not valid TOML, names a setting or a diagnostic code lawful does not know, gives a value it does not "
+    "accept, or tries to ignore or re-level an error (only warnings and notes can be configured). The command does "
+    "not run (exit 2) until it is fixed: a configuration that is not read as written could hide findings.",
+    "bad-ignore": "An inline `# lawful: ignore[CODE] reason` comment names no diagnostic code, names an error (errors "
+    "cannot be silenced), or gives no reason. Write the code of a warning or note and, after the brackets, why the "
+    "finding does not apply: a reviewer will ask.",
+    "unused-ignore": "(note) An inline `# lawful: ignore[CODE]` comment silences nothing: no diagnostic with that "
+    "code is reported on its line or in its block. Remove it, or move it to the finding it is about.",
+}
+
+# The codes reported as findings (warnings, and notes such as `isolated-organisation`), with the level they have
+# unless the configuration says otherwise. Only these can be ignored or re-levelled (lawful.toml, inline
+# `# lawful: ignore[…]`): every other code is an error, and no setting hides an error.
+ADJUSTABLE: dict[str, str] = {
+    "no-lawful-basis": "warning", "no-article-9": "warning", "no-article-10": "warning",
+    "agreement-expired": "warning", "agreement-expiring": "warning", "review-overdue": "warning",
+    "no-review-date": "warning", "no-owner": "warning", "statute-proposed": "warning", "statute-repealed": "warning",
+    "succeeded-organisation": "warning", "dead-agreement": "warning", "overlapping-agreements": "warning",
+    "unusable-exception": "warning", "isolated-organisation": "info", "bad-ignore": "warning",
+    "unused-ignore": "info", "confusable-name": "warning",
+    # a warning when a statute's status claims a power its dates do not give; the error (a repeal still to
+    # come) is never adjustable: `apply` leaves every error as it is
+    "statute-status-mismatch": "warning",
 }
 
 

@@ -97,30 +97,67 @@ class Result:
 F = TypeVar("F", bound=Callable[..., Result])
 
 
+def json_errors(items: list[dict[str, Any]]) -> str:
+    """`{"errors": [...]}` and a newline: a command's errors as the HTTP service writes them. Messages quote
+    what was typed or read, so they are escaped as on a terminal (JSON would pass a bidi override raw)."""
+    from engine.base.text import escape
+    from engine.render.report import error_envelope
+
+    safe = [{k: escape(v) if k in ("message", "help") and isinstance(v, str) else v for k, v in item.items()}
+            for item in items]
+    return error_envelope(safe) + "\n"
+
+
+def _asks_json(fn: Callable[..., Result], args: tuple, kwargs: dict) -> bool:
+    """Was the command called with `fmt="json"` (by keyword or position)? Looked at only on the error path."""
+    import inspect
+
+    try:
+        return inspect.signature(fn).bind_partial(*args, **kwargs).arguments.get("fmt") == "json"
+    except TypeError:
+        return False
+
+
 def command(fn: F) -> F:
     """Make a command fail closed: the engine's errors become diagnostics and exit 2, and anything unexpected
-    is `internal-error` (exit 2) — never a traceback, never an ALLOW."""
+    is `internal-error` (exit 2) — never a traceback, never an ALLOW. Called with `fmt="json"`, the errors
+    come on standard output as `{"errors": [{"code", "message", "help", …}]}`, the service's shape."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Result:
         try:
             return fn(*args, **kwargs)
-        except DiagnosticsError as exc:
-            from engine.render.diagnostics import render
-
-            return Result(EXIT_ERROR).err(render(exc.diagnostics, exc.sources))
-        except UnknownNameError as exc:
-            d = exc.to_diagnostic()
-            return Result().fail(d.message, d.help, d.code)
-        except RequestError as exc:
-            return Result().fail(exc.message, exc.help, exc.code)
         except KeyboardInterrupt:
             return Result(EXIT_INTERRUPTED)
         except Exception as exc:  # noqa: BLE001 — fail closed: never a traceback, never an ALLOW
-            return Result().fail(f"the engine failed unexpectedly ({type(exc).__name__}: {exc}); no decision was made",
-                                 "this is a bug in lawful; please report it with the command you ran", "internal-error")
+            return _failure(exc, _asks_json(fn, args, kwargs))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _failure(exc: Exception, as_json: bool) -> Result:
+    from engine.render.report import error_item
+
+    if isinstance(exc, DiagnosticsError):
+        if as_json:
+            return Result(EXIT_ERROR).out(json_errors([error_item(d) for d in exc.diagnostics]), nl=False)
+        from engine.render.diagnostics import render
+
+        return Result(EXIT_ERROR).err(render(exc.diagnostics, exc.sources))
+    extra: dict[str, Any] = {}
+    if isinstance(exc, UnknownNameError):
+        d = exc.to_diagnostic()
+        code, message, help_ = d.code, d.message, d.help
+        extra = {"kind": exc.kind, "name": exc.name, "suggestions": list(exc.suggestions)}
+    elif isinstance(exc, RequestError):
+        code, message, help_ = exc.code, exc.message, exc.help
+    else:
+        code, message, help_ = ("internal-error",
+                                f"the engine failed unexpectedly ({type(exc).__name__}: {exc}); no decision was made",
+                                "this is a bug in lawful; please report it with the command you ran")
+    if as_json:
+        return Result(EXIT_ERROR).out(json_errors([{"code": code, "message": message, "help": help_, **extra}]), nl=False)
+    return Result().fail(message, help_, code)
 
 
 def parse_date(value: Optional[str]) -> Optional[dt.date]:

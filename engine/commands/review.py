@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from engine.commands.result import EXIT_DENY, EXIT_ERROR, EXIT_OK, Result, command, load, parse_date
+from engine.commands.result import EXIT_DENY, EXIT_ERROR, EXIT_OK, Result, command, json_errors, load, parse_date
 from engine.errors import RequestError
 
 
@@ -44,25 +44,37 @@ def explain_code(code: str) -> Result:
 
 @command
 def check(bundle: Optional[Path] = None, fmt: str = "text", strict: bool = False, on: Optional[str] = None,
-          explain: Optional[str] = None, expiring_within: int = 90) -> Result:
-    """Check a bundle. Exit 0 when clean or only warnings (`strict`: warnings fail), 2 when there are errors.
-    `fmt`: text, json, sarif or github. `explain`: print what a diagnostic code means instead."""
+          explain: Optional[str] = None, expiring_within: int = 90, fail_level: Optional[str] = None) -> Result:
+    """Check a bundle as its lawful.toml says. Exit 0 when nothing is at or above the fail level (`fail_level`,
+    else `strict` = warning, else the configuration's, else error), 1 when something is, 2 when the check could
+    not run (no bundle, a configuration it cannot accept). `fmt`: text, json, sarif or github. `explain`: print
+    what a diagnostic code means instead."""
     if explain is not None:
         return explain_code(explain)
     import engine
     from engine.base.diagnostics import Severity
     from engine.render.diagnostics import render
     from engine.render import report
+    from engine.review.config import EXIT_COULD_NOT_RUN, exit_code, fail_level_of, load_config
     from engine.review.lint import check_and_lint
 
-    diags, sources = check_and_lint(bundle, parse_date(on), expiring_within)
+    root = engine.resolve_bundle(bundle)
+    config = load_config(root if root.is_dir() else None)
+    diags, sources = check_and_lint(root, parse_date(on), expiring_within, config)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     warnings = [d for d in diags if d.severity is Severity.WARNING]
-    res = Result(EXIT_ERROR if errors or (strict and warnings) else EXIT_OK)
+    res = Result(exit_code(diags, fail_level_of(fail_level, strict, config)))
+    if fmt == "json" and res.exit_code == EXIT_COULD_NOT_RUN:  # no bundle to judge: an error, as JSON errors are
+        return res.out(json_errors([report.error_item(d) for d in errors]), nl=False)
     if fmt in ("sarif", "github"):
-        paths = relative_to_cwd(engine.resolve_bundle(bundle))
-        res.out(report.to_json(report.sarif(diags, engine.__version__, paths)) if fmt == "sarif"
-                else report.github_diagnostics(diags, paths))
+        paths = relative_to_cwd(root)
+        if fmt == "sarif":
+            from engine.review.vcs import provenance
+
+            res.out(report.to_json(report.sarif(diags, engine.__version__, paths, sources, provenance(root),
+                                                report.docs_url())))
+        else:
+            res.out(report.github_diagnostics(diags, paths))
     elif fmt == "json":
         res.out(json.dumps({"diagnostics": [d.to_dict() for d in diags],
                             "summary": {"errors": len(errors), "warnings": len(warnings),
@@ -76,17 +88,20 @@ def check(bundle: Optional[Path] = None, fmt: str = "text", strict: bool = False
 
 @command
 def test(paths: Sequence[Path] = (), bundle: Optional[Path] = None, fmt: str = "text", verbose: bool = False) -> Result:
-    """Run the policy tests. Exit 0 when all pass, 1 when any fails, 2 on error. `fmt`: text, json, junit or
-    github. Without `paths`: tests/policy/ and the bundle's own tests."""
+    """Run the policy tests. Exit 0 when all pass, 1 when any fails, 2 when they could not run. `fmt`: text,
+    json, junit or github. Without `paths`: tests/policy/ and the bundle's own tests. An expectation without
+    `on` is judged on the bundle's as-of date (lawful.toml), else today."""
     import engine
     from engine.render import report
     from engine.review import testing
+    from engine.review.config import load_config
 
     root = engine.resolve_bundle(bundle)
+    config = load_config(root if root.is_dir() else None)
     policy = load(root)
     explicit = bool(paths)
     run = testing.run_paths(policy, list(paths) if explicit else testing.default_test_paths(), root,
-                            include_bundle=not explicit)
+                            include_bundle=not explicit, today=config.as_of)
     res = Result(EXIT_ERROR if run.has_errors else EXIT_OK if run.ok else EXIT_DENY)
     if fmt == "json":
         return res.out(report.to_json(run.to_dict()))
@@ -144,17 +159,20 @@ def fmt(paths: Sequence[Path] = (), check: bool = False, show_diff: bool = False
 
 
 @command
-def diff(old: str, new: str, on: Optional[str] = None, bundle: Optional[Path] = None, fmt: str = "text") -> Result:
-    """Which flows a change makes lawful or unlawful. Exit 0 when no verdict changes, 1 when some do, 2 on
-    error. `old`, `new`: bundle folders or git revisions; `fmt`: text, json or markdown."""
+def diff(old: str, new: str, on: Optional[str] = None, bundle: Optional[Path] = None, fmt: str = "text",
+         link_base: Optional[str] = None, fail_on: str = "any") -> Result:
+    """What a change makes lawful or unlawful, and when: on every boundary date of either side (`on`: that
+    date only), each rule change in words first. Exit 1 when the diff holds a change `fail_on` names (any,
+    newly-allowed, newly-allowed-personal, newly-denied, never), else 0; 2 when it could not run. `old`, `new`:
+    bundle folders or git revisions; `fmt`: text, json or markdown (`link_base`: file:line links)."""
     import engine
     from engine.render import report
-    from engine.review.diff import diff as compare
+    from engine.review.diff import diff as compare, fails_on
 
     result = compare(old, new, parse_date(on), engine.resolve_bundle(bundle))
-    res = Result(EXIT_DENY if result.flows else EXIT_OK)
+    res = Result(EXIT_DENY if fails_on(result, fail_on) else EXIT_OK)
     if fmt == "json":
         return res.out(report.to_json(result.to_dict()))
     if fmt == "markdown":
-        return res.out(report.diff_markdown(result), nl=False)
+        return res.out(report.diff_markdown(result, link_base), nl=False)
     return res.out(report.diff_text(result))

@@ -12,13 +12,13 @@ import json
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
-from engine.base.text import escape, escape_block
+from engine.base.text import escape_block
 from engine.base.diagnostics import CODES, Diagnostic, Severity
 from engine.syntax.clauses import explain
 from engine.base.source import Span
+from engine.render.diff import MAX_MARKDOWN_CHARS, diff_markdown, diff_text  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.decision.review import DiffResult
     from engine.decision.review import TestRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -67,9 +67,66 @@ def _location(span: Optional[Span], path_map: PathMap, message: Optional[str] = 
     return loc
 
 
-def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _same) -> dict:
-    """A SARIF 2.1.0 log with one run: every code as a rule (with its help paragraph), every diagnostic as a
-    result with its location, related locations and help."""
+DOCS_URL_ENV = "LAWFUL_DOCS_URL"  # where docs/diagnostics.md is published (the GitHub Action sets it)
+
+
+def docs_url() -> Optional[str]:
+    """The published docs/diagnostics.md: $LAWFUL_DOCS_URL, else the package's `Documentation` URL (its
+    metadata), else None (SARIF rules then carry no helpUri; their help text names `lawful check --explain`)."""
+    import os
+
+    env = os.environ.get(DOCS_URL_ENV, "").strip()
+    if env.startswith(("https://", "http://")):
+        return env
+    try:
+        from importlib.metadata import metadata
+
+        for entry in metadata("lawful").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "diagnostics" and url.strip().startswith("http"):
+                return url.strip()
+    except Exception:  # noqa: BLE001 - metadata is optional (a source checkout without an install)
+        pass
+    return None
+
+
+def help_uri(code: str, base: Optional[str]) -> Optional[str]:
+    """The code's section of docs/diagnostics.md (one heading per code, so the anchor is the code)."""
+    return f"{base.split('#')[0]}#{code}" if base else None
+
+
+def fingerprint(d: Diagnostic, path: str, sources: Mapping[str, object]) -> str:
+    """A result's identity across commits, for code scanning's `partialFingerprints`: the code, the file, the
+    text of the line it points at (whitespace-collapsed) and the message with its numbers blanked (an expiry
+    "in 42 days" must stay the same finding tomorrow) — never the line number, so an edit elsewhere in the
+    file does not turn one finding into a new one. The renderer adds an occurrence index for repeats."""
+    import hashlib
+    import re
+
+    line = ""
+    src = sources.get(d.span.file) if d.span is not None else None
+    if src is not None and d.span is not None and d.span.line > 0:
+        line = " ".join(src.line_text(d.span.line).split())  # type: ignore[attr-defined]
+    message = re.sub(r"[0-9]+", "0", d.message)
+    raw = "\0".join((d.code, path, line, message))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def _rule_level(code: str) -> str:
+    from engine.base.diagnostics import ADJUSTABLE
+
+    return {"warning": "warning", "info": "note"}.get(ADJUSTABLE.get(code, "error"), "error")
+
+
+def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _same,
+          sources: Optional[Mapping[str, object]] = None, provenance: Optional[dict] = None,
+          docs: Optional[str] = None) -> dict:
+    """A SARIF 2.1.0 log with one run, ready for GitHub code scanning: every code as a rule (short and full
+    description, help in text and Markdown, its default level, a `helpUri` to its section of
+    docs/diagnostics.md when `docs` is known), every diagnostic as a result with its location, related
+    locations, help and `partialFingerprints` that survive unrelated edits; the repository and commit as the
+    run's `versionControlProvenance` when `provenance` ({"repositoryUri", "revisionId", "branch"}) is given."""
+    sources = sources or {}
     used = sorted({d.code for d in diagnostics})
     codes = sorted(set(CODES) | set(used))
     index = {c: i for i, c in enumerate(codes)}
@@ -77,14 +134,22 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
     for c in codes:
         text = explain(c) or c
         first = text.split(". ")[0].rstrip(".") + "."
-        rules.append({
+        rule: dict = {
             "id": c,
             "name": "".join(w.capitalize() for w in c.split("-")),
             "shortDescription": {"text": first},
             "fullDescription": {"text": text},
-            "help": {"text": f"{text} (lawful check --explain {c})"},
-        })
+            "help": {"text": f"{text} (lawful check --explain {c})",
+                     "markdown": f"{text}\n\n`lawful check --explain {c}` prints this paragraph."},
+            "defaultConfiguration": {"level": _rule_level(c)},
+            "properties": {"tags": ["lawful", "policy"]},
+        }
+        uri = help_uri(c, docs)
+        if uri:
+            rule["helpUri"] = uri
+        rules.append(rule)
     results = []
+    seen: dict[str, int] = {}
     for d in sorted(diagnostics, key=Diagnostic.sort_key):
         text = d.message + (f" (help: {d.help})" if d.help else "")
         res: dict = {
@@ -101,16 +166,40 @@ def sarif(diagnostics: Sequence[Diagnostic], version: str, path_map: PathMap = _
             for i, r in enumerate(related):
                 r["id"] = i
             res["relatedLocations"] = related
+        fp = fingerprint(d, path_map(d.span.file) if d.span and d.span.file else "", sources)
+        seen[fp] = seen.get(fp, 0) + 1
+        res["partialFingerprints"] = {"lawfulFinding/v1": f"{fp}:{seen[fp]}"}
         results.append(res)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [{
-            "tool": {"driver": {"name": "lawful", "version": version, "rules": rules}},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
+    driver: dict = {"name": "lawful", "version": version, "semanticVersion": version, "rules": rules}
+    if docs:
+        driver["informationUri"] = docs.split("#")[0]
+    run: dict = {
+        "tool": {"driver": driver},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
     }
+    if provenance and provenance.get("repositoryUri"):
+        run["versionControlProvenance"] = [{k: v for k, v in provenance.items() if v}]
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+def diagnostics_reference() -> str:
+    """docs/diagnostics.md, generated from the table of codes (one section per code, the anchor its name), as
+    Regal and ruff generate a rule's page from the rule: the helpUri of every SARIF rule points into it."""
+    from engine.base.diagnostics import ADJUSTABLE
+
+    lines = ["# Diagnostic codes", "",
+             "<!-- generated from engine/base/diagnostics.py (CODES) by engine.render.report.diagnostics_reference; "
+             "tests/test_sarif.py checks it is current (LAWFUL_UPDATE_DOCS=1 rewrites it) -->", "",
+             "Every problem lawful reports has one of these stable codes. `lawful check --explain CODE` prints the "
+             "same paragraph. Findings (warnings and notes) can be re-levelled or ignored in `lawful.toml` or with "
+             "an inline `# lawful: ignore[CODE] reason` ([review guide](review-guide.md#configuration-lawfultoml-and-"
+             "inline-ignores)); errors cannot.", ""]
+    for code in sorted(CODES):
+        level = ADJUSTABLE.get(code)
+        kind = {"warning": "warning (configurable)", "info": "note (configurable)"}.get(level or "", "error")
+        lines += [f"## {code}", "", f"*{kind}*", "", explain(code) or CODES[code], ""]
+    return "\n".join(lines)
 
 
 # ---- GitHub workflow commands ----------------------------------------------------------------------
@@ -216,129 +305,22 @@ def to_json(data: Mapping) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
 
 
+def error_item(d: Diagnostic, **extra: object) -> dict:
+    """One error as the HTTP service writes it (`{"code", "message", "help", …}`), with where and how bad."""
+    item: dict = {"code": d.code, "message": d.message, "help": d.help, "severity": d.severity.value,
+                  "span": d.span.to_dict() if d.span else None}
+    if d.related:
+        item["related"] = [{"message": msg, "span": sp.to_dict()} for msg, sp in d.related]
+    item.update(extra)
+    return item
+
+
+def error_envelope(items: Sequence[dict]) -> str:
+    """`{"errors": [...]}`: what a command run with `--format json` writes to standard output when it cannot
+    answer (exit 2), the same shape as the service's error bodies, so a script reads one format."""
+    return to_json({"errors": list(items)})
+
+
 # ---- the semantic diff ------------------------------------------------------------------------------
-
-_FLAG_WORDS = {"special-category": "SPECIAL-CATEGORY DATA", "criminal-offence": "CRIMINAL-OFFENCE DATA",
-               "personal": "PERSONAL DATA"}
-MAX_ROWS = 200  # flow rows in a Markdown comment (GitHub caps comments at 65,536 characters); JSON has every flow
-MAX_CHANGE_ROWS = 100
-
-
-def _md(text: str) -> str:
-    """Escape a cell for a Markdown table."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _change_where(c) -> str:
-    if c.old_span and c.new_span and c.action == "changed":
-        return f"{c.new_span}"
-    return f"{c.where}" if c.where else ""
-
-
-def _counts(result: "DiffResult") -> dict[str, tuple[int, int]]:
-    out: dict[str, list[int]] = {}
-    for f in result.flows:
-        for k in f.causes:
-            row = out.setdefault(k, [0, 0])
-            row[0 if f.newly_allowed else 1] += 1
-    return {k: (a, d) for k, (a, d) in out.items()}
-
-
-def diff_markdown(result: "DiffResult") -> str:
-    """A pull-request comment: headline counts, a loud warning for personal data, then tables."""
-    allowed, denied = result.newly_allowed, result.newly_denied
-    lines = [f"## lawful diff: {len(allowed)} newly allowed, {len(denied)} newly denied", ""]
-    lines.append(f"Comparing `{escape(result.old_label)}` → `{escape(result.new_label)}` on **{result.on.isoformat()}**: "
-                 f"{len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
-                 f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated in their scopes.")
-    lines.append("")
-    flagged = [f for f in allowed if f.flag]
-    if flagged:
-        special = [f for f in flagged if f.flag in ("special-category", "criminal-offence")]
-        text = f"**{len(flagged)} newly allowed flow{'s' if len(flagged) != 1 else ''} involve personal data**"
-        if special:
-            text += f", {len(special)} of them **special-category or criminal-offence data**"
-        lines += ["> [!WARNING]", f"> {text}. Check the lawful basis and conditions before merging.", ""]
-    if not result.flows:
-        lines += ["No question changes verdict." if result.changes else "No rule changed.", ""]
-    counts = _counts(result)
-    if result.changes:
-        lines += ["### Rule changes", "", "| change | rule | where | newly allowed | newly denied |", "|---|---|---|---:|---:|"]
-        for c in result.changes[:MAX_CHANGE_ROWS]:
-            a, d = counts.get(c.key, (0, 0))
-            what = f"`{_md(c.id)}` {_md(c.title)}"
-            if c.details:
-                what += f" ({_md(', '.join(c.details))})"
-            if c.citation:
-                cite = _md(c.citation)
-                what += f" — [{cite}]({c.url})" if c.url else f" — {cite}"
-            lines.append(f"| {c.action} {c.kind} | {what} | {_md(_change_where(c))} | {a} | {d} |")
-        if len(result.changes) > MAX_CHANGE_ROWS:
-            lines.append(f"| … | and {len(result.changes) - MAX_CHANGE_ROWS} more rule changes (see `--format json`) | | | |")
-        lines.append("")
-    if result.flows:
-        lines += ["### By organisation pair", "", "| source → recipient | newly allowed | newly denied | sensitive |",
-                  "|---|---:|---:|---|"]
-        pairs = result.pairs()
-        for s, r, a, d, fl in pairs[:MAX_CHANGE_ROWS]:
-            lines.append(f"| {_md(s)} → {_md(r)} | {a} | {d} | {', '.join(fl)} |")
-        if len(pairs) > MAX_CHANGE_ROWS:
-            lines.append(f"| and {len(pairs) - MAX_CHANGE_ROWS} more pairs | | | |")
-        lines.append("")
-    budget = MAX_ROWS
-    for title, flows, col in (("Newly allowed", allowed, "now allowed"), ("Newly denied", denied, "now denied")):
-        if not flows:
-            continue
-        lines += [f"### {title} ({len(flows)})", ""]
-        for changes, group in result.groups():
-            rows = [f for f in group if f in flows]
-            if not rows:
-                continue
-            if budget <= 0:
-                lines += [f"… and {len(rows)} more flows caused by "
-                          + "; ".join(f"{c.action} {c.kind} `{_md(c.id)}`" for c in changes) + " (see `--format json`)", ""]
-                continue
-            cause = "; ".join(f"{c.action} {c.kind} `{_md(c.id)}`" + (f" ({c.where})" if c.where else "") for c in changes)
-            lines += [f"**Caused by {cause}**", "", f"| | source | recipient | data | purpose | {col} |", "|---|---|---|---|---|---|"]
-            for f in rows[:budget]:
-                mark = f"**{_FLAG_WORDS[f.flag]}**" if f.flag and f.newly_allowed else (f.flag or "")
-                lines.append(f"| {mark} | {_md(f.source)} | {_md(f.recipient)} | {_md(f.data)} | {_md(f.purpose)} | {_md(f.because)} |")
-            if len(rows) > budget:
-                lines.append(f"| | … and {len(rows) - budget} more (see `--format json`) | | | | |")
-            budget -= len(rows)
-            lines.append("")
-    lines.append("<sub>Generated by `lawful diff`. Verdicts are the engine's reading of the policy files; they are "
-                 "not legal advice.</sub>")
-    return "\n".join(lines) + "\n"
-
-
-def diff_text(result: "DiffResult") -> str:
-    """The diff for a terminal: headline, rule changes, then flows grouped by cause (newly allowed first)."""
-    allowed, denied = result.newly_allowed, result.newly_denied
-    lines = [f"{len(allowed)} newly allowed, {len(denied)} newly denied ({escape(result.old_label)} → {escape(result.new_label)}, "
-             f"on {result.on.isoformat()}; {len(result.changes)} rule change{'s' if len(result.changes) != 1 else ''}, "
-             f"{result.evaluated} question{'s' if result.evaluated != 1 else ''} evaluated)"]
-    flagged = [f for f in allowed if f.flag]
-    if flagged:
-        lines.append(f"WARNING: {len(flagged)} newly allowed flow{'s' if len(flagged) != 1 else ''} involve personal data")
-    if result.changes:
-        lines.append("")
-        lines.append("rule changes:")
-        for c in result.changes:
-            extra = f" ({', '.join(c.details)})" if c.details else ""
-            where = f" [{c.where}]" if c.where else ""
-            lines.append(f"  {c.action:8} {c.kind} {c.id}: {c.title}{extra}{where}")
-    for changes, group in result.groups():
-        lines.append("")
-        lines.append("caused by " + "; ".join(f"{c.action} {c.kind} {c.id}" for c in changes) + ":")
-        for f in group:
-            word = "ALLOWED" if f.newly_allowed else "DENIED "
-            flag = f"  [{_FLAG_WORDS[f.flag]}]" if f.flag and f.newly_allowed else ""
-            lines.append(f"  now {word} {f.source} → {f.recipient}: {f.data} for {f.purpose}{flag}")
-            lines.append(f"      {f.because}")
-    if result.flows:
-        lines.append("")
-        lines.append("by organisation pair:")
-        for s, r, a, d, fl in result.pairs():
-            lines.append(f"  {s} → {r}: {a} newly allowed, {d} newly denied" + (f" ({', '.join(fl)})" if fl else ""))
-    return "\n".join(lines)
+# Its words (rule changes in sentences, flows rolled up, the capped pull-request comment) are in diff.py;
+# `diff_text` and `diff_markdown` are imported above.

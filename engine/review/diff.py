@@ -1,12 +1,21 @@
-"""Semantic diff: which flows a change to a bundle makes lawful or unlawful, and which rule change did it.
+"""Semantic diff: which flows a change to a bundle makes lawful or unlawful, when, and which rule change did it.
 
 Two compiled policies (OLD and NEW, from bundle folders or git revisions) are compared rule by rule: added,
 removed or changed gateways, restrictions and agreements, statutes whose register entry changed, and
 organisations, data categories and purposes whose place in a hierarchy (or sensitivity, or succession)
-changed. Each change has a *scope*: boxes of (sources, recipients, data, purposes) outside which it cannot
-alter a verdict. A question can only change verdict if it is allowed on one side, so it must lie inside some
+changed. Each change is described clause by clause (`Delta`: a scope widened or narrowed by the names given,
+a value that changed), so a reviewer reads "gateway X: data widened by learner-record [special-category]"
+before any flow.
+
+Each change has a *scope*: boxes of (sources, recipients, data, purposes) outside which it cannot alter a
+verdict. A question can only change verdict if it is allowed on one side, so it must lie inside some
 gateway's scope on that side; the diff evaluates exactly the questions in (change scopes) ∩ (gateway scopes)
 on both sides — fast on large bundles — and `brute_force` (used by the property test) checks every question.
+
+Verdicts depend on the date only through the dates on which something starts or ends: a statute commences or
+is repealed, a gateway's, restriction's or agreement's window opens or closes, a body is succeeded. Between
+two such boundaries nothing changes, so the diff compares the two sides once per range between the boundaries
+of either side (or on the one date `--on` names) and reports each change as a date range.
 
 A question that names something one side does not declare is denied on that side (fail closed).
 """
@@ -27,7 +36,7 @@ from engine.policy.facade import Policy
 from engine.eval.decide import Question, allowed
 from engine.policy.decide import decide_question
 from engine.decision.answer import Decision
-from engine.decision.review import DiffResult, FlowChange, RuleChange
+from engine.decision.review import FLAG_RANK, Delta, DiffResult, FlowChange, RolledFlow, RuleChange
 from engine.base.diagnostics import error
 from engine.errors import DiagnosticsError
 from engine.render import words
@@ -74,8 +83,9 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
             cite, url = _statute_cite(new if b else old, rule)
             action = "added" if a is None else "removed" if b is None else "changed"
             details = _differing_fields(a.model, b.model) if a is not None and b is not None else ()
+            deltas = rule_deltas(old, new, kind, a.model if a else None, b.model if b else None)
             out.append(RuleChange(kind, action, rule.id, rule.model.title, a.model.span if a else None,
-                                  b.model.span if b else None, details, cite, url))
+                                  b.model.span if b else None, details, cite, url, deltas))
     for k in sorted(set(old.statutes) | set(new.statutes)):
         a, b = old.statutes.get(k), new.statutes.get(k)
         if a is not None and b is not None and _statute_effect(a) == _statute_effect(b):
@@ -86,8 +96,11 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
         if a is not None and b is not None:
             details = tuple(f"{name}: {x or '—'} → {y or '—'}" for name, x, y in
                             zip(("status", "commenced", "repealed"), _statute_effect(a), _statute_effect(b)) if x != y)
+        deltas = tuple(Delta(name, old=x, new=y) for name, x, y in
+                       zip(("status", "commenced", "repealed"), _statute_effect(a) if a else (None,) * 3,
+                           _statute_effect(b) if b else (None,) * 3) if x != y)
         out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
-                              details, s.citation, s.url))
+                              details, s.citation, s.url, deltas))
     for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
                            ("purpose", lambda p: p.purposes)):
         o, n = table_of(old), table_of(new)
@@ -99,7 +112,7 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
             action = "added" if a is None else "removed" if b is None else "changed"
             details = _differing_fields(a, b, ("span", "title", "aliases", "id")) if a is not None and b is not None else ()
             out.append(RuleChange(kind, action, item.id.text, item.title, a.span if a else None, b.span if b else None,
-                                  details))
+                                  details, deltas=_node_deltas(a, b)))
     return out
 
 
@@ -115,6 +128,205 @@ def _structure(item) -> tuple:
     if isinstance(item, m.DataCategory):
         return (key(item.parent), tuple(sorted(item.markers)))
     return (key(item.parent),)
+
+
+# ---- what changed, clause by clause -------------------------------------------------------------------
+
+
+def _top(keys: frozenset, tree, names) -> tuple[str, ...]:
+    """The top-most of `keys` (those whose parent is not among them), as declared, sorted."""
+    tops = [k for k in keys if tree.parent(k) not in keys]
+    return tuple(sorted((names(k) for k in tops), key=str.lower))
+
+
+def _org_scope(p: Policy, names) -> frozenset:
+    keys = [n.key if n.key in p.orgs else p.org_alias.get(n.key, n.key) for n in names]
+    return p.org_scope(keys)  # as the rule's own scope is compiled (succession cuts a successor out)
+
+
+def _parties_scope(p: Policy, parties, side: str) -> Optional[frozenset]:
+    """Everyone a rule's `allows` / `forbids` clauses name on one side (None: anyone, `*`)."""
+    out: set = set()
+    for pt in parties:
+        if (pt.any_source if side == "sources" else pt.any_recipient):
+            return None
+        out |= _org_scope(p, pt.sources if side == "sources" else pt.recipients)
+    return frozenset(out)
+
+
+def _scope_delta(field: str, o: Optional[frozenset], n: Optional[frozenset], old: Policy, new: Policy,
+                 kind: str) -> Optional[Delta]:
+    """A scope that widened and/or narrowed; None when equal. `None` scopes mean anyone."""
+    if o == n:
+        return None
+    tree_of = {"org": "org_tree", "data": "data_tree", "purpose": "purpose_tree"}[kind]
+
+    def name(p: Policy, k: str) -> str:
+        table = {"org": p.orgs, "data": p.data, "purpose": p.purposes}[kind]
+        return table[k].id.text if k in table else k
+
+    if o is None or n is None:  # to or from anyone
+        return Delta(field, old="anyone" if o is None else ", ".join(_top(o, old.org_tree, lambda k: name(old, k))),
+                     new="anyone" if n is None else ", ".join(_top(n, new.org_tree, lambda k: name(new, k))))
+    added = _top(n - o, getattr(new, tree_of), lambda k: name(new, k))
+    removed = _top(o - n, getattr(old, tree_of), lambda k: name(old, k))
+    flags: list[tuple[str, str]] = []
+    if kind == "data":
+        for p, names in ((new, added), (old, removed)):
+            for nm in names:
+                f = _loudest(p.sensitivity.get(nm.lower(), frozenset()))
+                if f:
+                    flags.append((nm, f))
+    return Delta(field, added, removed, flags=tuple(flags))
+
+
+def _loudest(sens) -> str:
+    for s in ("special-category", "criminal-offence", "personal"):
+        if s in sens:
+            return s
+    return ""
+
+
+def _valid_text(v: Optional[m.Validity]) -> Optional[str]:
+    if v is None or (v.start is None and v.end is None):
+        return None
+    if v.start is not None and v.end is not None:
+        return f"{v.start.isoformat()} to {v.end.isoformat()}"
+    return f"from {v.start.isoformat()}" if v.start is not None else f"until {v.end.isoformat()}"
+
+
+def _onward_text(o: Optional[m.Onward]) -> Optional[str]:
+    if o is None:
+        return None
+    return o.kind + ("".join(" " + t.text for t in o.targets) if o.targets else "")
+
+
+def _statute_text(r: Optional[m.StatuteRef]) -> Optional[str]:
+    if r is None:
+        return None
+    return r.id.text + (f" {r.provision}" if r.provision else "")
+
+
+def _names(ns) -> tuple[str, ...]:
+    return tuple(n.text for n in ns)
+
+
+def _exception_text(e: m.Exception_) -> str:
+    parts = ["anonymised"] if e.anonymised else []
+    if e.to:
+        parts.append("to " + ", ".join(n.text for n in e.to))
+    if e.purposes:
+        parts.append("for " + ", ".join(n.text for n in e.purposes))
+    return "except " + " ".join(parts)
+
+
+def _list_delta(field: str, o: Iterable[str], n: Iterable[str]) -> Optional[Delta]:
+    o_set, n_set = {x.lower(): x for x in o}, {x.lower(): x for x in n}
+    added = tuple(sorted((n_set[k] for k in n_set.keys() - o_set.keys()), key=str.lower))
+    removed = tuple(sorted((o_set[k] for k in o_set.keys() - n_set.keys()), key=str.lower))
+    return Delta(field, added, removed) if added or removed else None
+
+
+def rule_deltas(old: Policy, new: Policy, kind: str, a, b) -> tuple[Delta, ...]:
+    """What differs between two versions of a gateway, restriction or agreement (one of them may be None: an
+    added rule is described by its scopes as `added`, a removed one as `removed`)."""
+    none = frozenset()
+    out: list[Optional[Delta]] = []
+
+    def scopes(p: Policy, r) -> dict:
+        if r is None:
+            return {}
+        d = {"data": p.data_tree.expand(n.key for n in r.data) if r.data else None,
+             "purposes": p.purpose_tree.expand(n.key for n in r.purposes) if r.purposes else None}
+        if kind == "gateway":
+            d["sources"] = _parties_scope(p, r.allows, "sources")
+            d["recipients"] = _parties_scope(p, r.allows, "recipients")
+        elif kind == "agreement":
+            d["sources"] = _org_scope(p, r.sources)
+            d["recipients"] = _org_scope(p, r.recipients)
+        else:
+            d["one-way"] = _org_scope(p, r.one_way) if r.one_way else none
+            d["sources"] = _parties_scope(p, r.forbids, "sources") if r.forbids else none
+            d["recipients"] = _parties_scope(p, r.forbids, "recipients") if r.forbids else none
+        return d
+
+    so, sn = scopes(old, a), scopes(new, b)
+    universe = {"data": lambda p: frozenset(p.data), "purposes": lambda p: frozenset(p.purposes)}
+    tree_kind = {"data": "data", "purposes": "purpose", "sources": "org", "recipients": "org", "one-way": "org"}
+    for f in ("sources", "recipients", "one-way", "data", "purposes"):
+        if f not in so and f not in sn:
+            continue
+        if a is not None and b is not None and kind == "restriction" and f in ("data", "purposes"):
+            # an absent data / for clause on a restriction means every category / purpose
+            o = so[f] if so[f] is not None else universe[f](old)
+            n = sn[f] if sn[f] is not None else universe[f](new)
+        elif a is None or b is None:
+            o = so.get(f) if a is not None else none
+            n = sn.get(f) if b is not None else none
+            if (o if a is not None else n) is None:  # `*`, or a restriction on all data / purposes
+                if f in ("data", "purposes"):
+                    o, n = (universe[f](old), none) if a is not None else (none, universe[f](new))
+                else:
+                    out.append(Delta(f, old="anyone" if a is not None else None, new="anyone" if b is not None else None))
+                    continue
+        else:
+            o, n = so[f], sn[f]
+        if o is not None and n is not None and not o and not n:
+            continue
+        out.append(_scope_delta(f, o, n, old, new, tree_kind[f]))
+    if kind == "agreement" and a is not None and b is not None and a.both_ways != b.both_ways:
+        out.append(Delta("both-ways", old="yes" if a.both_ways else "no", new="yes" if b.both_ways else "no"))
+
+    def val(field: str, get) -> None:
+        x = get(a) if a is not None else None
+        y = get(b) if b is not None else None
+        if x != y:
+            out.append(Delta(field, old=x, new=y))
+
+    val("valid", lambda r: _valid_text(r.valid))
+    if kind == "gateway":
+        val("requires-agreement", lambda r: "yes" if r.requires_agreement else None)
+    if kind in ("gateway", "restriction"):
+        val("statute", lambda r: _statute_text(r.statute))
+    if kind == "agreement":
+        val("under", lambda r: r.under.text if r.under else None)
+    if kind in ("gateway", "agreement"):
+        val("lawful-basis", lambda r: r.lawful_basis.text if r.lawful_basis else None)
+        val("article-9", lambda r: r.article9)
+        val("article-10", lambda r: r.article10)
+        val("onward", lambda r: _onward_text(r.onward))
+    if kind == "gateway":
+        out.append(_list_delta("overrides", _names(a.overrides) if a else (), _names(b.overrides) if b else ()))
+    if kind == "restriction":
+        out.append(_list_delta("exceptions", [_exception_text(e) for e in a.exceptions] if a else (),
+                               [_exception_text(e) for e in b.exceptions] if b else ()))
+    if kind == "agreement":
+        val("review", lambda r: r.review.isoformat() if r.review else None)
+        val("owner", lambda r: r.owner)
+        out.append(_list_delta("conditions", a.requires if a else (), b.requires if b else ()))
+    if a is not None and b is not None:
+        val("title", lambda r: r.title)
+        val("notes", lambda r: " ".join(r.notes) or None)
+    return tuple(d for d in out if d is not None)
+
+
+def _node_deltas(a, b) -> tuple[Delta, ...]:
+    """What changed of an organisation, data category or purpose (its place, sensitivity, succession)."""
+    if a is None or b is None:
+        return ()
+    out: list[Optional[Delta]] = []
+    pa = a.parent.text if a.parent else None
+    pb = b.parent.text if b.parent else None
+    if (pa or "").lower() != (pb or "").lower():
+        out.append(Delta("parent", old=pa, new=pb))
+    if isinstance(a, m.DataCategory):
+        out.append(_list_delta("markers", a.markers, b.markers))
+    if isinstance(a, m.Organisation):
+        sa = f"{a.succeeds.text} on {a.succeeds_on.isoformat()}" if a.succeeds and a.succeeds_on else None
+        sb = f"{b.succeeds.text} on {b.succeeds_on.isoformat()}" if b.succeeds and b.succeeds_on else None
+        if sa != sb:
+            out.append(Delta("succeeds", old=sa, new=sb))
+    return tuple(d for d in out if d is not None)
 
 
 # ---- scopes ------------------------------------------------------------------------------------------
@@ -281,33 +493,228 @@ def _refine(causes: set[str], old_d: Optional[Decision], new_d: Optional[Decisio
     return tuple(sorted(kept or causes))
 
 
+# ---- when: the boundary dates -------------------------------------------------------------------------
+
+
+def boundary_dates(policy: Policy) -> set[dt.date]:
+    """Every date on which a verdict of this policy can change: a statute commences or is repealed (as cited by
+    a gateway or restriction), a gateway's or restriction's `valid` window opens or the day after it closes,
+    the same for an agreement, and a body is succeeded. Verdicts are constant between two of these dates."""
+    out: set[dt.date] = set()
+
+    def after(d: dt.date) -> Optional[dt.date]:
+        return d + dt.timedelta(days=1) if d < dt.date.max else None
+
+    for rule in list(policy.gateways.values()) + list(policy.restrictions.values()):
+        w = rule.window
+        out.update(d for d in (w.commenced, w.repealed, w.valid_from) if d is not None)
+        if w.valid_to is not None:
+            out.add(after(w.valid_to))
+    for a in policy.agreements.values():
+        if a.valid is not None:
+            if a.valid.start is not None:
+                out.add(a.valid.start)
+            if a.valid.end is not None:
+                out.add(after(a.valid.end))
+    out.update(policy.org_start.values())
+    out.discard(None)
+    return out
+
+
+def pair_boundaries(policy: Policy, source: str, recipient: str) -> frozenset[dt.date]:
+    """The boundary dates that can change a verdict between these two bodies: a question's verdict depends only
+    on the rules that are candidates for its (source, recipient) and on the two bodies' existence, so it is
+    constant between these dates (a subset of `boundary_dates`, and far fewer)."""
+    if source not in policy.orgs or recipient not in policy.orgs:
+        return frozenset()
+    cand = policy.candidates(source, recipient)
+    out: set[dt.date] = set()
+    for rule in list(cand.restrictions) + [g for g, _ in cand.gateways]:
+        w = rule.window
+        out.update(d for d in (w.commenced, w.repealed, w.valid_from) if d is not None)
+        if w.valid_to is not None and w.valid_to < dt.date.max:
+            out.add(w.valid_to + dt.timedelta(days=1))
+    for _g, agreements in cand.gateways:
+        for a in agreements:
+            if a.valid is not None:
+                if a.valid.start is not None:
+                    out.add(a.valid.start)
+                if a.valid.end is not None and a.valid.end < dt.date.max:
+                    out.add(a.valid.end + dt.timedelta(days=1))
+    for k in (source, recipient):
+        if k in policy.org_start:
+            out.add(policy.org_start[k])
+        if k in policy.org_end:
+            out.add(policy.org_end[k][0])
+    return frozenset(out)
+
+
+def periods(boundaries: Iterable[dt.date]) -> list[tuple[Optional[dt.date], Optional[dt.date], dt.date]]:
+    """The ranges between boundaries as (first day or None, last day or None, a date inside to judge on)."""
+    pts = sorted(set(boundaries))
+    if not pts:
+        today = dt.date.today()
+        return [(None, None, today)]
+    out: list[tuple[Optional[dt.date], Optional[dt.date], dt.date]] = []
+    first = pts[0]
+    if first > dt.date.min:
+        out.append((None, first - dt.timedelta(days=1), first - dt.timedelta(days=1)))
+    for i, start in enumerate(pts):
+        end = pts[i + 1] - dt.timedelta(days=1) if i + 1 < len(pts) else None
+        out.append((start, end, start))
+    return out
+
+
+# ---- rolling flows up ----------------------------------------------------------------------------------
+
+
+def _parents(old: Policy, new: Policy, q: QKey) -> list[QKey]:
+    """The questions one level up in each dimension (the side that declares the name decides its parent)."""
+    out = []
+    for i, tree in enumerate(("org_tree", "org_tree", "data_tree", "purpose_tree")):
+        k = q[i]
+        t = getattr(new, tree) if k in getattr(new, tree) else getattr(old, tree)
+        up = t.parent(k) if k in t else None
+        if up:
+            out.append(q[:i] + (up,) + q[i + 1:])
+    return out
+
+
+def _highest(old: Policy, new: Policy, q: QKey, members: dict, top_of: dict[QKey, QKey]) -> QKey:
+    """The highest question above `q` (one level at a time) that is in `members`; memoised in `top_of`."""
+    seen = [q]
+    while True:
+        if q in top_of:
+            t = top_of[q]
+            break
+        ups = [u for u in _parents(old, new, q) if u in members]
+        if not ups:
+            t = q
+            break
+        q = ups[0]
+        seen.append(q)
+    for x in seen:
+        top_of[x] = t
+    return t
+
+
+def roll_up(old: Policy, new: Policy, flows: list[FlowChange]) -> list[RolledFlow]:
+    """Rows at the highest level that holds: a change is folded into the one a level up (source, recipient,
+    data or purpose) when that one changes the same way, for the same causes, over the same dates and with the
+    same basis or block; rows that then differ only in purpose become one row. Sensitive data first, newly
+    allowed first."""
+    groups: dict[tuple, dict[QKey, FlowChange]] = {}
+    for f in flows:
+        groups.setdefault((f.causes, f.new, f.start, f.end, f.because), {})[f.keys] = f
+    rows: list[RolledFlow] = []
+    for (causes, verdict, start, end, _because), members in groups.items():
+        top_of: dict[QKey, QKey] = {}
+        covered: dict[QKey, list[FlowChange]] = {}
+        for q, f in members.items():
+            covered.setdefault(_highest(old, new, q, members, top_of), []).append(f)
+        merged: dict[tuple, list] = {}
+        for q, fs in covered.items():
+            f = members[q]
+            key = (f.source, f.recipient, f.data, f.because)
+            row = merged.setdefault(key, [[], 0, ""])
+            row[0].append(f.purpose)
+            row[1] += len(fs)
+            flag = min((x.flag for x in fs), key=lambda x: FLAG_RANK[x])
+            if FLAG_RANK[flag] < FLAG_RANK[row[2]]:
+                row[2] = flag
+        for (src, rcp, data, because), (purposes, n, flag) in merged.items():
+            rows.append(RolledFlow(src, rcp, data, tuple(sorted(purposes, key=str.lower)), verdict, causes, flag,
+                                   because, start, end, n))
+    rows.sort(key=lambda r: (not r.newly_allowed, FLAG_RANK[r.flag], r.start or dt.date.min, r.source.lower(),
+                             r.recipient.lower(), r.data.lower(), [x.lower() for x in r.purposes]))
+    return rows
+
+
+_KIND_ORDER = {"gateway": 0, "restriction": 1, "agreement": 2, "statute": 3, "organisation": 4, "data": 5, "purpose": 6}
+
+
+def _order_changes(result: DiffResult) -> None:
+    """The changes a reviewer must read first come first: those that open flows of sensitive data (or widen a
+    rule to sensitive data), then those that open any flow, then those that close flows, then the rest."""
+    def key(c: RuleChange) -> tuple:
+        eff = result.effects(c.key)
+        opened = min((FLAG_RANK[f.flag] for f in eff["allow"]), default=3)
+        return (min(opened, FLAG_RANK[c.flag] if c.flag else 3), not eff["allow"], not eff["deny"],
+                _KIND_ORDER.get(c.kind, 9), c.id.lower())
+
+    result.changes.sort(key=key)
+
+
+# ---- the diff --------------------------------------------------------------------------------------------
+
+
+def _signature(policy: Policy, q: QKey, on: dt.date) -> tuple:
+    """What decides a verdict on a date (the basis, or the blocks and the bodies missing), without the words:
+    two dates with the same signature get the same explanation."""
+    from engine.eval.decide import evaluate
+
+    s, r, d, p = q
+    if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
+        return ("undeclared",)
+    out = evaluate(policy, Question(s, r, d, p, on), first_only=True)
+    if out.allowed and out.basis is not None:
+        g, a = out.basis
+        return ("allow", g.key, a.key if a else None, tuple(sorted(x.key for x in out.overridden)))
+    return ("deny", tuple(sorted(x.key for x in out.firing)), tuple(k for k, _w, _s in out.missing_org))
+
+
 def diff_policies(old: Policy, new: Policy, on: Optional[dt.date] = None, old_label: str = "OLD",
-                  new_label: str = "NEW") -> DiffResult:
-    """The semantic diff of two compiled policies on a date (default today)."""
-    day = on or dt.date.today()
-    result = DiffResult(old_label, new_label, day)
+                  new_label: str = "NEW", path_prefix: str = "") -> DiffResult:
+    """The semantic diff of two compiled policies: on one date (`on`), or on every range between the boundary
+    dates of either side (`on` None), each flow change reported with the range it holds over."""
+    result = DiffResult(old_label, new_label, on, path_prefix=path_prefix)
     result.changes = rule_changes(old, new)
+    result.boundaries = sorted(boundary_dates(old) | boundary_dates(new))
+    spans = [(on, on, on)] if on is not None else periods(result.boundaries)
+    result.dates = [day for _s, _e, day in spans]
     candidates = candidate_questions(old, new, result.changes)
     result.evaluated = len(candidates)
     flows = []
+    by_pair: dict[tuple[str, str], list] = {}  # each pair's own ranges (see pair_boundaries)
     for q, causes in candidates.items():
-        a, b = verdict(old, q, day), verdict(new, q, day)
-        if a == b:
-            continue
-        od, nd = _decision(old, q, day), _decision(new, q, day)
-        sens = (nd if b else od)
-        s, r, d, p = q
-        flows.append(FlowChange(
-            source=_name(old, new, "org", s), recipient=_name(old, new, "org", r), data=_name(old, new, "data", d),
-            purpose=_name(old, new, "purpose", p), old="allow" if a else "deny", new="allow" if b else "deny",
-            old_headline=od.headline if od else _missing(old, q), new_headline=nd.headline if nd else _missing(new, q),
-            causes=_refine(causes, od, nd), sensitivity=tuple(sens.sensitivity) if sens else (),
-            because=_because(nd, od)))
-    rank = {"special-category": 0, "criminal-offence": 0, "personal": 1, "": 2}
-    flows.sort(key=lambda f: (not f.newly_allowed, rank[f.flag], f.source.lower(), f.recipient.lower(), f.data.lower(),
-                              f.purpose.lower()))
+        if on is None:
+            pair = (q[0], q[1])
+            spans = by_pair.get(pair)
+            if spans is None:
+                spans = by_pair[pair] = periods(pair_boundaries(old, *pair) | pair_boundaries(new, *pair))
+        runs: list[list] = []  # [start, end, day, verdicts, signatures]
+        for start, end, day in spans:
+            a, b = verdict(old, q, day), verdict(new, q, day)
+            if a == b:
+                continue
+            sig = (a, b) if on is not None else (a, b, _signature(old, q, day), _signature(new, q, day))
+            last = runs[-1] if runs else None
+            if last is not None and last[4] == sig and last[1] is not None and start is not None \
+                    and last[1] + dt.timedelta(days=1) == start:
+                last[1] = end
+                continue
+            runs.append([start, end, day, (a, b), sig])
+        for start, end, day, (a, b), _sig in runs:
+            flows.append(_flow_change(old, new, q, causes, a, b, day, start, end))
+    flows.sort(key=lambda f: (not f.newly_allowed, FLAG_RANK[f.flag], f.source.lower(), f.recipient.lower(),
+                              f.data.lower(), f.purpose.lower(), f.start or dt.date.min))
     result.flows = flows
+    result.rows = roll_up(old, new, flows)
+    _order_changes(result)
     return result
+
+
+def _flow_change(old: Policy, new: Policy, q: QKey, causes: set[str], a: bool, b: bool, day: dt.date,
+                 start: Optional[dt.date], end: Optional[dt.date]) -> FlowChange:
+    od, nd = _decision(old, q, day), _decision(new, q, day)
+    sens = (nd if b else od)
+    s, r, d, p = q
+    return FlowChange(
+        source=_name(old, new, "org", s), recipient=_name(old, new, "org", r), data=_name(old, new, "data", d),
+        purpose=_name(old, new, "purpose", p), old="allow" if a else "deny", new="allow" if b else "deny",
+        old_headline=od.headline if od else _missing(old, q), new_headline=nd.headline if nd else _missing(new, q),
+        causes=_refine(causes, od, nd), sensitivity=tuple(sens.sensitivity) if sens else (),
+        because=_because(nd, od), start=start, end=end, keys=q)
 
 
 def brute_force(old: Policy, new: Policy, on: dt.date) -> set[QKey]:
@@ -480,4 +887,43 @@ def diff(old: str, new: str, on: Optional[dt.date] = None, bundle_dir: Optional[
     from engine.bundle.read import resolve_bundle
 
     bdir = Path(bundle_dir) if bundle_dir else resolve_bundle(None, cwd)
-    return diff_policies(load_side(old, bdir, cwd), load_side(new, bdir, cwd), on, old, new)
+    return diff_policies(load_side(old, bdir, cwd), load_side(new, bdir, cwd), on, old, new,
+                         repository_prefix(new, bdir, cwd))
+
+
+def repository_prefix(spec: str, bundle_dir: Path, cwd: Optional[Path] = None) -> str:
+    """Where the NEW side's files sit, for links: the bundle's folder within its git repository (a revision),
+    or the folder relative to the current one; "" at the root, and "" when it cannot be said."""
+    cwd = cwd or Path.cwd()
+    folder = Path(spec) if os.path.isabs(spec) else cwd / spec
+    if not folder.is_dir():
+        folder = bundle_dir
+        try:
+            top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
+            rel = folder.resolve().relative_to(top.resolve()).as_posix()
+        except (DiagnosticsError, ValueError):
+            return ""
+    else:
+        try:
+            rel = folder.resolve().relative_to(cwd.resolve()).as_posix()
+        except ValueError:
+            return ""
+    return "" if rel == "." else rel + "/"
+
+
+
+
+def fails_on(result: DiffResult, fail_on: str = "any") -> bool:
+    """Does the diff hold a change that `--fail-on` names (so the command exits 1)? `newly-allowed`: a pull
+    request that opens a flow fails until someone approves it; `newly-allowed-personal`: one of personal data."""
+    if fail_on == "never":
+        return False
+    if fail_on == "newly-allowed":
+        return bool(result.newly_allowed)
+    if fail_on == "newly-allowed-personal":
+        return any(f.flag for f in result.newly_allowed)
+    if fail_on == "newly-denied":
+        return bool(result.newly_denied)
+    if fail_on == "any":
+        return bool(result.flows)
+    raise ValueError(f"unknown --fail-on value `{fail_on}`")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
@@ -27,6 +27,9 @@ from engine.eval.rules import restriction_check
 from engine.base.diagnostics import Diagnostic, Severity, warning
 from engine.base.text import escape
 from engine.errors import RequestError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.review.config import Config
 
 DEFAULT_EXPIRING_WITHIN = 90
 MAX_FLOWS_PER_AGREEMENT = 50_000  # dead-agreement enumerates concrete flows; larger agreements are skipped
@@ -310,16 +313,28 @@ def lint(policy: CompiledPolicy, on: Optional[dt.date] = None, expiring_within: 
 
 
 def check_and_lint(path: Optional[str | os.PathLike] = None, on: Optional[dt.date] = None,
-                   expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> tuple[list[Diagnostic], dict]:
-    """What `lawful check` reports: every check diagnostic, then (when the bundle has no errors) the lint."""
+                   expiring_within: int = DEFAULT_EXPIRING_WITHIN, config: Optional["Config"] = None
+                   ) -> tuple[list[Diagnostic], dict]:
+    """What `lawful check` reports: every check diagnostic, then (when the bundle has no errors) the lint, as the
+    bundle's configuration says (`config`; None: read lawful.toml / [tool.lawful] from the bundle root, which
+    raises DiagnosticsError `bad-config` when it is not accepted). Judged on `on`, else the configuration's
+    `as-of`, else today."""
     from engine.policy.load import _finish
     from engine.bundle.read import read_bundle, resolve_bundle
     from engine.compile.compiled import compile_policy
+    from engine.review.config import apply, load_config
 
-    expiry_horizon(on or dt.date.today(), expiring_within)  # refuse an impossible horizon before any work
-    result = read_bundle(resolve_bundle(path))
-    checked, diags = _finish(result, on)
-    if checked is not None and not any(d.severity is Severity.ERROR for d in diags):
+    root = resolve_bundle(path)
+    if config is None:
+        config = load_config(root if root.is_dir() else None)
+    day = on or config.as_of
+    expiry_horizon(day or dt.date.today(), expiring_within)  # refuse an impossible horizon before any work
+    result = read_bundle(root)
+    checked, diags = _finish(result, day)
+    complete = checked is not None and not any(d.severity is Severity.ERROR for d in diags)
+    if complete and checked is not None:
         policy = compile_policy(checked, result.sources, diags)
-        diags = diags + lint(policy, on, expiring_within)
-    return sorted(diags, key=Diagnostic.sort_key), dict(result.sources)
+        diags = diags + lint(policy, day, expiring_within)
+    files = result.bundle.files if result.bundle is not None else ()
+    return apply(diags, config, result.sources, files, complete), dict(result.sources)
+

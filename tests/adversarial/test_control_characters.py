@@ -103,7 +103,7 @@ def test_register_values_are_checked_raw_and_escaped(tmp_path):
     reg += "# a comment \u202e hiding something\n"
     root = write_bundle(tmp_path / "b", {"main.policy": POLICY.format(title="Adult Learning Inspectorate")}, reg)
     p = lawful(["check", "--bundle", str(root)], tmp_path)
-    assert p.returncode == 2
+    assert p.returncode == 1  # findings in the bundle's files (issue 16's exit codes)
     assert "gateways.yaml:3:12: error[control-character]: an escape in this value makes control character U+001B" \
         in p.stdout, p.stdout
     assert re.search(r"gateways.yaml:\d+:13: error\[control-character\]: control character U\+202E", p.stdout), p.stdout
@@ -126,7 +126,7 @@ def test_a_file_name_with_an_escape_sequence_is_refused_and_shown_escaped(tmp_pa
     # bytes that are not UTF-8 in a name are refused the same way
     os.rename(root / "policies" / "x\x1b[2J\rALLOWED.policy", os.fsencode(root / "policies") + b"/caf\xe9.policy")
     p = lawful(["check", "--bundle", str(root)], tmp_path)
-    assert p.returncode == 2 and "error[bad-file-name]" in p.stdout and "caf\\udce9.policy" in p.stdout, p.stdout
+    assert p.returncode == 1 and "error[bad-file-name]" in p.stdout and "caf\\udce9.policy" in p.stdout, p.stdout
 
 
 # ---- input from outside the bundle is escaped on every text output ------------------------------------
@@ -249,7 +249,7 @@ def test_look_alike_organisation_names_are_warned_about(tmp_path):
     assert "alias `Work\u200band Pensions` of organisation `DWP` holds an invisible character (U+200B)" in joined
     assert not any("OFSTED" in m for m in found)  # an organisation's own alias is not a look-alike of itself
     strict = lawful(["check", "--bundle", str(root), "--strict"], tmp_path)
-    assert strict.returncode == 2 and "warning[confusable-name]" in strict.stdout
+    assert strict.returncode == 1 and "warning[confusable-name]" in strict.stdout
 
 
 def test_the_shipped_bundle_has_no_confusable_names():

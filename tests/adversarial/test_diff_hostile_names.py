@@ -10,6 +10,7 @@ real command.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -125,12 +126,15 @@ def test_every_hostile_policy_file_name_is_refused_at_a_revision_and_in_a_folder
     _commit_branch(repo, "feature", {name: "# hostile\n", b"zz-new.policy": NEW_AGREEMENT})
     r = runner.invoke(app, ["diff", "main", "feature", "--on", ON, "--format", "json"])
     assert r.exit_code == 2, r.output
-    assert "error[bad-file-name]" in r.output
+    assert [e["code"] for e in json.loads(r.output)["errors"]] == ["bad-file-name"]  # JSON asked, JSON errors
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", r.output), repr(r.output)  # nothing raw on screen
-    # The same file in a bundle folder is refused by every command that loads it.
+    r = runner.invoke(app, ["diff", "main", "feature", "--on", ON])
+    assert r.exit_code == 2 and "error[bad-file-name]" in r.output, r.output
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", r.output), repr(r.output)
+    # The same file in a bundle folder is refused by every command that loads it (for check, a finding: exit 1).
     _git(repo, "checkout", "-q", "feature")
     r = runner.invoke(app, ["check", "--bundle", str(repo)])
-    assert r.exit_code == 2 and "error[bad-file-name]" in r.output, r.output
+    assert r.exit_code == 1 and "error[bad-file-name]" in r.output, r.output
     r = runner.invoke(app, ["can-share", "DfES", "HEFCE", "individual-pupil-information", "--purpose", "planning",
                             "--on", ON, "--bundle", str(repo)])
     assert r.exit_code == 2 and "ALLOWED" not in r.output, r.output
