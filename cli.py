@@ -787,6 +787,25 @@ def serve_cmd(
           max_batch=max_batch)
 
 
+@app.command("lsp")
+@guarded
+def lsp_cmd(
+    tcp: Optional[int] = typer.Option(None, "--tcp", min=1, max=65535, metavar="PORT", help="Listen on 127.0.0.1:PORT instead of stdin and stdout."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help="Bundle for files that are in none. Default: $LAWFUL_BUNDLE, the workspace folder if it is a bundle, else the shipped bundle."),
+) -> None:
+    """The language server for policy files (editors): diagnostics, hover, completion, definition, references, rename, formatting, test lenses.
+
+    Speaks the Language Server Protocol on stdin and stdout (or --tcp PORT). Needs the `lsp` extra.
+    """
+    try:
+        import pygls  # noqa: F401 — the optional extra, checked before the server starts
+        from engine.ops.lsp import main
+    except ImportError as exc:
+        raise _fail(f"`lawful lsp` needs the `lsp` extra ({exc.name} is not installed)", "pip install 'lawful[lsp]'",
+                    "missing-extra")
+    main(tcp=tcp, bundle=bundle)
+
+
 @app.command("audit")
 @guarded
 def audit_cmd(

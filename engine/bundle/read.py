@@ -12,7 +12,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, error
@@ -201,10 +201,16 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     return ReadResult(m.Bundle(tuple(files), register, str(root)), tuple(diags), sources)
 
 
-def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadResult:
-    """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions)."""
-    from engine.syntax.parser import parse_source
+def bundle_from_texts(policies: Mapping[str, str], register_yaml: str,
+                      parse: Optional[Callable[[SourceFile], tuple[Optional[m.PolicyFile], list[Diagnostic]]]] = None,
+                      ) -> ReadResult:
+    """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions, the
+    language server). `parse` stands in for `parse_source` (the language server passes one that keeps the
+    models of files that did not change)."""
+    from engine.syntax.parser import parse_source as parse_one
     from engine.syntax.register import parse_register
+
+    parse_source = parse or parse_one
 
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
