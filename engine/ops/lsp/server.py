@@ -64,6 +64,9 @@ class LawfulServer(LanguageServer):
         self.running: dict[Path, asyncio.Task] = {}
         self.fresh: dict[Path, asyncio.Event] = {}
         self.published: dict[str, tuple[Diagnostic, ...]] = {}  # uri -> what it shows now
+        self.converted: dict[str, tuple[Optional[str], dict[Diagnostic, t.Diagnostic]]] = {}  # uri -> (text, memo)
+        self.edited: dict[Path, Path] = {}  # bundle -> the document edited last
+        self.last_lint: dict[Path, dict[str, list[Diagnostic]]] = {}  # bundle -> the lint last published
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lawful-analysis")
 
     # ---- bundles and documents ------------------------------------------------------------------------
@@ -113,24 +116,36 @@ class LawfulServer(LanguageServer):
             self.running[root] = asyncio.ensure_future(self._run(root))
 
     async def _run(self, root: Path) -> None:
+        """Analyse, publish the checks' diagnostics, then lint and publish again (until the lint comes, the
+        files show the lint of the last analysis, so warnings do not flicker). One run per bundle at a time;
+        a stale result (an edit came meanwhile) is not published."""
         loop = asyncio.get_running_loop()
+        state = self.states[root]
         while True:
             generation = self.generation[root]
             docs = self.open_docs(root)
             try:
-                analysis = await loop.run_in_executor(self.worker, self.states[root].analyse, docs)
+                analysis = await loop.run_in_executor(self.worker, state.analyse, docs, False)
+                if generation == self.generation[root]:
+                    self.analysed[root] = generation
+                    self.fresh[root].set()
+                    await self.publish(analysis, self.edited.get(root),
+                                       self.last_lint.get(root, {}) if analysis.lint_pending else {})
+                if analysis.lint_pending and generation == self.generation[root]:
+                    analysis = await loop.run_in_executor(self.worker, state.lint, analysis)
+                    if generation == self.generation[root]:
+                        self.last_lint[root] = analysis.lint_found
+                        await self.publish(analysis, self.edited.get(root))
+                elif not analysis.lint_pending and generation == self.generation[root]:
+                    self.last_lint[root] = {}
             except Exception:  # noqa: BLE001 — a failing analysis must not stop the server; it is logged
                 log.exception("analysis of %s failed", root)
                 self.show("the lawful analysis failed unexpectedly; see the server log", t.MessageType.Error)
-                analysis = None
-            if generation == self.generation[root]:
-                if analysis is not None:
-                    self.publish(analysis)
-                self.analysed[root] = generation
                 self.fresh[root].set()
                 return
-            if root in self.timers:  # a newer edit waits for its own quiet period
-                return
+            if generation == self.generation[root] or root in self.timers:
+                return  # done, or a newer edit waits for its quiet period and runs again then
+            # an edit came meanwhile and its quiet period is over: analyse again
 
     async def analysis(self, path: Path, wait: bool = True) -> Optional[Analysis]:
         """The analysis of the bundle a file belongs to: after the latest edit's analysis when `wait` (bounded
@@ -151,10 +166,16 @@ class LawfulServer(LanguageServer):
 
     # ---- diagnostics ------------------------------------------------------------------------------------
 
-    def publish(self, analysis: Analysis) -> None:
+    async def publish(self, analysis: Analysis, first: Optional[Path] = None,
+                      stale_lint: Optional[dict[str, list[Diagnostic]]] = None) -> None:
+        """Publish the diagnostics of every file whose diagnostics changed: the open documents first (the one
+        just edited before all), yielding between files so requests are answered meanwhile. `stale_lint`: the
+        lint of the last analysis, shown until this one's comes."""
         by_uri: dict[str, tuple[str, list[Diagnostic]]] = {}
         for name in set(analysis.bundle_files) | set(analysis.open_tests):
             ds = list(analysis.diagnostics.get(name, []))
+            if stale_lint and name in stale_lint:
+                ds = sorted(ds + stale_lint[name], key=Diagnostic.sort_key)
             if name == REGISTER_NAME:  # a bundle-level problem names no file: shown at the top of gateways.yaml
                 ds += analysis.diagnostics.get("", [])
             by_uri[_uri(analysis, name)] = (name, ds)
@@ -162,24 +183,45 @@ class LawfulServer(LanguageServer):
         for uri in self.published:  # files that had diagnostics and are gone (a test file closed, a file deleted)
             if uri.startswith(root_uri + "/") and uri not in by_uri:
                 by_uri[uri] = ("", [])
+        edited = from_fs_path(str(first)) if first is not None else None
+        open_uris = set(self.workspace.text_documents)
+        order = sorted(by_uri, key=lambda u: (u != edited, u not in open_uris, u))
         href = docs_url()
-        for uri, (name, ds) in by_uri.items():
+        lines: dict[str, _Lines] = {}
+
+        def lines_of(name: str) -> _Lines:
+            if name not in lines:
+                lines[name] = _Lines(self, analysis, name)
+            return lines[name]
+
+        for uri in order:
+            name, ds = by_uri[uri]
             key = tuple(ds)
             if self.published.get(uri, ()) == key:
                 continue
-            lines = _Lines(self, analysis, name)
-            converted = [self.to_lsp(analysis, d, lines, href) for d in ds]
+            text = analysis.sources[name].text if name in analysis.sources else None
+            memo = self.converted.get(uri)
+            if memo is None or memo[0] != text:
+                memo = (text, {})
+            converted = []
+            for d in ds:
+                hit = memo[1].get(d)
+                if hit is None:
+                    hit = memo[1][d] = self.to_lsp(analysis, d, lines_of(name), lines_of, href)
+                converted.append(hit)
+            if ds:  # kept across an empty publish: undoing an edit brings the same diagnostics back
+                self.converted[uri] = (text, {d: c for d, c in zip(ds, converted)})
             self.published[uri] = key
             self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=uri, diagnostics=converted))
+            await asyncio.sleep(0)
 
-    def to_lsp(self, analysis: Analysis, d: Diagnostic, lines: "_Lines", href: Optional[str]) -> t.Diagnostic:
+    def to_lsp(self, analysis: Analysis, d: Diagnostic, lines: "_Lines", lines_of, href: Optional[str]) -> t.Diagnostic:
         span = d.span if d.span is not None and d.span.line > 0 and d.span.file == lines.name else None
         related = []
         for message, s in d.related:
             if s is not None and s.line > 0 and s.file:
-                other = lines if s.file == lines.name else _Lines(self, analysis, s.file)
                 related.append(t.DiagnosticRelatedInformation(
-                    location=t.Location(uri=_uri(analysis, s.file), range=other.range(s)), message=message))
+                    location=t.Location(uri=_uri(analysis, s.file), range=lines_of(s.file).range(s)), message=message))
         return t.Diagnostic(
             range=lines.range(span) if span else t.Range(start=t.Position(line=0, character=0),
                                                         end=t.Position(line=0, character=0)),
@@ -275,7 +317,9 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
     def changed(ls: LawfulServer, uri: str, delay: Optional[float] = None) -> None:
         path = _path(uri)
         if path is not None and _ours(path):
-            ls.schedule(ls.root_of(path), delay)
+            root = ls.root_of(path)
+            ls.edited[root] = path
+            ls.schedule(root, delay)
 
     @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LawfulServer, params: t.DidOpenTextDocumentParams) -> None:

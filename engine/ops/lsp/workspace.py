@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +34,7 @@ from engine.review.lint import DEFAULT_EXPIRING_WITHIN, lint
 from engine.review.testing import DEFAULT_TEST_DIR, _unknown, run_expectation, tests_of_file
 from engine.syntax import model as m
 from engine.syntax.parser import parse_source
+from engine.syntax.register import parse_register
 from engine.ops.lsp.symbols import Occurrence, Symbols, file_occurrences, register_occurrences
 
 TEST_WALK_LIMIT = 500  # test files read from <bundle>/tests/policy for references and rename
@@ -72,7 +73,8 @@ class Analysis:
     policy: Optional[Policy]  # compiled when the bundle has no errors
     diagnostics: dict[str, list[Diagnostic]]  # by file name; "" holds those that name no file
     symbols: Symbols
-    expiring_within: int = DEFAULT_EXPIRING_WITHIN
+    lint_pending: bool = False  # the bundle has no errors and its lint is still to come (BundleState.lint)
+    lint_found: dict[str, list[Diagnostic]] = field(default_factory=dict)  # the lint's part of `diagnostics`
     _occurrences: dict[str, list[Occurrence]] = field(default_factory=dict)
     _results: dict[str, list[tuple[m.PolicyTest, list[ExpectationResult]]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,6 +151,7 @@ class BundleState:
         self._parsed: dict[str, tuple[str, tuple[Optional[m.PolicyFile], list[Diagnostic]]]] = {}
         self._last_good: dict[str, m.PolicyFile] = {}
         self._last_register: Optional[m.Register] = None
+        self._register: Optional[tuple[str, tuple[Optional[m.Register], list[Diagnostic]]]] = None
         self.current: Optional[Analysis] = None
 
     def name_of(self, path: Path) -> str:
@@ -186,6 +189,14 @@ class BundleState:
         self._parsed[src.name] = (src.text, result)
         return result
 
+    def _parse_register(self, src: SourceFile) -> tuple[Optional[m.Register], list[Diagnostic]]:
+        hit = self._register
+        if hit is not None and hit[0] == src.text:
+            return hit[1]
+        result = parse_register(src)
+        self._register = (src.text, result)
+        return result
+
     def _disk_tests(self) -> list[Path]:
         folder = self.root / DEFAULT_TEST_DIR
         if not folder.is_dir():
@@ -200,10 +211,33 @@ class BundleState:
 
     # ---- analysing ------------------------------------------------------------------------------------
 
-    def analyse(self, open_docs: dict[Path, str]) -> Analysis:
-        """Analyse the bundle with the open documents' texts in place of their files."""
+    def analyse(self, open_docs: dict[Path, str], with_lint: bool = True) -> Analysis:
+        """Analyse the bundle with the open documents' texts in place of their files. Without `with_lint`,
+        the lint of a bundle without errors is left for `lint` (`lint_pending`): the server publishes the
+        checks' diagnostics first."""
         with _no_gc():
-            return self._analyse(open_docs)
+            analysis = self._analyse(open_docs)
+        return self.lint(analysis) if with_lint else analysis
+
+    def lint(self, analysis: Analysis) -> Analysis:
+        """The analysis with the lint's diagnostics added (`lawful check` lints a bundle without errors)."""
+        if not analysis.lint_pending:
+            return analysis
+        with _no_gc():
+            found = lint(analysis.policy, self.on, self.expiring_within)
+        by_file = {name: list(ds) for name, ds in analysis.diagnostics.items()}
+        lint_found: dict[str, list[Diagnostic]] = {}
+        for d in found:
+            file = d.span.file if d.span is not None and d.span.file in analysis.sources else ""
+            by_file.setdefault(file, []).append(d)
+            lint_found.setdefault(file, []).append(d)
+        for file_diags in by_file.values():
+            file_diags.sort(key=Diagnostic.sort_key)
+        linted = replace(analysis, diagnostics=by_file, lint_pending=False, lint_found=lint_found, _occurrences={},
+                         _results={}, _lock=threading.Lock())
+        if self.current is analysis:
+            self.current = linted
+        return linted
 
     def _analyse(self, open_docs: dict[Path, str]) -> Analysis:
         diags: list[Diagnostic] = []
@@ -225,7 +259,8 @@ class BundleState:
             src, read_diags = self._read(self.root / REGISTER_NAME, REGISTER_NAME)
             diags += read_diags
             register_text = src.text if src is not None else None
-        result = bundle_from_texts(texts, register_text if register_text is not None else "", parse=self._parse)
+        result = bundle_from_texts(texts, register_text if register_text is not None else "", parse=self._parse,
+                                   parse_register=self._parse_register)
         if register_text is not None:
             diags += result.diagnostics
         else:  # unreadable: its own diagnostic says so; the empty text's "is empty" would only repeat it
@@ -248,7 +283,6 @@ class BundleState:
         if checked is not None and not any(d.severity is Severity.ERROR for d in diags):
             warnings = [d for d in diags if d.severity is not Severity.ERROR]
             policy = Policy.of(compile_policy(checked, sources, warnings))
-            diags += lint(policy, self.on, self.expiring_within)
 
         # Test files: open ones are checked as `lawful test` reads them; those on disk are indexed.
         test_paths = {p: t for p, t in open_docs.items() if p.suffix == ".policy" and not self.is_bundle_file(p)}
@@ -299,7 +333,7 @@ class BundleState:
             bundle_files=frozenset([*texts, REGISTER_NAME]), test_files=frozenset(self.name_of(p) for p in test_paths),
             open_tests=open_tests, register=register or self._last_register, checked=checked, policy=policy,
             diagnostics=by_file, symbols=Symbols(symbol_files, register or self._last_register),
-            expiring_within=self.expiring_within)
+            lint_pending=policy is not None)
         self.current = analysis
         return analysis
 
