@@ -236,3 +236,63 @@ def test_formatting_refuses_a_file_that_does_not_parse():
     with pytest.raises(f.FeatureError, match="not formatted: .*parse-error"):
         f.format_document('gateway G "g" {\n  data\n}\n', "x.policy")
     assert f.format_document('data x "x"\n', "x.policy") is None  # already canonical: no edit
+
+
+# ---- the command ---------------------------------------------------------------------------------------------
+
+
+def test_lawful_lsp_without_the_extra_says_so(tmp_path):
+    """Without pygls, `lawful lsp` is a missing-extra error, exit 2 (run with pygls hidden from the import)."""
+    import subprocess
+    import sys
+
+    hide = "import sys; sys.modules['pygls'] = None; sys.argv = ['lawful', 'lsp']; import cli; cli.app()"
+    p = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 2
+    assert "error[missing-extra]: `lawful lsp` needs the `lsp` extra" in p.stderr and "lawful[lsp]" in p.stderr
+
+
+def test_lawful_lsp_listens_on_tcp():
+    """`lawful lsp --tcp PORT` answers `initialize` on 127.0.0.1:PORT."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "lsp", "--tcp", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        with conn:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                               "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, rest = data.split(b"\r\n\r\n", 1)
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            reply = json.loads(rest[:length])
+        caps = reply["result"]["capabilities"]
+        assert reply["result"]["serverInfo"]["name"] == "lawful"
+        for feature in ("hoverProvider", "definitionProvider", "referencesProvider", "completionProvider",
+                        "documentFormattingProvider", "renameProvider", "codeLensProvider"):
+            assert caps.get(feature), feature
+        assert set(caps["executeCommandProvider"]["commands"]) == {"lawful.decide", "lawful.testResults"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -14,7 +14,9 @@ not change keep their parsed model between analyses, so an edit reparses one fil
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -29,7 +31,6 @@ from engine.check.checks import Checked, check
 from engine.compile.compiled import compile_policy
 from engine.decision.review import ExpectationResult
 from engine.policy.facade import Policy
-from engine.policy.load import _no_gc
 from engine.review.lint import DEFAULT_EXPIRING_WITHIN, lint
 from engine.review.testing import DEFAULT_TEST_DIR, _unknown, run_expectation, tests_of_file
 from engine.syntax import model as m
@@ -38,6 +39,20 @@ from engine.syntax.register import parse_register
 from engine.ops.lsp.symbols import Occurrence, Symbols, file_occurrences, register_occurrences
 
 TEST_WALK_LIMIT = 500  # test files read from <bundle>/tests/policy for references and rename
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """The cyclic collector paused while an analysis allocates (as engine.policy.load does for a load), but
+    never `gc.freeze()`: a long-running server drops each analysis for the next, and frozen objects in a
+    cycle would never be freed."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def bundle_root_of(path: Path, explicit: Optional[Path] = None, folder: Optional[Path] = None) -> Path:
@@ -75,6 +90,7 @@ class Analysis:
     symbols: Symbols
     lint_pending: bool = False  # the bundle has no errors and its lint is still to come (BundleState.lint)
     lint_found: dict[str, list[Diagnostic]] = field(default_factory=dict)  # the lint's part of `diagnostics`
+    file_index: dict[int, tuple[m.PolicyFile, list[Occurrence]]] = field(default_factory=dict)  # BundleState's
     _occurrences: dict[str, list[Occurrence]] = field(default_factory=dict)
     _results: dict[str, list[tuple[m.PolicyTest, list[ExpectationResult]]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -95,7 +111,13 @@ class Analysis:
             src = self.sources.get(name)
             out = register_occurrences(self.register, src.text) if self.register and src else []
         elif name in self.models:
-            out = file_occurrences(self.models[name])
+            pf = self.models[name]
+            hit = self.file_index.get(id(pf))  # shared between analyses: a file that did not change keeps its list
+            if hit is not None and hit[0] is pf:
+                out = hit[1]
+            else:
+                out = file_occurrences(pf)
+                self.file_index[id(pf)] = (pf, out)
         else:
             out = []
         with self._lock:
@@ -152,6 +174,7 @@ class BundleState:
         self._last_good: dict[str, m.PolicyFile] = {}
         self._last_register: Optional[m.Register] = None
         self._register: Optional[tuple[str, tuple[Optional[m.Register], list[Diagnostic]]]] = None
+        self._file_index: dict[int, tuple[m.PolicyFile, list[Occurrence]]] = {}
         self.current: Optional[Analysis] = None
 
     def name_of(self, path: Path) -> str:
@@ -333,7 +356,11 @@ class BundleState:
             bundle_files=frozenset([*texts, REGISTER_NAME]), test_files=frozenset(self.name_of(p) for p in test_paths),
             open_tests=open_tests, register=register or self._last_register, checked=checked, policy=policy,
             diagnostics=by_file, symbols=Symbols(symbol_files, register or self._last_register),
-            lint_pending=policy is not None)
+            lint_pending=policy is not None, file_index=self._file_index)
+        live = {id(pf) for pf in models.values()}
+        for key in list(self._file_index):  # files that changed or went (list(): a request may be adding)
+            if key not in live:
+                self._file_index.pop(key, None)
         self.current = analysis
         return analysis
 
