@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from engine.base.diagnostics import CODES, Diagnostic
+from engine.base.diagnostics import CODES
 from engine.base.source import Span
 from engine.check.checks import LAWFUL_BASES
 from engine.errors import FormatError, LawfulError, UnknownNameError
@@ -562,6 +562,3 @@ def test_results_text(analysis: Analysis, name: str, line: int, today: Optional[
         return "\n".join(chunks)
     return "no test block starts on this line (or the bundle has errors)"
 
-
-def diagnostics_text(diags: Sequence[Diagnostic]) -> str:
-    return "\n".join(d.headline() for d in diags)

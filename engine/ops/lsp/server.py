@@ -30,7 +30,7 @@ from engine.ops.lsp.workspace import Analysis, BundleState, bundle_root_of
 log = logging.getLogger("lawful.lsp")
 
 DEBOUNCE = 0.3  # seconds of quiet after an edit before the bundle is analysed again
-SETTLE_TIMEOUT = 30.0  # longest a request waits for the analysis of the latest edit
+SETTLE_TIMEOUT = 10.0  # longest a request waits for the analysis of the latest edit
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "review-guide.md"
 
 _SEVERITY = {Severity.ERROR: t.DiagnosticSeverity.Error, Severity.WARNING: t.DiagnosticSeverity.Warning,
@@ -59,7 +59,6 @@ class LawfulServer(LanguageServer):
         self.states: dict[Path, BundleState] = {}
         self.roots: dict[Path, Path] = {}  # file -> the bundle it belongs to
         self.generation: dict[Path, int] = {}  # edits seen, per bundle
-        self.analysed: dict[Path, int] = {}  # the generation of the latest published analysis
         self.timers: dict[Path, asyncio.TimerHandle] = {}
         self.running: dict[Path, asyncio.Task] = {}
         self.fresh: dict[Path, asyncio.Event] = {}
@@ -127,7 +126,6 @@ class LawfulServer(LanguageServer):
             try:
                 analysis = await loop.run_in_executor(self.worker, state.analyse, docs, False)
                 if generation == self.generation[root]:
-                    self.analysed[root] = generation
                     self.fresh[root].set()
                     await self.publish(analysis, self.edited.get(root),
                                        self.last_lint.get(root, {}) if analysis.lint_pending else {})

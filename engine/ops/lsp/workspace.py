@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from engine.base.diagnostics import Diagnostic, Severity
-from engine.base.source import SourceFile, Span
+from engine.base.source import SourceFile
 from engine.bundle.read import (DEFAULT_LIMITS, POLICIES_DIR, REGISTER_NAME, _read_text, bundle_from_texts, is_bundle,
                                 policy_paths, resolve_bundle)
 from engine.check.checks import Checked, check
@@ -364,7 +364,3 @@ class BundleState:
         self.current = analysis
         return analysis
 
-
-def diagnostic_span(d: Diagnostic) -> Span:
-    """Where an editor shows a diagnostic: its span, or the top of the file."""
-    return d.span if d.span is not None and d.span.line > 0 else Span(d.span.file if d.span else "", 1, 1, 1, 1)
