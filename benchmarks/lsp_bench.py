@@ -49,8 +49,9 @@ class Client:
             await asyncio.sleep(0.05)
 
     async def start(self, *cmd: str) -> None:
-        self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE,
-                                                         stdout=asyncio.subprocess.PIPE, limit=1 << 26)
+        self.proc = await asyncio.create_subprocess_exec(
+            *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 26
+        )
         self.reader = asyncio.ensure_future(self._read())
 
     def _send(self, msg: dict) -> None:
@@ -100,8 +101,15 @@ class Client:
 async def run(bundle: Path, edits: int, debounce: float) -> dict:
     client = Client()
     await client.start(sys.executable, str(ROOT / "cli.py"), "lsp")
-    await client.request("initialize", {"processId": None, "rootUri": bundle.as_uri(), "capabilities": {},
-                                        "initializationOptions": {"debounce": debounce}})
+    await client.request(
+        "initialize",
+        {
+            "processId": None,
+            "rootUri": bundle.as_uri(),
+            "capabilities": {},
+            "initializationOptions": {"debounce": debounce},
+        },
+    )
     client.notify("initialized", {})
 
     path = sorted((bundle / "policies").glob("agreements*.policy"))[0]
@@ -109,11 +117,13 @@ async def run(bundle: Path, edits: int, debounce: float) -> dict:
     text = path.read_text(encoding="utf-8")
     match = next(re.finditer(r"^  under (\S+)$", text, re.M))
     line = text.count("\n", 0, match.start())
-    broken = text[:match.start(1)] + match.group(1) + "-TYPO" + text[match.end(1):]
+    broken = text[: match.start(1)] + match.group(1) + "-TYPO" + text[match.end(1) :]
 
     start = time.perf_counter()
-    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "lawful-policy", "version": 1,
-                                                            "text": text}})
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "lawful-policy", "version": 1, "text": text}},
+    )
     cold = await client.wait(uri, lambda ds: True) - start
     await client.quiet()  # the other files' diagnostics follow the opened file's
     total = sum(len(v) for v in client.diagnostics.values())
@@ -127,8 +137,10 @@ async def run(bundle: Path, edits: int, debounce: float) -> dict:
         for new_text, until, out in ((broken, has_typo, to_error), (text, lambda ds: not has_typo(ds), to_clear)):
             version += 1
             start = time.perf_counter()
-            client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
-                                                     "contentChanges": [{"text": new_text}]})
+            client.notify(
+                "textDocument/didChange",
+                {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": new_text}]},
+            )
             out.append(await client.wait(uri, until) - start)
             await client.quiet()  # the rest of the bundle's diagnostics, before the next edit
 
@@ -136,8 +148,16 @@ async def run(bundle: Path, edits: int, debounce: float) -> dict:
     await client.request("shutdown", None)
     client.notify("exit", None)
     await client.proc.wait()
-    return {"cold": cold, "to_error": to_error, "to_clear": to_clear, "diagnostics": total, "final": final,
-            "files": len(list((bundle / "policies").glob("*.policy"))), "edited": path.name, "line": line + 1}
+    return {
+        "cold": cold,
+        "to_error": to_error,
+        "to_clear": to_clear,
+        "diagnostics": total,
+        "final": final,
+        "files": len(list((bundle / "policies").glob("*.policy"))),
+        "edited": path.name,
+        "line": line + 1,
+    }
 
 
 def main(argv=None) -> int:
@@ -153,22 +173,31 @@ def main(argv=None) -> int:
         bundle = args.bundle
         if bundle is None:
             bundle = Path(tmp) / "bundle"
-            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--size", args.size,
-                            "--out", str(bundle)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--size", args.size, "--out", str(bundle)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         result = asyncio.run(run(bundle.resolve(), args.edits, args.debounce))
 
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     med_err, med_clear = statistics.median(result["to_error"]), statistics.median(result["to_clear"])
-    print(f"bundle: {args.bundle or args.size} ({result['files']} policy files), {result['diagnostics']:,} diagnostics "
-          f"published at open ({result['final']:,} at the end); edited {result['edited']} line {result['line']}; "
-          f"debounce {args.debounce} s")
+    print(
+        f"bundle: {args.bundle or args.size} ({result['files']} policy files), {result['diagnostics']:,} diagnostics "
+        f"published at open ({result['final']:,} at the end); edited {result['edited']} line {result['line']}; "
+        f"debounce {args.debounce} s"
+    )
     print(f"open -> first diagnostics (cold):          {result['cold']:.2f} s")
-    print(f"edit -> its unknown-name diagnostic:       median {med_err:.2f} s  "
-          f"(min {min(result['to_error']):.2f}, max {max(result['to_error']):.2f}, n={len(result['to_error'])})")
-    print(f"undo -> the diagnostic gone:               median {med_clear:.2f} s  "
-          f"(min {min(result['to_clear']):.2f}, max {max(result['to_clear']):.2f}, n={len(result['to_clear'])})")
+    print(
+        f"edit -> its unknown-name diagnostic:       median {med_err:.2f} s  "
+        f"(min {min(result['to_error']):.2f}, max {max(result['to_error']):.2f}, n={len(result['to_error'])})"
+    )
+    print(
+        f"undo -> the diagnostic gone:               median {med_clear:.2f} s  "
+        f"(min {min(result['to_clear']):.2f}, max {max(result['to_clear']):.2f}, n={len(result['to_clear'])})"
+    )
     return 0
 
 

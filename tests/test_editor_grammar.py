@@ -81,8 +81,19 @@ def keywords() -> list[str]:
 
 def test_the_keywords_are_the_grammars():
     words = set(keywords())
-    assert {"organisation", "allows", "one-way", "requires", "article-9", "as-discloser", "special-category",
-            "allow", "deny", "because", "assuming"} <= words
+    assert {
+        "organisation",
+        "allows",
+        "one-way",
+        "requires",
+        "article-9",
+        "as-discloser",
+        "special-category",
+        "allow",
+        "deny",
+        "because",
+        "assuming",
+    } <= words
     assert "->" not in words and "{" not in words
 
 

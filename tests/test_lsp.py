@@ -39,9 +39,13 @@ def bundle(tmp_path_factory) -> Path:
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[LAWFUL, "lsp"]))
 async def client(lsp_client: LanguageClient, bundle: Path):
-    await lsp_client.initialize_session(t.InitializeParams(
-        capabilities=pytest_lsp.client_capabilities("visual-studio-code"),
-        root_uri=bundle.as_uri(), workspace_folders=[t.WorkspaceFolder(uri=bundle.as_uri(), name="bundle")]))
+    await lsp_client.initialize_session(
+        t.InitializeParams(
+            capabilities=pytest_lsp.client_capabilities("visual-studio-code"),
+            root_uri=bundle.as_uri(),
+            workspace_folders=[t.WorkspaceFolder(uri=bundle.as_uri(), name="bundle")],
+        )
+    )
     yield
     await lsp_client.shutdown_session()
 
@@ -59,22 +63,29 @@ async def close_what_was_opened():
 
 # ---- helpers ---------------------------------------------------------------------------------------------
 
+
 def uri(path: Path) -> str:
     return path.as_uri()
 
 
 def open_doc(client: LanguageClient, path: Path, text: str | None = None, version: int = 1) -> str:
     text = path.read_text(encoding="utf-8") if text is None else text
-    client.text_document_did_open(t.DidOpenTextDocumentParams(text_document=t.TextDocumentItem(
-        uri=uri(path), language_id="lawful-policy", version=version, text=text)))
+    client.text_document_did_open(
+        t.DidOpenTextDocumentParams(
+            text_document=t.TextDocumentItem(uri=uri(path), language_id="lawful-policy", version=version, text=text)
+        )
+    )
     OPENED.append((client, path))
     return text
 
 
 def replace_all(client: LanguageClient, path: Path, text: str, version: int) -> None:
-    client.text_document_did_change(t.DidChangeTextDocumentParams(
-        text_document=t.VersionedTextDocumentIdentifier(uri=uri(path), version=version),
-        content_changes=[t.TextDocumentContentChangeWholeDocument(text=text)]))
+    client.text_document_did_change(
+        t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=uri(path), version=version),
+            content_changes=[t.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
 
 
 def close_doc(client: LanguageClient, path: Path) -> None:
@@ -91,7 +102,9 @@ async def diagnostics(client: LanguageClient, path: Path, until) -> list[t.Diagn
         if ds is not None and until(list(ds)):
             return list(ds)
         await asyncio.sleep(0.05)
-    raise AssertionError(f"no diagnostics as expected for {path.name} within {WAIT} s: {client.diagnostics.get(uri(path))}")
+    raise AssertionError(
+        f"no diagnostics as expected for {path.name} within {WAIT} s: {client.diagnostics.get(uri(path))}"
+    )
 
 
 def position(text: str, needle: str, offset: int = 0, occurrence: int = 0) -> t.Position:
@@ -109,6 +122,7 @@ def doc_id(path: Path) -> t.TextDocumentIdentifier:
 
 
 # ---- diagnostics -------------------------------------------------------------------------------------------
+
 
 async def test_a_broken_file_gets_its_diagnostic_at_the_right_range_and_a_fix_clears_it(client, bundle):
     path = bundle / "policies" / "scratch.policy"
@@ -133,8 +147,9 @@ async def test_ranges_count_utf16_units_after_characters_beyond_the_bmp(client, 
     (d,) = [d for d in ds if d.code == "unknown-name"]
     column = text.index("NOPE") + 1  # the emoji is one character but two UTF-16 code units
     assert d.range == t.Range(start=t.Position(line=0, character=column), end=t.Position(line=0, character=column + 4))
-    hover = await client.text_document_hover_async(t.HoverParams(
-        text_document=doc_id(path), position=t.Position(line=0, character=column + 1)))
+    hover = await client.text_document_hover_async(
+        t.HoverParams(text_document=doc_id(path), position=t.Position(line=0, character=column + 1))
+    )
     assert "unknown organisation `NOPE`" in hover.contents.value
 
 
@@ -146,7 +161,9 @@ async def test_an_unsaved_edit_is_checked_with_code_help_and_related_locations(c
     ds = await diagnostics(client, agreements, lambda ds: any(d.code == "unknown-name" for d in ds))
     (d,) = [d for d in ds if d.code == "unknown-name"]
     start = position(edited, "LSC-INSPECTON")
-    assert d.range == t.Range(start=start, end=t.Position(line=start.line, character=start.character + len("LSC-INSPECTON")))
+    assert d.range == t.Range(
+        start=start, end=t.Position(line=start.line, character=start.character + len("LSC-INSPECTON"))
+    )
     assert "unknown gateway `LSC-INSPECTON`" in d.message and "did you mean `LSC-INSPECTION`" in d.message
 
     # a duplicate points at the first declaration, in another file
@@ -156,8 +173,10 @@ async def test_an_unsaved_edit_is_checked_with_code_help_and_related_locations(c
     (d,) = [d for d in ds if d.code == "duplicate-id"]
     (rel,) = d.related_information
     assert rel.location.uri == uri(bundle / "policies" / "organisations.policy")
-    assert rel.location.range.start.line == position((bundle / "policies" / "organisations.policy").read_text(),
-                                                     "organisation LSC ").line
+    assert (
+        rel.location.range.start.line
+        == position((bundle / "policies" / "organisations.policy").read_text(), "organisation LSC ").line
+    )
     close_doc(client, dup)
     close_doc(client, agreements)
     # closed unsaved: the files on disk stand again, and their diagnostics go
@@ -171,7 +190,9 @@ async def test_lint_warnings_are_published_like_lawful_check(client, bundle):
     expected, _ = check_and_lint(bundle)
     organisations = bundle / "policies" / "organisations.policy"
     open_doc(client, organisations)
-    want = sorted((d.code, d.span.line - 1) for d in expected if d.span and d.span.file == "policies/organisations.policy")
+    want = sorted(
+        (d.code, d.span.line - 1) for d in expected if d.span and d.span.file == "policies/organisations.policy"
+    )
     assert want
     ds = await diagnostics(client, organisations, lambda ds: sorted((d.code, d.range.start.line) for d in ds) == want)
     assert any(d.code == "isolated-organisation" and d.severity == t.DiagnosticSeverity.Information for d in ds)
@@ -180,26 +201,35 @@ async def test_lint_warnings_are_published_like_lawful_check(client, bundle):
 
 # ---- hover, definition, references -----------------------------------------------------------------------
 
+
 async def test_hover_says_kind_title_place_and_what_matters(client, bundle):
     agreements = bundle / "policies" / "agreements.policy"
     text = open_doc(client, agreements)
-    h = await client.text_document_hover_async(t.HoverParams(text_document=doc_id(agreements), position=position(text, "from LSC to ALI", 12)))
+    h = await client.text_document_hover_async(
+        t.HoverParams(text_document=doc_id(agreements), position=position(text, "from LSC to ALI", 12))
+    )
     assert "**organisation** `ALI` — Adult Learning Inspectorate" in h.contents.value
     assert "policies/organisations.policy:58" in h.contents.value and "succeeded by `OFSTED-2007`" in h.contents.value
 
-    h = await client.text_document_hover_async(t.HoverParams(text_document=doc_id(agreements), position=position(text, "under LSC-INSPECTION", 8)))
+    h = await client.text_document_hover_async(
+        t.HoverParams(text_document=doc_id(agreements), position=position(text, "under LSC-INSPECTION", 8))
+    )
     assert "**gateway** `LSC-INSPECTION`" in h.contents.value and "statute `LSA-2000`" in h.contents.value
     close_doc(client, agreements)
 
     organisations = bundle / "policies" / "organisations.policy"
     text = open_doc(client, organisations)
-    h = await client.text_document_hover_async(t.HoverParams(text_document=doc_id(organisations), position=position(text, "organisation JCP ", 14)))
+    h = await client.text_document_hover_async(
+        t.HoverParams(text_document=doc_id(organisations), position=position(text, "organisation JCP ", 14))
+    )
     assert "part of: `DWP`" in h.contents.value and "Jobcentre Plus" in h.contents.value
     close_doc(client, organisations)
 
     gateways = bundle / "policies" / "gateways.policy"
     text = open_doc(client, gateways)
-    h = await client.text_document_hover_async(t.HoverParams(text_document=doc_id(gateways), position=position(text, "statute SSA-FRAUD-1997", 10)))
+    h = await client.text_document_hover_async(
+        t.HoverParams(text_document=doc_id(gateways), position=position(text, "statute SSA-FRAUD-1997", 10))
+    )
     value = h.contents.value
     assert "**statute** `SSA-FRAUD-1997`" in value and "citation: 1997 c. 47" in value and "status: in-force" in value
     assert "https://www.legislation.gov.uk/ukpga/1997/47/section/1" in value and "commenced: 1997-07-01" in value
@@ -215,15 +245,20 @@ async def test_definition_and_references_cross_files(client, bundle):
     assert loc.uri == uri(bundle / "policies" / "gateways.policy")
     assert loc.range.start == position(gateways_text, "gateway LSC-INSPECTION", 8)
 
-    refs = await client.text_document_references_async(t.ReferenceParams(
-        text_document=doc_id(agreements), position=at, context=t.ReferenceContext(include_declaration=True)))
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(
+            text_document=doc_id(agreements), position=at, context=t.ReferenceContext(include_declaration=True)
+        )
+    )
     places = {(r.uri.rsplit("/", 1)[-1], r.range.start.line) for r in refs}
     assert ("gateways.policy", position(gateways_text, "gateway LSC-INSPECTION").line) in places
     assert len([p for p in places if p[0] == "agreements.policy"]) == text.count("under LSC-INSPECTION\n")
 
     # a statute: from its citation in a gateway to its key in gateways.yaml
     gw_at = position(gateways_text, "statute LSA-2000", 9)
-    loc = await client.text_document_definition_async(t.DefinitionParams(text_document=doc_id(bundle / "policies" / "gateways.policy"), position=gw_at))
+    loc = await client.text_document_definition_async(
+        t.DefinitionParams(text_document=doc_id(bundle / "policies" / "gateways.policy"), position=gw_at)
+    )
     register = (bundle / "gateways.yaml").read_text()
     assert loc.uri == uri(bundle / "gateways.yaml")
     assert loc.range.start == position(register, "  LSA-2000:", 2)
@@ -232,20 +267,25 @@ async def test_definition_and_references_cross_files(client, bundle):
 
 # ---- completion -------------------------------------------------------------------------------------------
 
+
 async def test_completion_offers_names_where_they_go_and_keywords(client, bundle):
     path = bundle / "policies" / "typing.policy"
     text = 'agreement NEW "New" {\n  from LSC to \n  data prov\n  \n}\n'
     open_doc(client, path, text)
 
     async def labels(pos: t.Position) -> set[str]:
-        result = await client.text_document_completion_async(t.CompletionParams(text_document=doc_id(path), position=pos))
+        result = await client.text_document_completion_async(
+            t.CompletionParams(text_document=doc_id(path), position=pos)
+        )
         return {i.label for i in result.items}
 
     after_to = await labels(t.Position(line=1, character=14))
     assert {"ALI", "OfSTED", "JCP"} <= after_to and "provider-data" not in after_to
     data = await labels(t.Position(line=2, character=11))
     assert {"provider-data", "provider-statistics"} <= data and "ALI" not in data
-    result = await client.text_document_completion_async(t.CompletionParams(text_document=doc_id(path), position=t.Position(line=2, character=11)))
+    result = await client.text_document_completion_async(
+        t.CompletionParams(text_document=doc_id(path), position=t.Position(line=2, character=11))
+    )
     item = next(i for i in result.items if i.label == "provider-data")
     assert item.text_edit.range == t.Range(start=t.Position(line=2, character=7), end=t.Position(line=2, character=11))
     clauses = await labels(t.Position(line=3, character=2))
@@ -257,12 +297,16 @@ async def test_completion_offers_names_where_they_go_and_keywords(client, bundle
 
 # ---- formatting and rename --------------------------------------------------------------------------------
 
+
 async def test_formatting_goes_through_the_engine_formatter(client, bundle):
     path = bundle / "policies" / "messy.policy"
     text = 'data   messy-data "Messy"   under provider-data\n\n\n\npurpose messy-purpose "Messy"   # why\n'
     open_doc(client, path, text)
-    edits = await client.text_document_formatting_async(t.DocumentFormattingParams(
-        text_document=doc_id(path), options=t.FormattingOptions(tab_size=2, insert_spaces=True)))
+    edits = await client.text_document_formatting_async(
+        t.DocumentFormattingParams(
+            text_document=doc_id(path), options=t.FormattingOptions(tab_size=2, insert_spaces=True)
+        )
+    )
     (edit,) = edits
     assert edit.new_text == format_text(text, "messy.policy") and edit.range.start == t.Position(line=0, character=0)
     assert "  " not in edit.new_text.splitlines()[0]
@@ -273,9 +317,13 @@ async def test_rename_edits_every_use_across_the_bundle(client, bundle):
     agreements = bundle / "policies" / "agreements.policy"
     text = open_doc(client, agreements)
     at = position(text, "under LSC-INSPECTION", 8)
-    prep = await client.text_document_prepare_rename_async(t.PrepareRenameParams(text_document=doc_id(agreements), position=at))
+    prep = await client.text_document_prepare_rename_async(
+        t.PrepareRenameParams(text_document=doc_id(agreements), position=at)
+    )
     assert prep.placeholder == "LSC-INSPECTION"
-    edit = await client.text_document_rename_async(t.RenameParams(text_document=doc_id(agreements), position=at, new_name="LSC-INSPECTS"))
+    edit = await client.text_document_rename_async(
+        t.RenameParams(text_document=doc_id(agreements), position=at, new_name="LSC-INSPECTS")
+    )
     changes = {u.rsplit("/", 1)[-1]: es for u, es in edit.changes.items()}
     assert set(changes) == {"agreements.policy", "gateways.policy"}
     assert len(changes["agreements.policy"]) == text.count("under LSC-INSPECTION\n")
@@ -283,16 +331,21 @@ async def test_rename_edits_every_use_across_the_bundle(client, bundle):
     # the edits replace exactly the name
     lines = text.splitlines()
     for e in changes["agreements.policy"]:
-        assert lines[e.range.start.line][e.range.start.character:e.range.end.character] == "LSC-INSPECTION"
+        assert lines[e.range.start.line][e.range.start.character : e.range.end.character] == "LSC-INSPECTION"
     # a name that is taken, or not an identifier, is refused
     with pytest.raises(Exception, match="already names"):
-        await client.text_document_rename_async(t.RenameParams(text_document=doc_id(agreements), position=at, new_name="LSC-ALI-2005"))
+        await client.text_document_rename_async(
+            t.RenameParams(text_document=doc_id(agreements), position=at, new_name="LSC-ALI-2005")
+        )
     with pytest.raises(Exception, match="not an identifier"):
-        await client.text_document_rename_async(t.RenameParams(text_document=doc_id(agreements), position=at, new_name="two words"))
+        await client.text_document_rename_async(
+            t.RenameParams(text_document=doc_id(agreements), position=at, new_name="two words")
+        )
     close_doc(client, agreements)
 
 
 # ---- policy tests and the decision command ---------------------------------------------------------------
+
 
 async def test_code_lens_shows_test_results_and_decides_a_flow(client, bundle):
     story = bundle / "tests" / "policy" / "story.policy"
@@ -303,13 +356,17 @@ async def test_code_lens_shows_test_results_and_decides_a_flow(client, bundle):
     assert [c.command.title for c in block] == ["✓ 3 passed"]
     decide = [c for c in lenses if c.command.command == "lawful.decide"]
     assert len(decide) == text.count("\n  expect ")
-    answer = await client.workspace_execute_command_async(t.ExecuteCommandParams(
-        command=decide[0].command.command, arguments=decide[0].command.arguments))
+    answer = await client.workspace_execute_command_async(
+        t.ExecuteCommandParams(command=decide[0].command.command, arguments=decide[0].command.arguments)
+    )
     assert answer.startswith("DENIED — one-way legislative block") and "on 2005-06-23" in answer
 
     # an expectation turned round fails, in the lens, before it is saved
-    flipped = text.replace("expect deny JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123",
-                           "expect allow JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123", 1)
+    flipped = text.replace(
+        "expect deny JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123",
+        "expect allow JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123",
+        1,
+    )
     replace_all(client, story, flipped, 2)
     for _ in range(100):
         lenses = await client.text_document_code_lens_async(t.CodeLensParams(text_document=doc_id(story)))
@@ -318,15 +375,18 @@ async def test_code_lens_shows_test_results_and_decides_a_flow(client, bundle):
             break
         await asyncio.sleep(0.1)
     assert titles == ["✗ 1 of 3 failed"]
-    details = await client.workspace_execute_command_async(t.ExecuteCommandParams(
-        command="lawful.testResults", arguments=[uri(story), first_test.line + 1]))
+    details = await client.workspace_execute_command_async(
+        t.ExecuteCommandParams(command="lawful.testResults", arguments=[uri(story), first_test.line + 1])
+    )
     assert "FAILED" in details and "expected allow, got deny" in details
     close_doc(client, story)
 
 
 async def test_a_test_file_outside_the_bundle_may_not_declare(client, bundle):
     story = bundle / "tests" / "policy" / "extra.policy"
-    open_doc(client, story, 'organisation X "x"\ntest "t" {\n  expect deny JCPX -> ALI provider-data for inspection\n}\n')
+    open_doc(
+        client, story, 'organisation X "x"\ntest "t" {\n  expect deny JCPX -> ALI provider-data for inspection\n}\n'
+    )
     ds = await diagnostics(client, story, lambda ds: len(ds) >= 2)
     assert {d.code for d in ds} == {"declaration-in-test-file", "unknown-name"}
     close_doc(client, story)

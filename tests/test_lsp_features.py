@@ -96,7 +96,7 @@ CASES = [
     ('organisation X "x" part-of |', ORG),
     ('organisation X "x" succeeds |', ORG),
     ("organisation |", None),
-    ('organisation X |', None),
+    ("organisation X |", None),
     ('gateway G "g" {\n  |\n}', "gateway-clauses"),
     ('gateway G "g" {\n  allows |\n}', ORG),
     ('gateway G "g" {\n  allows A, |\n}', ORG),
@@ -196,7 +196,7 @@ def test_renaming_a_statute_edits_its_key_its_citations_and_assumptions(bundle, 
     assert set(edits) == {"gateways.yaml", "policies/proposed.policy", "tests/policy/story.policy"}
     register = (bundle / "gateways.yaml").read_text().splitlines()
     (key,) = edits["gateways.yaml"]
-    assert register[key.line - 1][key.column - 1:key.end_column - 1] == "DCA-GATEWAY-2006"
+    assert register[key.line - 1][key.column - 1 : key.end_column - 1] == "DCA-GATEWAY-2006"
     story = (bundle / "tests" / "policy" / "story.policy").read_text()
     assert len(edits["tests/policy/story.policy"]) == story.count("assuming DCA-GATEWAY-2006")
 
@@ -204,13 +204,15 @@ def test_renaming_a_statute_edits_its_key_its_citations_and_assumptions(bundle, 
 def test_rename_refuses_an_alias_a_taken_name_and_a_non_identifier(bundle):
     state = BundleState(bundle)
     path = bundle / "policies" / "alias.policy"
-    text = 'data alias-data "Alias data" under provider-data\ngateway ALIAS-G "g" {\n  statute LSA-2000\n' \
-           '  allows JobCentrePlus -> LSC\n  data alias-data\n  for inspection\n}\n'
+    text = (
+        'data alias-data "Alias data" under provider-data\ngateway ALIAS-G "g" {\n  statute LSA-2000\n'
+        "  allows JobCentrePlus -> LSC\n  data alias-data\n  for inspection\n}\n"
+    )
     a = state.analyse({path: text})
     line, col = at(text, "JobCentrePlus", 2)
     with pytest.raises(f.FeatureError, match="is an alias of `JCP`"):
         f.prepare_rename(a, "policies/alias.policy", line, col)
-    line, col = at(text, "alias-data \"", 1)
+    line, col = at(text, 'alias-data "', 1)
     with pytest.raises(f.FeatureError, match="already names a data category"):
         f.rename(a, "policies/alias.policy", line, col, "provider-data")
     with pytest.raises(f.FeatureError, match="not an identifier"):
@@ -263,8 +265,12 @@ def test_lawful_lsp_listens_on_tcp():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "lsp", "--tcp", str(port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "lsp", "--tcp", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -276,8 +282,14 @@ def test_lawful_lsp_listens_on_tcp():
                     raise
                 time.sleep(0.1)
         with conn:
-            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                               "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+            body = json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {"processId": None, "rootUri": None, "capabilities": {}},
+                }
+            ).encode()
             conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
             data = b""
             while b"\r\n\r\n" not in data:
@@ -289,8 +301,15 @@ def test_lawful_lsp_listens_on_tcp():
             reply = json.loads(rest[:length])
         caps = reply["result"]["capabilities"]
         assert reply["result"]["serverInfo"]["name"] == "lawful"
-        for feature in ("hoverProvider", "definitionProvider", "referencesProvider", "completionProvider",
-                        "documentFormattingProvider", "renameProvider", "codeLensProvider"):
+        for feature in (
+            "hoverProvider",
+            "definitionProvider",
+            "referencesProvider",
+            "completionProvider",
+            "documentFormattingProvider",
+            "renameProvider",
+            "codeLensProvider",
+        ):
             assert caps.get(feature), feature
         assert set(caps["executeCommandProvider"]["commands"]) == {"lawful.decide", "lawful.testResults"}
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Union
 
 from engine.base.diagnostics import CODES
 from engine.base.source import Span
@@ -18,8 +18,20 @@ from engine.check.checks import LAWFUL_BASES
 from engine.errors import FormatError, LawfulError, UnknownNameError
 from engine.syntax import model as m
 from engine.ops.lsp import vocabulary as vocab
-from engine.ops.lsp.symbols import (AGREEMENT, DATA, GATEWAY, KIND_WORDS, ORG, PURPOSE, RESTRICTION, RULE, STATUTE,
-                                    Declared, Occurrence, decl_name)
+from engine.ops.lsp.symbols import (
+    AGREEMENT,
+    DATA,
+    GATEWAY,
+    KIND_WORDS,
+    ORG,
+    PURPOSE,
+    RESTRICTION,
+    RULE,
+    STATUTE,
+    Declared,
+    Occurrence,
+    decl_name,
+)
 from engine.ops.lsp.workspace import Analysis
 
 NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9_.]|-(?!>))*")
@@ -37,7 +49,7 @@ def _where(analysis: Analysis, span: Span) -> str:
     return f"[{span.file}:{span.line}]({uri}#L{span.line})"
 
 
-def _chain(analysis: Analysis, kind: str, d: Declared) -> list[str]:
+def _chain(analysis: Analysis, kind: str, d: Union[m.Organisation, m.DataCategory, m.Purpose]) -> list[str]:
     """The declaration's ancestors (`part-of` / `under`), nearest first; stops at a loop."""
     out: list[str] = []
     seen = {d.id.key}
@@ -45,7 +57,7 @@ def _chain(analysis: Analysis, kind: str, d: Declared) -> list[str]:
     while parent is not None:
         target = analysis.symbols.resolve(kind, parent.text)
         up = analysis.symbols.get(*target) if target else None
-        if up is None:
+        if not isinstance(up, (m.Organisation, m.DataCategory, m.Purpose)):
             out.append(f"`{parent.text}` (not declared)")
             break
         if up.id.key in seen:
@@ -64,59 +76,70 @@ def _statute_lines(s: m.Statute, provision: Optional[str], today: dt.date, on: O
     if s.repealed:
         lines.append(f"repealed: {s.repealed.isoformat()}")
     for label, day in (("today", today),) + ((("on the check date", on),) if on and on != today else ()):
-        state = "in force" if s.in_force_on(day) else s.why_not_in_force(day)
-        lines.append(f"{label} ({day.isoformat()}): {state}")
+        lines.append(f"{label} ({day.isoformat()}): {_in_force(s, day)}")
     url = m.provision_url(s.url, provision)
     if url:
         lines.append(f"[{provision + ' on ' if provision and url != s.url else ''}legislation.gov.uk]({url})")
     return [x for x in lines if x]
 
 
-def describe(analysis: Analysis, kind: str, key: str, occ: Optional[Occurrence] = None,
-             today: Optional[dt.date] = None, on: Optional[dt.date] = None) -> str:
+def _in_force(s: m.Statute, day: dt.date) -> str:
+    """Whether a statute is in force on a day, by the decision's own rule (engine.eval.rules.in_force) and in
+    the decision's words."""
+    from engine.compile.compiled import rule_window
+    from engine.eval.rules import in_force
+    from engine.render.words import reason
+
+    why = in_force(rule_window(s, None), day, frozenset())
+    if why is None:
+        return "in force"
+    return reason("gateway", why, {"statute": s.id, "until": s.commenced, "on": s.repealed})
+
+
+def describe(
+    analysis: Analysis,
+    kind: str,
+    key: str,
+    occ: Optional[Occurrence] = None,
+    today: Optional[dt.date] = None,
+    on: Optional[dt.date] = None,
+) -> str:
     """Markdown about one declaration: kind, id and title, where it is declared, and what matters for it."""
     today = today or dt.date.today()
     d = analysis.symbols.get(kind, key)
     if d is None:
         return ""
-    head = f"**{KIND_WORDS[kind]}** `{decl_name(d)}` — {d.title}"
-    lines = [head, f"declared at {_where(analysis, d.span)}"]
-    if kind == ORG:
-        chain = _chain(analysis, ORG, d)
-        if chain:
-            lines.append("part of: " + " › ".join(chain))
-        if d.aliases:
-            lines.append("also known as: " + ", ".join(f"“{a}”" for a in d.aliases))
-        if d.succeeds is not None:
-            lines.append(f"succeeds `{d.succeeds.text}` on {d.succeeds_on.isoformat() if d.succeeds_on else '?'}")
-        for other in analysis.symbols.names(ORG):
-            if other.succeeds is not None and analysis.symbols.resolve(ORG, other.succeeds.text) == (ORG, key):
-                lines.append(f"succeeded by `{other.id.text}` on "
-                             f"{other.succeeds_on.isoformat() if other.succeeds_on else '?'}")
-    elif kind in (DATA, PURPOSE):
+    lines = [f"**{KIND_WORDS[kind]}** `{decl_name(d)}` — {d.title}", f"declared at {_where(analysis, d.span)}"]
+    if isinstance(d, m.Organisation):
+        lines += _organisation_lines(analysis, d, key)
+    elif isinstance(d, (m.DataCategory, m.Purpose)):
         chain = _chain(analysis, kind, d)
         if chain:
             lines.append("under: " + " › ".join(chain))
-        if kind == DATA:
+        if isinstance(d, m.DataCategory):
             if d.markers:
                 lines.append("marked: " + ", ".join(d.markers))
             checked = analysis.checked
             if checked is not None and checked.data_tree is not None and key in checked.data:
                 eff = sorted(checked.effective(key))
                 lines.append("a flow of it counts as: " + (", ".join(eff) if eff else "not personal data"))
-    elif kind in (GATEWAY, RESTRICTION):
+    elif isinstance(d, (m.Gateway, m.Restriction)):
         if d.statute is not None:
             s = analysis.symbols.get(STATUTE, d.statute.id.key)
             cite = f"statute `{d.statute.id.text}`" + (f" {d.statute.provision}" if d.statute.provision else "")
             lines.append(cite + (f" — {s.title}" if s else " (not in gateways.yaml)"))
-            if s is not None:
+            if isinstance(s, m.Statute):
                 lines += _statute_lines(s, d.statute.provision, today, on)
-        if kind == GATEWAY and d.requires_agreement:
-            users = [a for a in analysis.symbols.names(AGREEMENT) if a.under is not None and a.under.key == key]
+        if isinstance(d, m.Gateway) and d.requires_agreement:
+            users = [
+                a
+                for a in analysis.symbols.names(AGREEMENT)
+                if isinstance(a, m.Agreement) and a.under is not None and a.under.key == key
+            ]
             lines.append(f"requires an agreement ({len(users)} rel{'y' if len(users) == 1 else 'ies'} on it)")
         if d.valid is not None:
             lines.append("valid: " + _valid(d.valid))
-    elif kind == AGREEMENT:
+    elif isinstance(d, m.Agreement):
         if d.under is not None:
             lines.append(f"under gateway `{d.under.text}`")
         if d.valid is not None:
@@ -125,7 +148,7 @@ def describe(analysis: Analysis, kind: str, key: str, occ: Optional[Occurrence] 
             lines.append(f"review: {d.review.isoformat()}")
         if d.owner:
             lines.append(f"owner: {d.owner}")
-    elif kind == STATUTE:
+    elif isinstance(d, m.Statute):
         provision = None
         if occ is not None and not occ.declares:
             provision = _provision_at(analysis, occ)
@@ -133,23 +156,51 @@ def describe(analysis: Analysis, kind: str, key: str, occ: Optional[Occurrence] 
     return "\n\n".join(lines)
 
 
+def _on(day: Optional[dt.date]) -> str:
+    return day.isoformat() if day else "?"
+
+
+def _organisation_lines(analysis: Analysis, d: m.Organisation, key: str) -> list[str]:
+    lines = []
+    chain = _chain(analysis, ORG, d)
+    if chain:
+        lines.append("part of: " + " › ".join(chain))
+    if d.aliases:
+        lines.append("also known as: " + ", ".join(f"“{a}”" for a in d.aliases))
+    if d.succeeds is not None:
+        lines.append(f"succeeds `{d.succeeds.text}` on {_on(d.succeeds_on)}")
+    for other in analysis.symbols.names(ORG):
+        if (
+            isinstance(other, m.Organisation)
+            and other.succeeds is not None
+            and analysis.symbols.resolve(ORG, other.succeeds.text) == (ORG, key)
+        ):
+            lines.append(f"succeeded by `{other.id.text}` on {_on(other.succeeds_on)}")
+    return lines
+
+
 def _valid(v: m.Validity) -> str:
     if v.start and v.end:
         return f"{v.start.isoformat()} to {v.end.isoformat()}"
-    return f"from {v.start.isoformat()}" if v.start else f"until {v.end.isoformat()}"
+    return f"from {_on(v.start)}" if v.start else f"until {_on(v.end)}"
 
 
 def _provision_at(analysis: Analysis, occ: Occurrence) -> Optional[str]:
     """The provision of the `statute X "…"` clause written at this occurrence."""
     for kind in (GATEWAY, RESTRICTION):
         for rule in analysis.symbols.names(kind):
-            if rule.statute is not None and rule.statute.id.span == occ.span:
+            if (
+                isinstance(rule, (m.Gateway, m.Restriction))
+                and rule.statute is not None
+                and rule.statute.id.span == occ.span
+            ):
                 return rule.statute.provision
     return None
 
 
-def hover(analysis: Analysis, name: str, text: str, line: int, column: int,
-          on: Optional[dt.date] = None) -> Optional[tuple[str, Optional[Span]]]:
+def hover(
+    analysis: Analysis, name: str, text: str, line: int, column: int, on: Optional[dt.date] = None
+) -> Optional[tuple[str, Optional[Span]]]:
     """Markdown for the position, and the span it is about: a name, a keyword, or the diagnostics there."""
     parts: list[str] = []
     span = None
@@ -165,15 +216,17 @@ def hover(analysis: Analysis, name: str, text: str, line: int, column: int,
             parts.append(describe(analysis, *target, occ=occ, on=on))
     else:
         word = word_at(text, line, column)
-        if word is not None:
-            doc = vocab.keyword_doc(word[0])
+        if word is not None and word[0] in vocab.grammar_keywords():
+            doc = vocab.keyword_doc(word[0]) or f"`{word[0]}`: a keyword of the policy language"
             if doc:
                 parts.append(doc)
                 span = word[1]
     for d in analysis.diagnostics.get(name, []):
         s = d.span
         if s is not None and s.line <= line <= (s.end_line or s.line) and d.code in CODES:
-            if (s.line < line or s.column <= column) and ((s.end_line or s.line) > line or column <= (s.end_column or s.column + 1)):
+            if (s.line < line or s.column <= column) and (
+                (s.end_line or s.line) > line or column <= (s.end_column or s.column + 1)
+            ):
                 parts.append(f"**{d.severity.value}[{d.code}]**: {CODES[d.code]}")
     return ("\n\n---\n\n".join(p for p in parts if p), span) if parts else None
 
@@ -190,7 +243,8 @@ def word_at(text: str, line: int, column: int) -> Optional[tuple[str, Span]]:
 
 # ---- completion ---------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<comment>\#[^\n]*)
   | (?P<string>"(?:[^"\\\n]|\\.)*"?)
@@ -199,7 +253,9 @@ _TOKEN = re.compile(r"""
   | (?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})
   | (?P<name>[A-Za-z](?:[A-Za-z0-9_.]|-(?!>))*)
   | (?P<other>.)
-""", re.X)
+""",
+    re.X,
+)
 
 
 @dataclass(frozen=True)
@@ -218,11 +274,23 @@ class _Tok:
 
 # After each keyword inside a rule block: the kind of name, or the words, that may follow it.
 _AFTER_IN_BLOCK: dict[str, object] = {
-    "allows": ORG, "forbids": ORG, "one-way": ORG, "between": ORG, "and": ORG, "->": ORG,
-    "data": DATA, "for": PURPOSE, "only-for": PURPOSE, "under": GATEWAY, "statute": STATUTE,
-    "overrides": RESTRICTION, "lawful-basis": LAWFUL_BASES,
-    "onward": ("none", "to", "only-for", "as-discloser"), "valid": ("from", "until"),
-    "except": ("anonymised", "to", "for"), "requires": ("agreement",),
+    "allows": ORG,
+    "forbids": ORG,
+    "one-way": ORG,
+    "between": ORG,
+    "and": ORG,
+    "->": ORG,
+    "data": DATA,
+    "for": PURPOSE,
+    "only-for": PURPOSE,
+    "under": GATEWAY,
+    "statute": STATUTE,
+    "overrides": RESTRICTION,
+    "lawful-basis": LAWFUL_BASES,
+    "onward": ("none", "to", "only-for", "as-discloser"),
+    "valid": ("from", "until"),
+    "except": ("anonymised", "to", "for"),
+    "requires": ("agreement",),
 }
 _NO_NAME = {"review", "owner", "note", "article-9", "article-10", "until", "aka", "on"}
 
@@ -239,7 +307,7 @@ def completion_context(text: str, line: int, column: int) -> tuple[object, int]:
     for mt in _TOKEN.finditer(text, 0, offset):
         last_end, last_kind = mt.end(), mt.lastgroup
         if mt.lastgroup not in ("ws", "comment"):
-            toks.append(_Tok(mt.lastgroup, mt.group()))
+            toks.append(_Tok(mt.lastgroup or "", mt.group()))
     start = column
     if last_end == offset and last_kind == "comment":
         return None, start
@@ -256,7 +324,7 @@ def _expect(toks: Sequence[_Tok]) -> object:
     depth = 0
     item: list[_Tok] = []  # the current top-level item's tokens (inside its braces: since the `{`)
     kind = None
-    for i, t in enumerate(toks):
+    for t in toks:
         if t.kind == "punct" and t.text == "{":
             depth += 1
             item = []
@@ -279,7 +347,9 @@ def _takes_name(item: Sequence[_Tok], kind: Optional[str]) -> bool:
     if not item:
         return False
     prev = item[-1]
-    return prev.kind == "name" and (prev.text in {"part-of", "succeeds", "under"} or (len(item) == 1 and kind is not None))
+    return prev.kind == "name" and (
+        prev.text in {"part-of", "succeeds", "under"} or (len(item) == 1 and kind is not None)
+    )
 
 
 def _clause_words(kind: Optional[str]) -> tuple[str, ...]:
@@ -360,7 +430,7 @@ def _in_test(item: Sequence[_Tok]) -> object:
     starts = [i for i, t in enumerate(item) if t.kind == "name" and t.text == "expect"]
     if not starts:
         return ("expect",)
-    e = list(item[starts[-1] + 1:])
+    e = list(item[starts[-1] + 1 :])
     if not e:
         return vocab.VERDICTS
     if len(e) == 1 or (len(e) == 3 and e[2].kind == "arrow"):
@@ -387,15 +457,18 @@ def completions(analysis: Optional[Analysis], text: str, line: int, column: int)
     if isinstance(want, tuple):
         kind = "value" if want in (LAWFUL_BASES,) else "keyword"
         return [Completion(w, kind, "", vocab.keyword_doc(w.split()[0])) for w in want], start
-    if analysis is None:
+    if analysis is None or not isinstance(want, str):
         return [], start
     out = []
     for d in analysis.symbols.names(want):
         k = want if want != RULE else _rule_kind(d)
         out.append(Completion(decl_name(d), k, d.title, f"{KIND_WORDS[k]} declared at {d.span.file}:{d.span.line}"))
         if isinstance(d, m.Organisation):
-            out += [Completion(a, ORG, f"alias of {d.id.text}", d.title) for a in d.aliases
-                    if NAME.fullmatch(a) and analysis.symbols.resolve(ORG, a) == (ORG, d.id.key) and a.lower() != d.id.key]
+            out += [
+                Completion(a, ORG, f"alias of {d.id.text}", d.title)
+                for a in d.aliases
+                if NAME.fullmatch(a) and analysis.symbols.resolve(ORG, a) == (ORG, d.id.key) and a.lower() != d.id.key
+            ]
     out.sort(key=lambda c: c.label.lower())
     return out, start
 
@@ -425,7 +498,7 @@ def definition(analysis: Analysis, name: str, line: int, column: int) -> Optiona
             if o.declares and o.key == found[1][1]:
                 return o.span
         return d.span
-    return d.id.span
+    return d.id.span if d is not None else None
 
 
 def references(analysis: Analysis, name: str, line: int, column: int, include_declaration: bool = True) -> list[Span]:
@@ -445,21 +518,29 @@ def prepare_rename(analysis: Analysis, name: str, line: int, column: int) -> tup
         raise FeatureError(f"`{occ.text}` is not declared, so there is nothing to rename")
     if occ.kind == ORG and occ.key != target[1]:
         d = analysis.symbols.get(*target)
-        raise FeatureError(f"`{occ.text}` is an alias of `{d.id.text}`: rename `{d.id.text}`, or edit its `aka`")
+        ident = decl_name(d) if d is not None else target[1]
+        raise FeatureError(f"`{occ.text}` is an alias of `{ident}`: rename `{ident}`, or edit its `aka`")
     return occ.span, occ.text
 
 
 def rename(analysis: Analysis, name: str, line: int, column: int, new_name: str) -> dict[str, list[Span]]:
     """The spans to replace with `new_name`, by file: the declaration and every use of its id (a use by an
     alias stays as written). FeatureError when the new name is not an identifier or is taken."""
-    occ_span, _text = prepare_rename(analysis, name, line, column)
-    occ = analysis.at(name, line, column)
-    kind, key = analysis.symbols.resolve(occ.kind, occ.text)
+    prepare_rename(analysis, name, line, column)  # refuses what cannot be renamed here
+    found = target_at(analysis, name, line, column)
+    assert found is not None  # prepare_rename found the name and its declaration
+    kind, key = found[1]
     if not NAME.fullmatch(new_name):
         raise FeatureError(f"`{new_name}` is not an identifier: a letter, then letters, digits, `_`, `.` or `-`")
     if new_name.lower() != key and analysis.symbols.taken(kind, new_name.lower()):
-        raise FeatureError(f"`{new_name}` already names a {KIND_WORDS[kind]}" +
-                           (" (gateways, restrictions and agreements share one namespace)" if kind in (GATEWAY, RESTRICTION, AGREEMENT) else ""))
+        raise FeatureError(
+            f"`{new_name}` already names a {KIND_WORDS[kind]}"
+            + (
+                " (gateways, restrictions and agreements share one namespace)"
+                if kind in (GATEWAY, RESTRICTION, AGREEMENT)
+                else ""
+            )
+        )
     edits: dict[str, list[Span]] = {}
     for file, o in analysis.references((kind, key)):
         if o.key == key:
@@ -479,15 +560,22 @@ def format_document(text: str, name: str) -> Optional[str]:
         out = format_text(text, name)
     except FormatError as exc:
         first = exc.diagnostics[0] if exc.diagnostics else None
-        raise FeatureError(f"not formatted: {first.headline() if first else 'the file does not parse'}")
+        raise FeatureError(f"not formatted: {first.headline() if first else 'the file does not parse'}") from None
     return None if out == text else out
 
 
 # ---- the decision command and policy-test lenses ----------------------------------------------------------
 
 
-def decide_text(analysis: Analysis, source: str, recipient: str, data: str, purpose: Optional[str] = None,
-                on: Optional[str] = None, assume: Iterable[str] = ()) -> str:
+def decide_text(
+    analysis: Analysis,
+    source: str,
+    recipient: str,
+    data: str,
+    purpose: Optional[str] = None,
+    on: Optional[str] = None,
+    assume: Iterable[str] = (),
+) -> str:
     """`lawful can-share` for one flow on a date, in words, from the bundle as the editor has it."""
     from engine.render.explain import explain, explain_grouped
 
@@ -501,8 +589,9 @@ def decide_text(analysis: Analysis, source: str, recipient: str, data: str, purp
     try:
         if purpose:
             return explain(analysis.policy.decide(source, recipient, data, purpose, on=day, assume=list(assume)))
-        return explain_grouped(analysis.policy.decide_all_purposes(source, recipient, data, on=day, assume=list(assume)),
-                               verbose=True)
+        return explain_grouped(
+            analysis.policy.decide_all_purposes(source, recipient, data, on=day, assume=list(assume)), verbose=True
+        )
     except UnknownNameError as exc:
         d = exc.to_diagnostic()
         return f"error[{d.code}]: {d.message}" + (f"\n  help: {d.help}" if d.help else "")
@@ -535,15 +624,23 @@ def test_lenses(analysis: Analysis, name: str, today: Optional[dt.date] = None) 
             if not rs:
                 title = "no expectations"
             elif failed or errors:
-                title = f"✗ {len(failed) + len(errors)} of {len(rs)} failed" + (f" ({len(errors)} error{'s' if len(errors) != 1 else ''})" if errors else "")
+                title = f"✗ {len(failed) + len(errors)} of {len(rs)} failed" + (
+                    f" ({len(errors)} error{'s' if len(errors) != 1 else ''})" if errors else ""
+                )
             else:
                 title = f"✓ {len(rs)} passed"
         out.append(Lens(t.span, title, "lawful.testResults", (name, t.span.line)))
         for e in t.expectations:
             day = (e.on or today or dt.date.today()).isoformat()
-            args = {"file": name, "source": e.source.text, "recipient": e.recipient.text, "data": e.data.text,
-                    "purpose": e.purpose.text if e.purpose else None, "on": day,
-                    "assume": [n.text for n in e.assuming]}
+            args = {
+                "file": name,
+                "source": e.source.text,
+                "recipient": e.recipient.text,
+                "data": e.data.text,
+                "purpose": e.purpose.text if e.purpose else None,
+                "on": day,
+                "assume": [n.text for n in e.assuming],
+            }
             out.append(Lens(e.span, f"decide on {day}", "lawful.decide", (args,)))
     return out
 
@@ -553,7 +650,7 @@ def test_results_text(analysis: Analysis, name: str, line: int, today: Optional[
     for t, rs in analysis.test_results(name, today):
         if t.span.line != line:
             continue
-        chunks = [f"test \"{t.name}\""]
+        chunks = [f'test "{t.name}"']
         for r in rs:
             word = {"passed": "ok    ", "failed": "FAILED", "error": "ERROR "}[r.status]
             chunks.append(f"{word} {r.span}: {r.name}" + (f"\n  {r.message}" if r.message else ""))
@@ -561,4 +658,3 @@ def test_results_text(analysis: Analysis, name: str, line: int, today: Optional[
                 chunks.append("\n".join("  " + x if x else "" for x in r.details.splitlines()))
         return "\n".join(chunks)
     return "no test block starts on this line (or the bundle has errors)"
-

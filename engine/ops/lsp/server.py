@@ -33,15 +33,31 @@ DEBOUNCE = 0.3  # seconds of quiet after an edit before the bundle is analysed a
 SETTLE_TIMEOUT = 10.0  # longest a request waits for the analysis of the latest edit
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "review-guide.md"
 
-_SEVERITY = {Severity.ERROR: t.DiagnosticSeverity.Error, Severity.WARNING: t.DiagnosticSeverity.Warning,
-             Severity.INFO: t.DiagnosticSeverity.Information}
-_ITEM_KIND = {ORG: t.CompletionItemKind.Class, DATA: t.CompletionItemKind.Struct, PURPOSE: t.CompletionItemKind.Enum,
-              GATEWAY: t.CompletionItemKind.Interface, RESTRICTION: t.CompletionItemKind.Event,
-              AGREEMENT: t.CompletionItemKind.Module, STATUTE: t.CompletionItemKind.Reference,
-              "keyword": t.CompletionItemKind.Keyword, "value": t.CompletionItemKind.EnumMember}
-_SYMBOL_KIND = {"organisation": t.SymbolKind.Class, "data": t.SymbolKind.Struct, "purpose": t.SymbolKind.Enum,
-                "gateway": t.SymbolKind.Interface, "restriction": t.SymbolKind.Event, "agreement": t.SymbolKind.Module,
-                "test": t.SymbolKind.Method}
+_SEVERITY = {
+    Severity.ERROR: t.DiagnosticSeverity.Error,
+    Severity.WARNING: t.DiagnosticSeverity.Warning,
+    Severity.INFO: t.DiagnosticSeverity.Information,
+}
+_ITEM_KIND = {
+    ORG: t.CompletionItemKind.Class,
+    DATA: t.CompletionItemKind.Struct,
+    PURPOSE: t.CompletionItemKind.Enum,
+    GATEWAY: t.CompletionItemKind.Interface,
+    RESTRICTION: t.CompletionItemKind.Event,
+    AGREEMENT: t.CompletionItemKind.Module,
+    STATUTE: t.CompletionItemKind.Reference,
+    "keyword": t.CompletionItemKind.Keyword,
+    "value": t.CompletionItemKind.EnumMember,
+}
+_SYMBOL_KIND = {
+    "organisation": t.SymbolKind.Class,
+    "data": t.SymbolKind.Struct,
+    "purpose": t.SymbolKind.Enum,
+    "gateway": t.SymbolKind.Interface,
+    "restriction": t.SymbolKind.Event,
+    "agreement": t.SymbolKind.Module,
+    "test": t.SymbolKind.Method,
+}
 
 
 def docs_url() -> Optional[str]:
@@ -127,8 +143,9 @@ class LawfulServer(LanguageServer):
                 analysis = await loop.run_in_executor(self.worker, state.analyse, docs, False)
                 if generation == self.generation[root]:
                     self.fresh[root].set()
-                    await self.publish(analysis, self.edited.get(root),
-                                       self.last_lint.get(root, {}) if analysis.lint_pending else {})
+                    await self.publish(
+                        analysis, self.edited.get(root), self.last_lint.get(root, {}) if analysis.lint_pending else {}
+                    )
                 if analysis.lint_pending and generation == self.generation[root]:
                     analysis = await loop.run_in_executor(self.worker, state.lint, analysis)
                     if generation == self.generation[root]:
@@ -164,8 +181,9 @@ class LawfulServer(LanguageServer):
 
     # ---- diagnostics ------------------------------------------------------------------------------------
 
-    async def publish(self, analysis: Analysis, first: Optional[Path] = None,
-                      stale_lint: Optional[dict[str, list[Diagnostic]]] = None) -> None:
+    async def publish(
+        self, analysis: Analysis, first: Optional[Path] = None, stale_lint: Optional[dict[str, list[Diagnostic]]] = None
+    ) -> None:
         """Publish the diagnostics of every file whose diagnostics changed: the open documents first (the one
         just edited before all), yielding between files so requests are answered meanwhile. `stale_lint`: the
         lint of the last analysis, shown until this one's comes."""
@@ -218,11 +236,16 @@ class LawfulServer(LanguageServer):
         related = []
         for message, s in d.related:
             if s is not None and s.line > 0 and s.file:
-                related.append(t.DiagnosticRelatedInformation(
-                    location=t.Location(uri=_uri(analysis, s.file), range=lines_of(s.file).range(s)), message=message))
+                related.append(
+                    t.DiagnosticRelatedInformation(
+                        location=t.Location(uri=_uri(analysis, s.file), range=lines_of(s.file).range(s)),
+                        message=message,
+                    )
+                )
         return t.Diagnostic(
-            range=lines.range(span) if span else t.Range(start=t.Position(line=0, character=0),
-                                                        end=t.Position(line=0, character=0)),
+            range=lines.range(span)
+            if span
+            else t.Range(start=t.Position(line=0, character=0), end=t.Position(line=0, character=0)),
             message=d.message + (f"\nhelp: {d.help}" if d.help else ""),
             severity=_SEVERITY.get(d.severity, t.DiagnosticSeverity.Error),
             code=d.code,
@@ -242,7 +265,9 @@ class LawfulServer(LanguageServer):
 
     def from_client(self, doc, pos: t.Position) -> tuple[int, int]:
         """A client position -> the engine's (1-based line, 1-based column in characters)."""
-        p = self.workspace.position_codec.position_from_client_units(doc.lines, t.Position(line=pos.line, character=pos.character))
+        p = self.workspace.position_codec.position_from_client_units(
+            doc.lines, t.Position(line=pos.line, character=pos.character)
+        )
         return p.line + 1, p.character + 1
 
 
@@ -297,7 +322,6 @@ def _name(analysis: Analysis, path: Path) -> str:
 def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulServer:
     server = LawfulServer(bundle, debounce)
 
-    @server.feature(t.INITIALIZE)
     def initialize(ls: LawfulServer, params: t.InitializeParams) -> None:
         opts = params.initialization_options if isinstance(params.initialization_options, dict) else {}
         if opts.get("bundle"):
@@ -319,23 +343,18 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
             ls.edited[root] = path
             ls.schedule(root, delay)
 
-    @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LawfulServer, params: t.DidOpenTextDocumentParams) -> None:
         changed(ls, params.text_document.uri, 0)
 
-    @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LawfulServer, params: t.DidChangeTextDocumentParams) -> None:
         changed(ls, params.text_document.uri)
 
-    @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: LawfulServer, params: t.DidSaveTextDocumentParams) -> None:
         changed(ls, params.text_document.uri)
 
-    @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: LawfulServer, params: t.DidCloseTextDocumentParams) -> None:
         changed(ls, params.text_document.uri, 0)  # its file on disk stands in for it again
 
-    @server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched(ls: LawfulServer, params: t.DidChangeWatchedFilesParams) -> None:
         for root in {ls.root_of(p) for ch in params.changes if (p := _path(ch.uri)) is not None and _ours(p)}:
             ls.schedule(root)
@@ -352,7 +371,6 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
     def location(ls: LawfulServer, analysis: Analysis, span: Span) -> t.Location:
         return t.Location(uri=_uri(analysis, span.file), range=_Lines(ls, analysis, span.file).range(span))
 
-    @server.feature(t.TEXT_DOCUMENT_HOVER)
     async def hover(ls: LawfulServer, params: t.HoverParams) -> Optional[t.Hover]:
         ctx = await context(ls, params.text_document.uri)
         if ctx is None:
@@ -366,7 +384,6 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         rng = _Lines(ls, analysis, name).range(span) if span is not None and span.line > 0 else None
         return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=text), range=rng)
 
-    @server.feature(t.TEXT_DOCUMENT_DEFINITION)
     async def definition(ls: LawfulServer, params: t.DefinitionParams) -> Optional[t.Location]:
         ctx = await context(ls, params.text_document.uri)
         if ctx is None:
@@ -375,7 +392,6 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         span = f.definition(analysis, name, *ls.from_client(doc, params.position))
         return location(ls, analysis, span) if span is not None else None
 
-    @server.feature(t.TEXT_DOCUMENT_REFERENCES)
     async def references(ls: LawfulServer, params: t.ReferenceParams) -> list[t.Location]:
         ctx = await context(ls, params.text_document.uri)
         if ctx is None:
@@ -385,7 +401,6 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         spans = await asyncio.to_thread(f.references, analysis, name, line, col, params.context.include_declaration)
         return [location(ls, analysis, s) for s in spans]
 
-    @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[" ", ","]))
     async def completion(ls: LawfulServer, params: t.CompletionParams) -> t.CompletionList:
         ctx = await context(ls, params.text_document.uri, wait=False)
         if ctx is None:
@@ -396,13 +411,20 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         lines = _Lines(ls, analysis, "")
         lines.lines = doc.lines
         rng = t.Range(start=lines.position(line, start), end=params.position)
-        return t.CompletionList(is_incomplete=False, items=[
-            t.CompletionItem(label=c.label, kind=_ITEM_KIND.get(c.kind), detail=c.detail or None,
-                             documentation=t.MarkupContent(kind=t.MarkupKind.Markdown, value=c.doc) if c.doc else None,
-                             text_edit=t.TextEdit(range=rng, new_text=c.label))
-            for c in items])
+        return t.CompletionList(
+            is_incomplete=False,
+            items=[
+                t.CompletionItem(
+                    label=c.label,
+                    kind=_ITEM_KIND.get(c.kind),
+                    detail=c.detail or None,
+                    documentation=t.MarkupContent(kind=t.MarkupKind.Markdown, value=c.doc) if c.doc else None,
+                    text_edit=t.TextEdit(range=rng, new_text=c.label),
+                )
+                for c in items
+            ],
+        )
 
-    @server.feature(t.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls: LawfulServer, params: t.DocumentFormattingParams) -> Optional[list[t.TextEdit]]:
         path = _path(params.text_document.uri)
         if path is None or path.suffix != ".policy":
@@ -418,7 +440,6 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         end = t.Position(line=len(doc.lines), character=0)
         return [t.TextEdit(range=t.Range(start=t.Position(line=0, character=0), end=end), new_text=out)]
 
-    @server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
     async def prepare_rename(ls: LawfulServer, params: t.PrepareRenameParams):
         ctx = await context(ls, params.text_document.uri)
         if ctx is None:
@@ -427,10 +448,9 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         try:
             span, text = f.prepare_rename(analysis, name, *ls.from_client(doc, params.position))
         except f.FeatureError as exc:
-            raise _refuse(str(exc))
+            raise _refuse(str(exc)) from None
         return t.PrepareRenamePlaceholder(range=_Lines(ls, analysis, name).range(span), placeholder=text)
 
-    @server.feature(t.TEXT_DOCUMENT_RENAME)
     async def rename(ls: LawfulServer, params: t.RenameParams) -> Optional[t.WorkspaceEdit]:
         ctx = await context(ls, params.text_document.uri)
         if ctx is None:
@@ -440,14 +460,13 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         try:
             edits = await asyncio.to_thread(f.rename, analysis, name, line, col, params.new_name)
         except f.FeatureError as exc:
-            raise _refuse(str(exc))
+            raise _refuse(str(exc)) from None
         changes = {}
         for file, spans in edits.items():
             lines = _Lines(ls, analysis, file)
             changes[_uri(analysis, file)] = [t.TextEdit(range=lines.range(s), new_text=params.new_name) for s in spans]
         return t.WorkspaceEdit(changes=changes)
 
-    @server.feature(t.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(ls: LawfulServer, params: t.CodeLensParams) -> list[t.CodeLens]:
         ctx = await context(ls, params.text_document.uri)
         if ctx is None or not ctx[1].endswith(".policy"):
@@ -463,11 +482,14 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
                 args[0] = dict(args[0], uri=params.text_document.uri)
             else:
                 args = [params.text_document.uri, lens.arguments[1]]
-            out.append(t.CodeLens(range=t.Range(start=start, end=start),
-                                  command=t.Command(title=lens.title, command=lens.command, arguments=args)))
+            out.append(
+                t.CodeLens(
+                    range=t.Range(start=start, end=start),
+                    command=t.Command(title=lens.title, command=lens.command, arguments=args),
+                )
+            )
         return out
 
-    @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     async def document_symbols(ls: LawfulServer, params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
         ctx = await context(ls, params.text_document.uri, wait=False)
         if ctx is None:
@@ -481,17 +503,26 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         for item in pf.items:
             kind = _kind_word(item)
             ident = getattr(item, "id", None)
-            label = ident.text if ident is not None else f"test \"{item.name}\""
+            label = ident.text if ident is not None else f'test "{item.name}"'
             sel = ident.span if ident is not None else item.span
-            out.append(t.DocumentSymbol(name=label, kind=_SYMBOL_KIND[kind], detail=getattr(item, "title", None),
-                                        range=lines.range(item.span), selection_range=lines.range(sel)))
+            out.append(
+                t.DocumentSymbol(
+                    name=label,
+                    kind=_SYMBOL_KIND[kind],
+                    detail=getattr(item, "title", None),
+                    range=lines.range(item.span),
+                    selection_range=lines.range(sel),
+                )
+            )
         return out
 
-    @server.command("lawful.decide")
     async def decide(ls: LawfulServer, *args: Any) -> str:
         """Arguments: {source, recipient, data, purpose?, on?, assume?, uri?} (or the same, in that order)."""
-        q = args[0] if args and isinstance(args[0], dict) else dict(zip(
-            ("source", "recipient", "data", "purpose", "on", "assume", "uri"), args))
+        q = (
+            args[0]
+            if args and isinstance(args[0], dict)
+            else dict(zip(("source", "recipient", "data", "purpose", "on", "assume", "uri"), args))
+        )
         uri = q.get("uri")
         path = _path(uri) if isinstance(uri, str) else None
         if path is None:
@@ -502,13 +533,20 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
             return "no decision: the bundle could not be read"
         if not all(isinstance(q.get(k), str) and q.get(k) for k in ("source", "recipient", "data")):
             return "error[bad-usage]: give source, recipient and data (and optionally purpose, on, assume)"
-        text = await asyncio.to_thread(f.decide_text, analysis, q["source"], q["recipient"], q["data"],
-                                       q.get("purpose") or None, q.get("on") or None, q.get("assume") or ())
+        text = await asyncio.to_thread(
+            f.decide_text,
+            analysis,
+            q["source"],
+            q["recipient"],
+            q["data"],
+            q.get("purpose") or None,
+            q.get("on") or None,
+            q.get("assume") or (),
+        )
         ls.window_log_message(t.LogMessageParams(type=t.MessageType.Info, message=text))
         ls.show(text.splitlines()[0] if text else "no answer")
         return text
 
-    @server.command("lawful.testResults")
     async def test_results(ls: LawfulServer, *args: Any) -> str:
         uri, line = (args + (None, None))[:2]
         path = _path(uri) if isinstance(uri, str) else None
@@ -521,14 +559,43 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         ls.window_log_message(t.LogMessageParams(type=t.MessageType.Info, message=text))
         return text
 
+    # Registered from tables (not decorators), so every handler is named where it is wired.
+    features: list[tuple[str, Any, Any]] = [
+        (t.INITIALIZE, None, initialize),
+        (t.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+        (t.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+        (t.TEXT_DOCUMENT_DID_SAVE, None, did_save),
+        (t.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+        (t.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, watched),
+        (t.TEXT_DOCUMENT_HOVER, None, hover),
+        (t.TEXT_DOCUMENT_DEFINITION, None, definition),
+        (t.TEXT_DOCUMENT_REFERENCES, None, references),
+        (t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[" ", ","]), completion),
+        (t.TEXT_DOCUMENT_FORMATTING, None, formatting),
+        (t.TEXT_DOCUMENT_PREPARE_RENAME, None, prepare_rename),
+        (t.TEXT_DOCUMENT_RENAME, None, rename),
+        (t.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
+        (t.TEXT_DOCUMENT_DOCUMENT_SYMBOL, None, document_symbols),
+    ]
+    for method, options, handler in features:
+        server.feature(method, options)(handler)
+    for command, run in (("lawful.decide", decide), ("lawful.testResults", test_results)):
+        server.command(command)(run)
     return server
 
 
 def _kind_word(item) -> str:
     from engine.syntax import model as m
 
-    return {m.Organisation: "organisation", m.DataCategory: "data", m.Purpose: "purpose", m.Gateway: "gateway",
-            m.Restriction: "restriction", m.Agreement: "agreement", m.PolicyTest: "test"}[type(item)]
+    return {
+        m.Organisation: "organisation",
+        m.DataCategory: "data",
+        m.Purpose: "purpose",
+        m.Gateway: "gateway",
+        m.Restriction: "restriction",
+        m.Agreement: "agreement",
+        m.PolicyTest: "test",
+    }[type(item)]
 
 
 def _refuse(message: str) -> Exception:

@@ -26,11 +26,26 @@ STATUTE = "statute"
 RULE = "rule"  # a gateway, restriction or agreement (`because`)
 
 RULE_KINDS = (GATEWAY, RESTRICTION, AGREEMENT)
-KIND_WORDS = {ORG: "organisation", DATA: "data category", PURPOSE: "purpose", GATEWAY: "gateway",
-              RESTRICTION: "restriction", AGREEMENT: "agreement", STATUTE: "statute", RULE: "rule"}
-_DECL_KIND = {m.Organisation: ORG, m.DataCategory: DATA, m.Purpose: PURPOSE, m.Gateway: GATEWAY,
-              m.Restriction: RESTRICTION, m.Agreement: AGREEMENT}
+KIND_WORDS = {
+    ORG: "organisation",
+    DATA: "data category",
+    PURPOSE: "purpose",
+    GATEWAY: "gateway",
+    RESTRICTION: "restriction",
+    AGREEMENT: "agreement",
+    STATUTE: "statute",
+    RULE: "rule",
+}
+_DECL_KIND = {
+    m.Organisation: ORG,
+    m.DataCategory: DATA,
+    m.Purpose: PURPOSE,
+    m.Gateway: GATEWAY,
+    m.Restriction: RESTRICTION,
+    m.Agreement: AGREEMENT,
+}
 
+_DECLARED = (m.Organisation, m.DataCategory, m.Purpose, m.Gateway, m.Restriction, m.Agreement)
 Declared = Union[m.Organisation, m.DataCategory, m.Purpose, m.Gateway, m.Restriction, m.Agreement, m.Statute]
 
 
@@ -97,9 +112,9 @@ def file_occurrences(pf: m.PolicyFile) -> list[Occurrence]:
             parties(item.forbids)
             each(DATA, item.data)
             each(PURPOSE, item.purposes)
-            for e in item.exceptions:
-                each(ORG, e.to)
-                each(PURPOSE, e.purposes)
+            for exc in item.exceptions:
+                each(ORG, exc.to)
+                each(PURPOSE, exc.purposes)
         elif isinstance(item, m.Agreement):
             add(AGREEMENT, item.id, True)
             each(ORG, item.sources + item.recipients)
@@ -127,7 +142,7 @@ def statute_key_span(statute: m.Statute, text: str) -> Span:
         return s
     line = lines[s.line - 1]
     start = s.column - 1
-    if line[start:start + 1] in ("'", '"'):
+    if line[start : start + 1] in ("'", '"'):
         start += 1
     found = line.find(statute.id, start)
     if found < 0:
@@ -146,12 +161,12 @@ class Symbols:
     def __init__(self, files: Iterable[m.PolicyFile], register: Optional[m.Register]):
         self.tables: dict[str, dict[str, Declared]] = {k: {} for k in (ORG, DATA, PURPOSE) + RULE_KINDS + (STATUTE,)}
         self.alias: dict[str, str] = {}
-        items = [i for f in files for i in f.items if type(i) in _DECL_KIND]
+        items = [i for f in files for i in f.items if isinstance(i, _DECLARED)]
         items.sort(key=lambda i: (i.span.file, i.span.line, i.span.column))
         for item in items:
             self.tables[_DECL_KIND[type(item)]].setdefault(item.id.key, item)
         for key, org in sorted(self.tables[ORG].items()):
-            for a in org.aliases:
+            for a in org.aliases if isinstance(org, m.Organisation) else ():
                 if a.lower() not in self.tables[ORG]:
                     self.alias.setdefault(a.lower(), key)
         if register is not None:

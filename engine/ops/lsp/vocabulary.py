@@ -47,7 +47,9 @@ def _table() -> dict[str, tuple[ClauseWord, ...]]:
 
 
 def _from_clause_table() -> dict[str, tuple[ClauseWord, ...]]:
-    from engine.syntax import clauses as ct  # the clause table (issue 11); ImportError until it is merged
+    import importlib
+
+    ct = importlib.import_module("engine.syntax.clauses")  # the clause table; ImportError until it is merged
 
     out: dict[str, tuple[ClauseWord, ...]] = {}
     for block in ct.BLOCKS:
@@ -63,7 +65,10 @@ def _from_clause_table() -> dict[str, tuple[ClauseWord, ...]]:
 
 
 def _from_grammar() -> dict[str, tuple[ClauseWord, ...]]:
-    from engine.syntax.parser import ALLOWED_CLAUSES, REPEATABLE
+    import importlib
+
+    parser = importlib.import_module("engine.syntax.parser")  # COMPAT: its tables went into the clause table
+    ALLOWED_CLAUSES, REPEATABLE = parser.ALLOWED_CLAUSES, parser.REPEATABLE
 
     def block(kind: str) -> tuple[ClauseWord, ...]:
         labels = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import importlib
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -25,8 +26,15 @@ from typing import Optional
 
 from engine.base.diagnostics import Diagnostic, Severity
 from engine.base.source import SourceFile
-from engine.bundle.read import (DEFAULT_LIMITS, POLICIES_DIR, REGISTER_NAME, _read_text, bundle_from_texts, is_bundle,
-                                policy_paths, resolve_bundle)
+from engine.bundle.read import (
+    DEFAULT_LIMITS,
+    POLICIES_DIR,
+    REGISTER_NAME,
+    _read_text,
+    bundle_from_texts,
+    is_bundle,
+    resolve_bundle,
+)
 from engine.check.checks import Checked, check
 from engine.compile.compiled import compile_policy
 from engine.decision.review import ExpectationResult
@@ -55,6 +63,19 @@ def _no_gc():
             gc.enable()
 
 
+def _policy_files(root: Path, diags: list[Diagnostic]) -> list[tuple[str, Path]]:
+    """(name, path) of every policy file of the bundle, listed by the bundle reader itself (links that leave
+    the bundle and the like are reported as `lawful check` reports them)."""
+    try:  # the one bundle listing, engine.bundle.files (issue 19)
+        files = importlib.import_module("engine.bundle.files")
+    except ImportError:  # COMPAT: before it, engine.bundle.read.policy_paths listed them; drop once merged
+        read = importlib.import_module("engine.bundle.read")
+        return [(p.relative_to(root).as_posix(), p) for p in read.policy_paths(root, diags)]
+    listing = files.list_bundle_files(root)
+    diags.extend(listing.diagnostics)
+    return [(f.name, f.path) for f in listing.files if f.name != REGISTER_NAME]
+
+
 def bundle_root_of(path: Path, explicit: Optional[Path] = None, folder: Optional[Path] = None) -> Path:
     """The bundle a file belongs to: the nearest folder above it holding gateways.yaml and policies/, else
     the bundle the CLI would use (`explicit` as --bundle, $LAWFUL_BUNDLE, the workspace `folder` when it is a
@@ -81,7 +102,6 @@ class Analysis:
     sources: dict[str, SourceFile]  # every file analysed, bundle files and test files, by name
     models: dict[str, m.PolicyFile]  # the files that parsed
     bundle_files: frozenset[str]  # policy files of the bundle and gateways.yaml
-    test_files: frozenset[str]  # .policy files outside policies/ (open ones, and tests/policy on disk)
     open_tests: frozenset[str]  # the test files open in the editor (they get diagnostics)
     register: Optional[m.Register]
     checked: Optional[Checked]
@@ -112,9 +132,9 @@ class Analysis:
             out = register_occurrences(self.register, src.text) if self.register and src else []
         elif name in self.models:
             pf = self.models[name]
-            hit = self.file_index.get(id(pf))  # shared between analyses: a file that did not change keeps its list
-            if hit is not None and hit[0] is pf:
-                out = hit[1]
+            known = self.file_index.get(id(pf))  # shared between analyses: an unchanged file keeps its list
+            if known is not None and known[0] is pf:
+                out = known[1]
             else:
                 out = file_occurrences(pf)
                 self.file_index[id(pf)] = (pf, out)
@@ -145,7 +165,9 @@ class Analysis:
 
     # ---- policy tests -------------------------------------------------------------------------------
 
-    def test_results(self, name: str, today: Optional[dt.date] = None) -> list[tuple[m.PolicyTest, list[ExpectationResult]]]:
+    def test_results(
+        self, name: str, today: Optional[dt.date] = None
+    ) -> list[tuple[m.PolicyTest, list[ExpectationResult]]]:
         """Each `test` block of a file with the result of each expectation (empty when the bundle did not
         compile). Run as `lawful test` runs them; cached per analysis."""
         with self._lock:
@@ -244,7 +266,7 @@ class BundleState:
 
     def lint(self, analysis: Analysis) -> Analysis:
         """The analysis with the lint's diagnostics added (`lawful check` lints a bundle without errors)."""
-        if not analysis.lint_pending:
+        if not analysis.lint_pending or analysis.policy is None:
             return analysis
         with _no_gc():
             found = lint(analysis.policy, self.on, self.expiring_within)
@@ -256,8 +278,15 @@ class BundleState:
             lint_found.setdefault(file, []).append(d)
         for file_diags in by_file.values():
             file_diags.sort(key=Diagnostic.sort_key)
-        linted = replace(analysis, diagnostics=by_file, lint_pending=False, lint_found=lint_found, _occurrences={},
-                         _results={}, _lock=threading.Lock())
+        linted = replace(
+            analysis,
+            diagnostics=by_file,
+            lint_pending=False,
+            lint_found=lint_found,
+            _occurrences={},
+            _results={},
+            _lock=threading.Lock(),
+        )
         if self.current is analysis:
             self.current = linted
         return linted
@@ -266,8 +295,7 @@ class BundleState:
         diags: list[Diagnostic] = []
         texts: dict[str, str] = {}
         overlay = {self.name_of(p): t for p, t in open_docs.items() if self.is_bundle_file(p)}
-        for path in policy_paths(self.root, diags):
-            name = self.name_of(path)
+        for name, path in _policy_files(self.root, diags):
             if name in overlay:
                 continue
             src, read_diags = self._read(path, name)
@@ -282,8 +310,12 @@ class BundleState:
             src, read_diags = self._read(self.root / REGISTER_NAME, REGISTER_NAME)
             diags += read_diags
             register_text = src.text if src is not None else None
-        result = bundle_from_texts(texts, register_text if register_text is not None else "", parse=self._parse,
-                                   parse_register=self._parse_register)
+        result = bundle_from_texts(
+            texts,
+            register_text if register_text is not None else "",
+            parse=self._parse,
+            parse_register=self._parse_register,
+        )
         if register_text is not None:
             diags += result.diagnostics
         else:  # unreadable: its own diagnostic says so; the empty text's "is empty" would only repeat it
@@ -294,9 +326,9 @@ class BundleState:
             models.update({f.path: f for f in result.bundle.files})
         else:
             for name in texts:
-                parsed = self._parsed.get(name)
-                if parsed and parsed[1][0] is not None:
-                    models[name] = parsed[1][0]
+                cached = self._parsed.get(name)
+                if cached and cached[1][0] is not None:
+                    models[name] = cached[1][0]
 
         # The checks, then (without errors) the compiled policy and the lint: `lawful check`.
         checked = check(result.bundle, self.on) if result.bundle is not None else None
@@ -338,8 +370,11 @@ class BundleState:
                                 diags.append(bad)
 
         # Names keep resolving while a file is broken: its last model that parsed stands in for it.
-        self._last_good = {name: models.get(name) or self._last_good[name]
-                           for name in texts if name in models or name in self._last_good}
+        self._last_good = {
+            name: models.get(name) or self._last_good[name]
+            for name in texts
+            if name in models or name in self._last_good
+        }
         register = result.bundle.register if result.bundle is not None else None
         if register is not None:
             self._last_register = register
@@ -352,15 +387,22 @@ class BundleState:
         for file_diags in by_file.values():
             file_diags.sort(key=Diagnostic.sort_key)
         analysis = Analysis(
-            root=self.root, sources=sources, models=models,
-            bundle_files=frozenset([*texts, REGISTER_NAME]), test_files=frozenset(self.name_of(p) for p in test_paths),
-            open_tests=open_tests, register=register or self._last_register, checked=checked, policy=policy,
-            diagnostics=by_file, symbols=Symbols(symbol_files, register or self._last_register),
-            lint_pending=policy is not None, file_index=self._file_index)
+            root=self.root,
+            sources=sources,
+            models=models,
+            bundle_files=frozenset([*texts, REGISTER_NAME]),
+            open_tests=open_tests,
+            register=register or self._last_register,
+            checked=checked,
+            policy=policy,
+            diagnostics=by_file,
+            symbols=Symbols(symbol_files, register or self._last_register),
+            lint_pending=policy is not None,
+            file_index=self._file_index,
+        )
         live = {id(pf) for pf in models.values()}
         for key in list(self._file_index):  # files that changed or went (list(): a request may be adding)
             if key not in live:
                 self._file_index.pop(key, None)
         self.current = analysis
         return analysis
-
