@@ -391,3 +391,28 @@ async def test_a_test_file_outside_the_bundle_may_not_declare(client, bundle):
     assert {d.code for d in ds} == {"declaration-in-test-file", "unknown-name"}
     close_doc(client, story)
     await diagnostics(client, story, lambda ds: ds == [])
+
+
+async def test_outline_and_files_changed_on_disk(client, bundle):
+    purposes = bundle / "policies" / "purposes.policy"
+    text = open_doc(client, purposes)
+    symbols = await client.text_document_document_symbol_async(
+        t.DocumentSymbolParams(text_document=doc_id(purposes))
+    )
+    assert [s.name for s in symbols] == [line.split()[1] for line in text.splitlines() if line.startswith("purpose ")]
+
+    # a file written outside the editor (a git checkout) is checked when the client says it changed
+    added = bundle / "policies" / "zz-added.policy"
+    added.write_text('data added-data "Added" under nowhere\n', encoding="utf-8")
+    try:
+        client.workspace_did_change_watched_files(
+            t.DidChangeWatchedFilesParams(changes=[t.FileEvent(uri=uri(added), type=t.FileChangeType.Created)])
+        )
+        ds = await diagnostics(client, added, lambda ds: any(d.code == "unknown-name" for d in ds))
+        assert "unknown data category `nowhere`" in ds[0].message
+    finally:
+        added.unlink()
+        client.workspace_did_change_watched_files(
+            t.DidChangeWatchedFilesParams(changes=[t.FileEvent(uri=uri(added), type=t.FileChangeType.Deleted)])
+        )
+    await diagnostics(client, added, lambda ds: ds == [])
