@@ -595,6 +595,31 @@ def web_cmd(
     _emit(ops.web(bundle, port=port, open_browser=open_browser, audit_log=audit_log))
 
 
+@app.command("lsp")
+def lsp_cmd(
+    tcp: Optional[int] = typer.Option(None, "--tcp", min=1, max=65535, metavar="PORT", help="Listen on 127.0.0.1:PORT instead of stdin and stdout."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help="Bundle for files that are in none. Default: $LAWFUL_BUNDLE, the workspace folder if it is a bundle, else the shipped bundle."),
+) -> None:
+    """The language server for policy files (editors): diagnostics, hover, completion, definition, references, rename, formatting, test lenses.
+
+    Speaks the Language Server Protocol on stdin and stdout (or --tcp PORT). Needs the `lsp` extra.
+    """
+    # Self-contained (typer only), so it stands in either layout of this file; engine.ops.lsp does the work.
+    try:
+        import pygls  # noqa: F401 — the optional extra, checked before the server starts
+        from engine.ops.lsp import main
+    except ImportError as exc:
+        typer.echo(f"error[missing-extra]: `lawful lsp` needs the `lsp` extra ({exc.name} is not installed)", err=True)
+        typer.echo("  help: pip install 'lawful[lsp]'", err=True)
+        raise typer.Exit(2)
+    try:
+        main(tcp=tcp, bundle=bundle)
+    except OSError as exc:  # --tcp: the port is taken, or not ours to take
+        typer.echo(f"error[bad-usage]: cannot listen on 127.0.0.1:{tcp}: {(exc.strerror or str(exc)).lower()}", err=True)
+        typer.echo("  help: choose another --tcp PORT", err=True)
+        raise typer.Exit(2)
+
+
 @app.command("audit")
 def audit_cmd(
     files: List[Path] = typer.Argument(..., metavar="FILE", help="Transfer logs: CSV (with a header), JSON Lines or Parquet."),

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, error
@@ -208,10 +208,18 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
     return ReadResult(m.Bundle(tuple(files), register, str(root)), tuple(diags), sources)
 
 
-def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadResult:
-    """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions)."""
-    from engine.syntax.parser import parse_source
-    from engine.syntax.register import parse_register
+def bundle_from_texts(policies: Mapping[str, str], register_yaml: str,
+                      parse: Optional[Callable[[SourceFile], tuple[Optional[m.PolicyFile], list[Diagnostic]]]] = None,
+                      parse_register: Optional[Callable[[SourceFile], tuple[Optional[m.Register], list[Diagnostic]]]] = None,
+                      ) -> ReadResult:
+    """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions, the
+    language server). `parse` and `parse_register` stand in for `parse_source` and the register's reader (the
+    language server passes ones that keep the models of files that did not change)."""
+    from engine.syntax.parser import parse_source as parse_one
+    from engine.syntax.register import parse_register as parse_yaml
+
+    parse_source = parse or parse_one
+    parse_register = parse_register or parse_yaml
 
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}

@@ -147,16 +147,27 @@ def read_tests(paths: Sequence[Path], bundle_root: Optional[Path] = None,
         if parsed is None:
             continue
         in_bundle = policies_dir is not None and _inside(p, policies_dir)
-        for item in parsed.items:
-            if isinstance(item, m.PolicyTest):
-                tests.append((item, in_bundle))
-            elif not in_bundle:
-                ident = getattr(item, "id", None)
-                run.diagnostics.append(error(
-                    "declaration-in-test-file",
-                    f"`{ident.text if ident else '?'}` is declared in a test file outside the bundle",
-                    item.span, "test files may only hold `test` blocks; declare it in the bundle's policies/"))
+        found, refused = tests_of_file(parsed, in_bundle)
+        tests += [(t, in_bundle) for t in found]
+        run.diagnostics.extend(refused)
     return tests, run
+
+
+def tests_of_file(parsed: m.PolicyFile, in_bundle: bool) -> tuple[list[m.PolicyTest], list[Diagnostic]]:
+    """The `test` blocks of a parsed file, and a `declaration-in-test-file` error for each declaration when the
+    file is outside the bundle (the language server checks an open test file with this too)."""
+    tests: list[m.PolicyTest] = []
+    diags: list[Diagnostic] = []
+    for item in parsed.items:
+        if isinstance(item, m.PolicyTest):
+            tests.append(item)
+        elif not in_bundle:
+            ident = getattr(item, "id", None)
+            diags.append(error(
+                "declaration-in-test-file",
+                f"`{ident.text if ident else '?'}` is declared in a test file outside the bundle",
+                item.span, "test files may only hold `test` blocks; declare it in the bundle's policies/"))
+    return tests, diags
 
 
 def _inside(path: Path, folder: Path) -> bool:
