@@ -129,6 +129,10 @@ CODES: dict[str, str] = {
     "serve` needs pip install 'lawful[serve]').",
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
     "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
+    "unlisted-provision": "A gateway or restriction cites a provision of a statute whose register entry lists "
+    "provisions with their own dates, but not this one (or cites no provision). The rule then takes the Act's "
+    "dates, which is probably an oversight: a section may have commenced later than its Act, or never. List the "
+    "provision under the statute's `provisions:` in gateways.yaml, or cite a listed one.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 

@@ -557,6 +557,43 @@ def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: O
                                      span or ref.span))
 
 
+# ---- stage: provisions with their own dates (issue 12) -------------------------------------------------
+
+
+def stage_provisions(c: Checked) -> None:
+    """A rule citing a provision the register does not list, while it lists others of that Act, takes the
+    Act's dates: probably an oversight (`unlisted-provision`). And each listed provision's status against its
+    dates, as `stage_register` judges a statute's."""
+    for rule in list(c.gateways.values()) + list(c.restrictions.values()):
+        ref = rule.statute
+        s = c.statutes.get(ref.id.key) if ref is not None else None
+        if s is None or not s.provisions or ref is None:
+            continue
+        if ref.provision is None or s.provision(ref.provision) is None:
+            word = "gateway" if isinstance(rule, m.Gateway) else "restriction"
+            cited = f"`{ref.provision}`" if ref.provision else "no provision"
+            listed = ", ".join(f"`{p.text}`" for p in s.provisions[:5]) + (", …" if len(s.provisions) > 5 else "")
+            c.diagnostics.append(warning(
+                "unlisted-provision", f"{word} `{rule.id.text}` cites {cited} of `{s.id}`, which gateways.yaml does "
+                f"not list; it lists {listed}", ref.span,
+                f"list the provision under `{s.id}: provisions:` with its own dates, or cite a listed one: until then "
+                "the Act's dates apply"))
+    day = max(c.on, dt.date.today())
+    for _key, s in sorted(c.statutes.items()):
+        for p in s.provisions:
+            periods = p.periods()
+            last = periods[-1].repealed if periods else None
+            if p.status == "repealed" and last is not None and last > day:
+                c.diagnostics.append(error(
+                    "statute-status-mismatch", f"provision `{p.text}` of `{s.id}` has status `repealed`, but its "
+                    f"repeal takes effect on {last.isoformat()}, after {day.isoformat()}", p.span,
+                    "while a repeal is only scheduled keep `status: in-force` (the `repealed:` date ends it)"))
+            elif p.status == "in-force" and last is not None and last <= day:
+                c.diagnostics.append(warning(
+                    "statute-status-mismatch", f"provision `{p.text}` of `{s.id}` has status `in-force`, but was "
+                    f"repealed on {last.isoformat()}", p.span, "set `status: repealed`"))
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("symbols", stage_symbols),
     ("clauses", stage_clauses),
@@ -567,6 +604,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("statutes", stage_statutes),
     ("agreements", stage_agreements),
     ("warnings", stage_warnings),
+    ("provisions", stage_provisions),
 ]
 
 

@@ -108,15 +108,31 @@ class Window:
     repealed: Optional[dt.date] = None
     valid_from: Optional[dt.date] = None
     valid_to: Optional[dt.date] = None
+    # A cited provision the register lists (issue 12): its dates replace the Act's. `provision_key` is what
+    # `--assume STATUTE/PROVISION` names; `periods` its windows in force, earliest first (empty: never commenced);
+    # `commenced`/`repealed` then hold the first start and the last end.
+    provision_key: Optional[str] = None
+    periods: Optional[tuple[tuple[dt.date, Optional[dt.date]], ...]] = None
 
 
-def rule_window(statute: Optional[m.Statute], valid: Optional[m.Validity]) -> Window:
+def rule_window(statute: Optional[m.Statute], valid: Optional[m.Validity], provision: Optional[str] = None) -> Window:
     start = valid.start if valid is not None else None
     end = valid.end if valid is not None else None
     if statute is None:
         return Window(no_statute=True, valid_from=start, valid_to=end)
+    listed = statute.provision(provision)
+    if listed is not None:
+        periods = tuple((w.commenced, w.repealed) for w in listed.periods())
+        return Window(statute_key=sys.intern(statute.id.lower()), proposed=listed.status == "proposed",
+                      commenced=periods[0][0] if periods else None, repealed=periods[-1][1] if periods else None,
+                      valid_from=start, valid_to=end, provision_key=provision_key(statute, listed), periods=periods)
     return Window(statute_key=sys.intern(statute.id.lower()), proposed=statute.status == "proposed",
                   commenced=statute.commenced, repealed=statute.repealed, valid_from=start, valid_to=end)
+
+
+def provision_key(statute: m.Statute, provision: m.Provision) -> str:
+    """The key of an assumable provision: `esa-2008/section-15`."""
+    return sys.intern(f"{statute.id.lower()}/{provision.slug}")
 
 
 class Candidates:
@@ -182,7 +198,8 @@ class CompiledPolicy:
                 provision=g.statute.provision if g.statute else None, pairs=party_scopes(g.allows),
                 data=data_in(g.data), purposes=purposes_in(g.purposes),
                 requires_agreement=g.requires_agreement, overrides=frozenset(n.key for n in g.overrides),
-                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid))
+                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid,
+                                                 g.statute.provision if g.statute else None))
         self.restrictions: dict[str, CRestriction] = {}
         for k, r in sorted(c.restrictions.items()):
             self.restrictions[k] = CRestriction(
@@ -194,7 +211,8 @@ class CompiledPolicy:
                 exceptions=tuple(
                     (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
-                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid))
+                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid,
+                                                 r.statute.provision if r.statute else None))
         self.agreements: dict[str, CAgreement] = {}
         for k, a in sorted(c.agreements.items()):
             dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
@@ -300,9 +318,17 @@ class CompiledPolicy:
         raise UnknownNameError("purpose", name, did_you_mean(name, [p.id.text for p in self.purposes.values()]))
 
     def statute_key(self, name: str) -> str:
+        """The key of a statute to assume, or of one provision of it (`ESA-2008/section-15`)."""
         k = name.lower()
         if k in self.statutes:
             return k
+        act, slash, part = k.partition("/")
+        if slash and act in self.statutes:
+            listed = self.statutes[act].provision(part)
+            if listed is not None:
+                return provision_key(self.statutes[act], listed)
+            raise UnknownNameError("provision", name, [f"{self.statutes[act].id}/{p.slug}"
+                                                       for p in self.statutes[act].provisions][:3])
         # `--assume` takes a statute; someone who names the gateway (or a rule) means the statute it cites.
         cited = getattr(self.gateways.get(k) or self.restrictions.get(k), "statute", None)
         suggestions = [cited.id] if cited is not None else did_you_mean(name, [s.id for s in self.statutes.values()])
@@ -312,6 +338,11 @@ class CompiledPolicy:
         """The gateway, restriction or agreement with this id (case-insensitive), or None."""
         k = name.lower()
         return self.gateways.get(k) or self.restrictions.get(k) or self.agreements.get(k)
+
+    def assumed_name(self, key: str) -> str:
+        """How an assumption (a statute key, or `statute/provision` key) is shown: `ESA-2008/section-15`."""
+        act, slash, part = key.partition("/")
+        return self.statutes[act].id + (f"/{part}" if slash else "")
 
     def org_name(self, key: str) -> str:
         return self.orgs[key].id.text

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
 from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConsiderationDict, DecisionDict, FixDict,
-                                    HopDict, RuleDict, RouteDict, Verdict)
+                                    HopDict, ProvisionDatesDict, RuleDict, RouteDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -26,13 +26,15 @@ class RuleRef:
     citation: Optional[str] = None
     provision: Optional[str] = None
     url: Optional[str] = None
+    # the register's record of the cited provision, when it lists it with its own dates (issue 12)
+    provision_dates: Optional[ProvisionDatesDict] = field(default=None, compare=False, hash=False)
 
     def to_dict(self) -> RuleDict:
         return {
             "kind": self.kind, "id": self.id, "title": self.title,
             "statute": None if not self.statute else {
                 "id": self.statute, "title": self.statute_title, "citation": self.citation,
-                "provision": self.provision, "url": self.url},
+                "provision": self.provision, "url": self.url, "provision_dates": self.provision_dates},
             "span": self.span.to_dict() if self.span else None,
         }
 

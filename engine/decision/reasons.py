@@ -33,9 +33,13 @@ class Why(str, Enum):
     NO_ARTICLE_9 = "no-article-9"
     NO_ARTICLE_10 = "no-article-10"
     BLOCKED = "blocked"  # args: restrictions (ids)
+    # issue 12: provisions with their own dates
+    PROVISION_NOT_COMMENCED = "provision-not-commenced"  # args: statute, provision (`ESA-2008/section-15`)
+    PROVISION_GAP = "provision-gap"  # args: ended, resumes (between two windows of partial commencement)
 
 
-STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED})
+STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED,
+                             Why.PROVISION_NOT_COMMENCED, Why.PROVISION_GAP})
 WINDOW_REASONS = frozenset({Why.NOT_YET_VALID, Why.EXPIRED})
 SENSITIVITY_REASONS = frozenset({Why.NO_LAWFUL_BASIS, Why.NO_ARTICLE_9, Why.NO_ARTICLE_10})
 
@@ -52,7 +56,8 @@ def json_code(kind: str, why: Why) -> str:
         return "proposed"
     if why is Why.STATUTE_REPEALED:
         return "repealed"
-    if why in (Why.NO_STATUTE, Why.STATUTE_NOT_COMMENCED, Why.NOT_YET_VALID):
+    if why in (Why.NO_STATUTE, Why.STATUTE_NOT_COMMENCED, Why.NOT_YET_VALID, Why.PROVISION_NOT_COMMENCED,
+               Why.PROVISION_GAP):
         return "not-in-force"
     if why is Why.EXPIRED:
         return "expired" if kind == "agreement" else "not-in-force"

@@ -10,12 +10,32 @@ from engine.base.source import SpanDict
 Verdict = Literal["allow", "deny"]
 
 
+class ProvisionWindowDict(TypedDict):
+    commenced: str
+    repealed: Optional[str]
+    commenced_by: Optional[str]
+    extent: Optional[str]
+
+
+class ProvisionDatesDict(TypedDict):
+    """The register's record of a cited provision with its own dates (issue 12)."""
+
+    provision: str
+    status: str
+    commenced: Optional[str]
+    repealed: Optional[str]
+    commenced_by: Optional[str]
+    url: Optional[str]
+    windows: list[ProvisionWindowDict]
+
+
 class StatuteRefDict(TypedDict):
     id: str
     title: Optional[str]
     citation: Optional[str]
     provision: Optional[str]
     url: Optional[str]
+    provision_dates: Optional[ProvisionDatesDict]
 
 
 class RuleDict(TypedDict):

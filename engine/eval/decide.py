@@ -23,6 +23,7 @@ from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestriction
 from engine.base.source import Span
 from engine.decision.answer import RuleRef
+from engine.decision.shapes import ProvisionDatesDict
 from engine.decision.reasons import STATUTE_REASONS, Why
 from engine.eval.rules import (agreement_covers, in_force, org_absent, restriction_check, sensitivity_gap, valid_on,
                                window_args)
@@ -96,11 +97,11 @@ def clause_span(model, clause: str) -> Optional[Span]:
     return model.span
 
 
-def _rule_miss(kind: str, rule, why: Why, policy: CompiledPolicy) -> Considered:
+def _rule_miss(kind: str, rule, why: Why, policy: CompiledPolicy, on: Optional[dt.date] = None) -> Considered:
     """A gateway or restriction not in force (statute or window), with its dates and the deciding clause."""
     w = getattr(rule, "window", None)
     span = clause_span(rule.model, "statute" if why in STATUTE_REASONS else "valid")
-    return Considered(kind, rule.key, why, window_args(why, w, rule.valid, policy), span)
+    return Considered(kind, rule.key, why, window_args(why, w, rule.valid, policy, on), span)
 
 
 def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgreement, ...] = (),
@@ -139,7 +140,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if why is Why.EXCEPTION and exc is not None:
                 note(Considered("restriction", r.key, why, {"at": exc.span}, exc.span))
             else:
-                note(_rule_miss("restriction", r, why, policy))
+                note(_rule_miss("restriction", r, why, policy, on))
     if out.missing_org:
         return out
 
@@ -163,7 +164,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         why = in_force(g.window, on, assume)
         if why is not None:
             if note:
-                note(_rule_miss("gateway", g, why, policy))
+                note(_rule_miss("gateway", g, why, policy, on))
             continue
         in_force_agreements: list[Optional[CAgreement]] = []
         for a in covering + extra_by_gateway.get(g.key, []):
@@ -256,9 +257,22 @@ def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
         return RuleRef("agreement", rule.id, rule.model.title, rule.model.span if not rule.hypothetical else None)
     kind = "gateway" if isinstance(rule, CGateway) else "restriction"
     s = rule.statute
+    listed = s.provision(rule.provision) if s else None
+    url = (listed.url if listed is not None and listed.url else m.provision_url(s.url, rule.provision)) if s else None
     return RuleRef(kind, rule.id, rule.model.title, rule.model.span, statute=s.id if s else None,
                    statute_title=s.title if s else None, citation=s.citation if s else None,
-                   provision=rule.provision, url=m.provision_url(s.url, rule.provision) if s else None)
+                   provision=rule.provision, url=url, provision_dates=provision_dates(listed))
+
+
+def provision_dates(p: Optional[m.Provision]) -> Optional[ProvisionDatesDict]:
+    """The register's record of a provision as the decision JSON shows it."""
+    if p is None:
+        return None
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"provision": p.text, "status": p.status, "commenced": iso(p.commenced), "repealed": iso(p.repealed),
+            "commenced_by": p.commenced_by, "url": p.url,
+            "windows": [{"commenced": w.commenced.isoformat(), "repealed": iso(w.repealed),
+                         "commenced_by": w.commenced_by, "extent": w.extent} for w in p.periods() if p.windows]}
 
 
 def with_assumptions(q: Question, extra: Iterable[str]) -> Question:

@@ -107,7 +107,7 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
                                  to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end)))
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
     return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
-                 day, tuple(sorted(policy.statutes[a].id for a in assumed)), max_hops, tuple(found), truncated)
+                 day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
 def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
@@ -137,7 +137,7 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
                                  to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s)))
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
     return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
-                 day, tuple(sorted(policy.statutes[a].id for a in assumed)), max_hops, tuple(found), truncated)
+                 day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
 # ---- the register of sharing -------------------------------------------------------------------------

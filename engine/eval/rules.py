@@ -41,6 +41,11 @@ def in_force(w: Window, on: dt.date, assume: frozenset, statute_required: bool =
     if w.no_statute:
         if statute_required:
             return Why.NO_STATUTE
+    elif w.periods is not None:
+        if w.statute_key not in assume and w.provision_key not in assume:
+            why = provision_in_force(w, on)
+            if why is not None:
+                return why
     elif w.statute_key not in assume:
         if w.proposed:
             return Why.STATUTE_PROPOSED
@@ -53,6 +58,25 @@ def in_force(w: Window, on: dt.date, assume: frozenset, statute_required: bool =
     if w.valid_to is not None and on > w.valid_to:
         return Why.EXPIRED
     return None
+
+
+def provision_in_force(w: Window, on: dt.date) -> Optional[Why]:
+    """A cited provision with its own dates (issue 12): in force on a day inside one of its windows (each from
+    its commencement, inclusive, to its repeal, exclusive); a proposed or never-commenced provision never."""
+    if w.proposed:
+        return Why.STATUTE_PROPOSED
+    periods = w.periods or ()
+    if not periods:
+        return Why.PROVISION_NOT_COMMENCED
+    for start, end in periods:
+        if start <= on and (end is None or on < end):
+            return None
+    if on < periods[0][0]:
+        return Why.STATUTE_NOT_COMMENCED
+    last_end = periods[-1][1]
+    if last_end is not None and on >= last_end:
+        return Why.STATUTE_REPEALED
+    return Why.PROVISION_GAP
 
 
 def valid_on(valid: Optional[m.Validity], on: dt.date) -> Optional[Why]:
@@ -119,10 +143,17 @@ def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[
 
 # ---- the arguments of a reason, for the explanation ----------------------------------------------------
 
-def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], policy: CompiledPolicy) -> dict:
+def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], policy: CompiledPolicy,
+                on: Optional[dt.date] = None) -> dict:
     """The dates (and statute) a not-in-force reason speaks of."""
     if why is Why.STATUTE_PROPOSED and w is not None and w.statute_key is not None:
-        return {"statute": policy.statutes[w.statute_key].id}
+        return {"statute": policy.assumed_name(w.provision_key or w.statute_key)}
+    if why is Why.PROVISION_NOT_COMMENCED and w is not None and w.provision_key is not None:
+        return {"statute": policy.statutes[w.statute_key].id, "provision": policy.assumed_name(w.provision_key)}
+    if why is Why.PROVISION_GAP and w is not None and w.periods:
+        ended = max(e for s, e in w.periods if e is not None and e <= on)
+        resumes = min(s for s, e in w.periods if s > on)
+        return {"ended": ended, "resumes": resumes}
     if why is Why.STATUTE_NOT_COMMENCED and w is not None:
         return {"until": w.commenced}
     if why is Why.STATUTE_REPEALED and w is not None:

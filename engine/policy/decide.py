@@ -82,7 +82,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         verdict="allow" if out.allowed else "deny",
         headline=headline,
         source=policy.org_name(q.source), recipient=policy.org_name(q.recipient), data=policy.data_name(q.data),
-        purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.statutes[s].id for s in q.assume)),
+        purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
         fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])))
 

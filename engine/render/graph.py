@@ -123,7 +123,7 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
     scope = ", ".join(x for x in (f"data {policy.data_name(policy.data_key(data))}" if data else "",
                                   f"purpose {policy.purpose_name(policy.purpose_key(purpose))}" if purpose else "") if x)
     title = f"Lawful flows on {day.isoformat()}" + (f" ({scope})" if scope else "") + (
-        f", assuming {', '.join(sorted(policy.statutes[a].id for a in assumed))}" if assumed else "")
+        f", assuming {', '.join(sorted(policy.assumed_name(a) for a in assumed))}" if assumed else "")
     nodes = sorted(keep, key=lambda k: (policy.org_name(k).lower(), k))
     ordered = sorted(edges.values(), key=lambda e: (policy.org_name(e.source).lower(),
                                                     policy.org_name(e.recipient).lower(), e.blocked))

@@ -32,6 +32,10 @@ def _in_force_words(kind: str, why: Why, args: Mapping[str, Any]) -> str:
         return f"not {'in force' if kind == 'agreement' else 'valid'} until {_d(args['until'])}"
     if why is Why.EXPIRED:
         return f"expired on {_d(args['on'])}"
+    if why is Why.PROVISION_NOT_COMMENCED:
+        return f"`{args['provision']}` has not been commenced"
+    if why is Why.PROVISION_GAP:
+        return f"not in force between {_d(args['ended'])} and {_d(args['resumes'])} (commenced in stages)"
     raise ValueError(f"not an in-force reason: {why}")
 
 
@@ -61,7 +65,7 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
-    if kind == "restriction" and why is not Why.STATUTE_NOT_COMMENCED:  # "not in force until" says it already
+    if kind == "restriction" and why not in (Why.STATUTE_NOT_COMMENCED, Why.PROVISION_GAP):  # "not in force until" says it already
         return f"not in force: {words}"
     return words
 
@@ -167,9 +171,10 @@ def fix(f: Fix) -> str:
     if f.kind == "new-agreement":
         return f"make {_agreement_words(a)}"
     if f.kind == "assume-statute":
+        act = f"commence `{f.statute}`" if a.get("not_commenced") else f"enact the proposed statute `{f.statute}`"
         if a.get("with_agreement"):
-            return f"enact the proposed statute `{f.statute}` and make {_agreement_words(a)}"
-        return f"enact the proposed statute `{f.statute}` ({a['statute_title']}): gateway `{f.gateway}` would then allow the flow"
+            return f"{act} and make {_agreement_words(a)}"
+        return f"{act} ({a['statute_title']}): gateway `{f.gateway}` would then allow the flow"
     if f.kind == "later-date":
         words = f"lawful from {_d(f.on)}, when {_when(a['events'])}"
         if a.get("with_agreement"):

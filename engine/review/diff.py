@@ -85,7 +85,8 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
         details = ()
         if a is not None and b is not None:
             details = tuple(f"{name}: {x or '—'} → {y or '—'}" for name, x, y in
-                            zip(("status", "commenced", "repealed"), _statute_effect(a), _statute_effect(b)) if x != y)
+                            zip(("status", "commenced", "repealed", "provisions"), _statute_effect(a), _statute_effect(b))
+                            if x != y)
         out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
                               details, s.citation, s.url))
     for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
@@ -104,7 +105,18 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
 
 
 def _statute_effect(s: m.Statute) -> tuple:
-    return (s.status, s.commenced.isoformat() if s.commenced else None, s.repealed.isoformat() if s.repealed else None)
+    return (s.status, s.commenced.isoformat() if s.commenced else None, s.repealed.isoformat() if s.repealed else None,
+            _provisions_effect(s))
+
+
+def _provisions_effect(s: m.Statute) -> Optional[str]:
+    """The provisions with their own dates, as one comparable text (None when it lists none)."""
+    if not s.provisions:
+        return None
+    def one(p: m.Provision) -> str:
+        periods = ", ".join(f"{w.commenced}..{w.repealed or ''}" for w in p.periods()) or "never"
+        return f"{p.text} {p.status} [{periods}]"
+    return "; ".join(sorted(one(p) for p in s.provisions))
 
 
 def _structure(item) -> tuple:

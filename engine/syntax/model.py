@@ -222,6 +222,52 @@ class PolicyFile:
 # ---- the statute register (gateways.yaml) ------------------------------------------------------------
 
 
+def provision_slug(text: str) -> str:
+    """How a provision is keyed and assumed: "Section 15" and "section-15" are both `section-15`."""
+    return re.sub(r"[\s_-]+", "-", text.strip().lower())
+
+
+@dataclass(frozen=True)
+class ProvisionWindow:
+    """One period a provision is in force: from `commenced` (inclusive) until `repealed` (exclusive)."""
+
+    commenced: dt.date
+    repealed: Optional[dt.date] = None
+    commenced_by: Optional[str] = None
+    extent: Optional[str] = None  # what it was commenced for ("for specified purposes")
+
+    def covers(self, day: dt.date) -> bool:
+        return self.commenced <= day and (self.repealed is None or day < self.repealed)
+
+
+@dataclass(frozen=True)
+class Provision:
+    """A provision of a statute with its own dates (gateways.yaml `provisions:`)."""
+
+    text: str  # as the register writes it ("section 15")
+    status: str  # "in-force" | "not-commenced" | "repealed" | "proposed"
+    commenced: Optional[dt.date] = None
+    repealed: Optional[dt.date] = None
+    commenced_by: Optional[str] = None
+    url: Optional[str] = None
+    windows: tuple[ProvisionWindow, ...] = ()
+    notes: Optional[str] = None
+    span: Span = _span()
+
+    @property
+    def slug(self) -> str:
+        return provision_slug(self.text)
+
+    def periods(self) -> tuple[ProvisionWindow, ...]:
+        """When it is in force, earliest first: its windows, or the one window of `commenced`/`repealed`;
+        none when it has not commenced or is only proposed."""
+        if self.windows:
+            return tuple(sorted(self.windows, key=lambda w: w.commenced))
+        if self.status in ("not-commenced", "proposed") or self.commenced is None and self.status != "repealed":
+            return ()
+        return (ProvisionWindow(self.commenced or dt.date.min, self.repealed, self.commenced_by),)
+
+
 @dataclass(frozen=True)
 class Statute:
     id: str
@@ -233,6 +279,14 @@ class Statute:
     repealed: Optional[dt.date] = None
     notes: Optional[str] = None
     span: Span = _span()
+    provisions: tuple[Provision, ...] = ()
+
+    def provision(self, text: Optional[str]) -> Optional[Provision]:
+        """The register's record of a provision cited as `text`, if it lists it."""
+        if text is None:
+            return None
+        slug = provision_slug(text)
+        return next((p for p in self.provisions if p.slug == slug), None)
 
     def in_force_on(self, day: dt.date, assumed: bool = False) -> bool:
         """Commencement is inclusive; a repeal takes effect on its date (not in force from that day on).
