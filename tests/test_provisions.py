@@ -94,7 +94,8 @@ def test_the_register_refuses_bad_provisions(tmp_path, record, problem):
 
 def test_two_keys_for_one_provision_are_refused(tmp_path):
     register = ("statutes:\n  ESA:\n    title: t\n    status: in-force\n    commenced: 2008-01-01\n"
-                "    provisions:\n      section 15: {status: not-commenced}\n      Section-15: {status: not-commenced}\n")
+                "    provisions:\n      section 15: {status: not-commenced}\n"
+                "      Section-15: {status: not-commenced}\n")
     root = write_bundle(tmp_path / "b", {"main.policy": 'organisation A "A"\n'}, register)
     with pytest.raises(engine.DiagnosticsError) as info:
         engine.load(root)

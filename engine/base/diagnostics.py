@@ -133,6 +133,19 @@ CODES: dict[str, str] = {
     "provisions with their own dates, but not this one (or cites no provision). The rule then takes the Act's "
     "dates, which is probably an oversight: a section may have commenced later than its Act, or never. List the "
     "provision under the statute's `provisions:` in gateways.yaml, or cite a listed one.",
+    "bad-rename": "A `renames` that cannot hold: a body renaming itself, one former name renamed twice (a split is "
+    "a transfer of functions), a former name already used by another organisation, renames that loop, a rename "
+    "before the body exists, or a renamed body that also ceases (a renamed body goes on existing under its new "
+    "name; write a transfer or `succeeds` if it did not).",
+    "bad-transfer": "A transfer of functions that cannot hold: a body transferring to itself, or a transferor or "
+    "transferee that does not exist on the transfer's date (it comes into existence later, or has already ceased). "
+    "Give the new body `exists from` on or before the date.",
+    "dead-rule": "A gateway or agreement can no longer apply: every body it names as sender (or every body it "
+    "names as recipient) has ceased or been succeeded by the check date, and no transfer of functions passed its "
+    "functions on (succession passes no rule on). Remove it, record the transfer, or name the successor.",
+    "re-sign-agreement": "(info) An agreement names a body whose functions passed to another by a transfer, or a "
+    "body by a former name: it still covers the flows, through the transfer or the rename, but the partners should "
+    "re-sign it under the name in use.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
 }
 

@@ -41,6 +41,9 @@ class Checked:
     purpose_tree: Optional[Tree] = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unresolved: bool = False  # some reference did not resolve: later semantic stages would mislead
+    # continuity (issue 12, engine/check/continuity.py)
+    transfers: list[m.Transfer] = field(default_factory=list)
+    renamed: dict[str, list] = field(default_factory=dict)  # org key -> its former names (continuity.Former)
 
     @property
     def ok(self) -> bool:
@@ -594,10 +597,29 @@ def stage_provisions(c: Checked) -> None:
                     f"repealed on {last.isoformat()}", p.span, "set `status: repealed`"))
 
 
+def stage_renames(c: Checked) -> None:
+    """Transfers collected and complete; renames folded into one identity (engine/check/continuity.py)."""
+    from engine.check.continuity import stage_renames as fold
+    from engine.syntax.clauses import is_set
+
+    c.transfers = c.bundle.items(m.Transfer)
+    for t in c.transfers:
+        _check_required(c, "transfer", t, is_set)
+    fold(c)
+
+
+def stage_continuity(c: Checked) -> None:
+    from engine.check.continuity import stage_continuity as run
+
+    run(c)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("symbols", stage_symbols),
+    ("renames", stage_renames),
     ("clauses", stage_clauses),
     ("names", stage_names),
+    ("continuity", stage_continuity),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
     ("register", stage_register),

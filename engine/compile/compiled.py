@@ -138,13 +138,48 @@ def provision_key(statute: m.Statute, provision: m.Provision) -> str:
 class Candidates:
     """The rules that can apply to one (source, recipient): restrictions whose parties reach it, and gateways
     whose `allows` pairs match it, each with the agreements under it that cover that direction. Orders are
-    key orders, so explanations are deterministic."""
+    key orders, so explanations are deterministic. `conditional` holds the keys of the gateways and
+    agreements that reach the pair only on some dates or for some flows (through a transfer of functions):
+    the evaluator decides those with the question's date, data and purpose (engine/eval/rules.py `inside`)."""
 
-    __slots__ = ("restrictions", "gateways")
+    __slots__ = ("restrictions", "gateways", "conditional")
 
-    def __init__(self, restrictions: list["CRestriction"], gateways: list[tuple["CGateway", list["CAgreement"]]]):
+    def __init__(self, restrictions: list["CRestriction"], gateways: list[tuple["CGateway", list["CAgreement"]]],
+                 conditional: frozenset[str] = frozenset()):
         self.restrictions = restrictions
         self.gateways = gateways
+        self.conditional = conditional
+
+
+@dataclass(frozen=True, eq=False)
+class CTransfer:
+    """A transfer of functions (issue 12), its names resolved and its scope expanded."""
+
+    key: str
+    model: m.Transfer
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    on: dt.date
+    data: Optional[frozenset]  # None: every category
+    purposes: Optional[frozenset]  # None: every purpose
+    statute: Optional[m.Statute]
+    provision: Optional[str]
+
+    @property
+    def id(self) -> str:
+        return self.model.title
+
+
+@dataclass(frozen=True)
+class Inherit:
+    """An organisation inside the scope of rules naming `pred` from `since`, for the data and purposes given
+    (None: all), through the chain of transfers of functions `chain` (keys, in date order)."""
+
+    pred: str
+    since: dt.date
+    data: Optional[frozenset]
+    purposes: Optional[frozenset]
+    chain: tuple[str, ...]
 
 
 class CompiledPolicy:
@@ -173,6 +208,14 @@ class CompiledPolicy:
 
         # When each organisation exists, and the scopes succession cuts (`_succession` below).
         self.org_start, self.org_end, self.scope_cut = _succession(c)
+        # Continuity (issue 12): `exists from`, `ceases on` and transfers end and start bodies too; a transfer
+        # of functions carries rules naming the transferor to the transferee; renames keep former names.
+        self.org_end_kind: dict[str, str] = {}
+        self.transfers: dict[str, CTransfer] = {}
+        self.inherits: dict[str, tuple[Inherit, ...]] = {}
+        self.transferees: dict[str, frozenset[str]] = {}
+        self.former: dict[str, tuple[tuple[str, dt.date, str], ...]] = {}
+        _continuity(self, c)
 
         org = c.org_key
         orgs_in = lambda names: self.org_scope(org(n.text) for n in names)  # noqa: E731
@@ -283,6 +326,8 @@ class CompiledPolicy:
         return built
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
+        if s in self.inherits or d in self.inherits:
+            return self._build_candidates_through_transfers(s, d)
         restrictions = [r for r in self.restrictions_by_source.get(s, []) + self.restrictions_any_source
                         if s in r.one_way or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
         gateways = []
@@ -293,6 +338,51 @@ class CompiledPolicy:
                           if any(s in as_ and d in ad for as_, ad in a.directions)]
             gateways.append((g, agreements))
         return Candidates(restrictions, gateways)
+
+    def _build_candidates_through_transfers(self, s: str, d: str) -> Candidates:
+        """Candidates of a pair one of whose bodies received functions: the rules naming it or a transferor
+        (on any date: the evaluator checks the date and scope, so rules reached only so are `conditional`)."""
+        srcs = (s,) + tuple(dict.fromkeys(e.pred for e in self.inherits.get(s, ())))
+        dsts = (d,) + tuple(dict.fromkeys(e.pred for e in self.inherits.get(d, ())))
+
+        def meets(scope: Optional[frozenset], keys: tuple[str, ...]) -> bool:
+            return scope is None or any(k in scope for k in keys)
+
+        seen: set[str] = set()
+        pool: list[CRestriction] = []
+        for k in srcs:
+            for r in self.restrictions_by_source.get(k, []):
+                if r.key not in seen:
+                    seen.add(r.key)
+                    pool.append(r)
+        pool.sort(key=lambda r: r.key)
+        restrictions = [r for r in pool + self.restrictions_any_source
+                        if meets(r.one_way, srcs) and bool(r.one_way)
+                        or any(meets(rs, srcs) and meets(rd, dsts) for rs, rd in r.forbids)]
+        conditional: set[str] = set()
+        gateways = []
+        seen.clear()
+        gpool: list[CGateway] = []
+        for k in srcs:
+            for g in self.gateways_by_source.get(k, []):
+                if g.key not in seen:
+                    seen.add(g.key)
+                    gpool.append(g)
+        gpool.sort(key=lambda g: g.key)
+        for g in gpool + self.gateways_any_source:
+            if not any(meets(gs, srcs) and meets(gd, dsts) for gs, gd in g.pairs):
+                continue
+            if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
+                conditional.add(g.key)
+            agreements = []
+            for a in self.agreements_by_gateway.get(g.key, []):
+                if any(s in as_ and d in ad for as_, ad in a.directions):
+                    agreements.append(a)
+                elif any(meets(as_, srcs) and meets(ad, dsts) for as_, ad in a.directions):
+                    agreements.append(a)
+                    conditional.add(f"agreement:{a.key}")
+            gateways.append((g, agreements))
+        return Candidates(restrictions, gateways, frozenset(conditional))
 
     # ---- names --------------------------------------------------------------------------------------
 
@@ -364,6 +454,25 @@ class CompiledPolicy:
             out |= below - cut if cut else below
         return frozenset(out)
 
+    def reach_scope(self, scope: Optional[frozenset]) -> Optional[frozenset]:
+        """A party scope with every body that received functions from one inside it (on some date, for some
+        flows): the superset that reachability and the diff enumerate; the evaluator decides each flow."""
+        if scope is None or not self.transferees:
+            return scope
+        extra = [self.transferees[k] for k in scope if k in self.transferees]
+        return scope.union(*extra) if extra else scope
+
+    def org_name_on(self, key: str, on: dt.date) -> str:
+        """The name an organisation was known by on a date (renames: `TTA` before 2005-09-01, `TDA` after)."""
+        for name, until, _title in self.former.get(key, ()):
+            if on < until:
+                return name
+        return self.org_name(key)
+
+    def formerly_on(self, key: str, on: dt.date) -> tuple[str, ...]:
+        """The names an organisation had before the one in use on a date, latest first."""
+        return tuple(name for name, until, _title in reversed(self.former.get(key, ())) if until <= on)
+
     def org_exists(self, key: str, on: dt.date) -> bool:
         start = self.org_start.get(key)
         end = self.org_end.get(key)
@@ -391,6 +500,82 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
         if inside:
             cut[pred] = c.org_tree.expand(inside)
     return start, end, cut
+
+
+MAX_TRANSFER_CHAIN = 16
+
+
+def _continuity(p: CompiledPolicy, c: Checked) -> None:
+    """Issue 12 on the compiled policy: when bodies start and end (`exists from`, `ceases on`, transfers; from
+    engine/check/continuity.py `starts` and `endings`, the one place they are gathered), the transfers with
+    their scopes, which organisation inherits the rules naming which (`inherits`, closed over chains of
+    transfers and over the transferees' parts), and the former names of renamed bodies."""
+    from engine.check.continuity import endings, starts, transfer_edges
+
+    for k, day in starts(c).items():
+        p.org_start[k] = day
+    for k, ending in endings(c).items():
+        p.org_end[k] = (ending.on, ending.successor)
+        p.org_end_kind[k] = ending.kind
+    for k, history in c.renamed.items():
+        p.former[k] = tuple((f.name.text, f.until, f.title) for f in history)
+    keys: dict[int, str] = {}
+    for t in c.transfers:
+        if t.on is None:
+            continue
+        srcs = tuple(k for k in (c.org_key(n.text) for n in t.sources) if k is not None)
+        dsts = tuple(k for k in (c.org_key(n.text) for n in t.targets) if k is not None)
+        key = f"{'+'.join(srcs)}>{'+'.join(dsts)}@{t.on.isoformat()}"
+        if t.data or t.purposes:
+            key += "/" + ",".join(n.key for n in t.data) + "/" + ",".join(n.key for n in t.purposes)
+        while key in p.transfers:
+            key += "'"
+        keys[id(t)] = key
+        statute = p.statutes.get(t.statute.id.key) if t.statute else None
+        p.transfers[key] = CTransfer(key, t, srcs, dsts, t.on,
+                                     p.data_tree.expand(n.key for n in t.data) if t.data else None,
+                                     p.purpose_tree.expand(n.key for n in t.purposes) if t.purposes else None,
+                                     statute, t.statute.provision if t.statute else None)
+    direct: dict[str, list[Inherit]] = {}
+    for t, s, d in transfer_edges(c):
+        ct = p.transfers[keys[id(t)]]
+        direct.setdefault(d, []).append(Inherit(s, ct.on, ct.data, ct.purposes, (ct.key,)))
+    if not direct:
+        return
+
+    def meet(a: Optional[frozenset], b: Optional[frozenset]) -> Optional[frozenset]:
+        return b if a is None else a if b is None else a & b
+
+    # Close over chains: what a transferor had inherited passes on with it (from the later date, within both scopes).
+    found: dict[str, dict[tuple, Inherit]] = {d: {(e.pred, e.chain): e for e in es} for d, es in direct.items()}
+    for _ in range(MAX_TRANSFER_CHAIN):
+        grew = False
+        for d, entries in found.items():
+            for e in list(entries.values()):
+                for up in found.get(e.pred, {}).values():
+                    if up.pred == d or len(up.chain) + len(e.chain) > MAX_TRANSFER_CHAIN or \
+                            set(up.chain) & set(e.chain):
+                        continue
+                    new = Inherit(up.pred, max(up.since, e.since), meet(up.data, e.data), meet(up.purposes, e.purposes),
+                                  up.chain + e.chain)
+                    if (new.pred, new.chain) not in entries:
+                        entries[(new.pred, new.chain)] = new
+                        grew = True
+        if not grew:
+            break
+    # A rule naming the transferee covers its parts; so does one it inherits.
+    inherits: dict[str, list[Inherit]] = {}
+    for d, entries in sorted(found.items()):
+        for x in sorted(p.org_tree.descendants.get(d, frozenset((d,)))):
+            inherits.setdefault(x, []).extend(e for e in entries.values() if e.pred != x)
+    for x, found_here in inherits.items():
+        found_here.sort(key=lambda e: (e.since, len(e.chain), e.pred, e.chain))
+        p.inherits[x] = tuple(found_here)
+    by_pred: dict[str, set[str]] = {}
+    for x, held in p.inherits.items():
+        for e in held:
+            by_pred.setdefault(e.pred, set()).add(x)
+    p.transferees = {k: frozenset(v) for k, v in by_pred.items()}
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],

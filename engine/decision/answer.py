@@ -10,7 +10,8 @@ from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
 from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConsiderationDict, DecisionDict, FixDict,
-                                    HopDict, ProvisionDatesDict, RuleDict, RouteDict, Verdict)
+                                    HopDict, ProvisionDatesDict, RuleDict, RouteDict, TransferDict,
+                                    Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -164,6 +165,32 @@ class Route:
 
 
 @dataclass(frozen=True)
+class TransferRef:
+    """A transfer of functions an answer relied on (issue 12): a rule naming the transferor covered the
+    transferee."""
+
+    key: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    on: dt.date
+    statute: Optional[str] = None
+    statute_title: Optional[str] = None
+    provision: Optional[str] = None
+    data: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    continues: bool = False
+    span: Optional[Span] = None
+    text: str = ""  # in words (engine/render/words.py `transfer`)
+
+    def to_dict(self) -> TransferDict:
+        return {"from": list(self.sources), "to": list(self.targets), "on": self.on.isoformat(),
+                "statute": None if not self.statute else {"id": self.statute, "title": self.statute_title,
+                                                          "provision": self.provision},
+                "data": list(self.data), "purposes": list(self.purposes), "continues": self.continues,
+                "text": self.text, "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer to one question, as plain data. `to_dict()` is the stable JSON shape
     (schema: schemas/decision.schema.json)."""
@@ -183,6 +210,9 @@ class Decision:
     fixes: tuple[Fix, ...]
     routes: tuple[Route, ...] = ()
     sensitivity: tuple[str, ...] = ()
+    # issue 12: the transfers of functions relied on; renamed bodies as (name in use, former names)
+    transfers: tuple[TransferRef, ...] = ()
+    renamed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -213,6 +243,8 @@ class Decision:
             "conditions": [c.to_dict() for c in self.conditions],
             "fixes": [f.to_dict() for f in self.fixes],
             "routes": [r.to_dict() for r in self.routes],
+            "transfers": [x.to_dict() for x in self.transfers],
+            "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed],
         }
 
 

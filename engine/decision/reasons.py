@@ -36,6 +36,11 @@ class Why(str, Enum):
     # issue 12: provisions with their own dates
     PROVISION_NOT_COMMENCED = "provision-not-commenced"  # args: statute, provision (`ESA-2008/section-15`)
     PROVISION_GAP = "provision-gap"  # args: ended, resumes (between two windows of partial commencement)
+    # issue 12: continuity of bodies
+    ORG_CEASED = "org-ceased"  # args: organisation, on, date
+    ORG_TRANSFERRED = "org-transferred"  # args: organisation, successor, on, date (its functions passed)
+    TRANSFER_NOT_YET = "transfer-not-yet"  # args: organisation (transferor), to, on
+    TRANSFER_OUT_OF_SCOPE = "transfer-out-of-scope"  # args: organisation, to, on, and data or purpose
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED,
@@ -50,6 +55,12 @@ def json_code(kind: str, why: Why) -> str:
         return "succeeded"
     if why is Why.ORG_NOT_YET:
         return "not-yet-existing"
+    if why is Why.ORG_CEASED:
+        return "ceased"
+    if why is Why.ORG_TRANSFERRED:
+        return "transferred"
+    if why in (Why.TRANSFER_NOT_YET, Why.TRANSFER_OUT_OF_SCOPE):
+        return "not-covered-by-transfer"
     if kind == "restriction":
         return "exception" if why is Why.EXCEPTION else "not-in-force"
     if why is Why.STATUTE_PROPOSED:

@@ -119,6 +119,23 @@ class RouteDict(TypedDict):
     variants: list["RouteDict"]
 
 
+class TransferStatuteDict(TypedDict):
+    id: str
+    title: Optional[str]
+    provision: Optional[str]
+
+
+# A transfer of functions relied on (issue 12); `from` is a Python keyword, hence the functional form.
+TransferDict = TypedDict("TransferDict", {
+    "from": list[str], "to": list[str], "on": str, "statute": Optional[TransferStatuteDict], "data": list[str],
+    "purposes": list[str], "continues": bool, "text": str, "span": Optional[SpanDict]})
+
+
+class RenamedDict(TypedDict):
+    organisation: str
+    formerly: list[str]
+
+
 class DecisionDict(TypedDict):
     schema_version: int
     verdict: Verdict
@@ -131,3 +148,5 @@ class DecisionDict(TypedDict):
     conditions: list[ConditionDict]
     fixes: list[FixDict]
     routes: list[RouteDict]
+    transfers: list[TransferDict]
+    renamed: list[RenamedDict]

@@ -25,8 +25,8 @@ from engine.base.source import Span
 from engine.decision.answer import RuleRef
 from engine.decision.shapes import ProvisionDatesDict
 from engine.decision.reasons import STATUTE_REASONS, Why
-from engine.eval.rules import (agreement_covers, in_force, org_absent, restriction_check, sensitivity_gap, valid_on,
-                               window_args)
+from engine.eval.rules import (agreement_covers, in_force, org_absent, pair_via, restriction_check, sensitivity_gap,
+                               transfer_miss, valid_on, window_args)
 
 
 
@@ -87,6 +87,8 @@ class Outcome:
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended/starts on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties, data and purpose match
     bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
+    # the transfers of functions (keys) each basis relies on, by (gateway key, agreement key or ""): issue 12
+    via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -117,10 +119,14 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         why = org_absent(policy, k, on)
         if why is None:
             continue
-        if why is Why.ORG_SUCCEEDED:
+        if why is Why.ORG_SUCCEEDED or why is Why.ORG_TRANSFERRED:
             end, successor = policy.org_end[k]
             out.missing_org.append((k, end, successor))
             args = {"organisation": policy.org_name(k), "successor": policy.org_name(successor), "on": end, "date": on}
+        elif why is Why.ORG_CEASED:
+            end = policy.org_end[k][0]
+            out.missing_org.append((k, end, ""))
+            args = {"organisation": policy.org_name(k), "on": end, "date": on}
         else:
             out.missing_org.append((k, policy.org_start[k], ""))
             args = {"organisation": policy.org_name(k), "start": policy.org_start[k]}
@@ -160,6 +166,15 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 note(Considered("gateway", g.key, Why.PURPOSE_NOT_COVERED, {"purpose": policy.purpose_name(purpose)},
                                 clause_span(g.model, "for")))
             continue
+        g_via: tuple[str, ...] = ()
+        if g.key in cand.conditional:  # its parties reach the pair only through a transfer of functions
+            found = pair_via(policy, g.pairs, q.source, q.recipient, data, purpose, on)
+            if found is None:
+                if note:
+                    why, args = transfer_miss(policy, g.pairs, q.source, q.recipient, data, purpose, on)
+                    note(Considered("gateway", g.key, why, args, clause_span(g.model, "allows")))
+                continue
+            g_via = found
         out.candidates.append(g)
         why = in_force(g.window, on, assume)
         if why is not None:
@@ -167,9 +182,18 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 note(_rule_miss("gateway", g, why, policy, on))
             continue
         in_force_agreements: list[Optional[CAgreement]] = []
+        a_via: dict[str, tuple[str, ...]] = {}
         for a in covering + extra_by_gateway.get(g.key, []):
             if not agreement_covers(a, q.source, q.recipient):
-                continue
+                if f"agreement:{a.key}" not in cand.conditional:
+                    continue
+                found = pair_via(policy, a.directions, q.source, q.recipient, data, purpose, on)
+                if found is None:
+                    if note:
+                        why, args = transfer_miss(policy, a.directions, q.source, q.recipient, data, purpose, on)
+                        note(Considered("agreement", a.key, why, args, clause_span(a.model, "from")))
+                    continue
+                a_via[a.key] = found
             if data not in a.data:
                 if note:
                     note(Considered("agreement", a.key, Why.DATA_NOT_COVERED, {"data": policy.data_name(data)},
@@ -213,9 +237,13 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         if first_only:
             out.allowed, out.basis, out.overridden = True, (g, usable[0]), lifted
             out.bases = [out.basis]
+            out.via[(g.key, usable[0].key if usable[0] else "")] = \
+                tuple(dict.fromkeys(g_via + a_via.get(usable[0].key if usable[0] else "", ())))
             return out
         for option in usable:
             bases.append((g, option, lifted))
+            ak = option.key if option else ""
+            out.via[(g.key, ak)] = tuple(dict.fromkeys(g_via + a_via.get(ak, ())))
     if bases:
         bases.sort(key=lambda b: (bool(b[2]), b[0].key, b[1].key if b[1] else ""))
         out.bases = [(b[0], b[1]) for b in bases]

@@ -228,17 +228,20 @@ class _Scan:
             if in_force(g.window, self.on, self.assume) is not None:
                 continue  # not in force on the date: it allows nothing
             scopes: list[tuple[Optional[CAgreement], frozenset, frozenset, frozenset, frozenset]] = []
+            reach = p.reach_scope  # with the bodies that received functions from one named (issue 12)
+            pairs = [(reach(s), reach(d)) for s, d in g.pairs]
             if g.requires_agreement:
                 for a in p.agreements_by_gateway.get(g.key, []):
                     if valid_on(a.valid, self.on) is not None:
                         continue
-                    for a_src, a_dst in a.directions:
-                        for g_src, g_dst in g.pairs:
+                    for a_src0, a_dst0 in a.directions:
+                        a_src, a_dst = reach(a_src0) or frozenset(), reach(a_dst0) or frozenset()
+                        for g_src, g_dst in pairs:
                             scopes.append((a, a_src & (everyone if g_src is None else g_src),
                                            a_dst & (everyone if g_dst is None else g_dst),
                                            a.data & g.data, a.purposes & g.purposes))
             if not g.requires_agreement or unagreed:
-                for g_src, g_dst in g.pairs:
+                for g_src, g_dst in pairs:
                     scopes.append((None, everyone if g_src is None else g_src & everyone,
                                    everyone if g_dst is None else g_dst & everyone, g.data, g.purposes))
             for agreement, srcs, dsts, data, purposes in scopes:

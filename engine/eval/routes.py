@@ -165,10 +165,14 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
     """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
     leaving out the source itself and its parts and parents."""
     out: set[str] = set()
-    for g in policy.gateways_by_source.get(source, []) + policy.gateways_any_source:
+    pool = policy.gateways_by_source.get(source, []) + policy.gateways_any_source
+    for e in policy.inherits.get(source, ()):  # rules naming a body whose functions passed to the source
+        pool = pool + policy.gateways_by_source.get(e.pred, [])
+    for g in pool:
         if data not in g.data or purpose not in g.purposes:
             continue
         for s, d in g.pairs:
+            s, d = policy.reach_scope(s), policy.reach_scope(d)
             if s is None or source in s:
                 out |= set(policy.orgs) if d is None else d
     return {r for r in out if not related(policy, source, r)}

@@ -25,7 +25,8 @@ FIRES: tuple[bool, Optional[Why], Optional[m.Exception_]] = (True, None, None)
 def org_absent(policy: CompiledPolicy, key: str, on: dt.date) -> Optional[Why]:
     end = policy.org_end.get(key)
     if end is not None and on >= end[0]:
-        return Why.ORG_SUCCEEDED
+        kind = policy.org_end_kind.get(key, "succeeds")
+        return Why.ORG_CEASED if kind == "ceases" else Why.ORG_TRANSFERRED if kind == "transfer" else Why.ORG_SUCCEEDED
     start = policy.org_start.get(key)
     if start is not None and on < start:
         return Why.ORG_NOT_YET
@@ -103,7 +104,8 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
         return NO_MATCH
     if not (source in r.one_way or any((s is None or source in s) and (d is None or recipient in d)
                                        for s, d in r.forbids)):
-        return NO_MATCH
+        if not policy.inherits or restriction_via(policy, r, source, recipient, data, purpose, on) is None:
+            return NO_MATCH
     why = in_force(r.window, on, assume, statute_required=False)
     if why is not None:
         return False, why, None
@@ -163,3 +165,70 @@ def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], poli
     if why is Why.EXPIRED:
         return {"on": w.valid_to if w is not None else valid.end if valid else None}
     return {}
+
+
+# ---- continuity: who a rule's parties cover on a date (issue 12) -----------------------------------------
+
+Via = tuple[str, ...]  # the transfers of functions (keys) through which a party is covered; () by name
+
+
+def inside(policy: CompiledPolicy, scope: Optional[frozenset], org: str, data: str, purpose: str,
+           on: dt.date) -> Optional[Via]:
+    """Is `org` inside a rule's party scope for this flow? `()` when the scope names it (or a body it is part
+    of); the chain of transfers when a body inside the scope transferred its functions to it (or to a body it
+    is part of) on or before `on`, for this data and purpose; None otherwise."""
+    if scope is None or org in scope:
+        return ()
+    for e in policy.inherits.get(org, ()):
+        if e.pred in scope and e.since <= on and (e.data is None or data in e.data) and \
+                (e.purposes is None or purpose in e.purposes):
+            return e.chain
+    return None
+
+
+def pair_via(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+             on: dt.date) -> Optional[Via]:
+    """The first (sources, recipients) pair that covers the flow, with the transfers it relies on."""
+    best: Optional[Via] = None
+    for s, d in pairs:
+        a = inside(policy, s, source, data, purpose, on)
+        if a is None:
+            continue
+        b = inside(policy, d, recipient, data, purpose, on)
+        if b is None:
+            continue
+        via = tuple(dict.fromkeys(a + b))
+        if not via:
+            return via
+        if best is None:
+            best = via
+    return best
+
+
+def restriction_via(policy: CompiledPolicy, r: CRestriction, source: str, recipient: str, data: str, purpose: str,
+                    on: dt.date) -> Optional[Via]:
+    """Whether a restriction's parties reach the flow, and through which transfers (a bar on the transferor's
+    functions binds the transferee within the transfer's scope: the cautious reading)."""
+    if r.one_way:
+        via = inside(policy, r.one_way, source, data, purpose, on)
+        if via is not None:
+            return via
+    return pair_via(policy, r.forbids, source, recipient, data, purpose, on)
+
+
+def transfer_miss(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+                  on: dt.date) -> tuple[Why, dict]:
+    """Why a rule whose parties name a transferor does not cover its transferee for this flow: the transfer
+    takes effect later, or its scope leaves out the data or purpose."""
+    for org in (source, recipient):
+        for e in policy.inherits.get(org, ()):
+            if not any(s is not None and e.pred in s or d is not None and e.pred in d for s, d in pairs):
+                continue
+            args = {"organisation": policy.org_name(e.pred), "to": policy.org_name(org), "on": e.since}
+            if e.since > on:
+                return Why.TRANSFER_NOT_YET, args
+            if e.data is not None and data not in e.data:
+                return Why.TRANSFER_OUT_OF_SCOPE, {**args, "data": policy.data_name(data)}
+            if e.purposes is not None and purpose not in e.purposes:
+                return Why.TRANSFER_OUT_OF_SCOPE, {**args, "purpose": policy.purpose_name(purpose)}
+    return Why.TRANSFER_NOT_YET, {"organisation": "", "to": policy.org_name(source), "on": on}

@@ -89,6 +89,7 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
                             if x != y)
         out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
                               details, s.citation, s.url))
+    out += _continuity_changes(old, new)
     for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
                            ("purpose", lambda p: p.purposes)):
         o, n = table_of(old), table_of(new)
@@ -101,6 +102,33 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
             details = _differing_fields(a, b, ("span", "title", "aliases", "id")) if a is not None and b is not None else ()
             out.append(RuleChange(kind, action, item.id.text, item.title, a.span if a else None, b.span if b else None,
                                   details))
+    return out
+
+
+def _transfer_id(t) -> str:
+    """How the diff names a transfer across the two sides: its parties and scope (a changed date, statute or
+    `continues` is a change of the same transfer)."""
+    text = f"{', '.join(n.text for n in t.model.sources)} to {', '.join(n.text for n in t.model.targets)}"
+    text += f" data {', '.join(n.text for n in t.model.data)}" if t.model.data else ""
+    text += f" for {', '.join(n.text for n in t.model.purposes)}" if t.model.purposes else ""
+    return text
+
+
+def _continuity_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Transfers of functions added, removed or changed (issue 12): each a rule change."""
+    out: list[RuleChange] = []
+    o = {_transfer_id(t).lower(): t for t in old.transfers.values()}
+    n = {_transfer_id(t).lower(): t for t in new.transfers.values()}
+    for k in sorted(set(o) | set(n)):
+        a, b = o.get(k), n.get(k)
+        if a is not None and b is not None and a.model == b.model:
+            continue
+        item = b or a
+        assert item is not None
+        action = "added" if a is None else "removed" if b is None else "changed"
+        details = _differing_fields(a.model, b.model) if a is not None and b is not None else ()
+        out.append(RuleChange("transfer", action, _transfer_id(item), item.model.title,
+                              a.model.span if a else None, b.model.span if b else None, details))
     return out
 
 
@@ -123,7 +151,8 @@ def _structure(item) -> tuple:
     """What of a vocabulary item can change a verdict (not its title or aliases)."""
     key = lambda n: n.key if n is not None else None  # noqa: E731
     if isinstance(item, m.Organisation):
-        return (key(item.parent), key(item.succeeds), item.succeeds_on)
+        return (key(item.parent), key(item.succeeds), item.succeeds_on, key(item.renames), item.renames_on,
+                item.exists_from, item.ceases)
     if isinstance(item, m.DataCategory):
         return (key(item.parent), tuple(sorted(item.markers)))
     return (key(item.parent),)
@@ -133,19 +162,20 @@ def _structure(item) -> tuple:
 
 
 def _rule_boxes(policy: Policy, kind: str, key: str) -> list[Box]:
+    reach = policy.reach_scope  # with the bodies that received functions from one named (issue 12)
     if kind == "gateway":
         g = policy.gateways.get(key)
-        return [(s, r, g.data, g.purposes) for s, r in g.pairs] if g else []
+        return [(reach(s), reach(r), g.data, g.purposes) for s, r in g.pairs] if g else []
     if kind == "agreement":
         a = policy.agreements.get(key)
-        return [(s, r, a.data, a.purposes) for s, r in a.directions] if a else []
+        return [(reach(s), reach(r), a.data, a.purposes) for s, r in a.directions] if a else []
     r = policy.restrictions.get(key)
     if r is None:
         return []
     boxes: list[Box] = []
     if r.one_way:
-        boxes.append((r.one_way, None, r.data, r.purposes))
-    boxes += [(s, d, r.data, r.purposes) for s, d in r.forbids]
+        boxes.append((reach(r.one_way), None, r.data, r.purposes))
+    boxes += [(reach(s), reach(d), r.data, r.purposes) for s, d in r.forbids]
     return boxes
 
 
@@ -175,6 +205,15 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
                 if r.statute is not None and r.statute.id.lower() == key:
                     boxes += _rule_boxes(p, "restriction", r.key)
         return boxes
+    if c.kind == "transfer":
+        parties: set[str] = set()
+        for p in both:
+            for t in p.transfers.values():
+                if _transfer_id(t).lower() == key:
+                    for k in t.sources + t.targets:  # the parties, their parts, and who inherits from them
+                        parties |= p.org_tree.descendants.get(k, frozenset((k,))) | p.transferees.get(k, frozenset())
+        reach_t = frozenset(parties)
+        return [(reach_t, None, None, None), (None, reach_t, None, None)]
     if c.kind == "organisation":
         reach = set(_tree_reach(both, "org_tree", key, up=False))
         for p in both:  # succession moves the end of the predecessor's existence too
@@ -221,16 +260,25 @@ def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> 
 # ---- evaluating ----------------------------------------------------------------------------------------
 
 
+def _former(policy: Policy, q: QKey) -> QKey:
+    """A question naming a body by a former name (a rename on this side) asks about the body."""
+    s, r, d, p = q
+    if policy.former:
+        s, r = policy.org_alias.get(s, s) if s not in policy.orgs else s, \
+            policy.org_alias.get(r, r) if r not in policy.orgs else r
+    return s, r, d, p
+
+
 def verdict(policy: Policy, q: QKey, on: dt.date) -> bool:
     """Allowed on this side? A name the side does not declare is a deny (fail closed)."""
-    s, r, d, p = q
+    s, r, d, p = _former(policy, q)
     if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
         return False
     return allowed(policy, Question(s, r, d, p, on))
 
 
 def _decision(policy: Policy, q: QKey, on: dt.date) -> Optional[Decision]:
-    s, r, d, p = q
+    s, r, d, p = _former(policy, q)
     if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
         return None
     return decide_question(policy, Question(s, r, d, p, on), fixes=False, routes=False)

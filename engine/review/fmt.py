@@ -159,7 +159,10 @@ def clauses_of(item) -> list[tuple[str, int]]:
 
 def declaration_line(item) -> str:
     b = BLOCK_OF[type(item)]
-    line = f"{b.kind} {item.id.text} {quote(item.title)}"
+    if b.head == "names":  # `transfer A, B to …`
+        line = f"{b.kind} {', '.join(n.text for n in item.sources)}"
+    else:
+        line = f"{b.kind} {item.id.text} {quote(item.title)}"
     for clause, index in clauses_of(item):
         segs = clause_segments(item, clause, index) or []
         line += " " + _flat(segs)

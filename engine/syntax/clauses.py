@@ -126,6 +126,7 @@ class Block:
     braced: bool  # clauses between `{` and `}`, one a line; else options on the declaration's line
     named: bool  # `KIND ID "title"`; a test has only its title
     doc: str
+    head: str = ""  # "names": `KIND NAME, …` and no title (a transfer: the names fill `sources`)
 
 
 def _uses(**kinds: Use) -> Mapping[str, Use]:
@@ -146,6 +147,8 @@ BLOCKS: tuple[Block, ...] = (
     Block("restriction", "Restriction", "restriction", "_clause", True, True, "what a statute forbids"),
     Block("agreement", "Agreement", "agreement", "_clause", True, True, "what the partners signed"),
     Block("test", "PolicyTest", "test", "expect", True, False, "expected decisions, checked by `lawful test`"),
+    Block("transfer", "Transfer", "transfer", "_transfer_opt", False, False, "functions passing to another body",
+          head="names"),
 )
 
 # In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
@@ -217,6 +220,26 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("expect", ("expect",), "expect", _uses(test=OPTIONAL), "expectations", EACH, ("expect",),
            "an expected decision", ("expect allow JCP -> ALI provider-data for inspection on 2005-06-23",),
            inner=("allow", "deny", "for", "on", "assuming", "because")),
+    # ---- continuity of bodies (issue 12) ----
+    Clause("renames", ("renames",), "succeeds", _uses(organisation=OPTIONAL), ("renames", "renames_on"), ONCE,
+           ("renames",), "the body's former name, and the day the new one took effect (one legal person)",
+           ("renames TTA on 2005-09-01",), inner=("on",)),
+    Clause("exists from", ("exists", "from"), "date", _uses(organisation=OPTIONAL), "exists_from", ONCE,
+           ("exists_from",), "the day a new body came into existence", ("exists from 2007-06-28",)),
+    Clause("ceases", ("ceases", "on"), "date", _uses(organisation=OPTIONAL), "ceases", ONCE, ("ceases",),
+           "the day a body ceased to exist, with no successor", ("ceases on 2011-03-31",)),
+    Clause("transfer-to", ("to",), "names", _uses(transfer=REQUIRED), "targets", ONCE, ("transfer_to",),
+           "the bodies the functions pass to", ("to OfSTED-2007",), need="name the bodies the functions pass to"),
+    Clause("transfer-on", ("on",), "date", _uses(transfer=REQUIRED), "on", ONCE, ("transfer_on",),
+           "the day the functions pass", ("on 2007-04-01",), need="give the day the functions pass"),
+    Clause("transfer-under", ("under",), "statute", _uses(transfer=OPTIONAL), "statute", ONCE, ("transfer_under",),
+           "the enactment that transfers them", ('under EIA-2006 "section 157"',)),
+    Clause("transfer-data", ("data",), "names", _uses(transfer=OPTIONAL), "data", ONCE, ("transfer_data",),
+           "the data categories whose functions pass (all when absent)", ("data provider-data",)),
+    Clause("transfer-for", ("for",), "names", _uses(transfer=OPTIONAL), "purposes", ONCE, ("transfer_for",),
+           "the purposes whose functions pass (all when absent)", ("for inspection",)),
+    Clause("continues", ("continues",), "flag", _uses(transfer=OPTIONAL), "continues", ONCE, ("continues",),
+           "the transferor keeps existing (it ceases otherwise)", ("continues",)),
 )
 
 # ---- lookups --------------------------------------------------------------------------------------------

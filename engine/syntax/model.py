@@ -50,6 +50,11 @@ class Organisation:
     succeeds: Optional[Name] = None
     succeeds_on: Optional[dt.date] = None
     span: Span = _span()
+    # continuity (issue 12): a new name for the same legal person, and when the body exists
+    renames: Optional[Name] = None
+    renames_on: Optional[dt.date] = None
+    exists_from: Optional[dt.date] = None
+    ceases: Optional[dt.date] = None
 
 
 MARKERS = ("personal", "special-category", "criminal-offence", "anonymised")
@@ -183,6 +188,39 @@ class Agreement:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
+# ---- continuity of bodies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """`transfer A, B to C on DATE [under STATUTE "provision"] [data …] [for …] [continues]`: from the date,
+    rules naming A or B cover C for the data and purposes in scope; A and B cease unless `continues`."""
+
+    sources: tuple[Name, ...] = ()
+    targets: tuple[Name, ...] = ()
+    on: Optional[dt.date] = None
+    statute: Optional[StatuteRef] = None
+    data: tuple[Name, ...] = ()
+    purposes: tuple[Name, ...] = ()
+    continues: bool = False
+    span: Span = _span()
+    clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def id(self) -> Name:
+        """How messages name it: its transferors (a transfer has no identifier of its own)."""
+        return Name(", ".join(n.text for n in self.sources), self.sources[0].span if self.sources else self.span)
+
+    @property
+    def title(self) -> str:
+        """What it says, in one line: `ALI to OfSTED-2007 on 2007-04-01`, with its scope."""
+        text = f"{', '.join(n.text for n in self.sources)} to {', '.join(n.text for n in self.targets)}"
+        text += f" on {self.on.isoformat()}" if self.on else ""
+        text += f" data {', '.join(n.text for n in self.data)}" if self.data else ""
+        text += f" for {', '.join(n.text for n in self.purposes)}" if self.purposes else ""
+        return text
+
+
 # ---- policy tests ------------------------------------------------------------------------------------
 
 
@@ -207,7 +245,7 @@ class PolicyTest:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
-Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest]
+Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest, Transfer]
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,9 @@ _NAME_AFTER = {
     "expect-source": "the sending organisation",
     "expect-recipient": "the receiving organisation",
     "expect-data": "a data category",
+    "renames": "the organisation's former name",
+    "transfer-id": "the organisation whose functions pass",
+    "transfer-options": "an organisation",
 }
 
 # What a quoted STRING means after each keyword.
@@ -342,6 +345,9 @@ class _ToModel(Transformer):
     def __default__(self, data, children, meta):
         block = _BLOCK_RULES.get(data)
         if block is not None:  # (kind, id, title, clauses, span)
+            if block.head == "names":  # `transfer A, B …`: the names stand where an id would
+                names, *clauses = children
+                return block.kind, names, "", clauses, self._span(meta)
             if block.named:
                 ident, title, *clauses = children
                 return block.kind, self._name(ident), self._string(title), clauses, self._span(meta)
@@ -370,6 +376,16 @@ class _ToModel(Transformer):
     # lists
     def names(self, items):
         return tuple(self._name(t) for t in items)
+
+    def tnames(self, items):
+        """A transfer's own lists (grammar.lark says why), left-recursive: flattened to a tuple of Name."""
+        out: list[m.Name] = []
+        for item in items:
+            if isinstance(item, tuple):
+                out.extend(item)
+            else:
+                out.append(self._name(item))
+        return tuple(out)
 
     def parties(self, items):
         (item,) = items
@@ -444,6 +460,15 @@ class _ToModel(Transformer):
     @v_args(meta=True)
     def succeeds(self, meta, items):
         return ("succeeds", (self._name(items[0]), self._date(items[1])), self._span(meta))
+
+    @v_args(meta=True)
+    def renames(self, meta, items):
+        return ("renames", (self._name(items[0]), self._date(items[1])), self._span(meta))
+
+    @v_args(meta=True)
+    def transfer_under(self, meta, items):
+        provision = self._string(items[1]) if len(items) > 1 else None
+        return ("transfer-under", (self._name(items[0]), provision), self._span(meta))
 
     @v_args(meta=True)
     def expect(self, meta, items):
