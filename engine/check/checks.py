@@ -44,6 +44,8 @@ class Checked:
     # continuity (issue 12, engine/check/continuity.py)
     transfers: list[m.Transfer] = field(default_factory=list)
     renamed: dict[str, list] = field(default_factory=dict)  # org key -> its former names (continuity.Former)
+    classes: dict[str, m.BodyClass] = field(default_factory=dict)
+    members: dict[str, list[tuple[str, m.Membership]]] = field(default_factory=dict)  # class key -> (org key, …)
 
     @property
     def ok(self) -> bool:
@@ -230,7 +232,9 @@ def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
 
 def stage_names(c: Checked) -> None:
     kinds = {
-        "organisation": (lambda k: c.org_key(k) is not None, lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]),
+        "organisation": (lambda k: c.org_key(k) is not None or k in c.classes,  # a class stands for its members
+                         lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]
+                         + [k.id.text for k in c.classes.values()]),
         "data category": (lambda k: k in c.data, lambda: [d.id.text for d in c.data.values()]),
         "purpose": (lambda k: k in c.purposes, lambda: [p.id.text for p in c.purposes.values()]),
         "gateway": (lambda k: k in c.gateways, lambda: [g.id.text for g in c.gateways.values()]),
@@ -451,12 +455,33 @@ def stage_statutes(c: Checked) -> None:
 
 
 def gateway_supports(c: Checked, g: m.Gateway, source: str, recipient: str) -> bool:
+    tree = c.org_tree
+    assert tree is not None  # built by the hierarchies stage
     for pair in g.allows:
-        src_ok = pair.any_source or c.org_tree.within(source, [c.org_key(n.text) for n in pair.sources])
-        dst_ok = pair.any_recipient or c.org_tree.within(recipient, [c.org_key(n.text) for n in pair.recipients])
+        src_ok = pair.any_source or tree.within(source, party_keys(c, pair.sources))
+        dst_ok = pair.any_recipient or tree.within(recipient, party_keys(c, pair.recipients))
+        src_ok = src_ok and not tree.within(source, party_keys(c, pair.except_sources, False))
+        dst_ok = dst_ok and not tree.within(recipient, party_keys(c, pair.except_recipients, False))
         if src_ok and dst_ok:
             return True
     return False
+
+
+def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
+    """The organisations a party list names (issue 12): each organisation, every member of each class (on
+    any date), and, with `transfers`, every body that received functions from one of them."""
+    from engine.check.continuity import inheritors
+
+    out: list[str] = []
+    for n in names:
+        k = c.org_key(n.text)
+        if k is not None:
+            out.append(k)
+        elif n.key in c.members:
+            out += [o for o, _ms in c.members[n.key]]
+    if transfers and c.transfers:
+        out += inheritors(c, out)
+    return out
 
 
 def stage_agreements(c: Checked) -> None:
@@ -488,14 +513,12 @@ def stage_agreements(c: Checked) -> None:
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
     out = []
-    for s in a.sources:
-        for r in a.recipients:
-            sk, rk = c.org_key(s.text), c.org_key(r.text)
-            if sk and rk:
-                out.append((sk, rk))
-                if a.both_ways:
-                    out.append((rk, sk))
-    return out
+    for sk in party_keys(c, a.sources, False):  # a class stands for its members
+        for rk in party_keys(c, a.recipients, False):
+            out.append((sk, rk))
+            if a.both_ways:
+                out.append((rk, sk))
+    return list(dict.fromkeys(out))
 
 
 # ---- stage: warnings ----------------------------------------------------------------------------------
@@ -614,9 +637,17 @@ def stage_continuity(c: Checked) -> None:
     run(c)
 
 
+def stage_classes(c: Checked) -> None:
+    """Classes of bodies and their members (engine/check/continuity.py)."""
+    from engine.check.continuity import stage_classes as run
+
+    run(c)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("symbols", stage_symbols),
     ("renames", stage_renames),
+    ("classes", stage_classes),
     ("clauses", stage_clauses),
     ("names", stage_names),
     ("continuity", stage_continuity),

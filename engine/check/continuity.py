@@ -92,6 +92,8 @@ def stage_renames(c: Checked) -> None:
                        if getattr(into, f) is None and getattr(former, f) is not None}
             if carried.get("succeeds") is None:
                 carried.pop("succeeds_on", None)
+            if former.member_of:
+                carried["member_of"] = into.member_of + former.member_of
             if carried:
                 c.orgs[identity] = dataclasses.replace(into, **carried)
             for alias, k in list(c.org_alias.items()):
@@ -162,6 +164,7 @@ def starts(c: Checked) -> dict[str, dt.date]:
 
 
 def stage_continuity(c: Checked) -> None:
+    classes_misused(c)
     _transfer_names(c)
     begin = starts(c)
     for k, o in sorted(c.orgs.items()):
@@ -260,3 +263,76 @@ def transfer_edges(c: Checked) -> list[tuple[m.Transfer, str, str]]:
                     out.append((t, sk, dk))
     out.sort(key=lambda e: (e[0].on, e[1], e[2], e[0].title))
     return out
+
+
+def inheritors(c: Checked, keys: list[str]) -> list[str]:
+    """Every body that received functions (directly or along a chain of transfers) from one of `keys`, on
+    any date: what a static check lets a rule naming them reach."""
+    edges: dict[str, set[str]] = {}
+    for _t, s, d in transfer_edges(c):
+        edges.setdefault(s, set()).add(d)
+    out: list[str] = []
+    todo = [k for k in keys if k in edges]
+    seen = set(keys)
+    while todo:
+        k = todo.pop()
+        for d in sorted(edges.get(k, ())):
+            if d not in seen:
+                seen.add(d)
+                out.append(d)
+                todo.append(d)
+    return out
+
+
+# ---- classes of bodies ----------------------------------------------------------------------------------
+
+
+def stage_classes(c: Checked) -> None:
+    """Classes: declared once, not named like an organisation; each membership names a class, with a sane
+    window; a class's statute is registered."""
+    for cl in sorted(c.bundle.items(m.BodyClass), key=lambda i: (i.span.file, i.span.line, i.span.column)):
+        key = cl.id.key
+        if key in c.classes:
+            first = c.classes[key].id
+            c.diagnostics.append(error("duplicate-id", f"class `{cl.id.text}` is declared twice", cl.id.span,
+                                       "identifiers are case-insensitive; rename one of them",
+                                       related=[(f"`{first.text}` first declared", first.span)]))
+            continue
+        if c.org_key(cl.id.text) is not None:
+            other = c.orgs[c.org_key(cl.id.text) or ""]
+            c.diagnostics.append(error("duplicate-id", f"`{cl.id.text}` names both an organisation and a class",
+                                       cl.id.span, "organisations and classes share one namespace in party lists",
+                                       related=[("the organisation", other.span)]))
+            continue
+        c.classes[key] = cl
+        if cl.statute is not None and cl.statute.id.key not in c.statutes:
+            c.diagnostics.append(error("unknown-statute", f"statute `{cl.statute.id.text}` is not in gateways.yaml",
+                                       cl.statute.id.span, "register it under `statutes:` in gateways.yaml"))
+    for key, o in sorted(c.orgs.items()):
+        for ms in o.member_of:
+            if ms.start is not None and ms.end is not None and ms.end < ms.start:
+                c.diagnostics.append(error("bad-validity", f"`{o.id.text}` is `{ms.name.text}` until {ms.end} before "
+                                           f"it is from {ms.start}", ms.name.span))
+            if ms.name.key in c.classes:
+                c.members.setdefault(ms.name.key, []).append((key, ms))
+                continue
+            c.unresolved = True
+            if c.org_key(ms.name.text) is not None:
+                c.diagnostics.append(error("wrong-kind", f"`{ms.name.text}` is an organisation, not a class",
+                                           ms.name.span,
+                                           "declare the class with `class NAME \"…\"`, or use `part-of`"))
+                continue
+            sugg = did_you_mean(ms.name.text, [k.id.text for k in c.classes.values()])
+            c.diagnostics.append(error("unknown-name", f"unknown class `{ms.name.text}`", ms.name.span,
+                                       f"did you mean {', '.join(f'`{s}`' for s in sugg)}?" if sugg else
+                                       f"declare it with `class {ms.name.text} \"…\"`"))
+
+
+def classes_misused(c: Checked) -> None:
+    """`part-of`, `succeeds`, `renames` and transfers name organisations, not classes."""
+    for o in c.orgs.values():
+        for n in (o.parent, o.succeeds):
+            if n is not None and n.key in c.classes and c.org_key(n.text) is None:
+                c.unresolved = True
+                c.diagnostics.append(error("wrong-kind", f"`{n.text}` is a class, not an organisation", n.span,
+                                           "a body is part of, or succeeds, an organisation"))

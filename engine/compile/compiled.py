@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from engine.syntax import model as m
@@ -69,6 +69,7 @@ class CRestriction:
     exceptions: tuple[tuple[bool, Optional[frozenset], Optional[frozenset], m.Exception_], ...]
     valid: Optional[m.Validity]
     window: "Window"
+    dated: bool = False  # some party scope holds a class member only on some dates (issue 12)
 
     @property
     def id(self) -> str:
@@ -151,6 +152,29 @@ class Candidates:
         self.conditional = conditional
 
 
+Window3 = tuple[Optional[dt.date], Optional[dt.date], str]  # (from, until, class key): a dated class membership
+
+
+class Scope(frozenset):
+    """A party scope that names a class or excludes bodies (issue 12). As a frozenset it holds every
+    organisation that may be inside on some date: what indexes, reachability and the diff enumerate.
+    `dated`: the organisations inside only on some dates (through a class membership `from`/`until`), with
+    those windows; `via`: the class through which an organisation not named itself is inside. The evaluator
+    decides membership on the question's date (engine/eval/rules.py `inside`)."""
+
+    dated: Mapping[str, tuple[Window3, ...]]
+    via: Mapping[str, str]
+
+    def __new__(cls, keys: Iterable[str], dated: Mapping[str, tuple[Window3, ...]], via: Mapping[str, str]) -> "Scope":
+        obj = super().__new__(cls, keys)
+        obj.dated = dated
+        obj.via = via
+        return obj
+
+    def __reduce__(self):  # the compiled-bundle cache pickles policies
+        return (Scope, (frozenset(self), dict(self.dated), dict(self.via)))
+
+
 @dataclass(frozen=True, eq=False)
 class CTransfer:
     """A transfer of functions (issue 12), its names resolved and its scope expanded."""
@@ -217,8 +241,12 @@ class CompiledPolicy:
         self.former: dict[str, tuple[tuple[str, dt.date, str], ...]] = {}
         _continuity(self, c)
 
-        org = c.org_key
-        orgs_in = lambda names: self.org_scope(org(n.text) for n in names)  # noqa: E731
+        # Classes of bodies (issue 12): class key -> (member, from, until), read by `party_scope`.
+        self.classes: dict[str, m.BodyClass] = dict(c.classes)
+        self.class_members: dict[str, tuple[tuple[str, Optional[dt.date], Optional[dt.date]], ...]] = {
+            k: tuple((o, ms.start, ms.end) for o, ms in sorted(members, key=lambda x: x[0]))
+            for k, members in c.members.items()}
+        orgs_in = self.party_scope
         data_in = lambda names: self.data_tree.expand(n.key for n in names)  # noqa: E731
         purposes_in = lambda names: self.purpose_tree.expand(n.key for n in names)  # noqa: E731
 
@@ -230,9 +258,14 @@ class CompiledPolicy:
                 out |= tree.ancestors.get(k, {k})
             return frozenset(out)
 
+        def side(any_: bool, names, excluded) -> Optional[frozenset]:
+            if any_:
+                return self.party_scope([], excluded, everyone=True) if excluded else None
+            return self.party_scope(names, excluded)
+
         def party_scopes(pairs) -> tuple:
-            return tuple((None if p.any_source else orgs_in(p.sources),
-                          None if p.any_recipient else orgs_in(p.recipients)) for p in pairs)
+            return tuple((side(p.any_source, p.sources, p.except_sources),
+                          side(p.any_recipient, p.recipients, p.except_recipients)) for p in pairs)
 
         self.gateways: dict[str, CGateway] = {}
         for k, g in sorted(c.gateways.items()):
@@ -256,6 +289,9 @@ class CompiledPolicy:
                     for e in r.exceptions),
                 valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid,
                                                  r.statute.provision if r.statute else None))
+        for k, cr in list(self.restrictions.items()):
+            if any(getattr(s, "dated", None) for s in (cr.one_way,) + tuple(x for pair in cr.forbids for x in pair)):
+                self.restrictions[k] = replace(cr, dated=True)
         self.agreements: dict[str, CAgreement] = {}
         for k, a in sorted(c.agreements.items()):
             dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
@@ -286,6 +322,12 @@ class CompiledPolicy:
         self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+
+        # Whether any party scope holds a class member only on some dates: candidates then say which rules
+        # reach a pair only so (`Candidates.conditional`), and the evaluator decides them on the date.
+        self.has_dated = any(getattr(x, "dated", None) for g in self.gateways.values() for pair in g.pairs
+                             for x in pair) or \
+            any(getattr(x, "dated", None) for a in self.agreements.values() for pair in a.directions for x in pair)
 
         # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
         # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
@@ -326,7 +368,7 @@ class CompiledPolicy:
         return built
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
-        if s in self.inherits or d in self.inherits:
+        if s in self.inherits or d in self.inherits or self.has_dated:
             return self._build_candidates_through_transfers(s, d)
         restrictions = [r for r in self.restrictions_by_source.get(s, []) + self.restrictions_any_source
                         if s in r.one_way or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
@@ -340,8 +382,9 @@ class CompiledPolicy:
         return Candidates(restrictions, gateways)
 
     def _build_candidates_through_transfers(self, s: str, d: str) -> Candidates:
-        """Candidates of a pair one of whose bodies received functions: the rules naming it or a transferor
-        (on any date: the evaluator checks the date and scope, so rules reached only so are `conditional`)."""
+        """Candidates of a pair one of whose bodies received functions, or of a policy with dated class
+        memberships: the rules naming it (or a transferor) on any date; those that reach the pair only through
+        a transfer or a dated membership are `conditional`: the evaluator decides them on the question's date."""
         srcs = (s,) + tuple(dict.fromkeys(e.pred for e in self.inherits.get(s, ())))
         dsts = (d,) + tuple(dict.fromkeys(e.pred for e in self.inherits.get(d, ())))
 
@@ -372,11 +415,11 @@ class CompiledPolicy:
         for g in gpool + self.gateways_any_source:
             if not any(meets(gs, srcs) and meets(gd, dsts) for gs, gd in g.pairs):
                 continue
-            if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
+            if not any(_sure(gs, s) and _sure(gd, d) for gs, gd in g.pairs):
                 conditional.add(g.key)
             agreements = []
             for a in self.agreements_by_gateway.get(g.key, []):
-                if any(s in as_ and d in ad for as_, ad in a.directions):
+                if any(_sure(as_, s) and _sure(ad, d) for as_, ad in a.directions):
                     agreements.append(a)
                 elif any(meets(as_, srcs) and meets(ad, dsts) for as_, ad in a.directions):
                     agreements.append(a)
@@ -454,6 +497,38 @@ class CompiledPolicy:
             out |= below - cut if cut else below
         return frozenset(out)
 
+    def party_scope(self, names: Iterable[m.Name], excluded: Iterable[m.Name] = (),
+                    everyone: bool = False) -> frozenset[str]:
+        """Every organisation a party list covers: each named organisation and what is part of it, and the
+        members of each named class (and their parts), less the excluded bodies (and their parts). A plain
+        frozenset when no class or exclusion is involved; else a `Scope` saying which members are inside only
+        on some dates and through which class."""
+        named: set[str] = set(self.orgs) if everyone else set()
+        dated: dict[str, list[Window3]] = {}
+        via: dict[str, str] = {}
+        classes = False
+        for n in names:
+            k = n.key if n.key in self.orgs else self.org_alias.get(n.key)
+            if k is not None:
+                named |= self.org_scope([k])
+                continue
+            for member, start, end in self.class_members.get(n.key, ()):
+                classes = True
+                for x in self.org_scope([member]):
+                    if start is None and end is None:
+                        via.setdefault(x, n.key)
+                    else:
+                        dated.setdefault(x, []).append((start, end, n.key))
+        excluded = list(excluded)
+        if not classes and not excluded and not everyone:
+            return frozenset(named)
+        static = named | set(via)
+        out = static | set(dated)
+        if excluded:
+            out -= self.party_scope(excluded)
+        return Scope(out, {x: tuple(w) for x, w in dated.items() if x in out and x not in static},
+                     {x: k for x, k in via.items() if x in out and x not in named})
+
     def reach_scope(self, scope: Optional[frozenset]) -> Optional[frozenset]:
         """A party scope with every body that received functions from one inside it (on some date, for some
         flows): the superset that reachability and the diff enumerate; the evaluator decides each flow."""
@@ -503,6 +578,11 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
 
 
 MAX_TRANSFER_CHAIN = 16
+
+
+def _sure(scope: Optional[frozenset], key: str) -> bool:
+    """Inside the scope on every date (not only through a dated class membership)."""
+    return scope is None or key in scope and key not in getattr(scope, "dated", ())
 
 
 def _continuity(p: CompiledPolicy, c: Checked) -> None:

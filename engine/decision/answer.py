@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
-from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConsiderationDict, DecisionDict, FixDict,
-                                    HopDict, ProvisionDatesDict, RuleDict, RouteDict, TransferDict,
-                                    Verdict)
+from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, ConditionDict, ConsiderationDict,
+                                    DecisionDict, FixDict, HopDict, ProvisionDatesDict, RuleDict, RouteDict,
+                                    TransferDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -191,6 +191,22 @@ class TransferRef:
 
 
 @dataclass(frozen=True)
+class ClassMatch:
+    """A party of the question inside a rule's party list through a class (issue 12): `Leeds-CC` is a
+    `local-authority`, the recipients of gateway `G`."""
+
+    kind: str  # gateway | agreement | restriction
+    rule: str
+    side: str  # source | recipient
+    organisation: str
+    class_: str
+
+    def to_dict(self) -> ClassMatchDict:
+        return {"kind": self.kind, "rule": self.rule, "side": self.side, "organisation": self.organisation,
+                "class": self.class_}
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer to one question, as plain data. `to_dict()` is the stable JSON shape
     (schema: schemas/decision.schema.json)."""
@@ -213,6 +229,7 @@ class Decision:
     # issue 12: the transfers of functions relied on; renamed bodies as (name in use, former names)
     transfers: tuple[TransferRef, ...] = ()
     renamed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    classes: tuple[ClassMatch, ...] = ()  # the classes through which the basis's or a block's parties matched
 
     @property
     def allowed(self) -> bool:
@@ -245,6 +262,7 @@ class Decision:
             "routes": [r.to_dict() for r in self.routes],
             "transfers": [x.to_dict() for x in self.transfers],
             "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed],
+            "classes": [c.to_dict() for c in self.classes],
         }
 
 

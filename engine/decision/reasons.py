@@ -41,6 +41,8 @@ class Why(str, Enum):
     ORG_TRANSFERRED = "org-transferred"  # args: organisation, successor, on, date (its functions passed)
     TRANSFER_NOT_YET = "transfer-not-yet"  # args: organisation (transferor), to, on
     TRANSFER_OUT_OF_SCOPE = "transfer-out-of-scope"  # args: organisation, to, on, and data or purpose
+    # issue 12: classes of bodies
+    NOT_A_MEMBER = "not-a-member"  # args: organisation, class, start, end (the membership's window)
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED,
@@ -61,6 +63,8 @@ def json_code(kind: str, why: Why) -> str:
         return "transferred"
     if why in (Why.TRANSFER_NOT_YET, Why.TRANSFER_OUT_OF_SCOPE):
         return "not-covered-by-transfer"
+    if why is Why.NOT_A_MEMBER:
+        return "not-a-member"
     if kind == "restriction":
         return "exception" if why is Why.EXCEPTION else "not-in-force"
     if why is Why.STATUTE_PROPOSED:

@@ -131,6 +131,11 @@ TransferDict = TypedDict("TransferDict", {
     "purposes": list[str], "continues": bool, "text": str, "span": Optional[SpanDict]})
 
 
+# A class through which a party matched (issue 12); `class` is a Python keyword, hence the functional form.
+ClassMatchDict = TypedDict("ClassMatchDict", {"kind": str, "rule": str, "side": str, "organisation": str,
+                                              "class": str})
+
+
 class RenamedDict(TypedDict):
     organisation: str
     formerly: list[str]
@@ -150,3 +155,4 @@ class DecisionDict(TypedDict):
     routes: list[RouteDict]
     transfers: list[TransferDict]
     renamed: list[RenamedDict]
+    classes: list[ClassMatchDict]

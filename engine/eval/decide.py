@@ -26,7 +26,7 @@ from engine.decision.answer import RuleRef
 from engine.decision.shapes import ProvisionDatesDict
 from engine.decision.reasons import STATUTE_REASONS, Why
 from engine.eval.rules import (agreement_covers, in_force, org_absent, pair_via, restriction_check, sensitivity_gap,
-                               transfer_miss, valid_on, window_args)
+                               party_miss, valid_on, window_args)
 
 
 
@@ -171,7 +171,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             found = pair_via(policy, g.pairs, q.source, q.recipient, data, purpose, on)
             if found is None:
                 if note:
-                    why, args = transfer_miss(policy, g.pairs, q.source, q.recipient, data, purpose, on)
+                    why, args = party_miss(policy, g.pairs, q.source, q.recipient, data, purpose, on)
                     note(Considered("gateway", g.key, why, args, clause_span(g.model, "allows")))
                 continue
             g_via = found
@@ -184,13 +184,14 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         in_force_agreements: list[Optional[CAgreement]] = []
         a_via: dict[str, tuple[str, ...]] = {}
         for a in covering + extra_by_gateway.get(g.key, []):
-            if not agreement_covers(a, q.source, q.recipient):
-                if f"agreement:{a.key}" not in cand.conditional:
+            if f"agreement:{a.key}" not in cand.conditional:
+                if not agreement_covers(a, q.source, q.recipient):
                     continue
+            else:  # it reaches the pair only through a transfer or a dated class membership: decide on the date
                 found = pair_via(policy, a.directions, q.source, q.recipient, data, purpose, on)
                 if found is None:
                     if note:
-                        why, args = transfer_miss(policy, a.directions, q.source, q.recipient, data, purpose, on)
+                        why, args = party_miss(policy, a.directions, q.source, q.recipient, data, purpose, on)
                         note(Considered("agreement", a.key, why, args, clause_span(a.model, "from")))
                     continue
                 a_via[a.key] = found

@@ -58,11 +58,13 @@ class Reached:
     direct: Optional[Route]  # the one-hop route with its basis, when the direct flow is lawful
     routes: tuple[Route, ...] = ()
     part_of: Optional[str] = None  # the body the organisation is part of, if any
+    classes: tuple[tuple[str, str], ...] = ()  # (side, class) through which the direct basis matched (issue 12)
 
     def to_dict(self) -> dict:
         return {"organisation": self.organisation, "purpose": self.purpose, "part_of": self.part_of,
                 "direct": self.direct.to_dict() if self.direct else None,
-                "routes": [r.to_dict() for r in self.routes]}
+                "routes": [r.to_dict() for r in self.routes],
+                "classes": [{"side": side, "class": k} for side, k in self.classes]}
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
             direct = next((r for r in raws if len(r.edges) == 1), None)
             indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
             found.append(Reached(policy.org_name(end), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end)))
+                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end),
+                                 _direct_classes(policy, direct, s, end, d, p, day)))
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
     return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
@@ -134,10 +137,21 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
             direct = next((x for x in result.routes if len(x.edges) == 1), None)
             indirect = [] if direct else group_routes(policy, result.routes, ROUTES_PER_ORGANISATION)
             found.append(Reached(policy.org_name(s), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s)))
+                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s),
+                                 _direct_classes(policy, direct, s, r, d, p, day)))
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
     return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
+
+
+def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str, data: str, purpose: str,
+                    on: dt.date) -> tuple[tuple[str, str], ...]:
+    """The classes through which the direct basis's gateway covered the flow (issue 12)."""
+    from engine.eval.rules import classes_of
+
+    if direct is None or not policy.classes:
+        return ()
+    return classes_of(policy, direct.edges[0].gateway.pairs, source, recipient, data, purpose, on)
 
 
 # ---- the register of sharing -------------------------------------------------------------------------
@@ -161,12 +175,15 @@ class FlowRow:
     gateway_at: Optional[str] = None
     agreement_at: Optional[str] = None
     keys: tuple[str, str] = field(default=("", ""), compare=False, repr=False)  # (source, recipient) keys
+    classes: tuple[str, ...] = ()  # `source public-authority`: the classes through which the basis matched
+    same_body: bool = False  # a body and its part: not a disclosure between bodies (issue 12)
 
     def to_dict(self) -> dict:
         return {"source": self.source, "recipient": self.recipient, "data": self.data, "purpose": self.purpose,
                 "gateway": self.gateway, "agreement": self.agreement, "statute": self.statute, "url": self.url,
                 "onward": self.onward, "lifted": list(self.lifted), "conditions": list(self.conditions),
-                "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
+                "gateway_at": self.gateway_at, "agreement_at": self.agreement_at, "classes": list(self.classes),
+                "same_body": self.same_body}
 
 
 @dataclass(frozen=True)
@@ -289,6 +306,8 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
                  on: Optional[dt.date] = None, assume: Iterable[str] = ()) -> list[FlowRow]:
     """Every lawful direct flow on the date with its basis (one row per gateway/agreement basis), at the
     highest level that holds, sorted by source, recipient, data, purpose."""
+    from engine.eval.rules import classes_of
+
     day = on or dt.date.today()
     scan = _Scan(policy, day, _assumed(policy, assume), policy.data_key(data) if data else None,
                  policy.purpose_key(purpose) if purpose else None)
@@ -308,7 +327,9 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
             a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
-            _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r)))
+            _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
+            classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))
+            if policy.classes else ()))
     rows.sort(key=lambda x: (x.source.lower(), x.recipient.lower(), x.data.lower(), x.purpose.lower(),
                              x.gateway.lower(), (x.agreement or "").lower()))
     return rows
@@ -322,7 +343,7 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
     is recorded, and, where the gateway requires an agreement, an agreement in force covers it — or, when none
     does, the row says so (`needs_agreement`): signing one would not help, because legislation stands in the way.
     """
-    from engine.eval.rules import agreement_covers, sensitivity_gap
+    from engine.eval.rules import pair_via, sensitivity_gap
 
     day = on or dt.date.today()
     scan = _Scan(policy, day, _assumed(policy, assume), policy.data_key(data) if data else None,
@@ -337,7 +358,7 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
         if not firing:
             continue
         q = _question(policy, *quad, day, scan.assume)
-        if a is not None and not agreement_covers(a, q.source, q.recipient):
+        if a is not None and pair_via(policy, a.directions, q.source, q.recipient, q.data, q.purpose, q.on) is None:
             continue
         if sensitivity_gap(policy, q.data, g, a) is not None:
             continue

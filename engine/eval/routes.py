@@ -124,8 +124,7 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
     text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
     tag = (f"{where}: {text}",)
     if clause.kind == "to":
-        return OnwardPermission(recipients=policy.org_scope(policy.org_key(t.text) for t in clause.targets),
-                                clauses=tag)
+        return OnwardPermission(recipients=policy.party_scope(clause.targets), clauses=tag)
     if clause.kind == "only-for":
         return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
     if clause.kind == "as-discloser":

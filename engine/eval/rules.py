@@ -106,6 +106,8 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
                                        for s, d in r.forbids)):
         if not policy.inherits or restriction_via(policy, r, source, recipient, data, purpose, on) is None:
             return NO_MATCH
+    elif r.dated and restriction_via(policy, r, source, recipient, data, purpose, on) is None:
+        return NO_MATCH  # reached only through a class membership not in force on the date
     why = in_force(r.window, on, assume, statute_required=False)
     if why is not None:
         return False, why, None
@@ -177,13 +179,32 @@ def inside(policy: CompiledPolicy, scope: Optional[frozenset], org: str, data: s
     """Is `org` inside a rule's party scope for this flow? `()` when the scope names it (or a body it is part
     of); the chain of transfers when a body inside the scope transferred its functions to it (or to a body it
     is part of) on or before `on`, for this data and purpose; None otherwise."""
-    if scope is None or org in scope:
+    if scope is None or member_on(scope, org, on):
         return ()
     for e in policy.inherits.get(org, ()):
-        if e.pred in scope and e.since <= on and (e.data is None or data in e.data) and \
+        if member_on(scope, e.pred, on) and e.since <= on and (e.data is None or data in e.data) and \
                 (e.purposes is None or purpose in e.purposes):
             return e.chain
     return None
+
+
+def member_on(scope: frozenset, org: str, on: dt.date) -> bool:
+    """Inside a party scope on the date: named (or part of one named), a member of a named class on the date
+    (memberships `from` and `until` are inclusive), and not excluded."""
+    if org not in scope:
+        return False
+    windows = getattr(scope, "dated", {}).get(org)
+    return windows is None or any((s is None or s <= on) and (e is None or on <= e) for s, e, _k in windows)
+
+
+def class_matched(scope: Optional[frozenset], org: str, on: dt.date) -> Optional[str]:
+    """The class (key) through which `org` is inside a party scope on the date, when it is not named itself."""
+    if scope is None or org not in scope:
+        return None
+    for s, e, k in getattr(scope, "dated", {}).get(org, ()):
+        if (s is None or s <= on) and (e is None or on <= e):
+            return k
+    return getattr(scope, "via", {}).get(org)
 
 
 def pair_via(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
@@ -232,3 +253,34 @@ def transfer_miss(policy: CompiledPolicy, pairs, source: str, recipient: str, da
             if e.purposes is not None and purpose not in e.purposes:
                 return Why.TRANSFER_OUT_OF_SCOPE, {**args, "purpose": policy.purpose_name(purpose)}
     return Why.TRANSFER_NOT_YET, {"organisation": "", "to": policy.org_name(source), "on": on}
+
+
+def party_miss(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+               on: dt.date) -> tuple[Why, dict]:
+    """Why a rule whose parties reach the pair only on some dates or for some flows does not cover this one:
+    a class membership not in force on the date, or a transfer of functions (`transfer_miss`)."""
+    for org in (source, recipient):
+        for s, d in pairs:
+            for scope in (s, d):
+                windows = getattr(scope, "dated", {}).get(org) if scope is not None else None
+                if windows and not member_on(scope, org, on):
+                    start, end, k = min(windows, key=lambda w: (w[0] or dt.date.min))
+                    return Why.NOT_A_MEMBER, {"organisation": policy.org_name(org),
+                                              "class": policy.classes[k].id.text, "start": start, "end": end}
+    return transfer_miss(policy, pairs, source, recipient, data, purpose, on)
+
+
+def classes_of(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+               on: dt.date) -> tuple[tuple[str, str], ...]:
+    """(side, class id) for each party of the first pair covering the flow that matched through a class."""
+    for s, d in pairs:
+        if inside(policy, s, source, data, purpose, on) is None or \
+                inside(policy, d, recipient, data, purpose, on) is None:
+            continue
+        out = []
+        for side, scope, org in (("source", s, source), ("recipient", d, recipient)):
+            k = class_matched(scope, org, on)
+            if k is not None:
+                out.append((side, policy.classes[k].id.text))
+        return tuple(out)
+    return ()

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import Basis, Block, Condition, Consideration, Decision, Fix, TransferRef
+from engine.decision.answer import Basis, Block, ClassMatch, Condition, Consideration, Decision, Fix, TransferRef
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import Question, deciding_clause, rule_ref
@@ -89,7 +89,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
         fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
-        transfers=relied, renamed=_renamed(policy, q))
+        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out))
 
 
 # ---- continuity (issue 12) -----------------------------------------------------------------------------
@@ -128,3 +128,40 @@ def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str,
             out.append((policy.org_name_on(k, q.on), formerly))
     return tuple(out)
 
+
+
+def _classes_matched(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMatch, ...]:
+    """The classes through which the question's parties matched the basis's gateway and agreement, and the
+    restrictions that block it (issue 12)."""
+    from engine.eval.rules import class_matched, inside, member_on
+
+    if not policy.classes:
+        return ()
+    found: list[ClassMatch] = []
+
+    def match(kind: str, rule_id: str, pairs) -> None:
+        for s, d in pairs:
+            if inside(policy, s, q.source, q.data, q.purpose, q.on) is None or \
+                    inside(policy, d, q.recipient, q.data, q.purpose, q.on) is None:
+                continue
+            for side, scope, org in (("source", s, q.source), ("recipient", d, q.recipient)):
+                k = class_matched(scope, org, q.on)
+                if k is not None:
+                    found.append(ClassMatch(kind, rule_id, side, policy.org_name_on(org, q.on),
+                                            policy.classes[k].id.text))
+            return
+
+    if out.allowed and out.basis is not None:
+        g, a = out.basis
+        match("gateway", g.id, g.pairs)
+        if a is not None:
+            match("agreement", a.id, a.directions)
+    for r in out.firing:
+        if r.one_way and member_on(r.one_way, q.source, q.on):
+            k = class_matched(r.one_way, q.source, q.on)
+            if k is not None:
+                found.append(ClassMatch("restriction", r.id, "source", policy.org_name_on(q.source, q.on),
+                                        policy.classes[k].id.text))
+        else:
+            match("restriction", r.id, r.forbids)
+    return tuple(found)

@@ -50,6 +50,8 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         lines.append(f"  onward disclosure: {onward}")
     for tr in d.transfers:
         lines.append(f"  transfer  {tr.text}{_where(tr.span)}")
+    for cm in d.classes:
+        lines.append(f"  class     {cm.organisation} is `{cm.class_}` ({cm.kind} {cm.rule}, {cm.side})")
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"

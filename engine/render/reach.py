@@ -27,7 +27,8 @@ def _route_text(r: Route) -> str:
 def _describe(x: Reached) -> list[str]:
     if x.direct:
         h = x.direct.hops[0]
-        return [f"directly under {_basis(h.gateway, h.agreement)}; onward: {h.onward}"]
+        via = f" (as {', '.join(f'{side} {k}' for side, k in x.classes)})" if x.classes else ""
+        return [f"directly under {_basis(h.gateway, h.agreement)}{via}; onward: {h.onward}"]
     lines = []
     for i, r in enumerate(x.routes):
         lines.append(("by route " if i == 0 else "or by route ") + _route_text(r))
@@ -99,6 +100,8 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
             lines.append(f"    {first.statute}" + (f"  {first.url}" if first.url else ""))
         lines.append("    " + "; ".join(f"{r.data} for {r.purpose}" for r in rs))
         lines.append(f"    onward: {first.onward}")
+        if first.classes:
+            lines.append(f"    through the class{'es' if len(first.classes) > 1 else ''}: {', '.join(first.classes)}")
         lifted = sorted({x for r in rs for x in r.lifted})
         if lifted:
             lines.append(f"    lifts: {', '.join(lifted)}")
@@ -113,7 +116,7 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
 
 
 FLOW_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "statute", "url", "onward",
-                "lifted", "conditions", "gateway_at", "agreement_at"]
+                "lifted", "conditions", "gateway_at", "agreement_at", "classes", "same_body"]
 BLOCKED_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "restrictions", "one_way",
                    "needs_agreement", "citations", "restriction_at"]
 

@@ -62,6 +62,10 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why is Why.TRANSFER_NOT_YET:
         return (f"it names `{args['organisation']}`, whose functions pass to `{args['to']}` only from "
                 f"{_d(args['on'])}")
+    if why is Why.NOT_A_MEMBER:
+        window = " and ".join(w for w in (f"from {_d(args['start'])}" if args.get("start") else "",
+                                          f"until {_d(args['end'])}" if args.get("end") else "") if w)
+        return f"`{args['organisation']}` is `{args['class']}` only {window}"
     if why is Why.TRANSFER_OUT_OF_SCOPE:
         what = f"data `{args['data']}`" if "data" in args else f"purpose `{args['purpose']}`"
         return (f"it names `{args['organisation']}`, whose functions passed to `{args['to']}` on {_d(args['on'])}, "

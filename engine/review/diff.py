@@ -129,6 +129,32 @@ def _continuity_changes(old: Policy, new: Policy) -> list[RuleChange]:
         details = _differing_fields(a.model, b.model) if a is not None and b is not None else ()
         out.append(RuleChange("transfer", action, _transfer_id(item), item.model.title,
                               a.model.span if a else None, b.model.span if b else None, details))
+    return out + _class_changes(old, new)
+
+
+def _class_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Classes of bodies added, removed, or changed in their statute or their members (issue 12): each a rule
+    change, since every rule naming the class changes with it."""
+    out: list[RuleChange] = []
+    for k in sorted(set(old.classes) | set(new.classes)):
+        a, b = old.classes.get(k), new.classes.get(k)
+        ma, mb = set(old.class_members.get(k, ())), set(new.class_members.get(k, ()))
+        item = b or a
+        assert item is not None
+        details: list[str] = []
+        if a is not None and b is not None:
+            if a.statute != b.statute:
+                details.append("statute")
+            def names(p: Policy, ms: set) -> list[str]:
+                return sorted(f"{p.org_name(o)}{f' from {s}' if s else ''}{f' until {e}' if e else ''}"
+                              for o, s, e in ms)
+            details += [f"member {x}" for x in names(new, mb - ma)]
+            details += [f"no longer member {x}" for x in names(old, ma - mb)]
+            if not details:
+                continue
+        action = "added" if a is None else "removed" if b is None else "changed"
+        out.append(RuleChange("class", action, item.id.text, item.title, a.span if a else None,
+                              b.span if b else None, tuple(details)))
     return out
 
 
@@ -205,6 +231,14 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
                 if r.statute is not None and r.statute.id.lower() == key:
                     boxes += _rule_boxes(p, "restriction", r.key)
         return boxes
+    if c.kind == "class":
+        members: set[str] = set()
+        for p in both:
+            for member, _s, _e in p.class_members.get(key, ()):
+                members |= p.org_tree.descendants.get(member, frozenset((member,))) | \
+                    p.transferees.get(member, frozenset())
+        reach_c = frozenset(members)
+        return [(reach_c, None, None, None), (None, reach_c, None, None)]
     if c.kind == "transfer":
         parties: set[str] = set()
         for p in both:

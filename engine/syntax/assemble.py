@@ -24,9 +24,10 @@ def _statute(value: Any, span: Span) -> m.StatuteRef:
 
 
 def _parties(value: Any, span: Span) -> m.Parties:
-    src, dst = value
+    src, dst, src_except, dst_except = value
     return m.Parties(sources=() if src == m.ANY else src, recipients=() if dst == m.ANY else dst,
-                     any_source=src == m.ANY, any_recipient=dst == m.ANY, span=span)
+                     any_source=src == m.ANY, any_recipient=dst == m.ANY, span=span, except_sources=src_except,
+                     except_recipients=dst_except)
 
 
 def _onward(value: Any, span: Span) -> m.Onward:
@@ -47,10 +48,14 @@ def _expectation(value: Any, span: Span) -> m.Expectation:
                          assuming=assuming, because=because, span=span)
 
 
+def _members(value: Any, span: Span) -> tuple[m.Membership, ...]:
+    return tuple(m.Membership(name, start, end) for name, start, end in value)
+
+
 # Shape -> the model value of a raw value and its clause's span (shapes absent here are their raw value).
 MAKE: dict[str, Callable[[Any, Span], Any]] = {
     "statute": _statute, "parties": _parties, "onward": _onward, "validity": _validity, "exception": _exception,
-    "expect": _expectation,
+    "expect": _expectation, "members": _members,
 }
 
 

@@ -47,12 +47,14 @@ SHAPES = {
     "choice": "one of the entry's `choices` (a named terminal in the grammar): the word",
     # shapes with their own reader in each parser (see the module docstring)
     "statute": "NAME STRING?: (Name, provision or None)",
-    "parties": "parties -> parties: (sources, recipients), each a tuple of Name or `*`",
+    "parties": "parties -> parties: (sources, recipients, excluded sources, excluded recipients), each side a tuple "
+               "of Name or `*`, each exclusion a tuple of Name (`A except B -> C`)",
     "onward": "none | to names | only-for names | as-discloser: (kind, targets)",
     "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
     "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
     "exception": "anonymised | to names (for names)? | for names: (anonymised, to, purposes)",
     "succeeds": "NAME on DATE: (Name, date)",
+    "members": "NAME (from DATE)? (until DATE)? (\",\" …)*: a tuple of (Name, start or None, end or None)",
     "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming names)? (because names)?",
 }
 SIMPLE_SHAPES = frozenset(("names", "name", "string", "strings", "date", "flag", "choice"))
@@ -149,6 +151,7 @@ BLOCKS: tuple[Block, ...] = (
     Block("test", "PolicyTest", "test", "expect", True, False, "expected decisions, checked by `lawful test`"),
     Block("transfer", "Transfer", "transfer", "_transfer_opt", False, False, "functions passing to another body",
           head="names"),
+    Block("class", "BodyClass", "class_decl", "_class_opt", False, True, "a class of bodies, named in party lists"),
 )
 
 # In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
@@ -161,11 +164,12 @@ CLAUSES: tuple[Clause, ...] = (
            ("statute",), "the legal instrument (an id from gateways.yaml) and the provision",
            ('statute SSAA-1992 "section 122"',), need="cite the power (an id from gateways.yaml)"),
     Clause("allows", ("allows",), "parties", _uses(gateway=REQUIRED), "allows", EACH, ("allows",),
-           "who may disclose to whom", ("allows DWP -> LEA",), need="say who may disclose to whom"),
+           "who may disclose to whom", ("allows DWP -> LEA",),
+           inner=("except",), need="say who may disclose to whom"),
     Clause("one-way", ("one-way",), "names", _uses(restriction=Use(either=_BARS)), "one_way", CONCAT, ("one_way",),
            "bodies whose data may not leave them", ("one-way ORG",)),
     Clause("forbids", ("forbids",), "parties", _uses(restriction=Use(either=_BARS)), "forbids", EACH, ("forbids",),
-           "a barred direction; `*` is anyone", ("forbids A -> B",)),
+           "a barred direction; `*` is anyone", ("forbids A -> B",), inner=("except",)),
     Clause("data", ("data",), "names", _uses(gateway=REQUIRED, restriction=OPTIONAL, agreement=REQUIRED), "data",
            ONCE, ("data_clause",), "the data categories covered", ("data provider-data",),
            need="name the data categories it covers"),
@@ -238,6 +242,14 @@ CLAUSES: tuple[Clause, ...] = (
            "the data categories whose functions pass (all when absent)", ("data provider-data",)),
     Clause("transfer-for", ("for",), "names", _uses(transfer=OPTIONAL), "purposes", ONCE, ("transfer_for",),
            "the purposes whose functions pass (all when absent)", ("for inspection",)),
+    # ---- classes of bodies (issue 12) ----
+    Clause("is", ("is",), "members", _uses(organisation=OPTIONAL), "member_of", CONCAT, ("member_of",),
+           "the classes it belongs to, each from and until a date when membership is dated",
+           ("is local-authority from 2018-05-01, public-authority", "is dea-sch4 until 2019-03-31"),
+           inner=("from", "until")),
+    Clause("class-statute", ("statute",), "statute", _uses(**{"class": OPTIONAL}), "statute", ONCE,
+           ("class_statute",), "the legal source of the class (a list of specified persons)",
+           ('statute DEA-2017 "Schedule 4"',)),
     Clause("continues", ("continues",), "flag", _uses(transfer=OPTIONAL), "continues", ONCE, ("continues",),
            "the transferor keeps existing (it ceases otherwise)", ("continues",)),
 )

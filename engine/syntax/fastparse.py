@@ -273,8 +273,39 @@ class _Parser:
 
     def r_parties(self, _word: str):
         src = self.parties()
+        src_except = self.excluded()
         self.punct("->")
-        return src, self.parties()
+        dst = self.parties()
+        return src, dst, src_except, self.excluded()
+
+    def excluded(self) -> tuple[m.Name, ...]:
+        """`except NAME, …` after a party list, as grammar.lark's `_EXCEPT_PARTY` decides: not when the word
+        after `except` opens a restriction's `except` clause. A comment in between: Lark decides."""
+        if self.at_word() != "except":
+            return ()
+        after = self.toks[self.i + 1]
+        if after[0] != _NAME or after[1] in ("to", "for", "anonymised"):
+            return ()
+        if self.i + 1 in self.commented:
+            raise _Bail
+        self.i += 1
+        return self.names()
+
+    def r_members(self, _word: str):
+        out = []
+        while True:
+            name = self.name()
+            start = end = None
+            if self.at_word() == "from":
+                self.i += 1
+                start = self.date()
+            if self.at_word() == "until":
+                self.i += 1
+                end = self.date()
+            out.append((name, start, end))
+            if not self.at(_PUNCT, ","):
+                return tuple(out)
+            self.i += 1
 
     def r_onward(self, _word: str):
         w = self.at_word()
@@ -368,7 +399,7 @@ Reader = Callable[[_Parser, str], tuple[str, Any]]
 _CUSTOM: dict[str, Callable[[_Parser, str], Any]] = {
     "statute": _Parser.r_statute, "parties": _Parser.r_parties, "onward": _Parser.r_onward,
     "validity": _Parser.r_validity, "from": _Parser.r_from, "exception": _Parser.r_exception,
-    "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect,
+    "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect, "members": _Parser.r_members,
 }
 
 

@@ -55,6 +55,30 @@ class Organisation:
     renames_on: Optional[dt.date] = None
     exists_from: Optional[dt.date] = None
     ceases: Optional[dt.date] = None
+    member_of: tuple["Membership", ...] = ()  # classes (issue 12): `is local-authority from 2018-05-01, …`
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One class an organisation belongs to, from and until a date (both inclusive; None: unbounded)."""
+
+    name: Name
+    start: Optional[dt.date] = None
+    end: Optional[dt.date] = None
+
+    def covers(self, day: dt.date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class BodyClass:
+    """`class local-authority "Local authorities in England" [statute X "…"]`: a name for every organisation
+    that declares itself a member (`is local-authority`), usable wherever a party list names organisations."""
+
+    id: Name
+    title: str
+    statute: Optional["StatuteRef"] = None
+    span: Span = _span()
 
 
 MARKERS = ("personal", "special-category", "criminal-offence", "anonymised")
@@ -89,6 +113,8 @@ class Parties:
     any_source: bool = False
     any_recipient: bool = False
     span: Span = _span()
+    except_sources: tuple[Name, ...] = ()  # `A except B -> C`: bodies left out of a side (issue 12)
+    except_recipients: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -245,7 +271,8 @@ class PolicyTest:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
-Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest, Transfer]
+Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest, Transfer,
+                    BodyClass]
 
 
 @dataclass(frozen=True)
