@@ -230,6 +230,8 @@ class Decision:
     transfers: tuple[TransferRef, ...] = ()
     renamed: tuple[tuple[str, tuple[str, ...]], ...] = ()
     classes: tuple[ClassMatch, ...] = ()  # the classes through which the basis's or a block's parties matched
+    # allowed within one legal person: the `part-of` chain from the part up to the body (no gateway needed)
+    same_body: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -263,6 +265,8 @@ class Decision:
             "transfers": [x.to_dict() for x in self.transfers],
             "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed],
             "classes": [c.to_dict() for c in self.classes],
+            "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
+                                                          "chain": list(self.same_body)},
         }
 
 

@@ -43,6 +43,8 @@ class Why(str, Enum):
     TRANSFER_OUT_OF_SCOPE = "transfer-out-of-scope"  # args: organisation, to, on, and data or purpose
     # issue 12: classes of bodies
     NOT_A_MEMBER = "not-a-member"  # args: organisation, class, start, end (the membership's window)
+    # issue 12: within one legal person
+    WITHIN_BODY = "within-body"  # args: part, body (a restriction that bars disclosures between bodies only)
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED,
@@ -65,6 +67,8 @@ def json_code(kind: str, why: Why) -> str:
         return "not-covered-by-transfer"
     if why is Why.NOT_A_MEMBER:
         return "not-a-member"
+    if why is Why.WITHIN_BODY:
+        return "within-body"
     if kind == "restriction":
         return "exception" if why is Why.EXCEPTION else "not-in-force"
     if why is Why.STATUTE_PROPOSED:

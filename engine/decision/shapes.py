@@ -136,6 +136,14 @@ ClassMatchDict = TypedDict("ClassMatchDict", {"kind": str, "rule": str, "side": 
                                               "class": str})
 
 
+class SameBodyDict(TypedDict):
+    """A flow within one legal person (issue 12): the part, the body, and the `part-of` chain between."""
+
+    part: str
+    body: str
+    chain: list[str]
+
+
 class RenamedDict(TypedDict):
     organisation: str
     formerly: list[str]
@@ -156,3 +164,4 @@ class DecisionDict(TypedDict):
     transfers: list[TransferDict]
     renamed: list[RenamedDict]
     classes: list[ClassMatchDict]
+    same_body: Optional[SameBodyDict]

@@ -25,8 +25,8 @@ from engine.base.source import Span
 from engine.decision.answer import RuleRef
 from engine.decision.shapes import ProvisionDatesDict
 from engine.decision.reasons import STATUTE_REASONS, Why
-from engine.eval.rules import (agreement_covers, in_force, org_absent, pair_via, restriction_check, sensitivity_gap,
-                               party_miss, valid_on, window_args)
+from engine.eval.rules import (agreement_covers, in_force, names_internal_flow, org_absent, pair_via, party_miss,
+                               restriction_check, same_body, sensitivity_gap, valid_on, window_args)
 
 
 
@@ -89,6 +89,8 @@ class Outcome:
     bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
     # the transfers of functions (keys) each basis relies on, by (gateway key, agreement key or ""): issue 12
     via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # allowed within one legal person: the `part-of` chain from the part up to the body (issue 12)
+    same_body: Optional[tuple[str, ...]] = None
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -149,6 +151,20 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 note(_rule_miss("restriction", r, why, policy, on))
     if out.missing_org:
         return out
+
+    # 1b. within one legal person: not a disclosure between bodies, unless a `forbids` names this flow
+    chain = same_body(policy, q.source, q.recipient)
+    if chain is not None:
+        barring = [r for r in out.firing if names_internal_flow(policy, r, q.source, q.recipient)]
+        if note:
+            names = {"part": policy.org_name(chain[0]), "body": policy.org_name(chain[-1])}
+            for r in out.firing:
+                if r not in barring:
+                    note(Considered("restriction", r.key, Why.WITHIN_BODY, names, r.model.span))
+        if not barring:
+            out.firing, out.allowed, out.same_body = [], True, chain
+            return out
+        out.firing = barring
 
     # 2–4. gateways, agreements, lawful basis
     extra_by_gateway: dict[str, list[CAgreement]] = {}

@@ -59,12 +59,13 @@ class Reached:
     routes: tuple[Route, ...] = ()
     part_of: Optional[str] = None  # the body the organisation is part of, if any
     classes: tuple[tuple[str, str], ...] = ()  # (side, class) through which the direct basis matched (issue 12)
+    same_body: bool = False  # a body and its part: not a disclosure between bodies (issue 12)
 
     def to_dict(self) -> dict:
         return {"organisation": self.organisation, "purpose": self.purpose, "part_of": self.part_of,
                 "direct": self.direct.to_dict() if self.direct else None,
                 "routes": [r.to_dict() for r in self.routes],
-                "classes": [{"side": side, "class": k} for side, k in self.classes]}
+                "classes": [{"side": side, "class": k} for side, k in self.classes], "same_body": self.same_body}
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
             found.append(Reached(policy.org_name(end), policy.purpose_name(p),
                                  to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end),
                                  _direct_classes(policy, direct, s, end, d, p, day)))
+        found += _same_body_reached(policy, s, d, p, day, assumed, as_source=True)
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
     return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
@@ -139,9 +141,26 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
             found.append(Reached(policy.org_name(s), policy.purpose_name(p),
                                  to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s),
                                  _direct_classes(policy, direct, s, r, d, p, day)))
+        found += _same_body_reached(policy, r, d, p, day, assumed, as_source=False)
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
     return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
+
+
+def _same_body_reached(policy: CompiledPolicy, anchor: str, data: str, purpose: str, on: dt.date, assume: frozenset,
+                       as_source: bool) -> list[Reached]:
+    """The bodies the anchor is part of and its parts, where the flow is allowed as within one body."""
+    from engine.eval.decide import evaluate
+
+    out = []
+    for s, r in same_body_pairs(policy, on):
+        if (s if as_source else r) != anchor:
+            continue
+        other = r if as_source else s
+        if evaluate(policy, _question(policy, s, r, data, purpose, on, assume)).same_body:
+            out.append(Reached(policy.org_name(other), policy.purpose_name(purpose), None, (), _parent(policy, other),
+                               same_body=True))
+    return out
 
 
 def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str, data: str, purpose: str,
@@ -330,9 +349,55 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
             _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
             classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))
             if policy.classes else ()))
+    rows += _same_body_rows(policy, scan)
     rows.sort(key=lambda x: (x.source.lower(), x.recipient.lower(), x.data.lower(), x.purpose.lower(),
                              x.gateway.lower(), (x.agreement or "").lower()))
     return rows
+
+
+SAME_BODY = "same-body"  # the basis a flow within one legal person is shown under (issue 12)
+
+
+def same_body_pairs(policy: CompiledPolicy, on: dt.date) -> list[tuple[str, str]]:
+    """(source, recipient) for each body and each of its parts, both ways, both existing on the date."""
+    out = []
+    for k in sorted(policy.orgs):
+        if not policy.org_exists(k, on):
+            continue
+        for up in sorted(policy.org_tree.ancestors.get(k, frozenset()) - {k}):
+            if policy.org_exists(up, on):
+                out += [(k, up), (up, k)]
+    return out
+
+
+def _same_body_rows(policy: CompiledPolicy, scan: "_Scan") -> list[FlowRow]:
+    """The flows within one legal person (issue 12): one row per pair (`*` for every data category and
+    purpose) unless a `forbids` names the pair, when each lawful flow is decided and reported at its highest
+    level."""
+    from engine.eval.rules import names_internal_flow
+
+    rows = []
+    data = sorted(scan.data_scope) if scan.data_scope is not None else None
+    purposes = sorted(scan.purpose_scope) if scan.purpose_scope is not None else None
+    for s, r in same_body_pairs(policy, scan.on):
+        named = [x for x in policy.restrictions.values() if names_internal_flow(policy, x, s, r)]
+        if not named and data is None and purposes is None:
+            rows.append(_same_body_row(policy, s, r, "*", "*"))
+            continue
+        groups: dict[tuple, set[Quad]] = {}
+        for d in data if data is not None else sorted(policy.data):
+            for p in purposes if purposes is not None else sorted(policy.purposes):
+                out = scan.outcome((s, r, d, p))
+                if out.allowed and out.same_body:
+                    groups.setdefault(("same-body",), set()).add((s, r, d, p))
+        rows += [_same_body_row(policy, s, r, policy.data_name(d), policy.purpose_name(p))
+                 for _key, (_s, _r, d, p) in _maximal(scan, groups) if _s == s and _r == r]
+    return rows
+
+
+def _same_body_row(policy: CompiledPolicy, s: str, r: str, data: str, purpose: str) -> FlowRow:
+    return FlowRow(policy.org_name(s), policy.org_name(r), data, purpose, SAME_BODY, None, None, None, "—",
+                   keys=(s, r), same_body=True)
 
 
 def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None,

@@ -284,3 +284,48 @@ def classes_of(policy: CompiledPolicy, pairs, source: str, recipient: str, data:
                 out.append((side, policy.classes[k].id.text))
         return tuple(out)
     return ()
+
+
+# ---- within one legal person (issue 12) ---------------------------------------------------------------
+
+
+def same_body(policy: CompiledPolicy, source: str, recipient: str) -> Optional[tuple[str, ...]]:
+    """When one of the two is part of the other (an executive agency and its department): the `part-of`
+    chain from the part up to the body. Passing data between them is not a disclosure between bodies.
+    Two parts of one body are not the same body here (the cautious reading), nor is a body and itself."""
+    if source == recipient:
+        return None
+    tree = policy.org_tree
+    if recipient in tree.ancestors.get(source, ()):
+        lower, upper = source, recipient
+    elif source in tree.ancestors.get(recipient, ()):
+        lower, upper = recipient, source
+    else:
+        return None
+    chain = [lower]
+    while chain[-1] != upper and len(chain) <= len(policy.orgs):
+        parent = tree.parent(chain[-1])
+        if parent is None:
+            return None
+        chain.append(parent)
+    return tuple(chain)
+
+
+def names_internal_flow(policy: CompiledPolicy, r: CRestriction, source: str, recipient: str) -> bool:
+    """Does a restriction bar this flow within one body? Only a `forbids` that names it explicitly: both
+    sides by organisation (not `*`, not a class), the source inside a named sender and the recipient inside
+    a named recipient. `one-way` and `*` bar disclosures between bodies."""
+    tree = policy.org_tree
+
+    def keys(names) -> list[str]:
+        return [k for k in (n.key if n.key in policy.orgs else policy.org_alias.get(n.key) for n in names)
+                if k is not None]
+
+    for parties in r.model.forbids:
+        if parties.any_source or parties.any_recipient:
+            continue
+        if tree.within(source, keys(parties.sources)) and tree.within(recipient, keys(parties.recipients)) \
+                and not tree.within(source, keys(parties.except_sources)) \
+                and not tree.within(recipient, keys(parties.except_recipients)):
+            return True
+    return False

@@ -19,7 +19,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     """The full answer to a resolved question: verdict, basis or blocks, every candidate considered and why,
     conditions, and (on a DENY) verified fixes and lawful indirect routes."""
     out = evaluation.evaluate(policy, q, explain=True)
-    if out.allowed and out.basis is None:  # fail closed: an ALLOW must say what allows it
+    if out.allowed and out.basis is None and out.same_body is None:  # fail closed: an ALLOW must say what allows it
         raise RuntimeError("the evaluator allowed a flow without naming a basis")
     overridden_by: dict[str, str] = {}
     if out.allowed and out.basis is not None:
@@ -69,7 +69,10 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
 
         found_routes = tuple(find_routes(policy, q))
     relied = _transfers_relied_on(policy, q, out)
-    if basis is not None:
+    chain = tuple(policy.org_name_on(k, q.on) for k in out.same_body) if out.allowed and out.same_body else ()
+    if chain:
+        headline = words.same_body_headline(chain)
+    elif basis is not None:
         headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
                                           [r.id for r in out.overridden])
         if relied:
@@ -89,7 +92,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
         fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
-        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out))
+        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out), same_body=chain)
 
 
 # ---- continuity (issue 12) -----------------------------------------------------------------------------

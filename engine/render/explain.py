@@ -48,6 +48,8 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         elif onward == "none":
             onward += f" (it may not leave {d.recipient})"
         lines.append(f"  onward disclosure: {onward}")
+    if d.same_body:
+        lines.append(f"  same body {words.same_body(d.same_body)}: not a disclosure between bodies")
     for tr in d.transfers:
         lines.append(f"  transfer  {tr.text}{_where(tr.span)}")
     for cm in d.classes:

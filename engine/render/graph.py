@@ -78,6 +78,8 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
 
     edges: dict[tuple[str, str, bool], PictureEdge] = {}
     for row in rows:
+        if row.same_body:
+            continue  # a body and its part: drawn as the part inside the body, not as a disclosure
         e = edges.setdefault((*row.keys, False), PictureEdge(*row.keys))
         label = row.gateway + (f" / {row.agreement}" if row.agreement else "")
         if label not in e.labels:
@@ -118,7 +120,8 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
     for k in keep:
         if not policy.org_exists(k, day):
             end = policy.org_end.get(k)
-            gone[k] = (f"replaced by {policy.org_name(end[1])} on {end[0].isoformat()}" if end and day >= end[0]
+            gone[k] = ((f"replaced by {policy.org_name(end[1])} on {end[0].isoformat()}" if end[1] else
+                        f"ceased on {end[0].isoformat()}") if end and day >= end[0]
                        else f"exists from {policy.org_start[k].isoformat()}")
     scope = ", ".join(x for x in (f"data {policy.data_name(policy.data_key(data))}" if data else "",
                                   f"purpose {policy.purpose_name(policy.purpose_key(purpose))}" if purpose else "") if x)

@@ -25,6 +25,8 @@ def _route_text(r: Route) -> str:
 
 
 def _describe(x: Reached) -> list[str]:
+    if x.same_body:
+        return ["same body: not a disclosure between bodies"]
     if x.direct:
         h = x.direct.hops[0]
         via = f" (as {', '.join(f'{side} {k}' for side, k in x.classes)})" if x.classes else ""
@@ -95,6 +97,11 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
         groups.setdefault((r.source, r.recipient, r.gateway, r.agreement), []).append(r)
     for (src, dst, g, a), rs in groups.items():
         first = rs[0]
+        if first.same_body:
+            lines.append(f"{style(f'{src} → {dst}', 'allow')}  same body: not a disclosure between bodies")
+            if any(r.data != "*" for r in rs):
+                lines.append("    " + "; ".join(f"{r.data} for {r.purpose}" for r in rs))
+            continue
         lines.append(f"{style(f'{src} → {dst}', 'allow')}  under {_basis(g, a)}")
         if first.statute:
             lines.append(f"    {first.statute}" + (f"  {first.url}" if first.url else ""))

@@ -62,6 +62,9 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why is Why.TRANSFER_NOT_YET:
         return (f"it names `{args['organisation']}`, whose functions pass to `{args['to']}` only from "
                 f"{_d(args['on'])}")
+    if why is Why.WITHIN_BODY:
+        return (f"it bars disclosures between bodies, and `{args['part']}` is part of `{args['body']}`: this flow is "
+                "not one (only a `forbids` naming both would bar it)")
     if why is Why.NOT_A_MEMBER:
         window = " and ".join(w for w in (f"from {_d(args['start'])}" if args.get("start") else "",
                                           f"until {_d(args['end'])}" if args.get("end") else "") if w)
@@ -171,6 +174,17 @@ def transfer(t: Mapping[str, Any]) -> str:
         under = f" under {s['title']}" + (f" {short_provision(s['provision'])}" if s.get("provision") else "")
     return (f"{who} functions{' ' + ' '.join(scope) if scope else ''} passed to {', '.join(t['to'])} on "
             f"{_d(t['on'])}{under}")
+
+
+def same_body_headline(chain: Sequence[str]) -> str:
+    """`ALLOWED — same body: JCP is part of DWP (not a disclosure between bodies)`."""
+    return f"ALLOWED — same body: {same_body(chain)} (not a disclosure between bodies)"
+
+
+def same_body(chain: Sequence[str]) -> str:
+    """`JCP is part of DWP`, through the bodies between when there are some."""
+    through = f" (through {', '.join(chain[1:-1])})" if len(chain) > 2 else ""
+    return f"{chain[0]} is part of {chain[-1]}{through}"
 
 
 def renamed(name: str, formerly: Sequence[str]) -> str:

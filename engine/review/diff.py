@@ -262,6 +262,16 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
     return [(None, None, None, _tree_reach(both, "purpose_tree", key, up=True))]
 
 
+def _same_body_boxes(policy: Policy) -> list[Box]:
+    """Where a flow is allowed with no gateway (issue 12): between a body and each of its parts, both ways."""
+    out: list[Box] = []
+    for k in sorted(policy.orgs):
+        above = policy.org_tree.ancestors.get(k, frozenset()) - {k}
+        if above:
+            out += [(frozenset((k,)), frozenset(above), None, None), (frozenset(above), frozenset((k,)), None, None)]
+    return out
+
+
 def _meet(a: Optional[frozenset], b: Optional[frozenset]) -> Optional[frozenset]:
     if a is None:
         return b
@@ -278,6 +288,7 @@ def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> 
     for p in (old, new):
         for g in p.gateways.values():
             gateway_boxes += [(p, b) for b in _rule_boxes(p, "gateway", g.key)]
+        gateway_boxes += [(p, b) for b in _same_body_boxes(p)]
     for c in changes:
         for cb in change_boxes(old, new, c):
             for p, gb in gateway_boxes:
@@ -343,6 +354,8 @@ def _because(d: Optional[Decision], other: Optional[Decision]) -> str:
 
     if d is None:
         return "not declared on this side"
+    if d.allowed and d.same_body:
+        return "within one body: " + words.same_body(d.same_body)
     if d.allowed and d.basis:
         s = "under " + ref(d.basis.gateway)
         if d.basis.agreement:

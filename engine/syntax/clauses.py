@@ -351,10 +351,26 @@ def needs_text() -> str:
     return "; ".join(parts)
 
 
+_SAME_BODY = (
+    "`part-of` declares that an organisation is part of another legal person: an executive agency and its "
+    "department (JCP and DWP), a regional office and its council. Passing data between a body and its parts is not a "
+    "disclosure between bodies: the decision is ALLOW with basis `same-body` (no gateway needed), unless a restriction "
+    "names that flow explicitly with a `forbids` naming both (`forbids JCP -> DWP`); `one-way` and `*` bar disclosures "
+    "between bodies only. Two parts of one body are not treated as the same body. A sponsored body (a "
+    "non-departmental public body and its sponsoring department, such as the LSC and DfES) is a separate legal "
+    "person: it is NOT part-of its sponsor (declaring it so would let its flows escape every gateway); name such "
+    "bodies together with a class (`class dfes-sponsored \"…\"`) instead.")
+
+# Language topics `lawful check --explain` also explains (issue 12): what a construct means, beside the codes.
+TOPICS: Mapping[str, str] = MappingProxyType({
+    "part-of": _SAME_BODY, "same-body": _SAME_BODY, "within-body": _SAME_BODY,
+})
+
+
 def explain(code: str) -> str | None:
     """`lawful check --explain CODE`: the code's paragraph, with what the table says added for the codes it
-    governs (so the explanation cannot drift from the checks)."""
-    text = CODES.get(code)
+    governs (so the explanation cannot drift from the checks); or a language topic (`part-of`)."""
+    text = CODES.get(code) or TOPICS.get(code)
     if text is not None and code == "missing-clause":
         text = f"{text.rstrip('.')}: {needs_text()}."
     return text
