@@ -285,3 +285,59 @@ def test_adding_a_class_member_never_removes_an_allow_from_a_rule_naming_the_cla
         if before.allowed(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume):
             assert after.allowed(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume), q
     assert DATES  # the questions cover every date of the generator
+
+
+@SETTINGS
+@given(st.data())
+def test_diff_reports_a_change_to_a_transfer_or_a_class_as_a_rule_change(data):
+    """Random bundles; the new side adds, drops or moves a transfer of functions, or changes a class's members:
+    the diff names that change (kind `transfer` or `class`), and its flows are exactly the brute force's."""
+    b = data.draw(bundles())
+    orgs = [o for o in b.orgs if f"succeeds {o} " not in "\n".join(b.items)
+            and not any(i.startswith(f"organisation {o} ") and " succeeds " in i for i in b.items)]
+    if len(orgs) < 2:
+        return
+    a, t = data.draw(st.permutations(orgs))[:2]
+    day, later = data.draw(st.sampled_from([(DATES[1], DATES[2]), (DATES[2], DATES[3])]))
+    gateway = (f'gateway G-C "names the class" {{\n  statute LSA-2000\n  allows C-TEST -> {", ".join(b.orgs)}\n'
+               f"  data {', '.join(b.data)}\n  for {', '.join(b.purposes)}\n  lawful-basis public-task\n"
+               '  article-9 "c"\n  article-10 "c"\n}\n')
+    base = b.with_item('class C-TEST "a class"').with_item(gateway)
+
+    def side(transfer: str | None, members: dict[str, str]) -> engine.Policy:
+        items = list(base.items)
+        for i, item in enumerate(items):
+            for o, window in members.items():
+                if item.startswith(f"organisation {o} "):
+                    items[i] = item + f" is C-TEST{window}"
+        if transfer:
+            items.append(transfer)
+        return engine.load_texts({"policies/main.policy": "\n".join(items) + "\n"}, MINI_REGISTER)
+
+    kind = data.draw(st.sampled_from(["add-transfer", "move-transfer", "scope-transfer", "member", "window"]))
+    first = f"transfer {a} to {t} on {day} continues"
+    if kind == "add-transfer":
+        old, new = side(None, {a: ""}), side(first, {a: ""})
+    elif kind == "move-transfer":
+        old, new = side(first, {a: ""}), side(f"transfer {a} to {t} on {later} continues", {a: ""})
+    elif kind == "scope-transfer":
+        old, new = side(first, {a: ""}), side(f"transfer {a} to {t} on {day} for {b.purposes[0]} continues", {a: ""})
+    elif kind == "member":
+        old, new = side(None, {a: ""}), side(None, {a: "", t: ""})
+    else:
+        old, new = side(None, {a: ""}), side(None, {a: f" from {later}"})
+    on = data.draw(st.sampled_from(DATES))
+    result = diff_policies(old, new, on)
+    want_kind = "class" if kind in ("member", "window") else "transfer"
+    assert [c.kind for c in result.changes] == [want_kind] * len(result.changes) and result.changes, result.changes
+    got = {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower()) for f in result.flows}
+    assert got == brute_force(old, new, on)
+    assert all(any(c.startswith(f"{want_kind}:") for c in f.causes) for f in result.flows)
+
+
+def test_the_graph_says_which_class_a_flow_matched():
+    from engine.render.graph import build
+
+    picture = build(spec_policy(), data="debt", on=dt.date(2018, 6, 1))
+    edge = next(e for e in picture.edges if (e.source, e.recipient) == ("leeds-cc", "hmrc"))
+    assert edge.details == ["debt for fraud (as source dea-sch4, recipient dea-sch4)"]

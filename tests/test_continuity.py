@@ -377,3 +377,21 @@ def test_the_look_ahead_keyword_of_a_transfer_is_a_possible_token_only_on_a_tran
     for state, actions in table.states.items():
         if "_DATA_SCOPE" in actions:
             assert not {"RBRACE", "STATUTE", "EXPECT", "PART_OF", "AKA"} & set(actions), (state, sorted(actions))
+
+
+def test_a_dense_web_of_transfers_cannot_blow_up_the_compiler():
+    """The attack: every one of 30 bodies transfers its functions to every other (each `continues`), which
+    makes astronomically many chains; one entry per effect keeps the load fast, and its answers sound."""
+    import time
+
+    orgs = [f"B{i}" for i in range(30)]
+    lines = [f'organisation {o} "{o}"' for o in orgs] + ['organisation X "X"', 'data d "d"', 'purpose p "p"']
+    lines += [f"transfer {a} to {b} on 20{10 + (i * 7 + j) % 10:02d}-01-01 continues"
+              for i, a in enumerate(orgs) for j, b in enumerate(orgs) if a != b]
+    lines.append('gateway G "g" {\n  statute LSA-2000\n  allows B0 -> X\n  data d\n  for p\n}')
+    started = time.monotonic()
+    p = engine.load_texts({"policies/main.policy": "\n".join(lines) + "\n"}, MINI_REGISTER)
+    assert time.monotonic() - started < 60
+    assert not p.allowed("B5", "X", "d", "p", on=dt.date(2009, 1, 1))  # before any transfer
+    assert p.allowed("B5", "X", "d", "p", on=dt.date(2020, 1, 1))  # B0's functions reached it
+    assert p.decide("B5", "X", "d", "p", on=dt.date(2020, 1, 1)).transfers

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from engine.syntax import model as m
-from engine.base.diagnostics import Diagnostic, did_you_mean
-from engine.errors import UnknownNameError
+from engine.base.diagnostics import Diagnostic, did_you_mean, error
+from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile, Span
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -578,6 +578,7 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
 
 
 MAX_TRANSFER_CHAIN = 16
+MAX_INHERITED = 100_000  # inherited scopes (transferee, transferor, date, scope) a bundle's transfers may make
 
 
 def _sure(scope: Optional[frozenset], key: str) -> bool:
@@ -626,28 +627,62 @@ def _continuity(p: CompiledPolicy, c: Checked) -> None:
     def meet(a: Optional[frozenset], b: Optional[frozenset]) -> Optional[frozenset]:
         return b if a is None else a if b is None else a & b
 
-    # Close over chains: what a transferor had inherited passes on with it (from the later date, within both scopes).
-    found: dict[str, dict[tuple, Inherit]] = {d: {(e.pred, e.chain): e for e in es} for d, es in direct.items()}
+    # Close over chains: what a transferor had inherited passes on with it (from the later date, within both
+    # scopes). For each transferee and transferor only the entries no other covers are kept (an earlier date
+    # and wider scopes cover a later, narrower one), so a dense web of transfers cannot multiply chains; past
+    # MAX_INHERITED entries the bundle is refused (fail closed: a restriction carried by a transfer must never
+    # be silently dropped).
+    def wider(a: Optional[frozenset], b: Optional[frozenset]) -> bool:
+        return a is None or (b is not None and a >= b)
+
+    def covered(e: Inherit, kept: list[Inherit]) -> bool:
+        return any(k.since <= e.since and wider(k.data, e.data) and wider(k.purposes, e.purposes) for k in kept)
+
+    found: dict[str, dict[str, list[Inherit]]] = {}
+    total = 0
+
+    def add(d: str, e: Inherit) -> bool:
+        nonlocal total
+        kept = found.setdefault(d, {}).setdefault(e.pred, [])
+        if covered(e, kept):
+            return False
+        kept[:] = [k for k in kept
+                   if not (e.since <= k.since and wider(e.data, k.data) and wider(e.purposes, k.purposes))]
+        kept.append(e)
+        total += 1
+        if total > MAX_INHERITED:
+            raise DiagnosticsError([error(
+                "limit-exceeded", f"the transfers of functions chain into more than {MAX_INHERITED:,} inherited "
+                "scopes", None, "write fewer transfers between the same bodies")])
+        return True
+
+    fresh: dict[str, list[Inherit]] = {}
+    for d, es in direct.items():
+        for e in es:
+            if add(d, e):
+                fresh.setdefault(d, []).append(e)
     for _ in range(MAX_TRANSFER_CHAIN):
-        grew = False
-        for d, entries in found.items():
-            for e in list(entries.values()):
-                for up in found.get(e.pred, {}).values():
-                    if up.pred == d or len(up.chain) + len(e.chain) > MAX_TRANSFER_CHAIN or \
-                            set(up.chain) & set(e.chain):
-                        continue
-                    new = Inherit(up.pred, max(up.since, e.since), meet(up.data, e.data), meet(up.purposes, e.purposes),
-                                  up.chain + e.chain)
-                    if (new.pred, new.chain) not in entries:
-                        entries[(new.pred, new.chain)] = new
-                        grew = True
-        if not grew:
+        added: dict[str, list[Inherit]] = {}
+        for d in list(found):
+            # semi-naive: a new combination uses an entry added in the last round, on one side or the other
+            mine = [e for es in found[d].values() for e in es]
+            pairs = [(e, up) for e in fresh.get(d, ()) for ups in found.get(e.pred, {}).values() for up in ups]
+            pairs += [(e, up) for e in mine for up in fresh.get(e.pred, ())]
+            for e, up in pairs:
+                if up.pred == d or len(up.chain) + len(e.chain) > MAX_TRANSFER_CHAIN or set(up.chain) & set(e.chain):
+                    continue
+                new = Inherit(up.pred, max(up.since, e.since), meet(up.data, e.data), meet(up.purposes, e.purposes),
+                              up.chain + e.chain)
+                if add(d, new):
+                    added.setdefault(d, []).append(new)
+        if not added:
             break
+        fresh = added
     # A rule naming the transferee covers its parts; so does one it inherits.
     inherits: dict[str, list[Inherit]] = {}
-    for d, entries in sorted(found.items()):
+    for d, by_pred in sorted(found.items()):
         for x in sorted(p.org_tree.descendants.get(d, frozenset((d,)))):
-            inherits.setdefault(x, []).extend(e for e in entries.values() if e.pred != x)
+            inherits.setdefault(x, []).extend(e for es in by_pred.values() for e in es if e.pred != x)
     for x, found_here in inherits.items():
         found_here.sort(key=lambda e: (e.since, len(e.chain), e.pred, e.chain))
         p.inherits[x] = tuple(found_here)

@@ -84,7 +84,7 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
         label = row.gateway + (f" / {row.agreement}" if row.agreement else "")
         if label not in e.labels:
             e.labels.append(label)
-        e.details.append(f"{row.data} for {row.purpose}")
+        e.details.append(f"{row.data} for {row.purpose}" + (f" (as {', '.join(row.classes)})" if row.classes else ""))
     for brow in blocked:
         e = edges.setdefault((*brow.keys, True), PictureEdge(*brow.keys, blocked=True))
         for rid in brow.restrictions:
