@@ -680,9 +680,9 @@ def _continuity(p: CompiledPolicy, c: Checked) -> None:
         fresh = added
     # A rule naming the transferee covers its parts; so does one it inherits.
     inherits: dict[str, list[Inherit]] = {}
-    for d, by_pred in sorted(found.items()):
+    for d, kept_by_pred in sorted(found.items()):
         for x in sorted(p.org_tree.descendants.get(d, frozenset((d,)))):
-            inherits.setdefault(x, []).extend(e for es in by_pred.values() for e in es if e.pred != x)
+            inherits.setdefault(x, []).extend(e for es in kept_by_pred.values() for e in es if e.pred != x)
     for x, found_here in inherits.items():
         found_here.sort(key=lambda e: (e.since, len(e.chain), e.pred, e.chain))
         p.inherits[x] = tuple(found_here)
