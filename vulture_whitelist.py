@@ -88,3 +88,9 @@ newly_allowed_personal  # unused variable (cli.py: a --fail-on choice)
 never  # unused variable (cli.py: a --fail-on choice)
 diagnostics_reference  # unused function (engine/render/report.py: writes docs/diagnostics.md; tests/test_sarif.py checks it)
 lsp_cmd  # unused function (cli.py: the `lawful lsp` command)
+new_key  # unused variable (engine/check/continuity.py: unpacked beside the declaration)
+tnames  # Lark transformer callback
+transfer_under  # Lark transformer callback
+member_from  # Lark transformer callback
+member_until  # Lark transformer callback
+class_statute  # Lark transformer callback

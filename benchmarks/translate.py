@@ -241,6 +241,8 @@ class Floor:
         sa, ra, da, pa = self.org_anc[s], self.org_anc[r], self.data_anc[d], self.purpose_anc[p]
         personal, special, criminal, anonymised = self.sens[d]
         firing = set()
+        # within one legal person (issue 12): a body and its part, unless a `forbids` naming both bars it
+        same_body = s != r and (r in sa or s in ra)
         for one_way, forbids, rdata, rpurp, lo, hi, excs, key in self.restrictions:
             if not lo <= on <= hi:
                 continue
@@ -254,7 +256,12 @@ class Floor:
             if any((not an or anonymised) and (to is None or not to.isdisjoint(ra)) and (ps is None or not ps.isdisjoint(pa))
                    for an, to, ps in excs):
                 continue
+            if same_body and not any(fs is not None and fd is not None and not fs.isdisjoint(sa)
+                                     and not fd.isdisjoint(ra) for fs, fd in forbids):
+                continue
             firing.add(key)
+        if same_body and not firing:
+            return True
         by_pair = self.by_pair
         for sn in (*sa, None):
             for rn in (*ra, None):

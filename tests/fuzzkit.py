@@ -451,6 +451,13 @@ def reference_decide(spec: Spec, src: str, dst: str, data: str, purpose: str, on
             firing.add(r["id"].lower())
     if not exists:
         return RefAnswer(False, firing)
+    # 1b. within one legal person (one part of the other): allowed unless a `forbids` naming both by
+    # organisation (no `*`) catches it; only such bars apply there
+    if src != dst and (dst in _up(op, src) or src in _up(op, dst)):
+        firing = {r["id"].lower() for r in spec.restrictions if r["id"].lower() in firing and any(
+            s is not None and d is not None and _within(op, src, s) and _within(op, dst, d) for s, d in r["forbids"])}
+        if not firing:
+            return RefAnswer(True, firing, None)
     # 2–4. gateways in force, their agreements, the lawful basis; then overrides
     bases = []
     for g in spec.gateways:

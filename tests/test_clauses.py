@@ -58,17 +58,35 @@ def _refs(body: str) -> set[str]:
     return {r for r in re.findall(r"[_a-zA-Z][_a-zA-Z0-9]*", bare)}
 
 
-def words_of(rule: str) -> set[str]:
-    """Every keyword a rule writes, through its sub-rules and word terminals (MARKER, VERDICT)."""
+_LOOKAHEAD = re.compile(r"^/([a-z][a-z0-9-]*)\(\?")  # a keyword decided by look-ahead: `/data(?=…)/`
+
+
+def words_of(rule: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    """Every keyword a rule writes, through its sub-rules (a recursive one once) and word terminals (MARKER,
+    VERDICT, and the look-ahead keywords such as `_DATA_SCOPE`)."""
     rules, terminals = grammar()
     body = rules[rule]
     out = set(_WORD.findall(body))
     for ref in _refs(body):
         if ref in rules:
-            out |= words_of(ref)
+            if ref not in seen and ref != rule:
+                out |= words_of(ref, seen | {rule})
         elif ref in terminals and not terminals[ref].strip().startswith("/"):
             out |= set(_WORD.findall(terminals[ref]))
+        elif ref in terminals and _LOOKAHEAD.match(terminals[ref].strip()):
+            out.add(_LOOKAHEAD.match(terminals[ref].strip()).group(1))
     return out
+
+
+def opening_word(body: str) -> str | None:
+    """The keyword a rule's body opens with: a quoted word, or a look-ahead keyword terminal."""
+    _, terminals = grammar()
+    found = _WORD.match(body.strip())
+    if found:
+        return found.group(1)
+    first = body.split()[0] if body.split() else ""
+    lookahead = _LOOKAHEAD.match(terminals.get(first, "").strip())
+    return lookahead.group(1) if lookahead else None
 
 
 def alternatives(rule: str) -> set[str]:
@@ -103,8 +121,7 @@ def test_each_clause_spells_its_grammar_rules(clause: T.Clause):
     written = set().union(*(words_of(r) for r in clause.rules))
     assert written == set(clause.words + clause.opens + clause.inner + clause.choices)
     for rule in clause.rules:  # each rule opens with one of the clause's opening words, or is its choice
-        opening = _WORD.match(rules[rule].strip())
-        assert (opening.group(1) if opening else None) in clause.openers or clause.shape == "choice"
+        assert opening_word(rules[rule]) in clause.openers or clause.shape == "choice"
 
 
 def test_each_block_is_its_grammar_rule_and_clause_list():
@@ -121,7 +138,7 @@ def test_each_block_is_its_grammar_rule_and_clause_list():
 # The language as the table gives it today, pinned: changing it changes the language (say so in
 # docs/LANGUAGE.md and here). In the formatter's order; `!` needed, `+` one of the `+` clauses needed, `*` may repeat.
 PINNED = {
-    "organisation": "part-of, aka, succeeds",
+    "organisation": "part-of, aka, succeeds, renames, exists from, ceases, is*",
     "data": "under, marker*",
     "purpose": "under",
     "gateway": "statute!, allows!*, data!, for!, valid, overrides, requires agreement, lawful-basis, article-9, "
@@ -130,6 +147,8 @@ PINNED = {
     "agreement": "from!, data!, for!, under!, lawful-basis, article-9, article-10, valid, review, owner, onward, "
                  "requires*, note*",
     "test": "expect*",
+    "transfer": "transfer-to!, transfer-on!, transfer-under, transfer-data, transfer-for, continues",
+    "class": "class-statute",
 }
 
 
@@ -186,6 +205,8 @@ def test_the_fast_parser_imports_neither_lark_nor_the_lark_parser():
 
 def block_text(kind: str, lines: list[str]) -> str:
     b = T.BLOCK[kind]
+    if b.head == "names":
+        return f"{kind} X " + " ".join(lines) + "\n"
     if not b.braced:
         return f'{kind} X "x" ' + " ".join(lines) + "\n"
     head = f'{kind} X "x"' if b.named else f'{kind} "x"'

@@ -315,3 +315,27 @@ def test_lawful_lsp_listens_on_tcp():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_hover_on_an_organisation_shows_its_former_name_classes_and_transfers(tmp_path):
+    """Issue 17 with issue 12's constructs: a rename, a dated class membership and a transfer of functions."""
+    root = tmp_path / "b"
+    (root / "policies").mkdir(parents=True)
+    shutil.copy(ROOT / "gateways.yaml", root / "gateways.yaml")
+    text = (
+        'organisation TTA "Teacher Training Agency"\n'
+        'organisation TDA "Training and Development Agency for Schools" renames TTA on 2005-09-01 '
+        "is public-body from 2005-09-01\n"
+        'organisation OLD "Old inspectorate"\n'
+        'organisation NEW "New inspectorate"\n'
+        'class public-body "Public bodies"\n'
+        "transfer OLD to NEW on 2007-04-01\n"
+        'data d "D"\npurpose p "P"\n'
+    )
+    (root / "policies" / "orgs.policy").write_text(text)
+    analysis = BundleState(root).analyse({})
+    hovered, _span = f.hover(analysis, "policies/orgs.policy", text, *at(text, "organisation TDA", 13))
+    assert "formerly `TTA` (renamed on 2005-09-01)" in hovered
+    assert "is `public-body` from 2005-09-01" in hovered
+    hovered, _span = f.hover(analysis, "policies/orgs.policy", text, *at(text, "organisation NEW", 13))
+    assert "functions of OLD passed to NEW on 2007-04-01" in hovered

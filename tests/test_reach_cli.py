@@ -78,12 +78,24 @@ def test_recipients_without_purpose_answers_for_each_purpose():
 
 
 def test_nothing_reachable_exits_1():
-    r = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON)
+    r = run("recipients", "AoC", "provider-data", "--purpose", "inspection", *ON)
     assert r.exit_code == 1
     assert "no organisation may lawfully receive it" in r.stdout
     # issue 15: and why
-    assert "why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 s.123" in r.stdout
-    assert "e.g. JCP → ALI for inspection" in r.stdout
+    assert "why: no gateway lets AoC disclose provider-data for inspection" in r.stdout
+    # JCP may pass it only within its own legal person (DWP): no other body, and the one-way block says why
+    jcp = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON)
+    assert "why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 s.123" in jcp.stdout
+
+
+def test_a_body_and_its_parts_are_shown_as_the_same_body():
+    # JCP may disclose provider data to no other body, but passing it to its department is no disclosure
+    r = run("recipients", "JCP", "provider-data", "--purpose", "inspection", "--format", "json", *ON)
+    assert r.exit_code == 0
+    found = json.loads(r.stdout)["recipients"]
+    assert [(x["organisation"], x["same_body"], x["direct"]) for x in found] == [("DWP", True, None)]
+    text = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON).stdout
+    assert "DWP" in text and "same body: not a disclosure between bodies" in text
 
 
 def test_sources():
@@ -137,7 +149,10 @@ def test_flows_csv_and_json_agree():
             "gateway": "LSC-INSPECTION", "agreement": "LSC-ALI-2005"}.items() <= next(
         x for x in rows if x["source"] == "LSC" and x["recipient"] == "ALI").items()
     # reported at the highest level: the local LSCs and sub-purposes are covered by the LSC row
-    assert not any(x["source"].startswith("LLSC") for x in rows)
+    assert not any(x["source"].startswith("LLSC") for x in rows if x["same_body"] == "false")
+    # a body and its parts: one row each way, for any data and purpose
+    assert {"source": "LLSC-London-Central", "recipient": "LSC", "data": "*", "purpose": "*", "gateway": "same-body",
+            "same_body": "true"}.items() <= next(x for x in rows if x["source"] == "LLSC-London-Central").items()
     assert not any(x["purpose"].startswith("inspection.") and x["source"] == "LSC" for x in rows)
     js = json.loads(run("flows", "--format", "json", *ON).stdout)["flows"]
     assert len(js) == len(rows)
@@ -147,14 +162,19 @@ def test_every_flow_row_is_an_allow(default_policy):
     rows = reach.lawful_flows(default_policy, on=D2005)
     assert rows
     for row in rows:
-        d = default_policy.decide(row.source, row.recipient, row.data, row.purpose, on=D2005, fixes=False, routes=False)
-        assert d.allowed, row
+        data = row.data if row.data != "*" else sorted(default_policy.data)[0]  # same body: any data, any purpose
+        purpose = row.purpose if row.purpose != "*" else sorted(default_policy.purposes)[0]
+        d = default_policy.decide(row.source, row.recipient, data, purpose, on=D2005, fixes=False, routes=False)
+        assert d.allowed and bool(d.same_body) == row.same_body, row
 
 
 def test_flows_filters():
     r = run("flows", "--data", "provider-data", "--purpose", "inspection", "--format", "json", *ON)
-    pairs = {(x["source"], x["recipient"]) for x in json.loads(r.stdout)["flows"]}
+    flows = json.loads(r.stdout)["flows"]
+    pairs = {(x["source"], x["recipient"]) for x in flows if not x["same_body"]}
     assert pairs == {("DfES", "LSC"), ("LSC", "ALI"), ("LSC", "OfSTED"), ("ALI", "OfSTED"), ("OfSTED", "ALI")}
+    assert ("JCP", "DWP", "provider-data", "inspection") in \
+        {(x["source"], x["recipient"], x["data"], x["purpose"]) for x in flows if x["same_body"]}
 
 
 def test_blocked_lists_one_way_blocks_first(default_policy):

@@ -67,7 +67,8 @@ def test_reach_says_why_no_one_may_receive(client):
                                         "on": "2005-06-23"})
     assert r.status_code == 200
     j = r.json()
-    assert j["found"] == [] and j["organisation"] == "JCP"
+    # only its own department (issue 12: not a disclosure between bodies), so no other body: and why
+    assert all(x["same_body"] for x in j["found"]) and j["organisation"] == "JCP"
     assert "one-way" in j["why_no_one"][0]["reason"] and "SSAA-1992-s123" in j["why_no_one"][0]["reason"]
     found = client.get("/v1/reach", params={"kind": "recipients", "organisation": "LSC", "data": "provider-data",
                                             "purpose": "inspection", "on": "2005-06-23"}).json()

@@ -12,6 +12,7 @@ A file holds a small bundle and the questions asked of it:
         because: [SSAA-1992-s123]     # each id is among Decision.reason_ids()
         not_because: [X]              # none of these is
         headline: one-way legislative block      # substring of the headline
+        same_body: [JCP, DWP]         # allowed within one legal person: the part-of chain (false: not so)
         basis: {gateway: G, agreement: A}        # the basis relied on (agreement may be null; optional
                                                  # lawful_basis, article_9, article_10, onward)
         blocks: [R]                   # exactly the restrictions that caught the flow
@@ -126,10 +127,12 @@ def test_decision_case(path: Path, index: int):
     if "headline" in case:
         assert case["headline"] in d.headline, shown
     if d.allowed:
-        assert d.basis is not None and not d.fixes
+        assert (d.basis is not None) != bool(d.same_body) and not d.fixes
         assert d.headline.startswith("ALLOWED — ")
     else:
         assert d.basis is None and d.headline.startswith("DENIED — ")
+    if "same_body" in case:  # the part-of chain of an allow within one legal person, or false
+        assert (list(d.same_body) or False) == case["same_body"], shown
     if "basis" in case:
         want = case["basis"]
         assert d.basis.gateway.id == want["gateway"], shown

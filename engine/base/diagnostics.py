@@ -142,6 +142,23 @@ CODES: dict[str, str] = {
     "serve` needs pip install 'lawful[serve]').",
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
     "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
+    "unlisted-provision": "A gateway or restriction cites a provision of a statute whose register entry lists "
+    "provisions with their own dates, but not this one (or cites no provision). The rule then takes the Act's "
+    "dates, which is probably an oversight: a section may have commenced later than its Act, or never. List the "
+    "provision under the statute's `provisions:` in gateways.yaml, or cite a listed one.",
+    "bad-rename": "A `renames` that cannot hold: a body renaming itself, one former name renamed twice (a split is "
+    "a transfer of functions), a former name already used by another organisation, renames that loop, a rename "
+    "before the body exists, or a renamed body that also ceases (a renamed body goes on existing under its new "
+    "name; write a transfer or `succeeds` if it did not).",
+    "bad-transfer": "A transfer of functions that cannot hold: a body transferring to itself, or a transferor or "
+    "transferee that does not exist on the transfer's date (it comes into existence later, or has already ceased). "
+    "Give the new body `exists from` on or before the date.",
+    "dead-rule": "A gateway or agreement can no longer apply: every body it names as sender (or every body it "
+    "names as recipient) has ceased or been succeeded by the check date, and no transfer of functions passed its "
+    "functions on (succession passes no rule on). Remove it, record the transfer, or name the successor.",
+    "re-sign-agreement": "(info) An agreement names a body whose functions passed to another by a transfer, or a "
+    "body by a former name: it still covers the flows, through the transfer or the rename, but the partners should "
+    "re-sign it under the name in use.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
     "bad-config": "The review configuration (`lawful.toml`, or `[tool.lawful]` in pyproject.toml, at the bundle "
     "root) is not valid TOML, names a setting or a diagnostic code lawful does not know, gives a value it does not "
@@ -167,6 +184,8 @@ ADJUSTABLE: dict[str, str] = {
     # a warning when a statute's status claims a power its dates do not give; the error (a repeal still to
     # come) is never adjustable: `apply` leaves every error as it is
     "statute-status-mismatch": "warning",
+    # continuity and provisions (issue 12)
+    "unlisted-provision": "warning", "dead-rule": "warning", "re-sign-agreement": "info",
 }
 
 

@@ -41,6 +41,11 @@ class Checked:
     purpose_tree: Optional[Tree] = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unresolved: bool = False  # some reference did not resolve: later semantic stages would mislead
+    # continuity (issue 12, engine/check/continuity.py)
+    transfers: list[m.Transfer] = field(default_factory=list)
+    renamed: dict[str, list] = field(default_factory=dict)  # org key -> its former names (continuity.Former)
+    classes: dict[str, m.BodyClass] = field(default_factory=dict)
+    members: dict[str, list[tuple[str, m.Membership]]] = field(default_factory=dict)  # class key -> (org key, …)
 
     @property
     def ok(self) -> bool:
@@ -227,7 +232,9 @@ def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
 
 def stage_names(c: Checked) -> None:
     kinds = {
-        "organisation": (lambda k: c.org_key(k) is not None, lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]),
+        "organisation": (lambda k: c.org_key(k) is not None or k in c.classes,  # a class stands for its members
+                         lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]
+                         + [k.id.text for k in c.classes.values()]),
         "data category": (lambda k: k in c.data, lambda: [d.id.text for d in c.data.values()]),
         "purpose": (lambda k: k in c.purposes, lambda: [p.id.text for p in c.purposes.values()]),
         "gateway": (lambda k: k in c.gateways, lambda: [g.id.text for g in c.gateways.values()]),
@@ -448,12 +455,33 @@ def stage_statutes(c: Checked) -> None:
 
 
 def gateway_supports(c: Checked, g: m.Gateway, source: str, recipient: str) -> bool:
+    tree = c.org_tree
+    assert tree is not None  # built by the hierarchies stage
     for pair in g.allows:
-        src_ok = pair.any_source or c.org_tree.within(source, [c.org_key(n.text) for n in pair.sources])
-        dst_ok = pair.any_recipient or c.org_tree.within(recipient, [c.org_key(n.text) for n in pair.recipients])
+        src_ok = pair.any_source or tree.within(source, party_keys(c, pair.sources))
+        dst_ok = pair.any_recipient or tree.within(recipient, party_keys(c, pair.recipients))
+        src_ok = src_ok and not tree.within(source, party_keys(c, pair.except_sources, False))
+        dst_ok = dst_ok and not tree.within(recipient, party_keys(c, pair.except_recipients, False))
         if src_ok and dst_ok:
             return True
     return False
+
+
+def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
+    """The organisations a party list names (issue 12): each organisation, every member of each class (on
+    any date), and, with `transfers`, every body that received functions from one of them."""
+    from engine.check.continuity import inheritors
+
+    out: list[str] = []
+    for n in names:
+        k = c.org_key(n.text)
+        if k is not None:
+            out.append(k)
+        elif n.key in c.members:
+            out += [o for o, _ms in c.members[n.key]]
+    if transfers and c.transfers:
+        out += inheritors(c, out)
+    return out
 
 
 def stage_agreements(c: Checked) -> None:
@@ -485,14 +513,12 @@ def stage_agreements(c: Checked) -> None:
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
     out = []
-    for s in a.sources:
-        for r in a.recipients:
-            sk, rk = c.org_key(s.text), c.org_key(r.text)
-            if sk and rk:
-                out.append((sk, rk))
-                if a.both_ways:
-                    out.append((rk, sk))
-    return out
+    for sk in party_keys(c, a.sources, False):  # a class stands for its members
+        for rk in party_keys(c, a.recipients, False):
+            out.append((sk, rk))
+            if a.both_ways:
+                out.append((rk, sk))
+    return list(dict.fromkeys(out))
 
 
 # ---- stage: warnings ----------------------------------------------------------------------------------
@@ -557,16 +583,81 @@ def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: O
                                      span or ref.span))
 
 
+# ---- stage: provisions with their own dates (issue 12) -------------------------------------------------
+
+
+def stage_provisions(c: Checked) -> None:
+    """A rule citing a provision the register does not list, while it lists others of that Act, takes the
+    Act's dates: probably an oversight (`unlisted-provision`). And each listed provision's status against its
+    dates, as `stage_register` judges a statute's."""
+    for rule in list(c.gateways.values()) + list(c.restrictions.values()):
+        ref = rule.statute
+        s = c.statutes.get(ref.id.key) if ref is not None else None
+        if s is None or not s.provisions or ref is None:
+            continue
+        if ref.provision is None or s.provision(ref.provision) is None:
+            word = "gateway" if isinstance(rule, m.Gateway) else "restriction"
+            cited = f"`{ref.provision}`" if ref.provision else "no provision"
+            listed = ", ".join(f"`{p.text}`" for p in s.provisions[:5]) + (", …" if len(s.provisions) > 5 else "")
+            c.diagnostics.append(warning(
+                "unlisted-provision", f"{word} `{rule.id.text}` cites {cited} of `{s.id}`, which gateways.yaml does "
+                f"not list; it lists {listed}", ref.span,
+                f"list the provision under `{s.id}: provisions:` with its own dates, or cite a listed one: until then "
+                "the Act's dates apply"))
+    day = max(c.on, dt.date.today())
+    for _key, s in sorted(c.statutes.items()):
+        for p in s.provisions:
+            periods = p.periods()
+            last = periods[-1].repealed if periods else None
+            if p.status == "repealed" and last is not None and last > day:
+                c.diagnostics.append(error(
+                    "statute-status-mismatch", f"provision `{p.text}` of `{s.id}` has status `repealed`, but its "
+                    f"repeal takes effect on {last.isoformat()}, after {day.isoformat()}", p.span,
+                    "while a repeal is only scheduled keep `status: in-force` (the `repealed:` date ends it)"))
+            elif p.status == "in-force" and last is not None and last <= day:
+                c.diagnostics.append(warning(
+                    "statute-status-mismatch", f"provision `{p.text}` of `{s.id}` has status `in-force`, but was "
+                    f"repealed on {last.isoformat()}", p.span, "set `status: repealed`"))
+
+
+def stage_renames(c: Checked) -> None:
+    """Transfers collected and complete; renames folded into one identity (engine/check/continuity.py)."""
+    from engine.check.continuity import stage_renames as fold
+    from engine.syntax.clauses import is_set
+
+    c.transfers = c.bundle.items(m.Transfer)
+    for t in c.transfers:
+        _check_required(c, "transfer", t, is_set)
+    fold(c)
+
+
+def stage_continuity(c: Checked) -> None:
+    from engine.check.continuity import stage_continuity as run
+
+    run(c)
+
+
+def stage_classes(c: Checked) -> None:
+    """Classes of bodies and their members (engine/check/continuity.py)."""
+    from engine.check.continuity import stage_classes as run
+
+    run(c)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("symbols", stage_symbols),
+    ("renames", stage_renames),
+    ("classes", stage_classes),
     ("clauses", stage_clauses),
     ("names", stage_names),
+    ("continuity", stage_continuity),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
     ("register", stage_register),
     ("statutes", stage_statutes),
     ("agreements", stage_agreements),
     ("warnings", stage_warnings),
+    ("provisions", stage_provisions),
 ]
 
 

@@ -24,7 +24,7 @@ def _reach(kind: str, anchor: str, data: str, purpose: Optional[str], on: Option
     if fmt == "json":
         return res.out(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     res.out(reach_text(result, styler(colour)))
-    if not result.found:  # say why no one may (a one-way block, no gateway, no agreement)
+    if not any(not x.same_body for x in result.found):  # say why no other body may (one-way block, no gateway…)
         from engine.policy.nobody import why_no_one
         from engine.render.catalogue import why_no_one_text
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
 
 from engine.syntax import model as m
-from engine.base.diagnostics import Diagnostic, did_you_mean
-from engine.errors import UnknownNameError
+from engine.base.diagnostics import Diagnostic, did_you_mean, error
+from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,6 +57,7 @@ class CRestriction:
     exceptions: tuple[tuple[bool, Optional[frozenset], Optional[frozenset], m.Exception_], ...]
     valid: Optional[m.Validity]
     window: "Window"
+    dated: bool = False  # some party scope holds a class member only on some dates (issue 12)
 
     @property
     def id(self) -> str:
@@ -96,27 +97,101 @@ class Window:
     repealed: Optional[dt.date] = None
     valid_from: Optional[dt.date] = None
     valid_to: Optional[dt.date] = None
+    # A cited provision the register lists (issue 12): its dates replace the Act's. `provision_key` is what
+    # `--assume STATUTE/PROVISION` names; `periods` its windows in force, earliest first (empty: never commenced);
+    # `commenced`/`repealed` then hold the first start and the last end.
+    provision_key: Optional[str] = None
+    periods: Optional[tuple[tuple[dt.date, Optional[dt.date]], ...]] = None
 
 
-def rule_window(statute: Optional[m.Statute], valid: Optional[m.Validity]) -> Window:
+def rule_window(statute: Optional[m.Statute], valid: Optional[m.Validity], provision: Optional[str] = None) -> Window:
     start = valid.start if valid is not None else None
     end = valid.end if valid is not None else None
     if statute is None:
         return Window(no_statute=True, valid_from=start, valid_to=end)
+    listed = statute.provision(provision)
+    if listed is not None:
+        periods = tuple((w.commenced, w.repealed) for w in listed.periods())
+        return Window(statute_key=sys.intern(statute.id.lower()), proposed=listed.status == "proposed",
+                      commenced=periods[0][0] if periods else None, repealed=periods[-1][1] if periods else None,
+                      valid_from=start, valid_to=end, provision_key=provision_key(statute, listed), periods=periods)
     return Window(statute_key=sys.intern(statute.id.lower()), proposed=statute.status == "proposed",
                   commenced=statute.commenced, repealed=statute.repealed, valid_from=start, valid_to=end)
+
+
+def provision_key(statute: m.Statute, provision: m.Provision) -> str:
+    """The key of an assumable provision: `esa-2008/section-15`."""
+    return sys.intern(f"{statute.id.lower()}/{provision.slug}")
 
 
 class Candidates:
     """The rules that can apply to one (source, recipient): restrictions whose parties reach it, and gateways
     whose `allows` pairs match it, each with the agreements under it that cover that direction. Orders are
-    key orders, so explanations are deterministic."""
+    key orders, so explanations are deterministic. `conditional` holds the keys of the gateways and
+    agreements that reach the pair only on some dates or for some flows (through a transfer of functions):
+    the evaluator decides those with the question's date, data and purpose (engine/eval/rules.py `inside`)."""
 
-    __slots__ = ("restrictions", "gateways")
+    __slots__ = ("restrictions", "gateways", "conditional")
 
-    def __init__(self, restrictions: list["CRestriction"], gateways: list[tuple["CGateway", list["CAgreement"]]]):
+    def __init__(self, restrictions: list["CRestriction"], gateways: list[tuple["CGateway", list["CAgreement"]]],
+                 conditional: frozenset[str] = frozenset()):
         self.restrictions = restrictions
         self.gateways = gateways
+        self.conditional = conditional
+
+
+Window3 = tuple[Optional[dt.date], Optional[dt.date], str]  # (from, until, class key): a dated class membership
+
+
+class Scope(frozenset):
+    """A party scope that names a class or excludes bodies (issue 12). As a frozenset it holds every
+    organisation that may be inside on some date: what indexes, reachability and the diff enumerate.
+    `dated`: the organisations inside only on some dates (through a class membership `from`/`until`), with
+    those windows; `via`: the class through which an organisation not named itself is inside. The evaluator
+    decides membership on the question's date (engine/eval/rules.py `inside`)."""
+
+    dated: Mapping[str, tuple[Window3, ...]]
+    via: Mapping[str, str]
+
+    def __new__(cls, keys: Iterable[str], dated: Mapping[str, tuple[Window3, ...]], via: Mapping[str, str]) -> "Scope":
+        obj = super().__new__(cls, keys)
+        obj.dated = dated
+        obj.via = via
+        return obj
+
+    def __reduce__(self):  # the compiled-bundle cache pickles policies
+        return (Scope, (frozenset(self), dict(self.dated), dict(self.via)))
+
+
+@dataclass(frozen=True, eq=False)
+class CTransfer:
+    """A transfer of functions (issue 12), its names resolved and its scope expanded."""
+
+    key: str
+    model: m.Transfer
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    on: dt.date
+    data: Optional[frozenset]  # None: every category
+    purposes: Optional[frozenset]  # None: every purpose
+    statute: Optional[m.Statute]
+    provision: Optional[str]
+
+    @property
+    def id(self) -> str:
+        return self.model.title
+
+
+@dataclass(frozen=True)
+class Inherit:
+    """An organisation inside the scope of rules naming `pred` from `since`, for the data and purposes given
+    (None: all), through the chain of transfers of functions `chain` (keys, in date order)."""
+
+    pred: str
+    since: dt.date
+    data: Optional[frozenset]
+    purposes: Optional[frozenset]
+    chain: tuple[str, ...]
 
 
 class CompiledPolicy:
@@ -154,9 +229,21 @@ class CompiledPolicy:
 
         # When each organisation exists, and the scopes succession cuts (`_succession` below).
         self.org_start, self.org_end, self.scope_cut = _succession(c)
+        # Continuity (issue 12): `exists from`, `ceases on` and transfers end and start bodies too; a transfer
+        # of functions carries rules naming the transferor to the transferee; renames keep former names.
+        self.org_end_kind: dict[str, str] = {}
+        self.transfers: dict[str, CTransfer] = {}
+        self.inherits: dict[str, tuple[Inherit, ...]] = {}
+        self.transferees: dict[str, frozenset[str]] = {}
+        self.former: dict[str, tuple[tuple[str, dt.date, str], ...]] = {}
+        _continuity(self, c)
 
-        org = c.org_key
-        orgs_in = lambda names: self.org_scope(org(n.text) for n in names)  # noqa: E731
+        # Classes of bodies (issue 12): class key -> (member, from, until), read by `party_scope`.
+        self.classes: dict[str, m.BodyClass] = dict(c.classes)
+        self.class_members: dict[str, tuple[tuple[str, Optional[dt.date], Optional[dt.date]], ...]] = {
+            k: tuple((o, ms.start, ms.end) for o, ms in sorted(members, key=lambda x: x[0]))
+            for k, members in c.members.items()}
+        orgs_in = self.party_scope
         data_in = lambda names: self.data_tree.expand(n.key for n in names)  # noqa: E731
         purposes_in = lambda names: self.purpose_tree.expand(n.key for n in names)  # noqa: E731
 
@@ -168,9 +255,14 @@ class CompiledPolicy:
                 out |= tree.ancestors.get(k, {k})
             return frozenset(out)
 
+        def side(any_: bool, names, excluded) -> Optional[frozenset]:
+            if any_:
+                return self.party_scope([], excluded, everyone=True) if excluded else None
+            return self.party_scope(names, excluded)
+
         def party_scopes(pairs) -> tuple:
-            return tuple((None if p.any_source else orgs_in(p.sources),
-                          None if p.any_recipient else orgs_in(p.recipients)) for p in pairs)
+            return tuple((side(p.any_source, p.sources, p.except_sources),
+                          side(p.any_recipient, p.recipients, p.except_recipients)) for p in pairs)
 
         self.gateways: dict[str, CGateway] = {}
         for k, g in sorted(c.gateways.items()):
@@ -179,7 +271,8 @@ class CompiledPolicy:
                 provision=g.statute.provision if g.statute else None, pairs=party_scopes(g.allows),
                 data=data_in(g.data), purposes=purposes_in(g.purposes),
                 requires_agreement=g.requires_agreement, overrides=frozenset(n.key for n in g.overrides),
-                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid))
+                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid,
+                                                 g.statute.provision if g.statute else None))
         self.restrictions: dict[str, CRestriction] = {}
         for k, r in sorted(c.restrictions.items()):
             self.restrictions[k] = CRestriction(
@@ -191,7 +284,11 @@ class CompiledPolicy:
                 exceptions=tuple(
                     (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
-                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid))
+                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid,
+                                                 r.statute.provision if r.statute else None))
+        for k, cr in list(self.restrictions.items()):
+            if any(getattr(s, "dated", None) for s in (cr.one_way,) + tuple(x for pair in cr.forbids for x in pair)):
+                self.restrictions[k] = replace(cr, dated=True)
         self.agreements: dict[str, CAgreement] = {}
         for k, a in sorted(c.agreements.items()):
             dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
@@ -222,6 +319,12 @@ class CompiledPolicy:
         self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+
+        # Whether any party scope holds a class member only on some dates: candidates then say which rules
+        # reach a pair only so (`Candidates.conditional`), and the evaluator decides them on the date.
+        self.has_dated = any(getattr(x, "dated", None) for g in self.gateways.values() for pair in g.pairs
+                             for x in pair) or \
+            any(getattr(x, "dated", None) for a in self.agreements.values() for pair in a.directions for x in pair)
 
         # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
         # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
@@ -262,6 +365,8 @@ class CompiledPolicy:
         return built
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
+        if s in self.inherits or d in self.inherits or self.has_dated:
+            return self._build_candidates_through_transfers(s, d)
         restrictions = [r for r in self.restrictions_by_source.get(s, []) + self.restrictions_any_source
                         if s in r.one_way or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
         gateways = []
@@ -272,6 +377,52 @@ class CompiledPolicy:
                           if any(s in as_ and d in ad for as_, ad in a.directions)]
             gateways.append((g, agreements))
         return Candidates(restrictions, gateways)
+
+    def _build_candidates_through_transfers(self, s: str, d: str) -> Candidates:
+        """Candidates of a pair one of whose bodies received functions, or of a policy with dated class
+        memberships: the rules naming it (or a transferor) on any date; those that reach the pair only through
+        a transfer or a dated membership are `conditional`: the evaluator decides them on the question's date."""
+        srcs = (s,) + tuple(dict.fromkeys(e.pred for e in self.inherits.get(s, ())))
+        dsts = (d,) + tuple(dict.fromkeys(e.pred for e in self.inherits.get(d, ())))
+
+        def meets(scope: Optional[frozenset], keys: tuple[str, ...]) -> bool:
+            return scope is None or any(k in scope for k in keys)
+
+        seen: set[str] = set()
+        pool: list[CRestriction] = []
+        for k in srcs:
+            for r in self.restrictions_by_source.get(k, []):
+                if r.key not in seen:
+                    seen.add(r.key)
+                    pool.append(r)
+        pool.sort(key=lambda r: r.key)
+        restrictions = [r for r in pool + self.restrictions_any_source
+                        if meets(r.one_way, srcs) and bool(r.one_way)
+                        or any(meets(rs, srcs) and meets(rd, dsts) for rs, rd in r.forbids)]
+        conditional: set[str] = set()
+        gateways = []
+        seen.clear()
+        gpool: list[CGateway] = []
+        for k in srcs:
+            for g in self.gateways_by_source.get(k, []):
+                if g.key not in seen:
+                    seen.add(g.key)
+                    gpool.append(g)
+        gpool.sort(key=lambda g: g.key)
+        for g in gpool + self.gateways_any_source:
+            if not any(meets(gs, srcs) and meets(gd, dsts) for gs, gd in g.pairs):
+                continue
+            if not any(_sure(gs, s) and _sure(gd, d) for gs, gd in g.pairs):
+                conditional.add(g.key)
+            agreements = []
+            for a in self.agreements_by_gateway.get(g.key, []):
+                if any(_sure(as_, s) and _sure(ad, d) for as_, ad in a.directions):
+                    agreements.append(a)
+                elif any(meets(as_, srcs) and meets(ad, dsts) for as_, ad in a.directions):
+                    agreements.append(a)
+                    conditional.add(f"agreement:{a.key}")
+            gateways.append((g, agreements))
+        return Candidates(restrictions, gateways, frozenset(conditional))
 
     # ---- names --------------------------------------------------------------------------------------
 
@@ -303,9 +454,17 @@ class CompiledPolicy:
         raise UnknownNameError("purpose", name, did_you_mean(name, [p.id.text for p in self.purposes.values()]))
 
     def statute_key(self, name: str) -> str:
+        """The key of a statute to assume, or of one provision of it (`ESA-2008/section-15`)."""
         k = name.lower()
         if k in self.statutes:
             return k
+        act, slash, part = k.partition("/")
+        if slash and act in self.statutes:
+            listed = self.statutes[act].provision(part)
+            if listed is not None:
+                return provision_key(self.statutes[act], listed)
+            raise UnknownNameError("provision", name, [f"{self.statutes[act].id}/{p.slug}"
+                                                       for p in self.statutes[act].provisions][:3])
         if title_key(name) in self.titles["statute"]:
             return self.titles["statute"][title_key(name)]
         # `--assume` takes a statute; someone who names the gateway (or a rule) means the statute it cites.
@@ -317,6 +476,11 @@ class CompiledPolicy:
         """The gateway, restriction or agreement with this id (case-insensitive), or None."""
         k = name.lower()
         return self.gateways.get(k) or self.restrictions.get(k) or self.agreements.get(k)
+
+    def assumed_name(self, key: str) -> str:
+        """How an assumption (a statute key, or `statute/provision` key) is shown: `ESA-2008/section-15`."""
+        act, slash, part = key.partition("/")
+        return self.statutes[act].id + (f"/{part}" if slash else "")
 
     def org_name(self, key: str) -> str:
         return self.orgs[key].id.text
@@ -337,6 +501,57 @@ class CompiledPolicy:
             cut = self.scope_cut.get(k)
             out |= below - cut if cut else below
         return frozenset(out)
+
+    def party_scope(self, names: Iterable[m.Name], excluded: Iterable[m.Name] = (),
+                    everyone: bool = False) -> frozenset[str]:
+        """Every organisation a party list covers: each named organisation and what is part of it, and the
+        members of each named class (and their parts), less the excluded bodies (and their parts). A plain
+        frozenset when no class or exclusion is involved; else a `Scope` saying which members are inside only
+        on some dates and through which class."""
+        named: set[str] = set(self.orgs) if everyone else set()
+        dated: dict[str, list[Window3]] = {}
+        via: dict[str, str] = {}
+        classes = False
+        for n in names:
+            k = n.key if n.key in self.orgs else self.org_alias.get(n.key)
+            if k is not None:
+                named |= self.org_scope([k])
+                continue
+            for member, start, end in self.class_members.get(n.key, ()):
+                classes = True
+                for x in self.org_scope([member]):
+                    if start is None and end is None:
+                        via.setdefault(x, n.key)
+                    else:
+                        dated.setdefault(x, []).append((start, end, n.key))
+        excluded = list(excluded)
+        if not classes and not excluded and not everyone:
+            return frozenset(named)
+        static = named | set(via)
+        out = static | set(dated)
+        if excluded:
+            out -= self.party_scope(excluded)
+        return Scope(out, {x: tuple(w) for x, w in dated.items() if x in out and x not in static},
+                     {x: k for x, k in via.items() if x in out and x not in named})
+
+    def reach_scope(self, scope: Optional[frozenset]) -> Optional[frozenset]:
+        """A party scope with every body that received functions from one inside it (on some date, for some
+        flows): the superset that reachability and the diff enumerate; the evaluator decides each flow."""
+        if scope is None or not self.transferees:
+            return scope
+        extra = [self.transferees[k] for k in scope if k in self.transferees]
+        return scope.union(*extra) if extra else scope
+
+    def org_name_on(self, key: str, on: dt.date) -> str:
+        """The name an organisation was known by on a date (renames: `TTA` before 2005-09-01, `TDA` after)."""
+        for name, until, _title in self.former.get(key, ()):
+            if on < until:
+                return name
+        return self.org_name(key)
+
+    def formerly_on(self, key: str, on: dt.date) -> tuple[str, ...]:
+        """The names an organisation had before the one in use on a date, latest first."""
+        return tuple(name for name, until, _title in reversed(self.former.get(key, ())) if until <= on)
 
     def org_exists(self, key: str, on: dt.date) -> bool:
         start = self.org_start.get(key)
@@ -375,6 +590,120 @@ def _unique_titles(pairs) -> dict[str, str]:
         t = title_key(title)
         seen[t] = key if t not in seen else None
     return {t: k for t, k in seen.items() if k is not None}
+MAX_TRANSFER_CHAIN = 16
+MAX_INHERITED = 100_000  # inherited scopes (transferee, transferor, date, scope) a bundle's transfers may make
+
+
+def _sure(scope: Optional[frozenset], key: str) -> bool:
+    """Inside the scope on every date (not only through a dated class membership)."""
+    return scope is None or key in scope and key not in getattr(scope, "dated", ())
+
+
+def _continuity(p: CompiledPolicy, c: Checked) -> None:
+    """Issue 12 on the compiled policy: when bodies start and end (`exists from`, `ceases on`, transfers; from
+    engine/check/continuity.py `starts` and `endings`, the one place they are gathered), the transfers with
+    their scopes, which organisation inherits the rules naming which (`inherits`, closed over chains of
+    transfers and over the transferees' parts), and the former names of renamed bodies."""
+    from engine.check.continuity import endings, starts, transfer_edges
+
+    for k, day in starts(c).items():
+        p.org_start[k] = day
+    for k, ending in endings(c).items():
+        p.org_end[k] = (ending.on, ending.successor)
+        p.org_end_kind[k] = ending.kind
+    for k, history in c.renamed.items():
+        p.former[k] = tuple((f.name.text, f.until, f.title) for f in history)
+    keys: dict[int, str] = {}
+    for t in c.transfers:
+        if t.on is None:
+            continue
+        srcs = tuple(k for k in (c.org_key(n.text) for n in t.sources) if k is not None)
+        dsts = tuple(k for k in (c.org_key(n.text) for n in t.targets) if k is not None)
+        key = f"{'+'.join(srcs)}>{'+'.join(dsts)}@{t.on.isoformat()}"
+        if t.data or t.purposes:
+            key += "/" + ",".join(n.key for n in t.data) + "/" + ",".join(n.key for n in t.purposes)
+        while key in p.transfers:
+            key += "'"
+        keys[id(t)] = key
+        statute = p.statutes.get(t.statute.id.key) if t.statute else None
+        p.transfers[key] = CTransfer(key, t, srcs, dsts, t.on,
+                                     p.data_tree.expand(n.key for n in t.data) if t.data else None,
+                                     p.purpose_tree.expand(n.key for n in t.purposes) if t.purposes else None,
+                                     statute, t.statute.provision if t.statute else None)
+    direct: dict[str, list[Inherit]] = {}
+    for t, s, d in transfer_edges(c):
+        ct = p.transfers[keys[id(t)]]
+        direct.setdefault(d, []).append(Inherit(s, ct.on, ct.data, ct.purposes, (ct.key,)))
+    if not direct:
+        return
+
+    def meet(a: Optional[frozenset], b: Optional[frozenset]) -> Optional[frozenset]:
+        return b if a is None else a if b is None else a & b
+
+    # Close over chains: what a transferor had inherited passes on with it (from the later date, within both
+    # scopes). For each transferee and transferor only the entries no other covers are kept (an earlier date
+    # and wider scopes cover a later, narrower one), so a dense web of transfers cannot multiply chains; past
+    # MAX_INHERITED entries the bundle is refused (fail closed: a restriction carried by a transfer must never
+    # be silently dropped).
+    def wider(a: Optional[frozenset], b: Optional[frozenset]) -> bool:
+        return a is None or (b is not None and a >= b)
+
+    def covered(e: Inherit, kept: list[Inherit]) -> bool:
+        return any(k.since <= e.since and wider(k.data, e.data) and wider(k.purposes, e.purposes) for k in kept)
+
+    found: dict[str, dict[str, list[Inherit]]] = {}
+    total = 0
+
+    def add(d: str, e: Inherit) -> bool:
+        nonlocal total
+        kept = found.setdefault(d, {}).setdefault(e.pred, [])
+        if covered(e, kept):
+            return False
+        kept[:] = [k for k in kept
+                   if not (e.since <= k.since and wider(e.data, k.data) and wider(e.purposes, k.purposes))]
+        kept.append(e)
+        total += 1
+        if total > MAX_INHERITED:
+            raise DiagnosticsError([error(
+                "limit-exceeded", f"the transfers of functions chain into more than {MAX_INHERITED:,} inherited "
+                "scopes", None, "write fewer transfers between the same bodies")])
+        return True
+
+    fresh: dict[str, list[Inherit]] = {}
+    for d, es in direct.items():
+        for e in es:
+            if add(d, e):
+                fresh.setdefault(d, []).append(e)
+    for _ in range(MAX_TRANSFER_CHAIN):
+        added: dict[str, list[Inherit]] = {}
+        for d in list(found):
+            # semi-naive: a new combination uses an entry added in the last round, on one side or the other
+            mine = [e for es in found[d].values() for e in es]
+            pairs = [(e, up) for e in fresh.get(d, ()) for ups in found.get(e.pred, {}).values() for up in ups]
+            pairs += [(e, up) for e in mine for up in fresh.get(e.pred, ())]
+            for e, up in pairs:
+                if up.pred == d or len(up.chain) + len(e.chain) > MAX_TRANSFER_CHAIN or set(up.chain) & set(e.chain):
+                    continue
+                new = Inherit(up.pred, max(up.since, e.since), meet(up.data, e.data), meet(up.purposes, e.purposes),
+                              up.chain + e.chain)
+                if add(d, new):
+                    added.setdefault(d, []).append(new)
+        if not added:
+            break
+        fresh = added
+    # A rule naming the transferee covers its parts; so does one it inherits.
+    inherits: dict[str, list[Inherit]] = {}
+    for d, kept_by_pred in sorted(found.items()):
+        for x in sorted(p.org_tree.descendants.get(d, frozenset((d,)))):
+            inherits.setdefault(x, []).extend(e for es in kept_by_pred.values() for e in es if e.pred != x)
+    for x, found_here in inherits.items():
+        found_here.sort(key=lambda e: (e.since, len(e.chain), e.pred, e.chain))
+        p.inherits[x] = tuple(found_here)
+    by_pred: dict[str, set[str]] = {}
+    for x, held in p.inherits.items():
+        for e in held:
+            by_pred.setdefault(e.pred, set()).add(x)
+    p.transferees = {k: frozenset(v) for k, v in by_pred.items()}
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],

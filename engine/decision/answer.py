@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
-from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConsiderationDict, DecisionDict, FixDict,
-                                    HopDict, RuleDict, RouteDict, Verdict)
+from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, ConditionDict, ConsiderationDict,
+                                    DecisionDict, FixDict, HopDict, ProvisionDatesDict, RuleDict, RouteDict,
+                                    TransferDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -26,13 +27,15 @@ class RuleRef:
     citation: Optional[str] = None
     provision: Optional[str] = None
     url: Optional[str] = None
+    # the register's record of the cited provision, when it lists it with its own dates (issue 12)
+    provision_dates: Optional[ProvisionDatesDict] = field(default=None, compare=False, hash=False)
 
     def to_dict(self) -> RuleDict:
         return {
             "kind": self.kind, "id": self.id, "title": self.title,
             "statute": None if not self.statute else {
                 "id": self.statute, "title": self.statute_title, "citation": self.citation,
-                "provision": self.provision, "url": self.url},
+                "provision": self.provision, "url": self.url, "provision_dates": self.provision_dates},
             "span": self.span.to_dict() if self.span else None,
         }
 
@@ -162,6 +165,48 @@ class Route:
 
 
 @dataclass(frozen=True)
+class TransferRef:
+    """A transfer of functions an answer relied on (issue 12): a rule naming the transferor covered the
+    transferee."""
+
+    key: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    on: dt.date
+    statute: Optional[str] = None
+    statute_title: Optional[str] = None
+    provision: Optional[str] = None
+    data: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    continues: bool = False
+    span: Optional[Span] = None
+    text: str = ""  # in words (engine/render/words.py `transfer`)
+
+    def to_dict(self) -> TransferDict:
+        return {"from": list(self.sources), "to": list(self.targets), "on": self.on.isoformat(),
+                "statute": None if not self.statute else {"id": self.statute, "title": self.statute_title,
+                                                          "provision": self.provision},
+                "data": list(self.data), "purposes": list(self.purposes), "continues": self.continues,
+                "text": self.text, "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
+class ClassMatch:
+    """A party of the question inside a rule's party list through a class (issue 12): `Leeds-CC` is a
+    `local-authority`, the recipients of gateway `G`."""
+
+    kind: str  # gateway | agreement | restriction
+    rule: str
+    side: str  # source | recipient
+    organisation: str
+    class_: str
+
+    def to_dict(self) -> ClassMatchDict:
+        return {"kind": self.kind, "rule": self.rule, "side": self.side, "organisation": self.organisation,
+                "class": self.class_}
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer to one question, as plain data. `to_dict()` is the stable JSON shape
     (schema: schemas/decision.schema.json)."""
@@ -181,6 +226,12 @@ class Decision:
     fixes: tuple[Fix, ...]
     routes: tuple[Route, ...] = ()
     sensitivity: tuple[str, ...] = ()
+    # issue 12: the transfers of functions relied on; renamed bodies as (name in use, former names)
+    transfers: tuple[TransferRef, ...] = ()
+    renamed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    classes: tuple[ClassMatch, ...] = ()  # the classes through which the basis's or a block's parties matched
+    # allowed within one legal person: the `part-of` chain from the part up to the body (no gateway needed)
+    same_body: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -211,6 +262,11 @@ class Decision:
             "conditions": [c.to_dict() for c in self.conditions],
             "fixes": [f.to_dict() for f in self.fixes],
             "routes": [r.to_dict() for r in self.routes],
+            "transfers": [x.to_dict() for x in self.transfers],
+            "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed],
+            "classes": [c.to_dict() for c in self.classes],
+            "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
+                                                          "chain": list(self.same_body)},
         }
 
 

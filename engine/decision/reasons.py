@@ -33,9 +33,22 @@ class Why(str, Enum):
     NO_ARTICLE_9 = "no-article-9"
     NO_ARTICLE_10 = "no-article-10"
     BLOCKED = "blocked"  # args: restrictions (ids)
+    # issue 12: provisions with their own dates
+    PROVISION_NOT_COMMENCED = "provision-not-commenced"  # args: statute, provision (`ESA-2008/section-15`)
+    PROVISION_GAP = "provision-gap"  # args: ended, resumes (between two windows of partial commencement)
+    # issue 12: continuity of bodies
+    ORG_CEASED = "org-ceased"  # args: organisation, on, date
+    ORG_TRANSFERRED = "org-transferred"  # args: organisation, successor, on, date (its functions passed)
+    TRANSFER_NOT_YET = "transfer-not-yet"  # args: organisation (transferor), to, on
+    TRANSFER_OUT_OF_SCOPE = "transfer-out-of-scope"  # args: organisation, to, on, and data or purpose
+    # issue 12: classes of bodies
+    NOT_A_MEMBER = "not-a-member"  # args: organisation, class, start, end (the membership's window)
+    # issue 12: within one legal person
+    WITHIN_BODY = "within-body"  # args: part, body (a restriction that bars disclosures between bodies only)
 
 
-STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED})
+STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED,
+                             Why.PROVISION_NOT_COMMENCED, Why.PROVISION_GAP})
 
 
 def json_code(kind: str, why: Why) -> str:
@@ -44,13 +57,24 @@ def json_code(kind: str, why: Why) -> str:
         return "succeeded"
     if why is Why.ORG_NOT_YET:
         return "not-yet-existing"
+    if why is Why.ORG_CEASED:
+        return "ceased"
+    if why is Why.ORG_TRANSFERRED:
+        return "transferred"
+    if why in (Why.TRANSFER_NOT_YET, Why.TRANSFER_OUT_OF_SCOPE):
+        return "not-covered-by-transfer"
+    if why is Why.NOT_A_MEMBER:
+        return "not-a-member"
+    if why is Why.WITHIN_BODY:
+        return "within-body"
     if kind == "restriction":
         return "exception" if why is Why.EXCEPTION else "not-in-force"
     if why is Why.STATUTE_PROPOSED:
         return "proposed"
     if why is Why.STATUTE_REPEALED:
         return "repealed"
-    if why in (Why.NO_STATUTE, Why.STATUTE_NOT_COMMENCED, Why.NOT_YET_VALID):
+    if why in (Why.NO_STATUTE, Why.STATUTE_NOT_COMMENCED, Why.NOT_YET_VALID, Why.PROVISION_NOT_COMMENCED,
+               Why.PROVISION_GAP):
         return "not-in-force"
     if why is Why.EXPIRED:
         return "expired" if kind == "agreement" else "not-in-force"

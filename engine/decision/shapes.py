@@ -10,12 +10,32 @@ from engine.base.source import SpanDict
 Verdict = Literal["allow", "deny"]
 
 
+class ProvisionWindowDict(TypedDict):
+    commenced: str
+    repealed: Optional[str]
+    commenced_by: Optional[str]
+    extent: Optional[str]
+
+
+class ProvisionDatesDict(TypedDict):
+    """The register's record of a cited provision with its own dates (issue 12)."""
+
+    provision: str
+    status: str
+    commenced: Optional[str]
+    repealed: Optional[str]
+    commenced_by: Optional[str]
+    url: Optional[str]
+    windows: list[ProvisionWindowDict]
+
+
 class StatuteRefDict(TypedDict):
     id: str
     title: Optional[str]
     citation: Optional[str]
     provision: Optional[str]
     url: Optional[str]
+    provision_dates: Optional[ProvisionDatesDict]
 
 
 class RuleDict(TypedDict):
@@ -99,6 +119,36 @@ class RouteDict(TypedDict):
     variants: list["RouteDict"]
 
 
+class TransferStatuteDict(TypedDict):
+    id: str
+    title: Optional[str]
+    provision: Optional[str]
+
+
+# A transfer of functions relied on (issue 12); `from` is a Python keyword, hence the functional form.
+TransferDict = TypedDict("TransferDict", {
+    "from": list[str], "to": list[str], "on": str, "statute": Optional[TransferStatuteDict], "data": list[str],
+    "purposes": list[str], "continues": bool, "text": str, "span": Optional[SpanDict]})
+
+
+# A class through which a party matched (issue 12); `class` is a Python keyword, hence the functional form.
+ClassMatchDict = TypedDict("ClassMatchDict", {"kind": str, "rule": str, "side": str, "organisation": str,
+                                              "class": str})
+
+
+class SameBodyDict(TypedDict):
+    """A flow within one legal person (issue 12): the part, the body, and the `part-of` chain between."""
+
+    part: str
+    body: str
+    chain: list[str]
+
+
+class RenamedDict(TypedDict):
+    organisation: str
+    formerly: list[str]
+
+
 class DecisionDict(TypedDict):
     schema_version: int
     verdict: Verdict
@@ -111,3 +161,7 @@ class DecisionDict(TypedDict):
     conditions: list[ConditionDict]
     fixes: list[FixDict]
     routes: list[RouteDict]
+    transfers: list[TransferDict]
+    renamed: list[RenamedDict]
+    classes: list[ClassMatchDict]
+    same_body: Optional[SameBodyDict]

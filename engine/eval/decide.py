@@ -23,9 +23,10 @@ from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestriction
 from engine.base.source import Span
 from engine.decision.answer import RuleRef
+from engine.decision.shapes import ProvisionDatesDict
 from engine.decision.reasons import STATUTE_REASONS, Why
-from engine.eval.rules import (agreement_covers, in_force, org_absent, restriction_check, sensitivity_gap, valid_on,
-                               window_args)
+from engine.eval.rules import (agreement_covers, in_force, names_internal_flow, org_absent, pair_via, party_miss,
+                               restriction_check, same_body, sensitivity_gap, valid_on, window_args)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class Outcome:
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended/starts on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties, data and purpose match
     bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
+    # the transfers of functions (keys) each basis relies on, by (gateway key, agreement key or ""): issue 12
+    via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # allowed within one legal person: the `part-of` chain from the part up to the body (issue 12)
+    same_body: Optional[tuple[str, ...]] = None
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -95,11 +100,11 @@ def clause_span(model, clause: str) -> Optional[Span]:
     return model.span
 
 
-def _rule_miss(kind: str, rule, why: Why, policy: CompiledPolicy) -> Considered:
+def _rule_miss(kind: str, rule, why: Why, policy: CompiledPolicy, on: Optional[dt.date] = None) -> Considered:
     """A gateway or restriction not in force (statute or window), with its dates and the deciding clause."""
     w = getattr(rule, "window", None)
     span = clause_span(rule.model, "statute" if why in STATUTE_REASONS else "valid")
-    return Considered(kind, rule.key, why, window_args(why, w, rule.valid, policy), span)
+    return Considered(kind, rule.key, why, window_args(why, w, rule.valid, policy, on), span)
 
 
 def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgreement, ...] = (),
@@ -115,10 +120,14 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         why = org_absent(policy, k, on)
         if why is None:
             continue
-        if why is Why.ORG_SUCCEEDED:
+        if why is Why.ORG_SUCCEEDED or why is Why.ORG_TRANSFERRED:
             end, successor = policy.org_end[k]
             out.missing_org.append((k, end, successor))
             args = {"organisation": policy.org_name(k), "successor": policy.org_name(successor), "on": end, "date": on}
+        elif why is Why.ORG_CEASED:
+            end = policy.org_end[k][0]
+            out.missing_org.append((k, end, ""))
+            args = {"organisation": policy.org_name(k), "on": end, "date": on}
         else:
             out.missing_org.append((k, policy.org_start[k], ""))
             args = {"organisation": policy.org_name(k), "start": policy.org_start[k]}
@@ -138,9 +147,23 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if why is Why.EXCEPTION and exc is not None:
                 note(Considered("restriction", r.key, why, {"at": exc.span}, exc.span))
             else:
-                note(_rule_miss("restriction", r, why, policy))
+                note(_rule_miss("restriction", r, why, policy, on))
     if out.missing_org:
         return out
+
+    # 1b. within one legal person: not a disclosure between bodies, unless a `forbids` names this flow
+    chain = same_body(policy, q.source, q.recipient)
+    if chain is not None:
+        barring = [r for r in out.firing if names_internal_flow(policy, r, q.source, q.recipient)]
+        if note:
+            names = {"part": policy.org_name(chain[0]), "body": policy.org_name(chain[-1])}
+            for r in out.firing:
+                if r not in barring:
+                    note(Considered("restriction", r.key, Why.WITHIN_BODY, names, r.model.span))
+        if not barring:
+            out.firing, out.allowed, out.same_body = [], True, chain
+            return out
+        out.firing = barring
 
     # 2–4. gateways, agreements, lawful basis
     extra_by_gateway: dict[str, list[CAgreement]] = {}
@@ -158,16 +181,35 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 note(Considered("gateway", g.key, Why.PURPOSE_NOT_COVERED, {"purpose": policy.purpose_name(purpose)},
                                 clause_span(g.model, "for")))
             continue
+        g_via: tuple[str, ...] = ()
+        if g.key in cand.conditional:  # its parties reach the pair only through a transfer of functions
+            found = pair_via(policy, g.pairs, q.source, q.recipient, data, purpose, on)
+            if found is None:
+                if note:
+                    why, args = party_miss(policy, g.pairs, q.source, q.recipient, data, purpose, on)
+                    note(Considered("gateway", g.key, why, args, clause_span(g.model, "allows")))
+                continue
+            g_via = found
         out.candidates.append(g)
         why = in_force(g.window, on, assume)
         if why is not None:
             if note:
-                note(_rule_miss("gateway", g, why, policy))
+                note(_rule_miss("gateway", g, why, policy, on))
             continue
         in_force_agreements: list[Optional[CAgreement]] = []
+        a_via: dict[str, tuple[str, ...]] = {}
         for a in covering + extra_by_gateway.get(g.key, []):
-            if not agreement_covers(a, q.source, q.recipient):
-                continue
+            if f"agreement:{a.key}" not in cand.conditional:
+                if not agreement_covers(a, q.source, q.recipient):
+                    continue
+            else:  # it reaches the pair only through a transfer or a dated class membership: decide on the date
+                found = pair_via(policy, a.directions, q.source, q.recipient, data, purpose, on)
+                if found is None:
+                    if note:
+                        why, args = party_miss(policy, a.directions, q.source, q.recipient, data, purpose, on)
+                        note(Considered("agreement", a.key, why, args, clause_span(a.model, "from")))
+                    continue
+                a_via[a.key] = found
             if data not in a.data:
                 if note:
                     note(Considered("agreement", a.key, Why.DATA_NOT_COVERED, {"data": policy.data_name(data)},
@@ -211,9 +253,13 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         if first_only:
             out.allowed, out.basis, out.overridden = True, (g, usable[0]), lifted
             out.bases = [out.basis]
+            out.via[(g.key, usable[0].key if usable[0] else "")] = \
+                tuple(dict.fromkeys(g_via + a_via.get(usable[0].key if usable[0] else "", ())))
             return out
         for option in usable:
             bases.append((g, option, lifted))
+            ak = option.key if option else ""
+            out.via[(g.key, ak)] = tuple(dict.fromkeys(g_via + a_via.get(ak, ())))
     if bases:
         bases.sort(key=lambda b: (bool(b[2]), b[0].key, b[1].key if b[1] else ""))
         out.bases = [(b[0], b[1]) for b in bases]
@@ -255,8 +301,21 @@ def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
         return RuleRef("agreement", rule.id, rule.model.title, rule.model.span if not rule.hypothetical else None)
     kind = "gateway" if isinstance(rule, CGateway) else "restriction"
     s = rule.statute
+    listed = s.provision(rule.provision) if s else None
+    url = (listed.url if listed is not None and listed.url else m.provision_url(s.url, rule.provision)) if s else None
     return RuleRef(kind, rule.id, rule.model.title, rule.model.span, statute=s.id if s else None,
                    statute_title=s.title if s else None, citation=s.citation if s else None,
-                   provision=rule.provision, url=m.provision_url(s.url, rule.provision) if s else None)
+                   provision=rule.provision, url=url, provision_dates=provision_dates(listed))
+
+
+def provision_dates(p: Optional[m.Provision]) -> Optional[ProvisionDatesDict]:
+    """The register's record of a provision as the decision JSON shows it."""
+    if p is None:
+        return None
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    return {"provision": p.text, "status": p.status, "commenced": iso(p.commenced), "repealed": iso(p.repealed),
+            "commenced_by": p.commenced_by, "url": p.url,
+            "windows": [{"commenced": w.commenced.isoformat(), "repealed": iso(w.repealed),
+                         "commenced_by": w.commenced_by, "extent": w.extent} for w in p.periods() if p.windows]}
 
 

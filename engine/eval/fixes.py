@@ -60,7 +60,13 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optiona
     """The first date after the question's on which gateway `g` would make the flow lawful, verified."""
     starts: dict[dt.date, list[tuple[str, str]]] = {}  # date -> [(what starts, its id)]
     st = g.statute
-    if st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced and st.commenced > q.on:
+    w = g.window
+    if st is not None and w.periods is not None:  # a provision with its own dates: its next window
+        if not w.proposed and w.statute_key not in q.assume and w.provision_key not in q.assume:
+            later_starts = [s for s, _e in w.periods if s > q.on]
+            if later_starts:
+                starts.setdefault(min(later_starts), []).append(("statute", policy.assumed_name(w.provision_key or "")))
+    elif st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced and st.commenced > q.on:
         if st.repealed is None or st.repealed > st.commenced:
             starts.setdefault(st.commenced, []).append(("statute", st.id))
     if g.valid is not None and g.valid.start is not None and g.valid.start > q.on:
@@ -132,19 +138,24 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     # A new agreement under a candidate gateway; with the statute assumed when it is only proposed.
     for g in out.candidates:
         statute = g.statute
-        proposed = statute is not None and statute.status == "proposed" and statute.id.lower() not in q.assume
-        assumed = q.assume | {statute.id.lower()} if statute is not None and proposed else q.assume
+        # what an assumption names: the statute, or the provision with its own dates that the gateway cites
+        assume_key = (g.window.provision_key or g.window.statute_key) if statute is not None else None
+        never = g.window.periods == ()  # a provision never commenced: assuming it is the fix, as for a proposal
+        proposed = statute is not None and (g.window.proposed or never) and statute.id.lower() not in q.assume \
+            and assume_key not in q.assume
+        assumed = q.assume | {assume_key} if assume_key is not None and proposed else q.assume
         q2 = replace(q, assume=assumed)
         if statute is not None and proposed and ok(q2):
-            fixes.append(Fix("assume-statute", "", statute=statute.id, gateway=g.id,
-                             args={"statute_title": statute.title}))
+            fixes.append(Fix("assume-statute", "", statute=policy.assumed_name(assume_key or ""), gateway=g.id,
+                             args={"statute_title": statute.title, "not_commenced": never}))
             continue
         if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
             hypo = _hypothetical_agreement(policy, q, g)
             if ok(q2, (hypo,)):
                 fixes.append(Fix("assume-statute" if proposed else "new-agreement", "",
-                                 statute=statute.id if statute is not None and proposed else None, gateway=g.id,
-                                 args={"with_agreement": True, **_agreement_args(policy, q, g)}))
+                                 statute=policy.assumed_name(assume_key or "") if statute is not None and proposed
+                                 else None, gateway=g.id,
+                                 args={"with_agreement": True, "not_commenced": never, **_agreement_args(policy, q, g)}))
 
     # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun); an
     # agreement not yet begun is the renew fix above. The flow is decided again on each such start date, first as the bundle

@@ -58,11 +58,14 @@ class Reached:
     direct: Optional[Route]  # the one-hop route with its basis, when the direct flow is lawful
     routes: tuple[Route, ...] = ()
     part_of: Optional[str] = None  # the body the organisation is part of, if any
+    classes: tuple[tuple[str, str], ...] = ()  # (side, class) through which the direct basis matched (issue 12)
+    same_body: bool = False  # a body and its part: not a disclosure between bodies (issue 12)
 
     def to_dict(self) -> dict:
         return {"organisation": self.organisation, "purpose": self.purpose, "part_of": self.part_of,
                 "direct": self.direct.to_dict() if self.direct else None,
-                "routes": [r.to_dict() for r in self.routes]}
+                "routes": [r.to_dict() for r in self.routes],
+                "classes": [{"side": side, "class": k} for side, k in self.classes], "same_body": self.same_body}
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,12 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
             direct = next((r for r in raws if len(r.edges) == 1), None)
             indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
             found.append(Reached(policy.org_name(end), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end)))
+                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end),
+                                 _direct_classes(policy, direct, s, end, d, p, day)))
+        found += _same_body_reached(policy, s, d, p, day, assumed, as_source=True)
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
     return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
-                 day, tuple(sorted(policy.statutes[a].id for a in assumed)), max_hops, tuple(found), truncated)
+                 day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
 def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
@@ -134,10 +139,38 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
             direct = next((x for x in result.routes if len(x.edges) == 1), None)
             indirect = [] if direct else group_routes(policy, result.routes, ROUTES_PER_ORGANISATION)
             found.append(Reached(policy.org_name(s), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s)))
+                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s),
+                                 _direct_classes(policy, direct, s, r, d, p, day)))
+        found += _same_body_reached(policy, r, d, p, day, assumed, as_source=False)
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
     return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
-                 day, tuple(sorted(policy.statutes[a].id for a in assumed)), max_hops, tuple(found), truncated)
+                 day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
+
+
+def _same_body_reached(policy: CompiledPolicy, anchor: str, data: str, purpose: str, on: dt.date, assume: frozenset,
+                       as_source: bool) -> list[Reached]:
+    """The bodies the anchor is part of and its parts, where the flow is allowed as within one body."""
+    from engine.eval.decide import evaluate
+
+    out = []
+    for s, r in same_body_pairs(policy, on):
+        if (s if as_source else r) != anchor:
+            continue
+        other = r if as_source else s
+        if evaluate(policy, _question(policy, s, r, data, purpose, on, assume)).same_body:
+            out.append(Reached(policy.org_name(other), policy.purpose_name(purpose), None, (), _parent(policy, other),
+                               same_body=True))
+    return out
+
+
+def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str, data: str, purpose: str,
+                    on: dt.date) -> tuple[tuple[str, str], ...]:
+    """The classes through which the direct basis's gateway covered the flow (issue 12)."""
+    from engine.eval.rules import classes_of
+
+    if direct is None or not policy.classes:
+        return ()
+    return classes_of(policy, direct.edges[0].gateway.pairs, source, recipient, data, purpose, on)
 
 
 # ---- the register of sharing -------------------------------------------------------------------------
@@ -161,12 +194,15 @@ class FlowRow:
     gateway_at: Optional[str] = None
     agreement_at: Optional[str] = None
     keys: tuple[str, str] = field(default=("", ""), compare=False, repr=False)  # (source, recipient) keys
+    classes: tuple[str, ...] = ()  # `source public-authority`: the classes through which the basis matched
+    same_body: bool = False  # a body and its part: not a disclosure between bodies (issue 12)
 
     def to_dict(self) -> dict:
         return {"source": self.source, "recipient": self.recipient, "data": self.data, "purpose": self.purpose,
                 "gateway": self.gateway, "agreement": self.agreement, "statute": self.statute, "url": self.url,
                 "onward": self.onward, "lifted": list(self.lifted), "conditions": list(self.conditions),
-                "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
+                "gateway_at": self.gateway_at, "agreement_at": self.agreement_at, "classes": list(self.classes),
+                "same_body": self.same_body}
 
 
 @dataclass(frozen=True)
@@ -228,17 +264,20 @@ class _Scan:
             if in_force(g.window, self.on, self.assume) is not None:
                 continue  # not in force on the date: it allows nothing
             scopes: list[tuple[Optional[CAgreement], frozenset, frozenset, frozenset, frozenset]] = []
+            reach = p.reach_scope  # with the bodies that received functions from one named (issue 12)
+            pairs = [(reach(s), reach(d)) for s, d in g.pairs]
             if g.requires_agreement:
                 for a in p.agreements_by_gateway.get(g.key, []):
                     if valid_on(a.valid, self.on) is not None:
                         continue
-                    for a_src, a_dst in a.directions:
-                        for g_src, g_dst in g.pairs:
+                    for a_src0, a_dst0 in a.directions:
+                        a_src, a_dst = reach(a_src0) or frozenset(), reach(a_dst0) or frozenset()
+                        for g_src, g_dst in pairs:
                             scopes.append((a, a_src & (everyone if g_src is None else g_src),
                                            a_dst & (everyone if g_dst is None else g_dst),
                                            a.data & g.data, a.purposes & g.purposes))
             if not g.requires_agreement or unagreed:
-                for g_src, g_dst in g.pairs:
+                for g_src, g_dst in pairs:
                     scopes.append((None, everyone if g_src is None else g_src & everyone,
                                    everyone if g_dst is None else g_dst & everyone, g.data, g.purposes))
             for agreement, srcs, dsts, data, purposes in scopes:
@@ -286,6 +325,8 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
                  on: Optional[dt.date] = None, assume: Iterable[str] = ()) -> list[FlowRow]:
     """Every lawful direct flow on the date with its basis (one row per gateway/agreement basis), at the
     highest level that holds, sorted by source, recipient, data, purpose."""
+    from engine.eval.rules import classes_of
+
     day = on or dt.date.today()
     scan = _Scan(policy, day, _assumed(policy, assume), policy.data_key(data) if data else None,
                  policy.purpose_key(purpose) if purpose else None)
@@ -305,10 +346,58 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
             a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
-            _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r)))
+            _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
+            classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))
+            if policy.classes else ()))
+    rows += _same_body_rows(policy, scan)
     rows.sort(key=lambda x: (x.source.lower(), x.recipient.lower(), x.data.lower(), x.purpose.lower(),
                              x.gateway.lower(), (x.agreement or "").lower()))
     return rows
+
+
+SAME_BODY = "same-body"  # the basis a flow within one legal person is shown under (issue 12)
+
+
+def same_body_pairs(policy: CompiledPolicy, on: dt.date) -> list[tuple[str, str]]:
+    """(source, recipient) for each body and each of its parts, both ways, both existing on the date."""
+    out = []
+    for k in sorted(policy.orgs):
+        if not policy.org_exists(k, on):
+            continue
+        for up in sorted(policy.org_tree.ancestors.get(k, frozenset()) - {k}):
+            if policy.org_exists(up, on):
+                out += [(k, up), (up, k)]
+    return out
+
+
+def _same_body_rows(policy: CompiledPolicy, scan: "_Scan") -> list[FlowRow]:
+    """The flows within one legal person (issue 12): one row per pair (`*` for every data category and
+    purpose) unless a `forbids` names the pair, when each lawful flow is decided and reported at its highest
+    level."""
+    from engine.eval.rules import names_internal_flow
+
+    rows = []
+    data = sorted(scan.data_scope) if scan.data_scope is not None else None
+    purposes = sorted(scan.purpose_scope) if scan.purpose_scope is not None else None
+    for s, r in same_body_pairs(policy, scan.on):
+        named = [x for x in policy.restrictions.values() if names_internal_flow(policy, x, s, r)]
+        if not named and data is None and purposes is None:
+            rows.append(_same_body_row(policy, s, r, "*", "*"))
+            continue
+        groups: dict[tuple, set[Quad]] = {}
+        for d in data if data is not None else sorted(policy.data):
+            for p in purposes if purposes is not None else sorted(policy.purposes):
+                out = scan.outcome((s, r, d, p))
+                if out.allowed and out.same_body:
+                    groups.setdefault(("same-body",), set()).add((s, r, d, p))
+        rows += [_same_body_row(policy, s, r, policy.data_name(d), policy.purpose_name(p))
+                 for _key, (_s, _r, d, p) in _maximal(scan, groups) if _s == s and _r == r]
+    return rows
+
+
+def _same_body_row(policy: CompiledPolicy, s: str, r: str, data: str, purpose: str) -> FlowRow:
+    return FlowRow(policy.org_name(s), policy.org_name(r), data, purpose, SAME_BODY, None, None, None, "—",
+                   keys=(s, r), same_body=True)
 
 
 def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None,
@@ -319,7 +408,7 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
     is recorded, and, where the gateway requires an agreement, an agreement in force covers it — or, when none
     does, the row says so (`needs_agreement`): signing one would not help, because legislation stands in the way.
     """
-    from engine.eval.rules import agreement_covers, sensitivity_gap
+    from engine.eval.rules import pair_via, sensitivity_gap
 
     day = on or dt.date.today()
     scan = _Scan(policy, day, _assumed(policy, assume), policy.data_key(data) if data else None,
@@ -334,7 +423,7 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
         if not firing:
             continue
         q = _question(policy, *quad, day, scan.assume)
-        if a is not None and not agreement_covers(a, q.source, q.recipient):
+        if a is not None and pair_via(policy, a.directions, q.source, q.recipient, q.data, q.purpose, q.on) is None:
             continue
         if sensitivity_gap(policy, q.data, g, a) is not None:
             continue

@@ -124,8 +124,7 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
     text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
     tag = (f"{where}: {text}",)
     if clause.kind == "to":
-        return OnwardPermission(recipients=policy.org_scope(policy.org_key(t.text) for t in clause.targets),
-                                clauses=tag)
+        return OnwardPermission(recipients=policy.party_scope(clause.targets), clauses=tag)
     if clause.kind == "only-for":
         return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
     if clause.kind == "as-discloser":
@@ -165,10 +164,14 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
     """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
     leaving out the source itself and its parts and parents."""
     out: set[str] = set()
-    for g in policy.gateways_by_source.get(source, []) + policy.gateways_any_source:
+    pool = policy.gateways_by_source.get(source, []) + policy.gateways_any_source
+    for e in policy.inherits.get(source, ()):  # rules naming a body whose functions passed to the source
+        pool = pool + policy.gateways_by_source.get(e.pred, [])
+    for g in pool:
         if data not in g.data or purpose not in g.purposes:
             continue
         for s, d in g.pairs:
+            s, d = policy.reach_scope(s), policy.reach_scope(d)
             if s is None or source in s:
                 out |= set(policy.orgs) if d is None else d
     return {r for r in out if not related(policy, source, r)}

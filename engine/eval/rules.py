@@ -25,7 +25,8 @@ FIRES: tuple[bool, Optional[Why], Optional[m.Exception_]] = (True, None, None)
 def org_absent(policy: CompiledPolicy, key: str, on: dt.date) -> Optional[Why]:
     end = policy.org_end.get(key)
     if end is not None and on >= end[0]:
-        return Why.ORG_SUCCEEDED
+        kind = policy.org_end_kind.get(key, "succeeds")
+        return Why.ORG_CEASED if kind == "ceases" else Why.ORG_TRANSFERRED if kind == "transfer" else Why.ORG_SUCCEEDED
     start = policy.org_start.get(key)
     if start is not None and on < start:
         return Why.ORG_NOT_YET
@@ -41,6 +42,11 @@ def in_force(w: Window, on: dt.date, assume: frozenset, statute_required: bool =
     if w.no_statute:
         if statute_required:
             return Why.NO_STATUTE
+    elif w.periods is not None:
+        if w.statute_key not in assume and w.provision_key not in assume:
+            why = provision_in_force(w, on)
+            if why is not None:
+                return why
     elif w.statute_key not in assume:
         if w.proposed:
             return Why.STATUTE_PROPOSED
@@ -53,6 +59,25 @@ def in_force(w: Window, on: dt.date, assume: frozenset, statute_required: bool =
     if w.valid_to is not None and on > w.valid_to:
         return Why.EXPIRED
     return None
+
+
+def provision_in_force(w: Window, on: dt.date) -> Optional[Why]:
+    """A cited provision with its own dates (issue 12): in force on a day inside one of its windows (each from
+    its commencement, inclusive, to its repeal, exclusive); a proposed or never-commenced provision never."""
+    if w.proposed:
+        return Why.STATUTE_PROPOSED
+    periods = w.periods or ()
+    if not periods:
+        return Why.PROVISION_NOT_COMMENCED
+    for start, end in periods:
+        if start <= on and (end is None or on < end):
+            return None
+    if on < periods[0][0]:
+        return Why.STATUTE_NOT_COMMENCED
+    last_end = periods[-1][1]
+    if last_end is not None and on >= last_end:
+        return Why.STATUTE_REPEALED
+    return Why.PROVISION_GAP
 
 
 def valid_on(valid: Optional[m.Validity], on: dt.date) -> Optional[Why]:
@@ -79,7 +104,10 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
         return NO_MATCH
     if not (source in r.one_way or any((s is None or source in s) and (d is None or recipient in d)
                                        for s, d in r.forbids)):
-        return NO_MATCH
+        if not policy.inherits or restriction_via(policy, r, source, recipient, data, purpose, on) is None:
+            return NO_MATCH
+    elif r.dated and restriction_via(policy, r, source, recipient, data, purpose, on) is None:
+        return NO_MATCH  # reached only through a class membership not in force on the date
     why = in_force(r.window, on, assume, statute_required=False)
     if why is not None:
         return False, why, None
@@ -119,10 +147,19 @@ def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[
 
 # ---- the arguments of a reason, for the explanation ----------------------------------------------------
 
-def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], policy: CompiledPolicy) -> dict:
+def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], policy: CompiledPolicy,
+                on: Optional[dt.date] = None) -> dict:
     """The dates (and statute) a not-in-force reason speaks of."""
     if why is Why.STATUTE_PROPOSED and w is not None and w.statute_key is not None:
-        return {"statute": policy.statutes[w.statute_key].id}
+        return {"statute": policy.assumed_name(w.provision_key or w.statute_key)}
+    if (why is Why.PROVISION_NOT_COMMENCED and w is not None and w.provision_key is not None
+            and w.statute_key is not None):
+        return {"statute": policy.statutes[w.statute_key].id, "provision": policy.assumed_name(w.provision_key)}
+    if why is Why.PROVISION_GAP and w is not None and w.periods and on is not None:
+        day = on
+        ended = max(e for _s, e in w.periods if e is not None and e <= day)
+        resumes = min(s for s, _e in w.periods if s is not None and s > day)
+        return {"ended": ended, "resumes": resumes}
     if why is Why.STATUTE_NOT_COMMENCED and w is not None:
         return {"until": w.commenced}
     if why is Why.STATUTE_REPEALED and w is not None:
@@ -132,3 +169,165 @@ def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], poli
     if why is Why.EXPIRED:
         return {"on": w.valid_to if w is not None else valid.end if valid else None}
     return {}
+
+
+# ---- continuity: who a rule's parties cover on a date (issue 12) -----------------------------------------
+
+Via = tuple[str, ...]  # the transfers of functions (keys) through which a party is covered; () by name
+
+
+def inside(policy: CompiledPolicy, scope: Optional[frozenset], org: str, data: str, purpose: str,
+           on: dt.date) -> Optional[Via]:
+    """Is `org` inside a rule's party scope for this flow? `()` when the scope names it (or a body it is part
+    of); the chain of transfers when a body inside the scope transferred its functions to it (or to a body it
+    is part of) on or before `on`, for this data and purpose; None otherwise."""
+    if scope is None or member_on(scope, org, on):
+        return ()
+    for e in policy.inherits.get(org, ()):
+        if member_on(scope, e.pred, on) and e.since <= on and (e.data is None or data in e.data) and \
+                (e.purposes is None or purpose in e.purposes):
+            return e.chain
+    return None
+
+
+def member_on(scope: frozenset, org: str, on: dt.date) -> bool:
+    """Inside a party scope on the date: named (or part of one named), a member of a named class on the date
+    (memberships `from` and `until` are inclusive), and not excluded."""
+    if org not in scope:
+        return False
+    windows = getattr(scope, "dated", {}).get(org)
+    return windows is None or any((s is None or s <= on) and (e is None or on <= e) for s, e, _k in windows)
+
+
+def class_matched(scope: Optional[frozenset], org: str, on: dt.date) -> Optional[str]:
+    """The class (key) through which `org` is inside a party scope on the date, when it is not named itself."""
+    if scope is None or org not in scope:
+        return None
+    for s, e, k in getattr(scope, "dated", {}).get(org, ()):
+        if (s is None or s <= on) and (e is None or on <= e):
+            return k
+    return getattr(scope, "via", {}).get(org)
+
+
+def pair_via(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+             on: dt.date) -> Optional[Via]:
+    """The first (sources, recipients) pair that covers the flow, with the transfers it relies on."""
+    best: Optional[Via] = None
+    for s, d in pairs:
+        a = inside(policy, s, source, data, purpose, on)
+        if a is None:
+            continue
+        b = inside(policy, d, recipient, data, purpose, on)
+        if b is None:
+            continue
+        via = tuple(dict.fromkeys(a + b))
+        if not via:
+            return via
+        if best is None:
+            best = via
+    return best
+
+
+def restriction_via(policy: CompiledPolicy, r: CRestriction, source: str, recipient: str, data: str, purpose: str,
+                    on: dt.date) -> Optional[Via]:
+    """Whether a restriction's parties reach the flow, and through which transfers (a bar on the transferor's
+    functions binds the transferee within the transfer's scope: the cautious reading)."""
+    if r.one_way:
+        via = inside(policy, r.one_way, source, data, purpose, on)
+        if via is not None:
+            return via
+    return pair_via(policy, r.forbids, source, recipient, data, purpose, on)
+
+
+def transfer_miss(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+                  on: dt.date) -> tuple[Why, dict]:
+    """Why a rule whose parties name a transferor does not cover its transferee for this flow: the transfer
+    takes effect later, or its scope leaves out the data or purpose."""
+    for org in (source, recipient):
+        for e in policy.inherits.get(org, ()):
+            if not any(s is not None and e.pred in s or d is not None and e.pred in d for s, d in pairs):
+                continue
+            args = {"organisation": policy.org_name(e.pred), "to": policy.org_name(org), "on": e.since}
+            if e.since > on:
+                return Why.TRANSFER_NOT_YET, args
+            if e.data is not None and data not in e.data:
+                return Why.TRANSFER_OUT_OF_SCOPE, {**args, "data": policy.data_name(data)}
+            if e.purposes is not None and purpose not in e.purposes:
+                return Why.TRANSFER_OUT_OF_SCOPE, {**args, "purpose": policy.purpose_name(purpose)}
+    return Why.TRANSFER_NOT_YET, {"organisation": "", "to": policy.org_name(source), "on": on}
+
+
+def party_miss(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+               on: dt.date) -> tuple[Why, dict]:
+    """Why a rule whose parties reach the pair only on some dates or for some flows does not cover this one:
+    a class membership not in force on the date, or a transfer of functions (`transfer_miss`)."""
+    for org in (source, recipient):
+        for s, d in pairs:
+            for scope in (s, d):
+                windows = getattr(scope, "dated", {}).get(org) if scope is not None else None
+                if windows and not member_on(scope, org, on):
+                    start, end, k = min(windows, key=lambda w: (w[0] or dt.date.min))
+                    return Why.NOT_A_MEMBER, {"organisation": policy.org_name(org),
+                                              "class": policy.classes[k].id.text, "start": start, "end": end}
+    return transfer_miss(policy, pairs, source, recipient, data, purpose, on)
+
+
+def classes_of(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
+               on: dt.date) -> tuple[tuple[str, str], ...]:
+    """(side, class id) for each party of the first pair covering the flow that matched through a class."""
+    for s, d in pairs:
+        if inside(policy, s, source, data, purpose, on) is None or \
+                inside(policy, d, recipient, data, purpose, on) is None:
+            continue
+        out = []
+        for side, scope, org in (("source", s, source), ("recipient", d, recipient)):
+            k = class_matched(scope, org, on)
+            if k is not None:
+                out.append((side, policy.classes[k].id.text))
+        return tuple(out)
+    return ()
+
+
+# ---- within one legal person (issue 12) ---------------------------------------------------------------
+
+
+def same_body(policy: CompiledPolicy, source: str, recipient: str) -> Optional[tuple[str, ...]]:
+    """When one of the two is part of the other (an executive agency and its department): the `part-of`
+    chain from the part up to the body. Passing data between them is not a disclosure between bodies.
+    Two parts of one body are not the same body here (the cautious reading), nor is a body and itself."""
+    if source == recipient:
+        return None
+    tree = policy.org_tree
+    if recipient in tree.ancestors.get(source, ()):
+        lower, upper = source, recipient
+    elif source in tree.ancestors.get(recipient, ()):
+        lower, upper = recipient, source
+    else:
+        return None
+    chain = [lower]
+    while chain[-1] != upper and len(chain) <= len(policy.orgs):
+        parent = tree.parent(chain[-1])
+        if parent is None:
+            return None
+        chain.append(parent)
+    return tuple(chain)
+
+
+def names_internal_flow(policy: CompiledPolicy, r: CRestriction, source: str, recipient: str) -> bool:
+    """Does a restriction bar this flow within one body? Only a `forbids` that names it explicitly: both
+    sides by organisation (not `*`, not a class), the source inside a named sender and the recipient inside
+    a named recipient. `one-way` and `*` bar disclosures between bodies."""
+    tree = policy.org_tree
+
+    def keys(names) -> list[str]:
+        return [k for k in (n.key if n.key in policy.orgs else policy.org_alias.get(n.key) for n in names)
+                if k is not None]
+
+    for parties in r.model.forbids:
+        if parties.any_source or parties.any_recipient:
+            continue
+        if tree.within(source, keys(parties.sources)) and tree.within(recipient, keys(parties.recipients)) \
+                and not tree.within(source, keys(parties.except_sources)) \
+                and not tree.within(recipient, keys(parties.except_recipients)):
+            return True
+    return False

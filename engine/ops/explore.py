@@ -254,8 +254,9 @@ def add_routes(app: FastAPI, holder: Any, errors: Callable[[int, list], JSONResp
             out.pop("source", None)
             out.pop("recipient", None)
             out.update({"organisation": result.anchor, "found": found,
-                        "why_no_one": [] if result.found else why_no_one(policy, kind.value, organisation, data,
-                                                                           purpose, on)})
+                        # no body but its own (a part, or the body it is part of: not a disclosure) counts as no one
+                        "why_no_one": [] if any(not x.same_body for x in result.found) else why_no_one(
+                            policy, kind.value, organisation, data, purpose, on)})
         except UnknownNameError as exc:
             return errors(422, [unknown(exc, None)])
         except RequestError as exc:

@@ -671,7 +671,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "data": policy.data_name(policy.data_key(body.data)),
                     "purpose": policy.purpose_name(policy.purpose_key(body.purpose)),
                     "on": (body.on or dt.date.today()).isoformat(),
-                    "assume": sorted(policy.statutes[policy.statute_key(s)].id for s in body.assume)}
+                    "assume": sorted(policy.assumed_name(policy.statute_key(s)) for s in body.assume)}
         answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)

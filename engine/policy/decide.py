@@ -4,11 +4,10 @@ its words (engine/render/words.py). The only place a `Decision` is put together.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import Basis, Block, Condition, Consideration, Decision, Fix
+from engine.decision.answer import Basis, Block, ClassMatch, Condition, Consideration, Decision, Fix, TransferRef
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import Question, deciding_clause, rule_ref
@@ -20,7 +19,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     """The full answer to a resolved question: verdict, basis or blocks, every candidate considered and why,
     conditions, and (on a DENY) verified fixes and lawful indirect routes."""
     out = evaluation.evaluate(policy, q, explain=True)
-    if out.allowed and out.basis is None:  # fail closed: an ALLOW must say what allows it
+    if out.allowed and out.basis is None and out.same_body is None:  # fail closed: an ALLOW must say what allows it
         raise RuntimeError("the evaluator allowed a flow without naming a basis")
     overridden_by: dict[str, str] = {}
     if out.allowed and out.basis is not None:
@@ -69,20 +68,103 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         from engine.eval.routes import find_routes
 
         found_routes = tuple(find_routes(policy, q))
-    if basis is not None:
+    relied = _transfers_relied_on(policy, q, out)
+    chain = tuple(policy.org_name_on(k, q.on) for k in out.same_body) if out.allowed and out.same_body else ()
+    if chain:
+        headline = words.same_body_headline(chain)
+    elif basis is not None:
         headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
                                           [r.id for r in out.overridden])
+        if relied:
+            headline += "; " + "; ".join(t.text for t in relied)
     else:
-        missing: Optional[tuple[str, dt.date, str]] = None
+        missing: Optional[tuple] = None
         if out.missing_org:
             org, when, successor = out.missing_org[0]
-            missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "")
+            missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "",
+                       policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
         headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates))
     return Decision(
         verdict="allow" if out.allowed else "deny",
         headline=headline,
-        source=policy.org_name(q.source), recipient=policy.org_name(q.recipient), data=policy.data_name(q.data),
-        purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.statutes[s].id for s in q.assume)),
+        source=policy.org_name_on(q.source, q.on), recipient=policy.org_name_on(q.recipient, q.on),
+        data=policy.data_name(q.data),
+        purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
-        fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])))
+        fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
+        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out), same_body=chain)
 
+
+# ---- continuity (issue 12) -----------------------------------------------------------------------------
+
+
+def _transfers_relied_on(policy: CompiledPolicy, q: Question, out) -> tuple[TransferRef, ...]:
+    """The transfers of functions the answer relied on: those the basis needs, then those through which a
+    firing restriction binds the flow."""
+    from engine.eval.rules import restriction_via
+
+    if not policy.transfers:
+        return ()
+    keys: list[str] = []
+    if out.allowed and out.basis is not None:
+        g, a = out.basis
+        keys += out.via.get((g.key, a.key if a else ""), ())
+    for r in out.firing:
+        keys += restriction_via(policy, r, q.source, q.recipient, q.data, q.purpose, q.on) or ()
+    return tuple(transfer_ref(policy, policy.transfers[k]) for k in dict.fromkeys(keys))
+
+
+def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
+    s = t.statute
+    ref = TransferRef(t.key, tuple(policy.org_name(k) for k in t.sources), tuple(policy.org_name(k) for k in t.targets),
+                      t.on, statute=s.id if s else None, statute_title=s.title if s else None, provision=t.provision,
+                      data=tuple(n.text for n in t.model.data), purposes=tuple(n.text for n in t.model.purposes),
+                      continues=t.model.continues, span=t.model.span)
+    return dataclasses.replace(ref, text=words.transfer(ref.to_dict()))
+
+
+def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    out = []
+    for k in dict.fromkeys((q.source, q.recipient)):
+        formerly = policy.formerly_on(k, q.on)
+        if formerly:
+            out.append((policy.org_name_on(k, q.on), formerly))
+    return tuple(out)
+
+
+
+def _classes_matched(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMatch, ...]:
+    """The classes through which the question's parties matched the basis's gateway and agreement, and the
+    restrictions that block it (issue 12)."""
+    from engine.eval.rules import class_matched, inside, member_on
+
+    if not policy.classes:
+        return ()
+    found: list[ClassMatch] = []
+
+    def match(kind: str, rule_id: str, pairs) -> None:
+        for s, d in pairs:
+            if inside(policy, s, q.source, q.data, q.purpose, q.on) is None or \
+                    inside(policy, d, q.recipient, q.data, q.purpose, q.on) is None:
+                continue
+            for side, scope, org in (("source", s, q.source), ("recipient", d, q.recipient)):
+                k = class_matched(scope, org, q.on)
+                if k is not None:
+                    found.append(ClassMatch(kind, rule_id, side, policy.org_name_on(org, q.on),
+                                            policy.classes[k].id.text))
+            return
+
+    if out.allowed and out.basis is not None:
+        g, a = out.basis
+        match("gateway", g.id, g.pairs)
+        if a is not None:
+            match("agreement", a.id, a.directions)
+    for r in out.firing:
+        if r.one_way and member_on(r.one_way, q.source, q.on):
+            k = class_matched(r.one_way, q.source, q.on)
+            if k is not None:
+                found.append(ClassMatch("restriction", r.id, "source", policy.org_name_on(q.source, q.on),
+                                        policy.classes[k].id.text))
+        else:
+            match("restriction", r.id, r.forbids)
+    return tuple(found)

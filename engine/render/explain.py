@@ -21,7 +21,9 @@ def _where(span) -> str:
 def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     """A headline, then the reasons with citations and file:line, conditions and what would make it lawful."""
     lines = [style(d.headline, "allow" if d.allowed else "deny")]
-    q = f"{d.source} → {d.recipient}: {d.data} for {d.purpose} on {d.on.isoformat()}"
+    formerly = dict(d.renamed)
+    source, recipient = (words.renamed(n, formerly.get(n, ())) for n in (d.source, d.recipient))
+    q = f"{source} → {recipient}: {d.data} for {d.purpose} on {d.on.isoformat()}"
     if d.assume:
         q += f", assuming {', '.join(d.assume)}"
     lines.append(style(q, "dim"))
@@ -46,6 +48,12 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         elif onward == "none":
             onward += f" (it may not leave {d.recipient})"
         lines.append(f"  onward disclosure: {onward}")
+    if d.same_body:
+        lines.append(f"  same body {words.same_body(d.same_body)}: not a disclosure between bodies")
+    for tr in d.transfers:
+        lines.append(f"  transfer  {tr.text}{_where(tr.span)}")
+    for cm in d.classes:
+        lines.append(f"  class     {cm.organisation} is `{cm.class_}` ({cm.kind} {cm.rule}, {cm.side})")
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"

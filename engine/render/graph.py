@@ -80,11 +80,13 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
 
     edges: dict[tuple[str, str, bool], PictureEdge] = {}
     for row in rows:
+        if row.same_body:
+            continue  # a body and its part: drawn as the part inside the body, not as a disclosure
         e = edges.setdefault((*row.keys, False), PictureEdge(*row.keys))
         label = row.gateway + (f" / {row.agreement}" if row.agreement else "")
         if label not in e.labels:
             e.labels.append(label)
-        e.details.append(f"{row.data} for {row.purpose}")
+        e.details.append(f"{row.data} for {row.purpose}" + (f" (as {', '.join(row.classes)})" if row.classes else ""))
     for brow in blocked:
         e = edges.setdefault((*brow.keys, True), PictureEdge(*brow.keys, blocked=True))
         for rid in brow.restrictions:
@@ -121,13 +123,14 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
     for k in keep:
         if not policy.org_exists(k, day):
             end = policy.org_end.get(k)
-            gone[k] = (f"replaced by {policy.org_name(end[1])} on {end[0].isoformat()}" if end and day >= end[0]
+            gone[k] = ((f"replaced by {policy.org_name(end[1])} on {end[0].isoformat()}" if end[1] else
+                        f"ceased on {end[0].isoformat()}") if end and day >= end[0]
                        else f"exists from {policy.org_start[k].isoformat()}")
     scope = ", ".join(x for x in (f"data {policy.data_name(policy.data_key(data))}" if data else "",
                                   f"purpose {policy.purpose_name(policy.purpose_key(purpose))}" if purpose else "")
                       if x)
     title = f"Lawful flows on {day.isoformat()}" + (f" ({scope})" if scope else "") + (
-        f", assuming {', '.join(sorted(policy.statutes[a].id for a in assumed))}" if assumed else "")
+        f", assuming {', '.join(sorted(policy.assumed_name(a) for a in assumed))}" if assumed else "")
     nodes = sorted(keep, key=lambda k: (policy.org_name(k).lower(), k))
     ordered = sorted(edges.values(), key=lambda e: (policy.org_name(e.source).lower(),
                                                     policy.org_name(e.recipient).lower(), e.blocked))

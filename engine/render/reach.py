@@ -25,9 +25,12 @@ def _route_text(r: Route) -> str:
 
 
 def _describe(x: Reached) -> list[str]:
+    if x.same_body:
+        return ["same body: not a disclosure between bodies"]
     if x.direct:
         h = x.direct.hops[0]
-        return [f"directly under {_basis(h.gateway, h.agreement)}; onward: {h.onward}"]
+        via = f" (as {', '.join(f'{side} {k}' for side, k in x.classes)})" if x.classes else ""
+        return [f"directly under {_basis(h.gateway, h.agreement)}{via}; onward: {h.onward}"]
     lines = []
     for i, r in enumerate(x.routes):
         lines.append(("by route " if i == 0 else "or by route ") + _route_text(r))
@@ -94,11 +97,18 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
         groups.setdefault((r.source, r.recipient, r.gateway, r.agreement), []).append(r)
     for (src, dst, g, a), rs in groups.items():
         first = rs[0]
+        if first.same_body:
+            lines.append(f"{style(f'{src} → {dst}', 'allow')}  same body: not a disclosure between bodies")
+            if any(r.data != "*" for r in rs):
+                lines.append("    " + "; ".join(f"{r.data} for {r.purpose}" for r in rs))
+            continue
         lines.append(f"{style(f'{src} → {dst}', 'allow')}  under {_basis(g, a)}")
         if first.statute:
             lines.append(f"    {first.statute}" + (f"  {first.url}" if first.url else ""))
         lines.append("    " + "; ".join(f"{r.data} for {r.purpose}" for r in rs))
         lines.append(f"    onward: {first.onward}")
+        if first.classes:
+            lines.append(f"    through the class{'es' if len(first.classes) > 1 else ''}: {', '.join(first.classes)}")
         lifted = sorted({x for r in rs for x in r.lifted})
         if lifted:
             lines.append(f"    lifts: {', '.join(lifted)}")
@@ -113,7 +123,7 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
 
 
 FLOW_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "statute", "url", "onward",
-                "lifted", "conditions", "gateway_at", "agreement_at"]
+                "lifted", "conditions", "gateway_at", "agreement_at", "classes", "same_body"]
 BLOCKED_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "restrictions", "one_way",
                    "needs_agreement", "citations", "restriction_at"]
 

@@ -32,6 +32,10 @@ def _in_force_words(kind: str, why: Why, args: Mapping[str, Any]) -> str:
         return f"not {'in force' if kind == 'agreement' else 'valid'} until {_d(args['until'])}"
     if why is Why.EXPIRED:
         return f"expired on {_d(args['on'])}"
+    if why is Why.PROVISION_NOT_COMMENCED:
+        return f"`{args['provision']}` has not been commenced"
+    if why is Why.PROVISION_GAP:
+        return f"not in force between {_d(args['ended'])} and {_d(args['resumes'])} (commenced in stages)"
     raise ValueError(f"not an in-force reason: {why}")
 
 
@@ -50,6 +54,25 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
                 f"on {_d(args['on'])}")
     if why is Why.ORG_NOT_YET:
         return f"`{args['organisation']}` does not exist until {_d(args['start'])}"
+    if why is Why.ORG_CEASED:
+        return f"`{args['organisation']}` no longer exists on {_d(args['date'])}: it ceased on {_d(args['on'])}"
+    if why is Why.ORG_TRANSFERRED:
+        return (f"`{args['organisation']}` no longer exists on {_d(args['date'])}: its functions passed to "
+                f"`{args['successor']}` on {_d(args['on'])}")
+    if why is Why.TRANSFER_NOT_YET:
+        return (f"it names `{args['organisation']}`, whose functions pass to `{args['to']}` only from "
+                f"{_d(args['on'])}")
+    if why is Why.WITHIN_BODY:
+        return (f"it bars disclosures between bodies, and `{args['part']}` is part of `{args['body']}`: this flow is "
+                "not one (only a `forbids` naming both would bar it)")
+    if why is Why.NOT_A_MEMBER:
+        window = " and ".join(w for w in (f"from {_d(args['start'])}" if args.get("start") else "",
+                                          f"until {_d(args['end'])}" if args.get("end") else "") if w)
+        return f"`{args['organisation']}` is `{args['class']}` only {window}"
+    if why is Why.TRANSFER_OUT_OF_SCOPE:
+        what = f"data `{args['data']}`" if "data" in args else f"purpose `{args['purpose']}`"
+        return (f"it names `{args['organisation']}`, whose functions passed to `{args['to']}` on {_d(args['on'])}, "
+                f"but not those for {what}")
     if why is Why.EXCEPTION:
         return f"the exception at {args['at']} covers this flow"
     if why is Why.DATA_NOT_COVERED:
@@ -61,7 +84,7 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
-    if kind == "restriction" and why is not Why.STATUTE_NOT_COMMENCED:  # "not in force until" says it already
+    if kind == "restriction" and why not in (Why.STATUTE_NOT_COMMENCED, Why.PROVISION_GAP):  # "not in force until" says it already
         return f"not in force: {words}"
     return words
 
@@ -93,11 +116,18 @@ def allowed_headline(gateway: RuleRef, agreement: Optional[str], lifted: Sequenc
     return f"ALLOWED — under gateway {gateway.id}{cite}{under}{lift}"
 
 
-def denied_headline(on: dt.date, missing: Optional[tuple[str, dt.date, str]], blocks: Sequence[Block],
+def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Block],
                     considered: Sequence[Consideration], any_candidate: bool) -> str:
-    """`missing`: (organisation, date, successor or "") of the first organisation that does not exist."""
+    """`missing`: (organisation, date, successor or "") of the first organisation that does not exist, and
+    how it ended (`transfer`, `ceases`; a succession otherwise)."""
     if missing is not None:
-        org, when, successor = missing
+        org, when, successor = missing[:3]
+        how = missing[3] if len(missing) > 3 else ""
+        if how == "ceases":
+            return f"DENIED — {org} no longer exists on {on.isoformat()} (it ceased on {when.isoformat()})"
+        if how == "transfer":
+            return (f"DENIED — {org} no longer exists on {on.isoformat()} (its functions passed to {successor} on "
+                    f"{when.isoformat()})")
         if successor:
             return (f"DENIED — {org} no longer exists on {on.isoformat()} (replaced by {successor} on "
                     f"{when.isoformat()})")
@@ -125,6 +155,41 @@ def denied_headline(on: dt.date, missing: Optional[tuple[str, dt.date, str]], bl
     if any(c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
         return "DENIED — no lawful basis recorded for this personal data"
     return "DENIED — no legal gateway and agreement together allow this flow"
+
+
+# ---- continuity (issue 12) ---------------------------------------------------------------------------------
+
+def transfer(t: Mapping[str, Any]) -> str:
+    """One transfer of functions relied on: `ALI's functions passed to OfSTED-2007 on 2007-04-01 under
+    Education and Inspections Act 2006 s.157` (with its scope, when it has one)."""
+    who = " and ".join(f"{n}'s" for n in t["from"])
+    scope = []
+    if t.get("data"):
+        scope.append("for data " + ", ".join(t["data"]))
+    if t.get("purposes"):
+        scope.append("for " + ", ".join(t["purposes"]))
+    under = ""
+    if t.get("statute"):
+        s = t["statute"]
+        under = f" under {s['title']}" + (f" {short_provision(s['provision'])}" if s.get("provision") else "")
+    return (f"{who} functions{' ' + ' '.join(scope) if scope else ''} passed to {', '.join(t['to'])} on "
+            f"{_d(t['on'])}{under}")
+
+
+def same_body_headline(chain: Sequence[str]) -> str:
+    """`ALLOWED — same body: JCP is part of DWP (not a disclosure between bodies)`."""
+    return f"ALLOWED — same body: {same_body(chain)} (not a disclosure between bodies)"
+
+
+def same_body(chain: Sequence[str]) -> str:
+    """`JCP is part of DWP`, through the bodies between when there are some."""
+    through = f" (through {', '.join(chain[1:-1])})" if len(chain) > 2 else ""
+    return f"{chain[0]} is part of {chain[-1]}{through}"
+
+
+def renamed(name: str, formerly: Sequence[str]) -> str:
+    """`TDA (formerly TTA)`."""
+    return f"{name} (formerly {', '.join(formerly)})" if formerly else name
 
 
 # ---- fixes -------------------------------------------------------------------------------------------------
@@ -167,9 +232,10 @@ def fix(f: Fix) -> str:
     if f.kind == "new-agreement":
         return f"make {_agreement_words(a)}"
     if f.kind == "assume-statute":
+        act = f"commence `{f.statute}`" if a.get("not_commenced") else f"enact the proposed statute `{f.statute}`"
         if a.get("with_agreement"):
-            return f"enact the proposed statute `{f.statute}` and make {_agreement_words(a)}"
-        return f"enact the proposed statute `{f.statute}` ({a['statute_title']}): gateway `{f.gateway}` would then allow the flow"
+            return f"{act} and make {_agreement_words(a)}"
+        return f"{act} ({a['statute_title']}): gateway `{f.gateway}` would then allow the flow"
     if f.kind == "later-date":
         words = f"lawful from {_d(f.on)}, when {_when(a['events'])}"
         if a.get("with_agreement"):

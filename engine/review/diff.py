@@ -95,12 +95,15 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
         details = ()
         if a is not None and b is not None:
             details = tuple(f"{name}: {x or '—'} → {y or '—'}" for name, x, y in
-                            zip(("status", "commenced", "repealed"), _statute_effect(a), _statute_effect(b)) if x != y)
+                            zip(("status", "commenced", "repealed", "provisions"), _statute_effect(a), _statute_effect(b))
+                            if x != y)
         deltas = tuple(Delta(name, old=x, new=y) for name, x, y in
-                       zip(("status", "commenced", "repealed"), _statute_effect(a) if a else (None,) * 3,
-                           _statute_effect(b) if b else (None,) * 3) if x != y)
+                       zip(("status", "commenced", "repealed", "provisions"),
+                           _statute_effect(a) if a else (None,) * 4, _statute_effect(b) if b else (None,) * 4)
+                       if x != y)
         out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
                               details, s.citation, s.url, deltas))
+    out += _continuity_changes(old, new)
     for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
                            ("purpose", lambda p: p.purposes)):
         o, n = table_of(old), table_of(new)
@@ -116,15 +119,80 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
     return out
 
 
+def _transfer_id(t) -> str:
+    """How the diff names a transfer across the two sides: its parties and scope (a changed date, statute or
+    `continues` is a change of the same transfer)."""
+    text = f"{', '.join(n.text for n in t.model.sources)} to {', '.join(n.text for n in t.model.targets)}"
+    text += f" data {', '.join(n.text for n in t.model.data)}" if t.model.data else ""
+    text += f" for {', '.join(n.text for n in t.model.purposes)}" if t.model.purposes else ""
+    return text
+
+
+def _continuity_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Transfers of functions added, removed or changed (issue 12): each a rule change."""
+    out: list[RuleChange] = []
+    o = {_transfer_id(t).lower(): t for t in old.transfers.values()}
+    n = {_transfer_id(t).lower(): t for t in new.transfers.values()}
+    for k in sorted(set(o) | set(n)):
+        a, b = o.get(k), n.get(k)
+        if a is not None and b is not None and a.model == b.model:
+            continue
+        item = b or a
+        assert item is not None
+        action = "added" if a is None else "removed" if b is None else "changed"
+        details = _differing_fields(a.model, b.model) if a is not None and b is not None else ()
+        out.append(RuleChange("transfer", action, _transfer_id(item), item.model.title,
+                              a.model.span if a else None, b.model.span if b else None, details))
+    return out + _class_changes(old, new)
+
+
+def _class_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Classes of bodies added, removed, or changed in their statute or their members (issue 12): each a rule
+    change, since every rule naming the class changes with it."""
+    out: list[RuleChange] = []
+    for k in sorted(set(old.classes) | set(new.classes)):
+        a, b = old.classes.get(k), new.classes.get(k)
+        ma, mb = set(old.class_members.get(k, ())), set(new.class_members.get(k, ()))
+        item = b or a
+        assert item is not None
+        details: list[str] = []
+        if a is not None and b is not None:
+            if a.statute != b.statute:
+                details.append("statute")
+            def names(p: Policy, ms: set) -> list[str]:
+                return sorted(f"{p.org_name(o)}{f' from {s}' if s else ''}{f' until {e}' if e else ''}"
+                              for o, s, e in ms)
+            details += [f"member {x}" for x in names(new, mb - ma)]
+            details += [f"no longer member {x}" for x in names(old, ma - mb)]
+            if not details:
+                continue
+        action = "added" if a is None else "removed" if b is None else "changed"
+        out.append(RuleChange("class", action, item.id.text, item.title, a.span if a else None,
+                              b.span if b else None, tuple(details)))
+    return out
+
+
 def _statute_effect(s: m.Statute) -> tuple:
-    return (s.status, s.commenced.isoformat() if s.commenced else None, s.repealed.isoformat() if s.repealed else None)
+    return (s.status, s.commenced.isoformat() if s.commenced else None, s.repealed.isoformat() if s.repealed else None,
+            _provisions_effect(s))
+
+
+def _provisions_effect(s: m.Statute) -> Optional[str]:
+    """The provisions with their own dates, as one comparable text (None when it lists none)."""
+    if not s.provisions:
+        return None
+    def one(p: m.Provision) -> str:
+        periods = ", ".join(f"{w.commenced}..{w.repealed or ''}" for w in p.periods()) or "never"
+        return f"{p.text} {p.status} [{periods}]"
+    return "; ".join(sorted(one(p) for p in s.provisions))
 
 
 def _structure(item) -> tuple:
     """What of a vocabulary item can change a verdict (not its title or aliases)."""
     key = lambda n: n.key if n is not None else None  # noqa: E731
     if isinstance(item, m.Organisation):
-        return (key(item.parent), key(item.succeeds), item.succeeds_on)
+        return (key(item.parent), key(item.succeeds), item.succeeds_on, key(item.renames), item.renames_on,
+                item.exists_from, item.ceases)
     if isinstance(item, m.DataCategory):
         return (key(item.parent), tuple(sorted(item.markers)))
     return (key(item.parent),)
@@ -333,19 +401,20 @@ def _node_deltas(a, b) -> tuple[Delta, ...]:
 
 
 def _rule_boxes(policy: Policy, kind: str, key: str) -> list[Box]:
+    reach = policy.reach_scope  # with the bodies that received functions from one named (issue 12)
     if kind == "gateway":
         g = policy.gateways.get(key)
-        return [(s, r, g.data, g.purposes) for s, r in g.pairs] if g else []
+        return [(reach(s), reach(r), g.data, g.purposes) for s, r in g.pairs] if g else []
     if kind == "agreement":
         a = policy.agreements.get(key)
-        return [(s, r, a.data, a.purposes) for s, r in a.directions] if a else []
+        return [(reach(s), reach(r), a.data, a.purposes) for s, r in a.directions] if a else []
     r = policy.restrictions.get(key)
     if r is None:
         return []
     boxes: list[Box] = []
     if r.one_way:
-        boxes.append((r.one_way, None, r.data, r.purposes))
-    boxes += [(s, d, r.data, r.purposes) for s, d in r.forbids]
+        boxes.append((reach(r.one_way), None, r.data, r.purposes))
+    boxes += [(reach(s), reach(d), r.data, r.purposes) for s, d in r.forbids]
     return boxes
 
 
@@ -375,6 +444,23 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
                 if r.statute is not None and r.statute.id.lower() == key:
                     boxes += _rule_boxes(p, "restriction", r.key)
         return boxes
+    if c.kind == "class":
+        members: set[str] = set()
+        for p in both:
+            for member, _s, _e in p.class_members.get(key, ()):
+                members |= p.org_tree.descendants.get(member, frozenset((member,))) | \
+                    p.transferees.get(member, frozenset())
+        reach_c = frozenset(members)
+        return [(reach_c, None, None, None), (None, reach_c, None, None)]
+    if c.kind == "transfer":
+        parties: set[str] = set()
+        for p in both:
+            for t in p.transfers.values():
+                if _transfer_id(t).lower() == key:
+                    for k in t.sources + t.targets:  # the parties, their parts, and who inherits from them
+                        parties |= p.org_tree.descendants.get(k, frozenset((k,))) | p.transferees.get(k, frozenset())
+        reach_t = frozenset(parties)
+        return [(reach_t, None, None, None), (None, reach_t, None, None)]
     if c.kind == "organisation":
         reach = set(_tree_reach(both, "org_tree", key, up=False))
         for p in both:  # succession moves the end of the predecessor's existence too
@@ -387,6 +473,16 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
         # Sensitivity is inherited downward and a category counts as personal when a part is: both ways.
         return [(None, None, _tree_reach(both, "data_tree", key, up=True), None)]
     return [(None, None, None, _tree_reach(both, "purpose_tree", key, up=True))]
+
+
+def _same_body_boxes(policy: Policy) -> list[Box]:
+    """Where a flow is allowed with no gateway (issue 12): between a body and each of its parts, both ways."""
+    out: list[Box] = []
+    for k in sorted(policy.orgs):
+        above = policy.org_tree.ancestors.get(k, frozenset()) - {k}
+        if above:
+            out += [(frozenset((k,)), frozenset(above), None, None), (frozenset(above), frozenset((k,)), None, None)]
+    return out
 
 
 def _meet(a: Optional[frozenset], b: Optional[frozenset]) -> Optional[frozenset]:
@@ -405,6 +501,7 @@ def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> 
     for p in (old, new):
         for g in p.gateways.values():
             gateway_boxes += [(p, b) for b in _rule_boxes(p, "gateway", g.key)]
+        gateway_boxes += [(p, b) for b in _same_body_boxes(p)]
     for c in changes:
         for cb in change_boxes(old, new, c):
             for p, gb in gateway_boxes:
@@ -421,16 +518,25 @@ def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> 
 # ---- evaluating ----------------------------------------------------------------------------------------
 
 
+def _former(policy: Policy, q: QKey) -> QKey:
+    """A question naming a body by a former name (a rename on this side) asks about the body."""
+    s, r, d, p = q
+    if policy.former:
+        s, r = policy.org_alias.get(s, s) if s not in policy.orgs else s, \
+            policy.org_alias.get(r, r) if r not in policy.orgs else r
+    return s, r, d, p
+
+
 def verdict(policy: Policy, q: QKey, on: dt.date) -> bool:
     """Allowed on this side? A name the side does not declare is a deny (fail closed)."""
-    s, r, d, p = q
+    s, r, d, p = _former(policy, q)
     if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
         return False
     return allowed(policy, Question(s, r, d, p, on))
 
 
 def _decision(policy: Policy, q: QKey, on: dt.date) -> Optional[Decision]:
-    s, r, d, p = q
+    s, r, d, p = _former(policy, q)
     if s not in policy.orgs or r not in policy.orgs or d not in policy.data or p not in policy.purposes:
         return None
     return decide_question(policy, Question(s, r, d, p, on), fixes=False, routes=False)
@@ -461,6 +567,8 @@ def _because(d: Optional[Decision], other: Optional[Decision]) -> str:
 
     if d is None:
         return "not declared on this side"
+    if d.allowed and d.same_body:
+        return "within one body: " + words.same_body(d.same_body)
     if d.allowed and d.basis:
         s = "under " + ref(d.basis.gateway)
         if d.basis.agreement:

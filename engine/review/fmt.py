@@ -74,7 +74,19 @@ def _render(segments: list[Segment], indent: str) -> list[str]:
 def _parties(kw: str, p: m.Parties) -> list[Segment]:
     src = ["*"] if p.any_source else _names(p.sources)
     dst = ["*"] if p.any_recipient else _names(p.recipients)
-    return [("kw", kw), ("list", src), ("kw", "->"), ("list", dst)]
+    out: list[Segment] = [("kw", kw), ("list", src)]
+    if p.except_sources:
+        out += [("kw", "except"), ("list", _names(p.except_sources))]
+    out += [("kw", "->"), ("list", dst)]
+    if p.except_recipients:
+        out += [("kw", "except"), ("list", _names(p.except_recipients))]
+    return out
+
+
+def _members(kw: str, members: tuple[m.Membership, ...]) -> list[Segment]:
+    items = [ms.name.text + (f" from {ms.start.isoformat()}" if ms.start else "")
+             + (f" until {ms.end.isoformat()}" if ms.end else "") for ms in members]
+    return [("kw", kw), ("list", items)]
 
 
 def _statute(kw: str, s: m.StatuteRef) -> list[Segment]:
@@ -136,7 +148,7 @@ PRINT: dict[str, Callable[[str, Any], list[Segment]]] = {
     "flag": lambda kw, v: [("kw", kw)],
     "choice": lambda kw, v: [("kw", f"{kw} {v}" if kw else v)],
     "statute": _statute, "parties": _parties, "onward": _onward, "validity": _valid, "exception": _except,
-    "from": _from, "succeeds": _succeeds, "expect": _expect,
+    "from": _from, "succeeds": _succeeds, "expect": _expect, "members": _members,
 }
 
 
@@ -159,7 +171,10 @@ def clauses_of(item) -> list[tuple[str, int]]:
 
 def declaration_line(item) -> str:
     b = BLOCK_OF[type(item)]
-    line = f"{b.kind} {item.id.text} {quote(item.title)}"
+    if b.head == "names":  # `transfer A, B to …`
+        line = f"{b.kind} {', '.join(n.text for n in item.sources)}"
+    else:
+        line = f"{b.kind} {item.id.text} {quote(item.title)}"
     for clause, index in clauses_of(item):
         segs = clause_segments(item, clause, index) or []
         line += " " + _flat(segs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
@@ -292,6 +292,87 @@ def lint_confusable_names(policy: CompiledPolicy, on: dt.date, days: int) -> lis
     return out
 
 
+# ---- continuity of bodies (issue 12) ---------------------------------------------------------------------
+
+
+def _key(policy: CompiledPolicy, name: m.Name) -> Optional[str]:
+    k = name.key
+    return k if k in policy.orgs else policy.org_alias.get(k)
+
+
+def _gone(policy: CompiledPolicy, key: Optional[str], on: dt.date) -> Optional[tuple[dt.date, str]]:
+    """(the day it ended, how) when the body has ended by `on` without passing its functions on."""
+    end = policy.org_end.get(key or "")
+    if end is None or end[0] > on or policy.org_end_kind.get(key or "") == "transfer":
+        return None
+    return end[0], policy.org_end_kind.get(key or "", "succeeds")
+
+
+def _dead_side(policy: CompiledPolicy, names: tuple[m.Name, ...], on: dt.date) -> Optional[list[str]]:
+    """The named bodies of one side, when every one of them has ended without a transfer."""
+    if not names:
+        return None
+    said = []
+    for n in names:
+        gone = _gone(policy, _key(policy, n), on)
+        if gone is None:
+            return None
+        said.append(f"`{n.text}` ({'ceased' if gone[1] == 'ceases' else 'succeeded'} on {gone[0].isoformat()})")
+    return said
+
+
+def lint_dead_rules(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """`dead-rule`: a gateway or agreement every one of whose senders (or recipients) has ceased or been
+    succeeded by the check date, with no transfer passing its functions on: it can never apply again."""
+    out = []
+    rules: list[tuple[str, Any, list[tuple[tuple[m.Name, ...], tuple[m.Name, ...]]]]] = []
+    for g in policy.gateways.values():
+        rules.append(("gateway", g, [(p.sources, p.recipients) for p in g.model.allows]))
+    for a in policy.agreements.values():
+        if a.valid is None or a.valid.end is None or a.valid.end >= on:  # an expired one is reported as such
+            rules.append(("agreement", a, [(a.model.sources, a.model.recipients)]))
+    for kind, rule, sides in rules:
+        dead = []
+        for sources, recipients in sides:
+            found = _dead_side(policy, sources, on) or _dead_side(policy, recipients, on)
+            if found is None:
+                break
+            dead += found
+        else:
+            if not dead:
+                continue
+            out.append(warning(
+                "dead-rule", f"{kind} `{rule.id}` can no longer apply: {', '.join(dict.fromkeys(dead))} and no "
+                "transfer passed the functions on", rule.model.id.span,
+                "remove it, or record where the functions went (`transfer A to B on DATE`), or name the successor"))
+    return out
+
+
+def lint_resign(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """`re-sign-agreement` (info): an agreement that goes on covering a body only through a transfer of
+    functions or under a former name: re-sign it under the name in use."""
+    out = []
+    for a in policy.agreements.values():
+        for n in a.model.sources + a.model.recipients:
+            k = _key(policy, n)
+            if k is None:
+                continue
+            end = policy.org_end.get(k)
+            if end is not None and end[0] <= on and policy.org_end_kind.get(k) == "transfer":
+                to = sorted({policy.org_name(t) for t in policy.transferees.get(k, ())
+                             if any(e.pred == k and e.since == end[0] for e in policy.inherits.get(t, ()))})
+                out.append(Diagnostic(
+                    "re-sign-agreement", f"agreement `{a.id}` names `{n.text}`, whose functions passed to "
+                    f"{', '.join(f'`{x}`' for x in to) or 'another body'} on {end[0].isoformat()}: it continues only "
+                    "through the transfer", n.span, Severity.INFO, "re-sign it under the new name"))
+            elif n.key != k and any(name.lower() == n.key and until <= on
+                                    for name, until, _t in policy.former.get(k, ())):
+                out.append(Diagnostic(
+                    "re-sign-agreement", f"agreement `{a.id}` names `{n.text}`, now `{policy.org_name_on(k, on)}`",
+                    n.span, Severity.INFO, "re-sign it under the new name"))
+    return out
+
+
 LINT_STAGES: list[tuple[str, LintStage]] = [
     ("agreement-expiring", lint_expiring),
     ("no-review-date", lint_review_date),
@@ -300,6 +381,8 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
     ("unusable-exception", lint_unusable_exceptions),
     ("isolated-organisation", lint_isolated),
     ("confusable-name", lint_confusable_names),
+    ("dead-rule", lint_dead_rules),
+    ("re-sign-agreement", lint_resign),
 ]
 
 

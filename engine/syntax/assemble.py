@@ -24,9 +24,10 @@ def _statute(value: Any, span: Span) -> m.StatuteRef:
 
 
 def _parties(value: Any, span: Span) -> m.Parties:
-    src, dst = value
+    src, dst, src_except, dst_except = value
     return m.Parties(sources=() if src == m.ANY else src, recipients=() if dst == m.ANY else dst,
-                     any_source=src == m.ANY, any_recipient=dst == m.ANY, span=span)
+                     any_source=src == m.ANY, any_recipient=dst == m.ANY, span=span, except_sources=src_except,
+                     except_recipients=dst_except)
 
 
 def _onward(value: Any, span: Span) -> m.Onward:
@@ -47,10 +48,14 @@ def _expectation(value: Any, span: Span) -> m.Expectation:
                          assuming=assuming, because=because, span=span)
 
 
+def _members(value: Any, span: Span) -> tuple[m.Membership, ...]:
+    return tuple(m.Membership(name, start, end) for name, start, end in value)
+
+
 # Shape -> the model value of a raw value and its clause's span (shapes absent here are their raw value).
 MAKE: dict[str, Callable[[Any, Span], Any]] = {
     "statute": _statute, "parties": _parties, "onward": _onward, "validity": _validity, "exception": _exception,
-    "expect": _expectation,
+    "expect": _expectation, "members": _members,
 }
 
 
@@ -78,8 +83,8 @@ _HAS_SPANS = {kind: any(f.name == "clause_spans" for f in dataclasses.fields(cls
 _TAKES_HINT = {kind: ", ".join(sorted(t.clause.shown for t in takes.values())) for kind, takes in _TAKES.items()}
 
 
-def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, Any, Span]], span: Span,
-          diags: list[Diagnostic]) -> Any:
+def build(kind: str, ident: m.Name | tuple[m.Name, ...] | None, title: str, raw: Iterable[tuple[str, Any, Span]],
+          span: Span, diags: list[Diagnostic]) -> Any:
     """One block's model object; misplaced and duplicated clauses are reported in `diags` and left out."""
     takes = _TAKES[kind]
     seen: dict[str, Span] = {}
@@ -102,7 +107,7 @@ def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, 
             continue
         if name in seen:
             diags.append(error("duplicate-clause", f"`{t.clause.shown}` appears twice in {kind} "
-                                                   f"`{ident.text if ident else title}`", cspan,
+                                                   f"`{_label(ident, title)}`", cspan,
                                "list several items in one clause, separated by commas",
                                related=[("first written", seen[name])]))
             continue
@@ -120,7 +125,9 @@ def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, 
             kw[t.fields[0]] = tuple(v for group in values for v in group)
         else:  # SET
             kw[t.fields[0]] = tuple(dict.fromkeys(values))
-    if ident is not None:
+    if isinstance(ident, tuple):  # a block whose head is names (`transfer A, B …`)
+        kw["sources"] = ident
+    elif ident is not None:
         kw["id"] = ident
         kw["title"] = title
     else:
@@ -128,6 +135,12 @@ def build(kind: str, ident: m.Name | None, title: str, raw: Iterable[tuple[str, 
     if _HAS_SPANS[kind]:
         kw["clause_spans"] = tuple(spans)
     return _MODEL[kind](span=span, **kw)
+
+
+def _label(ident: m.Name | tuple[m.Name, ...] | None, title: str) -> str:
+    if isinstance(ident, tuple):
+        return ", ".join(n.text for n in ident)
+    return ident.text if ident else title
 
 
 def assemble(filename: str, raw: list, diags: list[Diagnostic]) -> m.PolicyFile:

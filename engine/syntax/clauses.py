@@ -47,12 +47,14 @@ SHAPES = {
     "choice": "one of the entry's `choices` (a named terminal in the grammar): the word",
     # shapes with their own reader in each parser (see the module docstring)
     "statute": "NAME STRING?: (Name, provision or None)",
-    "parties": "parties -> parties: (sources, recipients), each a tuple of Name or `*`",
+    "parties": "parties -> parties: (sources, recipients, excluded sources, excluded recipients), each side a tuple "
+               "of Name or `*`, each exclusion a tuple of Name (`A except B -> C`)",
     "onward": "none | to names | only-for names | as-discloser: (kind, targets)",
     "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
     "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
     "exception": "anonymised | to names (for names)? | for names: (anonymised, to, purposes)",
     "succeeds": "NAME on DATE: (Name, date)",
+    "members": "NAME (from DATE)? (until DATE)? (\",\" …)*: a tuple of (Name, start or None, end or None)",
     "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming names)? (because names)?",
 }
 SIMPLE_SHAPES = frozenset(("names", "name", "string", "strings", "date", "flag", "choice"))
@@ -126,6 +128,7 @@ class Block:
     braced: bool  # clauses between `{` and `}`, one a line; else options on the declaration's line
     named: bool  # `KIND ID "title"`; a test has only its title
     doc: str
+    head: str = ""  # "names": `KIND NAME, …` and no title (a transfer: the names fill `sources`)
 
 
 def _uses(**kinds: Use) -> Mapping[str, Use]:
@@ -146,6 +149,9 @@ BLOCKS: tuple[Block, ...] = (
     Block("restriction", "Restriction", "restriction", "_clause", True, True, "what a statute forbids"),
     Block("agreement", "Agreement", "agreement", "_clause", True, True, "what the partners signed"),
     Block("test", "PolicyTest", "test", "expect", True, False, "expected decisions, checked by `lawful test`"),
+    Block("transfer", "Transfer", "transfer", "_transfer_opt", False, False, "functions passing to another body",
+          head="names"),
+    Block("class", "BodyClass", "class_decl", "_class_opt", False, True, "a class of bodies, named in party lists"),
 )
 
 # In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
@@ -158,11 +164,12 @@ CLAUSES: tuple[Clause, ...] = (
            ("statute",), "the legal instrument (an id from gateways.yaml) and the provision",
            ('statute SSAA-1992 "section 122"',), need="cite the power (an id from gateways.yaml)"),
     Clause("allows", ("allows",), "parties", _uses(gateway=REQUIRED), "allows", EACH, ("allows",),
-           "who may disclose to whom", ("allows DWP -> LEA",), need="say who may disclose to whom"),
+           "who may disclose to whom", ("allows DWP -> LEA",),
+           inner=("except",), need="say who may disclose to whom"),
     Clause("one-way", ("one-way",), "names", _uses(restriction=Use(either=_BARS)), "one_way", CONCAT, ("one_way",),
            "bodies whose data may not leave them", ("one-way ORG",)),
     Clause("forbids", ("forbids",), "parties", _uses(restriction=Use(either=_BARS)), "forbids", EACH, ("forbids",),
-           "a barred direction; `*` is anyone", ("forbids A -> B",)),
+           "a barred direction; `*` is anyone", ("forbids A -> B",), inner=("except",)),
     Clause("data", ("data",), "names", _uses(gateway=REQUIRED, restriction=OPTIONAL, agreement=REQUIRED), "data",
            ONCE, ("data_clause",), "the data categories covered", ("data provider-data",),
            need="name the data categories it covers"),
@@ -217,6 +224,34 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("expect", ("expect",), "expect", _uses(test=OPTIONAL), "expectations", EACH, ("expect",),
            "an expected decision", ("expect allow JCP -> ALI provider-data for inspection on 2005-06-23",),
            inner=("allow", "deny", "for", "on", "assuming", "because")),
+    # ---- continuity of bodies (issue 12) ----
+    Clause("renames", ("renames",), "succeeds", _uses(organisation=OPTIONAL), ("renames", "renames_on"), ONCE,
+           ("renames",), "the body's former name, and the day the new one took effect (one legal person)",
+           ("renames TTA on 2005-09-01",), inner=("on",)),
+    Clause("exists from", ("exists", "from"), "date", _uses(organisation=OPTIONAL), "exists_from", ONCE,
+           ("exists_from",), "the day a new body came into existence", ("exists from 2007-06-28",)),
+    Clause("ceases", ("ceases", "on"), "date", _uses(organisation=OPTIONAL), "ceases", ONCE, ("ceases",),
+           "the day a body ceased to exist, with no successor", ("ceases on 2011-03-31",)),
+    Clause("transfer-to", ("to",), "names", _uses(transfer=REQUIRED), "targets", ONCE, ("transfer_to",),
+           "the bodies the functions pass to", ("to OfSTED-2007",), need="name the bodies the functions pass to"),
+    Clause("transfer-on", ("on",), "date", _uses(transfer=REQUIRED), "on", ONCE, ("transfer_on",),
+           "the day the functions pass", ("on 2007-04-01",), need="give the day the functions pass"),
+    Clause("transfer-under", ("under",), "statute", _uses(transfer=OPTIONAL), "statute", ONCE, ("transfer_under",),
+           "the enactment that transfers them", ('under EIA-2006 "section 157"',)),
+    Clause("transfer-data", ("data",), "names", _uses(transfer=OPTIONAL), "data", ONCE, ("transfer_data",),
+           "the data categories whose functions pass (all when absent)", ("data provider-data",)),
+    Clause("transfer-for", ("for",), "names", _uses(transfer=OPTIONAL), "purposes", ONCE, ("transfer_for",),
+           "the purposes whose functions pass (all when absent)", ("for inspection",)),
+    # ---- classes of bodies (issue 12) ----
+    Clause("is", ("is",), "members", _uses(organisation=OPTIONAL), "member_of", CONCAT, ("member_of",),
+           "the classes it belongs to, each from and until a date when membership is dated",
+           ("is local-authority from 2018-05-01, public-authority", "is dea-sch4 until 2019-03-31"),
+           inner=("from", "until")),
+    Clause("class-statute", ("statute",), "statute", _uses(**{"class": OPTIONAL}), "statute", ONCE,
+           ("class_statute",), "the legal source of the class (a list of specified persons)",
+           ('statute DEA-2017 "Schedule 4"',)),
+    Clause("continues", ("continues",), "flag", _uses(transfer=OPTIONAL), "continues", ONCE, ("continues",),
+           "the transferor keeps existing (it ceases otherwise)", ("continues",)),
 )
 
 # ---- lookups --------------------------------------------------------------------------------------------
@@ -316,10 +351,26 @@ def needs_text() -> str:
     return "; ".join(parts)
 
 
+_SAME_BODY = (
+    "`part-of` declares that an organisation is part of another legal person: an executive agency and its "
+    "department (JCP and DWP), a regional office and its council. Passing data between a body and its parts is not a "
+    "disclosure between bodies: the decision is ALLOW with basis `same-body` (no gateway needed), unless a restriction "
+    "names that flow explicitly with a `forbids` naming both (`forbids JCP -> DWP`); `one-way` and `*` bar disclosures "
+    "between bodies only. Two parts of one body are not treated as the same body. A sponsored body (a "
+    "non-departmental public body and its sponsoring department, such as the LSC and DfES) is a separate legal "
+    "person: it is NOT part-of its sponsor (declaring it so would let its flows escape every gateway); name such "
+    "bodies together with a class (`class dfes-sponsored \"…\"`) instead.")
+
+# Language topics `lawful check --explain` also explains (issue 12): what a construct means, beside the codes.
+TOPICS: Mapping[str, str] = MappingProxyType({
+    "part-of": _SAME_BODY, "same-body": _SAME_BODY, "within-body": _SAME_BODY,
+})
+
+
 def explain(code: str) -> str | None:
     """`lawful check --explain CODE`: the code's paragraph, with what the table says added for the codes it
-    governs (so the explanation cannot drift from the checks)."""
-    text = CODES.get(code)
+    governs (so the explanation cannot drift from the checks); or a language topic (`part-of`)."""
+    text = CODES.get(code) or TOPICS.get(code)
     if text is not None and code == "missing-clause":
         text = f"{text.rstrip('.')}: {needs_text()}."
     return text

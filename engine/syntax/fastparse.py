@@ -42,8 +42,9 @@ class _Bail(Exception):
     """Anything the fast parser is not sure of: Lark parses the file instead."""
 
 
-def _tokens(text: str) -> Optional[list[tuple[int, str, int, int]]]:
-    """(kind, text, line, column) of every token, or None when some character starts no token."""
+def _tokens(text: str, commented: Optional[set[int]] = None) -> Optional[list[tuple[int, str, int, int]]]:
+    """(kind, text, line, column) of every token, or None when some character starts no token. The indexes of
+    the tokens that a comment precedes go in `commented` (Lark's look-ahead terminals do not skip comments)."""
     out: list[tuple[int, str, int, int]] = []
     append = out.append
     line = 1
@@ -51,6 +52,8 @@ def _tokens(text: str) -> Optional[list[tuple[int, str, int, int]]]:
     pos = 0
     for space, name, string, date, punct, other in _TOKEN.findall(text):
         if space:
+            if commented is not None and "#" in space:
+                commented.add(len(out))
             if "\n" in space:
                 line += space.count("\n")
                 line_start = pos + space.rfind("\n") + 1
@@ -106,11 +109,12 @@ _END = (0, "", 0, 0)  # the sentinel after the last token: it matches nothing, s
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[int, str, int, int]], filename: str):
+    def __init__(self, tokens: list[tuple[int, str, int, int]], filename: str, commented: frozenset[int] = frozenset()):
         self.toks = tokens + [_END]
         self.n = len(tokens)
         self.i = 0
         self.file = filename
+        self.commented = commented  # tokens a comment precedes
 
     # ---- tokens -----------------------------------------------------------------------------------
     def take(self, kind: int) -> tuple[int, str, int, int]:
@@ -195,8 +199,12 @@ class _Parser:
         """`KIND ID "title" OPTION*`: the options run until the next declaration."""
         kind = block.kind
         first = self.word(kind)
-        ident = self.name()
-        title = self.string()
+        ident: m.Name | tuple[m.Name, ...]
+        if block.head == "names":  # `transfer A, B …`: no title
+            ident, title = self.names(), ""
+        else:
+            ident = self.name()
+            title = self.string()
         readers = _READERS[kind]
         toks = self.toks
         options = []
@@ -205,6 +213,8 @@ class _Parser:
             reader = readers.get(tok[1]) if tok[0] == _NAME else None
             if reader is None:
                 break
+            if tok[1] == "data" and block.head == "names" and not self.data_scope():
+                break  # `data NAME "title"`: the next declaration
             self.i += 1
             clause, value = reader(self, tok[1])
             last = toks[self.i - 1]
@@ -241,6 +251,15 @@ class _Parser:
         self.i += 1
         return (kind, ident, title, clauses, self.span_from(opening))
 
+    def data_scope(self) -> bool:
+        """At `data` on a transfer's line: a scope (`data a, b`) unless the name after it has a quoted title
+        (a data declaration), as grammar.lark's `_DATA_SCOPE` decides. Lark's look-ahead does not skip comments:
+        with one in between, Lark reads the file."""
+        i = self.i
+        if i + 1 in self.commented or i + 2 in self.commented:
+            raise _Bail
+        return not (self.toks[i + 1][0] == _NAME and self.toks[i + 2][0] == _STRING)
+
     # ---- clauses of their own shape: the raw value of `clauses.SHAPES`, after the opening word ----------
     def parties(self) -> tuple[m.Name, ...] | str:
         if self.at(_PUNCT, "*"):
@@ -254,8 +273,39 @@ class _Parser:
 
     def r_parties(self, _word: str):
         src = self.parties()
+        src_except = self.excluded()
         self.punct("->")
-        return src, self.parties()
+        dst = self.parties()
+        return src, dst, src_except, self.excluded()
+
+    def excluded(self) -> tuple[m.Name, ...]:
+        """`except NAME, …` after a party list, as grammar.lark's `_EXCEPT_PARTY` decides: not when the word
+        after `except` opens a restriction's `except` clause. A comment in between: Lark decides."""
+        if self.at_word() != "except":
+            return ()
+        after = self.toks[self.i + 1]
+        if after[0] != _NAME or after[1] in ("to", "for", "anonymised"):
+            return ()
+        if self.i + 1 in self.commented:
+            raise _Bail
+        self.i += 1
+        return self.names()
+
+    def r_members(self, _word: str):
+        out = []
+        while True:
+            name = self.name()
+            start = end = None
+            if self.at_word() == "from":
+                self.i += 1
+                start = self.date()
+            if self.at_word() == "until":
+                self.i += 1
+                end = self.date()
+            out.append((name, start, end))
+            if not self.at(_PUNCT, ","):
+                return tuple(out)
+            self.i += 1
 
     def r_onward(self, _word: str):
         w = self.at_word()
@@ -349,7 +399,7 @@ Reader = Callable[[_Parser, str], tuple[str, Any]]
 _CUSTOM: dict[str, Callable[[_Parser, str], Any]] = {
     "statute": _Parser.r_statute, "parties": _Parser.r_parties, "onward": _Parser.r_onward,
     "validity": _Parser.r_validity, "from": _Parser.r_from, "exception": _Parser.r_exception,
-    "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect,
+    "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect, "members": _Parser.r_members,
 }
 
 
@@ -442,11 +492,12 @@ _READERS: dict[str, dict[str, Reader]] = {b.kind: _readers(T.syntax_of(b.kind)) 
 def parse_fast(source: SourceFile) -> Optional[tuple[m.PolicyFile, list[Diagnostic]]]:
     """The model and clause diagnostics `parser.parse_source` gives, or None whenever the fast path is not
     sure (any syntax problem, a bad date): the caller then parses with Lark."""
-    tokens = _tokens(source.text)
+    commented: set[int] = set()
+    tokens = _tokens(source.text, commented)
     if tokens is None:
         return None
     try:
-        raw = _Parser(tokens, source.name).parse_file()
+        raw = _Parser(tokens, source.name, frozenset(commented)).parse_file()
     except _Bail:
         return None
     diags: list[Diagnostic] = []

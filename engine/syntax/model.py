@@ -50,6 +50,35 @@ class Organisation:
     succeeds: Optional[Name] = None
     succeeds_on: Optional[dt.date] = None
     span: Span = _span()
+    # continuity (issue 12): a new name for the same legal person, and when the body exists
+    renames: Optional[Name] = None
+    renames_on: Optional[dt.date] = None
+    exists_from: Optional[dt.date] = None
+    ceases: Optional[dt.date] = None
+    member_of: tuple["Membership", ...] = ()  # classes (issue 12): `is local-authority from 2018-05-01, …`
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One class an organisation belongs to, from and until a date (both inclusive; None: unbounded)."""
+
+    name: Name
+    start: Optional[dt.date] = None
+    end: Optional[dt.date] = None
+
+    def covers(self, day: dt.date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class BodyClass:
+    """`class local-authority "Local authorities in England" [statute X "…"]`: a name for every organisation
+    that declares itself a member (`is local-authority`), usable wherever a party list names organisations."""
+
+    id: Name
+    title: str
+    statute: Optional["StatuteRef"] = None
+    span: Span = _span()
 
 
 MARKERS = ("personal", "special-category", "criminal-offence", "anonymised")
@@ -84,6 +113,8 @@ class Parties:
     any_source: bool = False
     any_recipient: bool = False
     span: Span = _span()
+    except_sources: tuple[Name, ...] = ()  # `A except B -> C`: bodies left out of a side (issue 12)
+    except_recipients: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +214,39 @@ class Agreement:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
+# ---- continuity of bodies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """`transfer A, B to C on DATE [under STATUTE "provision"] [data …] [for …] [continues]`: from the date,
+    rules naming A or B cover C for the data and purposes in scope; A and B cease unless `continues`."""
+
+    sources: tuple[Name, ...] = ()
+    targets: tuple[Name, ...] = ()
+    on: Optional[dt.date] = None
+    statute: Optional[StatuteRef] = None
+    data: tuple[Name, ...] = ()
+    purposes: tuple[Name, ...] = ()
+    continues: bool = False
+    span: Span = _span()
+    clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def id(self) -> Name:
+        """How messages name it: its transferors (a transfer has no identifier of its own)."""
+        return Name(", ".join(n.text for n in self.sources), self.sources[0].span if self.sources else self.span)
+
+    @property
+    def title(self) -> str:
+        """What it says, in one line: `ALI to OfSTED-2007 on 2007-04-01`, with its scope."""
+        text = f"{', '.join(n.text for n in self.sources)} to {', '.join(n.text for n in self.targets)}"
+        text += f" on {self.on.isoformat()}" if self.on else ""
+        text += f" data {', '.join(n.text for n in self.data)}" if self.data else ""
+        text += f" for {', '.join(n.text for n in self.purposes)}" if self.purposes else ""
+        return text
+
+
 # ---- policy tests ------------------------------------------------------------------------------------
 
 
@@ -207,7 +271,8 @@ class PolicyTest:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
-Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest]
+Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest, Transfer,
+                    BodyClass]
 
 
 @dataclass(frozen=True)
@@ -222,6 +287,52 @@ class PolicyFile:
 # ---- the statute register (gateways.yaml) ------------------------------------------------------------
 
 
+def provision_slug(text: str) -> str:
+    """How a provision is keyed and assumed: "Section 15" and "section-15" are both `section-15`."""
+    return re.sub(r"[\s_-]+", "-", text.strip().lower())
+
+
+@dataclass(frozen=True)
+class ProvisionWindow:
+    """One period a provision is in force: from `commenced` (inclusive) until `repealed` (exclusive)."""
+
+    commenced: dt.date
+    repealed: Optional[dt.date] = None
+    commenced_by: Optional[str] = None
+    extent: Optional[str] = None  # what it was commenced for ("for specified purposes")
+
+    def covers(self, day: dt.date) -> bool:
+        return self.commenced <= day and (self.repealed is None or day < self.repealed)
+
+
+@dataclass(frozen=True)
+class Provision:
+    """A provision of a statute with its own dates (gateways.yaml `provisions:`)."""
+
+    text: str  # as the register writes it ("section 15")
+    status: str  # "in-force" | "not-commenced" | "repealed" | "proposed"
+    commenced: Optional[dt.date] = None
+    repealed: Optional[dt.date] = None
+    commenced_by: Optional[str] = None
+    url: Optional[str] = None
+    windows: tuple[ProvisionWindow, ...] = ()
+    notes: Optional[str] = None
+    span: Span = _span()
+
+    @property
+    def slug(self) -> str:
+        return provision_slug(self.text)
+
+    def periods(self) -> tuple[ProvisionWindow, ...]:
+        """When it is in force, earliest first: its windows, or the one window of `commenced`/`repealed`;
+        none when it has not commenced or is only proposed."""
+        if self.windows:
+            return tuple(sorted(self.windows, key=lambda w: w.commenced))
+        if self.status in ("not-commenced", "proposed") or self.commenced is None and self.status != "repealed":
+            return ()
+        return (ProvisionWindow(self.commenced or dt.date.min, self.repealed, self.commenced_by),)
+
+
 @dataclass(frozen=True)
 class Statute:
     id: str
@@ -233,6 +344,14 @@ class Statute:
     repealed: Optional[dt.date] = None
     notes: Optional[str] = None
     span: Span = _span()
+    provisions: tuple[Provision, ...] = ()
+
+    def provision(self, text: Optional[str]) -> Optional[Provision]:
+        """The register's record of a provision cited as `text`, if it lists it."""
+        if text is None:
+            return None
+        slug = provision_slug(text)
+        return next((p for p in self.provisions if p.slug == slug), None)
 
 _ACT_URL = re.compile(r"^https://www\.legislation\.gov\.uk/[a-z]+/[0-9]{4}/[0-9]+$")
 _SECTION = re.compile(r"^\s*(?:section|s\.)\s*([0-9]+[A-Z]*)", re.IGNORECASE)

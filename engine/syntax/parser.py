@@ -122,6 +122,11 @@ _NAME_AFTER = {
     "expect-source": "the sending organisation",
     "expect-recipient": "the receiving organisation",
     "expect-data": "a data category",
+    "renames": "the organisation's former name",
+    "is": "a class of bodies",
+    "class-id": "an identifier for the class",
+    "transfer-id": "the organisation whose functions pass",
+    "transfer-options": "an organisation",
 }
 
 # What a quoted STRING means after each keyword.
@@ -222,7 +227,9 @@ def _describe_terminal(name: str, ctx: _Context) -> str:
 
 
 def _expected_phrase(expected: set[str], ctx: _Context) -> str:
-    expected = set(expected) - {"WS", "COMMENT"}
+    # The look-ahead keywords (`except` after a party list, `data` on a transfer's line) are optional
+    # continuations: naming them would only crowd the message.
+    expected = set(expected) - {"WS", "COMMENT", "_EXCEPT_PARTY", "_DATA_SCOPE"}
     words: list[str] = []
     if len(expected & _TOP_LEVEL) >= 5:
         # At the top level: anything that starts a declaration (plus options of the declaration just read).
@@ -368,6 +375,9 @@ class _ToModel(Transformer):
     def __default__(self, data, children, meta):
         block = _BLOCK_RULES.get(data)
         if block is not None:  # (kind, id, title, clauses, span)
+            if block.head == "names":  # `transfer A, B …`: the names stand where an id would
+                names, *clauses = children
+                return block.kind, names, "", clauses, self._span(meta)
             if block.named:
                 ident, title, *clauses = children
                 return block.kind, self._name(ident), self._string(title), clauses, self._span(meta)
@@ -397,11 +407,21 @@ class _ToModel(Transformer):
     def names(self, items):
         return tuple(self._name(t) for t in items)
 
+    def tnames(self, items):
+        """A transfer's own lists (grammar.lark says why), left-recursive: flattened to a tuple of Name."""
+        out: list[m.Name] = []
+        for item in items:
+            if isinstance(item, tuple):
+                out.extend(item)
+            else:
+                out.append(self._name(item))
+        return tuple(out)
+
     def parties(self, items):
-        (item,) = items
-        if isinstance(item, Token) and item.type == "ANY":
-            return m.ANY
-        return item
+        """(side, excluded): a side is `*` or a tuple of Name; `except` names are left out of it."""
+        item = items[0]
+        side = m.ANY if isinstance(item, Token) and item.type == "ANY" else item
+        return side, (items[1] if len(items) > 1 else ())
 
     # clauses of their own shape: each returns (clause name, raw value, span) as `clauses.SHAPES` says
     @v_args(meta=True)
@@ -411,11 +431,13 @@ class _ToModel(Transformer):
 
     @v_args(meta=True)
     def allows(self, meta, items):
-        return ("allows", (items[0], items[1]), self._span(meta))
+        (src, src_except), (dst, dst_except) = items
+        return ("allows", (src, dst, src_except, dst_except), self._span(meta))
 
     @v_args(meta=True)
     def forbids(self, meta, items):
-        return ("forbids", (items[0], items[1]), self._span(meta))
+        (src, src_except), (dst, dst_except) = items
+        return ("forbids", (src, dst, src_except, dst_except), self._span(meta))
 
     @v_args(meta=True)
     def onward(self, meta, items):
@@ -470,6 +492,35 @@ class _ToModel(Transformer):
     @v_args(meta=True)
     def succeeds(self, meta, items):
         return ("succeeds", (self._name(items[0]), self._date(items[1])), self._span(meta))
+
+    @v_args(meta=True)
+    def renames(self, meta, items):
+        return ("renames", (self._name(items[0]), self._date(items[1])), self._span(meta))
+
+    @v_args(meta=True)
+    def transfer_under(self, meta, items):
+        provision = self._string(items[1]) if len(items) > 1 else None
+        return ("transfer-under", (self._name(items[0]), provision), self._span(meta))
+
+    @v_args(meta=True)
+    def member_of(self, meta, items):
+        return ("is", tuple(items), self._span(meta))
+
+    def member(self, items):
+        name, *opts = items
+        kw = dict(opts)
+        return (self._name(name), kw.get("from"), kw.get("until"))
+
+    def member_from(self, items):
+        return ("from", self._date(items[0]))
+
+    def member_until(self, items):
+        return ("until", self._date(items[0]))
+
+    @v_args(meta=True)
+    def class_statute(self, meta, items):
+        provision = self._string(items[1]) if len(items) > 1 else None
+        return ("class-statute", (self._name(items[0]), provision), self._span(meta))
 
     @v_args(meta=True)
     def expect(self, meta, items):

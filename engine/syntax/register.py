@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from functools import lru_cache
+from typing import Optional
 from importlib import resources
 
 import jsonschema
@@ -205,10 +206,13 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
             id=sid, title=rec["title"], status=rec["status"], citation=rec.get("citation"), url=rec.get("url"),
             commenced=dt.date.fromisoformat(rec["commenced"]) if rec.get("commenced") else None,
             repealed=dt.date.fromisoformat(rec["repealed"]) if rec.get("repealed") else None,
-            notes=rec.get("notes"), span=lines.get(("statutes", sid), Span(file, 1, 1))))
+            notes=rec.get("notes"), span=lines.get(("statutes", sid), Span(file, 1, 1)),
+            provisions=_provisions(sid, rec.get("provisions") or {}, lines, file)))
     for s in statutes:
         if s.commenced and s.repealed and s.repealed < s.commenced:
             diags.append(error("bad-validity", f"statute `{s.id}` is repealed before it commenced", s.span))
+    for s in statutes:
+        diags += _provision_problems(s)
     seen: dict[str, m.Statute] = {}
     for s in statutes:
         if s.id.lower() in seen:
@@ -216,6 +220,48 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
                                s.span, related=[("first registered", seen[s.id.lower()].span)]))
         seen.setdefault(s.id.lower(), s)
     return m.Register(tuple(statutes), file), diags
+
+
+def _day(value: Optional[str]) -> Optional[dt.date]:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _provisions(sid: str, recs: dict, lines: dict[tuple, Span], file: str) -> tuple[m.Provision, ...]:
+    out = []
+    for text, rec in recs.items():
+        windows = tuple(m.ProvisionWindow(commenced=dt.date.fromisoformat(w["commenced"]), repealed=_day(w.get("repealed")),
+                                          commenced_by=w.get("commenced-by"), extent=w.get("extent"))
+                        for w in rec.get("windows", ()))
+        out.append(m.Provision(
+            text=text, status=rec["status"], commenced=_day(rec.get("commenced")), repealed=_day(rec.get("repealed")),
+            commenced_by=rec.get("commenced-by"), url=rec.get("url"), windows=windows, notes=rec.get("notes"),
+            span=lines.get(("statutes", sid, "provisions", text), Span(file, 1, 1))))
+    return tuple(out)
+
+
+def _provision_problems(s: m.Statute) -> list[Diagnostic]:
+    """Windows that end before they start or overlap, and two keys for one provision ("section 15" and
+    "section-15")."""
+    out: list[Diagnostic] = []
+    seen: dict[str, m.Provision] = {}
+    for p in s.provisions:
+        where = f"provision `{p.text}` of statute `{s.id}`"
+        if p.commenced and p.repealed and p.repealed < p.commenced:
+            out.append(error("bad-validity", f"{where} is repealed before it commenced", p.span))
+        periods = sorted(p.windows, key=lambda w: w.commenced)
+        for w in periods:
+            if w.repealed is not None and w.repealed < w.commenced:
+                out.append(error("bad-validity", f"a window of {where} ends on {w.repealed} before it starts on "
+                                 f"{w.commenced}", p.span))
+        for a, b in zip(periods, periods[1:]):
+            if a.repealed is None or b.commenced < a.repealed:
+                out.append(error("bad-validity", f"two windows of {where} overlap (from {a.commenced} and from "
+                                 f"{b.commenced})", p.span, "give each period once; the windows may not overlap"))
+        if p.slug in seen:
+            out.append(error("duplicate-id", f"{where} is listed twice (`{seen[p.slug].text}` and `{p.text}`)",
+                             p.span, related=[("first listed", seen[p.slug].span)]))
+        seen.setdefault(p.slug, p)
+    return out
 
 
 def _first_alias(text: str):

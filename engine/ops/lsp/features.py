@@ -176,6 +176,23 @@ def _organisation_lines(analysis: Analysis, d: m.Organisation, key: str) -> list
             and analysis.symbols.resolve(ORG, other.succeeds.text) == (ORG, key)
         ):
             lines.append(f"succeeded by `{other.id.text}` on {_on(other.succeeds_on)}")
+    # Continuity and classes (issue 12): a former name, when it exists, the classes it belongs to, transfers.
+    if d.renames is not None:
+        lines.append(f"formerly `{d.renames.text}` (renamed on {_on(d.renames_on)})")
+    if d.exists_from is not None:
+        lines.append(f"exists from {_on(d.exists_from)}")
+    if d.ceases is not None:
+        lines.append(f"ceases on {_on(d.ceases)}")
+    for ms in d.member_of:
+        window = (f" from {_on(ms.start)}" if ms.start else "") + (f" until {_on(ms.end)}" if ms.end else "")
+        lines.append(f"is `{ms.name.text}`{window}")
+    policy = analysis.policy
+    if policy is not None:
+        for tr in sorted(policy.transfers.values(), key=lambda x: (x.on, x.key)):
+            if key in tr.sources or key in tr.targets:
+                names = lambda ks: ", ".join(policy.org_name(k) for k in ks)  # noqa: E731
+                under = f" under {tr.statute.id}" + (f" {tr.provision}" if tr.provision else "") if tr.statute else ""
+                lines.append(f"functions of {names(tr.sources)} passed to {names(tr.targets)} on {_on(tr.on)}{under}")
     return lines
 
 

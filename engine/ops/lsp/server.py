@@ -377,7 +377,7 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
             return None
         analysis, name, doc = ctx
         line, col = ls.from_client(doc, params.position)
-        found = f.hover(analysis, name, doc.source, line, col, ls.on)
+        found = f.hover(analysis, name, doc.source, line, col, ls.on or _as_of(analysis.root))
         if found is None:
             return None
         text, span = found
@@ -602,3 +602,14 @@ def _refuse(message: str) -> Exception:
     from pygls.exceptions import JsonRpcInvalidRequest
 
     return JsonRpcInvalidRequest(message)
+
+
+def _as_of(root: Path) -> Optional[dt.date]:
+    """The bundle's evaluation date (`as-of` in lawful.toml or [tool.lawful]), when the editor sets none: hover
+    then says whether a statute is in force today and on that date."""
+    from engine.review.config import load_config
+
+    try:
+        return load_config(root).as_of
+    except Exception:  # noqa: BLE001 - a broken configuration is reported by `lawful check`, not by hover
+        return None

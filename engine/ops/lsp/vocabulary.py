@@ -35,6 +35,9 @@ def grammar_keywords() -> frozenset[str]:
     from engine.syntax.parser import grammar_text
 
     text = re.sub(r"//[^\n]*", "", grammar_text())
+    # Regular-expression terminals (`/data(?=…"…)/`) may hold quotes of their own: drop them first, or the
+    # quoted literals after one would pair up wrongly.
+    text = re.sub(r"(?<![\w\"])/(?:\\.|[^/\\\n])+/[imslux]*", "", text)
     return frozenset(w for w in re.findall(r'"([^"\\]+)"', text) if re.fullmatch(r"[a-z][a-z0-9-]*", w))
 
 

@@ -532,13 +532,18 @@
     const about = `${named("data", r.data)} ${prep} ${named("organisation", r.organisation)} on ${spoken(r.on)}` +
       (r.purposes.length === 1 ? `, for ${named("purpose", r.purposes[0])}` : "");
     const byOrg = new Map();
-    for (const x of r.found) {
+    // A body and its own parts share one legal person: passing data between them is no disclosure (issue 12).
+    const sameBody = [...new Set(r.found.filter((x) => x.same_body).map((x) => x.organisation))];
+    for (const x of r.found.filter((y) => !y.same_body)) {
       if (!byOrg.has(x.organisation)) byOrg.set(x.organisation, []);
       byOrg.get(x.organisation).push(x);
     }
+    const within = sameBody.length
+      ? el("p", {}, `Within the same legal person (not a disclosure between bodies): ${sameBody.join(", ")}.`) : null;
     if (!byOrg.size) {
       out.append(el("p", { class: "verdict deny" }, "No one"));
       out.append(el("p", {}, `No organisation ${verb} ${about}.`));
+      if (within) out.append(within);
       if (r.why_no_one.length) {
         out.append(el("h3", {}, "Why"));
         out.append(el("ul", {}, r.why_no_one.map((w) => el("li", {}, plainWords(w.reason),
@@ -564,6 +569,7 @@
     out.append(el("table", {}, el("caption", { class: "dim" }, "Organisations and how"),
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Organisation"), el("th", { scope: "col" }, "How"))),
       el("tbody", {}, rows)));
+    if (within) out.append(within);
   }
 
   // ---- what changed -------------------------------------------------------------------------------------
