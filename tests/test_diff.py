@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from typer.testing import CliRunner
 import engine
 from cli import app
 from conftest import MINI_REGISTER, ROOT
+from gitrepo import copy_bundle, git, make_repo
 from engine.review.diff import brute_force, diff_policies
 
 runner = CliRunner()
@@ -38,17 +37,8 @@ agreement DFES-HEFCE-IPI-2005 "Individual pupil information for planning higher 
 """
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@example.org", GIT_CONFIG_NOSYSTEM="1", HOME=str(repo))
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
-
-
-def _copy_bundle(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "gateways.yaml", dest / "gateways.yaml")
-    shutil.copytree(ROOT / "policies", dest / "policies")
-    return dest
+_git = git
+_copy_bundle = copy_bundle
 
 
 def _change(bundle: Path) -> None:
@@ -64,21 +54,7 @@ def _change(bundle: Path) -> None:
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    repo = _copy_bundle(tmp_path / "repo")
-    monkeypatch.setenv("HOME", str(repo))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for k, v in (("GIT_AUTHOR_NAME", "t"), ("GIT_AUTHOR_EMAIL", "t@example.org"), ("GIT_COMMITTER_NAME", "t"),
-                 ("GIT_COMMITTER_EMAIL", "t@example.org")):
-        monkeypatch.setenv(k, v)
-    _git(repo, "init", "-q")
-    _git(repo, "symbolic-ref", "HEAD", "refs/heads/main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "the default bundle")
-    _git(repo, "checkout", "-q", "-b", "feature")
-    _change(repo)
-    _git(repo, "commit", "-q", "-am", "add an agreement, tighten a restriction")
-    monkeypatch.chdir(repo)
-    return repo
+    return make_repo(tmp_path / "repo", monkeypatch, "feature", _change, "add an agreement, tighten a restriction")
 
 
 def test_git_diff_lists_exactly_the_changed_flows(repo, tmp_path):
