@@ -118,7 +118,8 @@ def test_done_when_git_diff_lists_exactly_the_changed_flows(repo, tmp_path):
     assert "**Caused by changed restriction `SSAA-1992-s123` (policies/restrictions.policy:" in md
     # newly allowed first
     assert md.index("### Newly allowed") < md.index("### Newly denied")
-    assert "| **PERSONAL DATA** | DfES | HEFCE | individual-pupil-information | planning | under gateway `EA-1996-s537A`" in md
+    assert ("| **PERSONAL DATA** | DfES | HEFCE | individual-pupil-information | planning "
+            "| under gateway `EA-1996-s537A`") in md
     assert "| LSC | ALI | provider-data | inspection | blocked by restriction `SSAA-1992-s123`" in md
     # the per-pair summary and the rule-change table
     assert "| DfES → HEFCE | 2 | 0 | personal |" in md
@@ -159,7 +160,8 @@ def test_statute_and_hierarchy_changes_are_causes(tmp_path):
     on = dt.date(2005, 6, 23)
     result = diff_policies(old, new, on)
     assert {(f.source, f.recipient, f.data, f.purpose) for f in result.flows} and \
-        {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower()) for f in result.flows} == brute_force(old, new, on)
+        {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower())
+         for f in result.flows} == brute_force(old, new, on)
     assert {c.key for c in result.changes} == {"statute:dca-gateway-2006"}
     assert all(f.causes == ("statute:dca-gateway-2006",) and f.newly_allowed for f in result.flows)
 
@@ -197,8 +199,9 @@ def bundles(draw):
         g = draw(st.sampled_from(sorted(gateways)))
         gw = gateways[g]
         agreements[f"A{i}"] = dict(g=g, src=draw(st.sampled_from(gw["src"])), dst=draw(st.sampled_from(gw["dst"])),
-                                   data=draw(st.sampled_from(gw["data"])), purposes=draw(st.sampled_from(gw["purposes"])),
-                                   basis=draw(st.booleans()), end=draw(st.sampled_from([None, "2005-01-01", "2010-01-01"])))
+                                   data=draw(st.sampled_from(gw["data"])),
+                                   purposes=draw(st.sampled_from(gw["purposes"])), basis=draw(st.booleans()),
+                                   end=draw(st.sampled_from([None, "2005-01-01", "2010-01-01"])))
     return dict(orgs=orgs, data=data, purposes=purposes, gateways=gateways, restrictions=restrictions,
                 agreements=agreements, succeeds=draw(st.sampled_from([None, "2004-01-01", "2006-01-01"])))
 
@@ -216,7 +219,8 @@ def render(b) -> str:
         out.append(f'purpose {p} "{p}"' + (f" under {parent}" if parent else ""))
     restrictions = sorted(b["restrictions"])
     for k, g in b["gateways"].items():
-        out.append(f'gateway {k} "g" {{\n  statute {g["statute"]} "s"\n  allows {", ".join(g["src"])} -> {", ".join(g["dst"])}\n'
+        out.append(f'gateway {k} "g" {{\n  statute {g["statute"]} "s"\n'
+                   f'  allows {", ".join(g["src"])} -> {", ".join(g["dst"])}\n'
                    f'  data {", ".join(g["data"])}\n  for {", ".join(g["purposes"])}\n'
                    + ("  requires agreement\n" if g["agreement"] else "")
                    + ("  lawful-basis public-task\n  article-9 \"x\"\n" if g["basis"] else "")
@@ -225,7 +229,8 @@ def render(b) -> str:
     for k, r in b["restrictions"].items():
         exc = {None: "", "anonymised": "  except anonymised\n", "to": f"  except to {', '.join(r['to'])}\n",
                "for": f"  except for {', '.join(r['purposes'])}\n"}[r["exc"]]
-        parties = f"forbids {r['one_way'][0]} -> {', '.join(r['to'])}" if r["forbids"] else f"one-way {', '.join(r['one_way'])}"
+        parties = (f"forbids {r['one_way'][0]} -> {', '.join(r['to'])}" if r["forbids"]
+                   else f"one-way {', '.join(r['one_way'])}")
         out.append(f'restriction {k} "r" {{\n  statute SSAA-1992 "s"\n  {parties}\n'
                    + (f"  data {r['data']}\n" if r["data"] else "") + (f"  for {r['scope']}\n" if r["scope"] else "")
                    + exc + "}")
@@ -300,7 +305,8 @@ def _load(b, register: str = MINI_REGISTER):
         return None
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_scoped_diff_agrees_with_brute_force(data):
     base = data.draw(bundles())
@@ -337,7 +343,8 @@ def test_markdown_stays_within_a_comment(tmp_path):
     """A change that moves hundreds of flows still renders a comment GitHub accepts (under 65,536 chars)."""
     new_dir = _copy_bundle(tmp_path / "new")
     path = new_dir / "policies" / "restrictions.policy"
-    path.write_text(path.read_text(encoding="utf-8").replace("  one-way DWP\n", "  one-way DWP, LSC, DfES, QCA, HESA\n", 1),
+    path.write_text(path.read_text(encoding="utf-8").replace("  one-way DWP\n",
+                                                             "  one-way DWP, LSC, DfES, QCA, HESA\n", 1),
                     encoding="utf-8")
     r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "markdown"])
     assert r.exit_code == 1
