@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     print(f"`lawful audit` on {args.rows:,} generated rows, {os.cpu_count()} cores; Dask: LocalCluster of "
           f"{args.workers} worker processes, one thread each\n")
-    print("| format | engine | seconds | rows/minute | peak RSS MiB | unlawful | rejected | planted rows found | identical to local |")
+    print("| format | engine | seconds | rows/minute | peak RSS MiB | unlawful | rejected | planted rows found "
+          "| identical to local |")
     print("|---|---|---:|---:|---:|---:|---:|---|---|")
     notes = []
     for fmt in args.formats.split(","):

@@ -43,7 +43,8 @@ def generate(orgs: int, gateways: int, agreements: int, seed: int) -> tuple[dict
         vocab.append(f'organisation {o} "organisation {i}"{parent}')
     data = [f"d{i}" for i in range(20)]
     for i, d in enumerate(data):
-        vocab.append(f'data {d} "d"' + (f" under d{rnd.randrange(i)}" if i > 3 else "") + (" personal" if i % 5 == 0 else ""))
+        vocab.append(f'data {d} "d"' + (f" under d{rnd.randrange(i)}" if i > 3 else "")
+                     + (" personal" if i % 5 == 0 else ""))
     purposes = [f"p{i}" for i in range(10)]
     for i, p in enumerate(purposes):
         vocab.append(f'purpose {p} "p"' + (f" under p{rnd.randrange(i)}" if i > 2 else ""))
@@ -52,20 +53,24 @@ def generate(orgs: int, gateways: int, agreements: int, seed: int) -> tuple[dict
         s, r, d, p = rnd.sample(names, 3), rnd.sample(names, 3), rnd.sample(data, 2), rnd.sample(purposes, 2)
         shapes.append((s, r, d, p))
         rules.append(f'gateway G{g} "g" {{\n  statute LSA-2000 "s.{g}"\n  allows {", ".join(s)} -> {", ".join(r)}\n'
-                     f'  data {", ".join(d)}\n  for {", ".join(p)}\n  requires agreement\n  lawful-basis public-task\n}}\n')
+                     f'  data {", ".join(d)}\n  for {", ".join(p)}\n'
+                     '  requires agreement\n  lawful-basis public-task\n}\n')
     for i in range(10):
-        rules.append(f'restriction R{i} "r" {{\n  statute SSAA-1992 "s"\n  one-way {rnd.choice(names)}\n  except anonymised\n}}\n')
+        rules.append(f'restriction R{i} "r" {{\n  statute SSAA-1992 "s"\n  one-way {rnd.choice(names)}\n'
+                     '  except anonymised\n}\n')
     agreed = []
     for a in range(agreements):
         g = rnd.randrange(gateways)
         s, r, d, p = shapes[g]
         agreed.append(f'agreement A{a} "a" {{\n  from {rnd.choice(s)} to {rnd.choice(r)}\n  data {rnd.choice(d)}\n'
-                      f'  for {rnd.choice(p)}\n  under G{g}\n  valid 2005-01-01 to 2030-01-01\n  review 2026-01-01\n  owner "x"\n}}\n')
+                      f'  for {rnd.choice(p)}\n  under G{g}\n  valid 2005-01-01 to 2030-01-01\n'
+                      '  review 2026-01-01\n  owner "x"\n}\n')
     old = {"policies/vocab.policy": "\n".join(vocab) + "\n", "policies/rules.policy": "\n".join(rules),
            "policies/agreements.policy": "\n".join(agreed)}
     new = dict(old)
     new["policies/agreements.policy"] = "\n".join(agreed[1:])  # one agreement removed
-    new["policies/rules.policy"] = old["policies/rules.policy"].replace("  one-way ", "  one-way O1, ", 1)  # one tightened
+    # one tightened
+    new["policies/rules.policy"] = old["policies/rules.policy"].replace("  one-way ", "  one-way O1, ", 1)
     return old, new
 
 

@@ -250,7 +250,8 @@ class Generator:
         statutes = [s for s, e in sorted(self.statutes.items()) if e["status"] != "proposed"]
         for i in range(max(2, self.n_orgs // 100)):
             rid = f"BAR-{i:04d}"
-            lines = [f'restriction {rid} "Generated statutory bar {i}" {{', f'  statute {rnd.choice(statutes)} "section {i + 1}"']
+            lines = [f'restriction {rid} "Generated statutory bar {i}" {{',
+                     f'  statute {rnd.choice(statutes)} "section {i + 1}"']
             u = rnd.random()
             if u < 0.5:
                 lines.append(f"  one-way {self._party()}")
@@ -344,7 +345,8 @@ class Generator:
     # ---- rendering ----------------------------------------------------------------------------------
 
     def render_gateway(self, g: GatewaySpec) -> str:
-        lines = [f'gateway {g.id} "Generated gateway {g.id}" {{', f'  statute {g.statute} "section {int(g.id[3:]) % 200 + 1}"']
+        lines = [f'gateway {g.id} "Generated gateway {g.id}" {{',
+                 f'  statute {g.statute} "section {int(g.id[3:]) % 200 + 1}"']
         for srcs, dsts in g.pairs:
             lines.append(f"  allows {', '.join(srcs) if srcs else '*'} -> {', '.join(dsts)}")
         lines.append(f"  data {', '.join(g.data)}")
@@ -361,7 +363,8 @@ class Generator:
             lines.append(f"  overrides {', '.join(g.overrides)}")
         if g.valid:
             start, end = g.valid
-            lines.append(f"  valid {start.isoformat()} to {end.isoformat()}" if end else f"  valid from {start.isoformat()}")
+            lines.append(f"  valid {start.isoformat()} to {end.isoformat()}" if end
+                         else f"  valid from {start.isoformat()}")
         lines.append(f"  onward {g.onward}")
         lines.append("}")
         return "\n".join(lines)
@@ -427,8 +430,10 @@ def write_bundle(out: Path, files: dict[str, str]) -> Path:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", choices=sorted(SIZES), help="a preset: " + ", ".join(f"{k}={v[0]}/{v[1]}" for k, v in SIZES.items()))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=sorted(SIZES),
+                    help="a preset: " + ", ".join(f"{k}={v[0]}/{v[1]}" for k, v in SIZES.items()))
     ap.add_argument("--orgs", type=int, help="number of organisations")
     ap.add_argument("--agreements", type=int, help="number of agreements")
     ap.add_argument("--seed", type=int, default=2024)

@@ -227,7 +227,8 @@ class Floor:
                     for d in (dsts or [None]):
                         self.by_pair.setdefault((s, d), []).append(entry)
         self.restrictions = [
-            (frozenset(r.one_way), [(None if s is None else frozenset(s), None if d is None else frozenset(d)) for s, d in r.forbids],
+            (frozenset(r.one_way),
+             [(None if s is None else frozenset(s), None if d is None else frozenset(d)) for s, d in r.forbids],
              None if r.data is None else frozenset(r.data), None if r.purposes is None else frozenset(r.purposes),
              r.lo, r.hi, [(e.anonymised, None if e.to is None else frozenset(e.to),
                            None if e.purposes is None else frozenset(e.purposes)) for e in r.exceptions], r.key)
@@ -250,11 +251,11 @@ class Floor:
                 continue
             if rpurp is not None and rpurp.isdisjoint(pa) and rpurp.isdisjoint(self.purpose_desc[p]):
                 continue
-            if one_way.isdisjoint(sa) and not any((fs is None or not fs.isdisjoint(sa)) and (fd is None or not fd.isdisjoint(ra))
-                                                  for fs, fd in forbids):
+            if one_way.isdisjoint(sa) and not any((fs is None or not fs.isdisjoint(sa))
+                                                  and (fd is None or not fd.isdisjoint(ra)) for fs, fd in forbids):
                 continue
-            if any((not an or anonymised) and (to is None or not to.isdisjoint(ra)) and (ps is None or not ps.isdisjoint(pa))
-                   for an, to, ps in excs):
+            if any((not an or anonymised) and (to is None or not to.isdisjoint(ra))
+                   and (ps is None or not ps.isdisjoint(pa)) for an, to, ps in excs):
                 continue
             if same_body and not any(fs is not None and fd is not None and not fs.isdisjoint(sa)
                                      and not fd.isdisjoint(ra) for fs, fd in forbids):
@@ -355,7 +356,8 @@ def cedar_policies(ir: IR) -> str:
     permit to override one particular forbid) — on those permits whose questions it can reach — and one
     `forbid` for organisations that do not exist yet/any more."""
     out = ['@id("organisations-exist")\nforbid(principal, action, resource) when { principal.start > context.on || '
-           'principal.end <= context.on || context.recipient.start > context.on || context.recipient.end <= context.on };']
+           'principal.end <= context.on || context.recipient.start > context.on || '
+           'context.recipient.end <= context.on };']
     overridable = {r.key: r for r in ir.restrictions if r.overridable}
     rel = (_Relations(ir.org_parent), _Relations(ir.data_parent), _Relations(ir.purpose_parent))
     for r in ir.restrictions:
@@ -371,7 +373,8 @@ def cedar_policies(ir: IR) -> str:
                 bits.append(f"context.recipient in {_cedar_set('Org', d)}")
             party.append("(" + (" && ".join(bits) or "true") + ")")
         conds = ["(" + " || ".join(party) + ")", f"resource in {_cedar_set('Data', p.data)}",
-                 f"context.purpose in {_cedar_set('Purpose', p.purposes)}", f"context.on >= {p.lo}", f"context.on <= {p.hi}"]
+                 f"context.purpose in {_cedar_set('Purpose', p.purposes)}", f"context.on >= {p.lo}",
+                 f"context.on <= {p.hi}"]
         if not p.flags.basis:
             conds.append("!resource.personal")
         if not p.flags.art9:
@@ -400,7 +403,8 @@ def cedar_entities(ir: IR) -> list[dict]:
     for k, parent in ir.data_parent.items():
         personal, special, criminal, anonymised = ir.sens[k]
         ents.append({"uid": {"type": "Data", "id": k},
-                     "attrs": {"personal": personal, "special": special, "criminal": criminal, "anonymised": anonymised},
+                     "attrs": {"personal": personal, "special": special, "criminal": criminal,
+                               "anonymised": anonymised},
                      "parents": [] if parent is None else [{"type": "Data", "id": parent}]})
     for k, parent in ir.purpose_parent.items():
         ents.append({"uid": {"type": "Purpose", "id": k}, "attrs": {},
@@ -577,12 +581,21 @@ e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 
 [matchers]
 m = (p.kind == "gone" && (r.src == p.src || r.dst == p.src) && (r.on < p.lo || r.on >= p.hi)) || \
- (p.kind == "permit" && r.on >= p.lo && r.on <= p.hi && (p.src == "*" || g(r.src, p.src)) && (p.dst == "*" || g(r.dst, p.dst)) && g2(r.data, p.data) && g3(r.purpose, p.purpose) && (p.nb == "0" || !g4(r.data, "tag.personal")) && (p.n9 == "0" || !g4(r.data, "tag.special")) && (p.n10 == "0" || !g4(r.data, "tag.criminal"))) || \
- (p.kind == "forbid" && r.on >= p.lo && r.on <= p.hi && (p.src == "*" || g(r.src, p.src)) && (p.dst == "*" || g(r.dst, p.dst)) && (p.data == "*" || g2(r.data, p.data) || g2(p.data, r.data)) && (p.purpose == "*" || g3(r.purpose, p.purpose) || g3(p.purpose, r.purpose)) && \
-  !(p.e1a != "-" && (p.e1a == "0" || g4(r.data, "tag.anonymised")) && (p.e1t == "*" || g(r.dst, p.e1t)) && (p.e1p == "*" || g3(r.purpose, p.e1p))) && \
-  !(p.e2a != "-" && (p.e2a == "0" || g4(r.data, "tag.anonymised")) && (p.e2t == "*" || g(r.dst, p.e2t)) && (p.e2p == "*" || g3(r.purpose, p.e2p))) && \
-  !(p.e3a != "-" && (p.e3a == "0" || g4(r.data, "tag.anonymised")) && (p.e3t == "*" || g(r.dst, p.e3t)) && (p.e3p == "*" || g3(r.purpose, p.e3p))) && \
-  !(p.e4a != "-" && (p.e4a == "0" || g4(r.data, "tag.anonymised")) && (p.e4t == "*" || g(r.dst, p.e4t)) && (p.e4p == "*" || g3(r.purpose, p.e4p))))
+ (p.kind == "permit" && r.on >= p.lo && r.on <= p.hi && (p.src == "*" || g(r.src, p.src)) && \
+(p.dst == "*" || g(r.dst, p.dst)) && g2(r.data, p.data) && g3(r.purpose, p.purpose) && \
+(p.nb == "0" || !g4(r.data, "tag.personal")) && (p.n9 == "0" || !g4(r.data, "tag.special")) && \
+(p.n10 == "0" || !g4(r.data, "tag.criminal"))) || \
+ (p.kind == "forbid" && r.on >= p.lo && r.on <= p.hi && (p.src == "*" || g(r.src, p.src)) && \
+(p.dst == "*" || g(r.dst, p.dst)) && (p.data == "*" || g2(r.data, p.data) || g2(p.data, r.data)) && \
+(p.purpose == "*" || g3(r.purpose, p.purpose) || g3(p.purpose, r.purpose)) && \
+  !(p.e1a != "-" && (p.e1a == "0" || g4(r.data, "tag.anonymised")) && (p.e1t == "*" || g(r.dst, p.e1t)) && \
+(p.e1p == "*" || g3(r.purpose, p.e1p))) && \
+  !(p.e2a != "-" && (p.e2a == "0" || g4(r.data, "tag.anonymised")) && (p.e2t == "*" || g(r.dst, p.e2t)) && \
+(p.e2p == "*" || g3(r.purpose, p.e2p))) && \
+  !(p.e3a != "-" && (p.e3a == "0" || g4(r.data, "tag.anonymised")) && (p.e3t == "*" || g(r.dst, p.e3t)) && \
+(p.e3p == "*" || g3(r.purpose, p.e3p))) && \
+  !(p.e4a != "-" && (p.e4a == "0" || g4(r.data, "tag.anonymised")) && (p.e4t == "*" || g(r.dst, p.e4t)) && \
+(p.e4p == "*" || g3(r.purpose, p.e4p))))
 """
 
 
@@ -600,7 +613,8 @@ def casbin_policy(ir: IR) -> tuple[list[list[str]], list[list[str]], list[list[s
     g3 = [[k, p] for k, p in ir.purpose_parent.items() if p is not None]
     g4 = []
     for k, (personal, special, criminal, anonymised) in ir.sens.items():
-        for flag, tag in ((personal, "tag.personal"), (special, "tag.special"), (criminal, "tag.criminal"), (anonymised, "tag.anonymised")):
+        for flag, tag in ((personal, "tag.personal"), (special, "tag.special"), (criminal, "tag.criminal"),
+                          (anonymised, "tag.anonymised")):
             if flag:
                 g4.append([k, tag])
     for k, (lo, hi) in ir.org_life.items():
@@ -613,7 +627,8 @@ def casbin_policy(ir: IR) -> tuple[list[list[str]], list[list[str]], list[list[s
                 for d in (dsts or ["*"]):
                     for dc in p.data:
                         for pc in p.purposes:
-                            rules.append(["permit", s, d, dc, pc, f"{p.lo:07d}", f"{p.hi:07d}", *flags, *blank, "allow"])
+                            rules.append(["permit", s, d, dc, pc, f"{p.lo:07d}", f"{p.hi:07d}", *flags, *blank,
+                                          "allow"])
     groups = 0
     for r in ir.restrictions:
         if len(r.exceptions) > CASBIN_EXCEPTION_SLOTS:
@@ -631,7 +646,8 @@ def casbin_policy(ir: IR) -> tuple[list[list[str]], list[list[str]], list[list[s
                 g3 += [[n, pur] for n in e.purposes]
             exc += ["1" if e.anonymised else "0", to, pur]
         exc += blank[len(exc):]
-        parties = [(n, "*") for n in r.one_way] + [(s, d) for ss, dd in r.forbids for s in (ss or ["*"]) for d in (dd or ["*"])]
+        parties = [(n, "*") for n in r.one_way] + [(s, d) for ss, dd in r.forbids for s in (ss or ["*"])
+                                                   for d in (dd or ["*"])]
         for s, d in parties:
             for dc in (r.data or ["*"]):
                 for pc in (r.purposes or ["*"]):

@@ -303,7 +303,8 @@ def render(spec: Spec) -> tuple[dict[str, str], str]:
             if e["anonymised"]:
                 body.append("except anonymised")
             elif e["to"]:
-                body.append(f"except to {refs(e['to'], True)}" + (f" for {refs(e['purposes'])}" if e["purposes"] else ""))
+                body.append(f"except to {refs(e['to'], True)}"
+                            + (f" for {refs(e['purposes'])}" if e["purposes"] else ""))
             else:
                 body.append(f"except for {refs(e['purposes'])}")
         if r["valid"]:
@@ -410,7 +411,7 @@ def _flow_markers(spec: Spec, d: str) -> set[str]:
 def _exists(spec: Spec, org: str, on: dt.date) -> bool:
     if org in spec.succeeds and on < spec.succeeds[org][1]:
         return False  # a successor exists from its succession date
-    for succ, (pred, when) in spec.succeeds.items():
+    for _succ, (pred, when) in spec.succeeds.items():
         if pred == org and on >= when:
             return False  # the predecessor ceases on that date
     return True
@@ -480,7 +481,7 @@ def reference_decide(spec: Spec, src: str, dst: str, data: str, purpose: str, on
             continue
         # an agreement in force relying on the gateway is always the one cited
         for a in (in_force or [None]):
-            def has(key):
+            def has(key, a=a, g=g):
                 return bool((a and a[key]) or g[key])
             if "personal" in sens and not has("lawful_basis"):
                 continue

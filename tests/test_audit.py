@@ -150,7 +150,8 @@ def test_cli_json_csv_and_text_agree_and_exit_1(small_log):
 
 def test_cli_a_clean_log_exits_0(tmp_path):
     path = tmp_path / "log.csv"
-    path.write_text("source,recipient,data,purpose,date\nLSC,ALI,provider-data,inspection,2005-06-23\n", encoding="utf-8")
+    path.write_text("source,recipient,data,purpose,date\nLSC,ALI,provider-data,inspection,2005-06-23\n",
+                    encoding="utf-8")
     r = lawful("audit", str(path))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 lawful, 0 unlawful, 0 rejected" in r.stdout

@@ -189,7 +189,8 @@ def test_an_edited_unterminated_last_line_is_not_sealed_as_torn(tmp_path, defaul
     _write_log(path, default_policy, 2)
     data = path.read_bytes()[:-1]
     flip = (b'"verdict":"deny"', b'"verdict":"allow"')
-    data = data[: data.rfind(b"\n") + 1] + (data[data.rfind(b"\n") + 1:].replace(*flip) if flip[0] in data[data.rfind(b"\n") + 1:]
+    data = data[: data.rfind(b"\n") + 1] + (data[data.rfind(b"\n") + 1:].replace(*flip)
+                                           if flip[0] in data[data.rfind(b"\n") + 1:]
                                            else data[data.rfind(b"\n") + 1:].replace(flip[1], flip[0]))
     path.write_bytes(data)
     before = path.read_bytes()

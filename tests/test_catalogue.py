@@ -79,7 +79,8 @@ def test_list_on_a_date_keeps_only_what_exists_or_is_in_force_then():
     agreements = json.loads(run("list", "agreements", "--on", "2005-06-23", "-f", "json", *B).stdout)["items"]
     assert "LSC-ALI-2005" in {a["id"] for a in agreements}
     assert all(a["status"] == "in force" for a in agreements)
-    statutes = {s["id"] for s in json.loads(run("list", "statutes", "--on", "2005-06-23", "-f", "json", *B).stdout)["items"]}
+    statutes = {s["id"]
+                for s in json.loads(run("list", "statutes", "--on", "2005-06-23", "-f", "json", *B).stdout)["items"]}
     assert "DCA-GATEWAY-2006" not in statutes  # proposed: not in force on any date
 
 
@@ -244,7 +245,8 @@ def test_names_complete_from_the_bundle():
     assert "inspection.schools" in _complete("lawful can-share JCP ALI provider-data --purpose insp")
     assert _complete("lawful recipients LS") == ["LSC"]
     assert "LSC-ALI-2005" in _complete("lawful show LSC-A")
-    assert _complete("lawful show jc") == ["jcP", "jcP-ALI-DRAFT"]  # names are case-insensitive: the typed letters are kept
+    # names are case-insensitive: the typed letters are kept
+    assert _complete("lawful show jc") == ["jcP", "jcP-ALI-DRAFT"]
     assert _complete(f"lawful can-share --bundle {ROOT / 'nowhere'} A") == []  # a broken bundle: nothing, quietly
 
 

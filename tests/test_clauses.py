@@ -42,7 +42,8 @@ def grammar() -> tuple[dict[str, str], dict[str, str]]:
         if not line.strip() or line.startswith("%"):
             current = None
             continue
-        head = re.match(r"^([?!]?[_a-z][_a-z0-9]*)\s*:(.*)$", line) or re.match(r"^([A-Z_][A-Z0-9_]*)(?:\.\d+)?\s*:(.*)$", line)
+        head = (re.match(r"^([?!]?[_a-z][_a-z0-9]*)\s*:(.*)$", line)
+                or re.match(r"^([A-Z_][A-Z0-9_]*)(?:\.\d+)?\s*:(.*)$", line))
         if head:
             name = head.group(1).lstrip("?!")
             current = rules if name[0].islower() or name[0] == "_" and name[1].islower() else terminals
@@ -239,7 +240,8 @@ def test_each_sample_parses_as_its_clause(kind: str, clause: T.Clause, sample: s
     assert fmt.format_text(block_text(kind, [sample])) == block_text(kind, [sample])
 
 
-@pytest.mark.parametrize("kind,clause", [(k, c) for k in T.BLOCK for c in T.ORDER[k]], ids=lambda x: getattr(x, "name", x))
+@pytest.mark.parametrize("kind,clause", [(k, c) for k in T.BLOCK for c in T.ORDER[k]],
+                         ids=lambda x: getattr(x, "name", x))
 def test_a_clause_twice_is_a_duplicate_iff_the_table_says_once(kind: str, clause: T.Clause):
     sample = clause.samples[-1]
     pf, diags = parse_both(block_text(kind, [sample, sample]))
@@ -248,7 +250,8 @@ def test_a_clause_twice_is_a_duplicate_iff_the_table_says_once(kind: str, clause
         assert len(duplicates) == 1 and duplicates[0].message.startswith(f"`{clause.shown}` appears twice in {kind} ")
         assert duplicates[0].span.line == (3 if T.BLOCK[kind].braced else 1)  # the second one
     else:
-        assert diags == [] and len(T.occurrences(pf.items[0], kind, clause)) == (1 if clause.collect in (T.CONCAT, T.SET) else 2)
+        assert diags == [] and len(T.occurrences(pf.items[0], kind, clause)) == (
+            1 if clause.collect in (T.CONCAT, T.SET) else 2)
 
 
 MISPLACED = [(kind, c) for kind in T.BLOCK for c in T.syntax_of(kind) if kind not in c.blocks]

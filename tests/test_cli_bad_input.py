@@ -44,7 +44,8 @@ def _bad_bundles(tmp: Path) -> dict[str, tuple[Path, str, str]]:
     out["no-register"] = (b, "missing-register", "gateways.yaml")
     b = write_bundle(tmp / "list", {"main.policy": GOOD}, "- a\n- b\n")
     out["not-a-mapping"] = (b, "schema", "gateways.yaml:1:1")
-    b = write_bundle(tmp / "dup", {"main.policy": GOOD}, MINI_REGISTER + "  SSAA-1992:\n    title: again\n    status: proposed\n")
+    b = write_bundle(tmp / "dup", {"main.policy": GOOD},
+                     MINI_REGISTER + "  SSAA-1992:\n    title: again\n    status: proposed\n")
     out["duplicate-key"] = (b, "yaml-duplicate-key", "gateways.yaml:")
     b = write_bundle(tmp / "syntax", {"main.policy": 'gateway G "g" {\n  data\n}\n'})
     out["syntax"] = (b, "parse-error", "policies/main.policy:3:1")

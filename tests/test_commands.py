@@ -25,7 +25,8 @@ def test_no_command_module_imports_typer_or_click():
         text = path.read_text(encoding="utf-8")
         assert "import typer" not in text and "import click" not in text and "from typer" not in text, path
     code = ("import sys, pathlib\nfrom engine.commands import decide, reach, review, ops, bundle, about\n"
-            "r = decide.can_share('JCP', 'ALI', 'provider-data', 'inspection', on='2005-06-23', bundle=pathlib.Path(sys.argv[1]))\n"
+            "r = decide.can_share('JCP', 'ALI', 'provider-data', 'inspection', on='2005-06-23',"
+            " bundle=pathlib.Path(sys.argv[1]))\n"
             "assert r.exit_code == 1, r.stderr\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'pydantic'}))")
     p = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=120)

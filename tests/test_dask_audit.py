@@ -47,7 +47,8 @@ def test_dask_and_local_agree_and_find_every_planted_row(default_policy, logs, f
     from engine.ops import dask_audit
     from engine.ops.transfers import bundle_digest
 
-    assert [k for k in dask_audit._AUDITORS if k[0] == bundle_digest(default_policy)] == [(bundle_digest(default_policy), ())]
+    assert [k for k in dask_audit._AUDITORS if k[0] == bundle_digest(default_policy)] == [
+        (bundle_digest(default_policy), ())]
     assert {f["row"] for f in dask["unlawful"]} == set(plan.unlawful)
     assert {f["row"]: f["code"] for f in dask["rejected"]} == plan.rejected
 

@@ -63,7 +63,8 @@ def test_check_diff_and_write(tmp_path, monkeypatch):
     (tmp_path / "a.policy").write_text(messy, encoding="utf-8")
     (tmp_path / "b.policy").write_text('organisation A "a"\n', encoding="utf-8")
     r = runner.invoke(app, ["fmt", "--check", "."])
-    assert r.exit_code == 1 and "would reformat a.policy" in r.output and "b.policy" not in r.output.replace("unchanged", "")
+    assert r.exit_code == 1 and "would reformat a.policy" in r.output \
+        and "b.policy" not in r.output.replace("unchanged", "")
     assert (tmp_path / "a.policy").read_text(encoding="utf-8") == messy  # --check writes nothing
     r = runner.invoke(app, ["fmt", "--diff", "a.policy"])
     assert r.exit_code == 0
@@ -71,7 +72,8 @@ def test_check_diff_and_write(tmp_path, monkeypatch):
     assert (tmp_path / "a.policy").read_text(encoding="utf-8") == messy
     r = runner.invoke(app, ["fmt", "."])
     assert r.exit_code == 0 and "reformatted a.policy" in r.output
-    assert (tmp_path / "a.policy").read_text(encoding="utf-8") == 'gateway G "t" {\n  statute X\n  data d # kept\n  for p\n}\n'
+    assert (tmp_path / "a.policy").read_text(encoding="utf-8") == ('gateway G "t" {\n  statute X\n'
+                                                                    '  data d # kept\n  for p\n}\n')
     assert runner.invoke(app, ["fmt", "--check", "."]).exit_code == 0
 
 
@@ -152,11 +154,13 @@ dates = st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31))
 validity = st.one_of(
     st.tuples(dates, dates).map(lambda t: m.Validity(t[0], t[1])), dates.map(lambda d: m.Validity(d, None)),
     dates.map(lambda d: m.Validity(None, d)))
-parties = st.builds(lambda s, r, a, b: m.Parties(() if a else s, () if b else r, a, b), names, names, st.booleans(), st.booleans())
+parties = st.builds(lambda s, r, a, b: m.Parties(() if a else s, () if b else r, a, b), names, names, st.booleans(),
+                    st.booleans())
 onward = st.one_of(st.sampled_from(["none", "as-discloser"]).map(lambda k: m.Onward(k)),
                    st.tuples(st.sampled_from(["to", "only-for"]), names).map(lambda t: m.Onward(t[0], t[1])))
 exception = st.one_of(st.just(m.Exception_(anonymised=True)),
-                      st.tuples(names, st.one_of(st.just(()), names)).map(lambda t: m.Exception_(to=t[0], purposes=t[1])),
+                      st.tuples(names, st.one_of(st.just(()), names))
+                      .map(lambda t: m.Exception_(to=t[0], purposes=t[1])),
                       names.map(lambda p: m.Exception_(purposes=p)))
 opt = lambda s: st.one_of(st.none(), s)  # noqa: E731
 statute = st.builds(m.StatuteRef, name, opt(text_))
@@ -168,12 +172,14 @@ organisation = st.builds(
 data_decl = st.builds(lambda i, t, p, mk: m.DataCategory(i, t, p, tuple(dict.fromkeys(mk))), name, text_, opt(name),
                       st.lists(st.sampled_from(m.MARKERS), max_size=3))
 purpose = st.builds(m.Purpose, name, text_, opt(name))
-gateway = st.builds(m.Gateway, id=name, title=text_, statute=opt(statute), allows=st.lists(parties, max_size=2).map(tuple),
-                    data=st.one_of(st.just(()), names), purposes=st.one_of(st.just(()), names),
+gateway = st.builds(m.Gateway, id=name, title=text_, statute=opt(statute),
+                    allows=st.lists(parties, max_size=2).map(tuple), data=st.one_of(st.just(()), names),
+                    purposes=st.one_of(st.just(()), names),
                     requires_agreement=st.booleans(), lawful_basis=opt(name), article9=opt(text_), article10=opt(text_),
                     onward=opt(onward), overrides=st.one_of(st.just(()), names), valid=opt(validity), notes=strings)
-restriction = st.builds(m.Restriction, id=name, title=text_, statute=opt(statute), one_way=st.one_of(st.just(()), names),
-                        forbids=st.lists(parties, max_size=2).map(tuple), data=st.one_of(st.just(()), names),
+restriction = st.builds(m.Restriction, id=name, title=text_, statute=opt(statute),
+                        one_way=st.one_of(st.just(()), names), forbids=st.lists(parties, max_size=2).map(tuple),
+                        data=st.one_of(st.just(()), names),
                         purposes=st.one_of(st.just(()), names), exceptions=st.lists(exception, max_size=3).map(tuple),
                         valid=opt(validity), notes=strings)
 
@@ -186,7 +192,8 @@ def agreement(draw):
         id=draw(name), title=draw(text_), sources=sources, recipients=recipients, both_ways=both,
         data=draw(st.one_of(st.just(()), names)), purposes=draw(st.one_of(st.just(()), names)), under=draw(opt(name)),
         lawful_basis=draw(opt(name)), article9=draw(opt(text_)), article10=draw(opt(text_)), valid=draw(opt(validity)),
-        review=draw(opt(dates)), owner=draw(opt(text_)), onward=draw(opt(onward)), requires=draw(strings), notes=draw(strings))
+        review=draw(opt(dates)), owner=draw(opt(text_)), onward=draw(opt(onward)), requires=draw(strings),
+        notes=draw(strings))
 
 
 expectation = st.builds(m.Expectation, st.sampled_from(["allow", "deny"]), name, name, name, opt(name), opt(dates),

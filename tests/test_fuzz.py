@@ -200,8 +200,10 @@ def test_fuzz_mutated_default_bundle(monkeypatch):
     import engine.syntax.parser
     import engine.syntax.register
 
-    monkeypatch.setattr(engine.syntax.parser, "parse_source", functools.lru_cache(maxsize=256)(engine.syntax.parser.parse_source))
-    monkeypatch.setattr(engine.syntax.register, "parse_register", functools.lru_cache(maxsize=64)(engine.syntax.register.parse_register))
+    monkeypatch.setattr(engine.syntax.parser, "parse_source",
+                        functools.lru_cache(maxsize=256)(engine.syntax.parser.parse_source))
+    monkeypatch.setattr(engine.syntax.register, "parse_register",
+                        functools.lru_cache(maxsize=64)(engine.syntax.register.parse_register))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bundle"
         (root / "policies").mkdir(parents=True)
@@ -285,7 +287,7 @@ def check_against_reference(spec, questions) -> None:
         policy = engine.load_texts(policies, register)
     except DiagnosticsError as exc:  # the generator only makes valid bundles
         raise AssertionError("generated bundle did not load:\n" + "\n".join(d.headline() for d in exc.diagnostics)
-                             + "\n" + "\n".join(policies.values()) + register)
+                             + "\n" + "\n".join(policies.values()) + register) from exc
     for n, (src, dst, data, purpose, on, assume, alias, lower) in enumerate(questions):
         ask_src = spec.aliases[src] if alias and src in spec.aliases else src
         ask_dst, ask_data = (dst.lower(), data.lower()) if lower else (dst, data)

@@ -110,7 +110,8 @@ def test_identifiers_per_list(make_bundle, monkeypatch, clause):
     names = ", ".join(f"x{i}" for i in range(n))
     root = make_bundle({"a.policy": _gateway(clause.format(names=names))})
     d = only(diagnostics_of(root), "limit-exceeded")
-    assert f"{engine.check.checks.MAX_LIST:,} names" in d.message and d.span.file == "policies/a.policy" and d.span.line >= 1
+    assert f"{engine.check.checks.MAX_LIST:,} names" in d.message and d.span.file == "policies/a.policy" \
+        and d.span.line >= 1
     fits = make_bundle({"a.policy": _gateway(clause.format(names=", ".join(f"x{i}" for i in range(n - 1))))})
     assert not [x for x in diagnostics_of(fits) if x.code == "limit-exceeded"]
 

@@ -43,8 +43,8 @@ gateway G "g" {
 """
 
 
-def agreement(ident: str, parties: str = "from LSC to ALI", extra: str = "", valid: str = "valid 2005-01-01 to 2006-12-31",
-              review: str = "review 2006-06-01") -> str:
+def agreement(ident: str, parties: str = "from LSC to ALI", extra: str = "",
+              valid: str = "valid 2005-01-01 to 2006-12-31", review: str = "review 2006-06-01") -> str:
     return (f'agreement {ident} "a" {{\n  {parties}\n  data provider-data\n  for inspection\n  under G\n'
             f'  {valid}\n  {review}\n  owner "someone"\n{extra}}}\n')
 
@@ -63,8 +63,10 @@ def of(diags, code):
 def test_clean_bundle_has_no_lint(make_bundle):
     diags = lint_codes(make_bundle, VOCAB + GATEWAY + agreement("A") +
                        'restriction R "r" {\n  statute SSAA-1992 "s.123"\n  one-way DWP\n  except anonymised\n}\n'
-                       'gateway H "h" {\n  statute LSA-2000 "s.2"\n  allows AoC -> LSC\n  data provider-statistics\n  for funding\n}\n'
-                       'gateway DW "d" {\n  statute LSA-2000 "s.3"\n  allows DWP -> AoC\n  data provider-statistics\n  for funding\n}\n')
+                       'gateway H "h" {\n  statute LSA-2000 "s.2"\n  allows AoC -> LSC\n'
+                       '  data provider-statistics\n  for funding\n}\n'
+                       'gateway DW "d" {\n  statute LSA-2000 "s.3"\n  allows DWP -> AoC\n'
+                       '  data provider-statistics\n  for funding\n}\n')
     assert [d.code for d in diags] == [], [d.headline() for d in diags]
 
 
@@ -116,7 +118,8 @@ def test_unusable_exception(make_bundle):
     diags = lint_codes(make_bundle, text)
     found = of(diags, "unusable-exception")
     # no gateway lets DWP send personal data at all: every exception is unusable
-    assert sorted(d.message.split("`")[1] for d in found) == ["except anonymised", "except for funding", "except to ALI"]
+    assert sorted(d.message.split("`")[1] for d in found) == ["except anonymised", "except for funding",
+                                                               "except to ALI"]
     usable = text.replace("  data personal\n", "")
     left = [d.message.split("`")[1] for d in of(lint_codes(make_bundle, usable), "unusable-exception")]
     assert left == ["except for funding"]  # JCP -> ALI provider data (incl. statistics) for inspection is allowed

@@ -149,5 +149,6 @@ def test_json_and_github(tmp_path, monkeypatch):
     lines = [ln for ln in result.output.splitlines() if ln.startswith("::error")]
     assert len(lines) == 1
     assert lines[0].startswith("::error file=flipped.policy,line=5,col=3,")
-    assert "title=policy test failed%3A Jobcentre Plus cannot give provider data to the ALI%3A a one-way legislative block::" in lines[0]
+    assert ("title=policy test failed%3A Jobcentre Plus cannot give provider data to the ALI%3A "
+            "a one-way legislative block::") in lines[0]
     assert "%0A" in lines[0] and "\n" not in lines[0]

@@ -83,9 +83,11 @@ def test_diff_of_a_side_that_is_neither_folder_nor_revision_says_so_in_words(run
     p = run("diff", str(ROOT), str(tmp_path / "nowhere"), cwd_=tmp_path)
     assert p.returncode == 2
     first = p.stderr.splitlines()[0]
-    assert first.startswith("error[bad-revision]: ") and "is neither a bundle folder nor a git revision" in first, p.stderr
+    assert first.startswith("error[bad-revision]: ") and "is neither a bundle folder nor a git revision" in first, \
+        p.stderr
     p = run("diff", "HEAD", "no-such-revision", cwd_=ROOT)
-    assert p.returncode == 2 and "`no-such-revision` is neither a bundle folder nor a git revision" in p.stderr, p.stderr
+    assert p.returncode == 2 and "`no-such-revision` is neither a bundle folder nor a git revision" in p.stderr, \
+        p.stderr
     assert "rev-parse" not in p.stderr
 
 
@@ -112,7 +114,8 @@ def test_audit_text_says_row_not_file_colon_line(run, tmp_path):
                    "JCP,ALI,provider-data,inspection,2005-06-23\nJCPX,ALI,provider-data,inspection,2005-06-23\n")
     p = run("audit", str(log))
     assert p.returncode == 1
-    assert f"UNLAWFUL  {log} row 2  JCP → ALI" in p.stdout and f"REJECTED  {log} row 3  unknown-name" in p.stdout, p.stdout
+    assert f"UNLAWFUL  {log} row 2  JCP → ALI" in p.stdout and f"REJECTED  {log} row 3  unknown-name" in p.stdout, \
+        p.stdout
     assert f"{log}:2" not in p.stdout
 
 
@@ -189,7 +192,8 @@ def test_a_bundle_that_is_a_file_is_not_said_to_be_missing(run, tmp_path):
     f = tmp_path / "gateways.yaml"
     f.write_text("statutes: {}\n")
     p = run("check", "--bundle", str(f))
-    assert p.returncode == 2 and f"error[bad-bundle]: bundle folder `{f}` is a file, not a folder" in p.stdout + p.stderr
+    assert p.returncode == 2 \
+        and f"error[bad-bundle]: bundle folder `{f}` is a file, not a folder" in p.stdout + p.stderr
 
 
 def test_check_summary_counts_the_info_it_printed(run):

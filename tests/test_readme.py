@@ -104,6 +104,7 @@ def test_relative_links_resolve(doc: Path):
 
 def test_anchor_slugs_follow_github():
     # The slug rule the link check relies on, on headings of the kinds these documents use.
-    assert anchors(DOCS / "language.md") >= {"the-register-gatewaysyaml", "restrictions-what-the-law-forbids-deny-overrides",
+    assert anchors(DOCS / "language.md") >= {"the-register-gatewaysyaml",
+                                             "restrictions-what-the-law-forbids-deny-overrides",
                                              "sensitivity", "onward-sharing-and-routes"}
     assert "the-bundles-content-hash" in anchors(DOCS / "operations.md")

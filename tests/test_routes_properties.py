@@ -171,7 +171,8 @@ def test_every_reported_route_is_lawful_hop_by_hop_and_respects_onward(bundle, q
         hops = [(h.source, h.recipient, h.gateway, h.agreement) for h in r.hops]
         assert respects_onward(policy, parents, hops, purpose), (str(r), text)
     # exactly the lawful routes: none missing, none extra
-    assert {tuple(r.path) for r in reported} == lawful_paths(policy, parents, source, recipient, purpose, max_hops), text
+    assert {tuple(r.path) for r in reported} == lawful_paths(policy, parents, source, recipient, purpose,
+                                                             max_hops), text
     # a route never changes the direct verdict
     d = policy.decide(source, recipient, "d", purpose, on=DAY)
     assert d.allowed == policy.allowed(source, recipient, "d", purpose, on=DAY)

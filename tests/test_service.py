@@ -94,7 +94,8 @@ def test_a_batch_answers_in_order_and_a_question_without_purpose_answers_per_pur
 
 
 def test_unknown_names_are_422_with_suggestions_and_the_index_in_a_batch(client):
-    r = client.post("/v1/decide", json={"questions": [SEED, {**SEED, "source": "JPC"}, {**SEED, "data": "provider-dta"}]})
+    r = client.post("/v1/decide",
+                    json={"questions": [SEED, {**SEED, "source": "JPC"}, {**SEED, "data": "provider-dta"}]})
     assert r.status_code == 422
     errors = r.json()["errors"]
     assert [(e["index"], e["kind"], e["name"], e["suggestions"][0]) for e in errors] == [
@@ -256,8 +257,9 @@ def test_lawful_serve_reloads_on_sighup_and_survives_a_broken_bundle(tmp_path):
     bundle = _copy_default_bundle(tmp_path)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--bundle", str(bundle), "--port", str(port),
-                             "--watch-interval", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "--bundle", str(bundle),
+                             "--port", str(port), "--watch-interval", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "NO_COLOR": "1"})
     try:
         with httpx.Client(base_url=url, timeout=10) as c:
@@ -304,7 +306,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 FUZZ_EXAMPLES = int(os.environ.get("LAWFUL_FUZZ_EXAMPLES", "40"))
 # A question the document allows may still be refused: names are free text, so an unknown name is 422, and
-# a body over the server's size limit or a batch over its cap is 413. Invalid input must be 400 (unreadable), 413 or 422.
+# a body over the server's size limit or a batch over its cap is 413. Invalid input must be 400 (unreadable),
+# 413 or 422.
 CONFIG = schemathesis.Config.from_dict({"checks": {
     "negative_data_rejection": {"expected-statuses": [400, 413, 422]},
     "positive_data_acceptance": {"expected-statuses": [200, 413, 422]},

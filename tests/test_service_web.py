@@ -79,7 +79,8 @@ def test_reach_says_why_no_one_may_receive(client):
 
 def test_flows_and_the_picture(client, default_policy):
     flows = client.get("/v1/flows", params={"on": "2005-06-23"}).json()["flows"]
-    assert {"source": "LSC", "recipient": "ALI"}.items() <= next(f for f in flows if f["agreement"] == "LSC-ALI-2005").items()
+    assert {"source": "LSC", "recipient": "ALI"}.items() <= next(
+        f for f in flows if f["agreement"] == "LSC-ALI-2005").items()
     r = client.get("/v1/graph", params={"on": "2005-06-23"})
     assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
     root = ET.fromstring(r.content)
@@ -167,7 +168,8 @@ def test_a_token_is_needed_for_everything_but_the_page_and_the_probe(tmp_path):
         for path in ("/v1/names", "/v1/bundle", "/openapi.json", "/docs", "/v1/timeline"):
             r = c.get(path)
             assert r.status_code == 401, path
-            assert r.headers["www-authenticate"].startswith("Bearer") and r.json()["errors"][0]["code"] == "unauthorised"
+            assert r.headers["www-authenticate"].startswith("Bearer") \
+                and r.json()["errors"][0]["code"] == "unauthorised"
         assert c.post("/v1/decide", json=SEED).status_code == 401
         for wrong in ("Bearer " + TOKEN[:-1], "Bearer " + TOKEN + "x", "Basic " + TOKEN, TOKEN, "Bearer"):
             assert c.get("/v1/names", headers={"Authorization": wrong}).status_code == 401, wrong

@@ -115,7 +115,8 @@ def test_decision_case(path: Path, index: int):
         return
     assert q["purpose"], "a case asks for one purpose"
     d = _decide(policy, q)
-    shown = f"\n{d.headline}\nreasons: {sorted(d.reason_ids())}\nconsidered: {[(c.id, c.code, c.reason) for c in d.considered]}"
+    shown = (f"\n{d.headline}\nreasons: {sorted(d.reason_ids())}"
+             f"\nconsidered: {[(c.id, c.code, c.reason) for c in d.considered]}")
     assert d.verdict == case["verdict"], shown
     assert policy.allowed(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"]) \
         == d.allowed

@@ -1,7 +1,8 @@
 """Spec cases for onward sharing and reachability, as data: one YAML file per behaviour under tests/spec/routes/.
 
 Each file: `policy` (text of policies/main.policy, registered against the mini register unless `register` is
-given) or `bundle: default` (the shipped bundle); `date` (the date of every case unless a case gives its own `date`; not `on`, which YAML reads as true); and `cases`, each one of:
+given) or `bundle: default` (the shipped bundle); `date` (the date of every case unless a case gives its own
+`date`; not `on`, which YAML reads as true); and `cases`, each one of:
   - routes:     {from, to, data, for, [date], [assume], [max_hops], want: [[path…]…], [variants: [[[path…]…]…]]}
   - decide:     {from, to, data, for, [date], want: allow|deny, routes: [[path…]…]}
   - recipients: {from, data, for, [date], want: [org…]}      (the exact set, direct or by route)

@@ -231,7 +231,8 @@ def test_everything_can_be_done_with_the_keyboard_alone(page):
         raise AssertionError(f"Tab never reached #{field_id}")
 
     for field_id, typed in (("ask-source", "Jobcentre"), ("ask-recipient", "Adult Learning"),
-                            ("ask-data", "Information about learning providers"), ("ask-purpose", "Inspection of education and training")):
+                            ("ask-data", "Information about learning providers"),
+                            ("ask-purpose", "Inspection of education and training")):
         to(field_id)
         kb.type(typed)
         kb.press("ArrowDown")

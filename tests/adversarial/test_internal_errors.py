@@ -78,7 +78,7 @@ def shared_bundle():
     root = write_bundle(top / "b", {"main.policy": POLICY})
     make_world_readable(top)
     yield top, root
-    for dirpath, dirnames, _files in os.walk(top):
+    for dirpath, _dirnames, _files in os.walk(top):
         os.chmod(dirpath, 0o755)
     shutil.rmtree(top, ignore_errors=True)
 

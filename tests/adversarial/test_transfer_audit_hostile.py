@@ -45,7 +45,8 @@ HOSTILE = {
     "300kb-field-jsonl": ("wide.jsonl", J_LAWFUL + b'{"source":"' + b"A" * 300_000 + b'"}\n' + J_UNLAWFUL),
     "quoted-newlines": ("quoted.csv", HEADER + b'"LSC","ALI","provider-data","ins\npection\n\n",2005-06-23\n' * 40
                         + UNLAWFUL),
-    "unterminated-quote": ("open.csv", HEADER + LAWFUL + b'"JCP,ALI,provider-data,inspection,2005-06-23\n' + LAWFUL * 30),
+    "unterminated-quote": ("open.csv", HEADER + LAWFUL + b'"JCP,ALI,provider-data,inspection,2005-06-23\n'
+                           + LAWFUL * 30),
     "nul-and-cr": ("nul.csv", HEADER + b"LSC\0,ALI,provider-data,inspection,2005-06-23\nLSC,AL\rI,x,y,z\n" + LAWFUL),
     "bom-crlf-blank": ("crlf.csv", b"\xef\xbb\xbf" + HEADER.replace(b"\n", b"\r\n") + b"\r\n\r\n"
                        + LAWFUL.replace(b"\n", b"\r\n") + UNLAWFUL.rstrip(b"\n")),

@@ -109,7 +109,8 @@ import json, sys
 from engine.ops.service import BundleHolder, fingerprint
 holder = BundleHolder(sys.argv[1] if len(sys.argv) > 1 else {root!r})
 before = holder.current.digest
-allowed = lambda: holder.current.policy.allowed("LSC", "ALI", "provider-data", "inspection", on=__import__("datetime").date(2005, 6, 23))
+allowed = lambda: holder.current.policy.allowed("LSC", "ALI", "provider-data", "inspection",
+                                                on=__import__("datetime").date(2005, 6, 23))
 print(json.dumps({{"allowed": allowed()}}), flush=True)
 sys.stdin.readline()  # the attacker makes policies/extra unreadable now
 changed = fingerprint(holder.root) != holder._fingerprint
