@@ -15,7 +15,7 @@ decision; a disagreement is reported, never dropped.
 Timed per engine: one call per question, `perf_counter_ns` around each, GC off, each run capped at
 --cap-s seconds (n reported); median and p99. Also: load+compile of the large bundle at 1×/2×/4× from
 text (fresh processes: time and peak RSS), `routes` at the large size, `can-share` as a fresh process
-beside `python3 -c pass`, and the full-universe `diff` of the default bundle when engine/diff.py exists.
+beside `python3 -c pass`, and the full-universe `diff` of the default bundle when engine/review/diff.py exists.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def run_scenario(size: str, args) -> dict:
 
     engines += [
         ("lawful-warm", "lawful `allowed` warm (memoised)", lawful_warm, None, None),
-        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, index verdict)", lawful_cold, None, None),
+        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, `evaluate(first_only=True)`)", lawful_cold, None, None),
         ("lawful-batch", "lawful `allowed_many` (batch, memo cleared per batch)", None, lawful_batch, None),
         ("lawful-decide", "lawful `decide` (full explanation: basis, blocks, considered, headline)", lawful_decide, None, None),
         ("lawful-decide-full", "lawful `decide` + verified fixes + routes (CLI default)", lawful_decide_full, None, None),
@@ -306,10 +306,8 @@ with _no_gc():  # as engine.load does
     p = compile_policy(checked, r.sources, [])
     t4 = time.perf_counter()
 c4 = time.process_time()
-p.index  # the decision index is built on the first question; counted apart
-t5 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "read_parse_s": t2 - t1, "check_s": t3 - t2, "compile_s": t4 - t3,
-                  "load_s": t4 - t1, "index_s": t5 - t4, "cpu_s": c4 - c0,
+                  "load_s": t4 - t1, "cpu_s": c4 - c0,
                   # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across exec)
                   "maxrss_mb": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024,
                   "agreements": len(p.agreements), "organisations": len(p.orgs)}))
@@ -387,19 +385,17 @@ def diff_timing() -> dict:
     """The full-universe diff of the default bundle: against the same bundle with every agreement and
     restriction (and so every `overrides`) removed — a change whose scope is every gateway's flows — timed
     for the scoped diff and for brute force over every question, which must find the same flows."""
-    if not (ROOT / "engine" / "diff.py").is_file():
+    if not (ROOT / "engine" / "review" / "diff.py").is_file():
         return {"present": False}
     try:
         import re
 
-        from engine.review import diff as d
         from engine.bundle.read import bundle_from_texts, read_bundle
+        from engine.policy.load import _load
+        from engine.review import diff as d
 
         def load(texts: dict, register: str):
-            result = bundle_from_texts(texts, register)
-            return engine._load(result, None)
-
-        import engine
+            return _load(bundle_from_texts(texts, register), None)
 
         read = read_bundle(ROOT)
         register = read.sources["gateways.yaml"].text
@@ -499,6 +495,9 @@ def targets(report: dict) -> list[str]:
         dec = rows["lawful-decide"]["median_us"]
         lines.append(f"| [{size}] warm `allowed` ≤ 3× floor | {warm:.2f} µs vs {floor:.2f} µs = {warm / floor:.2f}× | "
                      f"{verdict(warm <= 3 * floor)} |")
+        cold = rows["lawful-cold"]["median_us"]
+        lines.append(f"| [{size}] cold `allowed` (no memo) ≤ 3× floor | {cold:.2f} µs vs {floor:.2f} µs = "
+                     f"{cold / floor:.2f}× | {verdict(cold <= 3 * floor)} |")
         if "cedar" in rows:
             c = rows["cedar"]["median_us"]
             lines.append(f"| [{size}] unmemoised `decide` (full explanation) ≥ 3× faster than cedarpy | "
@@ -509,17 +508,19 @@ def targets(report: dict) -> list[str]:
                          f"{k / warm:,.0f}× and {k / dec:,.0f}× | {verdict(k / warm >= 10 and k / dec >= 10)} |")
     for row in report.get("load", []):
         if row.get("size") == "large" and "load_s" in row:
-            lines.append(f"| load + compile of 2,000 orgs / 20,000 agreements from text ≤ 2 s | {row['load_s']:.2f} s | "
-                         f"{verdict(row['load_s'] <= 2)} |")
+            cpu = row.get("cpu_s", row["load_s"])
+            lines.append(f"| load + compile of 2,000 orgs / 20,000 agreements from text ≤ 2 s (judged on CPU time) | "
+                         f"{cpu:.2f} s CPU ({row['load_s']:.2f} s wall) | {verdict(cpu <= 2)} |")
             lines.append(f"| peak memory there ≤ 300 MB | {row['maxrss_mb']:.0f} MB | {verdict(row['maxrss_mb'] <= 300)} |")
     loads = [r for r in report.get("load", []) if "load_s" in r]
     if len(loads) >= 2:
         base = loads[0]
-        ratios = ", ".join(f"{r['size']} {r['load_s'] / base['load_s']:.2f}×" for r in loads[1:])
+        t = lambda r: r.get("cpu_s", r["load_s"])  # noqa: E731 — CPU time: other jobs do not inflate it
+        ratios = ", ".join(f"{r['size']} {t(r) / t(base):.2f}×" for r in loads[1:])
         sizes = {"large": 1, "large-2x": 2, "large-4x": 4}
-        linear = all(r["load_s"] / base["load_s"] <= 1.25 * sizes.get(r["size"], 1) / sizes.get(base["size"], 1)
+        linear = all(t(r) / t(base) <= 1.25 * sizes.get(r["size"], 1) / sizes.get(base["size"], 1)
                      for r in loads[1:])
-        lines.append(f"| load grows linearly (1×/2×/4×) | {ratios} | {verdict(linear)} |")
+        lines.append(f"| load grows linearly (1×/2×/4×, CPU time) | {ratios} | {verdict(linear)} |")
     if report.get("routes"):
         r = report["routes"]
         lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
@@ -529,12 +530,14 @@ def targets(report: dict) -> list[str]:
         lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | {d['median_s']:.2f} s | {verdict(d['median_s'] <= 1)} |")
     else:
         lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | "
-                     f"{'engine/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
+                     f"{'engine/review/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
     st = report.get("startup")
     if st:
-        lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median | {st['can_share']['median_s']:.3f} s "
-                     f"(`python3 -c pass` {st['python_pass']['median_s']:.3f} s); CPU {st['can_share'].get('cpu_median_s', 0):.3f} s | "
-                     f"{verdict(st['can_share']['median_s'] <= 0.3)} |")
+        cs = st["can_share"]
+        lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median (judged on CPU time) | "
+                     f"CPU {cs.get('cpu_median_s', 0):.3f} s, wall {cs['median_s']:.3f} s "
+                     f"(`python3 -c pass` CPU {st['python_pass'].get('cpu_median_s', 0):.3f} s, wall "
+                     f"{st['python_pass']['median_s']:.3f} s) | {verdict(cs.get('cpu_median_s', cs['median_s']) <= 0.3)} |")
     return lines
 
 
@@ -546,8 +549,12 @@ def render(report: dict) -> str:
            f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, {m['platform']}; load average at the "
            f"start {m.get('loadavg', '?')} (the machine is shared with other jobs: absolute times vary with them; "
            f"ratios within one run are the comparison). "
-           f"Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
-           "## Targets", ""] + targets(report) + [""]
+           f"Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", ""]
+    if report.get("ran"):
+        out += ["Parts re-run after that with `--only PART --from-json benchmarks/results.json` (the rest is the run "
+                "above): " + "; ".join(f"{k} on {v['date']} (load average {v['loadavg']})"
+                                       for k, v in sorted(report["ran"].items())) + ".", ""]
+    out += ["## Targets", ""] + targets(report) + [""]
     for s in report["scenarios"]:
         ir = s["ir"]
         out += [f"## Scenario `{s['size']}`", "",
@@ -601,7 +608,7 @@ def render(report: dict) -> str:
                 f"median, {d['flows']} flows changed. Brute force over every question ({d['universe']:,}): "
                 f"{d['brute_s']:.2f} s, {d['brute_flows']} flows; {'the same flows' if d['agree'] else 'DIFFERENT FLOWS'}.")
     else:
-        text = "Not measured: " + ("engine/diff.py is not in this branch." if not d.get("present") else d.get("error", ""))
+        text = "Not measured: " + ("engine/review/diff.py is not in this branch." if not d.get("present") else d.get("error", ""))
     out += ["## `diff`", "", text, ""]
     if report.get("notes"):
         out += ["## Notes", ""] + report["notes"]
@@ -614,6 +621,42 @@ def render(report: dict) -> str:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def rerun_parts(a) -> int:
+    """Re-run some parts of the report and merge them into earlier raw results (each part keeps the date and
+    load average of its own run: `ran` records them)."""
+    report = json.loads(a.from_json.read_text(encoding="utf-8")) if a.from_json else {"machine": machine(), "scenarios": []}
+    a.peers = {p for p in a.peers.split(",") if p}
+    a.load_sizes = [s for s in a.load_sizes.split(",") if s]
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    parts = {p for p in a.only.split(",") if p}
+    unknown = parts - {"scenarios", "load", "routes", "startup", "diff"}
+    if unknown:
+        raise SystemExit(f"--only: unknown part(s) {', '.join(sorted(unknown))}")
+    ran = report.setdefault("ran", {})
+    for part in sorted(parts):
+        ran[part] = {k: machine()[k] for k in ("date", "loadavg")}
+    if "scenarios" in parts:
+        report["scenarios"] = [run_scenario(size, a) for size in a.sizes.split(",") if size]
+    if "load" in parts:
+        report["load"] = load_scaling(a)
+    if "routes" in parts:
+        report["routes"] = routes_timing(a.routes_size, a)
+    if "startup" in parts:
+        report["startup"] = startup(a)
+    if "diff" in parts:
+        report["diff"] = diff_timing()
+    if a.notes and a.notes.is_file():
+        report["notes"] = [a.notes.read_text(encoding="utf-8")]
+    text = render(report)
+    print(text)
+    if a.write:
+        a.write.write_text(text, encoding="utf-8")
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    disagreements = sum(r["disagreements"] for s in report["scenarios"] for r in s["engines"])
+    return 1 if disagreements else 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -633,7 +676,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="Markdown appended to the report (the profiles that explain the results)")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, few questions, no scaling")
     ap.add_argument("--from-json", type=Path, help="re-render a report from raw results (--json) without re-running")
+    ap.add_argument("--only", default="", help="re-run only these parts (scenarios,load,routes,startup,diff) and "
+                    "keep the rest from --from-json's results; e.g. --only load --from-json benchmarks/results.json")
     a = ap.parse_args(argv)
+    if a.only:
+        return rerun_parts(a)
     if a.from_json:
         report = json.loads(a.from_json.read_text(encoding="utf-8"))
         if a.notes and a.notes.is_file():
