@@ -28,7 +28,6 @@ import math
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -346,39 +345,13 @@ def routes_timing(size: str, args, n: int = 200) -> dict:
             "with_routes": found}
 
 
-def process_times(cmd: list[str], runs: int, env: Optional[dict] = None) -> dict:
-    """Wall time of a fresh process, and its CPU time (user + system), which other jobs do not inflate."""
-    times, cpu = [], []
-    for _ in range(runs):
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - t0)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs,
-            "cpu_median_s": statistics.median(cpu)}
-
-
 def startup(args) -> dict:
-    exe = Path(sys.executable).parent / "can-share"
-    cmd = [str(exe), "JCP", "ALI", "provider-data", "--purpose", "inspection", "--on", "2005-06-23"]
-    env = {**os.environ}
-    env.pop("LAWFUL_BUNDLE", None)
-    # Python's own bytecode cache on, as on a user's machine (some sandboxes set PYTHONDONTWRITEBYTECODE,
-    # which makes every start compile the engine's modules from source).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    # one run first so that the cache (if any) is written; the median is over the runs after it
-    first = process_times(cmd, 1, env)
-    return {
-        "first_run_s": first["median_s"],
-        "can_share": process_times(cmd, args.startup_runs, env),
-        "can_share_no_cache": process_times(cmd, max(3, args.startup_runs // 3), {**env, "LAWFUL_NO_CACHE": "1"}),
-        "python_pass": process_times([sys.executable, "-c", "pass"], args.startup_runs, env),
-        "system_python_pass": process_times(["python3", "-c", "pass"], args.startup_runs, env),
-        "can_share_allow": process_times([str(exe), "LSC", "ALI", "provider-data", "--purpose", "inspection",
-                                          "--on", "2005-06-23"], args.startup_runs, env),
-    }
+    """Start-up of fresh processes beside `python -c pass` (benchmarks/startup.py), with the interpreter of
+    --startup-venv (default: the one running this harness)."""
+    import startup as st
+
+    venv = args.startup_venv or Path(sys.executable).parent.parent
+    return st.measure(Path(venv) / "bin", args.startup_runs)
 
 
 def diff_timing() -> dict:
@@ -532,12 +505,13 @@ def targets(report: dict) -> list[str]:
         lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | "
                      f"{'engine/review/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
     st = report.get("startup")
-    if st:
-        cs = st["can_share"]
+    if st and "rows" in st:
+        import startup
+
+        cs = st["rows"]["deny"]
         lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median (judged on CPU time) | "
-                     f"CPU {cs.get('cpu_median_s', 0):.3f} s, wall {cs['median_s']:.3f} s "
-                     f"(`python3 -c pass` CPU {st['python_pass'].get('cpu_median_s', 0):.3f} s, wall "
-                     f"{st['python_pass']['median_s']:.3f} s) | {verdict(cs.get('cpu_median_s', cs['median_s']) <= 0.3)} |")
+                     f"CPU {cs['cpu_s']:.3f} s, wall {cs['wall_s']:.3f} s | {verdict(cs['cpu_s'] <= 0.3)} |")
+        lines += startup.target_rows(st)
     return lines
 
 
@@ -589,18 +563,10 @@ def render(report: dict) -> str:
         out += [f"`routes` on the `{r['size']}` bundle: {r['n']} random questions, median {r['median_ms']:.3f} ms, "
                 f"p99 {r['p99_ms']:.2f} ms ({r['with_routes']} with at least one route).", ""]
     st = report.get("startup")
-    if st:
-        out += ["## Start-up", "",
-                "| command | median wall s | median CPU s | min wall s | max wall s | runs |", "|---|---:|---:|---:|---:|---:|"]
-        for label, key in (("`can-share JCP ALI provider-data --purpose inspection --on 2005-06-23` (deny)", "can_share"),
-                           ("`can-share LSC ALI provider-data --purpose inspection --on 2005-06-23` (allow)", "can_share_allow"),
-                           ("the same with `LAWFUL_NO_CACHE=1` (parse and compile every time)", "can_share_no_cache"),
-                           ("`python3 -c pass` (the same interpreter, the project's venv)", "python_pass"),
-                           ("`python3 -c pass` on the PATH outside the venv (here a pyenv shim)", "system_python_pass")):
-            t = st[key]
-            out.append(f"| {label} | {t['median_s']:.3f} | {t.get('cpu_median_s', float('nan')):.3f} | {t['min_s']:.3f} | "
-                       f"{t['max_s']:.3f} | {t['runs']} |")
-        out += ["", f"First run (writes the compiled-bundle cache): {st['first_run_s']:.3f} s.", ""]
+    if st and "rows" in st:
+        import startup
+
+        out += startup.render_section(st) + [""]
     d = report.get("diff", {})
     if d.get("median_s") is not None:
         text = (f"Full-universe diff of the default bundle on 2005-06-23: the bundle against itself with every agreement and "
@@ -669,6 +635,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--load-sizes", default="large,large-2x,large-4x", help="'' to skip the load scaling")
     ap.add_argument("--routes-size", default="large", help="'' to skip")
     ap.add_argument("--startup-runs", type=int, default=15, help="0 to skip")
+    ap.add_argument("--startup-venv", type=Path, default=None,
+                    help="virtual environment whose python and can-share are timed (default: this interpreter's); "
+                         "issue 18 asks for the one the README's `pip install -e '.[test]'` makes")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     ap.add_argument("--write", type=Path, help="write the Markdown report here")
     ap.add_argument("--json", type=Path, help="write the raw results here")
