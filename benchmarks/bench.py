@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -329,6 +330,100 @@ def load_scaling(args) -> list[dict]:
     return out
 
 
+RELOAD_SNIPPET = r"""
+import json, sys, time
+pt, wt = time.process_time, time.perf_counter
+mode, root, edit = sys.argv[1], sys.argv[2], sys.argv[3]
+c0, t0 = pt(), wt()
+import engine
+from engine.policy.load import load
+
+def edit_one_file():
+    text = open(edit, encoding="utf-8").read()
+    open(edit, "w", encoding="utf-8").write(text.replace("Generated agreement", "Edited agreement", 1))
+
+out = {}
+if mode == "fresh":  # one load in a fresh process
+    load(root)
+    out = {"cpu_s": pt() - c0, "wall_s": wt() - t0}
+else:  # load, edit one file, load again in the same process (what `lawful serve` does on a change)
+    load(root)
+    out["first_cpu_s"] = pt() - c0
+    edit_one_file()
+    from engine.bundle.read import read_bundle
+    from engine.compile.compiled import compile_policy
+    from engine.policy import cache
+    from engine.policy.load import _finish, _no_gc
+    c1, t1 = pt(), wt()
+    with _no_gc():  # the reload, step by step, as engine.load does it on a cache miss
+        r = read_bundle(root)
+        c2 = pt()
+        checked, diags = _finish(r, None)
+        c3 = pt()
+        policy = engine.Policy.of(compile_policy(checked, r.sources, []))
+        c4 = pt()
+        store = cache.PrivateCache.open()
+        if store is not None:
+            cache._store(store, policy, cache._today())
+        c5 = pt()
+    out.update(cpu_s=c5 - c1, wall_s=wt() - t1, read_parse_s=c2 - c1, check_s=c3 - c2, compile_s=c4 - c3,
+               store_s=c5 - c4)
+print(json.dumps(out))
+"""
+
+
+def reload_timing(args) -> dict:
+    """Issue 18 target 3: loading the large bundle again after editing one of its files, against a full load
+    from text; fresh processes (CPU time), with and without the cache folder, and a reload in one process."""
+    src = bundle_path(args.reload_size, args.workdir)
+    tmp = Path(tempfile.mkdtemp(prefix="lawful-reload-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "LAWFUL_NO_CACHE")}
+    rows: dict = {}
+    try:
+        def fresh_copy() -> tuple[Path, Path]:
+            b = tmp / "bundle"
+            shutil.rmtree(b, ignore_errors=True)
+            shutil.copytree(src, b, ignore=shutil.ignore_patterns(".generated"))
+            files = sorted((b / "policies").glob("agreements-*.policy"))
+            return b, files[len(files) // 2]
+
+        def run(mode: str, b: Path, edit: Path, **extra: str) -> dict:
+            r = subprocess.run([sys.executable, "-c", RELOAD_SNIPPET, mode, str(b), str(edit)], capture_output=True,
+                               text=True, env={**env, **extra}, timeout=3600)
+            if r.returncode != 0:
+                return {"error": r.stderr[-500:]}
+            return json.loads(r.stdout.strip().splitlines()[-1])
+
+        for _ in range(args.reload_runs):
+            b, edit = fresh_copy()
+            cache = str(tmp / f"cache-{len(rows.get('full', []))}")
+            steps = [
+                ("full", run("fresh", b, edit, LAWFUL_NO_CACHE="1")),
+                ("first", run("fresh", b, edit, LAWFUL_CACHE_DIR=cache)),
+                ("hit", run("fresh", b, edit, LAWFUL_CACHE_DIR=cache)),
+            ]
+            text = edit.read_text(encoding="utf-8")
+            edit.write_text(text.replace("Generated agreement", "Edited agreement", 1), encoding="utf-8")
+            steps.append(("edited", run("fresh", b, edit, LAWFUL_CACHE_DIR=cache)))
+            b, edit = fresh_copy()
+            steps.append(("in_process", run("in_process", b, edit, LAWFUL_NO_CACHE="1")))
+            b, edit = fresh_copy()
+            steps.append(("in_process_cache", run("in_process", b, edit, LAWFUL_CACHE_DIR=str(tmp / "cache-serve"))))
+            shutil.rmtree(tmp / "cache-serve", ignore_errors=True)
+            for k, v in steps:
+                rows.setdefault(k, []).append(v)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {}
+    for k, runs in rows.items():
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            med[k] = runs[0]
+            continue
+        med[k] = {f: statistics.median(r[f] for r in ok) for f in ok[0]}
+    return {"size": args.reload_size, "runs": args.reload_runs, "rows": med}
+
+
 def routes_timing(size: str, args, n: int = 200) -> dict:
     import engine
     policy = engine.load(bundle_path(size, args.workdir))
@@ -494,6 +589,16 @@ def targets(report: dict) -> list[str]:
         linear = all(t(r) / t(base) <= 1.25 * sizes.get(r["size"], 1) / sizes.get(base["size"], 1)
                      for r in loads[1:])
         lines.append(f"| load grows linearly (1×/2×/4×, CPU time) | {ratios} | {verdict(linear)} |")
+    rl = report.get("reload", {}).get("rows", {})
+    if "cpu_s" in rl.get("full", {}):
+        full = rl["full"]["cpu_s"]
+        for key, what in (("in_process", "in the same process (`lawful serve`'s reload), no cache folder"),
+                          ("in_process_cache", "in the same process with the cache folder (serve's default)"),
+                          ("edited", "in a fresh process, cache folder on")):
+            if "cpu_s" in rl.get(key, {}):
+                x = rl[key]["cpu_s"]
+                lines.append(f"| issue 18.3: reload after editing one file ≤ 15% of a full load — {what} | "
+                             f"{x:.2f} s vs {full:.2f} s CPU = {x / full:.0%} | {verdict(x <= 0.15 * full)} |")
     if report.get("routes"):
         r = report["routes"]
         lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
@@ -558,6 +663,38 @@ def render(report: dict) -> str:
                        f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | {r.get('cpu_s', float('nan')):.2f} | "
                        f"{r['maxrss_mb']:.0f} |")
         out.append("")
+    rl = report.get("reload", {})
+    if rl.get("rows"):
+        rows = rl["rows"]
+        full = rows.get("full", {}).get("cpu_s")
+        out += ["## Reload after editing one file (issue 18, target 3)", "",
+                f"`python benchmarks/bench.py --only reload` (bundle `{rl['size']}`: a copy of it; one agreement's title "
+                f"edited in one of its 16 files; medians of {rl['runs']} rounds; CPU time of the process, from its start "
+                "for a fresh process):", "",
+                "| load | CPU s | × full load | wall s |", "|---|---:|---:|---:|"]
+        labels = {"full": "full load from text, fresh process, no cache (`LAWFUL_NO_CACHE=1`)",
+                  "first": "first load with an empty cache folder (parses; writes every file's parse and the compiled bundle)",
+                  "hit": "the unchanged bundle again (compiled-bundle entry)",
+                  "edited": "after editing one file, fresh process: 15 parses from the folder, 1 parsed; checks, compile; "
+                            "the new compiled bundle written",
+                  "in_process": "after editing one file, in the same process (the serve path), no cache folder: "
+                                "15 parses from memory",
+                  "in_process_cache": "the same with the cache folder on (serve's default: it also writes the entries)"}
+        for key, label in labels.items():
+            r = rows.get(key, {})
+            if "cpu_s" not in r:
+                out.append(f"| {label} | error: {r.get('error', 'not run')} | | |")
+                continue
+            out.append(f"| {label} | {r['cpu_s']:.2f} | {r['cpu_s'] / full:.0%} | {r['wall_s']:.2f} |" if full else
+                       f"| {label} | {r['cpu_s']:.2f} | — | {r['wall_s']:.2f} |")
+        for key in ("in_process", "in_process_cache"):
+            r = rows.get(key, {})
+            if "read_parse_s" in r:
+                out.append("")
+                out.append(f"Steps of the reload {'with' if key.endswith('cache') else 'without'} the cache folder (CPU s): "
+                           f"read and parse {r['read_parse_s']:.2f}, check {r['check_s']:.2f}, compile {r['compile_s']:.2f}, "
+                           f"write the compiled-bundle entry {r['store_s']:.2f}.")
+        out.append("")
     if report.get("routes"):
         r = report["routes"]
         out += [f"`routes` on the `{r['size']}` bundle: {r['n']} random questions, median {r['median_ms']:.3f} ms, "
@@ -597,7 +734,7 @@ def rerun_parts(a) -> int:
     a.load_sizes = [s for s in a.load_sizes.split(",") if s]
     a.workdir.mkdir(parents=True, exist_ok=True)
     parts = {p for p in a.only.split(",") if p}
-    unknown = parts - {"scenarios", "load", "routes", "startup", "diff"}
+    unknown = parts - {"scenarios", "load", "reload", "routes", "startup", "diff"}
     if unknown:
         raise SystemExit(f"--only: unknown part(s) {', '.join(sorted(unknown))}")
     ran = report.setdefault("ran", {})
@@ -607,6 +744,8 @@ def rerun_parts(a) -> int:
         report["scenarios"] = [run_scenario(size, a) for size in a.sizes.split(",") if size]
     if "load" in parts:
         report["load"] = load_scaling(a)
+    if "reload" in parts:
+        report["reload"] = reload_timing(a)
     if "routes" in parts:
         report["routes"] = routes_timing(a.routes_size, a)
     if "startup" in parts:
@@ -634,6 +773,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--peers", default="cedar,rego,casbin")
     ap.add_argument("--load-sizes", default="large,large-2x,large-4x", help="'' to skip the load scaling")
     ap.add_argument("--routes-size", default="large", help="'' to skip")
+    ap.add_argument("--reload-size", default="large", help="bundle for the reload-after-one-edit timing ('' to skip)")
+    ap.add_argument("--reload-runs", type=int, default=3)
     ap.add_argument("--startup-runs", type=int, default=15, help="0 to skip")
     ap.add_argument("--startup-venv", type=Path, default=None,
                     help="virtual environment whose python and can-share are timed (default: this interpreter's); "
@@ -661,6 +802,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if a.quick:
         a.sizes, a.questions, a.cap_s, a.load_sizes, a.routes_size, a.startup_runs = "small", 200, 2.0, "", "", 0
+        a.reload_size = ""
     a.peers = {p for p in a.peers.split(",") if p}
     a.load_sizes = [s for s in a.load_sizes.split(",") if s]
     a.workdir.mkdir(parents=True, exist_ok=True)
@@ -669,6 +811,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         report["scenarios"].append(run_scenario(size, a))
     if a.load_sizes:
         report["load"] = load_scaling(a)
+    if a.reload_size:
+        report["reload"] = reload_timing(a)
     if a.routes_size:
         report["routes"] = routes_timing(a.routes_size, a)
     if a.startup_runs:

@@ -22,6 +22,7 @@ from engine.base.source import SourceFile, Span
 from engine.base.filenames import file_name_problem
 from engine.base.text import code_point, find_in_text
 from engine.bundle.files import POLICIES_DIR, REGISTER_NAME, list_bundle_files, shown
+from engine.bundle.parsecache import ParseCache
 
 # parser (Lark) and register (YAML, JSON Schema) are imported where files are parsed, so that finding a
 # bundle and answering from the compiled-bundle cache never pay for importing them.
@@ -140,8 +141,8 @@ class ReadResult:
 
 
 def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> ReadResult:
-    """Read and parse every file of the bundle. Problems are collected, never raised."""
-    from engine.syntax.parser import parse_source
+    """Read and parse every file of the bundle (each parse remembered by content: engine/bundle/parsecache.py).
+    Problems are collected, never raised."""
     from engine.syntax.register import parse_register
 
     root = Path(root)
@@ -193,6 +194,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         paths = []
     files = []
     total = 0
+    parses = ParseCache()
     for name, p in paths:
         src = _read_text(p, name, limits, diags)
         if src is None:
@@ -204,10 +206,11 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
             break
         sources[name] = src
         diags.extend(control_characters(src))
-        parsed, file_diags = parse_source(src)
+        parsed, file_diags = parses.parse(src)
         diags.extend(file_diags)
         if parsed is not None:
             files.append(parsed)
+    parses.close()
     if register is None:
         return ReadResult(None, tuple(diags), sources)
     return ReadResult(m.Bundle(tuple(files), register, str(root)), tuple(diags), sources)
@@ -215,7 +218,6 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
 
 def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadResult:
     """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions)."""
-    from engine.syntax.parser import parse_source
     from engine.syntax.register import parse_register
 
     diags: list[Diagnostic] = []
@@ -226,6 +228,7 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
     register, reg_diags = parse_register(reg_src)
     diags.extend(reg_diags)
     files = []
+    parses = ParseCache()
     for name in sorted(policies):
         # The same name rules as a folder's listing (a revision's names come from git, not from the listing).
         bad_name = file_name_problem(name)
@@ -239,10 +242,11 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadRe
                                Span(name, 1, 1)))
             continue
         diags.extend(control_characters(src))
-        parsed, file_diags = parse_source(src)
+        parsed, file_diags = parses.parse(src)
         diags.extend(file_diags)
         if parsed is not None:
             files.append(parsed)
+    parses.close()
     if not policies:
         diags.append(error("empty-bundle", "the bundle holds no policy file", Span(POLICIES_DIR, 0, 0)))
     if register is None:
