@@ -6,14 +6,17 @@ syntax model."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import engine
 import engine.syntax.parser
-from conftest import write_bundle
+from conftest import ROOT, write_bundle
 from engine.base import cachedir
 from engine.base.source import SourceFile
 from engine.bundle import parsecache
@@ -75,7 +78,7 @@ def test_after_an_edit_only_the_edited_file_is_parsed(cache_dir, tmp_path, parse
     root = write_bundle(tmp_path / "b", {"orgs.policy": ORGS, "gw.policy": GATEWAY})
     assert engine.load(root).allowed("LSC", "ALI", "provider-data", "inspection", on=D)
     assert sorted(parsed_files) == ["policies/gw.policy", "policies/orgs.policy"]
-    assert len(entries(cache_dir)) == 2
+    assert len(entries(cache_dir)) == 3  # the two files and gateways.yaml
     parsed_files.clear()
     (root / "policies" / "gw.policy").write_text(GATEWAY + BAR, encoding="utf-8")
     policy = engine.load(root)
@@ -171,3 +174,26 @@ def test_memory_is_bounded_by_the_size_of_the_texts():
     assert memory.get("k0") is None and memory.get("k9") == (None, ())
     memory.put("huge", 1000, (None, ()))
     assert memory.get("huge") is None
+
+
+def test_after_editing_a_policy_file_a_fresh_process_needs_neither_yaml_nor_json_schema(cache_dir, tmp_path):
+    # gateways.yaml's parse is remembered too: reading it needs YAML and validating it JSON Schema (~50 ms of
+    # imports), which a load after an edit to a policy file no longer pays.
+    root = write_bundle(tmp_path / "b", {"orgs.policy": ORGS, "gw.policy": GATEWAY})
+    code = ("import sys, engine\n"
+            f"engine.load({str(root)!r})\n"
+            "print('MODULES', ' '.join(sorted(sys.modules)))\n")
+    env = {**os.environ, cachedir.ENV_DIR: str(cache_dir)}
+    env.pop(cachedir.ENV_DISABLE, None)
+
+    def modules() -> set[str]:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        return set(p.stdout.rpartition("MODULES ")[2].split())
+
+    assert {"yaml", "jsonschema"} <= modules()  # the first load parses everything
+    (root / "policies" / "gw.policy").write_text(GATEWAY + BAR, encoding="utf-8")
+    after_edit = modules()
+    assert "engine.check.checks" in after_edit  # checked and compiled again: the compiled entry missed
+    assert not after_edit & {"yaml", "jsonschema"}

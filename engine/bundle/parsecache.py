@@ -24,14 +24,14 @@ import io
 import pickle
 import threading
 from collections import OrderedDict
-from typing import Optional
+from typing import Callable, Optional, Union
 
 from engine.base.cachedir import PrivateCache, engine_fingerprint
 from engine.base.diagnostics import Diagnostic
 from engine.base.source import SourceFile
 from engine.syntax import model as m
 
-Parsed = tuple[Optional[m.PolicyFile], tuple[Diagnostic, ...]]
+Parsed = tuple[Optional[Union[m.PolicyFile, m.Register]], tuple[Diagnostic, ...]]
 
 MEMORY_TEXT_LIMIT = 64 * 1024 * 1024  # characters of source whose parses are kept in memory
 DISK_ENTRIES = 4096  # parse entries kept in the folder (the oldest are removed)
@@ -86,8 +86,8 @@ class _Memory:
 _memory = _Memory(MEMORY_TEXT_LIMIT)
 
 
-def _key(source: SourceFile) -> str:
-    h = hashlib.sha256(engine_fingerprint().encode() + b"\0")
+def _key(source: SourceFile, kind: str = "policy") -> str:
+    h = hashlib.sha256(engine_fingerprint().encode() + b"\0" + kind.encode() + b"\0")
     name = source.name.encode("utf-8", "surrogateescape")
     text = source.text.encode("utf-8", "surrogateescape")
     h.update(str(len(name)).encode() + b"\0" + name + b"\0" + text)
@@ -102,7 +102,31 @@ class ParseCache:
         self._wrote = False
 
     def parse(self, source: SourceFile) -> tuple[Optional[m.PolicyFile], list[Diagnostic]]:
-        key = _key(source)
+        """A policy file: `engine.syntax.parser.parse_source`, remembered."""
+        def parse_source(src: SourceFile) -> tuple[Optional[m.PolicyFile], list[Diagnostic]]:
+            from engine.syntax.parser import parse_source as parse
+
+            return parse(src)
+
+        parsed, diags = self._cached("policy", source, parse_source)
+        assert parsed is None or isinstance(parsed, m.PolicyFile)
+        return parsed, diags
+
+    def register(self, source: SourceFile) -> tuple[Optional[m.Register], list[Diagnostic]]:
+        """gateways.yaml: `engine.syntax.register.parse_register`, remembered (so that a bundle edited in a
+        policy file is loaded without importing YAML and JSON Schema)."""
+        def parse_register(src: SourceFile) -> tuple[Optional[m.Register], list[Diagnostic]]:
+            from engine.syntax.register import parse_register as parse
+
+            return parse(src)
+
+        parsed, diags = self._cached("register", source, parse_register)
+        assert parsed is None or isinstance(parsed, m.Register)
+        return parsed, diags
+
+    def _cached(self, kind: str, source: SourceFile, compute: Callable[[SourceFile], tuple]
+                ) -> tuple[Optional[Union[m.PolicyFile, m.Register]], list[Diagnostic]]:
+        key = _key(source, kind)
         hit = _memory.get(key)
         if hit is None and self._store is not None:
             hit = self._read(key)
@@ -110,9 +134,7 @@ class ParseCache:
                 _memory.put(key, len(source.text), hit)
         if hit is not None:
             return hit[0], list(hit[1])
-        from engine.syntax.parser import parse_source
-
-        parsed, diags = parse_source(source)
+        parsed, diags = compute(source)
         value: Parsed = (parsed, tuple(diags))
         _memory.put(key, len(source.text), value)
         if self._store is not None:

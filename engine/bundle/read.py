@@ -143,8 +143,6 @@ class ReadResult:
 def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> ReadResult:
     """Read and parse every file of the bundle (each parse remembered by content: engine/bundle/parsecache.py).
     Problems are collected, never raised."""
-    from engine.syntax.register import parse_register
-
     root = Path(root)
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
@@ -169,6 +167,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         return ReadResult(None, tuple(diags), sources)
     listing = list_bundle_files(root)
     diags.extend(listing.diagnostics)
+    parses = ParseCache()
     register = None
     reg = [f for f in listing.files if f.name == REGISTER_NAME]
     if not listing.has_register:
@@ -179,7 +178,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         if src is not None:
             sources[src.name] = src
             diags.extend(control_characters(src))
-            register, reg_diags = parse_register(src)
+            register, reg_diags = parses.register(src)
             diags.extend(reg_diags)
     if not listing.has_policies:
         diags.append(error("missing-policies", f"the bundle `{shown(str(root))}` has no {POLICIES_DIR}/ folder",
@@ -194,7 +193,6 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         paths = []
     files = []
     total = 0
-    parses = ParseCache()
     for name, p in paths:
         src = _read_text(p, name, limits, diags)
         if src is None:
@@ -218,17 +216,15 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
 
 def bundle_from_texts(policies: Mapping[str, str], register_yaml: str) -> ReadResult:
     """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions)."""
-    from engine.syntax.register import parse_register
-
     diags: list[Diagnostic] = []
+    parses = ParseCache()
     sources: dict[str, SourceFile] = {}
     reg_src = SourceFile(REGISTER_NAME, register_yaml)
     sources[REGISTER_NAME] = reg_src
     diags.extend(control_characters(reg_src))
-    register, reg_diags = parse_register(reg_src)
+    register, reg_diags = parses.register(reg_src)
     diags.extend(reg_diags)
     files = []
-    parses = ParseCache()
     for name in sorted(policies):
         # The same name rules as a folder's listing (a revision's names come from git, not from the listing).
         bad_name = file_name_problem(name)
