@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import engine
-import engine.syntax.parser
+import engine.syntax.fastparse
 from conftest import ROOT, write_bundle
 from engine.base import cachedir
 from engine.base.source import SourceFile
@@ -58,15 +58,15 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def parsed_files(monkeypatch) -> list[str]:
-    """The names of the files the parser is actually asked to parse."""
+    """The names of the files a parser is actually asked to parse (the hand-written one is asked first)."""
     seen: list[str] = []
-    real = engine.syntax.parser.parse_source
+    real = engine.syntax.fastparse.parse_fast
 
     def counting(source, *args, **kwargs):
         seen.append(source.name)
         return real(source, *args, **kwargs)
 
-    monkeypatch.setattr(engine.syntax.parser, "parse_source", counting)
+    monkeypatch.setattr(engine.syntax.fastparse, "parse_fast", counting)
     return seen
 
 
@@ -197,3 +197,34 @@ def test_after_editing_a_policy_file_a_fresh_process_needs_neither_yaml_nor_json
     after_edit = modules()
     assert "engine.check.checks" in after_edit  # checked and compiled again: the compiled entry missed
     assert not after_edit & {"yaml", "jsonschema"}
+
+
+def test_a_file_the_hand_written_parser_declines_gets_lark_s_answer_and_diagnostics(cache_dir):
+    # a syntax error: the hand-written parser declines, Lark parses and writes the diagnostic — exactly what
+    # parse_source gives
+    from engine.syntax.parser import parse_source
+
+    src = SourceFile("policies/bad.policy", ORGS + "gateway G {\n  allows ->\n}\n")
+    assert engine.syntax.fastparse.parse_fast(src) is None
+    got = parsecache.ParseCache().parse(src)
+    assert got == parse_source(src) and got[0] is None and got[1]
+
+
+def test_a_valid_bundle_is_loaded_without_importing_lark(tmp_path):
+    root = write_bundle(tmp_path / "b", {"orgs.policy": ORGS, "gw.policy": GATEWAY})
+    code = f"import sys, engine\nengine.load({str(root)!r})\nprint('MODULES', ' '.join(sorted(sys.modules)))\n"
+    env = {**os.environ, cachedir.ENV_DISABLE: "1"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    mods = set(p.stdout.rpartition("MODULES ")[2].split())
+    assert "engine.syntax.fastparse" in mods and "lark" not in mods
+
+
+def test_the_folder_keeps_a_bounded_number_of_bytes(cache_dir, monkeypatch):
+    monkeypatch.setattr(parsecache, "DISK_BYTES", 1)  # every entry is over: only what was just written goes
+    cache = parsecache.ParseCache()
+    cache.parse(SourceFile("policies/a.policy", ORGS))
+    cache.parse(SourceFile("policies/b.policy", ORGS))
+    assert len(entries(cache_dir)) == 2
+    cache.close()
+    assert entries(cache_dir) == []

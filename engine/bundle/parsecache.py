@@ -34,7 +34,8 @@ from engine.syntax import model as m
 Parsed = tuple[Optional[Union[m.PolicyFile, m.Register]], tuple[Diagnostic, ...]]
 
 MEMORY_TEXT_LIMIT = 64 * 1024 * 1024  # characters of source whose parses are kept in memory
-DISK_ENTRIES = 4096  # parse entries kept in the folder (the oldest are removed)
+DISK_ENTRIES = 4096  # parse entries kept in the folder (the oldest are removed) ...
+DISK_BYTES = 512 * 1024 * 1024  # ... and at most this much of them
 ENTRY_MAX_BYTES = 64 * 1024 * 1024
 _PREFIX = "parse-"
 
@@ -104,6 +105,14 @@ class ParseCache:
     def parse(self, source: SourceFile) -> tuple[Optional[m.PolicyFile], list[Diagnostic]]:
         """A policy file: `engine.syntax.parser.parse_source`, remembered."""
         def parse_source(src: SourceFile) -> tuple[Optional[m.PolicyFile], list[Diagnostic]]:
+            # What parse_source answers (the hand-written parser, or Lark when it declines), without importing
+            # Lark (~20 ms of a fresh process) when the hand-written parser accepts the file, as it does every
+            # valid file it is given (tests/test_fastparse.py).
+            from engine.syntax.fastparse import parse_fast
+
+            fast = parse_fast(src)
+            if fast is not None:
+                return fast
             from engine.syntax.parser import parse_source as parse
 
             return parse(src)
@@ -165,9 +174,27 @@ class ParseCache:
             pass
 
     def close(self) -> None:
-        if self._wrote and self._store is not None:
-            self._store.prune(_PREFIX + "*.pickle", DISK_ENTRIES)
-            self._wrote = False
+        """Prune the folder's parse entries (once per bundle, and only after writing): the newest are kept, up
+        to DISK_ENTRIES of them and DISK_BYTES in all."""
+        if not self._wrote or self._store is None:
+            return
+        self._wrote = False
+        entries = []
+        for path in self._store.folder.glob(_PREFIX + "*.pickle"):
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            entries.append((st.st_mtime, st.st_size, path))
+        kept = total = 0
+        for _mtime, size, path in sorted(entries, reverse=True):
+            kept += 1
+            total += size
+            if kept > DISK_ENTRIES or total > DISK_BYTES:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
 
 
 def forget() -> None:
