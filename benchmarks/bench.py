@@ -15,7 +15,7 @@ decision; a disagreement is reported, never dropped.
 Timed per engine: one call per question, `perf_counter_ns` around each, GC off, each run capped at
 --cap-s seconds (n reported); median and p99. Also: load+compile of the large bundle at 1×/2×/4× from
 text (fresh processes: time and peak RSS), `routes` at the large size, `can-share` as a fresh process
-beside `python3 -c pass`, and the full-universe `diff` of the default bundle when engine/diff.py exists.
+beside `python3 -c pass`, and the full-universe `diff` of the default bundle when engine/review/diff.py exists.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import math
 import os
 import platform
 import random
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -217,7 +217,7 @@ def run_scenario(size: str, args) -> dict:
 
     engines += [
         ("lawful-warm", "lawful `allowed` warm (memoised)", lawful_warm, None, None),
-        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, index verdict)", lawful_cold, None, None),
+        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, `evaluate(first_only=True)`)", lawful_cold, None, None),
         ("lawful-batch", "lawful `allowed_many` (batch, memo cleared per batch)", None, lawful_batch, None),
         ("lawful-decide", "lawful `decide` (full explanation: basis, blocks, considered, headline)", lawful_decide, None, None),
         ("lawful-decide-full", "lawful `decide` + verified fixes + routes (CLI default)", lawful_decide_full, None, None),
@@ -306,10 +306,8 @@ with _no_gc():  # as engine.load does
     p = compile_policy(checked, r.sources, [])
     t4 = time.perf_counter()
 c4 = time.process_time()
-p.index  # the decision index is built on the first question; counted apart
-t5 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "read_parse_s": t2 - t1, "check_s": t3 - t2, "compile_s": t4 - t3,
-                  "load_s": t4 - t1, "index_s": t5 - t4, "cpu_s": c4 - c0,
+                  "load_s": t4 - t1, "cpu_s": c4 - c0,
                   # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across exec)
                   "maxrss_mb": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024,
                   "agreements": len(p.agreements), "organisations": len(p.orgs)}))
@@ -332,6 +330,100 @@ def load_scaling(args) -> list[dict]:
     return out
 
 
+RELOAD_SNIPPET = r"""
+import json, sys, time
+pt, wt = time.process_time, time.perf_counter
+mode, root, edit = sys.argv[1], sys.argv[2], sys.argv[3]
+c0, t0 = pt(), wt()
+import engine
+from engine.policy.load import load
+
+def edit_one_file():
+    text = open(edit, encoding="utf-8").read()
+    open(edit, "w", encoding="utf-8").write(text.replace("Generated agreement", "Edited agreement", 1))
+
+out = {}
+if mode == "fresh":  # one load in a fresh process
+    load(root)
+    out = {"cpu_s": pt() - c0, "wall_s": wt() - t0}
+else:  # load, edit one file, load again in the same process (what `lawful serve` does on a change)
+    load(root)
+    out["first_cpu_s"] = pt() - c0
+    edit_one_file()
+    from engine.bundle.read import read_bundle
+    from engine.compile.compiled import compile_policy
+    from engine.policy import cache
+    from engine.policy.load import _finish, _no_gc
+    c1, t1 = pt(), wt()
+    with _no_gc():  # the reload, step by step, as engine.load does it on a cache miss
+        r = read_bundle(root)
+        c2 = pt()
+        checked, diags = _finish(r, None)
+        c3 = pt()
+        policy = engine.Policy.of(compile_policy(checked, r.sources, []))
+        c4 = pt()
+        store = cache.PrivateCache.open()
+        if store is not None:
+            cache._store(store, policy, cache._today())
+        c5 = pt()
+    out.update(cpu_s=c5 - c1, wall_s=wt() - t1, read_parse_s=c2 - c1, check_s=c3 - c2, compile_s=c4 - c3,
+               store_s=c5 - c4)
+print(json.dumps(out))
+"""
+
+
+def reload_timing(args) -> dict:
+    """Issue 18 target 3: loading the large bundle again after editing one of its files, against a full load
+    from text; fresh processes (CPU time), with and without the cache folder, and a reload in one process."""
+    src = bundle_path(args.reload_size, args.workdir)
+    tmp = Path(tempfile.mkdtemp(prefix="lawful-reload-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "LAWFUL_NO_CACHE")}
+    rows: dict = {}
+    try:
+        def fresh_copy() -> tuple[Path, Path]:
+            b = tmp / "bundle"
+            shutil.rmtree(b, ignore_errors=True)
+            shutil.copytree(src, b, ignore=shutil.ignore_patterns(".generated"))
+            files = sorted((b / "policies").glob("agreements-*.policy"))
+            return b, files[len(files) // 2]
+
+        def run(mode: str, b: Path, edit: Path, **extra: str) -> dict:
+            r = subprocess.run([sys.executable, "-c", RELOAD_SNIPPET, mode, str(b), str(edit)], capture_output=True,
+                               text=True, env={**env, **extra}, timeout=3600)
+            if r.returncode != 0:
+                return {"error": r.stderr[-500:]}
+            return json.loads(r.stdout.strip().splitlines()[-1])
+
+        for _ in range(args.reload_runs):
+            b, edit = fresh_copy()
+            cache = str(tmp / f"cache-{len(rows.get('full', []))}")
+            steps = [
+                ("full", run("fresh", b, edit, LAWFUL_NO_CACHE="1")),
+                ("first", run("fresh", b, edit, LAWFUL_CACHE_DIR=cache)),
+                ("hit", run("fresh", b, edit, LAWFUL_CACHE_DIR=cache)),
+            ]
+            text = edit.read_text(encoding="utf-8")
+            edit.write_text(text.replace("Generated agreement", "Edited agreement", 1), encoding="utf-8")
+            steps.append(("edited", run("fresh", b, edit, LAWFUL_CACHE_DIR=cache)))
+            b, edit = fresh_copy()
+            steps.append(("in_process", run("in_process", b, edit, LAWFUL_NO_CACHE="1")))
+            b, edit = fresh_copy()
+            steps.append(("in_process_cache", run("in_process", b, edit, LAWFUL_CACHE_DIR=str(tmp / "cache-serve"))))
+            shutil.rmtree(tmp / "cache-serve", ignore_errors=True)
+            for k, v in steps:
+                rows.setdefault(k, []).append(v)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {}
+    for k, runs in rows.items():
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            med[k] = runs[0]
+            continue
+        med[k] = {f: statistics.median(r[f] for r in ok) for f in ok[0]}
+    return {"size": args.reload_size, "runs": args.reload_runs, "rows": med}
+
+
 def routes_timing(size: str, args, n: int = 200) -> dict:
     import engine
     policy = engine.load(bundle_path(size, args.workdir))
@@ -348,58 +440,30 @@ def routes_timing(size: str, args, n: int = 200) -> dict:
             "with_routes": found}
 
 
-def process_times(cmd: list[str], runs: int, env: Optional[dict] = None) -> dict:
-    """Wall time of a fresh process, and its CPU time (user + system), which other jobs do not inflate."""
-    times, cpu = [], []
-    for _ in range(runs):
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - t0)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs,
-            "cpu_median_s": statistics.median(cpu)}
-
-
 def startup(args) -> dict:
-    exe = Path(sys.executable).parent / "can-share"
-    cmd = [str(exe), "JCP", "ALI", "provider-data", "--purpose", "inspection", "--on", "2005-06-23"]
-    env = {**os.environ}
-    env.pop("LAWFUL_BUNDLE", None)
-    # Python's own bytecode cache on, as on a user's machine (some sandboxes set PYTHONDONTWRITEBYTECODE,
-    # which makes every start compile the engine's modules from source).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    # one run first so that the cache (if any) is written; the median is over the runs after it
-    first = process_times(cmd, 1, env)
-    return {
-        "first_run_s": first["median_s"],
-        "can_share": process_times(cmd, args.startup_runs, env),
-        "can_share_no_cache": process_times(cmd, max(3, args.startup_runs // 3), {**env, "LAWFUL_NO_CACHE": "1"}),
-        "python_pass": process_times([sys.executable, "-c", "pass"], args.startup_runs, env),
-        "system_python_pass": process_times(["python3", "-c", "pass"], args.startup_runs, env),
-        "can_share_allow": process_times([str(exe), "LSC", "ALI", "provider-data", "--purpose", "inspection",
-                                          "--on", "2005-06-23"], args.startup_runs, env),
-    }
+    """Start-up of fresh processes beside `python -c pass` (benchmarks/startup.py), with the interpreter of
+    --startup-venv (default: the one running this harness)."""
+    import startup as st
+
+    venv = args.startup_venv or Path(sys.executable).parent.parent
+    return st.measure(Path(venv) / "bin", args.startup_runs)
 
 
 def diff_timing() -> dict:
     """The full-universe diff of the default bundle: against the same bundle with every agreement and
     restriction (and so every `overrides`) removed — a change whose scope is every gateway's flows — timed
     for the scoped diff and for brute force over every question, which must find the same flows."""
-    if not (ROOT / "engine" / "diff.py").is_file():
+    if not (ROOT / "engine" / "review" / "diff.py").is_file():
         return {"present": False}
     try:
         import re
 
-        from engine.review import diff as d
         from engine.bundle.read import bundle_from_texts, read_bundle
+        from engine.policy.load import _load
+        from engine.review import diff as d
 
         def load(texts: dict, register: str):
-            result = bundle_from_texts(texts, register)
-            return engine._load(result, None)
-
-        import engine
+            return _load(bundle_from_texts(texts, register), None)
 
         read = read_bundle(ROOT)
         register = read.sources["gateways.yaml"].text
@@ -499,6 +563,9 @@ def targets(report: dict) -> list[str]:
         dec = rows["lawful-decide"]["median_us"]
         lines.append(f"| [{size}] warm `allowed` ≤ 3× floor | {warm:.2f} µs vs {floor:.2f} µs = {warm / floor:.2f}× | "
                      f"{verdict(warm <= 3 * floor)} |")
+        cold = rows["lawful-cold"]["median_us"]
+        lines.append(f"| [{size}] cold `allowed` (no memo) ≤ 3× floor | {cold:.2f} µs vs {floor:.2f} µs = "
+                     f"{cold / floor:.2f}× | {verdict(cold <= 3 * floor)} |")
         if "cedar" in rows:
             c = rows["cedar"]["median_us"]
             lines.append(f"| [{size}] unmemoised `decide` (full explanation) ≥ 3× faster than cedarpy | "
@@ -509,17 +576,29 @@ def targets(report: dict) -> list[str]:
                          f"{k / warm:,.0f}× and {k / dec:,.0f}× | {verdict(k / warm >= 10 and k / dec >= 10)} |")
     for row in report.get("load", []):
         if row.get("size") == "large" and "load_s" in row:
-            lines.append(f"| load + compile of 2,000 orgs / 20,000 agreements from text ≤ 2 s | {row['load_s']:.2f} s | "
-                         f"{verdict(row['load_s'] <= 2)} |")
+            cpu = row.get("cpu_s", row["load_s"])
+            lines.append(f"| load + compile of 2,000 orgs / 20,000 agreements from text ≤ 2 s (judged on CPU time) | "
+                         f"{cpu:.2f} s CPU ({row['load_s']:.2f} s wall) | {verdict(cpu <= 2)} |")
             lines.append(f"| peak memory there ≤ 300 MB | {row['maxrss_mb']:.0f} MB | {verdict(row['maxrss_mb'] <= 300)} |")
     loads = [r for r in report.get("load", []) if "load_s" in r]
     if len(loads) >= 2:
         base = loads[0]
-        ratios = ", ".join(f"{r['size']} {r['load_s'] / base['load_s']:.2f}×" for r in loads[1:])
+        t = lambda r: r.get("cpu_s", r["load_s"])  # noqa: E731 — CPU time: other jobs do not inflate it
+        ratios = ", ".join(f"{r['size']} {t(r) / t(base):.2f}×" for r in loads[1:])
         sizes = {"large": 1, "large-2x": 2, "large-4x": 4}
-        linear = all(r["load_s"] / base["load_s"] <= 1.25 * sizes.get(r["size"], 1) / sizes.get(base["size"], 1)
+        linear = all(t(r) / t(base) <= 1.25 * sizes.get(r["size"], 1) / sizes.get(base["size"], 1)
                      for r in loads[1:])
-        lines.append(f"| load grows linearly (1×/2×/4×) | {ratios} | {verdict(linear)} |")
+        lines.append(f"| load grows linearly (1×/2×/4×, CPU time) | {ratios} | {verdict(linear)} |")
+    rl = report.get("reload", {}).get("rows", {})
+    if "cpu_s" in rl.get("full", {}):
+        full = rl["full"]["cpu_s"]
+        for key, what in (("in_process", "in the same process (`lawful serve`'s reload), no cache folder"),
+                          ("in_process_cache", "in the same process with the cache folder (serve's default)"),
+                          ("edited", "in a fresh process, cache folder on")):
+            if "cpu_s" in rl.get(key, {}):
+                x = rl[key]["cpu_s"]
+                lines.append(f"| issue 18.3: reload after editing one file ≤ 15% of a full load — {what} | "
+                             f"{x:.2f} s vs {full:.2f} s CPU = {x / full:.0%} | {verdict(x <= 0.15 * full)} |")
     if report.get("routes"):
         r = report["routes"]
         lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
@@ -529,12 +608,15 @@ def targets(report: dict) -> list[str]:
         lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | {d['median_s']:.2f} s | {verdict(d['median_s'] <= 1)} |")
     else:
         lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | "
-                     f"{'engine/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
+                     f"{'engine/review/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
     st = report.get("startup")
-    if st:
-        lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median | {st['can_share']['median_s']:.3f} s "
-                     f"(`python3 -c pass` {st['python_pass']['median_s']:.3f} s); CPU {st['can_share'].get('cpu_median_s', 0):.3f} s | "
-                     f"{verdict(st['can_share']['median_s'] <= 0.3)} |")
+    if st and "rows" in st:
+        import startup
+
+        cs = st["rows"]["deny"]
+        lines.append(f"| `can-share JCP ALI provider-data` fresh process ≤ 0.3 s median (judged on CPU time) | "
+                     f"CPU {cs['cpu_s']:.3f} s, wall {cs['wall_s']:.3f} s | {verdict(cs['cpu_s'] <= 0.3)} |")
+        lines += startup.target_rows(st)
     return lines
 
 
@@ -546,8 +628,12 @@ def render(report: dict) -> str:
            f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, {m['platform']}; load average at the "
            f"start {m.get('loadavg', '?')} (the machine is shared with other jobs: absolute times vary with them; "
            f"ratios within one run are the comparison). "
-           f"Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
-           "## Targets", ""] + targets(report) + [""]
+           f"Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", ""]
+    if report.get("ran"):
+        out += ["Parts re-run after that with `--only PART --from-json benchmarks/results.json` (the rest is the run "
+                "above): " + "; ".join(f"{k} on {v['date']} (load average {v['loadavg']})"
+                                       for k, v in sorted(report["ran"].items())) + ".", ""]
+    out += ["## Targets", ""] + targets(report) + [""]
     for s in report["scenarios"]:
         ir = s["ir"]
         out += [f"## Scenario `{s['size']}`", "",
@@ -577,23 +663,47 @@ def render(report: dict) -> str:
                        f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | {r.get('cpu_s', float('nan')):.2f} | "
                        f"{r['maxrss_mb']:.0f} |")
         out.append("")
+    rl = report.get("reload", {})
+    if rl.get("rows"):
+        rows = rl["rows"]
+        full = rows.get("full", {}).get("cpu_s")
+        out += ["## Reload after editing one file (issue 18, target 3)", "",
+                f"`python benchmarks/bench.py --only reload` (bundle `{rl['size']}`: a copy of it; one agreement's title "
+                f"edited in one of its 16 files; medians of {rl['runs']} rounds; CPU time of the process, from its start "
+                "for a fresh process):", "",
+                "| load | CPU s | × full load | wall s |", "|---|---:|---:|---:|"]
+        labels = {"full": "full load from text, fresh process, no cache (`LAWFUL_NO_CACHE=1`)",
+                  "first": "first load with an empty cache folder (parses; writes every file's parse and the compiled bundle)",
+                  "hit": "the unchanged bundle again (compiled-bundle entry)",
+                  "edited": "after editing one file, fresh process: 15 parses from the folder, 1 parsed; checks, compile; "
+                            "the new compiled bundle written",
+                  "in_process": "after editing one file, in the same process (the serve path), no cache folder: "
+                                "15 parses from memory",
+                  "in_process_cache": "the same with the cache folder on (serve's default: it also writes the entries)"}
+        for key, label in labels.items():
+            r = rows.get(key, {})
+            if "cpu_s" not in r:
+                out.append(f"| {label} | error: {r.get('error', 'not run')} | | |")
+                continue
+            out.append(f"| {label} | {r['cpu_s']:.2f} | {r['cpu_s'] / full:.0%} | {r['wall_s']:.2f} |" if full else
+                       f"| {label} | {r['cpu_s']:.2f} | — | {r['wall_s']:.2f} |")
+        for key in ("in_process", "in_process_cache"):
+            r = rows.get(key, {})
+            if "read_parse_s" in r:
+                out.append("")
+                out.append(f"Steps of the reload {'with' if key.endswith('cache') else 'without'} the cache folder (CPU s): "
+                           f"read and parse {r['read_parse_s']:.2f}, check {r['check_s']:.2f}, compile {r['compile_s']:.2f}, "
+                           f"write the compiled-bundle entry {r['store_s']:.2f}.")
+        out.append("")
     if report.get("routes"):
         r = report["routes"]
         out += [f"`routes` on the `{r['size']}` bundle: {r['n']} random questions, median {r['median_ms']:.3f} ms, "
                 f"p99 {r['p99_ms']:.2f} ms ({r['with_routes']} with at least one route).", ""]
     st = report.get("startup")
-    if st:
-        out += ["## Start-up", "",
-                "| command | median wall s | median CPU s | min wall s | max wall s | runs |", "|---|---:|---:|---:|---:|---:|"]
-        for label, key in (("`can-share JCP ALI provider-data --purpose inspection --on 2005-06-23` (deny)", "can_share"),
-                           ("`can-share LSC ALI provider-data --purpose inspection --on 2005-06-23` (allow)", "can_share_allow"),
-                           ("the same with `LAWFUL_NO_CACHE=1` (parse and compile every time)", "can_share_no_cache"),
-                           ("`python3 -c pass` (the same interpreter, the project's venv)", "python_pass"),
-                           ("`python3 -c pass` on the PATH outside the venv (here a pyenv shim)", "system_python_pass")):
-            t = st[key]
-            out.append(f"| {label} | {t['median_s']:.3f} | {t.get('cpu_median_s', float('nan')):.3f} | {t['min_s']:.3f} | "
-                       f"{t['max_s']:.3f} | {t['runs']} |")
-        out += ["", f"First run (writes the compiled-bundle cache): {st['first_run_s']:.3f} s.", ""]
+    if st and "rows" in st:
+        import startup
+
+        out += startup.render_section(st) + [""]
     d = report.get("diff", {})
     if d.get("median_s") is not None:
         text = (f"Full-universe diff of the default bundle on 2005-06-23: the bundle against itself with every agreement and "
@@ -601,7 +711,7 @@ def render(report: dict) -> str:
                 f"median, {d['flows']} flows changed. Brute force over every question ({d['universe']:,}): "
                 f"{d['brute_s']:.2f} s, {d['brute_flows']} flows; {'the same flows' if d['agree'] else 'DIFFERENT FLOWS'}.")
     else:
-        text = "Not measured: " + ("engine/diff.py is not in this branch." if not d.get("present") else d.get("error", ""))
+        text = "Not measured: " + ("engine/review/diff.py is not in this branch." if not d.get("present") else d.get("error", ""))
     out += ["## `diff`", "", text, ""]
     if report.get("notes"):
         out += ["## Notes", ""] + report["notes"]
@@ -616,6 +726,44 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def rerun_parts(a) -> int:
+    """Re-run some parts of the report and merge them into earlier raw results (each part keeps the date and
+    load average of its own run: `ran` records them)."""
+    report = json.loads(a.from_json.read_text(encoding="utf-8")) if a.from_json else {"machine": machine(), "scenarios": []}
+    a.peers = {p for p in a.peers.split(",") if p}
+    a.load_sizes = [s for s in a.load_sizes.split(",") if s]
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    parts = {p for p in a.only.split(",") if p}
+    unknown = parts - {"scenarios", "load", "reload", "routes", "startup", "diff"}
+    if unknown:
+        raise SystemExit(f"--only: unknown part(s) {', '.join(sorted(unknown))}")
+    ran = report.setdefault("ran", {})
+    for part in sorted(parts):
+        ran[part] = {k: machine()[k] for k in ("date", "loadavg")}
+    if "scenarios" in parts:
+        report["scenarios"] = [run_scenario(size, a) for size in a.sizes.split(",") if size]
+    if "load" in parts:
+        report["load"] = load_scaling(a)
+    if "reload" in parts:
+        report["reload"] = reload_timing(a)
+    if "routes" in parts:
+        report["routes"] = routes_timing(a.routes_size, a)
+    if "startup" in parts:
+        report["startup"] = startup(a)
+    if "diff" in parts:
+        report["diff"] = diff_timing()
+    if a.notes and a.notes.is_file():
+        report["notes"] = [a.notes.read_text(encoding="utf-8")]
+    text = render(report)
+    print(text)
+    if a.write:
+        a.write.write_text(text, encoding="utf-8")
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    disagreements = sum(r["disagreements"] for s in report["scenarios"] for r in s["engines"])
+    return 1 if disagreements else 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="default,small,medium,large", help="scenarios: default and/or generator sizes")
@@ -625,7 +773,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--peers", default="cedar,rego,casbin")
     ap.add_argument("--load-sizes", default="large,large-2x,large-4x", help="'' to skip the load scaling")
     ap.add_argument("--routes-size", default="large", help="'' to skip")
+    ap.add_argument("--reload-size", default="large", help="bundle for the reload-after-one-edit timing ('' to skip)")
+    ap.add_argument("--reload-runs", type=int, default=3)
     ap.add_argument("--startup-runs", type=int, default=15, help="0 to skip")
+    ap.add_argument("--startup-venv", type=Path, default=None,
+                    help="virtual environment whose python and can-share are timed (default: this interpreter's); "
+                         "issue 18 asks for the one the README's `pip install -e '.[test]'` makes")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     ap.add_argument("--write", type=Path, help="write the Markdown report here")
     ap.add_argument("--json", type=Path, help="write the raw results here")
@@ -633,7 +786,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="Markdown appended to the report (the profiles that explain the results)")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, few questions, no scaling")
     ap.add_argument("--from-json", type=Path, help="re-render a report from raw results (--json) without re-running")
+    ap.add_argument("--only", default="", help="re-run only these parts (scenarios,load,routes,startup,diff) and "
+                    "keep the rest from --from-json's results; e.g. --only load --from-json benchmarks/results.json")
     a = ap.parse_args(argv)
+    if a.only:
+        return rerun_parts(a)
     if a.from_json:
         report = json.loads(a.from_json.read_text(encoding="utf-8"))
         if a.notes and a.notes.is_file():
@@ -645,6 +802,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if a.quick:
         a.sizes, a.questions, a.cap_s, a.load_sizes, a.routes_size, a.startup_runs = "small", 200, 2.0, "", "", 0
+        a.reload_size = ""
     a.peers = {p for p in a.peers.split(",") if p}
     a.load_sizes = [s for s in a.load_sizes.split(",") if s]
     a.workdir.mkdir(parents=True, exist_ok=True)
@@ -653,6 +811,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         report["scenarios"].append(run_scenario(size, a))
     if a.load_sizes:
         report["load"] = load_scaling(a)
+    if a.reload_size:
+        report["reload"] = reload_timing(a)
     if a.routes_size:
         report["routes"] = routes_timing(a.routes_size, a)
     if a.startup_runs:

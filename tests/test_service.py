@@ -233,6 +233,9 @@ def test_requests_during_repeated_reloads_always_get_a_whole_answer(tmp_path):
 
         t = threading.Thread(target=ask)
         t.start()
+        deadline = time.monotonic() + 30  # the reloads must overlap the requests: wait for the first answer
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.005)
         extra = bundle / "policies" / "extra.policy"
         for i in range(8):
             if i % 2 == 0:

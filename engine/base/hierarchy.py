@@ -86,6 +86,8 @@ class Tree:
 def find_cycles(parents: Mapping[str, Optional[str]]) -> list[list[str]]:
     """Every loop in the parent relation, each as its nodes in order (each node has one parent, so the
     loops are disjoint and simple_cycles stays linear)."""
+    if not _has_loop(parents):  # the usual case: every load checks, and importing networkx is ~70 ms
+        return []
     import networkx as nx
 
     g: nx.DiGraph[str] = nx.DiGraph()
@@ -93,6 +95,22 @@ def find_cycles(parents: Mapping[str, Optional[str]]) -> list[list[str]]:
     g.add_edges_from((c, p) for c, p in parents.items() if p is not None and p in parents)
     cycles = [sorted_cycle(c) for c in nx.simple_cycles(g)]
     return sorted(cycles)
+
+
+def _has_loop(parents: Mapping[str, Optional[str]]) -> bool:
+    """Whether following parents from some node comes back to a node on the same walk. Only says whether
+    to ask networkx for the loops (it finds and reports them); each node has one parent, so one pass."""
+    done: set[str] = set()
+    for start in parents:
+        walk: set[str] = set()
+        node: Optional[str] = start
+        while node is not None and node in parents and node not in done:
+            if node in walk:
+                return True
+            walk.add(node)
+            node = parents[node]
+        done |= walk
+    return False
 
 
 def sorted_cycle(cycle: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from engine.base.source import SourceFile, Span
 from engine.base.filenames import file_name_problem
 from engine.base.text import code_point, find_in_text
 from engine.bundle.files import POLICIES_DIR, REGISTER_NAME, list_bundle_files, shown
+from engine.bundle.parsecache import ParseCache
 
 # parser (Lark) and register (YAML, JSON Schema) are imported where files are parsed, so that finding a
 # bundle and answering from the compiled-bundle cache never pay for importing them.
@@ -133,10 +134,8 @@ class ReadResult:
 
 
 def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> ReadResult:
-    """Read and parse every file of the bundle. Problems are collected, never raised."""
-    from engine.syntax.parser import parse_source
-    from engine.syntax.register import parse_register
-
+    """Read and parse every file of the bundle (each parse remembered by content: engine/bundle/parsecache.py).
+    Problems are collected, never raised."""
     root = Path(root)
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
@@ -163,6 +162,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         return ReadResult(None, tuple(diags), sources)
     listing = list_bundle_files(root)
     diags.extend(listing.diagnostics)
+    parses = ParseCache()
     register = None
     reg = [f for f in listing.files if f.name == REGISTER_NAME]
     if not listing.has_register:
@@ -173,7 +173,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         if src is not None:
             sources[src.name] = src
             diags.extend(control_characters(src))
-            register, reg_diags = parse_register(src)
+            register, reg_diags = parses.register(src)
             diags.extend(reg_diags)
     if not listing.has_policies:
         diags.append(error("missing-policies", f"the bundle `{shown(str(root))}` has no {POLICIES_DIR}/ folder",
@@ -199,10 +199,11 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
             break
         sources[name] = src
         diags.extend(control_characters(src))
-        parsed, file_diags = parse_source(src)
+        parsed, file_diags = parses.parse(src)
         diags.extend(file_diags)
         if parsed is not None:
             files.append(parsed)
+    parses.close()
     if register is None:
         return ReadResult(None, tuple(diags), sources)
     return ReadResult(m.Bundle(tuple(files), register, str(root)), tuple(diags), sources)
@@ -213,20 +214,17 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str,
                       parse_register: Optional[Callable[[SourceFile], tuple[Optional[m.Register], list[Diagnostic]]]] = None,
                       ) -> ReadResult:
     """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions, the
-    language server). `parse` and `parse_register` stand in for `parse_source` and the register's reader (the
-    language server passes ones that keep the models of files that did not change)."""
-    from engine.syntax.parser import parse_source as parse_one
-    from engine.syntax.register import parse_register as parse_yaml
-
-    parse_source = parse or parse_one
-    parse_register = parse_register or parse_yaml
-
+    language server). `parse` and `parse_register` stand in for the per-file parse cache (the language server
+    passes ones that keep the models of files that did not change)."""
     diags: list[Diagnostic] = []
+    parses = ParseCache()
+    parse_one = parse or parses.parse
+    parse_yaml = parse_register or parses.register
     sources: dict[str, SourceFile] = {}
     reg_src = SourceFile(REGISTER_NAME, register_yaml)
     sources[REGISTER_NAME] = reg_src
     diags.extend(control_characters(reg_src))
-    register, reg_diags = parse_register(reg_src)
+    register, reg_diags = parse_yaml(reg_src)
     diags.extend(reg_diags)
     files = []
     for name in sorted(policies):
@@ -243,10 +241,11 @@ def bundle_from_texts(policies: Mapping[str, str], register_yaml: str,
                                Span(name, 1, 1)))
             continue
         diags.extend(control_characters(src))
-        parsed, file_diags = parse_source(src)
+        parsed, file_diags = parse_one(src)
         diags.extend(file_diags)
         if parsed is not None:
             files.append(parsed)
+    parses.close()
     if not policies:
         diags.append(error("empty-bundle", "the bundle holds no policy file", Span(POLICIES_DIR, 0, 0)))
     if register is None:

@@ -41,25 +41,29 @@ class Question:
     assume: frozenset = frozenset()
 
 
+NO_ASSUMPTIONS: frozenset = frozenset()  # shared by every question that assumes nothing
+
+
 def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date],
               assume: Iterable[str]) -> Question:
     """Resolve names (case-insensitive, aliases) or raise UnknownNameError with suggestions.
 
     Arguments of the wrong type raise TypeError saying which (a string `assume` would otherwise be read as
     one statute per letter); a datetime counts as its date."""
-    for what, value in (("source", source), ("recipient", recipient), ("data", data), ("purpose", purpose)):
-        if not isinstance(value, str):
-            raise TypeError(f"`{what}` must be a name (str), not {type(value).__name__}")
+    if not (isinstance(source, str) and isinstance(recipient, str) and isinstance(data, str)
+            and isinstance(purpose, str)):  # one test on the hot path; the loop only to say which
+        for what, value in (("source", source), ("recipient", recipient), ("data", data), ("purpose", purpose)):
+            if not isinstance(value, str):
+                raise TypeError(f"`{what}` must be a name (str), not {type(value).__name__}")
     if isinstance(on, dt.datetime):
         on = on.date()
     elif on is not None and not isinstance(on, dt.date):
         raise TypeError(f"`on` must be a datetime.date, not {type(on).__name__}")
     if isinstance(assume, (str, bytes)):
         raise TypeError("`assume` must be a list of statute ids, not a single string")
-    return Question(
-        source=policy.org_key(source), recipient=policy.org_key(recipient), data=policy.data_key(data),
-        purpose=policy.purpose_key(purpose), on=on or dt.date.today(),
-        assume=frozenset(policy.statute_key(s) for s in assume))
+    return Question(policy.org_key(source), policy.org_key(recipient), policy.data_key(data),
+                    policy.purpose_key(purpose), on or dt.date.today(),
+                    frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
 
 
 # ---- the evaluation ---------------------------------------------------------------------------------
@@ -76,7 +80,7 @@ class Considered:
     span: Optional[Span] = None
 
 
-@dataclass
+@dataclass(slots=True)  # made for every verdict: slots make it cheaper to build
 class Outcome:
     allowed: bool
     basis: Optional[tuple[CGateway, Optional[CAgreement]]] = None
@@ -111,12 +115,15 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
              explain: bool = False, first_only: bool = False) -> Outcome:
     """Apply the rules to one question. `explain` records every candidate that did not apply and why;
     `first_only` (the verdict alone) stops at the first basis found instead of collecting them all."""
-    out = Outcome(allowed=False)
+    out = Outcome(False)
     note = out.considered.append if explain else None
     on, assume, data, purpose = q.on, q.assume, q.data, q.purpose
 
     # 0. both organisations exist on the date
+    dated = policy.org_end, policy.org_start
     for k in (q.source, q.recipient):
+        if k not in dated[0] and k not in dated[1]:  # most organisations exist at every date: skip the call
+            continue
         why = org_absent(policy, k, on)
         if why is None:
             continue

@@ -18,7 +18,8 @@ Safety (issue 19, item 4; the rules are in engine/base/cachedir.py):
 - anything unexpected on reading (corrupt, truncated, foreign, unauthentic) is a miss, never an error.
 
 Where: $LAWFUL_CACHE_DIR, else $XDG_CACHE_HOME/lawful, else ~/.cache/lawful. `LAWFUL_NO_CACHE=1` disables it.
-The Lark parser's LALR tables are kept there too, the same way (engine/syntax/parser.py).
+The Lark parser's LALR tables are kept there too, the same way (engine/syntax/parser.py), and each policy
+file's parse (engine/bundle/parsecache.py), so that a bundle edited in one file parses only that file.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import gc
 import os
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from engine.base.source import SourceFile
 
@@ -18,12 +18,16 @@ from engine.base.diagnostics import Diagnostic, Severity
 
 from engine.errors import DiagnosticsError
 from engine.bundle.read import ReadResult, bundle_from_texts, read_bundle, resolve_bundle
-from engine.check.checks import Checked, check
 from engine.compile.compiled import compile_policy
 from engine.policy.facade import Policy
 
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.check.checks import Checked
+
 
 def _finish(result: ReadResult, on: Optional[dt.date]) -> tuple[Optional[Checked], list[Diagnostic]]:
+    from engine.check.checks import check  # here: a bundle answered from the cache is never checked again
+
     diags = list(result.diagnostics)
     if result.bundle is None or any(d.severity is Severity.ERROR for d in diags):
         # Still run the checks that can run, so one pass reports every problem it can find.
