@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -46,6 +47,36 @@ statutes:
     title: Proposed legal gateway for education and skills data
     status: proposed
 """
+
+
+# The smallest bundle with one lawful flow (LSC -> ALI, provider data for inspection), for cache and loader tests.
+LSC_ALI_POLICY = """\
+organisation LSC "Learning and Skills Council"
+organisation ALI "Adult Learning Inspectorate"
+data provider-data "Provider data"
+purpose inspection "Inspection"
+gateway LSC-INSPECTION "LSC may give provider data to inspectorates" {
+  statute LSA-2000 "section 1"
+  allows LSC -> ALI
+  data provider-data
+  for inspection
+}
+"""
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Iterator[Path]:
+    """A private, empty cache folder for this test (compiled bundles, parses), and the in-memory parses
+    forgotten before and after."""
+    from engine.base import cachedir
+    from engine.bundle import parsecache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(cachedir.ENV_DIR, str(folder))
+    monkeypatch.delenv(cachedir.ENV_DISABLE, raising=False)
+    parsecache.forget()
+    yield folder
+    parsecache.forget()
 
 
 def write_bundle(root: Path, policies: dict[str, str], register: str = MINI_REGISTER) -> Path:

@@ -13,22 +13,11 @@ import engine
 from engine.base import cachedir
 import engine.policy.load
 
-from conftest import write_bundle
+from conftest import LSC_ALI_POLICY, write_bundle
 
 D = dt.date(2005, 6, 23)
 
-POLICY = """\
-organisation LSC "Learning and Skills Council"
-organisation ALI "Adult Learning Inspectorate"
-data provider-data "Provider data"
-purpose inspection "Inspection"
-gateway LSC-INSPECTION "LSC may give provider data to inspectorates" {
-  statute LSA-2000 "section 1"
-  allows LSC -> ALI
-  data provider-data
-  for inspection
-}
-"""
+POLICY = LSC_ALI_POLICY
 
 BAR = """\
 restriction BAR "A bar" {
@@ -36,14 +25,6 @@ restriction BAR "A bar" {
   forbids LSC -> ALI
 }
 """
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cachedir.ENV_DIR, str(folder))
-    monkeypatch.delenv(cachedir.ENV_DISABLE, raising=False)
-    return folder
 
 
 def entries(folder: Path) -> list[Path]:

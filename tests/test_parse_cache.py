@@ -47,16 +47,6 @@ restriction BAR "A bar" {
 
 
 @pytest.fixture
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(cachedir.ENV_DIR, str(folder))
-    monkeypatch.delenv(cachedir.ENV_DISABLE, raising=False)
-    parsecache.forget()
-    yield folder
-    parsecache.forget()
-
-
-@pytest.fixture
 def parsed_files(monkeypatch) -> list[str]:
     """The names of the files a parser is actually asked to parse (the hand-written one is asked first)."""
     seen: list[str] = []

@@ -24,25 +24,14 @@ from pathlib import Path
 import pytest
 
 import engine
-from conftest import write_bundle
+from conftest import LSC_ALI_POLICY, write_bundle
 from engine.base import cachedir
 from engine.policy import cache
 from victim import drop_privileges_prefix, world_dir
 
 D = dt.date(2005, 6, 23)
 
-POLICY = """\
-organisation LSC "Learning and Skills Council"
-organisation ALI "Adult Learning Inspectorate"
-data provider-data "Provider data"
-purpose inspection "Inspection"
-gateway LSC-INSPECTION "LSC may give provider data to inspectorates" {
-  statute LSA-2000 "section 1"
-  allows LSC -> ALI
-  data provider-data
-  for inspection
-}
-"""
+POLICY = LSC_ALI_POLICY
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="planting files owned by another user needs root")
 

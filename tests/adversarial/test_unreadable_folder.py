@@ -17,21 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_bundle
+from conftest import LSC_ALI_POLICY, write_bundle
 from victim import assert_no_traceback, lawful, make_world_readable, python, world_dir
 
-POLICY = """\
-organisation LSC "Learning and Skills Council"
-organisation ALI "Adult Learning Inspectorate"
-data provider-data "Provider data"
-purpose inspection "Inspection"
-gateway LSC-INSPECTION "LSC may give provider data to inspectorates" {
-  statute LSA-2000 "section 1"
-  allows LSC -> ALI
-  data provider-data
-  for inspection
-}
-"""
+POLICY = LSC_ALI_POLICY
 
 BAR = """\
 restriction BAR "LSC may not give provider data to ALI" {
