@@ -73,6 +73,9 @@ EXIT_OK, EXIT_DENY, EXIT_ERROR = 0, 1, 2
 
 BUNDLE_HELP = "Bundle folder (gateways.yaml + policies/). Default: $LAWFUL_BUNDLE, the current folder if it is a bundle, else the shipped bundle."
 ASSUME_HELP = "Treat this (proposed) statute as in force. Repeatable."
+GIVEN_HELP = ("A declared condition (a fact only a person can establish, such as a court order) to treat as "
+              "established. Repeatable.")
+EXPRESS_ONLY_HELP = "Treat gateways resting on an implied power (`power implied`) as absent."
 
 
 class TextOrJson(str, Enum):
@@ -123,6 +126,8 @@ def can_share(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every gateway, agreement and restriction considered."),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Append each decision to this keyed, chained log (JSON lines) before answering."),
     audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
+    given: List[str] = typer.Option([], "--given", metavar="CONDITION", help=GIVEN_HELP),
+    express_only: bool = typer.Option(False, "--express-only", help=EXPRESS_ONLY_HELP),
 ) -> None:
     """Is this flow lawful? ALLOW or DENY, the reasons, and what would make it lawful.
 
@@ -132,7 +137,8 @@ def can_share(
 
     _emit(decide.can_share(source, recipient, data, purpose=purpose, on=on, assume=assume, bundle=bundle,
                            fmt=fmt.value, verbose=verbose, audit_log=audit_log, colour=_colour(),
-                           audit_key=audit_key))
+                           audit_key=audit_key, given=given, express_only=express_only))
+
 
 
 @app.command("check")

@@ -124,12 +124,13 @@ PINNED = {
     "organisation": "part-of, aka, succeeds",
     "data": "under, marker*",
     "purpose": "under",
-    "gateway": "statute!, allows!*, data!, for!, valid, overrides, requires agreement, lawful-basis, article-9, "
-               "article-10, onward, note*",
+    "gateway": "statute!, power, allows!*, data!, for!, valid, overrides, requires agreement, requires condition*, "
+               "lawful-basis, article-9, article-10, onward, note*",
     "restriction": "statute, one-way+*, forbids+*, data, for, valid, except*, note*",
     "agreement": "from!, data!, for!, under!, lawful-basis, article-9, article-10, valid, review, owner, onward, "
-                 "requires*, note*",
+                 "requires*, requires condition*, note*",
     "test": "expect*",
+    "condition": "note*",
 }
 
 

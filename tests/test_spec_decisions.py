@@ -8,6 +8,7 @@ A file holds a small bundle and the questions asked of it:
     cases:
       - name: a short sentence
         ask: JCP -> ALI provider-data for inspection on 2005-06-23 assuming DCA-GATEWAY-2006
+             # then optionally: given C1, C2 · express-only
         verdict: deny                 # allow | deny
         because: [SSAA-1992-s123]     # each id is among Decision.reason_ids()
         not_because: [X]              # none of these is
@@ -24,6 +25,9 @@ A file holds a small bundle and the questions asked of it:
         fixes: [assume-statute]       # these fix kinds are offered (each is verified below)
         no_fixes: true                # no fix at all is offered
         raises: {kind: organisation, name: ALJ, suggestions: [ALI]}   # UnknownNameError instead
+        relied_on: [C]                # exactly the conditions the ALLOW rests on (ids)
+        missing: [C]                  # exactly the conditions not given on a DENY (ids)
+        power: implied                # Decision.power (express | implied | null)
 
 (`ask` is one line because YAML reads a bare `on:` key as a boolean.)
 
@@ -51,7 +55,8 @@ FILES = sorted(SPEC.glob("*.yaml"))
 
 _ASK = re.compile(
     r"^\s*(?P<source>\S+)\s*->\s*(?P<recipient>\S+)\s+(?P<data>\S+)(?:\s+for\s+(?P<purpose>\S+))?"
-    r"(?:\s+on\s+(?P<on>\d{4}-\d{2}-\d{2}))?(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?\s*$")
+    r"(?:\s+on\s+(?P<on>\d{4}-\d{2}-\d{2}))?(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?"
+    r"(?:\s+given\s+(?P<given>\S+(?:\s*,\s*\S+)*))?(?:\s+(?P<express_only>express-only))?\s*$")
 
 
 def parse_ask(text: str) -> dict:
@@ -60,6 +65,8 @@ def parse_ask(text: str) -> dict:
     q = m.groupdict()
     q["on"] = dt.date.fromisoformat(q["on"]) if q["on"] else dt.date(2005, 6, 23)
     q["assume"] = [s.strip() for s in q["assume"].split(",")] if q["assume"] else []
+    q["given"] = [s.strip() for s in q["given"].split(",")] if q["given"] else []
+    q["express_only"] = bool(q["express_only"])
     return q
 
 
@@ -94,8 +101,13 @@ def _cases():
 CASES = _cases()
 
 
+def _extra(q: dict) -> dict:
+    return {"given": q.get("given", []), "express_only": q.get("express_only", False)}
+
+
 def _decide(policy: engine.Policy, q: dict) -> engine.Decision:
-    return policy.decide(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"])
+    return policy.decide(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"],
+                         **_extra(q))
 
 
 @pytest.mark.parametrize("path,index", CASES)
@@ -116,8 +128,8 @@ def test_decision_case(path: Path, index: int):
     d = _decide(policy, q)
     shown = f"\n{d.headline}\nreasons: {sorted(d.reason_ids())}\nconsidered: {[(c.id, c.code, c.reason) for c in d.considered]}"
     assert d.verdict == case["verdict"], shown
-    assert policy.allowed(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"]) \
-        == d.allowed
+    assert policy.allowed(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"],
+                          **_extra(q)) == d.allowed
     ids = d.reason_ids()
     for rid in case.get("because", []):
         assert rid.lower() in ids, f"`{rid}` not among the reasons{shown}"
@@ -160,6 +172,12 @@ def test_decision_case(path: Path, index: int):
         assert len(d.conditions) == len(case["conditions"]), d.conditions
         for got, want in zip(d.conditions, case["conditions"]):
             assert want in got.text
+    if "relied_on" in case:
+        assert [c.id for c in d.conditions_relied_on] == case["relied_on"], d.conditions_relied_on
+    if "missing" in case:
+        assert sorted({c.id for c in d.conditions_missing}) == sorted(case["missing"]), d.conditions_missing
+    if "power" in case:
+        assert d.power == case["power"], shown
     kinds = [f.kind for f in d.fixes]
     for kind in case.get("fixes", []):
         assert kind in kinds, f"no `{kind}` fix among {[f.description for f in d.fixes]}{shown}"
@@ -233,6 +251,8 @@ def verify_fix(path: Path, policy: engine.Policy, q: dict, fix) -> None:
         q["data"] = fix.data
     elif fix.kind == "other-purpose":
         q["purpose"] = fix.purpose
+    elif fix.kind == "given-conditions":
+        q["given"] = list(q.get("given", [])) + list(fix.args["conditions"])
     else:
         pytest.fail(f"unknown fix kind {fix.kind}")
     policies, register = bundle_texts(_spec(path))

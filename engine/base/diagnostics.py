@@ -44,8 +44,8 @@ CODES: dict[str, str] = {
     "an agreement).",
     # `engine.syntax.clauses.explain` adds what each kind of block needs, from the clause table.
     "missing-clause": "A block lacks a clause it needs.",
-    "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction "
-    "or statute. Names are case-insensitive and organisations may be named by an alias.",
+    "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction, "
+    "condition or statute. Names are case-insensitive and organisations may be named by an alias.",
     "wrong-kind": "A name refers to a declaration of another kind than the clause needs (for example a "
     "purpose where an organisation is expected).",
     "unknown-statute": "A `statute` clause names an id that gateways.yaml does not register.",
@@ -130,6 +130,11 @@ CODES: dict[str, str] = {
     "dask-unavailable": "The Dask engine of `lawful audit` could not run: dask and distributed are not "
     "installed (pip install 'lawful[dask]'), or the scheduler given with --scheduler cannot be reached.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
+    # issue 13
+    "implied-power": "(info) Flows that a gateway resting on an implied power (`power implied`: reasonably "
+    "incidental to a body's functions, or a common-law power) allows, and no express gateway does: each such ALLOW "
+    "says so in its headline. A lawyer reads an implied power very differently from an express one; take advice, "
+    "or cite the express power if there is one. `can-share --express-only` answers as if implied powers were absent.",
 }
 
 

@@ -41,6 +41,7 @@ class Checked:
     purpose_tree: Optional[Tree] = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unresolved: bool = False  # some reference did not resolve: later semantic stages would mislead
+    conditions: dict[str, m.ConditionDecl] = field(default_factory=dict)  # issue 13
 
     @property
     def ok(self) -> bool:
@@ -557,10 +558,44 @@ def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: O
                                      span or ref.span))
 
 
+# ---- stage: conditions (issue 13) ---------------------------------------------------------------------
+
+
+def stage_conditions(c: Checked) -> None:
+    """`condition` declarations (once each) and every condition named by `requires` or `except … when`: a
+    typo must be a diagnostic, never a condition no question can give (a silent DENY)."""
+    for item in sorted(c.bundle.items(m.ConditionDecl), key=lambda i: (i.span.file, i.span.line, i.span.column)):
+        first = c.conditions.get(item.id.key)
+        if first is not None:
+            c.diagnostics.append(error(
+                "duplicate-id", f"condition `{item.id.text}` is declared twice", item.id.span,
+                "identifiers are case-insensitive; rename one of them",
+                related=[(f"`{first.id.text}` first declared", first.id.span)]))
+            continue
+        c.conditions[item.id.key] = item
+    named: list[m.Name] = []
+    for g in c.gateways.values():
+        named += g.conditions
+    for a in c.agreements.values():
+        named += a.conditions
+    for r in c.restrictions.values():
+        for e in r.exceptions:
+            named += e.when
+    for n in named:
+        if n.key in c.conditions:
+            continue
+        c.unresolved = True
+        sugg = did_you_mean(n.text, [x.id.text for x in c.conditions.values()])
+        c.diagnostics.append(error("unknown-name", f"unknown condition `{n.text}`", n.span,
+                                   f"did you mean {', '.join(f'`{x}`' for x in sugg)}?" if sugg else
+                                   f"declare it with `condition {n.text} \"…\"` (what a person must establish)"))
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("symbols", stage_symbols),
     ("clauses", stage_clauses),
     ("names", stage_names),
+    ("conditions", stage_conditions),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
     ("register", stage_register),

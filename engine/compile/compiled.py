@@ -50,6 +50,9 @@ class CGateway:
     overrides: frozenset
     valid: Optional[m.Validity]
     window: "Window"
+    # issue 13
+    conditions: frozenset = frozenset()  # condition keys a flow under it needs the question to give
+    implied: bool = False  # `power implied`: reasonably incidental to functions, or common law
 
     @property
     def id(self) -> str:
@@ -89,6 +92,7 @@ class CAgreement:
     gateway: str  # key of the gateway it relies on
     valid: Optional[m.Validity]
     hypothetical: bool = False  # made up by a what-if (a fix being verified), never from the bundle
+    conditions: frozenset = frozenset()  # issue 13: condition keys a flow under it needs the question to give
 
     @property
     def id(self) -> str:
@@ -151,6 +155,7 @@ class CompiledPolicy:
         self.purposes: dict[str, m.Purpose] = dict(c.purposes)
         self.statutes: dict[str, m.Statute] = dict(c.statutes)
         self.tests: tuple[m.PolicyTest, ...] = tuple(c.tests)
+        self.conditions: dict[str, m.ConditionDecl] = dict(c.conditions)  # issue 13
 
         # Sensitivity of each data category as a flow of it carries it (cautious: parts count).
         self.sensitivity: dict[str, frozenset[str]] = {k: frozenset(c.effective(k)) for k in self.data}
@@ -182,7 +187,8 @@ class CompiledPolicy:
                 provision=g.statute.provision if g.statute else None, pairs=party_scopes(g.allows),
                 data=data_in(g.data), purposes=purposes_in(g.purposes),
                 requires_agreement=g.requires_agreement, overrides=frozenset(n.key for n in g.overrides),
-                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid))
+                valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid),
+                conditions=frozenset(n.key for n in g.conditions), implied=g.power == "implied")
         self.restrictions: dict[str, CRestriction] = {}
         for k, r in sorted(c.restrictions.items()):
             self.restrictions[k] = CRestriction(
@@ -202,7 +208,8 @@ class CompiledPolicy:
                 dirs.append((dirs[0][1], dirs[0][0]))
             self.agreements[k] = CAgreement(
                 key=k, model=a, directions=tuple(dirs), data=data_in(a.data), purposes=purposes_in(a.purposes),
-                gateway=a.under.key if a.under else "", valid=a.valid)
+                gateway=a.under.key if a.under else "", valid=a.valid,
+                conditions=frozenset(n.key for n in a.conditions))
 
         # Indexes: every rule under each organisation its source scope reaches, so a question looks at one
         # bucket (plus the rules open to any source).
@@ -307,6 +314,15 @@ class CompiledPolicy:
         cited = getattr(self.gateways.get(k) or self.restrictions.get(k), "statute", None)
         suggestions = [cited.id] if cited is not None else did_you_mean(name, [s.id for s in self.statutes.values()])
         raise UnknownNameError("statute", name, suggestions)
+
+    def condition_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.conditions:
+            return k
+        raise UnknownNameError("condition", name, did_you_mean(name, [c.id.text for c in self.conditions.values()]))
+
+    def condition_name(self, key: str) -> str:
+        return self.conditions[key].id.text
 
     def rule(self, name: str):
         """The gateway, restriction or agreement with this id (case-insensitive), or None."""

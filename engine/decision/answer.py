@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
-from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConsiderationDict, DecisionDict, FixDict,
-                                    HopDict, RuleDict, RouteDict, Verdict)
+from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConditionUseDict, ConsiderationDict,
+                                    DecisionDict, FixDict, HopDict, RuleDict, RouteDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -90,8 +90,26 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class ConditionUse:
+    """A declared condition (`condition ID "title"`) a rule needs: relied on by an ALLOW (the question gave it),
+    or missing on a DENY. `kind` and `rule` say which rule needs it (a gateway's or agreement's `requires`, a
+    restriction's `except … when`)."""
+
+    id: str
+    title: str
+    kind: str  # gateway | agreement | restriction
+    rule: str
+    span: Optional[Span]
+
+    def to_dict(self) -> ConditionUseDict:
+        return {"id": self.id, "title": self.title, "kind": self.kind, "rule": self.rule,
+                "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
 class Fix:
     kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data | other-purpose
+    #           | given-conditions (issue 13)
     description: str
     statute: Optional[str] = None
     gateway: Optional[str] = None
@@ -181,6 +199,12 @@ class Decision:
     fixes: tuple[Fix, ...]
     routes: tuple[Route, ...] = ()
     sensitivity: tuple[str, ...] = ()
+    # issue 13
+    given: tuple[str, ...] = ()  # conditions the question asserted
+    express_only: bool = False  # the question treated implied powers as absent
+    conditions_relied_on: tuple[ConditionUse, ...] = ()  # on an ALLOW: every given condition it rests on
+    conditions_missing: tuple[ConditionUse, ...] = ()  # on a DENY: conditions candidates needed, not given
+    power: Optional[str] = None  # on an ALLOW: "express", or "implied" when it rests only on implied powers
 
     @property
     def allowed(self) -> bool:
@@ -203,7 +227,8 @@ class Decision:
             "verdict": self.verdict,
             "headline": self.headline,
             "question": {"source": self.source, "recipient": self.recipient, "data": self.data,
-                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume)},
+                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume),
+                         "given": list(self.given), "express_only": self.express_only},
             "sensitivity": list(self.sensitivity),
             "basis": self.basis.to_dict() if self.basis else None,
             "blocks": [b.to_dict() for b in self.blocks],
@@ -211,6 +236,9 @@ class Decision:
             "conditions": [c.to_dict() for c in self.conditions],
             "fixes": [f.to_dict() for f in self.fixes],
             "routes": [r.to_dict() for r in self.routes],
+            "conditions_relied_on": [c.to_dict() for c in self.conditions_relied_on],
+            "conditions_missing": [c.to_dict() for c in self.conditions_missing],
+            "power": self.power,
         }
 
 

@@ -33,6 +33,9 @@ class Why(str, Enum):
     NO_ARTICLE_9 = "no-article-9"
     NO_ARTICLE_10 = "no-article-10"
     BLOCKED = "blocked"  # args: restrictions (ids)
+    # issue 13
+    CONDITION_NOT_GIVEN = "condition-not-given"  # args: conditions (ids), titles
+    IMPLIED_POWER_EXCLUDED = "implied-power-excluded"  # the question asked for express powers only
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED})

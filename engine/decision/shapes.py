@@ -33,6 +33,8 @@ class QuestionDict(TypedDict):
     purpose: str
     on: str
     assume: list[str]
+    given: list[str]
+    express_only: bool
 
 
 class BasisDict(TypedDict):
@@ -64,6 +66,14 @@ class ConsiderationDict(TypedDict):
 class ConditionDict(TypedDict):
     text: str
     agreement: str
+    span: Optional[SpanDict]
+
+
+class ConditionUseDict(TypedDict):
+    id: str
+    title: str
+    kind: str
+    rule: str
     span: Optional[SpanDict]
 
 
@@ -111,3 +121,6 @@ class DecisionDict(TypedDict):
     conditions: list[ConditionDict]
     fixes: list[FixDict]
     routes: list[RouteDict]
+    conditions_relied_on: list[ConditionUseDict]
+    conditions_missing: list[ConditionUseDict]
+    power: Optional[str]

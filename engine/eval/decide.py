@@ -24,8 +24,8 @@ from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestr
 from engine.base.source import Span
 from engine.decision.answer import RuleRef
 from engine.decision.reasons import STATUTE_REASONS, Why
-from engine.eval.rules import (agreement_covers, in_force, org_absent, restriction_check, sensitivity_gap, valid_on,
-                               window_args)
+from engine.eval.rules import (agreement_covers, conditions_unmet, in_force, org_absent, power_excluded,
+                               restriction_check, sensitivity_gap, valid_on, when_keys, window_args)
 
 
 
@@ -39,10 +39,13 @@ class Question:
     purpose: str
     on: dt.date
     assume: frozenset = frozenset()
+    # issue 13
+    given: frozenset = frozenset()  # condition keys the question asserts (`--given`)
+    express_only: bool = False  # implied powers count as absent (`--express-only`)
 
 
 def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date],
-              assume: Iterable[str]) -> Question:
+              assume: Iterable[str], given: Iterable[str] = (), express_only: bool = False) -> Question:
     """Resolve names (case-insensitive, aliases) or raise UnknownNameError with suggestions.
 
     Arguments of the wrong type raise TypeError saying which (a string `assume` would otherwise be read as
@@ -56,10 +59,13 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError(f"`on` must be a datetime.date, not {type(on).__name__}")
     if isinstance(assume, (str, bytes)):
         raise TypeError("`assume` must be a list of statute ids, not a single string")
+    if isinstance(given, (str, bytes)):
+        raise TypeError("`given` must be a list of condition ids, not a single string")
     return Question(
         source=policy.org_key(source), recipient=policy.org_key(recipient), data=policy.data_key(data),
         purpose=policy.purpose_key(purpose), on=on or dt.date.today(),
-        assume=frozenset(policy.statute_key(s) for s in assume))
+        assume=frozenset(policy.statute_key(s) for s in assume),
+        given=frozenset(policy.condition_key(c) for c in given), express_only=bool(express_only))
 
 
 # ---- the evaluation ---------------------------------------------------------------------------------
@@ -86,6 +92,10 @@ class Outcome:
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended/starts on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties, data and purpose match
     bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
+    # issue 13: conditions the candidates needed and the question did not give ((kind, key, conditions, span)),
+    # and the exceptions that lifted a restriction only because the question gave their conditions
+    unmet: list[tuple[str, str, frozenset, Optional[Span]]] = field(default_factory=list)
+    excepted: list[tuple[CRestriction, m.Exception_]] = field(default_factory=list)
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -132,10 +142,14 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
     # still reports every bar the flow meets (the verdict is DENY either way).
     cand = policy.candidates(q.source, q.recipient)
     for r in cand.restrictions:
-        fires, why, exc = restriction_check(policy, r, q.source, q.recipient, data, purpose, on, assume)
+        fires, why, exc = restriction_check(policy, r, q.source, q.recipient, data, purpose, on, assume, q.given)
         if fires:
             out.firing.append(r)
-        elif why is not None and note:
+            if why is Why.CONDITION_NOT_GIVEN and exc is not None:
+                out.unmet.append(("restriction", r.key, conditions_unmet(when_keys(exc), q.given), exc.span))
+        elif why is Why.EXCEPTION and exc is not None and exc.when:
+            out.excepted.append((r, exc))
+        if not fires and why is not None and note:
             if why is Why.EXCEPTION and exc is not None:
                 note(Considered("restriction", r.key, why, {"at": exc.span}, exc.span))
             else:
@@ -165,6 +179,18 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if note:
                 note(_rule_miss("gateway", g, why, policy))
             continue
+        why = power_excluded(g, q.express_only)
+        if why is not None:
+            if note:
+                note(Considered("gateway", g.key, why, {}, clause_span(g.model, "power")))
+            continue
+        unmet = conditions_unmet(g.conditions, q.given)
+        if unmet:
+            span = clause_span(g.model, "requires condition")
+            out.unmet.append(("gateway", g.key, unmet, span))
+            if note:
+                note(Considered("gateway", g.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+            continue
         in_force_agreements: list[Optional[CAgreement]] = []
         for a in covering + extra_by_gateway.get(g.key, []):
             if not agreement_covers(a, q.source, q.recipient):
@@ -184,6 +210,13 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 if note:
                     note(Considered("agreement", a.key, why, window_args(why, None, a.valid, policy),
                                     clause_span(a.model, "valid")))
+                continue
+            unmet = conditions_unmet(a.conditions, q.given)
+            if unmet:
+                span = clause_span(a.model, "requires condition")
+                out.unmet.append(("agreement", a.key, unmet, span))
+                if note:
+                    note(Considered("agreement", a.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
                 continue
             in_force_agreements.append(a)
         if g.requires_agreement and not in_force_agreements:
@@ -216,7 +249,8 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         for option in usable:
             bases.append((g, option, lifted))
     if bases:
-        bases.sort(key=lambda b: (bool(b[2]), b[0].key, b[1].key if b[1] else ""))
+        # preferred: lifting no restriction, then resting on an express power, then by ids
+        bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
         out.bases = [(b[0], b[1]) for b in bases]
         out.allowed = True
         out.basis = out.bases[0]
@@ -259,6 +293,13 @@ def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
     return RuleRef(kind, rule.id, rule.model.title, rule.model.span, statute=s.id if s else None,
                    statute_title=s.title if s else None, citation=s.citation if s else None,
                    provision=rule.provision, url=m.provision_url(s.url, rule.provision) if s else None)
+
+
+def condition_args(policy: CompiledPolicy, keys: Iterable[str]) -> dict:
+    """The arguments of a condition reason: ids and titles, in id order."""
+    ordered = sorted(keys)
+    return {"conditions": [policy.condition_name(k) for k in ordered],
+            "titles": [policy.conditions[k].title for k in ordered]}
 
 
 def with_assumptions(q: Question, extra: Iterable[str]) -> Question:

@@ -150,12 +150,36 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
             fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
 
+    # Conditions only a person can establish (issue 13): the flow decided again with them given.
+    fixes += _given_conditions(policy, q, out, ok)
+
     # Another purpose for which the same flow is lawful.
     others = [p for p in sorted(policy.purposes) if p != q.purpose and ok(replace(q, purpose=p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
-    order = {"renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
+    order = {"given-conditions": -1,
+             "renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
              "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]
+
+
+def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
+    """The smallest sets of conditions the candidates asked for that, given, make the flow lawful (each rule's
+    own set first, then all of them together), verified by deciding again; at most two."""
+    sets = sorted({frozenset(c) for _kind, _key, c, _span in out.unmet}, key=lambda c: (len(c), sorted(c)))
+    if len(sets) > 1:
+        sets.append(frozenset().union(*sets))
+    found: list[tuple[frozenset, Fix]] = []
+    for needed in sets:
+        if any(keys <= needed for keys, _ in found):
+            continue  # a smaller set already does it
+        if ok(replace(q, given=q.given | needed)):
+            keys = sorted(needed)
+            found.append((needed, Fix("given-conditions", "", args={
+                "conditions": [policy.condition_name(k) for k in keys],
+                "titles": [policy.conditions[k].title for k in keys]})))
+        if len(found) == 2:
+            break
+    return [f for _, f in found]

@@ -376,10 +376,12 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
 
 
 def routes(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-           assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> list[Route]:
+           assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT, given: Iterable[str] = (),
+           express_only: bool = False) -> list[Route]:
     """`CompiledPolicy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
     UnknownNameError for an unknown name and RequestError when max_hops is outside 1..8."""
     from engine.eval.decide import normalise
 
     check_max_hops(max_hops)
-    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume), max_hops)
+    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume, given, express_only),
+                       max_hops)

@@ -69,10 +69,12 @@ def valid_on(valid: Optional[m.Validity], on: dt.date) -> Optional[Why]:
 # ---- rule 1: restrictions (deny overrides) -----------------------------------------------------------------
 
 def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, recipient: str, data: str,
-                      purpose: str, on: dt.date, assume: frozenset
+                      purpose: str, on: dt.date, assume: frozenset, given: frozenset = frozenset()
                       ) -> tuple[bool, Optional[Why], Optional[m.Exception_]]:
     """(fires, why it does not, the exception that covers the flow). `NO_MATCH` when the flow is outside
-    the restriction's parties, data or purposes (nothing to report)."""
+    the restriction's parties, data or purposes (nothing to report). An exception that would cover the flow
+    but for conditions the question does not give (`except … when C`) leaves the restriction firing, and is
+    returned with `CONDITION_NOT_GIVEN` (what would lift it)."""
     if r.data is not None and data not in r.data:
         return NO_MATCH
     if r.purposes is not None and purpose not in r.purposes:
@@ -84,6 +86,7 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
     if why is not None:
         return False, why, None
     anonymised = "anonymised" in policy.sensitivity[data]
+    wanting: Optional[m.Exception_] = None
     for anon_only, to, purposes, exc in r.exceptions:
         if anon_only and not anonymised:
             continue
@@ -91,8 +94,11 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
             continue
         if purposes is not None and purpose not in purposes:
             continue
+        if exc.when and conditions_unmet(when_keys(exc), given):
+            wanting = wanting or exc
+            continue
         return False, Why.EXCEPTION, exc
-    return FIRES
+    return FIRES if wanting is None else (True, Why.CONDITION_NOT_GIVEN, wanting)
 
 
 # ---- rules 2-4: a gateway, its agreement, the lawful basis ---------------------------------------------
@@ -132,3 +138,21 @@ def window_args(why: Why, w: Optional[Window], valid: Optional[m.Validity], poli
     if why is Why.EXPIRED:
         return {"on": w.valid_to if w is not None else valid.end if valid else None}
     return {}
+
+
+# ---- issue 13: conditions the engine cannot see, and the strength of a power ----------------------------
+
+def when_keys(exc: m.Exception_) -> frozenset:
+    """The conditions an `except … when C, …` clause needs."""
+    return frozenset(n.key for n in exc.when)
+
+
+def conditions_unmet(needed: frozenset, given: frozenset) -> frozenset:
+    """What a rule needs that the question does not give: a fact only a person can establish is never presumed
+    (fail closed); `given` asserts it."""
+    return needed - given if needed else needed
+
+
+def power_excluded(g: CGateway, express_only: bool) -> Optional[Why]:
+    """`express_only`: a gateway resting on an implied power (`power implied`) counts as absent."""
+    return Why.IMPLIED_POWER_EXCLUDED if express_only and g.implied else None

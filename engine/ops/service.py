@@ -266,6 +266,10 @@ class Question(BaseModel):
                                description="Proposed statutes to treat as in force.")
     fixes: bool = Field(True, description="On a DENY, find the nearest verified changes that would make it lawful.")
     routes: bool = Field(True, description="On a DENY, find lawful indirect routes.")
+    given: list[Name] = Field(default_factory=list, max_length=50,
+                              description="Declared conditions (facts only a person can establish) to treat as "
+                                          "established.")
+    express_only: bool = Field(False, description="Treat gateways resting on an implied power as absent.")
 
 
 class Batch(BaseModel):
@@ -299,6 +303,8 @@ class RoutesQuestion(BaseModel):
     on: Optional[Day] = None
     assume: list[Name] = Field(default_factory=list, max_length=20)
     max_hops: int = Field(4, ge=1, le=8)
+    given: list[Name] = Field(default_factory=list, max_length=50)
+    express_only: bool = False
 
 
 class _Open(BaseModel):
@@ -349,6 +355,14 @@ class ConditionOut(_Open):
     span: Optional[SpanOut]
 
 
+class ConditionUseOut(_Open):
+    id: str
+    title: str
+    kind: str
+    rule: str
+    span: Optional[SpanOut]
+
+
 class FixOut(_Open):
     kind: str
     description: str
@@ -384,6 +398,8 @@ class QuestionOut(_Open):
     purpose: str
     on: str
     assume: list[str]
+    given: list[str] = Field(default_factory=list)
+    express_only: bool = False
 
 
 class DecisionOut(_Open):
@@ -400,6 +416,12 @@ class DecisionOut(_Open):
     conditions: list[ConditionOut]
     fixes: list[FixOut]
     routes: list[RouteOut]
+    conditions_relied_on: list[ConditionUseOut] = Field(
+        default_factory=list, description="On an allow: every given condition it rests on.")
+    conditions_missing: list[ConditionUseOut] = Field(
+        default_factory=list, description="On a deny: conditions the candidates needed that were not given.")
+    power: Optional[str] = Field(None, description="On an allow: `express`, or `implied` when it rests only on "
+                                                   "implied powers (take legal advice).")
 
 
 class Decisions(BaseModel):
@@ -576,7 +598,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         return _errors(422, items or [{"code": "bad-request", "message": "the request is malformed"}])
 
     def decide_one(policy: Policy, q: Question) -> list[dict]:
-        kw = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes)
+        kw = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes, given=q.given,
+                  express_only=q.express_only)
         if q.purpose is None:
             return [d.to_dict() for d in policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)]
         return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw).to_dict()]
@@ -625,7 +648,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         policy = holder.current.policy
         try:
             found = policy.routes(body.source, body.recipient, body.data, body.purpose, on=body.on,
-                                  assume=body.assume, max_hops=body.max_hops)
+                                  assume=body.assume, max_hops=body.max_hops, given=body.given,
+                                  express_only=body.express_only)
         except UnknownNameError as exc:
             return _errors(422, [_unknown(exc, None)])
         question = {"source": policy.org_name(policy.org_key(body.source)),
@@ -633,7 +657,9 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "data": policy.data_name(policy.data_key(body.data)),
                     "purpose": policy.purpose_name(policy.purpose_key(body.purpose)),
                     "on": (body.on or dt.date.today()).isoformat(),
-                    "assume": sorted(policy.statutes[policy.statute_key(s)].id for s in body.assume)}
+                    "assume": sorted(policy.statutes[policy.statute_key(s)].id for s in body.assume),
+                    "given": sorted(policy.condition_name(policy.condition_key(c)) for c in body.given),
+                    "express_only": body.express_only}
         answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)

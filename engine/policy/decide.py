@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import Basis, Block, Condition, Consideration, Decision, Fix
+from engine.decision.answer import Basis, Block, Condition, ConditionUse, Consideration, Decision, Fix
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import Question, deciding_clause, rule_ref
@@ -69,9 +69,10 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         from engine.eval.routes import find_routes
 
         found_routes = tuple(find_routes(policy, q))
+    relied_on, unmet, power = _conditions_and_power(policy, out)
     if basis is not None:
         headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
-                                          [r.id for r in out.overridden])
+                                          [r.id for r in out.overridden], power)
     else:
         missing: Optional[tuple[str, dt.date, str]] = None
         if out.missing_org:
@@ -84,5 +85,33 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         source=policy.org_name(q.source), recipient=policy.org_name(q.recipient), data=policy.data_name(q.data),
         purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.statutes[s].id for s in q.assume)),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
-        fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])))
+        fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
+        given=tuple(sorted(policy.condition_name(k) for k in q.given)), express_only=q.express_only,
+        conditions_relied_on=relied_on, conditions_missing=unmet, power=power)
+
+
+def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
+                          ) -> tuple[tuple[ConditionUse, ...], tuple[ConditionUse, ...], Optional[str]]:
+    """Issue 13. On an ALLOW: every condition it rests on (the basis's `requires`, and the `except … when` that
+    lifted a restriction the flow met) and the strength of its power ("implied" only when every basis rests on
+    an implied power: the preferred basis is express whenever one is). On a DENY: the conditions candidates
+    needed that the question did not give."""
+    def use(kind: str, rule_id: str, keys, span) -> list[ConditionUse]:
+        return [ConditionUse(policy.condition_name(k), policy.conditions[k].title, kind, rule_id, span)
+                for k in sorted(keys)]
+
+    if out.allowed and out.basis is not None:
+        g, a = out.basis
+        relied = use("gateway", g.id, g.conditions, evaluation.clause_span(g.model, "requires condition"))
+        if a is not None:
+            relied += use("agreement", a.id, a.conditions, evaluation.clause_span(a.model, "requires condition"))
+        for r, exc in out.excepted:
+            relied += use("restriction", r.id, [n.key for n in exc.when], exc.span)
+        return tuple(dict.fromkeys(relied)), (), "implied" if g.implied else "express"
+    ids = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions}
+    missing: list[ConditionUse] = []
+    for kind, key, keys, span in out.unmet:
+        rule = ids[kind].get(key)
+        missing += use(kind, rule.id if rule is not None else key, keys, span)
+    return (), tuple(dict.fromkeys(missing)), None
 

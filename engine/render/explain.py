@@ -24,6 +24,10 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     q = f"{d.source} → {d.recipient}: {d.data} for {d.purpose} on {d.on.isoformat()}"
     if d.assume:
         q += f", assuming {', '.join(d.assume)}"
+    if d.given:
+        q += f", given {', '.join(d.given)}"
+    if d.express_only:
+        q += ", express powers only"
     lines.append(style(q, "dim"))
     if d.basis:
         g = d.basis.gateway
@@ -46,6 +50,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         elif onward == "none":
             onward += f" (it may not leave {d.recipient})"
         lines.append(f"  onward disclosure: {onward}")
+        if d.power == "implied":
+            lines.append("  power: implied (reasonably incidental to the body's functions, or common law): "
+                         "take legal advice")
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"
@@ -56,6 +63,14 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{_where(b.span or r.span)}")
             if r.url:
                 lines.append(f"            {r.url}")
+    if d.conditions_relied_on:
+        lines.append("conditions relied on (given):")
+        for u in d.conditions_relied_on:
+            lines.append(f"  - {u.title} ({u.id}), for {u.kind} {u.rule}{_where(u.span)}")
+    if d.conditions_missing:
+        lines.append("conditions not given:")
+        for u in d.conditions_missing:
+            lines.append(f"  - {u.title} ({u.id}), for {u.kind} {u.rule}{_where(u.span)}")
     if d.conditions:
         lines.append("conditions the sender must meet:")
         for c in d.conditions:

@@ -58,6 +58,10 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
         return f"purpose `{args['purpose']}` not covered"
     if why is Why.BLOCKED:
         return "blocked by " + ", ".join(f"`{r}`" for r in args["restrictions"])
+    if why is Why.CONDITION_NOT_GIVEN:
+        return "needs " + conditions_text(args) + ", which the question does not give"
+    if why is Why.IMPLIED_POWER_EXCLUDED:
+        return "it rests on an implied power, and the question asks for express powers only"
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
@@ -86,11 +90,13 @@ def cites(ref: RuleRef) -> str:
     return f"{ref.statute_title}{' ' + short_provision(ref.provision) if ref.provision else ''}"
 
 
-def allowed_headline(gateway: RuleRef, agreement: Optional[str], lifted: Sequence[str]) -> str:
+def allowed_headline(gateway: RuleRef, agreement: Optional[str], lifted: Sequence[str],
+                     power: Optional[str] = None) -> str:
     cite = f" ({cites(gateway)})" if cites(gateway) else ""
     under = f" and agreement {agreement}" if agreement else ""
     lift = f", lifting {', '.join(lifted)}" if lifted else ""
-    return f"ALLOWED — under gateway {gateway.id}{cite}{under}{lift}"
+    implied = "on an implied power: take legal advice — " if power == "implied" else ""
+    return f"ALLOWED — {implied}under gateway {gateway.id}{cite}{under}{lift}"
 
 
 def denied_headline(on: dt.date, missing: Optional[tuple[str, dt.date, str]], blocks: Sequence[Block],
@@ -114,6 +120,11 @@ def denied_headline(on: dt.date, missing: Optional[tuple[str, dt.date, str]], bl
     expired = [c for c in considered if c.kind == "agreement" and c.code == "expired"]
     if not any_candidate:
         return "DENIED — no legal gateway allows this flow"
+    needing = [c for c in considered if c.why == Why.CONDITION_NOT_GIVEN.value and c.kind != "restriction"]
+    if needing:  # issue 13: a fact only a person can establish
+        return f"DENIED — lawful only if {conditions_text(needing[0].args, flags=True)}"
+    if codes == {"implied-power-excluded"}:
+        return "DENIED — only an implied power would allow it, and the question asks for express powers only"
     if "no-agreement" in codes and expired:
         return f"DENIED — agreement {expired[0].id} {expired[0].reason}; no other agreement in force covers it"
     if "no-agreement" in codes:
@@ -182,4 +193,18 @@ def fix(f: Fix) -> str:
     if f.kind == "other-purpose":
         names = ", ".join(f"`{p}`" for p in a["purposes"])
         return f"ask for another purpose: the same flow is lawful for {names}"
+    if f.kind == "given-conditions":
+        return conditions_text(a, flags=True) + (" is established" if len(a["conditions"]) == 1 else
+                                                 " are established")
     raise ValueError(f"unknown fix kind {f.kind!r}")
+
+
+# ---- issue 13: conditions -----------------------------------------------------------------------------------
+
+def conditions_text(args: Mapping[str, Any], flags: bool = False) -> str:
+    """`Authority of the Commissioners of HMRC` (`commissioners-authority`), …; with `flags`, the options that
+    assert them: `Authority of the Commissioners of HMRC (--given commissioners-authority)`."""
+    pairs = list(zip(args["titles"], args["conditions"]))
+    if flags:
+        return " and ".join(f"{t} (--given {i})" for t, i in pairs)
+    return " and ".join(f"{t} (`{i}`)" for t, i in pairs)

@@ -98,14 +98,17 @@ def _valid(kw: str, v: m.Validity) -> list[Segment]:
 
 
 def _except(kw: str, e: m.Exception_) -> list[Segment]:
+    when: list[Segment] = [("kw", "when"), ("list", _names(e.when))] if e.when else []
     if e.anonymised:
-        return [("kw", f"{kw} anonymised")]
+        return [("kw", f"{kw} anonymised")] + when
     if e.to:
         segs: list[Segment] = [("kw", f"{kw} to"), ("list", _names(e.to))]
         if e.purposes:
             segs += [("kw", "for"), ("list", _names(e.purposes))]
-        return segs
-    return [("kw", f"{kw} for"), ("list", _names(e.purposes))]
+        return segs + when
+    if e.purposes:
+        return [("kw", f"{kw} for"), ("list", _names(e.purposes))] + when
+    return [("kw", f"{kw} when"), ("list", _names(e.when))]
 
 
 def _from(kw: str, value: tuple) -> list[Segment]:

@@ -10,7 +10,8 @@ a paragraph in `diagnostics.CODES`:
 - `dead-agreement`: every flow the agreement covers is blocked by a restriction its gateway does not lift;
 - `overlapping-agreements`: two agreements under the same gateway cover some of the same flows at once;
 - `unusable-exception`: a restriction's `except` clause covers no flow that any gateway allows;
-- `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive.
+- `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive;
+- `implied-power` (info): flows that a gateway resting on an implied power allows and no express power does.
 """
 
 from __future__ import annotations
@@ -247,6 +248,60 @@ def lint_isolated(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagno
     return out
 
 
+MAX_IMPLIED_EXAMPLES = 3
+
+
+def implied_only_flows(policy: CompiledPolicy, g, on: dt.date) -> Optional[list[tuple[str, str, str, str]]]:
+    """Every flow gateway `g` (`power implied`) lets through on `on` that is denied once implied powers count
+    as absent (`express_only`): the ALLOWs that rest only on an implied power. Each is decided twice by the
+    one evaluator. None when the gateway's scopes are too wide to enumerate."""
+    from engine.eval.decide import Question, allowed
+    from engine.eval.routes import related
+
+    all_orgs = frozenset(policy.orgs)
+    flows = 0
+    out = []
+    for src, dst in g.pairs:
+        src = all_orgs if src is None else src
+        dst = all_orgs if dst is None else dst
+        flows += len(src) * len(dst) * len(g.data) * len(g.purposes)
+        if flows > MAX_FLOWS_PER_AGREEMENT:
+            return None
+        for s, r, d, p in itertools.product(sorted(src), sorted(dst), sorted(g.data), sorted(g.purposes)):
+            if related(policy, s, r):
+                continue
+            q = Question(s, r, d, p, on)
+            if allowed(policy, q) and not allowed(policy, Question(s, r, d, p, on, express_only=True)):
+                out.append((s, r, d, p))
+    return sorted(set(out))
+
+
+def lint_implied_powers(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Issue 13: list the ALLOWs that rest only on an implied power (one diagnostic per such gateway)."""
+    out = []
+    for g in policy.gateways.values():
+        if not g.implied:
+            continue
+        found = implied_only_flows(policy, g, on)
+        if found is None:
+            out.append(Diagnostic("implied-power", f"gateway `{g.id}` rests on an implied power; its scope is too "
+                                  "wide to list the flows that rest on it alone", g.model.id.span, Severity.INFO))
+            continue
+        if not found:
+            continue
+        shown = "; ".join(f"{policy.org_name(s)} -> {policy.org_name(r)} {policy.data_name(d)} for "
+                          f"{policy.purpose_name(p)}" for s, r, d, p in found[:MAX_IMPLIED_EXAMPLES])
+        more = f" and {len(found) - MAX_IMPLIED_EXAMPLES} more" if len(found) > MAX_IMPLIED_EXAMPLES else ""
+        out.append(Diagnostic(
+            "implied-power",
+            f"{len(found)} flow{'s' if len(found) != 1 else ''} on {on.isoformat()} "
+            f"rest{'s' if len(found) == 1 else ''} only on the implied power of gateway `{g.id}`: {shown}{more}",
+            g.model.id.span, Severity.INFO,
+            "a lawyer reads an implied or common-law power differently from an express gateway: take advice, or "
+            "cite the express power if there is one (`can-share --express-only` shows the flows without it)"))
+    return out
+
+
 LINT_STAGES: list[tuple[str, LintStage]] = [
     ("agreement-expiring", lint_expiring),
     ("no-review-date", lint_review_date),
@@ -254,6 +309,7 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
     ("overlapping-agreements", lint_overlapping),
     ("unusable-exception", lint_unusable_exceptions),
     ("isolated-organisation", lint_isolated),
+    ("implied-power", lint_implied_powers),
 ]
 
 

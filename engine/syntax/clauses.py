@@ -51,7 +51,8 @@ SHAPES = {
     "onward": "none | to names | only-for names | as-discloser: (kind, targets)",
     "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
     "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
-    "exception": "anonymised | to names (for names)? | for names: (anonymised, to, purposes)",
+    "exception": "(anonymised | to names (for names)? | for names) (when names)? | when names: "
+                 "(anonymised, to, purposes, when)",
     "succeeds": "NAME on DATE: (Name, date)",
     "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming names)? (because names)?",
 }
@@ -146,6 +147,8 @@ BLOCKS: tuple[Block, ...] = (
     Block("restriction", "Restriction", "restriction", "_clause", True, True, "what a statute forbids"),
     Block("agreement", "Agreement", "agreement", "_clause", True, True, "what the partners signed"),
     Block("test", "PolicyTest", "test", "expect", True, False, "expected decisions, checked by `lawful test`"),
+    Block("condition", "ConditionDecl", "condition_decl", "_condition_opt", False, True,
+          "a fact only a person can establish, asserted by a question with `given`"),
 )
 
 # In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
@@ -178,8 +181,9 @@ CLAUSES: tuple[Clause, ...] = (
            ("valid 2005-06-22 to 2008-06-21", "valid from 2005-06-22", "valid until 2008-06-21"),
            inner=("to", "from", "until")),
     Clause("except", ("except",), "exception", _uses(restriction=OPTIONAL), "exceptions", EACH, ("except_clause",),
-           "flows outside the bar", ("except anonymised", "except to DWP for fraud-prevention", "except for audit"),
-           inner=("anonymised", "to", "for")),
+           "flows outside the bar", ("except anonymised", "except to DWP for fraud-prevention", "except for audit",
+                                     "except when court-order", "except to DWP for fraud-prevention when court-order"),
+           inner=("anonymised", "to", "for", "when")),
     Clause("overrides", ("overrides",), "names", _uses(gateway=OPTIONAL), "overrides", ONCE, ("overrides",),
            "restrictions this gateway is lawful authority despite", ("overrides SSAA-1992-s123",)),
     Clause("requires agreement", ("requires", "agreement"), "flag", _uses(gateway=OPTIONAL), "requires_agreement",
@@ -201,7 +205,8 @@ CLAUSES: tuple[Clause, ...] = (
            inner=("none", "to", "only-for", "as-discloser")),
     Clause("requires", ("requires",), "string", _uses(agreement=OPTIONAL), "requires", EACH, ("requires",),
            "a condition the decision reports back", ('requires "pseudonymised before transfer"',)),
-    Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL), "notes",
+    Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL,
+                                              condition=OPTIONAL), "notes",
            EACH, ("note",), "a remark for readers", ('note "see the 2005 review"',)),
     # options of declarations
     Clause("part-of", ("part-of",), "name", _uses(organisation=OPTIONAL), "parent", ONCE, ("part_of",),
@@ -217,6 +222,14 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("expect", ("expect",), "expect", _uses(test=OPTIONAL), "expectations", EACH, ("expect",),
            "an expected decision", ("expect allow JCP -> ALI provider-data for inspection on 2005-06-23",),
            inner=("allow", "deny", "for", "on", "assuming", "because")),
+    # issue 13: conditions and the strength of a power
+    Clause("requires condition", ("requires",), "names",
+           _uses(gateway=Use(after="requires agreement"), agreement=Use(after="requires")), "conditions", CONCAT,
+           ("requires_condition",), "conditions (declared with `condition`) a flow needs the question to give",
+           ("requires commissioners-authority",), forms=("requires CONDITION",)),
+    Clause("power", ("power",), "choice", _uses(gateway=Use(after="statute")), "power", ONCE, ("power",),
+           "how strong the power is: `express` (the default) or `implied` (incidental, or common law)",
+           ("power express", "power implied"), choices=("express", "implied")),
 )
 
 # ---- lookups --------------------------------------------------------------------------------------------

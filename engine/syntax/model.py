@@ -112,6 +112,7 @@ class Exception_:
     to: tuple[Name, ...] = ()
     purposes: tuple[Name, ...] = ()
     span: Span = _span()
+    when: tuple[Name, ...] = ()  # `when CONDITION, …`: the exception holds only when the question gives these
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,9 @@ class Gateway:
     notes: tuple[str, ...] = ()
     span: Span = _span()
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # issue 13
+    conditions: tuple[Name, ...] = ()  # `requires CONDITION, …`: flows need the question to give each
+    power: Optional[str] = None  # `power express|implied`; absent: express
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class Agreement:
     notes: tuple[str, ...] = ()
     span: Span = _span()
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # issue 13
+    conditions: tuple[Name, ...] = ()  # `requires CONDITION, …`: flows need the question to give each
 
 
 # ---- policy tests ------------------------------------------------------------------------------------
@@ -207,7 +213,21 @@ class PolicyTest:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
-Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest]
+# ---- conditions (issue 13) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConditionDecl:
+    """`condition ID "title"`: a fact the engine cannot see (a court order, the Commissioners' authority),
+    declared once and named by id in `requires` and `except … when`; a question asserts it with `given`."""
+
+    id: Name
+    title: str
+    notes: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest, ConditionDecl]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,173 @@
+"""Issue 13 through every surface: the CLI (`can-share --given/--express-only`, exit codes, text and JSON),
+the service, the decision log, `fmt`, `diff`, `lint` (`implied-power`), and the diagnostics of conditions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import engine
+from cli import app
+from conftest import write_bundle
+from engine.review.diff import diff_policies
+from engine.review.fmt import format_text
+from engine.review.lint import lint
+
+runner = CliRunner()
+SPEC = Path(__file__).parent / "spec" / "decisions"
+D = dt.date(2005, 6, 23)
+
+
+def spec_policy(name: str) -> str:
+    return yaml.safe_load((SPEC / name).read_text(encoding="utf-8"))["policy"]
+
+
+@pytest.fixture
+def conditions_bundle(tmp_path: Path) -> Path:
+    return write_bundle(tmp_path / "c", {"main.policy": spec_policy("declared-conditions.yaml")})
+
+
+@pytest.fixture
+def power_bundle(tmp_path: Path) -> Path:
+    return write_bundle(tmp_path / "p", {"main.policy": spec_policy("power.yaml")})
+
+
+def ask(bundle: Path, *args: str):
+    return runner.invoke(app, ["can-share", *args, "--on", "2005-06-23", "--bundle", str(bundle)])
+
+
+# ---- the CLI ------------------------------------------------------------------------------------------
+
+
+def test_a_missing_condition_denies_with_the_flag_that_would_give_it(conditions_bundle):
+    r = ask(conditions_bundle, "DWP", "Court", "benefit-record", "--purpose", "litigation")
+    assert r.exit_code == 1, r.output
+    assert "DENIED — lawful only if An order of the court (--given court-order)" in r.output
+    assert "would be lawful if:\n  - An order of the court (--given court-order) is established" in r.output
+    assert "conditions not given:\n  - An order of the court (court-order), for gateway COURT" in r.output
+
+
+def test_given_allows_and_the_answer_lists_what_it_relied_on(conditions_bundle):
+    r = ask(conditions_bundle, "HMRC", "Court", "tax-information", "--purpose", "litigation", "--given", "court-order")
+    assert r.exit_code == 0, r.output
+    assert "given court-order" in r.output
+    assert "conditions relied on (given):" in r.output
+    assert "An order of the court (court-order), for gateway COURT" in r.output
+    assert "An order of the court (court-order), for restriction CRCA-s18" in r.output
+    j = ask(conditions_bundle, "HMRC", "Court", "tax-information", "--purpose", "litigation", "--given",
+            "court-order", "--format", "json")
+    d = json.loads(j.output)["decisions"][0]
+    assert d["question"]["given"] == ["court-order"] and d["power"] == "express"
+    assert [(c["id"], c["kind"], c["rule"]) for c in d["conditions_relied_on"]] == [
+        ("court-order", "gateway", "COURT"), ("court-order", "restriction", "CRCA-s18")]
+
+
+def test_an_unknown_given_is_an_error_with_suggestions(conditions_bundle):
+    r = ask(conditions_bundle, "DWP", "Court", "benefit-record", "--purpose", "litigation", "--given", "court-ordr")
+    assert r.exit_code == 2
+    assert "unknown condition `court-ordr`" in r.output and "court-order" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_implied_power_headline_and_express_only(power_bundle):
+    r = ask(power_bundle, "LSC", "DfES", "provider-data", "--purpose", "planning")
+    assert r.exit_code == 0
+    assert r.output.startswith("ALLOWED — on an implied power: take legal advice — under gateway COMMON-LAW")
+    assert "power: implied" in r.output
+    r = ask(power_bundle, "LSC", "DfES", "provider-data", "--purpose", "planning", "--express-only")
+    assert r.exit_code == 1 and "express powers only" in r.output
+    j = json.loads(ask(power_bundle, "LSC", "DfES", "provider-data", "--purpose", "planning", "--format",
+                       "json").output)["decisions"][0]
+    assert j["power"] == "implied" and j["question"]["express_only"] is False
+
+
+def test_the_decision_log_records_what_an_allow_relied_on(conditions_bundle, tmp_path):
+    log = tmp_path / "decisions.log"
+    r = ask(conditions_bundle, "HMRC", "DWP", "tax-information", "--purpose", "fraud-prevention", "--given",
+            "commissioners-authority", "--audit-log", str(log))
+    assert r.exit_code == 0, r.output
+    rec = json.loads(log.read_text().splitlines()[-1])
+    assert rec["given"] == ["commissioners-authority"]
+    assert rec["conditions_relied_on"] == [{"id": "commissioners-authority", "kind": "restriction", "rule": "CRCA-s18"}]
+    assert engine.verify_log(log).ok
+    r = ask(conditions_bundle, "DWP", "LA", "benefit-record", "--purpose", "fraud-prevention", "--audit-log", str(log))
+    plain = json.loads(log.read_text().splitlines()[-1])
+    assert "given" not in plain and "conditions_relied_on" not in plain  # ordinary records keep their shape
+
+
+# ---- the service --------------------------------------------------------------------------------------
+
+
+def test_the_service_takes_given_and_express_only(conditions_bundle, power_bundle):
+    from fastapi.testclient import TestClient
+
+    from engine.ops.service import BundleHolder, create_app
+
+    c = TestClient(create_app(BundleHolder(conditions_bundle)))
+    q = {"source": "DWP", "recipient": "Court", "data": "benefit-record", "purpose": "litigation", "on": "2005-06-23"}
+    d = c.post("/v1/decide", json=q).json()["decisions"][0]
+    assert d["verdict"] == "deny" and [x["id"] for x in d["conditions_missing"]] == ["court-order"]
+    d = c.post("/v1/decide", json={**q, "given": ["court-order"]}).json()["decisions"][0]
+    assert d["verdict"] == "allow" and [x["id"] for x in d["conditions_relied_on"]] == ["court-order"]
+    bad = c.post("/v1/decide", json={**q, "given": ["nope"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["kind"] == "condition"
+    p = TestClient(create_app(BundleHolder(power_bundle)))
+    q = {"source": "LSC", "recipient": "DfES", "data": "provider-data", "purpose": "planning", "on": "2005-06-23"}
+    assert p.post("/v1/decide", json=q).json()["decisions"][0]["power"] == "implied"
+    assert p.post("/v1/decide", json={**q, "express_only": True}).json()["decisions"][0]["verdict"] == "deny"
+
+
+# ---- fmt, diff, lint ----------------------------------------------------------------------------------
+
+
+def test_fmt_keeps_conditions_power_and_when():
+    text = spec_policy("declared-conditions.yaml")
+    once = format_text(text)
+    assert format_text(once) == once
+    assert "except to DWP for fraud-prevention when commissioners-authority" in once
+    assert "  requires court-order\n" in once
+    messy = ('gateway G "g" {\n  requires a,b\n  for p\n  data d\n  allows A -> B\n  power implied\n'
+             '  statute S "s1"\n}\n')
+    assert format_text(messy) == ('gateway G "g" {\n  statute S "s1"\n  power implied\n  allows A -> B\n  data d\n'
+                                  "  for p\n  requires a, b\n}\n")
+
+
+def test_diff_reports_flows_a_new_condition_or_power_takes_away(tmp_path):
+    text = spec_policy("power.yaml")
+    old = engine.load(write_bundle(tmp_path / "old", {"main.policy": text}))
+    needs = text.replace("  power implied\n", "  power implied\n  requires court-order\n") + \
+        'condition court-order "An order of the court"\n'
+    new = engine.load(write_bundle(tmp_path / "new", {"main.policy": needs}))
+    result = diff_policies(old, new, D)
+    assert any(c.id == "COMMON-LAW" and "conditions" in c.details for c in result.changes)
+    lost = {(f.source, f.recipient, f.purpose) for f in result.flows if not f.newly_allowed}
+    assert ("LSC", "DfES", "planning") in lost
+    assert ("LSC", "ALI", "inspection") not in lost  # the express gateway still allows it
+
+
+def test_lint_lists_allows_resting_only_on_an_implied_power(power_bundle):
+    diags = [d for d in lint(engine.load(power_bundle), D) if d.code == "implied-power"]
+    assert len(diags) == 1 and diags[0].severity.value == "info"
+    message = diags[0].message
+    assert "gateway `COMMON-LAW`" in message and "LSC -> DfES provider-data for planning" in message
+    assert "LSC -> ALI provider-data for inspection" not in message  # the express gateway covers it
+    assert "LSC -> ALI provider-data for planning" in message
+
+
+def test_unknown_condition_in_the_bundle_is_a_located_diagnostic(tmp_path):
+    text = spec_policy("declared-conditions.yaml").replace("requires court-order", "requires court-ordr")
+    r = runner.invoke(app, ["check", "--bundle", str(write_bundle(tmp_path / "b", {"main.policy": text}))])
+    assert r.exit_code == 2
+    assert "error[unknown-name]: unknown condition `court-ordr`" in r.output
+    assert "did you mean `court-order`?" in r.output
+
+
+def test_a_condition_declared_twice_is_a_duplicate(tmp_path):
+    text = spec_policy("declared-conditions.yaml") + 'condition Court-Order "again"\n'
+    r = runner.invoke(app, ["check", "--bundle", str(write_bundle(tmp_path / "b", {"main.policy": text}))])
+    assert r.exit_code == 2 and "condition `Court-Order` is declared twice" in r.output
