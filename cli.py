@@ -76,6 +76,10 @@ ASSUME_HELP = "Treat this (proposed) statute as in force. Repeatable."
 GIVEN_HELP = ("A declared condition (a fact only a person can establish, such as a court order) to treat as "
               "established. Repeatable.")
 EXPRESS_ONLY_HELP = "Treat gateways resting on an implied power (`power implied`) as absent."
+RECEIVED_UNDER_HELP = ("The source received the data under this gateway (it carries that gateway's onward clause and "
+                       "bars). Without it or --own-data, every provenance the source could hold it under counts.")
+OWN_DATA_HELP = "The data is the source's own, received under no gateway."
+HELD_FOR_HELP = "The function of the source it holds the data for (`functions` of its organisation)."
 
 
 class TextOrJson(str, Enum):
@@ -128,6 +132,9 @@ def can_share(
     audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
     given: List[str] = typer.Option([], "--given", metavar="CONDITION", help=GIVEN_HELP),
     express_only: bool = typer.Option(False, "--express-only", help=EXPRESS_ONLY_HELP),
+    received_under: Optional[str] = typer.Option(None, "--received-under", metavar="GATEWAY", help=RECEIVED_UNDER_HELP),
+    own_data: bool = typer.Option(False, "--own-data", help=OWN_DATA_HELP),
+    held_for: Optional[str] = typer.Option(None, "--held-for", metavar="FUNCTION", help=HELD_FOR_HELP),
 ) -> None:
     """Is this flow lawful? ALLOW or DENY, the reasons, and what would make it lawful.
 
@@ -137,7 +144,8 @@ def can_share(
 
     _emit(decide.can_share(source, recipient, data, purpose=purpose, on=on, assume=assume, bundle=bundle,
                            fmt=fmt.value, verbose=verbose, audit_log=audit_log, colour=_colour(),
-                           audit_key=audit_key, given=given, express_only=express_only))
+                           audit_key=audit_key, given=given, express_only=express_only,
+                           received_under=received_under, own_data=own_data, held_for=held_for))
 
 
 

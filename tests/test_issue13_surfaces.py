@@ -171,3 +171,102 @@ def test_a_condition_declared_twice_is_a_duplicate(tmp_path):
     text = spec_policy("declared-conditions.yaml") + 'condition Court-Order "again"\n'
     r = runner.invoke(app, ["check", "--bundle", str(write_bundle(tmp_path / "b", {"main.policy": text}))])
     assert r.exit_code == 2 and "condition `Court-Order` is declared twice" in r.output
+
+
+# ---- provenance ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def provenance_bundle(tmp_path: Path) -> Path:
+    spec = yaml.safe_load((SPEC / "provenance.yaml").read_text(encoding="utf-8"))
+    return write_bundle(tmp_path / "v", {"main.policy": spec["policy"]}, spec["register"])
+
+
+def ask18(bundle: Path, *args: str):
+    return runner.invoke(app, ["can-share", *args, "--on", "2018-01-01", "--bundle", str(bundle)])
+
+
+def test_provenance_from_the_cli_text_and_json(provenance_bundle):
+    r = ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention")
+    assert r.exit_code == 1
+    assert r.output.startswith("DENIED — if DWP received it under DEA-s48: legislative block")
+    assert "provenance: every provenance DWP could hold the data under" in r.output
+    assert "lawful if it is DWP's own data (--own-data)" in r.output
+    assert ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--own-data").exit_code == 0
+    j = json.loads(ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--received-under",
+                         "dea-S48", "--format", "json").output)["decisions"][0]
+    assert j["question"]["received_under"] == "DEA-s48" and j["provenance"]["stated"] is True
+    assert j["blocks"][0]["provenance"] == {"received_under": ["DEA-s48"], "held_for": []}
+    assert any(c["why"] == "received-onward" for c in j["considered"])
+    r = ask18(provenance_bundle, "JCP", "LSC", "claimant-data", "-p", "employment-support", "--held-for",
+              "employment-services")
+    assert r.exit_code == 0, r.output
+
+
+def test_provenance_errors_are_clear(provenance_bundle):
+    r = ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--received-under", "DEA-s84")
+    assert r.exit_code == 2 and "unknown gateway `DEA-s84`" in r.output and "DEA-s48" in r.output
+    r = ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--received-under", "DEA-s48",
+              "--own-data")
+    assert r.exit_code == 2 and "bad-usage" in r.output
+    r = ask18(provenance_bundle, "JCP", "LSC", "claimant-data", "-p", "employment-support", "--held-for", "revenue")
+    assert r.exit_code == 2 and "unknown function of `JCP` `revenue`" in r.output and "Traceback" not in r.output
+
+
+def test_provenance_in_the_service_and_the_log(provenance_bundle, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from engine.ops.service import BundleHolder, create_app
+
+    c = TestClient(create_app(BundleHolder(provenance_bundle)))
+    q = {"source": "DWP", "recipient": "LA", "data": "debt-data", "purpose": "fraud-prevention", "on": "2018-01-01"}
+    assert c.post("/v1/decide", json=q).json()["decisions"][0]["verdict"] == "deny"
+    d = c.post("/v1/decide", json={**q, "own_data": True}).json()["decisions"][0]
+    assert d["verdict"] == "allow" and d["question"]["own_data"] is True
+    bad = c.post("/v1/decide", json={**q, "own_data": True, "received_under": "DEA-s48"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "bad-usage"
+    routes = c.post("/v1/routes", json={**q, "purpose": "debt-recovery", "received_under": "DEA-s48"}).json()
+    assert routes["question"]["received_under"] == "DEA-s48"
+    log = tmp_path / "log"
+    ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--audit-log", str(log))
+    rec = json.loads(log.read_text().splitlines()[-1])
+    assert rec["provenance"].startswith("every provenance DWP could hold") and rec["verdict"] == "deny"
+
+
+def test_fmt_diff_and_lint_of_provenance(provenance_bundle, tmp_path):
+    text = (provenance_bundle / "policies" / "main.policy").read_text()
+    once = format_text(text)
+    assert format_text(once) == once and "  data received-under DEA-s48\n" in once
+    assert 'organisation JCP "Jobcentre Plus" part-of DWP functions employment-services' in once
+    assert format_text('restriction R "r" {\n  data held-for f\n  data x\n  forbids A -> *\n}\n') == \
+        'restriction R "r" {\n  forbids A -> *\n  data x\n  data held-for f\n}\n'
+    old = engine.load(provenance_bundle)
+    moved = text.replace('part-of DWP functions employment-services', 'part-of DWP functions social-security') \
+        .replace("organisation DWP \"Department for Work and Pensions\" functions social-security",
+                 "organisation DWP \"Department for Work and Pensions\" functions benefits")
+    new_root = write_bundle(tmp_path / "new", {"main.policy": moved}, (provenance_bundle / "gateways.yaml").read_text())
+    new = engine.load(new_root)
+    result = diff_policies(old, new, dt.date(2018, 1, 1))
+    assert {c.id for c in result.changes if c.kind == "organisation"} >= {"DWP", "JCP"}
+    assert all(d.code != "unbound-provenance" for d in lint(old, dt.date(2018, 1, 1)))
+    narrow = text.replace("data held-for social-security", "data held-for council-tax")
+    diags = [d for d in lint(engine.load(write_bundle(tmp_path / "narrow", {"main.policy": narrow},
+                                                       (provenance_bundle / "gateways.yaml").read_text())),
+                             dt.date(2018, 1, 1)) if d.code == "unbound-provenance"]
+    assert len(diags) == 1 and "`council-tax`" in diags[0].message and "SSAA-s123" in diags[0].message
+    lsc = text + 'restriction LSC-BAR "x" {\n  one-way LSC\n  data received-under DEA-s48\n}\n'
+    diags = [d for d in lint(engine.load(write_bundle(tmp_path / "lsc", {"main.policy": lsc},
+                                                       (provenance_bundle / "gateways.yaml").read_text())),
+                             dt.date(2018, 1, 1)) if d.code == "unbound-provenance"]
+    assert len(diags) == 1 and "`LSC-BAR`" in diags[0].message and "`DEA-s48`" in diags[0].message
+
+
+def test_unknown_provenance_names_in_the_bundle_are_diagnostics(provenance_bundle, tmp_path):
+    text = (provenance_bundle / "policies" / "main.policy").read_text()
+    bad = text.replace("data received-under DEA-s48", "data received-under DEA-s84") \
+        .replace("data held-for social-security", "data held-for social-securty")
+    root = write_bundle(tmp_path / "bad", {"main.policy": bad}, (provenance_bundle / "gateways.yaml").read_text())
+    r = runner.invoke(app, ["check", "--bundle", str(root)])
+    assert r.exit_code == 2
+    assert "unknown gateway `DEA-s84`" in r.output and "unknown function `social-securty`" in r.output
+    assert "did you mean `social-security`?" in r.output

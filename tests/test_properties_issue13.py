@@ -108,3 +108,51 @@ def test_an_undeclared_condition_is_a_diagnostic(data):
         engine.load_texts({"policies/main.policy": broken + "\n"}, MINI_REGISTER)
     found = [d for d in info.value.diagnostics if d.code == "unknown-name" and f"`{typo}`" in d.message]
     assert found and found[0].span.line == broken[:use.start(1)].count("\n") + 1
+
+
+# ---- provenance ---------------------------------------------------------------------------------------
+
+
+def _hop_allowed(policy: engine.Policy, q: Question, hop, prev, first: dict) -> bool:
+    """A hop decided as a direct question, under the provenance carried to it: the question's own for the
+    first hop, and for a later one data received under the previous hop's gateway from its source."""
+    from engine.eval.decide import Question as Q, allowed as verdict
+
+    extra = dict(first) if prev is None else {
+        "received_under": policy.gateways[prev.gateway.lower()].key, "received_from": policy.org_key(prev.source)}
+    return verdict(policy, Q(policy.org_key(hop.source), policy.org_key(hop.recipient), policy.data_key(q.data),
+                             policy.purpose_key(q.purpose), q.on, frozenset(policy.statute_key(a) for a in q.assume),
+                             **extra))
+
+
+@SETTINGS
+@given(st.data())
+def test_every_hop_of_a_route_is_an_allow_under_the_provenance_carried_to_it(data):
+    b = data.draw(bundles13())
+    policy = load(b)
+    checked = 0
+    for q in all_questions(b, 80):
+        if q.source == q.recipient:
+            continue
+        for route in policy.routes(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, max_hops=3):
+            prev = None
+            for hop in route.hops:
+                assert _hop_allowed(policy, q, hop, prev, {}), f"{q}: {route} at {hop.source}->{hop.recipient}"
+                prev = hop
+            checked += 1
+    if checked:
+        assert checked > 0
+
+
+@SETTINGS
+@given(st.data())
+def test_saying_the_data_is_the_sources_own_never_turns_allow_into_deny(data):
+    # Without a stated provenance every reading counts (fail closed): any statement only removes readings.
+    b = data.draw(bundles13())
+    policy = load(b)
+    for q in all_questions(b, 150):
+        if not allowed(policy, q):
+            continue
+        assert allowed(policy, q, own_data=True), str(q)
+        for f in sorted(policy.functions.get(policy.org_key(q.source), ())):
+            assert allowed(policy, q, held_for=policy.function_names[f]), (str(q), f)

@@ -8,7 +8,7 @@ A file holds a small bundle and the questions asked of it:
     cases:
       - name: a short sentence
         ask: JCP -> ALI provider-data for inspection on 2005-06-23 assuming DCA-GATEWAY-2006
-             # then optionally: given C1, C2 · express-only
+             # then optionally: given C1, C2 · received-under G · own-data · held-for F · express-only
         verdict: deny                 # allow | deny
         because: [SSAA-1992-s123]     # each id is among Decision.reason_ids()
         not_because: [X]              # none of these is
@@ -28,6 +28,8 @@ A file holds a small bundle and the questions asked of it:
         relied_on: [C]                # exactly the conditions the ALLOW rests on (ids)
         missing: [C]                  # exactly the conditions not given on a DENY (ids)
         power: implied                # Decision.power (express | implied | null)
+        provenance: "own data"        # substring of the provenance the decision assumed
+        readings: {R: [G, F]}         # the gateways / functions under which a provenance-bound block binds
 
 (`ask` is one line because YAML reads a bare `on:` key as a boolean.)
 
@@ -56,7 +58,8 @@ FILES = sorted(SPEC.glob("*.yaml"))
 _ASK = re.compile(
     r"^\s*(?P<source>\S+)\s*->\s*(?P<recipient>\S+)\s+(?P<data>\S+)(?:\s+for\s+(?P<purpose>\S+))?"
     r"(?:\s+on\s+(?P<on>\d{4}-\d{2}-\d{2}))?(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?"
-    r"(?:\s+given\s+(?P<given>\S+(?:\s*,\s*\S+)*))?(?:\s+(?P<express_only>express-only))?\s*$")
+    r"(?:\s+given\s+(?P<given>\S+(?:\s*,\s*\S+)*))?(?:\s+received-under\s+(?P<received_under>\S+))?"
+    r"(?:\s+(?P<own_data>own-data))?(?:\s+held-for\s+(?P<held_for>\S+))?(?:\s+(?P<express_only>express-only))?\s*$")
 
 
 def parse_ask(text: str) -> dict:
@@ -67,6 +70,7 @@ def parse_ask(text: str) -> dict:
     q["assume"] = [s.strip() for s in q["assume"].split(",")] if q["assume"] else []
     q["given"] = [s.strip() for s in q["given"].split(",")] if q["given"] else []
     q["express_only"] = bool(q["express_only"])
+    q["own_data"] = bool(q["own_data"])
     return q
 
 
@@ -102,7 +106,9 @@ CASES = _cases()
 
 
 def _extra(q: dict) -> dict:
-    return {"given": q.get("given", []), "express_only": q.get("express_only", False)}
+    return {"given": q.get("given", []), "express_only": q.get("express_only", False),
+            "received_under": q.get("received_under"), "own_data": q.get("own_data", False),
+            "held_for": q.get("held_for")}
 
 
 def _decide(policy: engine.Policy, q: dict) -> engine.Decision:
@@ -178,6 +184,11 @@ def test_decision_case(path: Path, index: int):
         assert sorted({c.id for c in d.conditions_missing}) == sorted(case["missing"]), d.conditions_missing
     if "power" in case:
         assert d.power == case["power"], shown
+    if "provenance" in case:
+        assert case["provenance"] in d.provenance, d.provenance
+    for rid, names in (case.get("readings") or {}).items():
+        b = next(b for b in d.blocks if b.restriction.id == rid)
+        assert list(b.received_under + b.held_for) == names, (b.received_under, b.held_for)
     kinds = [f.kind for f in d.fixes]
     for kind in case.get("fixes", []):
         assert kind in kinds, f"no `{kind}` fix among {[f.description for f in d.fixes]}{shown}"
@@ -251,6 +262,10 @@ def verify_fix(path: Path, policy: engine.Policy, q: dict, fix) -> None:
         q["data"] = fix.data
     elif fix.kind == "other-purpose":
         q["purpose"] = fix.purpose
+    elif fix.kind == "state-provenance":
+        for key in ("received_under", "own_data", "held_for"):
+            if key in fix.args:
+                q[key] = fix.args[key]
     elif fix.kind == "given-conditions":
         q["given"] = list(q.get("given", [])) + list(fix.args["conditions"])
     else:

@@ -135,6 +135,9 @@ CODES: dict[str, str] = {
     "incidental to a body's functions, or a common-law power) allows, and no express gateway does: each such ALLOW "
     "says so in its headline. A lawyer reads an implied power very differently from an express one; take advice, "
     "or cite the express power if there is one. `can-share --express-only` answers as if implied powers were absent.",
+    "unbound-provenance": "A restriction binds by provenance (`data received-under G` or `data held-for F`), but no "
+    "body it bars could hold such data: gateway G delivers to none of them, or none of them declares function F "
+    "(`functions …`, inherited by parts). The bar can never take effect; check the names, or declare the function.",
 }
 
 

@@ -591,11 +591,51 @@ def stage_conditions(c: Checked) -> None:
                                    f"declare it with `condition {n.text} \"…\"` (what a person must establish)"))
 
 
+# ---- stage: provenance (issue 13) ---------------------------------------------------------------------
+
+
+def declared_functions(c: Checked) -> dict[str, str]:
+    """Every function some organisation declares (`functions F, …`): key -> its first spelling."""
+    out: dict[str, str] = {}
+    for o in sorted(c.orgs.values(), key=lambda o: o.id.key):
+        for f in o.functions:
+            out.setdefault(f.key, f.text)
+    return out
+
+
+def stage_provenance(c: Checked) -> None:
+    """`data received-under G` names gateways; `data held-for F` names a function some organisation declares."""
+    functions = declared_functions(c)
+    for r in c.restrictions.values():
+        for n in r.received_under:
+            if n.key in c.gateways:
+                continue
+            c.unresolved = True
+            other = ("restriction" if n.key in c.restrictions else "agreement" if n.key in c.agreements else None)
+            if other:
+                c.diagnostics.append(error("wrong-kind", f"`{n.text}` is a {other}, not a gateway", n.span,
+                                           "`received-under` names the gateway the data came through"))
+                continue
+            sugg = did_you_mean(n.text, [g.id.text for g in c.gateways.values()])
+            c.diagnostics.append(error("unknown-name", f"unknown gateway `{n.text}`", n.span,
+                                       f"did you mean {', '.join(f'`{x}`' for x in sugg)}?" if sugg else
+                                       "`received-under` names a gateway declared in the bundle"))
+        for n in r.held_for:
+            if n.key in functions:
+                continue
+            c.unresolved = True
+            sugg = did_you_mean(n.text, list(functions.values()))
+            c.diagnostics.append(error("unknown-name", f"unknown function `{n.text}`", n.span,
+                                       f"did you mean {', '.join(f'`{x}`' for x in sugg)}?" if sugg else
+                                       f"declare it on the bodies that hold data for it: `functions {n.text}`"))
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("symbols", stage_symbols),
     ("clauses", stage_clauses),
     ("names", stage_names),
     ("conditions", stage_conditions),
+    ("provenance", stage_provenance),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
     ("register", stage_register),

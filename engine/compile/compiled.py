@@ -72,10 +72,17 @@ class CRestriction:
     exceptions: tuple[tuple[bool, Optional[frozenset], Optional[frozenset], m.Exception_], ...]
     valid: Optional[m.Validity]
     window: "Window"
+    # issue 13: provenance; None when the restriction binds whatever the data's provenance
+    received_under: Optional[frozenset] = None  # gateway keys
+    held_for: Optional[frozenset] = None  # function keys
 
     @property
     def id(self) -> str:
         return self.model.id.text
+
+    @property
+    def by_provenance(self) -> bool:
+        return self.received_under is not None or self.held_for is not None
 
     @property
     def is_one_way(self) -> bool:
@@ -156,6 +163,15 @@ class CompiledPolicy:
         self.statutes: dict[str, m.Statute] = dict(c.statutes)
         self.tests: tuple[m.PolicyTest, ...] = tuple(c.tests)
         self.conditions: dict[str, m.ConditionDecl] = dict(c.conditions)  # issue 13
+        # issue 13: the functions each organisation holds data for (its own and those of the bodies it is part of)
+        own = {k: frozenset(f.key for f in o.functions) for k, o in self.orgs.items()}
+        self.functions: dict[str, frozenset[str]] = {
+            k: frozenset().union(*(own.get(a, frozenset()) for a in self.org_tree.ancestors.get(k, (k,))))
+            for k in self.orgs}
+        self.function_names: dict[str, str] = {}
+        for k in sorted(self.orgs):
+            for f in self.orgs[k].functions:
+                self.function_names.setdefault(f.key, f.text)
 
         # Sensitivity of each data category as a flow of it carries it (cautious: parts count).
         self.sensitivity: dict[str, frozenset[str]] = {k: frozenset(c.effective(k)) for k in self.data}
@@ -200,7 +216,9 @@ class CompiledPolicy:
                 exceptions=tuple(
                     (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
-                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid))
+                valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid),
+                received_under=frozenset(n.key for n in r.received_under) if r.received_under else None,
+                held_for=frozenset(n.key for n in r.held_for) if r.held_for else None)
         self.agreements: dict[str, CAgreement] = {}
         for k, a in sorted(c.agreements.items()):
             dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
@@ -232,6 +250,8 @@ class CompiledPolicy:
         self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+        # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
+        self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
 
         # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
         # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
@@ -323,6 +343,20 @@ class CompiledPolicy:
 
     def condition_name(self, key: str) -> str:
         return self.conditions[key].id.text
+
+    def gateway_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.gateways:
+            return k
+        raise UnknownNameError("gateway", name, did_you_mean(name, [g.id for g in self.gateways.values()]))
+
+    def function_key(self, organisation: str, name: str) -> str:
+        """A function of `organisation` (a key): its own or one it inherits from a body it is part of."""
+        k = name.lower()
+        if k in self.functions.get(organisation, ()):
+            return k
+        mine = sorted(self.function_names[f] for f in self.functions.get(organisation, ()))
+        raise UnknownNameError(f"function of `{self.org_name(organisation)}`", name, did_you_mean(name, mine) or mine)
 
     def rule(self, name: str):
         """The gateway, restriction or agreement with this id (case-insensitive), or None."""

@@ -43,10 +43,16 @@ class Block:
     one_way: bool
     overridden_by: Optional[str] = None
     span: Optional[Span] = None  # the clause that caught the flow (`one-way …` / `forbids …`)
+    # issue 13: for a bar that binds by provenance, the readings under which it binds: gateways the data may
+    # have been received under, functions it may be held for
+    received_under: tuple[str, ...] = ()
+    held_for: tuple[str, ...] = ()
 
     def to_dict(self) -> BlockDict:
         return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
-                "span": self.span.to_dict() if self.span else None}
+                "span": self.span.to_dict() if self.span else None,
+                "provenance": {"received_under": list(self.received_under), "held_for": list(self.held_for)}
+                if self.received_under or self.held_for else None}
 
 
 def plain_value(value: Any) -> Any:
@@ -205,6 +211,10 @@ class Decision:
     conditions_relied_on: tuple[ConditionUse, ...] = ()  # on an ALLOW: every given condition it rests on
     conditions_missing: tuple[ConditionUse, ...] = ()  # on a DENY: conditions candidates needed, not given
     power: Optional[str] = None  # on an ALLOW: "express", or "implied" when it rests only on implied powers
+    received_under: Optional[str] = None  # the provenance the question stated: a gateway, …
+    own_data: bool = False  # … or the source's own data
+    held_for: Optional[str] = None  # the function the source holds it for
+    provenance: str = ""  # the provenance the decision assumed, in words
 
     @property
     def allowed(self) -> bool:
@@ -228,7 +238,8 @@ class Decision:
             "headline": self.headline,
             "question": {"source": self.source, "recipient": self.recipient, "data": self.data,
                          "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume),
-                         "given": list(self.given), "express_only": self.express_only},
+                         "given": list(self.given), "express_only": self.express_only,
+                         "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for},
             "sensitivity": list(self.sensitivity),
             "basis": self.basis.to_dict() if self.basis else None,
             "blocks": [b.to_dict() for b in self.blocks],
@@ -239,6 +250,7 @@ class Decision:
             "conditions_relied_on": [c.to_dict() for c in self.conditions_relied_on],
             "conditions_missing": [c.to_dict() for c in self.conditions_missing],
             "power": self.power,
+            "provenance": {"stated": self.received_under is not None or self.own_data, "assumed": self.provenance},
         }
 
 

@@ -36,6 +36,8 @@ class Why(str, Enum):
     # issue 13
     CONDITION_NOT_GIVEN = "condition-not-given"  # args: conditions (ids), titles
     IMPLIED_POWER_EXCLUDED = "implied-power-excluded"  # the question asked for express powers only
+    RECEIVED_ONWARD = "received-onward"  # args: gateway, onward, test (closed | to | only-for | purpose | data |
+    #                                      recipient | as-discloser), discloser
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED})

@@ -35,6 +35,9 @@ class QuestionDict(TypedDict):
     assume: list[str]
     given: list[str]
     express_only: bool
+    received_under: Optional[str]
+    own_data: bool
+    held_for: Optional[str]
 
 
 class BasisDict(TypedDict):
@@ -46,11 +49,22 @@ class BasisDict(TypedDict):
     onward: str
 
 
+class ReadingsDict(TypedDict):
+    received_under: list[str]
+    held_for: list[str]
+
+
 class BlockDict(TypedDict):
     restriction: RuleDict
     one_way: bool
     overridden_by: Optional[str]
     span: Optional[SpanDict]
+    provenance: Optional[ReadingsDict]
+
+
+class ProvenanceDict(TypedDict):
+    stated: bool
+    assumed: str
 
 
 class ConsiderationDict(TypedDict):
@@ -124,3 +138,4 @@ class DecisionDict(TypedDict):
     conditions_relied_on: list[ConditionUseDict]
     conditions_missing: list[ConditionUseDict]
     power: Optional[str]
+    provenance: ProvenanceDict

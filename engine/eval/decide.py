@@ -24,8 +24,10 @@ from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestr
 from engine.base.source import Span
 from engine.decision.answer import RuleRef
 from engine.decision.reasons import STATUTE_REASONS, Why
-from engine.eval.rules import (agreement_covers, conditions_unmet, in_force, org_absent, power_excluded,
-                               restriction_check, sensitivity_gap, valid_on, when_keys, window_args)
+from engine.eval.rules import (ANY_READING, agreement_covers, conditions_unmet, in_force, org_absent, power_excluded,
+                               provenance_binds, received_onward, restriction_check, sensitivity_gap, valid_on,
+                               when_keys, window_args)
+from engine.errors import RequestError
 
 
 
@@ -42,10 +44,21 @@ class Question:
     # issue 13
     given: frozenset = frozenset()  # condition keys the question asserts (`--given`)
     express_only: bool = False  # implied powers count as absent (`--express-only`)
+    # provenance: where the source got the data (None and not own_data: every provenance it could hold it under)
+    received_under: Optional[str] = None  # gateway key (`--received-under`)
+    own_data: bool = False  # the source's own data, received under no gateway (`--own-data`)
+    held_for: Optional[str] = None  # the function of the source it holds the data for (`--held-for`)
+    received_from: Optional[str] = None  # who disclosed it under `received_under` (routes know; as-discloser)
+
+    @property
+    def provenance_stated(self) -> bool:
+        return self.received_under is not None or self.own_data
 
 
 def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date],
-              assume: Iterable[str], given: Iterable[str] = (), express_only: bool = False) -> Question:
+              assume: Iterable[str], given: Iterable[str] = (), express_only: bool = False,
+              received_under: Optional[str] = None, own_data: bool = False, held_for: Optional[str] = None
+              ) -> Question:
     """Resolve names (case-insensitive, aliases) or raise UnknownNameError with suggestions.
 
     Arguments of the wrong type raise TypeError saying which (a string `assume` would otherwise be read as
@@ -61,11 +74,20 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError("`assume` must be a list of statute ids, not a single string")
     if isinstance(given, (str, bytes)):
         raise TypeError("`given` must be a list of condition ids, not a single string")
+    for what, named in (("received_under", received_under), ("held_for", held_for)):
+        if named is not None and not isinstance(named, str):
+            raise TypeError(f"`{what}` must be a name (str), not {type(named).__name__}")
+    if received_under is not None and own_data:
+        raise RequestError("bad-usage", "the data cannot be both received under a gateway and the source's own",
+                           "give --received-under GATEWAY or --own-data, not both")
+    src = policy.org_key(source)
     return Question(
-        source=policy.org_key(source), recipient=policy.org_key(recipient), data=policy.data_key(data),
+        source=src, recipient=policy.org_key(recipient), data=policy.data_key(data),
         purpose=policy.purpose_key(purpose), on=on or dt.date.today(),
         assume=frozenset(policy.statute_key(s) for s in assume),
-        given=frozenset(policy.condition_key(c) for c in given), express_only=bool(express_only))
+        given=frozenset(policy.condition_key(c) for c in given), express_only=bool(express_only),
+        received_under=policy.gateway_key(received_under) if received_under is not None else None,
+        own_data=bool(own_data), held_for=policy.function_key(src, held_for) if held_for is not None else None)
 
 
 # ---- the evaluation ---------------------------------------------------------------------------------
@@ -96,6 +118,10 @@ class Outcome:
     # and the exceptions that lifted a restriction only because the question gave their conditions
     unmet: list[tuple[str, str, frozenset, Optional[Span]]] = field(default_factory=list)
     excepted: list[tuple[CRestriction, m.Exception_]] = field(default_factory=list)
+    # issue 13: the readings of provenance under which each firing provenance-bound restriction binds, and the
+    # onward clause of the gateway the data was received under, when it bars the flow
+    readings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    onward_bar: "Optional[Considered]" = None
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -142,9 +168,15 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
     # still reports every bar the flow meets (the verdict is DENY either way).
     cand = policy.candidates(q.source, q.recipient)
     for r in cand.restrictions:
+        readings = ANY_READING if not r.by_provenance else provenance_binds(
+            policy, r, q.source, data, on, assume, q.received_under, q.own_data, q.held_for)
+        if not readings:
+            continue  # it binds data of another provenance than any this question leaves open
         fires, why, exc = restriction_check(policy, r, q.source, q.recipient, data, purpose, on, assume, q.given)
         if fires:
             out.firing.append(r)
+            if r.by_provenance:
+                out.readings[r.key] = readings
             if why is Why.CONDITION_NOT_GIVEN and exc is not None:
                 out.unmet.append(("restriction", r.key, conditions_unmet(when_keys(exc), q.given), exc.span))
         elif why is Why.EXCEPTION and exc is not None and exc.when:
@@ -156,6 +188,20 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                 note(_rule_miss("restriction", r, why, policy))
     if out.missing_org:
         return out
+
+    # 1b. data received under a gateway carries that gateway's onward clause (issue 13)
+    if q.received_under is not None:
+        bar = received_onward(policy, q.received_under, q.received_from, q.source, q.recipient, data, purpose,
+                              lambda d, r: d != r and allowed(policy, replace(q, source=d, recipient=r,
+                                                                              received_under=None, own_data=False,
+                                                                              held_for=None, received_from=None)))
+        if bar is not None:
+            g = policy.gateways[q.received_under]
+            out.onward_bar = Considered("gateway", g.key, Why.RECEIVED_ONWARD, bar, clause_span(g.model, "onward"))
+            if note:
+                note(out.onward_bar)
+            if first_only:
+                return out
 
     # 2–4. gateways, agreements, lawful basis
     extra_by_gateway: dict[str, list[CAgreement]] = {}
@@ -248,7 +294,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             return out
         for option in usable:
             bases.append((g, option, lifted))
-    if bases:
+    if bases and out.onward_bar is None:  # the received data may not go on: no basis helps
         # preferred: lifting no restriction, then resting on an express power, then by ids
         bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
         out.bases = [(b[0], b[1]) for b in bases]

@@ -195,6 +195,27 @@ class FlowGraph:
         self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
+        self._after: dict[object, "FlowGraph"] = {}  # the flows of data received on a route (`after`), shared
+
+    def after(self, prev: Optional[Edge]) -> "FlowGraph":
+        """The lawful flows of data that arrived by `prev` (None: the source's own hop, with the question's
+        provenance). A hop carries its provenance to the next (issue 13): the next disclosure is decided for
+        data received under prev's gateway from prev's source, so bars that bind by provenance and that
+        gateway's onward clause apply. Where no bar binds by provenance the onward clauses are all that
+        provenance changes, and the carried permission of the search already holds them: one graph then
+        serves every later hop."""
+        if prev is None:
+            return self
+        key: object = (prev.gateway.key, prev.source) if self.policy.provenance_matters else None
+        hit = self._after.get(key)
+        if hit is None:
+            cleared = replace(self.q, received_under=None, own_data=False, held_for=None, received_from=None)
+            if key is not None:
+                cleared = replace(cleared, received_under=prev.gateway.key, received_from=prev.source)
+            hit = FlowGraph(self.policy, cleared)
+            hit._after = self._after
+            self._after[key] = hit
+        return hit
 
     def out_edges(self, x: str) -> list[Edge]:
         """Every lawful direct flow out of x, by recipient name then basis order (as `decide` prefers)."""
@@ -243,8 +264,9 @@ class FlowGraph:
         if key not in self._could:
             from engine.eval.decide import allowed
 
-            self._could[key] = discloser != recipient and allowed(
-                self.policy, replace(self.q, source=discloser, recipient=recipient))
+            self._could[key] = discloser != recipient and discloser in self.policy.orgs and allowed(
+                self.policy, replace(self.q, source=discloser, recipient=recipient, received_under=None,
+                                     own_data=False, held_for=None, received_from=None))
         return self._could[key]
 
 
@@ -274,6 +296,7 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     q = flows.q
     found: list[RawRoute] = []
     level = [RawRoute((source,), (), ())]
+    start = received_permission(flows.policy, q)  # the limits the source's data arrived with (issue 13)
     truncated = False
     held = 0
     tree = flows.policy.org_tree
@@ -283,10 +306,11 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
         seen: set = set()
         for partial in level:
             x = partial.nodes[-1]
-            carried = partial.carried[-1] if partial.carried else OPEN
+            carried = partial.carried[-1] if partial.carried else start
             if partial.carried and carried.is_closed:
                 continue
-            for e in flows.out_edges(x):
+            hop = flows.after(partial.edges[-1] if partial.edges else None)
+            for e in hop.out_edges(x):
                 y = e.recipient
                 if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
                     continue  # cannot reach the target in the hops left
@@ -294,7 +318,7 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
                     continue  # no organisation twice, and never back into the source's own body
                 if partial.carried and not carried.admits(y, q.purpose, flows.could):
                     continue
-                after = carried.meet(e.onward) if partial.carried else e.onward
+                after = carried.meet(e.onward) if partial.carried or start is not OPEN else e.onward
                 key = (partial.nodes + (y,), after)
                 if key in seen:  # another basis with the same effect: keep the first (preferred) one
                     continue
@@ -314,6 +338,15 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
         if truncated or not level:
             break
     return Search(found, truncated)
+
+
+def received_permission(policy: CompiledPolicy, q: "Question") -> OnwardPermission:
+    """What the source's data carries before the first hop: the onward clause of the gateway the question says
+    it was received under (issue 13; the direct decision of that hop applies it too), else nothing."""
+    if q.received_under is None:
+        return OPEN
+    g = policy.gateways[q.received_under]
+    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}")
 
 
 def _location(span) -> Optional[str]:
@@ -377,11 +410,12 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
 
 def routes(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
            assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT, given: Iterable[str] = (),
-           express_only: bool = False) -> list[Route]:
+           express_only: bool = False, received_under: Optional[str] = None, own_data: bool = False,
+           held_for: Optional[str] = None) -> list[Route]:
     """`CompiledPolicy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
     UnknownNameError for an unknown name and RequestError when max_hops is outside 1..8."""
     from engine.eval.decide import normalise
 
     check_max_hops(max_hops)
-    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume, given, express_only),
-                       max_hops)
+    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume, given, express_only,
+                                         received_under, own_data, held_for), max_hops)

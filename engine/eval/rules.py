@@ -156,3 +156,86 @@ def conditions_unmet(needed: frozenset, given: frozenset) -> frozenset:
 def power_excluded(g: CGateway, express_only: bool) -> Optional[Why]:
     """`express_only`: a gateway resting on an implied power (`power implied`) counts as absent."""
     return Why.IMPLIED_POWER_EXCLUDED if express_only and g.implied else None
+
+
+# ---- issue 13: provenance --------------------------------------------------------------------------------
+# Where the source got the data: received under a gateway, or its own data; and the functions it holds it for.
+# A question may say (`received_under`, `own_data`, `held_for`); otherwise every provenance the source could
+# hold the data under is a reading, and a bar that binds under any reading binds (fail closed).
+
+ANY_READING: tuple[tuple[str, str], ...] = (("any", ""),)  # a bar that binds whatever the provenance
+
+
+def could_have_received(policy: CompiledPolicy, g: CGateway, holder: str, data: str, on: dt.date,
+                        assume: frozenset) -> bool:
+    """Could `holder` hold this data having received it under gateway `g` by `on`? It is among g's recipients,
+    g delivers some of the data, and g was in force on some day up to `on` (a repealed gateway's data is still
+    held; a gateway not yet commenced, or proposed and not assumed, delivered nothing)."""
+    if not any(d is None or holder in d for _s, d in g.pairs):
+        return False
+    if data not in g.data and g.data.isdisjoint(policy.data_tree.descendants.get(data, (data,))):
+        return False
+    w = g.window
+    if w.no_statute:
+        return False
+    if w.statute_key not in assume and (w.proposed or (w.commenced is not None and on < w.commenced)):
+        return False
+    return w.valid_from is None or w.valid_from <= on
+
+
+def provenance_binds(policy: CompiledPolicy, r: CRestriction, holder: str, data: str, on: dt.date, assume: frozenset,
+                     received_under: Optional[str], own_data: bool, held_for: Optional[str]
+                     ) -> tuple[tuple[str, str], ...]:
+    """The readings under which restriction `r` binds the data at `holder`: ("received-under", gateway key) and
+    ("held-for", function key) pairs; () when no reading the question leaves open makes it bind. A restriction
+    that does not bind by provenance binds under any reading (`ANY_READING`)."""
+    if not r.by_provenance:
+        return ANY_READING
+    out: list[tuple[str, str]] = []
+    if r.received_under is not None:
+        if received_under is not None:
+            received = {received_under} & r.received_under
+        elif own_data:
+            received = set()
+        else:
+            received = {k for k in r.received_under if k in policy.gateways
+                        and could_have_received(policy, policy.gateways[k], holder, data, on, assume)}
+        if not received:
+            return ()
+        out += [("received-under", k) for k in sorted(received)]
+    if r.held_for is not None:
+        functions = {held_for} if held_for is not None else policy.functions.get(holder, frozenset())
+        held = r.held_for & functions
+        if not held:
+            return ()
+        out += [("held-for", k) for k in sorted(held)]
+    return tuple(out)
+
+
+def received_onward(policy: CompiledPolicy, received_under: str, received_from: Optional[str], holder: str,
+                    recipient: str, data: str, purpose: str, could) -> Optional[dict]:
+    """Data received under a gateway carries that gateway's onward clause: may `holder` pass it on to `recipient`
+    for `purpose`? None when it may; else the arguments of `Why.RECEIVED_ONWARD` (the gateway, its clause, and
+    which test failed). `could(discloser, recipient)` is the direct test of `as-discloser`; a discloser that is
+    not known cannot pass it (fail closed)."""
+    from engine.eval.routes import clause_permission
+
+    g = policy.gateways[received_under]
+    perm = clause_permission(policy, g.model.onward, received_from or "", f"gateway {g.id}")
+    args = {"gateway": g.id, "onward": perm.describe(policy),
+            "discloser": policy.org_name(received_from) if received_from else None}
+    if not any(d is None or holder in d for _s, d in g.pairs):
+        return {**args, "test": "recipient", "holder": policy.org_name(holder)}
+    if data not in g.data:
+        return {**args, "test": "data", "data": policy.data_name(data)}
+    if perm.is_closed:
+        return {**args, "test": "closed"}
+    if perm.recipients is not None and recipient not in perm.recipients:
+        return {**args, "test": "to"}
+    if perm.purposes is not None and purpose not in perm.purposes:
+        return {**args, "test": "only-for"}
+    if purpose not in g.purposes:
+        return {**args, "test": "purpose", "purpose": policy.purpose_name(purpose)}
+    if perm.disclosers and (received_from is None or not could(received_from, recipient)):
+        return {**args, "test": "as-discloser"}
+    return None

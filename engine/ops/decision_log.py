@@ -206,6 +206,9 @@ def _issue13(decision: "Decision") -> dict:
         out["express_only"] = True
     if decision.power == "implied":
         out["power"] = "implied"
+    if decision.received_under or decision.own_data or decision.held_for or any(
+            b.received_under or b.held_for for b in decision.blocks):
+        out["provenance"] = decision.provenance  # the provenance assumed, when it mattered or was stated
     return out
 
 

@@ -53,7 +53,7 @@ from engine.policy.load import load
 from engine.bundle.read import POLICIES_DIR, REGISTER_NAME, resolve_bundle
 from engine.policy.facade import Policy
 from engine.render.diagnostics import render
-from engine.errors import DiagnosticsError, ServiceError, UnknownNameError
+from engine.errors import DiagnosticsError, RequestError, ServiceError, UnknownNameError
 from engine.ops.transfers import bundle_digest
 
 log = logging.getLogger("lawful.serve")
@@ -270,6 +270,9 @@ class Question(BaseModel):
                               description="Declared conditions (facts only a person can establish) to treat as "
                                           "established.")
     express_only: bool = Field(False, description="Treat gateways resting on an implied power as absent.")
+    received_under: Optional[Name] = Field(None, description="The gateway the source received the data under.")
+    own_data: bool = Field(False, description="The data is the source's own, received under no gateway.")
+    held_for: Optional[Name] = Field(None, description="The function of the source it holds the data for.")
 
 
 class Batch(BaseModel):
@@ -305,6 +308,9 @@ class RoutesQuestion(BaseModel):
     max_hops: int = Field(4, ge=1, le=8)
     given: list[Name] = Field(default_factory=list, max_length=50)
     express_only: bool = False
+    received_under: Optional[Name] = None
+    own_data: bool = False
+    held_for: Optional[Name] = None
 
 
 class _Open(BaseModel):
@@ -400,6 +406,9 @@ class QuestionOut(_Open):
     assume: list[str]
     given: list[str] = Field(default_factory=list)
     express_only: bool = False
+    received_under: Optional[str] = None
+    own_data: bool = False
+    held_for: Optional[str] = None
 
 
 class DecisionOut(_Open):
@@ -422,6 +431,8 @@ class DecisionOut(_Open):
         default_factory=list, description="On a deny: conditions the candidates needed that were not given.")
     power: Optional[str] = Field(None, description="On an allow: `express`, or `implied` when it rests only on "
                                                    "implied powers (take legal advice).")
+    provenance: Optional[dict[str, Any]] = Field(None, description="The provenance the decision assumed: "
+                                                 "`stated` by the question or not, and in words.")
 
 
 class Decisions(BaseModel):
@@ -599,7 +610,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
 
     def decide_one(policy: Policy, q: Question) -> list[dict]:
         kw = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes, given=q.given,
-                  express_only=q.express_only)
+                  express_only=q.express_only, received_under=q.received_under, own_data=q.own_data,
+                  held_for=q.held_for)
         if q.purpose is None:
             return [d.to_dict() for d in policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)]
         return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw).to_dict()]
@@ -630,6 +642,10 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
             except UnknownNameError as exc:
                 problems.append(_unknown(exc, i if isinstance(body, Batch) else None))
                 continue
+            except RequestError as exc:  # a question refused as asked (both received-under and own-data)
+                problems.append({"code": exc.code, "message": exc.message, "help": exc.help,
+                                 "index": i if isinstance(body, Batch) else None, "suggestions": []})
+                continue
             if problems:
                 continue  # the answer will be a 422: no need to keep what would have been said
             for d in decided:
@@ -649,9 +665,12 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         try:
             found = policy.routes(body.source, body.recipient, body.data, body.purpose, on=body.on,
                                   assume=body.assume, max_hops=body.max_hops, given=body.given,
-                                  express_only=body.express_only)
+                                  express_only=body.express_only, received_under=body.received_under,
+                                  own_data=body.own_data, held_for=body.held_for)
         except UnknownNameError as exc:
             return _errors(422, [_unknown(exc, None)])
+        except RequestError as exc:
+            return _errors(422, [{"code": exc.code, "message": exc.message, "help": exc.help, "suggestions": []}])
         question = {"source": policy.org_name(policy.org_key(body.source)),
                     "recipient": policy.org_name(policy.org_key(body.recipient)),
                     "data": policy.data_name(policy.data_key(body.data)),
@@ -659,7 +678,10 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "on": (body.on or dt.date.today()).isoformat(),
                     "assume": sorted(policy.statutes[policy.statute_key(s)].id for s in body.assume),
                     "given": sorted(policy.condition_name(policy.condition_key(c)) for c in body.given),
-                    "express_only": body.express_only}
+                    "express_only": body.express_only,
+                    "received_under": (policy.gateways[policy.gateway_key(body.received_under)].id
+                                       if body.received_under else None),
+                    "own_data": body.own_data, "held_for": body.held_for}
         answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)

@@ -27,7 +27,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         for r in out.overridden:
             overridden_by[r.key] = out.basis[0].id
     blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
-                    deciding_clause(policy, r, q))
+                    deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
               for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
     lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
                                             "restriction": policy.restrictions, "organisation": policy.orgs}
@@ -78,7 +78,8 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         if out.missing_org:
             org, when, successor = out.missing_org[0]
             missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "")
-        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates))
+        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates),
+                                         source=policy.org_name(q.source), stated=q.provenance_stated)
     return Decision(
         verdict="allow" if out.allowed else "deny",
         headline=headline,
@@ -87,7 +88,18 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
         fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
         given=tuple(sorted(policy.condition_name(k) for k in q.given)), express_only=q.express_only,
-        conditions_relied_on=relied_on, conditions_missing=unmet, power=power)
+        conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
+        received_under=policy.gateways[q.received_under].id if q.received_under else None, own_data=q.own_data,
+        held_for=policy.function_names[q.held_for] if q.held_for else None,
+        provenance=words.provenance_assumed(
+            policy.org_name(q.source), policy.gateways[q.received_under].id if q.received_under else None,
+            q.own_data, policy.function_names[q.held_for] if q.held_for else None))
+
+
+def _readings(policy: CompiledPolicy, readings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A provenance-bound bar's readings as (gateway ids, function names)."""
+    return (tuple(policy.gateways[k].id for kind, k in readings if kind == "received-under"),
+            tuple(policy.function_names.get(k, k) for kind, k in readings if kind == "held-for"))
 
 
 def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome

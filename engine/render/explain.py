@@ -29,6 +29,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     if d.express_only:
         q += ", express powers only"
     lines.append(style(q, "dim"))
+    if d.provenance and (d.received_under or d.own_data or d.held_for or any(b.received_under or b.held_for
+                                                                              for b in d.blocks)):
+        lines.append(style(f"provenance: {d.provenance}", "dim"))
     if d.basis:
         g = d.basis.gateway
         cite = f" — {words.cites(g)}" if words.cites(g) else ""
@@ -60,7 +63,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         if b.overridden_by:
             lines.append(f"  lifted    {r.id} ({kind}){cite}: gateway {b.overridden_by} overrides it{_where(r.span)}")
         else:
-            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{_where(b.span or r.span)}")
+            open_ = (b.received_under and not (d.received_under or d.own_data)) or (b.held_for and not d.held_for)
+            reading = f" ({words.reading_words(b, d.source)})" if open_ else ""
+            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{reading}{_where(b.span or r.span)}")
             if r.url:
                 lines.append(f"            {r.url}")
     if d.conditions_relied_on:

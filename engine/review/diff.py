@@ -110,8 +110,8 @@ def _statute_effect(s: m.Statute) -> tuple:
 def _structure(item) -> tuple:
     """What of a vocabulary item can change a verdict (not its title or aliases)."""
     key = lambda n: n.key if n is not None else None  # noqa: E731
-    if isinstance(item, m.Organisation):
-        return (key(item.parent), key(item.succeeds), item.succeeds_on)
+    if isinstance(item, m.Organisation):  # its functions decide which `held-for` bars bind its data (issue 13)
+        return (key(item.parent), key(item.succeeds), item.succeeds_on, tuple(sorted(f.key for f in item.functions)))
     if isinstance(item, m.DataCategory):
         return (key(item.parent), tuple(sorted(item.markers)))
     return (key(item.parent),)

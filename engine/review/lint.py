@@ -11,7 +11,9 @@ a paragraph in `diagnostics.CODES`:
 - `overlapping-agreements`: two agreements under the same gateway cover some of the same flows at once;
 - `unusable-exception`: a restriction's `except` clause covers no flow that any gateway allows;
 - `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive;
-- `implied-power` (info): flows that a gateway resting on an implied power allows and no express power does.
+- `implied-power` (info): flows that a gateway resting on an implied power allows and no express power does;
+- `unbound-provenance`: a restriction's `data received-under G` / `data held-for F` can never bind: G delivers
+  to none of the bodies it bars, or none of them holds data for F.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Callable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
-from engine.eval.rules import restriction_check
+from engine.eval.rules import provenance_binds, restriction_check
 from engine.base.diagnostics import Diagnostic, Severity, warning
 
 DEFAULT_EXPIRING_WITHIN = 90
@@ -82,12 +84,18 @@ def _blocking(policy: CompiledPolicy, a: CAgreement, on: dt.date) -> Optional[di
             if s == r:
                 continue
             firing = [x for x in _restrictions_for(policy, s)
-                      if x.key not in lifted and restriction_check(policy, x, s, r, d, p, day, frozenset())[0]]
+                      if x.key not in lifted and _binds(policy, x, s, d, day)
+                      and restriction_check(policy, x, s, r, d, p, day, frozenset())[0]]
             if not firing:
                 return None
             for x in firing:
                 counts[x.key] = counts.get(x.key, 0) + 1
     return counts if counts else None
+
+
+def _binds(policy: CompiledPolicy, r: CRestriction, source: str, data: str, day: dt.date) -> bool:
+    """Whether a bar can bind the source's data under some provenance (issue 13; the decision's own rule)."""
+    return not r.by_provenance or bool(provenance_binds(policy, r, source, data, day, frozenset(), None, False, None))
 
 
 def _restrictions_for(policy: CompiledPolicy, source: str) -> list[CRestriction]:
@@ -302,6 +310,40 @@ def lint_implied_powers(policy: CompiledPolicy, on: dt.date, days: int) -> list[
     return out
 
 
+def lint_unbound_provenance(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Issue 13: a bar that binds by provenance only where some body it bars could hold such data."""
+    out = []
+    all_orgs = frozenset(policy.orgs)
+    for r in policy.restrictions.values():
+        if not r.by_provenance:
+            continue
+        barred = set(r.one_way)
+        for s, _d in r.forbids:
+            barred |= all_orgs if s is None else s
+        if r.received_under is not None:
+            for k in sorted(r.received_under):
+                g = policy.gateways.get(k)
+                if g is None:
+                    continue
+                reaches = set().union(*((all_orgs if d is None else d) for _s, d in g.pairs))
+                if not reaches & barred:
+                    out.append(warning(
+                        "unbound-provenance",
+                        f"restriction `{r.id}` binds data received under gateway `{g.id}`, which delivers to none "
+                        "of the bodies it bars", r.model.span,
+                        "check the gateway named in `received-under`, or the restriction's parties",
+                        related=[(f"gateway `{g.id}` declared", g.model.span)]))
+        if r.held_for is not None:
+            for f in sorted(r.held_for):
+                if not any(f in policy.functions.get(k, ()) for k in barred):
+                    out.append(warning(
+                        "unbound-provenance",
+                        f"restriction `{r.id}` binds data held for `{policy.function_names.get(f, f)}`, a function "
+                        "none of the bodies it bars holds data for", r.model.span,
+                        "declare the function on the bodies that have it (`functions …`), or check the restriction"))
+    return out
+
+
 LINT_STAGES: list[tuple[str, LintStage]] = [
     ("agreement-expiring", lint_expiring),
     ("no-review-date", lint_review_date),
@@ -310,6 +352,7 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
     ("unusable-exception", lint_unusable_exceptions),
     ("isolated-organisation", lint_isolated),
     ("implied-power", lint_implied_powers),
+    ("unbound-provenance", lint_unbound_provenance),
 ]
 
 

@@ -230,6 +230,15 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("power", ("power",), "choice", _uses(gateway=Use(after="statute")), "power", ONCE, ("power",),
            "how strong the power is: `express` (the default) or `implied` (incidental, or common law)",
            ("power express", "power implied"), choices=("express", "implied")),
+    # issue 13: provenance
+    Clause("functions", ("functions",), "names", _uses(organisation=OPTIONAL), "functions", ONCE, ("functions",),
+           "the functions it holds data for (its parts inherit them)", ("functions social-security",)),
+    Clause("data received-under", ("data", "received-under"), "names", _uses(restriction=Use(after="data")),
+           "received_under", ONCE, ("data_received_under",),
+           "binds only data the source received under these gateways", ("data received-under DEA-s48",)),
+    Clause("data held-for", ("data", "held-for"), "names", _uses(restriction=Use(after="data received-under")),
+           "held_for", ONCE, ("data_held_for",), "binds only data the source holds for these functions",
+           ("data held-for social-security",)),
 )
 
 # ---- lookups --------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Organisation:
     succeeds: Optional[Name] = None
     succeeds_on: Optional[dt.date] = None
     span: Span = _span()
+    functions: tuple[Name, ...] = ()  # issue 13: `functions F, …`, what it holds data for (its parts inherit them)
 
 
 MARKERS = ("personal", "special-category", "criminal-offence", "anonymised")
@@ -162,6 +163,9 @@ class Restriction:
     notes: tuple[str, ...] = ()
     span: Span = _span()
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # issue 13: bars that bind by provenance
+    received_under: tuple[Name, ...] = ()  # `data received-under G, …`: data the source received under these gateways
+    held_for: tuple[Name, ...] = ()  # `data held-for F, …`: data the source holds for these functions
 
 
 @dataclass(frozen=True)

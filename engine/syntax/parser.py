@@ -200,6 +200,11 @@ def _describe_terminal(name: str, ctx: _Context) -> str:
 
 def _expected_phrase(expected: set[str], ctx: _Context) -> str:
     expected = set(expected) - {"WS", "COMMENT"}
+    if ctx.keyword == "data" and "NAME" in expected:
+        # `data received-under G` / `data held-for F` (restrictions, issue 13) are the rarer forms: after `data`
+        # the message asks for what is nearly always meant, a data category
+        literals = _terminal_strings()
+        expected = {t for t in expected if literals.get(t) not in ("received-under", "held-for")}
     words: list[str] = []
     if len(expected & _TOP_LEVEL) >= 5:
         # At the top level: anything that starts a declaration (plus options of the declaration just read).
