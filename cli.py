@@ -210,6 +210,37 @@ def recipients_cmd(
     _emit(reach.recipients(source, data, purpose, on, assume, max_hops, bundle, fmt.value, colour=_colour()))
 
 
+@app.command("routes")
+def routes_cmd(
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation it should reach."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category the last hop carries."),
+    purpose: str = typer.Option(..., "--purpose", "-p", metavar="PURPOSE", help="The purpose of the last hop."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
+    assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
+    max_hops: int = typer.Option(4, "--max-hops", metavar="HOPS", help=MAX_HOPS_HELP),
+    given: List[str] = typer.Option([], "--given", metavar="CONDITION", help=GIVEN_HELP),
+    express_only: bool = typer.Option(False, "--express-only", help=EXPRESS_ONLY_HELP),
+    received_under: Optional[str] = typer.Option(None, "--received-under", metavar="GATEWAY", help=RECEIVED_UNDER_HELP),
+    own_data: bool = typer.Option(False, "--own-data", help=OWN_DATA_HELP),
+    held_for: Optional[str] = typer.Option(None, "--held-for", metavar="FUNCTION", help=HELD_FOR_HELP),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Lawful routes SOURCE → … → RECIPIENT, each hop with its basis, data and purpose.
+
+    Only the last hop must carry DATA for PURPOSE: earlier hops may carry other data or purposes where an onward
+    clause allows the change (`onward for`, `onward as`, `onward lawful`).
+
+    Exit 0 when there is a route, 1 when there is none, 2 on error.
+    """
+    from engine.commands import reach
+
+    _emit(reach.routes(source, recipient, data, purpose, on, assume, max_hops, bundle, fmt.value, colour=_colour(),
+                       given=given, express_only=express_only, received_under=received_under, own_data=own_data,
+                       held_for=held_for))
+
+
 @app.command("sources")
 def sources_cmd(
     recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation that would receive the data."),

@@ -270,3 +270,61 @@ def test_unknown_provenance_names_in_the_bundle_are_diagnostics(provenance_bundl
     assert r.exit_code == 2
     assert "unknown gateway `DEA-s84`" in r.output and "unknown function `social-securty`" in r.output
     assert "did you mean `social-security`?" in r.output
+
+
+# ---- chains that change purpose or data ------------------------------------------------------------------
+
+ROUTES = Path(__file__).parent / "spec" / "routes"
+
+
+def route_bundle(tmp_path: Path, name: str) -> Path:
+    spec = yaml.safe_load((ROUTES / name).read_text(encoding="utf-8"))
+    return write_bundle(tmp_path / name, {"main.policy": spec["policy"]}, spec["register"])
+
+
+def test_the_routes_command_shows_each_hops_data_purpose_and_change(tmp_path):
+    root = route_bundle(tmp_path, "chain-debt-to-crime-prevention.yaml")
+    args = ["routes", "LA", "WYP", "debt-data", "--purpose", "crime-prevention", "--on", "2018-01-01", "--bundle",
+            str(root)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "  LA → DWP: debt-data for debt-recovery under DEA-s48; onward: for crime-prevention" in r.output
+    assert "changed from the hop before by gateway DEA-s48: for crime-prevention" in r.output
+    j = json.loads(runner.invoke(app, args + ["--format", "json"]).output)
+    hops = j["routes"][0]["hops"]
+    assert [(h["data"], h["purpose"], h["received_under"]) for h in hops] == [
+        ("debt-data", "debt-recovery", None), ("debt-data", "crime-prevention", "DEA-s48")]
+    assert hops[1]["changed_by"] == "gateway DEA-s48: for crime-prevention" and hops[0]["changed_by"] is None
+    none = runner.invoke(app, args[:5] + ["marketing"] + args[6:])
+    assert none.exit_code == 1 and "no lawful route" in none.output
+
+
+def test_a_denied_decision_reports_the_chain_and_the_service_finds_it(tmp_path):
+    root = route_bundle(tmp_path, "chain-deidentified-for-research.yaml")
+    r = runner.invoke(app, ["can-share", "DWP", "RES", "deidentified-microdata", "--purpose", "research", "--on",
+                            "2018-01-01", "--bundle", str(root)])
+    assert r.exit_code == 1
+    assert "DWP → PROC → RES  (DWP→PROC under DEA-s64 as identifiable-records; PROC→RES under DEA-s64-RES)" in r.output
+    from fastapi.testclient import TestClient
+
+    from engine.ops.service import BundleHolder, create_app
+
+    c = TestClient(create_app(BundleHolder(root)))
+    body = {"source": "DWP", "recipient": "RES", "data": "deidentified-microdata", "purpose": "research",
+            "on": "2018-01-01"}
+    hops = c.post("/v1/routes", json=body).json()["routes"][0]["hops"]
+    assert [h["data"] for h in hops] == ["identifiable-records", "deidentified-microdata"]
+    d = c.post("/v1/decide", json=body).json()["decisions"][0]
+    assert d["verdict"] == "deny"
+    assert d["routes"][0]["hops"][1]["changed_by"] == "gateway DEA-s64: as deidentified-microdata"
+
+
+def test_lint_warns_about_a_change_no_gateway_can_use(tmp_path):
+    spec = yaml.safe_load((ROUTES / "chain-debt-to-crime-prevention.yaml").read_text(encoding="utf-8"))
+    text = spec["policy"].replace("onward for crime-prevention", "onward for marketing")
+    policy = engine.load(write_bundle(tmp_path / "b", {"main.policy": text}, spec["register"]))
+    diags = [d for d in lint(policy, dt.date(2018, 1, 1)) if d.code == "unusable-onward"]
+    assert len(diags) == 1 and "`onward for marketing` in gateway `DEA-s48`" in diags[0].message
+    assert diags[0].span.line == text.splitlines().index("  onward for marketing") + 1
+    fine = engine.load(write_bundle(tmp_path / "c", {"main.policy": spec["policy"]}, spec["register"]))
+    assert not [d for d in lint(fine, dt.date(2018, 1, 1)) if d.code == "unusable-onward"]

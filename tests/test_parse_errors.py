@@ -44,7 +44,7 @@ CASES = [
     ('gateway G "g" { valid 2005-01-01 to }', "expected a date (YYYY-MM-DD) after `to`"),
     ('gateway G "g" { valid from }', "expected a date (YYYY-MM-DD) after `from`"),
     ('gateway G "g" { valid until }', "expected a date (YYYY-MM-DD) after `until`"),
-    ('gateway G "g" { onward }', "expected `as-discloser`, `none`, `only-for` or `to` after `onward`"),
+    ('gateway G "g" { onward }', "expected `as-discloser`, `as`, `for`, `lawful`, `none`, `only-for` or `to` after `onward`"),
     ('gateway G "g" { onward to }', "expected an organisation after `to`"),
     ('gateway G "g" { onward only-for }', "expected a purpose after `only-for`"),
     ('gateway G "g" { requires }', "expected `agreement`, a condition (declared with `condition`) or a quoted condition"),

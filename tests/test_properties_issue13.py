@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import engine
 from bundlegen import Bundle, Question, all_questions
-from bundlegen13 import CONDITIONS, bundles13
+from bundlegen13 import CONDITIONS, bundles13, chain_bundles
 from conftest import MINI_REGISTER
 
 EXAMPLES = int(os.environ.get("LAWFUL_EXAMPLES", "40"))
@@ -35,6 +35,25 @@ def load(b: Bundle) -> engine.Policy:
 
 def allowed(policy: engine.Policy, q: Question, **kw) -> bool:
     return policy.allowed(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, **kw)
+
+
+def test_chain_bundles_make_routes_that_change_data_and_purpose():
+    seen = {"purpose": 0, "data": 0}
+
+    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(chain_bundles())
+    def count(b):
+        policy = load(b)
+        for q in all_questions(b, 60):
+            if q.source == q.recipient:
+                continue
+            for r in policy.routes(q.source, q.recipient, q.data, q.purpose, on=q.on, max_hops=3):
+                for before, hop in zip(r.hops, r.hops[1:]):
+                    seen["purpose"] += hop.purpose != before.purpose
+                    seen["data"] += hop.data != before.data
+
+    count()
+    assert seen["purpose"] and seen["data"], seen
 
 
 def test_the_generator_writes_issue_13_clauses():
@@ -120,15 +139,15 @@ def _hop_allowed(policy: engine.Policy, q: Question, hop, prev, first: dict) -> 
 
     extra = dict(first) if prev is None else {
         "received_under": policy.gateways[prev.gateway.lower()].key, "received_from": policy.org_key(prev.source)}
-    return verdict(policy, Q(policy.org_key(hop.source), policy.org_key(hop.recipient), policy.data_key(q.data),
-                             policy.purpose_key(q.purpose), q.on, frozenset(policy.statute_key(a) for a in q.assume),
+    return verdict(policy, Q(policy.org_key(hop.source), policy.org_key(hop.recipient), policy.data_key(hop.data),
+                             policy.purpose_key(hop.purpose), q.on, frozenset(policy.statute_key(a) for a in q.assume),
                              **extra))
 
 
 @SETTINGS
 @given(st.data())
 def test_every_hop_of_a_route_is_an_allow_under_the_provenance_carried_to_it(data):
-    b = data.draw(bundles13())
+    b = data.draw(st.one_of(bundles13(), chain_bundles()))
     policy = load(b)
     checked = 0
     for q in all_questions(b, 80):
@@ -138,7 +157,13 @@ def test_every_hop_of_a_route_is_an_allow_under_the_provenance_carried_to_it(dat
             prev = None
             for hop in route.hops:
                 assert _hop_allowed(policy, q, hop, prev, {}), f"{q}: {route} at {hop.source}->{hop.recipient}"
+                # a change of data or purpose is allowed by a clause the data carries, and said
+                changed = prev is not None and (hop.data, hop.purpose) != (prev.data, prev.purpose)
+                assert changed == (hop.changed_by is not None), (str(q), str(route))
                 prev = hop
+            last = route.hops[-1]
+            assert (policy.data_key(last.data), policy.purpose_key(last.purpose)) == (
+                policy.data_key(q.data), policy.purpose_key(q.purpose)), "the last hop carries what was asked"
             checked += 1
     if checked:
         assert checked > 0

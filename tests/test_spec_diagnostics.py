@@ -51,7 +51,7 @@ NOT_HERE = {
     "audit-log", "bad-log",  # the decision log and transfer logs: tests/test_audit_log.py, tests/test_audit.py
     "audit-log-broken", "missing-extra", "bad-usage",  # log verify, serve, usage: tests/test_qa_regressions.py
     "dask-unavailable",  # tests/test_dask_audit.py
-    "implied-power", "unbound-provenance",  # lint: tests/test_issue13_surfaces.py
+    "implied-power", "unbound-provenance", "unusable-onward",  # lint: tests/test_issue13_surfaces.py
 }
 
 

@@ -138,6 +138,9 @@ CODES: dict[str, str] = {
     "unbound-provenance": "A restriction binds by provenance (`data received-under G` or `data held-for F`), but no "
     "body it bars could hold such data: gateway G delivers to none of them, or none of them declares function F "
     "(`functions …`, inherited by parts). The bar can never take effect; check the names, or declare the function.",
+    "unusable-onward": "An `onward for P` (or `onward as C`) clause lets the data received change to a purpose (a "
+    "data category) for which no gateway lets its recipients disclose it, so the change can never be used in a "
+    "route. Add the gateway it anticipates, or correct the clause.",
 }
 
 

@@ -289,8 +289,10 @@ def _need_onward(need, onward: Optional[m.Onward]) -> None:
         return
     if onward.kind == "to":
         need("organisation", onward.targets)
-    elif onward.kind == "only-for":
+    elif onward.kind in ("only-for", "for"):
         need("purpose", onward.targets)
+    elif onward.kind == "as":
+        need("data category", onward.targets)
 
 
 # ---- stage: hierarchies, cycles and depth -------------------------------------------------------------

@@ -161,11 +161,19 @@ class Hop:
     statute: Optional[str] = None
     gateway_at: Optional[str] = None  # file:line:col
     agreement_at: Optional[str] = None
+    # issue 13: what this hop carries (a chain may change them), the clauses that allowed a change from the
+    # previous hop, and the gateway the source received the data under (None for the first hop: the question's)
+    data: Optional[str] = None
+    purpose: Optional[str] = None
+    changed_by: Optional[str] = None
+    received_under: Optional[str] = None
 
     def to_dict(self) -> HopDict:
         return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
                 "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
-                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
+                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at,
+                "data": self.data, "purpose": self.purpose, "changed_by": self.changed_by,
+                "received_under": self.received_under}
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,10 @@ class HopDict(TypedDict):
     statute: Optional[str]
     gateway_at: Optional[str]
     agreement_at: Optional[str]
+    data: Optional[str]
+    purpose: Optional[str]
+    changed_by: Optional[str]
+    received_under: Optional[str]
 
 
 class RouteDict(TypedDict):

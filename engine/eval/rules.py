@@ -226,7 +226,7 @@ def received_onward(policy: CompiledPolicy, received_under: str, received_from: 
             "discloser": policy.org_name(received_from) if received_from else None}
     if not any(d is None or holder in d for _s, d in g.pairs):
         return {**args, "test": "recipient", "holder": policy.org_name(holder)}
-    if data not in g.data:
+    if data not in g.data and (perm.change_data is None or data not in perm.change_data):  # `onward as C`
         return {**args, "test": "data", "data": policy.data_name(data)}
     if perm.is_closed:
         return {**args, "test": "closed"}
@@ -234,7 +234,7 @@ def received_onward(policy: CompiledPolicy, received_under: str, received_from: 
         return {**args, "test": "to"}
     if perm.purposes is not None and purpose not in perm.purposes:
         return {**args, "test": "only-for"}
-    if purpose not in g.purposes:
+    if purpose not in g.purposes and (perm.change_purposes is None or purpose not in perm.change_purposes):
         return {**args, "test": "purpose", "purpose": policy.purpose_name(purpose)}
     if perm.disclosers and (received_from is None or not could(received_from, recipient)):
         return {**args, "test": "as-discloser"}

@@ -94,6 +94,8 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         lines.append(style("no direct basis; lawful route" + ("s" if len(d.routes) > 1 else "") + ":", "bold"))
         for route in d.routes:
             via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
+                            + (f" for {h.purpose}" if h.purpose and h.purpose != d.purpose else "")
+                            + (f" as {h.data}" if h.data and h.data != d.data else "")
                             for h in route.hops)
             lines.append(f"  {route}  ({via})")
             if route.variants:

@@ -82,7 +82,7 @@ def _statute(kw: str, s: m.StatuteRef) -> list[Segment]:
 
 
 def _onward(kw: str, o: m.Onward) -> list[Segment]:
-    if o.kind in ("none", "as-discloser"):
+    if o.kind in ("none", "as-discloser", "lawful"):
         return [("kw", f"{kw} {o.kind}")]
     return [("kw", f"{kw} {o.kind}"), ("list", _names(o.targets))]
 

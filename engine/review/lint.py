@@ -13,7 +13,9 @@ a paragraph in `diagnostics.CODES`:
 - `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive;
 - `implied-power` (info): flows that a gateway resting on an implied power allows and no express power does;
 - `unbound-provenance`: a restriction's `data received-under G` / `data held-for F` can never bind: G delivers
-  to none of the bodies it bars, or none of them holds data for F.
+  to none of the bodies it bars, or none of them holds data for F;
+- `unusable-onward`: an `onward for P` / `onward as C` clause lets the data change into a purpose (category) no
+  gateway lets its recipients disclose for (as), so the change can never be used.
 """
 
 from __future__ import annotations
@@ -344,6 +346,32 @@ def lint_unbound_provenance(policy: CompiledPolicy, on: dt.date, days: int) -> l
     return out
 
 
+def lint_unusable_onward(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Issue 13: a clause that changes purpose or data is worth something only if the recipient may then
+    disclose for the new purpose (as the new category) under some gateway."""
+    out = []
+    all_orgs = frozenset(policy.orgs)
+    for g in policy.gateways.values():
+        o = g.model.onward
+        if o is None or o.kind not in ("for", "as"):
+            continue
+        recipients = set().union(*((all_orgs if d is None else d) for _s, d in g.pairs))
+        into = (policy.purpose_tree.expand(n.key for n in o.targets) if o.kind == "for"
+                else policy.data_tree.expand(n.key for n in o.targets))
+        usable = any(not (h.purposes if o.kind == "for" else h.data).isdisjoint(into)
+                     and any(s is None or not s.isdisjoint(recipients) for s, _d in h.pairs)
+                     for h in policy.gateways.values())
+        if not usable:
+            what = "purpose" if o.kind == "for" else "data category"
+            names = ", ".join(n.text for n in o.targets)
+            out.append(warning(
+                "unusable-onward",
+                f"`onward {o.kind} {names}` in gateway `{g.id}` lets the data change to a {what} for which no gateway "
+                "lets its recipients disclose it", o.span or g.model.span,
+                "add the gateway the change anticipates, or correct the clause"))
+    return out
+
+
 LINT_STAGES: list[tuple[str, LintStage]] = [
     ("agreement-expiring", lint_expiring),
     ("no-review-date", lint_review_date),
@@ -353,6 +381,7 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
     ("isolated-organisation", lint_isolated),
     ("implied-power", lint_implied_powers),
     ("unbound-provenance", lint_unbound_provenance),
+    ("unusable-onward", lint_unusable_onward),
 ]
 
 

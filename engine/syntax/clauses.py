@@ -48,7 +48,7 @@ SHAPES = {
     # shapes with their own reader in each parser (see the module docstring)
     "statute": "NAME STRING?: (Name, provision or None)",
     "parties": "parties -> parties: (sources, recipients), each a tuple of Name or `*`",
-    "onward": "none | to names | only-for names | as-discloser: (kind, targets)",
+    "onward": "none | to names | only-for names | as-discloser | for names | as names | lawful: (kind, targets)",
     "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
     "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
     "exception": "(anonymised | to names (for names)? | for names) (when names)? | when names: "
@@ -201,8 +201,9 @@ CLAUSES: tuple[Clause, ...] = (
            "who answers for the agreement", ('owner "Data Sharing Lead"',)),
     Clause("onward", ("onward",), "onward", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "onward", ONCE, ("onward",),
            "what the recipient may do with the data next",
-           ("onward none", "onward to DWP", "onward only-for inspection", "onward as-discloser"),
-           inner=("none", "to", "only-for", "as-discloser")),
+           ("onward none", "onward to DWP", "onward only-for inspection", "onward as-discloser",
+            "onward for crime-prevention", "onward as deidentified-microdata", "onward lawful"),
+           inner=("none", "to", "only-for", "as-discloser", "for", "as", "lawful")),
     Clause("requires", ("requires",), "string", _uses(agreement=OPTIONAL), "requires", EACH, ("requires",),
            "a condition the decision reports back", ('requires "pseudonymised before transfer"',)),
     Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL,

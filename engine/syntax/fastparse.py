@@ -259,10 +259,10 @@ class _Parser:
 
     def r_onward(self, _word: str):
         w = self.at_word()
-        if w == "none" or w == "as-discloser":
+        if w == "none" or w == "as-discloser" or w == "lawful":
             self.i += 1
             return w, ()
-        if w == "to" or w == "only-for":
+        if w == "to" or w == "only-for" or w == "for" or w == "as":
             self.i += 1
             return w, self.names()
         raise _Bail

@@ -89,7 +89,7 @@ class Parties:
 
 @dataclass(frozen=True)
 class Onward:
-    kind: str  # "none" | "to" | "only-for" | "as-discloser"
+    kind: str  # "none" | "to" | "only-for" | "as-discloser"; issue 13: "for" | "as" | "lawful"
     targets: tuple[Name, ...] = ()
     span: Span = _span()
 

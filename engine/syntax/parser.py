@@ -415,6 +415,15 @@ class _ToModel(Transformer):
     def onward_as_discloser(self, items):
         return ("as-discloser", ())
 
+    def onward_for(self, items):
+        return ("for", items[0])
+
+    def onward_as(self, items):
+        return ("as", items[0])
+
+    def onward_lawful(self, items):
+        return ("lawful", ())
+
     @v_args(meta=True)
     def valid(self, meta, items):
         return ("valid", items[0], self._span(meta))
