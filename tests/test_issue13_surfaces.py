@@ -328,3 +328,40 @@ def test_lint_warns_about_a_change_no_gateway_can_use(tmp_path):
     assert diags[0].span.line == text.splitlines().index("  onward for marketing") + 1
     fine = engine.load(write_bundle(tmp_path / "c", {"main.policy": spec["policy"]}, spec["register"]))
     assert not [d for d in lint(fine, dt.date(2018, 1, 1)) if d.code == "unusable-onward"]
+
+
+# ---- data-protection regimes --------------------------------------------------------------------------
+
+
+def test_the_default_register_shows_a_basis_in_the_regime_of_the_date(default_policy):
+    d = default_policy.decide("LSC", "DfES", "individualised-learner-record", "research", on=dt.date(2005, 7, 1))
+    assert d.allowed and d.regime.id == "DPA-1998"
+    assert d.regime.lawful_basis == ("public-task", "dpa1998-sch2-5",
+                                     "Schedule 2 paragraph 5: necessary for the functions of a public body, the "
+                                     "administration of justice or the Crown")
+    assert d.to_dict()["regime"]["lawful_basis"]["id"] == "dpa1998-sch2-5"
+    r = runner.invoke(app, ["can-share", "LSC", "DfES", "individualised-learner-record", "-p", "research", "--on",
+                            "2005-07-01"])
+    assert "lawful basis: public-task — in Data Protection Act 1998: dpa1998-sch2-5" in r.output
+    later = default_policy.decide("LSC", "DfES", "individualised-learner-record", "research", on=dt.date(2019, 1, 1))
+    assert later.regime.id == "UK-GDPR"
+    assert [r.id for r in default_policy.regimes] == ["DPA-1984", "DPA-1998", "UK-GDPR"]
+
+
+def test_the_default_bundle_cites_no_basis_of_the_wrong_regime():
+    from engine.review.lint import check_and_lint
+    from conftest import ROOT
+
+    diags, _ = check_and_lint(ROOT, dt.date(2005, 6, 23))
+    assert not [d for d in diags if d.code == "wrong-regime"]
+
+
+def test_diff_sees_a_regime_change(tmp_path):
+    spec = yaml.safe_load((SPEC / "regimes.yaml").read_text(encoding="utf-8"))
+    old = engine.load(write_bundle(tmp_path / "old", {"main.policy": spec["policy"]}, spec["register"]))
+    moved = spec["register"].replace("from: 2018-05-25", "from: 2020-01-01")
+    new = engine.load(write_bundle(tmp_path / "new", {"main.policy": spec["policy"]}, moved))
+    result = diff_policies(old, new, dt.date(2019, 6, 1))
+    assert [(c.kind, c.id, c.details) for c in result.changes] == [("regime", "UK-GDPR", ("from",))]
+    assert ("LSC", "ALI", "ilr", "planning") in {(f.source, f.recipient, f.data, f.purpose) for f in result.flows
+                                                 if f.newly_allowed}

@@ -30,6 +30,7 @@ A file holds a small bundle and the questions asked of it:
         power: implied                # Decision.power (express | implied | null)
         provenance: "own data"        # substring of the provenance the decision assumed
         readings: {R: [G, F]}         # the gateways / functions under which a provenance-bound block binds
+        regime: {id: R, lawful_basis: [recorded, shown id]}   # the regime of the date (or null), the basis in it
 
 (`ask` is one line because YAML reads a bare `on:` key as a boolean.)
 
@@ -186,6 +187,15 @@ def test_decision_case(path: Path, index: int):
         assert d.power == case["power"], shown
     if "provenance" in case:
         assert case["provenance"] in d.provenance, d.provenance
+    if "regime" in case:
+        want, got = case["regime"], d.regime
+        if want is None:
+            assert got is None, got
+        else:
+            assert got is not None and got.id == want["id"], got
+            for key in ("lawful_basis", "special_category"):
+                if key in want:
+                    assert list(getattr(got, key)[:2]) == want[key], getattr(got, key)
     for rid, names in (case.get("readings") or {}).items():
         b = next(b for b in d.blocks if b.restriction.id == rid)
         assert list(b.received_under + b.held_for) == names, (b.received_under, b.held_for)

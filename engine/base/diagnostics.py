@@ -67,7 +67,8 @@ CODES: dict[str, str] = {
     "scheduled repeal takes effect); a warning when the status claims a power the dates do not give (`in-force` "
     "but repealed or not yet commenced, `proposed` but commenced or repealed), which the engine already denies.",
     "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
-    "legal-obligation, vital-interests, public-task, legitimate-interests.",
+    "legal-obligation, vital-interests, public-task, legitimate-interests; nor a lawful-basis condition id of a "
+    "data-protection regime in gateways.yaml (`regimes:`).",
     "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "
     "or purposes: the agreement claims more than its legal power supports.",
     "no-lawful-basis": "Personal data flows under an agreement or gateway that records no UK GDPR Article 6 "
@@ -138,6 +139,11 @@ CODES: dict[str, str] = {
     "unbound-provenance": "A restriction binds by provenance (`data received-under G` or `data held-for F`), but no "
     "body it bars could hold such data: gateway G delivers to none of them, or none of them declares function F "
     "(`functions …`, inherited by parts). The bar can never take effect; check the names, or declare the function.",
+    "wrong-regime": "A lawful basis (or article-9 condition) is a condition id of one data-protection regime in "
+    "gateways.yaml (a DPA 1998 Schedule 2 condition, say), but the rule citing it is in force on dates another "
+    "regime governs (after 25 May 2018, UK GDPR). On those dates the engine shows the basis in the regime of the "
+    "date through its `equivalent`, and denies for want of a lawful basis where there is none. Cite the "
+    "regime-neutral word (`public-task`), or a condition of each regime in rules whose windows fall inside it.",
     "unusable-onward": "An `onward for P` (or `onward as C`) clause lets the data received change to a purpose (a "
     "data category) for which no gateway lets its recipients disclose it, so the change can never be used in a "
     "route. Add the gateway it anticipates, or correct the clause.",

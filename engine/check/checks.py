@@ -217,8 +217,8 @@ def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:
 
 
 def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
-    if basis and basis.key not in LAWFUL_BASES:
-        sugg = did_you_mean(basis.text, LAWFUL_BASES)
+    if basis and basis.key not in LAWFUL_BASES and basis.key not in regime_bases(c.bundle.register):
+        sugg = did_you_mean(basis.text, LAWFUL_BASES + tuple(regime_bases(c.bundle.register)))
         c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis", basis.span,
                                    f"did you mean `{sugg[0]}`?" if sugg else f"one of: {', '.join(LAWFUL_BASES)}"))
 
@@ -593,6 +593,78 @@ def stage_conditions(c: Checked) -> None:
                                    f"declare it with `condition {n.text} \"…\"` (what a person must establish)"))
 
 
+# ---- stage: data-protection regimes (issue 13) ----------------------------------------------------------
+
+
+def regime_bases(register: m.Register) -> dict[str, str]:
+    """Lawful-basis condition ids of the register's regimes: lower-cased id -> id."""
+    return {cond.id.lower(): cond.id for r in register.regimes for cond in r.lawful_bases}
+
+
+def _period(c: Checked, ref: Optional[m.StatuteRef], valid: Optional[m.Validity]
+            ) -> tuple[Optional[dt.date], Optional[dt.date]]:
+    """When a rule is in force, as [start, end) (None: unbounded): its statute's dates narrowed by `valid`."""
+    s = c.statutes.get(ref.id.key) if ref is not None else None
+    start, end = (s.commenced, s.repealed) if s is not None else (None, None)
+    if valid is not None:
+        if valid.start is not None and (start is None or valid.start > start):
+            start = valid.start
+        last = valid.end + dt.timedelta(days=1) if valid.end is not None else None
+        if last is not None and (end is None or last < end):
+            end = last
+    return start, end
+
+
+def stage_regimes(c: Checked) -> None:
+    """A lawful basis (or article-9 condition) that is a condition of one regime, cited by a rule in force on
+    dates another regime governs (`wrong-regime`): a DPA 1998 Schedule 2 condition after 25 May 2018, say."""
+    from engine.compile.compiled import regime_end
+
+    regimes = c.bundle.register.regimes
+    if not regimes:
+        return
+    where: dict[str, tuple[m.Regime, m.RegimeCondition]] = {}
+    for r in regimes:
+        for cond in r.lawful_bases + r.special:
+            where.setdefault(cond.id.lower(), (r, cond))
+    rules: list[tuple[str, m.Gateway | m.Agreement, tuple[Optional[dt.date], Optional[dt.date]]]] = []
+    for g in c.gateways.values():
+        rules.append((f"gateway `{g.id.text}`", g, _period(c, g.statute, g.valid)))
+    for a in c.agreements.values():
+        under = c.gateways.get(a.under.key) if a.under else None
+        gs, ge = _period(c, under.statute, under.valid) if under is not None else (None, None)
+        s, e = _period(c, None, a.valid)
+        start = max((d for d in (gs, s) if d is not None), default=None)
+        end = min((d for d in (ge, e) if d is not None), default=None)
+        rules.append((f"agreement `{a.id.text}`", a, (start, end)))
+    for what, rule, (start, end) in rules:
+        cited: list[tuple[str, Span]] = []
+        if rule.lawful_basis is not None:
+            cited.append((rule.lawful_basis.text, rule.lawful_basis.span))
+        if rule.article9:
+            cited.append((rule.article9, dict(rule.clause_spans).get("article-9", rule.span)))
+        for ident, span in cited:
+            hit = where.get(ident.lower())
+            if hit is None:
+                continue
+            regime, cond = hit
+            r_end = regime_end(regimes, regime)
+            before = start is None or start < regime.start
+            after = r_end is not None and (end is None or end > r_end)
+            if not (before or after):
+                continue
+            shown = (f"from {start.isoformat()}" if start else "with no start") + \
+                (f" until {(end - dt.timedelta(days=1)).isoformat()}" if end else ", with no end")
+            limit = f"{regime.start.isoformat()} to {(r_end - dt.timedelta(days=1)).isoformat()}" if r_end else \
+                f"from {regime.start.isoformat()}"
+            neutral = f"the regime-neutral `{cond.equivalent}`, " if cond.equivalent else ""
+            c.diagnostics.append(warning(
+                "wrong-regime",
+                f"{what} cites `{cond.id}`, a condition of {regime.title} ({limit}), but is in force {shown}", span,
+                f"cite {neutral}or a condition of each regime in rules whose windows fall inside its dates "
+                "(`valid FROM to UNTIL`)"))
+
+
 # ---- stage: provenance (issue 13) ---------------------------------------------------------------------
 
 
@@ -638,6 +710,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("names", stage_names),
     ("conditions", stage_conditions),
     ("provenance", stage_provenance),
+    ("regimes", stage_regimes),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
     ("register", stage_register),

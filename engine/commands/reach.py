@@ -132,7 +132,8 @@ def routes(source: str, recipient: str, data: str, purpose: str, on: Optional[st
                           own_data=own_data, held_for=held_for)
     res = Result(EXIT_OK if found else EXIT_DENY)
     head = {"source": policy.org_name(policy.org_key(source)), "recipient": policy.org_name(policy.org_key(recipient)),
-            "data": policy.data_name(policy.data_key(data)), "purpose": policy.purpose_name(policy.purpose_key(purpose)),
+            "data": policy.data_name(policy.data_key(data)),
+            "purpose": policy.purpose_name(policy.purpose_key(purpose)),
             "on": day.isoformat() if day else dt.date.today().isoformat()}
     if fmt == "json":
         return res.out(json.dumps({"question": head, "routes": [r.to_dict() for r in found]}, indent=2,

@@ -252,6 +252,14 @@ class CompiledPolicy:
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
         # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
         self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
+        # issue 13: the data-protection regimes of the register, by start, and each condition id's regime
+        self.regimes: tuple[m.Regime, ...] = tuple(c.bundle.register.regimes)
+        self.regime_conditions: dict[str, tuple[m.Regime, m.RegimeCondition, str]] = {}
+        for regime in self.regimes:
+            for cond in regime.lawful_bases:
+                self.regime_conditions.setdefault(cond.id.lower(), (regime, cond, "lawful-basis"))
+            for cond in regime.special:
+                self.regime_conditions.setdefault(cond.id.lower(), (regime, cond, "special-category"))
 
         # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
         # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
@@ -344,6 +352,10 @@ class CompiledPolicy:
     def condition_name(self, key: str) -> str:
         return self.conditions[key].id.text
 
+    def regime_on(self, day: dt.date) -> Optional[m.Regime]:
+        """The data-protection regime in force on `day`: the latest to have started, unless it has ended."""
+        return regime_on(self.regimes, day)
+
     def gateway_key(self, name: str) -> str:
         k = name.lower()
         if k in self.gateways:
@@ -410,6 +422,22 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
         if inside:
             cut[pred] = c.org_tree.expand(inside)
     return start, end, cut
+
+
+def regime_end(regimes: Sequence[m.Regime], r: m.Regime) -> Optional[dt.date]:
+    """The first day a regime is no longer in force: its own `until`, else the next regime's start."""
+    later = [x.start for x in regimes if x.start > r.start]
+    ends = [d for d in (r.until, min(later) if later else None) if d is not None]
+    return min(ends) if ends else None
+
+
+def regime_on(regimes: Sequence[m.Regime], day: dt.date) -> Optional[m.Regime]:
+    started = [r for r in regimes if r.start <= day]
+    if not started:
+        return None
+    r = max(started, key=lambda x: (x.start, x.id.lower()))
+    end = regime_end(regimes, r)
+    return r if end is None or day < end else None
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],

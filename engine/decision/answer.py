@@ -10,7 +10,8 @@ from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
 from engine.decision.shapes import (BasisDict, BlockDict, ConditionDict, ConditionUseDict, ConsiderationDict,
-                                    DecisionDict, FixDict, HopDict, RuleDict, RouteDict, Verdict)
+                                    DecisionDict, FixDict, HopDict, RegimeConditionDict, RegimeDict, RuleDict,
+                                    RouteDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -110,6 +111,24 @@ class ConditionUse:
     def to_dict(self) -> ConditionUseDict:
         return {"id": self.id, "title": self.title, "kind": self.kind, "rule": self.rule,
                 "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
+class RegimeView:
+    """The data-protection regime of a question's date and the basis relied on shown in it (issue 13).
+    `lawful_basis` / `special_category`: (as recorded, the regime's condition id or None, its title or None)."""
+
+    id: str
+    title: str
+    lawful_basis: Optional[tuple[str, Optional[str], Optional[str]]] = None
+    special_category: Optional[tuple[str, Optional[str], Optional[str]]] = None
+
+    def to_dict(self) -> RegimeDict:
+        def cond(c: Optional[tuple[str, Optional[str], Optional[str]]]) -> Optional[RegimeConditionDict]:
+            return None if c is None else {"recorded": c[0], "id": c[1], "title": c[2]}
+
+        return {"id": self.id, "title": self.title, "lawful_basis": cond(self.lawful_basis),
+                "special_category": cond(self.special_category)}
 
 
 @dataclass(frozen=True)
@@ -223,6 +242,7 @@ class Decision:
     own_data: bool = False  # … or the source's own data
     held_for: Optional[str] = None  # the function the source holds it for
     provenance: str = ""  # the provenance the decision assumed, in words
+    regime: Optional[RegimeView] = None  # the data-protection regime of the date, the basis shown in it
 
     @property
     def allowed(self) -> bool:
@@ -259,6 +279,7 @@ class Decision:
             "conditions_missing": [c.to_dict() for c in self.conditions_missing],
             "power": self.power,
             "provenance": {"stated": self.received_under is not None or self.own_data, "assumed": self.provenance},
+            "regime": self.regime.to_dict() if self.regime else None,
         }
 
 

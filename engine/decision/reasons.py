@@ -36,13 +36,14 @@ class Why(str, Enum):
     # issue 13
     CONDITION_NOT_GIVEN = "condition-not-given"  # args: conditions (ids), titles
     IMPLIED_POWER_EXCLUDED = "implied-power-excluded"  # the question asked for express powers only
+    BASIS_WRONG_REGIME = "basis-wrong-regime"  # args: basis, regime (recorded), now (the regime of the date)
     RECEIVED_ONWARD = "received-onward"  # args: gateway, onward, test (closed | to | only-for | purpose | data |
     #                                      recipient | as-discloser), discloser
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED})
 WINDOW_REASONS = frozenset({Why.NOT_YET_VALID, Why.EXPIRED})
-SENSITIVITY_REASONS = frozenset({Why.NO_LAWFUL_BASIS, Why.NO_ARTICLE_9, Why.NO_ARTICLE_10})
+SENSITIVITY_REASONS = frozenset({Why.NO_LAWFUL_BASIS, Why.NO_ARTICLE_9, Why.NO_ARTICLE_10, Why.BASIS_WRONG_REGIME})
 
 
 def json_code(kind: str, why: Why) -> str:

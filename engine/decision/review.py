@@ -18,7 +18,7 @@ SENSITIVE = ("special-category", "criminal-offence", "personal")
 class RuleChange:
     """One rule (or statute, or hierarchy node) that differs between the two sides."""
 
-    kind: str  # gateway | restriction | agreement | statute | organisation | data | purpose
+    kind: str  # gateway | restriction | agreement | statute | organisation | data | purpose | regime (issue 13)
     action: str  # added | removed | changed
     id: str
     title: str

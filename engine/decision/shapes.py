@@ -62,6 +62,19 @@ class BlockDict(TypedDict):
     provenance: Optional[ReadingsDict]
 
 
+class RegimeConditionDict(TypedDict):
+    recorded: str
+    id: Optional[str]
+    title: Optional[str]
+
+
+class RegimeDict(TypedDict):
+    id: str
+    title: str
+    lawful_basis: Optional[RegimeConditionDict]
+    special_category: Optional[RegimeConditionDict]
+
+
 class ProvenanceDict(TypedDict):
     stated: bool
     assumed: str
@@ -143,3 +156,4 @@ class DecisionDict(TypedDict):
     conditions_missing: list[ConditionUseDict]
     power: Optional[str]
     provenance: ProvenanceDict
+    regime: Optional[RegimeDict]

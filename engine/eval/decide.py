@@ -271,12 +271,13 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             continue
         usable: list[Optional[CAgreement]] = []
         for option in (in_force_agreements or [None]):
-            gap = sensitivity_gap(policy, data, g, option)
+            gap = sensitivity_gap(policy, data, g, option, on)
             if gap is not None:
                 if note:
                     where = (("agreement", option.key, option.model.span) if option is not None
                              else ("gateway", g.key, g.model.span))
-                    note(Considered(where[0], where[1], gap, {}, where[2]))
+                    args = regime_args(policy, g, option, on) if gap is Why.BASIS_WRONG_REGIME else {}
+                    note(Considered(where[0], where[1], gap, args, where[2]))
                 continue
             usable.append(option)
         if not usable:
@@ -339,6 +340,20 @@ def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
     return RuleRef(kind, rule.id, rule.model.title, rule.model.span, statute=s.id if s else None,
                    statute_title=s.title if s else None, citation=s.citation if s else None,
                    provision=rule.provision, url=m.provision_url(s.url, rule.provision) if s else None)
+
+
+def regime_args(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], on: dt.date) -> dict:
+    """What a wrong-regime reason says: the basis recorded, its regime, and the regime of the date."""
+    from engine.eval.rules import regime_gap
+
+    am, gm = (a.model if a else None), g.model
+    basis = am.lawful_basis if am and am.lawful_basis else gm.lawful_basis
+    for cited in (basis.text if basis else None, am.article9 if am and am.article9 else gm.article9):
+        if cited and regime_gap(policy, cited, on) is not None:
+            recorded = policy.regime_conditions[cited.lower()][0]
+            now = policy.regime_on(on)
+            return {"basis": cited, "regime": recorded.title, "now": now.title if now else None}
+    return {}
 
 
 def condition_args(policy: CompiledPolicy, keys: Iterable[str]) -> dict:

@@ -383,7 +383,8 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
                                                               prev.data if prev else None):
                         continue
                     after = carried.meet(e.onward) if partial.carried or start is not OPEN else e.onward
-                    if (d != final[0] and after.change_data is None) or (p != final[1] and after.change_purposes is None):
+                    if (d != final[0] and after.change_data is None) or \
+                            (p != final[1] and after.change_purposes is None):
                         continue  # other data or purpose than asked, and no clause left that could change it back
                     key = (partial.nodes + (y,), after, d, p)
                     if key in seen:  # another basis with the same effect: keep the first (preferred) one
@@ -464,7 +465,7 @@ def _location(span) -> Optional[str]:
 
 
 def to_route(policy: CompiledPolicy, raw: RawRoute) -> Route:
-    hops = []
+    hops: list[Hop] = []
     prev: Optional[Edge] = None
     for e, carried in zip(raw.edges, raw.carried):
         g, a = e.gateway, e.agreement

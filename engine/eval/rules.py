@@ -107,9 +107,11 @@ def agreement_covers(a: CAgreement, source: str, recipient: str) -> bool:
     return any(source in s and recipient in d for s, d in a.directions)
 
 
-def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[CAgreement]) -> Optional[Why]:
+def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[CAgreement],
+                    on: Optional[dt.date] = None) -> Optional[Why]:
     """Personal data needs a lawful basis, special-category an article-9 condition, criminal-offence an
-    article-10 condition, recorded on the agreement or on the gateway."""
+    article-10 condition, recorded on the agreement or on the gateway; with `on`, a basis (or article-9
+    condition) that is a condition of a data-protection regime must hold in the regime of that date."""
     sens = policy.sensitivity[data]
     if not sens:
         return None
@@ -118,6 +120,12 @@ def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[
         return Why.NO_LAWFUL_BASIS
     if "special-category" in sens and not ((am and am.article9) or gm.article9):
         return Why.NO_ARTICLE_9
+    if on is not None and policy.regime_conditions:
+        basis = (am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) if "personal" in sens else None
+        article9 = (am.article9 if am and am.article9 else gm.article9) if "special-category" in sens else None
+        for cited in (basis.text if basis else None, article9):
+            if cited and regime_gap(policy, cited, on) is not None:
+                return Why.BASIS_WRONG_REGIME
     if "criminal-offence" in sens and not ((am and am.article10) or gm.article10):
         return Why.NO_ARTICLE_10
     return None
@@ -239,3 +247,38 @@ def received_onward(policy: CompiledPolicy, received_under: str, received_from: 
     if perm.disclosers and (received_from is None or not could(received_from, recipient)):
         return {**args, "test": "as-discloser"}
     return None
+
+
+# ---- issue 13: the data-protection regime of the date -------------------------------------------------------
+
+def in_regime(policy: CompiledPolicy, cited: str, on: dt.date
+              ) -> tuple[Optional[m.Regime], Optional[m.RegimeCondition]]:
+    """A recorded lawful basis (or article-9 condition) shown in the regime of `on`: (that regime, the
+    condition it is there), the condition None when it has none there. A regime-neutral word (`public-task`)
+    is the regime's condition with that `equivalent`; a condition of another regime, the one with its
+    `equivalent`."""
+    now = policy.regime_on(on)
+    if now is None:
+        return None, None
+    found = policy.regime_conditions.get(cited.lower())
+    if found is not None:
+        regime, cond, kind = found
+        if regime is now:
+            return now, cond
+        word = cond.equivalent
+        pool = now.lawful_bases if kind == "lawful-basis" else now.special
+    else:
+        word, pool = cited.lower(), now.lawful_bases
+    return now, next((c for c in pool if word is not None and c.equivalent == word), None)
+
+
+def regime_gap(policy: CompiledPolicy, cited: str, on: dt.date) -> Optional[Why]:
+    """A condition of one regime cited on a date another regime governs, with nothing it matches there: no
+    lawful basis on that date (fail closed). A regime-neutral word never has a gap."""
+    found = policy.regime_conditions.get(cited.lower())
+    if found is None:
+        return None
+    now, cond = in_regime(policy, cited, on)
+    if now is None or now is found[0] or cond is not None:
+        return None
+    return Why.BASIS_WRONG_REGIME

@@ -433,6 +433,8 @@ class DecisionOut(_Open):
                                                    "implied powers (take legal advice).")
     provenance: Optional[dict[str, Any]] = Field(None, description="The provenance the decision assumed: "
                                                  "`stated` by the question or not, and in words.")
+    regime: Optional[dict[str, Any]] = Field(None, description="The data-protection regime of the date and the "
+                                             "basis relied on shown in it.")
 
 
 class Decisions(BaseModel):
@@ -609,7 +611,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         return _errors(422, items or [{"code": "bad-request", "message": "the request is malformed"}])
 
     def decide_one(policy: Policy, q: Question) -> list[dict]:
-        kw = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes, given=q.given,
+        kw: dict[str, Any] = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes, given=q.given,
                   express_only=q.express_only, received_under=q.received_under, own_data=q.own_data,
                   held_for=q.held_for)
         if q.purpose is None:

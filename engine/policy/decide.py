@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import Basis, Block, Condition, ConditionUse, Consideration, Decision, Fix
+from engine.decision.answer import Basis, Block, Condition, ConditionUse, Consideration, Decision, Fix, RegimeView
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import Question, deciding_clause, rule_ref
@@ -93,7 +93,28 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         held_for=policy.function_names[q.held_for] if q.held_for else None,
         provenance=words.provenance_assumed(
             policy.org_name(q.source), policy.gateways[q.received_under].id if q.received_under else None,
-            q.own_data, policy.function_names[q.held_for] if q.held_for else None))
+            q.own_data, policy.function_names[q.held_for] if q.held_for else None),
+        regime=_regime(policy, q, basis))
+
+
+def _regime(policy: CompiledPolicy, q: Question, basis: Optional[Basis]) -> Optional[RegimeView]:
+    """Issue 13: the regime of the question's date, and the basis relied on shown in it."""
+    from engine.eval.rules import in_regime
+
+    now = policy.regime_on(q.on)
+    if now is None:
+        return None
+
+    def shown(cited: Optional[str], free_text: bool = False) -> Optional[tuple[str, Optional[str], Optional[str]]]:
+        if not cited or (free_text and cited.lower() not in policy.regime_conditions):
+            return None  # an article-9 text that names no condition of a regime is shown as written
+        _now, cond = in_regime(policy, cited, q.on)
+        return (cited, cond.id if cond else None, cond.title if cond else None)
+
+    sens = policy.sensitivity[q.data]
+    return RegimeView(now.id, now.title,
+                      shown(basis.lawful_basis) if basis and "personal" in sens else None,
+                      shown(basis.article_9, free_text=True) if basis and "special-category" in sens else None)
 
 
 def _readings(policy: CompiledPolicy, readings) -> tuple[tuple[str, ...], tuple[str, ...]]:

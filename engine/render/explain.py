@@ -18,6 +18,18 @@ def _where(span) -> str:
     return f" [{span}]" if span else ""
 
 
+def _in_regime(d: Decision, shown) -> str:
+    """` — in Data Protection Act 1998: dpa1998-sch2-5 (Schedule 2 paragraph 5: …)` (issue 13)."""
+    if d.regime is None or shown is None:
+        return ""
+    recorded, ident, title = shown
+    if ident is None:
+        return f" — in {d.regime.title}: no condition it matches"
+    if ident.lower() == recorded.lower():
+        return f" — {d.regime.title}: {title}"
+    return f" — in {d.regime.title}: {ident} ({title})"
+
+
 def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     """A headline, then the reasons with citations and file:line, conditions and what would make it lawful."""
     lines = [style(d.headline, "allow" if d.allowed else "deny")]
@@ -42,9 +54,11 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             a = d.basis.agreement
             lines.append(f"  agreement {a.id}: {a.title}{_where(a.span)}")
         if d.basis.lawful_basis:
-            lines.append(f"  lawful basis: {d.basis.lawful_basis}")
+            shown = _in_regime(d, d.regime.lawful_basis if d.regime else None)
+            lines.append(f"  lawful basis: {d.basis.lawful_basis}{shown}")
         if d.basis.article_9:
-            lines.append(f"  article 9 condition: {d.basis.article_9}")
+            lines.append(f"  article 9 condition: {d.basis.article_9}"
+                         f"{_in_regime(d, d.regime.special_category if d.regime else None)}")
         if d.basis.article_10:
             lines.append(f"  article 10 condition: {d.basis.article_10}")
         onward = d.basis.onward

@@ -162,8 +162,8 @@ def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -
     for r in routes:
         lines.append(style(str(r), "bold"))
         for h in r.hops:
-            lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} under {_basis(h.gateway, h.agreement)}"
-                         f"; onward: {h.onward}")
+            lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
+                         f"under {_basis(h.gateway, h.agreement)}; onward: {h.onward}")
             if h.changed_by:
                 lines.append(style(f"    changed from the hop before by {h.changed_by}", "dim"))
         if r.variants:

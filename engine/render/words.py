@@ -64,6 +64,10 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
         return "it rests on an implied power, and the question asks for express powers only"
     if why is Why.RECEIVED_ONWARD:
         return received_onward_words(args)
+    if why is Why.BASIS_WRONG_REGIME:
+        now = f"the regime is {args['now']}" if args.get("now") else "no regime it belongs to is in force"
+        return (f"the basis recorded, `{args.get('basis')}`, is a condition of {args.get('regime')}, and on this date "
+                f"{now}, with no condition it matches")
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
@@ -143,6 +147,9 @@ def denied_headline(on: dt.date, missing: Optional[tuple[str, dt.date, str]], bl
         return "DENIED — the only gateway is in a proposed statute, not enacted"
     if codes & {"not-in-force", "repealed", "proposed"}:
         return "DENIED — no gateway in force on this date allows it"
+    if any(c.code == "basis-wrong-regime" for c in considered) and not any(
+            c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
+        return "DENIED — the lawful basis recorded belongs to another data-protection regime than the date's"
     if any(c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
         return "DENIED — no lawful basis recorded for this personal data"
     return "DENIED — no legal gateway and agreement together allow this flow"

@@ -88,6 +88,7 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
                             zip(("status", "commenced", "repealed"), _statute_effect(a), _statute_effect(b)) if x != y)
         out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
                               details, s.citation, s.url))
+    out += _regime_changes(old, new)
     for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
                            ("purpose", lambda p: p.purposes)):
         o, n = table_of(old), table_of(new)
@@ -100,6 +101,32 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
             details = _differing_fields(a, b, ("span", "title", "aliases", "id")) if a is not None and b is not None else ()
             out.append(RuleChange(kind, action, item.id.text, item.title, a.span if a else None, b.span if b else None,
                                   details))
+    return out
+
+
+def _regime_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Issue 13: data-protection regimes of the register whose dates or conditions differ (they decide which
+    lawful bases hold on which dates)."""
+    def effect(r: m.Regime) -> tuple:
+        return (r.start, r.until, tuple((c.id.lower(), c.equivalent) for c in r.lawful_bases),
+                tuple(c.id.lower() for c in r.special))
+
+    o = {r.id.lower(): r for r in old.regimes}
+    n = {r.id.lower(): r for r in new.regimes}
+    out = []
+    for k in sorted(set(o) | set(n)):
+        a, b = o.get(k), n.get(k)
+        if a is not None and b is not None and effect(a) == effect(b):
+            continue
+        r = b if b is not None else a
+        assert r is not None
+        action = "added" if a is None else "removed" if b is None else "changed"
+        details: tuple[str, ...] = ()
+        if a is not None and b is not None:
+            details = tuple(name for name, x, y in zip(("from", "until", "lawful-bases", "special-category"),
+                                                       effect(a), effect(b)) if x != y)
+        out.append(RuleChange("regime", action, r.id, r.title, a.span if a else None, b.span if b else None,
+                              details, r.citation, r.url))
     return out
 
 
@@ -163,6 +190,9 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
                 if r.statute is not None and r.statute.id.lower() == key:
                     boxes += _rule_boxes(p, "restriction", r.key)
         return boxes
+    if c.kind == "regime":  # a regime's dates or conditions reach every flow of personal data
+        personal = frozenset(k for p in both for k, s in p.sensitivity.items() if "personal" in s)
+        return [(None, None, personal, None)]
     if c.kind == "organisation":
         reach = set(_tree_reach(both, "org_tree", key, up=False))
         for p in both:  # succession moves the end of the predecessor's existence too

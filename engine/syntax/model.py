@@ -304,9 +304,37 @@ def provision_url(act_url: Optional[str], provision: Optional[str]) -> Optional[
 
 
 @dataclass(frozen=True)
+class RegimeCondition:
+    """A lawful-basis or special-category condition of a data-protection regime (issue 13)."""
+
+    id: str
+    title: str
+    equivalent: Optional[str] = None  # the regime-neutral lawful basis it matches (`public-task`, …)
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A data-protection regime of the register (issue 13): in force from `start` until the next regime's start
+    (or its own `until`), with the ids of its lawful-basis and special-category conditions."""
+
+    id: str
+    title: str
+    start: dt.date
+    until: Optional[dt.date] = None
+    citation: Optional[str] = None
+    url: Optional[str] = None
+    notes: Optional[str] = None
+    lawful_bases: tuple[RegimeCondition, ...] = ()
+    special: tuple[RegimeCondition, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Register:
     statutes: tuple[Statute, ...] = ()
     path: str = "gateways.yaml"
+    regimes: tuple[Regime, ...] = ()  # issue 13
 
     def get(self, statute_id: str) -> Optional[Statute]:
         key = statute_id.lower()
