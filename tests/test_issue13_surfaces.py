@@ -365,3 +365,17 @@ def test_diff_sees_a_regime_change(tmp_path):
     assert [(c.kind, c.id, c.details) for c in result.changes] == [("regime", "UK-GDPR", ("from",))]
     assert ("LSC", "ALI", "ilr", "planning") in {(f.source, f.recipient, f.data, f.purpose) for f in result.flows
                                                  if f.newly_allowed}
+
+
+def test_a_route_says_which_hop_rests_on_an_implied_power(tmp_path):
+    spec = yaml.safe_load((ROUTES / "chain-debt-to-crime-prevention.yaml").read_text(encoding="utf-8"))
+    cited = '  statute CDA-1998 "section 115"\n'
+    text = spec["policy"].replace(cited, cited + "  power implied\n")
+    root = write_bundle(tmp_path / "b", {"main.policy": text}, spec["register"])
+    args = ["routes", "LA", "WYP", "debt-data", "--purpose", "crime-prevention", "--on", "2018-01-01", "--bundle",
+            str(root)]
+    r = runner.invoke(app, args)
+    assert "under CDA-s115 (an implied power: take legal advice)" in r.output
+    hops = json.loads(runner.invoke(app, args + ["--format", "json"]).output)["routes"][0]["hops"]
+    assert [h["power"] for h in hops] == ["express", "implied"]
+    assert runner.invoke(app, args + ["--express-only"]).exit_code == 1

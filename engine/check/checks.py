@@ -618,8 +618,6 @@ def _period(c: Checked, ref: Optional[m.StatuteRef], valid: Optional[m.Validity]
 def stage_regimes(c: Checked) -> None:
     """A lawful basis (or article-9 condition) that is a condition of one regime, cited by a rule in force on
     dates another regime governs (`wrong-regime`): a DPA 1998 Schedule 2 condition after 25 May 2018, say."""
-    from engine.compile.compiled import regime_end
-
     regimes = c.bundle.register.regimes
     if not regimes:
         return
@@ -648,7 +646,7 @@ def stage_regimes(c: Checked) -> None:
             if hit is None:
                 continue
             regime, cond = hit
-            r_end = regime_end(regimes, regime)
+            r_end = m.regime_end(regimes, regime)
             before = start is None or start < regime.start
             after = r_end is not None and (end is None or end > r_end)
             if not (before or after):

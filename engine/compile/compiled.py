@@ -354,7 +354,7 @@ class CompiledPolicy:
 
     def regime_on(self, day: dt.date) -> Optional[m.Regime]:
         """The data-protection regime in force on `day`: the latest to have started, unless it has ended."""
-        return regime_on(self.regimes, day)
+        return m.regime_on(self.regimes, day)
 
     def gateway_key(self, name: str) -> str:
         k = name.lower()
@@ -422,22 +422,6 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
         if inside:
             cut[pred] = c.org_tree.expand(inside)
     return start, end, cut
-
-
-def regime_end(regimes: Sequence[m.Regime], r: m.Regime) -> Optional[dt.date]:
-    """The first day a regime is no longer in force: its own `until`, else the next regime's start."""
-    later = [x.start for x in regimes if x.start > r.start]
-    ends = [d for d in (r.until, min(later) if later else None) if d is not None]
-    return min(ends) if ends else None
-
-
-def regime_on(regimes: Sequence[m.Regime], day: dt.date) -> Optional[m.Regime]:
-    started = [r for r in regimes if r.start <= day]
-    if not started:
-        return None
-    r = max(started, key=lambda x: (x.start, x.id.lower()))
-    end = regime_end(regimes, r)
-    return r if end is None or day < end else None
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],

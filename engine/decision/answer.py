@@ -186,13 +186,14 @@ class Hop:
     purpose: Optional[str] = None
     changed_by: Optional[str] = None
     received_under: Optional[str] = None
+    power: str = "express"  # the strength of the hop's gateway: "implied" for `power implied`
 
     def to_dict(self) -> HopDict:
         return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
                 "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
                 "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at,
                 "data": self.data, "purpose": self.purpose, "changed_by": self.changed_by,
-                "received_under": self.received_under}
+                "received_under": self.received_under, "power": self.power}
 
 
 @dataclass(frozen=True)

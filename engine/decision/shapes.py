@@ -132,6 +132,7 @@ class HopDict(TypedDict):
     purpose: Optional[str]
     changed_by: Optional[str]
     received_under: Optional[str]
+    power: str
 
 
 class RouteDict(TypedDict):

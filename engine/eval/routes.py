@@ -482,7 +482,8 @@ def to_route(policy: CompiledPolicy, raw: RawRoute) -> Route:
                         _location(g.model.span), _location(a.model.span) if a and not a.hypothetical else None,
                         data=policy.data_name(e.data) if e.data else None,
                         purpose=policy.purpose_name(e.purpose) if e.purpose else None, changed_by=changed_by,
-                        received_under=prev.gateway.id if prev is not None else None))
+                        received_under=prev.gateway.id if prev is not None else None,
+                        power="implied" if g.implied else "express"))
         prev = e
     return Route(tuple(hops))
 

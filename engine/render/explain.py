@@ -110,6 +110,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
                             + (f" for {h.purpose}" if h.purpose and h.purpose != d.purpose else "")
                             + (f" as {h.data}" if h.data and h.data != d.data else "")
+                            + (" (implied power)" if h.power == "implied" else "")
                             for h in route.hops)
             lines.append(f"  {route}  ({via})")
             if route.variants:

@@ -162,8 +162,9 @@ def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -
     for r in routes:
         lines.append(style(str(r), "bold"))
         for h in r.hops:
+            implied = " (an implied power: take legal advice)" if h.power == "implied" else ""
             lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
-                         f"under {_basis(h.gateway, h.agreement)}; onward: {h.onward}")
+                         f"under {_basis(h.gateway, h.agreement)}{implied}; onward: {h.onward}")
             if h.changed_by:
                 lines.append(style(f"    changed from the hop before by {h.changed_by}", "dim"))
         if r.variants:

@@ -330,6 +330,23 @@ class Regime:
     span: Span = _span()
 
 
+def regime_end(regimes: tuple[Regime, ...], r: Regime) -> Optional[dt.date]:
+    """The first day a regime is no longer in force: its own `until`, else the next regime's start."""
+    later = [x.start for x in regimes if x.start > r.start]
+    ends = [d for d in (r.until, min(later) if later else None) if d is not None]
+    return min(ends) if ends else None
+
+
+def regime_on(regimes: tuple[Regime, ...], day: dt.date) -> Optional[Regime]:
+    """The regime in force on `day`: the latest to have started, unless it has ended."""
+    started = [r for r in regimes if r.start <= day]
+    if not started:
+        return None
+    r = max(started, key=lambda x: (x.start, x.id.lower()))
+    end = regime_end(regimes, r)
+    return r if end is None or day < end else None
+
+
 @dataclass(frozen=True)
 class Register:
     statutes: tuple[Statute, ...] = ()
