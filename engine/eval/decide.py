@@ -31,7 +31,7 @@ from engine.errors import RequestError
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Question:
     """A question with every name resolved to its key."""
 
@@ -72,6 +72,11 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError(f"`on` must be a datetime.date, not {type(on).__name__}")
     if isinstance(assume, (str, bytes)):
         raise TypeError("`assume` must be a list of statute ids, not a single string")
+    src = policy.org_key(source)
+    q = Question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
+                 on or dt.date.today(), frozenset(policy.statute_key(s) for s in assume) if assume else _NONE)
+    if not (given or express_only or received_under is not None or own_data or held_for is not None):
+        return q  # the common question: the fields of issue 13 keep their defaults (and cost nothing)
     if isinstance(given, (str, bytes)):
         raise TypeError("`given` must be a list of condition ids, not a single string")
     for what, named in (("received_under", received_under), ("held_for", held_for)):
@@ -80,14 +85,13 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
     if received_under is not None and own_data:
         raise RequestError("bad-usage", "the data cannot be both received under a gateway and the source's own",
                            "give --received-under GATEWAY or --own-data, not both")
-    src = policy.org_key(source)
-    return Question(
-        source=src, recipient=policy.org_key(recipient), data=policy.data_key(data),
-        purpose=policy.purpose_key(purpose), on=on or dt.date.today(),
-        assume=frozenset(policy.statute_key(s) for s in assume),
-        given=frozenset(policy.condition_key(c) for c in given), express_only=bool(express_only),
+    return replace(
+        q, given=frozenset(policy.condition_key(c) for c in given), express_only=bool(express_only),
         received_under=policy.gateway_key(received_under) if received_under is not None else None,
         own_data=bool(own_data), held_for=policy.function_key(src, held_for) if held_for is not None else None)
+
+
+_NONE: frozenset = frozenset()
 
 
 # ---- the evaluation ---------------------------------------------------------------------------------
@@ -225,12 +229,12 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if note:
                 note(_rule_miss("gateway", g, why, policy))
             continue
-        why = power_excluded(g, q.express_only)
+        why = power_excluded(g, q.express_only) if g.implied else None
         if why is not None:
             if note:
                 note(Considered("gateway", g.key, why, {}, clause_span(g.model, "power")))
             continue
-        unmet = conditions_unmet(g.conditions, q.given)
+        unmet = conditions_unmet(g.conditions, q.given) if g.conditions else None
         if unmet:
             span = clause_span(g.model, "requires condition")
             out.unmet.append(("gateway", g.key, unmet, span))
@@ -257,7 +261,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                     note(Considered("agreement", a.key, why, window_args(why, None, a.valid, policy),
                                     clause_span(a.model, "valid")))
                 continue
-            unmet = conditions_unmet(a.conditions, q.given)
+            unmet = conditions_unmet(a.conditions, q.given) if a.conditions else None
             if unmet:
                 span = clause_span(a.model, "requires condition")
                 out.unmet.append(("agreement", a.key, unmet, span))
