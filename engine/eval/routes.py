@@ -421,7 +421,7 @@ def _next_pairs(pairs: list[tuple[str, str]], prev: Optional[Edge], carried: Onw
                      and (p == prev.purpose or (carried.change_purposes is not None and p in carried.change_purposes))]
 
 
-MAX_CHAIN_CANDIDATES = 8
+MAX_CHAIN_CANDIDATES = 6
 
 
 def chain_candidates(policy: CompiledPolicy, data: str, purpose: str) -> tuple[list[str], list[str]]:
