@@ -98,8 +98,11 @@ def _key(source: SourceFile, kind: str = "policy") -> str:
 class ParseCache:
     """One bundle's worth of parses: opens the private folder once, and prunes it once when done."""
 
-    def __init__(self) -> None:
+    def __init__(self, write: bool = True) -> None:
+        """`write=False`: read the folder but add nothing to it (a long-running process reloading after an edit:
+        pickling a large file's model costs about as much as parsing it, and this process keeps it in memory)."""
         self._store: Optional[PrivateCache] = PrivateCache.open()
+        self._write_new = write
         self._wrote = False
 
     def parse(self, source: SourceFile) -> tuple[Optional[m.PolicyFile], list[Diagnostic]]:
@@ -146,7 +149,7 @@ class ParseCache:
         parsed, diags = compute(source)
         value: Parsed = (parsed, tuple(diags))
         _memory.put(key, len(source.text), value)
-        if self._store is not None:
+        if self._store is not None and self._write_new:
             self._write(key, value)
         return parsed, list(diags)
 

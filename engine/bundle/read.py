@@ -133,9 +133,10 @@ class ReadResult:
     sources: Mapping[str, SourceFile]
 
 
-def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> ReadResult:
-    """Read and parse every file of the bundle (each parse remembered by content: engine/bundle/parsecache.py).
-    Problems are collected, never raised."""
+def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, parses: Optional[ParseCache] = None
+                ) -> ReadResult:
+    """Read and parse every file of the bundle (each parse remembered by content: engine/bundle/parsecache.py;
+    `parses`: the cache to use, else a new one). Problems are collected, never raised."""
     root = Path(root)
     diags: list[Diagnostic] = []
     sources: dict[str, SourceFile] = {}
@@ -162,7 +163,7 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
         return ReadResult(None, tuple(diags), sources)
     listing = list_bundle_files(root)
     diags.extend(listing.diagnostics)
-    parses = ParseCache()
+    parses = ParseCache() if parses is None else parses
     register = None
     reg = [f for f in listing.files if f.name == REGISTER_NAME]
     if not listing.has_register:

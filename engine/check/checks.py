@@ -16,6 +16,8 @@ from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.base.hierarchy import MAX_DEPTH, Tree, find_cycles
 from engine.base.source import Span
+from engine.check.incremental import FileIndex, agreements_in_order, each_agreement, environment, index_files, items
+from engine.check.incremental import same_environment
 
 SENSITIVE = frozenset({"personal", "special-category", "criminal-offence"})
 LAWFUL_BASES = ("consent", "contract", "legal-obligation", "vital-interests", "public-task", "legitimate-interests")
@@ -47,6 +49,16 @@ class Checked:
     classes: dict[str, m.BodyClass] = field(default_factory=dict)
     members: dict[str, list[tuple[str, m.Membership]]] = field(default_factory=dict)  # class key -> (org key, …)
     conditions: dict[str, m.ConditionDecl] = field(default_factory=dict)  # issue 13
+    # Checking again after an edit (engine/check/incremental.py): each file's declarations by kind, the
+    # agreements in force by file, what a previous check found per file (`reuse`, when nothing else changed),
+    # what this one found, and values derived from the environment once per check (`derived`).
+    files: list[FileIndex] = field(default_factory=list, repr=False, compare=False)
+    agreement_winners: list[tuple[Optional[m.PolicyFile], tuple[m.Agreement, ...]]] = field(
+        default_factory=list, repr=False, compare=False)
+    env: tuple = field(default=(), repr=False, compare=False)
+    reuse: Optional[dict] = field(default=None, repr=False, compare=False)
+    blocks: dict = field(default_factory=dict, repr=False, compare=False)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +98,13 @@ class Checked:
     def effective(self, data_key: str) -> set[str]:
         """Markers a flow of this category carries. Asking for a whole category includes its parts, so a
         category counts as personal (special, criminal) if any category under it does — the cautious reading."""
+        memo = self.derived.setdefault("effective", {})  # once per category and check: every agreement asks
+        hit = memo.get(data_key)
+        if hit is None:
+            hit = memo[data_key] = frozenset(self._effective(data_key))
+        return set(hit)
+
+    def _effective(self, data_key: str) -> set[str]:
         out: set[str] = set()
         anonymised = "anonymised" in self.markers(data_key)
         for d in self.data_tree.descendants.get(data_key, (data_key,)):
@@ -103,6 +122,11 @@ Stage = Callable[[Checked], None]
 # ---- stage: symbol tables and duplicate ids -----------------------------------------------------------
 
 
+def _position(item) -> tuple[str, int, int]:
+    return (item.span.file, item.span.line, item.span.column)
+
+
+
 def stage_symbols(c: Checked) -> None:
     tables = [
         (m.Organisation, c.orgs, "organisation"),
@@ -114,27 +138,56 @@ def stage_symbols(c: Checked) -> None:
     ]
     total = 0
     over: Optional[Span] = None  # where the item past the limit is declared
+
+    def declare(item, table: dict, word: str) -> None:
+        nonlocal total, over
+        total += 1
+        if total == MAX_RULES + 1:
+            over = item.span
+        key = item.id.key
+        if key in table:
+            first = table[key]
+            c.diagnostics.append(error(
+                "duplicate-id", f"{word} `{item.id.text}` is declared twice", item.id.span,
+                "identifiers are case-insensitive; rename one of them",
+                related=[(f"`{first.id.text}` first declared", first.id.span)]))
+            return
+        table[key] = item
+
     for kind, table, word in tables:
-        for item in sorted(c.bundle.items(kind), key=lambda i: (i.span.file, i.span.line, i.span.column)):
-            total += 1
-            if total == MAX_RULES + 1:
-                over = item.span
-            key = item.id.key
-            if key in table:
-                first = table[key]
-                c.diagnostics.append(error(
-                    "duplicate-id", f"{word} `{item.id.text}` is declared twice", item.id.span,
-                    "identifiers are case-insensitive; rename one of them",
-                    related=[(f"`{first.id.text}` first declared", first.id.span)]))
-                continue
-            table[key] = item
+        if kind is not m.Agreement:
+            for item in sorted(items(c.files, kind), key=_position):
+                declare(item, table, word)
+            continue
+        by_file = agreements_in_order(c)
+        if by_file is None:
+            everything = sorted(items(c.files, kind), key=_position)
+            for item in everything:
+                declare(item, table, word)
+            c.agreement_winners = [(None, tuple(a for a in everything if table.get(a.id.key) is a))]
+            continue
+        # File by file, in the order the sort would give: a file none of whose ids is taken is merged whole.
+        for fi in by_file:
+            if not fi.repeats and table.keys().isdisjoint(fi.table):
+                if total < MAX_RULES + 1 <= total + len(fi.agreements):
+                    over = fi.agreements[MAX_RULES - total].span
+                total += len(fi.agreements)
+                table.update(fi.table)
+                c.agreement_winners.append((fi.file, fi.agreements))
+            else:
+                for item in fi.agreements:
+                    declare(item, table, word)
+                c.agreement_winners.append((fi.file, tuple(a for a in fi.agreements if table.get(a.id.key) is a)))
     if total > MAX_RULES:
         c.diagnostics.append(error("limit-exceeded", f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
                                    over, "split the bundle, or remove declarations nothing uses"))
     # Rules are named in `because`, `overrides` and reports: one id must mean one rule.
     seen: dict[str, tuple[str, m.Name]] = {}
     for word, table in (("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements)):
-        for key, item in sorted(table.items()):
+        # agreements come last: only their ids that a gateway or restriction has can clash
+        keys = sorted(table.keys() & seen.keys()) if word == "agreement" else sorted(table)
+        for key in keys:
+            item = table[key]
             if key in seen and seen[key][0] != word:
                 other_word, other = seen[key]
                 c.diagnostics.append(error(
@@ -154,7 +207,7 @@ def stage_symbols(c: Checked) -> None:
                 c.diagnostics.append(error("duplicate-id", f"alias `{alias}` is used by two organisations", org.span))
             else:
                 c.org_alias[a] = key
-    c.tests = c.bundle.items(m.PolicyTest)
+    c.tests = items(c.files, m.PolicyTest)
     for s in c.bundle.register.statutes:
         c.statutes.setdefault(s.id.lower(), s)
 
@@ -172,19 +225,28 @@ def stage_clauses(c: Checked) -> None:
     for r in c.restrictions.values():
         _check_required(c, "restriction", r, is_set)
         _check_validity(c, r.valid)
-    for a in c.agreements.values():
+
+    def agreement(c: Checked, a: m.Agreement) -> None:
         _check_required(c, "agreement", a, is_set)
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
-    for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
-        lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
-        lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ()) for side in (p.sources, p.recipients)]
-        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
-        if any(len(names) > MAX_LIST for names in lists):
-            c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
+
+    each_agreement(c, "clauses", agreement)
+    for item in list(c.gateways.values()) + list(c.restrictions.values()):
+        _check_lists(c, item)
+    each_agreement(c, "lists", _check_lists)
     for o in c.orgs.values():
         if len(o.aliases) > MAX_LIST:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
+
+
+def _check_lists(c: Checked, item) -> None:
+    lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
+    lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ())
+              for side in (p.sources, p.recipients)]
+    lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
+    if any(len(names) > MAX_LIST for names in lists):
+        c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
 
 
 @lru_cache(maxsize=None)
@@ -279,12 +341,15 @@ def stage_names(c: Checked) -> None:
         for e in r.exceptions:
             need("organisation", e.to)
             need("purpose", e.purposes)
-    for a in c.agreements.values():
+
+    def agreement(_c: Checked, a: m.Agreement) -> None:
         need("organisation", a.sources + a.recipients)
         need("data category", a.data)
         need("purpose", a.purposes)
         need("gateway", [a.under] if a.under else [])
         _need_onward(need, a.onward)
+
+    each_agreement(c, "names", agreement)
 
 
 _DECLARE = {"organisation": "organisation", "data category": "data", "purpose": "purpose", "gateway": "gateway",
@@ -460,14 +525,32 @@ def stage_statutes(c: Checked) -> None:
 def gateway_supports(c: Checked, g: m.Gateway, source: str, recipient: str) -> bool:
     tree = c.org_tree
     assert tree is not None  # built by the hierarchies stage
-    for pair in g.allows:
-        src_ok = pair.any_source or tree.within(source, party_keys(c, pair.sources))
-        dst_ok = pair.any_recipient or tree.within(recipient, party_keys(c, pair.recipients))
-        src_ok = src_ok and not tree.within(source, party_keys(c, pair.except_sources, False))
-        dst_ok = dst_ok and not tree.within(recipient, party_keys(c, pair.except_recipients, False))
+    for srcs, dsts, except_srcs, except_dsts in _gateway_parties(c, g):
+        src_ok = srcs is None or tree.within(source, srcs)
+        dst_ok = dsts is None or tree.within(recipient, dsts)
+        src_ok = src_ok and not tree.within(source, except_srcs)
+        dst_ok = dst_ok and not tree.within(recipient, except_dsts)
         if src_ok and dst_ok:
             return True
     return False
+
+
+_Parties = tuple[Optional[frozenset[str]], Optional[frozenset[str]], frozenset[str], frozenset[str]]
+
+
+def _gateway_parties(c: Checked, g: m.Gateway) -> tuple[_Parties, ...]:
+    """Each `allows` pair of a gateway as the organisations it names (None: anyone) and those it excludes,
+    worked out once per gateway and check (every agreement under the gateway asks)."""
+    memo = c.derived.setdefault("gateway-parties", {})
+    hit = memo.get(id(g))
+    if hit is not None and hit[0] is g:
+        return hit[1]
+    found = tuple((None if pair.any_source else frozenset(party_keys(c, pair.sources)),
+                   None if pair.any_recipient else frozenset(party_keys(c, pair.recipients)),
+                   frozenset(party_keys(c, pair.except_sources, False)),
+                   frozenset(party_keys(c, pair.except_recipients, False))) for pair in g.allows)
+    memo[id(g)] = (g, found)  # the gateway is kept with its entry, so its id is never another object's
+    return found
 
 
 def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
@@ -490,28 +573,31 @@ def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
 def stage_agreements(c: Checked) -> None:
     if c.unresolved:
         return  # an unknown name has been reported; coverage would only repeat it
-    for a in c.agreements.values():
-        if a.under is None or a.under.key not in c.gateways:
-            continue
-        g = c.gateways[a.under.key]
-        problems = []
-        for s, r in agreement_directions(c, a):
-            if not gateway_supports(c, g, s, r):
-                problems.append(f"it does not allow `{c.orgs[s].id.text}` -> `{c.orgs[r].id.text}`")
-        gdata = [n.key for n in g.data]
-        for d in a.data:
-            if not c.data_tree.within(d.key, gdata):
-                problems.append(f"it does not cover data `{d.text}`")
-        gpurp = [n.key for n in g.purposes]
-        for p in a.purposes:
-            if not c.purpose_tree.within(p.key, gpurp):
-                problems.append(f"it does not cover purpose `{p.text}`")
-        if problems:
-            c.diagnostics.append(error(
-                "unsupported-agreement",
-                f"agreement `{a.id.text}` relies on gateway `{g.id.text}`, but {'; '.join(problems)}",
-                a.under.span, "narrow the agreement to what the gateway allows, or rely on a gateway that covers it",
-                related=[(f"gateway `{g.id.text}` declared", g.span)]))
+    each_agreement(c, "agreements", _check_supported)
+
+
+def _check_supported(c: Checked, a: m.Agreement) -> None:
+    if a.under is None or a.under.key not in c.gateways:
+        return
+    g = c.gateways[a.under.key]
+    problems = []
+    for s, r in agreement_directions(c, a):
+        if not gateway_supports(c, g, s, r):
+            problems.append(f"it does not allow `{c.orgs[s].id.text}` -> `{c.orgs[r].id.text}`")
+    gdata = [n.key for n in g.data]
+    for d in a.data:
+        if not c.data_tree.within(d.key, gdata):
+            problems.append(f"it does not cover data `{d.text}`")
+    gpurp = [n.key for n in g.purposes]
+    for p in a.purposes:
+        if not c.purpose_tree.within(p.key, gpurp):
+            problems.append(f"it does not cover purpose `{p.text}`")
+    if problems:
+        c.diagnostics.append(error(
+            "unsupported-agreement",
+            f"agreement `{a.id.text}` relies on gateway `{g.id.text}`, but {'; '.join(problems)}",
+            a.under.span, "narrow the agreement to what the gateway allows, or rely on a gateway that covers it",
+            related=[(f"gateway `{g.id.text}` declared", g.span)]))
 
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
@@ -538,7 +624,8 @@ def stage_warnings(c: Checked) -> None:
             c.diagnostics.append(warning("no-lawful-basis", f"gateway `{g.id.text}` lets personal data flow without an agreement "
                                          "and records no lawful basis", g.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
         _statute_warning(c, g.statute, f"gateway `{g.id.text}`")
-    for a in c.agreements.values():
+
+    def agreement(c: Checked, a: m.Agreement) -> None:
         g = c.gateways.get(a.under.key) if a.under else None
         sens = set().union(*(c.effective(d.key) for d in a.data)) if a.data else set()
         basis = a.lawful_basis or (g.lawful_basis if g else None)
@@ -570,6 +657,8 @@ def stage_warnings(c: Checked) -> None:
                     "succeeded-organisation",
                     f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on {succ.succeeds_on.isoformat()}",
                     party.span, f"agree the flow afresh with `{succ.id.text}`: it does not pass to the successor"))
+
+    each_agreement(c, "warnings", agreement)
 
 
 def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: Optional[Span] = None) -> None:
@@ -628,7 +717,7 @@ def stage_renames(c: Checked) -> None:
     from engine.check.continuity import stage_renames as fold
     from engine.syntax.clauses import is_set
 
-    c.transfers = c.bundle.items(m.Transfer)
+    c.transfers = items(c.files, m.Transfer)
     for t in c.transfers:
         _check_required(c, "transfer", t, is_set)
     fold(c)
@@ -651,7 +740,7 @@ def stage_classes(c: Checked) -> None:
 def stage_conditions(c: Checked) -> None:
     """`condition` declarations (once each) and every condition named by `requires` or `except … when`: a
     typo must be a diagnostic, never a condition no question can give (a silent DENY)."""
-    for item in sorted(c.bundle.items(m.ConditionDecl), key=lambda i: (i.span.file, i.span.line, i.span.column)):
+    for item in sorted(items(c.files, m.ConditionDecl), key=_position):
         first = c.conditions.get(item.id.key)
         if first is not None:
             c.diagnostics.append(error(
@@ -663,11 +752,16 @@ def stage_conditions(c: Checked) -> None:
     named: list[m.Name] = []
     for g in c.gateways.values():
         named += g.conditions
-    for a in c.agreements.values():
-        named += a.conditions
+    _need_conditions(c, named)
+    each_agreement(c, "conditions", lambda c, a: _need_conditions(c, a.conditions))
+    named = []
     for r in c.restrictions.values():
         for e in r.exceptions:
             named += e.when
+    _need_conditions(c, named)
+
+
+def _need_conditions(c: Checked, named: Iterable[m.Name]) -> None:
     for n in named:
         if n.key in c.conditions:
             continue
@@ -714,42 +808,49 @@ def stage_regimes(c: Checked) -> None:
     for r in regimes:
         for cond in r.lawful_bases + r.special:
             where.setdefault(cond.id.lower(), (r, cond))
-    rules: list[tuple[str, m.Gateway | m.Agreement, tuple[Optional[dt.date], Optional[dt.date]]]] = []
     for g in c.gateways.values():
-        rules.append((f"gateway `{g.id.text}`", g, _period(c, g.statute, g.valid)))
-    for a in c.agreements.values():
+        _regime_of_rule(c, where, f"gateway `{g.id.text}`", g, _period(c, g.statute, g.valid))
+
+    def agreement(c: Checked, a: m.Agreement) -> None:
         under = c.gateways.get(a.under.key) if a.under else None
         gs, ge = _period(c, under.statute, under.valid) if under is not None else (None, None)
         s, e = _period(c, None, a.valid)
         start = max((d for d in (gs, s) if d is not None), default=None)
         end = min((d for d in (ge, e) if d is not None), default=None)
-        rules.append((f"agreement `{a.id.text}`", a, (start, end)))
-    for what, rule, (start, end) in rules:
-        cited: list[tuple[str, Span]] = []
-        if rule.lawful_basis is not None:
-            cited.append((rule.lawful_basis.text, rule.lawful_basis.span))
-        if rule.article9:
-            cited.append((rule.article9, dict(rule.clause_spans).get("article-9", rule.span)))
-        for ident, span in cited:
-            hit = where.get(ident.lower())
-            if hit is None:
-                continue
-            regime, cond = hit
-            r_end = m.regime_end(regimes, regime)
-            before = start is None or start < regime.start
-            after = r_end is not None and (end is None or end > r_end)
-            if not (before or after):
-                continue
-            shown = (f"from {start.isoformat()}" if start else "with no start") + \
-                (f" until {(end - dt.timedelta(days=1)).isoformat()}" if end else ", with no end")
-            limit = f"{regime.start.isoformat()} to {(r_end - dt.timedelta(days=1)).isoformat()}" if r_end else \
-                f"from {regime.start.isoformat()}"
-            neutral = f"the regime-neutral `{cond.equivalent}`, " if cond.equivalent else ""
-            c.diagnostics.append(warning(
-                "wrong-regime",
-                f"{what} cites `{cond.id}`, a condition of {regime.title} ({limit}), but is in force {shown}", span,
-                f"cite {neutral}or a condition of each regime in rules whose windows fall inside its dates "
-                "(`valid FROM to UNTIL`)"))
+        _regime_of_rule(c, where, f"agreement `{a.id.text}`", a, (start, end))
+
+    each_agreement(c, "regimes", agreement)
+
+
+def _regime_of_rule(c: Checked, where: dict[str, tuple[m.Regime, m.RegimeCondition]], what: str,
+                    rule: m.Gateway | m.Agreement, period: tuple[Optional[dt.date], Optional[dt.date]]) -> None:
+    regimes = c.bundle.register.regimes
+    start, end = period
+    cited: list[tuple[str, Span]] = []
+    if rule.lawful_basis is not None:
+        cited.append((rule.lawful_basis.text, rule.lawful_basis.span))
+    if rule.article9:
+        cited.append((rule.article9, dict(rule.clause_spans).get("article-9", rule.span)))
+    for ident, span in cited:
+        hit = where.get(ident.lower())
+        if hit is None:
+            continue
+        regime, cond = hit
+        r_end = m.regime_end(regimes, regime)
+        before = start is None or start < regime.start
+        after = r_end is not None and (end is None or end > r_end)
+        if not (before or after):
+            continue
+        shown = (f"from {start.isoformat()}" if start else "with no start") + \
+            (f" until {(end - dt.timedelta(days=1)).isoformat()}" if end else ", with no end")
+        limit = f"{regime.start.isoformat()} to {(r_end - dt.timedelta(days=1)).isoformat()}" if r_end else \
+            f"from {regime.start.isoformat()}"
+        neutral = f"the regime-neutral `{cond.equivalent}`, " if cond.equivalent else ""
+        c.diagnostics.append(warning(
+            "wrong-regime",
+            f"{what} cites `{cond.id}`, a condition of {regime.title} ({limit}), but is in force {shown}", span,
+            f"cite {neutral}or a condition of each regime in rules whose windows fall inside its dates "
+            "(`valid FROM to UNTIL`)"))
 
 
 # ---- stage: provenance (issue 13) ---------------------------------------------------------------------
@@ -811,8 +912,17 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
-def check(bundle: m.Bundle, on: Optional[dt.date] = None, stages: Iterable[tuple[str, Stage]] = STAGES) -> Checked:
+def check(bundle: m.Bundle, on: Optional[dt.date] = None, stages: Iterable[tuple[str, Stage]] = STAGES,
+          previous: Optional[Checked] = None) -> Checked:
+    """Run the stages over a bundle. With `previous` (a check of an earlier version of the same bundle), each
+    agreement file unchanged since then, in an unchanged environment, gives the diagnostics it gave then
+    (engine/check/incremental.py): the result is the same as without it."""
     checked = Checked(bundle=bundle, on=on or dt.date.today())
+    checked.files = index_files(bundle.files, previous.files if previous is not None else None)
+    checked.env = environment(checked)
+    if previous is not None and same_environment(previous.env, checked.env):
+        checked.reuse = previous.blocks
+        checked.derived = dict(previous.derived)  # values of the environment alone
     for _name, stage in stages:
         stage(checked)
     return checked

@@ -21,6 +21,7 @@ from typing import NamedTuple, Optional
 
 from engine.base.diagnostics import did_you_mean, error
 from engine.check.checks import Checked, successions
+from engine.check.incremental import items
 from engine.syntax import model as m
 
 MAX_RENAME_CHAIN = 64
@@ -290,7 +291,7 @@ def inheritors(c: Checked, keys: list[str]) -> list[str]:
 def stage_classes(c: Checked) -> None:
     """Classes: declared once, not named like an organisation; each membership names a class, with a sane
     window; a class's statute is registered."""
-    for cl in sorted(c.bundle.items(m.BodyClass), key=lambda i: (i.span.file, i.span.line, i.span.column)):
+    for cl in sorted(items(c.files, m.BodyClass), key=lambda i: (i.span.file, i.span.line, i.span.column)):
         key = cl.id.key
         if key in c.classes:
             first = c.classes[key].id

@@ -9,15 +9,17 @@ derived from it). Nothing here decides: the rules of a decision are in engine/ev
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import sys
 import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile
+from engine.check.incremental import same_environment
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
@@ -210,12 +212,32 @@ class CompiledPolicy:
     Built by `compile_policy`; immutable afterwards, so one instance may serve many threads. The question
     methods (decide, allowed, routes, the memo) are on the facade, `engine.Policy`, which extends it."""
 
-    def __init__(self, checked: Checked, sources: Mapping[str, SourceFile], warnings: Sequence[Diagnostic] = ()):
-        # Called by compile_policy only; the compilation itself is `_compile` below.
+    def __init__(self, checked: Checked, sources: Mapping[str, SourceFile], warnings: Sequence[Diagnostic] = (),
+                 previous: Optional["CompiledPolicy"] = None):
+        # Called by compile_policy only. Everything but the agreements (the environment) is compiled by
+        # `_compile_environment`, or taken as it is from `previous` when the checked environment is the very same
+        # objects; each agreement file unchanged since `previous` keeps its compiled agreements (`_Reuse`).
         c = checked
         self.sources = dict(sources)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
+        reuse: Optional[_Reuse] = getattr(previous, "_reuse", None)
+        if reuse is not None and same_environment(reuse.env, c.env):
+            self.__dict__.update(reuse.state)  # shared with `previous`: a compiled policy is never changed
+        else:
+            before = set(self.__dict__)
+            self._compile_environment(c)
+            reuse = _Reuse(c.env, {k: v for k, v in self.__dict__.items() if k not in before}, {})
+        self._compile_agreements(c, reuse)
+
+        # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
+        # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
+        self._pairs: dict[tuple[str, str], Candidates] = {}
+        self._pairs_lock = threading.Lock()
+        self.pair_limit = PAIR_LIMIT
+
+    def _compile_environment(self, c: Checked) -> None:
+        """Everything but the agreements."""
         self.org_tree: Tree = c.org_tree
         self.data_tree: Tree = c.data_tree
         self.purpose_tree: Tree = c.purpose_tree
@@ -313,15 +335,6 @@ class CompiledPolicy:
         for k, cr in list(self.restrictions.items()):
             if any(getattr(s, "dated", None) for s in (cr.one_way,) + tuple(x for pair in cr.forbids for x in pair)):
                 self.restrictions[k] = replace(cr, dated=True)
-        self.agreements: dict[str, CAgreement] = {}
-        for k, a in sorted(c.agreements.items()):
-            dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
-            if a.both_ways:
-                dirs.append((dirs[0][1], dirs[0][0]))
-            self.agreements[k] = CAgreement(
-                key=k, model=a, directions=tuple(dirs), data=data_in(a.data), purposes=purposes_in(a.purposes),
-                gateway=a.under.key if a.under else "", valid=a.valid,
-                conditions=frozenset(n.key for n in a.conditions))
 
         # Indexes: every rule under each organisation its source scope reaches, so a question looks at one
         # bucket (plus the rules open to any source).
@@ -341,9 +354,6 @@ class CompiledPolicy:
                 continue
             for s in r.one_way.union(*(s for s, _ in r.forbids)):
                 self.restrictions_by_source.setdefault(s, []).append(r)
-        self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
-        for a in self.agreements.values():
-            self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
         # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
         self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
         # issue 13: the data-protection regimes of the register, by start, and each condition id's regime
@@ -355,17 +365,45 @@ class CompiledPolicy:
             for cond in regime.special:
                 self.regime_conditions.setdefault(cond.id.lower(), (regime, cond, "special-category"))
 
+        self.gateways_dated = any(getattr(x, "dated", None) for g in self.gateways.values() for pair in g.pairs
+                                  for x in pair)
+
+    def _compile_agreements(self, c: Checked, reuse: "_Reuse") -> None:
+        """The agreements, by file: a file whose agreements in force are the same objects as when `reuse` was
+        made keeps their compiled form (they depend on nothing but themselves and the environment)."""
+        blocks: dict[int, tuple] = {}
+        compiled: list[tuple[str, CAgreement]] = []
+        dated = False
+        for pf, run in c.agreement_winners:
+            hit = reuse.blocks.get(id(pf)) if pf is not None else None
+            if hit is not None and hit[0] is pf and len(hit[1]) == len(run) and all(map(operator.is_, hit[1], run)):
+                done, any_dated = hit[2], hit[3]
+            else:
+                done = tuple(self._compile_agreement(a) for a in run)
+                any_dated = any(getattr(x, "dated", None) for ca in done for pair in ca.directions for x in pair)
+            if pf is not None:
+                blocks[id(pf)] = (pf, run, done, any_dated)
+            compiled += [(ca.key, ca) for ca in done]
+            dated = dated or any_dated
+        compiled.sort()  # by key: the keys are distinct, so the agreements themselves are never compared
+        self.agreements: dict[str, CAgreement] = dict(compiled)
+        self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
+        for a in self.agreements.values():
+            self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
         # Whether any party scope holds a class member only on some dates: candidates then say which rules
         # reach a pair only so (`Candidates.conditional`), and the evaluator decides them on the date.
-        self.has_dated = any(getattr(x, "dated", None) for g in self.gateways.values() for pair in g.pairs
-                             for x in pair) or \
-            any(getattr(x, "dated", None) for a in self.agreements.values() for pair in a.directions for x in pair)
+        self.has_dated = self.gateways_dated or dated
+        self._reuse = _Reuse(reuse.env, reuse.state, blocks)
 
-        # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
-        # pairs; only the pairs asked about are ever built). Bounded; cleared whole when full.
-        self._pairs: dict[tuple[str, str], Candidates] = {}
-        self._pairs_lock = threading.Lock()
-        self.pair_limit = PAIR_LIMIT
+    def _compile_agreement(self, a: m.Agreement) -> CAgreement:
+        k = a.id.key
+        dirs = [(self.party_scope(a.sources), self.party_scope(a.recipients))]
+        if a.both_ways:
+            dirs.append((dirs[0][1], dirs[0][0]))
+        return CAgreement(
+            key=k, model=a, directions=tuple(dirs), data=self.data_tree.expand(n.key for n in a.data),
+            purposes=self.purpose_tree.expand(n.key for n in a.purposes),
+            gateway=a.under.key if a.under else "", valid=a.valid, conditions=frozenset(n.key for n in a.conditions))
 
     def __getstate__(self) -> dict:
         # For the compiled-bundle cache (engine/policy/cache.py): derived tables and locks are per process.
@@ -378,7 +416,7 @@ class CompiledPolicy:
         self.__dict__.update(state)
         self._reset_transient()
 
-    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock")
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse")
 
     def _reset_transient(self) -> None:
         self._pairs = {}
@@ -768,7 +806,19 @@ def _continuity(p: CompiledPolicy, c: Checked) -> None:
     p.transferees = {k: frozenset(v) for k, v in by_pred.items()}
 
 
+class _Reuse(NamedTuple):
+    """What a compiled policy lends the compilation of the next version of its bundle (`compile_policy`'s
+    `previous`): the environment it was compiled in (engine/check/incremental.py), the attributes compiled from
+    it, and each agreement file's compiled agreements. Never pickled (a policy from the cache lends nothing)."""
+
+    env: tuple
+    state: dict
+    blocks: dict[int, tuple]
+
+
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],
-                   warnings: Sequence[Diagnostic] = ()) -> CompiledPolicy:
-    """The compiler: a checked bundle (no errors) and its sources -> the compiled, immutable policy."""
-    return CompiledPolicy(checked, sources, warnings)
+                   warnings: Sequence[Diagnostic] = (), previous: Optional[CompiledPolicy] = None) -> CompiledPolicy:
+    """The compiler: a checked bundle (no errors) and its sources -> the compiled, immutable policy. With
+    `previous` (compiled from an earlier version of the same bundle), what did not change is taken from it: the
+    result is the same as without it."""
+    return CompiledPolicy(checked, sources, warnings, previous)

@@ -25,18 +25,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
 
 
-def _finish(result: ReadResult, on: Optional[dt.date]) -> tuple[Optional[Checked], list[Diagnostic]]:
+def _check(result: ReadResult, on: Optional[dt.date], previous: Optional[Checked] = None
+           ) -> tuple[Optional[Checked], list[Diagnostic]]:
+    """The checks of what was read (None when nothing could be), even when reading found errors, so that one
+    pass reports every problem it can find; and every diagnostic, reading's first. `previous`: a check of an
+    earlier version of the bundle, whose unchanged parts are reused (engine/check/incremental.py)."""
     from engine.check.checks import check  # here: a bundle answered from the cache is never checked again
 
     diags = list(result.diagnostics)
-    if result.bundle is None or any(d.severity is Severity.ERROR for d in diags):
-        # Still run the checks that can run, so one pass reports every problem it can find.
-        if result.bundle is not None:
-            checked = check(result.bundle, on)
-            diags += checked.diagnostics
+    if result.bundle is None:
         return None, diags
-    checked = check(result.bundle, on)
-    diags += checked.diagnostics
+    checked = check(result.bundle, on, previous=previous)
+    return checked, diags + checked.diagnostics
+
+
+def _finish(result: ReadResult, on: Optional[dt.date]) -> tuple[Optional[Checked], list[Diagnostic]]:
+    checked, diags = _check(result, on)
+    if any(d.severity is Severity.ERROR for d in result.diagnostics):
+        return None, diags
     return checked, diags
 
 
@@ -70,13 +76,20 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
-    checked, diags = _finish(result, on)
+def _compile(result: ReadResult, checked: Optional[Checked], diags: list[Diagnostic],
+             previous: Optional[Policy] = None) -> Policy:
+    """The Policy of a checked bundle; DiagnosticsError when anything found an error. `previous`: the Policy of
+    an earlier version of the bundle, whose unchanged parts are reused (engine/compile/compiled.py)."""
     errors = [d for d in diags if d.severity is Severity.ERROR]
     if checked is None or errors:
         raise DiagnosticsError(errors or diags, result.sources)
     warnings = [d for d in diags if d.severity is not Severity.ERROR]
-    return Policy.of(compile_policy(checked, result.sources, warnings))
+    return Policy.of(compile_policy(checked, result.sources, warnings, previous))
+
+
+def _load(result: ReadResult, on: Optional[dt.date]) -> Policy:
+    checked, diags = _check(result, on)
+    return _compile(result, checked, diags)
 
 
 def load(path: Optional[str | os.PathLike[str]] = None) -> Policy:
