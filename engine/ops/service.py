@@ -49,7 +49,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from engine.base.version import __version__
-from engine.policy.load import load
+from engine.policy.loader import BundleLoader
 from engine.bundle.files import list_bundle_files
 from engine.bundle.read import resolve_bundle
 from engine.policy.facade import Policy
@@ -128,11 +128,12 @@ class BundleHolder:
         self._stuck: list[threading.Thread] = []
         self.last_reload: Optional[dict] = None
         self._fingerprint = fingerprint(self.root)
+        self._loader = BundleLoader()  # a reload checks and compiles again only what changed (issue 18)
         self.current: Loaded = self._compile_within()  # at start, a broken or stuck bundle is an error (raises)
 
     def _compile(self) -> Loaded:
         started = time.monotonic()
-        policy = load(self.root)
+        policy = self._loader.load(self.root)
         return Loaded(policy, bundle_digest(policy), str(self.root), dt.datetime.now(dt.timezone.utc),
                       time.monotonic() - started)
 

@@ -8,8 +8,9 @@ checked as written. A `.policy` file outside `policies/` is a test file of its b
 
 One analysis = what `lawful check` reports (read -> parse -> the check stages -> compile -> lint), plus the
 diagnostics `lawful test` gives for open test files, built with the same functions those commands call:
-`bundle_from_texts`, `parse_source`, `check`, `compile_policy`, `lint`, `tests_of_file`. Files whose text did
-not change keep their parsed model between analyses, so an edit reparses one file.
+`bundle_from_texts`, `parse_source`, `check`, `compile_policy` (through `engine.policy.loader.BundleLoader`, as
+`lawful serve`'s reload), `lint`, `tests_of_file`. Files whose text did not change keep their parsed model
+between analyses, so an edit reparses one file, and checks and compiles again only what it changed.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from engine.bundle.read import (
     is_bundle,
     resolve_bundle,
 )
-from engine.check.checks import Checked, check
-from engine.compile.compiled import compile_policy
+from engine.check.checks import Checked
 from engine.decision.review import ExpectationResult
 from engine.policy.facade import Policy
+from engine.policy.loader import BundleLoader
 from engine.review.lint import DEFAULT_EXPIRING_WITHIN, lint
 from engine.review.testing import DEFAULT_TEST_DIR, _unknown, run_expectation, tests_of_file
 from engine.syntax import model as m
@@ -197,6 +198,7 @@ class BundleState:
         self._last_register: Optional[m.Register] = None
         self._register: Optional[tuple[str, tuple[Optional[m.Register], list[Diagnostic]]]] = None
         self._file_index: dict[int, tuple[m.PolicyFile, list[Occurrence]]] = {}
+        self._loader = BundleLoader()  # an edit is checked and compiled again only where it changed (issue 18)
         self.current: Optional[Analysis] = None
 
     def name_of(self, path: Path) -> str:
@@ -331,13 +333,13 @@ class BundleState:
                     models[name] = cached[1][0]
 
         # The checks, then (without errors) the compiled policy and the lint: `lawful check`.
-        checked = check(result.bundle, self.on) if result.bundle is not None else None
+        checked = self._loader.check(result.bundle, self.on) if result.bundle is not None else None
         if checked is not None:
             diags += checked.diagnostics
         policy = None
         if checked is not None and not any(d.severity is Severity.ERROR for d in diags):
             warnings = [d for d in diags if d.severity is not Severity.ERROR]
-            policy = Policy.of(compile_policy(checked, sources, warnings))
+            policy = self._loader.compile(checked, sources, warnings)
 
         # Test files: open ones are checked as `lawful test` reads them; those on disk are indexed.
         test_paths = {p: t for p, t in open_docs.items() if p.suffix == ".policy" and not self.is_bundle_file(p)}
