@@ -925,4 +925,7 @@ def check(bundle: m.Bundle, on: Optional[dt.date] = None, stages: Iterable[tuple
         checked.derived = dict(previous.derived)  # values of the environment alone
     for _name, stage in stages:
         stage(checked)
+    if checked.reuse is not None:  # a loop this check skipped (an unresolved name stops two stages) keeps its
+        for part, blocks in checked.reuse.items():  # results for the next one; each is checked again on use
+            checked.blocks.setdefault(part, blocks)
     return checked
