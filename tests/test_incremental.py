@@ -304,9 +304,9 @@ def counted(monkeypatch) -> dict[str, list[str]]:
         seen["checked"].append(a.id.key)
         return supported(c, a)
 
-    def compile_agreement(self, a):
+    def compile_agreement(self, a, *rest):
         seen["compiled"].append(a.id.key)
-        return compile_one(self, a)
+        return compile_one(self, a, *rest)
 
     monkeypatch.setattr(checks, "_check_supported", check_one)
     monkeypatch.setattr(CompiledPolicy, "_compile_agreement", compile_agreement)

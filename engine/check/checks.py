@@ -7,10 +7,11 @@ and trees that `compile` turns into a Policy.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, NamedTuple, Optional
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -240,11 +241,24 @@ def stage_clauses(c: Checked) -> None:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
+_LISTS = ("data", "purposes", "sources", "recipients", "one_way", "overrides")
+
+
+@lru_cache(maxsize=None)
+def _lists_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """Which of the list fields `_check_lists` reads a kind of declaration has (the others read as empty)."""
+    has = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else set(_LISTS)
+    return (tuple(f for f in _LISTS if f in has or not dataclasses.is_dataclass(kind)),
+            tuple(f for f in ("allows", "forbids") if f in has or not dataclasses.is_dataclass(kind)),
+            "exceptions" in has or not dataclasses.is_dataclass(kind))
+
+
 def _check_lists(c: Checked, item) -> None:
-    lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
-    lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ())
-              for side in (p.sources, p.recipients)]
-    lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
+    plain, pairs, exceptions = _lists_of(type(item))
+    lists = [getattr(item, f, ()) for f in plain]
+    lists += [side for f in pairs for p in getattr(item, f, ()) for side in (p.sources, p.recipients)]
+    if exceptions:
+        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
     if any(len(names) > MAX_LIST for names in lists):
         c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
 
@@ -294,8 +308,9 @@ def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
 
 
 def stage_names(c: Checked) -> None:
+    known = c.orgs.keys() | c.org_alias.keys() | c.classes.keys()  # what `org_key` finds, and the classes
     kinds = {
-        "organisation": (lambda k: c.org_key(k) is not None or k in c.classes,  # a class stands for its members
+        "organisation": (lambda k: k in known or c.org_key(k) is not None or k in c.classes,  # a class stands for its members
                          lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]
                          + [k.id.text for k in c.classes.values()]),
         "data category": (lambda k: k in c.data, lambda: [d.id.text for d in c.data.values()]),
@@ -304,10 +319,16 @@ def stage_names(c: Checked) -> None:
         "restriction": (lambda k: k in c.restrictions, lambda: [r.id.text for r in c.restrictions.values()]),
     }
 
+    found: dict[str, dict[str, bool]] = c.derived.setdefault("names-found", {})  # by kind: spelling -> exists
+
     def need(kind: str, names: Iterable[m.Name]) -> None:
         exists, candidates = kinds[kind]
+        seen = found.setdefault(kind, {})
         for n in names:
-            if exists(n.key):
+            ok = seen.get(n.text)
+            if ok is None:
+                ok = seen[n.text] = exists(n.key)
+            if ok:
                 continue
             c.unresolved = True
             other = [k for k, (ex, _) in kinds.items() if k != kind and ex(n.key)]
@@ -523,32 +544,41 @@ def stage_statutes(c: Checked) -> None:
 
 
 def gateway_supports(c: Checked, g: m.Gateway, source: str, recipient: str) -> bool:
-    tree = c.org_tree
-    assert tree is not None  # built by the hierarchies stage
-    for srcs, dsts, except_srcs, except_dsts in _gateway_parties(c, g):
-        src_ok = srcs is None or tree.within(source, srcs)
-        dst_ok = dsts is None or tree.within(recipient, dsts)
-        src_ok = src_ok and not tree.within(source, except_srcs)
-        dst_ok = dst_ok and not tree.within(recipient, except_dsts)
-        if src_ok and dst_ok:
+    return _supports(_gateway_scope(c, g).pairs, source, recipient)
+
+
+def _supports(pairs: tuple[_Pair, ...], source: str, recipient: str) -> bool:
+    for srcs, dsts, except_srcs, except_dsts in pairs:
+        if ((srcs is None or source in srcs) and source not in except_srcs
+                and (dsts is None or recipient in dsts) and recipient not in except_dsts):
             return True
     return False
 
 
-_Parties = tuple[Optional[frozenset[str]], Optional[frozenset[str]], frozenset[str], frozenset[str]]
+# An `allows` pair as every organisation inside each side (None: anyone) and every one inside what it excludes.
+_Pair = tuple[Optional[frozenset[str]], Optional[frozenset[str]], frozenset[str], frozenset[str]]
 
 
-def _gateway_parties(c: Checked, g: m.Gateway) -> tuple[_Parties, ...]:
-    """Each `allows` pair of a gateway as the organisations it names (None: anyone) and those it excludes,
-    worked out once per gateway and check (every agreement under the gateway asks)."""
-    memo = c.derived.setdefault("gateway-parties", {})
+class _GatewayScope(NamedTuple):
+    pairs: tuple[_Pair, ...]
+    data: frozenset[str]  # every category inside the gateway's data
+    purposes: frozenset[str]
+
+
+def _gateway_scope(c: Checked, g: m.Gateway) -> _GatewayScope:
+    """A gateway's parties, data and purposes with everything inside them (`Tree.within(k, names)` is
+    `k in Tree.expand(names)`), worked out once per gateway and check: every agreement under it asks."""
+    memo = c.derived.setdefault("gateway-scope", {})
     hit = memo.get(id(g))
     if hit is not None and hit[0] is g:
         return hit[1]
-    found = tuple((None if pair.any_source else frozenset(party_keys(c, pair.sources)),
-                   None if pair.any_recipient else frozenset(party_keys(c, pair.recipients)),
-                   frozenset(party_keys(c, pair.except_sources, False)),
-                   frozenset(party_keys(c, pair.except_recipients, False))) for pair in g.allows)
+    orgs = c.org_tree.expand
+    found = _GatewayScope(
+        tuple((None if pair.any_source else orgs(party_keys(c, pair.sources)),
+               None if pair.any_recipient else orgs(party_keys(c, pair.recipients)),
+               orgs(party_keys(c, pair.except_sources, False)),
+               orgs(party_keys(c, pair.except_recipients, False))) for pair in g.allows),
+        c.data_tree.expand(n.key for n in g.data), c.purpose_tree.expand(n.key for n in g.purposes))
     memo[id(g)] = (g, found)  # the gateway is kept with its entry, so its id is never another object's
     return found
 
@@ -570,6 +600,16 @@ def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
     return out
 
 
+def _named(c: Checked, names: tuple[m.Name, ...]) -> list[str]:
+    """`party_keys(c, names, False)`, once per spelling of a party list and check: agreements repeat them."""
+    memo = c.derived.setdefault("named", {})
+    spelt = tuple([n.text for n in names])
+    hit = memo.get(spelt)
+    if hit is None:
+        hit = memo[spelt] = party_keys(c, names, False)
+    return hit
+
+
 def stage_agreements(c: Checked) -> None:
     if c.unresolved:
         return  # an unknown name has been reported; coverage would only repeat it
@@ -580,17 +620,16 @@ def _check_supported(c: Checked, a: m.Agreement) -> None:
     if a.under is None or a.under.key not in c.gateways:
         return
     g = c.gateways[a.under.key]
+    scope = _gateway_scope(c, g)
     problems = []
     for s, r in agreement_directions(c, a):
-        if not gateway_supports(c, g, s, r):
+        if not _supports(scope.pairs, s, r):
             problems.append(f"it does not allow `{c.orgs[s].id.text}` -> `{c.orgs[r].id.text}`")
-    gdata = [n.key for n in g.data]
     for d in a.data:
-        if not c.data_tree.within(d.key, gdata):
+        if d.key not in scope.data:
             problems.append(f"it does not cover data `{d.text}`")
-    gpurp = [n.key for n in g.purposes]
     for p in a.purposes:
-        if not c.purpose_tree.within(p.key, gpurp):
+        if p.key not in scope.purposes:
             problems.append(f"it does not cover purpose `{p.text}`")
     if problems:
         c.diagnostics.append(error(
@@ -602,8 +641,8 @@ def _check_supported(c: Checked, a: m.Agreement) -> None:
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
     out = []
-    for sk in party_keys(c, a.sources, False):  # a class stands for its members
-        for rk in party_keys(c, a.recipients, False):
+    for sk in _named(c, a.sources):  # a class stands for its members
+        for rk in _named(c, a.recipients):
             out.append((sk, rk))
             if a.both_ways:
                 out.append((rk, sk))
@@ -625,9 +664,16 @@ def stage_warnings(c: Checked) -> None:
                                          "and records no lawful basis", g.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
         _statute_warning(c, g.statute, f"gateway `{g.id.text}`")
 
+    memo: dict[tuple[str, ...], frozenset[str]] = c.derived.setdefault("sensitivity", {})
+    # the parties that name a body succeeded by the evaluation date (most agreements name none)
+    replaced = {k for k, succ in successors.items() if succ.succeeds_on is not None and succ.succeeds_on <= on}
+
     def agreement(c: Checked, a: m.Agreement) -> None:
         g = c.gateways.get(a.under.key) if a.under else None
-        sens = set().union(*(c.effective(d.key) for d in a.data)) if a.data else set()
+        spelt = tuple([d.text for d in a.data])  # once per data list and check: agreements repeat them
+        sens = memo.get(spelt)
+        if sens is None:
+            sens = memo[spelt] = frozenset(set().union(*(c.effective(d.key) for d in a.data)) if a.data else set())
         basis = a.lawful_basis or (g.lawful_basis if g else None)
         if "personal" in sens and basis is None:
             c.diagnostics.append(warning("no-lawful-basis", f"agreement `{a.id.text}` shares personal data but records no lawful basis",
@@ -647,9 +693,9 @@ def stage_warnings(c: Checked) -> None:
         if a.owner is None:
             c.diagnostics.append(warning("no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
                                          "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
-        if g is not None and g.statute is not None:
+        if g is not None and g.statute is not None and _statute_flagged(c, g.statute):
             _statute_warning(c, g.statute, f"agreement `{a.id.text}` (through gateway `{g.id.text}`)", a.id.span)
-        for party in a.sources + a.recipients:
+        for party in a.sources + a.recipients if replaced else ():
             k = c.org_key(party.text)
             succ = successors.get(k)
             if succ is not None and succ.succeeds_on is not None and succ.succeeds_on <= on:
@@ -659,6 +705,13 @@ def stage_warnings(c: Checked) -> None:
                     party.span, f"agree the flow afresh with `{succ.id.text}`: it does not pass to the successor"))
 
     each_agreement(c, "warnings", agreement)
+
+
+def _statute_flagged(c: Checked, ref: m.StatuteRef) -> bool:
+    """Whether `_statute_warning` has something to say of this statute (asked before writing what it would
+    say: every agreement under a gateway asks)."""
+    s = c.statutes.get(ref.id.key)
+    return s is not None and (s.status == "proposed" or s.repealed is not None and s.repealed <= c.on)
 
 
 def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: Optional[Span] = None) -> None:

@@ -374,12 +374,13 @@ class CompiledPolicy:
         blocks: dict[int, tuple] = {}
         compiled: list[tuple[str, CAgreement]] = []
         dated = False
+        scopes: dict[tuple, frozenset] = {}  # party lists, data and purposes repeat: each expanded once, shared
         for pf, run in c.agreement_winners:
             hit = reuse.blocks.get(id(pf)) if pf is not None else None
             if hit is not None and hit[0] is pf and len(hit[1]) == len(run) and all(map(operator.is_, hit[1], run)):
                 done, any_dated = hit[2], hit[3]
             else:
-                done = tuple(self._compile_agreement(a) for a in run)
+                done = tuple(self._compile_agreement(a, scopes) for a in run)
                 any_dated = any(getattr(x, "dated", None) for ca in done for pair in ca.directions for x in pair)
             if pf is not None:
                 blocks[id(pf)] = (pf, run, done, any_dated)
@@ -395,15 +396,26 @@ class CompiledPolicy:
         self.has_dated = self.gateways_dated or dated
         self._reuse = _Reuse(reuse.env, reuse.state, blocks)
 
-    def _compile_agreement(self, a: m.Agreement) -> CAgreement:
-        k = a.id.key
-        dirs = [(self.party_scope(a.sources), self.party_scope(a.recipients))]
+    def _compile_agreement(self, a: m.Agreement, scopes: Optional[dict[tuple, frozenset]] = None) -> CAgreement:
+        """One agreement; `scopes` remembers each party list, data and purposes list expanded (by spelling)."""
+        memo: dict[tuple, frozenset] = {} if scopes is None else scopes
+
+        def scope(kind: str, names: tuple[m.Name, ...]) -> frozenset:
+            spelt = (kind, *[n.text for n in names])
+            hit = memo.get(spelt)
+            if hit is None:
+                hit = memo[spelt] = (self.party_scope(names) if kind == "parties" else
+                                     self.data_tree.expand(n.key for n in names) if kind == "data" else
+                                     self.purpose_tree.expand(n.key for n in names))
+            return hit
+
+        dirs = [(scope("parties", a.sources), scope("parties", a.recipients))]
         if a.both_ways:
             dirs.append((dirs[0][1], dirs[0][0]))
         return CAgreement(
-            key=k, model=a, directions=tuple(dirs), data=self.data_tree.expand(n.key for n in a.data),
-            purposes=self.purpose_tree.expand(n.key for n in a.purposes),
-            gateway=a.under.key if a.under else "", valid=a.valid, conditions=frozenset(n.key for n in a.conditions))
+            key=a.id.key, model=a, directions=tuple(dirs), data=scope("data", a.data),
+            purposes=scope("purposes", a.purposes), gateway=a.under.key if a.under else "", valid=a.valid,
+            conditions=frozenset(n.key for n in a.conditions))
 
     def __getstate__(self) -> dict:
         # For the compiled-bundle cache (engine/policy/cache.py): derived tables and locks are per process.
