@@ -310,7 +310,8 @@ def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
 def stage_names(c: Checked) -> None:
     known = c.orgs.keys() | c.org_alias.keys() | c.classes.keys()  # what `org_key` finds, and the classes
     kinds = {
-        "organisation": (lambda k: k in known or c.org_key(k) is not None or k in c.classes,  # a class stands for its members
+        # a class stands for its members
+        "organisation": (lambda k: k in known or c.org_key(k) is not None or k in c.classes,
                          lambda: [o.id.text for o in c.orgs.values()] + [a for o in c.orgs.values() for a in o.aliases]
                          + [k.id.text for k in c.classes.values()]),
         "data category": (lambda k: k in c.data, lambda: [d.id.text for d in c.data.values()]),
