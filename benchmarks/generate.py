@@ -38,6 +38,8 @@ SIZES: dict[str, tuple[int, int]] = {
     "large": (2_000, 20_000),
     "large-2x": (4_000, 40_000),
     "large-4x": (8_000, 80_000),
+    "large-3x": (6_000, 60_000),  # issue 18, target 5: 3x and 10x the large bundle
+    "large-10x": (20_000, 200_000),
 }
 
 AGREEMENTS_PER_FILE = 2_000

@@ -373,3 +373,27 @@ def test_the_language_server_analyses_through_the_same_path(tmp_path, counted):
     assert analysis.policy is not None and analysis.policy.agreements["a9"].model.title == "agreement nine"
     assert analysis.checked is not None
     assert analysis.checked.diagnostics == check(analysis.checked.bundle, ON).diagnostics
+
+
+@settings(max_examples=max(10, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_language_servers_symbols_merged_by_file_are_the_global_ones(data):
+    """`Symbols` merges each file's own tables (cached by file between analyses): the same winners, in the same
+    order, as sorting every declaration of the bundle (the first in file, line and column order wins)."""
+    from engine.ops.lsp.symbols import _DECL_KIND, _DECLARED, Symbols
+
+    b, files = data.draw(laid_out())
+    result = bundle_from_texts(texts_of(files), MINI_REGISTER)
+    pfs = list(result.bundle.files) if result.bundle is not None else []
+    pfs = data.draw(st.permutations(pfs))
+    cache: dict = {}
+    Symbols(pfs[: len(pfs) // 2], None, cache)  # a warm cache for some files
+    got = Symbols(pfs, None, cache)
+    want: dict[str, dict] = {}
+    for item in sorted((i for f in pfs for i in f.items if isinstance(i, _DECLARED)),
+                       key=lambda i: (i.span.file, i.span.line, i.span.column)):
+        want.setdefault(_DECL_KIND[type(item)], {}).setdefault(item.id.key, item)
+    for kind, table in got.tables.items():
+        expected = want.get(kind, {})
+        assert list(table) == list(expected)
+        assert all(table[k] is expected[k] for k in table)

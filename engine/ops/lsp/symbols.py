@@ -158,13 +158,36 @@ class Symbols:
     """The declarations of a bundle by kind and lower-case id (the first in file and line order wins), and
     organisation aliases."""
 
-    def __init__(self, files: Iterable[m.PolicyFile], register: Optional[m.Register]):
+    def __init__(self, files: Iterable[m.PolicyFile], register: Optional[m.Register],
+                 cache: Optional[dict[int, tuple[m.PolicyFile, "_FileSymbols"]]] = None):
+        """`cache`: each file's own tables by the file's identity, kept by the caller between analyses (an edit
+        then builds the tables of the edited file only)."""
         self.tables: dict[str, dict[str, Declared]] = {k: {} for k in (ORG, DATA, PURPOSE) + RULE_KINDS + (STATUTE,)}
         self.alias: dict[str, str] = {}
-        items = [i for f in files for i in f.items if isinstance(i, _DECLARED)]
-        items.sort(key=lambda i: (i.span.file, i.span.line, i.span.column))
-        for item in items:
-            self.tables[_DECL_KIND[type(item)]].setdefault(item.id.key, item)
+        cache = {} if cache is None else cache
+        indexed = []
+        for f in files:
+            hit = cache.get(id(f))
+            if hit is None or hit[0] is not f:
+                hit = cache[id(f)] = (f, _FileSymbols.of(f))
+            indexed.append(hit[1])
+        indexed.sort(key=lambda fs: fs.first or ("", 0, 0))
+        present = [fs for fs in indexed if fs.first is not None]
+        if all(fs.ordered for fs in present) and all(a.last < b.first for a, b in zip(present, present[1:])):
+            # file after file is the declarations' (file, line, column) order: merge each file's own tables
+            for fs in present:
+                for kind, table in fs.tables.items():
+                    into = self.tables[kind]
+                    if not into:
+                        into.update(table)
+                        continue
+                    for key, item in table.items():
+                        into.setdefault(key, item)
+        else:
+            items = [i for fs in indexed for i in fs.items]
+            items.sort(key=_where)
+            for item in items:
+                self.tables[_DECL_KIND[type(item)]].setdefault(item.id.key, item)
         for key, org in sorted(self.tables[ORG].items()):
             for a in org.aliases if isinstance(org, m.Organisation) else ():
                 if a.lower() not in self.tables[ORG]:
@@ -199,6 +222,31 @@ class Symbols:
         if any(key in self.tables[k] for k in kinds):
             return True
         return kind == ORG and key in self.alias
+
+
+def _where(item) -> tuple[str, int, int]:
+    return (item.span.file, item.span.line, item.span.column)
+
+
+@dataclass(frozen=True, eq=False)
+class _FileSymbols:
+    """One file's declarations (in file order) and its own tables (the first of each id wins)."""
+
+    items: tuple
+    tables: dict[str, dict[str, Declared]]
+    first: Optional[tuple[str, int, int]]
+    last: Optional[tuple[str, int, int]]
+    ordered: bool  # its declarations come in (file, line, column) order
+
+    @classmethod
+    def of(cls, f: m.PolicyFile) -> "_FileSymbols":
+        items = tuple(i for i in f.items if isinstance(i, _DECLARED))
+        tables: dict[str, dict[str, Declared]] = {}
+        for item in items:
+            tables.setdefault(_DECL_KIND[type(item)], {}).setdefault(item.id.key, item)
+        where = [_where(i) for i in items]
+        return cls(items, tables, where[0] if where else None, where[-1] if where else None,
+                   all(a <= b for a, b in zip(where, where[1:])))
 
 
 def decl_name(d: Declared) -> str:

@@ -199,6 +199,7 @@ class BundleState:
         self._register: Optional[tuple[str, tuple[Optional[m.Register], list[Diagnostic]]]] = None
         self._file_index: dict[int, tuple[m.PolicyFile, list[Occurrence]]] = {}
         self._loader = BundleLoader()  # an edit is checked and compiled again only where it changed (issue 18)
+        self._symbol_cache: dict = {}  # each file's symbol tables, by the parsed file's identity
         self.current: Optional[Analysis] = None
 
     def name_of(self, path: Path) -> str:
@@ -398,7 +399,7 @@ class BundleState:
             checked=checked,
             policy=policy,
             diagnostics=by_file,
-            symbols=Symbols(symbol_files, register or self._last_register),
+            symbols=Symbols(symbol_files, register or self._last_register, self._symbol_cache),
             lint_pending=policy is not None,
             file_index=self._file_index,
         )
@@ -406,5 +407,9 @@ class BundleState:
         for key in list(self._file_index):  # files that changed or went (list(): a request may be adding)
             if key not in live:
                 self._file_index.pop(key, None)
+        kept = {id(pf) for pf in symbol_files}
+        for key in list(self._symbol_cache):
+            if key not in kept:
+                del self._symbol_cache[key]
         self.current = analysis
         return analysis
