@@ -1,5 +1,5 @@
 """Loading one bundle again and again, reusing what did not change (issue 18, target 3): the path of
-`lawful serve`'s reload and of the language server.
+`lawful serve`'s reload, of the language server and of `lawful diff` (whose NEW side reuses the OLD side's).
 
 A `BundleLoader` keeps the last check and the last compiled Policy of its bundle. Each load reads every file
 (each parse comes from the parse cache when the text is unchanged: engine/bundle/parsecache.py), then checks
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Optional
 from engine.base.diagnostics import Diagnostic
 from engine.base.source import SourceFile
 from engine.bundle.parsecache import ParseCache
-from engine.bundle.read import ReadResult, read_bundle, resolve_bundle
+from engine.bundle.read import ReadResult, bundle_from_texts, read_bundle, resolve_bundle
 from engine.compile.compiled import compile_policy
 from engine.policy.facade import Policy
 from engine.policy.load import _check, _compile, _no_gc
@@ -52,6 +52,11 @@ class BundleLoader:
             first, self._loaded = not self._loaded, True
         with _no_gc():  # no lock held: a read that blocks (a FIFO) must not stop the next load
             return self.build(read_bundle(resolve_bundle(path), parses=ParseCache(write=first)), on)
+
+    def load_texts(self, policies: dict[str, str], register_yaml: str) -> Policy:
+        """`engine.load_texts`: a bundle given as texts ({"policies/x.policy": "…"} and the gateways.yaml text)."""
+        with _no_gc():
+            return self.build(bundle_from_texts(policies, register_yaml))
 
     def build(self, result: ReadResult, on: Optional[dt.date] = None) -> Policy:
         """The Policy of a bundle already read (`read_bundle`, `bundle_from_texts`)."""

@@ -33,6 +33,7 @@ from typing import Iterable, Optional
 
 from engine.syntax import model as m
 from engine.policy.facade import Policy
+from engine.policy.loader import BundleLoader
 from engine.eval.decide import Question, allowed
 from engine.policy.decide import decide_question
 from engine.decision.answer import Decision
@@ -1007,16 +1008,18 @@ def _cat_blobs(oids: list[str], cwd: Path) -> dict[str, bytes]:
     return out
 
 
-def load_side(spec: str, bundle_dir: Path, cwd: Optional[Path] = None) -> Policy:
-    """A bundle folder when `spec` names a folder, else a git revision of the current repository."""
+def load_side(spec: str, bundle_dir: Path, cwd: Optional[Path] = None, loader: Optional[BundleLoader] = None
+              ) -> Policy:
+    """A bundle folder when `spec` names a folder, else a git revision of the current repository. With
+    `loader`, through it (what an earlier side shares with this one is not checked or compiled again)."""
     from engine.policy.load import load, load_texts
 
     cwd = cwd or Path.cwd()
     folder = Path(spec) if os.path.isabs(spec) else cwd / spec
     if folder.is_dir():
-        return load(folder)
+        return load(folder) if loader is None else loader.load(folder)
     policies, register = read_revision(spec, bundle_dir, cwd)
-    return load_texts(policies, register)
+    return load_texts(policies, register) if loader is None else loader.load_texts(policies, register)
 
 
 def diff(old: str, new: str, on: Optional[dt.date] = None, bundle_dir: Optional[Path] = None,
@@ -1025,7 +1028,8 @@ def diff(old: str, new: str, on: Optional[dt.date] = None, bundle_dir: Optional[
     from engine.bundle.read import resolve_bundle
 
     bdir = Path(bundle_dir) if bundle_dir else resolve_bundle(None, cwd)
-    return diff_policies(load_side(old, bdir, cwd), load_side(new, bdir, cwd), on, old, new,
+    loader = BundleLoader()  # NEW is checked and compiled again only where it differs from OLD (issue 18)
+    return diff_policies(load_side(old, bdir, cwd, loader), load_side(new, bdir, cwd, loader), on, old, new,
                          repository_prefix(new, bdir, cwd))
 
 
