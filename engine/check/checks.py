@@ -544,10 +544,6 @@ def stage_statutes(c: Checked) -> None:
 # ---- stage: agreements are supported by their gateways -----------------------------------------------
 
 
-def gateway_supports(c: Checked, g: m.Gateway, source: str, recipient: str) -> bool:
-    return _supports(_gateway_scope(c, g).pairs, source, recipient)
-
-
 def _supports(pairs: tuple[_Pair, ...], source: str, recipient: str) -> bool:
     for srcs, dsts, except_srcs, except_dsts in pairs:
         if ((srcs is None or source in srcs) and source not in except_srcs

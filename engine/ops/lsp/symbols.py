@@ -173,7 +173,8 @@ class Symbols:
             indexed.append(hit[1])
         indexed.sort(key=lambda fs: fs.first or ("", 0, 0))
         present = [fs for fs in indexed if fs.first is not None]
-        if all(fs.ordered for fs in present) and all(a.last < b.first for a, b in zip(present, present[1:])):
+        bounds = [(fs.first, fs.last) for fs in present if fs.first is not None and fs.last is not None]
+        if all(fs.ordered for fs in present) and all(a[1] < b[0] for a, b in zip(bounds, bounds[1:])):
             # file after file is the declarations' (file, line, column) order: merge each file's own tables
             for fs in present:
                 for kind, table in fs.tables.items():
