@@ -93,7 +93,8 @@ def _kind(item: str) -> str:
 
 
 EDITS = ["retitle", "retitle", "add", "add", "remove", "duplicate", "shadow", "shadow", "unknown-name", "shift",
-         "syntax", "new-file", "delete-file", "organisation", "gateway", "register", "nothing"]
+         "syntax", "new-file", "delete-file", "organisation", "gateway", "restriction", "restriction",
+         "remove-restriction", "under-restriction", "register", "nothing"]
 
 
 @st.composite
@@ -133,6 +134,24 @@ def one_file_edit(draw, b: Bundle, files: dict[str, list[str]], register: str, s
         files[f"policies/new{serial}.policy"] = [draw(agreement_decl(b, f"A-FILE{serial}"))]
     elif kind == "delete-file" and len(files) > 1:
         del files[name]
+    elif kind == "under-restriction" and where:  # `wrong-kind` while the restriction exists, unknown once gone
+        restrictions = [re.match(r"restriction (\S+)", item) for its in files.values() for item in its]
+        ids = [m[1] for m in restrictions if m]
+        if ids:
+            i = draw(st.sampled_from(where))
+            items[i] = re.sub(r"under \S+", f"under {draw(st.sampled_from(ids))}", items[i], count=1)
+    elif kind == "remove-restriction":
+        hits = [i for i, item in enumerate(items) if _kind(item) == "restriction"]
+        if hits:
+            del items[draw(st.sampled_from(hits))]
+    elif kind == "restriction":  # retitled, or another party forbidden
+        hits = [i for i, item in enumerate(items) if _kind(item) == "restriction"]
+        if hits:
+            i = draw(st.sampled_from(hits))
+            if draw(st.booleans()):
+                items[i] = re.sub(r'"([^"]*)"', rf'"\1 {serial}"', items[i], count=1)
+            else:
+                items[i] = re.sub(r"(forbids|one-way) ", rf"\1 {draw(st.sampled_from(b.orgs))}, ", items[i], count=1)
     elif kind in ("organisation", "gateway"):
         hits = [i for i, item in enumerate(items) if _kind(item) == kind]
         if hits:
@@ -240,6 +259,24 @@ def test_an_agreement_shadowed_by_an_earlier_file_loses_its_checks():
     assert inc.diagnostics == ref.diagnostics
 
 
+RESTRICTION = 'restriction R1 "A bar" {\n  statute SSAA-1992 "s.2"\n  forbids AGENCY -> OTHER\n}\n'
+
+
+def test_an_agreement_naming_a_restriction_is_checked_again_when_the_restriction_goes():
+    """An agreement's checks read the restrictions' ids (`wrong-kind`): removing the restriction it names, in
+    another file, turns the error into `unknown-name` — reuse must not keep the first."""
+    agreement = ('agreement A1 "x" {\n  from AGENCY to OTHER\n  data figures\n  for research\n  under R1\n'
+                 '  owner "o"\n}\n')
+    files = {"policies/a.policy": [VOCABULARY], "policies/b.policy": [RESTRICTION], "policies/z.policy": [agreement]}
+    loader = BundleLoader()
+    first = incremental(loader, files, MINI_REGISTER)
+    assert "wrong-kind" in [d.code for d in first.diagnostics]
+    files["policies/b.policy"] = ["# no bar any more\n"]
+    inc, ref = incremental(loader, files, MINI_REGISTER), fresh(files, MINI_REGISTER)
+    assert "unknown-name" in [d.code for d in ref.diagnostics] and "wrong-kind" not in [d.code for d in ref.diagnostics]
+    assert inc.diagnostics == ref.diagnostics
+
+
 def test_the_default_bundle_edited_file_by_file(default_texts):
     """Each file of the default bundle (mixed declarations, issue 12 and 13's language) edited in turn."""
     policies, register = default_texts
@@ -289,7 +326,7 @@ def _agreements(first: int, n: int) -> str:
 
 
 def _bundle(tmp_path: Path) -> Path:
-    return write_bundle(tmp_path / "bundle", {"vocabulary.policy": VOCABULARY,
+    return write_bundle(tmp_path / "bundle", {"vocabulary.policy": VOCABULARY, "restrictions.policy": RESTRICTION,
                                               "agreements-1.policy": _agreements(0, 5),
                                               "agreements-2.policy": _agreements(5, 7)})
 
@@ -332,6 +369,11 @@ def test_the_loader_checks_and_compiles_only_the_edited_file(tmp_path, counted):
     counted["checked"].clear(), counted["compiled"].clear()
     policy = loader.load(root)  # nothing changed: nothing is checked or compiled again
     assert counted["checked"] == counted["compiled"] == []
+    # a restriction changed: the agreements read none, so they are neither checked nor compiled again
+    _edit(root / "policies/restrictions.policy", "forbids AGENCY -> OTHER", "forbids AGENCY, DEPT -> OTHER")
+    policy = loader.load(root)
+    assert counted["checked"] == counted["compiled"] == []
+    assert "dept" in policy.restrictions["r1"].forbids[0][0]
     # the environment changed: everything again
     _edit(root / "policies/vocabulary.policy", '"Another body"', '"Another public body"')
     policy = loader.load(root)

@@ -18,7 +18,7 @@ from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
 from engine.base.hierarchy import MAX_DEPTH, Tree, find_cycles
 from engine.base.source import Span
 from engine.check.incremental import FileIndex, agreements_in_order, each_agreement, environment, index_files, items
-from engine.check.incremental import same_environment
+from engine.check.incremental import same_environment, same_restrictions
 
 SENSITIVE = frozenset({"personal", "special-category", "criminal-offence"})
 LAWFUL_BASES = ("consent", "contract", "legal-obligation", "vital-interests", "public-task", "legitimate-interests")
@@ -57,6 +57,7 @@ class Checked:
     agreement_winners: list[tuple[Optional[m.PolicyFile], tuple[m.Agreement, ...]]] = field(
         default_factory=list, repr=False, compare=False)
     env: tuple = field(default=(), repr=False, compare=False)
+    restrictions_seen: tuple = field(default=(), repr=False, compare=False)
     reuse: Optional[dict] = field(default=None, repr=False, compare=False)
     blocks: dict = field(default_factory=dict, repr=False, compare=False)
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -969,10 +970,12 @@ def check(bundle: m.Bundle, on: Optional[dt.date] = None, stages: Iterable[tuple
     (engine/check/incremental.py): the result is the same as without it."""
     checked = Checked(bundle=bundle, on=on or dt.date.today())
     checked.files = index_files(bundle.files, previous.files if previous is not None else None)
-    checked.env = environment(checked)
+    checked.env, restrictions = environment(checked)
     if previous is not None and same_environment(previous.env, checked.env):
         checked.reuse = previous.blocks
-        checked.derived = dict(previous.derived)  # values of the environment alone
+        if same_restrictions(previous.restrictions_seen, restrictions):
+            checked.derived = dict(previous.derived)  # values of the environment alone
+    checked.restrictions_seen = restrictions
     for _name, stage in stages:
         stage(checked)
     if checked.reuse is not None:  # a loop this check skipped (an unresolved name stops two stages) keeps its

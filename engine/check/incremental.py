@@ -2,11 +2,14 @@
 
 A bundle's agreements are most of its declarations (20,000 of the 25,000 in the large benchmark bundle) and
 nothing else refers to one of them by its content: the checks of an agreement read the agreement and the rest
-of the bundle (organisations, classes, data, purposes, gateways, restrictions, conditions, transfers, tests,
-the register, the evaluation date), never another agreement. So the checks split in two:
+of the bundle (organisations, classes, data, purposes, gateways, conditions, transfers, tests, the register,
+the evaluation date, and of the restrictions only their ids), never another agreement. So the checks split in
+two:
 
 - the *environment*: every declaration that is not an agreement, the register and the date. Its stages run
-  in full on every check (they are a small share of the work);
+  in full on every check (they are a small share of the work). The restrictions are part of it for those
+  stages, but an agreement's checks read only their ids, so an edit of a restriction keeps the agreements'
+  results;
 - each agreement's checks (`each_agreement`), run per file in declaration order. A file whose parsed model is
   the very same object as at the previous check (the parse cache hands back one object per unchanged text),
   with the same agreements in force, gives the diagnostics it gave then, provided the environment is the
@@ -43,7 +46,8 @@ class FileIndex:
     file: m.PolicyFile
     by_kind: dict[type, tuple]
     agreements: tuple[m.Agreement, ...]
-    env: tuple  # every declaration that is not an agreement, in file order
+    env: tuple  # every declaration that is neither an agreement nor a restriction, in file order
+    restrictions: tuple  # its restrictions
     ordered: bool  # its agreements come in (file, line, column) order, as the symbols stage sorts them
     table: dict[str, m.Agreement]  # its agreements by key, each key's first
     repeats: bool  # some agreement key is declared twice in the file
@@ -55,12 +59,14 @@ class FileIndex:
             groups.setdefault(type(item), []).append(item)
         by_kind = {k: tuple(v) for k, v in groups.items()}
         agreements = by_kind.get(m.Agreement, ())
-        env = tuple(i for i in pf.items if type(i) is not m.Agreement) if len(agreements) < len(pf.items) else ()
+        restrictions = by_kind.get(m.Restriction, ())
+        env = tuple(i for i in pf.items if type(i) is not m.Agreement and type(i) is not m.Restriction) \
+            if len(agreements) + len(restrictions) < len(pf.items) else ()
         keys = [_where(a) for a in agreements]
         table: dict[str, m.Agreement] = {}
         for a in agreements:
             table.setdefault(a.id.key, a)
-        return cls(pf, by_kind, agreements, env, all(a <= b for a, b in zip(keys, keys[1:])), table,
+        return cls(pf, by_kind, agreements, env, restrictions, all(a <= b for a, b in zip(keys, keys[1:])), table,
                    len(table) < len(agreements))
 
 
@@ -83,14 +89,23 @@ def _same(a: tuple, b: tuple) -> bool:
     return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
 
 
-def environment(c: "Checked") -> tuple:
-    """What every agreement's checks may read besides the agreement: the date, the register, and every other
-    declaration (objects, compared by identity)."""
-    return (c.on, c.bundle.register, tuple(fi.env for fi in c.files if fi.env))
+def environment(c: "Checked") -> tuple[tuple, tuple]:
+    """(what every agreement's checks and compiled form may read besides the agreement, everything else the
+    checks read): the date, the register and every declaration that is neither an agreement nor a restriction
+    (objects, compared by identity), with the restrictions' ids alone (a name that is not a gateway may be
+    reported as a restriction's: `wrong-kind`); then the restrictions themselves."""
+    restrictions = tuple(fi.restrictions for fi in c.files if fi.restrictions)
+    ids = frozenset(r.id.key for rs in restrictions for r in rs)
+    return (c.on, c.bundle.register, tuple(fi.env for fi in c.files if fi.env), ids), restrictions
 
 
 def same_environment(a: tuple, b: tuple) -> bool:
-    return a[0] == b[0] and a[1] is b[1] and len(a[2]) == len(b[2]) and all(map(_same, a[2], b[2]))
+    """The agreements' environments (`environment(c)[0]`) are the same objects."""
+    return a[0] == b[0] and a[1] is b[1] and len(a[2]) == len(b[2]) and all(map(_same, a[2], b[2])) and a[3] == b[3]
+
+
+def same_restrictions(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(map(_same, a, b))
 
 
 def agreements_in_order(c: "Checked") -> Optional[list[FileIndex]]:

@@ -19,7 +19,7 @@ from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile
-from engine.check.incremental import same_environment
+from engine.check.incremental import same_environment, same_restrictions
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
@@ -222,12 +222,15 @@ class CompiledPolicy:
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
         reuse: Optional[_Reuse] = getattr(previous, "_reuse", None)
-        if reuse is not None and same_environment(reuse.env, c.env):
+        if reuse is not None and not same_environment(reuse.env, c.env):
+            reuse = None  # nothing compiled then can be taken
+        if reuse is not None and same_restrictions(reuse.restrictions, c.restrictions_seen):
             self.__dict__.update(reuse.state)  # shared with `previous`: a compiled policy is never changed
-        else:
+        else:  # the environment compiled again; the agreements (which read no restriction) may still be reused
             before = set(self.__dict__)
             self._compile_environment(c)
-            reuse = _Reuse(c.env, {k: v for k, v in self.__dict__.items() if k not in before}, {})
+            reuse = _Reuse(c.env, c.restrictions_seen, {k: v for k, v in self.__dict__.items() if k not in before},
+                           reuse.blocks if reuse is not None else {})
         self._compile_agreements(c, reuse)
 
         # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
@@ -356,6 +359,11 @@ class CompiledPolicy:
                 self.restrictions_by_source.setdefault(s, []).append(r)
         # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
         self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
+        # the gateways whose onward clause may change a chain's data or purpose (`as`, `for`, `lawful`), in key
+        # order: every route search looks for them (engine/eval/routes.py `chain_candidates`)
+        self.gateways_changing: tuple[CGateway, ...] = tuple(
+            g for g in self.gateways.values()
+            if g.model.onward is not None and g.model.onward.kind in ("as", "for", "lawful"))
         # issue 13: the data-protection regimes of the register, by start, and each condition id's regime
         self.regimes: tuple[m.Regime, ...] = tuple(c.bundle.register.regimes)
         self.regime_conditions: dict[str, tuple[m.Regime, m.RegimeCondition, str]] = {}
@@ -394,7 +402,7 @@ class CompiledPolicy:
         # Whether any party scope holds a class member only on some dates: candidates then say which rules
         # reach a pair only so (`Candidates.conditional`), and the evaluator decides them on the date.
         self.has_dated = self.gateways_dated or dated
-        self._reuse = _Reuse(reuse.env, reuse.state, blocks)
+        self._reuse = _Reuse(reuse.env, reuse.restrictions, reuse.state, blocks)
 
     def _compile_agreement(self, a: m.Agreement, scopes: Optional[dict[tuple, frozenset]] = None) -> CAgreement:
         """One agreement; `scopes` remembers each party list, data and purposes list expanded (by spelling)."""
@@ -820,10 +828,11 @@ def _continuity(p: CompiledPolicy, c: Checked) -> None:
 
 class _Reuse(NamedTuple):
     """What a compiled policy lends the compilation of the next version of its bundle (`compile_policy`'s
-    `previous`): the environment it was compiled in (engine/check/incremental.py), the attributes compiled from
-    it, and each agreement file's compiled agreements. Never pickled (a policy from the cache lends nothing)."""
+    `previous`): the environment it was compiled in (engine/check/incremental.py: the agreements', then the
+    restrictions), the attributes compiled from it, and each agreement file's compiled agreements. Never pickled (a policy from the cache lends nothing)."""
 
     env: tuple
+    restrictions: tuple
     state: dict
     blocks: dict[int, tuple]
 

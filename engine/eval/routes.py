@@ -436,7 +436,7 @@ def chain_candidates(policy: CompiledPolicy, data: str, purpose: str) -> tuple[l
         grew = True
         while grew and len(found) < MAX_CHAIN_CANDIDATES:
             grew = False
-            for g in policy.gateways.values():
+            for g in policy.gateways_changing:  # the gateways with such a clause, in key order
                 o = g.model.onward
                 if o is None or o.kind not in kinds:
                     continue

@@ -78,8 +78,8 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
         o, n = table_of(old), table_of(new)
         for k in sorted(set(o) | set(n)):
             a, b = o.get(k), n.get(k)
-            if a is not None and b is not None and a.model == b.model:
-                continue
+            if a is not None and b is not None and (a.model is b.model or a.model == b.model):
+                continue  # (one object on both sides when NEW was loaded through OLD's loader)
             rule = b or a
             cite, url = _statute_cite(new if b else old, rule)
             action = "added" if a is None else "removed" if b is None else "changed"
@@ -536,6 +536,8 @@ def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> 
     for c in changes:
         for cb in change_boxes(old, new, c):
             for p, gb in gateway_boxes:
+                if cb[0] is not None and gb[0] is not None and cb[0].isdisjoint(gb[0]):
+                    continue  # no source in both: the product below would be empty (most boxes, on a large bundle)
                 box = [_meet(x, y) for x, y in zip(cb, gb)]
                 universe = (p.orgs, p.orgs, p.data, p.purposes)
                 dims = [sorted(u if b is None else b) for b, u in zip(box, universe)]
