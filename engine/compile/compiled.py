@@ -829,7 +829,8 @@ def _continuity(p: CompiledPolicy, c: Checked) -> None:
 class _Reuse(NamedTuple):
     """What a compiled policy lends the compilation of the next version of its bundle (`compile_policy`'s
     `previous`): the environment it was compiled in (engine/check/incremental.py: the agreements', then the
-    restrictions), the attributes compiled from it, and each agreement file's compiled agreements. Never pickled (a policy from the cache lends nothing)."""
+    restrictions), the attributes compiled from it, and each agreement file's compiled agreements. Never
+    pickled (a policy from the cache lends nothing)."""
 
     env: tuple
     restrictions: tuple
