@@ -79,7 +79,7 @@ CASES = [
     ('test "t" { expect allow A -> B d for }', "expected a purpose after `for`"),
     ('test "t" { expect allow A -> B d on }', "expected a date (YYYY-MM-DD) after `on`"),
     ('test "t" { expect allow A -> B d because }', "expected a gateway, agreement or restriction id"),
-    ('test "t" { expect allow A -> B d assuming }', "expected a statute id after `assuming`"),
+    ('test "t" { expect allow A -> B d assuming }', "expected a statute id, or a provision of one (`ESA-2008/section-15`) after `assuming`"),
     ('test "t"', "expected `{` after `\"t\"`"),
     ("test", "expected a quoted test name"),
     ("}", "expected a declaration"),

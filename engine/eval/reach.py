@@ -348,7 +348,7 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
         statute = g.statute.title + (f", {g.provision}" if g.provision else "") if g.statute else None
         rows.append(FlowRow(
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
-            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s),
+            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s, day),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
             _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
             classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))

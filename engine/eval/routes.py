@@ -146,14 +146,30 @@ def _tops(tree, keys: frozenset, name: Callable[[str], str]) -> list[str]:
     return sorted((name(k) for k in keys if tree.parent(k) not in keys), key=str.lower)
 
 
-def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str) -> OnwardPermission:
-    """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed."""
+def on_date(scope: frozenset, on: Optional[dt.date]) -> frozenset:
+    """A party scope as it stands on a date: without the bodies inside only on other days (a dated class
+    membership, or an exclusion while a member of an excluded class); with no date, only the bodies inside on
+    every day (fail closed)."""
+    dated = getattr(scope, "dated", None)
+    if not dated:
+        return scope
+    return frozenset(k for k in scope if k not in dated or on is not None and any(
+        (s is None or s <= on) and (e is None or on <= e) for s, e, _k in dated[k]))
+
+
+def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str,
+                      on: Optional[dt.date] = None) -> OnwardPermission:
+    """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed, `on`
+    the date of the disclosure (an `onward to` naming a class covers its members on that date)."""
     if clause is None or clause.kind == "none":
         return OnwardPermission(closed=True, clauses=(f"{where}: none",))
     text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
+    if clause.excluded:
+        text += " except " + ", ".join(t.text for t in clause.excluded)
     tag = (f"{where}: {text}",)
     if clause.kind == "to":
-        return OnwardPermission(recipients=policy.party_scope(clause.targets), clauses=tag)
+        return OnwardPermission(recipients=on_date(policy.party_scope(clause.targets, clause.excluded), on),
+                                clauses=tag)
     if clause.kind == "only-for":
         return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
     if clause.kind == "as-discloser":
@@ -169,17 +185,19 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
     return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))  # fail closed
 
 
-def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> OnwardPermission:
-    """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a: the
-    intersection of both clauses. Without an agreement only the gateway's clause counts."""
-    perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}")
+def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str,
+                      on: Optional[dt.date] = None) -> OnwardPermission:
+    """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a on `on`:
+    the intersection of both clauses. Without an agreement only the gateway's clause counts."""
+    perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}", on)
     if a is not None:
-        perm = perm.meet(clause_permission(policy, a.model.onward, discloser, f"agreement {a.id}"))
+        perm = perm.meet(clause_permission(policy, a.model.onward, discloser, f"agreement {a.id}", on))
     return perm
 
 
-def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> str:
-    return onward_permission(policy, g, a, discloser).describe(policy)
+def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str,
+                on: Optional[dt.date] = None) -> str:
+    return onward_permission(policy, g, a, discloser, on).describe(policy)
 
 
 # ---- routes as plain data ----------------------------------------------------------------------------
@@ -292,7 +310,7 @@ class FlowGraph:
                 for g, a in (out.bases if out.allowed else []):
                     self._nodes.setdefault(y, None)
                     succ.setdefault(y, {})[f"{g.key}/{a.key if a else ''}"] = Edge(
-                        x, y, g, a, onward_permission(self.policy, g, a, x), self.q.data, self.q.purpose)
+                        x, y, g, a, onward_permission(self.policy, g, a, x, self.q.on), self.q.data, self.q.purpose)
         self._out[x] = [e for keyed in self._succ.get(x, {}).values() for e in keyed.values()]
         return self._out[x]
 
@@ -460,7 +478,7 @@ def received_permission(policy: CompiledPolicy, q: "Question") -> OnwardPermissi
     if q.received_under is None:
         return OPEN
     g = policy.gateways[q.received_under]
-    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}")
+    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}", q.on)
 
 
 def _location(span) -> Optional[str]:

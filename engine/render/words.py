@@ -68,6 +68,10 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why is Why.NOT_A_MEMBER:
         window = " and ".join(w for w in (f"from {_d(args['start'])}" if args.get("start") else "",
                                           f"until {_d(args['end'])}" if args.get("end") else "") if w)
+        if args.get("excluded"):
+            return f"it leaves out `{args['class']}`, and `{args['organisation']}` is one {window}"
+        if not args.get("class"):
+            return f"it names `{args['organisation']}` only {window}"
         return f"`{args['organisation']}` is `{args['class']}` only {window}"
     if why is Why.TRANSFER_OUT_OF_SCOPE:
         what = f"data `{args['data']}`" if "data" in args else f"purpose `{args['purpose']}`"
