@@ -454,9 +454,17 @@ class Decisions(BaseModel):
                                                "in order")
 
 
+class SameBodyOut(_Open):
+    part: str
+    body: str
+    chain: list[str]
+
+
 class Routes(BaseModel):
     question: QuestionOut
     routes: list[RouteOut]
+    same_body: Optional[SameBodyOut] = Field(None, description="When the two are one legal person (a body and its "
+                                             "part): no route is needed, the flow is not a disclosure (issue 12).")
 
 
 class ErrorItem(_Open):
@@ -703,10 +711,12 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         """Routes A → X → … → B along which the data may lawfully travel, shortest first."""
         policy = holder.current.policy
         try:
-            found = policy.routes(body.source, body.recipient, body.data, body.purpose, on=body.on,
-                                  assume=body.assume, max_hops=body.max_hops, given=body.given,
-                                  express_only=body.express_only, received_under=body.received_under,
-                                  own_data=body.own_data, held_for=body.held_for)
+            ask = dict(on=body.on, assume=body.assume, given=body.given, express_only=body.express_only,
+                       received_under=body.received_under, own_data=body.own_data, held_for=body.held_for)
+            found = policy.routes(body.source, body.recipient, body.data, body.purpose, max_hops=body.max_hops, **ask)
+            # a body and its part need no route (issue 12): said so, never left out silently
+            inside = () if found else policy.decide(body.source, body.recipient, body.data, body.purpose,
+                                                    fixes=False, routes=False, **ask).same_body
         except UnknownNameError as exc:
             return _errors(422, [_unknown(exc, None)])
         except RequestError as exc:
@@ -722,7 +732,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "received_under": (policy.gateways[policy.gateway_key(body.received_under)].id
                                        if body.received_under else None),
                     "own_data": body.own_data, "held_for": body.held_for}
-        answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
+        answer = _json({"question": question, "routes": [r.to_dict() for r in found],
+                        "same_body": {"part": inside[0], "body": inside[-1], "chain": list(inside)} if inside else None})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)
         return Response(answer, media_type="application/json")

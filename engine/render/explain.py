@@ -115,7 +115,8 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     if d.routes:
         lines.append(style("no direct basis; lawful route" + ("s" if len(d.routes) > 1 else "") + ":", "bold"))
         for route in d.routes:
-            via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
+            via = "; ".join(f"{h.source}→{h.recipient} " + ("within one body" if h.same_body else f"under {h.gateway}")
+                            + (f"/{h.agreement}" if h.agreement else "")
                             + (f" for {h.purpose}" if h.purpose and h.purpose != d.purpose else "")
                             + (f" as {h.data}" if h.data and h.data != d.data else "")
                             + (" (implied power)" if h.power == "implied" else "")

@@ -125,7 +125,7 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
 FLOW_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "statute", "url", "onward",
                 "lifted", "conditions", "gateway_at", "agreement_at", "classes", "same_body"]
 BLOCKED_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "restrictions", "one_way",
-                   "needs_agreement", "citations", "restriction_at"]
+                   "needs_agreement", "citations", "restriction_at", "same_body"]
 
 
 def rows_csv(rows: Sequence, columns: list[str]) -> str:
@@ -152,7 +152,10 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
         kind = "one-way block" if r.one_way else "block"
         lines.append(f"{style(f'{r.source} → {r.recipient}', 'deny')}  {r.data} for {r.purpose}")
         paper = " (and no agreement in force covers it)" if r.needs_agreement else ""
-        lines.append(f"    gateway {_basis(r.gateway, r.agreement)} would allow it{paper}")
+        if r.same_body:  # issue 12: within one legal person, no gateway needed
+            lines.append("    within one body: not a disclosure between bodies, but a restriction names it")
+        else:
+            lines.append(f"    gateway {_basis(r.gateway, r.agreement)} would allow it{paper}")
         cites = f" — {'; '.join(r.citations)}" if r.citations else ""
         lines.append(f"    {kind}: {', '.join(r.restrictions)}{cites}")
         if r.restriction_at:
@@ -162,17 +165,28 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
     return "\n".join(lines)
 
 
-def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -> str:
+def routes_text(question: dict, routes: Sequence[Route], style: Style = plain,
+                same_body: Sequence[str] = ()) -> str:
     """`lawful routes`: each route, then each hop with its basis, the data and purpose it carries, and (issue 13)
-    the clause that allowed a change of data or purpose from the hop before."""
+    the clause that allowed a change of data or purpose from the hop before. `same_body`: the question's two
+    bodies are one legal person (issue 12), so no route is needed."""
+    from engine.render.words import same_body as part_of
+
     head = (f"{question['source']} → {question['recipient']}: {question['data']} for {question['purpose']} "
             f"on {question['on']}")
+    if not routes and same_body:
+        return "\n".join([style(head, "dim"), style(f"same body: {part_of(same_body)}", "allow")
+                          + " (not a disclosure between bodies: no route is needed)"])
     if not routes:
         return "\n".join([style(head, "dim"), style("no lawful route", "deny")])
     lines = [style(head, "dim")]
     for r in routes:
         lines.append(style(str(r), "bold"))
         for h in r.hops:
+            if h.same_body:  # issue 12: within one legal person, no gateway
+                lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} within one body "
+                             f"({part_of(h.same_body)}): not a disclosure")
+                continue
             implied = " (an implied power: take legal advice)" if h.power == "implied" else ""
             lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
                          f"under {_basis(h.gateway, h.agreement)}{implied}; onward: {h.onward}")
