@@ -140,3 +140,26 @@ def test_diff_reports_a_changed_exclusion_as_a_change_of_its_rule(data):
     assert (want[0], want[1]) in [(c.kind, c.id) for c in result.changes], result.changes
     got = {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower()) for f in result.flows}
     assert got == brute_force(old, new, on)
+
+
+def test_show_writes_each_party_list_with_its_exclusions():
+    # `lawful show` (the catalogue) must not present a narrowed list as the whole class
+    from pathlib import Path
+
+    import yaml
+
+    from engine.eval.catalogue import find
+
+    spec = yaml.safe_load((Path(__file__).parent / "spec" / "decisions" / "exclusions.yaml").read_text("utf-8"))
+    policy = engine.load_texts({"policies/main.policy": spec["policy"]}, spec["register"])
+
+    def details(name: str) -> dict:
+        (entry,) = [e for e in find(policy, name) if e.id == name]
+        return entry.to_dict()["details"]
+
+    assert details("A-FROM")["from_except"] == ["NHS-England"] and details("A-FROM")["to_except"] == ["Camden"]
+    assert details("R-ONE-WAY")["one_way_except"] == ["Leeds-CC"]
+    assert details("R-HMRC")["exceptions"] == ["to public-authority except NHS-England"]
+    assert details("R-STAR")["forbids"] == ["* except dea-sch4 -> Charity"]
+    roles = {(r.id, r.role) for e in find(policy, "NHS-England") for r in e.related}
+    assert ("A-FROM", "leaves it out") in roles and ("R-HMRC", "leaves it out") in roles

@@ -29,6 +29,7 @@ LABELS = {
     "exceptions": "except", "from": "from", "to": "to", "both_ways": "both ways", "under": "under gateway",
     "owner": "owner", "review": "review due", "conditions": "conditions", "status": "status",
     "citation": "citation", "commenced": "commenced", "repealed": "repealed",
+    "one_way_except": "leaving out", "from_except": "leaving out of from", "to_except": "leaving out of to",
 }
 
 CSV_COLUMNS = ["kind", "id", "title", "aliases", "parent", "sensitivity", "start", "end", "status", "at"]
