@@ -80,7 +80,8 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError("`assume` must be a list of statute ids, not a single string")
     src = policy.org_key(source)
     q = Question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
-                 on or dt.date.today(), frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
+                 on or dt.date.today(),
+                 frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
     if not (given or express_only or received_under is not None or own_data or held_for is not None):
         return q  # the common question: the fields of issue 13 keep their defaults (and cost nothing)
     if isinstance(given, (str, bytes)):
@@ -120,7 +121,8 @@ class Outcome:
     considered: list[Considered] = field(default_factory=list)
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended/starts on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties, data and purpose match
-    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
+    # every allowing basis, preferred first
+    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)
     # the transfers of functions (keys) each basis relies on, by (gateway key, agreement key or ""): issue 12
     via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     # allowed within one legal person: the `part-of` chain from the part up to the body (issue 12)
