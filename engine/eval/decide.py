@@ -80,7 +80,8 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError("`assume` must be a list of statute ids, not a single string")
     src = policy.org_key(source)
     q = Question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
-                 on or dt.date.today(), frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
+                 on or dt.date.today(),
+                 frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
     if not (given or express_only or received_under is not None or own_data or held_for is not None):
         return q  # the common question: the fields of issue 13 keep their defaults (and cost nothing)
     if isinstance(given, (str, bytes)):
