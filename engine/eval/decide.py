@@ -137,6 +137,20 @@ class Outcome:
     onward_bar: "Optional[Considered]" = None
 
 
+def _conditions_missing(policy: CompiledPolicy, out: Outcome, note, kind: str, rule: CGateway | CAgreement,
+                        given: frozenset) -> bool:
+    """A gateway or agreement needing declared conditions the question does not give cannot apply: record
+    what is missing (for the answer's `conditions_missing` and its fix) and say why. True when it cannot."""
+    unmet = conditions_unmet(rule.conditions, given)
+    if not unmet:
+        return False
+    span = clause_span(rule.model, "requires condition")
+    out.unmet.append((kind, rule.key, unmet, span))
+    if note:
+        note(Considered(kind, rule.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+    return True
+
+
 def clause_span(model, clause: str) -> Optional[Span]:
     """The span of a block's clause (the first one written), else the block's own span."""
     for name, span in getattr(model, "clause_spans", ()):
@@ -272,12 +286,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if note:
                 note(Considered("gateway", g.key, why, {}, clause_span(g.model, "power")))
             continue
-        unmet = conditions_unmet(g.conditions, q.given) if g.conditions else None
-        if unmet:
-            span = clause_span(g.model, "requires condition")
-            out.unmet.append(("gateway", g.key, unmet, span))
-            if note:
-                note(Considered("gateway", g.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+        if g.conditions and _conditions_missing(policy, out, note, "gateway", g, q.given):
             continue
         in_force_agreements: list[Optional[CAgreement]] = []
         a_via: dict[str, tuple[str, ...]] = {}
@@ -309,12 +318,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                     note(Considered("agreement", a.key, why, window_args(why, None, a.valid, policy),
                                     clause_span(a.model, "valid")))
                 continue
-            unmet = conditions_unmet(a.conditions, q.given) if a.conditions else None
-            if unmet:
-                span = clause_span(a.model, "requires condition")
-                out.unmet.append(("agreement", a.key, unmet, span))
-                if note:
-                    note(Considered("agreement", a.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+            if a.conditions and _conditions_missing(policy, out, note, "agreement", a, q.given):
                 continue
             in_force_agreements.append(a)
         if g.requires_agreement and not in_force_agreements:
