@@ -88,8 +88,10 @@ def test_an_exclusion_narrows_the_list_it_is_written_on(data):
     src, dst = _party(data, b), _party(data, b)
     src_except = _party(data, b) if data.draw(st.booleans()) else ""
     dst_except = _party(data, b) if data.draw(st.booleans()) or not src_except else ""
-    if kind == "one-way" or kind == "except-to":  # one list
-        src_except, dst_except = ("", dst_except or src_except) if kind == "except-to" else (src_except or dst_except, "")
+    if kind == "except-to":  # one list: the exception's `to`
+        src_except, dst_except = "", dst_except or src_except
+    elif kind == "one-way":  # one list: the bodies bound
+        src_except, dst_except = src_except or dst_except, ""
     plain = _allowed(_load(b, _rule(kind, b, src, dst, "", "")), b)
     narrowed = _allowed(_load(b, _rule(kind, b, src, dst, src_except, dst_except)), b)
     if kind in ("allows", "from", "except-to"):  # it allows (or lifts a bar for) fewer flows

@@ -139,7 +139,7 @@ def routes(source: str, recipient: str, data: str, purpose: str, on: Optional[st
 
     day = parse_date(on)
     policy = load(bundle)
-    ask = dict(on=day, assume=list(assume), given=list(given), express_only=express_only,
+    ask: dict[str, Any] = dict(on=day, assume=list(assume), given=list(given), express_only=express_only,
                received_under=received_under, own_data=own_data, held_for=held_for)
     found = policy.routes(source, recipient, data, purpose, max_hops=max_hops, **ask)
     # A body and its part need no route: the flow is within one legal person (issue 12), said so, not omitted.

@@ -711,7 +711,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         """Routes A → X → … → B along which the data may lawfully travel, shortest first."""
         policy = holder.current.policy
         try:
-            ask = dict(on=body.on, assume=body.assume, given=body.given, express_only=body.express_only,
+            ask: dict[str, Any] = dict(on=body.on, assume=body.assume, given=body.given, express_only=body.express_only,
                        received_under=body.received_under, own_data=body.own_data, held_for=body.held_for)
             found = policy.routes(body.source, body.recipient, body.data, body.purpose, max_hops=body.max_hops, **ask)
             # a body and its part need no route (issue 12): said so, never left out silently
@@ -732,8 +732,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "received_under": (policy.gateways[policy.gateway_key(body.received_under)].id
                                        if body.received_under else None),
                     "own_data": body.own_data, "held_for": body.held_for}
-        answer = _json({"question": question, "routes": [r.to_dict() for r in found],
-                        "same_body": {"part": inside[0], "body": inside[-1], "chain": list(inside)} if inside else None})
+        same = {"part": inside[0], "body": inside[-1], "chain": list(inside)} if inside else None
+        answer = _json({"question": question, "routes": [r.to_dict() for r in found], "same_body": same})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)
         return Response(answer, media_type="application/json")
