@@ -401,3 +401,23 @@ def test_the_graph_says_which_class_a_flow_matched():
     picture = build(spec_policy(), data="debt", on=dt.date(2018, 6, 1))
     edge = next(e for e in picture.edges if (e.source, e.recipient) == ("leeds-cc", "hmrc"))
     assert edge.details == ["debt for fraud (as source dea-sch4, recipient dea-sch4)"]
+
+
+@pytest.mark.parametrize("block,words", [
+    ('gateway G "g" {{\n  onward to DWP\n  except {w} X\n}}\n', ("to", "for", "when")),
+    ('agreement A "a" {{\n  from A to B\n  except {w} X\n}}\n', ("to", "for", "when")),
+    ('agreement A "a" {{\n  between A and B\n  except {w} X\n}}\n', ("to", "for", "when")),
+    ('agreement A "a" {{\n  from A to B\n  except anonymised{w}\n}}\n', ("",)),
+])
+def test_the_look_ahead_never_reads_an_except_clause_as_an_exclusion(block, words):
+    # after `onward to`, `from … to …` and `between`, `except to/for/when/anonymised` opens an `except` clause
+    # (misplaced outside a restriction), never an exclusion of a body named `to`, `for`, …
+    for w in words:
+        text = block.format(w=w)
+        reference, fast = both(text)
+        assert fast is None or fast == reference
+        assert reference[0] is not None, reference
+        assert [d.code for d in reference[1]] == ["misplaced-clause"], reference[1]
+        (item,) = reference[0].items
+        left_out = getattr(item.onward, "excluded", ()) if item.onward else ()
+        assert left_out == () and getattr(item, "except_recipients", ()) == ()

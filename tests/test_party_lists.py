@@ -165,3 +165,19 @@ def test_show_writes_each_party_list_with_its_exclusions():
     assert details("R-STAR")["forbids"] == ["* except dea-sch4 -> Charity"]
     roles = {(r.id, r.role) for e in find(policy, "NHS-England") for r in e.related}
     assert ("A-FROM", "leaves it out") in roles and ("R-HMRC", "leaves it out") in roles
+
+
+def test_the_editor_sees_every_name_of_a_party_list_and_the_statute_of_an_assumed_provision():
+    # go to definition, references and rename (engine/ops/lsp) work on excluded names and on `STATUTE/PROVISION`
+    from engine.ops.lsp.symbols import file_occurrences
+    from engine.syntax.parser import parse_text
+
+    text = ('agreement A "a" {\n  from public-authority except NHS-England to LA except Leeds-CC\n  data d\n  for p\n'
+            '  under G\n  onward to dea-sch4 except HMRC\n}\n'
+            'restriction R "r" {\n  one-way LA except Camden\n  except to DWP except JCP\n}\n'
+            'test "t" {\n  expect allow A -> B d assuming ESA-2008/section-15\n}\n')
+    occurrences = file_occurrences(parse_text(text))
+    found = {(o.kind, o.text, o.span.line, o.span.column, o.span.end_column) for o in occurrences}
+    for name, line in (("NHS-England", 2), ("Leeds-CC", 2), ("HMRC", 6), ("Camden", 9), ("JCP", 10)):
+        assert any(kind == "organisation" and n == name and ln == line for kind, n, ln, _c, _e in found), name
+    assert ("statute", "ESA-2008", 13, 34, 42) in found
