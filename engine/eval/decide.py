@@ -121,7 +121,8 @@ class Outcome:
     considered: list[Considered] = field(default_factory=list)
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended/starts on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties, data and purpose match
-    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
+    # every allowing basis, preferred first
+    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)
     # the transfers of functions (keys) each basis relies on, by (gateway key, agreement key or ""): issue 12
     via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     # allowed within one legal person: the `part-of` chain from the part up to the body (issue 12)
