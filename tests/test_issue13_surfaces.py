@@ -291,7 +291,7 @@ def test_the_routes_command_shows_each_hops_data_purpose_and_change(tmp_path):
     assert r.exit_code == 0, r.output
     assert ("  LA → DWP: debt-data for debt-recovery under DEA-s48; what they may do with it next: pass it on also for "
             "crime-prevention") in r.output
-    assert "changed from the hop before by gateway DEA-s48: for crime-prevention" in r.output
+    assert "the purpose changes here, as allowed by gateway DEA-s48: for crime-prevention" in r.output
     j = json.loads(runner.invoke(app, args + ["--format", "json"]).output)
     hops = j["routes"][0]["hops"]
     assert [(h["data"], h["purpose"], h["received_under"]) for h in hops] == [

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Sequence
+from typing import Optional, Sequence
 
 from engine.eval.reach import BlockedRow, FlowRow, Reach, Reached
-from engine.decision.answer import Route
+from engine.decision.answer import Hop, Route
 from engine.render.style import Style, plain
 from engine.render.words import onward_words
 
@@ -164,6 +164,15 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
     return "\n".join(lines)
 
 
+def _what_changed(before: Optional[Hop], hop: Hop) -> str:
+    """Which of the data and the purpose a hop carries differently from the hop before, in words."""
+    if before is None:
+        return "what it carries"
+    changed = [word for word, old, new in (("the data", before.data, hop.data), ("the purpose", before.purpose,
+                                                                               hop.purpose)) if old != new]
+    return " and ".join(changed) or "what it carries"
+
+
 def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -> str:
     """`lawful routes`: each route, then each hop with its basis, the data and purpose it carries, and (issue 13)
     the clause that allowed a change of data or purpose from the hop before."""
@@ -174,13 +183,15 @@ def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -
     lines = [style(head, "dim")]
     for r in routes:
         lines.append(style(str(r), "bold"))
+        before = None
         for h in r.hops:
             implied = " (an implied power: take legal advice)" if h.power == "implied" else ""
             lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
                          f"under {_basis(h.gateway, h.agreement)}{implied}; what they may do with it next: "
                          f"{onward_words(h.onward, h.recipient, h.source)}")
             if h.changed_by:
-                lines.append(style(f"    changed from the hop before by {h.changed_by}", "dim"))
+                lines.append(style(f"    {_what_changed(before, h)} changes here, as allowed by {h.changed_by}", "dim"))
+            before = h
         if r.variants:
             lines.append(style("  also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants),
                                "dim"))
