@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Sequence
+from typing import Optional, Sequence
 
 from engine.eval.reach import BlockedRow, FlowRow, Reach, Reached
-from engine.decision.answer import Route
+from engine.decision.answer import Hop, Route
 from engine.render.style import Style, plain
+from engine.render.words import onward_words
 
 
 
@@ -30,7 +31,8 @@ def _describe(x: Reached) -> list[str]:
     if x.direct:
         h = x.direct.hops[0]
         via = f" (as {', '.join(f'{side} {k}' for side, k in x.classes)})" if x.classes else ""
-        return [f"directly under {_basis(h.gateway, h.agreement)}{via}; onward: {h.onward}"]
+        return [f"directly under {_basis(h.gateway, h.agreement)}{via}; what they may do with it next: "
+                f"{onward_words(h.onward, h.recipient, h.source)}"]
     lines = []
     for i, r in enumerate(x.routes):
         lines.append(("by route " if i == 0 else "or by route ") + _route_text(r))
@@ -106,7 +108,7 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
         if first.statute:
             lines.append(f"    {first.statute}" + (f"  {first.url}" if first.url else ""))
         lines.append("    " + "; ".join(f"{r.data} for {r.purpose}" for r in rs))
-        lines.append(f"    onward: {first.onward}")
+        lines.append(f"    what they may do with it next: {onward_words(first.onward, dst, src)}")
         if first.classes:
             lines.append(f"    through the class{'es' if len(first.classes) > 1 else ''}: {', '.join(first.classes)}")
         lifted = sorted({x for r in rs for x in r.lifted})
@@ -165,6 +167,15 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
     return "\n".join(lines)
 
 
+def _what_changed(before: Optional[Hop], hop: Hop) -> str:
+    """Which of the data and the purpose a hop carries differently from the hop before, in words."""
+    if before is None:
+        return "what it carries"
+    changed = [word for word, old, new in (("the data", before.data, hop.data), ("the purpose", before.purpose,
+                                                                               hop.purpose)) if old != new]
+    return " and ".join(changed) or "what it carries"
+
+
 def routes_text(question: dict, routes: Sequence[Route], style: Style = plain,
                 same_body: Sequence[str] = ()) -> str:
     """`lawful routes`: each route, then each hop with its basis, the data and purpose it carries, and (issue 13)
@@ -182,16 +193,20 @@ def routes_text(question: dict, routes: Sequence[Route], style: Style = plain,
     lines = [style(head, "dim")]
     for r in routes:
         lines.append(style(str(r), "bold"))
+        before = None
         for h in r.hops:
             if h.same_body:  # issue 12: within one legal person, no gateway
                 lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} within one body "
                              f"({part_of(h.same_body)}): not a disclosure")
+                before = h
                 continue
             implied = " (an implied power: take legal advice)" if h.power == "implied" else ""
             lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
-                         f"under {_basis(h.gateway, h.agreement)}{implied}; onward: {h.onward}")
+                         f"under {_basis(h.gateway, h.agreement)}{implied}; what they may do with it next: "
+                         f"{onward_words(h.onward, h.recipient, h.source)}")
             if h.changed_by:
-                lines.append(style(f"    changed from the hop before by {h.changed_by}", "dim"))
+                lines.append(style(f"    {_what_changed(before, h)} changes here, as allowed by {h.changed_by}", "dim"))
+            before = h
         if r.variants:
             lines.append(style("  also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants),
                                "dim"))
