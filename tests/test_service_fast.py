@@ -331,3 +331,54 @@ def test_workers_refuse_a_port_in_use():
         p = subprocess.run([sys.executable, str(ROOT / "cli.py"), "serve", "--workers", "2", "--port", str(port)],
                            capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "address-in-use" in p.stderr and "Traceback" not in p.stderr
+
+
+# ---- one write per answer ----------------------------------------------------------------------------------
+
+
+def test_the_coalescing_transport_sends_the_same_bytes_in_fewer_writes():
+    from engine.ops.service import CoalescingTransport
+
+    class Recorder:
+        def __init__(self):
+            self.writes: list[bytes] = []
+            self.closed = self.aborted = False
+
+        def write(self, data):
+            self.writes.append(bytes(data))
+
+        def is_closing(self):
+            return self.closed or self.aborted
+
+        def close(self):
+            self.closed = True
+
+        def abort(self):
+            self.aborted = True
+
+        def get_extra_info(self, name, default=None):
+            return ("127.0.0.1", 1) if name == "peername" else default
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        raw = Recorder()
+        t = CoalescingTransport(raw, loop)
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        t.write(b"body")  # joined with the head: one write
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+        t.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # alone: sent at the end of this turn of the loop
+        assert len(raw.writes) == 1
+        await asyncio.sleep(0)
+        assert raw.writes[-1] == b"HTTP/1.1 100 Continue\r\n\r\n"
+        t.write(b"last words")
+        t.close()  # a close sends what is held first
+        assert raw.writes[-1] == b"last words" and raw.closed
+        assert t.get_extra_info("peername") == ("127.0.0.1", 1)
+        other = Recorder()
+        t2 = CoalescingTransport(other, loop)
+        t2.write(b"dropped")
+        t2.abort()  # an abort sends nothing more
+        await asyncio.sleep(0)
+        assert other.writes == [] and other.aborted
+
+    asyncio.run(scenario())

@@ -300,6 +300,29 @@ DecideBody = Annotated[Union[Annotated[Question, Tag("question")], Annotated[Bat
 # know is simply validated by the model, so leaving it out there is slow, never wrong.
 
 
+class _Today:
+    """`dt.date.today()`, looked up again at local midnight and at least every minute (the clock or the time
+    zone may move): a question without a date asks about today, and the look-up cost more than a memo hit."""
+
+    def __init__(self) -> None:
+        self._day = dt.date.min
+        self._until = 0.0
+
+    def __call__(self) -> dt.date:
+        now = time.time()
+        if now >= self._until:
+            self._day = dt.date.today()
+            try:
+                midnight = dt.datetime.combine(self._day + dt.timedelta(days=1), dt.time()).timestamp()
+            except (OverflowError, ValueError):  # (the last representable day)
+                midnight = now
+            self._until = min(midnight, now + 60)
+        return self._day
+
+
+_today = _Today()
+
+
 def question_keywords(q: dict[str, Any], today: dt.date) -> dict[str, Any]:
     """`Policy.decide`'s keywords for one validated question (`dict(Question)` or the fast checks' dict).
     Without a date, `today` (so the memo's key is the date decided on). Without a purpose, `purpose` is None:
@@ -800,7 +823,7 @@ class DecideRoute:
         if body is None:
             return
         cur = self.holder.current
-        today = dt.date.today()
+        today = _today()
         seen = self.memo.answered(cur, body, today)
         if seen is not None:  # these very bytes were answered before, from this bundle, today
             return await _send_json(send, 200, seen)
@@ -981,7 +1004,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         """Answer each question with its Decision (the JSON of `can-share --format json`)."""
         # A body the fast route (DecideRoute) could not read as plainly valid is validated here by the model.
         questions = body.questions if isinstance(body, Batch) else [body]
-        today = dt.date.today()
+        today = _today()
         kws = [question_keywords(dict(q), today) for q in questions]
         status, content = answer_questions(holder.current, kws, isinstance(body, Batch))
         return Response(content, status_code=status, media_type="application/json")
@@ -1136,6 +1159,48 @@ class ConnectionGuard:
             self._logged_at = now
 
 
+class CoalescingTransport:
+    """A connection's transport whose write is held until the next write or the end of the event loop's turn,
+    whichever comes first, so that a response's head and body — which uvicorn writes apart — go out in one
+    send(): on loopback each send() cost about as much as all the rest of a small answer (issue 18, target 4;
+    benchmarks/RESULTS.md). The bytes, and their order, are unchanged."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: Optional[bytes] = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held + data)
+            return
+        self._held = data
+        self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 _GUARDED_BASE: Optional[type] = None
 
 
@@ -1174,6 +1239,7 @@ def _guarded_base() -> type:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
             self.guard.opened(self)
             self._update()
 
@@ -1327,11 +1393,14 @@ def _fit_open_files(limits: ConnectionLimits) -> ConnectionLimits:
 def server_config(app: Any, guard: ConnectionGuard, log_level: str = "info", access_log: bool = False) -> Any:
     """The uvicorn.Config of `lawful serve`: the guarded httptools protocol, no websockets, no
     `limit_concurrency` (it counted slow connections and answered everyone else 503), and no line per request
-    unless `access_log` (formatting and writing it cost more than answering a memoised question)."""
+    unless `access_log` (formatting and writing it cost more than answering a memoised question). An app made
+    by create_app is served through its front (DecideRoute) directly."""
     import uvicorn
 
+    app = getattr(app, "front", None) or app
+    # X-Forwarded-For is read only for the access log (the app does not look at the client's address).
     return uvicorn.Config(app, http=guarded_protocol(guard), ws="none", log_level=log_level, timeout_keep_alive=5,
-                          limit_concurrency=None, access_log=access_log)
+                          limit_concurrency=None, access_log=access_log, proxy_headers=access_log)
 
 
 def listen_all(host: str, port: int, workers: int) -> list[socket.socket]:
