@@ -153,17 +153,21 @@ class Server:
         self.log.close()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (Linux /proc)."""
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each of these processes so far (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_by_pid(pids).values())
 
 
 # ---- wrk -------------------------------------------------------------------------------------------------------
@@ -212,8 +216,9 @@ end
 
 
 def run_wrk(url: str, script: Path, duration: float, connections: int, threads: int) -> dict:
-    p = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", str(script),
-                        url], capture_output=True, text=True, timeout=duration + 60)
+    seconds = max(1, round(duration))  # wrk takes whole seconds
+    p = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                        url], capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"^WRKJSON (\{.*\})$", p.stdout, re.M)
     if p.returncode != 0 or not m:
         raise RuntimeError(f"wrk failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
@@ -268,13 +273,15 @@ def loadavg() -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds of wrk per scenario before the rounds (0: none)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; each scenario's median round is reported")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1, help="wrk threads")
     ap.add_argument("--batch", type=int, default=100, help="questions per batch request")
     ap.add_argument("--workers", type=int, default=2, help="workers of the scaling scenario (0: skip it)")
     ap.add_argument("--json", type=Path, help="write the raw results here")
+    ap.add_argument("--profile", action="store_true", help="also profile unmemoised decisions in this process")
     ap.add_argument("--minimal-app", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
@@ -329,17 +336,19 @@ def main(argv: Optional[list[str]] = None) -> int:
                 (f"ALLOW, 1 worker, {2 * c} connections", "service", "/v1/decide", "allow", 1, 2 * c),
             ]
         print(f"warming up (load average {loadavg()}) …", file=sys.stderr)
-        for _label, server, path, script, _per, conns in scenarios:  # the memo fills; the connections open
-            run_wrk(servers[server].url + path, scripts[script], 1, conns, a.threads)
+        for _label, server, path, script, _per, conns in scenarios if a.warmup else []:  # the memo fills
+            run_wrk(servers[server].url + path, scripts[script], a.warmup, conns, a.threads)
         runs: dict[str, list[dict]] = {s[0]: [] for s in scenarios}
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         loads = [loadavg()]
         for r in range(a.rounds):
             for label, server, path, script, per, conns in scenarios:
                 pids = servers[server].pids()
-                before = cpu_seconds(pids)
+                before = cpu_by_pid(pids)
                 out = run_wrk(servers[server].url + path, scripts[script], a.duration, conns, a.threads)
-                out["cpu_s"] = cpu_seconds(pids) - before
+                after = cpu_by_pid(pids)
+                out["cpu_s"] = sum(after.values()) - sum(before.values())
+                out["cpu_shares"] = [round(after[p] - before.get(p, 0.0), 2) for p in pids[1:] if p in after]
                 out["per"] = per
                 runs[label].append(out)
                 if out["status_errors"] or out["socket_errors"]:
@@ -348,6 +357,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             loads.append(loadavg())
             print(f"round {r + 1} of {a.rounds} done (load average {loads[-1]})", file=sys.stderr)
         report = summarise(runs, scenarios, a)
+        if a.profile:
+            report["profile"] = profile_decisions(lawful, unlawful)
         report.update({"date": started, "loadavg": loads, "cpus": os.cpu_count(), "python": sys.version.split()[0],
                        "versions": versions(), "command": "python benchmarks/service.py " + " ".join(
                            sys.argv[1:] if argv is None else argv)})
@@ -371,9 +382,78 @@ def summarise(runs: dict[str, list[dict]], scenarios: list, a: argparse.Namespac
                      "p99_us": mid["p99_us"], "p999_us": mid["p999_us"],
                      "cpu_us_per_request": 1e6 * mid["cpu_s"] / mid["requests"] if mid["requests"] else None,
                      "decisions_per_s": mid["rps"] * per if per else None,
+                     "worker_cpu_s": mid.get("cpu_shares") or [],
                      "decisions_per_cpu_s": mid["requests"] * per / mid["cpu_s"] if per and mid["cpu_s"] else None})
     return {"rows": rows, "duration": a.duration, "rounds": a.rounds, "threads": a.threads,
             "connections": a.connections, "batch": a.batch, "workers": a.workers}
+
+
+def profile_decisions(lawful: list[dict], unlawful: list[dict]) -> dict:
+    """Where an unmemoised answer's time goes, in this process: CPU per decision of `Policy.decide`,
+    `to_dict` and the JSON, for the scenarios' questions; and cProfile's heaviest functions under `decide`."""
+    import cProfile
+    import pstats
+
+    import engine
+    from engine.ops.service import _decision_json
+
+    policy = engine.load(ROOT)
+
+    def args(q: dict) -> tuple:
+        return q["source"], q["recipient"], q["data"], q["purpose"], dt.date.fromisoformat(q["on"])
+
+    rows = []
+    for label, pool, kw in (("ALLOW", lawful, {}), ("DENY with fixes and routes", unlawful, {}),
+                            ("DENY without fixes and routes", unlawful, {"fixes": False, "routes": False})):
+        for q in pool[:20]:  # warm: the buckets and the route index are built on first use
+            policy.decide(*args(q), **kw)
+        spent = [0.0, 0.0, 0.0]
+        for _ in range(3):
+            for q in pool:
+                t0 = time.process_time()
+                d = policy.decide(*args(q), **kw)
+                t1 = time.process_time()
+                content = d.to_dict()
+                t2 = time.process_time()
+                _decision_json(content)
+                t3 = time.process_time()
+                spent[0] += t1 - t0
+                spent[1] += t2 - t1
+                spent[2] += t3 - t2
+        n = 3 * len(pool)
+        rows.append({"label": label, "decide_us": 1e6 * spent[0] / n, "to_dict_us": 1e6 * spent[1] / n,
+                     "json_us": 1e6 * spent[2] / n})
+    top = {}
+    for label, pool in (("ALLOW", lawful), ("DENY with fixes and routes", unlawful)):
+        prof = cProfile.Profile()
+        prof.enable()
+        for q in pool:
+            policy.decide(*args(q))
+        prof.disable()
+        stats = pstats.Stats(prof)
+        entries = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])  # type: ignore[attr-defined]
+        total = sum(v[2] for _, v in entries)
+        top[label] = [{"function": f"{_short(k[0])}:{k[1]}({k[2]})", "self_share": v[2] / total}
+                      for k, v in entries[:10]]
+    return {"rows": rows, "top": top}
+
+
+def _short(path: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def render_profile(profile: dict) -> str:
+    out = ["Unmemoised, in one process (CPU µs per decision, the scenarios' questions):", "",
+           "| questions | `Policy.decide` | `to_dict` | JSON (orjson) |", "|---|---:|---:|---:|"]
+    for r in profile["rows"]:
+        out.append(f"| {r['label']} | {r['decide_us']:.1f} | {r['to_dict_us']:.1f} | {r['json_us']:.1f} |")
+    for label, entries in profile["top"].items():
+        out += ["", f"Heaviest functions (self time, cProfile) of `Policy.decide` for {label}: "
+                + ", ".join(f"`{e['function']}` {100 * e['self_share']:.0f}%" for e in entries) + "."]
+    return "\n".join(out)
 
 
 def versions() -> dict:
@@ -425,8 +505,12 @@ def render(report: dict) -> str:
              (f"ALLOW, --workers {w}", f"ALLOW, 1 worker, {c2} connections")]
     if all(p in rows for pair in pairs for p in pair):
         (mn, m1), (sn, s1) = [(rows[x]["rps"], rows[y]["rps"]) for x, y in pairs]
+        shares = rows[pairs[1][0]]["worker_cpu_s"]
         out.append(f"Scaling with {w} processes on {report['cpus']} CPUs shared with wrk: the minimal app "
-                   f"{mn / m1:.2f}×, the service {sn / s1:.2f}×.")
+                   f"{mn / m1:.2f}×, the service {sn / s1:.2f}×. CPU seconds of each worker in that run: "
+                   f"{', '.join(f'{x:.2f}' for x in shares)}.")
+    if report.get("profile"):
+        out += ["", render_profile(report["profile"])]
     return "\n".join(out)
 
 
