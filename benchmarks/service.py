@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -315,45 +316,54 @@ def main(argv: Optional[list[str]] = None) -> int:
         scripts = {"minimal": lua_script(folder, "minimal", allow[:1]), "allow": lua_script(folder, "allow", allow),
                    "deny": lua_script(folder, "deny", deny), "get": lua_script(folder, "get", None),
                    "batch": lua_script(folder, "batch", batches)}
-        # (label, server, path, script, decisions per request, connections)
+        # (label, server, path, script, decisions per request, connections, reference run or None): a scenario
+        # with a reference is run right after it, each round, and compared with it (a paired ratio).
         c = a.connections
-        scenarios: list[tuple[str, str, str, str, int, int]] = [
-            ("minimal JSON endpoint", "minimal", "/", "minimal", 0, c),
-            ("minimal JSON endpoint on lawful's protocol", "minimal-g", "/", "minimal", 0, c),
-            ("ALLOW (300 questions)", "service", "/v1/decide", "allow", 1, c),
-            ("DENY with fixes and routes (100 questions)", "service", "/v1/decide", "deny", 1, c),
-            ("GET /v1/health", "service", "/v1/health", "get", 0, c),
-            (f"batch of {a.batch} (3 lawful : 1 unlawful)", "service", "/v1/decide", "batch", a.batch, c),
-            ("ALLOW, no memo", "no-memo", "/v1/decide", "allow", 1, c),
-            ("DENY with fixes and routes, no memo", "no-memo", "/v1/decide", "deny", 1, c),
-            (f"batch of {a.batch}, no memo", "no-memo", "/v1/decide", "batch", a.batch, c),
+        minimal = ("minimal", "/", "minimal")
+        scenarios: list[tuple[str, str, str, str, int, int, Optional[tuple[str, str, str]]]] = [
+            ("minimal JSON endpoint", "minimal", "/", "minimal", 0, c, None),
+            ("minimal JSON endpoint on lawful's protocol", "minimal-g", "/", "minimal", 0, c, minimal),
+            ("ALLOW (300 questions)", "service", "/v1/decide", "allow", 1, c, minimal),
+            ("DENY with fixes and routes (100 questions)", "service", "/v1/decide", "deny", 1, c, minimal),
+            ("GET /v1/health", "service", "/v1/health", "get", 0, c, minimal),
+            (f"batch of {a.batch} (3 lawful : 1 unlawful)", "service", "/v1/decide", "batch", a.batch, c, None),
+            ("ALLOW, no memo", "no-memo", "/v1/decide", "allow", 1, c, minimal),
+            ("DENY with fixes and routes, no memo", "no-memo", "/v1/decide", "deny", 1, c, minimal),
+            (f"batch of {a.batch}, no memo", "no-memo", "/v1/decide", "batch", a.batch, c, None),
         ]
         if a.workers > 1:
             scenarios += [
-                (f"minimal JSON endpoint, {a.workers} processes", "minimal-n", "/", "minimal", 0, 2 * c),
-                (f"minimal JSON endpoint, 1 process, {2 * c} connections", "minimal", "/", "minimal", 0, 2 * c),
-                (f"ALLOW, --workers {a.workers}", "service-n", "/v1/decide", "allow", 1, 2 * c),
-                (f"ALLOW, 1 worker, {2 * c} connections", "service", "/v1/decide", "allow", 1, 2 * c),
+                (f"minimal JSON endpoint, {a.workers} processes (vs 1)", "minimal-n", "/", "minimal", 0, 2 * c,
+                 minimal),
+                (f"ALLOW, --workers {a.workers} (vs 1 worker)", "service-n", "/v1/decide", "allow", 1, 2 * c,
+                 ("service", "/v1/decide", "allow")),
             ]
         print(f"warming up (load average {loadavg()}) …", file=sys.stderr)
-        for _label, server, path, script, _per, conns in scenarios if a.warmup else []:  # the memo fills
+        for _label, server, path, script, _per, conns, _ref in scenarios if a.warmup else []:  # the memo fills
             run_wrk(servers[server].url + path, scripts[script], a.warmup, conns, a.threads)
+
+        def measure(server: str, path: str, script: str, conns: int) -> dict:
+            pids = servers[server].pids()
+            before = cpu_by_pid(pids)
+            out = run_wrk(servers[server].url + path, scripts[script], a.duration, conns, a.threads)
+            after = cpu_by_pid(pids)
+            out["cpu_s"] = sum(after.values()) - sum(before.values())
+            out["cpu_us"] = 1e6 * out["cpu_s"] / out["requests"] if out["requests"] else None
+            out["worker_cpu_s"] = [round(after[p] - before.get(p, 0.0), 2) for p in pids[1:] if p in after]
+            if out["status_errors"] or out["socket_errors"]:
+                raise RuntimeError(f"{server} {path}: {out['status_errors']} non-2xx answers, "
+                                   f"{out['socket_errors']} socket errors")
+            return out
+
         runs: dict[str, list[dict]] = {s[0]: [] for s in scenarios}
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         loads = [loadavg()]
         for r in range(a.rounds):
-            for label, server, path, script, per, conns in scenarios:
-                pids = servers[server].pids()
-                before = cpu_by_pid(pids)
-                out = run_wrk(servers[server].url + path, scripts[script], a.duration, conns, a.threads)
-                after = cpu_by_pid(pids)
-                out["cpu_s"] = sum(after.values()) - sum(before.values())
-                out["cpu_shares"] = [round(after[p] - before.get(p, 0.0), 2) for p in pids[1:] if p in after]
-                out["per"] = per
+            for label, server, path, script, _per, conns, ref in scenarios:
+                out = measure(server, path, script, conns)
+                if ref is not None:
+                    out["ref"] = measure(*ref, conns)
                 runs[label].append(out)
-                if out["status_errors"] or out["socket_errors"]:
-                    raise RuntimeError(f"{label}: {out['status_errors']} non-2xx answers, "
-                                       f"{out['socket_errors']} socket errors")
             loads.append(loadavg())
             print(f"round {r + 1} of {a.rounds} done (load average {loads[-1]})", file=sys.stderr)
         report = summarise(runs, scenarios, a)
@@ -373,17 +383,27 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def summarise(runs: dict[str, list[dict]], scenarios: list, a: argparse.Namespace) -> dict:
+    """Per scenario: its median round by requests per second (throughput, latency, CPU), and the medians of
+    its paired ratios to its reference run."""
     rows = []
-    for label, server, _path, _script, per, conns in scenarios:
-        ordered = sorted(runs[label], key=lambda o: o["rps"])
+    for label, server, _path, _script, per, conns, ref in scenarios:
+        done = runs[label]
+        ordered = sorted(done, key=lambda o: o["rps"])
         mid = ordered[len(ordered) // 2]
-        rows.append({"label": label, "server": server, "connections": conns, "per": per, "rps": mid["rps"],
-                     "rps_all": [round(o["rps"]) for o in runs[label]], "p50_us": mid["p50_us"],
-                     "p99_us": mid["p99_us"], "p999_us": mid["p999_us"],
-                     "cpu_us_per_request": 1e6 * mid["cpu_s"] / mid["requests"] if mid["requests"] else None,
-                     "decisions_per_s": mid["rps"] * per if per else None,
-                     "worker_cpu_s": mid.get("cpu_shares") or [],
-                     "decisions_per_cpu_s": mid["requests"] * per / mid["cpu_s"] if per and mid["cpu_s"] else None})
+        row = {"label": label, "server": server, "connections": conns, "per": per, "rps": mid["rps"],
+               "p50_us": mid["p50_us"], "p99_us": mid["p99_us"], "p999_us": mid["p999_us"],
+               "cpu_us_per_request": mid["cpu_us"], "decisions_per_s": mid["rps"] * per if per else None,
+               "worker_cpu_s": mid["worker_cpu_s"], "rps_all": [round(o["rps"]) for o in done],
+               "reference": f"{ref[0]} {ref[1]} ({ref[2]} questions)" if ref else None}
+        if ref is not None:
+            ratios = [o["rps"] / o["ref"]["rps"] for o in done]
+            cpu = [o["cpu_us"] / o["ref"]["cpu_us"] for o in done if o["cpu_us"] and o["ref"]["cpu_us"]]
+            refs = sorted((o["ref"] for o in done), key=lambda o: o["rps"])
+            ref_mid = refs[len(refs) // 2]
+            row.update({"ratio": statistics.median(ratios), "ratios": [round(x, 2) for x in ratios],
+                        "cpu_ratio": statistics.median(cpu) if cpu else None, "ref_rps": ref_mid["rps"],
+                        "ref_p99_over_p50": ref_mid["p99_us"] / max(ref_mid["p50_us"], 1)})
+        rows.append(row)
     return {"rows": rows, "duration": a.duration, "rounds": a.rounds, "threads": a.threads,
             "connections": a.connections, "batch": a.batch, "workers": a.workers}
 
@@ -471,44 +491,32 @@ def versions() -> dict:
 
 
 def render(report: dict) -> str:
-    rows = {r["label"]: r for r in report["rows"]}
-    base = report["rows"][0]
-    guarded = next((r for r in report["rows"] if r["server"] == "minimal-g"), None)
     out = [f"{report['date']}: {report['cpus']} CPUs, Python {report['python']}, "
            + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
-           + f"; wrk -t{report['threads']}, {report['duration']:g} s a run, {report['rounds']} rounds (the median "
-           f"round shown); load average {report['loadavg'][0]} at the start, {report['loadavg'][-1]} at the end.", "",
-           "| scenario | conns | req/s | × minimal | × minimal on lawful's protocol | decisions/s | p50 ms | p99 ms "
-           "| p99/p50 | server CPU µs/req | CPU × minimal | req/s in each round |",
+           + f"; wrk -t{report['threads']}, {report['duration']:g} s a run, {report['rounds']} rounds; load average "
+           f"{report['loadavg'][0]} at the start, {report['loadavg'][-1]} at the end.", "",
+           "Each scenario with a reference was run right after its reference, every round; × reference is the "
+           "median of those paired ratios, the other figures are from the scenario's median round.", "",
+           "| scenario | conns | req/s | decisions/s | × reference | p50 ms | p99 ms | p99/p50 | reference's p99/p50 "
+           "| server CPU µs/req | CPU × reference | × reference in each round |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
 
     def text(x: Optional[float], form: str) -> str:
         return format(x, form) if x else ""
 
     for r in report["rows"]:
-        ref, ref_g = base, guarded
-        if r["connections"] != base["connections"]:  # compare like with like: the minimal app so driven
-            want = "minimal-n" if r["server"].endswith("-n") else "minimal"
-            ref = next((x for x in report["rows"] if x["server"] == want and x["connections"] == r["connections"]),
-                       base)
-            ref_g = None
-        cpu, cpu_ref = r["cpu_us_per_request"], ref["cpu_us_per_request"]
-        out.append(f"| {r['label']} | {r['connections']} | {r['rps']:,.0f} | {r['rps'] / ref['rps']:.2f} | "
-                   f"{text(r['rps'] / ref_g['rps'] if ref_g else None, '.2f')} | "
-                   f"{text(r['decisions_per_s'], ',.0f')} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
-                   f"{r['p99_us'] / max(r['p50_us'], 1):.1f} | {text(cpu, '.0f')} | "
-                   f"{text(cpu / cpu_ref if cpu and cpu_ref else None, '.2f')} | "
-                   f"{', '.join(f'{x:,}' for x in r['rps_all'])} |")
-    out += [""]
-    w, c2 = report["workers"], 2 * report["connections"]
-    pairs = [(f"minimal JSON endpoint, {w} processes", f"minimal JSON endpoint, 1 process, {c2} connections"),
-             (f"ALLOW, --workers {w}", f"ALLOW, 1 worker, {c2} connections")]
-    if all(p in rows for pair in pairs for p in pair):
-        (mn, m1), (sn, s1) = [(rows[x]["rps"], rows[y]["rps"]) for x, y in pairs]
-        shares = rows[pairs[1][0]]["worker_cpu_s"]
-        out.append(f"Scaling with {w} processes on {report['cpus']} CPUs shared with wrk: the minimal app "
-                   f"{mn / m1:.2f}×, the service {sn / s1:.2f}×. CPU seconds of each worker in that run: "
-                   f"{', '.join(f'{x:.2f}' for x in shares)}.")
+        out.append(f"| {r['label']} | {r['connections']} | {r['rps']:,.0f} | {text(r['decisions_per_s'], ',.0f')} | "
+                   f"{text(r.get('ratio'), '.2f')} | {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
+                   f"{r['p99_us'] / max(r['p50_us'], 1):.1f} | {text(r.get('ref_p99_over_p50'), '.1f')} | "
+                   f"{text(r['cpu_us_per_request'], '.0f')} | {text(r.get('cpu_ratio'), '.2f')} | "
+                   f"{', '.join(f'{x:.2f}' for x in r.get('ratios', []))} |")
+    refs = sorted({r["reference"] for r in report["rows"] if r["reference"]})
+    out += ["", "References: " + "; ".join(refs) + " (`minimal`: the minimal app; `service`: `lawful serve`, one "
+            "worker)."]
+    workers = [r for r in report["rows"] if r["server"] == "service-n"]
+    if workers and workers[0]["worker_cpu_s"]:
+        out.append(f"CPU seconds of each worker in the median `--workers` run: "
+                   f"{', '.join(f'{x:.2f}' for x in workers[0]['worker_cpu_s'])}.")
     if report.get("profile"):
         out += ["", render_profile(report["profile"])]
     return "\n".join(out)

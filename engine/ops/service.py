@@ -22,6 +22,12 @@ and its body within `body_timeout`; at most `max_pending` connections may be par
 `max_connections` may be open. A request may cause at most `max_decisions` decisions (refused with 413 before
 any is made) and an answer of at most `max_response_bytes` (the request stops, with 413, as soon as it would
 go over).
+
+Speed (issue 18, target 4; benchmarks/service.py): POST /v1/decide and GET /v1/health are answered by
+`DecideRoute`, in front of FastAPI — orjson, hand-written checks (`fast_body`), no worker thread for a single
+question — and anything it cannot read as plainly valid goes on to the FastAPI route, whose pydantic models also
+make the OpenAPI document. `AnswerMemo` remembers answers per bundle. `lawful serve --workers N` forks N
+processes on one port (`_supervise`).
 """
 
 from __future__ import annotations
@@ -825,7 +831,7 @@ class DecideRoute:
 
     async def _decide(self, scope: dict, receive: Any, send: Any) -> None:
         headers = scope["headers"]
-        if needs_proof(self.auth, "/v1/decide", headers):
+        if self.auth is not None and needs_proof(self.auth, "/v1/decide", headers):
             return await send_unauthorised(send)
         for k, v in headers:
             if k == b"content-type":
@@ -1267,7 +1273,7 @@ def _guarded_base() -> type:
                 return
             if self._phase == "head":
                 self._head_bytes += len(data)
-            super().data_received(data)
+            HttpToolsProtocol.data_received(self, data)
             # The parser's callbacks only noted what they saw; the phase is worked out once per chunk, so a
             # request whose head and body come in one chunk goes from `head` to `busy` with no `body` deadline.
             self._update()
@@ -1276,18 +1282,18 @@ def _guarded_base() -> type:
                 self.cut("head-too-large")
 
         def on_message_begin(self) -> None:
-            super().on_message_begin()
+            HttpToolsProtocol.on_message_begin(self)  # (not super(): these run for every request)
             self._in_message, self._head_done = True, False
 
         def on_headers_complete(self) -> None:
             cycle = self.cycle
-            super().on_headers_complete()
+            HttpToolsProtocol.on_headers_complete(self)
             self._head_done = True
             if self.cycle is not cycle:  # a request was handed to the app (not an upgrade)
                 self._started += 1
 
         def on_message_complete(self) -> None:
-            super().on_message_complete()
+            HttpToolsProtocol.on_message_complete(self)
             self._in_message = False
             if self._head_done and self.scope is not None:
                 scope: Any = self.scope  # (uvicorn types it as HTTPScope; the key is our own)
@@ -1295,7 +1301,7 @@ def _guarded_base() -> type:
 
         def on_response_complete(self) -> None:
             self._answered += 1
-            super().on_response_complete()
+            HttpToolsProtocol.on_response_complete(self)
             self._update()
 
         def _update(self) -> None:
