@@ -766,13 +766,14 @@ class AnswerMemo:
             return
         self._add(bundle, 0, key, value, sum(len(p) for p in parts))
 
-    def answered(self, bundle: Any, body: bytes, day: dt.date) -> Optional[bytes]:
+    def answered(self, bundle: Any, body: bytes, day: dt.date) -> Optional[tuple[bytes, list]]:
+        """(answer, its response headers) for these very bytes, from this bundle, on this day; or None."""
         owner, _, bodies = self._state
         return bodies.get((body, day)) if owner is bundle else None
 
     def remember_answer(self, bundle: Any, body: bytes, day: dt.date, answer: bytes) -> None:
         if len(body) <= MEMO_BODY_BYTES:
-            self._add(bundle, 1, (body, day), answer, len(body) + len(answer))
+            self._add(bundle, 1, (body, day), (answer, _json_headers(answer)), len(body) + len(answer))
 
     def _add(self, bundle: Any, which: int, key: Any, value: Any, size: int) -> None:
         if self.max_entries <= 0:
@@ -809,7 +810,7 @@ class DecideRoute:
         self.auth = auth
         self.limit = limit
         self.timeout = timeout
-        self._health: tuple[Any, Any, bytes] = (None, None, b"")
+        self._health: tuple[Any, Any, tuple[bytes, list]] = (None, None, (b"", []))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -818,16 +819,17 @@ class DecideRoute:
                 if scope["method"] == "POST":
                     return await self._decide(scope, receive, send)
             elif path == "/v1/health" and scope["method"] == "GET":  # public: no proof needed
-                return await _send_json(send, 200, self._health_body())
+                return await _send_json(send, 200, *self._health_body())
         await self.app(scope, receive, send)
 
-    def _health_body(self) -> bytes:
+    def _health_body(self) -> tuple[bytes, list]:
         cur, last = self.holder.current, self.holder.last_reload
-        seen_cur, seen_last, body = self._health
+        seen_cur, seen_last, answer = self._health
         if cur is not seen_cur or last is not seen_last:
             body = _json(self.health())
-            self._health = (cur, last, body)
-        return body
+            answer = (body, _json_headers(body))
+            self._health = (cur, last, answer)
+        return answer
 
     async def _decide(self, scope: dict, receive: Any, send: Any) -> None:
         headers = scope["headers"]
@@ -847,7 +849,7 @@ class DecideRoute:
         today = _today()
         seen = self.memo.answered(cur, body, today)
         if seen is not None:  # these very bytes were answered before, from this bundle, today
-            return await _send_json(send, 200, seen)
+            return await _send_json(send, 200, *seen)
         try:
             parsed = fast_body(orjson.loads(body))
         except orjson.JSONDecodeError:
@@ -867,11 +869,15 @@ class DecideRoute:
         await _send_json(send, status, content)
 
 
-async def _send_json(send: Any, status: int, content: bytes) -> None:
-    """A JSON answer with the headers a Starlette Response and Guard would give it, in the same order."""
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
-        *SECURITY_HEADERS]})
+def _json_headers(content: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers a Starlette Response and Guard would give a JSON answer, in the same order."""
+    return [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
+            *SECURITY_HEADERS]
+
+
+async def _send_json(send: Any, status: int, content: bytes, headers: Optional[list] = None) -> None:
+    """A JSON answer (`headers`: `_json_headers(content)`, made before; uvicorn only reads them)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers or _json_headers(content)})
     await send({"type": "http.response.body", "body": content})
 
 
