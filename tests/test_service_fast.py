@@ -90,7 +90,8 @@ def _j(value) -> bytes:
 
 
 EDGE_BODIES = [
-    _j(SEED), _j(ALLOW), _j({**SEED, "fixes": False, "routes": False}), _j({k: v for k, v in SEED.items() if k != "purpose"}),
+    _j(SEED), _j(ALLOW), _j({**SEED, "fixes": False, "routes": False}),
+    _j({k: v for k, v in SEED.items() if k != "purpose"}),
     _j({**SEED, "purpose": None}), _j({**SEED, "on": None}), _j({k: v for k, v in SEED.items() if k != "on"}),
     _j({**SEED, "assume": []}), _j({**SEED, "assume": ["DEA-2017-s35"]}), _j({**SEED, "assume": ["x"] * 21}),
     _j({"questions": [SEED, ALLOW]}), _j({"questions": [SEED, {**SEED, "source": "JPC"}]}), _j({"questions": []}),
@@ -112,8 +113,9 @@ def test_the_fast_route_answers_exactly_as_the_model_route(apps, body):
     same_answer(apps, body)
 
 
-@pytest.mark.parametrize("content_type", [None, b"application/json; charset=utf-8", b"application/json; charset=latin-1",
-                                          b"text/plain", b"application/x-www-form-urlencoded", b"application/ld+json",
+@pytest.mark.parametrize("content_type", [None, b"application/json; charset=utf-8",
+                                          b"application/json; charset=latin-1", b"text/plain",
+                                          b"application/x-www-form-urlencoded", b"application/ld+json",
                                           b"APPLICATION/JSON"])
 def test_every_content_type_is_read_as_the_model_route_reads_it(apps, content_type):
     headers = () if content_type is None else ((b"content-type", content_type),)
