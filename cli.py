@@ -626,6 +626,9 @@ def serve_cmd(
     trust_proxy_auth: Optional[str] = typer.Option(None, "--trust-proxy-auth", metavar="HEADER", help="Behind a sign-on proxy that sets HEADER on every request it lets through (and strips it from callers): requests without it are refused."),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log before answering; answers carry each record's hash."),
     audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
+    workers: int = typer.Option(1, "--workers", min=1, max=256, metavar="N", help="Processes answering on the same port (one per core); each has its own connections, limits and memo, and reloads on its own."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log a line per request (off by default: it costs more than answering a remembered question)."),
+    memo_entries: int = typer.Option(20_000, "--memo-entries", min=0, metavar="N", help="Answers remembered per worker for questions asked again (per bundle; at most 32 MiB); 0: decide every question afresh."),
 ) -> None:
     """Serve decisions over HTTP, and the web page at /: POST /v1/decide, POST /v1/routes, GET /v1/names,
     GET /v1/timeline, GET /v1/reach, GET /v1/flows, GET /v1/graph, GET /v1/health, GET /v1/bundle.
@@ -642,7 +645,8 @@ def serve_cmd(
                     max_response_bytes=max_response_bytes, header_timeout=header_timeout, body_timeout=body_timeout,
                     max_header_bytes=max_header_bytes, max_pending=max_pending, max_connections=max_connections,
                     reload_timeout=reload_timeout, token_file=token_file, trust_proxy_auth=trust_proxy_auth,
-                    audit_log=audit_log, audit_key=audit_key))
+                    audit_log=audit_log, audit_key=audit_key, workers=workers, access_log=access_log,
+                    memo_entries=memo_entries))
 
 
 @app.command("web")
