@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, NamedTuple, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -75,6 +75,7 @@ class Checked:
     # Sensitivity: markers inherit downward; `anonymised` takes a category out of personal data.
     def markers(self, data_key: str) -> set[str]:
         out: set[str] = set()
+        assert self.data_tree is not None  # built by the hierarchies stage
         for a in self.data_tree.ancestors.get(data_key, (data_key,)):
             out.update(self.data[a].markers)
         return out
@@ -86,6 +87,7 @@ class Checked:
         a part beats an inherited `anonymised` (the cautious reading)."""
         found: set[str] = set()
         key: Optional[str] = data_key
+        assert self.data_tree is not None  # built by the hierarchies stage
         for _ in range(MAX_DEPTH + 2):
             if key is None or key not in self.data:
                 break
@@ -109,6 +111,7 @@ class Checked:
     def _effective(self, data_key: str) -> set[str]:
         out: set[str] = set()
         anonymised = "anonymised" in self.markers(data_key)
+        assert self.data_tree is not None  # built by the hierarchies stage
         for d in self.data_tree.descendants.get(data_key, (data_key,)):
             out |= self.own_sensitivity(d) & SENSITIVE
         if "special-category" in out or "criminal-offence" in out:
@@ -130,7 +133,7 @@ def _position(item) -> tuple[str, int, int]:
 
 
 def stage_symbols(c: Checked) -> None:
-    tables = [
+    tables: list[tuple[type, dict[str, Any], str]] = [
         (m.Organisation, c.orgs, "organisation"),
         (m.DataCategory, c.data, "data category"),
         (m.Purpose, c.purposes, "purpose"),
@@ -163,10 +166,10 @@ def stage_symbols(c: Checked) -> None:
             continue
         by_file = agreements_in_order(c)
         if by_file is None:
-            everything = sorted(items(c.files, kind), key=_position)
+            everything: list[m.Agreement] = sorted(items(c.files, kind), key=_position)
             for item in everything:
                 declare(item, table, word)
-            c.agreement_winners = [(None, tuple(a for a in everything if table.get(a.id.key) is a))]
+            c.agreement_winners = [(None, tuple([a for a in everything if table.get(a.id.key) is a]))]
             continue
         # File by file, in the order the sort would give: a file none of whose ids is taken is merged whole.
         for fi in by_file:
@@ -181,11 +184,14 @@ def stage_symbols(c: Checked) -> None:
                     declare(item, table, word)
                 c.agreement_winners.append((fi.file, tuple(a for a in fi.agreements if table.get(a.id.key) is a)))
     if total > MAX_RULES:
-        c.diagnostics.append(error("limit-exceeded", f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
+        c.diagnostics.append(error("limit-exceeded",
+                                   f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
                                    over, "split the bundle, or remove declarations nothing uses"))
     # Rules are named in `because`, `overrides` and reports: one id must mean one rule.
     seen: dict[str, tuple[str, m.Name]] = {}
-    for word, table in (("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements)):
+    rules: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements))
+    for word, table in rules:
         # agreements come last: only their ids that a gateway or restriction has can clash
         keys = sorted(table.keys() & seen.keys()) if word == "agreement" else sorted(table)
         for key in keys:
@@ -203,7 +209,8 @@ def stage_symbols(c: Checked) -> None:
             if a == key:
                 continue
             if a in c.orgs:
-                c.diagnostics.append(error("duplicate-id", f"alias `{alias}` of `{org.id.text}` is another organisation's id",
+                c.diagnostics.append(error("duplicate-id",
+                                           f"alias `{alias}` of `{org.id.text}` is another organisation's id",
                                            org.span))
             elif a in c.org_alias and c.org_alias[a] != key:
                 c.diagnostics.append(error("duplicate-id", f"alias `{alias}` is used by two organisations", org.span))
@@ -242,26 +249,35 @@ def stage_clauses(c: Checked) -> None:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
 
 
-_LISTS = ("data", "purposes", "sources", "recipients", "one_way", "overrides")
+_LISTS = ("data", "purposes", "sources", "recipients", "one_way", "overrides", "except_sources", "except_recipients",
+          "one_way_except")
 
 
 @lru_cache(maxsize=None)
-def _lists_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-    """Which of the list fields `_check_lists` reads a kind of declaration has (the others read as empty)."""
-    has = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else set(_LISTS)
-    return (tuple(f for f in _LISTS if f in has or not dataclasses.is_dataclass(kind)),
-            tuple(f for f in ("allows", "forbids") if f in has or not dataclasses.is_dataclass(kind)),
-            "exceptions" in has or not dataclasses.is_dataclass(kind))
+def _lists_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...], bool, bool]:
+    """Which of the fields `_check_lists` reads a kind of declaration has (any other reads as empty): the plain
+    name lists, the party pairs (`allows`, `forbids`), whether it has `exceptions` and an `onward` clause."""
+    if not dataclasses.is_dataclass(kind):
+        return _LISTS, ("allows", "forbids"), True, True
+    has = {f.name for f in dataclasses.fields(kind)}
+    return (tuple(f for f in _LISTS if f in has), tuple(f for f in ("allows", "forbids") if f in has),
+            "exceptions" in has, "onward" in has)
 
 
-def _check_lists(c: Checked, item) -> None:
-    plain, pairs, exceptions = _lists_of(type(item))
+def _check_lists(c: Checked, item: Any) -> None:
+    kind: type = type(item)
+    plain, pairs, exceptions, onward = _lists_of(kind)
     lists = [getattr(item, f, ()) for f in plain]
-    lists += [side for f in pairs for p in getattr(item, f, ()) for side in (p.sources, p.recipients)]
+    lists += [side for f in pairs for p in getattr(item, f, ())
+              for side in (p.sources, p.recipients, p.except_sources, p.except_recipients)]
     if exceptions:
-        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
+        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes, e.to_except)]
+    clause = getattr(item, "onward", None) if onward else None
+    if clause is not None:
+        lists += [clause.targets, clause.excluded]
     if any(len(names) > MAX_LIST for names in lists):
-        c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
+        c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names",
+                                   item.span))
 
 
 @lru_cache(maxsize=None)
@@ -301,7 +317,8 @@ def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:
 def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
     if basis and basis.key not in LAWFUL_BASES and basis.key not in regime_bases(c.bundle.register):
         sugg = did_you_mean(basis.text, LAWFUL_BASES + tuple(regime_bases(c.bundle.register)))
-        c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis", basis.span,
+        c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis",
+                                   basis.span,
                                    f"did you mean `{sugg[0]}`?" if sugg else f"one of: {', '.join(LAWFUL_BASES)}"))
 
 
@@ -350,23 +367,23 @@ def stage_names(c: Checked) -> None:
         need("purpose", [p.parent] if p.parent else [])
     for g in c.gateways.values():
         for pair in g.allows:
-            need("organisation", pair.sources + pair.recipients)
+            need("organisation", pair.sources + pair.except_sources + pair.recipients + pair.except_recipients)
         need("data category", g.data)
         need("purpose", g.purposes)
         need("restriction", g.overrides)
         _need_onward(need, g.onward)
     for r in c.restrictions.values():
-        need("organisation", r.one_way)
+        need("organisation", r.one_way + r.one_way_except)
         for pair in r.forbids:
-            need("organisation", pair.sources + pair.recipients)
+            need("organisation", pair.sources + pair.except_sources + pair.recipients + pair.except_recipients)
         need("data category", r.data)
         need("purpose", r.purposes)
         for e in r.exceptions:
-            need("organisation", e.to)
+            need("organisation", e.to + e.to_except)
             need("purpose", e.purposes)
 
     def agreement(_c: Checked, a: m.Agreement) -> None:
-        need("organisation", a.sources + a.recipients)
+        need("organisation", a.sources + a.except_sources + a.recipients + a.except_recipients)
         need("data category", a.data)
         need("purpose", a.purposes)
         need("gateway", [a.under] if a.under else [])
@@ -383,7 +400,7 @@ def _need_onward(need, onward: Optional[m.Onward]) -> None:
     if onward is None:
         return
     if onward.kind == "to":
-        need("organisation", onward.targets)
+        need("organisation", onward.targets + onward.excluded)
     elif onward.kind in ("only-for", "for"):
         need("purpose", onward.targets)
     elif onward.kind == "as":
@@ -415,7 +432,8 @@ def stage_hierarchies(c: Checked) -> None:
         tree = Tree(word, parents)
         for k, item in table.items():
             if tree.depth(k) > MAX_DEPTH:
-                c.diagnostics.append(error("limit-exceeded", f"{word} `{item.id.text}` is nested deeper than {MAX_DEPTH} levels",
+                c.diagnostics.append(error("limit-exceeded",
+                                           f"{word} `{item.id.text}` is nested deeper than {MAX_DEPTH} levels",
                                            item.span))
                 break
         trees.append(tree)
@@ -446,11 +464,16 @@ def successions(c: Checked) -> dict[str, list[m.Organisation]]:
 def successor_inside(c: Checked, successor: str, predecessor: str) -> Optional[list[str]]:
     """The `part-of` chain from `successor` up to its `predecessor` (both included) when the successor lies
     inside the body it succeeds, else None."""
-    if successor == predecessor or predecessor not in c.org_tree.ancestors.get(successor, ()):
+    tree = c.org_tree
+    assert tree is not None  # built by the hierarchies stage
+    if successor == predecessor or predecessor not in tree.ancestors.get(successor, ()):
         return None
     chain, cur = [successor], successor
     while cur != predecessor and len(chain) <= MAX_DEPTH + 1:
-        cur = c.org_tree.parent(cur)
+        up = tree.parent(cur)
+        if up is None:  # cannot happen: the predecessor is an ancestor
+            break
+        cur = up
         chain.append(cur)
     return chain
 
@@ -461,6 +484,8 @@ def stage_succession(c: Checked) -> None:
         for later in succs[1:]:
             if later.succeeds_on == first.succeeds_on:
                 continue  # a split: every successor starts on the day the body ceases
+            # successions() keeps only organisations that name both a predecessor and a date
+            assert first.succeeds and first.succeeds_on and later.succeeds and later.succeeds_on
             day1, day2 = first.succeeds_on.isoformat(), later.succeeds_on.isoformat()
             c.diagnostics.append(error(
                 "conflicting-succession",
@@ -473,6 +498,8 @@ def stage_succession(c: Checked) -> None:
             chain = successor_inside(c, o.id.key, pred)
             if chain is None:
                 continue
+            # inside its predecessor, so part of something; and in successions(), so it names both
+            assert o.parent is not None and o.succeeds is not None and o.succeeds_on is not None
             via = [c.orgs[k].id.text for k in chain[1:-1]]
             c.diagnostics.append(error(
                 "successor-part-of-predecessor",
@@ -536,7 +563,8 @@ def stage_statutes(c: Checked) -> None:
             continue
         if ref.id.key not in c.statutes:
             sugg = did_you_mean(ref.id.text, [s.id for s in c.statutes.values()])
-            c.diagnostics.append(error("unknown-statute", f"statute `{ref.id.text}` is not in gateways.yaml", ref.id.span,
+            c.diagnostics.append(error("unknown-statute", f"statute `{ref.id.text}` is not in gateways.yaml",
+                                       ref.id.span,
                                        f"did you mean {', '.join(f'`{s}`' for s in sugg)}?" if sugg else
                                        "register it under `statutes:` in gateways.yaml"))
             c.unresolved = True
@@ -570,6 +598,7 @@ def _gateway_scope(c: Checked, g: m.Gateway) -> _GatewayScope:
     hit = memo.get(id(g))
     if hit is not None and hit[0] is g:
         return hit[1]
+    assert c.org_tree is not None and c.data_tree is not None and c.purpose_tree is not None  # built by then
     orgs = c.org_tree.expand
     found = _GatewayScope(
         tuple((None if pair.any_source else orgs(party_keys(c, pair.sources)),
@@ -608,6 +637,19 @@ def _named(c: Checked, names: tuple[m.Name, ...]) -> list[str]:
     return hit
 
 
+def always_left_out(c: Checked, names) -> list[str]:
+    """The bodies an exclusion (`A except B`) leaves out on every date: organisations it names, and the members
+    of a class it names whose membership is not dated (a dated member is a party on its other dates)."""
+    out: list[str] = []
+    for n in names:
+        k = c.org_key(n.text)
+        if k is not None:
+            out.append(k)
+        elif n.key in c.members:
+            out += [o for o, ms in c.members[n.key] if ms.start is None and ms.end is None]
+    return out
+
+
 def stage_agreements(c: Checked) -> None:
     if c.unresolved:
         return  # an unknown name has been reported; coverage would only repeat it
@@ -638,9 +680,16 @@ def _check_supported(c: Checked, a: m.Agreement) -> None:
 
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
+    tree = c.org_tree
+    assert tree is not None  # built by the hierarchies stage
+    left_out = (always_left_out(c, a.except_sources), always_left_out(c, a.except_recipients))
     out = []
     for sk in _named(c, a.sources):  # a class stands for its members
+        if tree.within(sk, left_out[0]):
+            continue
         for rk in _named(c, a.recipients):
+            if tree.within(rk, left_out[1]):
+                continue
             out.append((sk, rk))
             if a.both_ways:
                 out.append((rk, sk))
@@ -655,11 +704,14 @@ def stage_warnings(c: Checked) -> None:
         return
     on = c.on
     successors = {pred: succs[0] for pred, succs in successions(c).items()}  # the earliest, whatever the order
+    g: Optional[m.Gateway]
     for g in c.gateways.values():
         sens = set().union(*(c.effective(d.key) for d in g.data)) if g.data else set()
         if not g.requires_agreement and "personal" in sens and g.lawful_basis is None:
-            c.diagnostics.append(warning("no-lawful-basis", f"gateway `{g.id.text}` lets personal data flow without an agreement "
-                                         "and records no lawful basis", g.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
+            c.diagnostics.append(warning("no-lawful-basis",
+                                         f"gateway `{g.id.text}` lets personal data flow without an agreement "
+                                         "and records no lawful basis", g.id.span,
+                                         "add `lawful-basis public-task` (or the basis that applies)"))
         _statute_warning(c, g.statute, f"gateway `{g.id.text}`")
 
     memo: dict[tuple[str, ...], frozenset[str]] = c.derived.setdefault("sensitivity", {})
@@ -674,32 +726,39 @@ def stage_warnings(c: Checked) -> None:
             sens = memo[spelt] = frozenset(set().union(*(c.effective(d.key) for d in a.data)) if a.data else set())
         basis = a.lawful_basis or (g.lawful_basis if g else None)
         if "personal" in sens and basis is None:
-            c.diagnostics.append(warning("no-lawful-basis", f"agreement `{a.id.text}` shares personal data but records no lawful basis",
+            c.diagnostics.append(warning("no-lawful-basis",
+                                         f"agreement `{a.id.text}` shares personal data but records no lawful basis",
                                          a.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
         if "special-category" in sens and not (a.article9 or (g and g.article9)):
-            c.diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data without an article-9 condition",
-                                         a.id.span, "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
+            c.diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data "
+                                         "without an article-9 condition", a.id.span,
+                                         "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
         if "criminal-offence" in sens and not (a.article10 or (g and g.article10)):
-            c.diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data without an article-10 condition",
-                                         a.id.span, "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
+            c.diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data "
+                                         "without an article-10 condition", a.id.span,
+                                         "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
         if a.valid and a.valid.end and a.valid.end < on:
-            c.diagnostics.append(warning("agreement-expired", f"agreement `{a.id.text}` expired on {a.valid.end.isoformat()}",
+            c.diagnostics.append(warning("agreement-expired",
+                                         f"agreement `{a.id.text}` expired on {a.valid.end.isoformat()}",
                                          a.valid.span, "renew it with a new `valid` window, or remove it"))
         elif a.review and a.review < on:
-            c.diagnostics.append(warning("review-overdue", f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
+            c.diagnostics.append(warning("review-overdue",
+                                         f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
                                          a.id.span, "review it and record the next review date"))
         if a.owner is None:
-            c.diagnostics.append(warning("no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
-                                         "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
+            c.diagnostics.append(warning(
+                "no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
+                "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
         if g is not None and g.statute is not None and _statute_flagged(c, g.statute):
             _statute_warning(c, g.statute, f"agreement `{a.id.text}` (through gateway `{g.id.text}`)", a.id.span)
         for party in a.sources + a.recipients if replaced else ():
             k = c.org_key(party.text)
-            succ = successors.get(k)
+            succ = successors.get(k) if k is not None else None
             if succ is not None and succ.succeeds_on is not None and succ.succeeds_on <= on:
                 c.diagnostics.append(warning(
                     "succeeded-organisation",
-                    f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on {succ.succeeds_on.isoformat()}",
+                    f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on "
+                    f"{succ.succeeds_on.isoformat()}",
                     party.span, f"agree the flow afresh with `{succ.id.text}`: it does not pass to the successor"))
 
     each_agreement(c, "warnings", agreement)
@@ -722,7 +781,8 @@ def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: O
         c.diagnostics.append(warning("statute-proposed", f"{what} relies on `{s.id}`, which is only proposed",
                                      span or ref.span, "it gives no power until enacted; test it with --assume"))
     elif s.repealed is not None and s.repealed <= c.on:
-        c.diagnostics.append(warning("statute-repealed", f"{what} relies on `{s.id}`, repealed on {s.repealed.isoformat()}",
+        c.diagnostics.append(warning("statute-repealed",
+                                     f"{what} relies on `{s.id}`, repealed on {s.repealed.isoformat()}",
                                      span or ref.span))
 
 
@@ -836,8 +896,8 @@ def _period(c: Checked, ref: Optional[m.StatuteRef], valid: Optional[m.Validity]
     """When a rule is in force, as [start, end) (None: unbounded): its statute's dates narrowed by `valid`."""
     s = c.statutes.get(ref.id.key) if ref is not None else None
     start, end = (s.commenced, s.repealed) if s is not None else (None, None)
-    periods = s.provision(ref.provision).periods() if s is not None and ref is not None and s.provision(
-        ref.provision) is not None else ()
+    provision = s.provision(ref.provision) if s is not None and ref is not None else None
+    periods = provision.periods() if provision is not None else ()
     if periods:  # a provision with its own dates (issue 12): from its first commencement to its last repeal
         start, end = periods[0].commenced, periods[-1].repealed
     if valid is not None:

@@ -159,21 +159,60 @@ Window3 = tuple[Optional[dt.date], Optional[dt.date], str]  # (from, until, clas
 class Scope(frozenset):
     """A party scope that names a class or excludes bodies (issue 12). As a frozenset it holds every
     organisation that may be inside on some date: what indexes, reachability and the diff enumerate.
-    `dated`: the organisations inside only on some dates (through a class membership `from`/`until`), with
-    those windows; `via`: the class through which an organisation not named itself is inside. The evaluator
-    decides membership on the question's date (engine/eval/rules.py `inside`)."""
+    `dated`: the organisations inside only on some dates (through a class membership `from`/`until`, or left
+    out by an exclusion only while a member of an excluded class), with those windows (the class key through
+    which each is inside, "" when named itself); `via`: the class through which an organisation not named
+    itself is inside; `left_out`: for an organisation an exclusion leaves out on some dates, those windows and
+    the excluded class (to explain a miss). The evaluator decides membership on the question's date
+    (engine/eval/rules.py `inside`)."""
 
     dated: Mapping[str, tuple[Window3, ...]]
     via: Mapping[str, str]
+    left_out: Mapping[str, tuple[Window3, ...]]
 
-    def __new__(cls, keys: Iterable[str], dated: Mapping[str, tuple[Window3, ...]], via: Mapping[str, str]) -> "Scope":
+    def __new__(cls, keys: Iterable[str], dated: Mapping[str, tuple[Window3, ...]], via: Mapping[str, str],
+                left_out: Optional[Mapping[str, tuple[Window3, ...]]] = None) -> "Scope":
         obj = super().__new__(cls, keys)
         obj.dated = dated
         obj.via = via
+        obj.left_out = left_out or {}
         return obj
 
     def __reduce__(self):  # the compiled-bundle cache pickles policies
-        return (Scope, (frozenset(self), dict(self.dated), dict(self.via)))
+        return (Scope, (frozenset(self), dict(self.dated), dict(self.via), dict(self.left_out)))
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def _outside(windows: Iterable[tuple[Optional[dt.date], Optional[dt.date]]]
+             ) -> list[tuple[Optional[dt.date], Optional[dt.date]]]:
+    """The days outside a union of inclusive windows (None: unbounded), as inclusive windows."""
+    out: list[tuple[Optional[dt.date], Optional[dt.date]]] = []
+    start: Optional[dt.date] = None  # the first day not yet covered (None: from the beginning)
+    for s, e in sorted(windows, key=lambda w: w[0] or dt.date.min):
+        if s is not None and (start is None or s > start):
+            if s > dt.date.min:
+                out.append((start, s - _DAY))
+        if e is None or e >= dt.date.max:
+            return out
+        if start is None or e + _DAY > start:
+            start = e + _DAY
+    out.append((start, None))
+    return out
+
+
+def _within(windows: Iterable[Window3], allowed: list[tuple[Optional[dt.date], Optional[dt.date]]]
+            ) -> list[Window3]:
+    """Each window cut to the days of `allowed` (both inclusive)."""
+    out: list[Window3] = []
+    for s, e, k in windows:
+        for a, b in allowed:
+            lo = s if a is None else a if s is None else max(s, a)
+            hi = e if b is None else b if e is None else min(e, b)
+            if lo is None or hi is None or lo <= hi:
+                out.append((lo, hi, k))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,6 +280,8 @@ class CompiledPolicy:
 
     def _compile_environment(self, c: Checked) -> None:
         """Everything but the agreements."""
+        # the hierarchies stage builds every tree, and only a checked bundle is compiled
+        assert c.org_tree is not None and c.data_tree is not None and c.purpose_tree is not None
         self.org_tree: Tree = c.org_tree
         self.data_tree: Tree = c.data_tree
         self.purpose_tree: Tree = c.purpose_tree
@@ -325,11 +366,12 @@ class CompiledPolicy:
             self.restrictions[k] = CRestriction(
                 key=k, model=r, statute=self.statutes.get(r.statute.id.key) if r.statute else None,
                 provision=r.statute.provision if r.statute else None,
-                one_way=orgs_in(r.one_way), forbids=party_scopes(r.forbids),
+                one_way=orgs_in(r.one_way, r.one_way_except), forbids=party_scopes(r.forbids),
                 data=overlapping(self.data_tree, r.data) if r.data else None,
                 purposes=overlapping(self.purpose_tree, r.purposes) if r.purposes else None,
                 exceptions=tuple(
-                    (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
+                    (e.anonymised, orgs_in(e.to, e.to_except) if e.to else None,
+                     purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
                 valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid,
                                                  r.statute.provision if r.statute else None),
@@ -343,20 +385,20 @@ class CompiledPolicy:
         # bucket (plus the rules open to any source).
         self.gateways_by_source: dict[str, list[CGateway]] = {}
         self.gateways_any_source: list[CGateway] = []
-        for g in self.gateways.values():
-            if any(s is None for s, _ in g.pairs):
-                self.gateways_any_source.append(g)
+        for cg in self.gateways.values():
+            if any(s is None for s, _ in cg.pairs):
+                self.gateways_any_source.append(cg)
                 continue
-            for s in frozenset().union(*(s for s, _ in g.pairs)):
-                self.gateways_by_source.setdefault(s, []).append(g)
+            for s in frozenset().union(*(s for s, _ in cg.pairs if s is not None)):
+                self.gateways_by_source.setdefault(s, []).append(cg)
         self.restrictions_by_source: dict[str, list[CRestriction]] = {}
         self.restrictions_any_source: list[CRestriction] = []
-        for r in self.restrictions.values():
-            if any(s is None for s, _ in r.forbids):
-                self.restrictions_any_source.append(r)
+        for cr in self.restrictions.values():
+            if any(s is None for s, _ in cr.forbids):
+                self.restrictions_any_source.append(cr)
                 continue
-            for s in r.one_way.union(*(s for s, _ in r.forbids)):
-                self.restrictions_by_source.setdefault(s, []).append(r)
+            for s in cr.one_way.union(*(s for s, _ in cr.forbids if s is not None)):
+                self.restrictions_by_source.setdefault(s, []).append(cr)
         # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
         self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
         # the gateways whose onward clause may change a chain's data or purpose (`as`, `for`, `lawful`), in key
@@ -408,16 +450,16 @@ class CompiledPolicy:
         """One agreement; `scopes` remembers each party list, data and purposes list expanded (by spelling)."""
         memo: dict[tuple, frozenset] = {} if scopes is None else scopes
 
-        def scope(kind: str, names: tuple[m.Name, ...]) -> frozenset:
-            spelt = (kind, *[n.text for n in names])
+        def scope(kind: str, names: tuple[m.Name, ...], excluded: tuple[m.Name, ...] = ()) -> frozenset:
+            spelt = (kind, tuple([n.text for n in names]), tuple([n.text for n in excluded]))
             hit = memo.get(spelt)
             if hit is None:
-                hit = memo[spelt] = (self.party_scope(names) if kind == "parties" else
+                hit = memo[spelt] = (self.party_scope(names, excluded) if kind == "parties" else
                                      self.data_tree.expand(n.key for n in names) if kind == "data" else
                                      self.purpose_tree.expand(n.key for n in names))
             return hit
 
-        dirs = [(scope("parties", a.sources), scope("parties", a.recipients))]
+        dirs = [(scope("parties", a.sources, a.except_sources), scope("parties", a.recipients, a.except_recipients))]
         if a.both_ways:
             dirs.append((dirs[0][1], dirs[0][0]))
         return CAgreement(
@@ -461,7 +503,8 @@ class CompiledPolicy:
         if s in self.inherits or d in self.inherits or self.has_dated:
             return self._build_candidates_through_transfers(s, d)
         restrictions = [r for r in self.restrictions_by_source.get(s, []) + self.restrictions_any_source
-                        if s in r.one_way or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
+                        if s in r.one_way
+                        or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
         gateways = []
         for g in self.gateways_by_source.get(s, []) + self.gateways_any_source:
             if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
@@ -627,7 +670,8 @@ class CompiledPolicy:
         """Every organisation a party list covers: each named organisation and what is part of it, and the
         members of each named class (and their parts), less the excluded bodies (and their parts). A plain
         frozenset when no class or exclusion is involved; else a `Scope` saying which members are inside only
-        on some dates and through which class."""
+        on some dates and through which class. A body left out as a member of an excluded class is left out
+        only on the days of that membership (a restriction's `forbids * except C` still bars it on the others)."""
         named: set[str] = set(self.orgs) if everyone else set()
         dated: dict[str, list[Window3]] = {}
         via: dict[str, str] = {}
@@ -649,10 +693,29 @@ class CompiledPolicy:
             return frozenset(named)
         static = named | set(via)
         out = static | set(dated)
+        left_out: dict[str, tuple[Window3, ...]] = {}
         if excluded:
-            out -= self.party_scope(excluded)
+            gone = self.party_scope(excluded)
+            gone_dated: Mapping[str, tuple[Window3, ...]] = getattr(gone, "dated", {})
+            for x in gone:
+                if x not in out:
+                    continue
+                windows = gone_dated.get(x)
+                if windows is None:  # left out on every date
+                    out.discard(x)
+                    continue
+                days = _outside((s, e) for s, e, _k in windows)
+                always = [(None, None, "" if x in named else via.get(x, ""))]
+                inside = _within(dated[x] if x not in static else always, days)
+                left_out[x] = windows
+                static.discard(x)
+                if inside:
+                    dated[x] = inside
+                else:
+                    out.discard(x)
         return Scope(out, {x: tuple(w) for x, w in dated.items() if x in out and x not in static},
-                     {x: k for x, k in via.items() if x in out and x not in named})
+                     {x: k for x, k in via.items() if x in out and x not in named},
+                     {x: w for x, w in left_out.items() if x in out})
 
     def reach_scope(self, scope: Optional[frozenset]) -> Optional[frozenset]:
         """A party scope with every body that received functions from one inside it (on some date, for some
@@ -690,8 +753,11 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
     start = {o.id.key: o.succeeds_on for o in c.orgs.values() if o.succeeds is not None and o.succeeds_on is not None}
     end: dict[str, tuple[dt.date, str]] = {}
     cut: dict[str, frozenset[str]] = {}
+    assert c.org_tree is not None  # built by the hierarchies stage
     for pred, succs in successions(c).items():
-        end[pred] = (succs[0].succeeds_on, succs[0].id.key)
+        first = succs[0].succeeds_on
+        assert first is not None  # successions() keeps only organisations with a succession date
+        end[pred] = (first, succs[0].id.key)
         inside = [o.id.key for o in succs if successor_inside(c, o.id.key, pred) is not None]
         if inside:
             cut[pred] = c.org_tree.expand(inside)

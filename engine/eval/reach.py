@@ -19,13 +19,15 @@ import networkx as nx
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
-from engine.eval.routes import MAX_HOPS_DEFAULT, FlowGraph, check_max_hops, group_routes, onward_text, related, search, to_route
+from engine.eval.routes import (MAX_HOPS_DEFAULT, FlowGraph, check_max_hops, group_routes, onward_text, related,
+                                search, to_route)
 from engine.decision.answer import Route
 
 ROUTES_PER_ORGANISATION = 3
 
 
-def _question(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: dt.date, assume: frozenset):
+def _question(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: dt.date,
+              assume: frozenset):
     from engine.eval.decide import Question
 
     return Question(source, recipient, data, purpose, on, assume)
@@ -87,8 +89,8 @@ class Reach:
                 self.kind: [r.to_dict() for r in self.found]}
 
 
-def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
+def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional[str] = None,
+               on: Optional[dt.date] = None, assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
     """Every organisation that may lawfully receive `data` from `source` — directly, or by a route whose every
     hop is lawful and respects the onward clauses — for `purpose` (or for each declared purpose)."""
     check_max_hops(max_hops)
@@ -104,22 +106,18 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
         for raw in result.routes:
             by_end.setdefault(raw.nodes[-1], []).append(raw)
         for end, raws in by_end.items():
-            direct = next((r for r in raws if len(r.edges) == 1), None)
-            indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
-            found.append(Reached(policy.org_name(end), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end),
-                                 _direct_classes(policy, direct, s, end, d, p, day)))
-        found += _same_body_reached(policy, s, d, p, day, assumed, as_source=True)
+            found.append(_reached(policy, end, p, raws, s, end, d, day))
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
     return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
-def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
-            assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
+def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None,
+            on: Optional[dt.date] = None, assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
     """Every organisation that may lawfully send `data` to `recipient`, directly or by a lawful route."""
     check_max_hops(max_hops)
-    r, d, day, assumed = policy.org_key(recipient), policy.data_key(data), on or dt.date.today(), _assumed(policy, assume)
+    r, d = policy.org_key(recipient), policy.data_key(data)
+    day, assumed = on or dt.date.today(), _assumed(policy, assume)
     found: list[Reached] = []
     truncated = False
     purposes = _purposes(policy, purpose)
@@ -140,31 +138,24 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
             truncated |= result.truncated
             if not result.routes:
                 continue
-            direct = next((x for x in result.routes if len(x.edges) == 1), None)
-            indirect = [] if direct else group_routes(policy, result.routes, ROUTES_PER_ORGANISATION)
-            found.append(Reached(policy.org_name(s), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s),
-                                 _direct_classes(policy, direct, s, r, d, p, day)))
-        found += _same_body_reached(policy, r, d, p, day, assumed, as_source=False)
+            found.append(_reached(policy, s, p, result.routes, s, r, d, day))
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
     return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
-def _same_body_reached(policy: CompiledPolicy, anchor: str, data: str, purpose: str, on: dt.date, assume: frozenset,
-                       as_source: bool) -> list[Reached]:
-    """The bodies the anchor is part of and its parts, where the flow is allowed as within one body."""
-    from engine.eval.decide import evaluate
-
-    out = []
-    for s, r in same_body_pairs(policy, on):
-        if (s if as_source else r) != anchor:
-            continue
-        other = r if as_source else s
-        if evaluate(policy, _question(policy, s, r, data, purpose, on, assume)).same_body:
-            out.append(Reached(policy.org_name(other), policy.purpose_name(purpose), None, (), _parent(policy, other),
-                               same_body=True))
-    return out
+def _reached(policy: CompiledPolicy, org: str, purpose: str, raws: list, source: str, recipient: str, data: str,
+             on: dt.date) -> Reached:
+    """How `org` is reached (or reaches): directly (a disclosure, or within one legal person: `same_body`), else
+    by the routes found, grouped."""
+    direct = next((r for r in raws if len(r.edges) == 1), None)
+    if direct is not None and direct.edges[0].same_body:  # a body and its part: not a disclosure between bodies
+        return Reached(policy.org_name(org), policy.purpose_name(purpose), None, (), _parent(policy, org),
+                       same_body=True)
+    indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
+    return Reached(policy.org_name(org), policy.purpose_name(purpose), to_route(policy, direct) if direct else None,
+                   tuple(indirect), _parent(policy, org), _direct_classes(policy, direct, source, recipient, data,
+                                                                            purpose, on))
 
 
 def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str, data: str, purpose: str,
@@ -172,9 +163,10 @@ def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str,
     """The classes through which the direct basis's gateway covered the flow (issue 12)."""
     from engine.eval.rules import classes_of
 
-    if direct is None or not policy.classes:
+    gateway = direct.edges[0].gateway if direct is not None else None
+    if gateway is None or not policy.classes:
         return ()
-    return classes_of(policy, direct.edges[0].gateway.pairs, source, recipient, data, purpose, on)
+    return classes_of(policy, gateway.pairs, source, recipient, data, purpose, on)
 
 
 # ---- the register of sharing -------------------------------------------------------------------------
@@ -225,12 +217,14 @@ class BlockedRow:
     citations: tuple[str, ...] = ()
     restriction_at: tuple[str, ...] = ()
     keys: tuple[str, str] = field(default=("", ""), compare=False, repr=False)
+    # issue 12: a flow within one legal person (no gateway needed) that a `forbids` naming it explicitly bars
+    same_body: bool = False
 
     def to_dict(self) -> dict:
         return {"source": self.source, "recipient": self.recipient, "data": self.data, "purpose": self.purpose,
                 "gateway": self.gateway, "agreement": self.agreement, "restrictions": list(self.restrictions),
                 "one_way": self.one_way, "needs_agreement": self.needs_agreement, "citations": list(self.citations),
-                "restriction_at": list(self.restriction_at)}
+                "restriction_at": list(self.restriction_at), "same_body": self.same_body}
 
 
 Quad = tuple[str, str, str, str]  # (source, recipient, data, purpose) keys
@@ -239,7 +233,8 @@ Quad = tuple[str, str, str, str]  # (source, recipient, data, purpose) keys
 class _Scan:
     """Candidate flows from the gateways' (and agreements') scopes, each decided once."""
 
-    def __init__(self, policy: CompiledPolicy, on: dt.date, assume: frozenset, data: Optional[str], purpose: Optional[str]):
+    def __init__(self, policy: CompiledPolicy, on: dt.date, assume: frozenset, data: Optional[str],
+                 purpose: Optional[str]):
         self.policy, self.on, self.assume = policy, on, assume
         self.data_scope = policy.data_tree.expand([data]) if data else None
         self.purpose_scope = policy.purpose_tree.expand([purpose]) if purpose else None
@@ -348,7 +343,8 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
         statute = g.statute.title + (f", {g.provision}" if g.provision else "") if g.statute else None
         rows.append(FlowRow(
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
-            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s),
+            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None,
+            onward_text(policy, g, a, s, day),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
             _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
             classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))
@@ -445,7 +441,32 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
             g.requires_agreement and a is None,
             tuple(x.statute.title + (f" {x.provision}" if x.provision else "") for x in firing if x.statute),
             tuple(filter(None, (_loc(x.model.span) for x in firing))), keys=(s, r)))
+    rows += _same_body_blocked(policy, scan)
     rows.sort(key=lambda x: (not x.one_way, [i.lower() for i in x.restrictions], x.source.lower(),
                              x.recipient.lower(), x.data.lower(), x.purpose.lower(), x.gateway.lower(),
                              (x.agreement or "").lower()))
+    return rows
+
+
+def _same_body_blocked(policy: CompiledPolicy, scan: "_Scan") -> list[BlockedRow]:
+    """Flows within one legal person (issue 12) that need no gateway but that a `forbids` naming them explicitly
+    bars: reported with basis `same-body` at their highest level, never left out."""
+    from engine.eval.rules import names_internal_flow
+
+    groups: dict[tuple, set[Quad]] = {}
+    for s, r in same_body_pairs(policy, scan.on):
+        if not any(names_internal_flow(policy, x, s, r) for x in policy.restrictions.values()):
+            continue
+        for d in sorted(scan.data_scope) if scan.data_scope is not None else sorted(policy.data):
+            for p in sorted(scan.purpose_scope) if scan.purpose_scope is not None else sorted(policy.purposes):
+                out = scan.outcome((s, r, d, p))
+                if not out.allowed and not out.missing_org and out.firing:
+                    groups.setdefault(tuple(sorted(out.firing, key=lambda x: x.key)), set()).add((s, r, d, p))
+    rows = []
+    for firing, (s, r, d, pp) in _maximal(scan, groups):
+        rows.append(BlockedRow(
+            policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), SAME_BODY, None,
+            tuple(x.id for x in firing), False, False,
+            tuple(x.statute.title + (f" {x.provision}" if x.provision else "") for x in firing if x.statute),
+            tuple(filter(None, (_loc(x.model.span) for x in firing))), keys=(s, r), same_body=True))
     return rows

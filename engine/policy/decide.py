@@ -55,7 +55,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
             lawful_basis=((am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) or m.Name("")).text or None,
             article_9=(am.article9 if am and am.article9 else gm.article9),
             article_10=(am.article10 if am and am.article10 else gm.article10),
-            onward=onward_text(policy, g, a, q.source))
+            onward=onward_text(policy, g, a, q.source, q.on))
         if a:
             conditions = [Condition(text, a.id, dict(a.model.clause_spans).get("requires", a.model.span))
                           for text in a.model.requires]
@@ -150,7 +150,8 @@ def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
         for r, exc in out.excepted:
             relied += use("restriction", r.id, [n.key for n in exc.when], exc.span)
         return tuple(dict.fromkeys(relied)), (), "implied" if g.implied else "express"
-    ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions}
+    ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
+                                         "restriction": policy.restrictions}
     missing: list[ConditionUse] = []
     for kind, key, keys, span in out.unmet:
         rule = ids[kind].get(key)
