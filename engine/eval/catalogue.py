@@ -136,7 +136,7 @@ def _organisation(p: CompiledPolicy, k: str, on: Optional[dt.date], ix: Optional
     details: list[tuple[str, Any]] = []
     if o.succeeds is not None:
         details += [("succeeds", o.succeeds.text), ("succeeds_on", o.succeeds_on)]
-    if end_at:
+    if end_at and end_at[1]:  # a body that simply `ceases on` has no successor to name (its end is in its dates)
         details += [("replaced_by", p.org_name(end_at[1])), ("replaced_on", end_at[0])]
     parts = sorted(p.org_name(c) for c in p.orgs if p.org_tree.parent(c) == k)
     if parts:
