@@ -91,6 +91,13 @@ EXIT_OK, EXIT_DENY, EXIT_ERROR = 0, 1, 2
 
 BUNDLE_HELP = "Bundle folder (gateways.yaml + policies/). Default: $LAWFUL_BUNDLE, the current folder if it is a bundle, else the shipped bundle."
 ASSUME_HELP = "Treat this (proposed) statute as in force. Repeatable."
+GIVEN_HELP = ("A declared condition (a fact only a person can establish, such as a court order) to treat as "
+              "established. Repeatable.")
+EXPRESS_ONLY_HELP = "Treat gateways resting on an implied power (`power implied`) as absent."
+RECEIVED_UNDER_HELP = ("The source received the data under this gateway (it carries that gateway's onward clause and "
+                       "bars). Without it or --own-data, every provenance the source could hold it under counts.")
+OWN_DATA_HELP = "The data is the source's own, received under no gateway."
+HELD_FOR_HELP = "The function of the source it holds the data for (`functions` of its organisation)."
 
 
 class TextOrJson(str, Enum):
@@ -163,6 +170,11 @@ def can_share(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every gateway, agreement and restriction considered."),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Append each decision to this keyed, chained log (JSON lines) before answering."),
     audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
+    given: List[str] = typer.Option([], "--given", metavar="CONDITION", help=GIVEN_HELP),
+    express_only: bool = typer.Option(False, "--express-only", help=EXPRESS_ONLY_HELP),
+    received_under: Optional[str] = typer.Option(None, "--received-under", metavar="GATEWAY", help=RECEIVED_UNDER_HELP),
+    own_data: bool = typer.Option(False, "--own-data", help=OWN_DATA_HELP),
+    held_for: Optional[str] = typer.Option(None, "--held-for", metavar="FUNCTION", help=HELD_FOR_HELP),
 ) -> None:
     """Is this flow lawful? ALLOW or DENY, the reasons, and what would make it lawful.
 
@@ -172,7 +184,9 @@ def can_share(
 
     _emit(decide.can_share(source, recipient, data, purpose=purpose, on=on, assume=assume, bundle=bundle,
                            fmt=fmt.value, verbose=verbose, audit_log=audit_log, colour=_colour(),
-                           audit_key=audit_key))
+                           audit_key=audit_key, given=given, express_only=express_only,
+                           received_under=received_under, own_data=own_data, held_for=held_for))
+
 
 
 @app.command("check")
@@ -237,6 +251,37 @@ def recipients_cmd(
     from engine.commands import reach
 
     _emit(reach.recipients(source, data, purpose, on, assume, max_hops, bundle, fmt.value, colour=_colour()))
+
+
+@app.command("routes")
+def routes_cmd(
+    source: str = typer.Argument(..., metavar="SOURCE", help="The organisation that holds the data."),
+    recipient: str = typer.Argument(..., metavar="RECIPIENT", help="The organisation it should reach."),
+    data: str = typer.Argument(..., metavar="DATA", help="The data category the last hop carries."),
+    purpose: str = typer.Option(..., "--purpose", "-p", metavar="PURPOSE", help="The purpose of the last hop."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
+    assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
+    max_hops: int = typer.Option(4, "--max-hops", metavar="HOPS", help=MAX_HOPS_HELP),
+    given: List[str] = typer.Option([], "--given", metavar="CONDITION", help=GIVEN_HELP),
+    express_only: bool = typer.Option(False, "--express-only", help=EXPRESS_ONLY_HELP),
+    received_under: Optional[str] = typer.Option(None, "--received-under", metavar="GATEWAY", help=RECEIVED_UNDER_HELP),
+    own_data: bool = typer.Option(False, "--own-data", help=OWN_DATA_HELP),
+    held_for: Optional[str] = typer.Option(None, "--held-for", metavar="FUNCTION", help=HELD_FOR_HELP),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Lawful routes SOURCE → … → RECIPIENT, each hop with its basis, data and purpose.
+
+    Only the last hop must carry DATA for PURPOSE: earlier hops may carry other data or purposes where an onward
+    clause allows the change (`onward for`, `onward as`, `onward lawful`).
+
+    Exit 0 when there is a route, 1 when there is none, 2 on error.
+    """
+    from engine.commands import reach
+
+    _emit(reach.routes(source, recipient, data, purpose, on, assume, max_hops, bundle, fmt.value, colour=_colour(),
+                       given=given, express_only=express_only, received_under=received_under, own_data=own_data,
+                       held_for=held_for))
 
 
 @app.command("sources")

@@ -8,6 +8,7 @@ A file holds a small bundle and the questions asked of it:
     cases:
       - name: a short sentence
         ask: JCP -> ALI provider-data for inspection on 2005-06-23 assuming DCA-GATEWAY-2006
+             # then optionally: given C1, C2 · received-under G · own-data · held-for F · express-only
         verdict: deny                 # allow | deny
         because: [SSAA-1992-s123]     # each id is among Decision.reason_ids()
         not_because: [X]              # none of these is
@@ -25,6 +26,12 @@ A file holds a small bundle and the questions asked of it:
         fixes: [assume-statute]       # these fix kinds are offered (each is verified below)
         no_fixes: true                # no fix at all is offered
         raises: {kind: organisation, name: ALJ, suggestions: [ALI]}   # UnknownNameError instead
+        relied_on: [C]                # exactly the conditions the ALLOW rests on (ids)
+        missing: [C]                  # exactly the conditions not given on a DENY (ids)
+        power: implied                # Decision.power (express | implied | null)
+        provenance: "own data"        # substring of the provenance the decision assumed
+        readings: {R: [G, F]}         # the gateways / functions under which a provenance-bound block binds
+        regime: {id: R, lawful_basis: [recorded, shown id]}   # the regime of the date (or null), the basis in it
 
 (`ask` is one line because YAML reads a bare `on:` key as a boolean.)
 
@@ -52,7 +59,9 @@ FILES = sorted(SPEC.glob("*.yaml"))
 
 _ASK = re.compile(
     r"^\s*(?P<source>\S+)\s*->\s*(?P<recipient>\S+)\s+(?P<data>\S+)(?:\s+for\s+(?P<purpose>\S+))?"
-    r"(?:\s+on\s+(?P<on>\d{4}-\d{2}-\d{2}))?(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?\s*$")
+    r"(?:\s+on\s+(?P<on>\d{4}-\d{2}-\d{2}))?(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?"
+    r"(?:\s+given\s+(?P<given>\S+(?:\s*,\s*\S+)*))?(?:\s+received-under\s+(?P<received_under>\S+))?"
+    r"(?:\s+(?P<own_data>own-data))?(?:\s+held-for\s+(?P<held_for>\S+))?(?:\s+(?P<express_only>express-only))?\s*$")
 
 
 def parse_ask(text: str) -> dict:
@@ -61,6 +70,9 @@ def parse_ask(text: str) -> dict:
     q = m.groupdict()
     q["on"] = dt.date.fromisoformat(q["on"]) if q["on"] else dt.date(2005, 6, 23)
     q["assume"] = [s.strip() for s in q["assume"].split(",")] if q["assume"] else []
+    q["given"] = [s.strip() for s in q["given"].split(",")] if q["given"] else []
+    q["express_only"] = bool(q["express_only"])
+    q["own_data"] = bool(q["own_data"])
     return q
 
 
@@ -95,8 +107,15 @@ def _cases():
 CASES = _cases()
 
 
+def _extra(q: dict) -> dict:
+    return {"given": q.get("given", []), "express_only": q.get("express_only", False),
+            "received_under": q.get("received_under"), "own_data": q.get("own_data", False),
+            "held_for": q.get("held_for")}
+
+
 def _decide(policy: engine.Policy, q: dict) -> engine.Decision:
-    return policy.decide(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"])
+    return policy.decide(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"],
+                         **_extra(q))
 
 
 @pytest.mark.parametrize("path,index", CASES)
@@ -118,8 +137,8 @@ def test_decision_case(path: Path, index: int):
     shown = (f"\n{d.headline}\nreasons: {sorted(d.reason_ids())}"
              f"\nconsidered: {[(c.id, c.code, c.reason) for c in d.considered]}")
     assert d.verdict == case["verdict"], shown
-    assert policy.allowed(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"]) \
-        == d.allowed
+    assert policy.allowed(q["source"], q["recipient"], q["data"], q["purpose"], on=q["on"], assume=q["assume"],
+                          **_extra(q)) == d.allowed
     ids = d.reason_ids()
     for rid in case.get("because", []):
         assert rid.lower() in ids, f"`{rid}` not among the reasons{shown}"
@@ -164,6 +183,26 @@ def test_decision_case(path: Path, index: int):
         assert len(d.conditions) == len(case["conditions"]), d.conditions
         for got, want in zip(d.conditions, case["conditions"]):
             assert want in got.text
+    if "relied_on" in case:
+        assert [c.id for c in d.conditions_relied_on] == case["relied_on"], d.conditions_relied_on
+    if "missing" in case:
+        assert sorted({c.id for c in d.conditions_missing}) == sorted(case["missing"]), d.conditions_missing
+    if "power" in case:
+        assert d.power == case["power"], shown
+    if "provenance" in case:
+        assert case["provenance"] in d.provenance, d.provenance
+    if "regime" in case:
+        want, got = case["regime"], d.regime
+        if want is None:
+            assert got is None, got
+        else:
+            assert got is not None and got.id == want["id"], got
+            for key in ("lawful_basis", "special_category"):
+                if key in want:
+                    assert list(getattr(got, key)[:2]) == want[key], getattr(got, key)
+    for rid, names in (case.get("readings") or {}).items():
+        b = next(b for b in d.blocks if b.restriction.id == rid)
+        assert list(b.received_under + b.held_for) == names, (b.received_under, b.held_for)
     kinds = [f.kind for f in d.fixes]
     for kind in case.get("fixes", []):
         assert kind in kinds, f"no `{kind}` fix among {[f.description for f in d.fixes]}{shown}"
@@ -237,6 +276,12 @@ def verify_fix(path: Path, policy: engine.Policy, q: dict, fix) -> None:
         q["data"] = fix.data
     elif fix.kind == "other-purpose":
         q["purpose"] = fix.purpose
+    elif fix.kind == "state-provenance":
+        for key in ("received_under", "own_data", "held_for"):
+            if key in fix.args:
+                q[key] = fix.args[key]
+    elif fix.kind == "given-conditions":
+        q["given"] = list(q.get("given", [])) + list(fix.args["conditions"])
     else:
         pytest.fail(f"unknown fix kind {fix.kind}")
     policies, register = bundle_texts(_spec(path))

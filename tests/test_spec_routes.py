@@ -3,7 +3,8 @@
 Each file: `policy` (text of policies/main.policy, registered against the mini register unless `register` is
 given) or `bundle: default` (the shipped bundle); `date` (the date of every case unless a case gives its own
 `date`; not `on`, which YAML reads as true); and `cases`, each one of:
-  - routes:     {from, to, data, for, [date], [assume], [max_hops], want: [[path…]…], [variants: [[[path…]…]…]]}
+  - routes:     {from, to, data, for, [date], [assume], [max_hops], want: [[path…]…], [variants: [[[path…]…]…]],
+                 [hops: [[[source, recipient, data, purpose, changed_by substring or null]…]…]]}
   - decide:     {from, to, data, for, [date], want: allow|deny, routes: [[path…]…]}
   - recipients: {from, data, for, [date], want: [org…]}      (the exact set, direct or by route)
   - sources:    {to, data, for, [date], want: [org…]}
@@ -36,6 +37,18 @@ def _policy(spec: dict, tmp_path: Path) -> engine.Policy:
     return engine.load(root)
 
 
+def hop_allowed(policy: engine.Policy, hop, prev, day: dt.date, assume) -> bool:
+    """A hop decided directly, for its own data and purpose, with the provenance carried to it (issue 13): data
+    received under the previous hop's gateway from the previous hop's source."""
+    from engine.eval.decide import Question, allowed
+
+    extra = {} if prev is None else {"received_under": policy.gateway_key(prev.gateway),
+                                     "received_from": policy.org_key(prev.source)}
+    return allowed(policy, Question(policy.org_key(hop.source), policy.org_key(hop.recipient),
+                                    policy.data_key(hop.data), policy.purpose_key(hop.purpose), day,
+                                    frozenset(policy.statute_key(a) for a in assume), **extra))
+
+
 def _day(case: dict, spec: dict) -> dt.date:
     value = case.get("date", spec.get("date"))
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
@@ -58,9 +71,17 @@ def test_routes_spec(case_file: Path, tmp_path: Path):
             assert [list(r.path) for r in found] == c["want"], where
             if "variants" in c:
                 assert [[list(v.path) for v in r.variants] for r in found] == c["variants"], where
-            for r in found:  # every hop of a reported route is itself lawful
+            for r in found:  # every hop of a reported route is itself lawful, under the provenance carried to it
+                prev = None
                 for h in r.hops:
-                    assert policy.allowed(h.source, h.recipient, c["data"], c["for"], on=day, assume=assume), where
+                    assert hop_allowed(policy, h, prev, day, assume), where
+                    prev = h
+            for r, want in zip(found, c.get("hops", [])):
+                got = [[h.source, h.recipient, h.data, h.purpose, h.changed_by] for h in r.hops]
+                for g, w in zip(got, want):
+                    assert g[:4] == w[:4] and (w[4] is None) == (g[4] is None) and (w[4] or "") in (g[4] or ""), \
+                        (where, got)
+                assert len(got) == len(want), (where, got)
         elif kind == "decide":
             d = policy.decide(c["from"], c["to"], c["data"], c["for"], on=day, assume=assume)
             assert d.verdict == c["want"], where

@@ -57,8 +57,8 @@ CODES: dict[str, str] = {
     "an agreement).",
     # `engine.syntax.clauses.explain` adds what each kind of block needs, from the clause table.
     "missing-clause": "A block lacks a clause it needs.",
-    "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction "
-    "or statute. Names are case-insensitive and organisations may be named by an alias.",
+    "unknown-name": "A name refers to no declared organisation, data category, purpose, gateway, restriction, "
+    "condition or statute. Names are case-insensitive and organisations may be named by an alias.",
     "wrong-kind": "A name refers to a declaration of another kind than the clause needs (for example a "
     "purpose where an organisation is expected).",
     "unknown-statute": "A `statute` clause names an id that gateways.yaml does not register.",
@@ -80,7 +80,8 @@ CODES: dict[str, str] = {
     "scheduled repeal takes effect); a warning when the status claims a power the dates do not give (`in-force` "
     "but repealed or not yet commenced, `proposed` but commenced or repealed), which the engine already denies.",
     "bad-lawful-basis": "The lawful basis is not one of UK GDPR Article 6(1): consent, contract, "
-    "legal-obligation, vital-interests, public-task, legitimate-interests.",
+    "legal-obligation, vital-interests, public-task, legitimate-interests; nor a lawful-basis condition id of a "
+    "data-protection regime in gateways.yaml (`regimes:`).",
     "unsupported-agreement": "An agreement relies (`under`) on a gateway that does not cover its parties, data "
     "or purposes: the agreement claims more than its legal power supports.",
     "no-lawful-basis": "Personal data flows under an agreement or gateway that records no UK GDPR Article 6 "
@@ -160,6 +161,22 @@ CODES: dict[str, str] = {
     "body by a former name: it still covers the flows, through the transfer or the rename, but the partners should "
     "re-sign it under the name in use.",
     "internal-error": "The engine failed unexpectedly. It fails closed: no ALLOW is given. Please report it.",
+    # issue 13
+    "implied-power": "(info) Flows that a gateway resting on an implied power (`power implied`: reasonably "
+    "incidental to a body's functions, or a common-law power) allows, and no express gateway does: each such ALLOW "
+    "says so in its headline. A lawyer reads an implied power very differently from an express one; take advice, "
+    "or cite the express power if there is one. `can-share --express-only` answers as if implied powers were absent.",
+    "unbound-provenance": "A restriction binds by provenance (`data received-under G` or `data held-for F`), but no "
+    "body it bars could hold such data: gateway G delivers to none of them, or none of them declares function F "
+    "(`functions …`, inherited by parts). The bar can never take effect; check the names, or declare the function.",
+    "wrong-regime": "A lawful basis (or article-9 condition) is a condition id of one data-protection regime in "
+    "gateways.yaml (a DPA 1998 Schedule 2 condition, say), but the rule citing it is in force on dates another "
+    "regime governs (after 25 May 2018, UK GDPR). On those dates the engine shows the basis in the regime of the "
+    "date through its `equivalent`, and denies for want of a lawful basis where there is none. Cite the "
+    "regime-neutral word (`public-task`), or a condition of each regime in rules whose windows fall inside it.",
+    "unusable-onward": "An `onward for P` (or `onward as C`) clause lets the data received change to a purpose (a "
+    "data category) for which no gateway lets its recipients disclose it, so the change can never be used in a "
+    "route. Add the gateway it anticipates, or correct the clause.",
     "bad-config": "The review configuration (`lawful.toml`, or `[tool.lawful]` in pyproject.toml, at the bundle "
     "root) is not valid TOML, names a setting or a diagnostic code lawful does not know, gives a value it does not "
     "accept, or tries to ignore or re-level an error (only warnings and notes can be configured). The command does "
@@ -186,6 +203,8 @@ ADJUSTABLE: dict[str, str] = {
     "statute-status-mismatch": "warning",
     # continuity and provisions (issue 12)
     "unlisted-provision": "warning", "dead-rule": "warning", "re-sign-agreement": "info",
+    # provenance, power and regimes (issue 13)
+    "implied-power": "info", "unbound-provenance": "warning", "wrong-regime": "warning", "unusable-onward": "warning",
 }
 
 

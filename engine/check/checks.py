@@ -46,6 +46,7 @@ class Checked:
     renamed: dict[str, list] = field(default_factory=dict)  # org key -> its former names (continuity.Former)
     classes: dict[str, m.BodyClass] = field(default_factory=dict)
     members: dict[str, list[tuple[str, m.Membership]]] = field(default_factory=dict)  # class key -> (org key, …)
+    conditions: dict[str, m.ConditionDecl] = field(default_factory=dict)  # issue 13
 
     @property
     def ok(self) -> bool:
@@ -221,8 +222,8 @@ def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:
 
 
 def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
-    if basis and basis.key not in LAWFUL_BASES:
-        sugg = did_you_mean(basis.text, LAWFUL_BASES)
+    if basis and basis.key not in LAWFUL_BASES and basis.key not in regime_bases(c.bundle.register):
+        sugg = did_you_mean(basis.text, LAWFUL_BASES + tuple(regime_bases(c.bundle.register)))
         c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis", basis.span,
                                    f"did you mean `{sugg[0]}`?" if sugg else f"one of: {', '.join(LAWFUL_BASES)}"))
 
@@ -295,8 +296,10 @@ def _need_onward(need, onward: Optional[m.Onward]) -> None:
         return
     if onward.kind == "to":
         need("organisation", onward.targets)
-    elif onward.kind == "only-for":
+    elif onward.kind in ("only-for", "for"):
         need("purpose", onward.targets)
+    elif onward.kind == "as":
+        need("data category", onward.targets)
 
 
 # ---- stage: hierarchies, cycles and depth -------------------------------------------------------------
@@ -642,6 +645,150 @@ def stage_classes(c: Checked) -> None:
     from engine.check.continuity import stage_classes as run
 
     run(c)
+# ---- stage: conditions (issue 13) ---------------------------------------------------------------------
+
+
+def stage_conditions(c: Checked) -> None:
+    """`condition` declarations (once each) and every condition named by `requires` or `except … when`: a
+    typo must be a diagnostic, never a condition no question can give (a silent DENY)."""
+    for item in sorted(c.bundle.items(m.ConditionDecl), key=lambda i: (i.span.file, i.span.line, i.span.column)):
+        first = c.conditions.get(item.id.key)
+        if first is not None:
+            c.diagnostics.append(error(
+                "duplicate-id", f"condition `{item.id.text}` is declared twice", item.id.span,
+                "identifiers are case-insensitive; rename one of them",
+                related=[(f"`{first.id.text}` first declared", first.id.span)]))
+            continue
+        c.conditions[item.id.key] = item
+    named: list[m.Name] = []
+    for g in c.gateways.values():
+        named += g.conditions
+    for a in c.agreements.values():
+        named += a.conditions
+    for r in c.restrictions.values():
+        for e in r.exceptions:
+            named += e.when
+    for n in named:
+        if n.key in c.conditions:
+            continue
+        c.unresolved = True
+        sugg = did_you_mean(n.text, [x.id.text for x in c.conditions.values()])
+        c.diagnostics.append(error("unknown-name", f"unknown condition `{n.text}`", n.span,
+                                   f"did you mean {', '.join(f'`{x}`' for x in sugg)}?" if sugg else
+                                   f"declare it with `condition {n.text} \"…\"` (what a person must establish)"))
+
+
+# ---- stage: data-protection regimes (issue 13) ----------------------------------------------------------
+
+
+def regime_bases(register: m.Register) -> dict[str, str]:
+    """Lawful-basis condition ids of the register's regimes: lower-cased id -> id."""
+    return {cond.id.lower(): cond.id for r in register.regimes for cond in r.lawful_bases}
+
+
+def _period(c: Checked, ref: Optional[m.StatuteRef], valid: Optional[m.Validity]
+            ) -> tuple[Optional[dt.date], Optional[dt.date]]:
+    """When a rule is in force, as [start, end) (None: unbounded): its statute's dates narrowed by `valid`."""
+    s = c.statutes.get(ref.id.key) if ref is not None else None
+    start, end = (s.commenced, s.repealed) if s is not None else (None, None)
+    periods = s.provision(ref.provision).periods() if s is not None and ref is not None and s.provision(
+        ref.provision) is not None else ()
+    if periods:  # a provision with its own dates (issue 12): from its first commencement to its last repeal
+        start, end = periods[0].commenced, periods[-1].repealed
+    if valid is not None:
+        if valid.start is not None and (start is None or valid.start > start):
+            start = valid.start
+        last = valid.end + dt.timedelta(days=1) if valid.end is not None else None
+        if last is not None and (end is None or last < end):
+            end = last
+    return start, end
+
+
+def stage_regimes(c: Checked) -> None:
+    """A lawful basis (or article-9 condition) that is a condition of one regime, cited by a rule in force on
+    dates another regime governs (`wrong-regime`): a DPA 1998 Schedule 2 condition after 25 May 2018, say."""
+    regimes = c.bundle.register.regimes
+    if not regimes:
+        return
+    where: dict[str, tuple[m.Regime, m.RegimeCondition]] = {}
+    for r in regimes:
+        for cond in r.lawful_bases + r.special:
+            where.setdefault(cond.id.lower(), (r, cond))
+    rules: list[tuple[str, m.Gateway | m.Agreement, tuple[Optional[dt.date], Optional[dt.date]]]] = []
+    for g in c.gateways.values():
+        rules.append((f"gateway `{g.id.text}`", g, _period(c, g.statute, g.valid)))
+    for a in c.agreements.values():
+        under = c.gateways.get(a.under.key) if a.under else None
+        gs, ge = _period(c, under.statute, under.valid) if under is not None else (None, None)
+        s, e = _period(c, None, a.valid)
+        start = max((d for d in (gs, s) if d is not None), default=None)
+        end = min((d for d in (ge, e) if d is not None), default=None)
+        rules.append((f"agreement `{a.id.text}`", a, (start, end)))
+    for what, rule, (start, end) in rules:
+        cited: list[tuple[str, Span]] = []
+        if rule.lawful_basis is not None:
+            cited.append((rule.lawful_basis.text, rule.lawful_basis.span))
+        if rule.article9:
+            cited.append((rule.article9, dict(rule.clause_spans).get("article-9", rule.span)))
+        for ident, span in cited:
+            hit = where.get(ident.lower())
+            if hit is None:
+                continue
+            regime, cond = hit
+            r_end = m.regime_end(regimes, regime)
+            before = start is None or start < regime.start
+            after = r_end is not None and (end is None or end > r_end)
+            if not (before or after):
+                continue
+            shown = (f"from {start.isoformat()}" if start else "with no start") + \
+                (f" until {(end - dt.timedelta(days=1)).isoformat()}" if end else ", with no end")
+            limit = f"{regime.start.isoformat()} to {(r_end - dt.timedelta(days=1)).isoformat()}" if r_end else \
+                f"from {regime.start.isoformat()}"
+            neutral = f"the regime-neutral `{cond.equivalent}`, " if cond.equivalent else ""
+            c.diagnostics.append(warning(
+                "wrong-regime",
+                f"{what} cites `{cond.id}`, a condition of {regime.title} ({limit}), but is in force {shown}", span,
+                f"cite {neutral}or a condition of each regime in rules whose windows fall inside its dates "
+                "(`valid FROM to UNTIL`)"))
+
+
+# ---- stage: provenance (issue 13) ---------------------------------------------------------------------
+
+
+def declared_functions(c: Checked) -> dict[str, str]:
+    """Every function some organisation declares (`functions F, …`): key -> its first spelling."""
+    out: dict[str, str] = {}
+    for o in sorted(c.orgs.values(), key=lambda o: o.id.key):
+        for f in o.functions:
+            out.setdefault(f.key, f.text)
+    return out
+
+
+def stage_provenance(c: Checked) -> None:
+    """`data received-under G` names gateways; `data held-for F` names a function some organisation declares."""
+    functions = declared_functions(c)
+    for r in c.restrictions.values():
+        for n in r.received_under:
+            if n.key in c.gateways:
+                continue
+            c.unresolved = True
+            other = ("restriction" if n.key in c.restrictions else "agreement" if n.key in c.agreements else None)
+            if other:
+                c.diagnostics.append(error("wrong-kind", f"`{n.text}` is a {other}, not a gateway", n.span,
+                                           "`received-under` names the gateway the data came through"))
+                continue
+            sugg = did_you_mean(n.text, [g.id.text for g in c.gateways.values()])
+            c.diagnostics.append(error("unknown-name", f"unknown gateway `{n.text}`", n.span,
+                                       f"did you mean {', '.join(f'`{x}`' for x in sugg)}?" if sugg else
+                                       "`received-under` names a gateway declared in the bundle"))
+        for n in r.held_for:
+            if n.key in functions:
+                continue
+            c.unresolved = True
+            sugg = did_you_mean(n.text, list(functions.values()))
+            c.diagnostics.append(error("unknown-name", f"unknown function `{n.text}`", n.span,
+                                       f"did you mean {', '.join(f'`{x}`' for x in sugg)}?" if sugg else
+                                       f"declare it on the bodies that hold data for it: `functions {n.text}`"))
 
 
 STAGES: list[tuple[str, Stage]] = [
@@ -651,6 +798,9 @@ STAGES: list[tuple[str, Stage]] = [
     ("clauses", stage_clauses),
     ("names", stage_names),
     ("continuity", stage_continuity),
+    ("conditions", stage_conditions),
+    ("provenance", stage_provenance),
+    ("regimes", stage_regimes),
     ("hierarchies", stage_hierarchies),
     ("succession", stage_succession),
     ("register", stage_register),

@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
 @command
 def can_share(source: str, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[str] = None,
               assume: Sequence[str] = (), bundle: Optional[Path] = None, fmt: str = "text", verbose: bool = False,
-              audit_log: Optional[Path] = None, colour: bool = False, audit_key: Optional[Path] = None) -> Result:
+              audit_log: Optional[Path] = None, colour: bool = False, audit_key: Optional[Path] = None,
+              given: Sequence[str] = (), express_only: bool = False, received_under: Optional[str] = None,
+              own_data: bool = False, held_for: Optional[str] = None) -> Result:
     """Exit 0 when every answer is allow, 1 when any is deny, 2 on error. `fmt`: text or json."""
     from engine.render.explain import explain, explain_grouped
 
@@ -25,9 +27,13 @@ def can_share(source: str, recipient: str, data: str, purpose: Optional[str] = N
     policy = load(bundle)
     assume = list(assume)
     if purpose is not None:
-        decisions = [policy.decide(source, recipient, data, purpose, on=day, assume=assume)]
+        decisions = [policy.decide(source, recipient, data, purpose, on=day, assume=assume, given=list(given),
+                                   express_only=express_only, received_under=received_under, own_data=own_data,
+                                   held_for=held_for)]
     else:
-        decisions = policy.decide_all_purposes(source, recipient, data, on=day, assume=assume)
+        decisions = policy.decide_all_purposes(source, recipient, data, on=day, assume=assume, given=list(given),
+                                               express_only=express_only, received_under=received_under,
+                                               own_data=own_data, held_for=held_for)
     record(audit_log, policy, decisions, audit_key)
     res = Result(EXIT_OK if decisions and all(d.allowed for d in decisions) else EXIT_DENY)
     style = styler(colour)

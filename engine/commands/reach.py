@@ -1,4 +1,4 @@
-"""Reachability, registers and pictures: `recipients`, `sources`, `flows`, `blocked`, `graph`."""
+"""Reachability, registers and pictures: `recipients`, `sources`, `flows`, `blocked`, `graph`; `routes`."""
 
 from __future__ import annotations
 
@@ -126,3 +126,28 @@ def graph(data: Optional[str] = None, purpose: Optional[str] = None, on: Optiona
         return res.fail(f"cannot write `{output}`: {exc.strerror or exc}", "check the folder exists and is writable",
                         "bad-output")
     return res.err(f"wrote {escape(str(output))} ({len(pic.nodes)} organisations, {len(pic.edges)} flows)")
+
+
+@command
+def routes(source: str, recipient: str, data: str, purpose: str, on: Optional[str] = None,
+           assume: Sequence[str] = (), max_hops: int = 4, bundle: Optional[Path] = None, fmt: str = "text",
+           colour: bool = False, given: Sequence[str] = (), express_only: bool = False,
+           received_under: Optional[str] = None, own_data: bool = False, held_for: Optional[str] = None) -> Result:
+    """Lawful routes SOURCE -> … -> RECIPIENT whose last hop carries DATA for PURPOSE (issue 13: earlier hops may
+    carry other data or purposes where onward clauses allow the change). Exit 0 when there is one, 1 when none."""
+    from engine.render.reach import routes_text
+
+    day = parse_date(on)
+    policy = load(bundle)
+    found = policy.routes(source, recipient, data, purpose, on=day, assume=list(assume), max_hops=max_hops,
+                          given=list(given), express_only=express_only, received_under=received_under,
+                          own_data=own_data, held_for=held_for)
+    res = Result(EXIT_OK if found else EXIT_DENY)
+    head = {"source": policy.org_name(policy.org_key(source)), "recipient": policy.org_name(policy.org_key(recipient)),
+            "data": policy.data_name(policy.data_key(data)),
+            "purpose": policy.purpose_name(policy.purpose_key(purpose)),
+            "on": day.isoformat() if day else dt.date.today().isoformat()}
+    if fmt == "json":
+        return res.out(json.dumps({"question": head, "routes": [r.to_dict() for r in found]}, indent=2,
+                                  ensure_ascii=False))
+    return res.out(routes_text(head, found, styler(colour)))

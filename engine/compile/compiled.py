@@ -38,6 +38,9 @@ class CGateway:
     overrides: frozenset
     valid: Optional[m.Validity]
     window: "Window"
+    # issue 13
+    conditions: frozenset = frozenset()  # condition keys a flow under it needs the question to give
+    implied: bool = False  # `power implied`: reasonably incidental to functions, or common law
 
     @property
     def id(self) -> str:
@@ -58,10 +61,17 @@ class CRestriction:
     valid: Optional[m.Validity]
     window: "Window"
     dated: bool = False  # some party scope holds a class member only on some dates (issue 12)
+    # issue 13: provenance; None when the restriction binds whatever the data's provenance
+    received_under: Optional[frozenset] = None  # gateway keys
+    held_for: Optional[frozenset] = None  # function keys
 
     @property
     def id(self) -> str:
         return self.model.id.text
+
+    @property
+    def by_provenance(self) -> bool:
+        return self.received_under is not None or self.held_for is not None
 
     @property
     def is_one_way(self) -> bool:
@@ -78,6 +88,7 @@ class CAgreement:
     gateway: str  # key of the gateway it relies on
     valid: Optional[m.Validity]
     hypothetical: bool = False  # made up by a what-if (a fix being verified), never from the bundle
+    conditions: frozenset = frozenset()  # issue 13: condition keys a flow under it needs the question to give
 
     @property
     def id(self) -> str:
@@ -214,6 +225,16 @@ class CompiledPolicy:
         self.purposes: dict[str, m.Purpose] = dict(c.purposes)
         self.statutes: dict[str, m.Statute] = dict(c.statutes)
         self.tests: tuple[m.PolicyTest, ...] = tuple(c.tests)
+        self.conditions: dict[str, m.ConditionDecl] = dict(c.conditions)  # issue 13
+        # issue 13: the functions each organisation holds data for (its own and those of the bodies it is part of)
+        own = {k: frozenset(f.key for f in o.functions) for k, o in self.orgs.items()}
+        self.functions: dict[str, frozenset[str]] = {
+            k: frozenset().union(*(own.get(a, frozenset()) for a in self.org_tree.ancestors.get(k, (k,))))
+            for k in self.orgs}
+        self.function_names: dict[str, str] = {}
+        for k in sorted(self.orgs):
+            for f in self.orgs[k].functions:
+                self.function_names.setdefault(f.key, f.text)
 
         # Titles as names a person may type ("Adult Learning Inspectorate" for ALI), when a title is unique
         # among its kind; ids and aliases always win over titles.
@@ -272,7 +293,8 @@ class CompiledPolicy:
                 data=data_in(g.data), purposes=purposes_in(g.purposes),
                 requires_agreement=g.requires_agreement, overrides=frozenset(n.key for n in g.overrides),
                 valid=g.valid, window=rule_window(self.statutes.get(g.statute.id.key) if g.statute else None, g.valid,
-                                                 g.statute.provision if g.statute else None))
+                                                 g.statute.provision if g.statute else None),
+                conditions=frozenset(n.key for n in g.conditions), implied=g.power == "implied")
         self.restrictions: dict[str, CRestriction] = {}
         for k, r in sorted(c.restrictions.items()):
             self.restrictions[k] = CRestriction(
@@ -285,7 +307,9 @@ class CompiledPolicy:
                     (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
                 valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid,
-                                                 r.statute.provision if r.statute else None))
+                                                 r.statute.provision if r.statute else None),
+                received_under=frozenset(n.key for n in r.received_under) if r.received_under else None,
+                held_for=frozenset(n.key for n in r.held_for) if r.held_for else None)
         for k, cr in list(self.restrictions.items()):
             if any(getattr(s, "dated", None) for s in (cr.one_way,) + tuple(x for pair in cr.forbids for x in pair)):
                 self.restrictions[k] = replace(cr, dated=True)
@@ -296,7 +320,8 @@ class CompiledPolicy:
                 dirs.append((dirs[0][1], dirs[0][0]))
             self.agreements[k] = CAgreement(
                 key=k, model=a, directions=tuple(dirs), data=data_in(a.data), purposes=purposes_in(a.purposes),
-                gateway=a.under.key if a.under else "", valid=a.valid)
+                gateway=a.under.key if a.under else "", valid=a.valid,
+                conditions=frozenset(n.key for n in a.conditions))
 
         # Indexes: every rule under each organisation its source scope reaches, so a question looks at one
         # bucket (plus the rules open to any source).
@@ -319,6 +344,16 @@ class CompiledPolicy:
         self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+        # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
+        self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
+        # issue 13: the data-protection regimes of the register, by start, and each condition id's regime
+        self.regimes: tuple[m.Regime, ...] = tuple(c.bundle.register.regimes)
+        self.regime_conditions: dict[str, tuple[m.Regime, m.RegimeCondition, str]] = {}
+        for regime in self.regimes:
+            for cond in regime.lawful_bases:
+                self.regime_conditions.setdefault(cond.id.lower(), (regime, cond, "lawful-basis"))
+            for cond in regime.special:
+                self.regime_conditions.setdefault(cond.id.lower(), (regime, cond, "special-category"))
 
         # Whether any party scope holds a class member only on some dates: candidates then say which rules
         # reach a pair only so (`Candidates.conditional`), and the evaluator decides them on the date.
@@ -471,6 +506,33 @@ class CompiledPolicy:
         cited = getattr(self.gateways.get(k) or self.restrictions.get(k), "statute", None)
         suggestions = [cited.id] if cited is not None else did_you_mean(name, [s.id for s in self.statutes.values()])
         raise UnknownNameError("statute", name, suggestions)
+
+    def condition_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.conditions:
+            return k
+        raise UnknownNameError("condition", name, did_you_mean(name, [c.id.text for c in self.conditions.values()]))
+
+    def condition_name(self, key: str) -> str:
+        return self.conditions[key].id.text
+
+    def regime_on(self, day: dt.date) -> Optional[m.Regime]:
+        """The data-protection regime in force on `day`: the latest to have started, unless it has ended."""
+        return m.regime_on(self.regimes, day)
+
+    def gateway_key(self, name: str) -> str:
+        k = name.lower()
+        if k in self.gateways:
+            return k
+        raise UnknownNameError("gateway", name, did_you_mean(name, [g.id for g in self.gateways.values()]))
+
+    def function_key(self, organisation: str, name: str) -> str:
+        """A function of `organisation` (a key): its own or one it inherits from a body it is part of."""
+        k = name.lower()
+        if k in self.functions.get(organisation, ()):
+            return k
+        mine = sorted(self.function_names[f] for f in self.functions.get(organisation, ()))
+        raise UnknownNameError(f"function of `{self.org_name(organisation)}`", name, did_you_mean(name, mine) or mine)
 
     def rule(self, name: str):
         """The gateway, restriction or agreement with this id (case-insensitive), or None."""

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from engine.base.source import Span
-from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, ConditionDict, ConsiderationDict,
-                                    DecisionDict, FixDict, HopDict, ProvisionDatesDict, RuleDict, RouteDict,
-                                    TransferDict, Verdict)
+from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, ConditionDict, ConditionUseDict,
+                                    ConsiderationDict, DecisionDict, FixDict, HopDict, ProvisionDatesDict,
+                                    RegimeConditionDict, RegimeDict, RuleDict, RouteDict, TransferDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -46,10 +46,16 @@ class Block:
     one_way: bool
     overridden_by: Optional[str] = None
     span: Optional[Span] = None  # the clause that caught the flow (`one-way …` / `forbids …`)
+    # issue 13: for a bar that binds by provenance, the readings under which it binds: gateways the data may
+    # have been received under, functions it may be held for
+    received_under: tuple[str, ...] = ()
+    held_for: tuple[str, ...] = ()
 
     def to_dict(self) -> BlockDict:
         return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
-                "span": self.span.to_dict() if self.span else None}
+                "span": self.span.to_dict() if self.span else None,
+                "provenance": {"received_under": list(self.received_under), "held_for": list(self.held_for)}
+                if self.received_under or self.held_for else None}
 
 
 def plain_value(value: Any) -> Any:
@@ -93,8 +99,44 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class ConditionUse:
+    """A declared condition (`condition ID "title"`) a rule needs: relied on by an ALLOW (the question gave it),
+    or missing on a DENY. `kind` and `rule` say which rule needs it (a gateway's or agreement's `requires`, a
+    restriction's `except … when`)."""
+
+    id: str
+    title: str
+    kind: str  # gateway | agreement | restriction
+    rule: str
+    span: Optional[Span]
+
+    def to_dict(self) -> ConditionUseDict:
+        return {"id": self.id, "title": self.title, "kind": self.kind, "rule": self.rule,
+                "span": self.span.to_dict() if self.span else None}
+
+
+@dataclass(frozen=True)
+class RegimeView:
+    """The data-protection regime of a question's date and the basis relied on shown in it (issue 13).
+    `lawful_basis` / `special_category`: (as recorded, the regime's condition id or None, its title or None)."""
+
+    id: str
+    title: str
+    lawful_basis: Optional[tuple[str, Optional[str], Optional[str]]] = None
+    special_category: Optional[tuple[str, Optional[str], Optional[str]]] = None
+
+    def to_dict(self) -> RegimeDict:
+        def cond(c: Optional[tuple[str, Optional[str], Optional[str]]]) -> Optional[RegimeConditionDict]:
+            return None if c is None else {"recorded": c[0], "id": c[1], "title": c[2]}
+
+        return {"id": self.id, "title": self.title, "lawful_basis": cond(self.lawful_basis),
+                "special_category": cond(self.special_category)}
+
+
+@dataclass(frozen=True)
 class Fix:
     kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data | other-purpose
+    #           | given-conditions (issue 13)
     description: str
     statute: Optional[str] = None
     gateway: Optional[str] = None
@@ -140,11 +182,20 @@ class Hop:
     statute: Optional[str] = None
     gateway_at: Optional[str] = None  # file:line:col
     agreement_at: Optional[str] = None
+    # issue 13: what this hop carries (a chain may change them), the clauses that allowed a change from the
+    # previous hop, and the gateway the source received the data under (None for the first hop: the question's)
+    data: Optional[str] = None
+    purpose: Optional[str] = None
+    changed_by: Optional[str] = None
+    received_under: Optional[str] = None
+    power: str = "express"  # the strength of the hop's gateway: "implied" for `power implied`
 
     def to_dict(self) -> HopDict:
         return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
                 "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
-                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at}
+                "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at,
+                "data": self.data, "purpose": self.purpose, "changed_by": self.changed_by,
+                "received_under": self.received_under, "power": self.power}
 
 
 @dataclass(frozen=True)
@@ -232,6 +283,17 @@ class Decision:
     classes: tuple[ClassMatch, ...] = ()  # the classes through which the basis's or a block's parties matched
     # allowed within one legal person: the `part-of` chain from the part up to the body (no gateway needed)
     same_body: tuple[str, ...] = ()
+    # issue 13
+    given: tuple[str, ...] = ()  # conditions the question asserted
+    express_only: bool = False  # the question treated implied powers as absent
+    conditions_relied_on: tuple[ConditionUse, ...] = ()  # on an ALLOW: every given condition it rests on
+    conditions_missing: tuple[ConditionUse, ...] = ()  # on a DENY: conditions candidates needed, not given
+    power: Optional[str] = None  # on an ALLOW: "express", or "implied" when it rests only on implied powers
+    received_under: Optional[str] = None  # the provenance the question stated: a gateway, …
+    own_data: bool = False  # … or the source's own data
+    held_for: Optional[str] = None  # the function the source holds it for
+    provenance: str = ""  # the provenance the decision assumed, in words
+    regime: Optional[RegimeView] = None  # the data-protection regime of the date, the basis shown in it
 
     @property
     def allowed(self) -> bool:
@@ -254,7 +316,9 @@ class Decision:
             "verdict": self.verdict,
             "headline": self.headline,
             "question": {"source": self.source, "recipient": self.recipient, "data": self.data,
-                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume)},
+                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume),
+                         "given": list(self.given), "express_only": self.express_only,
+                         "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for},
             "sensitivity": list(self.sensitivity),
             "basis": self.basis.to_dict() if self.basis else None,
             "blocks": [b.to_dict() for b in self.blocks],
@@ -267,6 +331,11 @@ class Decision:
             "classes": [c.to_dict() for c in self.classes],
             "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
                                                           "chain": list(self.same_body)},
+            "conditions_relied_on": [c.to_dict() for c in self.conditions_relied_on],
+            "conditions_missing": [c.to_dict() for c in self.conditions_missing],
+            "power": self.power,
+            "provenance": {"stated": self.received_under is not None or self.own_data, "assumed": self.provenance},
+            "regime": self.regime.to_dict() if self.regime else None,
         }
 
 

@@ -45,6 +45,12 @@ class Why(str, Enum):
     NOT_A_MEMBER = "not-a-member"  # args: organisation, class, start, end (the membership's window)
     # issue 12: within one legal person
     WITHIN_BODY = "within-body"  # args: part, body (a restriction that bars disclosures between bodies only)
+    # issue 13
+    CONDITION_NOT_GIVEN = "condition-not-given"  # args: conditions (ids), titles
+    IMPLIED_POWER_EXCLUDED = "implied-power-excluded"  # the question asked for express powers only
+    BASIS_WRONG_REGIME = "basis-wrong-regime"  # args: basis, regime (recorded), now (the regime of the date)
+    RECEIVED_ONWARD = "received-onward"  # args: gateway, onward, test (closed | to | only-for | purpose | data |
+    #                                      recipient | as-discloser), discloser
 
 
 STATUTE_REASONS = frozenset({Why.NO_STATUTE, Why.STATUTE_PROPOSED, Why.STATUTE_NOT_COMMENCED, Why.STATUTE_REPEALED,

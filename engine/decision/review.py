@@ -38,7 +38,7 @@ class Delta:
 class RuleChange:
     """One rule (or statute, or hierarchy node) that differs between the two sides."""
 
-    kind: str  # gateway | restriction | agreement | statute | organisation | data | purpose
+    kind: str  # gateway | restriction | agreement | statute | organisation | data | purpose | regime (issue 13)
     action: str  # added | removed | changed
     id: str
     title: str

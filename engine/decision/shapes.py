@@ -53,6 +53,11 @@ class QuestionDict(TypedDict):
     purpose: str
     on: str
     assume: list[str]
+    given: list[str]
+    express_only: bool
+    received_under: Optional[str]
+    own_data: bool
+    held_for: Optional[str]
 
 
 class BasisDict(TypedDict):
@@ -64,11 +69,35 @@ class BasisDict(TypedDict):
     onward: str
 
 
+class ReadingsDict(TypedDict):
+    received_under: list[str]
+    held_for: list[str]
+
+
 class BlockDict(TypedDict):
     restriction: RuleDict
     one_way: bool
     overridden_by: Optional[str]
     span: Optional[SpanDict]
+    provenance: Optional[ReadingsDict]
+
+
+class RegimeConditionDict(TypedDict):
+    recorded: str
+    id: Optional[str]
+    title: Optional[str]
+
+
+class RegimeDict(TypedDict):
+    id: str
+    title: str
+    lawful_basis: Optional[RegimeConditionDict]
+    special_category: Optional[RegimeConditionDict]
+
+
+class ProvenanceDict(TypedDict):
+    stated: bool
+    assumed: str
 
 
 class ConsiderationDict(TypedDict):
@@ -84,6 +113,14 @@ class ConsiderationDict(TypedDict):
 class ConditionDict(TypedDict):
     text: str
     agreement: str
+    span: Optional[SpanDict]
+
+
+class ConditionUseDict(TypedDict):
+    id: str
+    title: str
+    kind: str
+    rule: str
     span: Optional[SpanDict]
 
 
@@ -111,6 +148,11 @@ class HopDict(TypedDict):
     statute: Optional[str]
     gateway_at: Optional[str]
     agreement_at: Optional[str]
+    data: Optional[str]
+    purpose: Optional[str]
+    changed_by: Optional[str]
+    received_under: Optional[str]
+    power: str
 
 
 class RouteDict(TypedDict):
@@ -165,3 +207,8 @@ class DecisionDict(TypedDict):
     renamed: list[RenamedDict]
     classes: list[ClassMatchDict]
     same_body: Optional[SameBodyDict]
+    conditions_relied_on: list[ConditionUseDict]
+    conditions_missing: list[ConditionUseDict]
+    power: Optional[str]
+    provenance: ProvenanceDict
+    regime: Optional[RegimeDict]

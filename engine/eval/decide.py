@@ -16,7 +16,7 @@ the explained outcome for `Policy.decide` (`explain`), so no two callers can dis
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional
 
 from engine.syntax import model as m
@@ -25,11 +25,14 @@ from engine.base.source import Span
 from engine.decision.answer import RuleRef
 from engine.decision.shapes import ProvisionDatesDict
 from engine.decision.reasons import STATUTE_REASONS, Why
-from engine.eval.rules import (agreement_covers, in_force, names_internal_flow, org_absent, pair_via, party_miss,
-                               restriction_check, same_body, sensitivity_gap, valid_on, window_args)
+from engine.eval.rules import (ANY_READING, agreement_covers, conditions_unmet, in_force, names_internal_flow,
+                               org_absent, pair_via, party_miss, power_excluded, provenance_binds, received_onward,
+                               restriction_check, same_body, sensitivity_gap, valid_on, when_keys, window_args)
+from engine.errors import RequestError
 
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Question:
     """A question with every name resolved to its key."""
 
@@ -39,13 +42,27 @@ class Question:
     purpose: str
     on: dt.date
     assume: frozenset = frozenset()
+    # issue 13
+    given: frozenset = frozenset()  # condition keys the question asserts (`--given`)
+    express_only: bool = False  # implied powers count as absent (`--express-only`)
+    # provenance: where the source got the data (None and not own_data: every provenance it could hold it under)
+    received_under: Optional[str] = None  # gateway key (`--received-under`)
+    own_data: bool = False  # the source's own data, received under no gateway (`--own-data`)
+    held_for: Optional[str] = None  # the function of the source it holds the data for (`--held-for`)
+    received_from: Optional[str] = None  # who disclosed it under `received_under` (routes know; as-discloser)
+
+    @property
+    def provenance_stated(self) -> bool:
+        return self.received_under is not None or self.own_data
 
 
 NO_ASSUMPTIONS: frozenset = frozenset()  # shared by every question that assumes nothing
 
 
 def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date],
-              assume: Iterable[str]) -> Question:
+              assume: Iterable[str], given: Iterable[str] = (), express_only: bool = False,
+              received_under: Optional[str] = None, own_data: bool = False, held_for: Optional[str] = None
+              ) -> Question:
     """Resolve names (case-insensitive, aliases) or raise UnknownNameError with suggestions.
 
     Arguments of the wrong type raise TypeError saying which (a string `assume` would otherwise be read as
@@ -61,9 +78,23 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError(f"`on` must be a datetime.date, not {type(on).__name__}")
     if isinstance(assume, (str, bytes)):
         raise TypeError("`assume` must be a list of statute ids, not a single string")
-    return Question(policy.org_key(source), policy.org_key(recipient), policy.data_key(data),
-                    policy.purpose_key(purpose), on or dt.date.today(),
-                    frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
+    src = policy.org_key(source)
+    q = Question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
+                 on or dt.date.today(), frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
+    if not (given or express_only or received_under is not None or own_data or held_for is not None):
+        return q  # the common question: the fields of issue 13 keep their defaults (and cost nothing)
+    if isinstance(given, (str, bytes)):
+        raise TypeError("`given` must be a list of condition ids, not a single string")
+    for what, named in (("received_under", received_under), ("held_for", held_for)):
+        if named is not None and not isinstance(named, str):
+            raise TypeError(f"`{what}` must be a name (str), not {type(named).__name__}")
+    if received_under is not None and own_data:
+        raise RequestError("bad-usage", "the data cannot be both received under a gateway and the source's own",
+                           "give --received-under GATEWAY or --own-data, not both")
+    return replace(
+        q, given=frozenset(policy.condition_key(c) for c in given), express_only=bool(express_only),
+        received_under=policy.gateway_key(received_under) if received_under is not None else None,
+        own_data=bool(own_data), held_for=policy.function_key(src, held_for) if held_for is not None else None)
 
 
 # ---- the evaluation ---------------------------------------------------------------------------------
@@ -94,6 +125,14 @@ class Outcome:
     via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     # allowed within one legal person: the `part-of` chain from the part up to the body (issue 12)
     same_body: Optional[tuple[str, ...]] = None
+    # issue 13: conditions the candidates needed and the question did not give ((kind, key, conditions, span)),
+    # and the exceptions that lifted a restriction only because the question gave their conditions
+    unmet: list[tuple[str, str, frozenset, Optional[Span]]] = field(default_factory=list)
+    excepted: list[tuple[CRestriction, m.Exception_]] = field(default_factory=list)
+    # issue 13: the readings of provenance under which each firing provenance-bound restriction binds, and the
+    # onward clause of the gateway the data was received under, when it bars the flow
+    readings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    onward_bar: "Optional[Considered]" = None
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -147,10 +186,20 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
     # still reports every bar the flow meets (the verdict is DENY either way).
     cand = policy.candidates(q.source, q.recipient)
     for r in cand.restrictions:
-        fires, why, exc = restriction_check(policy, r, q.source, q.recipient, data, purpose, on, assume)
+        readings = ANY_READING if not r.by_provenance else provenance_binds(
+            policy, r, q.source, data, on, assume, q.received_under, q.own_data, q.held_for)
+        if not readings:
+            continue  # it binds data of another provenance than any this question leaves open
+        fires, why, exc = restriction_check(policy, r, q.source, q.recipient, data, purpose, on, assume, q.given)
         if fires:
             out.firing.append(r)
-        elif why is not None and note:
+            if r.by_provenance:
+                out.readings[r.key] = readings
+            if why is Why.CONDITION_NOT_GIVEN and exc is not None:
+                out.unmet.append(("restriction", r.key, conditions_unmet(when_keys(exc), q.given), exc.span))
+        elif why is Why.EXCEPTION and exc is not None and exc.when:
+            out.excepted.append((r, exc))
+        if not fires and why is not None and note:
             if why is Why.EXCEPTION and exc is not None:
                 note(Considered("restriction", r.key, why, {"at": exc.span}, exc.span))
             else:
@@ -171,6 +220,19 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             out.firing, out.allowed, out.same_body = [], True, chain
             return out
         out.firing = barring
+    # 1b. data received under a gateway carries that gateway's onward clause (issue 13)
+    if q.received_under is not None:
+        bar = received_onward(policy, q.received_under, q.received_from, q.source, q.recipient, data, purpose,
+                              lambda d, r: d != r and allowed(policy, replace(q, source=d, recipient=r,
+                                                                              received_under=None, own_data=False,
+                                                                              held_for=None, received_from=None)))
+        if bar is not None:
+            g = policy.gateways[q.received_under]
+            out.onward_bar = Considered("gateway", g.key, Why.RECEIVED_ONWARD, bar, clause_span(g.model, "onward"))
+            if note:
+                note(out.onward_bar)
+            if first_only:
+                return out
 
     # 2–4. gateways, agreements, lawful basis
     extra_by_gateway: dict[str, list[CAgreement]] = {}
@@ -203,6 +265,18 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if note:
                 note(_rule_miss("gateway", g, why, policy, on))
             continue
+        why = power_excluded(g, q.express_only) if g.implied else None
+        if why is not None:
+            if note:
+                note(Considered("gateway", g.key, why, {}, clause_span(g.model, "power")))
+            continue
+        unmet = conditions_unmet(g.conditions, q.given) if g.conditions else None
+        if unmet:
+            span = clause_span(g.model, "requires condition")
+            out.unmet.append(("gateway", g.key, unmet, span))
+            if note:
+                note(Considered("gateway", g.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+            continue
         in_force_agreements: list[Optional[CAgreement]] = []
         a_via: dict[str, tuple[str, ...]] = {}
         for a in covering + extra_by_gateway.get(g.key, []):
@@ -233,6 +307,13 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                     note(Considered("agreement", a.key, why, window_args(why, None, a.valid, policy),
                                     clause_span(a.model, "valid")))
                 continue
+            unmet = conditions_unmet(a.conditions, q.given) if a.conditions else None
+            if unmet:
+                span = clause_span(a.model, "requires condition")
+                out.unmet.append(("agreement", a.key, unmet, span))
+                if note:
+                    note(Considered("agreement", a.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+                continue
             in_force_agreements.append(a)
         if g.requires_agreement and not in_force_agreements:
             if note:
@@ -240,12 +321,13 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             continue
         usable: list[Optional[CAgreement]] = []
         for option in (in_force_agreements or [None]):
-            gap = sensitivity_gap(policy, data, g, option)
+            gap = sensitivity_gap(policy, data, g, option, on)
             if gap is not None:
                 if note:
                     where = (("agreement", option.key, option.model.span) if option is not None
                              else ("gateway", g.key, g.model.span))
-                    note(Considered(where[0], where[1], gap, {}, where[2]))
+                    args = regime_args(policy, g, option, on) if gap is Why.BASIS_WRONG_REGIME else {}
+                    note(Considered(where[0], where[1], gap, args, where[2]))
                 continue
             usable.append(option)
         if not usable:
@@ -267,8 +349,9 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             bases.append((g, option, lifted))
             ak = option.key if option else ""
             out.via[(g.key, ak)] = tuple(dict.fromkeys(g_via + a_via.get(ak, ())))
-    if bases:
-        bases.sort(key=lambda b: (bool(b[2]), b[0].key, b[1].key if b[1] else ""))
+    if bases and out.onward_bar is None:  # the received data may not go on: no basis helps
+        # preferred: lifting no restriction, then resting on an express power, then by ids
+        bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
         out.bases = [(b[0], b[1]) for b in bases]
         out.allowed = True
         out.basis = out.bases[0]
@@ -325,4 +408,24 @@ def provision_dates(p: Optional[m.Provision]) -> Optional[ProvisionDatesDict]:
             "windows": [{"commenced": w.commenced.isoformat(), "repealed": iso(w.repealed),
                          "commenced_by": w.commenced_by, "extent": w.extent} for w in p.periods() if p.windows]}
 
+
+def regime_args(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], on: dt.date) -> dict:
+    """What a wrong-regime reason says: the basis recorded, its regime, and the regime of the date."""
+    from engine.eval.rules import regime_gap
+
+    am, gm = (a.model if a else None), g.model
+    basis = am.lawful_basis if am and am.lawful_basis else gm.lawful_basis
+    for cited in (basis.text if basis else None, am.article9 if am and am.article9 else gm.article9):
+        if cited and regime_gap(policy, cited, on) is not None:
+            recorded = policy.regime_conditions[cited.lower()][0]
+            now = policy.regime_on(on)
+            return {"basis": cited, "regime": recorded.title, "now": now.title if now else None}
+    return {}
+
+
+def condition_args(policy: CompiledPolicy, keys: Iterable[str]) -> dict:
+    """The arguments of a condition reason: ids and titles, in id order."""
+    ordered = sorted(keys)
+    return {"conditions": [policy.condition_name(k) for k in ordered],
+            "titles": [policy.conditions[k].title for k in ordered]}
 

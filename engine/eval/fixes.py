@@ -18,6 +18,7 @@ from typing import Optional
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
+from engine.eval.rules import could_have_received
 from engine.decision.answer import Fix
 
 MAX_FIXES = 6
@@ -177,12 +178,71 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
             fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
 
+    # Conditions only a person can establish (issue 13): the flow decided again with them given.
+    fixes += _given_conditions(policy, q, out, ok)
+    # Where the data came from (issue 13), when a bar binds only under some readings of it.
+    fixes += _state_provenance(policy, q, out, ok)
+
     # Another purpose for which the same flow is lawful.
     others = [p for p in sorted(policy.purposes) if p != q.purpose and ok(replace(q, purpose=p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
-    order = {"renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
+    order = {"given-conditions": -1, "state-provenance": -1,
+             "renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
              "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]
+
+
+def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
+    """The smallest sets of conditions the candidates asked for that, given, make the flow lawful (each rule's
+    own set first, then all of them together), verified by deciding again; at most two."""
+    sets = sorted({frozenset(c) for _kind, _key, c, _span in out.unmet}, key=lambda c: (len(c), sorted(c)))
+    if len(sets) > 1:
+        sets.append(frozenset().union(*sets))
+    found: list[tuple[frozenset, Fix]] = []
+    for needed in sets:
+        if any(keys <= needed for keys, _ in found):
+            continue  # a smaller set already does it
+        if ok(replace(q, given=q.given | needed)):
+            keys = sorted(needed)
+            found.append((needed, Fix("given-conditions", "", args={
+                "conditions": [policy.condition_name(k) for k in keys],
+                "titles": [policy.conditions[k].title for k in keys]})))
+        if len(found) == 2:
+            break
+    return [f for _, f in found]
+
+
+def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
+    """When a bar that binds by provenance is what denies the flow, the statements of provenance that would
+    make it lawful (its own data; the function it holds it for; a gateway it received it under), fewest
+    statements first, each verified by deciding again; at most two."""
+    if not out.readings:
+        return []
+    functions = sorted(policy.functions.get(q.source, ())) if q.held_for is None else [q.held_for]
+    options: list[dict] = []
+    if not q.provenance_stated:
+        options.append({"own_data": True})
+    options += [{"held_for": f} for f in functions if q.held_for is None]
+    if not q.provenance_stated:
+        options += [{"own_data": True, "held_for": f} for f in functions if q.held_for is None]
+        options += [{"received_under": k} for k in sorted(policy.gateways)
+                    if could_have_received(policy, policy.gateways[k], q.source, q.data, q.on, q.assume)][:20]
+    found: list[Fix] = []
+    done: list[dict] = []
+    for option in options:
+        if any(d.items() <= option.items() for d in done):
+            continue  # a statement already offered suffices
+        if ok(replace(q, **option)):
+            done.append(option)
+            args = {"source": policy.org_name(q.source), **option}
+            if "held_for" in option:
+                args["held_for"] = policy.function_names[option["held_for"]]
+            if "received_under" in option:
+                args["received_under"] = policy.gateways[option["received_under"]].id
+            found.append(Fix("state-provenance", "", gateway=args.get("received_under"), args=args))
+            if len(found) == 2:
+                break
+    return found

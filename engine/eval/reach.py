@@ -129,6 +129,10 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
         # Only organisations with a path of lawful flows to the recipient can be a source; the onward clauses
         # are then checked route by route.
         near = nx.single_source_shortest_path_length(graph.reverse(copy=False), r, cutoff=max_hops)
+        if policy.provenance_matters:
+            # issue 13: a hop is decided for data of the provenance carried to it, so the graph of flows of
+            # unknown provenance bounds nothing: every organisation is tried, unpruned
+            near = {k: 0 for k in policy.orgs}
         for s in sorted(near, key=lambda k: policy.org_name(k).lower()):
             if s == r:
                 continue

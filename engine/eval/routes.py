@@ -66,6 +66,13 @@ class OnwardPermission:
     purposes: Optional[frozenset] = None
     disclosers: frozenset = frozenset()
     clauses: tuple[str, ...] = field(default=(), compare=False)
+    # issue 13: chains that change purpose or data. None: the next hop keeps the purpose (the data) received;
+    # a set: it may also change to these (`onward for P`, `onward lawful`; `onward as C`). Changes need every
+    # clause's leave, like every other limit.
+    change_purposes: Optional[frozenset] = None
+    change_data: Optional[frozenset] = None
+    lawful: bool = False  # `onward lawful`: any disclosure otherwise lawful
+    changes: tuple[str, ...] = field(default=(), compare=False)  # the clauses that allow a change
 
     @property
     def is_closed(self) -> bool:
@@ -80,18 +87,34 @@ class OnwardPermission:
                 return a
             return a & b
 
+        def change(a, b):  # a change needs both clauses' leave
+            return None if a is None or b is None else a & b
+
         return OnwardPermission(
             closed=self.closed or other.closed, recipients=both(self.recipients, other.recipients),
             purposes=both(self.purposes, other.purposes), disclosers=self.disclosers | other.disclosers,
-            clauses=tuple(dict.fromkeys(self.clauses + other.clauses)))
+            clauses=tuple(dict.fromkeys(self.clauses + other.clauses)),
+            change_purposes=change(self.change_purposes, other.change_purposes),
+            change_data=change(self.change_data, other.change_data), lawful=self.lawful and other.lawful,
+            changes=tuple(dict.fromkeys(self.changes + other.changes)))
 
-    def admits(self, recipient: str, purpose: str, discloser_could: Callable[[str, str], bool]) -> bool:
-        """May data held under this permission go on to `recipient` for `purpose`?"""
+    def admits(self, recipient: str, purpose: str, discloser_could: Callable[[str, str], bool],
+               received_for: Optional[str] = None, data: Optional[str] = None,
+               received: Optional[str] = None) -> bool:
+        """May data held under this permission go on to `recipient` for `purpose`? With `received_for` (the
+        purpose it was received for) and `received` (the category received): as `data`, only where the clauses
+        allow the change."""
         if self.is_closed:
             return False
         if self.recipients is not None and recipient not in self.recipients:
             return False
         if self.purposes is not None and purpose not in self.purposes:
+            return False
+        if received_for is not None and purpose != received_for and (
+                self.change_purposes is None or purpose not in self.change_purposes):
+            return False
+        if received is not None and data is not None and data != received and (
+                self.change_data is None or data not in self.change_data):
             return False
         return all(d != recipient and discloser_could(d, recipient) for d in sorted(self.disclosers))
 
@@ -106,6 +129,12 @@ class OnwardPermission:
             parts.append("only-for " + ", ".join(_tops(policy.purpose_tree, self.purposes, policy.purpose_name)))
         if self.disclosers:
             parts.append("as-discloser")
+        if self.lawful:
+            parts.append("lawful")
+        elif self.change_purposes is not None:
+            parts.append("for " + ", ".join(_tops(policy.purpose_tree, self.change_purposes, policy.purpose_name)))
+        if self.change_data is not None:
+            parts.append("as " + ", ".join(_tops(policy.data_tree, self.change_data, policy.data_name)))
         return " and ".join(parts) if parts else "unrestricted"
 
 
@@ -129,6 +158,14 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
         return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
     if clause.kind == "as-discloser":
         return OnwardPermission(disclosers=frozenset({discloser}), clauses=tag)
+    if clause.kind == "for":  # issue 13: the next hop may be for these purposes
+        return OnwardPermission(change_purposes=policy.purpose_tree.expand(t.key for t in clause.targets),
+                                clauses=tag, changes=tag)
+    if clause.kind == "as":  # issue 13: what may travel on is the transformed category
+        return OnwardPermission(change_data=policy.data_tree.expand(t.key for t in clause.targets), clauses=tag,
+                                changes=tag)
+    if clause.kind == "lawful":  # issue 13: any disclosure otherwise lawful, for any purpose
+        return OnwardPermission(change_purposes=frozenset(policy.purposes), lawful=True, clauses=tag, changes=tag)
     return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))  # fail closed
 
 
@@ -158,6 +195,8 @@ class Edge:
     gateway: CGateway
     agreement: Optional[CAgreement]
     onward: OnwardPermission
+    data: str = ""  # issue 13: the data and purpose of this disclosure (a chain may change them)
+    purpose: str = ""
 
 
 def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose: str) -> set[str]:
@@ -198,6 +237,42 @@ class FlowGraph:
         self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
+        self._after: dict[object, "FlowGraph"] = {"root": self}  # the family of graphs (`after`, `at`), shared
+        self._root = q  # the question the family of graphs (`after`, `at`) was made for
+
+    def at(self, prev: Optional[Edge], data: str, purpose: str) -> "FlowGraph":
+        """`after(prev)` for another data category and purpose (a chain that changes them, issue 13)."""
+        base = self.after(prev)
+        if (data, purpose) == (base.q.data, base.q.purpose):
+            return base
+        key = ("at", id(base), data, purpose)
+        hit = self._after.get(key)
+        if hit is None:
+            hit = FlowGraph(self.policy, replace(base.q, data=data, purpose=purpose))
+            hit._after, hit._root = self._after, self._root
+            self._after[key] = hit
+        return hit
+
+    def after(self, prev: Optional[Edge]) -> "FlowGraph":
+        """The lawful flows of data that arrived by `prev` (None: the source's own hop, with the question's
+        provenance). A hop carries its provenance to the next (issue 13): the next disclosure is decided for
+        data received under prev's gateway from prev's source, so bars that bind by provenance and that
+        gateway's onward clause apply. Where no bar binds by provenance the onward clauses are all that
+        provenance changes, and the carried permission of the search already holds them: one graph then
+        serves every later hop."""
+        if prev is None:
+            root = self._after.get("root")
+            return root if root is not None else self
+        key: object = (prev.gateway.key, prev.source) if self.policy.provenance_matters else None
+        hit = self._after.get(key)
+        if hit is None:
+            cleared = replace(self._root, received_under=None, own_data=False, held_for=None, received_from=None)
+            if key is not None:
+                cleared = replace(cleared, received_under=prev.gateway.key, received_from=prev.source)
+            hit = FlowGraph(self.policy, cleared)
+            hit._after, hit._root = self._after, self._root
+            self._after[key] = hit
+        return hit
 
     def out_edges(self, x: str) -> list[Edge]:
         """Every lawful direct flow out of x, by recipient name then basis order (as `decide` prefers)."""
@@ -217,7 +292,7 @@ class FlowGraph:
                 for g, a in (out.bases if out.allowed else []):
                     self._nodes.setdefault(y, None)
                     succ.setdefault(y, {})[f"{g.key}/{a.key if a else ''}"] = Edge(
-                        x, y, g, a, onward_permission(self.policy, g, a, x))
+                        x, y, g, a, onward_permission(self.policy, g, a, x), self.q.data, self.q.purpose)
         self._out[x] = [e for keyed in self._succ.get(x, {}).values() for e in keyed.values()]
         return self._out[x]
 
@@ -246,8 +321,9 @@ class FlowGraph:
         if key not in self._could:
             from engine.eval.decide import allowed
 
-            self._could[key] = discloser != recipient and allowed(
-                self.policy, replace(self.q, source=discloser, recipient=recipient))
+            self._could[key] = discloser != recipient and discloser in self.policy.orgs and allowed(
+                self.policy, replace(self.q, source=discloser, recipient=recipient, received_under=None,
+                                     own_data=False, held_for=None, received_from=None))
         return self._could[key]
 
 
@@ -265,7 +341,7 @@ class Search:
 
 
 def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] = None,
-           to_target: Optional[dict[str, int]] = None) -> Search:
+           to_target: Optional[dict[str, int]] = None, chains: bool = False) -> Search:
     """Every lawful route from `source` (to `target`, or to anyone) of at most max_hops hops, shortest first.
 
     A route may be extended from X to Y only when Y is not already on it (nor part of, or the body of, the
@@ -273,10 +349,18 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     and the permission the data carries into X (the intersection of every onward clause so far) admits Y
     for the question's purpose. `to_target` (hops from each organisation to the target in the lawful-flow
     graph, when known) prunes partial routes that could not reach the target within max_hops.
+
+    With `chains` (issue 13; a route question), only the final hop must carry the question's data and purpose:
+    earlier hops may carry others where the onward clauses allow the change (`onward for`, `as`, `lawful`),
+    drawn from `chain_candidates`. Without change clauses in the bundle that is the same search.
     """
     q = flows.q
+    final = (q.data, q.purpose)
+    data_c, purposes_c = chain_candidates(flows.policy, q.data, q.purpose) if chains else ([q.data], [q.purpose])
+    pairs = [(d, p) for d in data_c for p in purposes_c]  # the final pair first
     found: list[RawRoute] = []
     level = [RawRoute((source,), (), ())]
+    start = received_permission(flows.policy, q)  # the limits the source's data arrived with (issue 13)
     truncated = False
     held = 0
     tree = flows.policy.org_tree
@@ -286,31 +370,40 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
         seen: set = set()
         for partial in level:
             x = partial.nodes[-1]
-            carried = partial.carried[-1] if partial.carried else OPEN
+            carried = partial.carried[-1] if partial.carried else start
             if partial.carried and carried.is_closed:
                 continue
-            for e in flows.out_edges(x):
-                y = e.recipient
-                if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
-                    continue  # cannot reach the target in the hops left
-                if y in own_body or y in partial.nodes:
-                    continue  # no organisation twice, and never back into the source's own body
-                if partial.carried and not carried.admits(y, q.purpose, flows.could):
-                    continue
-                after = carried.meet(e.onward) if partial.carried else e.onward
-                key = (partial.nodes + (y,), after)
-                if key in seen:  # another basis with the same effect: keep the first (preferred) one
-                    continue
-                seen.add(key)
-                route = RawRoute(partial.nodes + (y,), partial.edges + (e,), partial.carried + (after,))
-                if target is None or y == target:
-                    found.append(route)
-                if y != target and depth < max_hops and not after.is_closed:
-                    nxt.append(route)
-                    held += 1
-                    if held > MAX_PARTIAL_ROUTES:
-                        truncated = True
-                        break
+            prev = partial.edges[-1] if partial.edges else None
+            for d, p in _next_pairs(pairs, prev, carried):
+                hop = flows.at(prev, d, p)
+                for e in hop.out_edges(x):
+                    y = e.recipient
+                    if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
+                        continue  # cannot reach the target in the hops left
+                    if y in own_body or y in partial.nodes:
+                        continue  # no organisation twice, and never back into the source's own body
+                    if partial.carried and not carried.admits(y, p, hop.could, prev.purpose if prev else None, d,
+                                                              prev.data if prev else None):
+                        continue
+                    after = carried.meet(e.onward) if partial.carried or start is not OPEN else e.onward
+                    if (d != final[0] and after.change_data is None) or \
+                            (p != final[1] and after.change_purposes is None):
+                        continue  # other data or purpose than asked, and no clause left that could change it back
+                    key = (partial.nodes + (y,), after, d, p)
+                    if key in seen:  # another basis with the same effect: keep the first (preferred) one
+                        continue
+                    seen.add(key)
+                    route = RawRoute(partial.nodes + (y,), partial.edges + (e,), partial.carried + (after,))
+                    if target is None or (y == target and (d, p) == final):
+                        found.append(route)
+                    if y != target and depth < max_hops and not after.is_closed:
+                        nxt.append(route)
+                        held += 1
+                        if held > MAX_PARTIAL_ROUTES:
+                            truncated = True
+                            break
+                if truncated:
+                    break
             if truncated:
                 break
         level = nxt
@@ -319,20 +412,82 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     return Search(found, truncated)
 
 
+def _next_pairs(pairs: list[tuple[str, str]], prev: Optional[Edge], carried: OnwardPermission
+                ) -> list[tuple[str, str]]:
+    """The (data, purpose) the next hop may carry: any candidate for the source's own first hop; after a hop,
+    what it carried, or a change its onward clauses allow."""
+    if prev is None or len(pairs) == 1:
+        return pairs
+    same = (prev.data, prev.purpose)
+    return [same] + [(d, p) for d, p in pairs if (d, p) != same
+                     and (d == prev.data or (carried.change_data is not None and d in carried.change_data))
+                     and (p == prev.purpose or (carried.change_purposes is not None and p in carried.change_purposes))]
+
+
+MAX_CHAIN_CANDIDATES = 6
+
+
+def chain_candidates(policy: CompiledPolicy, data: str, purpose: str) -> tuple[list[str], list[str]]:
+    """The data categories and purposes a route to (data, purpose) may carry at its earlier hops: the asked
+    ones, then, as declared, those a gateway's `onward for` / `lawful` (purposes) or `onward as` (data) could
+    change into one already found (so chains of changes are found too); at most MAX_CHAIN_CANDIDATES each."""
+    def close(first: str, kinds: tuple[str, ...], scope, names) -> list[str]:
+        found = [first]
+        grew = True
+        while grew and len(found) < MAX_CHAIN_CANDIDATES:
+            grew = False
+            for g in policy.gateways.values():
+                o = g.model.onward
+                if o is None or o.kind not in kinds:
+                    continue
+                into = frozenset(policy.purposes) if o.kind == "lawful" else scope(o.targets)
+                if not into.intersection(found):
+                    continue
+                for n in names(g.model):
+                    if n.key not in found and len(found) < MAX_CHAIN_CANDIDATES:
+                        found.append(n.key)
+                        grew = True
+        return found
+
+    return (close(data, ("as",), lambda t: policy.data_tree.expand(n.key for n in t), lambda gm: gm.data),
+            close(purpose, ("for", "lawful"), lambda t: policy.purpose_tree.expand(n.key for n in t),
+                  lambda gm: gm.purposes))
+
+
+def received_permission(policy: CompiledPolicy, q: "Question") -> OnwardPermission:
+    """What the source's data carries before the first hop: the onward clause of the gateway the question says
+    it was received under (issue 13; the direct decision of that hop applies it too), else nothing."""
+    if q.received_under is None:
+        return OPEN
+    g = policy.gateways[q.received_under]
+    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}")
+
+
 def _location(span) -> Optional[str]:
     return str(span) if span and span.file else None
 
 
 def to_route(policy: CompiledPolicy, raw: RawRoute) -> Route:
-    hops = []
+    hops: list[Hop] = []
+    prev: Optional[Edge] = None
     for e, carried in zip(raw.edges, raw.carried):
         g, a = e.gateway, e.agreement
         statute = None
         if g.statute is not None:
             statute = g.statute.title + (f", {g.provision}" if g.provision else "")
+        changed_by = None
+        if prev is not None and (e.data, e.purpose) != (prev.data, prev.purpose):
+            # issue 13: the clauses received so far that allowed the change of data or purpose
+            before = raw.carried[len(hops) - 1]
+            changed_by = "; ".join(before.changes) or None
         hops.append(Hop(policy.org_name(e.source), policy.org_name(e.recipient), g.id, a.id if a else None,
                         e.onward.describe(policy), carried.describe(policy), statute,
-                        _location(g.model.span), _location(a.model.span) if a and not a.hypothetical else None))
+                        _location(g.model.span), _location(a.model.span) if a and not a.hypothetical else None,
+                        data=policy.data_name(e.data) if e.data else None,
+                        purpose=policy.purpose_name(e.purpose) if e.purpose else None, changed_by=changed_by,
+                        received_under=prev.gateway.id if prev is not None else None,
+                        power="implied" if g.implied else "express"))
+        prev = e
     return Route(tuple(hops))
 
 
@@ -374,15 +529,18 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
     if max_hops < 2 or related(policy, q.source, q.recipient):
         return []
     flows = flows or FlowGraph(policy, q)
-    found = search(flows, q.source, max_hops, target=q.recipient)
+    found = search(flows, q.source, max_hops, target=q.recipient, chains=True)
     return group_routes(policy, (r for r in found.routes if len(r.edges) >= 2), limit)
 
 
 def routes(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-           assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> list[Route]:
+           assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT, given: Iterable[str] = (),
+           express_only: bool = False, received_under: Optional[str] = None, own_data: bool = False,
+           held_for: Optional[str] = None) -> list[Route]:
     """`CompiledPolicy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
     UnknownNameError for an unknown name and RequestError when max_hops is outside 1..8."""
     from engine.eval.decide import normalise
 
     check_max_hops(max_hops)
-    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume), max_hops)
+    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume, given, express_only,
+                                         received_under, own_data, held_for), max_hops)

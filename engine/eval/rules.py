@@ -94,10 +94,12 @@ def valid_on(valid: Optional[m.Validity], on: dt.date) -> Optional[Why]:
 # ---- rule 1: restrictions (deny overrides) -----------------------------------------------------------------
 
 def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, recipient: str, data: str,
-                      purpose: str, on: dt.date, assume: frozenset
+                      purpose: str, on: dt.date, assume: frozenset, given: frozenset = frozenset()
                       ) -> tuple[bool, Optional[Why], Optional[m.Exception_]]:
     """(fires, why it does not, the exception that covers the flow). `NO_MATCH` when the flow is outside
-    the restriction's parties, data or purposes (nothing to report)."""
+    the restriction's parties, data or purposes (nothing to report). An exception that would cover the flow
+    but for conditions the question does not give (`except … when C`) leaves the restriction firing, and is
+    returned with `CONDITION_NOT_GIVEN` (what would lift it)."""
     if r.data is not None and data not in r.data:
         return NO_MATCH
     if r.purposes is not None and purpose not in r.purposes:
@@ -112,6 +114,7 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
     if why is not None:
         return False, why, None
     anonymised = "anonymised" in policy.sensitivity[data]
+    wanting: Optional[m.Exception_] = None
     for anon_only, to, purposes, exc in r.exceptions:
         if anon_only and not anonymised:
             continue
@@ -119,8 +122,11 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
             continue
         if purposes is not None and purpose not in purposes:
             continue
+        if exc.when and conditions_unmet(when_keys(exc), given):
+            wanting = wanting or exc
+            continue
         return False, Why.EXCEPTION, exc
-    return FIRES
+    return FIRES if wanting is None else (True, Why.CONDITION_NOT_GIVEN, wanting)
 
 
 # ---- rules 2-4: a gateway, its agreement, the lawful basis ---------------------------------------------
@@ -129,9 +135,11 @@ def agreement_covers(a: CAgreement, source: str, recipient: str) -> bool:
     return any(source in s and recipient in d for s, d in a.directions)
 
 
-def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[CAgreement]) -> Optional[Why]:
+def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[CAgreement],
+                    on: Optional[dt.date] = None) -> Optional[Why]:
     """Personal data needs a lawful basis, special-category an article-9 condition, criminal-offence an
-    article-10 condition, recorded on the agreement or on the gateway."""
+    article-10 condition, recorded on the agreement or on the gateway; with `on`, a basis (or article-9
+    condition) that is a condition of a data-protection regime must hold in the regime of that date."""
     sens = policy.sensitivity[data]
     if not sens:
         return None
@@ -140,6 +148,12 @@ def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[
         return Why.NO_LAWFUL_BASIS
     if "special-category" in sens and not ((am and am.article9) or gm.article9):
         return Why.NO_ARTICLE_9
+    if on is not None and policy.regime_conditions:
+        basis = (am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) if "personal" in sens else None
+        article9 = (am.article9 if am and am.article9 else gm.article9) if "special-category" in sens else None
+        for cited in (basis.text if basis else None, article9):
+            if cited and regime_gap(policy, cited, on) is not None:
+                return Why.BASIS_WRONG_REGIME
     if "criminal-offence" in sens and not ((am and am.article10) or gm.article10):
         return Why.NO_ARTICLE_10
     return None
@@ -331,3 +345,137 @@ def names_internal_flow(policy: CompiledPolicy, r: CRestriction, source: str, re
                 and not tree.within(recipient, keys(parties.except_recipients)):
             return True
     return False
+# ---- issue 13: conditions the engine cannot see, and the strength of a power ----------------------------
+
+def when_keys(exc: m.Exception_) -> frozenset:
+    """The conditions an `except … when C, …` clause needs."""
+    return frozenset(n.key for n in exc.when)
+
+
+def conditions_unmet(needed: frozenset, given: frozenset) -> frozenset:
+    """What a rule needs that the question does not give: a fact only a person can establish is never presumed
+    (fail closed); `given` asserts it."""
+    return needed - given if needed else needed
+
+
+def power_excluded(g: CGateway, express_only: bool) -> Optional[Why]:
+    """`express_only`: a gateway resting on an implied power (`power implied`) counts as absent."""
+    return Why.IMPLIED_POWER_EXCLUDED if express_only and g.implied else None
+
+
+# ---- issue 13: provenance --------------------------------------------------------------------------------
+# Where the source got the data: received under a gateway, or its own data; and the functions it holds it for.
+# A question may say (`received_under`, `own_data`, `held_for`); otherwise every provenance the source could
+# hold the data under is a reading, and a bar that binds under any reading binds (fail closed).
+
+ANY_READING: tuple[tuple[str, str], ...] = (("any", ""),)  # a bar that binds whatever the provenance
+
+
+def could_have_received(policy: CompiledPolicy, g: CGateway, holder: str, data: str, on: dt.date,
+                        assume: frozenset) -> bool:
+    """Could `holder` hold this data having received it under gateway `g` by `on`? It is among g's recipients,
+    g delivers some of the data, and g was in force on some day up to `on` (a repealed gateway's data is still
+    held; a gateway not yet commenced, or proposed and not assumed, delivered nothing)."""
+    if not any(d is None or holder in d for _s, d in g.pairs):
+        return False
+    if data not in g.data and g.data.isdisjoint(policy.data_tree.descendants.get(data, (data,))):
+        return False
+    w = g.window
+    if w.no_statute:
+        return False
+    if w.statute_key not in assume and (w.proposed or (w.commenced is not None and on < w.commenced)):
+        return False
+    return w.valid_from is None or w.valid_from <= on
+
+
+def provenance_binds(policy: CompiledPolicy, r: CRestriction, holder: str, data: str, on: dt.date, assume: frozenset,
+                     received_under: Optional[str], own_data: bool, held_for: Optional[str]
+                     ) -> tuple[tuple[str, str], ...]:
+    """The readings under which restriction `r` binds the data at `holder`: ("received-under", gateway key) and
+    ("held-for", function key) pairs; () when no reading the question leaves open makes it bind. A restriction
+    that does not bind by provenance binds under any reading (`ANY_READING`)."""
+    if not r.by_provenance:
+        return ANY_READING
+    out: list[tuple[str, str]] = []
+    if r.received_under is not None:
+        if received_under is not None:
+            received = {received_under} & r.received_under
+        elif own_data:
+            received = set()
+        else:
+            received = {k for k in r.received_under if k in policy.gateways
+                        and could_have_received(policy, policy.gateways[k], holder, data, on, assume)}
+        if not received:
+            return ()
+        out += [("received-under", k) for k in sorted(received)]
+    if r.held_for is not None:
+        functions = {held_for} if held_for is not None else policy.functions.get(holder, frozenset())
+        held = r.held_for & functions
+        if not held:
+            return ()
+        out += [("held-for", k) for k in sorted(held)]
+    return tuple(out)
+
+
+def received_onward(policy: CompiledPolicy, received_under: str, received_from: Optional[str], holder: str,
+                    recipient: str, data: str, purpose: str, could) -> Optional[dict]:
+    """Data received under a gateway carries that gateway's onward clause: may `holder` pass it on to `recipient`
+    for `purpose`? None when it may; else the arguments of `Why.RECEIVED_ONWARD` (the gateway, its clause, and
+    which test failed). `could(discloser, recipient)` is the direct test of `as-discloser`; a discloser that is
+    not known cannot pass it (fail closed)."""
+    from engine.eval.routes import clause_permission
+
+    g = policy.gateways[received_under]
+    perm = clause_permission(policy, g.model.onward, received_from or "", f"gateway {g.id}")
+    args = {"gateway": g.id, "onward": perm.describe(policy),
+            "discloser": policy.org_name(received_from) if received_from else None}
+    if not any(d is None or holder in d for _s, d in g.pairs):
+        return {**args, "test": "recipient", "holder": policy.org_name(holder)}
+    if data not in g.data and (perm.change_data is None or data not in perm.change_data):  # `onward as C`
+        return {**args, "test": "data", "data": policy.data_name(data)}
+    if perm.is_closed:
+        return {**args, "test": "closed"}
+    if perm.recipients is not None and recipient not in perm.recipients:
+        return {**args, "test": "to"}
+    if perm.purposes is not None and purpose not in perm.purposes:
+        return {**args, "test": "only-for"}
+    if purpose not in g.purposes and (perm.change_purposes is None or purpose not in perm.change_purposes):
+        return {**args, "test": "purpose", "purpose": policy.purpose_name(purpose)}
+    if perm.disclosers and (received_from is None or not could(received_from, recipient)):
+        return {**args, "test": "as-discloser"}
+    return None
+
+
+# ---- issue 13: the data-protection regime of the date -------------------------------------------------------
+
+def in_regime(policy: CompiledPolicy, cited: str, on: dt.date
+              ) -> tuple[Optional[m.Regime], Optional[m.RegimeCondition]]:
+    """A recorded lawful basis (or article-9 condition) shown in the regime of `on`: (that regime, the
+    condition it is there), the condition None when it has none there. A regime-neutral word (`public-task`)
+    is the regime's condition with that `equivalent`; a condition of another regime, the one with its
+    `equivalent`."""
+    now = policy.regime_on(on)
+    if now is None:
+        return None, None
+    found = policy.regime_conditions.get(cited.lower())
+    if found is not None:
+        regime, cond, kind = found
+        if regime is now:
+            return now, cond
+        word = cond.equivalent
+        pool = now.lawful_bases if kind == "lawful-basis" else now.special
+    else:
+        word, pool = cited.lower(), now.lawful_bases
+    return now, next((c for c in pool if word is not None and c.equivalent == word), None)
+
+
+def regime_gap(policy: CompiledPolicy, cited: str, on: dt.date) -> Optional[Why]:
+    """A condition of one regime cited on a date another regime governs, with nothing it matches there: no
+    lawful basis on that date (fail closed). A regime-neutral word never has a gap."""
+    found = policy.regime_conditions.get(cited.lower())
+    if found is None:
+        return None
+    now, cond = in_regime(policy, cited, on)
+    if now is None or now is found[0] or cond is not None:
+        return None
+    return Why.BASIS_WRONG_REGIME

@@ -188,7 +188,28 @@ def decision_entry(decision: "Decision", bundle_hash: str) -> dict:
         "reason_ids": sorted(decision.reason_ids()),
         "headline": decision.headline,
         "bundle_hash": bundle_hash,
+        **_issue13(decision),
     }
+
+
+def _issue13(decision: "Decision") -> dict:
+    """What a decision rested on beyond its rules (issue 13), recorded only when there is something to say, so
+    the records of ordinary questions keep their shape: the conditions the question gave and the ALLOW relied
+    on, the implied power it rests on, the express-only reading."""
+    out: dict = {}
+    if decision.given:
+        out["given"] = list(decision.given)
+    if decision.conditions_relied_on:
+        out["conditions_relied_on"] = [{"id": c.id, "kind": c.kind, "rule": c.rule}
+                                       for c in decision.conditions_relied_on]
+    if decision.express_only:
+        out["express_only"] = True
+    if decision.power == "implied":
+        out["power"] = "implied"
+    if decision.received_under or decision.own_data or decision.held_for or any(
+            b.received_under or b.held_for for b in decision.blocks):
+        out["provenance"] = decision.provenance  # the provenance assumed, when it mattered or was stated
+    return out
 
 
 def _is_json(raw: bytes) -> bool:

@@ -54,7 +54,7 @@ from engine.bundle.files import list_bundle_files
 from engine.bundle.read import resolve_bundle
 from engine.policy.facade import Policy
 from engine.render.diagnostics import render
-from engine.errors import DiagnosticsError, ServiceError, UnknownNameError
+from engine.errors import DiagnosticsError, RequestError, ServiceError, UnknownNameError
 from engine.ops.transfers import bundle_digest
 
 log = logging.getLogger("lawful.serve")
@@ -269,6 +269,13 @@ class Question(BaseModel):
                                description="Proposed statutes to treat as in force.")
     fixes: bool = Field(True, description="On a DENY, find the nearest verified changes that would make it lawful.")
     routes: bool = Field(True, description="On a DENY, find lawful indirect routes.")
+    given: list[Name] = Field(default_factory=list, max_length=50,
+                              description="Declared conditions (facts only a person can establish) to treat as "
+                                          "established.")
+    express_only: bool = Field(False, description="Treat gateways resting on an implied power as absent.")
+    received_under: Optional[Name] = Field(None, description="The gateway the source received the data under.")
+    own_data: bool = Field(False, description="The data is the source's own, received under no gateway.")
+    held_for: Optional[Name] = Field(None, description="The function of the source it holds the data for.")
 
 
 class Batch(BaseModel):
@@ -302,6 +309,11 @@ class RoutesQuestion(BaseModel):
     on: Optional[Day] = None
     assume: list[Name] = Field(default_factory=list, max_length=20)
     max_hops: int = Field(4, ge=1, le=8)
+    given: list[Name] = Field(default_factory=list, max_length=50)
+    express_only: bool = False
+    received_under: Optional[Name] = None
+    own_data: bool = False
+    held_for: Optional[Name] = None
 
 
 class _Open(BaseModel):
@@ -352,6 +364,14 @@ class ConditionOut(_Open):
     span: Optional[SpanOut]
 
 
+class ConditionUseOut(_Open):
+    id: str
+    title: str
+    kind: str
+    rule: str
+    span: Optional[SpanOut]
+
+
 class FixOut(_Open):
     kind: str
     description: str
@@ -387,6 +407,11 @@ class QuestionOut(_Open):
     purpose: str
     on: str
     assume: list[str]
+    given: list[str] = Field(default_factory=list)
+    express_only: bool = False
+    received_under: Optional[str] = None
+    own_data: bool = False
+    held_for: Optional[str] = None
 
 
 class DecisionOut(_Open):
@@ -403,6 +428,17 @@ class DecisionOut(_Open):
     conditions: list[ConditionOut]
     fixes: list[FixOut]
     routes: list[RouteOut]
+    conditions_relied_on: list[ConditionUseOut] = Field(
+        default_factory=list, description="On an allow: every given condition it rests on.")
+    conditions_missing: list[ConditionUseOut] = Field(
+        default_factory=list, description="On a deny: conditions the candidates needed that were not given.")
+    power: Optional[str] = Field(None, description="On an allow: `express`, or `implied` when it rests only on "
+                                                   "implied powers (take legal advice). Null on a deny, and on an "
+                                                   "allow within one legal person.")
+    provenance: Optional[dict[str, Any]] = Field(None, description="The provenance the decision assumed: "
+                                                 "`stated` by the question or not, and in words.")
+    regime: Optional[dict[str, Any]] = Field(None, description="The data-protection regime of the date and the "
+                                             "basis relied on shown in it.")
 
 
 class RecordOut(_Open):
@@ -597,11 +633,12 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         return _errors(422, items or [{"code": "bad-request", "message": "the request is malformed"}])
 
     def decide_one(policy: Policy, q: Question) -> list[Any]:
+        kw: dict[str, Any] = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes, given=q.given,
+                                  express_only=q.express_only, received_under=q.received_under, own_data=q.own_data,
+                                  held_for=q.held_for)
         if q.purpose is None:
-            return policy.decide_all_purposes(q.source, q.recipient, q.data, on=q.on, assume=q.assume,
-                                              fixes=q.fixes, routes=q.routes)
-        return [policy.decide(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, fixes=q.fixes,
-                              routes=q.routes)]
+            return policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)
+        return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw)]
 
     @app.post("/v1/decide", response_model=Decisions, responses=ERROR_RESPONSES, tags=["decisions"],
               summary="Decide one question or a batch")
@@ -630,6 +667,10 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                 decided = decide_one(policy, q)
             except UnknownNameError as exc:
                 problems.append(_unknown(exc, i if isinstance(body, Batch) else None))
+                continue
+            except RequestError as exc:  # a question refused as asked (both received-under and own-data)
+                problems.append({"code": exc.code, "message": exc.message, "help": exc.help,
+                                 "index": i if isinstance(body, Batch) else None, "suggestions": []})
                 continue
             if problems:
                 continue  # the answer will be a 422: no need to keep what would have been said
@@ -663,15 +704,24 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         policy = holder.current.policy
         try:
             found = policy.routes(body.source, body.recipient, body.data, body.purpose, on=body.on,
-                                  assume=body.assume, max_hops=body.max_hops)
+                                  assume=body.assume, max_hops=body.max_hops, given=body.given,
+                                  express_only=body.express_only, received_under=body.received_under,
+                                  own_data=body.own_data, held_for=body.held_for)
         except UnknownNameError as exc:
             return _errors(422, [_unknown(exc, None)])
+        except RequestError as exc:
+            return _errors(422, [{"code": exc.code, "message": exc.message, "help": exc.help, "suggestions": []}])
         question = {"source": policy.org_name(policy.org_key(body.source)),
                     "recipient": policy.org_name(policy.org_key(body.recipient)),
                     "data": policy.data_name(policy.data_key(body.data)),
                     "purpose": policy.purpose_name(policy.purpose_key(body.purpose)),
                     "on": (body.on or dt.date.today()).isoformat(),
-                    "assume": sorted(policy.assumed_name(policy.statute_key(s)) for s in body.assume)}
+                    "assume": sorted(policy.assumed_name(policy.statute_key(s)) for s in body.assume),
+                    "given": sorted(policy.condition_name(policy.condition_key(c)) for c in body.given),
+                    "express_only": body.express_only,
+                    "received_under": (policy.gateways[policy.gateway_key(body.received_under)].id
+                                       if body.received_under else None),
+                    "own_data": body.own_data, "held_for": body.held_for}
         answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)

@@ -7,7 +7,8 @@ import dataclasses
 from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import Basis, Block, ClassMatch, Condition, Consideration, Decision, Fix, TransferRef
+from engine.decision.answer import (Basis, Block, ClassMatch, Condition, ConditionUse, Consideration, Decision, Fix,
+                                    RegimeView, TransferRef)
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import Question, deciding_clause, rule_ref
@@ -26,7 +27,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         for r in out.overridden:
             overridden_by[r.key] = out.basis[0].id
     blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
-                    deciding_clause(policy, r, q))
+                    deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
               for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
     lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
                                             "restriction": policy.restrictions, "organisation": policy.orgs}
@@ -69,12 +70,13 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
 
         found_routes = tuple(find_routes(policy, q))
     relied = _transfers_relied_on(policy, q, out)
+    relied_on, unmet, power = _conditions_and_power(policy, out)
     chain = tuple(policy.org_name_on(k, q.on) for k in out.same_body) if out.allowed and out.same_body else ()
     if chain:
         headline = words.same_body_headline(chain)
     elif basis is not None:
         headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
-                                          [r.id for r in out.overridden])
+                                          [r.id for r in out.overridden], power)
         if relied:
             headline += "; " + "; ".join(t.text for t in relied)
     else:
@@ -83,7 +85,8 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
             org, when, successor = out.missing_org[0]
             missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "",
                        policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
-        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates))
+        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates),
+                                         source=policy.org_name(q.source), stated=q.provenance_stated)
     return Decision(
         verdict="allow" if out.allowed else "deny",
         headline=headline,
@@ -92,7 +95,67 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
         fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
-        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out), same_body=chain)
+        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out), same_body=chain,
+        given=tuple(sorted(policy.condition_name(k) for k in q.given)), express_only=q.express_only,
+        conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
+        received_under=policy.gateways[q.received_under].id if q.received_under else None, own_data=q.own_data,
+        held_for=policy.function_names[q.held_for] if q.held_for else None,
+        provenance=words.provenance_assumed(
+            policy.org_name(q.source), policy.gateways[q.received_under].id if q.received_under else None,
+            q.own_data, policy.function_names[q.held_for] if q.held_for else None),
+        regime=_regime(policy, q, basis))
+
+
+def _regime(policy: CompiledPolicy, q: Question, basis: Optional[Basis]) -> Optional[RegimeView]:
+    """Issue 13: the regime of the question's date, and the basis relied on shown in it."""
+    from engine.eval.rules import in_regime
+
+    now = policy.regime_on(q.on)
+    if now is None:
+        return None
+
+    def shown(cited: Optional[str], free_text: bool = False) -> Optional[tuple[str, Optional[str], Optional[str]]]:
+        if not cited or (free_text and cited.lower() not in policy.regime_conditions):
+            return None  # an article-9 text that names no condition of a regime is shown as written
+        _now, cond = in_regime(policy, cited, q.on)
+        return (cited, cond.id if cond else None, cond.title if cond else None)
+
+    sens = policy.sensitivity[q.data]
+    return RegimeView(now.id, now.title,
+                      shown(basis.lawful_basis) if basis and "personal" in sens else None,
+                      shown(basis.article_9, free_text=True) if basis and "special-category" in sens else None)
+
+
+def _readings(policy: CompiledPolicy, readings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A provenance-bound bar's readings as (gateway ids, function names)."""
+    return (tuple(policy.gateways[k].id for kind, k in readings if kind == "received-under"),
+            tuple(policy.function_names.get(k, k) for kind, k in readings if kind == "held-for"))
+
+
+def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
+                          ) -> tuple[tuple[ConditionUse, ...], tuple[ConditionUse, ...], Optional[str]]:
+    """Issue 13. On an ALLOW: every condition it rests on (the basis's `requires`, and the `except … when` that
+    lifted a restriction the flow met) and the strength of its power ("implied" only when every basis rests on
+    an implied power: the preferred basis is express whenever one is). On a DENY: the conditions candidates
+    needed that the question did not give."""
+    def use(kind: str, rule_id: str, keys, span) -> list[ConditionUse]:
+        return [ConditionUse(policy.condition_name(k), policy.conditions[k].title, kind, rule_id, span)
+                for k in sorted(keys)]
+
+    if out.allowed and out.basis is not None:
+        g, a = out.basis
+        relied = use("gateway", g.id, g.conditions, evaluation.clause_span(g.model, "requires condition"))
+        if a is not None:
+            relied += use("agreement", a.id, a.conditions, evaluation.clause_span(a.model, "requires condition"))
+        for r, exc in out.excepted:
+            relied += use("restriction", r.id, [n.key for n in exc.when], exc.span)
+        return tuple(dict.fromkeys(relied)), (), "implied" if g.implied else "express"
+    ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions}
+    missing: list[ConditionUse] = []
+    for kind, key, keys, span in out.unmet:
+        rule = ids[kind].get(key)
+        missing += use(kind, rule.id if rule is not None else key, keys, span)
+    return (), tuple(dict.fromkeys(missing)), None
 
 
 # ---- continuity (issue 12) -----------------------------------------------------------------------------

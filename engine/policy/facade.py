@@ -51,9 +51,17 @@ class Policy(CompiledPolicy):
     # ---- questions ----------------------------------------------------------------------------------
 
     def decide(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), *, fixes: bool = True, routes: bool = True) -> Decision:
-        """Decide one flow, with the reasons, conditions, verified fixes and (on a DENY) lawful routes."""
-        q = normalise(self, source, recipient, data, purpose, on, assume)
+               assume: Iterable[str] = (), *, fixes: bool = True, routes: bool = True, given: Iterable[str] = (),
+               express_only: bool = False, received_under: Optional[str] = None, own_data: bool = False,
+               held_for: Optional[str] = None) -> Decision:
+        """Decide one flow, with the reasons, conditions, verified fixes and (on a DENY) lawful routes.
+
+        `given`: declared conditions the question asserts (facts only a person can establish); `express_only`:
+        treat gateways resting on an implied power as absent. Provenance: `received_under` (the gateway the
+        source received the data under) or `own_data` (its own), and `held_for` (the function it holds it for);
+        without them every provenance the source could hold the data under is considered."""
+        q = normalise(self, source, recipient, data, purpose, on, assume, given, express_only, received_under,
+                      own_data, held_for)
         return decide_question(self, q, fixes=fixes, routes=routes)
 
     def decide_all_purposes(self, source: str, recipient: str, data: str, on: Optional[dt.date] = None,
@@ -63,17 +71,25 @@ class Policy(CompiledPolicy):
                 for p in sorted(self.purposes)]
 
     def allowed(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-                assume: Iterable[str] = ()) -> bool:
+                assume: Iterable[str] = (), *, given: Iterable[str] = (), express_only: bool = False,
+                received_under: Optional[str] = None, own_data: bool = False, held_for: Optional[str] = None) -> bool:
         """The verdict alone, memoised per question."""
         if on is None:
             on = dt.date.today()
-        raw = (source, recipient, data, purpose, on, assume if type(assume) is tuple else
-               tuple(assume) if not isinstance(assume, str) else assume)  # normalise refuses a str
+        raw: tuple[Any, ...] = (source, recipient, data, purpose, on, assume if type(assume) is tuple else
+                                tuple(assume) if not isinstance(assume, str) else assume)  # normalise refuses a str
+        extra = bool(given) or express_only or received_under is not None or own_data or held_for is not None
+        if extra:  # issue 13: keyed only when asked, so the common question's key stays as cheap as before
+            raw += (tuple(given) if not isinstance(given, str) else given, bool(express_only), received_under,
+                    bool(own_data), held_for)
         hit = self._raw_memo.get(raw)
         if hit is not None:
             return hit
-        q = normalise(self, source, recipient, data, purpose, on, raw[5])
-        key = (q.source, q.recipient, q.data, q.purpose, q.on, q.assume)
+        q = normalise(self, source, recipient, data, purpose, on, raw[5], raw[6] if extra else (), express_only,
+                      received_under, own_data, held_for)
+        key: tuple[Any, ...] = (q.source, q.recipient, q.data, q.purpose, q.on, q.assume)
+        if extra:
+            key += (q.given, q.express_only, q.received_under, q.own_data, q.held_for)
         verdict = self._memo.get(key)
         if verdict is None:
             verdict = evaluation.allowed(self, q)
@@ -91,13 +107,21 @@ class Policy(CompiledPolicy):
         return [allowed(*q) for q in questions]
 
     def allowed_uncached(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-                         assume: Iterable[str] = ()) -> bool:
+                         assume: Iterable[str] = (), *, given: Iterable[str] = (), express_only: bool = False,
+                         received_under: Optional[str] = None, own_data: bool = False,
+                         held_for: Optional[str] = None) -> bool:
         """`allowed` without the memo: resolve the names and evaluate every time."""
-        return evaluation.allowed(self, normalise(self, source, recipient, data, purpose, on, assume))
+        return evaluation.allowed(self, normalise(self, source, recipient, data, purpose, on, assume, given,
+                                                  express_only, received_under, own_data, held_for))
 
     def routes(self, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), max_hops: int = 4) -> list[Route]:
-        """Lawful indirect routes (two hops or more), shortest first, each hop with its own basis."""
+               assume: Iterable[str] = (), max_hops: int = 4, *, given: Iterable[str] = (),
+               express_only: bool = False, received_under: Optional[str] = None, own_data: bool = False,
+               held_for: Optional[str] = None) -> list[Route]:
+        """Lawful indirect routes (two hops or more), shortest first, each hop with its own basis and the
+        provenance it carries to the next."""
         from engine.eval.routes import routes
 
-        return routes(self, source, recipient, data, purpose, on=on, assume=assume, max_hops=max_hops)
+        return routes(self, source, recipient, data, purpose, on=on, assume=assume, max_hops=max_hops, given=given,
+                      express_only=express_only, received_under=received_under, own_data=own_data,
+                      held_for=held_for)

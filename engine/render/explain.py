@@ -18,6 +18,18 @@ def _where(span) -> str:
     return f" [{span}]" if span else ""
 
 
+def _in_regime(d: Decision, shown) -> str:
+    """` — in Data Protection Act 1998: dpa1998-sch2-5 (Schedule 2 paragraph 5: …)` (issue 13)."""
+    if d.regime is None or shown is None:
+        return ""
+    recorded, ident, title = shown
+    if ident is None:
+        return f" — in {d.regime.title}: no condition it matches"
+    if ident.lower() == recorded.lower():
+        return f" — {d.regime.title}: {title}"
+    return f" — in {d.regime.title}: {ident} ({title})"
+
+
 def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     """A headline, then the reasons with citations and file:line, conditions and what would make it lawful."""
     lines = [style(d.headline, "allow" if d.allowed else "deny")]
@@ -26,7 +38,14 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     q = f"{source} → {recipient}: {d.data} for {d.purpose} on {d.on.isoformat()}"
     if d.assume:
         q += f", assuming {', '.join(d.assume)}"
+    if d.given:
+        q += f", given {', '.join(d.given)}"
+    if d.express_only:
+        q += ", express powers only"
     lines.append(style(q, "dim"))
+    if d.provenance and (d.received_under or d.own_data or d.held_for or any(b.received_under or b.held_for
+                                                                              for b in d.blocks)):
+        lines.append(style(f"provenance: {d.provenance}", "dim"))
     if d.basis:
         g = d.basis.gateway
         cite = f" — {words.cites(g)}" if words.cites(g) else ""
@@ -37,9 +56,11 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
             a = d.basis.agreement
             lines.append(f"  agreement {a.id}: {a.title}{_where(a.span)}")
         if d.basis.lawful_basis:
-            lines.append(f"  lawful basis: {d.basis.lawful_basis}")
+            shown = _in_regime(d, d.regime.lawful_basis if d.regime else None)
+            lines.append(f"  lawful basis: {d.basis.lawful_basis}{shown}")
         if d.basis.article_9:
-            lines.append(f"  article 9 condition: {d.basis.article_9}")
+            lines.append(f"  article 9 condition: {d.basis.article_9}"
+                         f"{_in_regime(d, d.regime.special_category if d.regime else None)}")
         if d.basis.article_10:
             lines.append(f"  article 10 condition: {d.basis.article_10}")
         onward = d.basis.onward
@@ -48,6 +69,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         elif onward == "none":
             onward += f" (it may not leave {d.recipient})"
         lines.append(f"  onward disclosure: {onward}")
+        if d.power == "implied":
+            lines.append("  power: implied (reasonably incidental to the body's functions, or common law): "
+                         "take legal advice")
     if d.same_body:
         lines.append(f"  same body {words.same_body(d.same_body)}: not a disclosure between bodies")
     for tr in d.transfers:
@@ -61,9 +85,19 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         if b.overridden_by:
             lines.append(f"  lifted    {r.id} ({kind}){cite}: gateway {b.overridden_by} overrides it{_where(r.span)}")
         else:
-            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{_where(b.span or r.span)}")
+            open_ = (b.received_under and not (d.received_under or d.own_data)) or (b.held_for and not d.held_for)
+            reading = f" ({words.reading_words(b, d.source)})" if open_ else ""
+            lines.append(f"  blocked   {r.id} ({kind}): {r.title}{cite}{reading}{_where(b.span or r.span)}")
             if r.url:
                 lines.append(f"            {r.url}")
+    if d.conditions_relied_on:
+        lines.append("conditions relied on (given):")
+        for u in d.conditions_relied_on:
+            lines.append(f"  - {u.title} ({u.id}), for {u.kind} {u.rule}{_where(u.span)}")
+    if d.conditions_missing:
+        lines.append("conditions not given:")
+        for u in d.conditions_missing:
+            lines.append(f"  - {u.title} ({u.id}), for {u.kind} {u.rule}{_where(u.span)}")
     if d.conditions:
         lines.append("conditions the sender must meet:")
         for c in d.conditions:
@@ -82,6 +116,9 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         lines.append(style("no direct basis; lawful route" + ("s" if len(d.routes) > 1 else "") + ":", "bold"))
         for route in d.routes:
             via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
+                            + (f" for {h.purpose}" if h.purpose and h.purpose != d.purpose else "")
+                            + (f" as {h.data}" if h.data and h.data != d.data else "")
+                            + (" (implied power)" if h.power == "implied" else "")
                             for h in route.hops)
             lines.append(f"  {route}  ({via})")
             if route.variants:

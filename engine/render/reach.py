@@ -160,3 +160,25 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
     if not rows:
         lines.append("no flow that a gateway in force would allow is blocked by a restriction on this date")
     return "\n".join(lines)
+
+
+def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -> str:
+    """`lawful routes`: each route, then each hop with its basis, the data and purpose it carries, and (issue 13)
+    the clause that allowed a change of data or purpose from the hop before."""
+    head = (f"{question['source']} → {question['recipient']}: {question['data']} for {question['purpose']} "
+            f"on {question['on']}")
+    if not routes:
+        return "\n".join([style(head, "dim"), style("no lawful route", "deny")])
+    lines = [style(head, "dim")]
+    for r in routes:
+        lines.append(style(str(r), "bold"))
+        for h in r.hops:
+            implied = " (an implied power: take legal advice)" if h.power == "implied" else ""
+            lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
+                         f"under {_basis(h.gateway, h.agreement)}{implied}; onward: {h.onward}")
+            if h.changed_by:
+                lines.append(style(f"    changed from the hop before by {h.changed_by}", "dim"))
+        if r.variants:
+            lines.append(style("  also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants),
+                               "dim"))
+    return "\n".join(lines)

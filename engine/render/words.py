@@ -81,6 +81,16 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
         return f"purpose `{args['purpose']}` not covered"
     if why is Why.BLOCKED:
         return "blocked by " + ", ".join(f"`{r}`" for r in args["restrictions"])
+    if why is Why.CONDITION_NOT_GIVEN:
+        return "needs " + conditions_text(args) + ", which the question does not give"
+    if why is Why.IMPLIED_POWER_EXCLUDED:
+        return "it rests on an implied power, and the question asks for express powers only"
+    if why is Why.RECEIVED_ONWARD:
+        return received_onward_words(args)
+    if why is Why.BASIS_WRONG_REGIME:
+        now = f"the regime is {args['now']}" if args.get("now") else "no regime it belongs to is in force"
+        return (f"the basis recorded, `{args.get('basis')}`, is a condition of {args.get('regime')}, and on this date "
+                f"{now}, with no condition it matches")
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
@@ -109,15 +119,18 @@ def cites(ref: RuleRef) -> str:
     return f"{ref.statute_title}{' ' + short_provision(ref.provision) if ref.provision else ''}"
 
 
-def allowed_headline(gateway: RuleRef, agreement: Optional[str], lifted: Sequence[str]) -> str:
+def allowed_headline(gateway: RuleRef, agreement: Optional[str], lifted: Sequence[str],
+                     power: Optional[str] = None) -> str:
     cite = f" ({cites(gateway)})" if cites(gateway) else ""
     under = f" and agreement {agreement}" if agreement else ""
     lift = f", lifting {', '.join(lifted)}" if lifted else ""
-    return f"ALLOWED — under gateway {gateway.id}{cite}{under}{lift}"
+    implied = "on an implied power: take legal advice — " if power == "implied" else ""
+    return f"ALLOWED — {implied}under gateway {gateway.id}{cite}{under}{lift}"
 
 
 def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Block],
-                    considered: Sequence[Consideration], any_candidate: bool) -> str:
+                    considered: Sequence[Consideration], any_candidate: bool, source: str = "",
+                    stated: bool = True) -> str:
     """`missing`: (organisation, date, successor or "") of the first organisation that does not exist, and
     how it ended (`transfer`, `ceases`; a succession otherwise)."""
     if missing is not None:
@@ -133,17 +146,29 @@ def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Bloc
                     f"{when.isoformat()})")
         return f"DENIED — {org} does not exist until {when.isoformat()}"
     live = [b for b in blocks if b.overridden_by is None]
+    # issue 13: a bar that binds by provenance comes after those that bind whatever it is, and when the question
+    # did not say where the data came from the headline says under which reading it binds
+    live.sort(key=lambda b: bool(b.received_under or b.held_for))
     one_way = [b for b in live if b.one_way]
     if one_way:
         r = one_way[0].restriction
-        return f"DENIED — one-way legislative block: {cites(r) or r.title} ({r.id})"
+        reading = _if_reading(one_way[0], source, stated)
+        return f"DENIED — {reading}one-way legislative block: {cites(r) or r.title} ({r.id})"
     if live:
         r = live[0].restriction
-        return f"DENIED — legislative block: {cites(r) or r.title} ({r.id})"
+        return f"DENIED — {_if_reading(live[0], source, stated)}legislative block: {cites(r) or r.title} ({r.id})"
+    onward = [c for c in considered if c.why == Why.RECEIVED_ONWARD.value]
+    if onward:
+        return f"DENIED — {received_onward_words(onward[0].args)}"
     codes = {c.code for c in considered if c.kind == "gateway"}
     expired = [c for c in considered if c.kind == "agreement" and c.code == "expired"]
     if not any_candidate:
         return "DENIED — no legal gateway allows this flow"
+    needing = [c for c in considered if c.why == Why.CONDITION_NOT_GIVEN.value and c.kind != "restriction"]
+    if needing:  # issue 13: a fact only a person can establish
+        return f"DENIED — lawful only if {conditions_text(needing[0].args, flags=True)}"
+    if codes == {"implied-power-excluded"}:
+        return "DENIED — only an implied power would allow it, and the question asks for express powers only"
     if "no-agreement" in codes and expired:
         return f"DENIED — agreement {expired[0].id} {expired[0].reason}; no other agreement in force covers it"
     if "no-agreement" in codes:
@@ -152,6 +177,9 @@ def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Bloc
         return "DENIED — the only gateway is in a proposed statute, not enacted"
     if codes & {"not-in-force", "repealed", "proposed"}:
         return "DENIED — no gateway in force on this date allows it"
+    if any(c.code == "basis-wrong-regime" for c in considered) and not any(
+            c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
+        return "DENIED — the lawful basis recorded belongs to another data-protection regime than the date's"
     if any(c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
         return "DENIED — no lawful basis recorded for this personal data"
     return "DENIED — no legal gateway and agreement together allow this flow"
@@ -248,4 +276,72 @@ def fix(f: Fix) -> str:
     if f.kind == "other-purpose":
         names = ", ".join(f"`{p}`" for p in a["purposes"])
         return f"ask for another purpose: the same flow is lawful for {names}"
+    if f.kind == "state-provenance":
+        return "say where the data came from: lawful if " + _provenance_fix(a)
+    if f.kind == "given-conditions":
+        return conditions_text(a, flags=True) + (" is established" if len(a["conditions"]) == 1 else
+                                                 " are established")
     raise ValueError(f"unknown fix kind {f.kind!r}")
+
+
+# ---- issue 13: conditions -----------------------------------------------------------------------------------
+
+def conditions_text(args: Mapping[str, Any], flags: bool = False) -> str:
+    """`Authority of the Commissioners of HMRC` (`commissioners-authority`), …; with `flags`, the options that
+    assert them: `Authority of the Commissioners of HMRC (--given commissioners-authority)`."""
+    pairs = list(zip(args["titles"], args["conditions"]))
+    if flags:
+        return " and ".join(f"{t} (--given {i})" for t, i in pairs)
+    return " and ".join(f"{t} (`{i}`)" for t, i in pairs)
+
+
+# ---- issue 13: provenance -----------------------------------------------------------------------------------
+
+def provenance_assumed(source: str, received_under: Optional[str], own_data: bool, held_for: Optional[str]) -> str:
+    """The provenance a decision assumed, in words."""
+    held = f", held for {held_for}" if held_for else ""
+    if received_under:
+        return f"received by {source} under gateway {received_under}{held}"
+    if own_data:
+        return f"{source}'s own data (received under no gateway){held}"
+    return f"every provenance {source} could hold the data under{held}"
+
+
+def reading_words(b: Block, source: str) -> str:
+    """`if JCP received it under DEA-s48` / `if JCP holds it for social-security` (several joined with `or`)."""
+    parts = [f"received it under {', '.join(b.received_under)}"] if b.received_under else []
+    parts += [f"holds it for {', '.join(b.held_for)}"] if b.held_for else []
+    return f"if {source or 'the source'} " + " and ".join(parts)
+
+
+def _if_reading(b: Block, source: str, stated: bool) -> str:
+    if stated and not b.held_for or not (b.received_under or b.held_for):
+        return ""
+    return reading_words(b, source) + ": "
+
+
+def received_onward_words(a: Mapping[str, Any]) -> str:
+    g, test = f"gateway `{a['gateway']}`", a["test"]
+    if test == "recipient":
+        return f"`{a['holder']}` is not among the recipients of {g}: the data cannot have been received under it"
+    if test == "data":
+        return f"{g} does not deliver `{a['data']}`: the data cannot have been received under it"
+    if test == "closed":
+        return f"data received under {g} may not go on (onward {a['onward']})"
+    if test in ("to", "only-for"):
+        return f"data received under {g} may go on only as its onward clause allows: onward {a['onward']}"
+    if test == "purpose":
+        return (f"data received under {g} was received for its purposes, and its onward clause allows no change "
+                f"to `{a['purpose']}`")
+    who = f"`{a['discloser']}`" if a.get("discloser") else "the body that disclosed it (not known)"
+    return f"data received under {g} may go on only where {who} could itself disclose it directly"
+
+
+def _provenance_fix(a: Mapping[str, Any]) -> str:
+    held = f", held for {a['held_for']} (--held-for {a['held_for']})" if a.get("held_for") else ""
+    if a.get("received_under"):
+        g = a["received_under"]
+        return f"{a['source']} received it under gateway {g} (--received-under {g}){held}"
+    if a.get("own_data"):
+        return f"it is {a['source']}'s own data (--own-data){held}"
+    return f"{a['source']} holds it for {a['held_for']} (--held-for {a['held_for']})"

@@ -104,6 +104,7 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
         out.append(RuleChange("statute", action, s.id, s.title, a.span if a else None, b.span if b else None,
                               details, s.citation, s.url, deltas))
     out += _continuity_changes(old, new)
+    out += _regime_changes(old, new)
     for kind, table_of in (("organisation", lambda p: p.orgs), ("data", lambda p: p.data),
                            ("purpose", lambda p: p.purposes)):
         o, n = table_of(old), table_of(new)
@@ -172,6 +173,32 @@ def _class_changes(old: Policy, new: Policy) -> list[RuleChange]:
     return out
 
 
+def _regime_changes(old: Policy, new: Policy) -> list[RuleChange]:
+    """Issue 13: data-protection regimes of the register whose dates or conditions differ (they decide which
+    lawful bases hold on which dates)."""
+    def effect(r: m.Regime) -> tuple:
+        return (r.start, r.until, tuple((c.id.lower(), c.equivalent) for c in r.lawful_bases),
+                tuple(c.id.lower() for c in r.special))
+
+    o = {r.id.lower(): r for r in old.regimes}
+    n = {r.id.lower(): r for r in new.regimes}
+    out = []
+    for k in sorted(set(o) | set(n)):
+        a, b = o.get(k), n.get(k)
+        if a is not None and b is not None and effect(a) == effect(b):
+            continue
+        r = b if b is not None else a
+        assert r is not None
+        action = "added" if a is None else "removed" if b is None else "changed"
+        details: tuple[str, ...] = ()
+        if a is not None and b is not None:
+            details = tuple(name for name, x, y in zip(("from", "until", "lawful-bases", "special-category"),
+                                                       effect(a), effect(b)) if x != y)
+        out.append(RuleChange("regime", action, r.id, r.title, a.span if a else None, b.span if b else None,
+                              details, r.citation, r.url))
+    return out
+
+
 def _statute_effect(s: m.Statute) -> tuple:
     return (s.status, s.commenced.isoformat() if s.commenced else None, s.repealed.isoformat() if s.repealed else None,
             _provisions_effect(s))
@@ -190,9 +217,9 @@ def _provisions_effect(s: m.Statute) -> Optional[str]:
 def _structure(item) -> tuple:
     """What of a vocabulary item can change a verdict (not its title or aliases)."""
     key = lambda n: n.key if n is not None else None  # noqa: E731
-    if isinstance(item, m.Organisation):
+    if isinstance(item, m.Organisation):  # its functions decide which `held-for` bars bind its data (issue 13)
         return (key(item.parent), key(item.succeeds), item.succeeds_on, key(item.renames), item.renames_on,
-                item.exists_from, item.ceases)
+                item.exists_from, item.ceases, tuple(sorted(f.key for f in item.functions)))
     if isinstance(item, m.DataCategory):
         return (key(item.parent), tuple(sorted(item.markers)))
     return (key(item.parent),)
@@ -461,6 +488,9 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
                         parties |= p.org_tree.descendants.get(k, frozenset((k,))) | p.transferees.get(k, frozenset())
         reach_t = frozenset(parties)
         return [(reach_t, None, None, None), (None, reach_t, None, None)]
+    if c.kind == "regime":  # a regime's dates or conditions reach every flow of personal data
+        personal = frozenset(k for p in both for k, s in p.sensitivity.items() if "personal" in s)
+        return [(None, None, personal, None)]
     if c.kind == "organisation":
         reach = set(_tree_reach(both, "org_tree", key, up=False))
         for p in both:  # succession moves the end of the predecessor's existence too

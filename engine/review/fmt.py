@@ -94,7 +94,7 @@ def _statute(kw: str, s: m.StatuteRef) -> list[Segment]:
 
 
 def _onward(kw: str, o: m.Onward) -> list[Segment]:
-    if o.kind in ("none", "as-discloser"):
+    if o.kind in ("none", "as-discloser", "lawful"):
         return [("kw", f"{kw} {o.kind}")]
     return [("kw", f"{kw} {o.kind}"), ("list", _names(o.targets))]
 
@@ -110,14 +110,17 @@ def _valid(kw: str, v: m.Validity) -> list[Segment]:
 
 
 def _except(kw: str, e: m.Exception_) -> list[Segment]:
+    when: list[Segment] = [("kw", "when"), ("list", _names(e.when))] if e.when else []
     if e.anonymised:
-        return [("kw", f"{kw} anonymised")]
+        return [("kw", f"{kw} anonymised")] + when
     if e.to:
         segs: list[Segment] = [("kw", f"{kw} to"), ("list", _names(e.to))]
         if e.purposes:
             segs += [("kw", "for"), ("list", _names(e.purposes))]
-        return segs
-    return [("kw", f"{kw} for"), ("list", _names(e.purposes))]
+        return segs + when
+    if e.purposes:
+        return [("kw", f"{kw} for"), ("list", _names(e.purposes))] + when
+    return [("kw", f"{kw} when"), ("list", _names(e.when))]
 
 
 def _from(kw: str, value: tuple) -> list[Segment]:

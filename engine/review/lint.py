@@ -12,6 +12,11 @@ a paragraph in `diagnostics.CODES`:
 - `unusable-exception`: a restriction's `except` clause covers no flow that any gateway allows;
 - `isolated-organisation`: no gateway (with an agreement, where one is required) lets it send or receive;
 - `confusable-name`: an organisation's id or alias looks like another's (engine/review/confusable.py).
+- `implied-power` (info): flows that a gateway resting on an implied power allows and no express power does;
+- `unbound-provenance`: a restriction's `data received-under G` / `data held-for F` can never bind: G delivers
+  to none of the bodies it bars, or none of them holds data for F;
+- `unusable-onward`: an `onward for P` / `onward as C` clause lets the data change into a purpose (category) no
+  gateway lets its recipients disclose for (as), so the change can never be used.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CompiledPolicy, CRestriction
-from engine.eval.rules import restriction_check
+from engine.eval.rules import provenance_binds, restriction_check
 from engine.base.diagnostics import Diagnostic, Severity, warning
 from engine.base.text import escape
 from engine.errors import RequestError
@@ -96,12 +101,18 @@ def _blocking(policy: CompiledPolicy, a: CAgreement, on: dt.date) -> Optional[di
             if s == r:
                 continue
             firing = [x for x in _restrictions_for(policy, s)
-                      if x.key not in lifted and restriction_check(policy, x, s, r, d, p, day, frozenset())[0]]
+                      if x.key not in lifted and _binds(policy, x, s, d, day)
+                      and restriction_check(policy, x, s, r, d, p, day, frozenset())[0]]
             if not firing:
                 return None
             for x in firing:
                 counts[x.key] = counts.get(x.key, 0) + 1
     return counts if counts else None
+
+
+def _binds(policy: CompiledPolicy, r: CRestriction, source: str, data: str, day: dt.date) -> bool:
+    """Whether a bar can bind the source's data under some provenance (issue 13; the decision's own rule)."""
+    return not r.by_provenance or bool(provenance_binds(policy, r, source, data, day, frozenset(), None, False, None))
 
 
 def _restrictions_for(policy: CompiledPolicy, source: str) -> list[CRestriction]:
@@ -373,6 +384,120 @@ def lint_resign(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnost
     return out
 
 
+MAX_IMPLIED_EXAMPLES = 3
+
+
+def implied_only_flows(policy: CompiledPolicy, g, on: dt.date) -> Optional[list[tuple[str, str, str, str]]]:
+    """Every flow gateway `g` (`power implied`) lets through on `on` that is denied once implied powers count
+    as absent (`express_only`): the ALLOWs that rest only on an implied power. Each is decided twice by the
+    one evaluator. None when the gateway's scopes are too wide to enumerate."""
+    from engine.eval.decide import Question, allowed
+    from engine.eval.routes import related
+
+    all_orgs = frozenset(policy.orgs)
+    flows = 0
+    out = []
+    for src, dst in g.pairs:
+        src = all_orgs if src is None else src
+        dst = all_orgs if dst is None else dst
+        flows += len(src) * len(dst) * len(g.data) * len(g.purposes)
+        if flows > MAX_FLOWS_PER_AGREEMENT:
+            return None
+        for s, r, d, p in itertools.product(sorted(src), sorted(dst), sorted(g.data), sorted(g.purposes)):
+            if related(policy, s, r):
+                continue
+            q = Question(s, r, d, p, on)
+            if allowed(policy, q) and not allowed(policy, Question(s, r, d, p, on, express_only=True)):
+                out.append((s, r, d, p))
+    return sorted(set(out))
+
+
+def lint_implied_powers(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Issue 13: list the ALLOWs that rest only on an implied power (one diagnostic per such gateway)."""
+    out = []
+    for g in policy.gateways.values():
+        if not g.implied:
+            continue
+        found = implied_only_flows(policy, g, on)
+        if found is None:
+            out.append(Diagnostic("implied-power", f"gateway `{g.id}` rests on an implied power; its scope is too "
+                                  "wide to list the flows that rest on it alone", g.model.id.span, Severity.INFO))
+            continue
+        if not found:
+            continue
+        shown = "; ".join(f"{policy.org_name(s)} -> {policy.org_name(r)} {policy.data_name(d)} for "
+                          f"{policy.purpose_name(p)}" for s, r, d, p in found[:MAX_IMPLIED_EXAMPLES])
+        more = f" and {len(found) - MAX_IMPLIED_EXAMPLES} more" if len(found) > MAX_IMPLIED_EXAMPLES else ""
+        out.append(Diagnostic(
+            "implied-power",
+            f"{len(found)} flow{'s' if len(found) != 1 else ''} on {on.isoformat()} "
+            f"rest{'s' if len(found) == 1 else ''} only on the implied power of gateway `{g.id}`: {shown}{more}",
+            g.model.id.span, Severity.INFO,
+            "a lawyer reads an implied or common-law power differently from an express gateway: take advice, or "
+            "cite the express power if there is one (`can-share --express-only` shows the flows without it)"))
+    return out
+
+
+def lint_unbound_provenance(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Issue 13: a bar that binds by provenance only where some body it bars could hold such data."""
+    out = []
+    all_orgs = frozenset(policy.orgs)
+    for r in policy.restrictions.values():
+        if not r.by_provenance:
+            continue
+        barred = set(r.one_way)
+        for s, _d in r.forbids:
+            barred |= all_orgs if s is None else s
+        if r.received_under is not None:
+            for k in sorted(r.received_under):
+                g = policy.gateways.get(k)
+                if g is None:
+                    continue
+                reaches = set().union(*((all_orgs if d is None else d) for _s, d in g.pairs))
+                if not reaches & barred:
+                    out.append(warning(
+                        "unbound-provenance",
+                        f"restriction `{r.id}` binds data received under gateway `{g.id}`, which delivers to none "
+                        "of the bodies it bars", r.model.span,
+                        "check the gateway named in `received-under`, or the restriction's parties",
+                        related=[(f"gateway `{g.id}` declared", g.model.span)]))
+        if r.held_for is not None:
+            for f in sorted(r.held_for):
+                if not any(f in policy.functions.get(k, ()) for k in barred):
+                    out.append(warning(
+                        "unbound-provenance",
+                        f"restriction `{r.id}` binds data held for `{policy.function_names.get(f, f)}`, a function "
+                        "none of the bodies it bars holds data for", r.model.span,
+                        "declare the function on the bodies that have it (`functions …`), or check the restriction"))
+    return out
+
+
+def lint_unusable_onward(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagnostic]:
+    """Issue 13: a clause that changes purpose or data is worth something only if the recipient may then
+    disclose for the new purpose (as the new category) under some gateway."""
+    out = []
+    all_orgs = frozenset(policy.orgs)
+    for g in policy.gateways.values():
+        o = g.model.onward
+        if o is None or o.kind not in ("for", "as"):
+            continue
+        recipients = set().union(*((all_orgs if d is None else d) for _s, d in g.pairs))
+        into = (policy.purpose_tree.expand(n.key for n in o.targets) if o.kind == "for"
+                else policy.data_tree.expand(n.key for n in o.targets))
+        usable = any(not (h.purposes if o.kind == "for" else h.data).isdisjoint(into)
+                     and any(s is None or not s.isdisjoint(recipients) for s, _d in h.pairs)
+                     for h in policy.gateways.values())
+        if not usable:
+            what = "purpose" if o.kind == "for" else "data category"
+            names = ", ".join(n.text for n in o.targets)
+            out.append(warning(
+                "unusable-onward",
+                f"`onward {o.kind} {names}` in gateway `{g.id}` lets the data change to a {what} for which no gateway "
+                "lets its recipients disclose it", o.span or g.model.span,
+                "add the gateway the change anticipates, or correct the clause"))
+    return out
+
+
 LINT_STAGES: list[tuple[str, LintStage]] = [
     ("agreement-expiring", lint_expiring),
     ("no-review-date", lint_review_date),
@@ -383,6 +508,9 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
     ("confusable-name", lint_confusable_names),
     ("dead-rule", lint_dead_rules),
     ("re-sign-agreement", lint_resign),
+    ("implied-power", lint_implied_powers),
+    ("unbound-provenance", lint_unbound_provenance),
+    ("unusable-onward", lint_unusable_onward),
 ]
 
 

@@ -39,7 +39,7 @@ def _validity(value: Any, span: Span) -> m.Validity:
 
 
 def _exception(value: Any, span: Span) -> m.Exception_:
-    return m.Exception_(value[0], value[1], value[2], span)
+    return m.Exception_(value[0], value[1], value[2], span, when=value[3])
 
 
 def _expectation(value: Any, span: Span) -> m.Expectation:

@@ -49,10 +49,11 @@ SHAPES = {
     "statute": "NAME STRING?: (Name, provision or None)",
     "parties": "parties -> parties: (sources, recipients, excluded sources, excluded recipients), each side a tuple "
                "of Name or `*`, each exclusion a tuple of Name (`A except B -> C`)",
-    "onward": "none | to names | only-for names | as-discloser: (kind, targets)",
+    "onward": "none | to names | only-for names | as-discloser | for names | as names | lawful: (kind, targets)",
     "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
     "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
-    "exception": "anonymised | to names (for names)? | for names: (anonymised, to, purposes)",
+    "exception": "(anonymised | to names (for names)? | for names) (when names)? | when names: "
+                 "(anonymised, to, purposes, when)",
     "succeeds": "NAME on DATE: (Name, date)",
     "members": "NAME (from DATE)? (until DATE)? (\",\" …)*: a tuple of (Name, start or None, end or None)",
     "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming names)? (because names)?",
@@ -152,6 +153,8 @@ BLOCKS: tuple[Block, ...] = (
     Block("transfer", "Transfer", "transfer", "_transfer_opt", False, False, "functions passing to another body",
           head="names"),
     Block("class", "BodyClass", "class_decl", "_class_opt", False, True, "a class of bodies, named in party lists"),
+    Block("condition", "ConditionDecl", "condition_decl", "_condition_opt", False, True,
+          "a fact only a person can establish, asserted by a question with `given`"),
 )
 
 # In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
@@ -185,8 +188,9 @@ CLAUSES: tuple[Clause, ...] = (
            ("valid 2005-06-22 to 2008-06-21", "valid from 2005-06-22", "valid until 2008-06-21"),
            inner=("to", "from", "until")),
     Clause("except", ("except",), "exception", _uses(restriction=OPTIONAL), "exceptions", EACH, ("except_clause",),
-           "flows outside the bar", ("except anonymised", "except to DWP for fraud-prevention", "except for audit"),
-           inner=("anonymised", "to", "for")),
+           "flows outside the bar", ("except anonymised", "except to DWP for fraud-prevention", "except for audit",
+                                     "except when court-order", "except to DWP for fraud-prevention when court-order"),
+           inner=("anonymised", "to", "for", "when")),
     Clause("overrides", ("overrides",), "names", _uses(gateway=OPTIONAL), "overrides", ONCE, ("overrides",),
            "restrictions this gateway is lawful authority despite", ("overrides SSAA-1992-s123",)),
     Clause("requires agreement", ("requires", "agreement"), "flag", _uses(gateway=OPTIONAL), "requires_agreement",
@@ -204,11 +208,13 @@ CLAUSES: tuple[Clause, ...] = (
            "who answers for the agreement", ('owner "Data Sharing Lead"',)),
     Clause("onward", ("onward",), "onward", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "onward", ONCE, ("onward",),
            "what the recipient may do with the data next",
-           ("onward none", "onward to DWP", "onward only-for inspection", "onward as-discloser"),
-           inner=("none", "to", "only-for", "as-discloser")),
+           ("onward none", "onward to DWP", "onward only-for inspection", "onward as-discloser",
+            "onward for crime-prevention", "onward as deidentified-microdata", "onward lawful"),
+           inner=("none", "to", "only-for", "as-discloser", "for", "as", "lawful")),
     Clause("requires", ("requires",), "string", _uses(agreement=OPTIONAL), "requires", EACH, ("requires",),
            "a condition the decision reports back", ('requires "pseudonymised before transfer"',)),
-    Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL), "notes",
+    Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL,
+                                              condition=OPTIONAL), "notes",
            EACH, ("note",), "a remark for readers", ('note "see the 2005 review"',)),
     # options of declarations
     Clause("part-of", ("part-of",), "name", _uses(organisation=OPTIONAL), "parent", ONCE, ("part_of",),
@@ -252,6 +258,23 @@ CLAUSES: tuple[Clause, ...] = (
            ('statute DEA-2017 "Schedule 4"',)),
     Clause("continues", ("continues",), "flag", _uses(transfer=OPTIONAL), "continues", ONCE, ("continues",),
            "the transferor keeps existing (it ceases otherwise)", ("continues",)),
+    # issue 13: conditions and the strength of a power
+    Clause("requires condition", ("requires",), "names",
+           _uses(gateway=Use(after="requires agreement"), agreement=Use(after="requires")), "conditions", CONCAT,
+           ("requires_condition",), "conditions (declared with `condition`) a flow needs the question to give",
+           ("requires commissioners-authority",), forms=("requires CONDITION",)),
+    Clause("power", ("power",), "choice", _uses(gateway=Use(after="statute")), "power", ONCE, ("power",),
+           "how strong the power is: `express` (the default) or `implied` (incidental, or common law)",
+           ("power express", "power implied"), choices=("express", "implied")),
+    # issue 13: provenance
+    Clause("functions", ("functions",), "names", _uses(organisation=OPTIONAL), "functions", ONCE, ("functions",),
+           "the functions it holds data for (its parts inherit them)", ("functions social-security",)),
+    Clause("data received-under", ("data", "received-under"), "names", _uses(restriction=Use(after="data")),
+           "received_under", ONCE, ("data_received_under",),
+           "binds only data the source received under these gateways", ("data received-under DEA-s48",)),
+    Clause("data held-for", ("data", "held-for"), "names", _uses(restriction=Use(after="data received-under")),
+           "held_for", ONCE, ("data_held_for",), "binds only data the source holds for these functions",
+           ("data held-for social-security",)),
 )
 
 # ---- lookups --------------------------------------------------------------------------------------------

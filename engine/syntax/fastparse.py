@@ -284,7 +284,7 @@ class _Parser:
         if self.at_word() != "except":
             return ()
         after = self.toks[self.i + 1]
-        if after[0] != _NAME or after[1] in ("to", "for", "anonymised"):
+        if after[0] != _NAME or after[1] in ("to", "for", "anonymised", "when"):
             return ()
         if self.i + 1 in self.commented:
             raise _Bail
@@ -309,10 +309,10 @@ class _Parser:
 
     def r_onward(self, _word: str):
         w = self.at_word()
-        if w == "none" or w == "as-discloser":
+        if w == "none" or w == "as-discloser" or w == "lawful":
             self.i += 1
             return w, ()
-        if w == "to" or w == "only-for":
+        if w == "to" or w == "only-for" or w == "for" or w == "as":
             self.i += 1
             return w, self.names()
         raise _Bail
@@ -344,7 +344,7 @@ class _Parser:
         w = self.at_word()
         if w == "anonymised":
             self.i += 1
-            return True, (), ()
+            return True, (), (), self.when()
         if w == "to":
             self.i += 1
             to = self.names()
@@ -352,11 +352,20 @@ class _Parser:
             if self.at_word() == "for":  # Lark shifts: this `for` belongs to the exception
                 self.i += 1
                 purposes = self.names()
-            return False, to, purposes
+            return False, to, purposes, self.when()
         if w == "for":
             self.i += 1
-            return False, (), self.names()
+            return False, (), self.names(), self.when()
+        if w == "when":
+            return False, (), (), self.when()
         raise _Bail
+
+    def when(self) -> tuple:
+        """An exception's closing `when CONDITION, …` (Lark shifts: a `when` here belongs to the exception)."""
+        if self.at_word() != "when":
+            return ()
+        self.i += 1
+        return self.names()
 
     def r_succeeds(self, _word: str):
         who = self.name()
@@ -457,6 +466,10 @@ def _reader(clause: T.Clause) -> Reader:
     return read
 
 
+# Shape -> the kind of token its value opens with (for clauses that share an opening word and nothing more).
+_OPENS = {"names": _NAME, "name": _NAME, "string": _STRING, "strings": _STRING, "date": _DATE}
+
+
 def _readers(clauses: tuple[T.Clause, ...]) -> dict[str, Reader]:
     """Opening word -> reader. Clauses opened by the same word (`requires agreement`, `requires "…"`) are told
     apart by the words that must follow the first; the one with none is read otherwise."""
@@ -470,14 +483,19 @@ def _readers(clauses: tuple[T.Clause, ...]) -> dict[str, Reader]:
             out[w] = _reader(group[0])
             continue
         keyed = [(c.words[1:], _reader(c)) for c in group if c.words[1:]]
-        plain = [_reader(c) for c in group if not c.words[1:]]
-        assert len(plain) <= 1, f"clauses opened by `{w}` cannot be told apart"
+        plain = [c for c in group if not c.words[1:]]
+        # Several clauses with no further words (`requires "text"`, `requires CONDITION`) are told apart by the
+        # kind of token that opens their value.
+        by_kind = {_OPENS.get(c.shape): _reader(c) for c in plain}
+        assert len(plain) <= 1 or (len(by_kind) == len(plain) and None not in by_kind), \
+            f"clauses opened by `{w}` cannot be told apart"
 
-        def pick(p: _Parser, word: str, keyed=keyed, fallback=plain[0] if plain else None) -> tuple[str, Any]:
+        def pick(p: _Parser, word: str, keyed=keyed, by_kind=by_kind) -> tuple[str, Any]:
             toks, i = p.toks, p.i
             for rest, reader in keyed:
                 if all(toks[i + k][0] == _NAME and toks[i + k][1] == r for k, r in enumerate(rest)):
                     return reader(p, word)
+            fallback = by_kind.get(toks[i][0]) if len(by_kind) > 1 else next(iter(by_kind.values()), None)
             if fallback is None:
                 raise _Bail
             return fallback(p, word)

@@ -56,6 +56,7 @@ class Organisation:
     exists_from: Optional[dt.date] = None
     ceases: Optional[dt.date] = None
     member_of: tuple["Membership", ...] = ()  # classes (issue 12): `is local-authority from 2018-05-01, …`
+    functions: tuple[Name, ...] = ()  # issue 13: `functions F, …`, what it holds data for (its parts inherit them)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Parties:
 
 @dataclass(frozen=True)
 class Onward:
-    kind: str  # "none" | "to" | "only-for" | "as-discloser"
+    kind: str  # "none" | "to" | "only-for" | "as-discloser"; issue 13: "for" | "as" | "lawful"
     targets: tuple[Name, ...] = ()
     span: Span = _span()
 
@@ -143,6 +144,7 @@ class Exception_:
     to: tuple[Name, ...] = ()
     purposes: tuple[Name, ...] = ()
     span: Span = _span()
+    when: tuple[Name, ...] = ()  # `when CONDITION, …`: the exception holds only when the question gives these
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,9 @@ class Gateway:
     notes: tuple[str, ...] = ()
     span: Span = _span()
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # issue 13
+    conditions: tuple[Name, ...] = ()  # `requires CONDITION, …`: flows need the question to give each
+    power: Optional[str] = None  # `power express|implied`; absent: express
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,9 @@ class Restriction:
     notes: tuple[str, ...] = ()
     span: Span = _span()
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # issue 13: bars that bind by provenance
+    received_under: tuple[Name, ...] = ()  # `data received-under G, …`: data the source received under these gateways
+    held_for: tuple[Name, ...] = ()  # `data held-for F, …`: data the source holds for these functions
 
 
 @dataclass(frozen=True)
@@ -212,6 +220,8 @@ class Agreement:
     notes: tuple[str, ...] = ()
     span: Span = _span()
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # issue 13
+    conditions: tuple[Name, ...] = ()  # `requires CONDITION, …`: flows need the question to give each
 
 
 # ---- continuity of bodies ---------------------------------------------------------------------------
@@ -271,8 +281,22 @@ class PolicyTest:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
 
 
+# ---- conditions (issue 13) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConditionDecl:
+    """`condition ID "title"`: a fact the engine cannot see (a court order, the Commissioners' authority),
+    declared once and named by id in `requires` and `except … when`; a question asserts it with `given`."""
+
+    id: Name
+    title: str
+    notes: tuple[str, ...] = ()
+    span: Span = _span()
+
+
 Declaration = Union[Organisation, DataCategory, Purpose, Gateway, Restriction, Agreement, PolicyTest, Transfer,
-                    BodyClass]
+                    BodyClass, ConditionDecl]
 
 
 @dataclass(frozen=True)
@@ -374,9 +398,54 @@ def provision_url(act_url: Optional[str], provision: Optional[str]) -> Optional[
 
 
 @dataclass(frozen=True)
+class RegimeCondition:
+    """A lawful-basis or special-category condition of a data-protection regime (issue 13)."""
+
+    id: str
+    title: str
+    equivalent: Optional[str] = None  # the regime-neutral lawful basis it matches (`public-task`, …)
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A data-protection regime of the register (issue 13): in force from `start` until the next regime's start
+    (or its own `until`), with the ids of its lawful-basis and special-category conditions."""
+
+    id: str
+    title: str
+    start: dt.date
+    until: Optional[dt.date] = None
+    citation: Optional[str] = None
+    url: Optional[str] = None
+    notes: Optional[str] = None
+    lawful_bases: tuple[RegimeCondition, ...] = ()
+    special: tuple[RegimeCondition, ...] = ()
+    span: Span = _span()
+
+
+def regime_end(regimes: tuple[Regime, ...], r: Regime) -> Optional[dt.date]:
+    """The first day a regime is no longer in force: its own `until`, else the next regime's start."""
+    later = [x.start for x in regimes if x.start > r.start]
+    ends = [d for d in (r.until, min(later) if later else None) if d is not None]
+    return min(ends) if ends else None
+
+
+def regime_on(regimes: tuple[Regime, ...], day: dt.date) -> Optional[Regime]:
+    """The regime in force on `day`: the latest to have started, unless it has ended."""
+    started = [r for r in regimes if r.start <= day]
+    if not started:
+        return None
+    r = max(started, key=lambda x: (x.start, x.id.lower()))
+    end = regime_end(regimes, r)
+    return r if end is None or day < end else None
+
+
+@dataclass(frozen=True)
 class Register:
     statutes: tuple[Statute, ...] = ()
     path: str = "gateways.yaml"
+    regimes: tuple[Regime, ...] = ()  # issue 13
 
     def get(self, statute_id: str) -> Optional[Statute]:
         key = statute_id.lower()

@@ -119,6 +119,9 @@ _NAME_AFTER = {
     "because": "a gateway, agreement or restriction id",
     "assuming": "a statute id",
     "lawful-basis": "a lawful basis such as `public-task`",
+    "when": "a condition (declared with `condition`)",
+    "requires": "a condition (declared with `condition`)",
+    "condition-id": "an identifier for the condition",
     "expect-source": "the sending organisation",
     "expect-recipient": "the receiving organisation",
     "expect-data": "a data category",
@@ -230,11 +233,16 @@ def _expected_phrase(expected: set[str], ctx: _Context) -> str:
     # The look-ahead keywords (`except` after a party list, `data` on a transfer's line) are optional
     # continuations: naming them would only crowd the message.
     expected = set(expected) - {"WS", "COMMENT", "_EXCEPT_PARTY", "_DATA_SCOPE"}
+    if ctx.keyword == "data" and "NAME" in expected:
+        # `data received-under G` / `data held-for F` (restrictions, issue 13) are the rarer forms: after `data`
+        # the message asks for what is nearly always meant, a data category
+        literals = _terminal_strings()
+        expected = {t for t in expected if literals.get(t) not in ("received-under", "held-for")}
     words: list[str] = []
     if len(expected & _TOP_LEVEL) >= 5:
         # At the top level: anything that starts a declaration (plus options of the declaration just read).
-        words.append("a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement` "
-                     "or `test`)")
+        words.append("a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement`, `transfer`, `class`, "
+                     "`test` or `condition`)")
         expected -= _TOP_LEVEL | {"$END"}
     clause_keywords = {n for n in expected if n not in _LITERAL_TYPES | {"$END", "RBRACE", "LBRACE"}}
     if "RBRACE" in expected and len(clause_keywords) >= 5:
@@ -455,6 +463,15 @@ class _ToModel(Transformer):
     def onward_as_discloser(self, items):
         return ("as-discloser", ())
 
+    def onward_for(self, items):
+        return ("for", items[0])
+
+    def onward_as(self, items):
+        return ("as", items[0])
+
+    def onward_lawful(self, items):
+        return ("lawful", ())
+
     @v_args(meta=True)
     def valid(self, meta, items):
         return ("valid", items[0], self._span(meta))
@@ -480,14 +497,30 @@ class _ToModel(Transformer):
     def except_clause(self, meta, items):
         return ("except", items[0], self._span(meta))
 
+    # Each form may end in `when CONDITION, …` (a `when` sub-rule, told apart from a second list of names).
+    @staticmethod
+    def _when(items) -> tuple[list, tuple]:
+        if items and isinstance(items[-1], tuple) and len(items[-1]) == 2 and items[-1][0] == "when":
+            return list(items[:-1]), items[-1][1]
+        return list(items), ()
+
     def except_anonymised(self, items):
-        return (True, (), ())
+        _, when = self._when(items)
+        return (True, (), (), when)
 
     def except_to(self, items):
-        return (False, items[0], items[1] if len(items) > 1 else ())
+        rest, when = self._when(items)
+        return (False, rest[0], rest[1] if len(rest) > 1 else (), when)
 
     def except_for(self, items):
-        return (False, (), items[0])
+        rest, when = self._when(items)
+        return (False, (), rest[0], when)
+
+    def except_when(self, items):
+        return (False, (), (), items[0][1])
+
+    def when(self, items):
+        return ("when", items[0])
 
     @v_args(meta=True)
     def succeeds(self, meta, items):

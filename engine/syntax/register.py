@@ -219,7 +219,39 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
             diags.append(error("duplicate-id", f"statute `{s.id}` is registered twice (ids are case-insensitive)",
                                s.span, related=[("first registered", seen[s.id.lower()].span)]))
         seen.setdefault(s.id.lower(), s)
-    return m.Register(tuple(statutes), file), diags
+    regimes = _regimes(data.get("regimes") or {}, lines, file, diags)
+    return m.Register(tuple(statutes), file, regimes), diags
+
+
+def _regimes(raw: dict, lines: dict[tuple, Span], file: str, diags: list[Diagnostic]) -> tuple[m.Regime, ...]:
+    """The data-protection regimes (issue 13), by start date; condition ids are unique across all regimes (a
+    lawful basis names one condition of one regime)."""
+    out = []
+    owner: dict[str, tuple[str, Span]] = {}
+    for rid, rec in raw.items():
+        conds: dict[str, tuple[m.RegimeCondition, ...]] = {}
+        for key in ("lawful-bases", "special-category"):
+            items = []
+            for cid, c in (rec.get(key) or {}).items():
+                span = lines.get(("regimes", rid, key, cid), Span(file, 1, 1))
+                if cid.lower() in owner:
+                    first_regime, first_span = owner[cid.lower()]
+                    diags.append(error("duplicate-id", f"condition `{cid}` is registered twice (ids are "
+                                       "case-insensitive)", span, related=[(f"first in regime `{first_regime}`",
+                                                                           first_span)]))
+                    continue
+                owner[cid.lower()] = (rid, span)
+                items.append(m.RegimeCondition(cid, c["title"], c.get("equivalent"), span))
+            conds[key] = tuple(items)
+        out.append(m.Regime(
+            id=rid, title=rec["title"], start=dt.date.fromisoformat(rec["from"]),
+            until=dt.date.fromisoformat(rec["until"]) if rec.get("until") else None, citation=rec.get("citation"),
+            url=rec.get("url"), notes=rec.get("notes"), lawful_bases=conds["lawful-bases"],
+            special=conds["special-category"], span=lines.get(("regimes", rid), Span(file, 1, 1))))
+    for r in out:
+        if r.until is not None and r.until <= r.start:
+            diags.append(error("bad-validity", f"regime `{r.id}` ends before it starts", r.span))
+    return tuple(sorted(out, key=lambda r: (r.start, r.id.lower())))
 
 
 def _day(value: Optional[str]) -> Optional[dt.date]:
