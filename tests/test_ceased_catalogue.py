@@ -14,7 +14,8 @@ from cli import app
 POLICY = ('organisation Becta "British Educational Communications and Technology Agency" ceases on 2011-04-01\n'
           'organisation DfES "Department for Education and Skills"\n'
           'data provider-data "Provider data"\npurpose planning "Planning"\n'
-          'gateway G "g" {\n  statute LSA-2000 "s.1"\n  allows DfES -> Becta\n  data provider-data\n  for planning\n}\n')
+          'gateway G "g" {\n  statute LSA-2000 "s.1"\n  allows DfES -> Becta\n  data provider-data\n'
+          '  for planning\n}\n')
 
 
 def test_show_and_list_a_body_that_ceases(make_bundle):

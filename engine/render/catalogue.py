@@ -158,8 +158,8 @@ def event_text(e: Event) -> str:
     if e.kind == "organisation-replaced":
         return f"{e.id} ({e.title}) ceased; {e.arg('successor')} ({e.arg('successor_title')}) replaced it"
     if e.kind == "organisation-transferred":
-        they = "they" if ", " in e.id else "it"
-        goes_on = f"; {they} {'go' if they == 'they' else 'goes'} on existing" if e.arg("continues") else f" and {they} ceased"
+        they, go = ("they", "go") if ", " in e.id else ("it", "goes")
+        goes_on = f"; {they} {go} on existing" if e.arg("continues") else f" and {they} ceased"
         return f"{e.id}'s functions passed to {e.arg('successor')}{goes_on}"
     if e.kind == "organisation-renamed":
         return f"{e.id} ({e.title}) was renamed {e.arg('successor')} ({e.arg('successor_title')}): the same body"

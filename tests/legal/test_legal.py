@@ -30,9 +30,12 @@ END_CODES = {"succeeded", "ceased", "transferred"}
 ANCHOR, SPARE = "HEFCE", "HESA"
 PROBE = ("provider-data", "planning")
 
+# `A -> B data for P on D [assuming S, …] [given C, …] [received-under G] [own-data] [held-for F] [express-only]`
 QUESTION = re.compile(
     r"^(?P<source>\S+)\s*->\s*(?P<recipient>\S+)\s+(?P<data>\S+)\s+for\s+(?P<purpose>\S+)"
-    r"\s+on\s+(?P<on>\d{4}-\d{2}-\d{2})(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?\s*$")
+    r"\s+on\s+(?P<on>\d{4}-\d{2}-\d{2})(?:\s+assuming\s+(?P<assume>\S+(?:\s*,\s*\S+)*))?"
+    r"(?:\s+given\s+(?P<given>\S+(?:\s*,\s*\S+)*))?(?:\s+received-under\s+(?P<received_under>\S+))?"
+    r"(?:\s+(?P<own_data>own-data))?(?:\s+held-for\s+(?P<held_for>\S+))?(?:\s+(?P<express_only>express-only))?\s*$")
 
 
 @lru_cache(maxsize=1)
@@ -87,7 +90,8 @@ def check_body(p: engine.Policy, fact: dict) -> list[str]:
         for successor in fact.get("to", []):
             if _starts(_probe(p, successor, day), successor) or _ends(_probe(p, successor, day), successor):
                 problems.append(f"{successor}, which took {body}'s functions, should exist on {day}")
-        if event == "transferred" and ends and not any(f"`{_name(t)}`" in ends[0][1].lower() for t in fact.get("to", [])):
+        named = [f"`{_name(t)}`" for t in fact.get("to", [])]
+        if event == "transferred" and ends and not any(n in ends[0][1].lower() for n in named):
             problems.append(f"{body}'s functions should pass to one of {fact['to']}: {ends[0][1]}")
     elif event == "renamed":
         new = fact["to"]
@@ -116,7 +120,8 @@ def check_provision(register: dict, fact: dict) -> list[str]:
     problems = []
     for key in ("status", "commenced", "repealed"):
         if key in fact and str(record.get(key)) != str(fact[key]):
-            problems.append(f"{fact['statute']} {fact['provision']}: {key} is {record.get(key)}, the law says {fact[key]}")
+            problems.append(f"{fact['statute']} {fact['provision']}: {key} is {record.get(key)}, "
+                            f"the law says {fact[key]}")
     if fact.get("status") == "not-commenced" and ("commenced" in record or "windows" in record):
         problems.append(f"{fact['statute']} {fact['provision']} was not commenced but the register gives it dates")
     if not str(record.get("url", "")).startswith("https://www.legislation.gov.uk/"):
@@ -127,9 +132,10 @@ def check_provision(register: dict, fact: dict) -> list[str]:
 def ask(p: engine.Policy, text: str) -> engine.Decision:
     m = QUESTION.match(text)
     assert m, f"bad question `{text}`"
-    assume = [s.strip() for s in m["assume"].split(",")] if m["assume"] else []
-    return p.decide(m["source"], m["recipient"], m["data"], m["purpose"], on=_day(m["on"]), assume=assume,
-                    fixes=False, routes=False)
+    names = lambda key: [s.strip() for s in m[key].split(",")] if m[key] else []  # noqa: E731
+    return p.decide(m["source"], m["recipient"], m["data"], m["purpose"], on=_day(m["on"]), assume=names("assume"),
+                    fixes=False, routes=False, given=names("given"), received_under=m["received_under"],
+                    own_data=bool(m["own_data"]), held_for=m["held_for"], express_only=bool(m["express_only"]))
 
 
 def check_decision(p: engine.Policy, fact: dict) -> list[str]:
@@ -141,7 +147,8 @@ def check_decision(p: engine.Policy, fact: dict) -> list[str]:
         problems.append(f"{shown} - the law says {fact['verdict']}: {fact['why']}")
         return problems
     ids = d.reason_ids()
-    problems += [f"{shown} - `{r}` should be among the reasons" for r in fact.get("because", []) if r.lower() not in ids]
+    problems += [f"{shown} - `{r}` should be among the reasons"
+                 for r in fact.get("because", []) if r.lower() not in ids]
     problems += [f"{shown} - `{r}` should not be a reason" for r in fact.get("not_because", []) if r.lower() in ids]
     if "one_way" in fact:
         one_way = sorted(b["restriction"]["id"] for b in d.to_dict()["blocks"] if b["one_way"])
@@ -157,6 +164,18 @@ def check_decision(p: engine.Policy, fact: dict) -> list[str]:
             problems.append(f"{shown} - basis should be gateway {basis['gateway']}")
         elif "agreement" in basis and (got["agreement"] or {}).get("id") != basis["agreement"]:
             problems.append(f"{shown} - basis should be agreement {basis['agreement']}")
+    out = d.to_dict()
+    if "power" in fact and out.get("power") != fact["power"]:
+        problems.append(f"{shown} - the power relied on should be {fact['power']}, not {out.get('power')}")
+    regime = fact.get("regime")
+    if regime:
+        got_regime = out.get("regime") or {}
+        if got_regime.get("id") != regime["id"]:
+            problems.append(f"{shown} - the data-protection regime should be {regime['id']}, "
+                            f"not {got_regime.get('id')}")
+        for key in ("lawful_basis", "special_category"):
+            if key in regime and (got_regime.get(key) or {}).get("id") != regime[key]:
+                problems.append(f"{shown} - {key} should be {regime[key]} in {regime['id']}; got {got_regime.get(key)}")
     for marker in fact.get("sensitivity", []):
         if marker not in d.to_dict()["sensitivity"]:
             problems.append(f"{shown} - the data should count as {marker}")
@@ -253,6 +272,11 @@ def test_a_wrong_answer_is_reported():
     story = next(f for f in FACTS["decisions"] if f["ask"].startswith("JCP -> ALI provider-data") and "assuming"
                  not in f["ask"])
     assert check_decision(policy(), {**story, "not_because": ["DWP-ONE-WAY-2005"]})
+    ilr = next(f for f in FACTS["decisions"] if f.get("regime", {}).get("id") == "DPA-1998")
+    assert check_decision(policy(), ilr) == []
+    assert check_decision(policy(), {**ilr, "power": "implied"})
+    assert check_decision(policy(), {**ilr, "regime": {**ilr["regime"], "id": "UK-GDPR"}})
+    assert check_decision(policy(), {**ilr, "regime": {**ilr["regime"], "special_category": "dpa1998-sch3-1"}})
 
 
 def test_a_fact_without_a_source_is_reported():
@@ -262,7 +286,8 @@ def test_a_fact_without_a_source_is_reported():
 
 def _bundle_with(path: str, old: str, new: str) -> engine.Policy:
     """The default bundle with one line of one file changed (loaded from text, nothing written)."""
-    texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in (ROOT / "policies").glob("*.policy")}
+    texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8")
+             for p in (ROOT / "policies").glob("*.policy")}
     assert old in texts[path]
     texts[path] = texts[path].replace(old, new)
     return engine.load_texts(texts, (ROOT / "gateways.yaml").read_text(encoding="utf-8"))
