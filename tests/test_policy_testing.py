@@ -42,7 +42,7 @@ def test_flipped_expectation_fails_with_explanation(tmp_path, monkeypatch):
     assert "FAILED  flipped.policy:6:3: expect allow JCP -> ALI provider-data for inspection" in out
     assert "expected allow, got deny" in out
     # the decision's full explanation: headline, the blocking restriction with its location and URL
-    assert "DENIED — one-way legislative block" in out
+    assert "DENIED — if JCP holds it for employment-services, social-security: one-way legislative block" in out
     assert "blocked   DWP-ONE-WAY-2005" in out and "policies/restrictions.policy:" in out
     assert "https://www.legislation.gov.uk/ukpga/1992/5" in out
     assert "would be lawful if:" in out

@@ -41,8 +41,9 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
     assert p.returncode == 1, p.stdout + p.stderr
     lines = p.stdout.splitlines()
     # the department's one-way position of 2005 (provider data is not about a person: not the s.123 offence)
-    assert lines[0] == ("DENIED — one-way legislative block: Social Security Administration Act 1992 "
-                        "(DWP-ONE-WAY-2005)")
+    # held for its employment services or (as part of DWP) for social security: the bar binds every reading
+    assert lines[0] == ("DENIED — if JCP holds it for employment-services, social-security: one-way legislative "
+                        "block: Social Security Administration Act 1992 (DWP-ONE-WAY-2005)")
     assert any(ln.strip().startswith("blocked   DWP-ONE-WAY-2005 (one-way legislative block)")
                and "[policies/restrictions.policy:" in ln for ln in lines)
     fixes = lines[lines.index("would be lawful if:") + 1:]
@@ -80,7 +81,9 @@ def test_lsc_to_ali_is_allowed_citing_its_agreement(run):
     p = run(*args)
     assert p.returncode == 0, p.stdout + p.stderr
     head = p.stdout.splitlines()[0]
-    assert head.startswith("ALLOWED — under gateway LSC-INSPECTION") and "agreement LSC-ALI-2005" in head
+    # an implied power (no express disclosure section of LSA 2000): the headline says so
+    assert head.startswith("ALLOWED — on an implied power: take legal advice — under gateway LSC-INSPECTION")
+    assert "agreement LSC-ALI-2005" in head
     assert "agreement LSC-ALI-2005: Provider data for inspection [policies/agreements.policy:" in p.stdout
 
     (d,) = _json(run(*args, "--format", "json"))
@@ -95,7 +98,7 @@ def test_without_a_purpose_one_answer_per_purpose_all_denied(run):
     assert lines[0] == "JCP → ALI: provider-data on 2005-06-23"
     assert lines[1].startswith("denied for ") and "allowed for" not in p.stdout
     assert "inspection" in lines[1] and "research" in lines[1]
-    assert "DENIED — one-way legislative block" in p.stdout
+    assert "one-way legislative block: Social Security Administration Act 1992 (DWP-ONE-WAY-2005)" in p.stdout
 
     ds = _json(run("JCP", "ALI", "provider-data", *JUNE_2005, "--format", "json"))
     import engine
