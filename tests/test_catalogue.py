@@ -63,7 +63,7 @@ def test_list_orgs_text_json_and_csv(default_policy):
     assert j["kind"] == "organisation" and len(j["items"]) == len(default_policy.orgs)
     ali = next(i for i in j["items"] if i["id"] == "ALI")
     assert ali["title"] == "Adult Learning Inspectorate" and ali["end"] == "2007-03-31"
-    assert ali["at"] == "policies/organisations.policy:148"
+    assert ali["at"] == "policies/organisations.policy:152"
     jcp = next(i for i in j["items"] if i["id"] == "JCP")
     assert jcp["aliases"] == ["Jobcentre Plus", "JobCentrePlus"] and jcp["parent"] == "DWP"
     rows = list(csv.DictReader(io.StringIO(run("list", "orgs", "--format", "csv", *B).stdout)))
@@ -110,9 +110,9 @@ def test_show_finds_by_title_and_says_everything_with_file_and_line():
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert out.startswith("organisation ALI — Adult Learning Inspectorate")
-    assert "declared at policies/organisations.policy:148" in out
+    assert "declared at policies/organisations.policy:152" in out
     assert "replaced by OFSTED-2007 on 2007-04-01" in out
-    assert "agreement LSC-ALI-2005 (party, receives)" in out and "[policies/agreements.policy:22]" in out
+    assert "agreement LSC-ALI-2005 (party, receives)" in out and "[policies/agreements.policy:25]" in out
     j = json.loads(run("show", "ali", "--format", "json", *B).stdout)
     [ali] = j["found"]
     assert ali["details"]["replaced_by"] == "OFSTED-2007"
