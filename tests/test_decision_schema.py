@@ -126,5 +126,5 @@ def test_citations_link_to_the_provision_on_legislation_gov_uk():
     d = engine.load().decide("JCP", "ALI", "claimant-record", "inspection", on=dt.date(2005, 6, 23))
     urls = {b.restriction.id: b.restriction.url for b in d.blocks}
     assert urls["SSAA-1992-s123"] == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
-    # a restriction citing the Act without a provision links to the Act (the 2005 one-way position)
-    assert urls["DWP-ONE-WAY-2005"] == "https://www.legislation.gov.uk/ukpga/1992/5"
+    # the 2005 one-way position cites the Act's information Part, and links to its page in the register
+    assert urls["DWP-ONE-WAY-2005"] == "https://www.legislation.gov.uk/ukpga/1992/5/part/VII"

@@ -43,7 +43,7 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
     # the department's one-way position of 2005 (provider data is not about a person: not the s.123 offence)
     # held for its employment services or (as part of DWP) for social security: the bar binds every reading
     assert lines[0] == ("DENIED — if JCP holds it for employment-services, social-security: one-way legislative "
-                        "block: Social Security Administration Act 1992 (DWP-ONE-WAY-2005)")
+                        "block: Social Security Administration Act 1992 Part VII (DWP-ONE-WAY-2005)")
     assert any(ln.strip().startswith("blocked   DWP-ONE-WAY-2005 (one-way legislative block)")
                and "[policies/restrictions.policy:" in ln for ln in lines)
     fixes = lines[lines.index("would be lawful if:") + 1:]
@@ -52,7 +52,7 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
     (d,) = _json(run("JCP", "ALI", "provider-data", "--purpose", "inspection", *JUNE_2005, "--format", "json"))
     assert d["verdict"] == "deny"
     assert [(b["restriction"]["id"], b["one_way"]) for b in d["blocks"]] == [("DWP-ONE-WAY-2005", True)]
-    assert d["blocks"][0]["restriction"]["statute"]["url"] == "https://www.legislation.gov.uk/ukpga/1992/5"
+    assert d["blocks"][0]["restriction"]["statute"]["url"] == "https://www.legislation.gov.uk/ukpga/1992/5/part/VII"
     nearest = d["fixes"][0]
     assert (nearest["kind"], nearest["gateway"], nearest["statute"]) == \
         ("assume-statute", "DCA-PROVIDER-DATA", "DCA-GATEWAY-2006")
@@ -98,7 +98,7 @@ def test_without_a_purpose_one_answer_per_purpose_all_denied(run):
     assert lines[0] == "JCP → ALI: provider-data on 2005-06-23"
     assert lines[1].startswith("denied for ") and "allowed for" not in p.stdout
     assert "inspection" in lines[1] and "research" in lines[1]
-    assert "one-way legislative block: Social Security Administration Act 1992 (DWP-ONE-WAY-2005)" in p.stdout
+    assert "one-way legislative block: Social Security Administration Act 1992 Part VII (DWP-ONE-WAY-2005)" in p.stdout
 
     ds = _json(run("JCP", "ALI", "provider-data", *JUNE_2005, "--format", "json"))
     import engine

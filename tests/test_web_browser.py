@@ -109,11 +109,12 @@ def test_the_storys_question_is_not_allowed_because_of_a_one_way_block(page, sho
     assert verdict.inner_text() == "NOT ALLOWED"
     assert verdict.get_attribute("data-verdict") == "deny"
     answer = page.locator("#ask-result").inner_text()
-    assert "One-way block" in answer and "Social Security Administration Act 1992, section 123" in answer
+    # the department's one-way position of 2005, citing the Act's information Part (not the s.123 offence)
+    assert "One-way block" in answer and "Social Security Administration Act 1992, Part VII" in answer
     assert "Jobcentre Plus (JCP) may not disclose this data to anyone" in answer
     assert "on 23 June 2005" in answer
-    law = page.get_by_role("link", name="Social Security Administration Act 1992, section 123")
-    assert law.get_attribute("href") == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    law = page.get_by_role("link", name="Social Security Administration Act 1992, Part VII")
+    assert law.get_attribute("href") == "https://www.legislation.gov.uk/ukpga/1992/5/part/VII"
     page.screenshot(path=str(shots / "web-ask.png"), full_page=True)
 
 
@@ -161,7 +162,7 @@ def test_who_can_we_share_with_says_why_no_one(page, shots):
     page.click("#who-form button[type=submit]")
     page.get_by_text("No organisation may receive").wait_for()
     text = page.locator("#who-result").inner_text()
-    assert "No one" in text and "one-way restriction" in text and "SSAA-1992-s123" in text
+    assert "No one" in text and "one-way restriction" in text and "DWP-ONE-WAY-2005" in text
     page.screenshot(path=str(shots / "web-who.png"), full_page=True)
 
 
@@ -174,8 +175,9 @@ def test_what_changed_on_1_april_2007(page, shots):
     day.wait_for()
     text = day.inner_text()
     assert text.startswith("1 April 2007")
-    assert "ALI (Adult Learning Inspectorate) ceased" in text and "11 flows ended" in text and "0 began" in text
-    assert page.locator("#changes-result table.ended-flows tbody tr").count() == 11
+    assert "ALI, OfSTED's functions passed to OFSTED-2007 and they ceased" in text
+    assert "22 flows ended" in text and "12 began" in text
+    assert page.locator("#changes-result table.ended-flows tbody tr").count() == 22
     page.screenshot(path=str(shots / "web-changes.png"), full_page=True)
 
 
