@@ -360,7 +360,8 @@ async def test_code_lens_shows_test_results_and_decides_a_flow(client, bundle):
     answer = await client.workspace_execute_command_async(
         t.ExecuteCommandParams(command=decide[0].command.command, arguments=decide[0].command.arguments)
     )
-    assert answer.startswith("DENIED — if JCP holds it for employment-services, social-security: one-way legislative block")
+    assert answer.startswith("DENIED — if JCP holds it for employment-services, social-security: one-way "
+                             "legislative block")
     assert "on 2005-06-23" in answer
 
     # an expectation turned round fails, in the lens, before it is saved

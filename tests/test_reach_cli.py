@@ -85,7 +85,8 @@ def test_nothing_reachable_exits_1():
     assert "why: no gateway lets AoC disclose provider-data for inspection" in r.stdout
     # JCP may pass it only within its own legal person (DWP): no other body, and the one-way block says why
     jcp = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON)
-    assert ("why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 Part VII (DWP-ONE-WAY-2005)"
+    assert ("why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 Part VII "
+            "(DWP-ONE-WAY-2005)"
             in jcp.stdout)
 
 
