@@ -658,13 +658,13 @@ def lsp_cmd(
     except ImportError as exc:
         typer.echo(f"error[missing-extra]: `lawful lsp` needs the `lsp` extra ({exc.name} is not installed)", err=True)
         typer.echo("  help: pip install 'lawful[lsp]'", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         main(tcp=tcp, bundle=bundle)
     except OSError as exc:  # --tcp: the port is taken, or not ours to take
         typer.echo(f"error[bad-usage]: cannot listen on 127.0.0.1:{tcp}: {(exc.strerror or str(exc)).lower()}", err=True)
         typer.echo("  help: choose another --tcp PORT", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 @app.command("audit")

@@ -217,10 +217,13 @@ def run_scenario(size: str, args) -> dict:
 
     engines += [
         ("lawful-warm", "lawful `allowed` warm (memoised)", lawful_warm, None, None),
-        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, `evaluate(first_only=True)`)", lawful_cold, None, None),
+        ("lawful-cold", "lawful `allowed` cold (unmemoised: names resolved, `evaluate(first_only=True)`)",
+         lawful_cold, None, None),
         ("lawful-batch", "lawful `allowed_many` (batch, memo cleared per batch)", None, lawful_batch, None),
-        ("lawful-decide", "lawful `decide` (full explanation: basis, blocks, considered, headline)", lawful_decide, None, None),
-        ("lawful-decide-full", "lawful `decide` + verified fixes + routes (CLI default)", lawful_decide_full, None, None),
+        ("lawful-decide", "lawful `decide` (full explanation: basis, blocks, considered, headline)",
+         lawful_decide, None, None),
+        ("lawful-decide-full", "lawful `decide` + verified fixes + routes (CLI default)",
+         lawful_decide_full, None, None),
     ]
     skipped = []
     for E in PEERS:
@@ -234,7 +237,9 @@ def run_scenario(size: str, args) -> dict:
         build = time.perf_counter() - t0
         log(f"[{size}] {E.key} built in {build:.2f}s")
         frag = in_fragment if E.key == "casbin" else None
-        engines.append((E.key, f"{E.name} ({'translated; ' + str(getattr(eng, 'n_rules', '')) + ' policy lines' if E.key == 'casbin' else 'translated'})",
+        how = ("translated; " + str(getattr(eng, "n_rules", "")) + " policy lines" if E.key == "casbin"
+               else "translated")
+        engines.append((E.key, f"{E.name} ({how})",
                         (lambda e: lambda q: e.decide(q[1]))(eng),
                         (lambda e: (lambda chunk: e.batch([c[1] for c in chunk])) if e.batch else None)(eng), frag))
         res.setdefault("peer_build_s", {})[E.key] = build
@@ -309,7 +314,8 @@ c4 = time.process_time()
 print(json.dumps({"import_s": t1 - t0, "read_parse_s": t2 - t1, "check_s": t3 - t2, "compile_s": t4 - t3,
                   "load_s": t4 - t1, "cpu_s": c4 - c0,
                   # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across exec)
-                  "maxrss_mb": int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024,
+                  "maxrss_mb": int([l for l in open("/proc/self/status")
+                                    if l.startswith("VmHWM")][0].split()[1]) / 1024,
                   "agreements": len(p.agreements), "organisations": len(p.orgs)}))
 """
 
@@ -580,7 +586,8 @@ def targets(report: dict) -> list[str]:
             cpu = row.get("cpu_s", row["load_s"])
             lines.append(f"| load + compile of 2,000 orgs / 20,000 agreements from text ≤ 2 s (judged on CPU time) | "
                          f"{cpu:.2f} s CPU ({row['load_s']:.2f} s wall) | {verdict(cpu <= 2)} |")
-            lines.append(f"| peak memory there ≤ 300 MB | {row['maxrss_mb']:.0f} MB | {verdict(row['maxrss_mb'] <= 300)} |")
+            lines.append(f"| peak memory there ≤ 300 MB | {row['maxrss_mb']:.0f} MB | "
+                         f"{verdict(row['maxrss_mb'] <= 300)} |")
     loads = [r for r in report.get("load", []) if "load_s" in r]
     if len(loads) >= 2:
         base = loads[0]
@@ -602,14 +609,16 @@ def targets(report: dict) -> list[str]:
                              f"{x:.2f} s vs {full:.2f} s CPU = {x / full:.0%} | {verdict(x <= 0.15 * full)} |")
     if report.get("routes"):
         r = report["routes"]
-        lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | {r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | "
-                     f"{verdict(r['median_ms'] <= 1)} |")
+        lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | "
+                     f"{r['median_ms']:.3f} ms (p99 {r['p99_ms']:.2f} ms) | {verdict(r['median_ms'] <= 1)} |")
     d = report.get("diff", {})
     if d.get("present") and "median_s" in d:
-        lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | {d['median_s']:.2f} s | {verdict(d['median_s'] <= 1)} |")
+        lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | {d['median_s']:.2f} s | "
+                     f"{verdict(d['median_s'] <= 1)} |")
     else:
         lines.append(f"| full-universe `diff` of the default bundle ≤ 1 s | "
-                     f"{'engine/review/diff.py not in this branch' if not d.get('present') else d.get('error')} | not measured |")
+                     f"{'engine/review/diff.py not in this branch' if not d.get('present') else d.get('error')}"
+                     " | not measured |")
     st = report.get("startup")
     if st and "rows" in st:
         import startup
@@ -651,33 +660,36 @@ def render(report: dict) -> str:
         out += ["", "Differential check: " + ("every engine gave lawful's verdict on every question it answered "
                                               "(inside its fragment)." if not dis else
                                               "DISAGREEMENTS: " + "; ".join(
-                                                  f"{r['key']} {r['disagreements']} (e.g. {r['disagreement_examples'][:2]})" for r in dis)), ""]
+                                                  f"{r['key']} {r['disagreements']} "
+                                                  f"(e.g. {r['disagreement_examples'][:2]})" for r in dis)), ""]
     if report.get("load"):
         out += ["## Load and compile from text (fresh process each)", "",
-                "| bundle | organisations | agreements | read+parse s | check s | compile s | load total s | CPU s | peak RSS MB |",
+                "| bundle | organisations | agreements | read+parse s | check s | compile s | load total s | CPU s "
+                "| peak RSS MB |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in report["load"]:
             if "error" in r:
                 out.append(f"| {r['size']} | error: {r['error']} |")
                 continue
             out.append(f"| {r['size']} | {r['organisations']:,} | {r['agreements']:,} | {r['read_parse_s']:.2f} | "
-                       f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | {r.get('cpu_s', float('nan')):.2f} | "
-                       f"{r['maxrss_mb']:.0f} |")
+                       f"{r['check_s']:.2f} | {r['compile_s']:.2f} | {r['load_s']:.2f} | "
+                       f"{r.get('cpu_s', float('nan')):.2f} | {r['maxrss_mb']:.0f} |")
         out.append("")
     rl = report.get("reload", {})
     if rl.get("rows"):
         rows = rl["rows"]
         full = rows.get("full", {}).get("cpu_s")
         out += ["## Reload after editing one file (issue 18, target 3)", "",
-                f"`python benchmarks/bench.py --only reload` (bundle `{rl['size']}`: a copy of it; one agreement's title "
-                f"edited in one of its 16 files; medians of {rl['runs']} rounds; CPU time of the process, from its start "
-                "for a fresh process):", "",
+                f"`python benchmarks/bench.py --only reload` (bundle `{rl['size']}`: a copy of it; one agreement's "
+                f"title edited in one of its 16 files; medians of {rl['runs']} rounds; CPU time of the process, from "
+                "its start for a fresh process):", "",
                 "| load | CPU s | × full load | wall s |", "|---|---:|---:|---:|"]
         labels = {"full": "full load from text, fresh process, no cache (`LAWFUL_NO_CACHE=1`)",
-                  "first": "first load with an empty cache folder (parses; writes every file's parse and the compiled bundle)",
+                  "first": "first load with an empty cache folder (parses; writes every file's parse and the "
+                           "compiled bundle)",
                   "hit": "the unchanged bundle again (compiled-bundle entry)",
-                  "edited": "after editing one file, fresh process: 15 parses from the folder, 1 parsed; checks, compile; "
-                            "the new compiled bundle written",
+                  "edited": "after editing one file, fresh process: 15 parses from the folder, 1 parsed; checks, "
+                            "compile; the new compiled bundle written",
                   "in_process": "after editing one file, in the same process (the serve path), no cache folder: "
                                 "15 parses from memory",
                   "in_process_cache": "the same with the cache folder on (serve's default: it also writes the entries)"}
@@ -692,9 +704,9 @@ def render(report: dict) -> str:
             r = rows.get(key, {})
             if "read_parse_s" in r:
                 out.append("")
-                out.append(f"Steps of the reload {'with' if key.endswith('cache') else 'without'} the cache folder (CPU s): "
-                           f"read and parse {r['read_parse_s']:.2f}, check {r['check_s']:.2f}, compile {r['compile_s']:.2f}, "
-                           f"write the compiled-bundle entry {r['store_s']:.2f}.")
+                out.append(f"Steps of the reload {'with' if key.endswith('cache') else 'without'} the cache folder "
+                           f"(CPU s): read and parse {r['read_parse_s']:.2f}, check {r['check_s']:.2f}, "
+                           f"compile {r['compile_s']:.2f}, write the compiled-bundle entry {r['store_s']:.2f}.")
         out.append("")
     if report.get("routes"):
         r = report["routes"]
@@ -707,19 +719,24 @@ def render(report: dict) -> str:
         out += startup.render_section(st) + [""]
     d = report.get("diff", {})
     if d.get("median_s") is not None:
-        text = (f"Full-universe diff of the default bundle on 2005-06-23: the bundle against itself with every agreement and "
-                f"restriction removed (a change whose scope is every gateway's flows). Scoped `diff`: {d['median_s']:.3f} s "
-                f"median, {d['flows']} flows changed. Brute force over every question ({d['universe']:,}): "
-                f"{d['brute_s']:.2f} s, {d['brute_flows']} flows; {'the same flows' if d['agree'] else 'DIFFERENT FLOWS'}.")
+        text = (f"Full-universe diff of the default bundle on 2005-06-23: the bundle against itself with every "
+                f"agreement and restriction removed (a change whose scope is every gateway's flows). Scoped `diff`: "
+                f"{d['median_s']:.3f} s median, {d['flows']} flows changed. Brute force over every question "
+                f"({d['universe']:,}): {d['brute_s']:.2f} s, {d['brute_flows']} flows; "
+                f"{'the same flows' if d['agree'] else 'DIFFERENT FLOWS'}.")
     else:
-        text = "Not measured: " + ("engine/review/diff.py is not in this branch." if not d.get("present") else d.get("error", ""))
+        text = "Not measured: " + ("engine/review/diff.py is not in this branch." if not d.get("present")
+                                   else d.get("error", ""))
     out += ["## `diff`", "", text, ""]
     if report.get("notes"):
         out += ["## Notes", ""] + report["notes"]
     out += ["", "## Service", "",
-            "The HTTP decision service (`benchmarks/serve_bench.py`: throughput and p99 for single and batch requests) and",
-            "the audit of transfer logs (`benchmarks/audit_bench.py`: 1,000,000 rows locally and on a Dask LocalCluster,",
-            "every planted unlawful row found, identical results) are recorded in [RESULTS-service.md](RESULTS-service.md)."]
+            "The HTTP decision service (`benchmarks/serve_bench.py`: throughput and p99 for single and batch "
+            "requests) and",
+            "the audit of transfer logs (`benchmarks/audit_bench.py`: 1,000,000 rows locally and on a Dask "
+            "LocalCluster,",
+            "every planted unlawful row found, identical results) are recorded in "
+            "[RESULTS-service.md](RESULTS-service.md)."]
     return "\n".join(out) + "\n"
 
 
@@ -730,7 +747,8 @@ def log(msg: str) -> None:
 def rerun_parts(a) -> int:
     """Re-run some parts of the report and merge them into earlier raw results (each part keeps the date and
     load average of its own run: `ran` records them)."""
-    report = json.loads(a.from_json.read_text(encoding="utf-8")) if a.from_json else {"machine": machine(), "scenarios": []}
+    report = (json.loads(a.from_json.read_text(encoding="utf-8")) if a.from_json
+              else {"machine": machine(), "scenarios": []})
     a.peers = {p for p in a.peers.split(",") if p}
     a.load_sizes = [s for s in a.load_sizes.split(",") if s]
     a.workdir.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,8 @@ class CedarEngine:
         self.policy_text = cedar_policies(ir)
         self.entities_json = json.dumps(cedar_entities(ir))
         self.ps = cedarpy.PolicySet.from_str(self.policy_text) if hasattr(cedarpy, "PolicySet") else self.policy_text
-        self.es = cedarpy.Entities.from_json_str(self.entities_json) if hasattr(cedarpy, "Entities") else self.entities_json
+        self.es = (cedarpy.Entities.from_json_str(self.entities_json) if hasattr(cedarpy, "Entities")
+                   else self.entities_json)
 
     @staticmethod
     def request(q):

@@ -1,6 +1,7 @@
 """Issue 2's bad inputs, through the real console scripts: each a located diagnostic, never a Python
 traceback; `check` exits 1 for an error in the bundle's files (a finding) and 2 when there is no bundle to judge
-(issue 16's exit codes), the other commands exit 2. Also the CLI's other error paths (unknown names, bad dates, an engine failure)."""
+(issue 16's exit codes), the other commands exit 2. Also the CLI's other error paths (unknown names, bad dates, an
+engine failure)."""
 
 from __future__ import annotations
 

@@ -71,10 +71,12 @@ def test_git_diff_lists_exactly_the_changed_flows(repo, tmp_path):
     assert r.exit_code == 1, r.output
     assert _git(repo, "status", "--porcelain").strip() == "M policies/agreements.policy"
     data = json.loads(r.output)
-    listed = [(f["source"].lower(), f["recipient"].lower(), f["data"].lower(), f["purpose"].lower()) for f in data["flows"]]
+    listed = [(f["source"].lower(), f["recipient"].lower(), f["data"].lower(), f["purpose"].lower())
+              for f in data["flows"]]
     assert len(listed) == len(set(listed)) and set(listed) == expected
     allowed = {q for q in expected if new.allowed(*q, on=on)}
-    assert data["summary"]["newly_allowed"] == len(allowed) and data["summary"]["newly_denied"] == len(expected) - len(allowed)
+    assert data["summary"]["newly_allowed"] == len(allowed)
+    assert data["summary"]["newly_denied"] == len(expected) - len(allowed)
     assert all(f["from"] == f["until"] == "2005-06-23" for f in data["flows"])
     # the rolled-up rows stand for every flow, once
     assert sum(row["covers"] for row in data["rolled_up"]) == len(expected)
@@ -85,13 +87,16 @@ def test_git_diff_lists_exactly_the_changed_flows(repo, tmp_path):
     assert "> [!WARNING]" in md and "**2 newly allowed flows involve personal data**" in md
     assert "| flows (a question over a date range) | 2 | 102 |" in md
     # the rule changes in words, then the flows folded in <details>, newly allowed first
-    assert "**restriction `SSAA-1992-s123`**: one-way parties widened by `LSC` — newly denies 102 flows on 2005-06-23" in md
-    assert md.index("### Rule changes") < md.index("### Flow changes") < md.index("<details open><summary><b>Newly allowed")
+    assert ("**restriction `SSAA-1992-s123`**: one-way parties widened by `LSC` — newly denies 102 flows on "
+            "2005-06-23") in md
+    assert md.index("### Rule changes") < md.index("### Flow changes") \
+        < md.index("<details open><summary><b>Newly allowed")
     assert md.index("Newly allowed: 1 row (2 flows)") < md.index("Newly denied:")
     assert md.count("<details") == md.count("</details>") == 2
     assert ("| **PERSONAL DATA** | on 2005-06-23 | `DfES` → `HEFCE` | `individual-pupil-information` (2 flows) | "
             "`planning` | under gateway `EA-1996-s537A`") in md
-    assert "|  | on 2005-06-23 | `LSC` → `ALI` | `provider-data` (36 flows) | `inspection` | blocked by restriction `SSAA-1992-s123`" in md
+    assert ("|  | on 2005-06-23 | `LSC` → `ALI` | `provider-data` (36 flows) | `inspection` | "
+            "blocked by restriction `SSAA-1992-s123`") in md
     # file:line of each rule, as text without --link-base
     assert "`policies/restrictions.policy:22`" in md
 
@@ -129,7 +134,8 @@ def test_statute_and_hierarchy_changes_are_causes(tmp_path):
     on = dt.date(2005, 6, 23)
     result = diff_policies(old, new, on)
     assert {(f.source, f.recipient, f.data, f.purpose) for f in result.flows} and \
-        {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower()) for f in result.flows} == brute_force(old, new, on)
+        {(f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower())
+         for f in result.flows} == brute_force(old, new, on)
     assert {c.key for c in result.changes} == {"statute:dca-gateway-2006"}
     assert all(f.causes == ("statute:dca-gateway-2006",) and f.newly_allowed for f in result.flows)
 
@@ -167,8 +173,9 @@ def bundles(draw):
         g = draw(st.sampled_from(sorted(gateways)))
         gw = gateways[g]
         agreements[f"A{i}"] = dict(g=g, src=draw(st.sampled_from(gw["src"])), dst=draw(st.sampled_from(gw["dst"])),
-                                   data=draw(st.sampled_from(gw["data"])), purposes=draw(st.sampled_from(gw["purposes"])),
-                                   basis=draw(st.booleans()), end=draw(st.sampled_from([None, "2005-01-01", "2010-01-01"])))
+                                   data=draw(st.sampled_from(gw["data"])),
+                                   purposes=draw(st.sampled_from(gw["purposes"])), basis=draw(st.booleans()),
+                                   end=draw(st.sampled_from([None, "2005-01-01", "2010-01-01"])))
     return dict(orgs=orgs, data=data, purposes=purposes, gateways=gateways, restrictions=restrictions,
                 agreements=agreements, succeeds=draw(st.sampled_from([None, "2004-01-01", "2006-01-01"])))
 
@@ -186,7 +193,8 @@ def render(b) -> str:
         out.append(f'purpose {p} "{p}"' + (f" under {parent}" if parent else ""))
     restrictions = sorted(b["restrictions"])
     for k, g in b["gateways"].items():
-        out.append(f'gateway {k} "g" {{\n  statute {g["statute"]} "s"\n  allows {", ".join(g["src"])} -> {", ".join(g["dst"])}\n'
+        out.append(f'gateway {k} "g" {{\n  statute {g["statute"]} "s"\n'
+                   f'  allows {", ".join(g["src"])} -> {", ".join(g["dst"])}\n'
                    f'  data {", ".join(g["data"])}\n  for {", ".join(g["purposes"])}\n'
                    + ("  requires agreement\n" if g["agreement"] else "")
                    + ("  lawful-basis public-task\n  article-9 \"x\"\n" if g["basis"] else "")
@@ -195,7 +203,8 @@ def render(b) -> str:
     for k, r in b["restrictions"].items():
         exc = {None: "", "anonymised": "  except anonymised\n", "to": f"  except to {', '.join(r['to'])}\n",
                "for": f"  except for {', '.join(r['purposes'])}\n"}[r["exc"]]
-        parties = f"forbids {r['one_way'][0]} -> {', '.join(r['to'])}" if r["forbids"] else f"one-way {', '.join(r['one_way'])}"
+        parties = (f"forbids {r['one_way'][0]} -> {', '.join(r['to'])}" if r["forbids"]
+                   else f"one-way {', '.join(r['one_way'])}")
         out.append(f'restriction {k} "r" {{\n  statute SSAA-1992 "s"\n  {parties}\n'
                    + (f"  data {r['data']}\n" if r["data"] else "") + (f"  for {r['scope']}\n" if r["scope"] else "")
                    + exc + "}")
@@ -270,7 +279,8 @@ def _load(b, register: str = MINI_REGISTER):
         return None
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_scoped_diff_agrees_with_brute_force(data):
     base = data.draw(bundles())
@@ -330,8 +340,8 @@ def test_markdown_stays_within_a_comment(tmp_path):
     """A change that moves hundreds of flows renders a comment GitHub accepts: rolled up, and under the cap."""
     new_dir = _copy_bundle(tmp_path / "new")
     path = new_dir / "policies" / "restrictions.policy"
-    path.write_text(path.read_text(encoding="utf-8").replace("  one-way DWP\n", "  one-way DWP, LSC, DfES, QCA, HESA\n", 1),
-                    encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace("  one-way DWP\n", "  one-way DWP, LSC, DfES, QCA, HESA\n", 1)
+    path.write_text(text, encoding="utf-8")
     r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "markdown"])
     assert r.exit_code == 1
     data = json.loads(runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "-f", "json"]).output)

@@ -12,8 +12,8 @@ from engine.syntax.parser import parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 _FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```", re.S | re.M)
-_DECLARATION = re.compile(r"^\s*(organisation|data|purpose|gateway|restriction|agreement|test|transfer|class|condition)\b",
-                         re.M)
+_DECLARATION = re.compile(
+    r"^\s*(organisation|data|purpose|gateway|restriction|agreement|test|transfer|class|condition)\b", re.M)
 
 
 def policy_blocks(path: Path) -> list[tuple[int, str]]:
@@ -42,8 +42,8 @@ def test_the_examples_are_found():
     # vocabulary, two gateways, restrictions, agreement, policy tests
     assert len(LANGUAGE) >= 6
     kinds = {k for _, body in LANGUAGE for k in _DECLARATION.findall(body)}
-    assert kinds == {"organisation", "data", "purpose", "gateway", "restriction", "agreement", "test", "transfer", "class",
-                     "condition"}
+    assert kinds == {"organisation", "data", "purpose", "gateway", "restriction", "agreement", "test", "transfer",
+                     "class", "condition"}
 
 
 def test_docs_copy_matches_the_shared_contract_when_present():

@@ -248,7 +248,8 @@ def test_diff_says_when_a_newly_allowed_flow_lifts_a_statutory_bar(run, tmp_path
     p = run("diff", str(old), str(new), "--on", "2006-06-23")
     assert p.returncode == 1
     lines = p.stdout.splitlines()
-    assert lines[0].startswith("statute DCA-GATEWAY-2006: status proposed → in-force; commenced none → 2006-01-01"), lines[0]
+    assert lines[0].startswith("statute DCA-GATEWAY-2006: status proposed → in-force; commenced none → 2006-01-01"), \
+        lines[0]
     assert any("; 1 rule change, " in line for line in lines), p.stdout
     # provider-data itself passes the one-way bar only by the override (provider-statistics, anonymised, is
     # outside the bar by its exception and lifts nothing)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
+from engine.base.text import picture
+
 
 class SpanDict(TypedDict):
     """A span as JSON (schemas/decision.schema.json `$defs.span`)."""
@@ -18,8 +20,6 @@ class SpanDict(TypedDict):
     column: int
     end_line: int
     end_column: int
-
-from engine.base.text import picture
 
 
 @dataclass(frozen=True, order=True)

@@ -211,7 +211,8 @@ def read_bundle(root: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Rea
 
 def bundle_from_texts(policies: Mapping[str, str], register_yaml: str,
                       parse: Optional[Callable[[SourceFile], tuple[Optional[m.PolicyFile], list[Diagnostic]]]] = None,
-                      parse_register: Optional[Callable[[SourceFile], tuple[Optional[m.Register], list[Diagnostic]]]] = None,
+                      parse_register: Optional[
+                          Callable[[SourceFile], tuple[Optional[m.Register], list[Diagnostic]]]] = None,
                       ) -> ReadResult:
     """Build a bundle from in-memory texts (tests, the HTTP service, `diff` between git revisions, the
     language server). `parse` and `parse_register` stand in for the per-file parse cache (the language server

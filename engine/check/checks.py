@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -61,6 +61,7 @@ class Checked:
     # Sensitivity: markers inherit downward; `anonymised` takes a category out of personal data.
     def markers(self, data_key: str) -> set[str]:
         out: set[str] = set()
+        assert self.data_tree is not None  # built by the hierarchies stage
         for a in self.data_tree.ancestors.get(data_key, (data_key,)):
             out.update(self.data[a].markers)
         return out
@@ -72,6 +73,7 @@ class Checked:
         a part beats an inherited `anonymised` (the cautious reading)."""
         found: set[str] = set()
         key: Optional[str] = data_key
+        assert self.data_tree is not None  # built by the hierarchies stage
         for _ in range(MAX_DEPTH + 2):
             if key is None or key not in self.data:
                 break
@@ -88,6 +90,7 @@ class Checked:
         category counts as personal (special, criminal) if any category under it does — the cautious reading."""
         out: set[str] = set()
         anonymised = "anonymised" in self.markers(data_key)
+        assert self.data_tree is not None  # built by the hierarchies stage
         for d in self.data_tree.descendants.get(data_key, (data_key,)):
             out |= self.own_sensitivity(d) & SENSITIVE
         if "special-category" in out or "criminal-offence" in out:
@@ -104,7 +107,7 @@ Stage = Callable[[Checked], None]
 
 
 def stage_symbols(c: Checked) -> None:
-    tables = [
+    tables: list[tuple[type, dict[str, Any], str]] = [
         (m.Organisation, c.orgs, "organisation"),
         (m.DataCategory, c.data, "data category"),
         (m.Purpose, c.purposes, "purpose"),
@@ -129,11 +132,14 @@ def stage_symbols(c: Checked) -> None:
                 continue
             table[key] = item
     if total > MAX_RULES:
-        c.diagnostics.append(error("limit-exceeded", f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
+        c.diagnostics.append(error("limit-exceeded",
+                                   f"the bundle declares {total:,} items, over the limit of {MAX_RULES:,}",
                                    over, "split the bundle, or remove declarations nothing uses"))
     # Rules are named in `because`, `overrides` and reports: one id must mean one rule.
     seen: dict[str, tuple[str, m.Name]] = {}
-    for word, table in (("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements)):
+    rules: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("gateway", c.gateways), ("restriction", c.restrictions), ("agreement", c.agreements))
+    for word, table in rules:
         for key, item in sorted(table.items()):
             if key in seen and seen[key][0] != word:
                 other_word, other = seen[key]
@@ -148,7 +154,8 @@ def stage_symbols(c: Checked) -> None:
             if a == key:
                 continue
             if a in c.orgs:
-                c.diagnostics.append(error("duplicate-id", f"alias `{alias}` of `{org.id.text}` is another organisation's id",
+                c.diagnostics.append(error("duplicate-id",
+                                           f"alias `{alias}` of `{org.id.text}` is another organisation's id",
                                            org.span))
             elif a in c.org_alias and c.org_alias[a] != key:
                 c.diagnostics.append(error("duplicate-id", f"alias `{alias}` is used by two organisations", org.span))
@@ -178,10 +185,12 @@ def stage_clauses(c: Checked) -> None:
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
         lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
-        lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ()) for side in (p.sources, p.recipients)]
+        lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ())
+                  for side in (p.sources, p.recipients)]
         lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
         if any(len(names) > MAX_LIST for names in lists):
-            c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names", item.span))
+            c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names",
+                                       item.span))
     for o in c.orgs.values():
         if len(o.aliases) > MAX_LIST:
             c.diagnostics.append(error("limit-exceeded", f"`{o.id.text}` has more than {MAX_LIST:,} aliases", o.span))
@@ -224,7 +233,8 @@ def _check_validity(c: Checked, v: Optional[m.Validity]) -> None:
 def _check_basis(c: Checked, basis: Optional[m.Name]) -> None:
     if basis and basis.key not in LAWFUL_BASES and basis.key not in regime_bases(c.bundle.register):
         sugg = did_you_mean(basis.text, LAWFUL_BASES + tuple(regime_bases(c.bundle.register)))
-        c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis", basis.span,
+        c.diagnostics.append(error("bad-lawful-basis", f"`{basis.text}` is not a UK GDPR Article 6 lawful basis",
+                                   basis.span,
                                    f"did you mean `{sugg[0]}`?" if sugg else f"one of: {', '.join(LAWFUL_BASES)}"))
 
 
@@ -327,7 +337,8 @@ def stage_hierarchies(c: Checked) -> None:
         tree = Tree(word, parents)
         for k, item in table.items():
             if tree.depth(k) > MAX_DEPTH:
-                c.diagnostics.append(error("limit-exceeded", f"{word} `{item.id.text}` is nested deeper than {MAX_DEPTH} levels",
+                c.diagnostics.append(error("limit-exceeded",
+                                           f"{word} `{item.id.text}` is nested deeper than {MAX_DEPTH} levels",
                                            item.span))
                 break
         trees.append(tree)
@@ -358,11 +369,16 @@ def successions(c: Checked) -> dict[str, list[m.Organisation]]:
 def successor_inside(c: Checked, successor: str, predecessor: str) -> Optional[list[str]]:
     """The `part-of` chain from `successor` up to its `predecessor` (both included) when the successor lies
     inside the body it succeeds, else None."""
-    if successor == predecessor or predecessor not in c.org_tree.ancestors.get(successor, ()):
+    tree = c.org_tree
+    assert tree is not None  # built by the hierarchies stage
+    if successor == predecessor or predecessor not in tree.ancestors.get(successor, ()):
         return None
     chain, cur = [successor], successor
     while cur != predecessor and len(chain) <= MAX_DEPTH + 1:
-        cur = c.org_tree.parent(cur)
+        up = tree.parent(cur)
+        if up is None:  # cannot happen: the predecessor is an ancestor
+            break
+        cur = up
         chain.append(cur)
     return chain
 
@@ -373,6 +389,8 @@ def stage_succession(c: Checked) -> None:
         for later in succs[1:]:
             if later.succeeds_on == first.succeeds_on:
                 continue  # a split: every successor starts on the day the body ceases
+            # successions() keeps only organisations that name both a predecessor and a date
+            assert first.succeeds and first.succeeds_on and later.succeeds and later.succeeds_on
             day1, day2 = first.succeeds_on.isoformat(), later.succeeds_on.isoformat()
             c.diagnostics.append(error(
                 "conflicting-succession",
@@ -385,6 +403,8 @@ def stage_succession(c: Checked) -> None:
             chain = successor_inside(c, o.id.key, pred)
             if chain is None:
                 continue
+            # inside its predecessor, so part of something; and in successions(), so it names both
+            assert o.parent is not None and o.succeeds is not None and o.succeeds_on is not None
             via = [c.orgs[k].id.text for k in chain[1:-1]]
             c.diagnostics.append(error(
                 "successor-part-of-predecessor",
@@ -448,7 +468,8 @@ def stage_statutes(c: Checked) -> None:
             continue
         if ref.id.key not in c.statutes:
             sugg = did_you_mean(ref.id.text, [s.id for s in c.statutes.values()])
-            c.diagnostics.append(error("unknown-statute", f"statute `{ref.id.text}` is not in gateways.yaml", ref.id.span,
+            c.diagnostics.append(error("unknown-statute", f"statute `{ref.id.text}` is not in gateways.yaml",
+                                       ref.id.span,
                                        f"did you mean {', '.join(f'`{s}`' for s in sugg)}?" if sugg else
                                        "register it under `statutes:` in gateways.yaml"))
             c.unresolved = True
@@ -498,6 +519,7 @@ def stage_agreements(c: Checked) -> None:
         for s, r in agreement_directions(c, a):
             if not gateway_supports(c, g, s, r):
                 problems.append(f"it does not allow `{c.orgs[s].id.text}` -> `{c.orgs[r].id.text}`")
+        assert c.data_tree is not None and c.purpose_tree is not None  # built by the hierarchies stage
         gdata = [n.key for n in g.data]
         for d in a.data:
             if not c.data_tree.within(d.key, gdata):
@@ -532,43 +554,53 @@ def stage_warnings(c: Checked) -> None:
         return
     on = c.on
     successors = {pred: succs[0] for pred, succs in successions(c).items()}  # the earliest, whatever the order
+    g: Optional[m.Gateway]
     for g in c.gateways.values():
         sens = set().union(*(c.effective(d.key) for d in g.data)) if g.data else set()
         if not g.requires_agreement and "personal" in sens and g.lawful_basis is None:
-            c.diagnostics.append(warning("no-lawful-basis", f"gateway `{g.id.text}` lets personal data flow without an agreement "
-                                         "and records no lawful basis", g.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
+            c.diagnostics.append(warning("no-lawful-basis",
+                                         f"gateway `{g.id.text}` lets personal data flow without an agreement "
+                                         "and records no lawful basis", g.id.span,
+                                         "add `lawful-basis public-task` (or the basis that applies)"))
         _statute_warning(c, g.statute, f"gateway `{g.id.text}`")
     for a in c.agreements.values():
         g = c.gateways.get(a.under.key) if a.under else None
         sens = set().union(*(c.effective(d.key) for d in a.data)) if a.data else set()
         basis = a.lawful_basis or (g.lawful_basis if g else None)
         if "personal" in sens and basis is None:
-            c.diagnostics.append(warning("no-lawful-basis", f"agreement `{a.id.text}` shares personal data but records no lawful basis",
+            c.diagnostics.append(warning("no-lawful-basis",
+                                         f"agreement `{a.id.text}` shares personal data but records no lawful basis",
                                          a.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
         if "special-category" in sens and not (a.article9 or (g and g.article9)):
-            c.diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data without an article-9 condition",
-                                         a.id.span, "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
+            c.diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data "
+                                         "without an article-9 condition", a.id.span,
+                                         "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
         if "criminal-offence" in sens and not (a.article10 or (g and g.article10)):
-            c.diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data without an article-10 condition",
-                                         a.id.span, "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
+            c.diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data "
+                                         "without an article-10 condition", a.id.span,
+                                         "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
         if a.valid and a.valid.end and a.valid.end < on:
-            c.diagnostics.append(warning("agreement-expired", f"agreement `{a.id.text}` expired on {a.valid.end.isoformat()}",
+            c.diagnostics.append(warning("agreement-expired",
+                                         f"agreement `{a.id.text}` expired on {a.valid.end.isoformat()}",
                                          a.valid.span, "renew it with a new `valid` window, or remove it"))
         elif a.review and a.review < on:
-            c.diagnostics.append(warning("review-overdue", f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
+            c.diagnostics.append(warning("review-overdue",
+                                         f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
                                          a.id.span, "review it and record the next review date"))
         if a.owner is None:
-            c.diagnostics.append(warning("no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
-                                         "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
+            c.diagnostics.append(warning(
+                "no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
+                "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
         if g is not None and g.statute is not None:
             _statute_warning(c, g.statute, f"agreement `{a.id.text}` (through gateway `{g.id.text}`)", a.id.span)
         for party in a.sources + a.recipients:
             k = c.org_key(party.text)
-            succ = successors.get(k)
+            succ = successors.get(k) if k is not None else None
             if succ is not None and succ.succeeds_on is not None and succ.succeeds_on <= on:
                 c.diagnostics.append(warning(
                     "succeeded-organisation",
-                    f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on {succ.succeeds_on.isoformat()}",
+                    f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on "
+                    f"{succ.succeeds_on.isoformat()}",
                     party.span, f"agree the flow afresh with `{succ.id.text}`: it does not pass to the successor"))
 
 
@@ -582,7 +614,8 @@ def _statute_warning(c: Checked, ref: Optional[m.StatuteRef], what: str, span: O
         c.diagnostics.append(warning("statute-proposed", f"{what} relies on `{s.id}`, which is only proposed",
                                      span or ref.span, "it gives no power until enacted; test it with --assume"))
     elif s.repealed is not None and s.repealed <= c.on:
-        c.diagnostics.append(warning("statute-repealed", f"{what} relies on `{s.id}`, repealed on {s.repealed.isoformat()}",
+        c.diagnostics.append(warning("statute-repealed",
+                                     f"{what} relies on `{s.id}`, repealed on {s.repealed.isoformat()}",
                                      span or ref.span))
 
 
@@ -691,8 +724,8 @@ def _period(c: Checked, ref: Optional[m.StatuteRef], valid: Optional[m.Validity]
     """When a rule is in force, as [start, end) (None: unbounded): its statute's dates narrowed by `valid`."""
     s = c.statutes.get(ref.id.key) if ref is not None else None
     start, end = (s.commenced, s.repealed) if s is not None else (None, None)
-    periods = s.provision(ref.provision).periods() if s is not None and ref is not None and s.provision(
-        ref.provision) is not None else ()
+    provision = s.provision(ref.provision) if s is not None and ref is not None else None
+    periods = provision.periods() if provision is not None else ()
     if periods:  # a provision with its own dates (issue 12): from its first commencement to its last repeal
         start, end = periods[0].commenced, periods[-1].repealed
     if valid is not None:

@@ -20,6 +20,7 @@ import datetime as dt
 from typing import NamedTuple, Optional
 
 from engine.base.diagnostics import did_you_mean, error
+from engine.base.source import Span
 from engine.check.checks import Checked, successions
 from engine.syntax import model as m
 
@@ -167,6 +168,7 @@ def stage_continuity(c: Checked) -> None:
     classes_misused(c)
     _transfer_names(c)
     begin = starts(c)
+    k: Optional[str]  # an organisation's key (None: a name that is not one)
     for k, o in sorted(c.orgs.items()):
         if o.ceases is not None and k in begin and o.ceases < begin[k]:
             c.diagnostics.append(error("bad-validity", f"`{o.id.text}` ceases on {o.ceases.isoformat()}, before it "
@@ -174,7 +176,7 @@ def stage_continuity(c: Checked) -> None:
     if c.unresolved:
         return
     # A body ends once: its successions (checked in checks.py), transfers and `ceases on` must agree.
-    events: dict[str, list[tuple[dt.date, str, object]]] = {}
+    events: dict[str, list[tuple[dt.date, str, Optional[Span]]]] = {}
     for pred, succs in successions(c).items():
         first_succ = succs[0]
         assert first_succ.succeeds is not None and first_succ.succeeds_on is not None
@@ -208,6 +210,8 @@ def stage_continuity(c: Checked) -> None:
         sources = {c.org_key(n.text) for n in t.sources}
         for n in t.targets:
             k = c.org_key(n.text)
+            if k is None:  # cannot happen: an unknown name made the bundle unresolved (returned above)
+                continue
             if k in sources:
                 c.diagnostics.append(error("bad-transfer", f"`{n.text}` transfers functions to itself", n.span))
                 continue
@@ -221,6 +225,8 @@ def stage_continuity(c: Checked) -> None:
                     f"{ends[k].on.isoformat()}", n.span))
         for n in t.sources:
             k = c.org_key(n.text)
+            if k is None:  # cannot happen, as above
+                continue
             if k in begin and begin[k] > t.on:
                 c.diagnostics.append(error(
                     "bad-transfer", f"`{n.text}` transfers functions on {t.on.isoformat()} but exists only from "

@@ -27,7 +27,8 @@ def parse_day(value: Optional[str]) -> Optional[dt.date]:
             raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise RequestError("bad-date", f"`{value}` is not a date", "write dates as YYYY-MM-DD, for example 2005-06-23")
+        raise RequestError("bad-date", f"`{value}` is not a date",
+                           "write dates as YYYY-MM-DD, for example 2005-06-23") from None
 
 
 def _load(bundle: Optional[Path]):

@@ -60,4 +60,4 @@ def record(path: Optional[Path], policy: "Policy", decisions: Sequence["Decision
         AuditLog(path, key_path=key).record_all(decisions, policy_hash(policy))
     except AuditLogError as exc:
         raise RequestError("audit-log", str(exc),
-                           "no decision was given; fix the log, or choose another --audit-log file")
+                           "no decision was given; fix the log, or choose another --audit-log file") from None

@@ -25,7 +25,7 @@ def serve(bundle: Optional[Path] = None, host: str = "127.0.0.1", port: int = 81
         from engine.ops.service import serve as run_service
     except ImportError as exc:
         raise RequestError("missing-extra", f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
-                           "pip install 'lawful[serve]'")
+                           "pip install 'lawful[serve]'") from None
     if openapi:
         return Result(EXIT_OK).out(openapi_document(), nl=False)
     from engine.errors import ServiceError
@@ -42,7 +42,7 @@ def serve(bundle: Optional[Path] = None, host: str = "127.0.0.1", port: int = 81
                     limits=ConnectionLimits(header_timeout, body_timeout, max_header_bytes, max_pending,
                                             max_connections), audit_log=log, auth=auth)
     except ServiceError as exc:  # one line, no traceback (uvicorn would log the OSError and exit 3)
-        raise RequestError(exc.code, exc.message, exc.help)
+        raise RequestError(exc.code, exc.message, exc.help) from None
     return Result(EXIT_OK)
 
 
@@ -56,7 +56,7 @@ def web(bundle: Optional[Path] = None, port: int = 0, open_browser: bool = True,
         from engine.ops.service import serve as run_service
     except ImportError as exc:
         raise RequestError("missing-extra", f"`lawful web` needs the `serve` extra ({exc.name} is not installed)",
-                           "pip install 'lawful[serve]'")
+                           "pip install 'lawful[serve]'") from None
     from engine.commands.serving import open_in_browser, service_guards
     from engine.errors import ServiceError
 
@@ -70,7 +70,7 @@ def web(bundle: Optional[Path] = None, port: int = 0, open_browser: bool = True,
         run_service(BundleHolder(bundle), host="127.0.0.1", port=port, audit_log=log, log_level="warning",
                     on_ready=open_in_browser if open_browser else say_where)
     except ServiceError as exc:
-        raise RequestError(exc.code, exc.message, exc.help)
+        raise RequestError(exc.code, exc.message, exc.help) from None
     return Result(EXIT_OK)
 
 
@@ -91,9 +91,9 @@ def log_verify(file: Path, fmt: str = "text", key: Optional[Path] = None, accept
             result = verify_log(file, key, anchor)
     except OSError as exc:
         raise RequestError("audit-log", f"cannot read `{file}`: {exc.strerror or exc}",
-                           "give the file written by can-share --audit-log")
+                           "give the file written by can-share --audit-log") from None
     except AuditLogError as exc:
-        raise RequestError("audit-log", str(exc), "give the log's key with --key FILE (or $LAWFUL_AUDIT_KEY)")
+        raise RequestError("audit-log", str(exc), "give the log's key with --key FILE (or $LAWFUL_AUDIT_KEY)") from None
     from engine.base.text import escape
 
     shown = escape(str(file))

@@ -156,7 +156,8 @@ def _failure(exc: Exception, as_json: bool) -> Result:
                                 f"the engine failed unexpectedly ({type(exc).__name__}: {exc}); no decision was made",
                                 "this is a bug in lawful; please report it with the command you ran")
     if as_json:
-        return Result(EXIT_ERROR).out(json_errors([{"code": code, "message": message, "help": help_, **extra}]), nl=False)
+        return Result(EXIT_ERROR).out(json_errors([{"code": code, "message": message, "help": help_, **extra}]),
+                                      nl=False)
     return Result().fail(message, help_, code)
 
 
@@ -171,7 +172,8 @@ def parse_date(value: Optional[str]) -> Optional[dt.date]:
             raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise RequestError("bad-date", f"`{value}` is not a date", "write dates as YYYY-MM-DD, for example 2005-06-23")
+        raise RequestError("bad-date", f"`{value}` is not a date",
+                           "write dates as YYYY-MM-DD, for example 2005-06-23") from None
 
 
 # ANSI styles for a terminal, the same bytes as click.style gives for these roles (a test compares them).

@@ -216,6 +216,8 @@ class CompiledPolicy:
         self.sources = dict(sources)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
+        # the hierarchies stage builds every tree, and only a checked bundle is compiled
+        assert c.org_tree is not None and c.data_tree is not None and c.purpose_tree is not None
         self.org_tree: Tree = c.org_tree
         self.data_tree: Tree = c.data_tree
         self.purpose_tree: Tree = c.purpose_tree
@@ -327,23 +329,23 @@ class CompiledPolicy:
         # bucket (plus the rules open to any source).
         self.gateways_by_source: dict[str, list[CGateway]] = {}
         self.gateways_any_source: list[CGateway] = []
-        for g in self.gateways.values():
-            if any(s is None for s, _ in g.pairs):
-                self.gateways_any_source.append(g)
+        for cg in self.gateways.values():
+            if any(s is None for s, _ in cg.pairs):
+                self.gateways_any_source.append(cg)
                 continue
-            for s in frozenset().union(*(s for s, _ in g.pairs)):
-                self.gateways_by_source.setdefault(s, []).append(g)
+            for s in frozenset().union(*(s for s, _ in cg.pairs if s is not None)):
+                self.gateways_by_source.setdefault(s, []).append(cg)
         self.restrictions_by_source: dict[str, list[CRestriction]] = {}
         self.restrictions_any_source: list[CRestriction] = []
-        for r in self.restrictions.values():
-            if any(s is None for s, _ in r.forbids):
-                self.restrictions_any_source.append(r)
+        for cr in self.restrictions.values():
+            if any(s is None for s, _ in cr.forbids):
+                self.restrictions_any_source.append(cr)
                 continue
-            for s in r.one_way.union(*(s for s, _ in r.forbids)):
-                self.restrictions_by_source.setdefault(s, []).append(r)
+            for s in cr.one_way.union(*(s for s, _ in cr.forbids if s is not None)):
+                self.restrictions_by_source.setdefault(s, []).append(cr)
         self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
-        for a in self.agreements.values():
-            self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+        for ca in self.agreements.values():
+            self.agreements_by_gateway.setdefault(ca.gateway, []).append(ca)
         # issue 13: whether any bar binds by provenance (routes then carry provenance from hop to hop)
         self.provenance_matters = any(r.by_provenance for r in self.restrictions.values())
         # issue 13: the data-protection regimes of the register, by start, and each condition id's regime
@@ -403,7 +405,8 @@ class CompiledPolicy:
         if s in self.inherits or d in self.inherits or self.has_dated:
             return self._build_candidates_through_transfers(s, d)
         restrictions = [r for r in self.restrictions_by_source.get(s, []) + self.restrictions_any_source
-                        if s in r.one_way or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
+                        if s in r.one_way
+                        or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
         gateways = []
         for g in self.gateways_by_source.get(s, []) + self.gateways_any_source:
             if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
@@ -632,8 +635,11 @@ def _succession(c: Checked) -> tuple[dict[str, dt.date], dict[str, tuple[dt.date
     start = {o.id.key: o.succeeds_on for o in c.orgs.values() if o.succeeds is not None and o.succeeds_on is not None}
     end: dict[str, tuple[dt.date, str]] = {}
     cut: dict[str, frozenset[str]] = {}
+    assert c.org_tree is not None  # built by the hierarchies stage
     for pred, succs in successions(c).items():
-        end[pred] = (succs[0].succeeds_on, succs[0].id.key)
+        first = succs[0].succeeds_on
+        assert first is not None  # successions() keeps only organisations with a succession date
+        end[pred] = (first, succs[0].id.key)
         inside = [o.id.key for o in succs if successor_inside(c, o.id.key, pred) is not None]
         if inside:
             cut[pred] = c.org_tree.expand(inside)

@@ -135,8 +135,8 @@ class RegimeView:
 
 @dataclass(frozen=True)
 class Fix:
-    kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data | other-purpose
-    #           | given-conditions (issue 13)
+    kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data
+    #           | other-purpose | given-conditions (issue 13)
     description: str
     statute: Optional[str] = None
     gateway: Optional[str] = None

@@ -80,7 +80,8 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
         raise TypeError("`assume` must be a list of statute ids, not a single string")
     src = policy.org_key(source)
     q = Question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
-                 on or dt.date.today(), frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
+                 on or dt.date.today(),
+                 frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
     if not (given or express_only or received_under is not None or own_data or held_for is not None):
         return q  # the common question: the fields of issue 13 keep their defaults (and cost nothing)
     if isinstance(given, (str, bytes)):
@@ -120,7 +121,8 @@ class Outcome:
     considered: list[Considered] = field(default_factory=list)
     missing_org: list[tuple[str, dt.date, str]] = field(default_factory=list)  # (org, ended/starts on, successor)
     candidates: list[CGateway] = field(default_factory=list)  # gateways whose parties, data and purpose match
-    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)  # every allowing basis, preferred first
+    # every allowing basis, preferred first
+    bases: list[tuple[CGateway, Optional[CAgreement]]] = field(default_factory=list)
     # the transfers of functions (keys) each basis relies on, by (gateway key, agreement key or ""): issue 12
     via: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     # allowed within one legal person: the `part-of` chain from the part up to the body (issue 12)
@@ -133,6 +135,20 @@ class Outcome:
     # onward clause of the gateway the data was received under, when it bars the flow
     readings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     onward_bar: "Optional[Considered]" = None
+
+
+def _conditions_missing(policy: CompiledPolicy, out: Outcome, note, kind: str, rule: CGateway | CAgreement,
+                        given: frozenset) -> bool:
+    """A gateway or agreement needing declared conditions the question does not give cannot apply: record
+    what is missing (for the answer's `conditions_missing` and its fix) and say why. True when it cannot."""
+    unmet = conditions_unmet(rule.conditions, given)
+    if not unmet:
+        return False
+    span = clause_span(rule.model, "requires condition")
+    out.unmet.append((kind, rule.key, unmet, span))
+    if note:
+        note(Considered(kind, rule.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+    return True
 
 
 def clause_span(model, clause: str) -> Optional[Span]:
@@ -270,12 +286,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             if note:
                 note(Considered("gateway", g.key, why, {}, clause_span(g.model, "power")))
             continue
-        unmet = conditions_unmet(g.conditions, q.given) if g.conditions else None
-        if unmet:
-            span = clause_span(g.model, "requires condition")
-            out.unmet.append(("gateway", g.key, unmet, span))
-            if note:
-                note(Considered("gateway", g.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+        if g.conditions and _conditions_missing(policy, out, note, "gateway", g, q.given):
             continue
         in_force_agreements: list[Optional[CAgreement]] = []
         a_via: dict[str, tuple[str, ...]] = {}
@@ -307,12 +318,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
                     note(Considered("agreement", a.key, why, window_args(why, None, a.valid, policy),
                                     clause_span(a.model, "valid")))
                 continue
-            unmet = conditions_unmet(a.conditions, q.given) if a.conditions else None
-            if unmet:
-                span = clause_span(a.model, "requires condition")
-                out.unmet.append(("agreement", a.key, unmet, span))
-                if note:
-                    note(Considered("agreement", a.key, Why.CONDITION_NOT_GIVEN, condition_args(policy, unmet), span))
+            if a.conditions and _conditions_missing(policy, out, note, "agreement", a, q.given):
                 continue
             in_force_agreements.append(a)
         if g.requires_agreement and not in_force_agreements:

@@ -67,7 +67,8 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optiona
             later_starts = [s for s, _e in w.periods if s > q.on]
             if later_starts:
                 starts.setdefault(min(later_starts), []).append(("statute", policy.assumed_name(w.provision_key or "")))
-    elif st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced and st.commenced > q.on:
+    elif (st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced
+          and st.commenced > q.on):
         if st.repealed is None or st.repealed > st.commenced:
             starts.setdefault(st.commenced, []).append(("statute", st.id))
     if g.valid is not None and g.valid.start is not None and g.valid.start > q.on:
@@ -156,11 +157,12 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
                 fixes.append(Fix("assume-statute" if proposed else "new-agreement", "",
                                  statute=policy.assumed_name(assume_key or "") if statute is not None and proposed
                                  else None, gateway=g.id,
-                                 args={"with_agreement": True, "not_commenced": never, **_agreement_args(policy, q, g)}))
+                                 args={"with_agreement": True, "not_commenced": never,
+                                       **_agreement_args(policy, q, g)}))
 
     # A later date: a candidate gateway not yet in force (statute not commenced, validity not begun); an
-    # agreement not yet begun is the renew fix above. The flow is decided again on each such start date, first as the bundle
-    # stands, then with an agreement if the gateway needs one; only a date that really allows it is offered.
+    # agreement not yet begun is the renew fix above. The flow is decided again on each such start date, first as
+    # the bundle stands, then with an agreement if the gateway needs one; only a date that really allows it is offered.
     for g in out.candidates:
         fix = _later_date(policy, q, g, ok)
         if fix is not None:

@@ -19,13 +19,15 @@ import networkx as nx
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
-from engine.eval.routes import MAX_HOPS_DEFAULT, FlowGraph, check_max_hops, group_routes, onward_text, related, search, to_route
+from engine.eval.routes import (MAX_HOPS_DEFAULT, FlowGraph, check_max_hops, group_routes, onward_text, related,
+                                search, to_route)
 from engine.decision.answer import Route
 
 ROUTES_PER_ORGANISATION = 3
 
 
-def _question(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: dt.date, assume: frozenset):
+def _question(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: dt.date,
+              assume: frozenset):
     from engine.eval.decide import Question
 
     return Question(source, recipient, data, purpose, on, assume)
@@ -87,8 +89,8 @@ class Reach:
                 self.kind: [r.to_dict() for r in self.found]}
 
 
-def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
-               assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
+def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional[str] = None,
+               on: Optional[dt.date] = None, assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
     """Every organisation that may lawfully receive `data` from `source` — directly, or by a route whose every
     hop is lawful and respects the onward clauses — for `purpose` (or for each declared purpose)."""
     check_max_hops(max_hops)
@@ -115,11 +117,12 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
-def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None, on: Optional[dt.date] = None,
-            assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
+def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional[str] = None,
+            on: Optional[dt.date] = None, assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT) -> Reach:
     """Every organisation that may lawfully send `data` to `recipient`, directly or by a lawful route."""
     check_max_hops(max_hops)
-    r, d, day, assumed = policy.org_key(recipient), policy.data_key(data), on or dt.date.today(), _assumed(policy, assume)
+    r, d = policy.org_key(recipient), policy.data_key(data)
+    day, assumed = on or dt.date.today(), _assumed(policy, assume)
     found: list[Reached] = []
     truncated = False
     purposes = _purposes(policy, purpose)
@@ -239,7 +242,8 @@ Quad = tuple[str, str, str, str]  # (source, recipient, data, purpose) keys
 class _Scan:
     """Candidate flows from the gateways' (and agreements') scopes, each decided once."""
 
-    def __init__(self, policy: CompiledPolicy, on: dt.date, assume: frozenset, data: Optional[str], purpose: Optional[str]):
+    def __init__(self, policy: CompiledPolicy, on: dt.date, assume: frozenset, data: Optional[str],
+                 purpose: Optional[str]):
         self.policy, self.on, self.assume = policy, on, assume
         self.data_scope = policy.data_tree.expand([data]) if data else None
         self.purpose_scope = policy.purpose_tree.expand([purpose]) if purpose else None
@@ -348,7 +352,8 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
         statute = g.statute.title + (f", {g.provision}" if g.provision else "") if g.statute else None
         rows.append(FlowRow(
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
-            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None, onward_text(policy, g, a, s),
+            a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None,
+            onward_text(policy, g, a, s),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
             _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
             classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))

@@ -166,7 +166,8 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
                                 changes=tag)
     if clause.kind == "lawful":  # issue 13: any disclosure otherwise lawful, for any purpose
         return OnwardPermission(change_purposes=frozenset(policy.purposes), lawful=True, clauses=tag, changes=tag)
-    return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))  # fail closed
+    # fail closed
+    return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))
 
 
 def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> OnwardPermission:

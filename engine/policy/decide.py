@@ -150,7 +150,8 @@ def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
         for r, exc in out.excepted:
             relied += use("restriction", r.id, [n.key for n in exc.when], exc.span)
         return tuple(dict.fromkeys(relied)), (), "implied" if g.implied else "express"
-    ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements, "restriction": policy.restrictions}
+    ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
+                                         "restriction": policy.restrictions}
     missing: list[ConditionUse] = []
     for kind, key, keys, span in out.unmet:
         rule = ids[kind].get(key)

@@ -94,7 +94,8 @@ def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
-    if kind == "restriction" and why not in (Why.STATUTE_NOT_COMMENCED, Why.PROVISION_GAP):  # "not in force until" says it already
+    # unless its words already say "not in force until" (a statute not yet commenced, a provision's gap)
+    if kind == "restriction" and why not in (Why.STATUTE_NOT_COMMENCED, Why.PROVISION_GAP):
         return f"not in force: {words}"
     return words
 

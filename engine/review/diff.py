@@ -29,7 +29,7 @@ import re
 import subprocess
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from engine.syntax import model as m
 from engine.policy.facade import Policy
@@ -91,11 +91,13 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
         if a is not None and b is not None and _statute_effect(a) == _statute_effect(b):
             continue
         s = b or a
+        assert s is not None  # k is a key of one side or the other
         action = "added" if a is None else "removed" if b is None else "changed"
         details = ()
         if a is not None and b is not None:
             details = tuple(f"{name}: {x or '—'} → {y or '—'}" for name, x, y in
-                            zip(("status", "commenced", "repealed", "provisions"), _statute_effect(a), _statute_effect(b))
+                            zip(("status", "commenced", "repealed", "provisions"),
+                                _statute_effect(a), _statute_effect(b))
                             if x != y)
         deltas = tuple(Delta(name, old=x, new=y) for name, x, y in
                        zip(("status", "commenced", "repealed", "provisions"),
@@ -114,7 +116,8 @@ def rule_changes(old: Policy, new: Policy) -> list[RuleChange]:
                 continue
             item = b or a
             action = "added" if a is None else "removed" if b is None else "changed"
-            details = _differing_fields(a, b, ("span", "title", "aliases", "id")) if a is not None and b is not None else ()
+            details = (_differing_fields(a, b, ("span", "title", "aliases", "id"))
+                       if a is not None and b is not None else ())
             out.append(RuleChange(kind, action, item.id.text, item.title, a.span if a else None, b.span if b else None,
                                   details, deltas=_node_deltas(a, b)))
     return out
@@ -257,7 +260,8 @@ def _scope_delta(field: str, o: Optional[frozenset], n: Optional[frozenset], old
     tree_of = {"org": "org_tree", "data": "data_tree", "purpose": "purpose_tree"}[kind]
 
     def name(p: Policy, k: str) -> str:
-        table = {"org": p.orgs, "data": p.data, "purpose": p.purposes}[kind]
+        tables: dict[str, Mapping[str, Any]] = {"org": p.orgs, "data": p.data, "purpose": p.purposes}
+        table = tables[kind]
         return table[k].id.text if k in table else k
 
     if o is None or n is None:  # to or from anyone
@@ -287,7 +291,10 @@ def _valid_text(v: Optional[m.Validity]) -> Optional[str]:
         return None
     if v.start is not None and v.end is not None:
         return f"{v.start.isoformat()} to {v.end.isoformat()}"
-    return f"from {v.start.isoformat()}" if v.start is not None else f"until {v.end.isoformat()}"
+    if v.start is not None:
+        return f"from {v.start.isoformat()}"
+    assert v.end is not None  # a window with neither bound returned above
+    return f"until {v.end.isoformat()}"
 
 
 def _onward_text(o: Optional[m.Onward]) -> Optional[str]:
@@ -325,7 +332,7 @@ def _list_delta(field: str, o: Iterable[str], n: Iterable[str]) -> Optional[Delt
 def rule_deltas(old: Policy, new: Policy, kind: str, a, b) -> tuple[Delta, ...]:
     """What differs between two versions of a gateway, restriction or agreement (one of them may be None: an
     added rule is described by its scopes as `added`, a removed one as `removed`)."""
-    none = frozenset()
+    none: frozenset[str] = frozenset()
     out: list[Optional[Delta]] = []
 
     def scopes(p: Policy, r) -> dict:
@@ -362,7 +369,8 @@ def rule_deltas(old: Policy, new: Policy, kind: str, a, b) -> tuple[Delta, ...]:
                 if f in ("data", "purposes"):
                     o, n = (universe[f](old), none) if a is not None else (none, universe[f](new))
                 else:
-                    out.append(Delta(f, old="anyone" if a is not None else None, new="anyone" if b is not None else None))
+                    out.append(Delta(f, old="anyone" if a is not None else None,
+                                     new="anyone" if b is not None else None))
                     continue
         else:
             o, n = so[f], sn[f]
@@ -496,7 +504,8 @@ def change_boxes(old: Policy, new: Policy, c: RuleChange) -> list[Box]:
         for p in both:  # succession moves the end of the predecessor's existence too
             o = p.orgs.get(key)
             if o is not None and o.succeeds is not None:
-                reach.add(o.succeeds.key if o.succeeds.key in p.orgs else p.org_alias.get(o.succeeds.key, o.succeeds.key))
+                reach.add(o.succeeds.key if o.succeeds.key in p.orgs
+                          else p.org_alias.get(o.succeeds.key, o.succeeds.key))
         reach_f = frozenset(reach)
         return [(reach_f, None, None, None), (None, reach_f, None, None)]
     if c.kind == "data":
@@ -536,7 +545,7 @@ def candidate_questions(old: Policy, new: Policy, changes: list[RuleChange]) -> 
         for cb in change_boxes(old, new, c):
             for p, gb in gateway_boxes:
                 box = [_meet(x, y) for x, y in zip(cb, gb)]
-                universe = (p.orgs, p.orgs, p.data, p.purposes)
+                universe: tuple[Mapping[str, Any], ...] = (p.orgs, p.orgs, p.data, p.purposes)
                 dims = [sorted(u if b is None else b) for b, u in zip(box, universe)]
                 if not all(dims):
                     continue
@@ -574,8 +583,10 @@ def _decision(policy: Policy, q: QKey, on: dt.date) -> Optional[Decision]:
 
 def _missing(policy: Policy, q: QKey) -> str:
     s, r, d, p = q
-    for k, table, word in ((s, policy.orgs, "organisation"), (r, policy.orgs, "organisation"), (d, policy.data, "data category"),
-                           (p, policy.purposes, "purpose")):
+    tables: tuple[tuple[str, Mapping[str, Any], str], ...] = (
+        (s, policy.orgs, "organisation"), (r, policy.orgs, "organisation"), (d, policy.data, "data category"),
+        (p, policy.purposes, "purpose"))
+    for k, table, word in tables:
         if k not in table:
             return f"DENIED — {word} `{k}` is not declared"
     return "DENIED"
@@ -583,7 +594,8 @@ def _missing(policy: Policy, q: QKey) -> str:
 
 def _name(old: Policy, new: Policy, kind: str, key: str) -> str:
     for p in (new, old):
-        table = {"org": p.orgs, "data": p.data, "purpose": p.purposes}[kind]
+        tables: dict[str, Mapping[str, Any]] = {"org": p.orgs, "data": p.data, "purpose": p.purposes}
+        table = tables[kind]
         if key in table:
             return table[key].id.text
     return key
@@ -640,20 +652,21 @@ def boundary_dates(policy: Policy) -> set[dt.date]:
     the same for an agreement, and a body is succeeded. Verdicts are constant between two of these dates."""
     out: set[dt.date] = set()
 
-    def after(d: dt.date) -> Optional[dt.date]:
-        return d + dt.timedelta(days=1) if d < dt.date.max else None
+    def after(d: dt.date) -> set[dt.date]:
+        """The day after `d`, when there is one."""
+        return {d + dt.timedelta(days=1)} if d < dt.date.max else set()
 
     for rule in list(policy.gateways.values()) + list(policy.restrictions.values()):
         w = rule.window
         out.update(d for d in (w.commenced, w.repealed, w.valid_from) if d is not None)
         if w.valid_to is not None:
-            out.add(after(w.valid_to))
+            out |= after(w.valid_to)
     for a in policy.agreements.values():
         if a.valid is not None:
             if a.valid.start is not None:
                 out.add(a.valid.start)
             if a.valid.end is not None:
-                out.add(after(a.valid.end))
+                out |= after(a.valid.end)
     out.update(policy.org_start.values())
     out.discard(None)
     return out
@@ -808,18 +821,21 @@ def diff_policies(old: Policy, new: Policy, on: Optional[dt.date] = None, old_la
     result = DiffResult(old_label, new_label, on, path_prefix=path_prefix)
     result.changes = rule_changes(old, new)
     result.boundaries = sorted(boundary_dates(old) | boundary_dates(new))
-    spans = [(on, on, on)] if on is not None else periods(result.boundaries)
+    spans: list[tuple[Optional[dt.date], Optional[dt.date], dt.date]] = (
+        [(on, on, on)] if on is not None else periods(result.boundaries))
     result.dates = [day for _s, _e, day in spans]
     candidates = candidate_questions(old, new, result.changes)
     result.evaluated = len(candidates)
     flows = []
-    by_pair: dict[tuple[str, str], list] = {}  # each pair's own ranges (see pair_boundaries)
+    # each pair's own ranges (see pair_boundaries)
+    by_pair: dict[tuple[str, str], list[tuple[Optional[dt.date], Optional[dt.date], dt.date]]] = {}
     for q, causes in candidates.items():
         if on is None:
             pair = (q[0], q[1])
-            spans = by_pair.get(pair)
-            if spans is None:
-                spans = by_pair[pair] = periods(pair_boundaries(old, *pair) | pair_boundaries(new, *pair))
+            found = by_pair.get(pair)
+            if found is None:
+                found = by_pair[pair] = periods(pair_boundaries(old, *pair) | pair_boundaries(new, *pair))
+            spans = found
         runs: list[list] = []  # [start, end, day, verdicts, signatures]
         for start, end, day in spans:
             a, b = verdict(old, q, day), verdict(new, q, day)
@@ -874,9 +890,9 @@ def _git(args: list[str], cwd: Path, input_: Optional[bytes] = None) -> bytes:
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, input=input_, capture_output=True, check=False, timeout=120)
     except FileNotFoundError:
-        raise _fail("git is not installed, so revisions cannot be read", "pass two bundle folders instead")
+        raise _fail("git is not installed, so revisions cannot be read", "pass two bundle folders instead") from None
     except subprocess.TimeoutExpired:
-        raise _fail(f"`git {' '.join(args)}` took too long")
+        raise _fail(f"`git {' '.join(args)}` took too long") from None
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise _fail(f"`git {' '.join(args)}` failed: {msg[-1] if msg else proc.returncode}")
@@ -900,17 +916,17 @@ def read_revision(rev: str, bundle_dir: Path, cwd: Optional[Path] = None) -> tup
     try:
         top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
     except DiagnosticsError:
-        raise _fail(f"{neither} (`{cwd}` is not in a git repository)", hint)
+        raise _fail(f"{neither} (`{cwd}` is not in a git repository)", hint) from None
     try:
         prefix = bundle_dir.resolve().relative_to(top.resolve()).as_posix()
     except ValueError:
         raise _fail(f"the bundle `{bundle_dir}` is not inside the git repository at `{top}`",
-                    "run the command inside the repository, or pass --bundle with a folder in it")
+                    "run the command inside the repository, or pass --bundle with a folder in it") from None
     prefix = "" if prefix == "." else prefix + "/"
     try:
         commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], top).decode().strip()
     except DiagnosticsError:
-        raise _fail(f"{neither} of the repository at `{top}`", hint)
+        raise _fail(f"{neither} of the repository at `{top}`", hint) from None
     register_path = f"{prefix}{REGISTER_NAME}"
     # --literal-pathspecs: the bundle folder's own name is a path, never a glob or a pathspec magic.
     listing = _git(["--literal-pathspecs", "ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--",
@@ -981,7 +997,7 @@ def _decode(raw: bytes, path: str, commit: str) -> str:
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
-        raise _fail(f"`{path}` at `{commit[:12]}` is not valid UTF-8")
+        raise _fail(f"`{path}` at `{commit[:12]}` is not valid UTF-8") from None
 
 
 def _cat_blobs(oids: list[str], cwd: Path) -> dict[str, bytes]:

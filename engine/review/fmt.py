@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 from engine.syntax import clauses as T
 from engine.syntax import model as m
@@ -43,11 +43,11 @@ def _names(names: Sequence[m.Name]) -> list[str]:
     return [n.text for n in names]
 
 
-Segment = tuple[str, object]  # ("kw", "text") | ("list", [items])
+Segment = tuple[str, Union[str, Sequence[str]]]  # ("kw", "text") | ("list", [items])
 
 
 def _flat(segments: list[Segment]) -> str:
-    return " ".join(s if kind == "kw" else ", ".join(s) for kind, s in segments)
+    return " ".join(s if isinstance(s, str) else ", ".join(s) for _kind, s in segments)
 
 
 def _render(segments: list[Segment], indent: str) -> list[str]:
@@ -57,8 +57,8 @@ def _render(segments: list[Segment], indent: str) -> list[str]:
         return [indent + flat]
     lines: list[str] = []
     words: list[str] = []
-    for kind, s in segments:
-        if kind == "kw":
+    for _kind, s in segments:
+        if isinstance(s, str):  # a "kw" segment
             words.append(s)
             continue
         if words:
@@ -408,7 +408,8 @@ def format_text(text: str, name: str = "<text>") -> str:
 
 def unified_diff(before: str, after: str, name: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile=name if name.startswith("/") else f"a/{name}", tofile=name if name.startswith("/") else f"b/{name}"))
+                                        fromfile=name if name.startswith("/") else f"a/{name}",
+                                        tofile=name if name.startswith("/") else f"b/{name}"))
 
 
 @dataclass
@@ -445,7 +446,8 @@ def format_paths(paths: Sequence, write: bool = False) -> list[FileResult]:
         try:
             before = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            out.append(FileResult(name, "", "", (error("bad-encoding", f"cannot read `{name}` as UTF-8: {exc}", Span(name, 1, 1)),)))
+            out.append(FileResult(name, "", "", (
+                error("bad-encoding", f"cannot read `{name}` as UTF-8: {exc}", Span(name, 1, 1)),)))
             continue
         try:
             after = format_text(before, name)

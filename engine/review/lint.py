@@ -72,8 +72,9 @@ def lint_expiring(policy: CompiledPolicy, on: dt.date, days: int) -> list[Diagno
         if on <= v.end <= horizon:
             left = (v.end - on).days
             out.append(warning("agreement-expiring",
-                               f"agreement `{a.id}` expires on {v.end.isoformat()}, {left} day{'s' if left != 1 else ''} after "
-                               f"{on.isoformat()}", v.span or a.model.id.span,
+                               f"agreement `{a.id}` expires on {v.end.isoformat()}, "
+                               f"{left} day{'s' if left != 1 else ''} after {on.isoformat()}",
+                               v.span or a.model.id.span,
                                "renew it (a new `valid` window) before it lapses, or plan for the flows to stop"))
     return out
 
@@ -131,7 +132,8 @@ def lint_dead_agreements(policy: CompiledPolicy, on: dt.date, days: int) -> list
             "dead-agreement",
             f"every flow agreement `{a.id}` covers is blocked by {', '.join(f'restriction `{r.id}`' for r in rs)}",
             a.model.id.span,
-            f"rely on a gateway that overrides `{rs[0].id}` (lawful authority notwithstanding it), or remove the agreement",
+            f"rely on a gateway that overrides `{rs[0].id}` (lawful authority notwithstanding it), "
+            "or remove the agreement",
             related=[(f"restriction `{r.id}` declared", r.model.span) for r in rs]))
     return out
 
@@ -177,7 +179,8 @@ def lint_overlapping(policy: CompiledPolicy, on: dt.date, days: int) -> list[Dia
                     "overlapping-agreements",
                     f"agreements `{first.id}` and `{second.id}` both cover flows under gateway "
                     f"`{policy.gateways[gkey].id if gkey in policy.gateways else gkey}` "
-                    f"(for example {policy.org_name(s)} -> {policy.org_name(r)} {policy.data_name(d)} for {policy.purpose_name(p)})",
+                    f"(for example {policy.org_name(s)} -> {policy.org_name(r)} {policy.data_name(d)} "
+                    f"for {policy.purpose_name(p)})",
                     second.model.id.span,
                     "merge them, or narrow one so each flow has one agreement (and one owner)",
                     related=[(f"agreement `{first.id}` declared", first.model.span)]))
@@ -514,7 +517,8 @@ LINT_STAGES: list[tuple[str, LintStage]] = [
 ]
 
 
-def lint(policy: CompiledPolicy, on: Optional[dt.date] = None, expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> list[Diagnostic]:
+def lint(policy: CompiledPolicy, on: Optional[dt.date] = None,
+         expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> list[Diagnostic]:
     """Every lint diagnostic for a compiled policy, judged on `on` (default today)."""
     day = on or dt.date.today()
     out: list[Diagnostic] = []

@@ -77,7 +77,8 @@ def find_test_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]
         except FileNotFoundError:
             st = None
         except OSError as exc:
-            diags.append(error("unreadable-path", f"cannot examine `{escape(str(p))}`: {(exc.strerror or str(exc)).lower()}",
+            diags.append(error("unreadable-path",
+                               f"cannot examine `{escape(str(p))}`: {(exc.strerror or str(exc)).lower()}",
                                None, "make it readable by the user running lawful"))
             continue
         if st is None:
@@ -136,7 +137,8 @@ def read_tests(paths: Sequence[Path], bundle_root: Optional[Path] = None,
         try:
             text = raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError:
-            run.diagnostics.append(error("bad-encoding", f"`{name}` is not valid UTF-8", Span(name, 1, 1), "save the file as UTF-8"))
+            run.diagnostics.append(error("bad-encoding", f"`{name}` is not valid UTF-8", Span(name, 1, 1),
+                                         "save the file as UTF-8"))
             continue
         src = SourceFile(name, text)
         run.sources[name] = src

@@ -2,11 +2,11 @@
 
 It builds exactly the model `engine.syntax.parser` builds with Lark (the same dataclasses, values and spans, and the
 same clause diagnostics: both hand the same raw items to `engine.syntax.assemble`), about five times faster.
-Which clause words it reads in which block comes from the clause table (engine/syntax/clauses.py). It is deliberately timid: on any
-syntax problem, an impossible date, or any text whose tokens Lark's contextual lexer could split differently
-(a keyword glued to a following name, such as `datax`), it returns None and `parse_source` parses the file
-again with Lark, which stays the reference and writes every syntax diagnostic. tests/test_fastparse.py
-checks the two agree, span for span.
+Which clause words it reads in which block comes from the clause table (engine/syntax/clauses.py). It is
+deliberately timid: on any syntax problem, an impossible date, or any text whose tokens Lark's contextual lexer
+could split differently (a keyword glued to a following name, such as `datax`), it returns None and
+`parse_source` parses the file again with Lark, which stays the reference and writes every syntax diagnostic.
+tests/test_fastparse.py checks the two agree, span for span.
 
 Lexing mirrors engine/grammar.lark with Lark's contextual lexer: a word is a keyword only where the grammar
 takes that keyword, and a NAME anywhere else, so the tokenizer emits plain words and the parser decides.
@@ -93,7 +93,7 @@ def _date(value: str) -> dt.date:
         try:
             day = dt.date.fromisoformat(value)
         except ValueError:
-            raise _Bail  # Lark's path reports the bad date
+            raise _Bail from None  # Lark's path reports the bad date
         if len(_DATES) < 100_000:
             _DATES[value] = day
     return day

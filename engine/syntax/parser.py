@@ -241,8 +241,8 @@ def _expected_phrase(expected: set[str], ctx: _Context) -> str:
     words: list[str] = []
     if len(expected & _TOP_LEVEL) >= 5:
         # At the top level: anything that starts a declaration (plus options of the declaration just read).
-        words.append("a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement`, `transfer`, `class`, "
-                     "`test` or `condition`)")
+        words.append("a declaration (`organisation`, `data`, `purpose`, `gateway`, `restriction`, `agreement`, "
+                     "`transfer`, `class`, `test` or `condition`)")
         expected -= _TOP_LEVEL | {"$END"}
     clause_keywords = {n for n in expected if n not in _LITERAL_TYPES | {"$END", "RBRACE", "LBRACE"}}
     if "RBRACE" in expected and len(clause_keywords) >= 5:
@@ -287,7 +287,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: SourceFile) -> Diagnostic:
         prev_tok = ctx.prev
         if tok.type == "$END" or tok.line is None:
             message = f"unexpected end of file; expected {what}{_after(ctx)}"
-            if prev_tok is not None and prev_tok.end_line is not None:
+            if prev_tok is not None and prev_tok.end_line is not None and prev_tok.end_column is not None:
                 line, col = prev_tok.end_line, prev_tok.end_column
             else:
                 lines = source.text.splitlines() or [""]
@@ -295,7 +295,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: SourceFile) -> Diagnostic:
             span = Span(source.name, line, col, line, col + 1)
         else:
             message = f"expected {what}{_after(ctx)}, found {_token_text(tok)}"
-            span = Span(source.name, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+            col = tok.column or 0
+            span = Span(source.name, tok.line, col, tok.end_line or tok.line, tok.end_column or col + 1)
         return error("parse-error", message, span, _hint(ctx, tok))
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream
@@ -365,7 +366,7 @@ class _ToModel(Transformer):
         return Span(self.filename, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, tok: Token) -> Span:
-        return Span(self.filename, tok.line, tok.column, tok.end_line, tok.end_column)
+        return _token_span(self.filename, tok)
 
     def _name(self, tok: Token) -> m.Name:
         return m.Name(str(tok), self._tspan(tok))
@@ -378,7 +379,7 @@ class _ToModel(Transformer):
         try:
             return dt.date.fromisoformat(str(tok))
         except ValueError:
-            raise _BadDate(tok, "is not a real calendar date")
+            raise _BadDate(tok, "is not a real calendar date") from None
 
     def __default__(self, data, children, meta):
         block = _BLOCK_RULES.get(data)
@@ -579,7 +580,13 @@ class _ToModel(Transformer):
         return list(items)
 
 
-def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
+def _token_span(name: str, tok: Token) -> Span:
+    """A token's span. Lark types its positions Optional (a token made by hand has none): 0 is Span's "unknown"."""
+    return Span(name, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+
+
+def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None = None
+                 ) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
     """Parse one file. Returns the model (None when the text does not parse) and the diagnostics found."""
     if on_comment is None:
         # The hand-written parser first (engine/fastparse.py); it declines anything it is not sure of, and
@@ -592,7 +599,8 @@ def parse_source(source: SourceFile, on_comment: Callable[[Token], None] | None 
     return parse_source_lark(source, on_comment)
 
 
-def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | None = None) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
+def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | None = None
+                      ) -> tuple[m.PolicyFile | None, list[Diagnostic]]:
     """`parse_source` with Lark alone: the reference the fast parser is tested against."""
     diags: list[Diagnostic] = []
     try:
@@ -612,7 +620,7 @@ def parse_source_lark(source: SourceFile, on_comment: Callable[[Token], None] | 
         inner = exc.orig_exc if isinstance(exc, VisitError) else exc
         if isinstance(inner, _BadDate):
             tok = inner.token
-            span = Span(source.name, tok.line, tok.column, tok.end_line, tok.end_column)
+            span = _token_span(source.name, tok)
             return None, [error("bad-date", f"`{tok}` {inner.reason}", span, "dates are written YYYY-MM-DD")]
         raise
     return assemble(source.name, raw, diags), diags

@@ -261,7 +261,8 @@ def _day(value: Optional[str]) -> Optional[dt.date]:
 def _provisions(sid: str, recs: dict, lines: dict[tuple, Span], file: str) -> tuple[m.Provision, ...]:
     out = []
     for text, rec in recs.items():
-        windows = tuple(m.ProvisionWindow(commenced=dt.date.fromisoformat(w["commenced"]), repealed=_day(w.get("repealed")),
+        windows = tuple(m.ProvisionWindow(commenced=dt.date.fromisoformat(w["commenced"]),
+                                          repealed=_day(w.get("repealed")),
                                           commenced_by=w.get("commenced-by"), extent=w.get("extent"))
                         for w in rec.get("windows", ()))
         out.append(m.Provision(
