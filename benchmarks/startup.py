@@ -59,7 +59,8 @@ pt = time.process_time
 marks = [("start", pt())]
 from engine.commands import entry
 from engine.commands.can_share_args import PARAMS
-marks.append(("import the entry point and the generated parameters (engine.commands: Result, errors, dataclasses)", pt()))
+marks.append(("import the entry point and the generated parameters (engine.commands: Result, errors, dataclasses)",
+              pt()))
 kwargs = entry.plain_arguments(sys.argv[1:], PARAMS, os.environ)
 assert kwargs is not None
 marks.append(("read the command line", pt()))
@@ -349,8 +350,8 @@ def target_rows(st: dict) -> list[str]:
     rows = [f"| {what} | {_ratio_text(st, key)} | {_verdict(_ok(st, key, limit))} |" for key, what, limit in TARGETS
             if key in st["rows"]]
     if "lib_deny_cold" in st["rows"]:
-        rows.append(f"| issue 18.2, for the record: the library's first answer with a cold cache (parse, check, compile, "
-                    f"write the entries) | {_ratio_text(st, 'lib_deny_cold')} | — |")
+        rows.append("| issue 18.2, for the record: the library's first answer with a cold cache (parse, check, "
+                    f"compile, write the entries) | {_ratio_text(st, 'lib_deny_cold')} | — |")
     return rows
 
 
@@ -359,8 +360,8 @@ def _table(st: dict) -> list[str]:
     out = ["| command | wall ms | × pass | CPU ms | × pass | min–max wall ms |", "|---|---:|---:|---:|---:|---|"]
     for key, row in r.items():
         wall, cpu = _ratios(st, key)
-        out.append(f"| {row['label']} | {row['wall_s'] * 1e3:.1f} | {wall:.1f}× | {row['cpu_s'] * 1e3:.1f} | {cpu:.1f}× | "
-                   f"{row['min_wall_s'] * 1e3:.0f}–{row['max_wall_s'] * 1e3:.0f} |")
+        out.append(f"| {row['label']} | {row['wall_s'] * 1e3:.1f} | {wall:.1f}× | {row['cpu_s'] * 1e3:.1f} | "
+                   f"{cpu:.1f}× | {row['min_wall_s'] * 1e3:.0f}–{row['max_wall_s'] * 1e3:.0f} |")
     return out
 
 
@@ -391,9 +392,9 @@ def render_section(st: dict) -> list[str]:
            f"Measured {st.get('date', '?')} by `python benchmarks/startup.py --venv {st['bindir'].removesuffix('/bin')}"
            f"{' --compare-venv …' if 'cmp_pass' in r else ''} --runs {p['runs']}` with the interpreter "
            f"`{st['bindir']}/python`, in a virtual environment made by the README's first command "
-           f"(`pip install -e '.[test]'`, {st.get('packages', '?')} packages, typer {st.get('typer', '?')}). Every command "
-           f"run in turn, {p['runs']} rounds; medians; load average {load[0]} at the start, {load[1]} at the end "
-           "(2 cores, shared with other jobs). CPU is user + system time of the process, which other jobs inflate "
+           f"(`pip install -e '.[test]'`, {st.get('packages', '?')} packages, typer {st.get('typer', '?')}). "
+           f"Every command run in turn, {p['runs']} rounds; medians; load average {load[0]} at the start, "
+           f"{load[1]} at the end (2 cores, shared with other jobs). CPU is user + system time of the process, which other jobs inflate "
            "less than wall time (wall time includes waiting for a core); a target counts as met only when both "
            "ratios are within it. Rows marked \"there\" are compared with their own environment's `python -c pass`.",
            "", *_table(st), ""]
