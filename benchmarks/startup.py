@@ -396,7 +396,8 @@ def render_section(st: dict) -> list[str]:
            f"Every command run in turn, {p['runs']} rounds; medians; load average {load[0]} at the start, "
            f"{load[1]} at the end (2 cores, shared with other jobs). CPU is user + system time of the process, "
            "which other jobs inflate less than wall time (wall time includes waiting for a core); a target counts as "
-           "met only when both ratios are within it. Rows marked \"there\" are compared with their own environment's `python -c pass`.",
+           "met only when both ratios are within it. Rows marked \"there\" are compared with their own "
+           "environment's `python -c pass`.",
            "", *_table(st), ""]
     out += _target1(st) + [""] + _target2(st)
     return out
