@@ -54,7 +54,8 @@ TYPER_PATH = "import sys; sys.argv[0] = 'can-share'; import cli; cli.can_share_m
 # The phases of a warm `can-share` DENY through the console script, timed inside the process (CPU time), in the
 # order the command meets them.
 PHASES = r"""
-import json, os, sys, time
+import gc, json, os, sys, time
+gc.disable()  # as the script does
 pt = time.process_time
 marks = [("start", pt())]
 from engine.commands import entry
@@ -77,7 +78,6 @@ def timed_load(bundle):
 decide.load = timed_load
 code = entry.write_out(decide.can_share(**kwargs, colour=False))
 marks.append(("decide (with fixes and routes), render, write", pt()))
-import gc
 gc.freeze()
 sys.stderr.write("\nPHASES " + json.dumps(marks) + "\n")
 sys.exit(code)

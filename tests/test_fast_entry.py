@@ -158,7 +158,8 @@ SCRIPT_CASES = [
 def test_the_script_answers_as_lawful_can_share(argv, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["can-share", *argv])
     monkeypatch.delenv("LAWFUL_BUNDLE", raising=False)
-    monkeypatch.setattr(gc, "freeze", lambda: None)  # not this test process's objects
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # not this test process's collector
+    monkeypatch.setattr(gc, "disable", lambda: None)
     monkeypatch.chdir(ROOT)
     with pytest.raises(SystemExit) as exc:
         entry.can_share_main()

@@ -92,12 +92,19 @@ def _convert(value: str, kind: str, choices: Sequence[str]) -> Any:
 
 def can_share_main() -> None:
     """`can-share SOURCE RECIPIENT DATA [OPTIONS]`: the same answers, output and exit codes as `lawful can-share`."""
+    import gc
+
+    # One question, then the process ends: the cyclic collector would only walk the engine's classes and modules
+    # as they are created (~5% of the command's CPU time, benchmarks/RESULTS.md). Reference counting still frees
+    # everything that is not a cycle; loading a bundle from text pauses the collector the same way.
+    gc.disable()
     kwargs = None
     if "_CAN_SHARE_COMPLETE" not in os.environ:  # shell completion is typer's
         from engine.commands.can_share_args import PARAMS
 
         kwargs = plain_arguments(sys.argv[1:], PARAMS, os.environ)
     if kwargs is None:
+        gc.enable()
         from cli import can_share_main as parsed_by_typer
 
         parsed_by_typer()
@@ -106,11 +113,8 @@ def can_share_main() -> None:
     from engine.commands.result import colour_wanted
 
     code = write_out(decide.can_share(**kwargs, colour=colour_wanted()))
-    import gc
-
-    # The answer is written and the process ends: the interpreter's last collection need not walk every object
-    # the engine just made (~7% of the command's CPU time, benchmarks/RESULTS.md). engine.policy.load freezes a
-    # large load the same way.
+    # The answer is written: the interpreter's last collection, at exit, need not walk every object the engine
+    # made (~7% of the command's CPU time). engine.policy.load freezes a large load the same way.
     gc.freeze()
     sys.exit(code)
 
