@@ -79,6 +79,27 @@ def _help_and_exit(ctx: typer.Context) -> NoReturn:
     raise typer.Exit(EXIT_ERROR)
 
 
+def _plain_help() -> None:
+    """`--help` in plain words: an argument by its name (SOURCE), an option by its metavar (DATE, FORMAT) and a
+    flag by nothing — never typer's type labels (`<str>`, `<list[Path]>`, `<bool>`, `<text|json>`; the help
+    text says what a value may be) — and a usage line without braces (`SOURCE`, not `{SOURCE}`). Typer has no
+    setting for either, so its two parameter classes are told here, once, before any help is drawn."""
+    from typer.core import TyperArgument, TyperOption
+
+    def argument_usage(self: TyperArgument, _ctx: Any) -> List[str]:
+        name = self.metavar or (self.name or "").upper()
+        return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
+
+    told: tuple[tuple[type, str, Callable], ...] = (
+        (TyperArgument, "display_type_rich", lambda self, ctx: None),
+        (TyperArgument, "get_usage_pieces", argument_usage),
+        (TyperOption, "display_type_rich", lambda self, ctx: self.metavar or ""))
+    for cls, name, method in told:
+        setattr(cls, name, method)
+
+
+_plain_help()
+
 app = _LawfulApp(
     name="lawful",
     help="Decide whether data may lawfully move between organisations, and say why.",
@@ -89,15 +110,16 @@ app = _LawfulApp(
 
 EXIT_OK, EXIT_DENY, EXIT_ERROR = 0, 1, 2
 
-BUNDLE_HELP = "Bundle folder (gateways.yaml + policies/). Default: $LAWFUL_BUNDLE, the current folder if it is a bundle, else the shipped bundle."
+BUNDLE_HELP = "The folder of rules to answer from (gateways.yaml and policies/). Default: $LAWFUL_BUNDLE, the current folder if it holds them, else the rules shipped with lawful."
 ASSUME_HELP = "Treat this (proposed) statute as in force. Repeatable."
 GIVEN_HELP = ("A declared condition (a fact only a person can establish, such as a court order) to treat as "
               "established. Repeatable.")
-EXPRESS_ONLY_HELP = "Treat gateways resting on an implied power (`power implied`) as absent."
-RECEIVED_UNDER_HELP = ("The source received the data under this gateway (it carries that gateway's onward clause and "
-                       "bars). Without it or --own-data, every provenance the source could hold it under counts.")
+EXPRESS_ONLY_HELP = "Treat gateways resting on an implied power (power implied) as absent."
+RECEIVED_UNDER_HELP = ("The source received the data under this gateway, so that gateway's limits on what may happen to "
+                       "it next, and its bars, apply. Without it or --own-data, every way the source could have come "
+                       "to hold the data counts.")
 OWN_DATA_HELP = "The data is the source's own, received under no gateway."
-HELD_FOR_HELP = "The function of the source it holds the data for (`functions` of its organisation)."
+HELD_FOR_HELP = "The function the source holds the data for (one of the functions of its organisation)."
 
 
 class TextOrJson(str, Enum):
@@ -168,8 +190,8 @@ def can_share(
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date of the disclosure, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every gateway, agreement and restriction considered."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", metavar="FORMAT", help="text or json."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list every gateway, agreement and restriction looked at, on an ALLOW too."),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Append each decision to this keyed, chained log (JSON lines) before answering."),
     audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
     given: List[str] = typer.Option([], "--given", metavar="CONDITION", help=GIVEN_HELP),
@@ -194,17 +216,17 @@ def can_share(
 @app.command("check")
 def check_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text, json, sarif (SARIF 2.1.0) or github (workflow annotations)."),
+    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", metavar="FORMAT", help="text, json, sarif (SARIF 2.1.0) or github (workflow annotations)."),
     strict: bool = typer.Option(False, "--strict", help="Same as --fail-level warning."),
-    fail_level: Optional[FailLevel] = typer.Option(None, "--fail-level", help="Exit 1 on findings at or above this level: error, warning or note. Default: the bundle's lawful.toml, else error."),
+    fail_level: Optional[FailLevel] = typer.Option(None, "--fail-level", metavar="LEVEL", help="Exit 1 on findings at or above this level: error, warning or note. Default: the bundle's lawful.toml, else error."),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date that expiry and review warnings are judged on. Default: the bundle's as-of (lawful.toml), else today."),
     explain_code: Optional[str] = typer.Option(None, "--explain", metavar="CODE", help="Print what a diagnostic code means, and exit."),
     expiring_within: int = typer.Option(90, "--expiring-within", min=0, metavar="DAYS", help="Warn about agreements that expire within DAYS of --on."),
 ) -> None:
     """Check a bundle: syntax, names, cycles, statutes, agreements against their gateways, warnings and lint.
 
-    Settings (levels, ignores, as-of) come from lawful.toml or [tool.lawful] at the bundle root; inline
-    `# lawful: ignore[CODE] reason` silences a finding on its line or block. Exit 0 when nothing is at or above
+    Settings (levels, ignores, as-of) come from lawful.toml or [tool.lawful] at the bundle root; an inline
+    comment "# lawful: ignore[CODE] reason" silences a finding on its line or block. Exit 0 when nothing is at or above
     the fail level, 1 when something is, 2 when the check could not run (bad usage or configuration, no bundle).
     """
     from engine.commands import review
@@ -242,7 +264,7 @@ def recipients_cmd(
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     max_hops: int = typer.Option(4, "--max-hops", metavar="HOPS", help=MAX_HOPS_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", metavar="FORMAT", help="text or json."),
 ) -> None:
     """Every organisation that may lawfully receive the data from SOURCE, directly or by a lawful route.
 
@@ -270,12 +292,12 @@ def routes_cmd(
     own_data: bool = typer.Option(False, "--own-data", help=OWN_DATA_HELP),
     held_for: Optional[str] = typer.Option(None, "--held-for", metavar="FUNCTION", help=HELD_FOR_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", metavar="FORMAT", help="text or json."),
 ) -> None:
     """Lawful routes SOURCE → … → RECIPIENT, each hop with its basis, data and purpose.
 
     Only the last hop must carry DATA for PURPOSE: earlier hops may carry other data or purposes where an onward
-    clause allows the change (`onward for`, `onward as`, `onward lawful`).
+    clause allows the change (onward for, onward as, onward lawful).
 
     Exit 0 when there is a route, 1 when there is none, 2 on error.
     """
@@ -295,7 +317,7 @@ def sources_cmd(
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     max_hops: int = typer.Option(4, "--max-hops", metavar="HOPS", help=MAX_HOPS_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", metavar="FORMAT", help="text or json."),
 ) -> None:
     """Every organisation that may lawfully send the data to RECIPIENT, directly or by a lawful route.
 
@@ -313,7 +335,7 @@ def flows_cmd(
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", metavar="FORMAT", help="text, json or csv."),
 ) -> None:
     """The register of sharing: every lawful direct flow on the date, with its basis.
 
@@ -333,7 +355,7 @@ def blocked_cmd(
     purpose: Optional[str] = typer.Option(None, "--purpose", "-p", metavar="PURPOSE", help="Only this purpose (and those under it)."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", metavar="FORMAT", help="text, json or csv."),
 ) -> None:
     """Every flow a gateway in force would allow but a restriction blocks, one-way blocks first.
 
@@ -353,7 +375,7 @@ def graph_cmd(
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Date, YYYY-MM-DD. Default: today."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),
     highlight: Optional[Tuple[str, str]] = typer.Option(None, "--highlight", metavar="SOURCE RECIPIENT", help="SOURCE RECIPIENT: draw the direct flow or the first lawful route bold (needs --data and --purpose)."),
-    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", help="dot, mermaid, svg or png (svg and png: Graphviz, or graphviz-pure without it)."),
+    fmt: GraphFormat = typer.Option(GraphFormat.dot, "--format", "-f", metavar="FORMAT", help="dot, mermaid, svg or png (svg and png: Graphviz, or graphviz-pure without it)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write to this file instead of standard output."),
     max_nodes: int = typer.Option(150, "--max-nodes", min=1, metavar="N", help="Refuse to draw more organisations than this."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
@@ -389,7 +411,7 @@ def list_cmd(
     what: ListWhat = typer.Argument(..., metavar="WHAT", help="orgs, data, purposes, gateways, restrictions, agreements or statutes."),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Only those that exist or are in force on this date, YYYY-MM-DD."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", metavar="FORMAT", help="text, json or csv."),
 ) -> None:
     """List the organisations, data categories, purposes, gateways, restrictions, agreements or statutes of the
     bundle, with titles, other names, sensitivity and dates.
@@ -406,7 +428,7 @@ def show_cmd(
     name: str = typer.Argument(..., metavar="NAME", help="An id, another name or a title, in any case (\"Adult Learning Inspectorate\").", autocompletion=_names("any_name")),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Also say whether it exists or is in force on this date, YYYY-MM-DD."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", metavar="FORMAT", help="text or json."),
 ) -> None:
     """Everything known about one organisation, data category, purpose, gateway, restriction, agreement or
     statute, with the file and line where it is written and the rules that name it.
@@ -423,7 +445,7 @@ def timeline_cmd(
     start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="First date, YYYY-MM-DD. Default: the first event."),
     end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="Last date, YYYY-MM-DD. Default: the last event."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", help="text, json or csv."),
+    fmt: FlowFormat = typer.Option(FlowFormat.text, "--format", "-f", metavar="FORMAT", help="text, json or csv."),
 ) -> None:
     """What changed when: statutes coming into force or repealed, organisations replaced, agreements and
     rules beginning or ending — and the direct flows each date made lawful or unlawful.
@@ -448,15 +470,15 @@ class TestFormat(str, Enum):
 
 @app.command("test")
 def test_cmd(
-    paths: List[Path] = typer.Argument(None, metavar="PATHS", help="Files or folders with `test` blocks. Default: tests/policy/ and the bundle's own tests."),
+    paths: List[Path] = typer.Argument(None, metavar="PATHS", help="Files or folders with test blocks. Default: tests/policy/ and the bundle's own tests."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="text, json, junit (JUnit XML) or github (workflow annotations)."),
+    fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", metavar="FORMAT", help="text, json, junit (JUnit XML) or github (workflow annotations)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List passing expectations too."),
 ) -> None:
-    """Run the policy tests: every `expect` line of every `test` block, against the bundle.
+    """Run the policy tests: every expect line of every test block, against the bundle.
 
     A failing expectation prints its location and the decision's full explanation. An expectation without
-    `on` is judged on the bundle's as-of date (lawful.toml), else today.
+    a date is judged on the bundle's as-of date (lawful.toml), else today.
     Exit 0 when all pass, 1 when any fails, 2 when the tests could not run (a bad test file, an unknown name).
     """
     from engine.commands import review
@@ -501,9 +523,9 @@ def diff_cmd(
     new: str = typer.Argument(..., metavar="NEW", help="The new side: a bundle folder, or a git revision."),
     on: Optional[str] = typer.Option(None, "--on", metavar="DATE", help="Compare on this one date, YYYY-MM-DD. Default: every date (each range between the dates on which a statute, body, agreement or window of either side starts or ends)."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help="Where the bundle lives in the repository, for git revisions. " + BUNDLE_HELP),
-    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, json or markdown (a pull-request comment)."),
+    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", metavar="FORMAT", help="text, json or markdown (a pull-request comment)."),
     link_base: Optional[str] = typer.Option(None, "--link-base", metavar="URL", help="Markdown: link file:line to URL/PATH#LLINE (e.g. https://github.com/OWNER/REPO/blob/SHA)."),
-    fail_on: FailOn = typer.Option(FailOn.any, "--fail-on", help="Exit 1 when: any verdict changes (default), a flow is newly allowed, newly allowed with personal data, newly denied, or never."),
+    fail_on: FailOn = typer.Option(FailOn.any, "--fail-on", metavar="WHEN", help="Exit 1 when: any verdict changes (default), a flow is newly allowed, newly allowed with personal data, newly denied, or never."),
 ) -> None:
     """Which flows a change makes lawful or unlawful, when, and which rule change did it: each rule change in
     words first, then the flows rolled up to the highest level that holds, with their date ranges.
@@ -519,7 +541,7 @@ def diff_cmd(
 # ---- reliability: decision log and bundle hash (issue 7) ---------------------------------------------
 # (log verify, bundle hash)
 
-log_app = typer.Typer(help="The tamper-evident decision log written by `can-share --audit-log FILE`.")
+log_app = typer.Typer(help="The tamper-evident decision log written by can-share --audit-log FILE.")
 bundle_app = typer.Typer(help="Facts about a bundle.")
 app.add_typer(log_app, name="log")
 app.add_typer(bundle_app, name="bundle")
@@ -540,7 +562,7 @@ def _bundle_group(ctx: typer.Context) -> None:
 @log_app.command("verify")
 def log_verify(
     file: Path = typer.Argument(..., metavar="FILE", help="The decision log (JSON lines) to verify."),
-    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    fmt: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", metavar="FORMAT", help="text or json."),
     key: Optional[Path] = typer.Option(None, "--key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The log's key file. Default: FILE.key."),
     accept_torn: List[int] = typer.Option([], "--accept-torn", metavar="LINE", min=1, help="After investigating, accept the torn write at this line (appends a keyed record saying so). Repeatable."),
     anchor: Optional[str] = typer.Option(None, "--anchor", metavar="HEAD", help="A head printed earlier (kept elsewhere): fail unless that record is still in the chain."),
@@ -558,7 +580,7 @@ def log_verify(
 @bundle_app.command("hash")
 def bundle_hash_cmd(bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP)) -> None:
     """Print the bundle's content hash (SHA-256 over every policy file and gateways.yaml; file order never
-    matters). The same hash is written into each `--audit-log` record."""
+    matters). The same hash is written into each --audit-log record."""
     from engine.commands import bundle as bundle_commands
 
     _emit(bundle_commands.bundle_hash(bundle))
@@ -602,10 +624,13 @@ def serve_cmd(
     max_pending: int = typer.Option(512, "--max-pending", min=1, metavar="N", help="Connections that may be part-way through sending a request, or idle between requests; beyond it the longest-pending is closed."),
     max_connections: int = typer.Option(1024, "--max-connections", min=1, metavar="N", help="Open connections; beyond it the longest-pending is closed (or the new one, if none is pending)."),
     reload_timeout: float = typer.Option(60.0, "--reload-timeout", min=0.1, metavar="SECONDS", help="Seconds one load of the bundle may take (a FIFO, a stalled disk); past it the reload is reported failed and the last good bundle is still served."),
-    token_file: Optional[Path] = typer.Option(None, "--token-file", metavar="FILE", help="Callers must send `Authorization: Bearer TOKEN` with the token in FILE (0600). Needed to listen beyond 127.0.0.1 (or --trust-proxy-auth)."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", metavar="FILE", help="Callers must send the header \"Authorization: Bearer TOKEN\" with the token in FILE (0600). Needed to listen beyond 127.0.0.1 (or --trust-proxy-auth)."),
     trust_proxy_auth: Optional[str] = typer.Option(None, "--trust-proxy-auth", metavar="HEADER", help="Behind a sign-on proxy that sets HEADER on every request it lets through (and strips it from callers): requests without it are refused."),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log before answering; answers carry each record's hash."),
     audit_key: Optional[Path] = typer.Option(None, "--audit-key", metavar="FILE", envvar="LAWFUL_AUDIT_KEY", help="The decision log's key file (0600). Default: the log's path + .key, made on first use."),
+    workers: int = typer.Option(1, "--workers", min=1, max=256, metavar="N", help="Processes answering on the same port (one per core); each has its own connections, limits and memo, and reloads on its own."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log a line per request (off by default: it costs more than answering a remembered question)."),
+    memo_entries: int = typer.Option(20_000, "--memo-entries", min=0, metavar="N", help="Answers remembered per worker for questions asked again (per bundle; at most 32 MiB); 0: decide every question afresh."),
 ) -> None:
     """Serve decisions over HTTP, and the web page at /: POST /v1/decide, POST /v1/routes, GET /v1/names,
     GET /v1/timeline, GET /v1/reach, GET /v1/flows, GET /v1/graph, GET /v1/health, GET /v1/bundle.
@@ -622,13 +647,14 @@ def serve_cmd(
                     max_response_bytes=max_response_bytes, header_timeout=header_timeout, body_timeout=body_timeout,
                     max_header_bytes=max_header_bytes, max_pending=max_pending, max_connections=max_connections,
                     reload_timeout=reload_timeout, token_file=token_file, trust_proxy_auth=trust_proxy_auth,
-                    audit_log=audit_log, audit_key=audit_key))
+                    audit_log=audit_log, audit_key=audit_key, workers=workers, access_log=access_log,
+                    memo_entries=memo_entries))
 
 
 @app.command("web")
 def web_cmd(
     bundle: Optional[Path] = typer.Option(None, "--bundle", metavar="DIR", help=BUNDLE_HELP),
-    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1. Default: a free one."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, metavar="PORT", help="Port on 127.0.0.1. Default: a free one."),
     open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the page in a browser."),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", metavar="FILE", help="Record each decision in this keyed, chained log; the decision record shows its hash."),
 ) -> None:
@@ -649,7 +675,7 @@ def lsp_cmd(
 ) -> None:
     """The language server for policy files (editors): diagnostics, hover, completion, definition, references, rename, formatting, test lenses.
 
-    Speaks the Language Server Protocol on stdin and stdout (or --tcp PORT). Needs the `lsp` extra.
+    Speaks the Language Server Protocol on stdin and stdout (or --tcp PORT). Needs the lsp extra.
     """
     # Self-contained (typer only), so it stands in either layout of this file; engine.ops.lsp does the work.
     try:
@@ -675,9 +701,9 @@ def audit_cmd(
     recipient_column: str = typer.Option("recipient", "--recipient-column", metavar="COLUMN", help="Column holding the receiving organisation."),
     data_column: str = typer.Option("data", "--data-column", metavar="COLUMN", help="Column holding the data category."),
     purpose_column: str = typer.Option("purpose", "--purpose-column", metavar="COLUMN", help="Column holding the purpose."),
-    input_format: Optional[LogFormat] = typer.Option(None, "--input-format", help="csv, jsonl or parquet. Default: from each file's extension."),
-    fmt: AuditFormat = typer.Option(AuditFormat.text, "--format", "-f", help="text, json or csv (csv: the flagged rows; the summary goes to stderr)."),
-    engine_name: AuditEngine = typer.Option(AuditEngine.local, "--engine", help="local (streaming, one process) or dask."),
+    input_format: Optional[LogFormat] = typer.Option(None, "--input-format", metavar="FORMAT", help="csv, jsonl or parquet. Default: from each file's extension."),
+    fmt: AuditFormat = typer.Option(AuditFormat.text, "--format", "-f", metavar="FORMAT", help="text, json or csv (csv: the flagged rows; the summary goes to stderr)."),
+    engine_name: AuditEngine = typer.Option(AuditEngine.local, "--engine", metavar="ENGINE", help="local (streaming, one process) or dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Dask scheduler address (e.g. tcp://127.0.0.1:8786). Default: a LocalCluster on this machine."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help="Workers of the LocalCluster (--engine dask without --scheduler)."),
     assume: List[str] = typer.Option([], "--assume", metavar="STATUTE", help=ASSUME_HELP),

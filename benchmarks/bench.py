@@ -737,6 +737,9 @@ def render(report: dict) -> str:
             "LocalCluster,",
             "every planted unlawful row found, identical results) are recorded in "
             "[RESULTS-service.md](RESULTS-service.md)."]
+    service = HERE / "SERVICE.md"  # issue 18 target 4 (benchmarks/service.py), kept by hand: it has its own run
+    if service.is_file():
+        out += ["", service.read_text(encoding="utf-8").rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

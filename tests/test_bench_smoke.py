@@ -47,3 +47,16 @@ def test_harness_runs_on_a_tiny_size(tmp_path, capsys):
     for key, module in bench.MODULE_OF.items():
         if not bench.available(module):
             assert f"{key} (module `{module}` not installed" in text
+
+
+def test_the_service_benchmark_runs_end_to_end(capsys):
+    """benchmarks/service.py (issue 18, target 4) for a second a scenario: every answer 2xx."""
+    import shutil
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    import service
+
+    assert service.main(["--duration", "1", "--warmup", "0", "--rounds", "1", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "| ALLOW (300 questions) | 8 |" in out and "| batch of 100, no memo | 8 |" in out

@@ -110,7 +110,7 @@ def test_show_finds_by_title_and_says_everything_with_file_and_line():
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert out.startswith("organisation ALI — Adult Learning Inspectorate")
-    assert "declared at policies/organisations.policy:58" in out
+    assert "written at policies/organisations.policy:58" in out
     assert "replaced by OFSTED-2007 on 2007-04-01" in out
     assert "agreement LSC-ALI-2005 (party, receives)" in out and "[policies/agreements.policy:18]" in out
     j = json.loads(run("show", "ali", "--format", "json", *B).stdout)
@@ -154,7 +154,7 @@ def test_the_alis_end_in_the_timeline(default_policy):
     assert r.exit_code == 0, r.output
     assert "2007-04-01: ALI (Adult Learning Inspectorate) ceased; OFSTED-2007" in r.stdout
     assert "11 flows ended, 0 began" in r.stdout
-    assert "ended:  LSC -> ALI: provider-data for inspection (LSC-INSPECTION / LSC-ALI-2005)" in r.stdout
+    assert "ended:  LSC → ALI: provider-data for inspection (LSC-INSPECTION / LSC-ALI-2005)" in r.stdout
 
 
 def test_flows_that_begin_are_lawful_on_the_day_and_not_the_day_before(default_policy):

@@ -87,6 +87,58 @@ def test_a_comment_between_except_and_the_name_is_left_to_the_reference_parser()
     assert fast is None and reference[0] is None  # Lark: `except` needs the excluded name after a space
 
 
+@pytest.mark.parametrize("clause,field,names,excluded", [
+    ("one-way local-authority except Leeds-CC, Camden", "one_way", ["local-authority"], ["Leeds-CC", "Camden"]),
+    ("one-way local-authority", "one_way", ["local-authority"], []),
+    ("except to dea-sch4 except HMRC for fraud", "exceptions", ["dea-sch4"], ["HMRC"]),
+    ("except to dea-sch4 except HMRC when court-order", "exceptions", ["dea-sch4"], ["HMRC"]),
+    ("except to dea-sch4\n  except for audit", "exceptions", ["dea-sch4"], []),
+    ("except to dea-sch4\n  except when court-order", "exceptions", ["dea-sch4"], []),
+    ("one-way HMRC\n  except to DWP", "one_way", ["HMRC"], []),
+    ("one-way HMRC\n  except anonymised", "one_way", ["HMRC"], []),
+])
+def test_every_restriction_party_list_takes_an_exclusion(clause, field, names, excluded):
+    # `except` after `one-way` or `except to` leaves bodies out, unless it opens the next `except` clause
+    text = RESTRICTION.format(bar=clause, after='note "n"')
+    reference, fast = both(text)
+    assert reference[0] is not None and reference[1] == [], reference
+    assert fast == reference
+    (r,) = reference[0].items
+    if field == "one_way":
+        got = ([n.text for n in r.one_way], [n.text for n in r.one_way_except])
+    else:
+        got = ([n.text for n in r.exceptions[0].to], [n.text for n in r.exceptions[0].to_except])
+    assert got == (names, excluded)
+    assert fmt.format_text(text) == text
+
+
+@pytest.mark.parametrize("text,sources,recipients", [
+    ("from public-authority except NHS-England, DfE to local-authority except Camden",
+     (["public-authority"], ["NHS-England", "DfE"]), (["local-authority"], ["Camden"])),
+    ("from A to B except C", (["A"], []), (["B"], ["C"])),
+    ("between local-authority except Leeds-CC and DWP", (["local-authority"], ["Leeds-CC"]), (["DWP"], [])),
+    ("between A and B except and", (["A"], []), (["B"], ["and"])),
+])
+def test_an_agreement_s_parties_take_exclusions(text, sources, recipients):
+    block = f'agreement A "a" {{\n  {text}\n  data d\n  for p\n  under G\n  onward to X except Y\n}}\n'
+    reference, fast = both(block)
+    assert reference[0] is not None and reference[1] == [], reference
+    assert fast == reference
+    (a,) = reference[0].items
+    assert ([n.text for n in a.sources], [n.text for n in a.except_sources]) == sources
+    assert ([n.text for n in a.recipients], [n.text for n in a.except_recipients]) == recipients
+    assert [n.text for n in a.onward.targets] == ["X"] and [n.text for n in a.onward.excluded] == ["Y"]
+    assert fmt.format_text(block) == block
+
+
+def test_one_way_clauses_are_one_list_and_their_exclusions_apply_to_it_all():
+    # `one-way A except X` and `one-way B` read as `one-way A, B except X` (the formatter writes them so)
+    text = RESTRICTION.format(bar="one-way A except X\n  one-way B", after='note "n"')
+    (r,) = both(text)[0][0].items
+    assert [n.text for n in r.one_way] == ["A", "B"] and [n.text for n in r.one_way_except] == ["X"]
+    assert "one-way A, B except X" in fmt.format_text(text)
+
+
 def test_the_look_ahead_keyword_of_an_exclusion_never_replaces_an_except_clause():
     from engine.syntax.parser import parser
 
@@ -104,6 +156,14 @@ _CLASS_LINES = st.lists(st.sampled_from([
     'organisation HMRC "HMRC" is dea-sch4 from 2018-05-01 until 2019-03-31 aka "Revenue"',
     'gateway G "g" {\n  statute X\n  allows local-authority except Leeds-CC -> * except HMRC\n  data d\n  for p\n}',
     'restriction R "r" {\n  statute X\n  forbids * except HMRC -> local-authority\n  except to HMRC\n}',
+    # every party list takes classes and exclusions
+    'restriction O "o" {\n  statute X\n  one-way local-authority except Leeds-CC, Camden\n'
+    '  except to dea-sch4 except HMRC for fraud when court-order\n  except anonymised\n}',
+    'agreement A "a" {\n  from local-authority except Leeds-CC to dea-sch4 except HMRC\n  data d\n  for p\n'
+    '  under G\n  onward to local-authority except Camden\n}',
+    'agreement B "b" {\n  between local-authority except Leeds-CC and HMRC except London\n  data d\n  for p\n'
+    '  under G\n}',
+    'gateway H "h" {\n  statute X\n  allows * -> *\n  data d\n  for p\n  onward to dea-sch4 except HMRC, Camden\n}',
 ]), min_size=1, max_size=7, unique=True)
 
 
@@ -219,7 +279,8 @@ def test_the_cli_flows_say_the_class(tmp_path):
     assert "through the classes: source dea-sch4, recipient dea-sch4" in r.output
     r = CliRunner().invoke(app, ["can-share", "Cabinet-Office", "Camden", "contact", "--purpose", "services",
                                  "--on", "2010-01-01", "--bundle", str(root)])
-    assert r.exit_code == 0 and "class     Camden is `local-authority` (gateway G-LA, recipient)" in r.output
+    assert r.exit_code == 0
+    assert "class     Camden is in the class local-authority (as recipient of gateway G-LA)" in r.output
 
 
 # ---- diff ----------------------------------------------------------------------------------------------
@@ -341,3 +402,23 @@ def test_the_graph_says_which_class_a_flow_matched():
     picture = build(spec_policy(), data="debt", on=dt.date(2018, 6, 1))
     edge = next(e for e in picture.edges if (e.source, e.recipient) == ("leeds-cc", "hmrc"))
     assert edge.details == ["debt for fraud (as source dea-sch4, recipient dea-sch4)"]
+
+
+@pytest.mark.parametrize("block,words", [
+    ('gateway G "g" {{\n  onward to DWP\n  except {w} X\n}}\n', ("to", "for", "when")),
+    ('agreement A "a" {{\n  from A to B\n  except {w} X\n}}\n', ("to", "for", "when")),
+    ('agreement A "a" {{\n  between A and B\n  except {w} X\n}}\n', ("to", "for", "when")),
+    ('agreement A "a" {{\n  from A to B\n  except anonymised{w}\n}}\n', ("",)),
+])
+def test_the_look_ahead_never_reads_an_except_clause_as_an_exclusion(block, words):
+    # after `onward to`, `from … to …` and `between`, `except to/for/when/anonymised` opens an `except` clause
+    # (misplaced outside a restriction), never an exclusion of a body named `to`, `for`, …
+    for w in words:
+        text = block.format(w=w)
+        reference, fast = both(text)
+        assert fast is None or fast == reference
+        assert reference[0] is not None, reference
+        assert [d.code for d in reference[1]] == ["misplaced-clause"], reference[1]
+        (item,) = reference[0].items
+        left_out = getattr(item.onward, "excluded", ()) if item.onward else ()
+        assert left_out == () and getattr(item, "except_recipients", ()) == ()

@@ -47,8 +47,9 @@ def ask(bundle: Path, *args: str):
 def test_a_missing_condition_denies_with_the_flag_that_would_give_it(conditions_bundle):
     r = ask(conditions_bundle, "DWP", "Court", "benefit-record", "--purpose", "litigation")
     assert r.exit_code == 1, r.output
-    assert "DENIED — lawful only if An order of the court (--given court-order)" in r.output
-    assert "would be lawful if:\n  - An order of the court (--given court-order) is established" in r.output
+    assert "DENIED — lawful only if this is established: An order of the court (court-order)" in r.output
+    assert ("what would make it lawful:\n  - Lawful once this is established: An order of the court (court-order) "
+            "(ask again with --given court-order)") in r.output
     assert "conditions not given:\n  - An order of the court (court-order), for gateway COURT" in r.output
 
 
@@ -190,8 +191,8 @@ def test_provenance_from_the_cli_text_and_json(provenance_bundle):
     r = ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention")
     assert r.exit_code == 1
     assert r.output.startswith("DENIED — if DWP received it under DEA-s48: legislative block")
-    assert "provenance: every provenance DWP could hold the data under" in r.output
-    assert "lawful if it is DWP's own data (--own-data)" in r.output
+    assert "where the data came from: not said, so every way DWP could have come to hold the data counts" in r.output
+    assert "it is lawful if it is DWP's own data (ask again with --own-data)" in r.output
     assert ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--own-data").exit_code == 0
     j = json.loads(ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--received-under",
                          "dea-S48", "--format", "json").output)["decisions"][0]
@@ -230,7 +231,7 @@ def test_provenance_in_the_service_and_the_log(provenance_bundle, tmp_path):
     log = tmp_path / "log"
     ask18(provenance_bundle, "DWP", "LA", "debt-data", "-p", "fraud-prevention", "--audit-log", str(log))
     rec = json.loads(log.read_text().splitlines()[-1])
-    assert rec["provenance"].startswith("every provenance DWP could hold") and rec["verdict"] == "deny"
+    assert rec["provenance"].startswith("not said, so every way DWP could") and rec["verdict"] == "deny"
 
 
 def test_fmt_diff_and_lint_of_provenance(provenance_bundle, tmp_path):
@@ -288,8 +289,9 @@ def test_the_routes_command_shows_each_hops_data_purpose_and_change(tmp_path):
             str(root)]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
-    assert "  LA → DWP: debt-data for debt-recovery under DEA-s48; onward: for crime-prevention" in r.output
-    assert "changed from the hop before by gateway DEA-s48: for crime-prevention" in r.output
+    assert ("  LA → DWP: debt-data for debt-recovery under DEA-s48; what they may do with it next: pass it on also for "
+            "crime-prevention") in r.output
+    assert "the purpose changes here, as allowed by gateway DEA-s48: for crime-prevention" in r.output
     j = json.loads(runner.invoke(app, args + ["--format", "json"]).output)
     hops = j["routes"][0]["hops"]
     assert [(h["data"], h["purpose"], h["received_under"]) for h in hops] == [

@@ -45,7 +45,7 @@ def test_flipped_expectation_fails_with_explanation(tmp_path, monkeypatch):
     assert "DENIED — one-way legislative block" in out
     assert "blocked   SSAA-1992-s123" in out and "policies/restrictions.policy:" in out
     assert "https://www.legislation.gov.uk/ukpga/1992/5" in out
-    assert "would be lawful if:" in out
+    assert "what would make it lawful:" in out
     assert "1 failed" in out
 
 

@@ -136,7 +136,8 @@ def test_an_undeclared_condition_is_a_diagnostic(data):
 
 def _hop_allowed(policy: engine.Policy, q: Question, hop, prev, first: dict) -> bool:
     """A hop decided as a direct question, under the provenance carried to it: the question's own for the
-    first hop, and for a later one data received under the previous hop's gateway from its source."""
+    first hop, and for a later one data received under the previous disclosure's gateway from its source (`prev`:
+    a hop within one body, issue 12, is no disclosure and changes no provenance)."""
     from engine.eval.decide import Question as Q, allowed as verdict
 
     extra = dict(first) if prev is None else {
@@ -156,13 +157,15 @@ def test_every_hop_of_a_route_is_an_allow_under_the_provenance_carried_to_it(dat
         if q.source == q.recipient:
             continue
         for route in policy.routes(q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, max_hops=3):
-            prev = None
+            prev = received = None
             for hop in route.hops:
-                assert _hop_allowed(policy, q, hop, prev, {}), f"{q}: {route} at {hop.source}->{hop.recipient}"
+                assert _hop_allowed(policy, q, hop, received, {}), f"{q}: {route} at {hop.source}->{hop.recipient}"
+                assert hop.received_under == (received.gateway if received else None)
                 # a change of data or purpose is allowed by a clause the data carries, and said
                 changed = prev is not None and (hop.data, hop.purpose) != (prev.data, prev.purpose)
                 assert changed == (hop.changed_by is not None), (str(q), str(route))
                 prev = hop
+                received = received if hop.same_body else hop
             last = route.hops[-1]
             assert (policy.data_key(last.data), policy.purpose_key(last.purpose)) == (
                 policy.data_key(q.data), policy.purpose_key(q.purpose)), "the last hop carries what was asked"

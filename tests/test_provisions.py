@@ -126,3 +126,61 @@ def test_diff_reports_a_provision_whose_dates_changed():
     assert [c.key for c in result.changes] == ["statute:esa-2008"]
     assert any("provisions" in d for d in result.changes[0].details)
     assert {(f.source, f.recipient, f.purpose, f.new) for f in result.flows} == {("DWP", "LA", "tracking", "allow")}
+
+
+POLICY_TESTS = """\
+test "section 17 gives a power only once commenced" {
+  expect deny DWP -> LA contact for planning on 2020-01-01
+  expect allow DWP -> LA contact for planning on 2020-01-01 assuming ESA-2008/section-17
+  expect allow DWP -> LA contact for tracking on 2010-01-01 assuming ESA-2008/section-15, ESA-2008/section-17
+}
+"""
+
+
+def test_a_policy_test_assumes_a_provision_as_the_cli_does(tmp_path):
+    # `assuming STATUTE/PROVISION` in a `test` block: both parsers, the formatter and `lawful test`
+    from engine.base.source import SourceFile
+    from engine.review import fmt
+    from engine.syntax.fastparse import parse_fast
+    from engine.syntax.parser import parse_source_lark
+
+    source = SourceFile("tests/policy/p.policy", POLICY_TESTS)
+    reference, fast = parse_source_lark(source), parse_fast(source)
+    assert reference[1] == [] and fast == reference
+    e = reference[0].items[0].expectations[2]
+    assert [n.text for n in e.assuming] == ["ESA-2008/section-15", "ESA-2008/section-17"]
+    assert (e.assuming[0].span.column, e.assuming[0].span.end_column) == (70, 89)
+    assert fmt.format_text(POLICY_TESTS) == POLICY_TESTS
+    root = write_bundle(tmp_path / "b", {"main.policy": SPEC["policy"]}, SPEC["register"])
+    (root / "tests" / "policy").mkdir(parents=True)
+    (root / "tests" / "policy" / "p.policy").write_text(POLICY_TESTS, encoding="utf-8")
+    r = CliRunner().invoke(app, ["test", str(root / "tests" / "policy"), "--bundle", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "3 passed" in r.output
+    unknown = POLICY_TESTS.replace("ESA-2008/section-17\n", "ESA-2008/section-16\n")
+    (root / "tests" / "policy" / "p.policy").write_text(unknown, encoding="utf-8")
+    r = CliRunner().invoke(app, ["test", str(root / "tests" / "policy"), "--bundle", str(root)])
+    assert r.exit_code != 0 and "unknown provision `ESA-2008/section-16`" in r.output, r.output
+
+
+@pytest.mark.parametrize("text", ["assuming ESA-2008 / section-15", "assuming ESA-2008/", "assuming /section-15",
+                                  "assuming ESA-2008/section-15/x"])
+def test_a_provision_is_written_without_spaces(text):
+    # one token, as `--assume` takes it: anything else is a syntax error from both parsers
+    from engine.base.source import SourceFile
+    from engine.syntax.fastparse import parse_fast
+    from engine.syntax.parser import parse_source_lark
+
+    source = SourceFile("t.policy", 'test "t" {\n  expect allow A -> B d ' + text + "\n}\n")
+    assert parse_fast(source) is None
+    model, diags = parse_source_lark(source)
+    assert model is None and diags[0].code == "parse-error"
+
+
+def test_a_provision_outside_assuming_is_a_syntax_error():
+    from engine.base.source import SourceFile
+    from engine.syntax.fastparse import parse_fast
+    from engine.syntax.parser import parse_source_lark
+
+    source = SourceFile("t.policy", 'gateway G "g" {\n  statute ESA-2008/section-15\n}\n')
+    assert parse_fast(source) is None and parse_source_lark(source)[0] is None

@@ -357,9 +357,9 @@ def test_grouped_answers_keep_fixes_nearest_first(policy):
     ds = policy.decide_all_purposes("LSC", "ALI", "provider-data", on=dt.date(2005, 6, 21))
     (d,) = [d for d in ds if d.purpose == "inspection"]
     assert [f.kind for f in d.fixes][:2] == ["renew-agreement", "new-agreement"], d.fixes
-    lines = [line.strip() for line in explain_grouped(ds).splitlines() if "would be lawful if" in line]
-    assert lines.index(f"would be lawful if: {d.fixes[0].description}") < \
-        lines.index(f"would be lawful if: {d.fixes[1].description}")
+    lines = [line.strip() for line in explain_grouped(ds).splitlines() if "to make it lawful" in line]
+    assert lines.index(f"to make it lawful: {d.fixes[0].description}") < \
+        lines.index(f"to make it lawful: {d.fixes[1].description}")
 
 
 def test_a_purpose_written_as_a_fourth_word_gets_a_hint(run):
@@ -386,18 +386,19 @@ def test_onward_clauses_are_said_in_words(policy):
     from engine.render.explain import explain
 
     d = policy.decide("HMRC", "Connexions", "child-benefit-data", "youth-support", on=JUNE_2005)
-    assert d.allowed and "onward disclosure: as-discloser (passed on only where HMRC could itself lawfully " \
-                         "disclose it directly)" in explain(d)
+    assert d.allowed and "what they may do with it next: pass it on only where HMRC could itself lawfully " \
+                         "share it directly" in explain(d)
     d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=JUNE_2005)
-    assert "onward disclosure: none (it may not leave ALI)" in explain(d)
+    assert "what they may do with it next: not pass it on (it may not leave ALI)" in explain(d)
     assert d.to_dict()["basis"]["onward"] == "none"  # the JSON keeps the clause as written
 
 
 def test_an_agreement_not_yet_begun_is_brought_forward_not_renewed(policy):
     d = policy.decide("LSC", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 21))
     (fix,) = [f for f in d.fixes if f.kind == "renew-agreement"]
-    assert fix.description == ("bring the start of agreement `LSC-ALI-2005` forward to 2005-06-21 "
-                               "(it starts on 2005-06-22)"), fix.description
+    assert fix.description == ("Ask the owner of agreement LSC-ALI-2005 (Data Sharing Lead, Learning and Skills "
+                               "Council) to bring its start forward to 2005-06-21 (it starts on 2005-06-22)"), \
+        fix.description
 
 
 @pytest.mark.parametrize("asked", ["UNSUPPORTED-AGREEMENT", "error[unsupported-agreement]",

@@ -9,6 +9,11 @@ implementation of the onward rules:
 - the routes reported are exactly the lawful ones (brute force over every simple path and basis);
 - a route never changes the direct verdict, and `recipients` is exactly direct-or-by-route.
 
+A hop between a body and its part (issue 12) is not a disclosure: allowed as the same body, a route may take
+one only as its first hop (the source's own data), it adds no onward limit, and the disclosure after it must not
+be one a restriction bars the source from making (`barred` below); a route through one is not reported when the
+route without one of its two bodies is lawful too.
+
 Examples per property: $LAWFUL_HYPOTHESIS_EXAMPLES (default 60).
 """
 
@@ -107,7 +112,9 @@ def clauses_of(policy, gateway: str, agreement):
 
 
 def respects_onward(policy, parents, hops, purpose) -> bool:
-    """hops: [(source, recipient, gateway id, agreement id or None)]."""
+    """hops: [(source, recipient, gateway id, agreement id or None)]; a hop within one body (gateway
+    `same-body`) neither sets a limit nor is bound by one."""
+    hops = [h for h in hops if h[2] != SAME_BODY]
     for i, (src, _dst, g, a) in enumerate(hops):
         for later in hops[i + 1:]:
             for c in clauses_of(policy, g, a):
@@ -122,33 +129,67 @@ def respects_onward(policy, parents, hops, purpose) -> bool:
     return True
 
 
+SAME_BODY = "same-body"
+
+
 def bases(policy, src, dst, purpose):
     out = evaluate(policy, normalise(policy, src, dst, "d", purpose, DAY, ()))
+    if out.allowed and out.same_body:
+        return [(SAME_BODY, None)]
     return [(g.id, a.id if a else None) for g, a in out.bases] if out.allowed else []
 
 
-def lawful_paths(policy, parents, source, recipient, purpose, max_hops) -> set[tuple]:
+def barred(policy, src, dst, purpose, lifted_by) -> bool:
+    """Would a restriction bar src -> dst (one the gateway `lifted_by` does not override)?"""
+    out = evaluate(policy, normalise(policy, src, dst, "d", purpose, DAY, ()))
+    overrides = {n.key for n in policy.gateways[lifted_by.lower()].model.overrides}
+    return any(r.key not in overrides for r in out.firing)
+
+
+def _carries_bars(policy, path, choice, purpose) -> bool:
+    """No hop within one body passes data round a bar: the disclosure after it is not one a restriction bars
+    the source from making."""
+    return choice[0][0] != SAME_BODY or not barred(policy, path[0], path[2], purpose, choice[1][0])
+
+
+def _walks(policy, parents, source, recipient, purpose, max_hops) -> set[tuple]:
     """Every simple path source -> … -> recipient of 2..max_hops hops with some choice of bases that respects
-    the onward rules (brute force)."""
+    the onward rules and the rules of hops within one body."""
     found: set[tuple] = set()
-    if source == recipient or related(source, recipient, parents):
-        return found  # not a disclosure between bodies: no route is sought
-    others = [o for o in ORGS if o != recipient and not related(o, source, parents)]
+    others = [o for o in ORGS if o not in (source, recipient)]
     for n in range(1, max_hops):
         for mids in itertools.permutations(others, n):
             path = (source, *mids, recipient)
             pairs = list(zip(path, path[1:]))
-            if any(related(x, y, parents) for x, y in pairs):
-                continue
+            inner = [related(x, y, parents) for x, y in pairs]
+            if any(inner[1:]):
+                continue  # within one body only as the first hop
+            if any(related(o, source, parents) for o in path[2 if inner[0] else 1:]):
+                continue  # back into the source's body once the data has left it
             options = [bases(policy, x, y, purpose) for x, y in pairs]
             if not all(options):
                 continue
             for choice in itertools.product(*options):
                 hops = [(x, y, g, a) for (x, y), (g, a) in zip(pairs, choice)]
-                if respects_onward(policy, parents, hops, purpose):
+                if respects_onward(policy, parents, hops, purpose) and _carries_bars(policy, path, choice, purpose):
                     found.add(path)
                     break
     return found
+
+
+def lawful_paths(policy, parents, source, recipient, purpose, max_hops) -> set[tuple]:
+    """The lawful routes as reported: every lawful walk, less those through a hop within one body when the
+    walk without one of that hop's two bodies is lawful too (or is the lawful direct flow)."""
+    if source == recipient or related(source, recipient, parents):
+        return set()  # not a disclosure between bodies: no route is sought
+    walks = _walks(policy, parents, source, recipient, purpose, max_hops)
+    if policy.allowed(source, recipient, "d", purpose, on=DAY):
+        walks_or_direct = walks | {(source, recipient)}
+    else:
+        walks_or_direct = walks
+    return {w for w in walks if not any(
+        related(w[i], w[i + 1], parents) and any(w[:j] + w[j + 1:] in walks_or_direct for j in (i, i + 1)
+                                                 if 0 < j < len(w) - 1) for i in range(len(w) - 1))}
 
 
 questions = st.tuples(st.sampled_from(ORGS), st.sampled_from(ORGS), st.sampled_from(PURPOSES), st.integers(2, 3))
@@ -168,6 +209,7 @@ def test_every_reported_route_is_lawful_hop_by_hop_and_respects_onward(bundle, q
         for h in r.hops:
             assert policy.allowed(h.source, h.recipient, "d", purpose, on=DAY), (str(r), h)
             assert (h.gateway, h.agreement) in bases(policy, h.source, h.recipient, purpose), (str(r), h)
+            assert (h.gateway == SAME_BODY) == bool(h.same_body) == related(h.source, h.recipient, parents)
         hops = [(h.source, h.recipient, h.gateway, h.agreement) for h in r.hops]
         assert respects_onward(policy, parents, hops, purpose), (str(r), text)
     # exactly the lawful routes: none missing, none extra

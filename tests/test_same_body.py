@@ -73,3 +73,82 @@ def test_diff_sees_a_part_of_change_through_the_same_body_rule():
     assert ("PensionService", "DWP", "allow") in got and ("DWP", "PensionService", "allow") in got
     assert all(f.because.startswith("within one body") for f in result.flows if f.new == "allow")
     assert len(result.flows) == len(brute_force(old, new, D))
+
+
+# ---- routes through a body and its part (issue 12: never omitted silently) -------------------------------
+
+ROUTES = yaml.safe_load((Path(__file__).parent / "spec" / "routes" / "same-body.yaml").read_text("utf-8"))
+
+
+def route_policy() -> engine.Policy:
+    return engine.load_texts({"policies/main.policy": ROUTES["policy"]}, MINI_REGISTER)
+
+
+def test_a_route_s_hop_within_one_body_has_basis_same_body_and_validates():
+    d = route_policy().decide("DWP", "LA", "d", "p", on=dt.date(2006, 1, 1))
+    assert not d.allowed and [r.path for r in d.routes] == [("DWP", "JCP", "LA")]
+    first, second = d.routes[0].hops
+    assert (first.gateway, first.agreement, first.power, first.same_body) == ("same-body", None, None, ("JCP", "DWP"))
+    assert (second.gateway, second.same_body, second.received_under) == ("JCP-LA", (), None)
+    doc = d.to_dict()
+    SCHEMA.validate(doc)
+    assert doc["routes"][0]["hops"][0]["same_body"] == {"part": "JCP", "body": "DWP", "chain": ["JCP", "DWP"]}
+    assert doc["routes"][0]["hops"][1]["same_body"] is None
+    # a disclosure's hop never claims to be within one body, nor a hop within one body to have a gateway
+    assert list(SCHEMA.iter_errors({**doc, "routes": [{**doc["routes"][0], "hops": [
+        {**doc["routes"][0]["hops"][0], "power": "sideways"}, doc["routes"][0]["hops"][1]]}]}))
+
+
+def test_the_cli_routes_of_a_body_and_its_part_say_same_body(tmp_path):
+    root = write_bundle(tmp_path / "b", {"main.policy": ROUTES["policy"]})
+    base = ["routes", "JCP", "DWP", "d", "--purpose", "p", "--on", "2006-01-01", "--bundle", str(root)]
+    r = CliRunner().invoke(app, base)
+    assert r.exit_code == 0, r.output
+    assert "same body: JCP is part of DWP (not a disclosure between bodies: no route is needed)" in r.output
+    r = CliRunner().invoke(app, base + ["--format", "json"])
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["routes"] == [] and doc["same_body"] == {"part": "JCP", "body": "DWP", "chain": ["JCP", "DWP"]}
+    # two parts of one body are two bodies: no route, and nothing said of a same body
+    r = CliRunner().invoke(app, ["routes", "JCP", "PS", "d", "--purpose", "p", "--on", "2006-01-01", "--format", "json",
+                                 "--bundle", str(root)])
+    assert r.exit_code == 1 and json.loads(r.stdout)["same_body"] is None
+    r = CliRunner().invoke(app, ["routes", "DWP", "LA", "d", "--purpose", "p", "--on", "2006-01-01",
+                                 "--bundle", str(root)])
+    assert r.exit_code == 0
+    assert "DWP → JCP: d for p within one body (JCP is part of DWP): not a disclosure" in r.output
+    assert "JCP → LA: d for p under JCP-LA" in r.output
+
+
+def test_the_service_routes_of_a_body_and_its_part_say_same_body(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from engine.ops.service import BundleHolder, create_app
+
+    root = write_bundle(tmp_path / "b", {"main.policy": ROUTES["policy"]})
+    client = TestClient(create_app(BundleHolder(root)))
+    ask = {"data": "d", "purpose": "p", "on": "2006-01-01"}
+    r = client.post("/v1/routes", json={"source": "JCP", "recipient": "DWP", **ask})
+    assert r.status_code == 200, r.text
+    assert r.json()["routes"] == [] and r.json()["same_body"]["chain"] == ["JCP", "DWP"]
+    r = client.post("/v1/routes", json={"source": "DWP", "recipient": "LA", **ask})
+    assert r.json()["same_body"] is None
+    assert [h["gateway"] for h in r.json()["routes"][0]["hops"]] == ["same-body", "JCP-LA"]
+
+
+def test_blocked_lists_an_internal_flow_an_explicit_forbids_bars(tmp_path):
+    from engine.eval.reach import blocked_flows
+
+    rows = [r for r in blocked_flows(policy(), on=D) if r.same_body]
+    assert {(r.source, r.recipient, r.data, r.purpose, r.restrictions) for r in rows} >= {
+        ("JCP", "DWP", "medical-evidence", "research", ("R-INTERNAL",))}
+    assert all(r.gateway == "same-body" and r.to_dict()["same_body"] for r in rows)
+    root = write_bundle(tmp_path / "b", {"main.policy": SPEC["policy"]})
+    r = CliRunner().invoke(app, ["blocked", "--on", "2005-06-23", "--bundle", str(root)])
+    assert "within one body: not a disclosure between bodies, but a restriction names it" in r.output
+
+
+def test_explain_says_a_sponsored_body_is_not_part_of_its_sponsor():
+    for code in ("part-of", "same-body", "within-body"):
+        r = CliRunner().invoke(app, ["check", "--explain", code])
+        assert r.exit_code == 0 and "sponsored body" in r.output and "NOT part-of its sponsor" in r.output, code

@@ -24,6 +24,7 @@ A file holds a small bundle and the questions asked of it:
           - {id: G, code: not-in-force, reason: "not in force until 2009-01-26", line: 12}
         conditions: ["pseudonymised"] # substrings, one per condition, in order
         fixes: [assume-statute]       # these fix kinds are offered (each is verified below)
+        fix_words: ["Ask the owner"]  # each is a substring of some fix's words (its `description`)
         no_fixes: true                # no fix at all is offered
         raises: {kind: organisation, name: ALJ, suggestions: [ALI]}   # UnknownNameError instead
         relied_on: [C]                # exactly the conditions the ALLOW rests on (ids)
@@ -206,6 +207,8 @@ def test_decision_case(path: Path, index: int):
     kinds = [f.kind for f in d.fixes]
     for kind in case.get("fixes", []):
         assert kind in kinds, f"no `{kind}` fix among {[f.description for f in d.fixes]}{shown}"
+    for want in case.get("fix_words", []):
+        assert any(want in f.description for f in d.fixes), f"no fix says {want!r}: {[f.description for f in d.fixes]}"
     if case.get("no_fixes"):
         assert not d.fixes, [f.description for f in d.fixes]
     for fix in d.fixes:
@@ -247,6 +250,31 @@ def _renewed_text(policy: engine.Policy, agreement_id: str, on: dt.date) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _extended_text(policy: engine.Policy, agreement_id: str, add_data, add_purpose) -> str:
+    """The agreement as written, with the data and purpose the fix adds (its own window, basis and owner)."""
+    a = policy.agreements[agreement_id.lower()].model
+    data = [n.text for n in a.data] + ([add_data] if add_data else [])
+    purposes = [n.text for n in a.purposes] + ([add_purpose] if add_purpose else [])
+    lines = [f'agreement {a.id.text}-EXTENDED "extension" {{']
+    if a.both_ways:
+        lines.append(f"  between {a.sources[0].text} and {a.recipients[0].text}")
+    else:
+        lines.append(f"  from {', '.join(n.text for n in a.sources)} to {', '.join(n.text for n in a.recipients)}")
+    lines += [f"  data {', '.join(data)}", f"  for {', '.join(purposes)}", f"  under {a.under.text}"]
+    if a.lawful_basis:
+        lines.append(f"  lawful-basis {a.lawful_basis.text}")
+    if a.article9:
+        lines.append(f'  article-9 "{a.article9}"')
+    if a.article10:
+        lines.append(f'  article-10 "{a.article10}"')
+    if a.valid and (a.valid.start or a.valid.end):
+        start, end = a.valid.start, a.valid.end
+        lines.append(f"  valid {start.isoformat()} to {end.isoformat()}" if start and end
+                     else f"  valid from {start.isoformat()}" if start else f"  valid until {end.isoformat()}")
+    lines += ['  owner "tests"', "}"]
+    return "\n".join(lines) + "\n"
+
+
 def verify_fix(path: Path, policy: engine.Policy, q: dict, fix) -> None:
     q = dict(q)
     extra = ""
@@ -257,14 +285,16 @@ def verify_fix(path: Path, policy: engine.Policy, q: dict, fix) -> None:
         extra = _renewed_text(policy, fix.agreement, q["on"])
     elif fix.kind == "new-agreement":
         extra = _agreement_text("FIX-NEW", source, recipient, data, purpose, fix.gateway, sensitivity, q["on"])
+    elif fix.kind == "extend-agreement":
+        extra = _extended_text(policy, fix.agreement, fix.args.get("add_data"), fix.args.get("add_purpose"))
     elif fix.kind == "assume-statute":
         q["assume"] = q["assume"] + [fix.statute]
-        if "make an agreement" in fix.description:
+        if fix.args.get("with_agreement"):
             extra = _agreement_text("FIX-NEW", source, recipient, data, purpose, fix.gateway, sensitivity, q["on"])
     elif fix.kind == "later-date":
         assert fix.on is not None and fix.on > q["on"]
         q["on"] = fix.on
-        if "with an agreement" in fix.description:
+        if fix.args.get("with_agreement"):
             extra = _agreement_text("FIX-NEW", source, recipient, data, purpose, fix.gateway, sensitivity, fix.on)
     elif fix.kind == "successor":
         for side in ("source", "recipient"):

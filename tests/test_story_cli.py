@@ -44,8 +44,11 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
                         "(SSAA-1992-s123)")
     assert any(ln.strip().startswith("blocked   SSAA-1992-s123 (one-way legislative block)")
                and "[policies/restrictions.policy:" in ln for ln in lines)
-    fixes = lines[lines.index("would be lawful if:") + 1:]
+    fixes = lines[lines.index("what would make it lawful:") + 1:]
     assert "DCA-PROVIDER-DATA" in fixes[0] and "DCA-GATEWAY-2006" in fixes[0], fixes
+    # a proposed statute is a what-if, never a to-do: said as such, with the option that asks it
+    assert "is only proposed, not law: if it were enacted" in fixes[0] and "enact the" not in p.stdout
+    assert fixes[0].endswith("(ask again with --assume DCA-GATEWAY-2006)"), fixes
 
     (d,) = _json(run("JCP", "ALI", "provider-data", "--purpose", "inspection", *JUNE_2005, "--format", "json"))
     assert d["verdict"] == "deny"

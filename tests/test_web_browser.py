@@ -10,6 +10,7 @@ Skipped, with the reason, where Chromium or Playwright is not installed (.ci/run
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
@@ -114,6 +115,11 @@ def test_the_storys_question_is_not_allowed_because_of_a_one_way_block(page, sho
     assert "on 23 June 2005" in answer
     law = page.get_by_role("link", name="Social Security Administration Act 1992, section 123")
     assert law.get_attribute("href") == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    # the proposed statute is a what-if under its own heading, in the engine's words, never a to-do
+    assert "Only a change in the law would make it lawful" in answer and "enact the" not in answer
+    assert "The statute DCA-GATEWAY-2006 (Proposed legal gateway for education and skills data) is only " \
+           "proposed, not law: if it were enacted, gateway DCA-PROVIDER-DATA would allow this flow" in answer
+    assert "`" not in answer and "--assume" not in answer  # the terminal's options are not the page's
     page.screenshot(path=str(shots / "web-ask.png"), full_page=True)
 
 
@@ -124,6 +130,37 @@ def test_an_allowed_answer_names_the_law_and_the_agreement_with_its_owner_and_da
     assert "LSC-ALI-2005: Provider data for inspection" in answer
     assert "owner: Data Sharing Lead, Learning and Skills Council" in answer
     assert "review due 22 June 2006" in answer and "ends 21 June 2008" in answer
+    assert "What they may do with it next: not pass it on (it may not leave ALI)" in answer
+
+
+def test_the_page_says_what_the_terminal_says(page, server):
+    """The fixes and what the recipient may do next read as the engine's words (engine/render/words.py): a fix
+    for the owner of an agreement, and the plain-words onward permission the page makes from JSON
+    `basis.onward` the same as the terminal's."""
+    from engine.render.words import onward_words
+
+    _url, holder = server
+    cases = [("DfES", "LSC", "provider-data", "research", "2005-06-23"),
+             ("LSC", "OfSTED", "provider-data", "inspection", "2008-07-01"),
+             ("HMRC", "DWP", "tax-information", "fraud-prevention", "2006-06-23"),
+             ("DfES", "LSC", "provider-data", "inspection", "2005-06-23")]
+    answers = []
+    for source, recipient, data, purpose, on in cases:
+        _ask(page, source, recipient, data, purpose, on)
+        answer = page.locator("#ask-result").inner_text()
+        answers.append(answer)
+        d = holder.current.policy.decide(source, recipient, data, purpose, on=dt.date.fromisoformat(on))
+        for f in d.fixes:
+            assert f.description in answer, (f.description, answer)
+        if d.basis is not None:
+            said = onward_words(d.basis.onward, d.recipient, d.source)
+            assert f"What they may do with it next: {said}" in answer, (said, answer)
+    assert "Ask the owner of agreement DFES-LSC-2005 (MIAP Programme Director, Department for Education and " \
+           "Skills) to add the purpose research to it" in answers[0]
+    assert "Ask the owner of agreement LSC-OFSTED-2005 (Data Sharing Lead, Learning and Skills Council) to renew " \
+           "it to cover 2008-07-01" in answers[1]
+    assert "pass it on only where HMRC could itself lawfully share it directly" in answers[2]
+    assert "pass it on only to ALI, OfSTED, and only for funding" in answers[3]
 
 
 def test_a_name_is_found_by_its_title_with_its_sensitivity(page, shots):

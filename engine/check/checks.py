@@ -184,10 +184,13 @@ def stage_clauses(c: Checked) -> None:
         _check_validity(c, a.valid)
         _check_basis(c, a.lawful_basis)
     for item in list(c.gateways.values()) + list(c.restrictions.values()) + list(c.agreements.values()):
-        lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides")]
+        lists = [getattr(item, f, ()) for f in ("data", "purposes", "sources", "recipients", "one_way", "overrides",
+                                                "except_sources", "except_recipients", "one_way_except")]
         lists += [side for p in getattr(item, "allows", ()) + getattr(item, "forbids", ())
-                  for side in (p.sources, p.recipients)]
-        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes)]
+                  for side in (p.sources, p.recipients, p.except_sources, p.except_recipients)]
+        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes, e.to_except)]
+        onward = getattr(item, "onward", None)
+        lists += [onward.targets, onward.excluded] if onward is not None else []
         if any(len(names) > MAX_LIST for names in lists):
             c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names",
                                        item.span))
@@ -275,22 +278,22 @@ def stage_names(c: Checked) -> None:
         need("purpose", [p.parent] if p.parent else [])
     for g in c.gateways.values():
         for pair in g.allows:
-            need("organisation", pair.sources + pair.recipients)
+            need("organisation", pair.sources + pair.except_sources + pair.recipients + pair.except_recipients)
         need("data category", g.data)
         need("purpose", g.purposes)
         need("restriction", g.overrides)
         _need_onward(need, g.onward)
     for r in c.restrictions.values():
-        need("organisation", r.one_way)
+        need("organisation", r.one_way + r.one_way_except)
         for pair in r.forbids:
-            need("organisation", pair.sources + pair.recipients)
+            need("organisation", pair.sources + pair.except_sources + pair.recipients + pair.except_recipients)
         need("data category", r.data)
         need("purpose", r.purposes)
         for e in r.exceptions:
-            need("organisation", e.to)
+            need("organisation", e.to + e.to_except)
             need("purpose", e.purposes)
     for a in c.agreements.values():
-        need("organisation", a.sources + a.recipients)
+        need("organisation", a.sources + a.except_sources + a.recipients + a.except_recipients)
         need("data category", a.data)
         need("purpose", a.purposes)
         need("gateway", [a.under] if a.under else [])
@@ -305,7 +308,7 @@ def _need_onward(need, onward: Optional[m.Onward]) -> None:
     if onward is None:
         return
     if onward.kind == "to":
-        need("organisation", onward.targets)
+        need("organisation", onward.targets + onward.excluded)
     elif onward.kind in ("only-for", "for"):
         need("purpose", onward.targets)
     elif onward.kind == "as":
@@ -508,6 +511,19 @@ def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
     return out
 
 
+def always_left_out(c: Checked, names) -> list[str]:
+    """The bodies an exclusion (`A except B`) leaves out on every date: organisations it names, and the members
+    of a class it names whose membership is not dated (a dated member is a party on its other dates)."""
+    out: list[str] = []
+    for n in names:
+        k = c.org_key(n.text)
+        if k is not None:
+            out.append(k)
+        elif n.key in c.members:
+            out += [o for o, ms in c.members[n.key] if ms.start is None and ms.end is None]
+    return out
+
+
 def stage_agreements(c: Checked) -> None:
     if c.unresolved:
         return  # an unknown name has been reported; coverage would only repeat it
@@ -537,9 +553,16 @@ def stage_agreements(c: Checked) -> None:
 
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
+    tree = c.org_tree
+    assert tree is not None  # built by the hierarchies stage
+    left_out = (always_left_out(c, a.except_sources), always_left_out(c, a.except_recipients))
     out = []
     for sk in party_keys(c, a.sources, False):  # a class stands for its members
+        if tree.within(sk, left_out[0]):
+            continue
         for rk in party_keys(c, a.recipients, False):
+            if tree.within(rk, left_out[1]):
+                continue
             out.append((sk, rk))
             if a.both_ways:
                 out.append((rk, sk))

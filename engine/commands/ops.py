@@ -17,7 +17,8 @@ def serve(bundle: Optional[Path] = None, host: str = "127.0.0.1", port: int = 81
           body_timeout: float = 20.0, max_header_bytes: int = 64 * 1024, max_pending: int = 512,
           max_connections: int = 1024, reload_timeout: float = 60.0, token_file: Optional[Path] = None,
           trust_proxy_auth: Optional[str] = None, audit_log: Optional[Path] = None,
-          audit_key: Optional[Path] = None) -> Result:
+          audit_key: Optional[Path] = None, workers: int = 1, access_log: bool = False,
+          memo_entries: int = 20_000) -> Result:
     """Serve decisions over HTTP until interrupted (exit 0), or with `openapi` print the OpenAPI document.
     A service that cannot start (address in use, a load past its deadline) is one line and exit 2."""
     try:
@@ -40,7 +41,8 @@ def serve(bundle: Optional[Path] = None, host: str = "127.0.0.1", port: int = 81
         run_service(holder, host=host, port=port, watch_interval=watch_interval, max_body_bytes=max_body_bytes,
                     max_batch=max_batch, max_decisions=max_decisions, max_response_bytes=max_response_bytes,
                     limits=ConnectionLimits(header_timeout, body_timeout, max_header_bytes, max_pending,
-                                            max_connections), audit_log=log, auth=auth)
+                                            max_connections), audit_log=log, auth=auth, workers=workers,
+                    access_log=access_log, memo_entries=memo_entries)
     except ServiceError as exc:  # one line, no traceback (uvicorn would log the OSError and exit 3)
         raise RequestError(exc.code, exc.message, exc.help) from None
     return Result(EXIT_OK)

@@ -139,15 +139,19 @@ def routes(source: str, recipient: str, data: str, purpose: str, on: Optional[st
 
     day = parse_date(on)
     policy = load(bundle)
-    found = policy.routes(source, recipient, data, purpose, on=day, assume=list(assume), max_hops=max_hops,
-                          given=list(given), express_only=express_only, received_under=received_under,
-                          own_data=own_data, held_for=held_for)
-    res = Result(EXIT_OK if found else EXIT_DENY)
+    ask: dict[str, Any] = dict(on=day, assume=list(assume), given=list(given), express_only=express_only,
+               received_under=received_under, own_data=own_data, held_for=held_for)
+    found = policy.routes(source, recipient, data, purpose, max_hops=max_hops, **ask)
+    # A body and its part need no route: the flow is within one legal person (issue 12), said so, not omitted.
+    inside = () if found else policy.decide(source, recipient, data, purpose, fixes=False, routes=False,
+                                            **ask).same_body
+    res = Result(EXIT_OK if found or inside else EXIT_DENY)
     head = {"source": policy.org_name(policy.org_key(source)), "recipient": policy.org_name(policy.org_key(recipient)),
             "data": policy.data_name(policy.data_key(data)),
             "purpose": policy.purpose_name(policy.purpose_key(purpose)),
             "on": day.isoformat() if day else dt.date.today().isoformat()}
     if fmt == "json":
-        return res.out(json.dumps({"question": head, "routes": [r.to_dict() for r in found]}, indent=2,
-                                  ensure_ascii=False))
-    return res.out(routes_text(head, found, styler(colour)))
+        same = {"part": inside[0], "body": inside[-1], "chain": list(inside)} if inside else None
+        return res.out(json.dumps({"question": head, "routes": [r.to_dict() for r in found], "same_body": same},
+                                  indent=2, ensure_ascii=False))
+    return res.out(routes_text(head, found, styler(colour), inside))

@@ -157,21 +157,60 @@ Window3 = tuple[Optional[dt.date], Optional[dt.date], str]  # (from, until, clas
 class Scope(frozenset):
     """A party scope that names a class or excludes bodies (issue 12). As a frozenset it holds every
     organisation that may be inside on some date: what indexes, reachability and the diff enumerate.
-    `dated`: the organisations inside only on some dates (through a class membership `from`/`until`), with
-    those windows; `via`: the class through which an organisation not named itself is inside. The evaluator
-    decides membership on the question's date (engine/eval/rules.py `inside`)."""
+    `dated`: the organisations inside only on some dates (through a class membership `from`/`until`, or left
+    out by an exclusion only while a member of an excluded class), with those windows (the class key through
+    which each is inside, "" when named itself); `via`: the class through which an organisation not named
+    itself is inside; `left_out`: for an organisation an exclusion leaves out on some dates, those windows and
+    the excluded class (to explain a miss). The evaluator decides membership on the question's date
+    (engine/eval/rules.py `inside`)."""
 
     dated: Mapping[str, tuple[Window3, ...]]
     via: Mapping[str, str]
+    left_out: Mapping[str, tuple[Window3, ...]]
 
-    def __new__(cls, keys: Iterable[str], dated: Mapping[str, tuple[Window3, ...]], via: Mapping[str, str]) -> "Scope":
+    def __new__(cls, keys: Iterable[str], dated: Mapping[str, tuple[Window3, ...]], via: Mapping[str, str],
+                left_out: Optional[Mapping[str, tuple[Window3, ...]]] = None) -> "Scope":
         obj = super().__new__(cls, keys)
         obj.dated = dated
         obj.via = via
+        obj.left_out = left_out or {}
         return obj
 
     def __reduce__(self):  # the compiled-bundle cache pickles policies
-        return (Scope, (frozenset(self), dict(self.dated), dict(self.via)))
+        return (Scope, (frozenset(self), dict(self.dated), dict(self.via), dict(self.left_out)))
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def _outside(windows: Iterable[tuple[Optional[dt.date], Optional[dt.date]]]
+             ) -> list[tuple[Optional[dt.date], Optional[dt.date]]]:
+    """The days outside a union of inclusive windows (None: unbounded), as inclusive windows."""
+    out: list[tuple[Optional[dt.date], Optional[dt.date]]] = []
+    start: Optional[dt.date] = None  # the first day not yet covered (None: from the beginning)
+    for s, e in sorted(windows, key=lambda w: w[0] or dt.date.min):
+        if s is not None and (start is None or s > start):
+            if s > dt.date.min:
+                out.append((start, s - _DAY))
+        if e is None or e >= dt.date.max:
+            return out
+        if start is None or e + _DAY > start:
+            start = e + _DAY
+    out.append((start, None))
+    return out
+
+
+def _within(windows: Iterable[Window3], allowed: list[tuple[Optional[dt.date], Optional[dt.date]]]
+            ) -> list[Window3]:
+    """Each window cut to the days of `allowed` (both inclusive)."""
+    out: list[Window3] = []
+    for s, e, k in windows:
+        for a, b in allowed:
+            lo = s if a is None else a if s is None else max(s, a)
+            hi = e if b is None else b if e is None else min(e, b)
+            if lo is None or hi is None or lo <= hi:
+                out.append((lo, hi, k))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,11 +341,12 @@ class CompiledPolicy:
             self.restrictions[k] = CRestriction(
                 key=k, model=r, statute=self.statutes.get(r.statute.id.key) if r.statute else None,
                 provision=r.statute.provision if r.statute else None,
-                one_way=orgs_in(r.one_way), forbids=party_scopes(r.forbids),
+                one_way=orgs_in(r.one_way, r.one_way_except), forbids=party_scopes(r.forbids),
                 data=overlapping(self.data_tree, r.data) if r.data else None,
                 purposes=overlapping(self.purpose_tree, r.purposes) if r.purposes else None,
                 exceptions=tuple(
-                    (e.anonymised, orgs_in(e.to) if e.to else None, purposes_in(e.purposes) if e.purposes else None, e)
+                    (e.anonymised, orgs_in(e.to, e.to_except) if e.to else None,
+                     purposes_in(e.purposes) if e.purposes else None, e)
                     for e in r.exceptions),
                 valid=r.valid, window=rule_window(self.statutes.get(r.statute.id.key) if r.statute else None, r.valid,
                                                  r.statute.provision if r.statute else None),
@@ -317,7 +357,7 @@ class CompiledPolicy:
                 self.restrictions[k] = replace(cr, dated=True)
         self.agreements: dict[str, CAgreement] = {}
         for k, a in sorted(c.agreements.items()):
-            dirs = [(orgs_in(a.sources), orgs_in(a.recipients))]
+            dirs = [(orgs_in(a.sources, a.except_sources), orgs_in(a.recipients, a.except_recipients))]
             if a.both_ways:
                 dirs.append((dirs[0][1], dirs[0][0]))
             self.agreements[k] = CAgreement(
@@ -572,7 +612,8 @@ class CompiledPolicy:
         """Every organisation a party list covers: each named organisation and what is part of it, and the
         members of each named class (and their parts), less the excluded bodies (and their parts). A plain
         frozenset when no class or exclusion is involved; else a `Scope` saying which members are inside only
-        on some dates and through which class."""
+        on some dates and through which class. A body left out as a member of an excluded class is left out
+        only on the days of that membership (a restriction's `forbids * except C` still bars it on the others)."""
         named: set[str] = set(self.orgs) if everyone else set()
         dated: dict[str, list[Window3]] = {}
         via: dict[str, str] = {}
@@ -594,10 +635,29 @@ class CompiledPolicy:
             return frozenset(named)
         static = named | set(via)
         out = static | set(dated)
+        left_out: dict[str, tuple[Window3, ...]] = {}
         if excluded:
-            out -= self.party_scope(excluded)
+            gone = self.party_scope(excluded)
+            gone_dated: Mapping[str, tuple[Window3, ...]] = getattr(gone, "dated", {})
+            for x in gone:
+                if x not in out:
+                    continue
+                windows = gone_dated.get(x)
+                if windows is None:  # left out on every date
+                    out.discard(x)
+                    continue
+                days = _outside((s, e) for s, e, _k in windows)
+                always = [(None, None, "" if x in named else via.get(x, ""))]
+                inside = _within(dated[x] if x not in static else always, days)
+                left_out[x] = windows
+                static.discard(x)
+                if inside:
+                    dated[x] = inside
+                else:
+                    out.discard(x)
         return Scope(out, {x: tuple(w) for x, w in dated.items() if x in out and x not in static},
-                     {x: k for x, k in via.items() if x in out and x not in named})
+                     {x: k for x, k in via.items() if x in out and x not in named},
+                     {x: w for x, w in left_out.items() if x in out})
 
     def reach_scope(self, scope: Optional[frozenset]) -> Optional[frozenset]:
         """A party scope with every body that received functions from one inside it (on some date, for some

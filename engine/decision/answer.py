@@ -135,8 +135,8 @@ class RegimeView:
 
 @dataclass(frozen=True)
 class Fix:
-    kind: str  # renew-agreement | new-agreement | assume-statute | later-date | successor | narrower-data
-    #           | other-purpose | given-conditions (issue 13)
+    kind: str  # renew-agreement | extend-agreement | new-agreement | assume-statute | later-date | successor
+    #           | narrower-data | other-purpose | given-conditions, state-provenance (issue 13)
     description: str
     statute: Optional[str] = None
     gateway: Optional[str] = None
@@ -188,14 +188,19 @@ class Hop:
     purpose: Optional[str] = None
     changed_by: Optional[str] = None
     received_under: Optional[str] = None
-    power: str = "express"  # the strength of the hop's gateway: "implied" for `power implied`
+    power: Optional[str] = "express"  # the strength of the hop's gateway: "implied" for `power implied`; None
+    #                                   for a hop within one legal person (no gateway)
+    # issue 12: a hop between a body and its part (`gateway` is "same-body"): the part-of chain, part first
+    same_body: tuple[str, ...] = ()
 
     def to_dict(self) -> HopDict:
         return {"source": self.source, "recipient": self.recipient, "gateway": self.gateway,
                 "agreement": self.agreement, "onward": self.onward, "carried": self.carried,
                 "statute": self.statute, "gateway_at": self.gateway_at, "agreement_at": self.agreement_at,
                 "data": self.data, "purpose": self.purpose, "changed_by": self.changed_by,
-                "received_under": self.received_under, "power": self.power}
+                "received_under": self.received_under, "power": self.power,
+                "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
+                                                              "chain": list(self.same_body)}}
 
 
 @dataclass(frozen=True)

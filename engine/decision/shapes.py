@@ -152,7 +152,8 @@ class HopDict(TypedDict):
     purpose: Optional[str]
     changed_by: Optional[str]
     received_under: Optional[str]
-    power: str
+    power: Optional[str]
+    same_body: "Optional[SameBodyDict]"
 
 
 class RouteDict(TypedDict):

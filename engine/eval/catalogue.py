@@ -36,15 +36,21 @@ def _names(names: Iterable[m.Name]) -> list[str]:
     return [n.text for n in names]
 
 
+def _side(names: Iterable[m.Name], excluded: Iterable[m.Name] = (), anyone: bool = False) -> str:
+    """A party list as written: `public-authority except NHS-England` (issue 12), `*` for anyone."""
+    left_out = _names(excluded)
+    return ("*" if anyone else ", ".join(_names(names))) + (f" except {', '.join(left_out)}" if left_out else "")
+
+
 def _parties(pairs: Iterable[m.Parties]) -> list[str]:
-    return [f"{'*' if p.any_source else ', '.join(_names(p.sources))} -> "
-            f"{'*' if p.any_recipient else ', '.join(_names(p.recipients))}" for p in pairs]
+    return [f"{_side(p.sources, p.except_sources, p.any_source)} -> "
+            f"{_side(p.recipients, p.except_recipients, p.any_recipient)}" for p in pairs]
 
 
 def _onward(o: Optional[m.Onward]) -> Optional[str]:
     if o is None:
         return None
-    return o.kind + (" " + ", ".join(_names(o.targets)) if o.targets else "")
+    return o.kind + (" " + _side(o.targets, o.excluded) if o.targets else "")
 
 
 def _window(statute: Optional[m.Statute], valid: Optional[m.Validity]) -> tuple[Optional[dt.date], Optional[dt.date]]:
@@ -87,6 +93,8 @@ class _Index:
                     add("organisation", n.key, ref("gateway", g.model, "allows it to disclose"))
                 for n in pair.recipients:
                     add("organisation", n.key, ref("gateway", g.model, "allows it to receive"))
+                for n in pair.except_sources + pair.except_recipients:
+                    add("organisation", n.key, ref("gateway", g.model, "leaves it out"))
             for n in g.model.data:
                 add("data", n.key, ref("gateway", g.model, "covers it"))
             for n in g.model.purposes:
@@ -101,6 +109,12 @@ class _Index:
                     add("organisation", n.key, ref("restriction", r.model, "forbids it to disclose"))
                 for n in pair.recipients:
                     add("organisation", n.key, ref("restriction", r.model, "forbids disclosure to it"))
+            left_out = r.model.one_way_except + tuple(n for pair in r.model.forbids
+                                                      for n in pair.except_sources + pair.except_recipients)
+            for n in left_out + tuple(n for e in r.model.exceptions for n in e.to_except):
+                add("organisation", n.key, ref("restriction", r.model, "leaves it out"))
+            for n in (n for e in r.model.exceptions for n in e.to):
+                add("organisation", n.key, ref("restriction", r.model, "excepts disclosure to it"))
             for n in r.model.data:
                 add("data", n.key, ref("restriction", r.model, "restricts it"))
             for n in r.model.purposes:
@@ -112,6 +126,8 @@ class _Index:
                 add("organisation", n.key, ref("agreement", a.model, "party, discloses"))
             for n in a.model.recipients:
                 add("organisation", n.key, ref("agreement", a.model, "party, receives"))
+            for n in a.model.except_sources + a.model.except_recipients:
+                add("organisation", n.key, ref("agreement", a.model, "leaves it out"))
             for n in a.model.data:
                 add("data", n.key, ref("agreement", a.model, "covers it"))
             for n in a.model.purposes:
@@ -208,11 +224,13 @@ def _restriction(p: CompiledPolicy, r: CRestriction, on: Optional[dt.date], ix: 
     start, end = _window(r.statute, r.valid)
     exceptions = []
     for e in rm.exceptions:
-        parts = (["anonymised"] if e.anonymised else []) + ([f"to {', '.join(_names(e.to))}"] if e.to else []) + (
-            [f"for {', '.join(_names(e.purposes))}"] if e.purposes else [])
+        parts = (["anonymised"] if e.anonymised else []) + ([f"to {_side(e.to, e.to_except)}"] if e.to else []) + (
+            [f"for {', '.join(_names(e.purposes))}"] if e.purposes else []) + (
+            [f"when {', '.join(_names(e.when))}"] if e.when else [])
         exceptions.append(" ".join(parts))
     details = _statute_facts(r.statute, r.provision) + [
-        ("one_way", _names(rm.one_way)), ("forbids", _parties(rm.forbids)), ("data", _names(rm.data)),
+        ("one_way", _names(rm.one_way)), ("one_way_except", _names(rm.one_way_except)),
+        ("forbids", _parties(rm.forbids)), ("data", _names(rm.data)),
         ("purposes", _names(rm.purposes)), ("exceptions", exceptions), ("notes", list(rm.notes))]
     related = [Ref("gateway", g.id, g.model.title, "overrides it", _at(g.model.span))
                for g in p.gateways.values() if r.key in g.overrides] if ix is not None else []
@@ -227,6 +245,7 @@ def _agreement(p: CompiledPolicy, a: CAgreement, on: Optional[dt.date], ix: Opti
     start, end = (am.valid.start, am.valid.end) if am.valid else (None, None)
     details: list[tuple[str, Any]] = [
         ("from", _names(am.sources)), ("to", _names(am.recipients)), ("both_ways", am.both_ways),
+        ("from_except", _names(am.except_sources)), ("to_except", _names(am.except_recipients)),
         ("data", _names(am.data)), ("purposes", _names(am.purposes)),
         ("under", am.under.text if am.under else None), ("owner", am.owner), ("review", am.review),
         ("lawful_basis", am.lawful_basis.text if am.lawful_basis else None), ("article_9", am.article9),

@@ -241,7 +241,8 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         bar = received_onward(policy, q.received_under, q.received_from, q.source, q.recipient, data, purpose,
                               lambda d, r: d != r and allowed(policy, replace(q, source=d, recipient=r,
                                                                               received_under=None, own_data=False,
-                                                                              held_for=None, received_from=None)))
+                                                                              held_for=None, received_from=None)),
+                              on)
         if bar is not None:
             g = policy.gateways[q.received_under]
             out.onward_bar = Considered("gateway", g.key, Why.RECEIVED_ONWARD, bar, clause_span(g.model, "onward"))

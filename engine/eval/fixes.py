@@ -2,7 +2,8 @@
 change applied, never guessed. Each fix is data (a kind, the names it touches, `args` for its words);
 engine/render/words.py says it.
 
-Candidates, cheapest first: renew an agreement that covers the flow but is out of its window; make an
+Candidates, cheapest first: renew an agreement that covers the flow but is out of its window; add the data or
+purpose to an agreement in force between the same parties under a gateway that allows the flow; make an
 agreement under a gateway that needs one; assume a proposed statute (with an agreement if its gateway needs
 one); wait for a later date on which a gateway not yet in force commences (with an agreement if needed);
 use the successor of an organisation that no longer exists; ask for a narrower (e.g. anonymised) data
@@ -55,6 +56,25 @@ def _agreement_args(policy: CompiledPolicy, q: Question, g: CGateway) -> dict:
     return {"source": policy.org_name(q.source), "recipient": policy.org_name(q.recipient),
             "data": policy.data_name(q.data), "purpose": policy.purpose_name(q.purpose), "gateway": g.id,
             "sensitivity": sorted(policy.sensitivity[q.data])}
+
+
+def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
+    """An agreement in force under `g` between the same parties that lacks only the data or the purpose asked
+    for: the fix is to add them to it (its owner can), verified by deciding again with them added."""
+    for a in policy.agreements_by_gateway.get(g.key, []):
+        if a.hypothetical or (a.valid is not None and not a.valid.covers(q.on)):
+            continue  # an agreement out of its window is the renew fix
+        if not any(q.source in s and q.recipient in d for s, d in a.directions):
+            continue
+        add_data, add_purpose = q.data not in a.data, q.purpose not in a.purposes
+        if not (add_data or add_purpose):
+            continue
+        wider = replace(a, data=a.data | {q.data}, purposes=a.purposes | {q.purpose}, hypothetical=True)
+        if ok(q, (wider,)):
+            return Fix("extend-agreement", "", agreement=a.id, gateway=g.id,
+                       args={"owner": a.model.owner, "add_data": policy.data_name(q.data) if add_data else None,
+                             "add_purpose": policy.purpose_name(q.purpose) if add_purpose else None})
+    return None
 
 
 def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
@@ -135,7 +155,8 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
                 # not begun yet: nothing to renew; it would have to start earlier
                 expired = a.valid.end is not None and a.valid.end < q.on
                 fixes.append(Fix("renew-agreement", "", agreement=a.id, gateway=g.id,
-                                 args={"expired": expired, "date": q.on, "end": a.valid.end, "start": a.valid.start}))
+                                 args={"expired": expired, "date": q.on, "end": a.valid.end, "start": a.valid.start,
+                                       "owner": a.model.owner}))
 
     # A new agreement under a candidate gateway; with the statute assumed when it is only proposed.
     for g in out.candidates:
@@ -151,6 +172,11 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
             fixes.append(Fix("assume-statute", "", statute=policy.assumed_name(assume_key or ""), gateway=g.id,
                              args={"statute_title": statute.title, "not_commenced": never}))
             continue
+        if not proposed:
+            extended = _extend_agreement(policy, q, g, ok)
+            if extended is not None:  # its owner adds what is missing: nearer than a new agreement
+                fixes.append(extended)
+                continue
         if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
             hypo = _hypothetical_agreement(policy, q, g)
             if ok(q2, (hypo,)):
@@ -191,8 +217,8 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
     order = {"given-conditions": -1, "state-provenance": -1,
-             "renew-agreement": 0, "new-agreement": 1, "assume-statute": 2, "later-date": 3, "successor": 4,
-             "narrower-data": 5, "other-purpose": 6}
+             "renew-agreement": 0, "extend-agreement": 1, "new-agreement": 1, "assume-statute": 2, "later-date": 3,
+             "successor": 4, "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]
 

@@ -106,12 +106,7 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
         for raw in result.routes:
             by_end.setdefault(raw.nodes[-1], []).append(raw)
         for end, raws in by_end.items():
-            direct = next((r for r in raws if len(r.edges) == 1), None)
-            indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
-            found.append(Reached(policy.org_name(end), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, end),
-                                 _direct_classes(policy, direct, s, end, d, p, day)))
-        found += _same_body_reached(policy, s, d, p, day, assumed, as_source=True)
+            found.append(_reached(policy, end, p, raws, s, end, d, day))
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
     return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
@@ -143,31 +138,24 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
             truncated |= result.truncated
             if not result.routes:
                 continue
-            direct = next((x for x in result.routes if len(x.edges) == 1), None)
-            indirect = [] if direct else group_routes(policy, result.routes, ROUTES_PER_ORGANISATION)
-            found.append(Reached(policy.org_name(s), policy.purpose_name(p),
-                                 to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, s),
-                                 _direct_classes(policy, direct, s, r, d, p, day)))
-        found += _same_body_reached(policy, r, d, p, day, assumed, as_source=False)
+            found.append(_reached(policy, s, p, result.routes, s, r, d, day))
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
     return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
-def _same_body_reached(policy: CompiledPolicy, anchor: str, data: str, purpose: str, on: dt.date, assume: frozenset,
-                       as_source: bool) -> list[Reached]:
-    """The bodies the anchor is part of and its parts, where the flow is allowed as within one body."""
-    from engine.eval.decide import evaluate
-
-    out = []
-    for s, r in same_body_pairs(policy, on):
-        if (s if as_source else r) != anchor:
-            continue
-        other = r if as_source else s
-        if evaluate(policy, _question(policy, s, r, data, purpose, on, assume)).same_body:
-            out.append(Reached(policy.org_name(other), policy.purpose_name(purpose), None, (), _parent(policy, other),
-                               same_body=True))
-    return out
+def _reached(policy: CompiledPolicy, org: str, purpose: str, raws: list, source: str, recipient: str, data: str,
+             on: dt.date) -> Reached:
+    """How `org` is reached (or reaches): directly (a disclosure, or within one legal person: `same_body`), else
+    by the routes found, grouped."""
+    direct = next((r for r in raws if len(r.edges) == 1), None)
+    if direct is not None and direct.edges[0].same_body:  # a body and its part: not a disclosure between bodies
+        return Reached(policy.org_name(org), policy.purpose_name(purpose), None, (), _parent(policy, org),
+                       same_body=True)
+    indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
+    return Reached(policy.org_name(org), policy.purpose_name(purpose), to_route(policy, direct) if direct else None,
+                   tuple(indirect), _parent(policy, org), _direct_classes(policy, direct, source, recipient, data,
+                                                                            purpose, on))
 
 
 def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str, data: str, purpose: str,
@@ -175,9 +163,10 @@ def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str,
     """The classes through which the direct basis's gateway covered the flow (issue 12)."""
     from engine.eval.rules import classes_of
 
-    if direct is None or not policy.classes:
+    gateway = direct.edges[0].gateway if direct is not None else None
+    if gateway is None or not policy.classes:
         return ()
-    return classes_of(policy, direct.edges[0].gateway.pairs, source, recipient, data, purpose, on)
+    return classes_of(policy, gateway.pairs, source, recipient, data, purpose, on)
 
 
 # ---- the register of sharing -------------------------------------------------------------------------
@@ -228,12 +217,14 @@ class BlockedRow:
     citations: tuple[str, ...] = ()
     restriction_at: tuple[str, ...] = ()
     keys: tuple[str, str] = field(default=("", ""), compare=False, repr=False)
+    # issue 12: a flow within one legal person (no gateway needed) that a `forbids` naming it explicitly bars
+    same_body: bool = False
 
     def to_dict(self) -> dict:
         return {"source": self.source, "recipient": self.recipient, "data": self.data, "purpose": self.purpose,
                 "gateway": self.gateway, "agreement": self.agreement, "restrictions": list(self.restrictions),
                 "one_way": self.one_way, "needs_agreement": self.needs_agreement, "citations": list(self.citations),
-                "restriction_at": list(self.restriction_at)}
+                "restriction_at": list(self.restriction_at), "same_body": self.same_body}
 
 
 Quad = tuple[str, str, str, str]  # (source, recipient, data, purpose) keys
@@ -353,7 +344,7 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
         rows.append(FlowRow(
             policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
             a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None,
-            onward_text(policy, g, a, s),
+            onward_text(policy, g, a, s, day),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
             _loc(g.model.span), _loc(a.model.span) if a else None, keys=(s, r),
             classes=tuple(f"{side} {k}" for side, k in classes_of(policy, g.pairs, s, r, d, pp, day))
@@ -450,7 +441,32 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
             g.requires_agreement and a is None,
             tuple(x.statute.title + (f" {x.provision}" if x.provision else "") for x in firing if x.statute),
             tuple(filter(None, (_loc(x.model.span) for x in firing))), keys=(s, r)))
+    rows += _same_body_blocked(policy, scan)
     rows.sort(key=lambda x: (not x.one_way, [i.lower() for i in x.restrictions], x.source.lower(),
                              x.recipient.lower(), x.data.lower(), x.purpose.lower(), x.gateway.lower(),
                              (x.agreement or "").lower()))
+    return rows
+
+
+def _same_body_blocked(policy: CompiledPolicy, scan: "_Scan") -> list[BlockedRow]:
+    """Flows within one legal person (issue 12) that need no gateway but that a `forbids` naming them explicitly
+    bars: reported with basis `same-body` at their highest level, never left out."""
+    from engine.eval.rules import names_internal_flow
+
+    groups: dict[tuple, set[Quad]] = {}
+    for s, r in same_body_pairs(policy, scan.on):
+        if not any(names_internal_flow(policy, x, s, r) for x in policy.restrictions.values()):
+            continue
+        for d in sorted(scan.data_scope) if scan.data_scope is not None else sorted(policy.data):
+            for p in sorted(scan.purpose_scope) if scan.purpose_scope is not None else sorted(policy.purposes):
+                out = scan.outcome((s, r, d, p))
+                if not out.allowed and not out.missing_org and out.firing:
+                    groups.setdefault(tuple(sorted(out.firing, key=lambda x: x.key)), set()).add((s, r, d, p))
+    rows = []
+    for firing, (s, r, d, pp) in _maximal(scan, groups):
+        rows.append(BlockedRow(
+            policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), SAME_BODY, None,
+            tuple(x.id for x in firing), False, False,
+            tuple(x.statute.title + (f" {x.provision}" if x.provision else "") for x in firing if x.statute),
+            tuple(filter(None, (_loc(x.model.span) for x in firing))), keys=(s, r), same_body=True))
     return rows

@@ -146,14 +146,30 @@ def _tops(tree, keys: frozenset, name: Callable[[str], str]) -> list[str]:
     return sorted((name(k) for k in keys if tree.parent(k) not in keys), key=str.lower)
 
 
-def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str) -> OnwardPermission:
-    """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed."""
+def on_date(scope: frozenset, on: Optional[dt.date]) -> frozenset:
+    """A party scope as it stands on a date: without the bodies inside only on other days (a dated class
+    membership, or an exclusion while a member of an excluded class); with no date, only the bodies inside on
+    every day (fail closed)."""
+    dated = getattr(scope, "dated", None)
+    if not dated:
+        return scope
+    return frozenset(k for k in scope if k not in dated or on is not None and any(
+        (s is None or s <= on) and (e is None or on <= e) for s, e, _k in dated[k]))
+
+
+def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str,
+                      on: Optional[dt.date] = None) -> OnwardPermission:
+    """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed, `on`
+    the date of the disclosure (an `onward to` naming a class covers its members on that date)."""
     if clause is None or clause.kind == "none":
         return OnwardPermission(closed=True, clauses=(f"{where}: none",))
     text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
+    if clause.excluded:
+        text += " except " + ", ".join(t.text for t in clause.excluded)
     tag = (f"{where}: {text}",)
     if clause.kind == "to":
-        return OnwardPermission(recipients=policy.party_scope(clause.targets), clauses=tag)
+        return OnwardPermission(recipients=on_date(policy.party_scope(clause.targets, clause.excluded), on),
+                                clauses=tag)
     if clause.kind == "only-for":
         return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
     if clause.kind == "as-discloser":
@@ -170,17 +186,19 @@ def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str
     return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))
 
 
-def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> OnwardPermission:
-    """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a: the
-    intersection of both clauses. Without an agreement only the gateway's clause counts."""
-    perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}")
+def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str,
+                      on: Optional[dt.date] = None) -> OnwardPermission:
+    """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a on `on`:
+    the intersection of both clauses. Without an agreement only the gateway's clause counts."""
+    perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}", on)
     if a is not None:
-        perm = perm.meet(clause_permission(policy, a.model.onward, discloser, f"agreement {a.id}"))
+        perm = perm.meet(clause_permission(policy, a.model.onward, discloser, f"agreement {a.id}", on))
     return perm
 
 
-def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str) -> str:
-    return onward_permission(policy, g, a, discloser).describe(policy)
+def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str,
+                on: Optional[dt.date] = None) -> str:
+    return onward_permission(policy, g, a, discloser, on).describe(policy)
 
 
 # ---- routes as plain data ----------------------------------------------------------------------------
@@ -189,15 +207,22 @@ def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], di
 # ---- the lawful-flow graph ---------------------------------------------------------------------------
 
 
+SAME_BODY = "same-body"  # the basis of a hop within one legal person (issue 12)
+
+
 @dataclass(frozen=True, eq=False)
 class Edge:
+    """One lawful direct flow of the graph: a disclosure under a gateway (and agreement), or a hop within one
+    legal person (`same_body`: the `part-of` chain from the part up to the body; no gateway, no onward clause)."""
+
     source: str
     recipient: str
-    gateway: CGateway
+    gateway: Optional[CGateway]  # None for a hop within one legal person
     agreement: Optional[CAgreement]
     onward: OnwardPermission
     data: str = ""  # issue 13: the data and purpose of this disclosure (a chain may change them)
     purpose: str = ""
+    same_body: tuple[str, ...] = ()  # issue 12: a hop between a body and its part, as the decision allows it
 
 
 def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose: str) -> set[str]:
@@ -219,7 +244,7 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
 
 def related(policy: CompiledPolicy, a: str, b: str) -> bool:
     """The same body, or one part of the other: passing data between them is not a disclosure between
-    bodies, so flows, routes and pictures leave such pairs out."""
+    bodies, so no gateway is looked for between them (flows, routes and reach show such a pair as `same-body`)."""
     tree = policy.org_tree
     return a == b or tree.within(a, {b}) or tree.within(b, {a})
 
@@ -238,6 +263,7 @@ class FlowGraph:
         self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
         self._could: dict[tuple[str, str], bool] = {}
+        self._bars: dict[tuple[str, str, str], frozenset[str]] = {}  # `barred`, by (…, holder, recipient)
         self._after: dict[object, "FlowGraph"] = {"root": self}  # the family of graphs (`after`, `at`), shared
         self._root = q  # the question the family of graphs (`after`, `at`) was made for
 
@@ -264,6 +290,7 @@ class FlowGraph:
         if prev is None:
             root = self._after.get("root")
             return root if root is not None else self
+        assert prev.gateway is not None  # a hop within one body carries the provenance it received (`search`)
         key: object = (prev.gateway.key, prev.source) if self.policy.provenance_matters else None
         hit = self._after.get(key)
         if hit is None:
@@ -293,9 +320,33 @@ class FlowGraph:
                 for g, a in (out.bases if out.allowed else []):
                     self._nodes.setdefault(y, None)
                     succ.setdefault(y, {})[f"{g.key}/{a.key if a else ''}"] = Edge(
-                        x, y, g, a, onward_permission(self.policy, g, a, x), self.q.data, self.q.purpose)
+                        x, y, g, a, onward_permission(self.policy, g, a, x, self.q.on), self.q.data, self.q.purpose)
+            # issue 12: the bodies x is part of and its parts, where the decision allows the flow as within one
+            # legal person (no `forbids` names it): a route may pass through such a hop (`search` says how)
+            tree = self.policy.org_tree
+            for y in sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset())) - {x},
+                            key=lambda k: (self.policy.org_name(k).lower(), k)):
+                out = evaluate(self.policy, replace(self.q, source=x, recipient=y))
+                self._could[(x, y)] = out.allowed
+                if out.allowed and out.same_body:
+                    self._nodes.setdefault(y, None)
+                    succ.setdefault(y, {})[SAME_BODY] = Edge(x, y, None, None, OPEN, self.q.data, self.q.purpose,
+                                                             out.same_body)
         self._out[x] = [e for keyed in self._succ.get(x, {}).values() for e in keyed.values()]
         return self._out[x]
+
+    def barred(self, holder: str, recipient: str, lifted_by: Optional[CGateway]) -> bool:
+        """Would a restriction bar `holder` from disclosing this data to `recipient` (with this graph's
+        provenance), unless `lifted_by` overrides it? The bars a hop within one body carries (`search`)."""
+        from engine.eval.decide import evaluate
+
+        key = ("barred", holder, recipient)
+        firing = self._bars.get(key)
+        if firing is None:
+            out = evaluate(self.policy, replace(self.q, source=holder, recipient=recipient))
+            firing = frozenset(r.key for r in out.firing)
+            self._bars[key] = firing
+        return any(lifted_by is None or k not in lifted_by.overrides for k in firing)
 
     @property
     def graph(self) -> "nx.MultiDiGraph[str]":
@@ -346,10 +397,18 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     """Every lawful route from `source` (to `target`, or to anyone) of at most max_hops hops, shortest first.
 
     A route may be extended from X to Y only when Y is not already on it (nor part of, or the body of, the
-    source), X -> Y is a lawful direct flow,
+    source, once the data has left the source's body), X -> Y is a lawful direct flow,
     and the permission the data carries into X (the intersection of every onward clause so far) admits Y
     for the question's purpose. `to_target` (hops from each organisation to the target in the lawful-flow
     graph, when known) prunes partial routes that could not reach the target within max_hops.
+
+    A hop within one legal person (issue 12: a body and its part, `Edge.same_body`) is not a disclosure. A
+    route may take one only as its first hop: the source passes its own data to the body it is part of (or to
+    one of its parts), which then discloses it under its own gateways. The data keeps its provenance, and the
+    source's bars travel with it: the disclosure after the hop must not be one a restriction would bar the
+    source from making (unless that disclosure's gateway overrides the restriction). After a disclosure the
+    data never moves within the recipient's body on its own: a rule naming a body already covers its parts,
+    and passing data up to the body would take it beyond the bodies the law gave it to (the cautious reading).
 
     With `chains` (issue 13; a route question), only the final hop must carry the question's data and purpose:
     earlier hops may carry others where the onward clauses allow the change (`onward for`, `as`, `lawful`),
@@ -372,21 +431,29 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
         for partial in level:
             x = partial.nodes[-1]
             carried = partial.carried[-1] if partial.carried else start
-            if partial.carried and carried.is_closed:
+            real = _last_disclosure(partial.edges)  # the disclosure the data arrived by (None: the source's own)
+            if real is not None and carried.is_closed:
                 continue
             prev = partial.edges[-1] if partial.edges else None
             for d, p in _next_pairs(pairs, prev, carried):
-                hop = flows.at(prev, d, p)
+                hop = flows.at(real, d, p)  # a hop within one body changes no provenance
                 for e in hop.out_edges(x):
                     y = e.recipient
                     if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
                         continue  # cannot reach the target in the hops left
-                    if y in own_body or y in partial.nodes:
+                    if y in partial.nodes or (y in own_body and (real is not None or not e.same_body)):
                         continue  # no organisation twice, and never back into the source's own body
-                    if partial.carried and not carried.admits(y, p, hop.could, prev.purpose if prev else None, d,
-                                                              prev.data if prev else None):
-                        continue
-                    after = carried.meet(e.onward) if partial.carried or start is not OPEN else e.onward
+                    if e.same_body:
+                        if prev is not None:
+                            continue  # only the source's own data, as the first hop
+                        after = carried
+                    else:
+                        if real is not None and not carried.admits(y, p, hop.could, prev.purpose if prev else None,
+                                                                   d, prev.data if prev else None):
+                            continue
+                        if prev is not None and prev.same_body and hop.barred(prev.source, y, e.gateway):
+                            continue  # the bars of the body the data came from travel with it
+                        after = carried.meet(e.onward) if real is not None or start is not OPEN else e.onward
                     if (d != final[0] and after.change_data is None) or \
                             (p != final[1] and after.change_purposes is None):
                         continue  # other data or purpose than asked, and no clause left that could change it back
@@ -411,6 +478,14 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
         if truncated or not level:
             break
     return Search(found, truncated)
+
+
+def _last_disclosure(edges: tuple[Edge, ...]) -> Optional[Edge]:
+    """The last hop of a route that was a disclosure between bodies (not a hop within one body)."""
+    for e in reversed(edges):
+        if not e.same_body:
+            return e
+    return None
 
 
 def _next_pairs(pairs: list[tuple[str, str]], prev: Optional[Edge], carried: OnwardPermission
@@ -461,7 +536,7 @@ def received_permission(policy: CompiledPolicy, q: "Question") -> OnwardPermissi
     if q.received_under is None:
         return OPEN
     g = policy.gateways[q.received_under]
-    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}")
+    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}", q.on)
 
 
 def _location(span) -> Optional[str]:
@@ -471,22 +546,31 @@ def _location(span) -> Optional[str]:
 def to_route(policy: CompiledPolicy, raw: RawRoute) -> Route:
     hops: list[Hop] = []
     prev: Optional[Edge] = None
-    for e, carried in zip(raw.edges, raw.carried):
-        g, a = e.gateway, e.agreement
-        statute = None
-        if g.statute is not None:
-            statute = g.statute.title + (f", {g.provision}" if g.provision else "")
+    for i, (e, carried) in enumerate(zip(raw.edges, raw.carried)):
+        received = _last_disclosure(raw.edges[:i])  # the provenance this hop's source holds the data under
         changed_by = None
         if prev is not None and (e.data, e.purpose) != (prev.data, prev.purpose):
             # issue 13: the clauses received so far that allowed the change of data or purpose
             before = raw.carried[len(hops) - 1]
             changed_by = "; ".join(before.changes) or None
+        data = policy.data_name(e.data) if e.data else None
+        purpose = policy.purpose_name(e.purpose) if e.purpose else None
+        g, a = e.gateway, e.agreement
+        if g is None:  # issue 12: within one legal person, no gateway; the data's limits pass on unchanged
+            hops.append(Hop(policy.org_name(e.source), policy.org_name(e.recipient), SAME_BODY, None, "unchanged",
+                            carried.describe(policy), data=data, purpose=purpose, changed_by=changed_by,
+                            received_under=received.gateway.id if received and received.gateway else None,
+                            power=None, same_body=tuple(policy.org_name(k) for k in e.same_body)))
+            prev = e
+            continue
+        statute = None
+        if g.statute is not None:
+            statute = g.statute.title + (f", {g.provision}" if g.provision else "")
         hops.append(Hop(policy.org_name(e.source), policy.org_name(e.recipient), g.id, a.id if a else None,
                         e.onward.describe(policy), carried.describe(policy), statute,
                         _location(g.model.span), _location(a.model.span) if a and not a.hypothetical else None,
-                        data=policy.data_name(e.data) if e.data else None,
-                        purpose=policy.purpose_name(e.purpose) if e.purpose else None, changed_by=changed_by,
-                        received_under=prev.gateway.id if prev is not None else None,
+                        data=data, purpose=purpose, changed_by=changed_by,
+                        received_under=received.gateway.id if received and received.gateway else None,
                         power="implied" if g.implied else "express"))
         prev = e
     return Route(tuple(hops))
@@ -501,6 +585,18 @@ def group_routes(policy: CompiledPolicy, raws: Iterable[RawRoute], limit: int = 
     by_path: dict[tuple, RawRoute] = {}
     for r in raws:
         by_path.setdefault(r.nodes, r)
+    # A route through a hop within one body is left out when the route without one of that hop's two bodies was
+    # found too (DfES → LLSC → LSC → ALI beside DfES → LSC → ALI): the hop only moved the data inside a body.
+    # (A direct flow counts as found: it is among `raws` when the caller searched for it.)
+    found = set(by_path)
+    for path, r in list(by_path.items()):
+        if len(r.edges) < 2:
+            del by_path[path]  # a direct flow is no route
+            continue
+        for i, e in enumerate(r.edges):
+            if e.same_body and any(path[:j] + path[j + 1:] in found for j in (i, i + 1) if 0 < j < len(path) - 1):
+                del by_path[path]
+                break
 
     def order(r: RawRoute):
         mids = r.nodes[1:-1]
@@ -531,7 +627,7 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
         return []
     flows = flows or FlowGraph(policy, q)
     found = search(flows, q.source, max_hops, target=q.recipient, chains=True)
-    return group_routes(policy, (r for r in found.routes if len(r.edges) >= 2), limit)
+    return group_routes(policy, found.routes, limit)  # it leaves the direct flow out
 
 
 def routes(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,

@@ -118,7 +118,7 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
     for anon_only, to, purposes, exc in r.exceptions:
         if anon_only and not anonymised:
             continue
-        if to is not None and recipient not in to:
+        if to is not None and not member_on(to, recipient, on):
             continue
         if purposes is not None and purpose not in purposes:
             continue
@@ -219,7 +219,7 @@ def class_matched(scope: Optional[frozenset], org: str, on: dt.date) -> Optional
         return None
     for s, e, k in getattr(scope, "dated", {}).get(org, ()):
         if (s is None or s <= on) and (e is None or on <= e):
-            return k
+            return k or getattr(scope, "via", {}).get(org)  # "": named itself, inside on these days
     return getattr(scope, "via", {}).get(org)
 
 
@@ -280,9 +280,14 @@ def party_miss(policy: CompiledPolicy, pairs, source: str, recipient: str, data:
             for scope in (s, d):
                 windows = getattr(scope, "dated", {}).get(org) if scope is not None else None
                 if windows and not member_on(scope, org, on):
+                    for start, end, k in getattr(scope, "left_out", {}).get(org, ()):
+                        if (start is None or start <= on) and (end is None or on <= end):  # an exclusion's class
+                            return Why.NOT_A_MEMBER, {"organisation": policy.org_name(org), "excluded": True,
+                                                      "class": policy.classes[k].id.text, "start": start, "end": end}
                     start, end, k = min(windows, key=lambda w: (w[0] or dt.date.min))
                     return Why.NOT_A_MEMBER, {"organisation": policy.org_name(org),
-                                              "class": policy.classes[k].id.text, "start": start, "end": end}
+                                              "class": policy.classes[k].id.text if k else "",
+                                              "start": start, "end": end}
     return transfer_miss(policy, pairs, source, recipient, data, purpose, on)
 
 
@@ -418,7 +423,7 @@ def provenance_binds(policy: CompiledPolicy, r: CRestriction, holder: str, data:
 
 
 def received_onward(policy: CompiledPolicy, received_under: str, received_from: Optional[str], holder: str,
-                    recipient: str, data: str, purpose: str, could) -> Optional[dict]:
+                    recipient: str, data: str, purpose: str, could, on: Optional[dt.date] = None) -> Optional[dict]:
     """Data received under a gateway carries that gateway's onward clause: may `holder` pass it on to `recipient`
     for `purpose`? None when it may; else the arguments of `Why.RECEIVED_ONWARD` (the gateway, its clause, and
     which test failed). `could(discloser, recipient)` is the direct test of `as-discloser`; a discloser that is
@@ -426,7 +431,7 @@ def received_onward(policy: CompiledPolicy, received_under: str, received_from: 
     from engine.eval.routes import clause_permission
 
     g = policy.gateways[received_under]
-    perm = clause_permission(policy, g.model.onward, received_from or "", f"gateway {g.id}")
+    perm = clause_permission(policy, g.model.onward, received_from or "", f"gateway {g.id}", on)
     args = {"gateway": g.id, "onward": perm.describe(policy),
             "discloser": policy.org_name(received_from) if received_from else None}
     if not any(d is None or holder in d for _s, d in g.pairs):

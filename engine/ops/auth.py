@@ -115,6 +115,31 @@ def _public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
+# The headers every answer carries (Guard adds them; the service's fast routes send them themselves).
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin")]
+_DOCS_SECURITY_HEADERS = [(b"content-security-policy", DOCS_CSP.encode()), *SECURITY_HEADERS[1:]]
+_OWN = (b"content-security-policy", b"x-content-type-options")
+UNAUTHORISED_BODY = (b'{"errors":[{"code":"unauthorised","message":"this service needs an access token",'
+                     b'"help":"send Authorization: Bearer TOKEN (the token the service was started with)"}]}')
+UNAUTHORISED_HEADERS = [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(UNAUTHORISED_BODY)).encode()),
+                        (b"www-authenticate", b'Bearer realm="lawful"'), *SECURITY_HEADERS]
+
+
+def needs_proof(auth: Optional[Auth], path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """True when `auth` is set, `path` is not public and `headers` do not prove the caller may ask."""
+    return auth is not None and not _public(path) and not auth.allows(headers)
+
+
+async def send_unauthorised(send: Any) -> None:
+    """The 401 answer, with the security headers."""
+    await send({"type": "http.response.start", "status": 401, "headers": UNAUTHORISED_HEADERS})
+    await send({"type": "http.response.body", "body": UNAUTHORISED_BODY})
+
+
 class Guard:
     """ASGI middleware: security headers on every answer; with `auth`, 401 for a request that does not prove
     it may ask (outside the page's own files and the health probe)."""
@@ -127,24 +152,14 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        csp = DOCS_CSP if path == "/docs" else CSP
+        if needs_proof(self.auth, path, scope.get("headers", [])):
+            return await send_unauthorised(send)
+        extra = _DOCS_SECURITY_HEADERS if path == "/docs" else SECURITY_HEADERS
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() not in (b"content-security-policy", b"x-content-type-options")]
-                headers += [(b"content-security-policy", csp.encode()), (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
-                            (b"cross-origin-resource-policy", b"same-origin")]
-                message = {**message, "headers": headers}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN]
+                message = {**message, "headers": headers + extra}
             await send(message)
 
-        if self.auth is not None and not _public(path) and not self.auth.allows(scope.get("headers", [])):
-            body = (b'{"errors":[{"code":"unauthorised","message":"this service needs an access token",'
-                    b'"help":"send Authorization: Bearer TOKEN (the token the service was started with)"}]}')
-            await send_with_headers({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="lawful"')]})
-            await send_with_headers({"type": "http.response.body", "body": body})
-            return
         await self.app(scope, receive, send_with_headers)

@@ -22,6 +22,12 @@ and its body within `body_timeout`; at most `max_pending` connections may be par
 `max_connections` may be open. A request may cause at most `max_decisions` decisions (refused with 413 before
 any is made) and an answer of at most `max_response_bytes` (the request stops, with 413, as soon as it would
 go over).
+
+Speed (issue 18, target 4; benchmarks/service.py): POST /v1/decide and GET /v1/health are answered by
+`DecideRoute`, in front of FastAPI — orjson, hand-written checks (`fast_body`), no worker thread for a single
+question — and anything it cannot read as plainly valid goes on to the FastAPI route, whose pydantic models also
+make the OpenAPI document. `AnswerMemo` remembers answers per bundle. `lawful serve --workers N` forks N
+processes on one port (`_supervise`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
+import orjson
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -49,6 +56,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from engine.base.version import __version__
+from engine.ops.auth import SECURITY_HEADERS, needs_proof, send_unauthorised
 from engine.policy.load import load
 from engine.bundle.files import list_bundle_files
 from engine.bundle.read import resolve_bundle
@@ -94,6 +102,18 @@ class Loaded:
                 "agreements": len(p.agreements), "tests": len(p.tests), "warnings": len(p.warnings)}
 
 
+def settle_heap() -> None:
+    """Collect, then put every object alive now out of the cyclic collector's sight (gc.freeze). A full
+    collection walked every object of the bundle — 50-100 ms for the default bundle on the benchmark machine,
+    a pause for whatever requests were in flight — and wrote to every page of it, which the workers forked
+    after the load would otherwise share. Unfrozen first, so a bundle replaced by a reload is collected."""
+    import gc
+
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def fingerprint(root: Path) -> tuple:
     """What the watcher compares: path, mtime and size of every bundle file, as the loader lists them
     (engine.bundle.files), and what the listing could not read. Cheap (no reading); an unreadable folder or
@@ -127,6 +147,7 @@ class BundleHolder:
         self._thread: Optional[threading.Thread] = None
         self._stuck: list[threading.Thread] = []
         self.last_reload: Optional[dict] = None
+        self.freeze_after_swap = False  # `lawful serve`: settle_heap() after each swap
         self._fingerprint = fingerprint(self.root)
         self.current: Loaded = self._compile_within()  # at start, a broken or stuck bundle is an error (raises)
 
@@ -193,6 +214,8 @@ class BundleHolder:
             changed = new.digest != self.current.digest
             if changed:
                 self.current = new  # one reference assignment: requests see the old or the new, never a mix
+                if self.freeze_after_swap:
+                    settle_heap()
             log.info("reload (%s): %s %s", reason, "now serving" if changed else "unchanged,", new.digest[:12])
             self.last_reload = {"at": at, "reason": reason, "ok": True, "diagnostics": []}
             return changed
@@ -294,6 +317,117 @@ def _body_kind(value: Any) -> str:
 
 DecideBody = Annotated[Union[Annotated[Question, Tag("question")], Annotated[Batch, Tag("batch")]],
                        Discriminator(_body_kind)]
+
+
+# ---- a question's fields, read: the one place a request body becomes the library's keywords ----------------
+#
+# A question's fields are declared twice on purpose: by the pydantic models above (the OpenAPI document, and
+# the validation and error messages of any body that is not plainly valid) and by the fast checks below (the
+# hot path: no model is built for a well-formed body). A new field goes in `Question`, in `question_keywords`
+# and, to keep its questions on the fast path, in `_FAST_CHECKS`; a body with a field the fast checks do not
+# know is simply validated by the model, so leaving it out there is slow, never wrong.
+
+
+class _Today:
+    """`dt.date.today()`, looked up again at local midnight and at least every minute (the clock or the time
+    zone may move): a question without a date asks about today, and the look-up cost more than a memo hit."""
+
+    def __init__(self) -> None:
+        self._day = dt.date.min
+        self._until = 0.0
+
+    def __call__(self) -> dt.date:
+        now = time.time()
+        if now >= self._until:
+            self._day = dt.date.today()
+            try:
+                midnight = dt.datetime.combine(self._day + dt.timedelta(days=1), dt.time()).timestamp()
+            except (OverflowError, ValueError):  # (the last representable day)
+                midnight = now
+            self._until = min(midnight, now + 60)
+        return self._day
+
+
+_today = _Today()
+
+
+def question_keywords(q: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    """`Policy.decide`'s keywords for one validated question (`dict(Question)` or the fast checks' dict).
+    Without a date, `today` (so the memo's key is the date decided on). Without a purpose, `purpose` is None:
+    one decision per declared purpose."""
+    return {"source": q["source"], "recipient": q["recipient"], "data": q["data"], "purpose": q.get("purpose"),
+            "on": q.get("on") or today, "assume": tuple(q.get("assume") or ()), "fixes": q.get("fixes", True),
+            "routes": q.get("routes", True), "given": tuple(q.get("given") or ()),
+            "express_only": q.get("express_only", False), "received_under": q.get("received_under"),
+            "own_data": q.get("own_data", False), "held_for": q.get("held_for")}
+
+
+def _name(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= NAME_MAX
+
+
+def _optional_name(value: Any) -> bool:
+    return value is None or _name(value)
+
+
+def _names(value: Any) -> bool:
+    return type(value) is list and len(value) <= 20 and all(_name(v) for v in value)
+
+
+def _flag(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _conditions(value: Any) -> bool:
+    return type(value) is list and len(value) <= 50 and all(_name(v) for v in value)
+
+
+_REQUIRED = ("source", "recipient", "data")
+# Field -> a check that accepts only what `Question` accepts (strict: no coercion). `on` is read apart.
+_FAST_CHECKS: dict[str, Any] = {"source": _name, "recipient": _name, "data": _name, "purpose": _optional_name,
+                                "assume": _names, "fixes": _flag, "routes": _flag, "given": _conditions,
+                                "express_only": _flag, "received_under": _optional_name, "own_data": _flag,
+                                "held_for": _optional_name}
+
+
+def fast_question(value: Any) -> Optional[dict[str, Any]]:
+    """`value` (parsed JSON) as `dict(Question(**value))` would give it, when it is plainly a valid question;
+    None when it is not, or might not be (the model then decides, with its own messages)."""
+    if type(value) is not dict:
+        return None
+    out = dict(value)
+    for key in _REQUIRED:
+        if key not in out:
+            return None
+    for key, v in out.items():
+        if key == "on":
+            if v is not None:
+                try:
+                    out["on"] = _iso_day(v)
+                except ValueError:
+                    return None
+            continue
+        check = _FAST_CHECKS.get(key)
+        if check is None or not check(v):
+            return None
+    return out
+
+
+def fast_body(value: Any) -> Optional[tuple[bool, list[dict[str, Any]]]]:
+    """(is a batch, its questions) for a plainly valid `DecideBody`; None otherwise (the model decides)."""
+    if type(value) is dict and "questions" in value:
+        questions = value["questions"]
+        if len(value) != 1 or type(questions) is not list or not 0 < len(questions) <= MAX_BATCH:
+            return None
+        out = []
+        for q in questions:
+            checked = fast_question(q)
+            if checked is None:
+                return None
+            out.append(checked)
+        return True, out
+    checked = fast_question(value)
+    return None if checked is None else (False, [checked])
 
 
 class RoutesQuestion(BaseModel):
@@ -454,9 +588,17 @@ class Decisions(BaseModel):
                                                "in order")
 
 
+class SameBodyOut(_Open):
+    part: str
+    body: str
+    chain: list[str]
+
+
 class Routes(BaseModel):
     question: QuestionOut
     routes: list[RouteOut]
+    same_body: Optional[SameBodyOut] = Field(None, description="When the two are one legal person (a body and its "
+                                             "part): no route is needed, the flow is not a disclosure (issue 12).")
 
 
 class ErrorItem(_Open):
@@ -506,9 +648,13 @@ def _json(content: Any) -> bytes:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
 
 
+def _too_large_items(cap: int) -> list[dict]:
+    return [{"code": "response-too-large", "message": f"the answer would be over {cap:,} bytes",
+             "help": "ask fewer questions per request, or turn off `fixes` and `routes`"}]
+
+
 def _too_large(cap: int) -> JSONResponse:
-    return _errors(413, [{"code": "response-too-large", "message": f"the answer would be over {cap:,} bytes",
-                          "help": "ask fewer questions per request, or turn off `fixes` and `routes`"}])
+    return _errors(413, _too_large_items(cap))
 
 
 def _unknown(exc: UnknownNameError, index: Optional[int]) -> dict:
@@ -517,10 +663,109 @@ def _unknown(exc: UnknownNameError, index: Optional[int]) -> dict:
             "name": exc.name, "suggestions": list(exc.suggestions)}
 
 
+def _error_body(items: list[dict]) -> bytes:
+    """What `_errors` sends, as bytes."""
+    return _json({"errors": items})
+
+
+def _too_large_body(cap: int) -> bytes:
+    return _error_body(_too_large_items(cap))
+
+
+def _decision_json(content: dict) -> bytes:
+    """`_json` of a decision, by orjson: the same bytes for what a decision holds (strings, integers, booleans,
+    null, lists and objects with string keys; `tests/test_service_fast.py` compares them), ~15x faster."""
+    try:
+        return orjson.dumps(content)
+    except (TypeError, ValueError):  # not JSON as orjson knows it (e.g. a lone surrogate): as json writes it
+        return _json(content)
+
+
+BODY_COMPLETE = "lawful.body_complete"  # set in a request's scope by the guarded protocol once its body is in
+
+
+async def read_body(scope: dict, receive: Any, send: Any, limit: int, timeout: float,
+                    headers: tuple[tuple[bytes, bytes], ...] = ()) -> Optional[bytes]:
+    """The whole request body — at most `limit` bytes (413, whether it declares its length or streams it)
+    within `timeout` seconds of the request head (408, and the connection is closed: a client that trickles
+    its body must not hold a request open). None when it answered instead (with `headers` added), or the
+    client went away."""
+    if headers:
+        send = _adding(send, headers)
+    for k, v in scope["headers"]:
+        if k == b"content-length":
+            try:
+                declared = int(v)
+            except ValueError:
+                declared = -1
+            if declared > limit or declared < 0:
+                await _too_big(limit)(scope, receive, send)
+                return None
+            break
+    if scope.get(BODY_COMPLETE):  # all in already (the server says so): no deadline to watch
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body = message.get("body", b"")
+        if len(body) > limit:
+            await _too_big(limit)(scope, receive, send)
+            return None
+        if not message.get("more_body", False):
+            return body
+        chunks = bytearray(body)
+    else:
+        chunks = bytearray()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            message = await _before(deadline, receive())
+        except asyncio.TimeoutError:
+            slow = _errors(408, [{"code": "body-timeout", "message": f"the request body did not arrive within "
+                                  f"{timeout:g} s", "help": "send the whole body at once"}])
+            slow.headers["connection"] = "close"
+            await slow(scope, receive, send)
+            return None
+        if message["type"] != "http.request":
+            return None  # the client went away
+        chunks += message.get("body", b"")
+        if len(chunks) > limit:
+            await _too_big(limit)(scope, receive, send)
+            return None
+        if not message.get("more_body", False):
+            return bytes(chunks)
+
+
+def _adding(send: Any, headers: tuple[tuple[bytes, bytes], ...]) -> Any:
+    async def adding(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return adding
+
+
+def _too_big(limit: int) -> JSONResponse:
+    return _errors(413, [{"code": "body-too-large", "message": f"the request body is over {limit:,} bytes",
+                          "help": "send fewer questions per request"}])
+
+
+def _replaying(body: bytes, receive: Any) -> Any:
+    """A `receive` that gives `body` (already read) first, then whatever the client sends next."""
+    replayed = False
+
+    async def replay() -> dict:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class BodyLimit:
-    """ASGI middleware: read the whole request body before the app sees it — at most `limit` bytes (413,
-    whether it declares its length or streams it) within `timeout` seconds of the request head (408, and the
-    connection is closed: a client that trickles its body must not hold a request open)."""
+    """ASGI middleware: read the whole request body (`read_body`: size limit and deadline) before the app
+    sees it."""
 
     def __init__(self, app, limit: int, timeout: float = BODY_TIMEOUT):
         self.app = app
@@ -530,46 +775,162 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        for k, v in scope.get("headers", []):
-            if k == b"content-length":
-                try:
-                    declared = int(v)
-                except ValueError:
-                    declared = -1
-                if declared > self.limit or declared < 0:
-                    return await self._too_big(scope, receive, send)
-                break
-        body = bytearray()
-        deadline = asyncio.get_running_loop().time() + self.timeout
-        while True:
-            try:
-                message = await _before(deadline, receive())
-            except asyncio.TimeoutError:
-                slow = _errors(408, [{"code": "body-timeout", "message": f"the request body did not arrive within "
-                                      f"{self.timeout:g} s", "help": "send the whole body at once"}])
-                slow.headers["connection"] = "close"
-                return await slow(scope, receive, send)
-            if message["type"] != "http.request":
-                return  # the client went away
-            body += message.get("body", b"")
-            if len(body) > self.limit:
-                return await self._too_big(scope, receive, send)
-            if not message.get("more_body", False):
-                break
-        replayed = False
+        body = await read_body(scope, receive, send, self.limit, self.timeout)
+        if body is not None:
+            await self.app(scope, _replaying(body, receive), send)
 
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+MEMO_ENTRIES = 20_000
+MEMO_BYTES = 32 * 1024 * 1024  # of answers' JSON
+MEMO_BODY_BYTES = 4096  # request bodies longer than this (batches) are not remembered as such
 
-    async def _too_big(self, scope, receive, send) -> None:
-        await _errors(413, [{"code": "body-too-large", "message": f"the request body is over {self.limit:,} bytes",
-                             "help": "send fewer questions per request"}])(scope, receive, send)
+
+class AnswerMemo:
+    """What was decided already, for one bundle, so a question asked again costs a look-up (`Policy.allowed`
+    keeps a memo of verdicts the same way): each question's decisions and their JSON, keyed by the library's
+    keywords (the date included: a question without one is keyed by the day it was decided on); and each
+    short single-question body's whole answer, keyed by its bytes and the day. Emptied when the bundle
+    changes, cleared whole when full. Reads take no lock: a bundle and its entries are one reference, so an
+    answer from another bundle is never found."""
+
+    def __init__(self, keep_decisions: bool, max_entries: int = MEMO_ENTRIES, max_bytes: int = MEMO_BYTES):
+        self.keep_decisions = keep_decisions  # the decision log records Decision objects; otherwise JSON only
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._state: tuple[Any, dict, dict] = (None, {}, {})
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, bundle: Any, key: tuple) -> Optional[tuple[tuple, tuple[bytes, ...]]]:
+        owner, entries, _ = self._state
+        if owner is not bundle:
+            return None
+        try:
+            return entries.get(key)
+        except TypeError:  # a keyword whose value cannot be a key (a list): not memoised
+            return None
+
+    def put(self, bundle: Any, key: tuple, decisions: tuple, parts: tuple[bytes, ...]) -> None:
+        value = (decisions if self.keep_decisions else (None,) * len(parts), parts)
+        try:
+            hash(key)
+        except TypeError:
+            return
+        self._add(bundle, 0, key, value, sum(len(p) for p in parts))
+
+    def answered(self, bundle: Any, body: bytes, day: dt.date) -> Optional[tuple[bytes, list]]:
+        """(answer, its response headers) for these very bytes, from this bundle, on this day; or None."""
+        owner, _, bodies = self._state
+        return bodies.get((body, day)) if owner is bundle else None
+
+    def remember_answer(self, bundle: Any, body: bytes, day: dt.date, answer: bytes) -> None:
+        if len(body) <= MEMO_BODY_BYTES:
+            self._add(bundle, 1, (body, day), (answer, _json_headers(answer)), len(body) + len(answer))
+
+    def _add(self, bundle: Any, which: int, key: Any, value: Any, size: int) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            state = self._state
+            if state[0] is not bundle or len(state[1]) + len(state[2]) >= self.max_entries or \
+                    self._size + size > self.max_bytes:
+                state, self._size = (bundle, {}, {}), 0
+                self._state = state
+            state[which + 1][key] = value
+            self._size += size
+
+
+_JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
+_SECURITY_HEADERS = tuple(SECURITY_HEADERS)
+
+
+class DecideRoute:
+    """ASGI middleware, outermost: answers the two routes a busy service is asked most — POST /v1/decide and
+    GET /v1/health — itself, without routing, pydantic or a worker thread for a single question: the body is
+    read with the same limits (`read_body`), parsed by orjson and checked by `fast_body`; the answer is
+    `answer` (create_app's), the headers Guard's. A body it cannot read as plainly valid (not JSON, another
+    content type, a field it does not know, anything the model would refuse) goes on to the FastAPI route,
+    so its errors are the model's, word for word; so does every other request."""
+
+    def __init__(self, app: Any, holder: Any, answer: Any, health: Any, auth: Any, limit: int,
+                 timeout: float, memo: "AnswerMemo") -> None:
+        self.app = app
+        self.holder = holder
+        self.answer = answer
+        self.memo = memo
+        self.health = health
+        self.auth = auth
+        self.limit = limit
+        self.timeout = timeout
+        self._health: tuple[Any, Any, tuple[bytes, list]] = (None, None, (b"", []))
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == "/v1/decide":
+                if scope["method"] == "POST":
+                    return await self._decide(scope, receive, send)
+            elif path == "/v1/health" and scope["method"] == "GET":  # public: no proof needed
+                return await _send_json(send, 200, *self._health_body())
+        await self.app(scope, receive, send)
+
+    def _health_body(self) -> tuple[bytes, list]:
+        cur, last = self.holder.current, self.holder.last_reload
+        seen_cur, seen_last, answer = self._health
+        if cur is not seen_cur or last is not seen_last:
+            body = _json(self.health())
+            answer = (body, _json_headers(body))
+            self._health = (cur, last, answer)
+        return answer
+
+    async def _decide(self, scope: dict, receive: Any, send: Any) -> None:
+        headers = scope["headers"]
+        if self.auth is not None and needs_proof(self.auth, "/v1/decide", headers):
+            return await send_unauthorised(send)
+        for k, v in headers:
+            if k == b"content-type":
+                if v in _JSON_TYPES:
+                    break
+                return await self.app(scope, receive, send)  # FastAPI's reading of other types
+        else:  # none: FastAPI decides whether that is JSON (it depends on its version and settings)
+            return await self.app(scope, receive, send)
+        body = await read_body(scope, receive, send, self.limit, self.timeout, _SECURITY_HEADERS)
+        if body is None:
+            return
+        cur = self.holder.current
+        today = _today()
+        seen = self.memo.answered(cur, body, today)
+        if seen is not None:  # these very bytes were answered before, from this bundle, today
+            return await _send_json(send, 200, *seen)
+        try:
+            parsed = fast_body(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            parsed = None
+        if parsed is None:  # not plainly valid: the model reads it, and words any error
+            return await self.app(scope, _replaying(body, receive), send)
+        batch, questions = parsed
+        kws = [question_keywords(q, today) for q in questions]
+        if batch or kws[0]["purpose"] is None:  # many decisions: in a worker thread, the loop keeps serving
+            from starlette.concurrency import run_in_threadpool
+
+            status, content = await run_in_threadpool(self.answer, cur, kws, batch)
+        else:  # one decision (tens of microseconds; a memo hit, one): here
+            status, content = self.answer(cur, kws, batch)
+            if status == 200 and not self.memo.keep_decisions:  # (with a decision log each answer differs)
+                self.memo.remember_answer(cur, body, today, content)
+        await _send_json(send, status, content)
+
+
+def _json_headers(content: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers a Starlette Response and Guard would give a JSON answer, in the same order."""
+    return [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
+            *SECURITY_HEADERS]
+
+
+async def _send_json(send: Any, status: int, content: bytes, headers: Optional[list] = None) -> None:
+    """A JSON answer (`headers`: `_json_headers(content)`, made before; uvicorn only reads them)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers or _json_headers(content)})
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _before(deadline: float, awaitable):
@@ -593,21 +954,39 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class ServiceApp(FastAPI):
+    """FastAPI with an optional ASGI app in front of all of it (routing, middleware, FastAPI's own per-request
+    work): create_app puts DecideRoute there, which hands every request it does not answer to `behind`."""
+
+    front: Optional[Any] = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.front is None:
+            return await super().__call__(scope, receive, send)
+        await self.front(scope, receive, send)
+
+    async def behind(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH,
                max_decisions: int = MAX_DECISIONS, max_response_bytes: int = MAX_RESPONSE_BYTES,
                body_timeout: float = BODY_TIMEOUT, guard: Optional["ConnectionGuard"] = None,
-               audit_log: Optional[Any] = None, auth: Optional[Any] = None) -> FastAPI:
+               audit_log: Optional[Any] = None, auth: Optional[Any] = None, fast: bool = True,
+               memo_entries: int = MEMO_ENTRIES) -> ServiceApp:
     """The ASGI app answering from `holder.current` (read once per request); `guard`: the server's connection
     guard, reported in `GET /v1/bundle`; `audit_log`: an engine.ops.decision_log.AuditLog every decision is
     recorded in before it is given; `auth`: an engine.ops.auth.Auth every request (but the page's own files
-    and the health probe) must satisfy."""
+    and the health probe) must satisfy; `fast`: answer POST /v1/decide and GET /v1/health by DecideRoute
+    (off: every request goes through FastAPI's routing and models, the same answers, byte for byte);
+    `memo_entries`: how many answers AnswerMemo keeps (0: none, every question is decided afresh)."""
     from engine.ops import explore
     from engine.ops.auth import Guard
     from engine.ops.web import add_page
 
     max_batch = max(1, min(max_batch, MAX_BATCH))
     max_decisions = max(1, max_decisions)
-    app = FastAPI(title="lawful decision service", version=__version__, docs_url=None, redoc_url=None,
+    app = ServiceApp(title="lawful decision service", version=__version__, docs_url=None, redoc_url=None,
                   description="May this data lawfully move from one organisation to another, and why? The same "
                               "decisions as `lawful can-share` and `engine.Policy.decide`, over HTTP.")
 
@@ -632,58 +1011,64 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                           "help": None, "index": None, "suggestions": []})
         return _errors(422, items or [{"code": "bad-request", "message": "the request is malformed"}])
 
-    def decide_one(policy: Policy, q: Question) -> list[Any]:
-        kw: dict[str, Any] = dict(on=q.on, assume=q.assume, fixes=q.fixes, routes=q.routes, given=q.given,
-                                  express_only=q.express_only, received_under=q.received_under, own_data=q.own_data,
-                                  held_for=q.held_for)
-        if q.purpose is None:
-            return policy.decide_all_purposes(q.source, q.recipient, q.data, **kw)
-        return [policy.decide(q.source, q.recipient, q.data, q.purpose, **kw)]
+    memo = AnswerMemo(keep_decisions=audit_log is not None, max_entries=memo_entries)
 
-    @app.post("/v1/decide", response_model=Decisions, responses=ERROR_RESPONSES, tags=["decisions"],
-              summary="Decide one question or a batch")
-    def decide(body: Annotated[DecideBody, Body()]):
-        """Answer each question with its Decision (the JSON of `can-share --format json`)."""
-        questions = body.questions if isinstance(body, Batch) else [body]
-        if len(questions) > max_batch:
-            return _errors(413, [{"code": "batch-too-large", "message": f"{len(questions)} questions; "
-                                  f"this server answers at most {max_batch} per request", "help": "split the batch"}])
-        cur = holder.current
-        policy = cur.policy  # one Policy for the whole request, even across a reload
+    def decide_one(policy: Policy, kw: dict[str, Any]) -> list[Any]:
+        if kw["purpose"] is None:
+            return policy.decide_all_purposes(**{k: v for k, v in kw.items() if k != "purpose"})
+        return [policy.decide(**kw)]
+
+    def answer_questions(cur: Loaded, kws: list[dict[str, Any]], batch: bool) -> tuple[int, bytes]:
+        """The status and body of POST /v1/decide for validated questions (`question_keywords`), from the
+        bundle `cur` (read once per request, so one bundle answers the whole request even across a reload)."""
+        if len(kws) > max_batch:
+            return 413, _error_body([{"code": "batch-too-large", "message": f"{len(kws)} questions; this server "
+                                      f"answers at most {max_batch} per request", "help": "split the batch"}])
+        policy = cur.policy
         # The budget is counted from the question alone, before any decision is made: a question without a
         # purpose is one decision per declared purpose.
-        planned = sum(1 if q.purpose is not None else len(policy.purposes) for q in questions)
+        planned = sum(1 if kw["purpose"] is not None else len(policy.purposes) for kw in kws)
         if planned > max_decisions:
-            return _errors(413, [{"code": "decision-budget", "message": f"the request asks for {planned:,} decisions; "
-                                  f"this server makes at most {max_decisions:,} per request",
-                                  "help": f"name a purpose (a question without one is {len(policy.purposes)} "
-                                          "decisions, one per declared purpose) or split the batch"}])
+            return 413, _error_body([{"code": "decision-budget", "message": f"the request asks for {planned:,} "
+                                      f"decisions; this server makes at most {max_decisions:,} per request",
+                                      "help": f"name a purpose (a question without one is {len(policy.purposes)} "
+                                              "decisions, one per declared purpose) or split the batch"}])
         parts: list[bytes] = []
-        made: list = []
+        made: list[Any] = []
         size = len(b'{"decisions":[]}')
         problems: list[dict] = []
-        for i, q in enumerate(questions):
-            try:
-                decided = decide_one(policy, q)
-            except UnknownNameError as exc:
-                problems.append(_unknown(exc, i if isinstance(body, Batch) else None))
+        learnt: list[tuple[tuple, tuple, tuple[bytes, ...]]] = []
+        for i, kw in enumerate(kws):
+            key = tuple(kw.values())
+            hit = memo.get(cur, key)
+            if hit is None:
+                try:
+                    decided = tuple(decide_one(policy, kw))
+                except UnknownNameError as exc:
+                    problems.append(_unknown(exc, i if batch else None))
+                    continue
+                except RequestError as exc:  # a question refused as asked (both received-under and own-data)
+                    problems.append({"code": exc.code, "message": exc.message, "help": exc.help,
+                                     "index": i if batch else None, "suggestions": []})
+                    continue
+                if problems:
+                    continue  # the answer will be a 422: no need to keep what would have been said
+                hit = (decided, tuple(_decision_json(d.to_dict()) for d in decided))
+                learnt.append((key, *hit))
+            elif problems:
                 continue
-            except RequestError as exc:  # a question refused as asked (both received-under and own-data)
-                problems.append({"code": exc.code, "message": exc.message, "help": exc.help,
-                                 "index": i if isinstance(body, Batch) else None, "suggestions": []})
-                continue
-            if problems:
-                continue  # the answer will be a 422: no need to keep what would have been said
-            for d in decided:
+            for d, part in zip(*hit):
                 made.append(d)
-                parts.append(_json(d.to_dict()))
-                size += len(parts[-1]) + 1
+                parts.append(part)
+                size += len(part) + 1
                 if size > max_response_bytes:  # stop here: the rest of the work is not done
-                    return _too_large(max_response_bytes)
+                    return 413, _too_large_body(max_response_bytes)
         if problems:
-            return _errors(422, problems)
+            return 422, _error_body(problems)
+        for key, decided, json_parts in learnt:  # for later requests (a batch's own repeats are each decided)
+            memo.put(cur, key, decided, json_parts)
         if audit_log is None:
-            return Response(b'{"decisions":[' + b",".join(parts) + b"]}", media_type="application/json")
+            return 200, b'{"decisions":[' + b",".join(parts) + b"]}"
         from engine.errors import AuditLogError
         from engine.ops.decision_log import canonical, line_hash
 
@@ -691,11 +1076,21 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
             records = audit_log.record_all(made, "sha256:" + cur.digest)
         except AuditLogError as exc:
             log.error("decision log: %s", exc)
-            return _errors(503, [{"code": "audit-log", "message": "the decision could not be recorded, so it is "
-                                  "not given", "help": "the operator must look at the decision log"}])
+            return 503, _error_body([{"code": "audit-log", "message": "the decision could not be recorded, so it "
+                                      "is not given", "help": "the operator must look at the decision log"}])
         kept = _json([{"seq": r["seq"], "hash": line_hash(canonical(r))} for r in records])
-        return Response(b'{"decisions":[' + b",".join(parts) + b'],"records":' + kept + b"}",
-                        media_type="application/json")
+        return 200, b'{"decisions":[' + b",".join(parts) + b'],"records":' + kept + b"}"
+
+    @app.post("/v1/decide", response_model=Decisions, responses=ERROR_RESPONSES, tags=["decisions"],
+              summary="Decide one question or a batch")
+    def decide(body: Annotated[DecideBody, Body()]):
+        """Answer each question with its Decision (the JSON of `can-share --format json`)."""
+        # A body the fast route (DecideRoute) could not read as plainly valid is validated here by the model.
+        questions = body.questions if isinstance(body, Batch) else [body]
+        today = _today()
+        kws = [question_keywords(dict(q), today) for q in questions]
+        status, content = answer_questions(holder.current, kws, isinstance(body, Batch))
+        return Response(content, status_code=status, media_type="application/json")
 
     @app.post("/v1/routes", response_model=Routes, responses=ERROR_RESPONSES, tags=["decisions"],
               summary="Lawful indirect routes")
@@ -703,10 +1098,12 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         """Routes A → X → … → B along which the data may lawfully travel, shortest first."""
         policy = holder.current.policy
         try:
-            found = policy.routes(body.source, body.recipient, body.data, body.purpose, on=body.on,
-                                  assume=body.assume, max_hops=body.max_hops, given=body.given,
-                                  express_only=body.express_only, received_under=body.received_under,
-                                  own_data=body.own_data, held_for=body.held_for)
+            ask: dict[str, Any] = dict(on=body.on, assume=body.assume, given=body.given, express_only=body.express_only,
+                       received_under=body.received_under, own_data=body.own_data, held_for=body.held_for)
+            found = policy.routes(body.source, body.recipient, body.data, body.purpose, max_hops=body.max_hops, **ask)
+            # a body and its part need no route (issue 12): said so, never left out silently
+            inside = () if found else policy.decide(body.source, body.recipient, body.data, body.purpose,
+                                                    fixes=False, routes=False, **ask).same_body
         except UnknownNameError as exc:
             return _errors(422, [_unknown(exc, None)])
         except RequestError as exc:
@@ -722,19 +1119,23 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     "received_under": (policy.gateways[policy.gateway_key(body.received_under)].id
                                        if body.received_under else None),
                     "own_data": body.own_data, "held_for": body.held_for}
-        answer = _json({"question": question, "routes": [r.to_dict() for r in found]})
+        same = {"part": inside[0], "body": inside[-1], "chain": list(inside)} if inside else None
+        answer = _json({"question": question, "routes": [r.to_dict() for r in found], "same_body": same})
         if len(answer) > max_response_bytes:
             return _too_large(max_response_bytes)
         return Response(answer, media_type="application/json")
 
-    @app.get("/v1/health", response_model=Health, tags=["service"], summary="Liveness")
-    def health():
+    def health_content() -> dict[str, Any]:
         last = holder.last_reload
         if last is None or last["ok"]:
-            return {"status": "ok", "version": __version__, "bundle": holder.current.digest}
+            return {"status": "ok", "version": __version__, "bundle": holder.current.digest, "last_reload": None}
         first = (last.get("diagnostics") or [{}])[0]
         return {"status": "degraded", "version": __version__, "bundle": holder.current.digest,
                 "last_reload": {"at": last["at"], "reason": last["reason"], "ok": False, "code": first.get("code")}}
+
+    @app.get("/v1/health", response_model=Health, tags=["service"], summary="Liveness")
+    def health():
+        return health_content()
 
     @app.get("/v1/bundle", response_model=BundleInfo, tags=["service"], summary="The bundle being served")
     def bundle():
@@ -750,7 +1151,10 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                        ERROR_RESPONSES)
     add_page(app)
     app.add_middleware(BodyLimit, limit=max_body_bytes, timeout=body_timeout)
-    app.add_middleware(Guard, auth=auth)  # outermost: headers on every answer, and who may ask at all
+    app.add_middleware(Guard, auth=auth)  # headers on every answer, and who may ask at all
+    if fast:  # in front of all of FastAPI: the two hot routes without routing, pydantic or a worker thread
+        app.front = DecideRoute(app.behind, holder, answer_questions, health_content, auth, max_body_bytes,
+                                body_timeout, memo)
     return app
 
 
@@ -850,6 +1254,48 @@ class ConnectionGuard:
             self._logged_at = now
 
 
+class CoalescingTransport:
+    """A connection's transport whose write is held until the next write or the end of the event loop's turn,
+    whichever comes first, so that a response's head and body — which uvicorn writes apart — go out in one
+    send(): on loopback each send() cost about as much as all the rest of a small answer (issue 18, target 4;
+    benchmarks/RESULTS.md). The bytes, and their order, are unchanged."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: Optional[bytes] = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held + data)
+            return
+        self._held = data
+        self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 _GUARDED_BASE: Optional[type] = None
 
 
@@ -877,6 +1323,8 @@ def _guarded_base() -> type:
             super().__init__(*args, **kwargs)
             self._phase: Optional[str] = None
             self._timer: Optional[asyncio.TimerHandle] = None
+            self._timer_at = 0.0
+            self._deadline = 0.0
             self._head_bytes = 0
             self._in_message = False
             self._head_done = False
@@ -886,6 +1334,7 @@ def _guarded_base() -> type:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
             self.guard.opened(self)
             self._update()
 
@@ -898,32 +1347,35 @@ def _guarded_base() -> type:
                 return
             if self._phase == "head":
                 self._head_bytes += len(data)
-            super().data_received(data)
+            HttpToolsProtocol.data_received(self, data)
+            # The parser's callbacks only noted what they saw; the phase is worked out once per chunk, so a
+            # request whose head and body come in one chunk goes from `head` to `busy` with no `body` deadline.
+            self._update()
             # Still in the head after this chunk (a chunk that ends the head may carry body bytes: not counted).
             if self._phase == "head" and self._head_bytes > self.guard.limits.max_header_bytes:
                 self.cut("head-too-large")
 
         def on_message_begin(self) -> None:
-            super().on_message_begin()
+            HttpToolsProtocol.on_message_begin(self)  # (not super(): these run for every request)
             self._in_message, self._head_done = True, False
-            self._update()
 
         def on_headers_complete(self) -> None:
             cycle = self.cycle
-            super().on_headers_complete()
+            HttpToolsProtocol.on_headers_complete(self)
             self._head_done = True
             if self.cycle is not cycle:  # a request was handed to the app (not an upgrade)
                 self._started += 1
-            self._update()
 
         def on_message_complete(self) -> None:
-            super().on_message_complete()
+            HttpToolsProtocol.on_message_complete(self)
             self._in_message = False
-            self._update()
+            if self._head_done and self.scope is not None:
+                scope: Any = self.scope  # (uvicorn types it as HTTPScope; the key is our own)
+                scope[BODY_COMPLETE] = True  # read_body need not watch a deadline for it
 
         def on_response_complete(self) -> None:
             self._answered += 1
-            super().on_response_complete()
+            HttpToolsProtocol.on_response_complete(self)
             self._update()
 
         def _update(self) -> None:
@@ -936,21 +1388,33 @@ def _guarded_base() -> type:
             if phase == self._phase:
                 return  # waiting for a head and then receiving it is one phase, with one deadline
             self._phase = phase
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if phase == "busy":
                 self.guard.left(self)
                 return
             limits = self.guard.limits
             self._head_bytes = 0
             seconds = limits.header_timeout if phase == "head" else limits.body_timeout + BODY_GRACE
-            self._timer = self.loop.call_later(seconds, self._expired, phase)
+            self._deadline = self.loop.time() + seconds
+            # One timer per connection, moved only when a deadline comes before it: a timer per phase (two
+            # made and two cancelled per request) cost more than the rest of the guard.
+            if self._timer is None or self._timer_at > self._deadline:
+                self._arm(self._deadline)
             self.guard.entered(self)
 
-        def _expired(self, phase: str) -> None:
-            if self._phase == phase and not self._gone:
-                self.cut(f"{phase}-timeout")
+        def _arm(self, when: float) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = when
+            self._timer = self.loop.call_at(when, self._expired)
+
+        def _expired(self) -> None:
+            self._timer = None
+            if self._gone or self._phase == "busy":
+                return  # armed again when the connection next waits for a request
+            if self.loop.time() >= self._deadline - 0.001:  # (timers may fire a little early)
+                self.cut(f"{self._phase}-timeout")
+            else:  # the phase began again since (a new request, or its body): wait for its own deadline
+                self._arm(self._deadline)
 
         def cut(self, reason: str) -> None:
             """Close at once (abort: a slow reader's unsent bytes must not keep it open)."""
@@ -971,9 +1435,9 @@ def _guarded_base() -> type:
     return GuardedProtocol
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     """A listening TCP socket on host:port, or a ServiceError that says in one line why not (uvicorn would
-    log the OSError and exit 3)."""
+    log the OSError and exit 3). `reuse_port`: SO_REUSEPORT, so that several sockets share the port."""
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -982,7 +1446,7 @@ def listen(host: str, port: int) -> socket.socket:
         raise ServiceError("cannot-listen", f"cannot listen on {where}: the host name does not resolve "
                            f"({getattr(exc, 'strerror', None) or exc})") from exc
     try:
-        return socket.create_server(address, family=family, backlog=2048)
+        return socket.create_server(address, family=family, backlog=2048, reuse_port=reuse_port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ServiceError("address-in-use", f"cannot listen on {where}: the address is already in use "
@@ -1021,23 +1485,135 @@ def _fit_open_files(limits: ConnectionLimits) -> ConnectionLimits:
                             min(limits.max_pending, fitted), fitted)
 
 
-def server_config(app: Any, guard: ConnectionGuard, log_level: str = "info") -> Any:
-    """The uvicorn.Config of `lawful serve`: the guarded httptools protocol, no websockets, and no
-    `limit_concurrency` (it counted slow connections and answered everyone else 503)."""
+def server_config(app: Any, guard: ConnectionGuard, log_level: str = "info", access_log: bool = False) -> Any:
+    """The uvicorn.Config of `lawful serve`: the guarded httptools protocol, no websockets, no
+    `limit_concurrency` (it counted slow connections and answered everyone else 503), and no line per request
+    unless `access_log` (formatting and writing it cost more than answering a memoised question). An app made
+    by create_app is served through its front (DecideRoute) directly."""
     import uvicorn
 
+    app = getattr(app, "front", None) or app
+    # X-Forwarded-For is read only for the access log (the app does not look at the client's address).
     return uvicorn.Config(app, http=guarded_protocol(guard), ws="none", log_level=log_level, timeout_keep_alive=5,
-                          limit_concurrency=None)
+                          limit_concurrency=None, access_log=access_log, proxy_headers=access_log)
+
+
+def listen_all(host: str, port: int, workers: int) -> list[socket.socket]:
+    """One listening socket, or one per worker on the same port (SO_REUSEPORT: the kernel spreads the
+    connections over them; where the platform has no SO_REUSEPORT, one socket the workers share). The port is
+    first bound alone, so a port some other process holds is `address-in-use` — with SO_REUSEPORT on, another
+    such process of the same user could otherwise join the group and take a share of the connections."""
+    if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        return [listen(host, port)]
+    probe = listen(host, port)
+    port = probe.getsockname()[1]
+    probe.close()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(workers):
+            socks.append(listen(host, port, reuse_port=True))
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+RESTARTS = 5  # a worker that stops this many times within RESTART_WINDOW seconds stops the service
+RESTART_WINDOW = 60.0
+
+
+def _supervise(run: Any, socks: list[socket.socket], workers: int) -> None:
+    """Fork `workers` processes, each running `run(sock)` on its own socket (or the one shared), and wait:
+    SIGHUP is passed on (each worker reloads its bundle), SIGTERM and SIGINT stop them all, and a worker
+    that stops unasked is started again (the service stops if one keeps stopping)."""
+    children: dict[int, int] = {}  # pid -> slot
+    stopping = False
+    restarts: list[float] = []
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                mine = socks[slot % len(socks)]
+                for other in socks:
+                    if other is not mine:
+                        other.close()
+                run(mine)
+                code = 0
+            except BaseException:  # noqa: BLE001 — a worker reports and ends; the supervisor decides
+                log.exception("worker %d failed", os.getpid())
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = slot
+
+    def pass_on(sig: int, _frame: Any) -> None:
+        for pid in list(children):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(sig: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        pass_on(signal.SIGTERM, frame)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGHUP, pass_on)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        for slot in range(workers):
+            spawn(slot)
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            slot = children.pop(pid, -1)
+            if slot < 0 or stopping:
+                continue
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+            if len(restarts) >= RESTARTS:
+                log.error("workers stopped %d times within %g s: stopping the service", len(restarts),
+                          RESTART_WINDOW)
+                stop(signal.SIGTERM, None)
+                continue
+            log.error("worker %d stopped (%s); starting another", pid, _exit_status(status))
+            spawn(slot)
+    finally:
+        stopping = True
+        pass_on(signal.SIGTERM, None)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if restarts and len(restarts) >= RESTARTS:
+        raise ServiceError("workers-failed", f"the service's workers stopped {len(restarts)} times within "
+                           f"{RESTART_WINDOW:g} s", "see the log above for why")
+
+
+def _exit_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit {os.WEXITSTATUS(status)}"
 
 
 def serve(holder: BundleHolder, host: str = "127.0.0.1", port: int = 8181, watch_interval: float = 1.0,
           max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH, max_decisions: int = MAX_DECISIONS,
           max_response_bytes: int = MAX_RESPONSE_BYTES, limits: Optional[ConnectionLimits] = None,
           log_level: str = "info", audit_log: Optional[Any] = None, auth: Optional[Any] = None,
-          on_ready: Optional[Any] = None) -> None:
+          on_ready: Optional[Any] = None, workers: int = 1, access_log: bool = False,
+          memo_entries: int = MEMO_ENTRIES) -> None:
     """Run the service with uvicorn until interrupted; reload on SIGHUP and on file changes. Raises
     ServiceError when it cannot listen, or when `host` is not a loopback address and `auth` is None (see
-    engine/ops/auth.py). `on_ready(url)` is called from another thread once the server accepts requests."""
+    engine/ops/auth.py). `on_ready(url)` is called from another thread once the server accepts requests.
+    `workers` > 1: that many processes (forked once the bundle is loaded, so they share its memory until a
+    reload) answer on the same port, each with its own connections, limits, memo and reloads."""
     from engine.ops.auth import check_exposure
 
     check_exposure(host, auth)
@@ -1047,30 +1623,51 @@ def serve(holder: BundleHolder, host: str = "127.0.0.1", port: int = 8181, watch
     except ImportError as exc:
         raise ServiceError("missing-extra", f"`lawful serve` needs the `serve` extra ({exc.name} is not installed)",
                            "pip install 'lawful[serve]'") from exc
+    if workers < 1:
+        raise ServiceError("bad-usage", "--workers must be at least 1")
+    if workers > 1 and not hasattr(os, "fork"):
+        raise ServiceError("bad-usage", "--workers above 1 needs a platform with fork()", "run one process per "
+                           "port behind a proxy instead")
     limits = limits or ConnectionLimits()
-    sock = listen(host, port)
+    socks = listen_all(host, port, workers)
     try:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         limits = _fit_open_files(limits)
-        guard = ConnectionGuard(limits)
-        app = create_app(holder, max_body_bytes, max_batch, max_decisions, max_response_bytes, limits.body_timeout,
-                         guard, audit_log=audit_log, auth=auth)
-        server = uvicorn.Server(server_config(app, guard, log_level))
-        holder.install_sighup()
-        holder.watch(watch_interval)
         shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{sock.getsockname()[1]}/"
-        log.info("serving bundle %s (%s) on %s", holder.root, holder.current.digest[:12], url.rstrip("/"))
-        if on_ready is not None:
-            def announce() -> None:
-                deadline = time.monotonic() + 30
-                while not server.started and time.monotonic() < deadline and not server.should_exit:
-                    time.sleep(0.05)
-                if server.started:
-                    on_ready(url)
+        url = f"http://{shown}:{socks[0].getsockname()[1]}/"
 
-            threading.Thread(target=announce, name="lawful-ready", daemon=True).start()
-        server.run(sockets=[sock])
+        def run(sock: socket.socket, ready: Optional[Any] = None) -> None:
+            guard = ConnectionGuard(limits)
+            app = create_app(holder, max_body_bytes, max_batch, max_decisions, max_response_bytes,
+                             limits.body_timeout, guard, audit_log=audit_log, auth=auth, memo_entries=memo_entries)
+            server = uvicorn.Server(server_config(app, guard, log_level, access_log))
+            holder.install_sighup()
+            holder.watch(watch_interval)
+            if ready is not None:
+                def announce() -> None:
+                    deadline = time.monotonic() + 30
+                    while not server.started and time.monotonic() < deadline and not server.should_exit:
+                        time.sleep(0.05)
+                    if server.started:
+                        ready(url)
+
+                threading.Thread(target=announce, name="lawful-ready", daemon=True).start()
+            try:
+                server.run(sockets=[sock])
+            finally:
+                holder.stop()
+
+        log.info("serving bundle %s (%s) on %s%s", holder.root, holder.current.digest[:12], url.rstrip("/"),
+                 f" with {workers} worker processes" if workers > 1 else "")
+        holder.freeze_after_swap = True
+        settle_heap()
+        if workers == 1:
+            run(socks[0], on_ready)
+        else:
+            if on_ready is not None:  # the sockets listen already: connections wait for the first worker
+                on_ready(url)
+            _supervise(run, socks, workers)
     finally:
         holder.stop()
-        sock.close()
+        for sock in socks:
+            sock.close()

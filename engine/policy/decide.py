@@ -55,7 +55,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
             lawful_basis=((am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) or m.Name("")).text or None,
             article_9=(am.article9 if am and am.article9 else gm.article9),
             article_10=(am.article10 if am and am.article10 else gm.article10),
-            onward=onward_text(policy, g, a, q.source))
+            onward=onward_text(policy, g, a, q.source, q.on))
         if a:
             conditions = [Condition(text, a.id, dict(a.model.clause_spans).get("requires", a.model.span))
                           for text in a.model.requires]

@@ -18,7 +18,8 @@ from engine.eval.decide import normalise, rule_ref
 from engine.eval.routes import related
 from engine.eval.rules import in_force, org_absent
 from engine.policy.decide import decide_question
-from engine.render.words import cites
+from engine.decision.reasons import Why
+from engine.render import words
 
 MAX_PAIRS = 40  # flows decided to find the reasons (the first, by name)
 
@@ -33,22 +34,21 @@ def why_no_one(policy: CompiledPolicy, kind: str, anchor: str, data: str, purpos
     assumed = frozenset(p.statute_key(s) for s in assume)
     purposes = [p.purpose_key(purpose)] if purpose else sorted(p.purposes)
     out: list[dict] = []
-    if org_absent(p, a, day) is not None:
-        end = p.org_end.get(a)
-        if end is not None and day >= end[0]:
-            why = (f"{p.org_name(a)} no longer exists on {day.isoformat()}: "
-                   f"{p.org_name(end[1])} replaced it on {end[0].isoformat()}")
-        else:
-            why = f"{p.org_name(a)} does not exist until {p.org_start[a].isoformat()}"
-        return [{"reason": why, "flows": []}]
+    absent = org_absent(p, a, day)
+    if absent is not None:
+        args: dict = {"organisation": p.org_name(a), "date": day}
+        if absent is Why.ORG_NOT_YET:
+            args["start"] = p.org_start[a]
+        else:  # replaced, ceased, or its functions passed on
+            end, successor = p.org_end[a]
+            args.update(on=end, successor=p.org_name(successor) if successor else "")
+        return [{"reason": words.reason("organisation", absent, args), "flows": []}]
     if kind == "recipients":
         for rule in p.restrictions.values():
             if a in rule.one_way and (rule.data is None or d in rule.data) and \
                     in_force(rule.window, day, assumed, statute_required=False) is None:
                 title = cites_rule(p, rule)
-                out.append({"reason": f"{p.org_name(a)} is bound by a one-way restriction, {title} ({rule.id}): it "
-                                      f"may not disclose this data to anyone, unless a gateway lifts it",
-                            "flows": []})
+                out.append({"reason": words.bound_one_way(p.org_name(a), title, rule.id), "flows": []})
     pairs: dict[tuple[str, str], set[str]] = {}
     for g in p.gateways.values():
         covered = set(purposes) & g.purposes
@@ -64,9 +64,8 @@ def why_no_one(policy: CompiledPolicy, kind: str, anchor: str, data: str, purpos
                 if o != a and not related(p, *pair):
                     pairs.setdefault(pair, set()).update(covered)
     if not pairs:
-        side = "disclose" if kind == "recipients" else "receive"
-        out.append({"reason": f"no gateway lets {p.org_name(a)} {side} {p.data_name(d)}"
-                              + (f" for {p.purpose_name(purposes[0])}" if purpose else ""), "flows": []})
+        out.append({"reason": words.no_gateway(p.org_name(a), kind, p.data_name(d),
+                                               p.purpose_name(purposes[0]) if purpose else None), "flows": []})
         return out
     grouped: dict[str, list[str]] = {}
     for s, r in sorted(pairs, key=lambda x: (p.org_name(x[0]).lower(), p.org_name(x[1]).lower()))[:MAX_PAIRS]:
@@ -84,4 +83,4 @@ def why_no_one(policy: CompiledPolicy, kind: str, anchor: str, data: str, purpos
 
 def cites_rule(policy: CompiledPolicy, r) -> str:
     """`Social Security Administration Act 1992 s.123` for a compiled restriction (its title without a statute)."""
-    return cites(rule_ref(policy, r)) or r.model.title
+    return words.cites(rule_ref(policy, r)) or r.model.title

@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 from engine.decision.catalogue import Entry, Event, FlowChange, Timeline, TimelineDay
 from engine.render.style import Style, plain
+from engine.render.words import onward_words
 
 KIND_WORDS = {"organisation": "organisation", "data": "data category", "purpose": "purpose", "gateway": "gateway",
               "restriction": "restriction", "agreement": "agreement", "statute": "statute"}
@@ -29,6 +30,7 @@ LABELS = {
     "exceptions": "except", "from": "from", "to": "to", "both_ways": "both ways", "under": "under gateway",
     "owner": "owner", "review": "review due", "conditions": "conditions", "status": "status",
     "citation": "citation", "commenced": "commenced", "repealed": "repealed",
+    "one_way_except": "leaving out", "from_except": "leaving out of from", "to_except": "leaving out of to",
 }
 
 CSV_COLUMNS = ["kind", "id", "title", "aliases", "parent", "sensitivity", "start", "end", "status", "at"]
@@ -70,7 +72,7 @@ def _summary(e: Entry) -> str:
     if e.kind in ("gateway", "restriction") and e.detail("statute"):
         bits.append(e.detail("statute") + (f" {e.detail('provision')}" if e.detail("provision") else ""))
     if e.kind == "agreement":
-        bits.append(f"{_value(e.detail('from'))} -> {_value(e.detail('to'))}")
+        bits.append(f"{_value(e.detail('from'))} → {_value(e.detail('to'))}")
         if e.detail("owner"):
             bits.append(f"owner: {e.detail('owner')}")
     if e.kind == "statute" and e.detail("status") == "proposed":
@@ -112,7 +114,7 @@ def show_text(found: Sequence[Entry], style: Style = plain) -> str:
     for e in found:
         lines = [style(f"{KIND_WORDS[e.kind]} {e.id}", "bold") + f" — {e.title}"]
         if e.at:
-            lines.append(f"  declared at {e.at}")
+            lines.append(f"  written at {e.at}")
         if e.aliases:
             lines.append(f"  also called: {', '.join(e.aliases)}")
         if e.parent:
@@ -136,7 +138,8 @@ def show_text(found: Sequence[Entry], style: Style = plain) -> str:
                 for note in ([v] if isinstance(v, str) else v):
                     lines.append(f"  note: {' '.join(str(note).split())}")
                 continue
-            lines.append(f"  {LABELS.get(k, k)}: {_value(v)}")
+            shown = onward_words(v) if k == "onward" and isinstance(v, str) else _value(v)
+            lines.append(f"  {LABELS.get(k, k)}: {shown}")
         if e.related:
             lines.append("  named by:" if e.kind in ("organisation", "data", "purpose", "statute") else "  related:")
             for r in e.related:
@@ -164,7 +167,7 @@ def event_text(e: Event) -> str:
 
 
 def _flow(f: FlowChange) -> str:
-    return f"{f.source} -> {f.recipient}: {f.data} for {f.purpose} ({'; '.join(f.bases)})"
+    return f"{f.source} → {f.recipient}: {f.data} for {f.purpose} ({'; '.join(f.bases)})"
 
 
 def _count(n: int, began: bool) -> str:

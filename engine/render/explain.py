@@ -1,17 +1,27 @@
 """Decisions in words: the text a policy officer reads at a terminal (Markdown for pull requests is in report.py).
 
-Pure functions from a Decision to text; colour is added by the caller only on a terminal.
+Pure functions from a Decision to text; colour is added by the caller only on a terminal. The labels are an
+officer's words ("also looked at", "what they may do with it next", "what would make it lawful"; the glossary in
+docs/user-guide.md), with no Markdown: the reasons and fixes come from words.py as they are, and the options
+that ask again as a fix supposes (`--assume`, `--given`) are added here, the terminal being the only place
+they mean something.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from engine.decision.answer import Decision
+from engine.decision.answer import Decision, Fix
 from engine.render import words
 from engine.render.style import Style, plain
 
 
+
+
+def fix_line(f: Fix) -> str:
+    """A fix as the terminal says it: its words, then the options that ask again as it supposes, if any."""
+    option = words.fix_option(f)
+    return f.description + (f" (ask again with {option})" if option else "")
 
 
 def _where(span) -> str:
@@ -45,7 +55,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     lines.append(style(q, "dim"))
     if d.provenance and (d.received_under or d.own_data or d.held_for or any(b.received_under or b.held_for
                                                                               for b in d.blocks)):
-        lines.append(style(f"provenance: {d.provenance}", "dim"))
+        lines.append(style(f"where the data came from: {d.provenance}", "dim"))
     if d.basis:
         g = d.basis.gateway
         cite = f" — {words.cites(g)}" if words.cites(g) else ""
@@ -63,12 +73,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
                          f"{_in_regime(d, d.regime.special_category if d.regime else None)}")
         if d.basis.article_10:
             lines.append(f"  article 10 condition: {d.basis.article_10}")
-        onward = d.basis.onward
-        if "as-discloser" in onward:  # say what the clause means, once, in words
-            onward += f" (passed on only where {d.source} could itself lawfully disclose it directly)"
-        elif onward == "none":
-            onward += f" (it may not leave {d.recipient})"
-        lines.append(f"  onward disclosure: {onward}")
+        lines.append(f"  what they may do with it next: {words.onward_words(d.basis.onward, d.recipient, d.source)}")
         if d.power == "implied":
             lines.append("  power: implied (reasonably incidental to the body's functions, or common law): "
                          "take legal advice")
@@ -77,7 +82,7 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
     for tr in d.transfers:
         lines.append(f"  transfer  {tr.text}{_where(tr.span)}")
     for cm in d.classes:
-        lines.append(f"  class     {cm.organisation} is `{cm.class_}` ({cm.kind} {cm.rule}, {cm.side})")
+        lines.append(f"  class     {cm.organisation} is in the class {cm.class_} (as {cm.side} of {cm.kind} {cm.rule})")
     for b in d.blocks:
         r = b.restriction
         kind = "one-way legislative block" if b.one_way else "legislative block"
@@ -103,19 +108,20 @@ def explain(d: Decision, style: Style = plain, verbose: bool = True) -> str:
         for c in d.conditions:
             lines.append(f"  - {c.text} (agreement {c.agreement}){_where(c.span)}")
     if verbose and d.considered:
-        lines.append("considered:")
+        lines.append("also looked at:")
         for cons in d.considered:
             # "the exception at FILE:L:C covers this flow [FILE:L:C]" would give the place twice
             reason = words.reason_without_place(cons) if cons.span else cons.reason
             lines.append(f"  - {cons.kind} {cons.id}: {reason}{_where(cons.span)}")
     if d.fixes:
-        lines.append("would be lawful if:")
+        lines.append("what would make it lawful:")
         for f in d.fixes:
-            lines.append(f"  - {f.description}")
+            lines.append(f"  - {fix_line(f)}")
     if d.routes:
         lines.append(style("no direct basis; lawful route" + ("s" if len(d.routes) > 1 else "") + ":", "bold"))
         for route in d.routes:
-            via = "; ".join(f"{h.source}→{h.recipient} under {h.gateway}" + (f"/{h.agreement}" if h.agreement else "")
+            via = "; ".join(f"{h.source}→{h.recipient} " + ("within one body" if h.same_body else f"under {h.gateway}")
+                            + (f"/{h.agreement}" if h.agreement else "")
                             + (f" for {h.purpose}" if h.purpose and h.purpose != d.purpose else "")
                             + (f" as {h.data}" if h.data and h.data != d.data else "")
                             + (" (implied power)" if h.power == "implied" else "")
@@ -149,7 +155,7 @@ def explain_grouped(decisions: Sequence[Decision], style: Style = plain, verbose
     # group holds for every purpose named with it (a fix found for `inspection` is not offered for `funding`).
     groups: dict[tuple, list[Decision]] = {}
     for d in decisions:
-        key = (d.headline, tuple(f.description for f in d.fixes), tuple(str(r) for r in d.routes))  # nearest first
+        key = (d.headline, tuple(d.fixes), tuple(str(r) for r in d.routes))  # nearest first
         groups.setdefault(key, []).append(d)
     for (headline, fixes, routes), ds in groups.items():
         parts.append(f"  {style(headline, 'allow' if ds[0].allowed else 'deny')}")
@@ -157,7 +163,7 @@ def explain_grouped(decisions: Sequence[Decision], style: Style = plain, verbose
         if purposes not in (allowed, denied):  # the line above already names exactly these purposes
             parts.append(f"    for {', '.join(purposes)}")
         for f in fixes[:3]:
-            parts.append(f"    would be lawful if: {f}")
+            parts.append(f"    to make it lawful: {fix_line(f)}")
         for r in routes[:3]:
             parts.append(f"    lawful route: {r}")
     parts.append(style("(ask with --purpose P for the full reasons of one answer, or add --verbose)", "dim"))

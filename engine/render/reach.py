@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Sequence
+from typing import Optional, Sequence
 
 from engine.eval.reach import BlockedRow, FlowRow, Reach, Reached
-from engine.decision.answer import Route
+from engine.decision.answer import Hop, Route
 from engine.render.style import Style, plain
+from engine.render.words import onward_words
 
 
 
@@ -30,7 +31,8 @@ def _describe(x: Reached) -> list[str]:
     if x.direct:
         h = x.direct.hops[0]
         via = f" (as {', '.join(f'{side} {k}' for side, k in x.classes)})" if x.classes else ""
-        return [f"directly under {_basis(h.gateway, h.agreement)}{via}; onward: {h.onward}"]
+        return [f"directly under {_basis(h.gateway, h.agreement)}{via}; what they may do with it next: "
+                f"{onward_words(h.onward, h.recipient, h.source)}"]
     lines = []
     for i, r in enumerate(x.routes):
         lines.append(("by route " if i == 0 else "or by route ") + _route_text(r))
@@ -106,7 +108,7 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
         if first.statute:
             lines.append(f"    {first.statute}" + (f"  {first.url}" if first.url else ""))
         lines.append("    " + "; ".join(f"{r.data} for {r.purpose}" for r in rs))
-        lines.append(f"    onward: {first.onward}")
+        lines.append(f"    what they may do with it next: {onward_words(first.onward, dst, src)}")
         if first.classes:
             lines.append(f"    through the class{'es' if len(first.classes) > 1 else ''}: {', '.join(first.classes)}")
         lifted = sorted({x for r in rs for x in r.lifted})
@@ -125,7 +127,7 @@ def flows_text(rows: Sequence[FlowRow], on: str, style: Style = plain) -> str:
 FLOW_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "statute", "url", "onward",
                 "lifted", "conditions", "gateway_at", "agreement_at", "classes", "same_body"]
 BLOCKED_COLUMNS = ["source", "recipient", "data", "purpose", "gateway", "agreement", "restrictions", "one_way",
-                   "needs_agreement", "citations", "restriction_at"]
+                   "needs_agreement", "citations", "restriction_at", "same_body"]
 
 
 def rows_csv(rows: Sequence, columns: list[str]) -> str:
@@ -152,7 +154,10 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
         kind = "one-way block" if r.one_way else "block"
         lines.append(f"{style(f'{r.source} → {r.recipient}', 'deny')}  {r.data} for {r.purpose}")
         paper = " (and no agreement in force covers it)" if r.needs_agreement else ""
-        lines.append(f"    gateway {_basis(r.gateway, r.agreement)} would allow it{paper}")
+        if r.same_body:  # issue 12: within one legal person, no gateway needed
+            lines.append("    within one body: not a disclosure between bodies, but a restriction names it")
+        else:
+            lines.append(f"    gateway {_basis(r.gateway, r.agreement)} would allow it{paper}")
         cites = f" — {'; '.join(r.citations)}" if r.citations else ""
         lines.append(f"    {kind}: {', '.join(r.restrictions)}{cites}")
         if r.restriction_at:
@@ -162,22 +167,46 @@ def blocked_text(rows: Sequence[BlockedRow], on: str, style: Style = plain) -> s
     return "\n".join(lines)
 
 
-def routes_text(question: dict, routes: Sequence[Route], style: Style = plain) -> str:
+def _what_changed(before: Optional[Hop], hop: Hop) -> str:
+    """Which of the data and the purpose a hop carries differently from the hop before, in words."""
+    if before is None:
+        return "what it carries"
+    changed = [word for word, old, new in (("the data", before.data, hop.data), ("the purpose", before.purpose,
+                                                                               hop.purpose)) if old != new]
+    return " and ".join(changed) or "what it carries"
+
+
+def routes_text(question: dict, routes: Sequence[Route], style: Style = plain,
+                same_body: Sequence[str] = ()) -> str:
     """`lawful routes`: each route, then each hop with its basis, the data and purpose it carries, and (issue 13)
-    the clause that allowed a change of data or purpose from the hop before."""
+    the clause that allowed a change of data or purpose from the hop before. `same_body`: the question's two
+    bodies are one legal person (issue 12), so no route is needed."""
+    from engine.render.words import same_body as part_of
+
     head = (f"{question['source']} → {question['recipient']}: {question['data']} for {question['purpose']} "
             f"on {question['on']}")
+    if not routes and same_body:
+        return "\n".join([style(head, "dim"), style(f"same body: {part_of(same_body)}", "allow")
+                          + " (not a disclosure between bodies: no route is needed)"])
     if not routes:
         return "\n".join([style(head, "dim"), style("no lawful route", "deny")])
     lines = [style(head, "dim")]
     for r in routes:
         lines.append(style(str(r), "bold"))
+        before = None
         for h in r.hops:
+            if h.same_body:  # issue 12: within one legal person, no gateway
+                lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} within one body "
+                             f"({part_of(h.same_body)}): not a disclosure")
+                before = h
+                continue
             implied = " (an implied power: take legal advice)" if h.power == "implied" else ""
             lines.append(f"  {h.source} → {h.recipient}: {h.data} for {h.purpose} "
-                         f"under {_basis(h.gateway, h.agreement)}{implied}; onward: {h.onward}")
+                         f"under {_basis(h.gateway, h.agreement)}{implied}; what they may do with it next: "
+                         f"{onward_words(h.onward, h.recipient, h.source)}")
             if h.changed_by:
-                lines.append(style(f"    changed from the hop before by {h.changed_by}", "dim"))
+                lines.append(style(f"    {_what_changed(before, h)} changes here, as allowed by {h.changed_by}", "dim"))
+            before = h
         if r.variants:
             lines.append(style("  also through parts of its intermediaries: " + "; ".join(str(v) for v in r.variants),
                                "dim"))

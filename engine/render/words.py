@@ -2,6 +2,13 @@
 
 The only place a decision's prose is written. The evaluator (engine/eval) returns `Why` codes with their
 arguments; engine/policy/decide.py assembles the Decision and asks this module for its words.
+
+The words are for a policy officer, not a developer, and the same words go to the terminal, the web page and
+the JSON (`headline`, `considered[].reason`, `fixes[].description`): names are written bare (never in Markdown
+backticks), a fix is an action a person can take (naming the owner of the agreement to change, where the
+rules record one), and what cannot be done by a person (a statute that is only proposed) is said as a what-if.
+Command-line options belong to the terminal alone (`fix_option`), never to these words. The glossary in
+docs/user-guide.md explains every word used here.
 """
 
 from __future__ import annotations
@@ -23,24 +30,24 @@ def _in_force_words(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     if why is Why.NO_STATUTE:
         return "it cites no statute"
     if why is Why.STATUTE_PROPOSED:
-        return f"statute `{args['statute']}` is proposed, not enacted"
+        return f"statute {args['statute']} is only proposed, not law"
     if why is Why.STATUTE_NOT_COMMENCED:
         return f"not in force until {_d(args['until'])}"
     if why is Why.STATUTE_REPEALED:
         return f"repealed on {_d(args['on'])}"
     if why is Why.NOT_YET_VALID:
-        return f"not {'in force' if kind == 'agreement' else 'valid'} until {_d(args['until'])}"
+        return f"not in force until {_d(args['until'])}"
     if why is Why.EXPIRED:
         return f"expired on {_d(args['on'])}"
     if why is Why.PROVISION_NOT_COMMENCED:
-        return f"`{args['provision']}` has not been commenced"
+        return f"{args['provision']} has not been commenced"
     if why is Why.PROVISION_GAP:
         return f"not in force between {_d(args['ended'])} and {_d(args['resumes'])} (commenced in stages)"
     raise ValueError(f"not an in-force reason: {why}")
 
 
 _FIXED = {
-    Why.NO_AGREEMENT: "no agreement in force relies on it",
+    Why.NO_AGREEMENT: "it needs an agreement, and no agreement in force covers this flow",
     Why.NO_LAWFUL_BASIS: "the data is personal and no lawful basis is recorded",
     Why.NO_ARTICLE_9: "the data is special-category and no article-9 condition is recorded",
     Why.NO_ARTICLE_10: "the data is criminal-offence data and no article-10 condition is recorded",
@@ -50,52 +57,56 @@ _FIXED = {
 def reason(kind: str, why: Why, args: Mapping[str, Any]) -> str:
     """One candidate's reason in words (`considered[].reason`)."""
     if why is Why.ORG_SUCCEEDED:
-        return (f"`{args['organisation']}` no longer exists on {_d(args['date'])}: `{args['successor']}` replaced it "
+        return (f"{args['organisation']} no longer exists on {_d(args['date'])}: {args['successor']} replaced it "
                 f"on {_d(args['on'])}")
     if why is Why.ORG_NOT_YET:
-        return f"`{args['organisation']}` does not exist until {_d(args['start'])}"
+        return f"{args['organisation']} does not exist until {_d(args['start'])}"
     if why is Why.ORG_CEASED:
-        return f"`{args['organisation']}` no longer exists on {_d(args['date'])}: it ceased on {_d(args['on'])}"
+        return f"{args['organisation']} no longer exists on {_d(args['date'])}: it ceased on {_d(args['on'])}"
     if why is Why.ORG_TRANSFERRED:
-        return (f"`{args['organisation']}` no longer exists on {_d(args['date'])}: its functions passed to "
-                f"`{args['successor']}` on {_d(args['on'])}")
+        return (f"{args['organisation']} no longer exists on {_d(args['date'])}: its functions passed to "
+                f"{args['successor']} on {_d(args['on'])}")
     if why is Why.TRANSFER_NOT_YET:
-        return (f"it names `{args['organisation']}`, whose functions pass to `{args['to']}` only from "
+        return (f"it names {args['organisation']}, whose functions pass to {args['to']} only from "
                 f"{_d(args['on'])}")
     if why is Why.WITHIN_BODY:
-        return (f"it bars disclosures between bodies, and `{args['part']}` is part of `{args['body']}`: this flow is "
-                "not one (only a `forbids` naming both would bar it)")
+        return (f"it bars disclosures between bodies, and {args['part']} is part of {args['body']}: this flow is "
+                "not one (only a restriction naming both would bar it)")
     if why is Why.NOT_A_MEMBER:
         window = " and ".join(w for w in (f"from {_d(args['start'])}" if args.get("start") else "",
                                           f"until {_d(args['end'])}" if args.get("end") else "") if w)
-        return f"`{args['organisation']}` is `{args['class']}` only {window}"
+        if args.get("excluded"):
+            return f"it leaves out the class {args['class']}, and {args['organisation']} is in it {window}"
+        if not args.get("class"):
+            return f"it names {args['organisation']} only {window}"
+        return f"{args['organisation']} is in the class {args['class']} only {window}"
     if why is Why.TRANSFER_OUT_OF_SCOPE:
-        what = f"data `{args['data']}`" if "data" in args else f"purpose `{args['purpose']}`"
-        return (f"it names `{args['organisation']}`, whose functions passed to `{args['to']}` on {_d(args['on'])}, "
+        what = f"the data {args['data']}" if "data" in args else f"the purpose {args['purpose']}"
+        return (f"it names {args['organisation']}, whose functions passed to {args['to']} on {_d(args['on'])}, "
                 f"but not those for {what}")
     if why is Why.EXCEPTION:
         return f"the exception at {args['at']} covers this flow"
     if why is Why.DATA_NOT_COVERED:
-        return f"data `{args['data']}` not covered"
+        return f"it does not cover the data {args['data']}"
     if why is Why.PURPOSE_NOT_COVERED:
-        return f"purpose `{args['purpose']}` not covered"
+        return f"it does not cover the purpose {args['purpose']}"
     if why is Why.BLOCKED:
-        return "blocked by " + ", ".join(f"`{r}`" for r in args["restrictions"])
+        return "blocked by " + ", ".join(args["restrictions"])
     if why is Why.CONDITION_NOT_GIVEN:
-        return "needs " + conditions_text(args) + ", which the question does not give"
+        return "it needs " + conditions_text(args) + ", which the question does not give"
     if why is Why.IMPLIED_POWER_EXCLUDED:
         return "it rests on an implied power, and the question asks for express powers only"
     if why is Why.RECEIVED_ONWARD:
         return received_onward_words(args)
     if why is Why.BASIS_WRONG_REGIME:
         now = f"the regime is {args['now']}" if args.get("now") else "no regime it belongs to is in force"
-        return (f"the basis recorded, `{args.get('basis')}`, is a condition of {args.get('regime')}, and on this date "
+        return (f"the basis recorded, {args.get('basis')}, is a condition of {args.get('regime')}, and on this date "
                 f"{now}, with no condition it matches")
     if why in _FIXED:
         return _FIXED[why]
     words = _in_force_words(kind, why, args)
-    # unless its words already say "not in force until" (a statute not yet commenced, a provision's gap)
-    if kind == "restriction" and why not in (Why.STATUTE_NOT_COMMENCED, Why.PROVISION_GAP):
+    # unless its words already say "not in force until" (a statute not yet commenced, a provision's gap, a window)
+    if kind == "restriction" and why not in (Why.STATUTE_NOT_COMMENCED, Why.PROVISION_GAP, Why.NOT_YET_VALID):
         return f"not in force: {words}"
     return words
 
@@ -167,7 +178,7 @@ def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Bloc
         return "DENIED — no legal gateway allows this flow"
     needing = [c for c in considered if c.why == Why.CONDITION_NOT_GIVEN.value and c.kind != "restriction"]
     if needing:  # issue 13: a fact only a person can establish
-        return f"DENIED — lawful only if {conditions_text(needing[0].args, flags=True)}"
+        return f"DENIED — lawful only if {established(needing[0].args)}"
     if codes == {"implied-power-excluded"}:
         return "DENIED — only an implied power would allow it, and the question asks for express powers only"
     if "no-agreement" in codes and expired:
@@ -175,7 +186,7 @@ def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Bloc
     if "no-agreement" in codes:
         return "DENIED — no agreement in force under the gateway that would allow it"
     if codes == {"proposed"}:
-        return "DENIED — the only gateway is in a proposed statute, not enacted"
+        return "DENIED — the only gateway is in a statute that is only proposed, not law"
     if codes & {"not-in-force", "repealed", "proposed"}:
         return "DENIED — no gateway in force on this date allows it"
     if any(c.code == "basis-wrong-regime" for c in considered) and not any(
@@ -228,22 +239,32 @@ def _sensitive_words(sensitivity: Sequence[str]) -> str:
     if "personal" in sensitivity:
         extra.append("a lawful basis")
     if "special-category" in sensitivity:
-        extra.append("an article-9 condition")
+        extra.append("an article 9 condition")
     if "criminal-offence" in sensitivity:
-        extra.append("an article-10 condition")
+        extra.append("an article 10 condition")
     return f", recording {' and '.join(extra)}" if extra else ""
 
 
 def _agreement_words(a: Mapping[str, Any]) -> str:
-    return (f"an agreement from `{a['source']}` to `{a['recipient']}` for `{a['data']}` for `{a['purpose']}` "
-            f"under gateway `{a['gateway']}`{_sensitive_words(a['sensitivity'])}")
+    """`a data-sharing agreement under gateway G for DfES to give provider-data to ALI for inspection`."""
+    return (f"a data-sharing agreement under gateway {a['gateway']} for {a['source']} to give {a['data']} to "
+            f"{a['recipient']} for {a['purpose']}{_sensitive_words(a['sensitivity'])}")
 
 
-_STARTS = {"statute": "{} commences", "gateway": "gateway `{}` becomes valid", "agreement": "agreement `{}` begins"}
+def _ask_owner(agreement: str, owner: Optional[str], action: str, fallback: str) -> str:
+    """`Ask the owner of agreement X (Data Sharing Lead, LSC) to renew it …`, or the action itself when the
+    rules record no owner."""
+    if owner:
+        return f"Ask the owner of agreement {agreement} ({owner}) to {action}"
+    return fallback
+
+
+_STARTS = {"statute": "{} comes into force", "gateway": "gateway {} comes into force",
+           "agreement": "agreement {} begins"}
 
 
 def _when(events: Sequence[tuple[dt.date, str, str]]) -> str:
-    """What starts on each date up to the one offered: `ESA-2008 commences (2009-01-01) and …`."""
+    """What starts on each date up to the one offered: `ESA-2008 comes into force (2009-01-01) and …`."""
     said = [(d, _STARTS[what].format(ident)) for d, what, ident in events]
     if len(said) == 1:
         return said[0][1]
@@ -251,49 +272,112 @@ def _when(events: Sequence[tuple[dt.date, str, str]]) -> str:
 
 
 def fix(f: Fix) -> str:
-    """What would make the flow lawful, as an action."""
+    """What would make the flow lawful, as an action a person can take (`fixes[].description`)."""
     a = f.args
     if f.kind == "renew-agreement":
+        owner = a.get("owner")
         if a["expired"]:
-            return f"renew agreement `{f.agreement}` to cover {_d(a['date'])} (it expired on {_d(a['end'])})"
-        return (f"bring the start of agreement `{f.agreement}` forward to {_d(a['date'])} (it starts on "
-                f"{_d(a['start'])})")
+            return _ask_owner(f.agreement or "", owner,
+                              f"renew it to cover {_d(a['date'])} (it expired on {_d(a['end'])})",
+                              f"Renew agreement {f.agreement} to cover {_d(a['date'])} (it expired on {_d(a['end'])})")
+        return _ask_owner(f.agreement or "", owner,
+                          f"bring its start forward to {_d(a['date'])} (it starts on {_d(a['start'])})",
+                          f"Bring the start of agreement {f.agreement} forward to {_d(a['date'])} (it starts on "
+                          f"{_d(a['start'])})")
+    if f.kind == "extend-agreement":
+        what = " and ".join(w for w in (f"the data {a['add_data']}" if a.get("add_data") else "",
+                                        f"the purpose {a['add_purpose']}" if a.get("add_purpose") else "") if w)
+        return _ask_owner(f.agreement or "", a.get("owner"), f"add {what} to it",
+                          f"Add {what} to agreement {f.agreement}")
     if f.kind == "new-agreement":
-        return f"make {_agreement_words(a)}"
+        return f"Make {_agreement_words(a)}"
     if f.kind == "assume-statute":
-        act = f"commence `{f.statute}`" if a.get("not_commenced") else f"enact the proposed statute `{f.statute}`"
+        title = f" ({a['statute_title']})" if a.get("statute_title") else ""
+        if a.get("not_commenced"):
+            state, then = f"{f.statute}{title} has not been commenced", "once it is"
+        else:
+            state, then = f"The statute {f.statute}{title} is only proposed, not law", "if it were enacted"
+        allow = f"gateway {f.gateway} would allow this flow"
         if a.get("with_agreement"):
-            return f"{act} and make {_agreement_words(a)}"
-        return f"{act} ({a['statute_title']}): gateway `{f.gateway}` would then allow the flow"
+            allow += f" with {_agreement_words(a)}"
+        return f"{state}: {then}, {allow}"
     if f.kind == "later-date":
-        words = f"lawful from {_d(f.on)}, when {_when(a['events'])}"
+        words = f"Lawful from {_d(f.on)}, when {_when(a['events'])}"
         if a.get("with_agreement"):
             words += f", with {_agreement_words(a)}"
         return words
     if f.kind == "successor":
-        return f"ask for `{f.organisation}`, which replaced `{a['replaced']}`"
+        return f"Ask about {f.organisation} instead: it replaced {a['replaced']}"
     if f.kind == "narrower-data":
-        return f"share only `{f.data}` (inside `{a['inside']}`), which is lawful"
+        return f"Share only {f.data}, a part of {a['inside']}: that is lawful"
     if f.kind == "other-purpose":
-        names = ", ".join(f"`{p}`" for p in a["purposes"])
-        return f"ask for another purpose: the same flow is lawful for {names}"
+        return f"If the purpose is really another one: the same sharing is lawful for {', '.join(a['purposes'])}"
     if f.kind == "state-provenance":
-        return "say where the data came from: lawful if " + _provenance_fix(a)
+        return "Say where the data came from: it is lawful if " + _provenance_fix(a)
     if f.kind == "given-conditions":
-        return conditions_text(a, flags=True) + (" is established" if len(a["conditions"]) == 1 else
-                                                 " are established")
+        return "Lawful once " + established(a)
     raise ValueError(f"unknown fix kind {f.kind!r}")
+
+
+def fix_option(f: Fix) -> Optional[str]:
+    """For the terminal only: the options that ask the question again as the fix supposes
+    (`--assume DCA-GATEWAY-2006`), for a fix that is a what-if or a fact the asker can state."""
+    a = f.args
+    if f.kind == "assume-statute" and f.statute:
+        return f"--assume {f.statute}"
+    if f.kind == "given-conditions":
+        return " ".join(f"--given {c}" for c in a["conditions"])
+    if f.kind == "state-provenance":
+        opts = [f"--received-under {a['received_under']}"] if a.get("received_under") else []
+        opts += ["--own-data"] if a.get("own_data") else []
+        opts += [f"--held-for {a['held_for']}"] if a.get("held_for") else []
+        return " ".join(opts) or None
+    return None
+
+
+# ---- what the recipient may do with the data next (onward) ---------------------------------------------------
+
+def onward_words(onward: str, holder: str = "", discloser: str = "") -> str:
+    """What the recipient may do with the data next, in words, from the onward permission as the engine states
+    it (JSON `basis.onward`, `hops[].onward`: `none`, or limits joined with ` and `, each a clause keyword and
+    its names — `to ALI, OfSTED and only-for funding, inspection`). `holder` is who has the data now,
+    `discloser` who gave it to them."""
+    if onward == "none":
+        return f"not pass it on (it may not leave {holder})" if holder else "not pass it on"
+    if onward == "unrestricted":
+        return "pass it on without limit"
+    parts = []
+    for part in onward.split(" and "):  # names never hold spaces, so " and " only joins limits
+        word, _, names = part.partition(" ")
+        if word == "to":
+            parts.append(f"only to {names}")
+        elif word == "only-for":
+            parts.append(f"only for {names}")
+        elif word == "as-discloser":
+            who = discloser or "the body that disclosed it"
+            parts.append(f"only where {who} could itself lawfully share it directly")
+        elif word == "lawful":
+            parts.append("in any other lawful sharing, for any purpose")
+        elif word == "for":
+            parts.append(f"also for {names}")
+        elif word == "as":
+            parts.append(f"as {names}")
+        else:
+            parts.append(part)
+    return "pass it on " + ", and ".join(parts)
 
 
 # ---- issue 13: conditions -----------------------------------------------------------------------------------
 
-def conditions_text(args: Mapping[str, Any], flags: bool = False) -> str:
-    """`Authority of the Commissioners of HMRC` (`commissioners-authority`), …; with `flags`, the options that
-    assert them: `Authority of the Commissioners of HMRC (--given commissioners-authority)`."""
-    pairs = list(zip(args["titles"], args["conditions"]))
-    if flags:
-        return " and ".join(f"{t} (--given {i})" for t, i in pairs)
-    return " and ".join(f"{t} (`{i}`)" for t, i in pairs)
+def conditions_text(args: Mapping[str, Any]) -> str:
+    """`Authority of the Commissioners of HMRC (commissioners-authority)`, joined with `and`."""
+    return " and ".join(f"{t} ({i})" for t, i in zip(args["titles"], args["conditions"]))
+
+
+def established(args: Mapping[str, Any]) -> str:
+    """`this is established: An order of the court (court-order)` (`these are …` for several)."""
+    one = len(args["conditions"]) == 1
+    return f"{'this is' if one else 'these are'} established: {conditions_text(args)}"
 
 
 # ---- issue 13: provenance -----------------------------------------------------------------------------------
@@ -305,7 +389,7 @@ def provenance_assumed(source: str, received_under: Optional[str], own_data: boo
         return f"received by {source} under gateway {received_under}{held}"
     if own_data:
         return f"{source}'s own data (received under no gateway){held}"
-    return f"every provenance {source} could hold the data under{held}"
+    return f"not said, so every way {source} could have come to hold the data counts{held}"
 
 
 def reading_words(b: Block, source: str) -> str:
@@ -322,27 +406,41 @@ def _if_reading(b: Block, source: str, stated: bool) -> str:
 
 
 def received_onward_words(a: Mapping[str, Any]) -> str:
-    g, test = f"gateway `{a['gateway']}`", a["test"]
+    g, test = f"gateway {a['gateway']}", a["test"]
     if test == "recipient":
-        return f"`{a['holder']}` is not among the recipients of {g}: the data cannot have been received under it"
+        return f"{a['holder']} is not among the recipients of {g}: the data cannot have been received under it"
     if test == "data":
-        return f"{g} does not deliver `{a['data']}`: the data cannot have been received under it"
+        return f"{g} does not deliver {a['data']}: the data cannot have been received under it"
     if test == "closed":
-        return f"data received under {g} may not go on (onward {a['onward']})"
+        return f"data received under {g} may not be passed on"
     if test in ("to", "only-for"):
-        return f"data received under {g} may go on only as its onward clause allows: onward {a['onward']}"
+        return (f"data received under {g} may be passed on only as that gateway allows: "
+                f"{onward_words(a['onward'])}")
     if test == "purpose":
-        return (f"data received under {g} was received for its purposes, and its onward clause allows no change "
-                f"to `{a['purpose']}`")
-    who = f"`{a['discloser']}`" if a.get("discloser") else "the body that disclosed it (not known)"
-    return f"data received under {g} may go on only where {who} could itself disclose it directly"
+        return (f"data received under {g} was received for that gateway's purposes, and it allows no change to "
+                f"{a['purpose']}")
+    who = a["discloser"] if a.get("discloser") else "the body that disclosed it (not known)"
+    return f"data received under {g} may be passed on only where {who} could itself share it directly"
 
 
 def _provenance_fix(a: Mapping[str, Any]) -> str:
-    held = f", held for {a['held_for']} (--held-for {a['held_for']})" if a.get("held_for") else ""
+    held = f", held for {a['held_for']}" if a.get("held_for") else ""
     if a.get("received_under"):
-        g = a["received_under"]
-        return f"{a['source']} received it under gateway {g} (--received-under {g}){held}"
+        return f"{a['source']} received it under gateway {a['received_under']}{held}"
     if a.get("own_data"):
-        return f"it is {a['source']}'s own data (--own-data){held}"
-    return f"{a['source']} holds it for {a['held_for']} (--held-for {a['held_for']})"
+        return f"it is {a['source']}'s own data{held}"
+    return f"{a['source']} holds it for {a['held_for']}"
+
+
+# ---- why no one may receive (or send) the data ----------------------------------------------------------------
+
+def bound_one_way(organisation: str, restriction: str, rule_id: str) -> str:
+    """A one-way restriction that stops every disclosure by the organisation, whoever the recipient."""
+    return (f"{organisation} is bound by a one-way restriction, {restriction} ({rule_id}): it may not disclose this "
+            "data to anyone, unless a gateway lifts it")
+
+
+def no_gateway(organisation: str, kind: str, data: str, purpose: Optional[str] = None) -> str:
+    """No gateway names the organisation on the side asked about (`kind`: recipients or sources)."""
+    side = "disclose" if kind == "recipients" else "receive"
+    return f"no gateway lets {organisation} {side} {data}" + (f" for {purpose}" if purpose else "")

@@ -237,18 +237,21 @@ def _top(keys: frozenset, tree, names) -> tuple[str, ...]:
     return tuple(sorted((names(k) for k in tops), key=str.lower))
 
 
-def _org_scope(p: Policy, names) -> frozenset:
-    keys = [n.key if n.key in p.orgs else p.org_alias.get(n.key, n.key) for n in names]
-    return p.org_scope(keys)  # as the rule's own scope is compiled (succession cuts a successor out)
+def _org_scope(p: Policy, names, excluded=()) -> frozenset:
+    """A party list's scope as the rule's own is compiled: a class as its members, less the excluded bodies
+    (issue 12), and succession cutting a successor out."""
+    return frozenset(p.party_scope(names, excluded))
 
 
 def _parties_scope(p: Policy, parties, side: str) -> Optional[frozenset]:
     """Everyone a rule's `allows` / `forbids` clauses name on one side (None: anyone, `*`)."""
     out: set = set()
     for pt in parties:
-        if (pt.any_source if side == "sources" else pt.any_recipient):
+        any_, names, excluded = ((pt.any_source, pt.sources, pt.except_sources) if side == "sources"
+                                 else (pt.any_recipient, pt.recipients, pt.except_recipients))
+        if any_ and not excluded:
             return None
-        out |= _org_scope(p, pt.sources if side == "sources" else pt.recipients)
+        out |= frozenset(p.party_scope(names, excluded, everyone=any_))
     return frozenset(out)
 
 
@@ -300,7 +303,8 @@ def _valid_text(v: Optional[m.Validity]) -> Optional[str]:
 def _onward_text(o: Optional[m.Onward]) -> Optional[str]:
     if o is None:
         return None
-    return o.kind + ("".join(" " + t.text for t in o.targets) if o.targets else "")
+    return o.kind + ("".join(" " + t.text for t in o.targets) if o.targets else "") + \
+        (" except " + ", ".join(t.text for t in o.excluded) if o.excluded else "")
 
 
 def _statute_text(r: Optional[m.StatuteRef]) -> Optional[str]:
@@ -317,8 +321,12 @@ def _exception_text(e: m.Exception_) -> str:
     parts = ["anonymised"] if e.anonymised else []
     if e.to:
         parts.append("to " + ", ".join(n.text for n in e.to))
+    if e.to_except:
+        parts.append("except " + ", ".join(n.text for n in e.to_except))
     if e.purposes:
         parts.append("for " + ", ".join(n.text for n in e.purposes))
+    if e.when:
+        parts.append("when " + ", ".join(n.text for n in e.when))
     return "except " + " ".join(parts)
 
 
@@ -344,10 +352,10 @@ def rule_deltas(old: Policy, new: Policy, kind: str, a, b) -> tuple[Delta, ...]:
             d["sources"] = _parties_scope(p, r.allows, "sources")
             d["recipients"] = _parties_scope(p, r.allows, "recipients")
         elif kind == "agreement":
-            d["sources"] = _org_scope(p, r.sources)
-            d["recipients"] = _org_scope(p, r.recipients)
+            d["sources"] = _org_scope(p, r.sources, r.except_sources)
+            d["recipients"] = _org_scope(p, r.recipients, r.except_recipients)
         else:
-            d["one-way"] = _org_scope(p, r.one_way) if r.one_way else none
+            d["one-way"] = _org_scope(p, r.one_way, r.one_way_except) if r.one_way else none
             d["sources"] = _parties_scope(p, r.forbids, "sources") if r.forbids else none
             d["recipients"] = _parties_scope(p, r.forbids, "recipients") if r.forbids else none
         return d

@@ -74,13 +74,8 @@ def _render(segments: list[Segment], indent: str) -> list[str]:
 def _parties(kw: str, p: m.Parties) -> list[Segment]:
     src = ["*"] if p.any_source else _names(p.sources)
     dst = ["*"] if p.any_recipient else _names(p.recipients)
-    out: list[Segment] = [("kw", kw), ("list", src)]
-    if p.except_sources:
-        out += [("kw", "except"), ("list", _names(p.except_sources))]
-    out += [("kw", "->"), ("list", dst)]
-    if p.except_recipients:
-        out += [("kw", "except"), ("list", _names(p.except_recipients))]
-    return out
+    return ([("kw", kw), ("list", src)] + _excluded(p.except_sources) + [("kw", "->"), ("list", dst)]
+            + _excluded(p.except_recipients))
 
 
 def _members(kw: str, members: tuple[m.Membership, ...]) -> list[Segment]:
@@ -93,10 +88,20 @@ def _statute(kw: str, s: m.StatuteRef) -> list[Segment]:
     return [("kw", f"{kw} {s.id.text}" + (f" {quote(s.provision)}" if s.provision is not None else ""))]
 
 
+def _excluded(names: Sequence[m.Name]) -> list[Segment]:
+    """`except NAME, …` after a party list (issue 12), or nothing."""
+    return [("kw", "except"), ("list", _names(names))] if names else []
+
+
+def _plist(kw: str, value: tuple) -> list[Segment]:
+    names, excluded = value
+    return [("kw", kw), ("list", _names(names))] + _excluded(excluded)
+
+
 def _onward(kw: str, o: m.Onward) -> list[Segment]:
     if o.kind in ("none", "as-discloser", "lawful"):
         return [("kw", f"{kw} {o.kind}")]
-    return [("kw", f"{kw} {o.kind}"), ("list", _names(o.targets))]
+    return [("kw", f"{kw} {o.kind}"), ("list", _names(o.targets))] + _excluded(o.excluded)
 
 
 def _valid(kw: str, v: m.Validity) -> list[Segment]:
@@ -114,7 +119,7 @@ def _except(kw: str, e: m.Exception_) -> list[Segment]:
     if e.anonymised:
         return [("kw", f"{kw} anonymised")] + when
     if e.to:
-        segs: list[Segment] = [("kw", f"{kw} to"), ("list", _names(e.to))]
+        segs: list[Segment] = [("kw", f"{kw} to"), ("list", _names(e.to))] + _excluded(e.to_except)
         if e.purposes:
             segs += [("kw", "for"), ("list", _names(e.purposes))]
         return segs + when
@@ -124,10 +129,12 @@ def _except(kw: str, e: m.Exception_) -> list[Segment]:
 
 
 def _from(kw: str, value: tuple) -> list[Segment]:
-    sources, recipients, both_ways = value
+    sources, recipients, both_ways, except_sources, except_recipients = value
     if both_ways:
-        return [("kw", f"between {sources[0].text} and {recipients[0].text}")]
-    return [("kw", kw), ("list", _names(sources)), ("kw", "to"), ("list", _names(recipients))]
+        return ([("kw", f"between {sources[0].text}")] + _excluded(except_sources)
+                + [("kw", f"and {recipients[0].text}")] + _excluded(except_recipients))
+    return ([("kw", kw), ("list", _names(sources))] + _excluded(except_sources)
+            + [("kw", "to"), ("list", _names(recipients))] + _excluded(except_recipients))
 
 
 def _succeeds(kw: str, value: tuple) -> list[Segment]:
@@ -151,7 +158,7 @@ PRINT: dict[str, Callable[[str, Any], list[Segment]]] = {
     "flag": lambda kw, v: [("kw", kw)],
     "choice": lambda kw, v: [("kw", f"{kw} {v}" if kw else v)],
     "statute": _statute, "parties": _parties, "onward": _onward, "validity": _valid, "exception": _except,
-    "from": _from, "succeeds": _succeeds, "expect": _expect, "members": _members,
+    "from": _from, "succeeds": _succeeds, "expect": _expect, "members": _members, "plist": _plist,
 }
 
 

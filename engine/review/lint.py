@@ -227,6 +227,8 @@ def _exception_text(e: m.Exception_) -> str:
         parts.append("anonymised")
     if e.to:
         parts.append("to " + ", ".join(n.text for n in e.to))
+    if e.to_except:
+        parts.append("except " + ", ".join(n.text for n in e.to_except))
     if e.purposes:
         parts.append("for " + ", ".join(n.text for n in e.purposes))
     return "except " + " ".join(parts)

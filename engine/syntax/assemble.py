@@ -31,7 +31,7 @@ def _parties(value: Any, span: Span) -> m.Parties:
 
 
 def _onward(value: Any, span: Span) -> m.Onward:
-    return m.Onward(value[0], value[1], span)
+    return m.Onward(value[0], value[1], span, excluded=value[2])
 
 
 def _validity(value: Any, span: Span) -> m.Validity:
@@ -39,7 +39,7 @@ def _validity(value: Any, span: Span) -> m.Validity:
 
 
 def _exception(value: Any, span: Span) -> m.Exception_:
-    return m.Exception_(value[0], value[1], value[2], span, when=value[3])
+    return m.Exception_(value[0], value[1], value[2], span, when=value[3], to_except=value[4])
 
 
 def _expectation(value: Any, span: Span) -> m.Expectation:
@@ -121,6 +121,9 @@ def build(kind: str, ident: m.Name | tuple[m.Name, ...] | None, title: str, raw:
         collect = t.clause.collect
         if collect == T.EACH:
             kw[t.fields[0]] = tuple(values)
+        elif collect == T.CONCAT and len(t.fields) > 1:  # spread over fields: each joined with its own
+            for i, f in enumerate(t.fields):
+                kw[f] = tuple(v for group in values for v in group[i])
         elif collect == T.CONCAT:
             kw[t.fields[0]] = tuple(v for group in values for v in group)
         else:  # SET

@@ -49,14 +49,18 @@ SHAPES = {
     "statute": "NAME STRING?: (Name, provision or None)",
     "parties": "parties -> parties: (sources, recipients, excluded sources, excluded recipients), each side a tuple "
                "of Name or `*`, each exclusion a tuple of Name (`A except B -> C`)",
-    "onward": "none | to names | only-for names | as-discloser | for names | as names | lawful: (kind, targets)",
+    "onward": "none | to names (except names)? | only-for names | as-discloser | for names | as names | lawful: "
+              "(kind, targets, excluded)",
     "validity": "DATE to DATE | from DATE | until DATE: (start, end)",
-    "from": "from names to names | between NAME and NAME: (sources, recipients, both_ways)",
-    "exception": "(anonymised | to names (for names)? | for names) (when names)? | when names: "
-                 "(anonymised, to, purposes, when)",
+    "from": "from names (except names)? to names (except names)? | between NAME (except names)? and NAME "
+            "(except names)?: (sources, recipients, both_ways, excluded sources, excluded recipients)",
+    "exception": "(anonymised | to names (except names)? (for names)? | for names) (when names)? | when names: "
+                 "(anonymised, to, purposes, when, excluded from to)",
+    "plist": "names (except names)?: (a tuple of Name, the excluded Names)",
     "succeeds": "NAME on DATE: (Name, date)",
     "members": "NAME (from DATE)? (until DATE)? (\",\" …)*: a tuple of (Name, start or None, end or None)",
-    "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming names)? (because names)?",
+    "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming (NAME | STATUTE/PROVISION), …)? "
+              "(because names)?",
 }
 SIMPLE_SHAPES = frozenset(("names", "name", "string", "strings", "date", "flag", "choice"))
 
@@ -159,9 +163,10 @@ BLOCKS: tuple[Block, ...] = (
 
 # In the formatter's order: a block prints its clauses in this order (a `Use.after` moves one in a block).
 CLAUSES: tuple[Clause, ...] = (
-    Clause("from", ("from",), "from", _uses(agreement=REQUIRED), ("sources", "recipients", "both_ways"), ONCE,
+    Clause("from", ("from",), "from", _uses(agreement=REQUIRED),
+           ("sources", "recipients", "both_ways", "except_sources", "except_recipients"), ONCE,
            ("from_to", "between"), "the parties: one way, or both ways with `between`",
-           ("from LSC to ALI", "between LSC and ALI"), opens=("between",), inner=("to", "and"),
+           ("from LSC to ALI", "between LSC and ALI"), opens=("between",), inner=("to", "and", "except"),
            forms=("from … to …", "between … and …"), need="name the parties"),
     Clause("statute", ("statute",), "statute", _uses(gateway=REQUIRED, restriction=OPTIONAL), "statute", ONCE,
            ("statute",), "the legal instrument (an id from gateways.yaml) and the provision",
@@ -169,8 +174,9 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("allows", ("allows",), "parties", _uses(gateway=REQUIRED), "allows", EACH, ("allows",),
            "who may disclose to whom", ("allows DWP -> LEA",),
            inner=("except",), need="say who may disclose to whom"),
-    Clause("one-way", ("one-way",), "names", _uses(restriction=Use(either=_BARS)), "one_way", CONCAT, ("one_way",),
-           "bodies whose data may not leave them", ("one-way ORG",)),
+    Clause("one-way", ("one-way",), "plist", _uses(restriction=Use(either=_BARS)), ("one_way", "one_way_except"),
+           CONCAT, ("one_way",), "bodies whose data may not leave them",
+           ("one-way ORG",), inner=("except",)),
     Clause("forbids", ("forbids",), "parties", _uses(restriction=Use(either=_BARS)), "forbids", EACH, ("forbids",),
            "a barred direction; `*` is anyone", ("forbids A -> B",), inner=("except",)),
     Clause("data", ("data",), "names", _uses(gateway=REQUIRED, restriction=OPTIONAL, agreement=REQUIRED), "data",
@@ -189,8 +195,9 @@ CLAUSES: tuple[Clause, ...] = (
            inner=("to", "from", "until")),
     Clause("except", ("except",), "exception", _uses(restriction=OPTIONAL), "exceptions", EACH, ("except_clause",),
            "flows outside the bar", ("except anonymised", "except to DWP for fraud-prevention", "except for audit",
-                                     "except when court-order", "except to DWP for fraud-prevention when court-order"),
-           inner=("anonymised", "to", "for", "when")),
+                                     "except when court-order", "except to DWP for fraud-prevention when court-order",
+                                     "except to local-authority except Leeds-CC for fraud-prevention"),
+           inner=("anonymised", "to", "for", "when", "except")),
     Clause("overrides", ("overrides",), "names", _uses(gateway=OPTIONAL), "overrides", ONCE, ("overrides",),
            "restrictions this gateway is lawful authority despite", ("overrides SSAA-1992-s123",)),
     Clause("requires agreement", ("requires", "agreement"), "flag", _uses(gateway=OPTIONAL), "requires_agreement",
@@ -209,8 +216,9 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("onward", ("onward",), "onward", _uses(gateway=OPTIONAL, agreement=OPTIONAL), "onward", ONCE, ("onward",),
            "what the recipient may do with the data next",
            ("onward none", "onward to DWP", "onward only-for inspection", "onward as-discloser",
-            "onward for crime-prevention", "onward as deidentified-microdata", "onward lawful"),
-           inner=("none", "to", "only-for", "as-discloser", "for", "as", "lawful")),
+            "onward for crime-prevention", "onward as deidentified-microdata", "onward lawful",
+            "onward to public-authority except HMRC"),
+           inner=("none", "to", "only-for", "as-discloser", "for", "as", "lawful", "except")),
     Clause("requires", ("requires",), "string", _uses(agreement=OPTIONAL), "requires", EACH, ("requires",),
            "a condition the decision reports back", ('requires "pseudonymised before transfer"',)),
     Clause("note", ("note",), "string", _uses(gateway=OPTIONAL, restriction=OPTIONAL, agreement=OPTIONAL,

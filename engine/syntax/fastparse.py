@@ -30,10 +30,13 @@ from engine.base.source import SourceFile, Span
 # the end of its line, so no run of whitespace and comments can be split two ways. NAME and STRING are
 # grammar.lark's, unrolled (`a(?:b|c)*` as `a b*(?:c b*)*`) to run twice as fast.
 _TOKEN = re.compile(r"([ \t\f\r\n]*(?:#[^\n]*(?![^\n])[ \t\f\r\n]*)*)"
-                    r'(?:([A-Za-z][A-Za-z0-9_.]*(?:-(?!>)[A-Za-z0-9_.]*)*)|("[^"\\\n]*(?:\\["\\][^"\\\n]*)*")|'
+                    r'(?:([A-Za-z][A-Za-z0-9_.]*(?:-(?!>)[A-Za-z0-9_.]*)*)(/[A-Za-z0-9][A-Za-z0-9_.]*(?:-(?!>)[A-Za-z0-9_.]*)*)?|'
+                    r'("[^"\\\n]*(?:\\["\\][^"\\\n]*)*")|'
                     r"([0-9]{4}-[0-9]{2}-[0-9]{2})|(->|[{},*])|([^ \t\f\r\n#])|\Z)")
 
-_NAME, _STRING, _DATE, _PUNCT = 1, 2, 3, 4
+# `_PATH` is a statute's provision as a test assumes it (`ESA-2008/section-15`, grammar.lark's PROVISION_REF): a
+# token only `assuming` takes, so anywhere else it is not a NAME and the parser declines.
+_NAME, _STRING, _DATE, _PUNCT, _PATH = 1, 2, 3, 4, 5
 
 _DECLARATIONS = frozenset(T.DECLARATION_WORDS)
 
@@ -50,7 +53,7 @@ def _tokens(text: str, commented: Optional[set[int]] = None) -> Optional[list[tu
     line = 1
     line_start = 0  # index of the first character of the current line
     pos = 0
-    for space, name, string, date, punct, other in _TOKEN.findall(text):
+    for space, name, path, string, date, punct, other in _TOKEN.findall(text):
         if space:
             if commented is not None and "#" in space:
                 commented.add(len(out))
@@ -59,7 +62,11 @@ def _tokens(text: str, commented: Optional[set[int]] = None) -> Optional[list[tu
                 line_start = pos + space.rfind("\n") + 1
             pos += len(space)
         if name:
-            append((_NAME, name, line, pos - line_start + 1))
+            if path:
+                name += path
+                append((_PATH, name, line, pos - line_start + 1))
+            else:
+                append((_NAME, name, line, pos - line_start + 1))
             pos += len(name)
         elif string:
             append((_STRING, string, line, pos - line_start + 1))
@@ -284,12 +291,19 @@ class _Parser:
         if self.at_word() != "except":
             return ()
         after = self.toks[self.i + 1]
+        if after[0] == _PATH:
+            raise _Bail  # Lark reads `except`, then cannot read the provision as a name
         if after[0] != _NAME or after[1] in ("to", "for", "anonymised", "when"):
             return ()
         if self.i + 1 in self.commented:
             raise _Bail
         self.i += 1
         return self.names()
+
+    def r_plist(self, _word: str):
+        """`names (except names)?` (a `one-way` list)."""
+        names = self.names()
+        return names, self.excluded()
 
     def r_members(self, _word: str):
         out = []
@@ -311,10 +325,14 @@ class _Parser:
         w = self.at_word()
         if w == "none" or w == "as-discloser" or w == "lawful":
             self.i += 1
-            return w, ()
-        if w == "to" or w == "only-for" or w == "for" or w == "as":
+            return w, (), ()
+        if w == "to":
             self.i += 1
-            return w, self.names()
+            targets = self.names()
+            return w, targets, self.excluded()
+        if w == "only-for" or w == "for" or w == "as":
+            self.i += 1
+            return w, self.names(), ()
         raise _Bail
 
     def r_validity(self, _word: str):
@@ -334,30 +352,35 @@ class _Parser:
     def r_from(self, word: str):
         if word == "between":
             a = self.name()
+            a_except = self.excluded()
             self.word("and")
-            return (a,), (self.name(),), True
+            b = self.name()
+            return (a,), (b,), True, a_except, self.excluded()
         sources = self.names()
+        src_except = self.excluded()
         self.word("to")
-        return sources, self.names(), False
+        recipients = self.names()
+        return sources, recipients, False, src_except, self.excluded()
 
     def r_exception(self, _word: str):
         w = self.at_word()
         if w == "anonymised":
             self.i += 1
-            return True, (), (), self.when()
+            return True, (), (), self.when(), ()
         if w == "to":
             self.i += 1
             to = self.names()
+            to_except = self.excluded()
             purposes: tuple = ()
             if self.at_word() == "for":  # Lark shifts: this `for` belongs to the exception
                 self.i += 1
                 purposes = self.names()
-            return False, to, purposes, self.when()
+            return False, to, purposes, self.when(), to_except
         if w == "for":
             self.i += 1
-            return False, (), self.names(), self.when()
+            return False, (), self.names(), self.when(), ()
         if w == "when":
-            return False, (), (), self.when()
+            return False, (), (), self.when(), ()
         raise _Bail
 
     def when(self) -> tuple:
@@ -366,6 +389,20 @@ class _Parser:
             return ()
         self.i += 1
         return self.names()
+
+    def assumed(self) -> tuple[m.Name, ...]:
+        """`assuming` takes statutes and provisions (`ESA-2008/section-15`, a `_PATH` token), separated by commas."""
+        out = []
+        while True:
+            tok = self.toks[self.i]
+            if tok[0] != _NAME and tok[0] != _PATH:
+                raise _Bail
+            self.i += 1
+            text, line, column = tok[1], tok[2], tok[3]
+            out.append(_name(text, _span(self.file, line, column, line, column + len(text))))
+            if not self.at(_PUNCT, ","):
+                return tuple(out)
+            self.i += 1
 
     def r_succeeds(self, _word: str):
         who = self.name()
@@ -392,7 +429,7 @@ class _Parser:
             on = self.date()
         if self.at_word() == "assuming":
             self.i += 1
-            assuming = self.names()
+            assuming = self.assumed()
         if self.at_word() == "because":
             self.i += 1
             because = self.names()
@@ -409,6 +446,7 @@ _CUSTOM: dict[str, Callable[[_Parser, str], Any]] = {
     "statute": _Parser.r_statute, "parties": _Parser.r_parties, "onward": _Parser.r_onward,
     "validity": _Parser.r_validity, "from": _Parser.r_from, "exception": _Parser.r_exception,
     "succeeds": _Parser.r_succeeds, "expect": _Parser.r_expect, "members": _Parser.r_members,
+    "plist": _Parser.r_plist,
 }
 
 

@@ -123,6 +123,7 @@ class Onward:
     kind: str  # "none" | "to" | "only-for" | "as-discloser"; issue 13: "for" | "as" | "lawful"
     targets: tuple[Name, ...] = ()
     span: Span = _span()
+    excluded: tuple[Name, ...] = ()  # `onward to public-authority except HMRC`: bodies left out of `to` (issue 12)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Exception_:
     purposes: tuple[Name, ...] = ()
     span: Span = _span()
     when: tuple[Name, ...] = ()  # `when CONDITION, …`: the exception holds only when the question gives these
+    to_except: tuple[Name, ...] = ()  # `except to local-authority except Leeds-CC`: left out of `to` (issue 12)
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,9 @@ class Restriction:
     # issue 13: bars that bind by provenance
     received_under: tuple[Name, ...] = ()  # `data received-under G, …`: data the source received under these gateways
     held_for: tuple[Name, ...] = ()  # `data held-for F, …`: data the source holds for these functions
+    # issue 12: `one-way public-authority except HMRC`: bodies left out of the one-way scope. The `one-way`
+    # clauses of a restriction are one list written over several lines, so the exclusions apply to all of them.
+    one_way_except: tuple[Name, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,9 @@ class Agreement:
     clause_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
     # issue 13
     conditions: tuple[Name, ...] = ()  # `requires CONDITION, …`: flows need the question to give each
+    # issue 12: `from public-authority except HMRC to …`, `between A except B and C`: bodies left out of a side
+    except_sources: tuple[Name, ...] = ()
+    except_recipients: tuple[Name, ...] = ()
 
 
 # ---- continuity of bodies ---------------------------------------------------------------------------

@@ -117,9 +117,10 @@ _NAME_AFTER = {
     "statute": "a statute id from gateways.yaml",
     "overrides": "a restriction id",
     "because": "a gateway, agreement or restriction id",
-    "assuming": "a statute id",
+    "assuming": "a statute id, or a provision of one (`ESA-2008/section-15`)",
     "lawful-basis": "a lawful basis such as `public-task`",
     "when": "a condition (declared with `condition`)",
+    "except": "an organisation or class to leave out",
     "requires": "a condition (declared with `condition`)",
     "condition-id": "an identifier for the condition",
     "expect-source": "the sending organisation",
@@ -144,7 +145,7 @@ _STRING_AFTER = {
     "note": "a quoted note (\"…\")",
 }
 
-_LITERAL_TYPES = {"NAME", "STRING", "DATE", "COMMA", "MARKER", "ANY", "VERDICT"}
+_LITERAL_TYPES = {"NAME", "STRING", "DATE", "COMMA", "MARKER", "ANY", "VERDICT", "PROVISION_REF"}
 
 
 @lru_cache(maxsize=1)
@@ -232,7 +233,8 @@ def _describe_terminal(name: str, ctx: _Context) -> str:
 def _expected_phrase(expected: set[str], ctx: _Context) -> str:
     # The look-ahead keywords (`except` after a party list, `data` on a transfer's line) are optional
     # continuations: naming them would only crowd the message.
-    expected = set(expected) - {"WS", "COMMENT", "_EXCEPT_PARTY", "_DATA_SCOPE"}
+    # A provision (`ESA-2008/section-15`) stands where a statute id may: the words for the NAME say so.
+    expected = set(expected) - {"WS", "COMMENT", "_EXCEPT_PARTY", "_DATA_SCOPE", "PROVISION_REF"}
     if ctx.keyword == "data" and "NAME" in expected:
         # `data received-under G` / `data held-for F` (restrictions, issue 13) are the rarer forms: after `data`
         # the message asks for what is nearly always meant, a data category
@@ -350,6 +352,13 @@ _SIMPLE_RULES = {rule: c for c in T.CLAUSES if c.shape in T.SIMPLE_SHAPES for ru
 _BLOCK_RULES = {b.rule: b for b in T.BLOCKS}
 
 
+@dataclass(frozen=True)
+class _Excluded:
+    """The names after `except` in a party list (`A except B`), as the transformer hands them up."""
+
+    names: tuple[m.Name, ...]
+
+
 class _ToModel(Transformer):
     """Parse tree -> raw items for `assemble` (engine/syntax/assemble.py), the same raw items the fast parser
     builds. Blocks and clauses of a simple shape are read by `__default__` from the clause table; the other
@@ -426,6 +435,21 @@ class _ToModel(Transformer):
                 out.append(self._name(item))
         return tuple(out)
 
+    def excluded(self, items):
+        """`except NAME, …` after a party list (the names left out of it), told apart from the list itself."""
+        return _Excluded(items[0])
+
+    @staticmethod
+    def _sides(items) -> list[tuple]:
+        """A run of party lists, each followed by its exclusions or not: [(list, excluded), …]."""
+        out: list[tuple] = []
+        for item in items:
+            if isinstance(item, _Excluded):
+                out[-1] = (out[-1][0], item.names)
+            else:
+                out.append((item, ()))
+        return out
+
     def parties(self, items):
         """(side, excluded): a side is `*` or a tuple of Name; `except` names are left out of it."""
         item = items[0]
@@ -449,29 +473,35 @@ class _ToModel(Transformer):
         return ("forbids", (src, dst, src_except, dst_except), self._span(meta))
 
     @v_args(meta=True)
+    def one_way(self, meta, items):
+        ((names, excluded),) = self._sides(items)
+        return ("one-way", (names, excluded), self._span(meta))
+
+    @v_args(meta=True)
     def onward(self, meta, items):
         return ("onward", items[0], self._span(meta))
 
     def onward_none(self, items):
-        return ("none", ())
+        return ("none", (), ())
 
     def onward_to(self, items):
-        return ("to", items[0])
+        ((targets, excluded),) = self._sides(items)
+        return ("to", targets, excluded)
 
     def onward_only_for(self, items):
-        return ("only-for", items[0])
+        return ("only-for", items[0], ())
 
     def onward_as_discloser(self, items):
-        return ("as-discloser", ())
+        return ("as-discloser", (), ())
 
     def onward_for(self, items):
-        return ("for", items[0])
+        return ("for", items[0], ())
 
     def onward_as(self, items):
-        return ("as", items[0])
+        return ("as", items[0], ())
 
     def onward_lawful(self, items):
-        return ("lawful", ())
+        return ("lawful", (), ())
 
     @v_args(meta=True)
     def valid(self, meta, items):
@@ -488,11 +518,13 @@ class _ToModel(Transformer):
 
     @v_args(meta=True)
     def from_to(self, meta, items):
-        return ("from", (items[0], items[1], False), self._span(meta))
+        (src, src_except), (dst, dst_except) = self._sides(items)
+        return ("from", (src, dst, False, src_except, dst_except), self._span(meta))
 
     @v_args(meta=True)
     def between(self, meta, items):
-        return ("from", ((self._name(items[0]),), (self._name(items[1]),), True), self._span(meta))
+        (a, a_except), (b, b_except) = self._sides(items)
+        return ("from", ((self._name(a),), (self._name(b),), True, a_except, b_except), self._span(meta))
 
     @v_args(meta=True)
     def except_clause(self, meta, items):
@@ -507,18 +539,21 @@ class _ToModel(Transformer):
 
     def except_anonymised(self, items):
         _, when = self._when(items)
-        return (True, (), (), when)
+        return (True, (), (), when, ())
 
     def except_to(self, items):
         rest, when = self._when(items)
-        return (False, rest[0], rest[1] if len(rest) > 1 else (), when)
+        to_except: tuple = ()
+        if len(rest) > 1 and isinstance(rest[1], _Excluded):
+            to_except = rest.pop(1).names
+        return (False, rest[0], rest[1] if len(rest) > 1 else (), when, to_except)
 
     def except_for(self, items):
         rest, when = self._when(items)
-        return (False, (), rest[0], when)
+        return (False, (), rest[0], when, ())
 
     def except_when(self, items):
-        return (False, (), (), items[0][1])
+        return (False, (), (), items[0][1], ())
 
     def when(self, items):
         return ("when", items[0])
@@ -571,7 +606,11 @@ class _ToModel(Transformer):
         return ("on", self._date(items[0]))
 
     def expect_assuming(self, items):
-        return ("assuming", items[0])
+        return ("assuming", tuple(items))
+
+    def assumed(self, items):
+        """A statute, or one provision of it (`ESA-2008/section-15`), as `--assume` takes it."""
+        return self._name(items[0])
 
     def expect_because(self, items):
         return ("because", items[0])

@@ -81,12 +81,22 @@ def file_occurrences(pf: m.PolicyFile) -> list[Occurrence]:
 
     def parties(pairs: Iterable[m.Parties]) -> None:
         for p in pairs:
-            each(ORG, p.sources)
-            each(ORG, p.recipients)
+            each(ORG, p.sources + p.except_sources)
+            each(ORG, p.recipients + p.except_recipients)
 
     def onward(o: Optional[m.Onward]) -> None:
         if o is not None:
-            each(ORG if o.kind == "to" else PURPOSE if o.kind == "only-for" else "", o.targets)
+            each(ORG if o.kind == "to" else PURPOSE if o.kind in ("only-for", "for") else
+                 DATA if o.kind == "as" else "", o.targets)
+            each(ORG, o.excluded)
+
+    def assumed(n: m.Name) -> None:
+        """A statute assumed, or one provision of it (`ESA-2008/section-15`): the statute part names it."""
+        statute, slash, _provision = n.text.partition("/")
+        if slash:
+            span = n.span
+            n = m.Name(statute, Span(span.file, span.line, span.column, span.end_line, span.column + len(statute)))
+        add(STATUTE, n)
 
     for item in pf.items:
         if isinstance(item, m.Organisation):
@@ -108,16 +118,16 @@ def file_occurrences(pf: m.PolicyFile) -> list[Occurrence]:
         elif isinstance(item, m.Restriction):
             add(RESTRICTION, item.id, True)
             add(STATUTE, item.statute.id if item.statute else None)
-            each(ORG, item.one_way)
+            each(ORG, item.one_way + item.one_way_except)
             parties(item.forbids)
             each(DATA, item.data)
             each(PURPOSE, item.purposes)
             for exc in item.exceptions:
-                each(ORG, exc.to)
+                each(ORG, exc.to + exc.to_except)
                 each(PURPOSE, exc.purposes)
         elif isinstance(item, m.Agreement):
             add(AGREEMENT, item.id, True)
-            each(ORG, item.sources + item.recipients)
+            each(ORG, item.sources + item.except_sources + item.recipients + item.except_recipients)
             each(DATA, item.data)
             each(PURPOSE, item.purposes)
             add(GATEWAY, item.under)
@@ -128,7 +138,8 @@ def file_occurrences(pf: m.PolicyFile) -> list[Occurrence]:
                 add(ORG, e.recipient)
                 add(DATA, e.data)
                 add(PURPOSE, e.purpose)
-                each(STATUTE, e.assuming)
+                for n in e.assuming:
+                    assumed(n)
                 each(RULE, e.because)
     out.sort(key=lambda o: (o.span.line, o.span.column))
     return [o for o in out if o.kind]

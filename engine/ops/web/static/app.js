@@ -49,7 +49,8 @@
     return document.createTextNode(text || String(url || ""));
   }
 
-  /** Reasons are written for a terminal with `backticks` around names: show the names plainly. */
+  /** Error messages (diagnostics, for the authors of the rules too) put `backticks` around names: show the
+   * names plainly. The words of a decision have none. */
   const plainWords = (text) => String(text || "").replace(/`([^`]*)`/g, "$1");
 
   function todayIso() {
@@ -384,7 +385,7 @@
       if (d.basis.lawful_basis) box.append(el("p", {}, el("strong", {}, "Lawful basis: "), d.basis.lawful_basis));
       if (d.basis.article_9) box.append(el("p", {}, el("strong", {}, "Special category condition: "), d.basis.article_9));
       if (d.basis.article_10) box.append(el("p", {}, el("strong", {}, "Criminal offence data condition: "), d.basis.article_10));
-      if (d.basis.onward) box.append(el("p", {}, el("strong", {}, "What they may do with it next: "), plainWords(d.basis.onward)));
+      if (d.basis.onward) box.append(el("p", { class: "onward" }, el("strong", {}, "What they may do with it next: "), onwardWords(d.basis.onward, q.recipient, q.source)));
     }
     const live = d.blocks.filter((b) => !b.overridden_by);
     if (live.length) {
@@ -421,35 +422,32 @@
     return box;
   }
 
-  /** A fix as something a person can do (or, for a proposed statute, what new law would do). */
+  /** A fix as something a person can do (or, for a proposed statute, what new law would do): the words the
+   * engine wrote for it (engine/render/words.py), the same as the terminal's and the JSON's. */
   function fixWords(f) {
-    const a = f.args || {};
-    const agreementTerms = () => `a data sharing agreement from ${a.source} to ${a.recipient} for ${a.data}, for ${a.purpose}, under gateway ${a.gateway}` +
-      ((a.sensitivity || []).includes("special-category") ? ", recording the special category condition" : "") +
-      ((a.sensitivity || []).includes("criminal-offence") ? ", recording the criminal offence data condition" : "") +
-      ((a.sensitivity || []).includes("personal") ? ", with its lawful basis" : "");
-    const owner = f.agreement && entry("agreement", f.agreement) ? entry("agreement", f.agreement).details.owner : null;
-    switch (f.kind) {
-      case "renew-agreement":
-        return a.expired
-          ? `Renew agreement ${f.agreement} so that it covers ${spoken(a.date)} (it ended on ${spoken(a.end)})${owner ? ` — ask ${owner}` : ""}.`
-          : `Bring the start of agreement ${f.agreement} forward to ${spoken(a.date)} (it starts on ${spoken(a.start)})${owner ? ` — ask ${owner}` : ""}.`;
-      case "new-agreement":
-        return `Make ${agreementTerms()}.`;
-      case "assume-statute":
-        return `If the proposed statute ${f.statute} (${a.statute_title || "not yet law"}) became law, gateway ${f.gateway} would allow it` +
-          (a.with_agreement ? `, with ${agreementTerms()}.` : ".");
-      case "later-date":
-        return `Wait until ${spoken(f.on)}: it is lawful from then` + (a.with_agreement ? `, with ${agreementTerms()}.` : ".");
-      case "successor":
-        return `Ask ${named("organisation", f.organisation)} instead: it replaced ${a.replaced}.`;
-      case "narrower-data":
-        return `Share only ${named("data", f.data)}, part of ${a.inside}: that is lawful.`;
-      case "other-purpose":
-        return `If the purpose is really another one: it is lawful for ${(a.purposes || [f.purpose]).join(", ")}.`;
-      default:
-        return plainWords(f.description);
-    }
+    return plainWords(f.description);
+  }
+
+  /** What the recipient may do with the data next, from the onward permission as the engine states it
+   * (`none`, or limits joined with " and "): the same words as engine/render/words.py `onward_words`. */
+  function onwardWords(onward, holder, discloser) {
+    if (onward === "none") return holder ? `not pass it on (it may not leave ${holder})` : "not pass it on";
+    if (onward === "unrestricted") return "pass it on without limit";
+    const parts = String(onward || "").split(" and ").map((part) => {
+      const i = part.indexOf(" ");
+      const word = i < 0 ? part : part.slice(0, i);
+      const names = i < 0 ? "" : part.slice(i + 1);
+      switch (word) {
+        case "to": return `only to ${names}`;
+        case "only-for": return `only for ${names}`;
+        case "as-discloser": return `only where ${discloser || "the body that disclosed it"} could itself lawfully share it directly`;
+        case "lawful": return "in any other lawful sharing, for any purpose";
+        case "for": return `also for ${names}`;
+        case "as": return `as ${names}`;
+        default: return part;
+      }
+    });
+    return `pass it on ${parts.join(", and ")}`;
   }
 
   function recordButton() {
@@ -472,13 +470,13 @@
       if (d.basis) facts.push(["Basis", `gateway ${d.basis.gateway.id}${d.basis.agreement ? `, agreement ${d.basis.agreement.id}` : ""}${d.basis.gateway.statute ? ` (${d.basis.gateway.statute.title}${d.basis.gateway.statute.provision ? `, ${d.basis.gateway.statute.provision}` : ""})` : ""}`]);
       for (const b of d.blocks) facts.push(["Blocked by", `${b.restriction.id}: ${b.restriction.title}${b.one_way ? " (one-way)" : ""}`]);
       for (const c of d.conditions) facts.push(["Condition", plainWords(c.text)]);
-      for (const f of d.fixes) facts.push([f.kind === "assume-statute" ? "Would need new law" : "To do", fixWords(f)]);
+      for (const f of d.fixes) facts.push([f.kind === "assume-statute" ? "Would need a change in the law" : "To do", fixWords(f)]);
       facts.push(["Decision log record", records && records[i] ? `${records[i].hash} (record ${records[i].seq})` : "not recorded: this service keeps no decision log"]);
       rec.append(el("dl", { class: "record-decision" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
     });
     const b = state.bundle;
     rec.append(el("dl", {},
-      el("dt", {}, "Rules (bundle content hash)"), el("dd", { id: "record-bundle" }, b ? `sha256:${b.digest}` : "unknown"),
+      el("dt", {}, "Rules (content hash of the policy files)"), el("dd", { id: "record-bundle" }, b ? `sha256:${b.digest}` : "unknown"),
       el("dt", {}, "Engine version"), el("dd", {}, state.version || "unknown"),
       el("dt", {}, "Produced"), el("dd", {}, new Date().toISOString())));
   }
@@ -701,7 +699,7 @@
         state.index[kind] = new Map(names[plural].map((e) => [e.id.toLowerCase(), e]));
       }
       clear(status).append(`Ready: ${names.organisations.length} organisations, ${names.data.length} kinds of data and ${names.purposes.length} purposes to choose from.`);
-      clear($("bundle-info")).append(`Rules: bundle sha256:${bundle.digest.slice(0, 12)}…`);
+      clear($("bundle-info")).append(`Rules: version sha256:${bundle.digest.slice(0, 12)}…`);
       document.querySelectorAll(".field[data-picker] input").forEach((i) => i.dispatchEvent(new Event("change")));
     } catch (err) {
       clear(status).append(err.message, " ", err.help || "");
