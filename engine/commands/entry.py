@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.commands.result import Result
 
 Param = tuple  # (name, positional?, spellings, type, choices, repeatable?, default, envvar): can_share_args.py
 
@@ -119,7 +122,7 @@ def can_share_main() -> None:
     sys.exit(code)
 
 
-def write_out(result: Any) -> int:
+def write_out(result: "Result") -> int:
     """Write a Result out in order, as cli.py's `_emit` does (without click), and return its exit code."""
     try:
         for to_err, chunk in result.writes:
@@ -136,4 +139,4 @@ def write_out(result: Any) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         result.close()
-    return int(result.exit_code)
+    return result.exit_code
