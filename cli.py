@@ -157,7 +157,9 @@ def _names(kind: str) -> Callable:
 
 
 def _colour() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    from engine.commands.result import colour_wanted  # one rule for both entry points of can-share
+
+    return colour_wanted()
 
 
 def _emit(result: "Result") -> NoReturn:
@@ -763,14 +765,69 @@ def _unwrap_help(typer_app: typer.Typer) -> None:
 _unwrap_help(app)
 
 
-def can_share_main() -> None:
-    """The `can-share` console script: the same as `lawful can-share`, as a one-command app, so that usage and
-    help read `can-share [OPTIONS] …` (not `can-share can-share`)."""
+def _can_share_app() -> _LawfulApp:
+    """`lawful can-share` as a one-command app, so that usage and help read `can-share [OPTIONS] …` (not
+    `can-share can-share`)."""
     solo = _LawfulApp(add_completion=False, pretty_exceptions_enable=False,
                       context_settings={"help_option_names": ["-h", "--help"]})
     solo.command("can-share")(can_share)
     _unwrap_help(solo)
-    solo(prog_name="can-share")
+    return solo
+
+
+def can_share_main() -> None:
+    """`can-share` parsed by typer: what the `can-share` console script (engine/commands/entry.py) falls back to
+    for any command line that is not one of the plain forms it reads itself (help, usage errors, …)."""
+    _can_share_app()(prog_name="can-share")
+
+
+# ---- the plain forms of `can-share` without typer (issue 18) ------------------------------------------
+
+
+CAN_SHARE_ARGS = Path(__file__).resolve().parent / "engine" / "commands" / "can_share_args.py"
+
+
+def can_share_args_source() -> str:
+    """engine/commands/can_share_args.py: `can_share`'s parameters as typer builds them from the declaration
+    above — spellings, kinds, defaults, choices, environment variables — for the console script's fast path.
+    Generated, so there is one declaration; tests/test_fast_entry.py fails when the file is stale."""
+    import inspect
+    import typing
+
+    import typer.main
+
+    from engine.commands import decide
+
+    hints = typing.get_type_hints(can_share)
+    accepted = inspect.signature(decide.can_share).parameters
+    params = []
+    for p in typer.main.get_command(_can_share_app()).params:
+        hint = hints[p.name]
+        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)  # Optional[X] -> X
+        if typing.get_origin(hint) in (list, List):
+            base = typing.get_args(hint)[0]
+        if p.name not in accepted or p.secondary_opts or p.nargs != 1 or p.callback is not None:
+            raise TypeError(f"can-share's {p.name}: the fast path reads plain one-value parameters only")
+        default = p.default.value if isinstance(p.default, Enum) else p.default
+        if isinstance(base, type) and issubclass(base, Enum):
+            kind, choices = "choice", tuple(m.value for m in base)
+        elif base in (str, Path, bool):
+            kind, choices = {str: "str", Path: "path", bool: "flag"}[base], ()
+        else:
+            raise TypeError(f"can-share's {p.name}: type {hint} is not read by the fast path")
+        if kind == "flag" and not getattr(p, "is_flag", False):
+            raise TypeError(f"can-share's {p.name}: a bool that is not a flag")
+        params.append((p.name, p.param_type_name == "argument", tuple(p.opts), kind, choices, p.multiple,
+                       list(default) if isinstance(default, (list, tuple)) else default, p.envvar))
+    return ('"""Generated from the declaration of `can_share` in cli.py (typer\'s parameters): do not edit. Regenerate with\n'
+            "    python -c 'import cli; cli.write_can_share_args()'\n"
+            "tests/test_fast_entry.py fails when this file is stale. Read by engine/commands/entry.py.\"\"\"\n\n"
+            "# (name, positional?, spellings, type: str | path | choice | flag, choices, repeatable?, default, envvar)\n"
+            "PARAMS: tuple[tuple, ...] = (\n" + "".join(f"    {p!r},\n" for p in params) + ")\n")
+
+
+def write_can_share_args() -> None:
+    CAN_SHARE_ARGS.write_text(can_share_args_source(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -450,7 +450,8 @@ def startup(args) -> dict:
     import startup as st
 
     venv = args.startup_venv or Path(sys.executable).parent.parent
-    return st.measure(Path(venv) / "bin", args.startup_runs)
+    compare = args.startup_compare_venv
+    return st.measure(Path(venv).absolute() / "bin", args.startup_runs, Path(compare).absolute() if compare else None)
 
 
 def diff_timing() -> dict:
@@ -801,6 +802,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--startup-venv", type=Path, default=None,
                     help="virtual environment whose python and can-share are timed (default: this interpreter's); "
                          "issue 18 asks for the one the README's `pip install -e '.[test]'` makes")
+    ap.add_argument("--startup-compare-venv", type=Path, default=None,
+                    help="another environment of this checkout (e.g. with typer 0.28) whose typer path is timed too")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     ap.add_argument("--write", type=Path, help="write the Markdown report here")
     ap.add_argument("--json", type=Path, help="write the raw results here")

@@ -222,7 +222,7 @@ def test_the_action_scripts_on_a_pull_request(pull_request):
     assert md.startswith("## lawful diff: gateway `EA-1996-s537A`: data widened by `learner-record` "
                          "**[special-category]**")
     head = github["event"]["pull_request"]["head"]["sha"]
-    assert f"(https://github.com/example-org/policy/blob/{head}/policies/gateways.policy#L46)" in md
+    assert f"(https://github.com/example-org/policy/blob/{head}/policies/gateways.policy#L56)" in md
     assert (work / "summary.md").read_text() == md  # and in the job summary
     # the comment: none yet -> POST
     comments = work / "comments.txt"

@@ -65,7 +65,7 @@ def test_record_has_every_field_and_chains(tmp_path, default_policy):
     assert first == recs[0]
     assert first["question"] == {"source": "JCP", "recipient": "ALI", "data": "provider-data", "purpose": "inspection",
                                  "on": "2005-06-23", "assume": []}
-    assert first["verdict"] == "deny" and "ssaa-1992-s123" in first["reason_ids"]
+    assert first["verdict"] == "deny" and "dwp-one-way-2005" in first["reason_ids"]
     assert first["bundle_hash"] == bundle_hash(ROOT)
     assert first["engine_version"] == engine.__version__
     assert first["time"].endswith("Z") and dt.datetime.fromisoformat(first["time"][:-1])

@@ -47,7 +47,7 @@ STORY = [
     ("LSC", "ALI", "provider-data", "inspection", dt.date(2005, 6, 23), []),
     ("DfES", "ALI", "provider-data", "inspection", dt.date(2005, 7, 1), []),
     ("LSC", "DfES", "individualised-learner-record", "research", dt.date(2005, 7, 1), []),
-    ("DWP", "LEA", "claimant-contact-details", "participation-tracking", dt.date(2005, 6, 23), []),
+    ("DWP", "LEA-Leeds", "claimant-contact-details", "participation-tracking", dt.date(2005, 6, 23), []),
     ("InlandRevenue", "LSC", "provider-data", "research", dt.date(2005, 6, 23), []),
     ("DfES", "TDA", "individual-pupil-information", "planning", dt.date(2006, 1, 1), []),
 ]
@@ -93,7 +93,7 @@ ARGS = [
     ["LSC", "ALI", "provider-data", "--purpose", "inspection", "--on", "2005-06-23"],
     ["JCP", "ALI", "provider-data", "--on", "2005-06-23"],
     ["DfES", "ALI", "provider-data", "--on", "2005-07-01"],
-    ["dwp", "lea", "claimant-contact-details", "--purpose", "participation-tracking", "--on", "2005-06-23"],
+    ["dwp", "lea-leeds", "claimant-contact-details", "--purpose", "participation-tracking", "--on", "2005-06-23"],
     ["Ofsted", "DfES", "inspection-reports", "--on", "2005-07-01"],
 ]
 
@@ -123,5 +123,8 @@ def test_citations_link_to_the_provision_on_legislation_gov_uk():
     assert provision_url("https://www.legislation.gov.uk/ukpga/2000/21", "Parts I and III (implied power)") == \
         "https://www.legislation.gov.uk/ukpga/2000/21"
     assert provision_url(None, "section 1") is None
-    d = engine.load().decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
-    assert d.blocks[0].restriction.url == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    d = engine.load().decide("JCP", "ALI", "claimant-record", "inspection", on=dt.date(2005, 6, 23))
+    urls = {b.restriction.id: b.restriction.url for b in d.blocks}
+    assert urls["SSAA-1992-s123"] == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    # the 2005 one-way position cites the Act's information Part, and links to its page in the register
+    assert urls["DWP-ONE-WAY-2005"] == "https://www.legislation.gov.uk/ukpga/1992/5/part/VII"

@@ -23,15 +23,16 @@ runner = CliRunner()
 EXAMPLES = int(os.environ.get("LAWFUL_HYPOTHESIS_EXAMPLES", "60"))
 
 NEW_AGREEMENT = """
-agreement DFES-HEFCE-IPI-2005 "Individual pupil information for planning higher education" {
-  from DfES to HEFCE
-  data individual-pupil-information
+agreement UFI-LSC-ILR-2004 "ILR returns from learndirect, 2004/05" {
+  from Ufi to LSC
+  data individualised-learner-record
   for planning
-  under EA-1996-s537A
+  under LSC-FUNDING-CONDITIONS
   lawful-basis public-task
-  valid 2005-06-22 to 2008-06-21
-  review 2006-06-22
-  owner "Head of Pupil Level Data, Department for Education and Skills"
+  article-9 "dpa1998-sch3-7"
+  valid 2004-08-01 to 2005-07-31
+  review 2005-04-01
+  owner "Director of Funding and Information, Learning and Skills Council"
   onward none
 }
 """
@@ -42,14 +43,14 @@ _copy_bundle = copy_bundle
 
 
 def _change(bundle: Path) -> None:
-    """Add one agreement and tighten one restriction (SSAA s.123 made to bind the LSC too — a hypothetical
-    reading, for the test)."""
+    """Add one agreement and tighten one restriction (HMRC's confidentiality, CRCA 2005 s.18, made to bind the
+    LSC too — a hypothetical reading, for the test)."""
     with open(bundle / "policies" / "agreements.policy", "a", encoding="utf-8") as f:
         f.write(NEW_AGREEMENT)
     path = bundle / "policies" / "restrictions.policy"
     text = path.read_text(encoding="utf-8")
-    assert "  one-way DWP\n" in text
-    path.write_text(text.replace("  one-way DWP\n", "  one-way DWP, LSC\n", 1), encoding="utf-8")
+    assert "  forbids HMRC -> *\n" in text
+    path.write_text(text.replace("  forbids HMRC -> *\n", "  forbids HMRC, LSC -> *\n", 1), encoding="utf-8")
 
 
 @pytest.fixture
@@ -82,23 +83,23 @@ def test_git_diff_lists_exactly_the_changed_flows(repo, tmp_path):
     assert sum(row["covers"] for row in data["rolled_up"]) == len(expected)
     r = runner.invoke(app, ["diff", "main", "HEAD", "--on", "2005-06-23", "--format", "markdown"])
     md = r.output
-    assert md.startswith("## lawful diff: added agreement `DFES-HEFCE-IPI-2005`: `DfES` → `HEFCE`; data "
-                         "`individual-pupil-information` **[personal]**"), md.splitlines()[0]
-    assert "> [!WARNING]" in md and "**2 newly allowed flows involve personal data**" in md
-    assert "| flows (a question over a date range) | 2 | 102 |" in md
+    assert md.startswith("## lawful diff: added agreement `UFI-LSC-ILR-2004`: `Ufi` → `LSC`; data "
+                         "`individualised-learner-record` **[special-category]**"), md.splitlines()[0]
+    assert "> [!WARNING]" in md and "**6 newly allowed flows involve personal data**" in md
+    assert "| flows (a question over a date range) | 6 | 126 |" in md
     # the rule changes in words, then the flows folded in <details>, newly allowed first
-    assert ("**restriction `SSAA-1992-s123`**: one-way parties widened by `LSC` — newly denies 102 flows on "
+    assert ("**restriction `CRCA-2005-s18`**: forbidden sources widened by `LSC` — newly denies 126 flows on "
             "2005-06-23") in md
     assert md.index("### Rule changes") < md.index("### Flow changes") \
         < md.index("<details open><summary><b>Newly allowed")
-    assert md.index("Newly allowed: 1 row (2 flows)") < md.index("Newly denied:")
+    assert md.index("Newly allowed: 1 row (6 flows)") < md.index("Newly denied:")
     assert md.count("<details") == md.count("</details>") == 2
-    assert ("| **PERSONAL DATA** | on 2005-06-23 | `DfES` → `HEFCE` | `individual-pupil-information` (2 flows) | "
-            "`planning` | under gateway `EA-1996-s537A`") in md
-    assert ("|  | on 2005-06-23 | `LSC` → `ALI` | `provider-data` (36 flows) | `inspection` | "
-            "blocked by restriction `SSAA-1992-s123`") in md
+    assert ("| **SPECIAL-CATEGORY DATA** | on 2005-06-23 | `Ufi` → `LSC` | `individualised-learner-record` "
+            "(6 flows) | `planning` | under gateway `LSC-FUNDING-CONDITIONS`") in md
+    assert ("|  | on 2005-06-23 | `LSC` → `ALI` | `provider-data` (48 flows) | `inspection` | "
+            "blocked by restriction `CRCA-2005-s18`") in md
     # file:line of each rule, as text without --link-base
-    assert "`policies/restrictions.policy:22`" in md
+    assert "`policies/restrictions.policy:61`" in md
 
 
 def test_json_and_folders(tmp_path):
@@ -107,9 +108,9 @@ def test_json_and_folders(tmp_path):
     r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "json"])
     assert r.exit_code == 1
     data = json.loads(r.output)
-    assert data["summary"]["newly_allowed"] == 2 and data["summary"]["newly_allowed_personal"] == 2
+    assert data["summary"]["newly_allowed"] == 6 and data["summary"]["newly_allowed_personal"] == 6
     kinds = {(c["kind"], c["action"], c["id"]) for c in data["changes"]}
-    assert kinds == {("agreement", "added", "DFES-HEFCE-IPI-2005"), ("restriction", "changed", "SSAA-1992-s123")}
+    assert kinds == {("agreement", "added", "UFI-LSC-ILR-2004"), ("restriction", "changed", "CRCA-2005-s18")}
     assert all(f["causes"] for f in data["flows"])
     assert data["flows"][0]["new"] == "allow"  # newly allowed first
     # the same folder on both sides: nothing changes, exit 0
@@ -340,7 +341,8 @@ def test_markdown_stays_within_a_comment(tmp_path):
     """A change that moves hundreds of flows renders a comment GitHub accepts: rolled up, and under the cap."""
     new_dir = _copy_bundle(tmp_path / "new")
     path = new_dir / "policies" / "restrictions.policy"
-    text = path.read_text(encoding="utf-8").replace("  one-way DWP\n", "  one-way DWP, LSC, DfES, QCA, HESA\n", 1)
+    wider = "  forbids HMRC, LSC, DfES, QCA, HESA -> *\n"
+    text = path.read_text(encoding="utf-8").replace("  forbids HMRC -> *\n", wider, 1)
     path.write_text(text, encoding="utf-8")
     r = runner.invoke(app, ["diff", str(ROOT), str(new_dir), "--on", "2005-06-23", "--format", "markdown"])
     assert r.exit_code == 1

@@ -137,7 +137,7 @@ def test_default_bundle_lint():
     diags, _ = check_and_lint(ROOT, dt.date(2005, 6, 23))
     codes = {d.code for d in diags}
     assert "error" not in {d.severity.value for d in diags}
-    assert {"unusable-exception", "isolated-organisation"} <= codes
+    assert {"implied-power", "isolated-organisation"} <= codes
     assert not codes & {"dead-agreement", "overlapping-agreements", "no-review-date"}
     isolated = {d.message.split("`")[1] for d in diags if d.code == "isolated-organisation"}
     assert {"AoC", "UCAS"} <= isolated and "JCP" not in isolated

@@ -209,7 +209,8 @@ async def test_hover_says_kind_title_place_and_what_matters(client, bundle):
         t.HoverParams(text_document=doc_id(agreements), position=position(text, "from LSC to ALI", 12))
     )
     assert "**organisation** `ALI` — Adult Learning Inspectorate" in h.contents.value
-    assert "policies/organisations.policy:58" in h.contents.value and "succeeded by `OFSTED-2007`" in h.contents.value
+    assert "policies/organisations.policy:152" in h.contents.value
+    assert "functions of ALI, OfSTED passed to OFSTED-2007 on 2007-04-01" in h.contents.value
 
     h = await client.text_document_hover_async(
         t.HoverParams(text_document=doc_id(agreements), position=position(text, "under LSC-INSPECTION", 8))
@@ -228,11 +229,11 @@ async def test_hover_says_kind_title_place_and_what_matters(client, bundle):
     gateways = bundle / "policies" / "gateways.policy"
     text = open_doc(client, gateways)
     h = await client.text_document_hover_async(
-        t.HoverParams(text_document=doc_id(gateways), position=position(text, "statute SSA-FRAUD-1997", 10))
+        t.HoverParams(text_document=doc_id(gateways), position=position(text, "statute SSAA-1992 \"section 122\"", 10))
     )
     value = h.contents.value
-    assert "**statute** `SSA-FRAUD-1997`" in value and "citation: 1997 c. 47" in value and "status: in-force" in value
-    assert "https://www.legislation.gov.uk/ukpga/1997/47/section/1" in value and "commenced: 1997-07-01" in value
+    assert "**statute** `SSAA-1992`" in value and "citation: 1992 c. 5" in value and "status: in-force" in value
+    assert "https://www.legislation.gov.uk/ukpga/1992/5/section/122" in value
     close_doc(client, gateways)
 
 
@@ -353,28 +354,30 @@ async def test_code_lens_shows_test_results_and_decides_a_flow(client, bundle):
     lenses = await client.text_document_code_lens_async(t.CodeLensParams(text_document=doc_id(story)))
     first_test = position(text, 'test "Jobcentre Plus cannot give')
     block = [c for c in lenses if c.range.start.line == first_test.line]
-    assert [c.command.title for c in block] == ["✓ 3 passed"]
+    assert [c.command.title for c in block] == ["✓ 4 passed"]
     decide = [c for c in lenses if c.command.command == "lawful.decide"]
     assert len(decide) == text.count("\n  expect ")
     answer = await client.workspace_execute_command_async(
         t.ExecuteCommandParams(command=decide[0].command.command, arguments=decide[0].command.arguments)
     )
-    assert answer.startswith("DENIED — one-way legislative block") and "on 2005-06-23" in answer
+    assert answer.startswith("DENIED — as JCP holds it for employment-services or social-security: one-way "
+                             "legislative block")
+    assert "on 2005-06-23" in answer
 
     # an expectation turned round fails, in the lens, before it is saved
     flipped = text.replace(
-        "expect deny JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123",
-        "expect allow JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123",
+        "expect deny JCP -> ALI provider-data for inspection on 2005-06-23 because DWP-ONE-WAY-2005",
+        "expect allow JCP -> ALI provider-data for inspection on 2005-06-23 because DWP-ONE-WAY-2005",
         1,
     )
     replace_all(client, story, flipped, 2)
     for _ in range(100):
         lenses = await client.text_document_code_lens_async(t.CodeLensParams(text_document=doc_id(story)))
         titles = [c.command.title for c in lenses if c.range.start.line == first_test.line]
-        if titles == ["✗ 1 of 3 failed"]:
+        if titles == ["✗ 1 of 4 failed"]:
             break
         await asyncio.sleep(0.1)
-    assert titles == ["✗ 1 of 3 failed"]
+    assert titles == ["✗ 1 of 4 failed"]
     details = await client.workspace_execute_command_async(
         t.ExecuteCommandParams(command="lawful.testResults", arguments=[uri(story), first_test.line + 1])
     )

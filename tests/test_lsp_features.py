@@ -62,7 +62,7 @@ def test_a_broken_register_is_reported_and_names_still_resolve(bundle):
     assert a.policy is None
     # completion still knows the statutes (and every other name) from the last register that read
     items, _ = f.completions(a, 'gateway G "g" {\n  statute \n}\n', 2, 11)
-    assert "SSA-FRAUD-1997" in {c.label for c in items}
+    assert "SSA-FRAUD-1997" in {c.label for c in items} and "SSAA-1992" in {c.label for c in items}
 
 
 def test_a_file_that_does_not_parse_keeps_its_names_for_completion(bundle):
@@ -181,10 +181,10 @@ def test_a_name_being_typed_is_replaced_whole(analysis):
 
 def test_hover_and_definition_in_gateways_yaml(bundle, analysis):
     register = (bundle / "gateways.yaml").read_text()
-    line, col = at(register, "  SSA-FRAUD-1997:", 4)
+    line, col = at(register, "  TCA-2002:", 4)
     text, span = f.hover(analysis, "gateways.yaml", register, line, col)
-    assert "**statute** `SSA-FRAUD-1997`" in text and "citation: 1997 c. 47" in text
-    assert span.line == line and span.column == 3 and span.end_column == 3 + len("SSA-FRAUD-1997")
+    assert "**statute** `TCA-2002`" in text and "citation: 2002 c. 21" in text
+    assert span.line == line and span.column == 3 and span.end_column == 3 + len("TCA-2002")
     refs = f.references(analysis, "gateways.yaml", line, col)
     assert {s.file for s in refs} == {"gateways.yaml", "policies/gateways.policy"}
 
@@ -227,7 +227,8 @@ def test_rename_refuses_an_alias_a_taken_name_and_a_non_identifier(bundle):
 
 def test_the_decision_command_speaks_like_can_share(analysis):
     text = f.decide_text(analysis, "JCP", "ALI", "provider-data", "inspection", "2005-06-23")
-    assert text.startswith("DENIED — one-way legislative block") and "2005-06-23" in text
+    assert text.startswith("DENIED — as JCP holds it for employment-services or social-security: one-way legislative "
+                           "block") and "2005-06-23" in text
     assert "unknown organisation `JCPX`" in f.decide_text(analysis, "JCPX", "ALI", "provider-data", "inspection")
     assert "bad-date" in f.decide_text(analysis, "JCP", "ALI", "provider-data", "inspection", "2005-13-01")
     grouped = f.decide_text(analysis, "LSC", "ALI", "provider-data", None, "2005-06-23")

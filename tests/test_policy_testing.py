@@ -21,12 +21,12 @@ def test_default_bundle_tests_pass(monkeypatch):
     monkeypatch.chdir(ROOT)
     result = runner.invoke(app, ["test"])
     assert result.exit_code == 0, result.output
-    assert "78 expectations" in result.output and "78 passed, 0 failed" in result.output
+    assert "86 expectations" in result.output and "86 passed, 0 failed" in result.output
 
 
 def _flipped(tmp_path: Path) -> Path:
     text = STORY.read_text(encoding="utf-8")
-    line = "expect deny JCP -> ALI provider-data for inspection on 2005-06-23 because SSAA-1992-s123"
+    line = "expect deny JCP -> ALI provider-data for inspection on 2005-06-23 because DWP-ONE-WAY-2005, DWP-COMMON-LAW"
     assert line in text
     out = tmp_path / "flipped.policy"
     out.write_text(text.replace(line, line.replace("expect deny", "expect allow")), encoding="utf-8")
@@ -39,11 +39,11 @@ def test_flipped_expectation_fails_with_explanation(tmp_path, monkeypatch):
     result = runner.invoke(app, ["test", str(flipped), "--bundle", str(ROOT)])
     assert result.exit_code == 1, result.output
     out = result.output
-    assert "FAILED  flipped.policy:5:3: expect allow JCP -> ALI provider-data for inspection" in out
+    assert "FAILED  flipped.policy:6:3: expect allow JCP -> ALI provider-data for inspection" in out
     assert "expected allow, got deny" in out
     # the decision's full explanation: headline, the blocking restriction with its location and URL
-    assert "DENIED — one-way legislative block" in out
-    assert "blocked   SSAA-1992-s123" in out and "policies/restrictions.policy:" in out
+    assert "DENIED — as JCP holds it for employment-services or social-security: one-way legislative block" in out
+    assert "blocked   DWP-ONE-WAY-2005" in out and "policies/restrictions.policy:" in out
     assert "https://www.legislation.gov.uk/ukpga/1992/5" in out
     assert "what would make it lawful:" in out
     assert "1 failed" in out
@@ -59,7 +59,7 @@ def test_because_must_be_among_reasons(tmp_path, monkeypatch):
     result = runner.invoke(app, ["test", "t.policy", "--bundle", str(ROOT)])
     assert result.exit_code == 1
     assert "deny as expected, but not because of `CRCA-2005-s18`" in result.output
-    assert "ssaa-1992-s123" in result.output  # the actual reasons are listed
+    assert "dwp-one-way-2005" in result.output  # the actual reasons are listed
     assert "1 passed, 1 failed" in result.output
 
 
@@ -127,14 +127,14 @@ def test_junit_reads_back(tmp_path, monkeypatch):
     path.write_text(result.output, encoding="utf-8")
     xml = junitparser.JUnitXml.fromfile(str(path))
     cases = [c for suite in xml for c in suite]
-    assert len(cases) == 78
+    assert len(cases) == 86
     failed = [c for c in cases if c.result and isinstance(c.result[0], junitparser.Failure)]
     assert len(failed) == 1
     assert "expect allow JCP -> ALI provider-data" in failed[0].name
-    assert "SSAA-1992-s123" in failed[0].result[0].text
+    assert "DWP-ONE-WAY-2005" in failed[0].result[0].text
     suites = list(xml)
-    assert sum(s.tests for s in suites) == 78 and sum(s.failures for s in suites) == 1
-    assert xml.tests == 78 and xml.failures == 1 and xml.errors == 0
+    assert sum(s.tests for s in suites) == 86 and sum(s.failures for s in suites) == 1
+    assert xml.tests == 86 and xml.failures == 1 and xml.errors == 0
 
 
 def test_json_and_github(tmp_path, monkeypatch):
@@ -142,13 +142,13 @@ def test_json_and_github(tmp_path, monkeypatch):
     flipped = _flipped(tmp_path)
     result = runner.invoke(app, ["test", str(flipped), "--bundle", str(ROOT), "--format", "json"])
     data = json.loads(result.output)
-    assert data["summary"]["failed"] == 1 and data["summary"]["passed"] == 29
+    assert data["summary"]["failed"] == 1 and data["summary"]["passed"] == 33
     bad = [r for r in data["results"] if r["status"] == "failed"][0]
-    assert bad["span"]["line"] == 5 and bad["decisions"][0]["verdict"] == "deny"
+    assert bad["span"]["line"] == 6 and bad["decisions"][0]["verdict"] == "deny"
     result = runner.invoke(app, ["test", str(flipped), "--bundle", str(ROOT), "--format", "github"])
     lines = [ln for ln in result.output.splitlines() if ln.startswith("::error")]
     assert len(lines) == 1
-    assert lines[0].startswith("::error file=flipped.policy,line=5,col=3,")
+    assert lines[0].startswith("::error file=flipped.policy,line=6,col=3,")
     assert ("title=policy test failed%3A Jobcentre Plus cannot give provider data to the ALI%3A "
             "a one-way legislative block::") in lines[0]
     assert "%0A" in lines[0] and "\n" not in lines[0]

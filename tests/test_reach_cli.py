@@ -85,7 +85,9 @@ def test_nothing_reachable_exits_1():
     assert "why: no gateway lets AoC disclose provider-data for inspection" in r.stdout
     # JCP may pass it only within its own legal person (DWP): no other body, and the one-way block says why
     jcp = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON)
-    assert "why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 s.123" in jcp.stdout
+    assert ("why: JCP is bound by a one-way restriction, Social Security Administration Act 1992 Part VII "
+            "(DWP-ONE-WAY-2005)"
+            in jcp.stdout)
 
 
 def test_a_body_and_its_parts_are_shown_as_the_same_body():
@@ -181,12 +183,16 @@ def test_blocked_lists_one_way_blocks_first(default_policy):
     r = run("blocked", "--format", "json", "--on", "2020-01-01", "--bundle", str(ROOT))
     assert r.exit_code == 0
     rows = json.loads(r.stdout)["blocked"]
-    assert rows and rows[0]["one_way"] and rows[0]["restrictions"] == ["ESA-2008-s15-4"]
+    # DWP's possible common-law power over provider data meets the department's one-way position of 2005
+    assert rows and rows[0]["one_way"] and rows[0]["restrictions"] == ["DWP-ONE-WAY-2005"]
+    assert (rows[0]["source"], rows[0]["recipient"], rows[0]["gateway"]) == ("DWP", "OFSTED-2007", "DWP-COMMON-LAW")
     assert rows[0]["needs_agreement"] is True
     for row in rows:  # blocked, yet the gateway names the flow
         assert not default_policy.allowed(row["source"], row["recipient"], row["data"], row["purpose"],
                                           on=__import__("datetime").date(2020, 1, 1))
     r = run("blocked", *ON)
+    assert r.exit_code == 0 and "DWP → ALI  provider-data for inspection" in r.stdout
+    r = run("blocked", "--on", "1990-01-01", "--bundle", str(ROOT))
     assert r.exit_code == 0 and "no flow that a gateway in force would allow is blocked" in r.stdout
 
 
@@ -229,12 +235,12 @@ def test_dot_has_one_node_per_organisation_and_clusters_by_parent(default_policy
         assert f'\n    "{k}" [' in dot or f'\n  "{k}" [' in dot or f'      "{k}" [' in dot, k
     assert 'subgraph "cluster_dwp"' in dot and 'subgraph "cluster_lsc"' in dot
     assert '"lsc" -> "ali" [label="LSC-INSPECTION / LSC-ALI-2005"' in dot
-    assert "one-way: SSAA-1992-s123" in dot
+    assert "one-way: DWP-ONE-WAY-2005" in dot
 
 
 def test_dot_draws_blocked_flows_dashed_red_and_highlights_a_route():
     dot = run("graph", "--format", "dot", "--on", "2020-01-01", "--bundle", str(ROOT)).stdout
-    assert '"lea" -> "dwp" [label="blocked: ESA-2008-s15-4"' in dot and "style=dashed" in dot
+    assert '"dwp" -> "ofsted-2007" [label="blocked: DWP-ONE-WAY-2005"' in dot and "style=dashed" in dot
     r = run("graph", "--data", "provider-data", "--purpose", "inspection", "--highlight", "DfES", "ALI", *ON)
     assert r.exit_code == 0
     assert "highlighted lawful route DfES → LSC → ALI" in r.stderr

@@ -62,15 +62,17 @@ def test_the_first_line_names_the_widening_the_special_category_data_and_the_dat
     first = r.output.splitlines()[0]
     assert first.startswith("gateway EA-1996-s537A: data widened by learner-record [special-category] — "
                             "newly allows "), first
-    assert "[special-category] from 2005-06-22 to 2007-06-27" in first, first
-    assert first.endswith("[policies/gateways.policy:46:1]"), first
+    # s.537A's prescribed persons change over time (a dated class): the flows open over several date ranges
+    assert "newly allows" in first, first
+    assert "flows [special-category] over several date ranges from 1999-04-09" in first, first
+    assert first.endswith("[policies/gateways.policy:56:1]"), first
     # the agreement's change is the second rule change, in words too
     assert r.output.splitlines()[1].startswith(
         "agreement DFES-QCA-IPI-2005: data widened by learner-record [special-category]; article-9 condition added: "
         "“DPA 1998 Sch 3 para 7(1)(b)”")
-    # the flows, rolled up: one row for DfES → QCA learner-record, both purposes, over the agreement's life
-    # while DfES exists (DCSF succeeded it on 2007-06-28)
-    assert ("  from 2005-06-22 to 2007-06-27: now ALLOWED DfES → QCA: learner-record for performance-monitoring, "
+    # the flows, rolled up: one row for DfES → the QCA (its id is its later name, QCDA) learner-record, both
+    # purposes, over the agreement's life while DfES exists (it split into DCSF and DIUS on 2007-06-28)
+    assert ("  from 2005-06-22 to 2007-06-27: now ALLOWED DfES → QCDA: learner-record for performance-monitoring, "
             "research  [SPECIAL-CATEGORY DATA]") in r.output
 
 
@@ -81,21 +83,36 @@ def test_the_dates_are_right(repo):
     assert data["on"] is None and data["summary"]["newly_denied"] == 0
     old, new = engine.load(ROOT), engine.load(repo)
     assert data["flows"]
+    # one flow may have several rows (its basis changes between adjacent ranges): join adjacent ones, then each
+    # range holds inside and ends where the verdicts stop differing
+    ranges: dict[tuple, list] = {}
     for f in data["flows"]:
         q = (f["source"], f["recipient"], f["data"], f["purpose"])
-        start, end = dt.date.fromisoformat(f["from"]), dt.date.fromisoformat(f["until"])
-        assert (start, end) == (dt.date(2005, 6, 22), dt.date(2007, 6, 27)), f
-        for day in (start, end, start + (end - start) / 2):
-            assert new.allowed(*q, on=day) and not old.allowed(*q, on=day), (q, day)
-        for day in (start - dt.timedelta(days=1), end + dt.timedelta(days=1)):
-            assert new.allowed(*q, on=day) == old.allowed(*q, on=day), (q, day)
+        ranges.setdefault(q, []).append((dt.date.fromisoformat(f["from"]), dt.date.fromisoformat(f["until"])))
+    qca = ("DfES", "QCDA", "learner-record", "research")
+    assert ranges.get(qca) == [(dt.date(2005, 6, 22), dt.date(2007, 6, 27))], ranges.get(qca)
+    for q, rows in ranges.items():
+        joined: list = []
+        for start, end in sorted(rows):
+            if joined and joined[-1][1] + dt.timedelta(days=1) == start:
+                joined[-1] = (joined[-1][0], end)
+            else:
+                joined.append((start, end))
+        for start, end in joined:
+            for day in (start, end, start + (end - start) / 2):
+                assert new.allowed(*q, on=day) and not old.allowed(*q, on=day), (q, day)
+            for day in (start - dt.timedelta(days=1), end + dt.timedelta(days=1)):
+                assert new.allowed(*q, on=day) == old.allowed(*q, on=day), (q, day)
     special = [f for f in data["flows"] if f["flag"] == "special-category"]
     assert {f["data"] for f in special} >= {"learner-record", "ilr-disability-fields", "he-disability-data"}
-    # --on narrows to one date: before the agreement, nothing; inside it, the same flows
-    r = runner.invoke(app, ["diff", "main", "HEAD", "--on", "2005-06-21"])
+    # --on narrows to one date: before SI 1999/903, nothing; on a date inside, exactly the flows whose range
+    # holds it
+    r = runner.invoke(app, ["diff", "main", "HEAD", "--on", "1999-04-08"])
     assert r.exit_code == 0 and "no verdict changes" in r.output.splitlines()[0], r.output
     r = runner.invoke(app, ["diff", "main", "HEAD", "--on", "2006-01-01", "-f", "json"])
-    assert r.exit_code == 1 and json.loads(r.output)["summary"]["newly_allowed"] == len(data["flows"])
+    on_day = {(f["source"], f["recipient"], f["data"], f["purpose"]) for f in data["flows"]
+              if f["from"] <= "2006-01-01" <= (f["until"] or "9999-12-31")}
+    assert r.exit_code == 1 and json.loads(r.output)["summary"]["newly_allowed"] == len(on_day)
 
 
 def test_fail_on(repo):
@@ -114,15 +131,15 @@ def test_the_pull_request_comment(repo):
     lines = md.splitlines()
     assert lines[0].startswith("## lawful diff: gateway `EA-1996-s537A`: data widened by `learner-record` "
                                "**[special-category]** — newly allows "), lines[0]
-    assert "from 2005-06-22 to 2007-06-27" in lines[0]
+    assert "over several date ranges from 1999-04-09" in lines[0]
     assert "> [!WARNING]" in md and "special-category or criminal-offence data" in md
     # a summary table, the rule changes, the flows in <details>
     assert "| `main` → `HEAD` | newly allowed | newly denied |" in md
     assert md.index("### Rule changes (2)") < md.index("### Flow changes") < md.index("<details open>")
     assert md.count("<details") == md.count("</details>") == 1
     # file:line links into the pull request's files
-    assert f"[`policies/gateways.policy:46`]({LINK_BASE}/policies/gateways.policy#L46)" in md
-    assert f"[`policies/agreements.policy:151`]({LINK_BASE}/policies/agreements.policy#L151)" in md
+    assert f"[`policies/gateways.policy:56`]({LINK_BASE}/policies/gateways.policy#L56)" in md
+    assert f"[`policies/agreements.policy:160`]({LINK_BASE}/policies/agreements.policy#L160)" in md
     assert len(md) < MAX_MARKDOWN_CHARS
     _docs_example(md)
 

@@ -75,7 +75,7 @@ def test_the_seed_question_over_http_is_the_library_decision(client, default_pol
     assert r.status_code == 200
     [d] = r.json()["decisions"]
     assert d["verdict"] == "deny"
-    assert d["blocks"][0]["restriction"]["id"] == "SSAA-1992-s123"
+    assert d["blocks"][0]["restriction"]["id"] == "DWP-ONE-WAY-2005"
     import datetime as dt
 
     library = default_policy.decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23)).to_dict()

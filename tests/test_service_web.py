@@ -55,9 +55,10 @@ def test_timeline_says_what_changed_on_1_april_2007(client):
     r = client.get("/v1/timeline", params={"from": "2007-03-31", "to": "2007-04-02"})
     assert r.status_code == 200
     [day] = r.json()["days"]
-    assert day["on"] == "2007-04-01" and len(day["ended"]) == 11 and day["began"] == []
-    assert day["headline"].startswith("2007-04-01: ALI (Adult Learning Inspectorate) ceased")
-    assert day["events"][0]["text"].startswith("ALI (Adult Learning Inspectorate) ceased; OFSTED-2007")
+    # the ALI's and the old OfSTED's functions passed to the new Ofsted: their flows end, the new Ofsted's begin
+    assert day["on"] == "2007-04-01" and len(day["ended"]) == 22 and len(day["began"]) == 12
+    assert day["headline"].startswith("2007-04-01: ALI, OfSTED's functions passed to OFSTED-2007 and they ceased")
+    assert day["events"][0]["text"] == "ALI, OfSTED's functions passed to OFSTED-2007 and they ceased"
     bad = client.get("/v1/timeline", params={"from": "2008-01-01", "to": "2007-01-01"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "bad-range"
 
@@ -69,7 +70,7 @@ def test_reach_says_why_no_one_may_receive(client):
     j = r.json()
     # only its own department (issue 12: not a disclosure between bodies), so no other body: and why
     assert all(x["same_body"] for x in j["found"]) and j["organisation"] == "JCP"
-    assert "one-way" in j["why_no_one"][0]["reason"] and "SSAA-1992-s123" in j["why_no_one"][0]["reason"]
+    assert "one-way" in j["why_no_one"][0]["reason"] and "DWP-ONE-WAY-2005" in j["why_no_one"][0]["reason"]
     found = client.get("/v1/reach", params={"kind": "recipients", "organisation": "LSC", "data": "provider-data",
                                             "purpose": "inspection", "on": "2005-06-23"}).json()
     assert "ALI" in {x["organisation"] for x in found["found"]} and found["why_no_one"] == []

@@ -40,9 +40,11 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
     p = run("JCP", "ALI", "provider-data", "--purpose", "inspection", *JUNE_2005)
     assert p.returncode == 1, p.stdout + p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0] == ("DENIED — one-way legislative block: Social Security Administration Act 1992 s.123 "
-                        "(SSAA-1992-s123)")
-    assert any(ln.strip().startswith("blocked   SSAA-1992-s123 (one-way legislative block)")
+    # the department's one-way position of 2005 (provider data is not about a person: not the s.123 offence)
+    # held for its employment services or (as part of DWP) for social security: the bar binds every reading
+    assert lines[0] == ("DENIED — as JCP holds it for employment-services or social-security: one-way legislative "
+                        "block: Social Security Administration Act 1992 Part VII (DWP-ONE-WAY-2005)")
+    assert any(ln.strip().startswith("blocked   DWP-ONE-WAY-2005 (one-way legislative block)")
                and "[policies/restrictions.policy:" in ln for ln in lines)
     fixes = lines[lines.index("what would make it lawful:") + 1:]
     assert "DCA-PROVIDER-DATA" in fixes[0] and "DCA-GATEWAY-2006" in fixes[0], fixes
@@ -52,8 +54,8 @@ def test_jcp_to_ali_is_a_one_way_block_and_the_fix_is_the_proposed_gateway(run):
 
     (d,) = _json(run("JCP", "ALI", "provider-data", "--purpose", "inspection", *JUNE_2005, "--format", "json"))
     assert d["verdict"] == "deny"
-    assert [(b["restriction"]["id"], b["one_way"]) for b in d["blocks"]] == [("SSAA-1992-s123", True)]
-    assert d["blocks"][0]["restriction"]["statute"]["url"] == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    assert [(b["restriction"]["id"], b["one_way"]) for b in d["blocks"]] == [("DWP-ONE-WAY-2005", True)]
+    assert d["blocks"][0]["restriction"]["statute"]["url"] == "https://www.legislation.gov.uk/ukpga/1992/5/part/VII"
     nearest = d["fixes"][0]
     assert (nearest["kind"], nearest["gateway"], nearest["statute"]) == \
         ("assume-statute", "DCA-PROVIDER-DATA", "DCA-GATEWAY-2006")
@@ -65,7 +67,7 @@ def test_assuming_the_proposed_gateway_allows_it_under_the_draft_agreement(run):
     assert p.returncode == 0, p.stdout + p.stderr
     head = p.stdout.splitlines()[0]
     assert head.startswith("ALLOWED — under gateway DCA-PROVIDER-DATA")
-    assert "and agreement JCP-ALI-DRAFT" in head and "lifting SSAA-1992-s123" in head
+    assert "and agreement JCP-ALI-DRAFT" in head and "lifting DWP-ONE-WAY-2005" in head
     assert "conditions the sender must meet:" in p.stdout
 
     (d,) = _json(run(*args, "--format", "json"))
@@ -82,7 +84,9 @@ def test_lsc_to_ali_is_allowed_citing_its_agreement(run):
     p = run(*args)
     assert p.returncode == 0, p.stdout + p.stderr
     head = p.stdout.splitlines()[0]
-    assert head.startswith("ALLOWED — under gateway LSC-INSPECTION") and "agreement LSC-ALI-2005" in head
+    # an implied power (no express disclosure section of LSA 2000): the headline says so
+    assert head.startswith("ALLOWED — on an implied power: take legal advice — under gateway LSC-INSPECTION")
+    assert "agreement LSC-ALI-2005" in head
     assert "agreement LSC-ALI-2005: Provider data for inspection [policies/agreements.policy:" in p.stdout
 
     (d,) = _json(run(*args, "--format", "json"))
@@ -97,7 +101,7 @@ def test_without_a_purpose_one_answer_per_purpose_all_denied(run):
     assert lines[0] == "JCP → ALI: provider-data on 2005-06-23"
     assert lines[1].startswith("denied for ") and "allowed for" not in p.stdout
     assert "inspection" in lines[1] and "research" in lines[1]
-    assert "DENIED — one-way legislative block" in p.stdout
+    assert "one-way legislative block: Social Security Administration Act 1992 Part VII (DWP-ONE-WAY-2005)" in p.stdout
 
     ds = _json(run("JCP", "ALI", "provider-data", *JUNE_2005, "--format", "json"))
     import engine
@@ -106,7 +110,7 @@ def test_without_a_purpose_one_answer_per_purpose_all_denied(run):
     assert len(ds) == len(policy.purposes) and len(ds) >= 10
     assert {d["question"]["purpose"] for d in ds} == {x.id.text for x in policy.purposes.values()}
     assert all(d["verdict"] == "deny" for d in ds)
-    assert all(d["blocks"] and d["blocks"][0]["restriction"]["id"] == "SSAA-1992-s123" for d in ds)
+    assert all(d["blocks"] and d["blocks"][0]["restriction"]["id"] == "DWP-ONE-WAY-2005" for d in ds)
 
 
 def test_lawful_can_share_is_the_same_command(run):

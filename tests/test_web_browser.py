@@ -110,11 +110,12 @@ def test_the_storys_question_is_not_allowed_because_of_a_one_way_block(page, sho
     assert verdict.inner_text() == "NOT ALLOWED"
     assert verdict.get_attribute("data-verdict") == "deny"
     answer = page.locator("#ask-result").inner_text()
-    assert "One-way block" in answer and "Social Security Administration Act 1992, section 123" in answer
+    # the department's one-way position of 2005, citing the Act's information Part (not the s.123 offence)
+    assert "One-way block" in answer and "Social Security Administration Act 1992, Part VII" in answer
     assert "Jobcentre Plus (JCP) may not disclose this data to anyone" in answer
     assert "on 23 June 2005" in answer
-    law = page.get_by_role("link", name="Social Security Administration Act 1992, section 123")
-    assert law.get_attribute("href") == "https://www.legislation.gov.uk/ukpga/1992/5/section/123"
+    law = page.get_by_role("link", name="Social Security Administration Act 1992, Part VII")
+    assert law.get_attribute("href") == "https://www.legislation.gov.uk/ukpga/1992/5/part/VII"
     # the proposed statute is a what-if under its own heading, in the engine's words, never a to-do
     assert "Only a change in the law would make it lawful" in answer and "enact the" not in answer
     assert "The statute DCA-GATEWAY-2006 (Proposed legal gateway for education and skills data) is only " \
@@ -141,8 +142,8 @@ def test_the_page_says_what_the_terminal_says(page, server):
 
     _url, holder = server
     cases = [("DfES", "LSC", "provider-data", "research", "2005-06-23"),
-             ("LSC", "OfSTED", "provider-data", "inspection", "2008-07-01"),
-             ("HMRC", "DWP", "tax-information", "fraud-prevention", "2006-06-23"),
+             ("HESA", "HEFCE", "he-student-record", "funding", "2008-07-01"),
+             ("HMRC", "Connexions", "child-benefit-data", "youth-support", "2006-06-23"),
              ("DfES", "LSC", "provider-data", "inspection", "2005-06-23")]
     answers = []
     for source, recipient, data, purpose, on in cases:
@@ -157,8 +158,8 @@ def test_the_page_says_what_the_terminal_says(page, server):
             assert f"What they may do with it next: {said}" in answer, (said, answer)
     assert "Ask the owner of agreement DFES-LSC-2005 (MIAP Programme Director, Department for Education and " \
            "Skills) to add the purpose research to it" in answers[0]
-    assert "Ask the owner of agreement LSC-OFSTED-2005 (Data Sharing Lead, Learning and Skills Council) to renew " \
-           "it to cover 2008-07-01" in answers[1]
+    assert "Ask the owner of agreement HESA-HEFCE-2005 (Head of Data Supply, Higher Education Statistics Agency) to " \
+           "renew it to cover 2008-07-01" in answers[1]
     assert "pass it on only where HMRC could itself lawfully share it directly" in answers[2]
     assert "pass it on only to ALI, OfSTED, and only for funding" in answers[3]
 
@@ -198,7 +199,7 @@ def test_who_can_we_share_with_says_why_no_one(page, shots):
     page.click("#who-form button[type=submit]")
     page.get_by_text("No organisation may receive").wait_for()
     text = page.locator("#who-result").inner_text()
-    assert "No one" in text and "one-way restriction" in text and "SSAA-1992-s123" in text
+    assert "No one" in text and "one-way restriction" in text and "DWP-ONE-WAY-2005" in text
     page.screenshot(path=str(shots / "web-who.png"), full_page=True)
 
 
@@ -211,8 +212,9 @@ def test_what_changed_on_1_april_2007(page, shots):
     day.wait_for()
     text = day.inner_text()
     assert text.startswith("1 April 2007")
-    assert "ALI (Adult Learning Inspectorate) ceased" in text and "11 flows ended" in text and "0 began" in text
-    assert page.locator("#changes-result table.ended-flows tbody tr").count() == 11
+    assert "ALI, OfSTED's functions passed to OFSTED-2007 and they ceased" in text
+    assert "22 flows ended" in text and "12 began" in text
+    assert page.locator("#changes-result table.ended-flows tbody tr").count() == 22
     page.screenshot(path=str(shots / "web-changes.png"), full_page=True)
 
 

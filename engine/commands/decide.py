@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -38,6 +37,8 @@ def can_share(source: str, recipient: str, data: str, purpose: Optional[str] = N
     res = Result(EXIT_OK if decisions and all(d.allowed for d in decisions) else EXIT_DENY)
     style = styler(colour)
     if fmt == "json":
+        import json  # only for --format json: a fresh process's start-up counts (issue 18)
+
         res.out(json.dumps({"decisions": [d.to_dict() for d in decisions]}, indent=2, ensure_ascii=False))
     elif len(decisions) == 1:
         res.out(explain(decisions[0], style, verbose=verbose or not decisions[0].allowed))

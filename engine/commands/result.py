@@ -190,6 +190,13 @@ def coloured(text: str, role: str) -> str:
     return _ANSI.get(role, "") + text + _RESET
 
 
+def colour_wanted() -> bool:
+    """Colour the answer? Only on a terminal, and never under NO_COLOR (https://no-color.org)."""
+    import sys
+
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
 def styler(colour: bool) -> Callable[[str, str], str]:
     """The (text, role) -> text function the renderers take: colour only when the caller asks (a terminal)."""
     return coloured if colour else plain

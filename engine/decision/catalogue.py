@@ -70,7 +70,8 @@ class Entry:
 # What can happen on a date, in the order the events of one date are listed. An agreement or rule "ends" on
 # the first day it is no longer in force (the day after the last day of its `valid` clause), so every event is
 # dated when the flows change.
-EVENT_KINDS = ("statute-repealed", "statute-commenced", "organisation-replaced", "gateway-ends", "gateway-starts",
+EVENT_KINDS = ("statute-repealed", "statute-commenced", "organisation-replaced", "organisation-transferred",
+               "organisation-renamed", "organisation-ceased", "organisation-begins", "gateway-ends", "gateway-starts",
                "restriction-ends", "restriction-starts", "agreement-ends", "agreement-starts")
 
 

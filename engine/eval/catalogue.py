@@ -152,7 +152,7 @@ def _organisation(p: CompiledPolicy, k: str, on: Optional[dt.date], ix: Optional
     details: list[tuple[str, Any]] = []
     if o.succeeds is not None:
         details += [("succeeds", o.succeeds.text), ("succeeds_on", o.succeeds_on)]
-    if end_at:
+    if end_at and end_at[1]:  # a body that simply `ceases on` has no successor to name (its end is in its dates)
         details += [("replaced_by", p.org_name(end_at[1])), ("replaced_on", end_at[0])]
     parts = sorted(p.org_name(c) for c in p.orgs if p.org_tree.parent(c) == k)
     if parts:
@@ -376,6 +376,26 @@ def events(policy: CompiledPolicy) -> list[Event]:
             pm = p.orgs[pred]
             out.append(Event(p.org_start[k], "organisation-replaced", pm.id.text, pm.title, _at(pm.span),
                              (("successor", o.id.text), ("successor_title", o.title), ("successor_at", _at(o.span)))))
+    # Continuity (issue 12): transfers of functions, renames, bodies that begin or simply cease.
+    for t in p.transfers.values():
+        first = p.orgs[t.sources[0]] if t.sources else None
+        if first is None:
+            continue
+        names = ", ".join(p.org_name(k) for k in t.sources)
+        out.append(Event(t.on, "organisation-transferred", names, first.title, _at(t.model.span),
+                         (("successor", ", ".join(p.org_name(k) for k in t.targets)),
+                          ("continues", t.model.continues))))
+    for k, history in p.former.items():
+        for name, until, title in history:
+            if until is not None:
+                out.append(Event(until, "organisation-renamed", name, title or p.orgs[k].title, _at(p.orgs[k].span),
+                                 (("successor", p.orgs[k].id.text), ("successor_title", p.orgs[k].title))))
+    for k, o in p.orgs.items():
+        end = p.org_end.get(k)
+        if end is not None and p.org_end_kind.get(k) == "ceases":
+            out.append(Event(end[0], "organisation-ceased", o.id.text, o.title, _at(o.span)))
+        if o.exists_from is not None and o.succeeds is None:
+            out.append(Event(o.exists_from, "organisation-begins", o.id.text, o.title, _at(o.span)))
     for kind, rules in (("gateway", p.gateways.values()), ("restriction", p.restrictions.values()),
                         ("agreement", p.agreements.values())):
         for r in rules:
@@ -416,9 +436,12 @@ def _lawful(policy: CompiledPolicy, quad: tuple[str, str, str, str], day: dt.dat
 
 def _changes(policy: CompiledPolicy, day: dt.date, cache: dict) -> tuple[list[FlowChange], list[FlowChange]]:
     before, after = _flows_on(policy, day - DAY, cache), _flows_on(policy, day, cache)
+    # A same-body row (data and purpose `*`) has no one flow to decide: being in the register is its answer.
+    whole = lambda q: "*" in q[2:]  # noqa: E731
     began = [FlowChange(*q, tuple(b)) for q, b in after.items()
-             if q not in before and not _lawful(policy, q, day - DAY)]
-    ended = [FlowChange(*q, tuple(b)) for q, b in before.items() if q not in after and not _lawful(policy, q, day)]
+             if q not in before and (whole(q) or not _lawful(policy, q, day - DAY))]
+    ended = [FlowChange(*q, tuple(b)) for q, b in before.items()
+             if q not in after and (whole(q) or not _lawful(policy, q, day))]
     order = lambda f: (f.source.lower(), f.recipient.lower(), f.data.lower(), f.purpose.lower())  # noqa: E731
     return sorted(began, key=order), sorted(ended, key=order)
 

@@ -76,7 +76,9 @@ class Names(BaseModel):
 
 class EventOut(_Open):
     on: str
-    kind: str = Field(description="statute-commenced, statute-repealed, organisation-replaced, gateway-starts, "
+    kind: str = Field(description="statute-commenced, statute-repealed, organisation-replaced, "
+                                  "organisation-transferred, organisation-renamed, organisation-ceased, "
+                                  "organisation-begins, gateway-starts, "
                                   "gateway-ends, restriction-starts, restriction-ends, agreement-starts, "
                                   "agreement-ends")
     id: str

@@ -160,6 +160,16 @@ def event_text(e: Event) -> str:
         return f"{e.title} ({e.id}) was repealed"
     if e.kind == "organisation-replaced":
         return f"{e.id} ({e.title}) ceased; {e.arg('successor')} ({e.arg('successor_title')}) replaced it"
+    if e.kind == "organisation-transferred":
+        they, go = ("they", "go") if ", " in e.id else ("it", "goes")
+        goes_on = f"; {they} {go} on existing" if e.arg("continues") else f" and {they} ceased"
+        return f"{e.id}'s functions passed to {e.arg('successor')}{goes_on}"
+    if e.kind == "organisation-renamed":
+        return f"{e.id} ({e.title}) was renamed {e.arg('successor')} ({e.arg('successor_title')}): the same body"
+    if e.kind == "organisation-ceased":
+        return f"{e.id} ({e.title}) ceased"
+    if e.kind == "organisation-begins":
+        return f"{e.id} ({e.title}) began"
     what, _, change = e.kind.rpartition("-")
     if change == "starts":
         return f"{what} {e.id} ({e.title}) began"

@@ -51,6 +51,7 @@ class Picture:
     one_way: dict[str, list[str]]  # organisation key -> ids of the one-way restrictions binding it
     gone: dict[str, str]  # organisation key -> why it does not exist on the date
     note: Optional[str] = None  # what the highlight found, for the caller to print
+    on: Optional[dt.date] = None  # the date drawn: a renamed body is labelled with the name it had then
 
 
 def _in_force(policy: CompiledPolicy, r, on: dt.date, assume: frozenset) -> bool:
@@ -58,6 +59,11 @@ def _in_force(policy: CompiledPolicy, r, on: dt.date, assume: frozenset) -> bool
     from engine.eval.rules import in_force
 
     return in_force(r.window, on, assume, statute_required=False) is None
+
+
+def _name(policy: CompiledPolicy, key: str, pic: Picture) -> str:
+    """A body's label: the name it was known by on the date drawn (`TTA` before 2005-09-01, `TDA` after)."""
+    return policy.org_name_on(key, pic.on) if pic.on is not None else policy.orgs[key].id.text
 
 
 def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[str] = None,
@@ -134,7 +140,7 @@ def build(policy: CompiledPolicy, data: Optional[str] = None, purpose: Optional[
     nodes = sorted(keep, key=lambda k: (policy.org_name(k).lower(), k))
     ordered = sorted(edges.values(), key=lambda e: (policy.org_name(e.source).lower(),
                                                     policy.org_name(e.recipient).lower(), e.blocked))
-    return Picture(title, nodes, ordered, {k: sorted(v) for k, v in one_way.items() if k in keep}, gone, note)
+    return Picture(title, nodes, ordered, {k: sorted(v) for k, v in one_way.items() if k in keep}, gone, note, day)
 
 
 def _highlight(policy: CompiledPolicy, edges: dict, highlight: tuple[str, str], data: str, purpose: str, day: dt.date,
@@ -203,9 +209,10 @@ def to_dot(policy: CompiledPolicy, pic: Picture) -> str:
 
     def node(k: str, indent: str) -> None:
         o = policy.orgs[k]
-        attrs = [f"label={_q(o.id.text)}", f"tooltip={_q(o.title)}"]
+        name = _name(policy, k, pic)
+        attrs = [f"label={_q(name)}", f"tooltip={_q(o.title)}"]
         if k in pic.one_way:
-            attrs[0] = f"label={_q(o.id.text + chr(10) + 'one-way: ' + ', '.join(pic.one_way[k]))}"
+            attrs[0] = f"label={_q(name + chr(10) + 'one-way: ' + ', '.join(pic.one_way[k]))}"
             attrs += [f"fillcolor=\"{ONE_WAY_FILL}\"", f"color=\"{BLOCKED}\"", "penwidth=2.5",
                       "style=\"filled,bold\""]
         if k in pic.gone:
@@ -280,7 +287,7 @@ def to_mermaid(policy: CompiledPolicy, pic: Picture) -> str:
     lines = ["flowchart LR", f"  %% {pic.title}"]
 
     def node(k: str, indent: str) -> None:
-        label = policy.orgs[k].id.text + (f"<br/>one-way: {', '.join(pic.one_way[k])}" if k in pic.one_way else "")
+        label = _name(policy, k, pic) + (f"<br/>one-way: {', '.join(pic.one_way[k])}" if k in pic.one_way else "")
         lines.append(f"{indent}{ids[k]}[{_mq(label)}]")
 
     def place(k: str, indent: str) -> None:

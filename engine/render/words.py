@@ -393,10 +393,14 @@ def provenance_assumed(source: str, received_under: Optional[str], own_data: boo
 
 
 def reading_words(b: Block, source: str) -> str:
-    """`if JCP received it under DEA-s48` / `if JCP holds it for social-security` (several joined with `or`)."""
-    parts = [f"received it under {', '.join(b.received_under)}"] if b.received_under else []
-    parts += [f"holds it for {', '.join(b.held_for)}"] if b.held_for else []
-    return f"if {source or 'the source'} " + " and ".join(parts)
+    """`if JCP received it under DEA-s48` (a reading the question left open: conditional) / `as JCP holds it for
+    social-security` (the functions it holds data for are declared: a fact, not a condition)."""
+    who = source or "the source"
+    if not b.received_under:
+        return f"as {who} holds it for {' or '.join(b.held_for)}"
+    parts = [f"received it under {' or '.join(b.received_under)}"]
+    parts += [f"holds it for {' or '.join(b.held_for)}"] if b.held_for else []
+    return f"if {who} " + " and ".join(parts)
 
 
 def _if_reading(b: Block, source: str, stated: bool) -> str:

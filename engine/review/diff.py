@@ -679,7 +679,36 @@ def boundary_dates(policy: Policy) -> set[dt.date]:
             if a.valid.end is not None:
                 out |= after(a.valid.end)
     out.update(policy.org_start.values())
+    out.update(end[0] for end in policy.org_end.values())
+    out.update(_continuity_dates(policy, policy.orgs))
     out.discard(None)
+    return out
+
+
+def _continuity_dates(policy: Policy, keys: Iterable[str]) -> set[dt.date]:
+    """Issue 12's dates that change which rules cover these bodies: class memberships beginning (or the day after
+    they end) of the body, of a body it is part of, or of a body whose functions it received; and the dates it
+    received functions by a transfer (a rule naming the transferor covers it from then, even when it existed
+    before)."""
+    out: set[dt.date] = set()
+    seen: set[str] = set()
+    todo = [k for k in keys if k is not None]
+    while todo:
+        k = todo.pop()
+        if k in seen:
+            continue
+        seen.add(k)
+        for _cls, members in policy.class_members.items():
+            for member, start, end in members:
+                if member == k:
+                    out.update(d for d in (start, end + dt.timedelta(days=1) if end and end < dt.date.max
+                                           else None) if d is not None)
+        for i in policy.inherits.get(k, ()):
+            out.add(i.since)
+            todo.append(i.pred)
+        parent = policy.org_tree.parent(k) if k in policy.org_tree else None
+        if parent is not None:
+            todo.append(parent)
     return out
 
 
@@ -708,6 +737,7 @@ def pair_boundaries(policy: Policy, source: str, recipient: str) -> frozenset[dt
             out.add(policy.org_start[k])
         if k in policy.org_end:
             out.add(policy.org_end[k][0])
+    out.update(_continuity_dates(policy, (source, recipient)))
     return frozenset(out)
 
 

@@ -29,17 +29,19 @@ from engine.review.diff import brute_force
 runner = CliRunner()
 ON = "2005-06-23"
 
-# An agreement that newly allows DfES -> HEFCE flows of personal data (the example of tests/test_diff.py).
+# An agreement that newly allows Ufi -> LSC flows of special-category personal data (the example of
+# tests/test_diff.py).
 NEW_AGREEMENT = """
-agreement DFES-HEFCE-IPI-2005 "Individual pupil information for planning higher education" {
-  from DfES to HEFCE
-  data individual-pupil-information
+agreement UFI-LSC-ILR-2004 "ILR returns from learndirect, 2004/05" {
+  from Ufi to LSC
+  data individualised-learner-record
   for planning
-  under EA-1996-s537A
+  under LSC-FUNDING-CONDITIONS
   lawful-basis public-task
-  valid 2005-06-22 to 2008-06-21
-  review 2006-06-22
-  owner "Head of Pupil Level Data, Department for Education and Skills"
+  article-9 "dpa1998-sch3-7"
+  valid 2004-08-01 to 2005-07-31
+  review 2005-04-01
+  owner "Director of Funding and Information, Learning and Skills Council"
   onward none
 }
 """
@@ -155,7 +157,7 @@ def test_hostile_names_outside_the_bundle_files_cannot_shift_what_is_read(repo, 
     out = json.loads(r.output)
     got = {(f["source"].lower(), f["recipient"].lower(), f["data"].lower(), f["purpose"].lower()) for f in out["flows"]}
     assert got == _expected_flows(tmp_path) and got
-    assert [c["id"] for c in out["changes"]] == ["DFES-HEFCE-IPI-2005"]
+    assert [c["id"] for c in out["changes"]] == ["UFI-LSC-ILR-2004"]
 
 
 def test_cat_file_is_only_ever_asked_for_object_ids(repo, monkeypatch):

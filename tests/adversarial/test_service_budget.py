@@ -117,7 +117,7 @@ def test_serve_options_set_the_budget_and_the_cap():
             httpx.Client(base_url=server.url, timeout=60) as c:
         limits = c.get("/v1/bundle").json()["limits"]
         assert limits["max_decisions"] == 5 and limits["max_response_bytes"] == 6144
-        small = {**SEED, "source": "DfES", "data": "learner-record"}  # ~1 KB a decision
+        small = {**SEED, "source": "AoC", "data": "learner-record"}  # ~1 KB a decision (no gateway names it)
         assert c.post("/v1/decide", json={"questions": [small] * 5}).status_code == 200
         _check_envelope(c.post("/v1/decide", json={"questions": [small] * 6}), "decision-budget")
         _check_envelope(c.post("/v1/decide", json=NO_PURPOSE), "decision-budget")  # one per purpose: 20 > 5
