@@ -439,3 +439,47 @@ def test_the_language_servers_symbols_merged_by_file_are_the_global_ones(data):
         expected = want.get(kind, {})
         assert list(table) == list(expected)
         assert all(table[k] is expected[k] for k in table)
+
+
+def test_a_bundle_replaced_by_a_reload_is_freed_without_the_cyclic_collector(tmp_path):
+    """`lawful serve` freezes the heap after a reload without a full collection (`settle_heap(full=False)`):
+    that is only sound if a bundle holds no reference cycles, so the one a reload replaced goes by reference
+    counting alone, frozen or not — checked here with the collector off, through reloads that reuse, that
+    change the environment and that fail."""
+    import gc
+    import weakref
+
+    from engine.ops.service import BundleHolder, settle_heap
+
+    root = _bundle(tmp_path)
+    holder = BundleHolder(root)
+    holder.freeze_after_swap = True
+    was = gc.isenabled()
+    try:
+        settle_heap()
+        gc.disable()
+        edits = [("agreements-1.policy", '"agreement 1"', '"agreement one"', True),
+                 ("vocabulary.policy", '"A department"', '"The department"', True),
+                 ("agreements-2.policy", "under G1", "under G9", False),  # refused: the good bundle stays
+                 ("agreements-2.policy", '"agreement 6"', '"agreement six"', False),  # still refused
+                 ("agreements-2.policy", "under G9", "under G1", True)]
+        for name, old, new, swaps in edits:
+            served = weakref.ref(holder.current.policy)
+            lent = weakref.ref(holder._loader._checked)
+            _edit(root / "policies" / name, old, new)
+            assert holder.reload("test") is swaps
+            if swaps:  # the replaced policy is gone, and so is the check lent to this reload (the parses stay in
+                assert served() is None  # their cache; a refused reload's exception may hold its own check in
+                assert lent() is None  # a cycle until the next collection, which the swap's settling makes)
+        # and nothing of the engine's was left in a cycle that only a full collection would have found
+        gc.unfreeze()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = [type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("engine.")]
+        assert not leaked
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was:
+            gc.enable()
+        gc.unfreeze()
