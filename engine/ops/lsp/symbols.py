@@ -190,7 +190,7 @@ class Symbols:
             for fs in present:
                 for kind, table in fs.tables.items():
                     into = self.tables[kind]
-                    if not into:
+                    if into.keys().isdisjoint(table):  # (the usual case: each id declared once)
                         into.update(table)
                         continue
                     for key, item in table.items():

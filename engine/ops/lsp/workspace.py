@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import gc
 import importlib
+import operator
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -200,6 +201,8 @@ class BundleState:
         self._file_index: dict[int, tuple[m.PolicyFile, list[Occurrence]]] = {}
         self._loader = BundleLoader()  # an edit is checked and compiled again only where it changed (issue 18)
         self._symbol_cache: dict = {}  # each file's symbol tables, by the parsed file's identity
+        # each file's diagnostics as the last analysis found them and sorted
+        self._sorted: dict[str, tuple[tuple[Diagnostic, ...], tuple[Diagnostic, ...]]] = {}
         self.current: Optional[Analysis] = None
 
     def name_of(self, path: Path) -> str:
@@ -387,8 +390,18 @@ class BundleState:
         for d in diags:
             file = d.span.file if d.span is not None and d.span.file in known else ""
             by_file.setdefault(file, []).append(d)
-        for file_diags in by_file.values():
+        for file, file_diags in by_file.items():
+            # a file whose diagnostics are the very objects of the last analysis, in the same order (its
+            # checks were reused), keeps their sorted list; sorting ~30,000 warnings each time cost ~30 ms
+            last = self._sorted.get(file)
+            if last is not None and len(last[0]) == len(file_diags) and all(map(operator.is_, last[0], file_diags)):
+                by_file[file] = list(last[1])
+                continue
+            unsorted = tuple(file_diags)
             file_diags.sort(key=Diagnostic.sort_key)
+            self._sorted[file] = (unsorted, tuple(file_diags))
+        for gone in set(self._sorted) - set(by_file):
+            del self._sorted[gone]
         analysis = Analysis(
             root=self.root,
             sources=sources,
