@@ -787,6 +787,16 @@ def rerun_parts(a) -> int:
     return 1 if disagreements else 0
 
 
+def report(args, measure, render) -> int:
+    """The end of a benchmark script: measure (or read an earlier run's `--from-json`), keep the figures
+    (`--json`), print the table."""
+    rep = json.loads(args.from_json.read_text()) if args.from_json else measure(args)
+    if args.json:
+        args.json.write_text(json.dumps(rep, indent=1))
+    print(render(rep))
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="default,small,medium,large", help="scenarios: default and/or generator sizes")

@@ -39,7 +39,7 @@ from typing import Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench import DEFAULT_WORKDIR, LOAD_SNIPPET, bundle_path  # noqa: E402
+from bench import DEFAULT_WORKDIR, LOAD_SNIPPET, bundle_path, report  # noqa: E402
 
 # One process: load, then per round edit and load again, timing each load (CPU and wall).
 RELOAD_SNIPPET = r"""
@@ -263,11 +263,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--from-json", type=Path, help="print the table of an earlier run")
     args = ap.parse_args(argv)
     args.load_sizes = [s for s in args.load_sizes.split(",") if s]
-    rep = json.loads(args.from_json.read_text()) if args.from_json else measure(args)
-    if args.json:
-        args.json.write_text(json.dumps(rep, indent=1))
-    print(render(rep))
-    return 0
+    return report(args, measure, render)
 
 
 if __name__ == "__main__":

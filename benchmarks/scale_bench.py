@@ -37,7 +37,7 @@ from typing import Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench import DEFAULT_WORKDIR, bundle_path  # noqa: E402
+from bench import DEFAULT_WORKDIR, bundle_path, report  # noqa: E402
 
 SNIPPET = r"""
 import datetime as dt, gc, json, os, sys, time
@@ -201,11 +201,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--from-json", type=Path)
     args = ap.parse_args(argv)
     args.sizes = [s for s in args.sizes.split(",") if s]
-    rep = json.loads(args.from_json.read_text()) if args.from_json else measure(args)
-    if args.json:
-        args.json.write_text(json.dumps(rep, indent=1))
-    print(render(rep))
-    return 0
+    return report(args, measure, render)
 
 
 if __name__ == "__main__":
