@@ -15,9 +15,12 @@ the explained outcome for `Policy.decide` (`explain`), so no two callers can dis
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import threading
+import weakref
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional
+from typing import Any, Callable, Hashable, Iterable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestriction
@@ -394,6 +397,14 @@ def _contains(outer: Span, inner: Span) -> bool:
 
 
 def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
+    """The reference a decision gives to a rule (kind, id, title, statute and provision, where). The same for
+    every question, so made once per rule of a policy (a made-up agreement of a fix is made each time)."""
+    if isinstance(rule, CAgreement) and rule.hypothetical:
+        return _rule_ref(rule)
+    return explain_cache(policy).refs.get_or(rule, _rule_ref, rule)
+
+
+def _rule_ref(rule) -> RuleRef:
     if isinstance(rule, CAgreement):
         return RuleRef("agreement", rule.id, rule.model.title, rule.model.span if not rule.hypothetical else None)
     kind = "gateway" if isinstance(rule, CGateway) else "restriction"
@@ -403,6 +414,67 @@ def rule_ref(policy: CompiledPolicy, rule) -> RuleRef:
     return RuleRef(kind, rule.id, rule.model.title, rule.model.span, statute=s.id if s else None,
                    statute_title=s.title if s else None, citation=s.citation if s else None,
                    provision=rule.provision, url=url, provision_dates=provision_dates(listed))
+
+
+# ---- what an explanation says that is the same for every question (per policy) ----------------------------
+
+
+class Bounded(dict):
+    """A memo that is emptied whole when full (so bounded whatever the questions). Reads take no lock: a value
+    is computed from immutable inputs, so two threads computing it at once store equal values."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def get_or(self, key: Hashable, make: Callable[..., Any], *args: Any) -> Any:
+        hit = self.get(key, _MISSING)
+        if hit is _MISSING:
+            hit = make(*args)
+            if len(self) >= self.limit:
+                self.clear()
+            self[key] = hit
+        return hit
+
+
+_MISSING = object()
+
+
+class ExplainCache:
+    """Per compiled policy (which is immutable): the parts of explanations that depend on the rules relied on
+    and not on the question's parties — rule references, onward permissions in words, the regime of a date,
+    bases, headlines. Keys hold the compiled rule objects themselves (compared by identity), never names, so a
+    reloaded bundle (a new policy, a new cache) cannot see another's entries."""
+
+    LIMIT = 50_000
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.refs = Bounded(self.LIMIT)  # rule -> RuleRef
+        self.parts = Bounded(self.LIMIT)  # (what, ...) -> a part of an explanation (engine/policy/decide.py)
+        # the regime in force: constant between the starts and ends of the regimes, so found by bisection
+        regimes = policy.regimes
+        cuts = sorted({d for r in regimes for d in (r.start, m.regime_end(regimes, r)) if d is not None})
+        self._cuts = cuts
+        self._regimes = [m.regime_on(regimes, dt.date.min)] + [m.regime_on(regimes, d) for d in cuts]
+
+    def regime_on(self, day: dt.date) -> Optional[m.Regime]:
+        """`policy.regime_on(day)`, by bisection over the days on which it changes."""
+        return self._regimes[bisect.bisect_right(self._cuts, day)]
+
+
+_CACHES: "weakref.WeakKeyDictionary[CompiledPolicy, ExplainCache]" = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def explain_cache(policy: CompiledPolicy) -> ExplainCache:
+    """The policy's ExplainCache, made on first use; it goes with the policy (weakly held)."""
+    hit = _CACHES.get(policy)
+    if hit is None:
+        with _CACHES_LOCK:
+            hit = _CACHES.get(policy)
+            if hit is None:
+                hit = _CACHES[policy] = ExplainCache(policy)
+    return hit
 
 
 def provision_dates(p: Optional[m.Provision]) -> Optional[ProvisionDatesDict]:

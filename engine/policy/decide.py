@@ -11,7 +11,7 @@ from engine.decision.answer import (Basis, Block, ClassMatch, Condition, Conditi
                                     RegimeView, TransferRef)
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
-from engine.eval.decide import Question, deciding_clause, rule_ref
+from engine.eval.decide import ExplainCache, Question, deciding_clause, explain_cache, rule_ref
 from engine.render import words
 from engine.syntax import model as m
 
@@ -44,21 +44,16 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         seen.add(k)
         considered.append(Consideration(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
     basis = None
-    conditions: list[Condition] = []
+    conditions: tuple[Condition, ...] = ()
+    cache = explain_cache(policy)
     if out.allowed and out.basis is not None:
-        from engine.eval.routes import onward_text
-
         g, a = out.basis
-        gm, am = g.model, (a.model if a else None)
-        basis = Basis(
-            gateway=rule_ref(policy, g), agreement=rule_ref(policy, a) if a else None,
-            lawful_basis=((am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) or m.Name("")).text or None,
-            article_9=(am.article9 if am and am.article9 else gm.article9),
-            article_10=(am.article10 if am and am.article10 else gm.article10),
-            onward=onward_text(policy, g, a, q.source, q.on))
+        # the basis is the same for every question under (g, a), but for its onward permission on a date when
+        # a clause's `to` names a class whose membership is dated
+        basis = cache.parts.get_or(("basis", g, a, q.on if _onward_dated(policy, cache, g, a) else None),
+                                   _basis, policy, g, a, q.source, q.on)
         if a:
-            conditions = [Condition(text, a.id, dict(a.model.clause_spans).get("requires", a.model.span))
-                          for text in a.model.requires]
+            conditions = cache.parts.get_or(("conditions", a), _conditions, a)
     found_fixes: tuple[Fix, ...] = ()
     if fixes and not out.allowed:
         from engine.eval.fixes import find_fixes
@@ -70,13 +65,16 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
 
         found_routes = tuple(find_routes(policy, q))
     relied = _transfers_relied_on(policy, q, out)
-    relied_on, unmet, power = _conditions_and_power(policy, out)
+    if out.allowed and out.basis is not None and not out.excepted:  # what it rests on: the same for (g, a)
+        relied_on, unmet, power = cache.parts.get_or(("relied", *out.basis), _conditions_and_power, policy, out)
+    else:
+        relied_on, unmet, power = _conditions_and_power(policy, out)
     chain = tuple(policy.org_name_on(k, q.on) for k in out.same_body) if out.allowed and out.same_body else ()
     if chain:
         headline = words.same_body_headline(chain)
     elif basis is not None:
-        headline = words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None,
-                                          [r.id for r in out.overridden], power)
+        headline = cache.parts.get_or(("headline", *out.basis, tuple(r.key for r in out.overridden), power),
+                                      _allowed_headline, basis, [r.id for r in out.overridden], power)
         if relied:
             headline += "; " + "; ".join(t.text for t in relied)
     else:
@@ -93,8 +91,9 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         source=policy.org_name_on(q.source, q.on), recipient=policy.org_name_on(q.recipient, q.on),
         data=policy.data_name(q.data),
         purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
-        basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=tuple(conditions),
-        fixes=found_fixes, routes=found_routes, sensitivity=tuple(sorted(policy.sensitivity[q.data])),
+        basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=conditions,
+        fixes=found_fixes, routes=found_routes,
+        sensitivity=cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data),
         transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out), same_body=chain,
         given=tuple(sorted(policy.condition_name(k) for k in q.given)), express_only=q.express_only,
         conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
@@ -103,27 +102,71 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         provenance=words.provenance_assumed(
             policy.org_name(q.source), policy.gateways[q.received_under].id if q.received_under else None,
             q.own_data, policy.function_names[q.held_for] if q.held_for else None),
-        regime=_regime(policy, q, basis))
+        regime=_regime(policy, cache, q, basis))
 
 
-def _regime(policy: CompiledPolicy, q: Question, basis: Optional[Basis]) -> Optional[RegimeView]:
+def _basis(policy: CompiledPolicy, g, a, source: str, on) -> Basis:
+    from engine.eval.routes import onward_text
+
+    gm, am = g.model, (a.model if a else None)
+    return Basis(
+        gateway=rule_ref(policy, g), agreement=rule_ref(policy, a) if a else None,
+        lawful_basis=((am.lawful_basis if am and am.lawful_basis else gm.lawful_basis) or m.Name("")).text or None,
+        article_9=(am.article9 if am and am.article9 else gm.article9),
+        article_10=(am.article10 if am and am.article10 else gm.article10),
+        onward=onward_text(policy, g, a, source, on))
+
+
+def _onward_dated(policy: CompiledPolicy, cache: ExplainCache, g, a) -> bool:
+    """Whether the onward permission of (g, a) in words may differ from date to date: only through an `onward
+    to` whose parties include a class with dated members (engine/eval/routes.py `on_date`). The discloser
+    never shows in the words (`as-discloser` says no more than that)."""
+    def dated(clause) -> bool:
+        return clause is not None and clause.kind == "to" and \
+            bool(getattr(policy.party_scope(clause.targets, clause.excluded), "dated", None))
+
+    return cache.parts.get_or(("onward-dated", g, a), lambda: dated(g.model.onward) or (
+        a is not None and dated(a.model.onward)))
+
+
+def _conditions(a) -> tuple[Condition, ...]:
+    return tuple(Condition(text, a.id, dict(a.model.clause_spans).get("requires", a.model.span))
+                 for text in a.model.requires)
+
+
+def _allowed_headline(basis: Basis, lifted: list[str], power: Optional[str]) -> str:
+    return words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None, lifted, power)
+
+
+def _sensitivity(policy: CompiledPolicy, data: str) -> tuple[str, ...]:
+    return tuple(sorted(policy.sensitivity[data]))
+
+
+def _regime(policy: CompiledPolicy, cache: ExplainCache, q: Question, basis: Optional[Basis]
+            ) -> Optional[RegimeView]:
     """Issue 13: the regime of the question's date, and the basis relied on shown in it."""
-    from engine.eval.rules import in_regime
-
-    now = policy.regime_on(q.on)
+    now = cache.regime_on(q.on)
     if now is None:
         return None
+    sens = policy.sensitivity[q.data]
+    lawful_basis = basis.lawful_basis if basis and "personal" in sens else None
+    special = basis.article_9 if basis and "special-category" in sens else None
+    # the same for every date of one regime: keyed by the regime (its object: the cache's policy holds it)
+    return cache.parts.get_or(("regime", id(now), lawful_basis, special), _regime_view, policy, now, q.on,
+                              lawful_basis, special)
+
+
+def _regime_view(policy: CompiledPolicy, now, on, lawful_basis: Optional[str], special: Optional[str]
+                 ) -> RegimeView:
+    from engine.eval.rules import in_regime
 
     def shown(cited: Optional[str], free_text: bool = False) -> Optional[tuple[str, Optional[str], Optional[str]]]:
         if not cited or (free_text and cited.lower() not in policy.regime_conditions):
             return None  # an article-9 text that names no condition of a regime is shown as written
-        _now, cond = in_regime(policy, cited, q.on)
+        _now, cond = in_regime(policy, cited, on)
         return (cited, cond.id if cond else None, cond.title if cond else None)
 
-    sens = policy.sensitivity[q.data]
-    return RegimeView(now.id, now.title,
-                      shown(basis.lawful_basis) if basis and "personal" in sens else None,
-                      shown(basis.article_9, free_text=True) if basis and "special-category" in sens else None)
+    return RegimeView(now.id, now.title, shown(lawful_basis), shown(special, free_text=True))
 
 
 def _readings(policy: CompiledPolicy, readings) -> tuple[tuple[str, ...], tuple[str, ...]]:
