@@ -16,6 +16,29 @@ from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, Condit
 SCHEMA_VERSION = 1
 
 
+def _once(part: Any) -> Any:
+    """`part.to_dict()`, made once per object and kept on it: for `Decision.to_dict(shared=True)` only, whose
+    result is serialised and never handed to a caller who might change it. The parts are immutable, and the
+    engine gives the same object to every decision resting on the same rule (engine/eval/decide.py
+    `ExplainCache`), so the dict is made once per rule rather than once per decision."""
+    made = part.__dict__.get("_dict")
+    if made is None:
+        made = part.__dict__["_dict"] = part.to_dict()  # (a frozen dataclass: its __dict__ is still writable)
+    return made
+
+
+def _fresh(part: Any) -> Any:
+    return part.to_dict()
+
+
+def _block_shared(block: "Block") -> BlockDict:
+    return block.to_dict(shared=True)
+
+
+def _block_fresh(block: "Block") -> BlockDict:
+    return block.to_dict()
+
+
 @dataclass(frozen=True)
 class RuleRef:
     kind: str
@@ -51,8 +74,8 @@ class Block:
     received_under: tuple[str, ...] = ()
     held_for: tuple[str, ...] = ()
 
-    def to_dict(self) -> BlockDict:
-        return {"restriction": self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
+    def to_dict(self, shared: bool = False) -> BlockDict:
+        return {"restriction": _once(self.restriction) if shared else self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
                 "span": self.span.to_dict() if self.span else None,
                 "provenance": {"received_under": list(self.received_under), "held_for": list(self.held_for)}
                 if self.received_under or self.held_for else None}
@@ -315,7 +338,13 @@ class Decision:
             ids |= {c.id.lower() for c in self.considered if c.kind != "organisation"}
         return ids
 
-    def to_dict(self) -> DecisionDict:
+    def to_dict(self, shared: bool = False) -> DecisionDict:
+        """The stable JSON shape. `shared`: for serialising at once (the service) — parts that are the same for
+        every decision on the same rules (rule references, the basis, conditions, the regime) are dicts made
+        once and shared, so the result must not be changed."""
+        return self._to_dict(_once, _block_shared) if shared else self._to_dict(_fresh, _block_fresh)
+
+    def _to_dict(self, part: Any, block: Any) -> DecisionDict:
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
@@ -325,10 +354,10 @@ class Decision:
                          "given": list(self.given), "express_only": self.express_only,
                          "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for},
             "sensitivity": list(self.sensitivity),
-            "basis": self.basis.to_dict() if self.basis else None,
-            "blocks": [b.to_dict() for b in self.blocks],
+            "basis": part(self.basis) if self.basis else None,
+            "blocks": [block(b) for b in self.blocks],
             "considered": [c.to_dict() for c in self.considered],
-            "conditions": [c.to_dict() for c in self.conditions],
+            "conditions": [part(c) for c in self.conditions],
             "fixes": [f.to_dict() for f in self.fixes],
             "routes": [r.to_dict() for r in self.routes],
             "transfers": [x.to_dict() for x in self.transfers],
@@ -340,7 +369,7 @@ class Decision:
             "conditions_missing": [c.to_dict() for c in self.conditions_missing],
             "power": self.power,
             "provenance": {"stated": self.received_under is not None or self.own_data, "assumed": self.provenance},
-            "regime": self.regime.to_dict() if self.regime else None,
+            "regime": part(self.regime) if self.regime else None,
         }
 
 

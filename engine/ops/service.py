@@ -1058,7 +1058,7 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     continue
                 if problems:
                     continue  # the answer will be a 422: no need to keep what would have been said
-                hit = (decided, tuple(_decision_json(d.to_dict()) for d in decided))
+                hit = (decided, tuple(_decision_json(d.to_dict(shared=True)) for d in decided))
                 learnt.append((key, *hit))
             elif problems:
                 continue

@@ -1,0 +1,159 @@
+"""The per-policy parts of explanations made once (engine/eval/decide.py `ExplainCache`; issue 18, target 4).
+
+A decision from a policy that has answered many other questions (its cache full of their parts) must be the
+very decision a policy that never answered anything gives: the same `to_dict()`, the same JSON whether its
+parts are shared (`to_dict(shared=True)`, what the service writes) or not. A fresh facade over the same
+compiled policy (`Policy.of`) has an empty cache, so it is the reference. No timing is asserted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import engine
+from bundlegen import all_questions
+from bundlegen13 import CONDITIONS, bundles13
+from conftest import MINI_REGISTER
+from engine.eval.decide import Bounded, explain_cache
+from engine.ops.service import _decision_json, _json
+
+EXAMPLES = int(os.environ.get("LAWFUL_EXAMPLES", "40"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def fresh(policy: engine.Policy) -> engine.Policy:
+    """The same compiled policy with nothing remembered (a new facade, a new cache)."""
+    return engine.Policy.of(policy)
+
+
+def same_bytes(warm: engine.Policy, *question, **kw) -> engine.Decision:
+    d = warm.decide(*question, **kw)
+    want = _json(fresh(warm).decide(*question, **kw).to_dict())
+    assert _json(d.to_dict()) == want, question
+    assert _decision_json(d.to_dict(shared=True)) == want, question
+    assert _json(d.to_dict(shared=True)) == want, question  # shared parts are plain JSON too
+    return d
+
+
+DATED = """\
+class local-authority "Local authorities"
+organisation A "A"
+organisation B "B"
+organisation Leeds-CC "Leeds" is local-authority from 2005-01-01 until 2008-12-31
+organisation Camden "Camden" is local-authority
+data d "d"
+purpose p "p"
+gateway G "g" {
+  statute LSA-2000 "s.5"
+  allows A -> B
+  data d
+  for p
+  onward to local-authority
+}
+gateway H "h" {
+  statute LSA-2000 "s.6"
+  allows A -> Camden
+  data d
+  for p
+  onward only-for p
+}
+"""
+
+
+def test_onward_words_that_depend_on_a_dated_membership_are_never_taken_from_another_date():
+    policy = engine.load_texts({"policies/main.policy": DATED}, MINI_REGISTER)
+    words = {}
+    for on in (dt.date(2006, 1, 1), dt.date(2010, 1, 1), dt.date(2006, 6, 1), dt.date(2004, 1, 1)):
+        words[on] = same_bytes(policy, "A", "B", "d", "p", on=on).basis.onward
+    # the class's members on the date: the test would not catch a cache keyed too coarsely without this
+    assert words[dt.date(2006, 1, 1)] != words[dt.date(2010, 1, 1)], words
+    assert words[dt.date(2006, 1, 1)] == words[dt.date(2006, 6, 1)]
+    # an undated clause: one basis for every date, shared
+    first = same_bytes(policy, "A", "Camden", "d", "p", on=dt.date(2006, 1, 1))
+    assert same_bytes(policy, "A", "Camden", "d", "p", on=dt.date(2010, 1, 1)).basis is first.basis
+
+
+def test_the_regime_of_a_date_by_bisection_is_the_policys(default_policy):
+    cache = explain_cache(default_policy)
+    days = {dt.date.min, dt.date.max, dt.date(2018, 5, 25), dt.date(2021, 1, 1)}
+    for r in default_policy.regimes:
+        for edge in (r.start, r.until):
+            if edge is not None:
+                days |= {edge - dt.timedelta(days=1), edge, edge + dt.timedelta(days=1)}
+    days |= {dt.date(1990, 1, 1) + dt.timedelta(days=k * 97) for k in range(200)}
+    assert default_policy.regimes  # (the default bundle has regimes: else this tests nothing)
+    for day in sorted(days):
+        assert cache.regime_on(day) is default_policy.regime_on(day), day
+
+
+def test_a_bounded_memo_is_emptied_when_full_and_keeps_answering():
+    memo = Bounded(3)
+    made = [memo.get_or(k, lambda k=k: k * 2) for k in range(10)]
+    assert made == [k * 2 for k in range(10)] and len(memo) <= 3
+
+
+def test_each_policy_has_its_own_cache_and_lets_it_go(default_policy):
+    import gc
+    import weakref
+
+    other = fresh(default_policy)
+    assert explain_cache(other) is not explain_cache(default_policy)
+    assert explain_cache(other) is explain_cache(other)
+    other.decide("LSC", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
+    gone = weakref.ref(explain_cache(other))
+    del other
+    gc.collect()
+    assert gone() is None
+
+
+@pytest.fixture(scope="module")
+def pools(default_policy) -> tuple[list[tuple], list[tuple], list[str]]:
+    """(lawful questions, unlawful questions, organisations) of the default bundle, over 30 years: random
+    questions are nearly all DENY, and the cache's keys matter most for ALLOWs (bases, regimes, headlines)."""
+    import random
+
+    rng = random.Random(18)
+    orgs = sorted(o.id.text for o in default_policy.orgs.values())
+    data = sorted(d.id.text for d in default_policy.data.values())
+    purposes = sorted(p.id.text for p in default_policy.purposes.values())
+    lawful: list[tuple] = []
+    unlawful: list[tuple] = []
+    other = fresh(default_policy)  # its verdict memo is its own
+    for _ in range(60_000):
+        q = (rng.choice(orgs), rng.choice(orgs), rng.choice(data), rng.choice(purposes),
+             dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(11_000)))
+        (lawful if other.allowed(*q) else unlawful).append(q)
+        if len(lawful) >= 400 and len(unlawful) >= 400:
+            break
+    assert len(lawful) >= 100, len(lawful)
+    return lawful, unlawful[:400], orgs
+
+
+@SETTINGS
+@given(st.data())
+def test_decisions_of_the_default_bundle_from_a_warm_cache_are_a_fresh_policys(default_policy, pools, data):
+    lawful, unlawful, _orgs = pools
+    for _ in range(12):
+        question = data.draw(st.sampled_from(lawful) if data.draw(st.integers(0, 3)) else st.sampled_from(unlawful))
+        fr = data.draw(st.booleans())
+        same_bytes(default_policy, *question, fixes=fr, routes=fr)
+
+
+@SETTINGS
+@given(st.data())
+def test_decisions_of_random_bundles_from_a_warm_cache_are_a_fresh_policys(data):
+    b = data.draw(bundles13())
+    policy = engine.load_texts(b.texts(), MINI_REGISTER)
+    questions = all_questions(b, 120)
+    given_ = data.draw(st.lists(st.sampled_from(CONDITIONS), unique=True, max_size=2))
+    for q in questions:  # every question on each of DATES: the cache holds the parts of the others
+        same_bytes(policy, q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, given=given_,
+                   fixes=False, routes=False)
+    for q in questions[::7]:  # with fixes and routes (which decide made-up what-ifs of their own)
+        same_bytes(policy, q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, given=given_)
