@@ -157,3 +157,26 @@ def test_decisions_of_random_bundles_from_a_warm_cache_are_a_fresh_policys(data)
                    fixes=False, routes=False)
     for q in questions[::7]:  # with fixes and routes (which decide made-up what-ifs of their own)
         same_bytes(policy, q.source, q.recipient, q.data, q.purpose, on=q.on, assume=q.assume, given=given_)
+
+
+def test_decision_made_is_the_dataclass_made_by_its_constructor(default_policy):
+    import dataclasses
+
+    import pytest as _pytest
+
+    from engine.decision.answer import Decision
+
+    for question in (("LSC", "ALI", "provider-data", "inspection"), ("JCP", "ALI", "provider-data", "inspection")):
+        d = default_policy.decide(*question, on=dt.date(2005, 6, 23))
+        values = {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
+        made = Decision.made(**values)
+        assert made == Decision(**values) and made.__dict__ == Decision(**values).__dict__
+        assert hash(made.on) == hash(d.on) and made.to_dict() == d.to_dict()
+        with _pytest.raises(dataclasses.FrozenInstanceError):
+            made.verdict = "allow"  # type: ignore[misc]
+        defaults = {k: v for k, v in values.items() if k not in ("routes", "regime", "provenance")}
+        assert Decision.made(**defaults) == Decision(**defaults)
+        with _pytest.raises(TypeError):
+            Decision.made(**values, colour="red")
+        with _pytest.raises(TypeError):
+            Decision.made(**{k: v for k, v in values.items() if k != "headline"})

@@ -4,6 +4,7 @@ its words (engine/render/words.py). The only place a `Decision` is put together.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any, Mapping, Optional
 
 from engine.compile.compiled import CompiledPolicy
@@ -33,11 +34,11 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                                             "restriction": policy.restrictions, "organisation": policy.orgs}
     considered: list[Consideration] = []
     seen = set()
+    cache = explain_cache(policy)
     for c in out.considered:
         item = lookup[c.kind].get(c.key)  # None for a made-up agreement (a fix being verified)
         ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
-        text = words.reason(c.kind, c.why, c.args)
-        code = json_code(c.kind, c.why)
+        text, code = _reason(cache, c)
         k = (c.kind, c.key, code, text)
         if k in seen:
             continue
@@ -45,7 +46,6 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         considered.append(Consideration(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
     basis = None
     conditions: tuple[Condition, ...] = ()
-    cache = explain_cache(policy)
     if out.allowed and out.basis is not None:
         g, a = out.basis
         # the basis is the same for every question under (g, a), but for its onward permission on a date when
@@ -85,7 +85,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                        policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
         headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates),
                                          source=policy.org_name(q.source), stated=q.provenance_stated)
-    return Decision(
+    return Decision.made(
         verdict="allow" if out.allowed else "deny",
         headline=headline,
         source=policy.org_name_on(q.source, q.on), recipient=policy.org_name_on(q.recipient, q.on),
@@ -103,6 +103,21 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
             policy.org_name(q.source), policy.gateways[q.received_under].id if q.received_under else None,
             q.own_data, policy.function_names[q.held_for] if q.held_for else None),
         regime=_regime(policy, cache, q, basis))
+
+
+def _reason(cache: ExplainCache, c: evaluation.Considered) -> tuple[str, str]:
+    """(words, stable code) of a candidate that did not apply: made once for the same reason with the same
+    arguments when they are all names or dates (`data not covered: x`; compared exactly: a datetime is not a
+    date), else each time."""
+    args = c.args
+    for v in args.values():
+        if type(v) is not str and type(v) is not dt.date:
+            return words.reason(c.kind, c.why, args), json_code(c.kind, c.why)
+    return cache.parts.get_or(("reason", c.kind, c.why, *args.items()), _reason_words, c.kind, c.why, args)
+
+
+def _reason_words(kind: str, why, args) -> tuple[str, str]:
+    return words.reason(kind, why, args), json_code(kind, why)
 
 
 def _basis(policy: CompiledPolicy, g, a, source: str, on) -> Basis:
@@ -230,9 +245,20 @@ def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
     return dataclasses.replace(ref, text=words.transfer(ref.to_dict()))
 
 
+def _classless(rule) -> bool:
+    """No party scope of the rule says through which class a body is inside it (`class_matched` is None for
+    every body and date): a plain frozenset, without the `dated` and `via` of a scope naming a class."""
+    scopes = [x for pair in getattr(rule, "pairs", None) or getattr(rule, "directions", None) or () for x in pair]
+    scopes += [x for pair in getattr(rule, "forbids", ()) for x in pair]
+    scopes.append(getattr(rule, "one_way", None))
+    return not any(hasattr(x, "dated") or hasattr(x, "via") for x in scopes if x is not None)
+
+
 def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str, ...]], ...]:
     out = []
     for k in dict.fromkeys((q.source, q.recipient)):
+        if k not in policy.former:  # never renamed (most bodies)
+            continue
         formerly = policy.formerly_on(k, q.on)
         if formerly:
             out.append((policy.org_name_on(k, q.on), formerly))
@@ -247,6 +273,12 @@ def _classes_matched(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMat
 
     if not policy.classes:
         return ()
+    cache = explain_cache(policy)
+    rules = [r for r in out.firing]
+    if out.allowed and out.basis is not None:
+        rules += [b for b in out.basis if b is not None]
+    if all(cache.parts.get_or(("classless", r), _classless, r) for r in rules):
+        return ()  # no party scope of these rules goes through a class: nothing to say
     found: list[ClassMatch] = []
 
     def match(kind: str, rule_id: str, pairs) -> None:
