@@ -14,7 +14,8 @@ on the machine do not inflate.
 
 Scenarios: the minimal endpoint; ALLOW (300 distinct lawful questions of the default bundle, fixes and routes
 on); DENY with explanation (100 distinct unlawful questions, fixes and routes on); `GET /v1/health`; a batch of
-`--batch` questions (the same mix, 3 lawful to 1 unlawful); the same three without the memo; the minimal app in
+`--batch` questions (the same mix, 3 lawful to 1 unlawful); the same three without the memo, and the batch
+without the memo with `"fixes": false, "routes": false` (verdicts with their reasons); the minimal app in
 two processes and the service with two workers. Needs `wrk` (Debian: `apt-get install wrk`); every load is
 bounded by `--duration` and sent only to 127.0.0.1.
 """
@@ -255,11 +256,14 @@ def question_bodies(seed: int = 1) -> tuple[list[bytes], list[bytes], list[dict]
             lq, uq)
 
 
-def batch_bodies(lawful: list[dict], unlawful: list[dict], size: int, count: int, seed: int = 2) -> list[bytes]:
+def batch_bodies(lawful: list[dict], unlawful: list[dict], size: int, count: int, seed: int = 2,
+                 **extra: bool) -> list[bytes]:
+    """`count` batches of `size` questions drawn 3 lawful to 1 unlawful; `extra`: fields added to each question
+    (`fixes=False, routes=False`: verdicts with their reasons, no what-ifs)."""
     rng = random.Random(seed)
     pool = lawful + unlawful  # 3 lawful to 1 unlawful
-    return [json.dumps({"questions": [rng.choice(pool) for _ in range(size)]}, separators=(",", ":")).encode()
-            for _ in range(count)]
+    return [json.dumps({"questions": [{**rng.choice(pool), **extra} for _ in range(size)]},
+                       separators=(",", ":")).encode() for _ in range(count)]
 
 
 # ---- the run ---------------------------------------------------------------------------------------------------
@@ -283,6 +287,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="workers of the scaling scenario (0: skip it)")
     ap.add_argument("--json", type=Path, help="write the raw results here")
     ap.add_argument("--profile", action="store_true", help="also profile unmemoised decisions in this process")
+    ap.add_argument("--handler", action="store_true", help="only the batch handler in this process, without HTTP "
+                    "(new questions, no memo): decisions per CPU second, --rounds rounds (no wrk needed)")
     ap.add_argument("--minimal-app", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
@@ -291,12 +297,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     if a.minimal_app:
         run_minimal(a.port, a.processes, a.guarded)
         return 0
+    if a.handler:
+        allow, deny, lawful, unlawful = question_bodies()
+        print(render_handler(handler_rates(lawful, unlawful, a.batch, a.rounds)))
+        return 0
     if shutil.which("wrk") is None:
         print("benchmarks/service.py needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
 
     allow, deny, lawful, unlawful = question_bodies()
     batches = batch_bodies(lawful, unlawful, a.batch, 30)
+    plain_batches = batch_bodies(lawful, unlawful, a.batch, 30, fixes=False, routes=False)
     py = sys.executable
     serve = [py, str(ROOT / "cli.py"), "serve", "--bundle", str(ROOT), "--watch-interval", "0"]
     servers = {
@@ -315,7 +326,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             s.wait_ready()
         scripts = {"minimal": lua_script(folder, "minimal", allow[:1]), "allow": lua_script(folder, "allow", allow),
                    "deny": lua_script(folder, "deny", deny), "get": lua_script(folder, "get", None),
-                   "batch": lua_script(folder, "batch", batches)}
+                   "batch": lua_script(folder, "batch", batches),
+                   "batch-plain": lua_script(folder, "batch-plain", plain_batches)}
         # (label, server, path, script, decisions per request, connections, reference run or None): a scenario
         # with a reference is run right after it, each round, and compared with it (a paired ratio).
         c = a.connections
@@ -330,6 +342,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             ("ALLOW, no memo", "no-memo", "/v1/decide", "allow", 1, c, minimal),
             ("DENY with fixes and routes, no memo", "no-memo", "/v1/decide", "deny", 1, c, minimal),
             (f"batch of {a.batch}, no memo", "no-memo", "/v1/decide", "batch", a.batch, c, None),
+            (f"batch of {a.batch}, no memo, fixes and routes off", "no-memo", "/v1/decide", "batch-plain", a.batch, c,
+             None),
         ]
         if a.workers > 1:
             scenarios += [
@@ -406,6 +420,53 @@ def summarise(runs: dict[str, list[dict]], scenarios: list, a: argparse.Namespac
         rows.append(row)
     return {"rows": rows, "duration": a.duration, "rounds": a.rounds, "threads": a.threads,
             "connections": a.connections, "batch": a.batch, "workers": a.workers}
+
+
+def handler_rates(lawful: list[dict], unlawful: list[dict], size: int, rounds: int) -> dict:
+    """The batch route's own work, in this process: `answer_questions` (what DecideRoute runs in its worker
+    thread) for the scenarios' batches of questions never asked before (`--memo-entries 0`), from the parsed
+    body (orjson, `fast_body`, `question_keywords`) to the answer's bytes. Decisions per CPU second of this
+    thread (other jobs on the machine do not inflate it as much as wall time), each round's figure."""
+    import orjson
+
+    from engine.ops.service import BundleHolder, _today, create_app, fast_body, question_keywords
+
+    holder = BundleHolder(ROOT)
+    answer = create_app(holder, memo_entries=0).front.answer
+    kinds = {"fixes and routes on (the API's defaults)": batch_bodies(lawful, unlawful, size, 30),
+             "fixes and routes off": batch_bodies(lawful, unlawful, size, 30, fixes=False, routes=False)}
+
+    def run(bodies: list[bytes]) -> int:
+        n = 0
+        for body in bodies:
+            parsed = fast_body(orjson.loads(body))
+            assert parsed is not None
+            today = _today()
+            status, _content = answer(holder.current, [question_keywords(q, today) for q in parsed[1]], parsed[0])
+            assert status == 200, status
+            n += len(parsed[1])
+        return n
+
+    out: dict = {"loadavg": [loadavg()], "rows": []}
+    for bodies in kinds.values():
+        run(bodies[:3])  # warm: the buckets and the route index are built on first use
+    for label, bodies in kinds.items():
+        rates = []
+        for _ in range(max(1, rounds)):
+            t0 = time.thread_time()
+            n = run(bodies)
+            rates.append(n / (time.thread_time() - t0))
+        out["rows"].append({"label": label, "rates": rates, "median": statistics.median(rates)})
+    out["loadavg"].append(loadavg())
+    return out
+
+
+def render_handler(h: dict) -> str:
+    out = ["| batch of new questions, in-process handler | decisions per CPU second (median) | each round |",
+           "|---|---:|---|"]
+    for row in h["rows"]:
+        out.append(f"| {row['label']} | {row['median']:,.0f} | {', '.join(f'{x:,.0f}' for x in row['rates'])} |")
+    return "\n".join(out + ["", f"load average {h['loadavg'][0]} → {h['loadavg'][-1]}"])
 
 
 def profile_decisions(lawful: list[dict], unlawful: list[dict]) -> dict:

@@ -60,3 +60,12 @@ def test_the_service_benchmark_runs_end_to_end(capsys):
     assert service.main(["--duration", "1", "--warmup", "0", "--rounds", "1", "--workers", "0"]) == 0
     out = capsys.readouterr().out
     assert "| ALLOW (300 questions) | 8 |" in out and "| batch of 100, no memo | 8 |" in out
+    assert "| batch of 100, no memo, fixes and routes off | 8 |" in out
+
+
+def test_the_service_benchmarks_batch_handler_runs_in_process(capsys):
+    import service
+
+    assert service.main(["--handler", "--rounds", "1", "--batch", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "| fixes and routes on (the API's defaults) |" in out and "| fixes and routes off |" in out
