@@ -79,6 +79,39 @@ def test_onward_words_that_depend_on_a_dated_membership_are_never_taken_from_ano
     assert same_bytes(policy, "A", "Camden", "d", "p", on=dt.date(2010, 1, 1)).basis is first.basis
 
 
+CLASSES = """\
+class c1 "first class"
+class c2 "second class"
+organisation A "A"
+organisation X "X" is c1 from 2005-01-01 until 2006-12-31, c2 from 2007-01-01
+organisation OLD "old name" is c1
+organisation NEW "new name" renames OLD on 2006-01-01
+data d "d"
+purpose p "p"
+gateway G "g" {
+  statute LSA-2000 "s.5"
+  allows A -> c1, c2
+  data d
+  for p
+}
+"""
+
+
+def test_the_classes_a_decision_names_are_never_taken_from_another_date():
+    policy = engine.load_texts({"policies/main.policy": CLASSES}, MINI_REGISTER)
+    seen = {}
+    for on in (dt.date(2005, 6, 1), dt.date(2008, 1, 1), dt.date(2005, 7, 1)):
+        seen["X", on] = same_bytes(policy, "A", "X", "d", "p", on=on).classes
+    for on in (dt.date(2005, 6, 1), dt.date(2008, 1, 1)):
+        seen["NEW", on] = same_bytes(policy, "A", "NEW", "d", "p", on=on).classes
+    # through c1, then c2: the same gateway, another class (a memo keyed without the date would say c1)
+    assert [c.class_ for c in seen["X", dt.date(2005, 6, 1)]] == ["c1"], seen
+    assert [c.class_ for c in seen["X", dt.date(2008, 1, 1)]] == ["c2"], seen
+    # a renamed body is named as it was on the date
+    assert {c.organisation for c in seen["NEW", dt.date(2005, 6, 1)]} != \
+        {c.organisation for c in seen["NEW", dt.date(2008, 1, 1)]}, seen
+
+
 def test_the_regime_of_a_date_by_bisection_is_the_policys(default_policy):
     cache = explain_cache(default_policy)
     days = {dt.date.min, dt.date.max, dt.date(2018, 5, 25), dt.date(2021, 1, 1)}
@@ -180,3 +213,49 @@ def test_decision_made_is_the_dataclass_made_by_its_constructor(default_policy):
             Decision.made(**values, colour="red")
         with _pytest.raises(TypeError):
             Decision.made(**{k: v for k, v in values.items() if k != "headline"})
+
+
+def _spec_bundles() -> dict:
+    """Every bundle of tests/spec/decisions (classes with dated members, transfers of functions, renames,
+    regimes, provenance, conditions …) with the dates its cases ask about."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    out = {}
+    for path in sorted((Path(__file__).parent / "spec" / "decisions").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text("utf-8"))
+        if not isinstance(spec, dict) or "policy" not in spec or "register" not in spec:
+            continue
+        dates = {dt.date.fromisoformat(d) for case in spec.get("cases", ())
+                 for d in re.findall(r"\d{4}-\d\d-\d\d", str(case.get("ask", "")))}
+        out[path.stem] = (spec["policy"], spec["register"], sorted(dates))
+    return out
+
+
+SPEC_BUNDLES = _spec_bundles()
+_SPEC_POLICIES: dict = {}
+
+
+def _spec_policy(name: str) -> engine.Policy:
+    if name not in _SPEC_POLICIES:  # one policy per bundle for the whole run: its cache grows across examples
+        text, register, _dates = SPEC_BUNDLES[name]
+        _SPEC_POLICIES[name] = engine.load_texts({"policies/main.policy": text}, register)
+    return _SPEC_POLICIES[name]
+
+
+@SETTINGS
+@given(st.data())
+def test_decisions_of_the_spec_bundles_from_a_warm_cache_are_a_fresh_policys(data):
+    name = data.draw(st.sampled_from(sorted(SPEC_BUNDLES)))
+    policy = _spec_policy(name)
+    orgs = sorted(o.id.text for o in policy.orgs.values())
+    names = (sorted(d.id.text for d in policy.data.values()), sorted(p.id.text for p in policy.purposes.values()))
+    days = SPEC_BUNDLES[name][2] + [dt.date(1999, 1, 1), dt.date(2010, 6, 1), dt.date(2024, 1, 1)]
+    day = st.one_of(st.sampled_from(days), st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1)))
+    for _ in range(15):
+        question = (data.draw(st.sampled_from(orgs)), data.draw(st.sampled_from(orgs)),
+                    data.draw(st.sampled_from(names[0])), data.draw(st.sampled_from(names[1])))
+        fr = data.draw(st.integers(0, 3)) == 0
+        same_bytes(policy, *question, on=data.draw(day), fixes=fr, routes=fr)

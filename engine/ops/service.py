@@ -1043,12 +1043,13 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
         size = len(b'{"decisions":[]}')
         problems: list[dict] = []
         learnt: list[tuple[tuple, tuple, tuple[bytes, ...]]] = []
+        remembering = memo.max_entries > 0
         for i, kw in enumerate(kws):
-            key = tuple(kw.values())
-            hit = memo.get(cur, key)
+            key = tuple(kw.values()) if remembering else ()
+            hit = memo.get(cur, key) if remembering else None
             if hit is None:
                 try:
-                    decided = tuple(decide_one(policy, kw))
+                    decided = (policy.decide(**kw),) if kw["purpose"] is not None else tuple(decide_one(policy, kw))
                 except UnknownNameError as exc:
                     problems.append(_unknown(exc, i if batch else None))
                     continue
@@ -1058,8 +1059,10 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     continue
                 if problems:
                     continue  # the answer will be a 422: no need to keep what would have been said
-                hit = (decided, tuple(_decision_json(d.to_dict(shared=True)) for d in decided))
-                learnt.append((key, *hit))
+                hit = (decided, (_decision_json(decided[0].to_dict(shared=True)),) if len(decided) == 1 else
+                       tuple(_decision_json(d.to_dict(shared=True)) for d in decided))
+                if remembering:
+                    learnt.append((key, *hit))
             elif problems:
                 continue
             for d, part in zip(*hit):

@@ -245,15 +245,6 @@ def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
     return dataclasses.replace(ref, text=words.transfer(ref.to_dict()))
 
 
-def _classless(rule) -> bool:
-    """No party scope of the rule says through which class a body is inside it (`class_matched` is None for
-    every body and date): a plain frozenset, without the `dated` and `via` of a scope naming a class."""
-    scopes = [x for pair in getattr(rule, "pairs", None) or getattr(rule, "directions", None) or () for x in pair]
-    scopes += [x for pair in getattr(rule, "forbids", ()) for x in pair]
-    scopes.append(getattr(rule, "one_way", None))
-    return not any(hasattr(x, "dated") or hasattr(x, "via") for x in scopes if x is not None)
-
-
 def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str, ...]], ...]:
     out = []
     for k in dict.fromkeys((q.source, q.recipient)):
@@ -269,16 +260,38 @@ def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str,
 def _classes_matched(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMatch, ...]:
     """The classes through which the question's parties matched the basis's gateway and agreement, and the
     restrictions that block it (issue 12)."""
-    from engine.eval.rules import class_matched, inside, member_on
-
     if not policy.classes:
         return ()
     cache = explain_cache(policy)
-    rules = [r for r in out.firing]
+    rules = list(out.firing)
     if out.allowed and out.basis is not None:
         rules += [b for b in out.basis if b is not None]
-    if all(cache.parts.get_or(("classless", r), _classless, r) for r in rules):
+    scopes = [cache.parts.get_or(("class-scopes", r), _class_scopes, r) for r in rules]
+    if all(classless for classless, _dated in scopes):
         return ()  # no party scope of these rules goes through a class: nothing to say
+    s, d = q.source, q.recipient
+    if s in policy.former or d in policy.former or s in policy.inherits or d in policy.inherits or \
+            any(s in dated or d in dated for _classless, dated in scopes):
+        return _classes_of(policy, q, out)
+    # neither party is inside these rules' scopes only on some dates, nor through a transfer of functions, nor
+    # known by another name on some dates: the same classes for every date, data and purpose
+    return cache.parts.get_or(("classes", out.allowed, *rules, "", s, d), _classes_of, policy, q, out)
+
+
+def _class_scopes(rule) -> tuple[bool, frozenset]:
+    """(no party scope of the rule says through which class a body is inside it, the bodies inside one of its
+    scopes only on some dates)."""
+    scopes = [x for pair in getattr(rule, "pairs", None) or getattr(rule, "directions", None) or () for x in pair]
+    scopes += [x for pair in getattr(rule, "forbids", ()) for x in pair]
+    scopes.append(getattr(rule, "one_way", None))
+    scopes = [x for x in scopes if x is not None]
+    classless = not any(hasattr(x, "dated") or hasattr(x, "via") for x in scopes)
+    return classless, frozenset(k for x in scopes for k in getattr(x, "dated", ()))
+
+
+def _classes_of(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMatch, ...]:
+    from engine.eval.rules import class_matched, inside, member_on
+
     found: list[ClassMatch] = []
 
     def match(kind: str, rule_id: str, pairs) -> None:
