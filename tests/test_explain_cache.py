@@ -195,8 +195,6 @@ def test_decisions_of_random_bundles_from_a_warm_cache_are_a_fresh_policys(data)
 def test_decision_made_is_the_dataclass_made_by_its_constructor(default_policy):
     import dataclasses
 
-    import pytest as _pytest
-
     from engine.decision.answer import Decision
 
     for question in (("LSC", "ALI", "provider-data", "inspection"), ("JCP", "ALI", "provider-data", "inspection")):
@@ -205,13 +203,13 @@ def test_decision_made_is_the_dataclass_made_by_its_constructor(default_policy):
         made = Decision.made(**values)
         assert made == Decision(**values) and made.__dict__ == Decision(**values).__dict__
         assert hash(made.on) == hash(d.on) and made.to_dict() == d.to_dict()
-        with _pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(dataclasses.FrozenInstanceError):
             made.verdict = "allow"  # type: ignore[misc]
         defaults = {k: v for k, v in values.items() if k not in ("routes", "regime", "provenance")}
         assert Decision.made(**defaults) == Decision(**defaults)
-        with _pytest.raises(TypeError):
+        with pytest.raises(TypeError):
             Decision.made(**values, colour="red")
-        with _pytest.raises(TypeError):
+        with pytest.raises(TypeError):
             Decision.made(**{k: v for k, v in values.items() if k != "headline"})
 
 

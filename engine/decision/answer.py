@@ -75,7 +75,8 @@ class Block:
     held_for: tuple[str, ...] = ()
 
     def to_dict(self, shared: bool = False) -> BlockDict:
-        return {"restriction": _once(self.restriction) if shared else self.restriction.to_dict(), "one_way": self.one_way, "overridden_by": self.overridden_by,
+        return {"restriction": _once(self.restriction) if shared else self.restriction.to_dict(),
+                "one_way": self.one_way, "overridden_by": self.overridden_by,
                 "span": self.span.to_dict() if self.span else None,
                 "provenance": {"received_under": list(self.received_under), "held_for": list(self.held_for)}
                 if self.received_under or self.held_for else None}

@@ -464,16 +464,26 @@ class ExplainCache:
 
 _CACHES: "weakref.WeakKeyDictionary[CompiledPolicy, ExplainCache]" = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
+# the last policy asked about and its cache (both weakly): a service asks one policy thousands of times in a row
+_LAST: tuple[Callable[[], Optional[CompiledPolicy]], Callable[[], Optional[ExplainCache]]] = (
+    lambda: None, lambda: None)
 
 
 def explain_cache(policy: CompiledPolicy) -> ExplainCache:
     """The policy's ExplainCache, made on first use; it goes with the policy (weakly held)."""
+    global _LAST
+    last, cache = _LAST
+    if last() is policy:
+        found = cache()
+        if found is not None:
+            return found
     hit = _CACHES.get(policy)
     if hit is None:
         with _CACHES_LOCK:
             hit = _CACHES.get(policy)
             if hit is None:
                 hit = _CACHES[policy] = ExplainCache(policy)
+    _LAST = (weakref.ref(policy), weakref.ref(hit))  # swapped whole: a thread reads a pair that belongs together
     return hit
 
 

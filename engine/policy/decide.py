@@ -66,14 +66,15 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         found_routes = tuple(find_routes(policy, q))
     relied = _transfers_relied_on(policy, q, out)
     if out.allowed and out.basis is not None and not out.excepted:  # what it rests on: the same for (g, a)
-        relied_on, unmet, power = cache.parts.get_or(("relied", *out.basis), _conditions_and_power, policy, out)
+        relied_on, unmet, power = cache.parts.get_or(("relied", *(out.basis or ())), _conditions_and_power, policy,
+                                                     out)
     else:
         relied_on, unmet, power = _conditions_and_power(policy, out)
     chain = tuple(policy.org_name_on(k, q.on) for k in out.same_body) if out.allowed and out.same_body else ()
     if chain:
         headline = words.same_body_headline(chain)
     elif basis is not None:
-        headline = cache.parts.get_or(("headline", *out.basis, tuple(r.key for r in out.overridden), power),
+        headline = cache.parts.get_or(("headline", *(out.basis or ()), tuple(r.key for r in out.overridden), power),
                                       _allowed_headline, basis, [r.id for r in out.overridden], power)
         if relied:
             headline += "; " + "; ".join(t.text for t in relied)
@@ -94,7 +95,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=conditions,
         fixes=found_fixes, routes=found_routes,
         sensitivity=cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data),
-        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, q, out), same_body=chain,
+        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, cache, q, out), same_body=chain,
         given=tuple(sorted(policy.condition_name(k) for k in q.given)), express_only=q.express_only,
         conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
         received_under=policy.gateways[q.received_under].id if q.received_under else None, own_data=q.own_data,
@@ -257,12 +258,11 @@ def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str,
 
 
 
-def _classes_matched(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMatch, ...]:
+def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, out) -> tuple[ClassMatch, ...]:
     """The classes through which the question's parties matched the basis's gateway and agreement, and the
     restrictions that block it (issue 12)."""
     if not policy.classes:
         return ()
-    cache = explain_cache(policy)
     rules = list(out.firing)
     if out.allowed and out.basis is not None:
         rules += [b for b in out.basis if b is not None]
