@@ -257,3 +257,18 @@ def test_decisions_of_the_spec_bundles_from_a_warm_cache_are_a_fresh_policys(dat
                     data.draw(st.sampled_from(names[0])), data.draw(st.sampled_from(names[1])))
         fr = data.draw(st.integers(0, 3)) == 0
         same_bytes(policy, *question, on=data.draw(day), fixes=fr, routes=fr)
+
+
+def test_consideration_made_is_the_dataclass_made_by_its_constructor():
+    import dataclasses
+
+    from engine.base.source import Span
+    from engine.decision.answer import Consideration
+
+    values = ("gateway", "G", "data-not-covered", "data not covered: x", Span("p.policy", 1, 2, 3, 4),
+              "data-not-covered", {"data": "x"})
+    made, built = Consideration.made(*values), Consideration(*values)
+    assert made == built and made.__dict__ == built.__dict__ and made.to_dict() == built.to_dict()
+    assert [f.name for f in dataclasses.fields(Consideration)] == list(made.__dict__)  # every field, in order
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.id = "H"  # type: ignore[misc]

@@ -106,6 +106,15 @@ class Consideration:
     why: str = ""
     args: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    @classmethod
+    def made(cls, kind: str, id: str, code: str, reason: str, span: Optional[Span], why: str,
+             args: Mapping[str, Any]) -> "Consideration":
+        """`Consideration(kind, id, code, reason, span, why, args)`, the same object, without the frozen
+        dataclass's `object.__setattr__` per field (several are made for most decisions)."""
+        made = object.__new__(cls)
+        made.__dict__.update(kind=kind, id=id, code=code, reason=reason, span=span, why=why, args=args)
+        return made
+
     def to_dict(self) -> ConsiderationDict:
         return {"kind": self.kind, "id": self.id, "code": self.code, "reason": self.reason,
                 "span": self.span.to_dict() if self.span else None, "why": self.why,

@@ -23,18 +23,21 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     out = evaluation.evaluate(policy, q, explain=True)
     if out.allowed and out.basis is None and out.same_body is None:  # fail closed: an ALLOW must say what allows it
         raise RuntimeError("the evaluator allowed a flow without naming a basis")
-    overridden_by: dict[str, str] = {}
-    if out.allowed and out.basis is not None:
-        for r in out.overridden:
-            overridden_by[r.key] = out.basis[0].id
-    blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
-                    deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
-              for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
+    blocks: list[Block] = []
+    if out.firing:  # (most flows meet no restriction)
+        overridden_by: dict[str, str] = {}
+        if out.allowed and out.basis is not None:
+            for r in out.overridden:
+                overridden_by[r.key] = out.basis[0].id
+        blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
+                        deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
+                  for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
     lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
                                             "restriction": policy.restrictions, "organisation": policy.orgs}
     considered: list[Consideration] = []
     seen = set()
     cache = explain_cache(policy)
+    made = Consideration.made
     for c in out.considered:
         item = lookup[c.kind].get(c.key)  # None for a made-up agreement (a fix being verified)
         ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
@@ -43,7 +46,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         if k in seen:
             continue
         seen.add(k)
-        considered.append(Consideration(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
+        considered.append(made(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
     basis = None
     conditions: tuple[Condition, ...] = ()
     if out.allowed and out.basis is not None:
