@@ -285,7 +285,7 @@ def _relocate(t: m.PolicyTest, file: str) -> m.PolicyTest:
     from dataclasses import replace
 
     def mv(s: Span) -> Span:
-        return replace(s, file=file)
+        return Span(file, s.line, s.column, s.end_line, s.end_column)
 
     def name(n: m.Name) -> m.Name:
         return m.Name(n.text, mv(n.span))
