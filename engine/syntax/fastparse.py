@@ -1,6 +1,6 @@
 """A fast path for parsing policy text: one compiled regular expression and a recursive-descent parser.
 
-It builds exactly the model `engine.syntax.parser` builds with Lark (the same dataclasses, values and spans, and the
+It builds exactly the model `engine.syntax.parser` builds with Lark (the same classes, values and spans, and the
 same clause diagnostics: both hand the same raw items to `engine.syntax.assemble`), about five times faster.
 Which clause words it reads in which block comes from the clause table (engine/syntax/clauses.py). It is
 deliberately timid: on any syntax problem, an impossible date, or any text whose tokens Lark's contextual lexer
@@ -106,8 +106,7 @@ def _date(value: str) -> dt.date:
     return day
 
 
-# The dataclasses' own constructors: filling `__dict__` directly was faster but lost CPython's shared-key
-# instance dicts (+128 bytes an object, +57 MB on the large benchmark bundle).
+# The constructors, as globals of this module (msgspec Structs: built in C).
 _span = Span
 _name = m.Name
 
