@@ -340,6 +340,12 @@ class Expectation(_Node, frozen=True):
     on: Optional[dt.date] = None
     assuming: tuple[Name, ...] = ()
     because: tuple[Name, ...] = ()
+    # What the question states, as `can-share` does: --given, --express-only, --received-under/--own-data, --held-for
+    given: tuple[Name, ...] = ()
+    express_only: bool = False
+    received_under: Optional[Name] = None
+    own_data: bool = False
+    held_for: Optional[Name] = None
     span: Span = NO_SPAN
 
 
