@@ -177,7 +177,7 @@ def test_the_table_is_consistent():
             if use.required:
                 assert c.need, f"{c.name} is required in a {kind}: it needs its help"
             for f in c.fields_in(kind):
-                assert f in getattr(m, T.BLOCK[kind].model).__dataclass_fields__, (c.name, kind, f)
+                assert f in m.field_names(getattr(m, T.BLOCK[kind].model)), (c.name, kind, f)
     for b in T.BLOCKS:
         for group in T.required(b.kind):
             assert len(group) == 1 or all(c.blocks[b.kind].either for c in group)

@@ -36,9 +36,12 @@ def difference(a, b, path: str = "$") -> str | None:
     """Where two parse results differ, spans included (None when they are the same)."""
     if type(a) is not type(b):
         return f"{path}: {type(a).__name__} != {type(b).__name__}"
-    if dataclasses.is_dataclass(a):
-        for f in dataclasses.fields(a):
-            found = difference(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    # dataclasses and msgspec Structs (Span, Name), field by field
+    names = ([f.name for f in dataclasses.fields(a)] if dataclasses.is_dataclass(a)
+             else getattr(a, "__struct_fields__", None))
+    if names is not None:
+        for f in names:
+            found = difference(getattr(a, f), getattr(b, f), f"{path}.{f}")
             if found:
                 return found
         return None

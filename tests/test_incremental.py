@@ -50,8 +50,10 @@ def _canon(x) -> str:
         return "D(" + ",".join(f"{_canon(k)}:{_canon(v)}" for k, v in x.items()) + ")"
     if isinstance(x, (list, tuple)):
         return "[" + ",".join(_canon(i) for i in x) + "]"
-    if hasattr(x, "__dataclass_fields__"):  # spans too: the model's repr and equality leave them out
-        return type(x).__name__ + "(" + ",".join(f"{f}={_canon(getattr(x, f))}" for f in x.__dataclass_fields__) + ")"
+    # dataclasses and msgspec Structs (Span, Name), spans too: the model's repr and equality leave them out
+    names = getattr(x, "__dataclass_fields__", None) or getattr(x, "__struct_fields__", None)
+    if names:
+        return type(x).__name__ + "(" + ",".join(f"{f}={_canon(getattr(x, f))}" for f in names) + ")"
     if type(x).__module__.startswith("engine.") and hasattr(x, "__dict__"):  # a Tree
         return type(x).__name__ + _canon({k: v for k, v in vars(x).items() if k != "_graph"})
     return repr(x)

@@ -4,7 +4,7 @@ after an edit parses only the files that changed.
 `parse(source)` answers `parse_source(source)` — the parsed file (None when it does not parse) and its
 diagnostics — from, in order:
 1. this process's memory: the files parsed lately, keyed by a SHA-256 of the file's name and text. The model
-   is immutable (frozen dataclasses, tuples), so one parsed file may be shared by every Policy built from it;
+   is immutable (frozen Structs, tuples), so one parsed file may be shared by every Policy built from it;
    this is what a long-running process (`lawful serve`'s reload, the language server, `diff` between
    revisions) reuses;
 2. the user's private cache folder (engine/base/cachedir.py): one HMAC-authenticated entry per file, keyed by

@@ -7,7 +7,6 @@ and trees that `compile` turns into a Policy.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -257,9 +256,9 @@ _LISTS = ("data", "purposes", "sources", "recipients", "one_way", "overrides", "
 def _lists_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...], bool, bool]:
     """Which of the fields `_check_lists` reads a kind of declaration has (any other reads as empty): the plain
     name lists, the party pairs (`allows`, `forbids`), whether it has `exceptions` and an `onward` clause."""
-    if not dataclasses.is_dataclass(kind):
+    if not hasattr(kind, "__struct_fields__"):  # not a model class
         return _LISTS, ("allows", "forbids"), True, True
-    has = {f.name for f in dataclasses.fields(kind)}
+    has = set(m.field_names(kind))
     return (tuple(f for f in _LISTS if f in has), tuple(f for f in ("allows", "forbids") if f in has),
             "exceptions" in has, "onward" in has)
 

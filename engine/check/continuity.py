@@ -15,7 +15,6 @@ the successions alone); engine/compile reads it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import NamedTuple, Optional
 
@@ -97,7 +96,7 @@ def stage_renames(c: Checked) -> None:
             if former.member_of:
                 carried["member_of"] = into.member_of + former.member_of
             if carried:
-                c.orgs[identity] = dataclasses.replace(into, **carried)
+                c.orgs[identity] = m.replace(into, **carried)
             for alias, k in list(c.org_alias.items()):
                 if k == old:
                     c.org_alias[alias] = identity

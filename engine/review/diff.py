@@ -27,7 +27,7 @@ import itertools
 import os
 import re
 import subprocess
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
@@ -54,11 +54,11 @@ QKey = tuple[str, str, str, str]
 
 def _differing_fields(a, b, skip: Iterable[str] = ("span", "clause_spans")) -> tuple[str, ...]:
     out = []
-    for f in fields(a):
-        if f.name in skip:
+    for name in m.field_names(a):
+        if name in skip:
             continue
-        if getattr(a, f.name) != getattr(b, f.name):
-            out.append(f.name.replace("_", "-"))
+        if getattr(a, name) != getattr(b, name):
+            out.append(name.replace("_", "-"))
     return tuple(out)
 
 

@@ -295,15 +295,13 @@ def run_paths(policy: Policy, paths: Sequence[Path], bundle_root: Optional[Path]
 
 
 def _relocate(t: m.PolicyTest, file: str) -> m.PolicyTest:
-    from dataclasses import replace
-
     def mv(s: Span) -> Span:
-        return replace(s, file=file)
+        return Span(file, s.line, s.column, s.end_line, s.end_column)
 
     def name(n: m.Name) -> m.Name:
         return m.Name(n.text, mv(n.span))
 
-    exps = tuple(replace(e, span=mv(e.span), source=name(e.source), recipient=name(e.recipient), data=name(e.data),
+    exps = tuple(m.replace(e, span=mv(e.span), source=name(e.source), recipient=name(e.recipient), data=name(e.data),
                          purpose=name(e.purpose) if e.purpose else None,
                          assuming=tuple(name(n) for n in e.assuming), because=tuple(name(n) for n in e.because),
                          given=tuple(name(n) for n in e.given),

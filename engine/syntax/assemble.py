@@ -9,7 +9,6 @@ occurrence of a clause taken once is `duplicate-clause` (the first is kept), and
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -81,7 +80,7 @@ def _taken(kind: str) -> dict[str, _Taken]:
 
 _TAKES = {b.kind: _taken(b.kind) for b in T.BLOCKS}
 _MODEL = {b.kind: getattr(m, b.model) for b in T.BLOCKS}
-_HAS_SPANS = {kind: any(f.name == "clause_spans" for f in dataclasses.fields(cls)) for kind, cls in _MODEL.items()}
+_HAS_SPANS = {kind: "clause_spans" in m.field_names(cls) for kind, cls in _MODEL.items()}
 _TAKES_HINT = {kind: ", ".join(sorted(t.clause.shown for t in takes.values())) for kind, takes in _TAKES.items()}
 
 

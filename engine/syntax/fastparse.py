@@ -1,6 +1,6 @@
 """A fast path for parsing policy text: one compiled regular expression and a recursive-descent parser.
 
-It builds exactly the model `engine.syntax.parser` builds with Lark (the same dataclasses, values and spans, and the
+It builds exactly the model `engine.syntax.parser` builds with Lark (the same classes, values and spans, and the
 same clause diagnostics: both hand the same raw items to `engine.syntax.assemble`), about five times faster.
 Which clause words it reads in which block comes from the clause table (engine/syntax/clauses.py). It is
 deliberately timid: on any syntax problem, an impossible date, or any text whose tokens Lark's contextual lexer
@@ -106,8 +106,7 @@ def _date(value: str) -> dt.date:
     return day
 
 
-# The dataclasses' own constructors: filling `__dict__` directly was faster but lost CPython's shared-key
-# instance dicts (+128 bytes an object, +57 MB on the large benchmark bundle).
+# The constructors, as globals of this module (msgspec Structs: built in C).
 _span = Span
 _name = m.Name
 
@@ -117,20 +116,14 @@ _END = (0, "", 0, 0)  # the sentinel after the last token: it matches nothing, s
 
 class _Parser:
     def __init__(self, tokens: list[tuple[int, str, int, int]], filename: str, commented: frozenset[int] = frozenset()):
-        self.toks = tokens + [_END]
         self.n = len(tokens)
+        tokens.append(_END)  # the caller's list, not a copy: `parse_fast` makes it for the parser alone
+        self.toks = tokens
         self.i = 0
         self.file = filename
         self.commented = commented  # tokens a comment precedes
 
     # ---- tokens -----------------------------------------------------------------------------------
-    def take(self, kind: int) -> tuple[int, str, int, int]:
-        tok = self.toks[self.i]
-        if tok[0] != kind:
-            raise _Bail
-        self.i += 1
-        return tok
-
     def word(self, text: str) -> tuple[int, str, int, int]:
         """A keyword where the grammar takes it (any other word there is Lark's business)."""
         tok = self.toks[self.i]
@@ -187,10 +180,27 @@ class _Parser:
                 return tuple(out)
 
     def string(self) -> str:
-        return _string(self.take(_STRING)[1])
+        tok = self.toks[self.i]
+        if tok[0] != _STRING:
+            raise _Bail
+        self.i += 1
+        value = tok[1]
+        if "\\" not in value:  # `_string`, inlined: a bundle has a string in most blocks
+            return value[1:-1]
+        return _string(value)
+
+    @staticmethod
+    def date_of(text: str) -> dt.date:
+        day = _DATES.get(text)
+        return day if day is not None else _date(text)
 
     def date(self) -> dt.date:
-        return _date(self.take(_DATE)[1])
+        tok = self.toks[self.i]
+        if tok[0] != _DATE:
+            raise _Bail
+        self.i += 1
+        day = _DATES.get(tok[1])
+        return day if day is not None else _date(tok[1])
 
     # ---- the file ---------------------------------------------------------------------------------
     def parse_file(self) -> list:
@@ -239,6 +249,7 @@ class _Parser:
         title = self.string()
         self.punct("{")
         readers = _READERS[kind]
+        direct = _DIRECT[kind]
         clauses = []
         toks = self.toks
         file = self.file
@@ -248,11 +259,16 @@ class _Parser:
                 if first[0] == _PUNCT and first[1] == "}":
                     break
                 raise _Bail
-            reader = readers.get(first[1])
-            if reader is None:
-                raise _Bail
             self.i += 1
-            clause, value = reader(self, first[1])
+            plain = direct.get(first[1])
+            if plain is not None:  # the commonest clauses: one word, then a value of a plain shape
+                clause = plain[0]
+                value = plain[1](self)
+            else:
+                reader = readers.get(first[1])
+                if reader is None:
+                    raise _Bail
+                clause, value = reader(self, first[1])
             last = toks[self.i - 1]
             clauses.append((clause, value, _span(file, first[2], first[3], last[2], last[3] + len(last[1]))))
         self.i += 1
@@ -336,6 +352,10 @@ class _Parser:
         raise _Bail
 
     def r_validity(self, _word: str):
+        toks, i = self.toks, self.i
+        if toks[i][0] == _DATE and toks[i + 1][0] == _NAME and toks[i + 1][1] == "to" and toks[i + 2][0] == _DATE:
+            self.i = i + 3  # `valid DATE to DATE`, the commonest form, in one step
+            return self.date_of(toks[i][1]), self.date_of(toks[i + 2][1])
         if self.at(_DATE):
             start = self.date()
             self.word("to")
@@ -547,12 +567,20 @@ def _readers(clauses: tuple[T.Clause, ...]) -> dict[str, Reader]:
         assert len(plain) <= 1 or (len(by_kind) == len(plain) and None not in by_kind), \
             f"clauses opened by `{w}` cannot be told apart"
 
-        def pick(p: _Parser, word: str, keyed=keyed, by_kind=by_kind) -> tuple[str, Any]:
+        # The keyed clauses by the word that must follow the opening one (looked up once per clause read).
+        by_next: dict[str, list[tuple[tuple[str, ...], Reader]]] = {}
+        for rest, reader in keyed:
+            by_next.setdefault(rest[0], []).append((rest, reader))
+        single = next(iter(by_kind.values()), None) if len(by_kind) <= 1 else None
+
+        def pick(p: _Parser, word: str, by_next=by_next, by_kind=by_kind, single=single) -> tuple[str, Any]:
             toks, i = p.toks, p.i
-            for rest, reader in keyed:
-                if all(toks[i + k][0] == _NAME and toks[i + k][1] == r for k, r in enumerate(rest)):
-                    return reader(p, word)
-            fallback = by_kind.get(toks[i][0]) if len(by_kind) > 1 else next(iter(by_kind.values()), None)
+            tok = toks[i]
+            if tok[0] == _NAME and tok[1] in by_next:
+                for rest, reader in by_next[tok[1]]:
+                    if all(toks[i + k][0] == _NAME and toks[i + k][1] == r for k, r in enumerate(rest)):
+                        return reader(p, word)
+            fallback = single if single is not None else by_kind.get(tok[0])
             if fallback is None:
                 raise _Bail
             return fallback(p, word)
@@ -560,8 +588,26 @@ def _readers(clauses: tuple[T.Clause, ...]) -> dict[str, Reader]:
     return out
 
 
+# The plain shapes' readers, called without a reader of their own (see `_direct`).
+_PLAIN: dict[str, Callable[[_Parser], Any]] = {"names": _Parser.names, "name": _Parser.name,
+                                               "string": _Parser.string, "date": _Parser.date}
+
+
+def _direct(clauses: tuple[T.Clause, ...]) -> dict[str, tuple[str, Callable[[_Parser], Any]]]:
+    """Opening word -> (clause, its value's reader) for the clauses that are their opening word and a value of
+    a plain shape, the word opening no other clause: `braced` reads them with one call (the parser's hot path).
+    Every other clause is read through `_readers`."""
+    openers: dict[str, int] = {}
+    for c in clauses:
+        for w in c.openers:
+            openers[w] = openers.get(w, 0) + 1
+    return {w: (c.name, _PLAIN[c.shape]) for c in clauses if len(c.words) == 1 and c.shape in _PLAIN
+            for w in c.openers if openers[w] == 1}
+
+
 _BLOCKS: dict[str, T.Block] = dict(T.BLOCK)
 _READERS: dict[str, dict[str, Reader]] = {b.kind: _readers(T.syntax_of(b.kind)) for b in T.BLOCKS}
+_DIRECT = {b.kind: _direct(T.syntax_of(b.kind)) for b in T.BLOCKS}
 
 
 def parse_fast(source: SourceFile) -> Optional[tuple[m.PolicyFile, list[Diagnostic]]]:

@@ -589,7 +589,7 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
 def _kind_word(item) -> str:
     from engine.syntax import model as m
 
-    return {
+    words: dict[type, str] = {
         m.Organisation: "organisation",
         m.DataCategory: "data",
         m.Purpose: "purpose",
@@ -597,7 +597,8 @@ def _kind_word(item) -> str:
         m.Restriction: "restriction",
         m.Agreement: "agreement",
         m.PolicyTest: "test",
-    }[type(item)]
+    }
+    return words[type(item)]
 
 
 def _refuse(message: str) -> Exception:

@@ -36,7 +36,7 @@ KIND_WORDS = {
     STATUTE: "statute",
     RULE: "rule",
 }
-_DECL_KIND = {
+_DECL_KIND: dict[type, str] = {
     m.Organisation: ORG,
     m.DataCategory: DATA,
     m.Purpose: PURPOSE,
