@@ -289,6 +289,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--profile", action="store_true", help="also profile unmemoised decisions in this process")
     ap.add_argument("--handler", action="store_true", help="only the batch handler in this process, without HTTP "
                     "(new questions, no memo): decisions per CPU second, --rounds rounds (no wrk needed)")
+    ap.add_argument("--engine", type=Path, help="with --handler: the engine of another checkout (its root, e.g. "
+                    "main's worktree), to compare in one run; the bundle and questions stay this checkout's")
     ap.add_argument("--minimal-app", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
@@ -298,6 +300,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         run_minimal(a.port, a.processes, a.guarded)
         return 0
     if a.handler:
+        if a.engine is not None:
+            sys.path.insert(0, str(a.engine.resolve()))
         allow, deny, lawful, unlawful = question_bodies()
         print(render_handler(handler_rates(lawful, unlawful, a.batch, a.rounds)))
         return 0
@@ -447,7 +451,9 @@ def handler_rates(lawful: list[dict], unlawful: list[dict], size: int, rounds: i
             n += len(parsed[1])
         return n
 
-    out: dict = {"loadavg": [loadavg()], "rows": []}
+    import engine
+
+    out: dict = {"loadavg": [loadavg()], "rows": [], "engine": str(Path(engine.__file__).parent.parent)}
     for bodies in kinds.values():
         run(bodies[:3])  # warm: the buckets and the route index are built on first use
     for label, bodies in kinds.items():
@@ -466,7 +472,7 @@ def render_handler(h: dict) -> str:
            "|---|---:|---|"]
     for row in h["rows"]:
         out.append(f"| {row['label']} | {row['median']:,.0f} | {', '.join(f'{x:,.0f}' for x in row['rates'])} |")
-    return "\n".join(out + ["", f"load average {h['loadavg'][0]} → {h['loadavg'][-1]}"])
+    return "\n".join(out + ["", f"engine {h['engine']}; load average {h['loadavg'][0]} → {h['loadavg'][-1]}"])
 
 
 def profile_decisions(lawful: list[dict], unlawful: list[dict]) -> dict:
