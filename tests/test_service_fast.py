@@ -388,3 +388,60 @@ def test_the_coalescing_transport_sends_the_same_bytes_in_fewer_writes():
         assert other.writes == [] and other.aborted
 
     asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def question_pool(holder) -> list[dict]:
+    """Questions of the default bundle, ALLOWs and DENYs about evenly (random ones are nearly all DENY)."""
+    import random
+
+    from engine.policy.facade import Policy
+
+    policy = Policy.of(holder.current.policy)  # (its own verdict memo)
+    rng = random.Random(4)
+    orgs = sorted(o.id.text for o in policy.orgs.values())
+    data = sorted(d.id.text for d in policy.data.values())
+    purposes = sorted(p.id.text for p in policy.purposes.values())
+    kinds: dict[bool, list[dict]] = {True: [], False: []}
+    for _ in range(60_000):
+        on = dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(11_000))
+        q = {"source": rng.choice(orgs), "recipient": rng.choice(orgs), "data": rng.choice(data),
+             "purpose": rng.choice(purposes), "on": on.isoformat()}
+        kinds[policy.allowed(q["source"], q["recipient"], q["data"], q["purpose"], on=on)].append(q)
+        if len(kinds[True]) >= 150 and len(kinds[False]) >= 150:
+            break
+    assert len(kinds[True]) >= 50
+    return kinds[True][:150] + kinds[False][:150]
+
+
+@given(st.data())
+@settings(max_examples=int(os.environ.get("LAWFUL_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+def test_new_questions_single_and_batch_are_the_reference_bytes(holder, question_pool, data):
+    """Issue 18, target 4: the fast route's answer to questions never asked before (memo off, and on) is,
+    byte for byte, `{"decisions": [json(d.to_dict()), …]}` of decisions from a policy that never answered
+    anything (a fresh facade: none of the explanation's parts remembered), ALLOW and DENY, single and batch."""
+    from engine.policy.facade import Policy
+
+    questions = data.draw(st.lists(st.sampled_from(question_pool), min_size=1, max_size=5))
+    fr = data.draw(st.sampled_from([{}, {"fixes": False, "routes": False}, {"fixes": True, "routes": False}]))
+    questions = [{**q, **fr} for q in questions]
+
+    def reference(q: dict) -> bytes:
+        fresh = Policy.of(holder.current.policy)
+        return _json(fresh.decide(q["source"], q["recipient"], q["data"], q["purpose"],
+                                  on=dt.date.fromisoformat(q["on"]), fixes=q.get("fixes", True),
+                                  routes=q.get("routes", True)).to_dict())
+
+    want = [reference(q) for q in questions]
+    entries = data.draw(st.sampled_from([0, 1000]))  # new to the memo too, or remembered from an earlier example
+    if entries not in _NEW_APPS:
+        _NEW_APPS[entries] = create_app(holder, max_batch=5, memo_entries=entries)
+    app = _NEW_APPS[entries]
+    status, _headers, body = call(app, "POST", "/v1/decide", _j({"questions": questions}))
+    assert status == 200 and body == b'{"decisions":[' + b",".join(want) + b"]}"
+    status, _headers, body = call(app, "POST", "/v1/decide", _j(questions[0]))
+    assert status == 200 and body == b'{"decisions":[' + want[0] + b"]}"
+
+
+_NEW_APPS: dict = {}
