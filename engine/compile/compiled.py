@@ -19,7 +19,6 @@ from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile
-from engine.check.incremental import same_environment, same_restrictions
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
@@ -260,6 +259,9 @@ class CompiledPolicy:
         self.sources = dict(sources)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
+        # Here, not at the top: a policy answered from the compiled-bundle cache is never compiled (issue 18).
+        from engine.check.incremental import same_environment, same_restrictions
+
         reuse: Optional[_Reuse] = getattr(previous, "_reuse", None)
         if reuse is not None and not same_environment(reuse.env, c.env):
             reuse = None  # nothing compiled then can be taken
