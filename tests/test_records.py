@@ -117,3 +117,15 @@ def test_the_compiled_policy_classes_are_records_that_pickle_and_compare_as_befo
     assert pickle.loads(pickle.dumps(w)) == w
     with pytest.raises(dataclasses.FrozenInstanceError):
         w.proposed = True  # type: ignore[misc]
+
+
+def test_an_undocumented_record_is_documented_as_its_dataclass_would_be():
+    def body():
+        class Bare:
+            key: str
+            size: Optional[int] = None
+            items: list = field(default_factory=list)
+        return Bare
+
+    assert record(frozen=True)(body()).__doc__ == dataclasses.dataclass(frozen=True)(body()).__doc__
+    assert compiled.CGateway.__doc__.startswith("CGateway(key: 'str', model: 'm.Gateway'")
