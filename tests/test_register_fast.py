@@ -327,6 +327,8 @@ _FRAGMENTS = ["statutes:\n", "  DPA:\n", "    title: Data Protection Act\n", "  
               "  EA: {title: Education Act, status: proposed}\n", "    provisions:\n      section 15:\n",
               "        status: not-commenced\n", "\t", "---\n", "...\n", "\r\n", "\u2028", "\x85", "    citation: ",
               "😀", "é", ": ", "- ", "[", "]", "{", "}", ",", "&a ", "*a", "<<: ", "!!str ", "? ",
+              "\x00", "\x1b", "\ufeff", "\x7f", "\u202e", "%YAML 1.1\n", "!!python/object:os.system ",
+              "!!binary ", "!!timestamp ", "0x1F", "1e3", "~", "null", "yes",
               "    commenced: 2005-02-29\n", "    status: repealed\n    repealed: 2000-01-01\n",
               "regimes:\n  GDPR:\n    title: UK GDPR\n    from: 2021-01-01\n    lawful-bases:\n      a: {title: A}\n"]
 
@@ -397,6 +399,26 @@ def test_duplicate_keys_escaped_controls_and_malformed_yaml_are_the_reference_pa
     assert _codes("statutes: {X: {title: T, status: proposed}}\n---\nstatutes: {}\n") == ["bad-yaml"]
     assert _codes("- a\n- b\n") == ["schema"]
     assert _codes("") == ["schema"]
+
+
+def test_a_nul_or_a_raw_control_character_is_never_read_past():
+    # libyaml stops at neither silently: it refuses, and the reference path reports
+    for text in ("statutes: {}\n\x00garbage: [", "statutes: {X: {title: a\x1bb, status: proposed}}\n",
+                 'statutes: {X: {title: "a\x00b", status: proposed}}\n'):
+        assert register._fast_compose(text) is None
+        reg, diags = both(text)
+        assert reg is None and diags
+
+
+def test_python_tags_build_nothing():
+    assert _codes("statutes: !!python/object/apply:os.system [echo hi]\n") == ["schema"]
+
+
+@pytest.mark.parametrize("tag", ["!!timestamp", "!!int", "!!float", "!!bool", "!!binary", "!!null", "!!set", "!!omap"])
+def test_a_value_its_tag_cannot_build_is_text_not_a_crash(tag):
+    # `!!timestamp foo` made PyYAML's constructor raise AttributeError: a traceback, before (found by the test above)
+    reg, diags = both(f"statutes:\n  X: {{title: {tag} foo, status: proposed}}\n")
+    assert (reg is not None and reg.statutes[0].title == "foo") or (reg is None and diags[0].code == "schema")
 
 
 def test_a_date_python_cannot_hold_is_a_schema_error_not_a_crash():

@@ -22,6 +22,7 @@ import re
 from functools import lru_cache
 from typing import Any, Optional
 from importlib import resources
+from types import GeneratorType
 
 import yaml
 
@@ -164,7 +165,10 @@ def _plain(node, file: str, lines: dict[tuple, Span], path: tuple, seen: set[int
         return str(node.value)
     try:
         resolved = ctor(_SCALAR_LOADER, node)
-    except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+    except Exception:  # noqa: BLE001 — a value its tag cannot build (`!!int x`; `!!timestamp x` raises AttributeError
+        return str(node.value)  # inside PyYAML) stays text, for the schema to judge
+    if isinstance(resolved, GeneratorType):  # a collection's tag on a scalar (`!!set x`): PyYAML's two-step build
+        resolved.close()
         return str(node.value)
     if isinstance(resolved, dt.date):
         return resolved.isoformat()
