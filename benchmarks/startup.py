@@ -80,6 +80,8 @@ code = entry.write_out(decide.can_share(**kwargs, colour=False))
 marks.append(("decide (with fixes and routes), render, write", pt()))
 gc.freeze()
 sys.stderr.write("\nPHASES " + json.dumps(marks) + "\n")
+if entry._nothing_left_at_exit():  # as the console script (entry.main) leaves
+    os._exit(code)
 sys.exit(code)
 """
 
