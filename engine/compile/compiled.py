@@ -12,14 +12,15 @@ import datetime as dt
 import operator
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from engine.base.records import record
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile
-from engine.check.incremental import same_environment, same_restrictions
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PAIR_LIMIT = 200_000  # (source, recipient) candidate buckets kept before the table is cleared
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CGateway:
     key: str
     model: m.Gateway
@@ -49,7 +50,7 @@ class CGateway:
         return self.model.id.text
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CRestriction:
     key: str
     model: m.Restriction
@@ -80,7 +81,7 @@ class CRestriction:
         return bool(self.one_way)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CAgreement:
     key: str
     model: m.Agreement
@@ -97,7 +98,7 @@ class CAgreement:
         return self.model.id.text
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Window:
     """When a gateway or restriction is in force, reduced once from its statute and its own `valid` clause:
     the statute's [commenced, repealed) and the rule's [start, end] (both inclusive). `proposed` names the
@@ -215,7 +216,7 @@ def _within(windows: Iterable[Window3], allowed: list[tuple[Optional[dt.date], O
     return out
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CTransfer:
     """A transfer of functions (issue 12), its names resolved and its scope expanded."""
 
@@ -234,7 +235,7 @@ class CTransfer:
         return self.model.title
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Inherit:
     """An organisation inside the scope of rules naming `pred` from `since`, for the data and purposes given
     (None: all), through the chain of transfers of functions `chain` (keys, in date order)."""
@@ -260,6 +261,9 @@ class CompiledPolicy:
         self.sources = dict(sources)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
+        # Here, not at the top: a policy answered from the compiled-bundle cache is never compiled (issue 18).
+        from engine.check.incremental import same_environment, same_restrictions
+
         reuse: Optional[_Reuse] = getattr(previous, "_reuse", None)
         if reuse is not None and not same_environment(reuse.env, c.env):
             reuse = None  # nothing compiled then can be taken
