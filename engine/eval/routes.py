@@ -274,6 +274,21 @@ def _memo(policy: CompiledPolicy, table: str) -> dict:
     return hit
 
 
+def _gateways_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
+    """Every gateway under each data category it covers; built once per policy and published
+    whole (a racing thread builds its own and the first one wins), so no reader sees it half built."""
+    tables = _memos.get(policy)
+    hit = tables.get("by-data") if tables is not None else None
+    if hit is not None:
+        return hit
+    index: dict[str, list[CGateway]] = {}
+    for g in policy.gateways.values():
+        for d in g.data:
+            index.setdefault(d, []).append(g)
+    with _memo_lock:
+        return _memos.setdefault(policy, {}).setdefault("by-data", index)
+
+
 def _remember(policy: CompiledPolicy, table: str, key: object, value: object) -> None:
     memo = _memo(policy, table)
     with _memo_lock:
@@ -288,9 +303,10 @@ def _backward_pairs(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
     tuple's use below; anyone-source pairs first, so a step that reaches everyone stops early. Memoised."""
     hit = _memo(policy, "pairs").get(pairs)
     if hit is None:
+        by_data = _gateways_by_data(policy)
         found: dict[tuple, None] = {}
         for d, p in pairs:
-            for sd in _covering_pairs(policy, policy.gateways.values(), d, p):
+            for sd in _covering_pairs(policy, by_data.get(d, ()), d, p):
                 found.setdefault(sd, None)
         hit = tuple(sorted(found, key=lambda sd: sd[0] is not None))
         _remember(policy, "pairs", pairs, hit)
