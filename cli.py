@@ -270,7 +270,8 @@ def recipients_cmd(
 
     Every hop of a route is a lawful direct flow and respects the onward clauses the data carries.
 
-    Exit 0 when some organisation may receive it, 1 when none may, 2 on error.
+    Exit 0 when another body may receive it (parts of its own body are listed, but moving data within one legal
+    person is not a disclosure), 1 when none may, 2 on error.
     """
     from engine.commands import reach
 
@@ -321,7 +322,8 @@ def sources_cmd(
 ) -> None:
     """Every organisation that may lawfully send the data to RECIPIENT, directly or by a lawful route.
 
-    Exit 0 when some organisation may send it, 1 when none may, 2 on error.
+    Exit 0 when another body may send it (parts of its own body are listed, but moving data within one legal
+    person is not a disclosure), 1 when none may, 2 on error.
     """
     from engine.commands import reach
 

@@ -92,12 +92,19 @@ def test_nothing_reachable_exits_1():
 
 def test_a_body_and_its_parts_are_shown_as_the_same_body():
     # JCP may disclose provider data to no other body, but passing it to its department is no disclosure
+    # (listed, but not counted: no other body may receive it, so the answer is "none", exit 1)
     r = run("recipients", "JCP", "provider-data", "--purpose", "inspection", "--format", "json", *ON)
-    assert r.exit_code == 0
+    assert r.exit_code == 1
     found = json.loads(r.stdout)["recipients"]
     assert [(x["organisation"], x["same_body"], x["direct"]) for x in found] == [("DWP", True, None)]
     text = run("recipients", "JCP", "provider-data", "--purpose", "inspection", *ON).stdout
     assert "DWP" in text and "same body: not a disclosure between bodies" in text
+    assert "no other organisation may lawfully receive it; within the same body (not a disclosure): DWP" in text
+    assert "1 organisation" not in text
+    # a body with other recipients too: exit 0, its parts counted apart
+    text = run("recipients", "LSC", "provider-data", "--purpose", "inspection", *ON).stdout
+    assert ("2 organisations; within the same body (not a disclosure): LLSC-Greater-Manchester, "
+            "LLSC-London-Central") in text
 
 
 def test_sources():

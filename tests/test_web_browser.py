@@ -134,6 +134,23 @@ def test_an_allowed_answer_names_the_law_and_the_agreement_with_its_owner_and_da
     assert "What they may do with it next: not pass it on (it may not leave ALI)" in answer
 
 
+def test_a_condition_only_a_person_can_establish_is_confirmed_on_the_page_and_the_question_asked_again(page):
+    # SSAA 1992 s.122(2): tax information may be supplied "with the authority of the Commissioners concerned"
+    _ask(page, "HMRC", "DWP", "tax-information", "fraud-prevention", "2006-01-01")
+    assert page.locator("#ask-result [data-verdict]").inner_text() == "NOT ALLOWED"
+    form = page.locator("#ask-result form.confirm")
+    assert "Can you confirm this?" in form.inner_text()
+    form.get_by_role("button", name="Ask again with this confirmed").click()  # nothing ticked: nothing asked
+    assert page.locator("#ask-result [data-verdict]").inner_text() == "NOT ALLOWED"
+    form.get_by_label("The authority of the Commissioners concerned", exact=False).check()
+    form.get_by_role("button", name="Ask again with this confirmed").click()
+    page.get_by_text("Taken as established, as you confirmed").wait_for()
+    assert page.locator("#ask-result [data-verdict]").inner_text() == "ALLOWED"
+    answer = page.locator("#ask-result").inner_text()
+    assert "(commissioners-authority, required by gateway SSAA-1992-s122)" in answer
+    assert not page.locator("#ask-result form.confirm").count()
+
+
 def test_the_page_says_what_the_terminal_says(page, server):
     """The fixes and what the recipient may do next read as the engine's words (engine/render/words.py): a fix
     for the owner of an agreement, and the plain-words onward permission the page makes from JSON

@@ -20,7 +20,8 @@ def _reach(kind: str, anchor: str, data: str, purpose: Optional[str], on: Option
     policy = load(bundle)
     find = reach.recipients if kind == "recipients" else reach.sources
     result = find(policy, anchor, data, purpose, on=day, assume=list(assume), max_hops=max_hops)
-    res = Result(EXIT_OK if result.found else EXIT_DENY)
+    # Moving data within one legal person is not a disclosure: only another body counts as a recipient.
+    res = Result(EXIT_OK if any(not x.same_body for x in result.found) else EXIT_DENY)
     if fmt == "json":
         return res.out(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     res.out(reach_text(result, styler(colour)))

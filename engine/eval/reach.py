@@ -37,9 +37,9 @@ def _assumed(policy: CompiledPolicy, assume: Iterable[str]) -> frozenset:
     return frozenset(policy.statute_key(s) for s in assume)
 
 
-def _parent(policy: CompiledPolicy, key: str) -> Optional[str]:
+def _parent(policy: CompiledPolicy, key: str, on: dt.date) -> Optional[str]:
     parent = policy.org_tree.parent(key)
-    return policy.org_name(parent) if parent else None
+    return policy.org_name_on(parent, on) if parent else None
 
 
 def _purposes(policy: CompiledPolicy, purpose: Optional[str]) -> list[str]:
@@ -108,7 +108,8 @@ def recipients(policy: CompiledPolicy, source: str, data: str, purpose: Optional
         for end, raws in by_end.items():
             found.append(_reached(policy, end, p, raws, s, end, d, day))
     found.sort(key=lambda r: (r.organisation.lower(), r.purpose.lower()))
-    return Reach("recipients", policy.org_name(s), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
+    return Reach("recipients", policy.org_name_on(s, day), policy.data_name(d),
+                 tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
@@ -140,7 +141,8 @@ def sources(policy: CompiledPolicy, recipient: str, data: str, purpose: Optional
                 continue
             found.append(_reached(policy, s, p, result.routes, s, r, d, day))
     found.sort(key=lambda x: (x.organisation.lower(), x.purpose.lower()))
-    return Reach("sources", policy.org_name(r), policy.data_name(d), tuple(policy.purpose_name(p) for p in purposes),
+    return Reach("sources", policy.org_name_on(r, day), policy.data_name(d),
+                 tuple(policy.purpose_name(p) for p in purposes),
                  day, tuple(sorted(policy.assumed_name(a) for a in assumed)), max_hops, tuple(found), truncated)
 
 
@@ -150,12 +152,12 @@ def _reached(policy: CompiledPolicy, org: str, purpose: str, raws: list, source:
     by the routes found, grouped."""
     direct = next((r for r in raws if len(r.edges) == 1), None)
     if direct is not None and direct.edges[0].same_body:  # a body and its part: not a disclosure between bodies
-        return Reached(policy.org_name(org), policy.purpose_name(purpose), None, (), _parent(policy, org),
+        return Reached(policy.org_name_on(org, on), policy.purpose_name(purpose), None, (), _parent(policy, org, on),
                        same_body=True)
     indirect = [] if direct else group_routes(policy, raws, ROUTES_PER_ORGANISATION)
-    return Reached(policy.org_name(org), policy.purpose_name(purpose), to_route(policy, direct) if direct else None,
-                   tuple(indirect), _parent(policy, org), _direct_classes(policy, direct, source, recipient, data,
-                                                                            purpose, on))
+    return Reached(policy.org_name_on(org, on), policy.purpose_name(purpose),
+                   to_route(policy, direct) if direct else None, tuple(indirect), _parent(policy, org, on),
+                   _direct_classes(policy, direct, source, recipient, data, purpose, on))
 
 
 def _direct_classes(policy: CompiledPolicy, direct, source: str, recipient: str, data: str, purpose: str,
@@ -342,7 +344,7 @@ def lawful_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: Op
         out = scan.outcome((s, r, d, pp))
         statute = g.statute.title + (f", {g.provision}" if g.provision else "") if g.statute else None
         rows.append(FlowRow(
-            policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
+            policy.org_name_on(s, day), policy.org_name_on(r, day), policy.data_name(d), policy.purpose_name(pp), g.id,
             a.id if a else None, statute, m.provision_url(g.statute.url, g.provision) if g.statute else None,
             onward_text(policy, g, a, s, day),
             tuple(sorted(x.id for x in out.firing if x.key in g.overrides)), tuple(a.model.requires) if a else (),
@@ -382,7 +384,7 @@ def _same_body_rows(policy: CompiledPolicy, scan: "_Scan") -> list[FlowRow]:
     for s, r in same_body_pairs(policy, scan.on):
         named = [x for x in policy.restrictions.values() if names_internal_flow(policy, x, s, r)]
         if not named and data is None and purposes is None:
-            rows.append(_same_body_row(policy, s, r, "*", "*"))
+            rows.append(_same_body_row(policy, s, r, "*", "*", scan.on))
             continue
         groups: dict[tuple, set[Quad]] = {}
         for d in data if data is not None else sorted(policy.data):
@@ -390,13 +392,14 @@ def _same_body_rows(policy: CompiledPolicy, scan: "_Scan") -> list[FlowRow]:
                 out = scan.outcome((s, r, d, p))
                 if out.allowed and out.same_body:
                     groups.setdefault(("same-body",), set()).add((s, r, d, p))
-        rows += [_same_body_row(policy, s, r, policy.data_name(d), policy.purpose_name(p))
+        rows += [_same_body_row(policy, s, r, policy.data_name(d), policy.purpose_name(p), scan.on)
                  for _key, (_s, _r, d, p) in _maximal(scan, groups) if _s == s and _r == r]
     return rows
 
 
-def _same_body_row(policy: CompiledPolicy, s: str, r: str, data: str, purpose: str) -> FlowRow:
-    return FlowRow(policy.org_name(s), policy.org_name(r), data, purpose, SAME_BODY, None, None, None, "—",
+def _same_body_row(policy: CompiledPolicy, s: str, r: str, data: str, purpose: str, on: dt.date) -> FlowRow:
+    return FlowRow(policy.org_name_on(s, on), policy.org_name_on(r, on), data, purpose, SAME_BODY, None, None, None,
+                   "—",
                    keys=(s, r), same_body=True)
 
 
@@ -436,7 +439,8 @@ def blocked_flows(policy: CompiledPolicy, data: Optional[str] = None, purpose: O
     rows = []
     for (g, a, firing), (s, r, d, pp) in _maximal(scan, groups):
         rows.append(BlockedRow(
-            policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), g.id,
+            policy.org_name_on(s, scan.on), policy.org_name_on(r, scan.on), policy.data_name(d),
+            policy.purpose_name(pp), g.id,
             a.id if a else None, tuple(x.id for x in firing), any(x.is_one_way for x in firing),
             g.requires_agreement and a is None,
             tuple(x.statute.title + (f" {x.provision}" if x.provision else "") for x in firing if x.statute),
@@ -465,7 +469,8 @@ def _same_body_blocked(policy: CompiledPolicy, scan: "_Scan") -> list[BlockedRow
     rows = []
     for firing, (s, r, d, pp) in _maximal(scan, groups):
         rows.append(BlockedRow(
-            policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(pp), SAME_BODY, None,
+            policy.org_name_on(s, scan.on), policy.org_name_on(r, scan.on), policy.data_name(d),
+            policy.purpose_name(pp), SAME_BODY, None,
             tuple(x.id for x in firing), False, False,
             tuple(x.statute.title + (f" {x.provision}" if x.provision else "") for x in firing if x.statute),
             tuple(filter(None, (_loc(x.model.span) for x in firing))), keys=(s, r), same_body=True))

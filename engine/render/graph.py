@@ -196,7 +196,9 @@ def _children(policy: CompiledPolicy, keep: set[str]) -> dict[Optional[str], lis
 
 def to_dot(policy: CompiledPolicy, pic: Picture) -> str:
     legend = ("green: lawful flow (gateway / agreement)   red dashed: blocked by a restriction   "
-              "red box: one-way organisation   grey: does not exist on the date   bold blue: highlighted route")
+              "bold blue: highlighted route\n"
+              "red box: bound by a one-way restriction (may not pass on what it holds)   "
+              "grey: does not exist on the date")
     lines = [
         "digraph lawful {",
         f"  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, labelloc=t, newrank=true, "

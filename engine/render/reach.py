@@ -79,12 +79,15 @@ def reach_text(result: Reach, style: Style = plain) -> str:
             else:
                 pad = "    "
             lines += [pad + d for d in desc]
-    n = len(by_org)
+    # A part of the same legal person is listed, but it is not a disclosure: counted apart, never as a recipient.
+    same = [org for org, entries in by_org.items() if all(x.same_body for x in entries)]
+    n = len(by_org) - len(same)
+    inside = f"; within the same body (not a disclosure): {', '.join(same)}" if same else ""
     if n == 0:
         what = "may lawfully receive it" if result.kind == "recipients" else "may lawfully send it"
-        lines.append(style(f"no organisation {what}", "deny"))
+        lines.append(style(f"no {'other ' if same else ''}organisation {what}{inside}", "deny"))
     else:
-        lines.append(style(f"{n} organisation{'s' if n != 1 else ''}", "dim"))
+        lines.append(style(f"{n} organisation{'s' if n != 1 else ''}{inside}", "dim"))
     if result.truncated:
         lines.append(style("warning: the route search stopped at its limit; some routes may be missing", "warning"))
     return "\n".join(lines)

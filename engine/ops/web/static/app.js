@@ -311,6 +311,11 @@
     }
     const body = { source: q.source, recipient: q.recipient, data: q.data, on: q.on };
     if (q.purpose) body.purpose = q.purpose;
+    await askQuestion(body);
+  }
+
+  /** Ask `body` (a question as POST /v1/decide takes it) and show the answer under the form. */
+  async function askQuestion(body) {
     const out = clear($("ask-result"));
     out.append(el("p", { class: "status" }, "Asking…"));
     try {
@@ -399,11 +404,17 @@
       box.append(el("h4", {}, "Conditions"));
       box.append(el("ul", {}, d.conditions.map((c) => el("li", {}, plainWords(c.text), el("span", { class: "dim" }, ` (agreement ${c.agreement})`)))));
     }
+    const relied = d.conditions_relied_on || [];
+    if (relied.length) {
+      box.append(el("h4", {}, "Taken as established, as you confirmed"));
+      box.append(el("ul", {}, relied.map((c) => el("li", {}, c.title, el("span", { class: "dim" }, ` (${c.id}, required by ${c.kind} ${c.rule})`)))));
+    }
     const actions = d.fixes.filter((f) => f.kind !== "assume-statute");
     const laws = d.fixes.filter((f) => f.kind === "assume-statute");
     if (actions.length) {
       box.append(el("h4", {}, "What would make it lawful"));
-      box.append(el("ul", { class: "todo" }, actions.map((f) => el("li", {}, fixWords(f)))));
+      box.append(el("ul", { class: "todo" }, actions.map((f) => el("li", {}, fixWords(f),
+        f.kind === "given-conditions" && f.args && f.args.conditions ? confirmForm(d, f) : ""))));
     }
     if (laws.length) {
       box.append(el("h4", {}, "Only a change in the law would make it lawful"));
@@ -420,6 +431,31 @@
     }
     if (record) box.append(el("p", { class: "dim" }, `Recorded in the decision log as record ${record.seq} (${record.hash}).`));
     return box;
+  }
+
+  /** For a fix that needs declared conditions (facts only a person can establish, such as an authority given
+   * or the recipient's relation to the pupils): a box per condition, and a button that asks the same question
+   * again with the ticked ones taken as established (`given`), as `can-share --given` does. The engine never
+   * assumes them: the person asking confirms each. */
+  function confirmForm(d, f) {
+    const q = d.question;
+    const already = q.given || [];  // what the question already took as established
+    const form = el("form", { class: "confirm no-print" });
+    const boxes = f.args.conditions.map((id, i) => {
+      const box = el("input", { type: "checkbox", name: "given", value: id, id: `given-${q.purpose}-${id}` });
+      return el("label", { for: box.id }, box, ` ${f.args.titles ? f.args.titles[i] : id} (${id})`);
+    });
+    form.append(el("fieldset", {}, el("legend", {}, "Can you confirm this?"), ...boxes));
+    form.append(el("button", { type: "submit" }, "Ask again with this confirmed"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const ticked = [...form.querySelectorAll("input[name=given]:checked")].map((b) => b.value);
+      if (!ticked.length) return;
+      const body = { source: q.source, recipient: q.recipient, data: q.data, purpose: q.purpose, on: q.on,
+        given: [...new Set([...already, ...ticked])] };
+      askQuestion(body);
+    });
+    return form;
   }
 
   /** A fix as something a person can do (or, for a proposed statute, what new law would do): the words the
@@ -470,6 +506,7 @@
       if (d.basis) facts.push(["Basis", `gateway ${d.basis.gateway.id}${d.basis.agreement ? `, agreement ${d.basis.agreement.id}` : ""}${d.basis.gateway.statute ? ` (${d.basis.gateway.statute.title}${d.basis.gateway.statute.provision ? `, ${d.basis.gateway.statute.provision}` : ""})` : ""}`]);
       for (const b of d.blocks) facts.push(["Blocked by", `${b.restriction.id}: ${b.restriction.title}${b.one_way ? " (one-way)" : ""}`]);
       for (const c of d.conditions) facts.push(["Condition", plainWords(c.text)]);
+      for (const c of d.conditions_relied_on || []) facts.push(["Confirmed by the person asking", `${c.title} (${c.id})`]);
       for (const f of d.fixes) facts.push([f.kind === "assume-statute" ? "Would need a change in the law" : "To do", fixWords(f)]);
       facts.push(["Decision log record", records && records[i] ? `${records[i].hash} (record ${records[i].seq})` : "not recorded: this service keeps no decision log"]);
       rec.append(el("dl", { class: "record-decision" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
