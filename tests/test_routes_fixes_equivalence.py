@@ -173,3 +173,23 @@ def test_every_pair_of_the_default_bundle_for_the_route_spec_flows_is_the_oracle
                 same_answers(policy, q)
                 with_routes += bool(routes_now.find_routes(policy, q))
     assert with_routes >= 2, with_routes
+
+
+def test_the_memos_are_bounded_and_shared_safely_between_threads(generated_policy, monkeypatch):
+    """The backward pass's memo (per compiled policy) stays within its bound, and threads deciding at once over
+    one policy (the library is documented thread-safe) get exactly the routes a single thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = generated_policy
+    monkeypatch.setattr(routes_now, "_MEMO_ENTRIES", 16)
+    routes_now._memos.pop(policy, None)
+    orgs = sorted(policy.orgs)
+    qs = [Question(orgs[i % len(orgs)], orgs[(7 * i + 3) % len(orgs)], sorted(g.data)[0], sorted(g.purposes)[0],
+                   dt.date(2006, 1, 1))
+          for i, g in enumerate(sorted(policy.gateways.values(), key=lambda g: g.key)[:60])]
+    qs = [q for q in qs if not routes_now.related(policy, q.source, q.recipient)]
+    serial = [routes_unpruned.find_routes(policy, q) for q in qs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda q: routes_now.find_routes(policy, q), qs)) == serial
+    assert all(len(table) <= 16 for name, table in routes_now._memos[policy].items() if name != "by-data")

@@ -17,7 +17,10 @@ intersected with the next, so a limit imposed at the first hop still binds the t
 Routes are searched over a graph of lawful direct flows for one data category, purpose, date and set of
 assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
 outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
-handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`).
+handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`). Routes to one recipient are searched
+with a backward pass first (`reach_in_hops`, issue 18): from the gateways' scopes, which organisations could
+reach the recipient in the hops left; the forward search decides no flow to any other, so its cost follows the
+routes that could exist, not the number of gateways open to any source.
 """
 
 from __future__ import annotations
@@ -299,8 +302,8 @@ def _remember(policy: CompiledPolicy, table: str, key: object, value: object) ->
 
 def _backward_pairs(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
                     ) -> tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]:
-    """Every party pair of a gateway covering any of these (data, purpose), recipient scope first in the
-    tuple's use below; anyone-source pairs first, so a step that reaches everyone stops early. Memoised."""
+    """Every party pair (source scope, recipient scope) of a gateway covering any of these (data, purpose),
+    the pairs open to any source first, so a backward step that reaches everyone stops early. Memoised."""
     hit = _memo(policy, "pairs").get(pairs)
     if hit is None:
         by_data = _gateways_by_data(policy)
@@ -538,7 +541,11 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     source, once the data has left the source's body), X -> Y is a lawful direct flow,
     and the permission the data carries into X (the intersection of every onward clause so far) admits Y
     for the question's purpose. `to_target` (hops from each organisation to the target in the lawful-flow
-    graph, when known) prunes partial routes that could not reach the target within max_hops.
+    graph, when known) prunes partial routes that could not reach the target within max_hops; without it, a
+    search for a target prunes by `reach_in_hops` (a superset of who could reach it in the hops left), and no
+    flow to a pruned organisation is decided at all. Either way the routes found are those of the unpruned
+    search, in its order (tests/test_routes_fixes_equivalence.py); only MAX_PARTIAL_ROUTES counts fewer
+    partial routes, as the pruned ones are never held.
 
     A hop within one legal person (issue 12: a body and its part, `Edge.same_body`) is not a disclosure. A
     route may take one only as its first hop: the source passes its own data to the body it is part of (or to
