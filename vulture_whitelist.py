@@ -75,6 +75,11 @@ _.expect_for  # unused method (engine/syntax/parser.py:482)
 _.expect_on  # unused method (engine/syntax/parser.py:485)
 _.expect_assuming  # unused method (engine/syntax/parser.py:488)
 _.expect_because  # unused method (engine/syntax/parser.py:491)
+_.expect_given  # Lark transformer callbacks, named by the grammar's rules
+_.expect_express
+_.expect_received
+_.expect_own
+_.expect_held
 parse_text  # unused function (engine/syntax/parser.py:537)
 
 list_cmd  # unused function (cli.py:315)

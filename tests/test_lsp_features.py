@@ -132,7 +132,12 @@ CASES = [
     ('test "t" {\n  expect deny JCP -> ALI provider-data for |\n}', PURPOSE),
     ('test "t" {\n  expect deny JCP -> ALI provider-data assuming |\n}', STATUTE),
     ('test "t" {\n  expect deny JCP -> ALI provider-data because X, |\n}', RULE),
-    ('test "t" {\n  expect deny JCP -> ALI provider-data for inspection |\n}', ("on", "assuming", "because", "expect")),
+    ('test "t" {\n  expect deny JCP -> ALI provider-data for inspection |\n}',
+     ("on", "assuming", "given", "express-only", "received-under", "own-data", "held-for", "because", "expect")),
+    ('test "t" {\n  expect deny JCP -> ALI provider-data own-data |\n}', ("for", "on", "assuming", "given",
+                                                                        "express-only", "held-for", "because",
+                                                                        "expect")),
+    ('test "t" {\n  expect deny JCP -> ALI provider-data received-under |\n}', GATEWAY),
     ('gateway G "g" {\n  data x\n}\n|', "declarations"),
 ]
 

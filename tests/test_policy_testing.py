@@ -21,7 +21,7 @@ def test_default_bundle_tests_pass(monkeypatch):
     monkeypatch.chdir(ROOT)
     result = runner.invoke(app, ["test"])
     assert result.exit_code == 0, result.output
-    assert "86 expectations" in result.output and "86 passed, 0 failed" in result.output
+    assert "93 expectations" in result.output and "93 passed, 0 failed" in result.output
 
 
 def _flipped(tmp_path: Path) -> Path:
@@ -127,14 +127,14 @@ def test_junit_reads_back(tmp_path, monkeypatch):
     path.write_text(result.output, encoding="utf-8")
     xml = junitparser.JUnitXml.fromfile(str(path))
     cases = [c for suite in xml for c in suite]
-    assert len(cases) == 86
+    assert len(cases) == 93
     failed = [c for c in cases if c.result and isinstance(c.result[0], junitparser.Failure)]
     assert len(failed) == 1
     assert "expect allow JCP -> ALI provider-data" in failed[0].name
     assert "DWP-ONE-WAY-2005" in failed[0].result[0].text
     suites = list(xml)
-    assert sum(s.tests for s in suites) == 86 and sum(s.failures for s in suites) == 1
-    assert xml.tests == 86 and xml.failures == 1 and xml.errors == 0
+    assert sum(s.tests for s in suites) == 93 and sum(s.failures for s in suites) == 1
+    assert xml.tests == 93 and xml.failures == 1 and xml.errors == 0
 
 
 def test_json_and_github(tmp_path, monkeypatch):

@@ -330,6 +330,16 @@ def expectation_text(e: m.Expectation) -> str:
         parts.append(f"on {e.on.isoformat()}")
     if e.assuming:
         parts.append("assuming " + ", ".join(n.text for n in e.assuming))
+    if e.given:
+        parts.append("given " + ", ".join(n.text for n in e.given))
+    if e.express_only:
+        parts.append("express-only")
+    if e.received_under is not None:
+        parts.append(f"received-under {e.received_under.text}")
+    if e.own_data:
+        parts.append("own-data")
+    if e.held_for is not None:
+        parts.append(f"held-for {e.held_for.text}")
     if e.because:
         parts.append("because " + ", ".join(n.text for n in e.because))
     return " ".join(parts)

@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import stat
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.policy.facade import Policy
@@ -185,10 +185,16 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _unknown(policy: Policy, e: m.Expectation) -> Optional[Diagnostic]:
     """The first name in the expectation the bundle does not declare, as a diagnostic at its span."""
-    checks = [(policy.org_key, e.source), (policy.org_key, e.recipient), (policy.data_key, e.data)]
+    checks: list[tuple[Callable[[str], str], m.Name]] = [
+        (policy.org_key, e.source), (policy.org_key, e.recipient), (policy.data_key, e.data)]
     if e.purpose is not None:
         checks.append((policy.purpose_key, e.purpose))
     checks += [(policy.statute_key, n) for n in e.assuming]
+    checks += [(policy.condition_key, n) for n in e.given]
+    if e.received_under is not None:
+        checks.append((policy.gateway_key, e.received_under))
+    if e.held_for is not None:  # a function of the source (once the source is known to be declared)
+        checks.append((lambda f: policy.function_key(policy.org_key(e.source.text), f), e.held_for))
     for resolve, name in checks:
         try:
             resolve(name.text)
@@ -212,11 +218,18 @@ def run_expectation(policy: Policy, test: str, e: m.Expectation, today: Optional
     if bad is not None:
         return ExpectationResult(test, e, "error", f"{bad.message} (at {bad.span})", bad.help or "")
     on = e.on or today or dt.date.today()
+    # what the expectation states, as can-share's options state it
+    stated: dict[str, Any] = {
+        "given": [n.text for n in e.given], "express_only": e.express_only,
+        "received_under": e.received_under.text if e.received_under else None, "own_data": e.own_data,
+        "held_for": e.held_for.text if e.held_for else None}
     assume = [n.text for n in e.assuming]
     if e.purpose is not None:
-        decisions = [policy.decide(e.source.text, e.recipient.text, e.data.text, e.purpose.text, on=on, assume=assume)]
+        decisions = [policy.decide(e.source.text, e.recipient.text, e.data.text, e.purpose.text, on=on,
+                                   assume=assume, **stated)]
     else:
-        decisions = policy.decide_all_purposes(e.source.text, e.recipient.text, e.data.text, on=on, assume=assume)
+        decisions = policy.decide_all_purposes(e.source.text, e.recipient.text, e.data.text, on=on, assume=assume,
+                                               **stated)
     allowed = [d for d in decisions if d.allowed]
     if e.verdict == "allow":
         verdict_ok = bool(allowed)
@@ -292,7 +305,10 @@ def _relocate(t: m.PolicyTest, file: str) -> m.PolicyTest:
 
     exps = tuple(replace(e, span=mv(e.span), source=name(e.source), recipient=name(e.recipient), data=name(e.data),
                          purpose=name(e.purpose) if e.purpose else None,
-                         assuming=tuple(name(n) for n in e.assuming), because=tuple(name(n) for n in e.because))
+                         assuming=tuple(name(n) for n in e.assuming), because=tuple(name(n) for n in e.because),
+                         given=tuple(name(n) for n in e.given),
+                         received_under=name(e.received_under) if e.received_under else None,
+                         held_for=name(e.held_for) if e.held_for else None)
                  for e in t.expectations)
     return m.PolicyTest(t.name, exps, mv(t.span))
 

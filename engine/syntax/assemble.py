@@ -43,9 +43,11 @@ def _exception(value: Any, span: Span) -> m.Exception_:
 
 
 def _expectation(value: Any, span: Span) -> m.Expectation:
-    verdict, source, recipient, data, purpose, on, assuming, because = value
+    verdict, source, recipient, data, purpose, on, assuming, because, given, express_only, received_under, \
+        own_data, held_for = value
     return m.Expectation(verdict=verdict, source=source, recipient=recipient, data=data, purpose=purpose, on=on,
-                         assuming=assuming, because=because, span=span)
+                         assuming=assuming, because=because, given=given, express_only=express_only,
+                         received_under=received_under, own_data=own_data, held_for=held_for, span=span)
 
 
 def _members(value: Any, span: Span) -> tuple[m.Membership, ...]:

@@ -60,7 +60,7 @@ SHAPES = {
     "succeeds": "NAME on DATE: (Name, date)",
     "members": "NAME (from DATE)? (until DATE)? (\",\" …)*: a tuple of (Name, start or None, end or None)",
     "expect": "VERDICT NAME -> NAME NAME (for NAME)? (on DATE)? (assuming (NAME | STATUTE/PROVISION), …)? "
-              "(because names)?",
+              "(given names)? (express-only)? (received-under NAME | own-data)? (held-for NAME)? (because names)?",
 }
 SIMPLE_SHAPES = frozenset(("names", "name", "string", "strings", "date", "flag", "choice"))
 
@@ -237,7 +237,8 @@ CLAUSES: tuple[Clause, ...] = (
     # the content of a test block
     Clause("expect", ("expect",), "expect", _uses(test=OPTIONAL), "expectations", EACH, ("expect",),
            "an expected decision", ("expect allow JCP -> ALI provider-data for inspection on 2005-06-23",),
-           inner=("allow", "deny", "for", "on", "assuming", "because")),
+           inner=("allow", "deny", "for", "on", "assuming", "given", "express-only", "received-under", "own-data",
+                  "held-for", "because")),
     # ---- continuity of bodies (issue 12) ----
     Clause("renames", ("renames",), "succeeds", _uses(organisation=OPTIONAL), ("renames", "renames_on"), ONCE,
            ("renames",), "the body's former name, and the day the new one took effect (one legal person)",

@@ -430,10 +430,29 @@ class _Parser:
         if self.at_word() == "assuming":
             self.i += 1
             assuming = self.assumed()
+        given: tuple = ()
+        express_only = own_data = False
+        received_under = held_for = None
+        if self.at_word() == "given":
+            self.i += 1
+            given = self.names()
+        if self.at_word() == "express-only":
+            self.i += 1
+            express_only = True
+        if self.at_word() == "received-under":
+            self.i += 1
+            received_under = self.name()
+        elif self.at_word() == "own-data":
+            self.i += 1
+            own_data = True
+        if self.at_word() == "held-for":
+            self.i += 1
+            held_for = self.name()
         if self.at_word() == "because":
             self.i += 1
             because = self.names()
-        return verdict, src, dst, data, purpose, on, assuming, because
+        return (verdict, src, dst, data, purpose, on, assuming, because, given, express_only, received_under,
+                own_data, held_for)
 
 
 # ---- readers from the clause table --------------------------------------------------------------------

@@ -278,6 +278,12 @@ class Expectation:
     on: Optional[dt.date] = None
     assuming: tuple[Name, ...] = ()
     because: tuple[Name, ...] = ()
+    # What the question states, as `can-share` does: --given, --express-only, --received-under/--own-data, --held-for
+    given: tuple[Name, ...] = ()
+    express_only: bool = False
+    received_under: Optional[Name] = None
+    own_data: bool = False
+    held_for: Optional[Name] = None
     span: Span = _span()
 
 

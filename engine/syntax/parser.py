@@ -596,7 +596,8 @@ class _ToModel(Transformer):
         verdict, src, dst, data, *opts = items
         kw = dict(opts)
         value = (str(verdict), self._name(src), self._name(dst), self._name(data), kw.get("for"), kw.get("on"),
-                 kw.get("assuming", ()), kw.get("because", ()))
+                 kw.get("assuming", ()), kw.get("because", ()), kw.get("given", ()), kw.get("express-only", False),
+                 kw.get("received-under"), kw.get("own-data", False), kw.get("held-for"))
         return ("expect", value, self._span(meta))
 
     def expect_for(self, items):
@@ -614,6 +615,21 @@ class _ToModel(Transformer):
 
     def expect_because(self, items):
         return ("because", items[0])
+
+    def expect_given(self, items):
+        return ("given", items[0])
+
+    def expect_express(self, items):
+        return ("express-only", True)
+
+    def expect_received(self, items):
+        return ("received-under", self._name(items[0]))
+
+    def expect_own(self, items):
+        return ("own-data", True)
+
+    def expect_held(self, items):
+        return ("held-for", self._name(items[0]))
 
     def start(self, items):
         return list(items)

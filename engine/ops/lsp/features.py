@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from engine.base.diagnostics import CODES
 from engine.base.source import Span
@@ -443,6 +443,14 @@ def _after_keyword(tok: _Tok, before: Optional[_Tok]) -> object:
     return _NOT_A_KEYWORD
 
 
+# The words of an expectation after its flow, in order, and what kind of name follows each (None: not a name of a
+# kind the editor lists — a date, a condition or a function).
+_EXPECT_WORDS = ("for", "on", "assuming", "given", "express-only", "received-under", "own-data", "held-for",
+                 "because")
+_EXPECT_NAMED: dict[str, Optional[str]] = {"for": PURPOSE, "on": None, "assuming": STATUTE, "given": None,
+                                           "received-under": GATEWAY, "held-for": None, "because": RULE}
+
+
 def _in_test(item: Sequence[_Tok]) -> object:
     starts = [i for i, t in enumerate(item) if t.kind == "name" and t.text == "expect"]
     if not starts:
@@ -460,10 +468,14 @@ def _in_test(item: Sequence[_Tok]) -> object:
     if prev.kind == "punct" and prev.text == ",":
         gov = _governing(e[:-1])
         return {"assuming": STATUTE, "because": RULE}.get(gov.text) if gov else None
-    if prev.kind == "name" and prev.text in ("for", "on", "assuming", "because"):
-        return {"for": PURPOSE, "on": None, "assuming": STATUTE, "because": RULE}[prev.text]
+    if prev.kind == "name" and prev.text in _EXPECT_NAMED:
+        return _EXPECT_NAMED[prev.text]
     used = {t.text for t in e[4:] if t.kind == "name"}
-    return tuple(w for w in ("for", "on", "assuming", "because") if w not in used) + ("expect",)
+    if "received-under" in used:
+        used.add("own-data")
+    elif "own-data" in used:
+        used.add("received-under")
+    return tuple(w for w in _EXPECT_WORDS if w not in used) + ("expect",)
 
 
 def completions(analysis: Optional[Analysis], text: str, line: int, column: int) -> tuple[list[Completion], int]:
@@ -592,8 +604,10 @@ def decide_text(
     purpose: Optional[str] = None,
     on: Optional[str] = None,
     assume: Iterable[str] = (),
+    stated: Optional[dict[str, Any]] = None,
 ) -> str:
-    """`lawful can-share` for one flow on a date, in words, from the bundle as the editor has it."""
+    """`lawful can-share` for one flow on a date, in words, from the bundle as the editor has it. `stated`: what
+    the question states beyond them (`given`, `express_only`, `received_under`, `own_data`, `held_for`)."""
     from engine.render.explain import explain, explain_grouped
 
     if analysis.policy is None:
@@ -604,16 +618,42 @@ def decide_text(
     except ValueError:
         return f"error[bad-date]: `{on}` is not a date (YYYY-MM-DD)"
     try:
+        more = stated or {}
         if purpose:
-            return explain(analysis.policy.decide(source, recipient, data, purpose, on=day, assume=list(assume)))
+            return explain(
+                analysis.policy.decide(source, recipient, data, purpose, on=day, assume=list(assume), **more)
+            )
         return explain_grouped(
-            analysis.policy.decide_all_purposes(source, recipient, data, on=day, assume=list(assume)), verbose=True
+            analysis.policy.decide_all_purposes(source, recipient, data, on=day, assume=list(assume), **more),
+            verbose=True,
         )
     except UnknownNameError as exc:
         d = exc.to_diagnostic()
         return f"error[{d.code}]: {d.message}" + (f"\n  help: {d.help}" if d.help else "")
     except LawfulError as exc:
         return f"error: {exc}"
+
+
+_STATED_NAMES = ("received_under", "held_for")
+_STATED_FLAGS = ("express_only", "own_data")
+
+
+def stated_facts(q: dict) -> dict[str, Any]:
+    """The stated facts of a `lawful.decide` command's arguments, keeping only well-typed values (the client's
+    arguments are not trusted: a value of the wrong type is left out, and the decision says what it needs)."""
+    out: dict[str, Any] = {}
+    given = q.get("given")
+    if isinstance(given, list) and all(isinstance(c, str) and c for c in given):
+        out["given"] = list(given)
+    for k in _STATED_FLAGS:
+        if q.get(k) is True:
+            out[k] = True
+    for k in _STATED_NAMES:
+        if isinstance(q.get(k), str) and q[k]:
+            out[k] = q[k]
+    if out.get("received_under") and out.get("own_data"):  # contradictory: neither is taken as stated
+        del out["received_under"], out["own_data"]
+    return out
 
 
 @dataclass(frozen=True)
@@ -658,6 +698,16 @@ def test_lenses(analysis: Analysis, name: str, today: Optional[dt.date] = None) 
                 "on": day,
                 "assume": [n.text for n in e.assuming],
             }
+            if e.given:
+                args["given"] = [n.text for n in e.given]
+            if e.express_only:
+                args["express_only"] = True
+            if e.received_under is not None:
+                args["received_under"] = e.received_under.text
+            if e.own_data:
+                args["own_data"] = True
+            if e.held_for is not None:
+                args["held_for"] = e.held_for.text
             out.append(Lens(e.span, f"decide on {day}", "lawful.decide", (args,)))
     return out
 

@@ -517,7 +517,8 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
         return out
 
     async def decide(ls: LawfulServer, *args: Any) -> str:
-        """Arguments: {source, recipient, data, purpose?, on?, assume?, uri?} (or the same, in that order)."""
+        """Arguments: {source, recipient, data, purpose?, on?, assume?, uri?, given?, express_only?,
+        received_under?, own_data?, held_for?} (or the first seven, in that order)."""
         q = (
             args[0]
             if args and isinstance(args[0], dict)
@@ -542,6 +543,7 @@ def build(bundle: Optional[Path] = None, debounce: float = DEBOUNCE) -> LawfulSe
             q.get("purpose") or None,
             q.get("on") or None,
             q.get("assume") or (),
+            f.stated_facts(q),
         )
         ls.window_log_message(t.LogMessageParams(type=t.MessageType.Info, message=text))
         ls.show(text.splitlines()[0] if text else "no answer")

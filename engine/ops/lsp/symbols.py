@@ -140,6 +140,7 @@ def file_occurrences(pf: m.PolicyFile) -> list[Occurrence]:
                 add(PURPOSE, e.purpose)
                 for n in e.assuming:
                     assumed(n)
+                add(GATEWAY, e.received_under)
                 each(RULE, e.because)
     out.sort(key=lambda o: (o.span.line, o.span.column))
     return [o for o in out if o.kind]
