@@ -281,6 +281,8 @@ class CompiledPolicy:
         self._pairs: dict[tuple[str, str], Candidates] = {}
         self._pairs_lock = threading.Lock()
         self.pair_limit = PAIR_LIMIT
+        self._any_source_index: Optional[tuple[dict[str, list[int]], tuple[int, ...]]] = None
+        self._agreement_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
 
     def _compile_environment(self, c: Checked) -> None:
         """Everything but the agreements."""
@@ -482,11 +484,13 @@ class CompiledPolicy:
         self.__dict__.update(state)
         self._reset_transient()
 
-    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse")
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index")
 
     def _reset_transient(self) -> None:
         self._pairs = {}
         self._pairs_lock = threading.Lock()
+        self._any_source_index = None
+        self._agreement_index = {}
 
     # ---- candidates ---------------------------------------------------------------------------------
 
@@ -503,6 +507,55 @@ class CompiledPolicy:
             self._pairs[key] = built
         return built
 
+    def _any_source_to(self, recipients: tuple[str, ...]) -> list[CGateway]:
+        """The gateways open to any source whose recipient scopes may hold one of `recipients`, in the order of
+        `gateways_any_source`: a superset that the exact test of the pair then narrows. Without it every new
+        pair scanned every gateway open to any source (150 at 10x the large bundle; issue 18, target 5). Built
+        on first use, per process (a race builds the same index twice; either is kept)."""
+        index = self._any_source_index
+        if index is None:
+            by_recipient: dict[str, list[int]] = {}
+            to_anyone: list[int] = []
+            for i, g in enumerate(self.gateways_any_source):
+                if any(gd is None for _gs, gd in g.pairs):
+                    to_anyone.append(i)
+                    continue
+                for r in frozenset().union(*(gd for _gs, gd in g.pairs if gd is not None)):
+                    by_recipient.setdefault(r, []).append(i)
+            index = self._any_source_index = (by_recipient, tuple(to_anyone))
+        by_recipient, anyone = index
+        picked = set(anyone)
+        for r in recipients:
+            picked.update(by_recipient.get(r, ()))
+        every = self.gateways_any_source
+        return [every[i] for i in sorted(picked)]
+
+    def _agreements_from(self, gateway: str, sources: tuple[str, ...]) -> list[CAgreement]:
+        """The agreements under a gateway whose source scopes may hold one of `sources`, in the order of
+        `agreements_by_gateway`: a superset the exact test of the pair narrows (a gateway open to any source may
+        have an agreement for each of hundreds of parties). Indexed per gateway on first use, per process."""
+        every = self.agreements_by_gateway.get(gateway, [])
+        if len(every) < 8:  # a short list is read faster than indexed
+            return every
+        index = self._agreement_index.get(gateway)
+        if index is None:
+            by_source: dict[str, list[int]] = {}
+            from_anyone: list[int] = []
+            for i, a in enumerate(every):
+                if any(as_ is None for as_, _ad in a.directions):
+                    from_anyone.append(i)
+                    continue
+                for k in frozenset().union(*(as_ for as_, _ad in a.directions if as_ is not None)):
+                    by_source.setdefault(k, []).append(i)
+            index = self._agreement_index[gateway] = (by_source, tuple(from_anyone))
+        by_source, anyone = index
+        if len(sources) == 1 and not anyone:
+            return [every[i] for i in by_source.get(sources[0], ())]
+        picked = set(anyone)
+        for k in sources:
+            picked.update(by_source.get(k, ()))
+        return [every[i] for i in sorted(picked)]
+
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
             return self._build_candidates_through_transfers(s, d)
@@ -510,10 +563,10 @@ class CompiledPolicy:
                         if s in r.one_way
                         or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
         gateways = []
-        for g in self.gateways_by_source.get(s, []) + self.gateways_any_source:
+        for g in self.gateways_by_source.get(s, []) + self._any_source_to((d,)):
             if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
                 continue
-            agreements = [a for a in self.agreements_by_gateway.get(g.key, [])
+            agreements = [a for a in self._agreements_from(g.key, (s,))
                           if any(s in as_ and d in ad for as_, ad in a.directions)]
             gateways.append((g, agreements))
         return Candidates(restrictions, gateways)
@@ -549,13 +602,13 @@ class CompiledPolicy:
                     seen.add(g.key)
                     gpool.append(g)
         gpool.sort(key=lambda g: g.key)
-        for g in gpool + self.gateways_any_source:
+        for g in gpool + self._any_source_to(dsts):
             if not any(meets(gs, srcs) and meets(gd, dsts) for gs, gd in g.pairs):
                 continue
             if not any(_sure(gs, s) and _sure(gd, d) for gs, gd in g.pairs):
                 conditional.add(g.key)
             agreements = []
-            for a in self.agreements_by_gateway.get(g.key, []):
+            for a in self._agreements_from(g.key, srcs):
                 if any(_sure(as_, s) and _sure(ad, d) for as_, ad in a.directions):
                     agreements.append(a)
                 elif any(meets(as_, srcs) and meets(ad, dsts) for as_, ad in a.directions):
