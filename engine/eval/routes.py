@@ -28,7 +28,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
+
+from engine.base.records import record
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 
@@ -57,7 +59,7 @@ def check_max_hops(max_hops: int) -> int:
 # ---- onward permissions ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OnwardPermission:
     """What may happen next to data received under one or more onward clauses (their intersection).
 
@@ -215,7 +217,7 @@ def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], di
 SAME_BODY = "same-body"  # the basis of a hop within one legal person (issue 12)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Edge:
     """One lawful direct flow of the graph: a disclosure under a gateway (and agreement), or a hop within one
     legal person (`same_body`: the `part-of` chain from the part up to the body; no gateway, no onward clause)."""
@@ -520,14 +522,14 @@ class FlowGraph:
         return self._could[key]
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class RawRoute:
     nodes: tuple[str, ...]
     edges: tuple[Edge, ...]
     carried: tuple[OnwardPermission, ...]  # the permission the data carries after each hop
 
 
-@dataclass
+@record
 class Search:
     routes: list[RawRoute]
     truncated: bool = False
