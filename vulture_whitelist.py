@@ -105,3 +105,7 @@ transfer_under  # Lark transformer callback
 member_from  # Lark transformer callback
 member_until  # Lark transformer callback
 class_statute  # Lark transformer callback
+write_fast_validator  # regenerates engine/syntax/register_validator.py (by hand, when the register's schema changes)
+GENERATOR  # engine/syntax/register_validator.py: which fastjsonschema wrote it (tests/test_register_fast.py)
+NoneType  # engine/syntax/register_validator.py: fastjsonschema's generated preamble
+__record_realised__  # engine/base/records.py: set once a record's methods are generated (read back through __dict__)

@@ -80,6 +80,8 @@ code = entry.write_out(decide.can_share(**kwargs, colour=False))
 marks.append(("decide (with fixes and routes), render, write", pt()))
 gc.freeze()
 sys.stderr.write("\nPHASES " + json.dumps(marks) + "\n")
+if entry._nothing_left_at_exit():  # as the console script (entry.main) leaves
+    os._exit(code)
 sys.exit(code)
 """
 
@@ -186,6 +188,18 @@ def _cases(bindir: Path, compare: Optional[Path]) -> list[tuple[str, str, list[s
             ("cmp_deny_cold", f"there: the DENY parsed by typer {version}, cold", [cpy, "-c", TYPER_PATH, *DENY], True,
              "cmp_pass"),
         ]
+        if (compare / "bin" / "can-share").exists():  # e.g. a checkout of main: the same targets, before and after
+            ccs = str(compare / "bin" / "can-share")
+            cases += [
+                ("cmp_script_deny", "there: `can-share` DENY, warm cache", [ccs, *DENY], False, "cmp_pass"),
+                ("cmp_script_allow", "there: `can-share` ALLOW, warm cache", [ccs, *ALLOW], False, "cmp_pass"),
+                ("cmp_script_deny_cold", "there: `can-share` DENY, cold cache", [ccs, *DENY], True, "cmp_pass"),
+                ("cmp_script_allow_cold", "there: `can-share` ALLOW, cold cache", [ccs, *ALLOW], True, "cmp_pass"),
+                ("cmp_lib_deny", "there: library first answer (DENY), warm cache",
+                 [cpy, "-c", FIRST_ANSWER.format(source="JCP")], False, "cmp_pass"),
+                ("cmp_lib_allow", "there: library first answer (ALLOW), warm cache",
+                 [cpy, "-c", FIRST_ANSWER.format(source="LSC")], False, "cmp_pass"),
+            ]
     return cases
 
 
@@ -462,7 +476,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "README's `pip install -e '.[test]'` makes)")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--compare-venv", type=Path, default=None,
-                    help="another environment of this checkout (e.g. with typer 0.28) whose typer path is timed too")
+                    help="another environment (e.g. with typer 0.28, or of a checkout of main) whose typer path, "
+                         "console script and library first answer are timed too")
     ap.add_argument("--json", type=Path, help="write the raw results here")
     a = ap.parse_args(argv)
     st = measure(a.venv.absolute() / "bin", a.runs, a.compare_venv.absolute() if a.compare_venv else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -141,8 +142,57 @@ def test_the_same_files_at_another_path_are_another_entry(cache_dir, tmp_path):
 
 
 def test_the_engine_fingerprint_covers_the_grammar():
-    # a changed grammar or engine module must invalidate every entry: the fingerprint reads them all
+    # a changed grammar or engine module must invalidate every entry: the fingerprint stamps them all
     fp = cachedir.engine_fingerprint()
     assert len(fp) == 64
-    names = {p.name for p in Path(engine.__file__).parent.rglob("*") if p.suffix in (".py", ".lark")}
-    assert {"grammar.lark", "compiled.py", "decide.py", "rules.py"} <= names
+    stamped = {line.split("\0")[0] for line in cachedir._tree_stamp(str(Path(engine.__file__).parent))}
+    on_disk = {p.relative_to(Path(engine.__file__).parent).as_posix()
+               for p in Path(engine.__file__).parent.rglob("*")
+               if p.suffix in (".py", ".lark", ".json") and "__pycache__" not in p.parts}
+    assert stamped == on_disk
+    assert {"syntax/grammar.lark", "compile/compiled.py", "eval/decide.py", "schemas/gateways.schema.json"} <= stamped
+
+
+def _tree(root: Path) -> Path:
+    (root / "pkg" / "__pycache__").mkdir(parents=True)
+    (root / "pkg" / "rules.py").write_text("ALLOW = True\n")
+    (root / "grammar.lark").write_text("start: WORD\n")
+    (root / "pkg" / "__pycache__" / "rules.cpython.pyc").write_bytes(b"x")
+    (root / "notes.txt").write_text("not code")
+    return root
+
+
+def test_an_edit_that_keeps_size_and_modification_time_still_changes_the_fingerprint(tmp_path):
+    # The attack on a stat-based key: rewrite a module with the same number of bytes and put its modification
+    # time back (`touch -r`, `cp -p`, `rsync -t`). The change time cannot be put back: the stamp differs.
+    root = _tree(tmp_path)
+    target = root / "pkg" / "rules.py"
+    before = cachedir._tree_stamp(str(root))
+    st = os.stat(target)
+    time.sleep(0.05)  # past the file system's timestamp granularity (a few ms on Linux)
+    target.write_text("ALLOW = Fals\n")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = os.stat(target)
+    assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert cachedir._tree_stamp(str(root)) != before
+
+
+def test_a_file_replaced_added_or_removed_changes_the_fingerprint_and_caches_and_others_do_not(tmp_path):
+    root = _tree(tmp_path)
+    before = cachedir._tree_stamp(str(root))
+    assert cachedir._tree_stamp(str(root)) == before  # nothing changed: the same stamp (entries are reused)
+    (root / "notes.txt").write_text("still not code")
+    (root / "pkg" / "__pycache__" / "rules.cpython.pyc").write_bytes(b"y")
+    assert cachedir._tree_stamp(str(root)) == before  # not engine source: ignored
+    replacement = tmp_path / "rules.new"
+    replacement.write_text("ALLOW = True\n")
+    st = os.stat(root / "pkg" / "rules.py")
+    os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(replacement, root / "pkg" / "rules.py")  # the same bytes and times, another file
+    replaced = cachedir._tree_stamp(str(root))
+    assert replaced != before
+    (root / "pkg" / "more.py").write_text("")
+    added = cachedir._tree_stamp(str(root))
+    assert added != replaced and len(added) == len(replaced) + 1
+    (root / "pkg" / "more.py").unlink()
+    assert cachedir._tree_stamp(str(root)) == replaced

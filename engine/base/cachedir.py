@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 import stat
 import sys
 from functools import lru_cache
@@ -131,6 +130,8 @@ def _open_private(folder: Path, name: str, flags: int = os.O_RDONLY) -> tuple[in
 
 def _write_private(folder: Path, data: bytes, prefix: str) -> str:
     """A new 0600 file in the folder holding `data`; returns its name (the caller renames or links it)."""
+    import secrets  # here: a warm answer writes nothing, and secrets imports random (~1 ms)
+
     name = f".tmp-{prefix}-{secrets.token_hex(8)}"
     fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
     try:
@@ -168,6 +169,8 @@ def _key(folder: Path) -> Optional[bytes]:
     if os.path.lexists(folder / KEY_NAME):
         return None
     try:
+        import secrets
+
         tmp = _write_private(folder, secrets.token_bytes(KEY_BYTES), "key")
     except OSError:
         return None
@@ -264,14 +267,42 @@ def _lark_stamp() -> bytes:
     return b"?"
 
 
+def _tree_stamp(root: str) -> list[str]:
+    """One line per source file under `root` (its .py, .lark and .json, not __pycache__): the relative path and
+    the file's identity and state as the kernel records them — size, modification and change times in
+    nanoseconds, inode and device.
+
+    Not the content: reading and hashing the engine's 1.2 MB cost a fresh process ~7 ms, more than anything else
+    in a warm `can-share` after the imports (issue 18), and this costs ~0.4 ms. It is still safe: any write to a
+    file, and a file replaced by another (renamed over it, or copied in), gives it a new change time (`st_ctime`,
+    set by the kernel; unlike the modification time no process can set it back) or a new inode, so any edit of
+    the engine after an entry was written gives another fingerprint. The interpreter itself decides which code
+    runs from less (a source's modification time in seconds and its size, for its bytecode cache); the change
+    time's granularity is the kernel's clock tick (a few ms). A file touched without being changed only costs a
+    miss."""
+    lines: list[str] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if e.name != "__pycache__":
+                        stack.append(e.path)
+                elif e.name.endswith((".py", ".lark", ".json")):
+                    st = e.stat()  # through a link: the file that is imported
+                    rel = os.path.relpath(e.path, root).replace(os.sep, "/")
+                    lines.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_dev}")
+    lines.sort()
+    return lines
+
+
 @lru_cache(maxsize=1)
 def engine_fingerprint() -> str:
-    """A hash of everything that shapes a compiled Policy: engine code, grammar, schemas, versions."""
+    """A hash of everything that shapes a compiled Policy: the engine's code, grammar and schemas (by the state
+    of their files, `_tree_stamp`), Lark's version, the engine's and Python's versions."""
     h = hashlib.sha256()
     h.update(f"format={CACHE_FORMAT};engine={__version__};python={sys.version}".encode())
     h.update(b";lark=" + _lark_stamp())  # Lark's tables are cached too
-    for p in sorted(_ENGINE_DIR.rglob("*")):
-        if p.suffix in (".py", ".lark", ".json") and "__pycache__" not in p.parts:
-            h.update(p.relative_to(_ENGINE_DIR).as_posix().encode() + b"\0")
-            h.update(p.read_bytes() + b"\0")
+    h.update(b";files=" + "\n".join(_tree_stamp(str(_ENGINE_DIR))).encode("utf-8", "surrogateescape"))
     return h.hexdigest()

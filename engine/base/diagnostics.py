@@ -8,7 +8,7 @@ collected (never stopped at the first), sorted by location and rendered as
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from engine.base.records import record
 from enum import Enum
 from typing import Iterable
 
@@ -214,7 +214,7 @@ class Severity(str, Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Diagnostic:
     code: str
     message: str

@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
+from engine.base.records import record
 from pathlib import Path
 from typing import Optional
 
@@ -32,13 +32,13 @@ POLICY_SUFFIX = ".policy"
 MAX_WALK_ENTRIES = 200_000  # files and folders looked at below one folder: a bound on a hostile tree
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BundleFile:
     name: str  # relative to the bundle, `/`-separated: `gateways.yaml`, `policies/x.policy`
     path: Path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Listing:
     files: tuple[BundleFile, ...]  # gateways.yaml first (when present and usable), then policies sorted
     diagnostics: tuple[Diagnostic, ...]

@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 import sysconfig
-from dataclasses import dataclass
+from engine.base.records import record
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
@@ -30,7 +30,7 @@ from engine.bundle.parsecache import ParseCache
 ENV_VAR = "LAWFUL_BUNDLE"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     max_file_bytes: int = 5 * 1024 * 1024
     max_files: int = 2_000
@@ -126,7 +126,7 @@ CONTROL_HELP = ("remove it: control characters and bidirectional marks can make 
                 "something other than what the file says")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReadResult:
     bundle: Optional[m.Bundle]
     diagnostics: tuple[Diagnostic, ...]

@@ -116,10 +116,48 @@ def can_share_main() -> None:
     from engine.commands.result import colour_wanted
 
     code = write_out(decide.can_share(**kwargs, colour=colour_wanted()))
+    global _answered
+    _answered = True
     # The answer is written: the interpreter's last collection, at exit, need not walk every object the engine
     # made (~7% of the command's CPU time). engine.policy.load freezes a large load the same way.
     gc.freeze()
     sys.exit(code)
+
+
+def main() -> None:
+    """The console script: `can_share_main`, and once a plain command line's answer is written, leave without the
+    interpreter's finalisation (tearing down every module and object the engine made: ~2% of the command's CPU
+    time, benchmarks/NOTES.md) — but only when it has nothing else to do (`_nothing_left_at_exit`). Tests and
+    tools call `can_share_main`, which always ends with SystemExit."""
+    try:
+        can_share_main()
+    except SystemExit as done:
+        if _answered and isinstance(done.code, int) and _nothing_left_at_exit():
+            os._exit(done.code)
+        raise
+
+
+_answered = False  # set once the fast path has written its answer (typer's path exits the usual way)
+
+
+def _nothing_left_at_exit() -> bool:
+    """True when finalising the interpreter would only free memory: no `atexit` callback (logging's, a
+    `weakref.finalize`'s, a temporary folder's, coverage's…), no thread but this one and no thread exit hook, no
+    tracer or profiler that writes its results at exit, and standard output and error flushed."""
+    import atexit
+
+    count = getattr(atexit, "_ncallbacks", None)  # CPython's; without it, exit the usual way
+    if count is None or count() != 0 or sys.gettrace() is not None or sys.getprofile() is not None:
+        return False
+    threading = sys.modules.get("threading")
+    if threading is not None and (threading.active_count() != 1 or getattr(threading, "_threading_atexits", True)):
+        return False
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def write_out(result: "Result") -> int:

@@ -12,7 +12,9 @@ import datetime as dt
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from engine.base.records import record
 from io import StringIO
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
@@ -30,7 +32,7 @@ Writer = Callable[[IO[str]], None]
 Chunk = Union[str, bytes, Writer]
 
 
-@dataclass
+@record
 class Result:
     """The outcome of one command: what it writes, where, in order, and its exit code."""
 

@@ -12,14 +12,15 @@ import datetime as dt
 import operator
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
+
+from engine.base.records import record
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, did_you_mean, error
 from engine.errors import DiagnosticsError, UnknownNameError
 from engine.base.source import SourceFile
-from engine.check.incremental import same_environment, same_restrictions
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.check.checks import Checked
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PAIR_LIMIT = 200_000  # (source, recipient) candidate buckets kept before the table is cleared
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CGateway:
     key: str
     model: m.Gateway
@@ -49,7 +50,7 @@ class CGateway:
         return self.model.id.text
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CRestriction:
     key: str
     model: m.Restriction
@@ -80,7 +81,7 @@ class CRestriction:
         return bool(self.one_way)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CAgreement:
     key: str
     model: m.Agreement
@@ -97,7 +98,7 @@ class CAgreement:
         return self.model.id.text
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Window:
     """When a gateway or restriction is in force, reduced once from its statute and its own `valid` clause:
     the statute's [commenced, repealed) and the rule's [start, end] (both inclusive). `proposed` names the
@@ -215,7 +216,7 @@ def _within(windows: Iterable[Window3], allowed: list[tuple[Optional[dt.date], O
     return out
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CTransfer:
     """A transfer of functions (issue 12), its names resolved and its scope expanded."""
 
@@ -234,7 +235,7 @@ class CTransfer:
         return self.model.title
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Inherit:
     """An organisation inside the scope of rules naming `pred` from `since`, for the data and purposes given
     (None: all), through the chain of transfers of functions `chain` (keys, in date order)."""
@@ -260,6 +261,9 @@ class CompiledPolicy:
         self.sources = dict(sources)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
         self.root = c.bundle.root
+        # Here, not at the top: a policy answered from the compiled-bundle cache is never compiled (issue 18).
+        from engine.check.incremental import same_environment, same_restrictions
+
         reuse: Optional[_Reuse] = getattr(previous, "_reuse", None)
         if reuse is not None and not same_environment(reuse.env, c.env):
             reuse = None  # nothing compiled then can be taken
@@ -277,6 +281,8 @@ class CompiledPolicy:
         self._pairs: dict[tuple[str, str], Candidates] = {}
         self._pairs_lock = threading.Lock()
         self.pair_limit = PAIR_LIMIT
+        self._any_source_index: Optional[tuple[dict[str, list[int]], tuple[int, ...]]] = None
+        self._agreement_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
 
     def _compile_environment(self, c: Checked) -> None:
         """Everything but the agreements."""
@@ -478,11 +484,13 @@ class CompiledPolicy:
         self.__dict__.update(state)
         self._reset_transient()
 
-    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse")
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index")
 
     def _reset_transient(self) -> None:
         self._pairs = {}
         self._pairs_lock = threading.Lock()
+        self._any_source_index = None
+        self._agreement_index = {}
 
     # ---- candidates ---------------------------------------------------------------------------------
 
@@ -499,6 +507,55 @@ class CompiledPolicy:
             self._pairs[key] = built
         return built
 
+    def _any_source_to(self, recipients: tuple[str, ...]) -> list[CGateway]:
+        """The gateways open to any source whose recipient scopes may hold one of `recipients`, in the order of
+        `gateways_any_source`: a superset that the exact test of the pair then narrows. Without it every new
+        pair scanned every gateway open to any source (150 at 10x the large bundle; issue 18, target 5). Built
+        on first use, per process (a race builds the same index twice; either is kept)."""
+        index = self._any_source_index
+        if index is None:
+            by_recipient: dict[str, list[int]] = {}
+            to_anyone: list[int] = []
+            for i, g in enumerate(self.gateways_any_source):
+                if any(gd is None for _gs, gd in g.pairs):
+                    to_anyone.append(i)
+                    continue
+                for r in frozenset().union(*(gd for _gs, gd in g.pairs if gd is not None)):
+                    by_recipient.setdefault(r, []).append(i)
+            index = self._any_source_index = (by_recipient, tuple(to_anyone))
+        by_recipient, anyone = index
+        picked = set(anyone)
+        for r in recipients:
+            picked.update(by_recipient.get(r, ()))
+        every = self.gateways_any_source
+        return [every[i] for i in sorted(picked)]
+
+    def _agreements_from(self, gateway: str, sources: tuple[str, ...]) -> list[CAgreement]:
+        """The agreements under a gateway whose source scopes may hold one of `sources`, in the order of
+        `agreements_by_gateway`: a superset the exact test of the pair narrows (a gateway open to any source may
+        have an agreement for each of hundreds of parties). Indexed per gateway on first use, per process."""
+        every = self.agreements_by_gateway.get(gateway, [])
+        if len(every) < 8:  # a short list is read faster than indexed
+            return every
+        index = self._agreement_index.get(gateway)
+        if index is None:
+            by_source: dict[str, list[int]] = {}
+            from_anyone: list[int] = []
+            for i, a in enumerate(every):
+                if any(as_ is None for as_, _ad in a.directions):
+                    from_anyone.append(i)
+                    continue
+                for k in frozenset().union(*(as_ for as_, _ad in a.directions if as_ is not None)):
+                    by_source.setdefault(k, []).append(i)
+            index = self._agreement_index[gateway] = (by_source, tuple(from_anyone))
+        by_source, anyone = index
+        if len(sources) == 1 and not anyone:
+            return [every[i] for i in by_source.get(sources[0], ())]
+        picked = set(anyone)
+        for k in sources:
+            picked.update(by_source.get(k, ()))
+        return [every[i] for i in sorted(picked)]
+
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
             return self._build_candidates_through_transfers(s, d)
@@ -506,10 +563,10 @@ class CompiledPolicy:
                         if s in r.one_way
                         or any((rs is None or s in rs) and (rd is None or d in rd) for rs, rd in r.forbids)]
         gateways = []
-        for g in self.gateways_by_source.get(s, []) + self.gateways_any_source:
+        for g in self.gateways_by_source.get(s, []) + self._any_source_to((d,)):
             if not any((gs is None or s in gs) and (gd is None or d in gd) for gs, gd in g.pairs):
                 continue
-            agreements = [a for a in self.agreements_by_gateway.get(g.key, [])
+            agreements = [a for a in self._agreements_from(g.key, (s,))
                           if any(s in as_ and d in ad for as_, ad in a.directions)]
             gateways.append((g, agreements))
         return Candidates(restrictions, gateways)
@@ -545,13 +602,13 @@ class CompiledPolicy:
                     seen.add(g.key)
                     gpool.append(g)
         gpool.sort(key=lambda g: g.key)
-        for g in gpool + self.gateways_any_source:
+        for g in gpool + self._any_source_to(dsts):
             if not any(meets(gs, srcs) and meets(gd, dsts) for gs, gd in g.pairs):
                 continue
             if not any(_sure(gs, s) and _sure(gd, d) for gs, gd in g.pairs):
                 conditional.add(g.key)
             agreements = []
-            for a in self.agreements_by_gateway.get(g.key, []):
+            for a in self._agreements_from(g.key, srcs):
                 if any(_sure(as_, s) and _sure(ad, d) for as_, ad in a.directions):
                     agreements.append(a)
                 elif any(meets(as_, srcs) and meets(ad, dsts) for as_, ad in a.directions):

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Optional
+from typing import Callable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
-from engine.eval.rules import could_have_received
+from engine.eval.rules import could_have_received, same_body
 from engine.decision.answer import Fix
 
 MAX_FIXES = 6
@@ -61,7 +61,7 @@ def _agreement_args(policy: CompiledPolicy, q: Question, g: CGateway) -> dict:
 def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
     """An agreement in force under `g` between the same parties that lacks only the data or the purpose asked
     for: the fix is to add them to it (its owner can), verified by deciding again with them added."""
-    for a in policy.agreements_by_gateway.get(g.key, []):
+    for a in _pair_agreements(policy, q, g):
         if a.hypothetical or (a.valid is not None and not a.valid.covers(q.on)):
             continue  # an agreement out of its window is the renew fix
         if not any(q.source in s and q.recipient in d for s, d in a.directions):
@@ -144,7 +144,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
 
     # Renew an agreement that would cover the flow but for its dates.
     for g in out.candidates:
-        for a in policy.agreements_by_gateway.get(g.key, []):
+        for a in _pair_agreements(policy, q, g):
             if a.valid is None or a.valid.covers(q.on):
                 continue
             if not any(q.source in s and q.recipient in d for s, d in a.directions):
@@ -194,6 +194,11 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
         if fix is not None:
             fixes.append(fix)
 
+    # Only a gateway that may apply to the pair and covers the data and purpose can be a flow's basis (rules 2-4
+    # of the decision), else the pair must be one body (1b): a narrower part or another purpose that no such
+    # gateway covers is not decided again — the decision would deny it (issue 18: most of a DENY's time).
+    covers = _could_cover(policy, q)
+
     # A narrower data category (for example the anonymised part) that is lawful: the largest such part (the
     # nearest the data asked for, then the one with most parts of its own), and never one marked more
     # sensitive than the data asked for — a fix must not steer towards special-category or criminal data.
@@ -202,7 +207,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
              if d != q.data and _declared_sensitivity(policy, d) <= asked]
     parts.sort(key=lambda d: (policy.data_tree.depth(d), -len(policy.data_tree.descendants.get(d, ())), d))
     for d in parts[:50]:
-        if ok(replace(q, data=d)):
+        if covers(d, q.purpose) and ok(replace(q, data=d)):
             fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
 
@@ -212,7 +217,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes += _state_provenance(policy, q, out, ok)
 
     # Another purpose for which the same flow is lawful.
-    others = [p for p in sorted(policy.purposes) if p != q.purpose and ok(replace(q, purpose=p))]
+    others = [p for p in sorted(policy.purposes) if p != q.purpose and covers(q.data, p) and ok(replace(q, purpose=p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
@@ -221,6 +226,29 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
              "successor": 4, "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]
+
+
+def _pair_agreements(policy: CompiledPolicy, q: Question, g: CGateway) -> list[CAgreement]:
+    """The agreements under g that may name the pair (`CompiledPolicy.candidates`: every one whose parties
+    include both, in the gateway's order; a superset the callers filter as before), not all of g's."""
+    for cg, agreements in policy.candidates(q.source, q.recipient).gateways:
+        if cg is g:
+            return agreements
+    return policy.agreements_by_gateway.get(g.key, [])  # not among the pair's candidates: every one, as before
+
+
+def _could_cover(policy: CompiledPolicy, q: Question) -> Callable[[str, str], bool]:
+    """A necessary condition for the flow of q with another data category or purpose to be lawful (not a
+    sufficient one: the decision is made again where it holds): one of the pair's candidate gateways
+    (`CompiledPolicy.candidates`, the table the decision reads) covers both, or the pair is one legal person."""
+    if same_body(policy, q.source, q.recipient) is not None:
+        return lambda _d, _p: True
+    gateways = [g for g, _agreements in policy.candidates(q.source, q.recipient).gateways]
+    # the fixes vary the data or the purpose, one at a time: what covers the other one asked, once
+    purposes = frozenset().union(*(g.purposes for g in gateways if q.data in g.data))
+    data = frozenset().union(*(g.data for g in gateways if q.purpose in g.purposes))
+    return lambda d, p: (p in purposes if d == q.data else d in data if p == q.purpose
+                         else any(d in g.data and p in g.purposes for g in gateways))
 
 
 def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:

@@ -17,13 +17,20 @@ intersected with the next, so a limit imposed at the first hop still binds the t
 Routes are searched over a graph of lawful direct flows for one data category, purpose, date and set of
 assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
 outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
-handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`).
+handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`). Routes to one recipient are searched
+with a backward pass first (`reach_in_hops`, issue 18): from the gateways' scopes, which organisations could
+reach the recipient in the hops left; the forward search decides no flow to any other, so its cost follows the
+routes that could exist, not the number of gateways open to any source.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+import threading
+import weakref
+from dataclasses import field, replace
+
+from engine.base.records import record
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 
@@ -52,7 +59,7 @@ def check_max_hops(max_hops: int) -> int:
 # ---- onward permissions ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OnwardPermission:
     """What may happen next to data received under one or more onward clauses (their intersection).
 
@@ -210,7 +217,7 @@ def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], di
 SAME_BODY = "same-body"  # the basis of a hop within one legal person (issue 12)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Edge:
     """One lawful direct flow of the graph: a disclosure under a gateway (and agreement), or a hop within one
     legal person (`same_body`: the `part-of` chain from the part up to the body; no gateway, no onward clause)."""
@@ -225,6 +232,18 @@ class Edge:
     same_body: tuple[str, ...] = ()  # issue 12: a hop between a body and its part, as the decision allows it
 
 
+def _covering_pairs(policy: CompiledPolicy, gateways: Iterable[CGateway], data: str, purpose: str
+                    ) -> Iterable[tuple[Optional[frozenset], Optional[frozenset]]]:
+    """The party pairs (source scope, recipient scope, each widened by `reach_scope`; None: anyone) of the
+    gateways that cover this data and purpose: the one reading of the gateways' scopes that both the forward
+    candidates (`candidate_recipients`) and the backward pass (`reach_in_hops`) use."""
+    for g in gateways:
+        if data not in g.data or purpose not in g.purposes:
+            continue
+        for s, d in g.pairs:
+            yield policy.reach_scope(s), policy.reach_scope(d)
+
+
 def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose: str) -> set[str]:
     """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
     leaving out the source itself and its parts and parents."""
@@ -232,14 +251,113 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
     pool = policy.gateways_by_source.get(source, []) + policy.gateways_any_source
     for e in policy.inherits.get(source, ()):  # rules naming a body whose functions passed to the source
         pool = pool + policy.gateways_by_source.get(e.pred, [])
-    for g in pool:
-        if data not in g.data or purpose not in g.purposes:
-            continue
-        for s, d in g.pairs:
-            s, d = policy.reach_scope(s), policy.reach_scope(d)
-            if s is None or source in s:
-                out |= set(policy.orgs) if d is None else d
+    for s, d in _covering_pairs(policy, pool, data, purpose):
+        if s is None or source in s:
+            out |= set(policy.orgs) if d is None else d
     return {r for r in out if not related(policy, source, r)}
+
+
+# ---- the backward pass: who can still reach the target ---------------------------------------------------
+
+_MEMO_ENTRIES = 4096  # per compiled policy and table; cleared whole when full (like `CompiledPolicy.candidates`)
+_memo_lock = threading.Lock()
+_memos: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+
+def _memo(policy: CompiledPolicy, table: str) -> dict:
+    """A bounded memo of one table for one compiled policy (which is immutable, so entries never go stale;
+    dropped with the policy). Readers need no lock: a dict read is atomic, and a racing writer at worst
+    computes the same value twice."""
+    tables = _memos.get(policy)
+    if tables is None:
+        with _memo_lock:
+            tables = _memos.setdefault(policy, {})
+    hit = tables.get(table)
+    if hit is None:
+        with _memo_lock:
+            hit = tables.setdefault(table, {})
+    return hit
+
+
+def _gateways_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
+    """Every gateway under each data category it covers; built once per policy and published
+    whole (a racing thread builds its own and the first one wins), so no reader sees it half built."""
+    tables = _memos.get(policy)
+    hit = tables.get("by-data") if tables is not None else None
+    if hit is not None:
+        return hit
+    index: dict[str, list[CGateway]] = {}
+    for g in policy.gateways.values():
+        for d in g.data:
+            index.setdefault(d, []).append(g)
+    with _memo_lock:
+        return _memos.setdefault(policy, {}).setdefault("by-data", index)
+
+
+def _remember(policy: CompiledPolicy, table: str, key: object, value: object) -> None:
+    memo = _memo(policy, table)
+    with _memo_lock:
+        if len(memo) >= _MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = value
+
+
+def _backward_pairs(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
+                    ) -> tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]:
+    """Every party pair (source scope, recipient scope) of a gateway covering any of these (data, purpose),
+    the pairs open to any source first, so a backward step that reaches everyone stops early. Memoised."""
+    hit = _memo(policy, "pairs").get(pairs)
+    if hit is None:
+        by_data = _gateways_by_data(policy)
+        found: dict[tuple, None] = {}
+        for d, p in pairs:
+            for sd in _covering_pairs(policy, by_data.get(d, ()), d, p):
+                found.setdefault(sd, None)
+        hit = tuple(sorted(found, key=lambda sd: sd[0] is not None))
+        _remember(policy, "pairs", pairs, hit)
+    return hit
+
+
+def reach_in_hops(policy: CompiledPolicy, target: str, pairs: tuple[tuple[str, str], ...], hops: int
+                  ) -> tuple[Optional[frozenset], ...]:
+    """`within[k]` (k = 0..hops): a superset of the organisations that could reach `target` in at most k lawful
+    hops carrying any of `pairs` (None: every organisation). It inverts `candidate_recipients` (the same
+    gateway scopes, read by `_covering_pairs`) and adds the hops within one body (a body and its parts), so no
+    lawful route is lost when the forward search drops a node outside the set for the hops it has left.
+    Memoised per compiled policy: it depends on the target and the pairs, not on the date or the source."""
+    key = (target, pairs, hops)
+    hit = _memo(policy, "within").get(key)
+    if hit is not None:
+        return hit
+    tree = policy.org_tree
+    scopes = _backward_pairs(policy, pairs)
+    within: list[Optional[frozenset]] = [frozenset({target})]
+    frontier: set[str] = {target}
+    for _ in range(hops):
+        last = within[-1]
+        if last is None:
+            within.append(None)
+            continue
+        found: set[str] = set()
+        anyone = False
+        for s, d in scopes:
+            if d is not None and d.isdisjoint(frontier):
+                continue
+            if s is None:  # a gateway open to any source reaches one of the frontier: anyone can
+                anyone = True
+                break
+            found |= s
+        if anyone:
+            within.append(None)
+            continue
+        for y in frontier:  # a hop within one body: a body passes to its part and a part to its body
+            found |= tree.ancestors.get(y, frozenset())
+            found |= tree.descendants.get(y, frozenset())
+        frontier = found - last
+        within.append(last | frontier)
+    hit = tuple(within)
+    _remember(policy, "within", key, hit)
+    return hit
 
 
 def related(policy: CompiledPolicy, a: str, b: str) -> bool:
@@ -260,8 +378,9 @@ class FlowGraph:
         # networkx would be most of a fresh process's start-up. `graph` builds the MultiDiGraph when asked.
         self._succ: dict[str, dict[str, dict[str, Edge]]] = {}  # x -> y -> basis key -> edge, insertion order
         self._nodes: dict[str, None] = {}  # every node, in the order it was first seen
-        self._expanded: set[str] = set()
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
+        self._next: dict[str, tuple[list[str], list[str]]] = {}  # `_neighbours`
+        self._pair: dict[tuple[str, str], list[Edge]] = {}  # `_edges`: the flows x -> y, decided once
         self._could: dict[tuple[str, str], bool] = {}
         self._bars: dict[tuple[str, str, str], frozenset[str]] = {}  # `barred`, by (…, holder, recipient)
         self._after: dict[object, "FlowGraph"] = {"root": self}  # the family of graphs (`after`, `at`), shared
@@ -302,38 +421,62 @@ class FlowGraph:
             self._after[key] = hit
         return hit
 
-    def out_edges(self, x: str) -> list[Edge]:
-        """Every lawful direct flow out of x, by recipient name then basis order (as `decide` prefers)."""
+    def _neighbours(self, x: str) -> tuple[list[str], list[str]]:
+        """The organisations x might disclose to (`candidate_recipients`) and the bodies it is part of and its
+        parts (issue 12), each by name: the order `out_edges` lists edges in."""
+        hit = self._next.get(x)
+        if hit is None:
+            name = self.policy.org_name
+            tree = self.policy.org_tree
+            hit = (sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
+                          key=lambda k: (name(k).lower(), k)),
+                   sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset())) - {x},
+                          key=lambda k: (name(k).lower(), k)))
+            self._next[x] = hit
+        return hit
+
+    def _edges(self, x: str, y: str, body: bool) -> list[Edge]:
+        """The lawful direct flows x -> y, one per basis (`decide`'s order), decided once: for a candidate
+        recipient, every basis; for a body and its part (`body`), a hop within one legal person where the
+        decision allows the flow as such (no `forbids` names it)."""
         from engine.eval.decide import evaluate
 
-        hit = self._out.get(x)
+        key = (x, y)
+        hit = self._pair.get(key)
         if hit is not None:
             return hit
-        if x not in self._expanded:
-            self._expanded.add(x)
-            self._nodes.setdefault(x, None)
-            succ = self._succ.setdefault(x, {})
-            for y in sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
-                            key=lambda k: (self.policy.org_name(k).lower(), k)):
-                out = evaluate(self.policy, replace(self.q, source=x, recipient=y))  # every basis: one edge each
-                self._could[(x, y)] = out.allowed
-                for g, a in (out.bases if out.allowed else []):
-                    self._nodes.setdefault(y, None)
-                    succ.setdefault(y, {})[f"{g.key}/{a.key if a else ''}"] = Edge(
-                        x, y, g, a, onward_permission(self.policy, g, a, x, self.q.on), self.q.data, self.q.purpose)
-            # issue 12: the bodies x is part of and its parts, where the decision allows the flow as within one
-            # legal person (no `forbids` names it): a route may pass through such a hop (`search` says how)
-            tree = self.policy.org_tree
-            for y in sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset())) - {x},
-                            key=lambda k: (self.policy.org_name(k).lower(), k)):
-                out = evaluate(self.policy, replace(self.q, source=x, recipient=y))
-                self._could[(x, y)] = out.allowed
-                if out.allowed and out.same_body:
-                    self._nodes.setdefault(y, None)
-                    succ.setdefault(y, {})[SAME_BODY] = Edge(x, y, None, None, OPEN, self.q.data, self.q.purpose,
-                                                             out.same_body)
-        self._out[x] = [e for keyed in self._succ.get(x, {}).values() for e in keyed.values()]
-        return self._out[x]
+        out = evaluate(self.policy, replace(self.q, source=x, recipient=y))  # every basis: one edge each
+        self._could[key] = out.allowed
+        if body:
+            hit = ([Edge(x, y, None, None, OPEN, self.q.data, self.q.purpose, out.same_body)]
+                   if out.allowed and out.same_body else [])
+        else:
+            hit = [Edge(x, y, g, a, onward_permission(self.policy, g, a, x, self.q.on), self.q.data, self.q.purpose)
+                   for g, a in (out.bases if out.allowed else [])]
+        self._pair[key] = hit
+        return hit
+
+    def out_edges(self, x: str, among: Optional[frozenset] = None) -> list[Edge]:
+        """Every lawful direct flow out of x, by recipient name then basis order (as `decide` prefers); with
+        `among`, only those to organisations in it (the others are not decided at all)."""
+        hit = self._out.get(x)
+        if hit is not None:
+            return hit if among is None else [e for e in hit if e.recipient in among]
+        cands, bodies = self._neighbours(x)
+        if among is not None:
+            return [e for y in cands if y in among for e in self._edges(x, y, False)] + \
+                [e for y in bodies if y in among for e in self._edges(x, y, True)]
+        self._nodes.setdefault(x, None)
+        succ = self._succ.setdefault(x, {})
+        edges = [e for y in cands for e in self._edges(x, y, False)] + \
+            [e for y in bodies for e in self._edges(x, y, True)]
+        for e in edges:
+            self._nodes.setdefault(e.recipient, None)
+            keyed = succ.setdefault(e.recipient, {})
+            keyed[SAME_BODY if e.same_body else f"{e.gateway.key if e.gateway else ''}/"
+                  f"{e.agreement.key if e.agreement else ''}"] = e
+        self._out[x] = edges
+        return edges
 
     def barred(self, holder: str, recipient: str, lifted_by: Optional[CGateway]) -> bool:
         """Would a restriction bar `holder` from disclosing this data to `recipient` (with this graph's
@@ -379,14 +522,14 @@ class FlowGraph:
         return self._could[key]
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class RawRoute:
     nodes: tuple[str, ...]
     edges: tuple[Edge, ...]
     carried: tuple[OnwardPermission, ...]  # the permission the data carries after each hop
 
 
-@dataclass
+@record
 class Search:
     routes: list[RawRoute]
     truncated: bool = False
@@ -400,7 +543,11 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     source, once the data has left the source's body), X -> Y is a lawful direct flow,
     and the permission the data carries into X (the intersection of every onward clause so far) admits Y
     for the question's purpose. `to_target` (hops from each organisation to the target in the lawful-flow
-    graph, when known) prunes partial routes that could not reach the target within max_hops.
+    graph, when known) prunes partial routes that could not reach the target within max_hops; without it, a
+    search for a target prunes by `reach_in_hops` (a superset of who could reach it in the hops left), and no
+    flow to a pruned organisation is decided at all. Either way the routes found are those of the unpruned
+    search, in its order (tests/test_routes_fixes_equivalence.py); only MAX_PARTIAL_ROUTES counts fewer
+    partial routes, as the pruned ones are never held.
 
     A hop within one legal person (issue 12: a body and its part, `Edge.same_body`) is not a disclosure. A
     route may take one only as its first hop: the source passes its own data to the body it is part of (or to
@@ -425,9 +572,14 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     held = 0
     tree = flows.policy.org_tree
     own_body = tree.ancestors.get(source, frozenset()) | tree.descendants.get(source, frozenset()) | {source}
+    # Routes to one target: a node that could not reach it in the hops left is never decided (issue 18). Exact:
+    # such a node would be neither found nor extended to the target (reach.py passes its own `to_target`).
+    within = reach_in_hops(flows.policy, target, tuple(pairs), max_hops - 1) \
+        if target is not None and to_target is None else None
     for depth in range(1, max_hops + 1):
         nxt: list[RawRoute] = []
         seen: set = set()
+        among = within[max_hops - depth] if within is not None else None
         for partial in level:
             x = partial.nodes[-1]
             carried = partial.carried[-1] if partial.carried else start
@@ -437,7 +589,7 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
             prev = partial.edges[-1] if partial.edges else None
             for d, p in _next_pairs(pairs, prev, carried):
                 hop = flows.at(real, d, p)  # a hop within one body changes no provenance
-                for e in hop.out_edges(x):
+                for e in hop.out_edges(x, among):
                     y = e.recipient
                     if to_target is not None and y != target and to_target.get(y, max_hops + 1) > max_hops - depth:
                         continue  # cannot reach the target in the hops left

@@ -1,7 +1,7 @@
 """A compiled-bundle cache, so that a fresh `can-share` process answers without parsing and compiling.
 
-The key is a SHA-256 over: the engine's fingerprint (the content of every engine source file, the grammar
-and schemas, the engine and Python versions), today's date (the warnings a Policy carries, such as
+The key is a SHA-256 over: the engine's fingerprint (the state of every engine source file, grammar and schema:
+size, times, inode; the engine and Python versions), today's date (the warnings a Policy carries, such as
 `agreement-expired`, are judged on it), and every input file of the bundle — its path and its full text.
 A cached Policy answers only when the bundle's files, read now, hash to the key it was compiled under, so a
 stale entry can never answer: any edit, added or removed file, or engine change is a different key.

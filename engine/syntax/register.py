@@ -3,19 +3,28 @@
 YAML is composed with PyYAML's safe loader into nodes first, so that every key keeps its line, duplicate
 keys are refused (PyYAML would silently keep the last) and anchors/aliases are refused (no "billion laughs").
 Only then is the plain data built and validated; each schema error points at the key path and its line.
+
+Two fast paths, for a register with nothing to report (issue 18: with a cold cache, the pure-Python YAML
+parser and importing JSON Schema were most of `can-share`'s start): libyaml's C parser, whose events are first
+scanned for anchors, aliases, nesting and size before anything is composed (`_fast_compose`), and a validator
+generated from the schema by fastjsonschema and checked in (engine/syntax/register_validator.py). Each only
+ever accepts: anything it does not accept is read again by the reference path (PyYAML's pure-Python loader with
+its refusals, jsonschema), which alone gives the diagnostics, so they are the same whichever path ran. Tests
+check that the two paths agree (tests/test_register_fast.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 from functools import lru_cache
-from typing import Optional
+from typing import Any, Optional
 from importlib import resources
+from types import GeneratorType
 
-import jsonschema
 import yaml
-from jsonschema.exceptions import best_match
 
 from engine.syntax import model as m
 from engine.base.diagnostics import Diagnostic, error
@@ -27,14 +36,89 @@ MAX_YAML_DEPTH = 32  # a register is three levels deep; PyYAML's composer recurs
 
 
 @lru_cache(maxsize=1)
+def _schema_bytes() -> bytes:
+    return resources.files("engine").joinpath("schemas/gateways.schema.json").read_bytes()
+
+
+@lru_cache(maxsize=1)
 def schema() -> dict:
-    return json.loads(resources.files("engine").joinpath("schemas/gateways.schema.json").read_text("utf-8"))
+    return json.loads(_schema_bytes().decode("utf-8"))
 
 
 @lru_cache(maxsize=1)
 def _validator():
+    import jsonschema  # here: ~50 ms to import, and a register the fast validator accepts never needs it
+
     cls = jsonschema.validators.validator_for(schema())
     return cls(schema(), format_checker=cls.FORMAT_CHECKER)
+
+
+# JSON Schema's `date` format as jsonschema checks it (jsonschema._format.is_date): four-two-two ASCII digits
+# that make a real date. fastjsonschema's own `date` regex would accept year 0000, which Python cannot hold.
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _real_date(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        return bool(_DATE.fullmatch(value)) and bool(dt.date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+_FAST_FORMATS = {"date": _real_date}
+
+
+def fast_validator_source() -> str:
+    """engine/syntax/register_validator.py: the schema compiled to Python by fastjsonschema (a test dependency,
+    not needed at run time), with its exception classes defined in the file. Regenerate with
+        python -c 'from engine.syntax import register; register.write_fast_validator()'
+    tests/test_register_fast.py fails when the file is stale."""
+    import fastjsonschema
+
+    code = fastjsonschema.compile_to_code(schema(), formats=_FAST_FORMATS)
+    imports = ("from decimal import Decimal\n",
+               "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n")
+    for line in imports:
+        if line not in code:
+            raise RuntimeError(f"fastjsonschema's generated code has changed: no {line.strip()!r}")
+    code = code.replace(imports[0], "").replace(imports[1], (
+        "\n\nclass JsonSchemaValueException(ValueError):  # fastjsonschema's, without importing it\n"
+        "    def __init__(self, message, value=None, name=None, definition=None, rule=None):\n"
+        "        super().__init__(message)\n\n\n"
+        "class JsonSchemaValuesException(ValueError):\n"
+        "    def __init__(self, errors):\n"
+        "        super().__init__(errors)\n"))
+    if "Decimal" in code or "import fastjsonschema" in code or "from fastjsonschema" in code:
+        raise RuntimeError("fastjsonschema's generated code needs more than its exceptions")
+    return ('"""Generated from engine/schemas/gateways.schema.json by fastjsonschema: do not edit. Regenerate with\n'
+            "    python -c 'from engine.syntax import register; register.write_fast_validator()'\n"
+            "tests/test_register_fast.py fails when this file is stale. Used by engine/syntax/register.py only to "
+            'accept\na valid register quickly; jsonschema judges everything else."""\n'
+            "# ruff: noqa\n# mypy: ignore-errors\n"
+            f"SCHEMA_SHA256 = {hashlib.sha256(_schema_bytes()).hexdigest()!r}\n"
+            f"GENERATOR = {'fastjsonschema ' + fastjsonschema.VERSION!r}\n" + code)
+
+
+def write_fast_validator() -> None:
+    from pathlib import Path
+
+    Path(__file__).with_name("register_validator.py").write_text(fast_validator_source(), encoding="utf-8")
+
+
+def _fast_valid(data: dict) -> bool:
+    """True when the generated validator accepts `data` (then jsonschema would too: the tests check it); False
+    when it does not, or when it was generated from another schema than the one shipped (then it is not used)."""
+    from engine.syntax import register_validator as generated
+
+    if generated.SCHEMA_SHA256 != hashlib.sha256(_schema_bytes()).hexdigest():
+        return False
+    try:
+        generated.validate_https___lawful_invalid_schemas_gateways_schema_json(data, _FAST_FORMATS)
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return False
+    return True
 
 
 class _Refused(Exception):
@@ -81,7 +165,10 @@ def _plain(node, file: str, lines: dict[tuple, Span], path: tuple, seen: set[int
         return str(node.value)
     try:
         resolved = ctor(_SCALAR_LOADER, node)
-    except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+    except Exception:  # noqa: BLE001 — a value its tag cannot build (`!!int x`; `!!timestamp x` raises AttributeError
+        return str(node.value)  # inside PyYAML) stays text, for the schema to judge
+    if isinstance(resolved, GeneratorType):  # a collection's tag on a scalar (`!!set x`): PyYAML's two-step build
+        resolved.close()
         return str(node.value)
     if isinstance(resolved, dt.date):
         return resolved.isoformat()
@@ -146,7 +233,62 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnostic]]:
+def _fast_compose(text: str) -> Any:
+    """The document's node tree composed by libyaml's C parser, or None to let the reference path read it.
+
+    Its events are scanned first, in C and without composing anything (libyaml keeps its own stacks on the heap,
+    so `[[[[…]]]]` cannot exhaust the C stack): any anchor or alias, nesting deeper than the reference loader
+    accepts, or more nodes than it would build means None, as does anything libyaml finds malformed, and as does
+    PyYAML without libyaml. Only then does the C composer build the nodes (scalars are resolved by the same
+    Python resolver as the reference path's)."""
+    loader_class = getattr(yaml, "CSafeLoader", None)
+    if loader_class is None:
+        return None
+    nodes, depth = 0, 0
+    try:
+        scan = loader_class(text)
+        try:
+            while True:
+                event = scan.get_event()
+                if event is None or isinstance(event, yaml.StreamEndEvent):
+                    break
+                if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                    return None
+                if isinstance(event, yaml.NodeEvent):
+                    nodes += 1
+                    if depth + 1 > MAX_YAML_DEPTH or nodes > MAX_YAML_NODES:
+                        return None
+                    if isinstance(event, yaml.CollectionStartEvent):
+                        depth += 1
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+        finally:
+            scan.dispose()
+        compose = loader_class(text)
+        try:
+            return compose.get_single_node()
+        finally:
+            compose.dispose()
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, MemoryError):
+        return None
+
+
+def _fast_plain(text: str, file: str) -> Optional[tuple[Any, dict[tuple, Span]]]:
+    """(data, spans) read through libyaml with nothing to refuse, or None (the reference path decides, and
+    reports)."""
+    node = _fast_compose(text)
+    if node is None:
+        return None
+    lines: dict[tuple, Span] = {}
+    try:
+        data = _plain(node, file, lines, (), set(), [MAX_YAML_NODES])
+    except (_Refused, RecursionError):  # a duplicate key, an escaped control character…: the reference reports it
+        return None
+    return data, lines
+
+
+def _reference_plain(source: SourceFile) -> tuple[Any, dict[tuple, Span], Any] | list[Diagnostic]:
+    """(data, spans, root node) read by PyYAML's pure-Python loader with its refusals, or the diagnostics."""
     file = source.name
     try:
         loader = _BoundedLoader(source.text, file)
@@ -155,34 +297,60 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
         finally:
             loader.dispose()
     except _Refused as refused:
-        return None, [refused.diagnostic]
+        return [refused.diagnostic]
     except RecursionError:  # defence in depth: the composer's own limit should have fired first
-        return None, [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
+        return [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
         problem = (exc.problem or exc.context or "malformed YAML").strip()
-        return None, [error("bad-yaml", f"gateways.yaml is not well-formed: {problem}", span)]
+        return [error("bad-yaml", f"gateways.yaml is not well-formed: {problem}", span)]
     except yaml.YAMLError as exc:
-        return None, [error("bad-yaml", f"gateways.yaml is not well-formed: {exc}", Span(file, 1, 1))]
+        return [error("bad-yaml", f"gateways.yaml is not well-formed: {exc}", Span(file, 1, 1))]
     alias = _first_alias(source.text)
     if alias is not None:
         # Refused where the alias is used (the composer would only show the anchored node).
-        return None, [error("yaml-alias", "anchors and aliases are not accepted in gateways.yaml",
-                            Span(file, alias.line + 1, alias.column + 1), "write each value out in full")]
+        return [error("yaml-alias", "anchors and aliases are not accepted in gateways.yaml",
+                      Span(file, alias.line + 1, alias.column + 1), "write each value out in full")]
     if node is None:
-        return None, [error("schema", "gateways.yaml is empty", Span(file, 1, 1),
-                            "it must be a mapping with a `statutes:` key")]
+        return [error("schema", "gateways.yaml is empty", Span(file, 1, 1),
+                      "it must be a mapping with a `statutes:` key")]
     lines: dict[tuple, Span] = {}
     try:
         data = _plain(node, file, lines, (), set(), [MAX_YAML_NODES])
     except _Refused as refused:
-        return None, [refused.diagnostic]
+        return [refused.diagnostic]
     except RecursionError:
-        return None, [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
+        return [error("limit-exceeded", "gateways.yaml is nested too deeply", Span(file, 1, 1))]
+    return data, lines, node
+
+
+def parse_register(source: SourceFile, fast: bool = True) -> tuple[m.Register | None, list[Diagnostic]]:
+    """The register and its diagnostics. `fast=False`: the reference path only (the tests compare the two)."""
+    file = source.name
+    if fast:
+        read = _fast_plain(source.text, file)
+        if read is not None and isinstance(read[0], dict) and _fast_valid(read[0]):
+            return _register(read[0], read[1], file)
+    # Anything the fast paths did not accept is read again from the start, so that every diagnostic and every
+    # span is the reference path's.
+    got = _reference_plain(source)
+    if isinstance(got, list):
+        return None, got
+    data, lines, node = got
     if not isinstance(data, dict):
         return None, [error("schema", "gateways.yaml must be a mapping with a `statutes:` key",
                             _node_span(file, node))]
+    diags = _schema_diagnostics(data, lines, file)
+    if diags:
+        return None, diags
+    return _register(data, lines, file)
+
+
+def _schema_diagnostics(data: dict, lines: dict[tuple, Span], file: str) -> list[Diagnostic]:
+    """Every schema error, by jsonschema (the reference), each at the closest line."""
+    from jsonschema.exceptions import best_match
+
     diags: list[Diagnostic] = []
     for err in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         # Show the one error that matters inside each composite failure (jsonschema's best_match).
@@ -198,8 +366,11 @@ def parse_register(source: SourceFile) -> tuple[m.Register | None, list[Diagnost
                   "see engine/schemas/gateways.schema.json for the register's shape")
         if all((x.message, x.span) != (d.message, d.span) for x in diags):  # a bad date fails format AND pattern
             diags.append(d)
-    if diags:
-        return None, diags
+    return diags
+
+
+def _register(data: dict, lines: dict[tuple, Span], file: str) -> tuple[m.Register | None, list[Diagnostic]]:
+    diags: list[Diagnostic] = []
     statutes = []
     for sid, rec in data.get("statutes", {}).items():
         statutes.append(m.Statute(

@@ -1,0 +1,195 @@
+"""Issue 18: the route search that prunes by distance to the target, and the fixes verified cheaply, give exactly
+what the unpruned search and the full re-evaluation gave (tests/oracles/: the engine's code before the change,
+kept verbatim as the oracle) — the same routes in the same order under the same limits, the same fixes in the
+same order — on random questions over the default bundle, a generated bundle (benchmarks/generate.py) and
+random bundles with onward chains, conditions and provenance (tests/bundlegen13.py).
+
+Examples per property: $LAWFUL_EXAMPLES (default 40).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import engine
+from engine.eval import fixes as fixes_now
+from engine.eval import routes as routes_now
+from engine.eval.decide import Question, evaluate, normalise
+
+from bundlegen13 import bundles13, chain_bundles
+from bundlegen import all_questions
+from conftest import MINI_REGISTER
+from oracles import fixes_full, routes_unpruned
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = int(os.environ.get("LAWFUL_EXAMPLES", "40"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+def _raw(routes: list) -> list[tuple]:
+    """A raw search's routes as comparable data: nodes, each hop's basis, data and purpose, what it carries."""
+    return [(r.nodes, tuple((e.gateway.key if e.gateway else None, e.agreement.key if e.agreement else None,
+                             e.data, e.purpose, e.same_body) for e in r.edges),
+             tuple(_permission(c) for c in r.carried)) for r in routes]
+
+
+def _permission(p) -> tuple:
+    """An OnwardPermission as plain data (the oracle has its own class of it)."""
+    return (p.closed, p.recipients, p.purposes, p.disclosers, p.clauses, p.change_purposes, p.change_data, p.lawful,
+            p.changes)
+
+
+def same_answers(policy, q: Question, max_hops: int = 4) -> bool:
+    """Routes, raw search and fixes of one question agree with the oracles'; True when the question is a DENY
+    (so callers can count what they compared)."""
+    out = evaluate(policy, q, explain=True)
+    assert routes_now.find_routes(policy, q, max_hops) == routes_unpruned.find_routes(policy, q, max_hops), q
+    if max_hops >= 2 and not routes_now.related(policy, q.source, q.recipient):
+        new = routes_now.search(routes_now.FlowGraph(policy, q), q.source, max_hops, target=q.recipient, chains=True)
+        old = routes_unpruned.search(routes_unpruned.FlowGraph(policy, q), q.source, max_hops, target=q.recipient,
+                                     chains=True)
+        assert _raw(new.routes) == _raw(old.routes), q
+        assert new.truncated == old.truncated
+    if out.allowed:
+        return False
+    assert fixes_now.find_fixes(policy, q, out) == fixes_full.find_fixes(policy, q, out), q
+    return True
+
+
+def _question(policy, draw, on_range: tuple[dt.date, dt.date]) -> Question:
+    """Uniform, or near the gateways (where fixes and routes are found): a source a gateway names, a recipient
+    some gateway names (often one that could receive from the first's recipients), the first's data, and a
+    purpose that is the gateway's or any."""
+    orgs, data, purposes = sorted(policy.orgs), sorted(policy.data), sorted(policy.purposes)
+    on = draw(st.dates(*on_range))
+    gateways = sorted(policy.gateways.values(), key=lambda g: g.key)
+    if gateways and draw(st.booleans()):
+        g = draw(st.sampled_from(gateways))
+        src, mid = draw(st.sampled_from(g.pairs))
+        onward = [h for h in gateways if any(hs is None or mid is None or not hs.isdisjoint(mid) for hs, _ in h.pairs)]
+        h = draw(st.sampled_from(onward)) if onward and draw(st.booleans()) else draw(st.sampled_from(gateways))
+        _, dst = draw(st.sampled_from(h.pairs))
+        s = draw(st.sampled_from(sorted(src) if src else orgs))
+        r = draw(st.sampled_from(sorted(dst) if dst else orgs))
+        d = draw(st.sampled_from(sorted(g.data)))
+        p = draw(st.sampled_from(sorted(g.purposes) + purposes[:3]))
+    else:
+        s, r = draw(st.sampled_from(orgs)), draw(st.sampled_from(orgs))
+        d, p = draw(st.sampled_from(data)), draw(st.sampled_from(purposes))
+    return normalise(policy, policy.org_name(s), policy.org_name(r), policy.data_name(d), policy.purpose_name(p),
+                     on, ())
+
+
+@pytest.fixture(scope="module")
+def generated_policy(tmp_path_factory) -> engine.Policy:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import generate
+
+    root = generate.write_bundle(tmp_path_factory.mktemp("gen") / "b", generate.generate(300, 1500, seed=18))
+    return engine.load(root)
+
+
+@SETTINGS
+@given(st.data())
+def test_default_bundle_routes_and_fixes_are_the_oracles(default_policy, data):
+    q = _question(default_policy, data.draw, (dt.date(1998, 1, 1), dt.date(2012, 12, 31)))
+    same_answers(default_policy, q, data.draw(st.sampled_from([2, 3, 4, 4])))
+
+
+@SETTINGS
+@given(st.data())
+def test_generated_bundle_routes_and_fixes_are_the_oracles(generated_policy, data):
+    q = _question(generated_policy, data.draw, (dt.date(1998, 1, 1), dt.date(2012, 12, 31)))
+    same_answers(generated_policy, q)
+
+
+@SETTINGS
+@given(st.data())
+def test_random_bundles_with_chains_routes_and_fixes_are_the_oracles(data):
+    b = data.draw(st.one_of(bundles13(), chain_bundles()))
+    policy = engine.load_texts(b.texts(), MINI_REGISTER)
+    for bq in all_questions(b, 30):
+        if bq.source == bq.recipient:
+            continue
+        q = normalise(policy, bq.source, bq.recipient, bq.data, bq.purpose, bq.on, bq.assume)
+        same_answers(policy, q, 3)
+
+
+def test_the_unlawful_questions_of_the_service_bench_are_the_oracles(default_policy):
+    """The 100 DENY questions benchmarks/service.py asks, every one compared (not sampled)."""
+    import random
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from transfer_log import _pools
+
+    _lawful, unlawful = _pools(default_policy, random.Random(1), lawful_size=300, unlawful_size=100)
+    denied = 0
+    for s, r, d, p, day in unlawful:
+        on = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+        denied += same_answers(default_policy, normalise(default_policy, s, r, d, p, on, ()))
+    assert denied == len(unlawful)
+
+
+def test_pruning_keeps_every_node_that_can_reach_the_target(generated_policy):
+    """The backward pass is a superset of the lawful graph's: every node of every lawful route (the unpruned
+    search from a source to anyone) lies within the hops it has left to that route's last node."""
+    policy = generated_policy
+    checked = 0
+    for g in sorted(policy.gateways.values(), key=lambda g: g.key)[:40]:
+        src = next((s for s, _d in g.pairs if s), None)
+        if not src:
+            continue
+        s, d, p = sorted(src)[0], sorted(g.data)[0], sorted(g.purposes)[0]
+        q = Question(s, s, d, p, dt.date(2006, 1, 1))
+        for route in routes_unpruned.search(routes_unpruned.FlowGraph(policy, q), s, 4).routes:
+            within = routes_now.reach_in_hops(policy, route.nodes[-1], ((d, p),), 3)
+            for k, node in enumerate(route.nodes[1:], start=1):
+                left = len(route.nodes) - 1 - k
+                assert within[left] is None or node in within[left], (route.nodes, node, left)
+                checked += within[left] is not None
+    assert checked > 100
+
+
+def test_every_pair_of_the_default_bundle_for_the_route_spec_flows_is_the_oracles(default_policy):
+    """Every (source, recipient) of the default bundle for the flows tests/spec/routes/default-bundle.yaml asks
+    about, where its routes are (DfES -> LSC -> ALI): routes, raw search and fixes compared, none sampled."""
+    policy = default_policy
+    with_routes = 0
+    for data, purpose in (("provider-data", "inspection"), ("provider-data", "planning")):
+        for s in sorted(policy.orgs):
+            for r in sorted(policy.orgs):
+                if s == r:
+                    continue
+                q = normalise(policy, policy.org_name(s), policy.org_name(r), data, purpose, dt.date(2006, 1, 1), ())
+                same_answers(policy, q)
+                with_routes += bool(routes_now.find_routes(policy, q))
+    assert with_routes >= 2, with_routes
+
+
+def test_the_memos_are_bounded_and_shared_safely_between_threads(generated_policy, monkeypatch):
+    """The backward pass's memo (per compiled policy) stays within its bound, and threads deciding at once over
+    one policy (the library is documented thread-safe) get exactly the routes a single thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = generated_policy
+    monkeypatch.setattr(routes_now, "_MEMO_ENTRIES", 16)
+    routes_now._memos.pop(policy, None)
+    orgs = sorted(policy.orgs)
+    qs = [Question(orgs[i % len(orgs)], orgs[(7 * i + 3) % len(orgs)], sorted(g.data)[0], sorted(g.purposes)[0],
+                   dt.date(2006, 1, 1))
+          for i, g in enumerate(sorted(policy.gateways.values(), key=lambda g: g.key)[:60])]
+    qs = [q for q in qs if not routes_now.related(policy, q.source, q.recipient)]
+    serial = [routes_unpruned.find_routes(policy, q) for q in qs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda q: routes_now.find_routes(policy, q), qs)) == serial
+    assert all(len(table) <= 16 for name, table in routes_now._memos[policy].items() if name != "by-data")
