@@ -7,7 +7,6 @@ collected (never stopped at the first), sorted by location and rendered as
 
 from __future__ import annotations
 
-import difflib
 from engine.base.records import record
 from enum import Enum
 from typing import Iterable
@@ -255,5 +254,7 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     by_lower: dict[str, str] = {}
     for c in candidates:
         by_lower.setdefault(c.lower(), c)
+    import difflib  # only when a name is unknown: not on the path of an answer
+
     matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)
     return [by_lower[m] for m in matches]
