@@ -5,13 +5,16 @@ shape (schemas/decision.schema.json); nothing here evaluates a rule.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Mapping, Optional
+from dataclasses import MISSING, field, fields
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from engine.base.records import record
 from engine.base.source import Span
-from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, ConditionDict, ConditionUseDict,
-                                    ConsiderationDict, DecisionDict, FixDict, HopDict, ProvisionDatesDict,
-                                    RegimeConditionDict, RegimeDict, RuleDict, RouteDict, TransferDict, Verdict)
+
+if TYPE_CHECKING:  # the JSON shapes, for annotations only: not imported on the path of an answer
+    from engine.decision.shapes import (BasisDict, BlockDict, ClassMatchDict, ConditionDict, ConditionUseDict,
+                                        ConsiderationDict, DecisionDict, FixDict, HopDict, ProvisionDatesDict,
+                                        RegimeConditionDict, RegimeDict, RuleDict, RouteDict, TransferDict, Verdict)
 
 SCHEMA_VERSION = 1
 
@@ -39,7 +42,7 @@ def _block_fresh(block: "Block") -> BlockDict:
     return block.to_dict()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RuleRef:
     kind: str
     id: str
@@ -63,7 +66,7 @@ class RuleRef:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Block:
     restriction: RuleRef
     one_way: bool
@@ -93,7 +96,7 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Consideration:
     """A candidate rule that did not apply: `code` (stable since schema 1), `why` (the finer reason code,
     engine.decision.reasons.Why) with its `args`, the reason in words, and the clause that decided."""
@@ -121,7 +124,7 @@ class Consideration:
                 "args": {k: plain_value(v) for k, v in self.args.items()}}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Condition:
     text: str
     agreement: str
@@ -131,7 +134,7 @@ class Condition:
         return {"text": self.text, "agreement": self.agreement, "span": self.span.to_dict() if self.span else None}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConditionUse:
     """A declared condition (`condition ID "title"`) a rule needs: relied on by an ALLOW (the question gave it),
     or missing on a DENY. `kind` and `rule` say which rule needs it (a gateway's or agreement's `requires`, a
@@ -148,7 +151,7 @@ class ConditionUse:
                 "span": self.span.to_dict() if self.span else None}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RegimeView:
     """The data-protection regime of a question's date and the basis relied on shown in it (issue 13).
     `lawful_basis` / `special_category`: (as recorded, the regime's condition id or None, its title or None)."""
@@ -166,7 +169,7 @@ class RegimeView:
                 "special_category": cond(self.special_category)}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Fix:
     kind: str  # renew-agreement | extend-agreement | new-agreement | assume-statute | later-date | successor
     #           | narrower-data | other-purpose | given-conditions, state-provenance (issue 13)
@@ -187,7 +190,7 @@ class Fix:
                 "args": {k: plain_value(v) for k, v in self.args.items()}}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Basis:
     gateway: RuleRef
     agreement: Optional[RuleRef]
@@ -202,7 +205,7 @@ class Basis:
                 "onward": self.onward}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hop:
     """One lawful direct disclosure of a route, with its own basis and what the recipient may do next."""
 
@@ -236,7 +239,7 @@ class Hop:
                                                               "chain": list(self.same_body)}}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Route:
     hops: tuple[Hop, ...]
     variants: tuple["Route", ...] = ()  # the same route through parts of its intermediaries (grouped here)
@@ -253,7 +256,7 @@ class Route:
                 "variants": [v.to_dict() for v in self.variants]}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TransferRef:
     """A transfer of functions an answer relied on (issue 12): a rule naming the transferor covered the
     transferee."""
@@ -279,7 +282,7 @@ class TransferRef:
                 "text": self.text, "span": self.span.to_dict() if self.span else None}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ClassMatch:
     """A party of the question inside a rule's party list through a class (issue 12): `Leeds-CC` is a
     `local-authority`, the recipients of gateway `G`."""
@@ -295,7 +298,7 @@ class ClassMatch:
                 "class": self.class_}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decision:
     """The answer to one question, as plain data. `to_dict()` is the stable JSON shape
     (schema: schemas/decision.schema.json)."""
