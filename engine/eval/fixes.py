@@ -207,7 +207,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
              if d != q.data and _declared_sensitivity(policy, d) <= asked]
     parts.sort(key=lambda d: (policy.data_tree.depth(d), -len(policy.data_tree.descendants.get(d, ())), d))
     for d in parts[:50]:
-        if covers(d, q.purpose) and ok(replace(q, data=d)):
+        if covers(d, q.purpose) and ok(q.about(d, q.purpose)):
             fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
 
@@ -217,7 +217,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes += _state_provenance(policy, q, out, ok)
 
     # Another purpose for which the same flow is lawful.
-    others = [p for p in sorted(policy.purposes) if p != q.purpose and covers(q.data, p) and ok(replace(q, purpose=p))]
+    others = [p for p in sorted(policy.purposes) if p != q.purpose and covers(q.data, p) and ok(q.about(q.data, p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))

@@ -394,7 +394,7 @@ class FlowGraph:
         key = ("at", id(base), data, purpose)
         hit = self._after.get(key)
         if hit is None:
-            hit = FlowGraph(self.policy, replace(base.q, data=data, purpose=purpose))
+            hit = FlowGraph(self.policy, base.q.about(data, purpose))
             hit._after, hit._root = self._after, self._root
             self._after[key] = hit
         return hit
@@ -445,7 +445,7 @@ class FlowGraph:
         hit = self._pair.get(key)
         if hit is not None:
             return hit
-        out = evaluate(self.policy, replace(self.q, source=x, recipient=y))  # every basis: one edge each
+        out = evaluate(self.policy, self.q.between(x, y))  # every basis: one edge each
         self._could[key] = out.allowed
         if body:
             hit = ([Edge(x, y, None, None, OPEN, self.q.data, self.q.purpose, out.same_body)]
@@ -486,7 +486,7 @@ class FlowGraph:
         key = ("barred", holder, recipient)
         firing = self._bars.get(key)
         if firing is None:
-            out = evaluate(self.policy, replace(self.q, source=holder, recipient=recipient))
+            out = evaluate(self.policy, self.q.between(holder, recipient))
             firing = frozenset(r.key for r in out.firing)
             self._bars[key] = firing
         return any(lifted_by is None or k not in lifted_by.overrides for k in firing)
@@ -517,8 +517,7 @@ class FlowGraph:
             from engine.eval.decide import allowed
 
             self._could[key] = discloser != recipient and discloser in self.policy.orgs and allowed(
-                self.policy, replace(self.q, source=discloser, recipient=recipient, received_under=None,
-                                     own_data=False, held_for=None, received_from=None))
+                self.policy, self.q.between_unstated(discloser, recipient))
         return self._could[key]
 
 
