@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 from peers import MODULE_OF, PEERS, FloorEngine, as_question, available  # noqa: E402
-from translate import build_ir, ir_summary  # noqa: E402
+from translate import Untranslatable, build_ir, ir_summary  # noqa: E402
 
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "lawful-bench"
 
@@ -163,7 +163,11 @@ def run_scenario(size: str, args) -> dict:
     t0 = time.perf_counter()
     policy = engine.load(path)
     load_s = time.perf_counter() - t0
-    ir = build_ir(policy)
+    try:
+        ir = build_ir(policy)
+    except Untranslatable as exc:  # the peers cannot be given this policy: no comparison, said in the report
+        log(f"[{size}] not compared: it uses {exc}")
+        return {"size": size, "load_s": load_s, "not_compared": str(exc), "engines": []}
     n_q = args.questions
     qs = questions(policy, n_q, seed=1)
     # the peers see keys (lower-cased ids) and day numbers; lawful sees the names as a user types them
@@ -561,7 +565,7 @@ def verdict(ok: Optional[bool]) -> str:
 def targets(report: dict) -> list[str]:
     lines = ["| target | measured | |", "|---|---|---|"]
     by = {s["size"]: {r["key"]: r for r in s["engines"]} for s in report["scenarios"]}
-    for size in [s["size"] for s in report["scenarios"]]:
+    for size in [s["size"] for s in report["scenarios"] if not s.get("not_compared")]:
         rows = by[size]
         floor = rows["floor"]["median_us"]
         warm = rows["lawful-warm"]["median_us"]
@@ -643,6 +647,12 @@ def render(report: dict) -> str:
                                        for k, v in sorted(report["ran"].items())) + ".", ""]
     out += ["## Targets", ""] + targets(report) + [""]
     for s in report["scenarios"]:
+        if s.get("not_compared"):
+            out += [f"## Scenario `{s['size']}`", "",
+                    f"Not compared with the peers: the bundle uses {s['not_compared']}, which benchmarks/translate.py "
+                    "does not encode (the peers could not be given the same policy). Its own figures: "
+                    "benchmarks/NOTES.md (Target 5, `deny_bench.py`) and the service's (SERVICE.md).", ""]
+            continue
         ir = s["ir"]
         out += [f"## Scenario `{s['size']}`", "",
                 f"{ir['organisations']:,} organisations, {ir['data']} data categories, {ir['purposes']} purposes; "

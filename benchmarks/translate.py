@@ -110,8 +110,31 @@ def _window(statute_window: Optional[tuple[int, int]], valid) -> tuple[int, int]
     return lo, hi
 
 
+class Untranslatable(Exception):
+    """The policy uses a construct the neutral form does not encode: no peer could be given the same policy."""
+
+
+def untranslatable(policy) -> Optional[str]:
+    """What in the policy the neutral form does not encode (None: nothing). The form predates the language of
+    issues 12 and 13: classes of organisations, renames and transfers of functions, party exclusions, declared
+    conditions, provenance bars, implied powers and data-protection regimes are decided by lawful alone."""
+    found = []
+    if policy.inherits or policy.former:
+        found.append("renames or transfers of functions")
+    if policy.has_dated:
+        found.append("classes with dated members")
+    if policy.conditions:
+        found.append("declared conditions")
+    if policy.provenance_matters:
+        found.append("bars by provenance")
+    return ", ".join(found) or None
+
+
 def build_ir(policy) -> IR:
     """The neutral form of a compiled Policy (see the module docstring for the rules it encodes)."""
+    reason = untranslatable(policy)
+    if reason:
+        raise Untranslatable(reason)
     org = policy.org_key
     ir = IR(
         org_parent={k: policy.org_tree.parent(k) for k in policy.orgs},
