@@ -190,7 +190,16 @@ def run_scenario(size: str, args) -> dict:
     def in_fragment(i: int) -> bool:
         q = qs[i]
         out = evaluate(policy, normalise(policy, *q[:4], q[4], ()))
-        return not any(r.key in overridable for r in out.firing)
+        return not any(r.key in overridable for r in out.firing) and between_bodies(i)
+
+    # The fragment every peer's translation expresses: a flow between two bodies. The translation predates the
+    # rule for a flow within one legal person (a body and its part: issue 12), which the floor follows.
+    from translate import ancestors
+    org_anc = ancestors(ir.org_parent)
+
+    def between_bodies(i: int) -> bool:
+        s, r = policy.org_key(qs[i][0]), policy.org_key(qs[i][1])
+        return s == r or not (r in org_anc[s] or s in org_anc[r])
 
     engines: list[tuple[str, str, Callable, Optional[Callable], Optional[Callable]]] = []
     # (key, label, decide(i-th question), batch(list of questions) or None, fragment filter or None)
@@ -240,7 +249,7 @@ def run_scenario(size: str, args) -> dict:
         eng = E(ir)
         build = time.perf_counter() - t0
         log(f"[{size}] {E.key} built in {build:.2f}s")
-        frag = in_fragment if E.key == "casbin" else None
+        frag = in_fragment if E.key == "casbin" else between_bodies
         how = ("translated; " + str(getattr(eng, "n_rules", "")) + " policy lines" if E.key == "casbin"
                else "translated")
         engines.append((E.key, f"{E.name} ({how})",
@@ -603,12 +612,18 @@ def targets(report: dict) -> list[str]:
     if "cpu_s" in rl.get("full", {}):
         full = rl["full"]["cpu_s"]
         for key, what in (("in_process", "in the same process (`lawful serve`'s reload), no cache folder"),
-                          ("in_process_cache", "in the same process with the cache folder (serve's default)"),
-                          ("edited", "in a fresh process, cache folder on")):
+                          ("in_process_cache", "in the same process with the cache folder (serve's default)")):
             if "cpu_s" in rl.get(key, {}):
                 x = rl[key]["cpu_s"]
                 lines.append(f"| issue 18.3: reload after editing one file ≤ 15% of a full load — {what} | "
                              f"{x:.2f} s vs {full:.2f} s CPU = {x / full:.0%} | {verdict(x <= 0.15 * full)} |")
+        if "cpu_s" in rl.get("edited", {}):
+            # Not a reload: a new process keeps only the parse cache from the last, so it checks and compiles
+            # the whole bundle again, then writes the compiled bundle the next process reads (benchmarks/NOTES.md)
+            x = rl["edited"]["cpu_s"]
+            lines.append(f"| for the record: a new process after editing one file (`can-share`'s path, cache folder "
+                         f"on: checks and compile in full, then the compiled bundle written for the next run) | "
+                         f"{x:.2f} s vs {full:.2f} s CPU = {x / full:.0%} | — |")
     if report.get("routes"):
         r = report["routes"]
         lines.append(f"| `routes` at the {r['size']} size ≤ 1 ms median | "

@@ -69,3 +69,20 @@ def test_the_service_benchmarks_batch_handler_runs_in_process(capsys):
     assert service.main(["--handler", "--rounds", "1", "--batch", "10"]) == 0
     out = capsys.readouterr().out
     assert "| fixes and routes on (the API's defaults) |" in out and "| fixes and routes off |" in out
+
+
+def test_a_bundle_the_peers_cannot_be_given_is_reported_not_compared(tmp_path):
+    # The default bundle uses the language of issues 12 and 13, which the peers' translation does not encode:
+    # the harness says so in the report instead of comparing a different policy (or failing with a traceback).
+    from translate import Untranslatable, build_ir, untranslatable
+
+    reason = untranslatable(engine.load(ROOT))
+    assert reason and "declared conditions" in reason and "transfers" in reason
+    with pytest.raises(Untranslatable):
+        build_ir(engine.load(ROOT))
+    root = generate.write_bundle(tmp_path / "b", generate.generate(30, 40, seed=9))
+    assert untranslatable(engine.load(root)) is None
+    report = {"machine": bench.machine(), "scenarios": [{"size": "default", "load_s": 0.1, "engines": [],
+                                                          "not_compared": reason}]}
+    text = bench.render(report)
+    assert "## Scenario `default`" in text and "Not compared with the peers" in text
