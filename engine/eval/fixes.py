@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
@@ -197,7 +197,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     # Only a gateway that may apply to the pair and covers the data and purpose can be a flow's basis (rules 2-4
     # of the decision), else the pair must be one body (1b): a narrower part or another purpose that no such
     # gateway covers is not decided again — the decision would deny it (issue 18: most of a DENY's time).
-    covers = _could_cover(policy, q)
+    covers, other_purposes = _could_cover(policy, q)
 
     # A narrower data category (for example the anonymised part) that is lawful: the largest such part (the
     # nearest the data asked for, then the one with most parts of its own), and never one marked more
@@ -217,7 +217,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes += _state_provenance(policy, q, out, ok)
 
     # Another purpose for which the same flow is lawful.
-    others = [p for p in sorted(policy.purposes) if p != q.purpose and covers(q.data, p) and ok(q.about(q.data, p))]
+    others = [p for p in sorted(other_purposes) if p != q.purpose and ok(q.about(q.data, p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
@@ -237,18 +237,23 @@ def _pair_agreements(policy: CompiledPolicy, q: Question, g: CGateway) -> list[C
     return policy.agreements_by_gateway.get(g.key, [])  # not among the pair's candidates: every one, as before
 
 
-def _could_cover(policy: CompiledPolicy, q: Question) -> Callable[[str, str], bool]:
+def _could_cover(policy: CompiledPolicy, q: Question) -> tuple[Callable[[str, str], bool], Iterable[str]]:
     """A necessary condition for the flow of q with another data category or purpose to be lawful (not a
     sufficient one: the decision is made again where it holds): one of the pair's candidate gateways
-    (`CompiledPolicy.candidates`, the table the decision reads) covers both, or the pair is one legal person."""
+    (`CompiledPolicy.candidates`, the table the decision reads) covers both, or the pair is one legal person.
+    With it, the declared purposes that condition admits for q's own data (every one within one legal person):
+    the other purposes worth deciding again, without testing each declared purpose."""
     if same_body(policy, q.source, q.recipient) is not None:
-        return lambda _d, _p: True
+        return (lambda _d, _p: True), policy.purposes
     gateways = [g for g, _agreements in policy.candidates(q.source, q.recipient).gateways]
     # the fixes vary the data or the purpose, one at a time: what covers the other one asked, once
     purposes = frozenset().union(*(g.purposes for g in gateways if q.data in g.data))
     data = frozenset().union(*(g.data for g in gateways if q.purpose in g.purposes))
-    return lambda d, p: (p in purposes if d == q.data else d in data if p == q.purpose
-                         else any(d in g.data and p in g.purposes for g in gateways))
+    def covers(d: str, p: str) -> bool:
+        return (p in purposes if d == q.data else d in data if p == q.purpose
+                else any(d in g.data and p in g.purposes for g in gateways))
+
+    return covers, [p for p in purposes if p in policy.purposes]
 
 
 def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:

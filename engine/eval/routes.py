@@ -248,7 +248,9 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
     """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
     leaving out the source itself and its parts and parents."""
     out: set[str] = set()
-    pool = policy.gateways_by_source.get(source, []) + policy.gateways_any_source
+    # the gateways open to any source, only those covering the data (150 at 10x the large bundle, most of
+    # them for other data; `_covering_pairs` tests the data and purpose of each it is given)
+    pool = policy.gateways_by_source.get(source, []) + _any_source_by_data(policy).get(data, [])
     for e in policy.inherits.get(source, ()):  # rules naming a body whose functions passed to the source
         pool = pool + policy.gateways_by_source.get(e.pred, [])
     for s, d in _covering_pairs(policy, pool, data, purpose):
@@ -292,6 +294,21 @@ def _gateways_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
             index.setdefault(d, []).append(g)
     with _memo_lock:
         return _memos.setdefault(policy, {}).setdefault("by-data", index)
+
+
+def _any_source_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
+    """The gateways open to any source under each data category they cover, in `gateways_any_source` order;
+    built once per policy and published whole, as `_gateways_by_data`."""
+    tables = _memos.get(policy)
+    hit = tables.get("any-source-by-data") if tables is not None else None
+    if hit is not None:
+        return hit
+    index: dict[str, list[CGateway]] = {}
+    for g in policy.gateways_any_source:
+        for d in g.data:
+            index.setdefault(d, []).append(g)
+    with _memo_lock:
+        return _memos.setdefault(policy, {}).setdefault("any-source-by-data", index)
 
 
 def _remember(policy: CompiledPolicy, table: str, key: object, value: object) -> None:
