@@ -396,7 +396,7 @@ class FlowGraph:
         self._succ: dict[str, dict[str, dict[str, Edge]]] = {}  # x -> y -> basis key -> edge, insertion order
         self._nodes: dict[str, None] = {}  # every node, in the order it was first seen
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
-        self._next: dict[str, tuple[list[str], list[str]]] = {}  # `_neighbours`
+        self._next: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # `_neighbours`
         self._pair: dict[tuple[str, str], list[Edge]] = {}  # `_edges`: the flows x -> y, decided once
         self._could: dict[tuple[str, str], bool] = {}
         self._bars: dict[tuple[str, str, str], frozenset[str]] = {}  # `barred`, by (…, holder, recipient)
@@ -438,17 +438,22 @@ class FlowGraph:
             self._after[key] = hit
         return hit
 
-    def _neighbours(self, x: str) -> tuple[list[str], list[str]]:
+    def _neighbours(self, x: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The organisations x might disclose to (`candidate_recipients`) and the bodies it is part of and its
-        parts (issue 12), each by name: the order `out_edges` lists edges in."""
+        parts (issue 12), each by name: the order `out_edges` lists edges in. They depend on the policy, x and
+        the data and purpose only (no date): remembered per policy for every question."""
         hit = self._next.get(x)
         if hit is None:
-            name = self.policy.org_name
-            tree = self.policy.org_tree
-            hit = (sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
-                          key=lambda k: (name(k).lower(), k)),
-                   sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset())) - {x},
-                          key=lambda k: (name(k).lower(), k)))
+            key = (x, self.q.data, self.q.purpose)
+            hit = _memo(self.policy, "neighbours").get(key)
+            if hit is None:
+                name = self.policy.org_name
+                tree = self.policy.org_tree
+                hit = (tuple(sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
+                                    key=lambda k: (name(k).lower(), k))),
+                       tuple(sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset()))
+                                    - {x}, key=lambda k: (name(k).lower(), k))))
+                _remember(self.policy, "neighbours", key, hit)
             self._next[x] = hit
         return hit
 
