@@ -32,12 +32,13 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
                         deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
                   for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
-    lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
-                                            "restriction": policy.restrictions, "organisation": policy.orgs}
     considered: list[Consideration] = []
     seen = set()
     cache = explain_cache(policy)
     made = Consideration.made
+    lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
+                                            "restriction": policy.restrictions, "organisation": policy.orgs} \
+        if out.considered else {}
     for c in out.considered:
         item = lookup[c.kind].get(c.key)  # None for a made-up agreement (a fix being verified)
         ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
@@ -89,24 +90,30 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                        policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
         headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates),
                                          source=policy.org_name(q.source), stated=q.provenance_stated)
+    received_under = policy.gateways[q.received_under].id if q.received_under else None
+    held_for = policy.function_names[q.held_for] if q.held_for else None
     return Decision.made(
         verdict="allow" if out.allowed else "deny",
         headline=headline,
         source=policy.org_name_on(q.source, q.on), recipient=policy.org_name_on(q.recipient, q.on),
         data=policy.data_name(q.data),
-        purpose=policy.purpose_name(q.purpose), on=q.on, assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)),
+        purpose=policy.purpose_name(q.purpose), on=q.on,
+        assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else (),
         basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=conditions,
         fixes=found_fixes, routes=found_routes,
         sensitivity=cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data),
         transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, cache, q, out), same_body=chain,
-        given=tuple(sorted(policy.condition_name(k) for k in q.given)), express_only=q.express_only,
-        conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
-        received_under=policy.gateways[q.received_under].id if q.received_under else None, own_data=q.own_data,
-        held_for=policy.function_names[q.held_for] if q.held_for else None,
-        provenance=words.provenance_assumed(
-            policy.org_name(q.source), policy.gateways[q.received_under].id if q.received_under else None,
-            q.own_data, policy.function_names[q.held_for] if q.held_for else None),
+        given=tuple(sorted(policy.condition_name(k) for k in q.given)) if q.given else (),
+        express_only=q.express_only, conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
+        received_under=received_under, own_data=q.own_data, held_for=held_for,
+        provenance=cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
+                                      _provenance_words, policy, q.source, received_under, q.own_data, held_for),
         regime=_regime(policy, cache, q, basis))
+
+
+def _provenance_words(policy: CompiledPolicy, source: str, received_under: Optional[str], own_data: bool,
+                      held_for: Optional[str]) -> str:
+    return words.provenance_assumed(policy.org_name(source), received_under, own_data, held_for)
 
 
 def _reason(cache: ExplainCache, c: evaluation.Considered) -> tuple[str, str]:
