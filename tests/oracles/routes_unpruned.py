@@ -1,231 +1,23 @@
-# Test oracle: engine/eval/routes.py as it was before the route search pruned by distance to the target
-# (issue 18), kept verbatim so tests/test_routes_fixes_equivalence.py compares the pruned search with the
-# unpruned one. Not part of the engine.
-"""Onward sharing: what a recipient may do next with data it received, and lawful indirect routes A -> X -> B.
-
-The effective onward permission of one disclosure is the INTERSECTION of its gateway's and its agreement's
-`onward` clauses (a missing clause is `onward none`), held as an `OnwardPermission`:
-
-- `none`              the data may not leave the recipient;
-- `to ORG…`           it may go on only to those organisations (or their parts);
-- `only-for PURPOSE…` it may go on only for those purposes (or purposes under them);
-- `as-discloser`      it may go on only where the body that disclosed it could itself lawfully disclose it
-                      directly (same data, purpose and date).
-
-Two clauses together keep both limits: agreement `to X` with gateway `only-for P` allows onward disclosure only
-to X and only for P. Restrictions travel with the data: along a route every permission received so far is
-intersected with the next, so a limit imposed at the first hop still binds the third, and data received under
-`onward none` never leaves its recipient, whatever gateway that recipient has for its own data.
-
-Routes are searched over a graph of lawful direct flows for one data category, purpose, date and set of
-assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
-outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
-handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`).
-"""
+# Test oracle: the route search of engine/eval/routes.py as it was before it pruned by distance to the target
+# (issue 18): the flow graph, the breadth-first search and `find_routes`, kept verbatim so that
+# tests/test_routes_fixes_equivalence.py compares the pruned search with the unpruned one. Everything the
+# change left as it was (onward permissions, edges, turning raw routes into reported ones) is the engine's own,
+# imported. Not part of the engine.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from dataclasses import replace
+from typing import TYPE_CHECKING, Optional
 
-
-from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
-from engine.decision.answer import Hop, Route
-from engine.errors import RequestError
+from engine.compile.compiled import CGateway, CompiledPolicy
+from engine.decision.answer import Route
+from engine.eval.routes import (MAX_HOPS_DEFAULT, MAX_PARTIAL_ROUTES, MAX_ROUTES, OPEN, SAME_BODY, Edge, RawRoute,
+                                Search, _last_disclosure, _next_pairs, chain_candidates, check_max_hops,
+                                group_routes, onward_permission, received_permission, related)
 
 if TYPE_CHECKING:  # pragma: no cover
-    import networkx as nx  # imported where a graph is built: it is much of a fresh process's start-up
+    import networkx as nx
     from engine.eval.decide import Question
-
-MAX_HOPS_DEFAULT = 4
-MAX_HOPS_LIMIT = 8
-MAX_ROUTES = 10  # routes reported per question, after grouping
-MAX_VARIANTS = 10  # variants kept per reported route
-MAX_PARTIAL_ROUTES = 50_000  # partial routes held by one search; beyond it the search stops (and says so)
-
-
-def check_max_hops(max_hops: int) -> int:
-    if not isinstance(max_hops, int) or not 1 <= max_hops <= MAX_HOPS_LIMIT:
-        raise RequestError("limit-exceeded", f"max hops `{max_hops}` is out of range",
-                           f"routes may have from 1 to {MAX_HOPS_LIMIT} hops (default {MAX_HOPS_DEFAULT})")
-    return max_hops
-
-
-# ---- onward permissions ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OnwardPermission:
-    """What may happen next to data received under one or more onward clauses (their intersection).
-
-    `recipients` / `purposes` are expanded key sets (None: that dimension is not limited); `disclosers` are the
-    bodies whose direct permission bounds every onward flow (`as-discloser`); `clauses` say where each limit
-    came from, for explanations.
-    """
-
-    closed: bool = False
-    recipients: Optional[frozenset] = None
-    purposes: Optional[frozenset] = None
-    disclosers: frozenset = frozenset()
-    clauses: tuple[str, ...] = field(default=(), compare=False)
-    # issue 13: chains that change purpose or data. None: the next hop keeps the purpose (the data) received;
-    # a set: it may also change to these (`onward for P`, `onward lawful`; `onward as C`). Changes need every
-    # clause's leave, like every other limit.
-    change_purposes: Optional[frozenset] = None
-    change_data: Optional[frozenset] = None
-    lawful: bool = False  # `onward lawful`: any disclosure otherwise lawful
-    changes: tuple[str, ...] = field(default=(), compare=False)  # the clauses that allow a change
-
-    @property
-    def is_closed(self) -> bool:
-        return self.closed or self.recipients == frozenset() or self.purposes == frozenset()
-
-    def meet(self, other: "OnwardPermission") -> "OnwardPermission":
-        """Both permissions at once: every limit of either holds."""
-        def both(a, b):
-            if a is None:
-                return b
-            if b is None:
-                return a
-            return a & b
-
-        def change(a, b):  # a change needs both clauses' leave
-            return None if a is None or b is None else a & b
-
-        return OnwardPermission(
-            closed=self.closed or other.closed, recipients=both(self.recipients, other.recipients),
-            purposes=both(self.purposes, other.purposes), disclosers=self.disclosers | other.disclosers,
-            clauses=tuple(dict.fromkeys(self.clauses + other.clauses)),
-            change_purposes=change(self.change_purposes, other.change_purposes),
-            change_data=change(self.change_data, other.change_data), lawful=self.lawful and other.lawful,
-            changes=tuple(dict.fromkeys(self.changes + other.changes)))
-
-    def admits(self, recipient: str, purpose: str, discloser_could: Callable[[str, str], bool],
-               received_for: Optional[str] = None, data: Optional[str] = None,
-               received: Optional[str] = None) -> bool:
-        """May data held under this permission go on to `recipient` for `purpose`? With `received_for` (the
-        purpose it was received for) and `received` (the category received): as `data`, only where the clauses
-        allow the change."""
-        if self.is_closed:
-            return False
-        if self.recipients is not None and recipient not in self.recipients:
-            return False
-        if self.purposes is not None and purpose not in self.purposes:
-            return False
-        if received_for is not None and purpose != received_for and (
-                self.change_purposes is None or purpose not in self.change_purposes):
-            return False
-        if received is not None and data is not None and data != received and (
-                self.change_data is None or data not in self.change_data):
-            return False
-        return all(d != recipient and discloser_could(d, recipient) for d in sorted(self.disclosers))
-
-    def describe(self, policy: CompiledPolicy) -> str:
-        """`none`, or the limits joined with `and`: `to ALI, OfSTED and only-for funding, inspection`."""
-        if self.is_closed:
-            return "none"
-        parts = []
-        if self.recipients is not None:
-            parts.append("to " + ", ".join(_tops(policy.org_tree, self.recipients, policy.org_name)))
-        if self.purposes is not None:
-            parts.append("only-for " + ", ".join(_tops(policy.purpose_tree, self.purposes, policy.purpose_name)))
-        if self.disclosers:
-            parts.append("as-discloser")
-        if self.lawful:
-            parts.append("lawful")
-        elif self.change_purposes is not None:
-            parts.append("for " + ", ".join(_tops(policy.purpose_tree, self.change_purposes, policy.purpose_name)))
-        if self.change_data is not None:
-            parts.append("as " + ", ".join(_tops(policy.data_tree, self.change_data, policy.data_name)))
-        return " and ".join(parts) if parts else "unrestricted"
-
-
-OPEN = OnwardPermission()  # the source's own data: nothing received, nothing to carry
-
-
-def _tops(tree, keys: frozenset, name: Callable[[str], str]) -> list[str]:
-    """The fewest declared names whose scopes make up `keys` (the nodes whose parent is not in the set)."""
-    return sorted((name(k) for k in keys if tree.parent(k) not in keys), key=str.lower)
-
-
-def on_date(scope: frozenset, on: Optional[dt.date]) -> frozenset:
-    """A party scope as it stands on a date: without the bodies inside only on other days (a dated class
-    membership, or an exclusion while a member of an excluded class); with no date, only the bodies inside on
-    every day (fail closed)."""
-    dated = getattr(scope, "dated", None)
-    if not dated:
-        return scope
-    return frozenset(k for k in scope if k not in dated or on is not None and any(
-        (s is None or s <= on) and (e is None or on <= e) for s, e, _k in dated[k]))
-
-
-def clause_permission(policy: CompiledPolicy, clause, discloser: str, where: str,
-                      on: Optional[dt.date] = None) -> OnwardPermission:
-    """One `onward` clause (None: missing, read as `none`) as a permission; `discloser` is who disclosed, `on`
-    the date of the disclosure (an `onward to` naming a class covers its members on that date)."""
-    if clause is None or clause.kind == "none":
-        return OnwardPermission(closed=True, clauses=(f"{where}: none",))
-    text = clause.kind + (" " + ", ".join(t.text for t in clause.targets) if clause.targets else "")
-    if clause.excluded:
-        text += " except " + ", ".join(t.text for t in clause.excluded)
-    tag = (f"{where}: {text}",)
-    if clause.kind == "to":
-        return OnwardPermission(recipients=on_date(policy.party_scope(clause.targets, clause.excluded), on),
-                                clauses=tag)
-    if clause.kind == "only-for":
-        return OnwardPermission(purposes=policy.purpose_tree.expand(t.key for t in clause.targets), clauses=tag)
-    if clause.kind == "as-discloser":
-        return OnwardPermission(disclosers=frozenset({discloser}), clauses=tag)
-    if clause.kind == "for":  # issue 13: the next hop may be for these purposes
-        return OnwardPermission(change_purposes=policy.purpose_tree.expand(t.key for t in clause.targets),
-                                clauses=tag, changes=tag)
-    if clause.kind == "as":  # issue 13: what may travel on is the transformed category
-        return OnwardPermission(change_data=policy.data_tree.expand(t.key for t in clause.targets), clauses=tag,
-                                changes=tag)
-    if clause.kind == "lawful":  # issue 13: any disclosure otherwise lawful, for any purpose
-        return OnwardPermission(change_purposes=frozenset(policy.purposes), lawful=True, clauses=tag, changes=tag)
-    # fail closed
-    return OnwardPermission(closed=True, clauses=(f"{where}: unknown clause `{clause.kind}`, read as none",))
-
-
-def onward_permission(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str,
-                      on: Optional[dt.date] = None) -> OnwardPermission:
-    """The effective onward permission of a disclosure by `discloser` under gateway g and agreement a on `on`:
-    the intersection of both clauses. Without an agreement only the gateway's clause counts."""
-    perm = clause_permission(policy, g.model.onward, discloser, f"gateway {g.id}", on)
-    if a is not None:
-        perm = perm.meet(clause_permission(policy, a.model.onward, discloser, f"agreement {a.id}", on))
-    return perm
-
-
-def onward_text(policy: CompiledPolicy, g: CGateway, a: Optional[CAgreement], discloser: str,
-                on: Optional[dt.date] = None) -> str:
-    return onward_permission(policy, g, a, discloser, on).describe(policy)
-
-
-# ---- routes as plain data ----------------------------------------------------------------------------
-
-
-# ---- the lawful-flow graph ---------------------------------------------------------------------------
-
-
-SAME_BODY = "same-body"  # the basis of a hop within one legal person (issue 12)
-
-
-@dataclass(frozen=True, eq=False)
-class Edge:
-    """One lawful direct flow of the graph: a disclosure under a gateway (and agreement), or a hop within one
-    legal person (`same_body`: the `part-of` chain from the part up to the body; no gateway, no onward clause)."""
-
-    source: str
-    recipient: str
-    gateway: Optional[CGateway]  # None for a hop within one legal person
-    agreement: Optional[CAgreement]
-    onward: OnwardPermission
-    data: str = ""  # issue 13: the data and purpose of this disclosure (a chain may change them)
-    purpose: str = ""
-    same_body: tuple[str, ...] = ()  # issue 12: a hop between a body and its part, as the decision allows it
 
 
 def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose: str) -> set[str]:
@@ -243,13 +35,6 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
             if s is None or source in s:
                 out |= set(policy.orgs) if d is None else d
     return {r for r in out if not related(policy, source, r)}
-
-
-def related(policy: CompiledPolicy, a: str, b: str) -> bool:
-    """The same body, or one part of the other: passing data between them is not a disclosure between
-    bodies, so no gateway is looked for between them (flows, routes and reach show such a pair as `same-body`)."""
-    tree = policy.org_tree
-    return a == b or tree.within(a, {b}) or tree.within(b, {a})
 
 
 class FlowGraph:
@@ -382,19 +167,6 @@ class FlowGraph:
         return self._could[key]
 
 
-@dataclass(frozen=True, eq=False)
-class RawRoute:
-    nodes: tuple[str, ...]
-    edges: tuple[Edge, ...]
-    carried: tuple[OnwardPermission, ...]  # the permission the data carries after each hop
-
-
-@dataclass
-class Search:
-    routes: list[RawRoute]
-    truncated: bool = False
-
-
 def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] = None,
            to_target: Optional[dict[str, int]] = None, chains: bool = False) -> Search:
     """Every lawful route from `source` (to `target`, or to anyone) of at most max_hops hops, shortest first.
@@ -483,145 +255,6 @@ def search(flows: FlowGraph, source: str, max_hops: int, target: Optional[str] =
     return Search(found, truncated)
 
 
-def _last_disclosure(edges: tuple[Edge, ...]) -> Optional[Edge]:
-    """The last hop of a route that was a disclosure between bodies (not a hop within one body)."""
-    for e in reversed(edges):
-        if not e.same_body:
-            return e
-    return None
-
-
-def _next_pairs(pairs: list[tuple[str, str]], prev: Optional[Edge], carried: OnwardPermission
-                ) -> list[tuple[str, str]]:
-    """The (data, purpose) the next hop may carry: any candidate for the source's own first hop; after a hop,
-    what it carried, or a change its onward clauses allow."""
-    if prev is None or len(pairs) == 1:
-        return pairs
-    same = (prev.data, prev.purpose)
-    return [same] + [(d, p) for d, p in pairs if (d, p) != same
-                     and (d == prev.data or (carried.change_data is not None and d in carried.change_data))
-                     and (p == prev.purpose or (carried.change_purposes is not None and p in carried.change_purposes))]
-
-
-MAX_CHAIN_CANDIDATES = 6
-
-
-def chain_candidates(policy: CompiledPolicy, data: str, purpose: str) -> tuple[list[str], list[str]]:
-    """The data categories and purposes a route to (data, purpose) may carry at its earlier hops: the asked
-    ones, then, as declared, those a gateway's `onward for` / `lawful` (purposes) or `onward as` (data) could
-    change into one already found (so chains of changes are found too); at most MAX_CHAIN_CANDIDATES each."""
-    def close(first: str, kinds: tuple[str, ...], scope, names) -> list[str]:
-        found = [first]
-        grew = True
-        while grew and len(found) < MAX_CHAIN_CANDIDATES:
-            grew = False
-            for g in policy.gateways_changing:  # the gateways with such a clause, in key order
-                o = g.model.onward
-                if o is None or o.kind not in kinds:
-                    continue
-                into = frozenset(policy.purposes) if o.kind == "lawful" else scope(o.targets)
-                if not into.intersection(found):
-                    continue
-                for n in names(g.model):
-                    if n.key not in found and len(found) < MAX_CHAIN_CANDIDATES:
-                        found.append(n.key)
-                        grew = True
-        return found
-
-    return (close(data, ("as",), lambda t: policy.data_tree.expand(n.key for n in t), lambda gm: gm.data),
-            close(purpose, ("for", "lawful"), lambda t: policy.purpose_tree.expand(n.key for n in t),
-                  lambda gm: gm.purposes))
-
-
-def received_permission(policy: CompiledPolicy, q: "Question") -> OnwardPermission:
-    """What the source's data carries before the first hop: the onward clause of the gateway the question says
-    it was received under (issue 13; the direct decision of that hop applies it too), else nothing."""
-    if q.received_under is None:
-        return OPEN
-    g = policy.gateways[q.received_under]
-    return clause_permission(policy, g.model.onward, q.received_from or "", f"gateway {g.id}", q.on)
-
-
-def _location(span) -> Optional[str]:
-    return str(span) if span and span.file else None
-
-
-def to_route(policy: CompiledPolicy, raw: RawRoute) -> Route:
-    hops: list[Hop] = []
-    prev: Optional[Edge] = None
-    for i, (e, carried) in enumerate(zip(raw.edges, raw.carried)):
-        received = _last_disclosure(raw.edges[:i])  # the provenance this hop's source holds the data under
-        changed_by = None
-        if prev is not None and (e.data, e.purpose) != (prev.data, prev.purpose):
-            # issue 13: the clauses received so far that allowed the change of data or purpose
-            before = raw.carried[len(hops) - 1]
-            changed_by = "; ".join(before.changes) or None
-        data = policy.data_name(e.data) if e.data else None
-        purpose = policy.purpose_name(e.purpose) if e.purpose else None
-        g, a = e.gateway, e.agreement
-        if g is None:  # issue 12: within one legal person, no gateway; the data's limits pass on unchanged
-            hops.append(Hop(policy.org_name(e.source), policy.org_name(e.recipient), SAME_BODY, None, "unchanged",
-                            carried.describe(policy), data=data, purpose=purpose, changed_by=changed_by,
-                            received_under=received.gateway.id if received and received.gateway else None,
-                            power=None, same_body=tuple(policy.org_name(k) for k in e.same_body)))
-            prev = e
-            continue
-        statute = None
-        if g.statute is not None:
-            statute = g.statute.title + (f", {g.provision}" if g.provision else "")
-        hops.append(Hop(policy.org_name(e.source), policy.org_name(e.recipient), g.id, a.id if a else None,
-                        e.onward.describe(policy), carried.describe(policy), statute,
-                        _location(g.model.span), _location(a.model.span) if a and not a.hypothetical else None,
-                        data=data, purpose=purpose, changed_by=changed_by,
-                        received_under=received.gateway.id if received and received.gateway else None,
-                        power="implied" if g.implied else "express"))
-        prev = e
-    return Route(tuple(hops))
-
-
-def group_routes(policy: CompiledPolicy, raws: Iterable[RawRoute], limit: int = MAX_ROUTES) -> list[Route]:
-    """One route per distinct node path (the first basis found), grouped: a route whose every intermediary
-    is an intermediary of a shorter-or-equal reported route, or part of one, is listed as that route's
-    variant instead of on its own (DfES → LLSC-London-Central → ALI is a variant of DfES → LSC → ALI).
-    Ordered shortest first, then higher-level intermediaries first, then by names."""
-    tree = policy.org_tree
-    by_path: dict[tuple, RawRoute] = {}
-    for r in raws:
-        by_path.setdefault(r.nodes, r)
-    # A route through a hop within one body is left out when the route without one of that hop's two bodies was
-    # found too (DfES → LLSC → LSC → ALI beside DfES → LSC → ALI): the hop only moved the data inside a body.
-    # (A direct flow counts as found: it is among `raws` when the caller searched for it.)
-    found = set(by_path)
-    for path, r in list(by_path.items()):
-        if len(r.edges) < 2:
-            del by_path[path]  # a direct flow is no route
-            continue
-        for i, e in enumerate(r.edges):
-            if e.same_body and any(path[:j] + path[j + 1:] in found for j in (i, i + 1) if 0 < j < len(path) - 1):
-                del by_path[path]
-                break
-
-    def order(r: RawRoute):
-        mids = r.nodes[1:-1]
-        return (len(r.nodes), sum(tree.depth(k) for k in mids), [policy.org_name(k).lower() for k in r.nodes])
-
-    kept: list[tuple[RawRoute, list[RawRoute]]] = []
-    for r in sorted(by_path.values(), key=order):
-        mids = r.nodes[1:-1]
-        home = None
-        for k, variants in kept:
-            if len(k.nodes) <= len(r.nodes) and r.nodes[-1] == k.nodes[-1] and mids and all(
-                    tree.within(m, set(k.nodes[1:-1])) for m in mids):
-                home = variants
-                break
-        if home is None:
-            if len(kept) < limit:
-                kept.append((r, []))
-        elif len(home) < MAX_VARIANTS:
-            home.append(r)
-    return [replace(to_route(policy, k), variants=tuple(to_route(policy, v) for v in vs)) for k, vs in kept]
-
-
 def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_DEFAULT, limit: int = MAX_ROUTES,
                 flows: Optional[FlowGraph] = None) -> list[Route]:
     """Indirect lawful routes (two hops or more) from q.source to q.recipient, grouped, shortest first."""
@@ -631,16 +264,3 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
     flows = flows or FlowGraph(policy, q)
     found = search(flows, q.source, max_hops, target=q.recipient, chains=True)
     return group_routes(policy, found.routes, limit)  # it leaves the direct flow out
-
-
-def routes(policy: CompiledPolicy, source: str, recipient: str, data: str, purpose: str, on: Optional[dt.date] = None,
-           assume: Iterable[str] = (), max_hops: int = MAX_HOPS_DEFAULT, given: Iterable[str] = (),
-           express_only: bool = False, received_under: Optional[str] = None, own_data: bool = False,
-           held_for: Optional[str] = None) -> list[Route]:
-    """`CompiledPolicy.routes`: lawful indirect routes, shortest first, each hop with its own basis. Raises
-    UnknownNameError for an unknown name and RequestError when max_hops is outside 1..8."""
-    from engine.eval.decide import normalise
-
-    check_max_hops(max_hops)
-    return find_routes(policy, normalise(policy, source, recipient, data, purpose, on, assume, given, express_only,
-                                         received_under, own_data, held_for), max_hops)
