@@ -1,64 +1,18 @@
-# Test oracle: engine/eval/fixes.py as it was before verification was made cheap (issue 18): every candidate
-# verified by a full re-evaluation. Kept verbatim for tests/test_routes_fixes_equivalence.py; not part of
-# the engine.
-"""The nearest changes that would make a denied flow lawful — each verified by deciding again with the
-change applied, never guessed. Each fix is data (a kind, the names it touches, `args` for its words);
-engine/render/words.py says it.
-
-Candidates, cheapest first: renew an agreement that covers the flow but is out of its window; add the data or
-purpose to an agreement in force between the same parties under a gateway that allows the flow; make an
-agreement under a gateway that needs one; assume a proposed statute (with an agreement if its gateway needs
-one); wait for a later date on which a gateway not yet in force commences (with an agreement if needed);
-use the successor of an organisation that no longer exists; ask for a narrower (e.g. anonymised) data
-category; ask for another purpose.
-"""
+# Test oracle: the fixes of engine/eval/fixes.py as they were before verification was made cheap (issue 18):
+# every candidate verified by a full re-evaluation. `find_fixes` and `_extend_agreement` (the two the change
+# touched) are kept verbatim for tests/test_routes_fixes_equivalence.py; the helpers the change left as they
+# were are the engine's own, imported. Not part of the engine.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from typing import Optional
 
-from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
-from engine.eval.decide import Outcome, Question, evaluate
-from engine.eval.rules import could_have_received
 from engine.decision.answer import Fix
-
-MAX_FIXES = 6
-
-
-def _hypothetical_agreement(policy: CompiledPolicy, q: Question, g: CGateway) -> CAgreement:
-    sens = policy.sensitivity[q.data]
-    basis = None
-    if "personal" in sens and g.model.lawful_basis is None:
-        basis = m.Name("public-task")
-    model = m.Agreement(
-        id=m.Name("(new agreement)"), title="hypothetical agreement",
-        sources=(m.Name(policy.org_name(q.source)),), recipients=(m.Name(policy.org_name(q.recipient)),),
-        data=(m.Name(policy.data_name(q.data)),), purposes=(m.Name(policy.purpose_name(q.purpose)),),
-        under=g.model.id, lawful_basis=basis,
-        article9="(condition to be recorded)" if "special-category" in sens else None,
-        article10="(condition to be recorded)" if "criminal-offence" in sens else None,
-        valid=m.Validity(q.on, None))
-    return CAgreement(key="(new agreement)", model=model,
-                      directions=((frozenset({q.source}), frozenset({q.recipient})),),
-                      data=frozenset({q.data}), purposes=frozenset({q.purpose}), gateway=g.key,
-                      valid=model.valid, hypothetical=True)
-
-
-def _renewed(a: CAgreement, on: dt.date) -> CAgreement:
-    v = a.valid or m.Validity()
-    start = v.start if v.start is None or v.start <= on else on
-    end = v.end if v.end is None or v.end >= on else on
-    return replace(a, valid=m.Validity(start, end), hypothetical=True)
-
-
-def _agreement_args(policy: CompiledPolicy, q: Question, g: CGateway) -> dict:
-    """What the words of "make an agreement …" need."""
-    return {"source": policy.org_name(q.source), "recipient": policy.org_name(q.recipient),
-            "data": policy.data_name(q.data), "purpose": policy.purpose_name(q.purpose), "gateway": g.id,
-            "sensitivity": sorted(policy.sensitivity[q.data])}
+from engine.eval.decide import Outcome, Question, evaluate
+from engine.eval.fixes import (MAX_FIXES, _agreement_args, _declared_sensitivity, _given_conditions,
+                               _hypothetical_agreement, _later_date, _renewed, _state_provenance)
 
 
 def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
@@ -78,54 +32,6 @@ def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> O
                        args={"owner": a.model.owner, "add_data": policy.data_name(q.data) if add_data else None,
                              "add_purpose": policy.purpose_name(q.purpose) if add_purpose else None})
     return None
-
-
-def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
-    """The first date after the question's on which gateway `g` would make the flow lawful, verified."""
-    starts: dict[dt.date, list[tuple[str, str]]] = {}  # date -> [(what starts, its id)]
-    st = g.statute
-    w = g.window
-    if st is not None and w.periods is not None:  # a provision with its own dates: its next window
-        if not w.proposed and w.statute_key not in q.assume and w.provision_key not in q.assume:
-            later_starts = [s for s, _e in w.periods if s > q.on]
-            if later_starts:
-                starts.setdefault(min(later_starts), []).append(("statute", policy.assumed_name(w.provision_key or "")))
-    elif (st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced
-          and st.commenced > q.on):
-        if st.repealed is None or st.repealed > st.commenced:
-            starts.setdefault(st.commenced, []).append(("statute", st.id))
-    if g.valid is not None and g.valid.start is not None and g.valid.start > q.on:
-        starts.setdefault(g.valid.start, []).append(("gateway", g.id))
-    if not starts:
-        return None  # the gateway itself is in force (or never will be): a later date is not the fix
-    gate_open = max(starts)  # every one of the gateway's own conditions holds from here
-    for a in policy.agreements_by_gateway.get(g.key, []):
-        if a.valid is not None and a.valid.start is not None and a.valid.start > gate_open:
-            starts.setdefault(a.valid.start, []).append(("agreement", a.id))
-    def events(day: dt.date) -> list[tuple[dt.date, str, str]]:
-        return [(d, what, ident) for d, ws in sorted(starts.items()) if d <= day for what, ident in ws]
-
-    for day in sorted(d for d in starts if d >= gate_open):
-        later = replace(q, on=day)
-        if ok(later):
-            return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=day,
-                       args={"events": events(day)})
-    later = replace(q, on=gate_open)
-    if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
-        if ok(later, (_hypothetical_agreement(policy, later, g),)):
-            return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=gate_open,
-                       args={"events": events(gate_open), "with_agreement": True, **_agreement_args(policy, q, g)})
-    return None
-
-
-SENSITIVE_MARKERS = frozenset({"personal", "special-category", "criminal-offence"})
-
-
-def _declared_sensitivity(policy: CompiledPolicy, key: str) -> frozenset:
-    """The sensitivity markers a category carries itself or inherits from the categories it is under (not
-    those of its parts): how sensitive a part is compared with the whole asked for."""
-    return frozenset(mk for a in policy.data_tree.ancestors.get(key, {key}) for mk in policy.data[a].markers
-                     if mk in SENSITIVE_MARKERS)
 
 
 def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
@@ -224,56 +130,3 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
              "successor": 4, "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]
-
-
-def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
-    """The smallest sets of conditions the candidates asked for that, given, make the flow lawful (each rule's
-    own set first, then all of them together), verified by deciding again; at most two."""
-    sets = sorted({frozenset(c) for _kind, _key, c, _span in out.unmet}, key=lambda c: (len(c), sorted(c)))
-    if len(sets) > 1:
-        sets.append(frozenset().union(*sets))
-    found: list[tuple[frozenset, Fix]] = []
-    for needed in sets:
-        if any(keys <= needed for keys, _ in found):
-            continue  # a smaller set already does it
-        if ok(replace(q, given=q.given | needed)):
-            keys = sorted(needed)
-            found.append((needed, Fix("given-conditions", "", args={
-                "conditions": [policy.condition_name(k) for k in keys],
-                "titles": [policy.conditions[k].title for k in keys]})))
-        if len(found) == 2:
-            break
-    return [f for _, f in found]
-
-
-def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
-    """When a bar that binds by provenance is what denies the flow, the statements of provenance that would
-    make it lawful (its own data; the function it holds it for; a gateway it received it under), fewest
-    statements first, each verified by deciding again; at most two."""
-    if not out.readings:
-        return []
-    functions = sorted(policy.functions.get(q.source, ())) if q.held_for is None else [q.held_for]
-    options: list[dict] = []
-    if not q.provenance_stated:
-        options.append({"own_data": True})
-    options += [{"held_for": f} for f in functions if q.held_for is None]
-    if not q.provenance_stated:
-        options += [{"own_data": True, "held_for": f} for f in functions if q.held_for is None]
-        options += [{"received_under": k} for k in sorted(policy.gateways)
-                    if could_have_received(policy, policy.gateways[k], q.source, q.data, q.on, q.assume)][:20]
-    found: list[Fix] = []
-    done: list[dict] = []
-    for option in options:
-        if any(d.items() <= option.items() for d in done):
-            continue  # a statement already offered suffices
-        if ok(replace(q, **option)):
-            done.append(option)
-            args = {"source": policy.org_name(q.source), **option}
-            if "held_for" in option:
-                args["held_for"] = policy.function_names[option["held_for"]]
-            if "received_under" in option:
-                args["received_under"] = policy.gateways[option["received_under"]].id
-            found.append(Fix("state-provenance", "", gateway=args.get("received_under"), args=args))
-            if len(found) == 2:
-                break
-    return found
