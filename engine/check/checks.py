@@ -614,15 +614,22 @@ def party_keys(c: Checked, names, transfers: bool = True) -> list[str]:
     any date), and, with `transfers`, every body that received functions from one of them."""
     from engine.check.continuity import inheritors
 
+    out = _bodies(c, names, lambda _ms: True)
+    if transfers and c.transfers:
+        out += inheritors(c, out)
+    return out
+
+
+def _bodies(c: Checked, names, member_counts) -> list[str]:
+    """The organisations a party list names, and the members of each class it names whose membership
+    `member_counts`."""
     out: list[str] = []
     for n in names:
         k = c.org_key(n.text)
         if k is not None:
             out.append(k)
         elif n.key in c.members:
-            out += [o for o, _ms in c.members[n.key]]
-    if transfers and c.transfers:
-        out += inheritors(c, out)
+            out += [o for o, ms in c.members[n.key] if member_counts(ms)]
     return out
 
 
@@ -639,14 +646,7 @@ def _named(c: Checked, names: tuple[m.Name, ...]) -> list[str]:
 def always_left_out(c: Checked, names) -> list[str]:
     """The bodies an exclusion (`A except B`) leaves out on every date: organisations it names, and the members
     of a class it names whose membership is not dated (a dated member is a party on its other dates)."""
-    out: list[str] = []
-    for n in names:
-        k = c.org_key(n.text)
-        if k is not None:
-            out.append(k)
-        elif n.key in c.members:
-            out += [o for o, ms in c.members[n.key] if ms.start is None and ms.end is None]
-    return out
+    return _bodies(c, names, lambda ms: ms.start is None and ms.end is None)
 
 
 def stage_agreements(c: Checked) -> None:

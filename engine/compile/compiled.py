@@ -512,23 +512,11 @@ class CompiledPolicy:
         `gateways_any_source`: a superset that the exact test of the pair then narrows. Without it every new
         pair scanned every gateway open to any source (150 at 10x the large bundle; issue 18, target 5). Built
         on first use, per process (a race builds the same index twice; either is kept)."""
+        every = self.gateways_any_source
         index = self._any_source_index
         if index is None:
-            by_recipient: dict[str, list[int]] = {}
-            to_anyone: list[int] = []
-            for i, g in enumerate(self.gateways_any_source):
-                if any(gd is None for _gs, gd in g.pairs):
-                    to_anyone.append(i)
-                    continue
-                for r in frozenset().union(*(gd for _gs, gd in g.pairs if gd is not None)):
-                    by_recipient.setdefault(r, []).append(i)
-            index = self._any_source_index = (by_recipient, tuple(to_anyone))
-        by_recipient, anyone = index
-        picked = set(anyone)
-        for r in recipients:
-            picked.update(by_recipient.get(r, ()))
-        every = self.gateways_any_source
-        return [every[i] for i in sorted(picked)]
+            index = self._any_source_index = _scope_index([[gd for _gs, gd in g.pairs] for g in every])
+        return _pick(every, index, recipients)
 
     def _agreements_from(self, gateway: str, sources: tuple[str, ...]) -> list[CAgreement]:
         """The agreements under a gateway whose source scopes may hold one of `sources`, in the order of
@@ -539,22 +527,9 @@ class CompiledPolicy:
             return every
         index = self._agreement_index.get(gateway)
         if index is None:
-            by_source: dict[str, list[int]] = {}
-            from_anyone: list[int] = []
-            for i, a in enumerate(every):
-                if any(as_ is None for as_, _ad in a.directions):
-                    from_anyone.append(i)
-                    continue
-                for k in frozenset().union(*(as_ for as_, _ad in a.directions if as_ is not None)):
-                    by_source.setdefault(k, []).append(i)
-            index = self._agreement_index[gateway] = (by_source, tuple(from_anyone))
-        by_source, anyone = index
-        if len(sources) == 1 and not anyone:
-            return [every[i] for i in by_source.get(sources[0], ())]
-        picked = set(anyone)
-        for k in sources:
-            picked.update(by_source.get(k, ()))
-        return [every[i] for i in sorted(picked)]
+            index = self._agreement_index[gateway] = _scope_index([[as_ for as_, _ad in a.directions]
+                                                                   for a in every])
+        return _pick(every, index, sources)
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
@@ -835,6 +810,31 @@ def _unique_titles(pairs) -> dict[str, str]:
     return {t: k for t, k in seen.items() if k is not None}
 MAX_TRANSFER_CHAIN = 16
 MAX_INHERITED = 100_000  # inherited scopes (transferee, transferor, date, scope) a bundle's transfers may make
+
+
+def _scope_index(scopes_of: list[list[Optional[frozenset]]]) -> tuple[dict[str, list[int]], tuple[int, ...]]:
+    """For items each with party scopes (None: anyone): the positions of the items under each body a scope
+    holds, and the positions of the items with a scope open to anyone."""
+    by_key: dict[str, list[int]] = {}
+    anyone: list[int] = []
+    for i, scopes in enumerate(scopes_of):
+        if any(x is None for x in scopes):
+            anyone.append(i)
+            continue
+        for k in frozenset().union(*(x for x in scopes if x is not None)):
+            by_key.setdefault(k, []).append(i)
+    return by_key, tuple(anyone)
+
+
+def _pick(every: list, index: tuple[dict[str, list[int]], tuple[int, ...]], keys: tuple[str, ...]) -> list:
+    """The items of `every` an index (`_scope_index`) holds under one of `keys` or open to anyone, in order."""
+    by_key, anyone = index
+    if len(keys) == 1 and not anyone:
+        return [every[i] for i in by_key.get(keys[0], ())]
+    picked = set(anyone)
+    for k in keys:
+        picked.update(by_key.get(k, ()))
+    return [every[i] for i in sorted(picked)]
 
 
 def _sure(scope: Optional[frozenset], key: str) -> bool:

@@ -282,33 +282,28 @@ def _memo(policy: CompiledPolicy, table: str) -> dict:
 
 
 def _gateways_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
-    """Every gateway under each data category it covers; built once per policy and published
-    whole (a racing thread builds its own and the first one wins), so no reader sees it half built."""
-    tables = _memos.get(policy)
-    hit = tables.get("by-data") if tables is not None else None
-    if hit is not None:
-        return hit
-    index: dict[str, list[CGateway]] = {}
-    for g in policy.gateways.values():
-        for d in g.data:
-            index.setdefault(d, []).append(g)
-    with _memo_lock:
-        return _memos.setdefault(policy, {}).setdefault("by-data", index)
+    """Every gateway under each data category it covers."""
+    return _by_data(policy, "by-data", policy.gateways.values())
 
 
 def _any_source_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
-    """The gateways open to any source under each data category they cover, in `gateways_any_source` order;
-    built once per policy and published whole, as `_gateways_by_data`."""
+    """The gateways open to any source under each data category they cover, in `gateways_any_source` order."""
+    return _by_data(policy, "any-source-by-data", policy.gateways_any_source)
+
+
+def _by_data(policy: CompiledPolicy, table: str, gateways: Iterable[CGateway]) -> dict[str, list[CGateway]]:
+    """`gateways` under each data category they cover, in their order; built once per policy and published
+    whole (a racing thread builds its own and the first one wins), so no reader sees it half built."""
     tables = _memos.get(policy)
-    hit = tables.get("any-source-by-data") if tables is not None else None
+    hit = tables.get(table) if tables is not None else None
     if hit is not None:
         return hit
     index: dict[str, list[CGateway]] = {}
-    for g in policy.gateways_any_source:
+    for g in gateways:
         for d in g.data:
             index.setdefault(d, []).append(g)
     with _memo_lock:
-        return _memos.setdefault(policy, {}).setdefault("any-source-by-data", index)
+        return _memos.setdefault(policy, {}).setdefault(table, index)
 
 
 def _remember(policy: CompiledPolicy, table: str, key: object, value: object) -> None:
