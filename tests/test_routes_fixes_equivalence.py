@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,115 @@ def test_the_memos_are_bounded_and_shared_safely_between_threads(generated_polic
         for _ in range(3):
             assert list(pool.map(lambda q: routes_now.find_routes(policy, q), qs)) == serial
     assert all(len(table) <= 16 for name, table in routes_now._memos[policy].items() if name != "by-data")
+
+
+@st.composite
+def _stated(draw, policy, q: Question) -> Question:
+    """q with what a question may state besides its flow (issue 13) drawn: conditions given, implied powers
+    excluded, and the data's provenance (received under a gateway, from whom; the source's own; the function
+    it is held for)."""
+    conditions = sorted(policy.conditions)
+    given = frozenset(draw(st.lists(st.sampled_from(conditions), unique=True, max_size=3))) if conditions \
+        else frozenset()
+    functions = sorted(policy.functions.get(q.source, ()))
+    kind = draw(st.sampled_from(["unstated", "received", "own", "held", "received-held", "own-held"]))
+    received = draw(st.sampled_from(sorted(policy.gateways))) if "received" in kind and policy.gateways else None
+    held = draw(st.sampled_from(functions)) if "held" in kind and functions else None
+    frm = draw(st.sampled_from([None, *sorted(policy.orgs)])) if received is not None else None
+    return replace(q, given=given, express_only=draw(st.booleans()), received_under=received,
+                   own_data=kind.startswith("own"), held_for=held, received_from=frm)
+
+
+@SETTINGS
+@given(st.data())
+def test_fixes_of_questions_stating_conditions_power_and_provenance_are_the_oracles(data):
+    """Issue 18 (fixes verified by the one gateway an added agreement touches): questions that give conditions,
+    exclude implied powers and state provenance — so that gateways are closed by a condition, a power or an
+    onward bar — have the oracle's fixes (the whole decision made again for every candidate)."""
+    b = data.draw(st.one_of(bundles13(), chain_bundles()))
+    policy = engine.load_texts(b.texts(), MINI_REGISTER)
+    for bq in all_questions(b, 30):
+        if bq.source == bq.recipient:
+            continue
+        q = data.draw(_stated(policy, normalise(policy, bq.source, bq.recipient, bq.data, bq.purpose, bq.on,
+                                                bq.assume)))
+        out = evaluate(policy, q, explain=True)
+        if not out.allowed:
+            assert fixes_now.find_fixes(policy, q, out) == fixes_full.find_fixes(policy, q, out), q
+
+
+ONWARD_BARRED = """\
+organisation A "a"
+organisation B "b"
+organisation C "c"
+data D "d"
+purpose P "p"
+gateway G0 "received" {
+  statute LSA-2000 "s.1"
+  allows A -> B
+  data D
+  for P
+  onward none
+}
+gateway G1 "onward" {
+  statute LSA-2000 "s.2"
+  allows B -> C
+  data D
+  for P
+  requires agreement
+}
+agreement X "expired" {
+  from B to C
+  data D
+  for P
+  under G1
+  valid 2001-01-01 to 2002-01-01
+  owner "b"
+}
+"""
+
+
+def test_no_agreement_is_offered_where_the_onward_clause_bars_the_flow():
+    """The attack on the one-gateway check: B received the data under G0 (`onward none`) and G1, which needs an
+    agreement, is otherwise open to B -> C. Renewing X or a new agreement under G1 would not make the flow lawful
+    (the received data may not go on): neither is offered, as the whole decision made again says; for the same
+    flow of data B holds as its own both are."""
+    policy = engine.load_texts({"policies/main.policy": ONWARD_BARRED}, MINI_REGISTER)
+    on = dt.date(2006, 1, 1)
+    for received, kinds in (("G0", []), (None, ["renew-agreement", "new-agreement"])):
+        q = normalise(policy, "B", "C", "D", "P", on, (), received_under=received, own_data=received is None)
+        out = evaluate(policy, q, explain=True)
+        assert not out.allowed
+        found = fixes_now.find_fixes(policy, q, out)
+        assert found == fixes_full.find_fixes(policy, q, out)
+        assert [f.kind for f in found] == kinds
+
+
+CONDITION_NEEDED = """\
+organisation B "b"
+organisation C "c"
+data D "d"
+purpose P "p"
+condition C0 "a condition only a person can establish"
+gateway G1 "onward" {
+  statute LSA-2000 "s.2"
+  allows B -> C
+  data D
+  for P
+  requires agreement
+  requires C0
+}
+"""
+
+
+def test_no_agreement_is_offered_under_a_gateway_whose_condition_is_not_given():
+    """The other attack on it: G1 needs condition C0 as well as an agreement. Without C0 given, a new agreement
+    alone would not do (the fix is to give C0 with one); with C0 given, the new agreement is the fix."""
+    policy = engine.load_texts({"policies/main.policy": CONDITION_NEEDED}, MINI_REGISTER)
+    for given_, kinds in (((), []), (("C0",), ["new-agreement"])):
+        q = normalise(policy, "B", "C", "D", "P", dt.date(2006, 1, 1), (), given=given_)
+        out = evaluate(policy, q, explain=True)
+        assert not out.allowed
+        found = fixes_now.find_fixes(policy, q, out)
+        assert found == fixes_full.find_fixes(policy, q, out)
+        assert [f.kind for f in found] == kinds

@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Optional
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
-from engine.eval.rules import could_have_received, same_body
+from engine.eval.rules import (agreement_covers, conditions_unmet, could_have_received, in_force, pair_via,
+                               power_excluded, same_body, sensitivity_gap, valid_on)
 from engine.decision.answer import Fix
 
 MAX_FIXES = 6
@@ -58,7 +59,7 @@ def _agreement_args(policy: CompiledPolicy, q: Question, g: CGateway) -> dict:
             "sensitivity": sorted(policy.sensitivity[q.data])}
 
 
-def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
+def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, check: "_Check") -> Optional[Fix]:
     """An agreement in force under `g` between the same parties that lacks only the data or the purpose asked
     for: the fix is to add them to it (its owner can), verified by deciding again with them added."""
     for a in _pair_agreements(policy, q, g):
@@ -70,7 +71,7 @@ def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> O
         if not (add_data or add_purpose):
             continue
         wider = replace(a, data=a.data | {q.data}, purposes=a.purposes | {q.purpose}, hypothetical=True)
-        if ok(q, (wider,)):
+        if check.with_agreement(g, wider):
             return Fix("extend-agreement", "", agreement=a.id, gateway=g.id,
                        args={"owner": a.model.owner, "add_data": policy.data_name(q.data) if add_data else None,
                              "add_purpose": policy.purpose_name(q.purpose) if add_purpose else None})
@@ -125,12 +126,71 @@ def _declared_sensitivity(policy: CompiledPolicy, key: str) -> frozenset:
                      if mk in SENSITIVE_MARKERS)
 
 
+class _Check:
+    """Verifies a candidate fix: decides again the question of a DENY changed one way. `out` must be the
+    outcome of evaluating `q` itself (explained or verdict alone, as `Policy.decide` passes it).
+
+    The question unchanged but for an agreement added under one of its candidate gateways (renew, extend, a new
+    agreement) is decided by that gateway alone, which is provably the whole decision again: the added agreement
+    changes nothing before the gateways (organisations, restrictions, one body, the onward bar) nor any other
+    gateway, none of which allowed the flow; and the gateway's own options before (its agreements in force, or
+    none) all failed, so it allows the flow exactly when its own conditions hold (`gateway_open`) and the added
+    agreement reaches the pair, covers the flow, is in force with its conditions given and leaves no lawful-basis
+    gap. Every other change is decided again in full, once per distinct question."""
+
+    def __init__(self, policy: CompiledPolicy, q: Question, out: Outcome) -> None:
+        self.policy, self.q, self.out = policy, q, out
+        self._open: dict[str, bool] = {}
+        self._seen: dict[Question, bool] = {}
+
+    def __call__(self, question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
+        if extra:
+            return evaluate(self.policy, question, extra, first_only=True).allowed
+        hit = self._seen.get(question)
+        if hit is None:
+            hit = self._seen[question] = evaluate(self.policy, question, first_only=True).allowed
+        return hit
+
+    def gateway_open(self, g: CGateway) -> bool:
+        """Would gateway `g` allow the flow of q given an agreement that suits it: g is one of q's candidates
+        (parties, data, purpose), in force, resting on a power that counts, with its conditions given, and
+        lifting every restriction that fires; and nothing before the gateways already denies the flow."""
+        hit = self._open.get(g.key)
+        if hit is None:
+            q, out = self.q, self.out
+            hit = self._open[g.key] = (
+                not out.missing_org and out.onward_bar is None and any(c is g for c in out.candidates)
+                and in_force(g.window, q.on, q.assume) is None
+                and (not g.implied or power_excluded(g, q.express_only) is None)
+                and not (g.conditions and conditions_unmet(g.conditions, q.given))
+                and all(r.key in g.overrides for r in out.firing))
+        return hit
+
+    def with_agreement(self, g: CGateway, a: CAgreement) -> bool:
+        """`evaluate(policy, q, (a,), first_only=True).allowed` for an agreement `a` under `g` (see the class)."""
+        policy, q = self.policy, self.q
+        if self.out.allowed:  # not a DENY: the argument above does not hold; decide again in full
+            return self(q, (a,))
+        if a.gateway != g.key or not self.gateway_open(g):
+            return False
+        if f"agreement:{a.key}" not in policy.candidates(q.source, q.recipient).conditional:
+            if not agreement_covers(a, q.source, q.recipient):
+                return False
+        elif pair_via(policy, a.directions, q.source, q.recipient, q.data, q.purpose, q.on) is None:
+            return False
+        if q.data not in a.data or q.purpose not in a.purposes or valid_on(a.valid, q.on) is not None:
+            return False
+        if a.conditions and conditions_unmet(a.conditions, q.given):
+            return False
+        return sensitivity_gap(policy, q.data, g, a, q.on) is None
+
+
 def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
+    """The fixes of the DENY `out`, which must be the outcome of evaluating `q` (`evaluate(policy, q, explain=True)`,
+    as `Policy.decide` makes it)."""
     fixes: list[Fix] = []
     data = policy.data_name(q.data)
-
-    def ok(question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
-        return evaluate(policy, question, extra, first_only=True).allowed
+    ok = check = _Check(policy, q, out)
 
     if out.missing_org:
         for k, _when, successor in out.missing_org:
@@ -144,6 +204,8 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
 
     # Renew an agreement that would cover the flow but for its dates.
     for g in out.candidates:
+        if not check.gateway_open(g):
+            continue  # no agreement under it can make the flow lawful
         for a in _pair_agreements(policy, q, g):
             if a.valid is None or a.valid.covers(q.on):
                 continue
@@ -151,7 +213,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
                 continue
             if q.data not in a.data or q.purpose not in a.purposes:
                 continue
-            if ok(q, (_renewed(a, q.on),)):
+            if check.with_agreement(g, _renewed(a, q.on)):
                 # not begun yet: nothing to renew; it would have to start earlier
                 expired = a.valid.end is not None and a.valid.end < q.on
                 fixes.append(Fix("renew-agreement", "", agreement=a.id, gateway=g.id,
@@ -166,20 +228,22 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
         never = g.window.periods == ()  # a provision never commenced: assuming it is the fix, as for a proposal
         proposed = statute is not None and (g.window.proposed or never) and statute.id.lower() not in q.assume \
             and assume_key not in q.assume
-        assumed = q.assume | {assume_key} if assume_key is not None and proposed else q.assume
-        q2 = replace(q, assume=assumed)
-        if statute is not None and proposed and ok(q2):
-            fixes.append(Fix("assume-statute", "", statute=policy.assumed_name(assume_key or ""), gateway=g.id,
-                             args={"statute_title": statute.title, "not_commenced": never}))
-            continue
-        if not proposed:
-            extended = _extend_agreement(policy, q, g, ok)
+        if proposed:
+            q2 = replace(q, assume=q.assume | {assume_key} if assume_key is not None else q.assume)
+            if statute is not None and ok(q2):
+                fixes.append(Fix("assume-statute", "", statute=policy.assumed_name(assume_key or ""), gateway=g.id,
+                                 args={"statute_title": statute.title, "not_commenced": never}))
+                continue
+        elif not check.gateway_open(g):
+            continue  # the question as it is: no agreement under g, extended or new, can make it lawful
+        else:
+            extended = _extend_agreement(policy, q, g, check)
             if extended is not None:  # its owner adds what is missing: nearer than a new agreement
                 fixes.append(extended)
                 continue
         if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
             hypo = _hypothetical_agreement(policy, q, g)
-            if ok(q2, (hypo,)):
+            if ok(q2, (hypo,)) if proposed else check.with_agreement(g, hypo):
                 fixes.append(Fix("assume-statute" if proposed else "new-agreement", "",
                                  statute=policy.assumed_name(assume_key or "") if statute is not None and proposed
                                  else None, gateway=g.id,
