@@ -306,3 +306,70 @@ def test_no_agreement_is_offered_under_a_gateway_whose_condition_is_not_given():
         found = fixes_now.find_fixes(policy, q, out)
         assert found == fixes_full.find_fixes(policy, q, out)
         assert [f.kind for f in found] == kinds
+
+
+def test_pairs_reached_through_transfers_and_dated_memberships_have_the_oracles_fixes(default_policy):
+    """Every pair of the default bundle that a gateway or agreement reaches only through a transfer of functions
+    or a dated class membership (`Candidates.conditional`, decided on the date), on dates when both exist, for the
+    data of what reaches it and a purpose it covers or not: the fixes that test another data category or purpose
+    by the gateways alone (`_could_cover`) are the oracle's, none sampled."""
+    policy = default_policy
+    purposes = sorted(policy.purposes)
+    denied = offered = 0
+    for s in sorted(policy.orgs):
+        for r in sorted(policy.orgs):
+            cand = policy.candidates(s, r) if s != r else None
+            if cand is None or not cand.conditional:
+                continue
+            flows = sorted({(d, p) for g, _a in cand.gateways if g.key in cand.conditional for d in sorted(g.data)[:1]
+                            for p in [sorted(g.purposes)[0], next(p for p in purposes if p not in g.purposes)]})
+            for on in (dt.date(2001, 6, 1), dt.date(2005, 6, 1), dt.date(2008, 6, 1), dt.date(2012, 6, 1)):
+                for d, p in flows:
+                    q = normalise(policy, policy.org_name(s), policy.org_name(r), policy.data_name(d),
+                                  policy.purpose_name(p), on, ())
+                    out = evaluate(policy, q, explain=True)
+                    if not out.allowed and not out.missing_org:
+                        denied += 1
+                        found = fixes_now.find_fixes(policy, q, out)
+                        assert found == fixes_full.find_fixes(policy, q, out), q
+                        offered += any(f.kind in ("other-purpose", "narrower-data") for f in found)
+    assert denied > 100 and offered > 10, (denied, offered)
+
+
+AGREEMENT_CONDITION = """\
+organisation B "b"
+organisation C "c"
+data D "d"
+purpose P "p"
+purpose P2 "another purpose"
+condition C0 "a condition only a person can establish"
+gateway G1 "onward" {
+  statute LSA-2000 "s.2"
+  allows B -> C
+  data D
+  for P, P2
+  requires agreement
+}
+agreement X "for P2 only, when C0" {
+  from B to C
+  data D
+  for P2
+  under G1
+  requires C0
+  owner "b"
+}
+"""
+
+
+def test_another_purpose_through_an_agreement_that_needs_a_condition():
+    """Another purpose found by the gateways alone (`_could_cover`) counts an agreement that needs a condition
+    only when the question gives it: P2 is offered with C0 given (and X extended to P), not without (a new
+    agreement for P)."""
+    policy = engine.load_texts({"policies/main.policy": AGREEMENT_CONDITION}, MINI_REGISTER)
+    for given_, kinds in (((), ["new-agreement"]), (("C0",), ["extend-agreement", "other-purpose"])):
+        q = normalise(policy, "B", "C", "D", "P", dt.date(2006, 1, 1), (), given=given_)
+        out = evaluate(policy, q, explain=True)
+        assert not out.allowed
+        found = fixes_now.find_fixes(policy, q, out)
+        assert found == fixes_full.find_fixes(policy, q, out)
+        assert [f.kind for f in found] == kinds, found

@@ -141,6 +141,7 @@ class _Check:
     def __init__(self, policy: CompiledPolicy, q: Question, out: Outcome) -> None:
         self.policy, self.q, self.out = policy, q, out
         self._open: dict[str, bool] = {}
+        self._holds: dict[str, bool] = {}
         self._seen: dict[Question, bool] = {}
 
     def __call__(self, question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
@@ -157,13 +158,22 @@ class _Check:
         lifting every restriction that fires; and nothing before the gateways already denies the flow."""
         hit = self._open.get(g.key)
         if hit is None:
-            q, out = self.q, self.out
+            out = self.out
             hit = self._open[g.key] = (
                 not out.missing_org and out.onward_bar is None and any(c is g for c in out.candidates)
-                and in_force(g.window, q.on, q.assume) is None
+                and self.gateway_holds(g) and all(r.key in g.overrides for r in out.firing))
+        return hit
+
+    def gateway_holds(self, g: CGateway) -> bool:
+        """What gateway `g` needs on q's date whatever the data, purpose and agreements: in force, resting on a
+        power that counts, with its conditions given (rules 2 and issue 13, as `evaluate` tests them)."""
+        hit = self._holds.get(g.key)
+        if hit is None:
+            q = self.q
+            hit = self._holds[g.key] = (
+                in_force(g.window, q.on, q.assume) is None
                 and (not g.implied or power_excluded(g, q.express_only) is None)
-                and not (g.conditions and conditions_unmet(g.conditions, q.given))
-                and all(r.key in g.overrides for r in out.firing))
+                and not (g.conditions and conditions_unmet(g.conditions, q.given)))
         return hit
 
     def with_agreement(self, g: CGateway, a: CAgreement) -> bool:
@@ -258,10 +268,10 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
         if fix is not None:
             fixes.append(fix)
 
-    # Only a gateway that may apply to the pair and covers the data and purpose can be a flow's basis (rules 2-4
-    # of the decision), else the pair must be one body (1b): a narrower part or another purpose that no such
-    # gateway covers is not decided again — the decision would deny it (issue 18: most of a DENY's time).
-    covers, other_purposes = _could_cover(policy, q)
+    # Only a gateway for which rules 2-4 of the decision hold (data, purpose, parties, in force, power,
+    # conditions, agreement, lawful basis) can be a flow's basis, else the pair must be one body (1b): a narrower
+    # part or another purpose for which no gateway does is not decided again — the decision would deny it.
+    covers, other_purposes = _could_cover(policy, q, check)
 
     # A narrower data category (for example the anonymised part) that is lawful: the largest such part (the
     # nearest the data asked for, then the one with most parts of its own), and never one marked more
@@ -281,7 +291,8 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes += _state_provenance(policy, q, out, ok)
 
     # Another purpose for which the same flow is lawful.
-    others = [p for p in sorted(other_purposes) if p != q.purpose and ok(q.about(q.data, p))]
+    others = [p for p in sorted(other_purposes)
+              if p != q.purpose and covers(q.data, p) and ok(q.about(q.data, p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
@@ -301,22 +312,47 @@ def _pair_agreements(policy: CompiledPolicy, q: Question, g: CGateway) -> list[C
     return policy.agreements_by_gateway.get(g.key, [])  # not among the pair's candidates: every one, as before
 
 
-def _could_cover(policy: CompiledPolicy, q: Question) -> tuple[Callable[[str, str], bool], Iterable[str]]:
+def _could_cover(policy: CompiledPolicy, q: Question, check: "_Check"
+                 ) -> tuple[Callable[[str, str], bool], Iterable[str]]:
     """A necessary condition for the flow of q with another data category or purpose to be lawful (not a
-    sufficient one: the decision is made again where it holds): one of the pair's candidate gateways
-    (`CompiledPolicy.candidates`, the table the decision reads) covers both, or the pair is one legal person.
-    With it, the declared purposes that condition admits for q's own data (every one within one legal person):
-    the other purposes worth deciding again, without testing each declared purpose."""
+    sufficient one: the decision is made again where it holds): rules 2-4 of the decision hold for one of the
+    pair's candidate gateways (`CompiledPolicy.candidates`, the table the decision reads) — its data and
+    purposes, its parties on the date, in force, its power and conditions, an agreement that fits if it needs
+    one, no lawful-basis gap: the gateway block of `evaluate` but for the restrictions it must lift — or the pair
+    is one legal person. With it, the declared purposes that the gateways in force for q's own data declare
+    (every one within one legal person): the other purposes worth testing, without testing each declared one."""
     if same_body(policy, q.source, q.recipient) is not None:
         return (lambda _d, _p: True), policy.purposes
-    gateways = [g for g, _agreements in policy.candidates(q.source, q.recipient).gateways]
-    # the fixes vary the data or the purpose, one at a time: what covers the other one asked, once
-    purposes = frozenset().union(*(g.purposes for g in gateways if q.data in g.data))
-    data = frozenset().union(*(g.data for g in gateways if q.purpose in g.purposes))
-    def covers(d: str, p: str) -> bool:
-        return (p in purposes if d == q.data else d in data if p == q.purpose
-                else any(d in g.data and p in g.purposes for g in gateways))
+    cand = policy.candidates(q.source, q.recipient)
+    # the fixes vary the data or the purpose, one at a time: the gateways that may cover the other one asked
+    gateways = [(g, covering) for g, covering in cand.gateways if check.gateway_holds(g)]
+    for_data = [(g, covering) for g, covering in gateways if q.data in g.data]
+    for_purpose = [(g, covering) for g, covering in gateways if q.purpose in g.purposes]
+    s, r, on, given = q.source, q.recipient, q.on, q.given
 
+    def fits(a: CAgreement, d: str, p: str) -> bool:  # the agreement tests of `evaluate`, in its order
+        if f"agreement:{a.key}" not in cand.conditional:
+            if not agreement_covers(a, s, r):
+                return False
+        elif pair_via(policy, a.directions, s, r, d, p, on) is None:
+            return False
+        return (d in a.data and p in a.purposes and valid_on(a.valid, on) is None
+                and not (a.conditions and conditions_unmet(a.conditions, given)))
+
+    def covers(d: str, p: str) -> bool:
+        for g, covering in (for_data if d == q.data else for_purpose if p == q.purpose else gateways):
+            if d not in g.data or p not in g.purposes:
+                continue
+            if g.key in cand.conditional and pair_via(policy, g.pairs, s, r, d, p, on) is None:
+                continue
+            fitting = [a for a in covering if fits(a, d, p)]
+            if g.requires_agreement and not fitting:
+                continue
+            if any(sensitivity_gap(policy, d, g, a, on) is None for a in (fitting or (None,))):
+                return True
+        return False
+
+    purposes = frozenset().union(*(g.purposes for g, _covering in for_data))
     return covers, [p for p in purposes if p in policy.purposes]
 
 
