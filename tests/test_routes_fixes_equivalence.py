@@ -311,8 +311,8 @@ def test_no_agreement_is_offered_under_a_gateway_whose_condition_is_not_given():
 def test_pairs_reached_through_transfers_and_dated_memberships_have_the_oracles_fixes(default_policy):
     """Every pair of the default bundle that a gateway or agreement reaches only through a transfer of functions
     or a dated class membership (`Candidates.conditional`, decided on the date), on dates when both exist, for the
-    data of what reaches it and a purpose it covers or not: the fixes that test another data category or purpose
-    by the gateways alone (`_could_cover`) are the oracle's, none sampled."""
+    data of what reaches it and a purpose it covers or not, and a year before such a gateway opens: the fixes that
+    test another data category, purpose or day by the gateways alone (`_rules_hold`) are the oracle's."""
     policy = default_policy
     purposes = sorted(policy.purposes)
     denied = offered = 0
@@ -323,7 +323,11 @@ def test_pairs_reached_through_transfers_and_dated_memberships_have_the_oracles_
                 continue
             flows = sorted({(d, p) for g, _a in cand.gateways if g.key in cand.conditional for d in sorted(g.data)[:1]
                             for p in [sorted(g.purposes)[0], next(p for p in purposes if p not in g.purposes)]})
-            for on in (dt.date(2001, 6, 1), dt.date(2005, 6, 1), dt.date(2008, 6, 1), dt.date(2012, 6, 1)):
+            # and a year before each of those gateways opens (a later date through a transfer)
+            opening = {d - dt.timedelta(days=365) for g, _a in cand.gateways if g.key in cand.conditional
+                       for d in (g.statute.commenced if g.statute else None, g.valid.start if g.valid else None) if d}
+            for on in sorted({dt.date(2001, 6, 1), dt.date(2005, 6, 1), dt.date(2008, 6, 1), dt.date(2012, 6, 1),
+                              *opening}):
                 for d, p in flows:
                     q = normalise(policy, policy.org_name(s), policy.org_name(r), policy.data_name(d),
                                   policy.purpose_name(p), on, ())
@@ -373,3 +377,91 @@ def test_another_purpose_through_an_agreement_that_needs_a_condition():
         found = fixes_now.find_fixes(policy, q, out)
         assert found == fixes_full.find_fixes(policy, q, out)
         assert [f.kind for f in found] == kinds, found
+
+
+LATER = """\
+organisation A "a"
+organisation B "b"
+organisation C "c"
+organisation E "e"
+data D "d"
+purpose P "p"
+gateway G "from 2008" {
+  statute LSA-2000 "s.3"
+  allows A, C -> B, E
+  data D
+  for P
+  requires agreement
+  valid from 2008-01-01
+}
+agreement X1 "starts as the gateway does" {
+  from C to E
+  data D
+  for P
+  under G
+  valid from 2008-01-01
+  owner "c"
+}
+agreement X3 "another pair, the same day" {
+  from C to B
+  data D
+  for P
+  under G
+  valid from 2009-01-01
+  owner "c"
+}
+agreement X2 "the pair asked about" {
+  from A to B
+  data D
+  for P
+  under G
+  valid from 2009-01-01
+  owner "a"
+}
+agreement X4 "another pair, the same day" {
+  from C to E
+  data D
+  for P
+  under G
+  valid 2009-01-01 to 2010-01-01
+  owner "c"
+}
+"""
+
+
+def test_a_later_date_names_every_start_up_to_it_in_order():
+    """The later-date fix reads the agreements that start after the gateway opens from an index by start date:
+    the one starting the day the gateway does is not an event of its own, and those starting on one day are
+    named in the gateway's order; 2008 (no agreement of the pair in force) is not decided again but skipped."""
+    policy = engine.load_texts({"policies/main.policy": LATER}, MINI_REGISTER)
+    q = normalise(policy, "A", "B", "D", "P", dt.date(2006, 1, 1), ())
+    out = evaluate(policy, q, explain=True)
+    found = fixes_now.find_fixes(policy, q, out)
+    assert found == fixes_full.find_fixes(policy, q, out)
+    later = [f for f in found if f.kind == "later-date"]
+    assert later and later[0].on == dt.date(2009, 1, 1)
+    order = [a.id for a in policy.agreements_by_gateway[policy.gateway_key("G")] if a.id != "X1"]
+    assert [e[2] for e in later[0].args["events"]] == ["G", *order]
+
+
+def test_later_dates_of_the_generated_bundle_are_the_oracles(generated_policy):
+    """For each gateway of a generated bundle that opens later (its statute or its window), flows its agreements
+    name, asked a year before it opens: the later-date fixes found with days skipped are the oracle's."""
+    policy = generated_policy
+    later = 0
+    for g in sorted(policy.gateways.values(), key=lambda g: g.key):
+        opens = [d for d in ((g.statute.commenced if g.statute else None), g.valid.start if g.valid else None) if d]
+        if not opens:
+            continue
+        on = max(opens) - dt.timedelta(days=365)
+        for a in policy.agreements_by_gateway.get(g.key, [])[:4]:
+            for src, dst in a.directions[:1]:
+                s, r = sorted(src)[0], sorted(dst)[0]
+                q = normalise(policy, policy.org_name(s), policy.org_name(r), policy.data_name(sorted(a.data)[0]),
+                              policy.purpose_name(sorted(a.purposes)[0]), on, ())
+                out = evaluate(policy, q, explain=True)
+                if not out.allowed:
+                    found = fixes_now.find_fixes(policy, q, out)
+                    assert found == fixes_full.find_fixes(policy, q, out), q
+                    later += any(f.kind == "later-date" for f in found)
+    assert later > 5, later

@@ -12,15 +12,18 @@ category; ask for another purpose.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import threading
+import weakref
 from dataclasses import replace
 from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
-from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
+from engine.compile.compiled import CAgreement, Candidates, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
-from engine.eval.rules import (agreement_covers, conditions_unmet, could_have_received, in_force, pair_via,
-                               power_excluded, same_body, sensitivity_gap, valid_on)
+from engine.eval.rules import (agreement_covers, conditions_unmet, could_have_received, in_force, org_absent,
+                               pair_via, power_excluded, same_body, sensitivity_gap, valid_on)
 from engine.decision.answer import Fix
 
 MAX_FIXES = 6
@@ -70,16 +73,17 @@ def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, check: "
         add_data, add_purpose = q.data not in a.data, q.purpose not in a.purposes
         if not (add_data or add_purpose):
             continue
-        wider = replace(a, data=a.data | {q.data}, purposes=a.purposes | {q.purpose}, hypothetical=True)
-        if check.with_agreement(g, wider):
+        if check.with_agreement(g, a, widened=True):  # `a` with the data and purpose added
             return Fix("extend-agreement", "", agreement=a.id, gateway=g.id,
                        args={"owner": a.model.owner, "add_data": policy.data_name(q.data) if add_data else None,
                              "add_purpose": policy.purpose_name(q.purpose) if add_purpose else None})
     return None
 
 
-def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
-    """The first date after the question's on which gateway `g` would make the flow lawful, verified."""
+def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok,
+                possible: Optional[Callable[[dt.date], bool]] = None) -> Optional[Fix]:
+    """The first date after the question's on which gateway `g` would make the flow lawful, verified. A day on
+    which `possible` (a necessary condition of an ALLOW on that day) fails is not decided again."""
     starts: dict[dt.date, list[tuple[str, str]]] = {}  # date -> [(what starts, its id)]
     st = g.statute
     w = g.window
@@ -97,13 +101,15 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optiona
     if not starts:
         return None  # the gateway itself is in force (or never will be): a later date is not the fix
     gate_open = max(starts)  # every one of the gateway's own conditions holds from here
-    for a in policy.agreements_by_gateway.get(g.key, []):
-        if a.valid is not None and a.valid.start is not None and a.valid.start > gate_open:
-            starts.setdefault(a.valid.start, []).append(("agreement", a.id))
+    days, starting = _agreements_starting(policy, g)
+    for start, a in starting[bisect.bisect_right(days, gate_open):]:  # by start, each day's in the gateway's order
+        starts.setdefault(start, []).append(("agreement", a.id))
     def events(day: dt.date) -> list[tuple[dt.date, str, str]]:
         return [(d, what, ident) for d, ws in sorted(starts.items()) if d <= day for what, ident in ws]
 
     for day in sorted(d for d in starts if d >= gate_open):
+        if possible is not None and not possible(day):
+            continue  # the decision would deny it
         later = replace(q, on=day)
         if ok(later):
             return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=day,
@@ -114,6 +120,27 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optiona
             return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=gate_open,
                        args={"events": events(gate_open), "with_agreement": True, **_agreement_args(policy, q, g)})
     return None
+
+
+_Starting = tuple[list[dt.date], list[tuple[dt.date, CAgreement]]]
+_STARTING: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, _Starting]]" = weakref.WeakKeyDictionary()
+_STARTING_LOCK = threading.Lock()
+
+
+def _agreements_starting(policy: CompiledPolicy, g: CGateway) -> _Starting:
+    """The agreements under `g` with a start date, by start date and, on one date, in the gateway's order (with
+    their start dates, and those alone for bisection). Made once per gateway of a compiled policy (immutable): a
+    later date looks at those that start after a day, not at every agreement of a gateway (thousands at 10x)."""
+    table = _STARTING.get(policy)
+    if table is None:
+        with _STARTING_LOCK:
+            table = _STARTING.setdefault(policy, {})
+    hit = table.get(g.key)
+    if hit is None:
+        dated = sorted(((a.valid.start, i, a) for i, a in enumerate(policy.agreements_by_gateway.get(g.key, []))
+                        if a.valid is not None and a.valid.start is not None), key=lambda t: (t[0], t[1]))
+        hit = table[g.key] = ([t[0] for t in dated], [(t[0], t[2]) for t in dated])
+    return hit
 
 
 SENSITIVE_MARKERS = frozenset({"personal", "special-category", "criminal-offence"})
@@ -142,6 +169,7 @@ class _Check:
         self.policy, self.q, self.out = policy, q, out
         self._open: dict[str, bool] = {}
         self._holds: dict[str, bool] = {}
+        self._flow: Optional[list[tuple[CGateway, list[CAgreement]]]] = None
         self._seen: dict[Question, bool] = {}
 
     def __call__(self, question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
@@ -176,11 +204,15 @@ class _Check:
                 and not (g.conditions and conditions_unmet(g.conditions, q.given)))
         return hit
 
-    def with_agreement(self, g: CGateway, a: CAgreement) -> bool:
-        """`evaluate(policy, q, (a,), first_only=True).allowed` for an agreement `a` under `g` (see the class)."""
+    def with_agreement(self, g: CGateway, a: CAgreement, renewed: bool = False, widened: bool = False) -> bool:
+        """`evaluate(policy, q, (a2,), first_only=True).allowed` (see the class) for an agreement a2 under `g`:
+        `a` itself, or `a` with its window stretched to q's date (`renewed`: `_renewed(a, q.on)`), or with q's
+        data and purpose added (`widened`) — neither of which needs making to be tested."""
         policy, q = self.policy, self.q
         if self.out.allowed:  # not a DENY: the argument above does not hold; decide again in full
-            return self(q, (a,))
+            wider = replace(a, data=a.data | {q.data}, purposes=a.purposes | {q.purpose}, hypothetical=True) \
+                if widened else a
+            return self(q, (_renewed(wider, q.on) if renewed else wider,))
         if a.gateway != g.key or not self.gateway_open(g):
             return False
         if f"agreement:{a.key}" not in policy.candidates(q.source, q.recipient).conditional:
@@ -188,11 +220,26 @@ class _Check:
                 return False
         elif pair_via(policy, a.directions, q.source, q.recipient, q.data, q.purpose, q.on) is None:
             return False
-        if q.data not in a.data or q.purpose not in a.purposes or valid_on(a.valid, q.on) is not None:
+        if not widened and (q.data not in a.data or q.purpose not in a.purposes):
+            return False
+        if not renewed and valid_on(a.valid, q.on) is not None:
             return False
         if a.conditions and conditions_unmet(a.conditions, q.given):
             return False
-        return sensitivity_gap(policy, q.data, g, a, q.on) is None
+        return sensitivity_gap(policy, q.data, g, a, q.on) is None  # reads the agreement's words, not its dates
+
+    def could_allow_on(self, day: dt.date) -> bool:
+        """A necessary condition for q asked on another day to be allowed: both organisations exist on it, and
+        the pair is one body or rules 2-4 hold on it under one of the gateways of q's data and purpose."""
+        policy, q = self.policy, self.q
+        if org_absent(policy, q.source, day) is not None or org_absent(policy, q.recipient, day) is not None:
+            return False
+        if same_body(policy, q.source, q.recipient) is not None:
+            return True
+        cand = policy.candidates(q.source, q.recipient)
+        if self._flow is None:
+            self._flow = [(g, c) for g, c in cand.gateways if q.data in g.data and q.purpose in g.purposes]
+        return _rules_hold(policy, cand, q, q.data, q.purpose, day, self._flow)
 
 
 def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
@@ -223,7 +270,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
                 continue
             if q.data not in a.data or q.purpose not in a.purposes:
                 continue
-            if check.with_agreement(g, _renewed(a, q.on)):
+            if check.with_agreement(g, a, renewed=True):
                 # not begun yet: nothing to renew; it would have to start earlier
                 expired = a.valid.end is not None and a.valid.end < q.on
                 fixes.append(Fix("renew-agreement", "", agreement=a.id, gateway=g.id,
@@ -264,7 +311,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     # agreement not yet begun is the renew fix above. The flow is decided again on each such start date, first as
     # the bundle stands, then with an agreement if the gateway needs one; only a date that really allows it is offered.
     for g in out.candidates:
-        fix = _later_date(policy, q, g, ok)
+        fix = _later_date(policy, q, g, ok, check.could_allow_on)
         if fix is not None:
             fixes.append(fix)
 
@@ -312,15 +359,48 @@ def _pair_agreements(policy: CompiledPolicy, q: Question, g: CGateway) -> list[C
     return policy.agreements_by_gateway.get(g.key, [])  # not among the pair's candidates: every one, as before
 
 
+def _rules_hold(policy: CompiledPolicy, cand: Candidates, q: Question, d: str, p: str, on: dt.date,
+                gateways: Iterable[tuple[CGateway, list[CAgreement]]]) -> bool:
+    """Rules 2-4 of the decision, as `evaluate` applies them, hold for the flow of q with data `d` and purpose `p`
+    on `on` under one of `gateways` (the pair's candidates `cand`, or those of them that may hold): its data and
+    purposes, its parties on the date, in force, its power and conditions, an agreement that fits if it needs one,
+    no lawful-basis gap. A necessary condition of an ALLOW unless the pair is one body (the restrictions a
+    gateway must lift are not tested: the decision made again tests them)."""
+    s, r, assume, given = q.source, q.recipient, q.assume, q.given
+    for g, covering in gateways:
+        if d not in g.data or p not in g.purposes:
+            continue
+        if g.key in cand.conditional and pair_via(policy, g.pairs, s, r, d, p, on) is None:
+            continue
+        if in_force(g.window, on, assume) is not None or (g.implied and power_excluded(g, q.express_only)
+                                                          is not None):
+            continue
+        if g.conditions and conditions_unmet(g.conditions, given):
+            continue
+        fitting: list[Optional[CAgreement]] = []
+        for a in covering:
+            if f"agreement:{a.key}" not in cand.conditional:
+                if not agreement_covers(a, s, r):
+                    continue
+            elif pair_via(policy, a.directions, s, r, d, p, on) is None:
+                continue
+            if d in a.data and p in a.purposes and valid_on(a.valid, on) is None \
+                    and not (a.conditions and conditions_unmet(a.conditions, given)):
+                fitting.append(a)
+        if g.requires_agreement and not fitting:
+            continue
+        if any(sensitivity_gap(policy, d, g, a, on) is None for a in (fitting or [None])):
+            return True
+    return False
+
+
 def _could_cover(policy: CompiledPolicy, q: Question, check: "_Check"
                  ) -> tuple[Callable[[str, str], bool], Iterable[str]]:
     """A necessary condition for the flow of q with another data category or purpose to be lawful (not a
-    sufficient one: the decision is made again where it holds): rules 2-4 of the decision hold for one of the
-    pair's candidate gateways (`CompiledPolicy.candidates`, the table the decision reads) — its data and
-    purposes, its parties on the date, in force, its power and conditions, an agreement that fits if it needs
-    one, no lawful-basis gap: the gateway block of `evaluate` but for the restrictions it must lift — or the pair
-    is one legal person. With it, the declared purposes that the gateways in force for q's own data declare
-    (every one within one legal person): the other purposes worth testing, without testing each declared one."""
+    sufficient one: the decision is made again where it holds): rules 2-4 hold for one of the pair's candidate
+    gateways (`_rules_hold`), or the pair is one legal person. With it, the declared purposes that the gateways
+    in force for q's own data declare (every one within one legal person): the other purposes worth testing,
+    without testing each declared one."""
     if same_body(policy, q.source, q.recipient) is not None:
         return (lambda _d, _p: True), policy.purposes
     cand = policy.candidates(q.source, q.recipient)
@@ -328,29 +408,10 @@ def _could_cover(policy: CompiledPolicy, q: Question, check: "_Check"
     gateways = [(g, covering) for g, covering in cand.gateways if check.gateway_holds(g)]
     for_data = [(g, covering) for g, covering in gateways if q.data in g.data]
     for_purpose = [(g, covering) for g, covering in gateways if q.purpose in g.purposes]
-    s, r, on, given = q.source, q.recipient, q.on, q.given
-
-    def fits(a: CAgreement, d: str, p: str) -> bool:  # the agreement tests of `evaluate`, in its order
-        if f"agreement:{a.key}" not in cand.conditional:
-            if not agreement_covers(a, s, r):
-                return False
-        elif pair_via(policy, a.directions, s, r, d, p, on) is None:
-            return False
-        return (d in a.data and p in a.purposes and valid_on(a.valid, on) is None
-                and not (a.conditions and conditions_unmet(a.conditions, given)))
 
     def covers(d: str, p: str) -> bool:
-        for g, covering in (for_data if d == q.data else for_purpose if p == q.purpose else gateways):
-            if d not in g.data or p not in g.purposes:
-                continue
-            if g.key in cand.conditional and pair_via(policy, g.pairs, s, r, d, p, on) is None:
-                continue
-            fitting = [a for a in covering if fits(a, d, p)]
-            if g.requires_agreement and not fitting:
-                continue
-            if any(sensitivity_gap(policy, d, g, a, on) is None for a in (fitting or (None,))):
-                return True
-        return False
+        return _rules_hold(policy, cand, q, d, p, q.on,
+                           for_data if d == q.data else for_purpose if p == q.purpose else gateways)
 
     purposes = frozenset().union(*(g.purposes for g, _covering in for_data))
     return covers, [p for p in purposes if p in policy.purposes]

@@ -1,10 +1,11 @@
 # Test oracle: the fixes of engine/eval/fixes.py as they were before verification was made cheap (issue 18):
-# every candidate verified by a full re-evaluation. `find_fixes` and `_extend_agreement` (the two the change
-# touched) are kept verbatim for tests/test_routes_fixes_equivalence.py; the helpers the change left as they
-# were are the engine's own, imported. Not part of the engine.
+# every candidate verified by a full re-evaluation. `find_fixes`, `_extend_agreement` and `_later_date` (those
+# the changes touched) are kept verbatim for tests/test_routes_fixes_equivalence.py; the helpers the changes
+# left as they were are the engine's own, imported. Not part of the engine.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import Optional
 
@@ -12,7 +13,7 @@ from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.decision.answer import Fix
 from engine.eval.decide import Outcome, Question, evaluate
 from engine.eval.fixes import (MAX_FIXES, _agreement_args, _declared_sensitivity, _given_conditions,
-                               _hypothetical_agreement, _later_date, _renewed, _state_provenance)
+                               _hypothetical_agreement, _renewed, _state_provenance)
 
 
 def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
@@ -31,6 +32,44 @@ def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> O
             return Fix("extend-agreement", "", agreement=a.id, gateway=g.id,
                        args={"owner": a.model.owner, "add_data": policy.data_name(q.data) if add_data else None,
                              "add_purpose": policy.purpose_name(q.purpose) if add_purpose else None})
+    return None
+
+
+def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
+    """The first date after the question's on which gateway `g` would make the flow lawful, verified."""
+    starts: dict[dt.date, list[tuple[str, str]]] = {}  # date -> [(what starts, its id)]
+    st = g.statute
+    w = g.window
+    if st is not None and w.periods is not None:  # a provision with its own dates: its next window
+        if not w.proposed and w.statute_key not in q.assume and w.provision_key not in q.assume:
+            later_starts = [s for s, _e in w.periods if s > q.on]
+            if later_starts:
+                starts.setdefault(min(later_starts), []).append(("statute", policy.assumed_name(w.provision_key or "")))
+    elif (st is not None and st.status != "proposed" and st.id.lower() not in q.assume and st.commenced
+          and st.commenced > q.on):
+        if st.repealed is None or st.repealed > st.commenced:
+            starts.setdefault(st.commenced, []).append(("statute", st.id))
+    if g.valid is not None and g.valid.start is not None and g.valid.start > q.on:
+        starts.setdefault(g.valid.start, []).append(("gateway", g.id))
+    if not starts:
+        return None  # the gateway itself is in force (or never will be): a later date is not the fix
+    gate_open = max(starts)  # every one of the gateway's own conditions holds from here
+    for a in policy.agreements_by_gateway.get(g.key, []):
+        if a.valid is not None and a.valid.start is not None and a.valid.start > gate_open:
+            starts.setdefault(a.valid.start, []).append(("agreement", a.id))
+    def events(day: dt.date) -> list[tuple[dt.date, str, str]]:
+        return [(d, what, ident) for d, ws in sorted(starts.items()) if d <= day for what, ident in ws]
+
+    for day in sorted(d for d in starts if d >= gate_open):
+        later = replace(q, on=day)
+        if ok(later):
+            return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=day,
+                       args={"events": events(day)})
+    later = replace(q, on=gate_open)
+    if g.requires_agreement or "personal" in policy.sensitivity[q.data]:
+        if ok(later, (_hypothetical_agreement(policy, later, g),)):
+            return Fix("later-date", "", statute=st.id if st else None, gateway=g.id, on=gate_open,
+                       args={"events": events(gate_open), "with_agreement": True, **_agreement_args(policy, q, g)})
     return None
 
 
