@@ -312,7 +312,7 @@ def test_pairs_reached_through_transfers_and_dated_memberships_have_the_oracles_
     """Every pair of the default bundle that a gateway or agreement reaches only through a transfer of functions
     or a dated class membership (`Candidates.conditional`, decided on the date), on dates when both exist, for the
     data of what reaches it and a purpose it covers or not, and a year before such a gateway opens: the fixes that
-    test another data category, purpose or day by the gateways alone (`_rules_hold`) are the oracle's."""
+    test another data category, purpose or day by the gateways alone (`_Check.rules_hold`) are the oracle's."""
     policy = default_policy
     purposes = sorted(policy.purposes)
     denied = offered = 0

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
-from engine.compile.compiled import CAgreement, Candidates, CGateway, CompiledPolicy
+from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
 from engine.eval.rules import (agreement_covers, conditions_unmet, could_have_received, in_force, org_absent,
                                pair_via, power_excluded, same_body, sensitivity_gap, valid_on)
@@ -170,6 +170,9 @@ class _Check:
         self._open: dict[str, bool] = {}
         self._holds: dict[str, bool] = {}
         self._flow: Optional[list[tuple[CGateway, list[CAgreement]]]] = None
+        self._fits: dict[str, list[tuple[CAgreement, bool]]] = {}
+        self.cand = policy.candidates(q.source, q.recipient)
+        self.one_body = same_body(policy, q.source, q.recipient) is not None
         self._seen: dict[Question, bool] = {}
 
     def __call__(self, question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
@@ -215,7 +218,7 @@ class _Check:
             return self(q, (_renewed(wider, q.on) if renewed else wider,))
         if a.gateway != g.key or not self.gateway_open(g):
             return False
-        if f"agreement:{a.key}" not in policy.candidates(q.source, q.recipient).conditional:
+        if f"agreement:{a.key}" not in self.cand.conditional:
             if not agreement_covers(a, q.source, q.recipient):
                 return False
         elif pair_via(policy, a.directions, q.source, q.recipient, q.data, q.purpose, q.on) is None:
@@ -234,12 +237,53 @@ class _Check:
         policy, q = self.policy, self.q
         if org_absent(policy, q.source, day) is not None or org_absent(policy, q.recipient, day) is not None:
             return False
-        if same_body(policy, q.source, q.recipient) is not None:
+        if self.one_body:
             return True
-        cand = policy.candidates(q.source, q.recipient)
         if self._flow is None:
-            self._flow = [(g, c) for g, c in cand.gateways if q.data in g.data and q.purpose in g.purposes]
-        return _rules_hold(policy, cand, q, q.data, q.purpose, day, self._flow)
+            self._flow = [(g, c) for g, c in self.cand.gateways if q.data in g.data and q.purpose in g.purposes]
+        return self.rules_hold(q.data, q.purpose, day, self._flow)
+
+    def rules_hold(self, d: str, p: str, on: dt.date, gateways: Iterable[tuple[CGateway, list[CAgreement]]]) -> bool:
+        """Rules 2-4 of the decision, as `evaluate` applies them, hold for the flow of q with data `d` and purpose
+        `p` on `on` under one of `gateways` (the pair's candidates, or those of them that may hold): its data and
+        purposes, its parties on the date, in force, its power and conditions, an agreement that fits if it needs
+        one, no lawful-basis gap. A necessary condition of an ALLOW unless the pair is one body (the restrictions
+        a gateway must lift are not tested: the decision made again tests them)."""
+        policy, q, cand = self.policy, self.q, self.cand
+        s, r = q.source, q.recipient
+        for g, covering in gateways:
+            if d not in g.data or p not in g.purposes:
+                continue
+            if g.key in cand.conditional and pair_via(policy, g.pairs, s, r, d, p, on) is None:
+                continue
+            if in_force(g.window, on, q.assume) is not None or (g.implied and power_excluded(g, q.express_only)
+                                                                is not None):
+                continue
+            if g.conditions and conditions_unmet(g.conditions, q.given):
+                continue
+            fitted = False
+            for a, dated in self._pair_fit(g, covering):
+                if d in a.data and p in a.purposes and valid_on(a.valid, on) is None and (
+                        not dated or pair_via(policy, a.directions, s, r, d, p, on) is not None):
+                    if sensitivity_gap(policy, d, g, a, on) is None:
+                        return True
+                    fitted = True
+            if not fitted and not g.requires_agreement and sensitivity_gap(policy, d, g, None, on) is None:
+                return True  # no agreement in force: the gateway's own record of the basis is the option
+        return False
+
+    def _pair_fit(self, g: CGateway, covering: list[CAgreement]) -> list[tuple[CAgreement, bool]]:
+        """The agreements of `covering` (g's for the pair) that may reach the pair with their conditions given,
+        whatever the data, purpose and date; with whether they reach it only on some dates (`pair_via`)."""
+        hit = self._fits.get(g.key)
+        if hit is None:
+            q, conditional = self.q, self.cand.conditional
+            hit = self._fits[g.key] = [
+                (a, dated) for a in covering
+                for dated in (f"agreement:{a.key}" in conditional,)
+                if (dated or agreement_covers(a, q.source, q.recipient))
+                and not (a.conditions and conditions_unmet(a.conditions, q.given))]
+        return hit
 
 
 def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
@@ -359,59 +403,23 @@ def _pair_agreements(policy: CompiledPolicy, q: Question, g: CGateway) -> list[C
     return policy.agreements_by_gateway.get(g.key, [])  # not among the pair's candidates: every one, as before
 
 
-def _rules_hold(policy: CompiledPolicy, cand: Candidates, q: Question, d: str, p: str, on: dt.date,
-                gateways: Iterable[tuple[CGateway, list[CAgreement]]]) -> bool:
-    """Rules 2-4 of the decision, as `evaluate` applies them, hold for the flow of q with data `d` and purpose `p`
-    on `on` under one of `gateways` (the pair's candidates `cand`, or those of them that may hold): its data and
-    purposes, its parties on the date, in force, its power and conditions, an agreement that fits if it needs one,
-    no lawful-basis gap. A necessary condition of an ALLOW unless the pair is one body (the restrictions a
-    gateway must lift are not tested: the decision made again tests them)."""
-    s, r, assume, given = q.source, q.recipient, q.assume, q.given
-    for g, covering in gateways:
-        if d not in g.data or p not in g.purposes:
-            continue
-        if g.key in cand.conditional and pair_via(policy, g.pairs, s, r, d, p, on) is None:
-            continue
-        if in_force(g.window, on, assume) is not None or (g.implied and power_excluded(g, q.express_only)
-                                                          is not None):
-            continue
-        if g.conditions and conditions_unmet(g.conditions, given):
-            continue
-        fitting: list[Optional[CAgreement]] = []
-        for a in covering:
-            if f"agreement:{a.key}" not in cand.conditional:
-                if not agreement_covers(a, s, r):
-                    continue
-            elif pair_via(policy, a.directions, s, r, d, p, on) is None:
-                continue
-            if d in a.data and p in a.purposes and valid_on(a.valid, on) is None \
-                    and not (a.conditions and conditions_unmet(a.conditions, given)):
-                fitting.append(a)
-        if g.requires_agreement and not fitting:
-            continue
-        if any(sensitivity_gap(policy, d, g, a, on) is None for a in (fitting or [None])):
-            return True
-    return False
-
-
 def _could_cover(policy: CompiledPolicy, q: Question, check: "_Check"
                  ) -> tuple[Callable[[str, str], bool], Iterable[str]]:
     """A necessary condition for the flow of q with another data category or purpose to be lawful (not a
     sufficient one: the decision is made again where it holds): rules 2-4 hold for one of the pair's candidate
-    gateways (`_rules_hold`), or the pair is one legal person. With it, the declared purposes that the gateways
+    gateways (`_Check.rules_hold`), or the pair is one legal person. With it, the declared purposes that the gateways
     in force for q's own data declare (every one within one legal person): the other purposes worth testing,
     without testing each declared one."""
-    if same_body(policy, q.source, q.recipient) is not None:
+    if check.one_body:
         return (lambda _d, _p: True), policy.purposes
-    cand = policy.candidates(q.source, q.recipient)
+    cand = check.cand
     # the fixes vary the data or the purpose, one at a time: the gateways that may cover the other one asked
     gateways = [(g, covering) for g, covering in cand.gateways if check.gateway_holds(g)]
     for_data = [(g, covering) for g, covering in gateways if q.data in g.data]
     for_purpose = [(g, covering) for g, covering in gateways if q.purpose in g.purposes]
 
     def covers(d: str, p: str) -> bool:
-        return _rules_hold(policy, cand, q, d, p, q.on,
-                           for_data if d == q.data else for_purpose if p == q.purpose else gateways)
+        return check.rules_hold(d, p, q.on, for_data if d == q.data else for_purpose if p == q.purpose else gateways)
 
     purposes = frozenset().union(*(g.purposes for g, _covering in for_data))
     return covers, [p for p in purposes if p in policy.purposes]
