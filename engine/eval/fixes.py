@@ -272,6 +272,39 @@ class _Check:
                 return True  # no agreement in force: the gateway's own record of the basis is the option
         return False
 
+    def purposes_admitted(self, d: str, on: dt.date, gateways: list[tuple[CGateway, list[CAgreement]]]) -> set[str]:
+        """Every purpose p for which `rules_hold(d, p, on, gateways)`, each gateway's found at once: the purposes of
+        its fitting agreements without a lawful-basis gap, and those no agreement fits if the gateway needs none
+        and records the basis itself. A gateway or agreement that reaches the pair only on some dates (transfers,
+        dated memberships; `pair_via` reads the purpose) is tested purpose by purpose."""
+        policy, q, cand = self.policy, self.q, self.cand
+        found: set[str] = set()
+        for g, covering in gateways:
+            if d not in g.data:
+                continue
+            one = [(g, covering)]
+            if g.key in cand.conditional:
+                found.update(p for p in g.purposes if self.rules_hold(d, p, on, one))
+                continue
+            if in_force(g.window, on, q.assume) is not None or (g.implied and power_excluded(g, q.express_only)
+                                                                is not None):
+                continue
+            if g.conditions and conditions_unmet(g.conditions, q.given):
+                continue
+            fits = [(a, dated) for a, dated in self._pair_fit(g, covering) if d in a.data and valid_on(a.valid, on)
+                    is None]
+            if any(dated for _a, dated in fits):
+                found.update(p for p in g.purposes if self.rules_hold(d, p, on, one))
+                continue
+            fitted: set[str] = set()
+            for a, _dated in fits:
+                fitted |= a.purposes & g.purposes
+                if sensitivity_gap(policy, d, g, a, on) is None:
+                    found |= a.purposes & g.purposes
+            if not g.requires_agreement and sensitivity_gap(policy, d, g, None, on) is None:
+                found |= g.purposes - fitted
+        return found
+
     def _pair_fit(self, g: CGateway, covering: list[CAgreement]) -> list[tuple[CAgreement, bool]]:
         """The agreements of `covering` (g's for the pair) that may reach the pair with their conditions given,
         whatever the data, purpose and date; with whether they reach it only on some dates (`pair_via`)."""
@@ -382,8 +415,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     fixes += _state_provenance(policy, q, out, ok)
 
     # Another purpose for which the same flow is lawful.
-    others = [p for p in sorted(other_purposes)
-              if p != q.purpose and covers(q.data, p) and ok(q.about(q.data, p))]
+    others = [p for p in sorted(other_purposes) if p != q.purpose and ok(q.about(q.data, p))]
     if others:
         fixes.append(Fix("other-purpose", "", purpose=policy.purpose_name(others[0]),
                          args={"purposes": [policy.purpose_name(p) for p in others[:3]]}))
@@ -407,8 +439,8 @@ def _could_cover(policy: CompiledPolicy, q: Question, check: "_Check"
                  ) -> tuple[Callable[[str, str], bool], Iterable[str]]:
     """A necessary condition for the flow of q with another data category or purpose to be lawful (not a
     sufficient one: the decision is made again where it holds): rules 2-4 hold for one of the pair's candidate
-    gateways (`_Check.rules_hold`), or the pair is one legal person. With it, the declared purposes that the gateways
-    in force for q's own data declare (every one within one legal person): the other purposes worth testing,
+    gateways (`_Check.rules_hold`), or the pair is one legal person. With it, the declared purposes for which it
+    holds with q's own data (every one within one legal person): the other purposes worth deciding again, found
     without testing each declared one."""
     if check.one_body:
         return (lambda _d, _p: True), policy.purposes
@@ -421,7 +453,7 @@ def _could_cover(policy: CompiledPolicy, q: Question, check: "_Check"
     def covers(d: str, p: str) -> bool:
         return check.rules_hold(d, p, q.on, for_data if d == q.data else for_purpose if p == q.purpose else gateways)
 
-    purposes = frozenset().union(*(g.purposes for g, _covering in for_data))
+    purposes = check.purposes_admitted(q.data, q.on, for_data)  # those `covers(q.data, p)` holds for, at once
     return covers, [p for p in purposes if p in policy.purposes]
 
 
