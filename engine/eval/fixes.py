@@ -17,10 +17,12 @@ import datetime as dt
 import threading
 import weakref
 from dataclasses import replace
+from functools import cached_property
+from itertools import islice
 from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
-from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
+from engine.compile.compiled import CAgreement, Candidates, CGateway, CompiledPolicy
 from engine.eval.decide import Outcome, Question, evaluate
 from engine.eval.rules import (agreement_covers, conditions_unmet, could_have_received, in_force, org_absent,
                                pair_via, power_excluded, same_body, sensitivity_gap, valid_on)
@@ -124,7 +126,7 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok,
 
 _Starting = tuple[list[dt.date], list[tuple[dt.date, CAgreement]]]
 _STARTING: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, _Starting]]" = weakref.WeakKeyDictionary()
-_STARTING_LOCK = threading.Lock()
+_MEMO_LOCK = threading.Lock()
 
 
 def _agreements_starting(policy: CompiledPolicy, g: CGateway) -> _Starting:
@@ -133,13 +135,34 @@ def _agreements_starting(policy: CompiledPolicy, g: CGateway) -> _Starting:
     later date looks at those that start after a day, not at every agreement of a gateway (thousands at 10x)."""
     table = _STARTING.get(policy)
     if table is None:
-        with _STARTING_LOCK:
+        with _MEMO_LOCK:
             table = _STARTING.setdefault(policy, {})
     hit = table.get(g.key)
     if hit is None:
         dated = sorted(((a.valid.start, i, a) for i, a in enumerate(policy.agreements_by_gateway.get(g.key, []))
                         if a.valid is not None and a.valid.start is not None), key=lambda t: (t[0], t[1]))
         hit = table[g.key] = ([t[0] for t in dated], [(t[0], t[2]) for t in dated])
+    return hit
+
+
+_PARTS: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, list[str]]]" = weakref.WeakKeyDictionary()
+
+
+def _narrower_parts(policy: CompiledPolicy, data: str) -> list[str]:
+    """The parts of `data` a narrower-data fix may offer, in the order they are tried (the largest first: the
+    nearest the data asked for, then the one with most parts of its own), never one marked more sensitive than
+    `data`; at most 50. The same for every question, so made once per category of a compiled policy."""
+    table = _PARTS.get(policy)
+    if table is None:
+        with _MEMO_LOCK:
+            table = _PARTS.setdefault(policy, {})
+    hit = table.get(data)
+    if hit is None:
+        asked = _declared_sensitivity(policy, data)
+        parts = [d for d in policy.data_tree.descendants.get(data, ())
+                 if d != data and _declared_sensitivity(policy, d) <= asked]
+        parts.sort(key=lambda d: (policy.data_tree.depth(d), -len(policy.data_tree.descendants.get(d, ())), d))
+        hit = table[data] = parts[:50]
     return hit
 
 
@@ -171,9 +194,16 @@ class _Check:
         self._holds: dict[str, bool] = {}
         self._flow: Optional[list[tuple[CGateway, list[CAgreement]]]] = None
         self._fits: dict[str, list[tuple[CAgreement, bool]]] = {}
-        self.cand = policy.candidates(q.source, q.recipient)
-        self.one_body = same_body(policy, q.source, q.recipient) is not None
         self._seen: dict[Question, bool] = {}
+
+    @cached_property
+    def cand(self) -> Candidates:
+        """The pair's candidate rules (looked up once: a DENY of an absent organisation never needs them)."""
+        return self.policy.candidates(self.q.source, self.q.recipient)
+
+    @cached_property
+    def one_body(self) -> bool:
+        return same_body(self.policy, self.q.source, self.q.recipient) is not None
 
     def __call__(self, question: Question, extra: tuple[CAgreement, ...] = ()) -> bool:
         if extra:
@@ -400,11 +430,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     # A narrower data category (for example the anonymised part) that is lawful: the largest such part (the
     # nearest the data asked for, then the one with most parts of its own), and never one marked more
     # sensitive than the data asked for — a fix must not steer towards special-category or criminal data.
-    asked = _declared_sensitivity(policy, q.data)
-    parts = [d for d in policy.data_tree.descendants.get(q.data, ())
-             if d != q.data and _declared_sensitivity(policy, d) <= asked]
-    parts.sort(key=lambda d: (policy.data_tree.depth(d), -len(policy.data_tree.descendants.get(d, ())), d))
-    for d in parts[:50]:
+    for d in _narrower_parts(policy, q.data):
         if covers(d, q.purpose) and ok(q.about(d, q.purpose)):
             fixes.append(Fix("narrower-data", "", data=policy.data_name(d), args={"inside": data}))
             break
@@ -477,6 +503,18 @@ def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> 
     return [f for _, f in found]
 
 
+_GATEWAY_KEYS: "weakref.WeakKeyDictionary[CompiledPolicy, list[str]]" = weakref.WeakKeyDictionary()
+
+
+def _sorted_gateways(policy: CompiledPolicy) -> list[str]:
+    """The policy's gateway keys in order, sorted once per compiled policy."""
+    hit = _GATEWAY_KEYS.get(policy)
+    if hit is None:
+        with _MEMO_LOCK:
+            hit = _GATEWAY_KEYS.setdefault(policy, sorted(policy.gateways))
+    return hit
+
+
 def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
     """When a bar that binds by provenance is what denies the flow, the statements of provenance that would
     make it lawful (its own data; the function it holds it for; a gateway it received it under), fewest
@@ -490,8 +528,9 @@ def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> 
     options += [{"held_for": f} for f in functions if q.held_for is None]
     if not q.provenance_stated:
         options += [{"own_data": True, "held_for": f} for f in functions if q.held_for is None]
-        options += [{"received_under": k} for k in sorted(policy.gateways)
-                    if could_have_received(policy, policy.gateways[k], q.source, q.data, q.on, q.assume)][:20]
+        options += [{"received_under": k} for k in islice(
+            (k for k in _sorted_gateways(policy)
+             if could_have_received(policy, policy.gateways[k], q.source, q.data, q.on, q.assume)), 20)]
     found: list[Fix] = []
     done: list[dict] = []
     for option in options:

@@ -1,7 +1,7 @@
 # Test oracle: the fixes of engine/eval/fixes.py as they were before verification was made cheap (issue 18):
-# every candidate verified by a full re-evaluation. `find_fixes`, `_extend_agreement` and `_later_date` (those
-# the changes touched) are kept verbatim for tests/test_routes_fixes_equivalence.py; the helpers the changes
-# left as they were are the engine's own, imported. Not part of the engine.
+# every candidate verified by a full re-evaluation. `find_fixes`, `_extend_agreement`, `_later_date` and
+# `_state_provenance` (those the changes touched) are kept verbatim for tests/test_routes_fixes_equivalence.py;
+# the helpers the changes left as they were are the engine's own, imported. Not part of the engine.
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.decision.answer import Fix
 from engine.eval.decide import Outcome, Question, evaluate
 from engine.eval.fixes import (MAX_FIXES, _agreement_args, _declared_sensitivity, _given_conditions,
-                               _hypothetical_agreement, _renewed, _state_provenance)
+                               _hypothetical_agreement, _renewed)
+from engine.eval.rules import could_have_received
 
 
 def _extend_agreement(policy: CompiledPolicy, q: Question, g: CGateway, ok) -> Optional[Fix]:
@@ -169,3 +170,36 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
              "successor": 4, "narrower-data": 5, "other-purpose": 6}
     fixes.sort(key=lambda f: order[f.kind])
     return fixes[:MAX_FIXES]
+
+
+def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
+    """When a bar that binds by provenance is what denies the flow, the statements of provenance that would
+    make it lawful (its own data; the function it holds it for; a gateway it received it under), fewest
+    statements first, each verified by deciding again; at most two."""
+    if not out.readings:
+        return []
+    functions = sorted(policy.functions.get(q.source, ())) if q.held_for is None else [q.held_for]
+    options: list[dict] = []
+    if not q.provenance_stated:
+        options.append({"own_data": True})
+    options += [{"held_for": f} for f in functions if q.held_for is None]
+    if not q.provenance_stated:
+        options += [{"own_data": True, "held_for": f} for f in functions if q.held_for is None]
+        options += [{"received_under": k} for k in sorted(policy.gateways)
+                    if could_have_received(policy, policy.gateways[k], q.source, q.data, q.on, q.assume)][:20]
+    found: list[Fix] = []
+    done: list[dict] = []
+    for option in options:
+        if any(d.items() <= option.items() for d in done):
+            continue  # a statement already offered suffices
+        if ok(replace(q, **option)):
+            done.append(option)
+            args = {"source": policy.org_name(q.source), **option}
+            if "held_for" in option:
+                args["held_for"] = policy.function_names[option["held_for"]]
+            if "received_under" in option:
+                args["received_under"] = policy.gateways[option["received_under"]].id
+            found.append(Fix("state-provenance", "", gateway=args.get("received_under"), args=args))
+            if len(found) == 2:
+                break
+    return found
