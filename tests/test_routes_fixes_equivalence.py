@@ -465,3 +465,35 @@ def test_later_dates_of_the_generated_bundle_are_the_oracles(generated_policy):
                     assert found == fixes_full.find_fixes(policy, q, out), q
                     later += any(f.kind == "later-date" for f in found)
     assert later > 5, later
+
+
+ONE_BODY_PROVENANCE = """\
+organisation B "the body"
+organisation A "a part of it" part-of B
+organisation X "x"
+data D "d"
+purpose P "p"
+gateway G0 "A receives" {
+  statute LSA-2000 "s.1"
+  allows X -> A
+  data D
+  for P
+}
+restriction R "not data received under G0, even within the body" {
+  statute SSAA-1992 "s.9"
+  forbids A -> B
+  data received-under G0
+}
+"""
+
+
+def test_stating_provenance_within_one_body_with_no_gateway():
+    """Stating provenance is skipped where no gateway could be the flow's basis, but not within one legal person,
+    which needs none: A passing its own data to B (the body it is part of) is the fix, as the oracle finds."""
+    policy = engine.load_texts({"policies/main.policy": ONE_BODY_PROVENANCE}, MINI_REGISTER)
+    q = normalise(policy, "A", "B", "D", "P", dt.date(2006, 1, 1), ())
+    out = evaluate(policy, q, explain=True)
+    assert not out.allowed and out.readings
+    found = fixes_now.find_fixes(policy, q, out)
+    assert found == fixes_full.find_fixes(policy, q, out)
+    assert [f.kind for f in found][:1] == ["state-provenance"] and found[0].args.get("own_data"), found

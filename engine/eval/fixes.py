@@ -273,6 +273,12 @@ class _Check:
             self._flow = [(g, c) for g, c in self.cand.gateways if q.data in g.data and q.purpose in g.purposes]
         return self.rules_hold(q.data, q.purpose, day, self._flow)
 
+    def could_allow_provenance(self) -> bool:
+        """A necessary condition for q with its provenance stated otherwise to be allowed: the pair is one body or
+        rules 2-4 hold under one of its gateways (none of which reads the provenance; the restrictions that bind
+        by it and the onward clause of the gateway received under are the decision's to test)."""
+        return self.one_body or self.rules_hold(self.q.data, self.q.purpose, self.q.on, self.cand.gateways)
+
     def rules_hold(self, d: str, p: str, on: dt.date, gateways: Iterable[tuple[CGateway, list[CAgreement]]]) -> bool:
         """Rules 2-4 of the decision, as `evaluate` applies them, hold for the flow of q with data `d` and purpose
         `p` on `on` under one of `gateways` (the pair's candidates, or those of them that may hold): its data and
@@ -438,7 +444,7 @@ def find_fixes(policy: CompiledPolicy, q: Question, out: Outcome) -> list[Fix]:
     # Conditions only a person can establish (issue 13): the flow decided again with them given.
     fixes += _given_conditions(policy, q, out, ok)
     # Where the data came from (issue 13), when a bar binds only under some readings of it.
-    fixes += _state_provenance(policy, q, out, ok)
+    fixes += _state_provenance(policy, q, out, ok, check.could_allow_provenance)
 
     # Another purpose for which the same flow is lawful.
     others = [p for p in sorted(other_purposes) if p != q.purpose and ok(q.about(q.data, p))]
@@ -515,11 +521,12 @@ def _sorted_gateways(policy: CompiledPolicy) -> list[str]:
     return hit
 
 
-def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> list[Fix]:
+def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok,
+                      possible: Callable[[], bool] = lambda: True) -> list[Fix]:
     """When a bar that binds by provenance is what denies the flow, the statements of provenance that would
     make it lawful (its own data; the function it holds it for; a gateway it received it under), fewest
     statements first, each verified by deciding again; at most two."""
-    if not out.readings:
+    if not out.readings or not possible():  # no bar by provenance, or no statement of it could do
         return []
     functions = sorted(policy.functions.get(q.source, ())) if q.held_for is None else [q.held_for]
     options: list[dict] = []
