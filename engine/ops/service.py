@@ -696,8 +696,6 @@ async def read_body(scope: dict, receive: Any, send: Any, limit: int, timeout: f
     within `timeout` seconds of the request head (408, and the connection is closed: a client that trickles
     its body must not hold a request open). None when it answered instead (with `headers` added), or the
     client went away."""
-    if headers:
-        send = _adding(send, headers)
     for k, v in scope["headers"]:
         if k == b"content-length":
             try:
@@ -705,7 +703,7 @@ async def read_body(scope: dict, receive: Any, send: Any, limit: int, timeout: f
             except ValueError:
                 declared = -1
             if declared > limit or declared < 0:
-                await _too_big(limit)(scope, receive, send)
+                await _too_big(limit)(scope, receive, _adding(send, headers))
                 return None
             break
     if scope.get(BODY_COMPLETE):  # all in already (the server says so): no deadline to watch
@@ -714,7 +712,7 @@ async def read_body(scope: dict, receive: Any, send: Any, limit: int, timeout: f
             return None
         body = message.get("body", b"")
         if len(body) > limit:
-            await _too_big(limit)(scope, receive, send)
+            await _too_big(limit)(scope, receive, _adding(send, headers))
             return None
         if not message.get("more_body", False):
             return body
@@ -729,19 +727,23 @@ async def read_body(scope: dict, receive: Any, send: Any, limit: int, timeout: f
             slow = _errors(408, [{"code": "body-timeout", "message": f"the request body did not arrive within "
                                   f"{timeout:g} s", "help": "send the whole body at once"}])
             slow.headers["connection"] = "close"
-            await slow(scope, receive, send)
+            await slow(scope, receive, _adding(send, headers))
             return None
         if message["type"] != "http.request":
             return None  # the client went away
         chunks += message.get("body", b"")
         if len(chunks) > limit:
-            await _too_big(limit)(scope, receive, send)
+            await _too_big(limit)(scope, receive, _adding(send, headers))
             return None
         if not message.get("more_body", False):
             return bytes(chunks)
 
 
 def _adding(send: Any, headers: tuple[tuple[bytes, bytes], ...]) -> Any:
+    """`send`, adding `headers` to the response's (made only for an answer that needs it: not per request)."""
+    if not headers:
+        return send
+
     async def adding(message: dict) -> None:
         if message["type"] == "http.response.start":
             message = {**message, "headers": [*message.get("headers", []), *headers]}
