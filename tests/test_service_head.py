@@ -274,6 +274,16 @@ def test_the_prepared_cycle_writes_what_uvicorns_send_writes(options: dict) -> N
             assert b"\r\nx-extra: one\r\nx-other: two\tthree\r\n" in a  # the server's own headers, as uvicorn's
 
 
+def test_servers_with_other_default_headers_in_one_process_each_write_their_own() -> None:
+    guard = ConnectionGuard(ConnectionLimits())
+    with running(prepared_app, guarded_protocol(guard), headers=[("X-Which", "one")]) as one, \
+            running(prepared_app, guarded_protocol(guard), headers=[("X-Which", "two")], server_header=False) as two:
+        for _ in range(5):
+            a, b = exchange(one, get("/200", CLOSE)), exchange(two, get("/200", CLOSE))
+            assert b"\r\nserver: uvicorn\r\nx-which: one\r\ncontent-length: 7\r\n" in a
+            assert b"\r\nx-which: two\r\ncontent-length: 7\r\n" in b and b"server:" not in b
+
+
 def test_a_server_header_uvicorn_would_refuse_is_left_to_uvicorn() -> None:
     """A default header (uvicorn's --header) with a control character: the prepared path does not write it;
     uvicorn's own refuses the answer (500 is not even possible: the connection is closed), as without it."""

@@ -1379,7 +1379,9 @@ def _guarded_base() -> type:
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
     uvicorn_send = RequestResponseCycle.send
-    defaults_seen: list[Any] = [None, None]  # the server's default headers (a new list each second), encoded
+    # The server's default headers (uvicorn makes a new list each second) and their lines: one tuple, read and
+    # replaced whole (servers in other threads of the process may have other defaults).
+    defaults_seen: list[tuple[Any, Optional[bytes]]] = [(None, None)]
 
     def encoded_defaults(defaults: list[tuple[bytes, bytes]]) -> Optional[bytes]:
         """The server's default headers (date, server), as uvicorn's `send` writes them before the app's; None
@@ -1403,17 +1405,18 @@ def _guarded_base() -> type:
                     self.response_started or self.disconnected or self.access_log or self.flow.write_paused or \
                     message["type"] != "http.response.start":
                 return await uvicorn_send(self, message)
-            defaults = self.default_headers
-            if defaults is not defaults_seen[0]:
-                defaults_seen[:] = [defaults, encoded_defaults(defaults)]
+            defaults, lines = defaults_seen[0]
+            if defaults is not self.default_headers:
+                defaults, lines = self.default_headers, encoded_defaults(self.default_headers)
+                defaults_seen[0] = (defaults, lines)
             line = STATUS_LINE.get(message["status"])
-            if line is None or defaults_seen[1] is None:
+            if line is None or lines is None:
                 return await uvicorn_send(self, message)
             self.response_started = True
             self.waiting_for_100_continue = False
             self.expected_content_length = head.length
             self.chunked_encoding = False
-            self.transport.write(b"".join((line, defaults_seen[1], head.block,
+            self.transport.write(b"".join((line, lines, head.block,
                                            b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")))
 
     class GuardedProtocol(HttpToolsProtocol):
