@@ -1,6 +1,7 @@
 """The decision service against its own HTTP stack (issue 18, target 4), with `wrk` as the load generator.
 
     python benchmarks/service.py [--duration 5] [--rounds 3] [--connections 8] [--batch 100] [--json FILE]
+                                 [--only 'ALLOW (300,DENY with'] [--compare ../main]
 
 Starts, on 127.0.0.1, a minimal ASGI app (reads the body, answers `{"status":"ok"}`) on the same server
 `lawful serve` runs (uvicorn, httptools, uvloop, no access log), and `lawful serve` itself (`cli.py serve`, the
@@ -16,7 +17,9 @@ Scenarios: the minimal endpoint; ALLOW (300 distinct lawful questions of the def
 on); DENY with explanation (100 distinct unlawful questions, fixes and routes on); `GET /v1/health`; a batch of
 `--batch` questions (the same mix, 3 lawful to 1 unlawful); the same three without the memo, and the batch
 without the memo with `"fixes": false, "routes": false` (verdicts with their reasons); the minimal app in
-two processes and the service with two workers. Needs `wrk` (Debian: `apt-get install wrk`); every load is
+two processes and the service with two workers. `--only` runs the scenarios whose labels contain one of its
+words (with their references); `--compare ROOT` also runs another checkout's `lawful serve` (e.g. main's) on
+the ALLOW and DENY scenarios in the same rounds. Needs `wrk` (Debian: `apt-get install wrk`); every load is
 bounded by `--duration` and sent only to 127.0.0.1.
 """
 
