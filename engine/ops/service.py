@@ -47,7 +47,7 @@ import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Awaitable, Generator, Optional, Union
 
 import orjson
 from fastapi import Body, FastAPI, Request
@@ -1399,25 +1399,29 @@ def _guarded_base() -> type:
         them again. Anything else (every other message, a start message whose headers are not the prepared
         ones, a paused or closed connection, an access log) is uvicorn's `send`, unchanged."""
 
-        async def send(self, message: Any) -> None:
+        # Not a coroutine function: it returns uvicorn's own `send(message)` coroutine for the app to await (no
+        # coroutine of its own around it, for the body and for every other app), or, having written a prepared
+        # head (which needs no waiting), an awaitable that is already done.
+        def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]
             head = message.get(PREPARED_HEAD)
             if head.__class__ is not PreparedHead or head.headers is not message.get("headers") or \
                     self.response_started or self.disconnected or self.access_log or self.flow.write_paused or \
                     message["type"] != "http.response.start":
-                return await uvicorn_send(self, message)
+                return uvicorn_send(self, message)
             defaults, lines = defaults_seen[0]
             if defaults is not self.default_headers:
                 defaults, lines = self.default_headers, encoded_defaults(self.default_headers)
                 defaults_seen[0] = (defaults, lines)
             line = STATUS_LINE.get(message["status"])
             if line is None or lines is None:
-                return await uvicorn_send(self, message)
+                return uvicorn_send(self, message)
             self.response_started = True
             self.waiting_for_100_continue = False
             self.expected_content_length = head.length
             self.chunked_encoding = False
             self.transport.write(b"".join((line, lines, head.block,
                                            b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")))
+            return _DONE
 
     class GuardedProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol, told by the parser's own callbacks which phase a connection is in:
@@ -1600,14 +1604,27 @@ class _Recorder:
         return self.closed
 
 
-def _run_until_done(coroutine: Any) -> None:
-    """Run a coroutine that never waits (a send to a transport that is not paused) to its end."""
+class _Done:
+    """An awaitable that is done already (what PreparedCycle.send gives once it has written a head)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from ()
+
+
+_DONE = _Done()
+
+
+def _run_until_done(awaitable: Any) -> None:
+    """Run an awaitable that never waits (a send to a transport that is not paused) to its end."""
+    steps = awaitable.__await__()
     try:
-        coroutine.send(None)
+        next(steps)
     except StopIteration:
         return
-    coroutine.close()
-    raise RuntimeError("the coroutine waited")
+    steps.close()
+    raise RuntimeError("the send waited")
 
 
 def listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
