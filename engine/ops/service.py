@@ -1586,7 +1586,7 @@ def _cycles_agree(uvicorn_cycle: type, prepared_cycle: type) -> bool:
 
 
 class _Recorder:
-    """A transport and flow control for `agrees`: records what is written."""
+    """A transport and flow control for `_cycles_agree`: records what is written."""
 
     write_paused = False
 
