@@ -283,6 +283,7 @@ class CompiledPolicy:
         self.pair_limit = PAIR_LIMIT
         self._any_source_index: Optional[tuple[dict[str, list[int]], tuple[int, ...]]] = None
         self._agreement_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
+        self._agreement_to_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
 
     def _compile_environment(self, c: Checked) -> None:
         """Everything but the agreements."""
@@ -484,13 +485,15 @@ class CompiledPolicy:
         self.__dict__.update(state)
         self._reset_transient()
 
-    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index")
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index",
+                                   "_agreement_to_index")
 
     def _reset_transient(self) -> None:
         self._pairs = {}
         self._pairs_lock = threading.Lock()
         self._any_source_index = None
         self._agreement_index = {}
+        self._agreement_to_index = {}
 
     # ---- candidates ---------------------------------------------------------------------------------
 
@@ -530,6 +533,19 @@ class CompiledPolicy:
             index = self._agreement_index[gateway] = _scope_index([[as_ for as_, _ad in a.directions]
                                                                    for a in every])
         return _pick(every, index, sources)
+
+    def _agreements_to(self, gateway: str, recipients: tuple[str, ...]) -> list[CAgreement]:
+        """The agreements under a gateway whose recipient scopes may hold one of `recipients`, in the order of
+        `agreements_by_gateway`: a superset (as `_agreements_from`, by recipient). The route search's backward
+        pass reads it (engine/eval/routes.py `reach_in_hops`). Indexed per gateway on first use, per process."""
+        every = self.agreements_by_gateway.get(gateway, [])
+        if len(every) < 8:
+            return every
+        index = self._agreement_to_index.get(gateway)
+        if index is None:
+            index = self._agreement_to_index[gateway] = _scope_index([[ad for _as, ad in a.directions]
+                                                                      for a in every])
+        return _pick(every, index, recipients)
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
