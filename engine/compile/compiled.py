@@ -833,12 +833,25 @@ def _scope_index(scopes_of: list[list[Optional[frozenset]]]) -> tuple[dict[str, 
     holds, and the positions of the items with a scope open to anyone."""
     by_key: dict[str, list[int]] = {}
     anyone: list[int] = []
+    # Items share scopes (a gateway's agreements name the same few parties, expanded once by the compile):
+    # each distinct scope is expanded once, with the positions of every item that has it.
+    groups: dict[tuple[frozenset, ...], list[int]] = {}
     for i, scopes in enumerate(scopes_of):
-        if any(x is None for x in scopes):
+        held = tuple(x for x in scopes if x is not None)
+        if len(held) < len(scopes):
             anyone.append(i)
             continue
-        for k in frozenset().union(*(x for x in scopes if x is not None)):
-            by_key.setdefault(k, []).append(i)
+        groups.setdefault(held, []).append(i)
+    for held, positions in groups.items():
+        for k in held[0] if len(held) == 1 else frozenset().union(*held):
+            hit = by_key.get(k)
+            if hit is None:
+                by_key[k] = positions[:]
+            else:
+                hit += positions
+    if len(groups) > 1:  # positions from several groups: back into item order
+        for hit in by_key.values():
+            hit.sort()
     return by_key, tuple(anyone)
 
 
