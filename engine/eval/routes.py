@@ -385,8 +385,8 @@ def reach_in_hops(policy: CompiledPolicy, target: str, pairs: tuple[tuple[str, s
     frontier: set[str] = {target}
     for _ in range(hops):
         last = within[-1]
-        if last is None:
-            within.append(None)
+        if last is None or not frontier:  # everyone already, or no one new to reach it from
+            within.append(last)
             continue
         found: set[str] = set()
         anyone = False
@@ -446,7 +446,7 @@ class FlowGraph:
         self._succ: dict[str, dict[str, dict[str, Edge]]] = {}  # x -> y -> basis key -> edge, insertion order
         self._nodes: dict[str, None] = {}  # every node, in the order it was first seen
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
-        self._next: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # `_neighbours`
+        self._next: dict[str, tuple[frozenset, frozenset]] = {}  # `_neighbours`
         self._pair: dict[tuple[str, str], list[Edge]] = {}  # `_edges`: the flows x -> y, decided once
         self._could: dict[tuple[str, str], bool] = {}
         self._bars: dict[tuple[str, str, str], frozenset[str]] = {}  # `barred`, by (…, holder, recipient)
@@ -488,24 +488,26 @@ class FlowGraph:
             self._after[key] = hit
         return hit
 
-    def _neighbours(self, x: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _neighbours(self, x: str) -> tuple[frozenset, frozenset]:
         """The organisations x might disclose to (`candidate_recipients`) and the bodies it is part of and its
-        parts (issue 12), each by name: the order `out_edges` lists edges in. They depend on the policy, x and
-        the data and purpose only (no date): remembered per policy for every question."""
+        parts (issue 12). They depend on the policy, x and the data and purpose only (no date): remembered per
+        policy for every question. Unordered: `out_edges` puts in name order only those it decides."""
         hit = self._next.get(x)
         if hit is None:
             key = (x, self.q.data, self.q.purpose)
             hit = _memo(self.policy, "neighbours").get(key)
             if hit is None:
-                name = self.policy.org_name
                 tree = self.policy.org_tree
-                hit = (tuple(sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
-                                    key=lambda k: (name(k).lower(), k))),
-                       tuple(sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset()))
-                                    - {x}, key=lambda k: (name(k).lower(), k))))
+                hit = (frozenset(candidate_recipients(self.policy, x, self.q.data, self.q.purpose)),
+                       (tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset())) - {x})
                 _remember(self.policy, "neighbours", key, hit)
             self._next[x] = hit
         return hit
+
+    def _by_name(self, keys: Iterable[str]) -> list[str]:
+        """Organisations in the order `out_edges` lists their edges: by name, then key."""
+        name = self.policy.org_name
+        return sorted(keys, key=lambda k: (name(k).lower(), k))
 
     def _edges(self, x: str, y: str, body: bool) -> list[Edge]:
         """The lawful direct flows x -> y, one per basis (`decide`'s order), decided once: for a candidate
@@ -535,13 +537,13 @@ class FlowGraph:
         if hit is not None:
             return hit if among is None else [e for e in hit if e.recipient in among]
         cands, bodies = self._neighbours(x)
-        if among is not None:
-            return [e for y in cands if y in among for e in self._edges(x, y, False)] + \
-                [e for y in bodies if y in among for e in self._edges(x, y, True)]
+        if among is not None:  # sorted after the filter: `among` is commonly a handful of organisations
+            return [e for y in self._by_name(cands & among) for e in self._edges(x, y, False)] + \
+                [e for y in self._by_name(bodies & among) for e in self._edges(x, y, True)]
         self._nodes.setdefault(x, None)
         succ = self._succ.setdefault(x, {})
-        edges = [e for y in cands for e in self._edges(x, y, False)] + \
-            [e for y in bodies for e in self._edges(x, y, True)]
+        edges = [e for y in self._by_name(cands) for e in self._edges(x, y, False)] + \
+            [e for y in self._by_name(bodies) for e in self._edges(x, y, True)]
         for e in edges:
             self._nodes.setdefault(e.recipient, None)
             keyed = succ.setdefault(e.recipient, {})
