@@ -18,9 +18,11 @@ Routes are searched over a graph of lawful direct flows for one data category, p
 assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
 outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
 handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`). Routes to one recipient are searched
-with a backward pass first (`reach_in_hops`, issue 18): from the gateways' scopes, which organisations could
-reach the recipient in the hops left; the forward search decides no flow to any other, so its cost follows the
-routes that could exist, not the number of gateways open to any source.
+with a backward pass first (`reach_in_hops`, issue 18): from the gateways' scopes, and for a gateway that
+requires an agreement from its agreements' scopes for the data and purpose, which organisations could reach the
+recipient in the hops left; the forward search decides no flow to any other, and its candidates are read the same
+way (`candidate_recipients`), so its cost follows the routes that could exist, not the number of gateways open to
+any source or of their parties.
 """
 
 from __future__ import annotations
