@@ -506,8 +506,10 @@ class FlowGraph:
             self._next[x] = hit
         return hit
 
-    def _by_name(self, keys: Iterable[str]) -> list[str]:
+    def _by_name(self, keys: frozenset) -> list[str]:
         """Organisations in the order `out_edges` lists their edges: by name, then key."""
+        if len(keys) < 2:  # commonly none or one, after the backward pass's filter
+            return list(keys)
         name = self.policy.org_name
         return sorted(keys, key=lambda k: (name(k).lower(), k))
 
