@@ -61,5 +61,27 @@ def test_indexed_candidates_are_the_full_scans(which):
 def test_the_indexes_are_per_process_and_not_cached():
     policy = _generated(25, 25, 1)
     policy._build_candidates(*sorted(policy.orgs)[:2])
+    policy._agreements_to(sorted(policy.gateways)[0], tuple(sorted(policy.orgs)[:2]))
     state = policy.__getstate__()
     assert "_any_source_index" not in state and "_agreement_index" not in state
+    assert "_agreement_to_index" not in state
+
+
+@pytest.mark.parametrize("which", ["generated", "generated-dense"])
+def test_agreements_by_recipient_are_those_of_the_full_list(which):
+    """`_agreements_to` (the route search's backward pass) keeps, in order, every agreement under a gateway
+    whose recipient scope holds one of the organisations asked about (it may keep others; they are tested)."""
+    policy = _generated(120, 400, 7) if which == "generated" else _generated(60, 1200, 3)
+    rnd = random.Random(9)
+    orgs = sorted(policy.orgs)
+    indexed = 0
+    for g in sorted(policy.agreements_by_gateway):
+        every = policy.agreements_by_gateway[g]
+        for _ in range(20):
+            keys = tuple(rnd.sample(orgs, rnd.randint(1, 4)))
+            got = policy._agreements_to(g, keys)
+            assert [a.key for a in got] == [a.key for a in every if a in set(got)]  # in the list's order
+            held = [a.key for a in every if any(not ad.isdisjoint(keys) for _as, ad in a.directions)]
+            assert set(held) <= {a.key for a in got}, (g, keys)
+        indexed += g in policy._agreement_to_index
+    assert indexed > 0

@@ -283,6 +283,7 @@ class CompiledPolicy:
         self.pair_limit = PAIR_LIMIT
         self._any_source_index: Optional[tuple[dict[str, list[int]], tuple[int, ...]]] = None
         self._agreement_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
+        self._agreement_to_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
 
     def _compile_environment(self, c: Checked) -> None:
         """Everything but the agreements."""
@@ -484,13 +485,15 @@ class CompiledPolicy:
         self.__dict__.update(state)
         self._reset_transient()
 
-    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index")
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index",
+                                   "_agreement_to_index")
 
     def _reset_transient(self) -> None:
         self._pairs = {}
         self._pairs_lock = threading.Lock()
         self._any_source_index = None
         self._agreement_index = {}
+        self._agreement_to_index = {}
 
     # ---- candidates ---------------------------------------------------------------------------------
 
@@ -530,6 +533,19 @@ class CompiledPolicy:
             index = self._agreement_index[gateway] = _scope_index([[as_ for as_, _ad in a.directions]
                                                                    for a in every])
         return _pick(every, index, sources)
+
+    def _agreements_to(self, gateway: str, recipients: tuple[str, ...]) -> list[CAgreement]:
+        """The agreements under a gateway whose recipient scopes may hold one of `recipients`, in the order of
+        `agreements_by_gateway`: a superset (as `_agreements_from`, by recipient). The route search's backward
+        pass reads it (engine/eval/routes.py `reach_in_hops`). Indexed per gateway on first use, per process."""
+        every = self.agreements_by_gateway.get(gateway, [])
+        if len(every) < 8:
+            return every
+        index = self._agreement_to_index.get(gateway)
+        if index is None:
+            index = self._agreement_to_index[gateway] = _scope_index([[ad for _as, ad in a.directions]
+                                                                      for a in every])
+        return _pick(every, index, recipients)
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
@@ -817,12 +833,25 @@ def _scope_index(scopes_of: list[list[Optional[frozenset]]]) -> tuple[dict[str, 
     holds, and the positions of the items with a scope open to anyone."""
     by_key: dict[str, list[int]] = {}
     anyone: list[int] = []
+    # Items share scopes (a gateway's agreements name the same few parties, expanded once by the compile):
+    # each distinct scope is expanded once, with the positions of every item that has it.
+    groups: dict[tuple[frozenset, ...], list[int]] = {}
     for i, scopes in enumerate(scopes_of):
-        if any(x is None for x in scopes):
+        held = tuple(x for x in scopes if x is not None)
+        if len(held) < len(scopes):
             anyone.append(i)
             continue
-        for k in frozenset().union(*(x for x in scopes if x is not None)):
-            by_key.setdefault(k, []).append(i)
+        groups.setdefault(held, []).append(i)
+    for held, positions in groups.items():
+        for k in held[0] if len(held) == 1 else frozenset().union(*held):
+            hit = by_key.get(k)
+            if hit is None:
+                by_key[k] = positions[:]
+            else:
+                hit += positions
+    if len(groups) > 1:  # positions from several groups: back into item order
+        for hit in by_key.values():
+            hit.sort()
     return by_key, tuple(anyone)
 
 

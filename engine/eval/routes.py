@@ -18,9 +18,11 @@ Routes are searched over a graph of lawful direct flows for one data category, p
 assumptions (one edge per gateway/agreement basis, because the basis decides the onward clause), built lazily
 outwards from the source; breadth first, so routes come shortest first. The graph is held in plain dicts and
 handed out as a networkx MultiDiGraph only when asked (`FlowGraph.graph`). Routes to one recipient are searched
-with a backward pass first (`reach_in_hops`, issue 18): from the gateways' scopes, which organisations could
-reach the recipient in the hops left; the forward search decides no flow to any other, so its cost follows the
-routes that could exist, not the number of gateways open to any source.
+with a backward pass first (`reach_in_hops`, issue 18): from the gateways' scopes, and for a gateway that
+requires an agreement from its agreements' scopes for the data and purpose, which organisations could reach the
+recipient in the hops left; the forward search decides no flow to any other, and its candidates are read the same
+way (`candidate_recipients`), so its cost follows the routes that could exist, not the number of gateways open to
+any source or of their parties.
 """
 
 from __future__ import annotations
@@ -232,30 +234,51 @@ class Edge:
     same_body: tuple[str, ...] = ()  # issue 12: a hop between a body and its part, as the decision allows it
 
 
-def _covering_pairs(policy: CompiledPolicy, gateways: Iterable[CGateway], data: str, purpose: str
-                    ) -> Iterable[tuple[Optional[frozenset], Optional[frozenset]]]:
-    """The party pairs (source scope, recipient scope, each widened by `reach_scope`; None: anyone) of the
-    gateways that cover this data and purpose: the one reading of the gateways' scopes that both the forward
-    candidates (`candidate_recipients`) and the backward pass (`reach_in_hops`) use."""
-    for g in gateways:
-        if data not in g.data or purpose not in g.purposes:
-            continue
-        for s, d in g.pairs:
-            yield policy.reach_scope(s), policy.reach_scope(d)
+def _with_transferors(policy: CompiledPolicy, org: str) -> tuple[str, ...]:
+    """`org` and the bodies whose rules it inherits (transfers of functions): the keys a rule naming it may
+    name (as `CompiledPolicy.candidates` reads them)."""
+    inherited = policy.inherits.get(org)
+    return (org,) if not inherited else (org,) + tuple(dict.fromkeys(e.pred for e in inherited))
 
 
 def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose: str) -> set[str]:
-    """Organisations some gateway could let `source` disclose this data to for this purpose (a superset),
-    leaving out the source itself and its parts and parents."""
+    """Organisations `source` might lawfully disclose this data to for this purpose (a superset), leaving out
+    the source itself and its parts and parents: those inside a recipient scope of a gateway covering the data
+    and purpose whose source scope holds the source, and, for a gateway that requires an agreement, inside a
+    recipient scope of one of its agreements covering the data and purpose from the source too (issue 18: the
+    decision allows no flow under such a gateway without one). Every scope is read with `reach_scope`
+    (transfers), so no flow the decision could allow is left out."""
     out: set[str] = set()
+    reach = policy.reach_scope
+    srcs = _with_transferors(policy, source)
     # the gateways open to any source, only those covering the data (150 at 10x the large bundle, most of
-    # them for other data; `_covering_pairs` tests the data and purpose of each it is given)
+    # them for other data)
     pool = policy.gateways_by_source.get(source, []) + _any_source_by_data(policy).get(data, [])
-    for e in policy.inherits.get(source, ()):  # rules naming a body whose functions passed to the source
-        pool = pool + policy.gateways_by_source.get(e.pred, [])
-    for s, d in _covering_pairs(policy, pool, data, purpose):
-        if s is None or source in s:
-            out |= set(policy.orgs) if d is None else d
+    for k in srcs[1:]:  # rules naming a body whose functions passed to the source
+        pool = pool + policy.gateways_by_source.get(k, [])
+    for g in pool:
+        if data not in g.data or purpose not in g.purposes:
+            continue
+        to = [reach(d) for s, d in g.pairs if s is None or source in (reach(s) or ())]
+        if not to:
+            continue
+        if not g.requires_agreement:
+            for d in to:
+                out.update(policy.orgs if d is None else d)
+            continue
+        anyone = any(d is None for d in to)
+        for a in policy._agreements_from(g.key, srcs):
+            if data not in a.data or purpose not in a.purposes:
+                continue
+            for a_s, a_d in a.directions:
+                if source not in (reach(a_s) or ()):
+                    continue
+                recipients = reach(a_d) or frozenset()
+                if anyone:
+                    out |= recipients
+                else:
+                    for gd in to:
+                        out |= recipients & (gd or frozenset())
     return {r for r in out if not related(policy, source, r)}
 
 
@@ -314,45 +337,62 @@ def _remember(policy: CompiledPolicy, table: str, key: object, value: object) ->
         memo[key] = value
 
 
-def _backward_pairs(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
-                    ) -> tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]:
-    """Every party pair (source scope, recipient scope) of a gateway covering any of these (data, purpose),
-    the pairs open to any source first, so a backward step that reaches everyone stops early. Memoised."""
-    hit = _memo(policy, "pairs").get(pairs)
+Scopes = tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]
+
+
+def _backward_rules(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
+                    ) -> tuple[Scopes, tuple[tuple[CGateway, Scopes, tuple[tuple[str, str], ...]], ...]]:
+    """The gateways covering any of these (data, purpose), read for the backward pass: the party pairs
+    (source scope, recipient scope, widened by `reach_scope`) of those that need no agreement, the pairs open
+    to any source first so a backward step that reaches everyone stops early; and each gateway that requires
+    an agreement with its party pairs and the (data, purpose) it covers, whose flows its agreements bound.
+    Memoised."""
+    hit = _memo(policy, "rules").get(pairs)
     if hit is None:
+        reach = policy.reach_scope
         by_data = _gateways_by_data(policy)
-        found: dict[tuple, None] = {}
+        open_pairs: dict[tuple, None] = {}
+        bound: dict[str, tuple[CGateway, list[tuple[str, str]]]] = {}
         for d, p in pairs:
-            for sd in _covering_pairs(policy, by_data.get(d, ()), d, p):
-                found.setdefault(sd, None)
-        hit = tuple(sorted(found, key=lambda sd: sd[0] is not None))
-        _remember(policy, "pairs", pairs, hit)
+            for g in by_data.get(d, ()):
+                if p not in g.purposes:
+                    continue
+                if g.requires_agreement:
+                    bound.setdefault(g.key, (g, []))[1].append((d, p))
+                    continue
+                for sd in g.pairs:
+                    open_pairs.setdefault((reach(sd[0]), reach(sd[1])), None)
+        hit = (tuple(sorted(open_pairs, key=lambda sd: sd[0] is not None)),
+               tuple((g, tuple((reach(gs), reach(gd)) for gs, gd in g.pairs), tuple(dps))
+                     for g, dps in bound.values()))
+        _remember(policy, "rules", pairs, hit)
     return hit
 
 
 def reach_in_hops(policy: CompiledPolicy, target: str, pairs: tuple[tuple[str, str], ...], hops: int
                   ) -> tuple[Optional[frozenset], ...]:
     """`within[k]` (k = 0..hops): a superset of the organisations that could reach `target` in at most k lawful
-    hops carrying any of `pairs` (None: every organisation). It inverts `candidate_recipients` (the same
-    gateway scopes, read by `_covering_pairs`) and adds the hops within one body (a body and its parts), so no
-    lawful route is lost when the forward search drops a node outside the set for the hops it has left.
-    Memoised per compiled policy: it depends on the target and the pairs, not on the date or the source."""
+    disclosures carrying any of `pairs` (None: every organisation). It inverts `candidate_recipients` (the same
+    reading of the gateways' and agreements' scopes), so no lawful route is lost when the forward search drops
+    a node outside the set for the hops it has left. Hops within one body are left out: a route takes one only
+    as its first hop (`search`), from the source, which is never tested against the set. Memoised per compiled
+    policy: it depends on the target and the pairs, not on the date or the source."""
     key = (target, pairs, hops)
     hit = _memo(policy, "within").get(key)
     if hit is not None:
         return hit
-    tree = policy.org_tree
-    scopes = _backward_pairs(policy, pairs)
+    reach = policy.reach_scope
+    open_pairs, bound = _backward_rules(policy, pairs)
     within: list[Optional[frozenset]] = [frozenset({target})]
     frontier: set[str] = {target}
     for _ in range(hops):
         last = within[-1]
-        if last is None:
-            within.append(None)
+        if last is None or not frontier:  # everyone already, or no one new to reach it from
+            within.append(last)
             continue
         found: set[str] = set()
         anyone = False
-        for s, d in scopes:
+        for s, d in open_pairs:
             if d is not None and d.isdisjoint(frontier):
                 continue
             if s is None:  # a gateway open to any source reaches one of the frontier: anyone can
@@ -362,9 +402,26 @@ def reach_in_hops(policy: CompiledPolicy, target: str, pairs: tuple[tuple[str, s
         if anyone:
             within.append(None)
             continue
-        for y in frontier:  # a hop within one body: a body passes to its part and a part to its body
-            found |= tree.ancestors.get(y, frozenset())
-            found |= tree.descendants.get(y, frozenset())
+        keys: Optional[tuple[str, ...]] = None
+        for g, gpairs, dps in bound:
+            senders = [s for s, d in gpairs if d is None or not d.isdisjoint(frontier)]
+            if not senders:
+                continue
+            if keys is None:  # the frontier and the bodies whose rules it inherits: what an agreement may name
+                keys = tuple(dict.fromkeys(k for y in frontier for k in _with_transferors(policy, y)))
+            open_to_any = any(s is None for s in senders)
+            for a in policy._agreements_to(g.key, keys):
+                if not any(d in a.data and p in a.purposes for d, p in dps):
+                    continue
+                for a_s, a_d in a.directions:
+                    if (reach(a_d) or frozenset()).isdisjoint(frontier):
+                        continue
+                    from_ = reach(a_s) or frozenset()
+                    if open_to_any:
+                        found |= from_
+                    else:
+                        for gs in senders:
+                            found |= from_ & (gs or frozenset())
         frontier = found - last
         within.append(last | frontier)
     hit = tuple(within)
@@ -391,7 +448,7 @@ class FlowGraph:
         self._succ: dict[str, dict[str, dict[str, Edge]]] = {}  # x -> y -> basis key -> edge, insertion order
         self._nodes: dict[str, None] = {}  # every node, in the order it was first seen
         self._out: dict[str, list[Edge]] = {}  # out_edges as plain lists, the search's inner loop
-        self._next: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # `_neighbours`
+        self._next: dict[str, tuple[frozenset, frozenset]] = {}  # `_neighbours`
         self._pair: dict[tuple[str, str], list[Edge]] = {}  # `_edges`: the flows x -> y, decided once
         self._could: dict[tuple[str, str], bool] = {}
         self._bars: dict[tuple[str, str, str], frozenset[str]] = {}  # `barred`, by (…, holder, recipient)
@@ -433,24 +490,28 @@ class FlowGraph:
             self._after[key] = hit
         return hit
 
-    def _neighbours(self, x: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _neighbours(self, x: str) -> tuple[frozenset, frozenset]:
         """The organisations x might disclose to (`candidate_recipients`) and the bodies it is part of and its
-        parts (issue 12), each by name: the order `out_edges` lists edges in. They depend on the policy, x and
-        the data and purpose only (no date): remembered per policy for every question."""
+        parts (issue 12). They depend on the policy, x and the data and purpose only (no date): remembered per
+        policy for every question. Unordered: `out_edges` puts in name order only those it decides."""
         hit = self._next.get(x)
         if hit is None:
             key = (x, self.q.data, self.q.purpose)
             hit = _memo(self.policy, "neighbours").get(key)
             if hit is None:
-                name = self.policy.org_name
                 tree = self.policy.org_tree
-                hit = (tuple(sorted(candidate_recipients(self.policy, x, self.q.data, self.q.purpose),
-                                    key=lambda k: (name(k).lower(), k))),
-                       tuple(sorted((tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset()))
-                                    - {x}, key=lambda k: (name(k).lower(), k))))
+                hit = (frozenset(candidate_recipients(self.policy, x, self.q.data, self.q.purpose)),
+                       (tree.ancestors.get(x, frozenset()) | tree.descendants.get(x, frozenset())) - {x})
                 _remember(self.policy, "neighbours", key, hit)
             self._next[x] = hit
         return hit
+
+    def _by_name(self, keys: frozenset) -> list[str]:
+        """Organisations in the order `out_edges` lists their edges: by name, then key."""
+        if len(keys) < 2:  # commonly none or one, after the backward pass's filter
+            return list(keys)
+        name = self.policy.org_name
+        return sorted(keys, key=lambda k: (name(k).lower(), k))
 
     def _edges(self, x: str, y: str, body: bool) -> list[Edge]:
         """The lawful direct flows x -> y, one per basis (`decide`'s order), decided once: for a candidate
@@ -480,13 +541,13 @@ class FlowGraph:
         if hit is not None:
             return hit if among is None else [e for e in hit if e.recipient in among]
         cands, bodies = self._neighbours(x)
-        if among is not None:
-            return [e for y in cands if y in among for e in self._edges(x, y, False)] + \
-                [e for y in bodies if y in among for e in self._edges(x, y, True)]
+        if among is not None:  # sorted after the filter: `among` is commonly a handful of organisations
+            return [e for y in self._by_name(cands & among) for e in self._edges(x, y, False)] + \
+                [e for y in self._by_name(bodies & among) for e in self._edges(x, y, True)]
         self._nodes.setdefault(x, None)
         succ = self._succ.setdefault(x, {})
-        edges = [e for y in cands for e in self._edges(x, y, False)] + \
-            [e for y in bodies for e in self._edges(x, y, True)]
+        edges = [e for y in self._by_name(cands) for e in self._edges(x, y, False)] + \
+            [e for y in self._by_name(bodies) for e in self._edges(x, y, True)]
         for e in edges:
             self._nodes.setdefault(e.recipient, None)
             keyed = succ.setdefault(e.recipient, {})
