@@ -1,6 +1,10 @@
 """The nearest changes that would make a denied flow lawful — each verified by deciding again with the
 change applied, never guessed. Each fix is data (a kind, the names it touches, `args` for its words);
-engine/render/words.py says it.
+engine/render/words.py says it. Deciding again is done by the rules the change can reach where that is provably
+the whole decision (an agreement added under one gateway: that gateway; `_Check`), and a candidate that fails a
+necessary condition of an ALLOW (rules 2-4 under none of the pair's gateways) is not decided again; the fixes are
+exactly those of deciding every candidate again in full (tests/test_routes_fixes_equivalence.py, against
+tests/oracles/fixes_full.py).
 
 Candidates, cheapest first: renew an agreement that covers the flow but is out of its window; add the data or
 purpose to an agreement in force between the same parties under a gateway that allows the flow; make an
