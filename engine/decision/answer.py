@@ -403,6 +403,20 @@ class Decision:
                 raise TypeError(f"Decision needs {sorted(_DECISION_FIELDS - made.__dict__.keys())}")
         return made
 
+    @classmethod
+    def adopt(cls, values: dict[str, Any]) -> "Decision":
+        """The Decision whose fields are `values`, every one of them: the dict itself becomes the object's (not
+        copied, so the caller must not keep or change it), without the keyword call of `made` (a dict literal
+        in engine/policy/decide.py costs half as much). A missing or unknown field raises TypeError."""
+        if values.keys() != _DECISION_FIELDS:
+            unknown = values.keys() - _DECISION_FIELDS
+            if unknown:
+                raise TypeError(f"Decision has no field {sorted(unknown)[0]!r}")
+            raise TypeError(f"Decision needs {sorted(_DECISION_FIELDS - values.keys())}")
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", values)
+        return made
+
 
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 _DECISION_DEFAULTS = {f.name: f.default for f in fields(Decision) if f.default is not MISSING}
