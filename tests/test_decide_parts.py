@@ -44,3 +44,11 @@ def test_the_regime_table_is_not_pickled_with_the_policy(default_policy):
     for day in (dt.date(1990, 1, 1), dt.date(2005, 6, 23), dt.date(2018, 5, 25), dt.date(2030, 1, 1)):
         assert again.regime_on(day) is not None or m.regime_on(again.regimes, day) is None
         assert getattr(again.regime_on(day), "id", None) == getattr(m.regime_on(again.regimes, day), "id", None)
+
+
+def test_an_evaluation_starts_from_the_outcome_the_dataclass_makes():
+    from engine.eval.decide import Outcome, _start
+
+    a, b = _start(), Outcome(False)
+    assert a == b and a is not b
+    assert all(getattr(a, f) is not getattr(_start(), f) for f in ("firing", "considered", "via", "readings"))

@@ -370,7 +370,7 @@ class Decision:
             "sensitivity": list(self.sensitivity),
             "basis": part(self.basis) if self.basis else None,
             "blocks": [block(b) for b in self.blocks] if self.blocks else [],
-            "considered": [c.to_dict() for c in self.considered] if self.considered else [],
+            "considered": [part(c) for c in self.considered] if self.considered else [],
             "conditions": [part(c) for c in self.conditions] if self.conditions else [],
             "fixes": [f.to_dict() for f in self.fixes] if self.fixes else [],
             "routes": [r.to_dict() for r in self.routes] if self.routes else [],

@@ -130,22 +130,39 @@ def _allow_parts(policy: CompiledPolicy, out: evaluation.Outcome, source: str, o
 
 def _considered(policy: CompiledPolicy, cache: ExplainCache, found: list[evaluation.Considered]
                 ) -> tuple[Consideration, ...]:
-    """Every candidate that did not apply, once for each (rule, reason), with its reason in words."""
+    """Every candidate that did not apply, once for each (rule, reason), with its reason in words. One made
+    for the same rule, reason, clause and arguments when they are all names or dates is remembered and shared
+    by every decision that gives it (compared exactly: a datetime is not a date), as its JSON is
+    (`Decision.to_dict(shared=True)`)."""
     considered: list[Consideration] = []
     seen = set()
-    made = Consideration.made
-    lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
-                                            "restriction": policy.restrictions, "organisation": policy.orgs}
+    parts = cache.parts
     for c in found:
-        item = lookup[c.kind].get(c.key)  # None for a made-up agreement (a fix being verified)
-        ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
-        text, code = _reason(cache, c)
-        k = (c.kind, c.key, code, text)
+        args = c.args
+        for v in args.values():
+            if type(v) is not str and type(v) is not dt.date:
+                one = _consideration(policy, cache, c)
+                break
+        else:
+            one = parts.get_or(("considered", c.kind, c.key, c.why, c.span, *args.items()), _consideration, policy,
+                               cache, c)
+        k = (c.kind, c.key, one.code, one.reason)
         if k in seen:
             continue
         seen.add(k)
-        considered.append(made(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
+        considered.append(one)
     return tuple(considered)
+
+
+# where each kind of candidate is found by its key (for its id)
+_KINDS = {"gateway": "gateways", "agreement": "agreements", "restriction": "restrictions", "organisation": "orgs"}
+
+
+def _consideration(policy: CompiledPolicy, cache: ExplainCache, c: evaluation.Considered) -> Consideration:
+    item = getattr(policy, _KINDS[c.kind]).get(c.key)  # None for a made-up agreement (a fix being verified)
+    ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
+    text, code = _reason(cache, c)
+    return Consideration.made(c.kind, ident, code, text, c.span, c.why.value, dict(c.args))
 
 
 def _provenance_words(policy: CompiledPolicy, source: str, received_under: Optional[str], own_data: bool,
@@ -309,20 +326,31 @@ def _renamed(policy: CompiledPolicy, q: Question, source: str, recipient: str
 def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, out, source: str,
                      recipient: str) -> tuple[ClassMatch, ...]:
     """The classes through which the question's parties matched the basis's gateway and agreement, and the
-    restrictions that block it (issue 12). `source`, `recipient`: the parties' names on the question's date."""
+    restrictions that block it (issue 12). `source`, `recipient`: the parties' names on the question's date.
+    Remembered per (rules, pair, names), unless a party is inside these rules' scopes only on some dates or
+    through a transfer of functions: then worked out for the question's date, data and purpose each time."""
     rules = list(out.firing)
     if out.allowed and out.basis is not None:
         rules += [b for b in out.basis if b is not None]
+    s, d = q.source, q.recipient
+    plan = cache.parts.get_or(("classes", out.allowed, *rules, "", s, d, source, recipient), _classes_plan, policy,
+                              cache, rules, q, out)
+    return _classes_of(policy, q, out) if plan is _EACH_TIME else plan
+
+
+_EACH_TIME: Any = object()  # a plan: work the classes out for each question
+
+
+def _classes_plan(policy: CompiledPolicy, cache: ExplainCache, rules: list, q: Question, out) -> Any:
     scopes = [cache.parts.get_or(("class-scopes", r), _class_scopes, r) for r in rules]
     if all(classless for classless, _dated in scopes):
         return ()  # no party scope of these rules goes through a class: nothing to say
     s, d = q.source, q.recipient
     if s in policy.inherits or d in policy.inherits or any(s in dated or d in dated for _classless, dated in scopes):
-        return _classes_of(policy, q, out)
+        return _EACH_TIME
     # neither party is inside these rules' scopes only on some dates, nor through a transfer of functions: the
     # same classes for every date, data and purpose but for the names a renamed body is shown by on the date
-    return cache.parts.get_or(("classes", out.allowed, *rules, "", s, d, source, recipient), _classes_of, policy,
-                              q, out)
+    return _classes_of(policy, q, out)
 
 
 def _class_scopes(rule) -> tuple[bool, frozenset]:
