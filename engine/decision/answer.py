@@ -353,8 +353,9 @@ class Decision:
 
     def to_dict(self, shared: bool = False) -> DecisionDict:
         """The stable JSON shape. `shared`: for serialising at once (the service) — parts that are the same for
-        every decision on the same rules (rule references, the basis, conditions, the regime) are dicts made
-        once and shared, so the result must not be changed."""
+        every decision on the same rules (rule references, the basis, conditions, the regime, the candidates
+        considered, the transfers relied on, the classes matched) are dicts made once and shared, so the result
+        must not be changed."""
         return self._to_dict(_once, _block_shared) if shared else self._to_dict(_fresh, _block_fresh)
 
     def _to_dict(self, part: Any, block: Any) -> DecisionDict:
@@ -374,10 +375,10 @@ class Decision:
             "conditions": [part(c) for c in self.conditions] if self.conditions else [],
             "fixes": [f.to_dict() for f in self.fixes] if self.fixes else [],
             "routes": [r.to_dict() for r in self.routes] if self.routes else [],
-            "transfers": [x.to_dict() for x in self.transfers] if self.transfers else [],
+            "transfers": [part(x) for x in self.transfers] if self.transfers else [],
             "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed]
             if self.renamed else [],
-            "classes": [c.to_dict() for c in self.classes] if self.classes else [],
+            "classes": [part(c) for c in self.classes] if self.classes else [],
             "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
                                                           "chain": list(self.same_body)},
             "conditions_relied_on": [part(c) for c in self.conditions_relied_on] if self.conditions_relied_on

@@ -214,9 +214,10 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
     on, assume, data, purpose = q.on, q.assume, q.data, q.purpose
 
     # 0. both organisations exist on the date
-    dated = policy.org_end, policy.org_start
+    ends, starts = policy.org_end, policy.org_start
     for k in (q.source, q.recipient):
-        if k not in dated[0] and k not in dated[1]:  # most organisations exist at every date: skip the call
+        end, start = ends.get(k), starts.get(k)
+        if (end is None or on < end[0]) and (start is None or on >= start):  # exists (org_absent: None)
             continue
         why = org_absent(policy, k, on)
         if why is None:
@@ -263,7 +264,9 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         return out
 
     # 1b. within one legal person: not a disclosure between bodies, unless a `forbids` names this flow
-    chain = same_body(policy, q.source, q.recipient)
+    ancestors = policy.org_tree.ancestors  # (neither is part of the other, most pairs: no call)
+    chain = same_body(policy, q.source, q.recipient) if q.recipient in ancestors.get(q.source, ()) or \
+        q.source in ancestors.get(q.recipient, ()) else None
     if chain is not None:
         barring = [r for r in out.firing if names_internal_flow(policy, r, q.source, q.recipient)]
         if note:

@@ -50,8 +50,10 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         # what rests on the basis alone (the same for every question under (g, a) lifting the same
         # restrictions), but for its onward permission on a date when a clause's `to` names a class whose
         # membership is dated: one look-up
-        parts = cache.parts.get_or(("allow", g, a, *out.overridden, on if _onward_dated(policy, cache, g, a) else None),
-                                   _allow_parts, policy, out, q.source, on)
+        key = ("allow", g, a, *out.overridden)
+        parts = cache.parts.get(key)
+        if parts is None or type(parts) is dict:  # not made yet, or one for each date (a dated onward clause)
+            parts = _allow_parts_on(policy, cache, key, parts, out, q.source, on)
         basis, conditions, headline, power = parts.basis, parts.conditions, parts.headline, parts.power
         relied_on = parts.relied_on if not out.excepted else _conditions_and_power(policy, out)[0]
         unmet: tuple[ConditionUse, ...] = ()
@@ -116,6 +118,24 @@ class _AllowParts(NamedTuple):
     headline: str  # without the transfers relied on (those depend on the pair)
     power: Optional[str]
     relied_on: tuple[ConditionUse, ...]  # without the exceptions that lifted a restriction (those depend on it)
+
+
+def _allow_parts_on(policy: CompiledPolicy, cache: ExplainCache, key: tuple, by_date: Optional[dict],
+                    out: evaluation.Outcome, source: str, on: dt.date) -> _AllowParts:
+    """The parts for the key's basis: remembered under the key itself, or when its onward permission in words
+    depends on the date, in a dict by date under the key (bounded as the cache is)."""
+    assert out.basis is not None
+    if by_date is None:
+        if not _onward_dated(policy, cache, *out.basis):
+            return cache.parts.get_or(key, _allow_parts, policy, out, source, on)
+        by_date = cache.parts.get_or(key, dict)
+    parts = by_date.get(on)
+    if parts is None:
+        parts = _allow_parts(policy, out, source, on)
+        if len(by_date) >= cache.LIMIT:
+            by_date.clear()
+        by_date[on] = parts
+    return parts
 
 
 def _allow_parts(policy: CompiledPolicy, out: evaluation.Outcome, source: str, on: dt.date) -> _AllowParts:
