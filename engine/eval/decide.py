@@ -216,8 +216,8 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
     # 0. both organisations exist on the date
     ends, starts = policy.org_end, policy.org_start
     for k in (q.source, q.recipient):
-        end, start = ends.get(k), starts.get(k)
-        if (end is None or on < end[0]) and (start is None or on >= start):  # exists (org_absent: None)
+        ending, starting = ends.get(k), starts.get(k)
+        if (ending is None or on < ending[0]) and (starting is None or on >= starting):  # exists: org_absent None
             continue
         why = org_absent(policy, k, on)
         if why is None:
