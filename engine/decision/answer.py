@@ -35,7 +35,10 @@ def _fresh(part: Any) -> Any:
 
 
 def _block_shared(block: "Block") -> BlockDict:
-    return block.to_dict(shared=True)
+    made = block.__dict__.get("_shared")  # (the engine gives one Block to every answer with the same bar)
+    if made is None:
+        made = block.__dict__["_shared"] = block.to_dict(shared=True)
+    return made
 
 
 def _block_fresh(block: "Block") -> BlockDict:

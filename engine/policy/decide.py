@@ -26,17 +26,21 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     if allowed and out.basis is None and out.same_body is None:  # fail closed: an ALLOW must say what allows it
         raise RuntimeError("the evaluator allowed a flow without naming a basis")
     on = q.on
+    cache = explain_cache(policy)
     blocks: tuple[Block, ...] = ()
     if out.firing:  # (most flows meet no restriction)
         overridden_by: dict[str, str] = {}
         if allowed and out.basis is not None:
             for r in out.overridden:
                 overridden_by[r.key] = out.basis[0].id
-        blocks = tuple(Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
-                             deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
+        # a bar as the answer shows it depends on the restriction, the pair, what lifts it and the readings of
+        # provenance under which it binds: made once for those
+        memo = cache.parts
+        blocks = tuple(memo.get_or(("block", r, q.source, q.recipient, overridden_by.get(r.key),
+                                     out.readings.get(r.key, ())), _block, policy, r, q,
+                                    overridden_by.get(r.key), out.readings.get(r.key, ()))
                        for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way),
                                                                    r.key)))
-    cache = explain_cache(policy)
     considered = _considered(policy, cache, out.considered) if out.considered else ()
     source, recipient = policy.org_name_on(q.source, on), policy.org_name_on(q.recipient, on)
     basis = None
@@ -108,6 +112,11 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                                          _provenance_words, policy, q.source, received_under, q.own_data,
                                          held_for),
         "regime": _regime(policy, cache, on, sensitivity, basis)})
+
+
+def _block(policy: CompiledPolicy, r, q: Question, overridden_by: Optional[str], readings) -> Block:
+    return Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by,
+                 deciding_clause(policy, r, q), *_readings(policy, readings))
 
 
 class _AllowParts(NamedTuple):
@@ -290,6 +299,8 @@ def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
         for r, exc in out.excepted:
             relied += use("restriction", r.id, [n.key for n in exc.when], exc.span)
         return tuple(dict.fromkeys(relied)), (), "implied" if g.implied else "express"
+    if not out.unmet:  # (most denials: no condition wanting)
+        return (), (), None
     ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
                                          "restriction": policy.restrictions}
     missing: list[ConditionUse] = []
