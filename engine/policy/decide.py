@@ -56,7 +56,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         # membership is dated: one look-up
         key = ("allow", g, a, *out.overridden)
         parts = cache.parts.get(key)
-        if parts is None or type(parts) is dict:  # not made yet, or one for each date (a dated onward clause)
+        if parts is None or parts is _DATED:  # not made yet, or one for each date (a dated onward clause)
             parts = _allow_parts_on(policy, cache, key, parts, out, q.source, on)
         basis, conditions, headline, power = parts.basis, parts.conditions, parts.headline, parts.power
         relied_on = parts.relied_on if not out.excepted else _conditions_and_power(policy, out)[0]
@@ -129,22 +129,19 @@ class _AllowParts(NamedTuple):
     relied_on: tuple[ConditionUse, ...]  # without the exceptions that lifted a restriction (those depend on it)
 
 
-def _allow_parts_on(policy: CompiledPolicy, cache: ExplainCache, key: tuple, by_date: Optional[dict],
-                    out: evaluation.Outcome, source: str, on: dt.date) -> _AllowParts:
+_DATED: Any = object()  # remembered under an ALLOW's key when its parts are remembered by date
+
+
+def _allow_parts_on(policy: CompiledPolicy, cache: ExplainCache, key: tuple, seen: Any, out: evaluation.Outcome,
+                    source: str, on: dt.date) -> _AllowParts:
     """The parts for the key's basis: remembered under the key itself, or when its onward permission in words
-    depends on the date, in a dict by date under the key (bounded as the cache is)."""
+    depends on the date, under the key and the date (the key itself then holds `_DATED`)."""
     assert out.basis is not None
-    if by_date is None:
+    if seen is None:
         if not _onward_dated(policy, cache, *out.basis):
             return cache.parts.get_or(key, _allow_parts, policy, out, source, on)
-        by_date = cache.parts.get_or(key, dict)
-    parts = by_date.get(on)
-    if parts is None:
-        parts = _allow_parts(policy, out, source, on)
-        if len(by_date) >= cache.LIMIT:
-            by_date.clear()
-        by_date[on] = parts
-    return parts
+        cache.parts.get_or(key, lambda: _DATED)
+    return cache.parts.get_or((*key, on), _allow_parts, policy, out, source, on)
 
 
 def _allow_parts(policy: CompiledPolicy, out: evaluation.Outcome, source: str, on: dt.date) -> _AllowParts:
