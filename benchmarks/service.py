@@ -1,6 +1,7 @@
 """The decision service against its own HTTP stack (issue 18, target 4), with `wrk` as the load generator.
 
     python benchmarks/service.py [--duration 5] [--rounds 3] [--connections 8] [--batch 100] [--json FILE]
+                                 [--only 'ALLOW (300,DENY with'] [--compare ../main]
 
 Starts, on 127.0.0.1, a minimal ASGI app (reads the body, answers `{"status":"ok"}`) on the same server
 `lawful serve` runs (uvicorn, httptools, uvloop, no access log), and `lawful serve` itself (`cli.py serve`, the
@@ -16,7 +17,9 @@ Scenarios: the minimal endpoint; ALLOW (300 distinct lawful questions of the def
 on); DENY with explanation (100 distinct unlawful questions, fixes and routes on); `GET /v1/health`; a batch of
 `--batch` questions (the same mix, 3 lawful to 1 unlawful); the same three without the memo, and the batch
 without the memo with `"fixes": false, "routes": false` (verdicts with their reasons); the minimal app in
-two processes and the service with two workers. Needs `wrk` (Debian: `apt-get install wrk`); every load is
+two processes and the service with two workers. `--only` runs the scenarios whose labels contain one of its
+words (with their references); `--compare ROOT` also runs another checkout's `lawful serve` (e.g. main's) on
+the ALLOW and DENY scenarios in the same rounds. Needs `wrk` (Debian: `apt-get install wrk`); every load is
 bounded by `--duration` and sent only to 127.0.0.1.
 """
 
@@ -291,6 +294,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                     "(new questions, no memo): decisions per CPU second, --rounds rounds (no wrk needed)")
     ap.add_argument("--engine", type=Path, help="with --handler: the engine of another checkout (its root, e.g. "
                     "main's worktree), to compare in one run; the bundle and questions stay this checkout's")
+    ap.add_argument("--only", help="comma-separated words: run only the scenarios whose label contains one of them "
+                    "(case-insensitive; e.g. 'ALLOW (300,DENY with fixes and routes (100,minimal JSON endpoint'); "
+                    "their references run too")
+    ap.add_argument("--compare", type=Path, help="another checkout's root (e.g. main's worktree): also run its "
+                    "`lawful serve` (its engine, this checkout's bundle) on the ALLOW and DENY scenarios, paired with "
+                    "the minimal app like this checkout's, in the same rounds")
     ap.add_argument("--minimal-app", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
@@ -320,6 +329,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         "service": Server("lawful serve", serve),
         "no-memo": Server("lawful serve --memo-entries 0", [*serve, "--memo-entries", "0"]),
     }
+    if a.compare is not None:
+        servers["compare"] = Server(f"lawful serve of {a.compare}",
+                                    [py, str(a.compare.resolve() / "cli.py"), *serve[2:]])
     if a.workers > 1:
         servers["minimal-n"] = Server(f"minimal app, {a.workers} processes",
                                       [py, __file__, "--minimal-app", "--processes", str(a.workers)])
@@ -356,6 +368,16 @@ def main(argv: Optional[list[str]] = None) -> int:
                 (f"ALLOW, --workers {a.workers} (vs 1 worker)", "service-n", "/v1/decide", "allow", 1, 2 * c,
                  ("service", "/v1/decide", "allow")),
             ]
+        if a.compare is not None:
+            scenarios += [(f"ALLOW (300 questions), {a.compare}", "compare", "/v1/decide", "allow", 1, c, minimal),
+                          (f"DENY with fixes and routes (100 questions), {a.compare}", "compare", "/v1/decide",
+                           "deny", 1, c, minimal)]
+        if a.only:
+            words = [w.strip().lower() for w in a.only.split(",") if w.strip()]
+            scenarios = [s for s in scenarios if any(w in s[0].lower() for w in words)]
+        needed = {s[1] for s in scenarios} | {s[6][0] for s in scenarios if s[6] is not None}
+        for name in [n for n in servers if n not in needed]:
+            servers.pop(name).stop()
         print(f"warming up (load average {loadavg()}) …", file=sys.stderr)
         for _label, server, path, script, _per, conns, _ref in scenarios if a.warmup else []:  # the memo fills
             run_wrk(servers[server].url + path, scripts[script], a.warmup, conns, a.threads)
