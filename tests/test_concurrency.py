@@ -133,3 +133,35 @@ def test_audit_log_shared_between_threads(tmp_path, questions):
     total = sum(_run_threads(work))
     result = verify_log(tmp_path / "log.jsonl")
     assert result.ok and result.records == total
+
+
+def test_shared_json_from_eight_threads_filling_a_small_explanation_cache_equals_a_fresh_policys(questions,
+                                                                                                  monkeypatch):
+    """The service's bytes (`to_dict(shared=True)`): the parts each policy remembers (engine/eval/decide.py
+    `ExplainCache`: bases, bars, considerations, classes …) and the JSON shared on them, made by eight threads
+    at once, in a cache small enough to be emptied again and again while they work."""
+    from engine.eval.decide import ExplainCache
+    from engine.ops.service import _decision_json
+
+    def answer(policy: engine.Policy, i: int) -> bytes:
+        src, dst, data, purpose, on, assume = questions[i]
+        full = i % 8 == 0
+        return _decision_json(policy.decide(src, dst, data, purpose, on=on, assume=assume, fixes=full,
+                                            routes=full).to_dict(shared=True))
+
+    reference = engine.load(ROOT)
+    expected = [answer(engine.Policy.of(reference), i) for i in range(len(questions))]  # each from a fresh cache
+    monkeypatch.setattr(ExplainCache, "LIMIT", 64)
+    shared = engine.Policy.of(reference)
+
+    def work(t: int) -> list[bytes]:
+        order = list(range(len(questions))) * 2
+        random.Random(t).shuffle(order)
+        got: dict[int, bytes] = {}
+        for i in order:
+            b = answer(shared, i)
+            assert got.setdefault(i, b) == b
+        return [got[i] for i in range(len(questions))]
+
+    for got in _run_threads(work):
+        assert got == expected

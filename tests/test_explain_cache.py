@@ -272,3 +272,50 @@ def test_consideration_made_is_the_dataclass_made_by_its_constructor():
     assert [f.name for f in dataclasses.fields(Consideration)] == list(made.__dict__)  # every field, in order
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.id = "H"  # type: ignore[misc]
+
+
+RENAMED_IN_A_CLASS = """\
+class agency "Agencies"
+organisation A "A"
+organisation TTA "Teacher Training Agency" is agency
+organisation TDA "TDA" renames TTA on 2005-09-01
+data d "d"
+purpose p "p"
+gateway G "g" {
+  statute LSA-2000 "s.5"
+  allows A -> agency
+  data d
+  for p
+}
+"""
+
+
+def test_classes_matched_by_a_renamed_body_show_its_name_on_each_date_from_a_warm_cache():
+    """The classes an answer names are remembered per (rules, pair): a body renamed on some date is shown by
+    the name it had on the question's date, so that name is part of what is remembered."""
+    policy = engine.load_texts({"policies/main.policy": RENAMED_IN_A_CLASS}, MINI_REGISTER)
+    shown = {}
+    for on in (dt.date(2006, 1, 1), dt.date(2004, 1, 1), dt.date(2007, 1, 1), dt.date(2005, 1, 1)):
+        d = same_bytes(policy, "A", "TDA", "d", "p", on=on, fixes=False, routes=False)
+        assert d.allowed and d.classes, d.to_dict()
+        shown[on] = d.classes[0].organisation
+    # the test would not catch a cache keyed on the pair alone without this
+    assert shown[dt.date(2006, 1, 1)] == shown[dt.date(2007, 1, 1)] == "TDA"
+    assert shown[dt.date(2004, 1, 1)] == shown[dt.date(2005, 1, 1)] == "TTA"
+
+
+def test_decision_adopt_takes_every_field_or_refuses(default_policy):
+    import dataclasses
+
+    from engine.decision.answer import Decision
+
+    d = default_policy.decide("LSC", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
+    values = {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
+    adopted = Decision.adopt(dict(values))
+    assert adopted == Decision(**values) and adopted.to_dict() == d.to_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        adopted.verdict = "deny"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        Decision.adopt({**values, "colour": "red"})
+    with pytest.raises(TypeError, match="headline"):
+        Decision.adopt({k: v for k, v in values.items() if k != "headline"})

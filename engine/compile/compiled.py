@@ -8,6 +8,7 @@ derived from it). Nothing here decides: the rules of a decision are in engine/ev
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import operator
 import sys
@@ -284,6 +285,7 @@ class CompiledPolicy:
         self._any_source_index: Optional[tuple[dict[str, list[int]], tuple[int, ...]]] = None
         self._agreement_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
         self._agreement_to_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
+        self._regime_cuts: Optional[tuple[list[dt.date], list[Optional[m.Regime]]]] = None  # (regime_on)
 
     def _compile_environment(self, c: Checked) -> None:
         """Everything but the agreements."""
@@ -486,9 +488,10 @@ class CompiledPolicy:
         self._reset_transient()
 
     _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index",
-                                   "_agreement_to_index")
+                                   "_agreement_to_index", "_regime_cuts")
 
     def _reset_transient(self) -> None:
+        self._regime_cuts = None
         self._pairs = {}
         self._pairs_lock = threading.Lock()
         self._any_source_index = None
@@ -666,8 +669,16 @@ class CompiledPolicy:
         return self.conditions[key].id.text
 
     def regime_on(self, day: dt.date) -> Optional[m.Regime]:
-        """The data-protection regime in force on `day`: the latest to have started, unless it has ended."""
-        return m.regime_on(self.regimes, day)
+        """The data-protection regime in force on `day`: the latest to have started, unless it has ended
+        (`m.regime_on`). It changes only on the days a regime starts or ends, so it is found by bisection over
+        those days (every decision about personal data with a basis asks, often several times)."""
+        table = self._regime_cuts
+        if table is None:  # made on first use (two threads at once make equal tables; either is kept)
+            regimes = self.regimes
+            cuts = sorted({d for r in regimes for d in (r.start, m.regime_end(regimes, r)) if d is not None})
+            table = self._regime_cuts = (cuts, [m.regime_on(regimes, dt.date.min)] +
+                                         [m.regime_on(regimes, d) for d in cuts])
+        return table[1][bisect.bisect_right(table[0], day)]
 
     def gateway_key(self, name: str) -> str:
         k = name.lower()

@@ -35,7 +35,10 @@ def _fresh(part: Any) -> Any:
 
 
 def _block_shared(block: "Block") -> BlockDict:
-    return block.to_dict(shared=True)
+    made = block.__dict__.get("_shared")  # (the engine gives one Block to every answer with the same bar)
+    if made is None:
+        made = block.__dict__["_shared"] = block.to_dict(shared=True)
+    return made
 
 
 def _block_fresh(block: "Block") -> BlockDict:
@@ -353,8 +356,9 @@ class Decision:
 
     def to_dict(self, shared: bool = False) -> DecisionDict:
         """The stable JSON shape. `shared`: for serialising at once (the service) — parts that are the same for
-        every decision on the same rules (rule references, the basis, conditions, the regime) are dicts made
-        once and shared, so the result must not be changed."""
+        every decision on the same rules (rule references, the basis, conditions, the regime, the candidates
+        considered, the transfers relied on, the classes matched) are dicts made once and shared, so the result
+        must not be changed."""
         return self._to_dict(_once, _block_shared) if shared else self._to_dict(_fresh, _block_fresh)
 
     def _to_dict(self, part: Any, block: Any) -> DecisionDict:
@@ -370,14 +374,14 @@ class Decision:
             "sensitivity": list(self.sensitivity),
             "basis": part(self.basis) if self.basis else None,
             "blocks": [block(b) for b in self.blocks] if self.blocks else [],
-            "considered": [c.to_dict() for c in self.considered] if self.considered else [],
+            "considered": [part(c) for c in self.considered] if self.considered else [],
             "conditions": [part(c) for c in self.conditions] if self.conditions else [],
             "fixes": [f.to_dict() for f in self.fixes] if self.fixes else [],
             "routes": [r.to_dict() for r in self.routes] if self.routes else [],
-            "transfers": [x.to_dict() for x in self.transfers] if self.transfers else [],
+            "transfers": [part(x) for x in self.transfers] if self.transfers else [],
             "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed]
             if self.renamed else [],
-            "classes": [c.to_dict() for c in self.classes] if self.classes else [],
+            "classes": [part(c) for c in self.classes] if self.classes else [],
             "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
                                                           "chain": list(self.same_body)},
             "conditions_relied_on": [part(c) for c in self.conditions_relied_on] if self.conditions_relied_on
@@ -401,6 +405,20 @@ class Decision:
             made.__dict__.update({k: v for k, v in _DECISION_DEFAULTS.items() if k not in values})
             if made.__dict__.keys() != _DECISION_FIELDS:
                 raise TypeError(f"Decision needs {sorted(_DECISION_FIELDS - made.__dict__.keys())}")
+        return made
+
+    @classmethod
+    def adopt(cls, values: dict[str, Any]) -> "Decision":
+        """The Decision whose fields are `values`, every one of them: the dict itself becomes the object's (not
+        copied, so the caller must not keep or change it), without the keyword call of `made` (a dict literal
+        in engine/policy/decide.py costs half as much). A missing or unknown field raises TypeError."""
+        if values.keys() != _DECISION_FIELDS:
+            unknown = values.keys() - _DECISION_FIELDS
+            if unknown:
+                raise TypeError(f"Decision has no field {sorted(unknown)[0]!r}")
+            raise TypeError(f"Decision needs {sorted(_DECISION_FIELDS - values.keys())}")
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", values)
         return made
 
 

@@ -155,6 +155,27 @@ class Outcome:
     onward_bar: "Optional[Considered]" = None
 
 
+def _start() -> Outcome:
+    """`Outcome(False)`: what every evaluation starts from (routes and fixes make thousands per question),
+    without the generated `__init__`, which tests each of the ten default factories' sentinels."""
+    out = object.__new__(Outcome)
+    out.allowed = False
+    out.basis = None
+    out.firing = []
+    out.overridden = []
+    out.considered = []
+    out.missing_org = []
+    out.candidates = []
+    out.bases = []
+    out.via = {}
+    out.same_body = None
+    out.unmet = []
+    out.excepted = []
+    out.readings = {}
+    out.onward_bar = None
+    return out
+
+
 def _conditions_missing(policy: CompiledPolicy, out: Outcome, note, kind: str, rule: CGateway | CAgreement,
                         given: frozenset) -> bool:
     """A gateway or agreement needing declared conditions the question does not give cannot apply: record
@@ -188,7 +209,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
              explain: bool = False, first_only: bool = False) -> Outcome:
     """Apply the rules to one question. `explain` records every candidate that did not apply and why;
     `first_only` (the verdict alone) stops at the first basis found instead of collecting them all."""
-    out = Outcome(False)
+    out = _start()
     note = out.considered.append if explain else None
     on, assume, data, purpose = q.on, q.assume, q.data, q.purpose
 
@@ -242,7 +263,9 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         return out
 
     # 1b. within one legal person: not a disclosure between bodies, unless a `forbids` names this flow
-    chain = same_body(policy, q.source, q.recipient)
+    ancestors = policy.org_tree.ancestors  # (neither is part of the other, most pairs: no call)
+    chain = same_body(policy, q.source, q.recipient) if q.recipient in ancestors.get(q.source, ()) or \
+        q.source in ancestors.get(q.recipient, ()) else None
     if chain is not None:
         barring = [r for r in out.firing if names_internal_flow(policy, r, q.source, q.recipient)]
         if note:
@@ -271,6 +294,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
     extra_by_gateway: dict[str, list[CAgreement]] = {}
     for a in extra_agreements:
         extra_by_gateway.setdefault(a.gateway, []).append(a)
+    conditional = cand.conditional
     bases: list[tuple[CGateway, Optional[CAgreement], list[CRestriction]]] = []
     for g, covering in cand.gateways:  # only gateways whose parties match, in key order
         if data not in g.data:
@@ -307,8 +331,8 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             continue
         in_force_agreements: list[Optional[CAgreement]] = []
         a_via: dict[str, tuple[str, ...]] = {}
-        for a in covering + extra_by_gateway.get(g.key, []):
-            if f"agreement:{a.key}" not in cand.conditional:
+        for a in covering if not extra_by_gateway else covering + extra_by_gateway.get(g.key, []):
+            if not conditional or f"agreement:{a.key}" not in conditional:
                 if not agreement_covers(a, q.source, q.recipient):
                     continue
             else:  # it reaches the pair only through a transfer or a dated class membership: decide on the date
@@ -355,26 +379,29 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
             usable.append(option)
         if not usable:
             continue
-        remaining = [r for r in out.firing if r.key not in g.overrides]
-        if remaining:
-            if note:
-                note(Considered("gateway", g.key, Why.BLOCKED, {"restrictions": [r.id for r in remaining]},
-                                g.model.span))
-            continue
-        lifted = [r for r in out.firing if r.key in g.overrides]
+        lifted: list[CRestriction] = []
+        if out.firing:  # (most flows meet no restriction)
+            remaining = [r for r in out.firing if r.key not in g.overrides]
+            if remaining:
+                if note:
+                    note(Considered("gateway", g.key, Why.BLOCKED, {"restrictions": [r.id for r in remaining]},
+                                    g.model.span))
+                continue
+            lifted = [r for r in out.firing if r.key in g.overrides]
         if first_only:
             out.allowed, out.basis, out.overridden = True, (g, usable[0]), lifted
             out.bases = [out.basis]
-            out.via[(g.key, usable[0].key if usable[0] else "")] = \
-                tuple(dict.fromkeys(g_via + a_via.get(usable[0].key if usable[0] else "", ())))
+            ak = usable[0].key if usable[0] else ""
+            out.via[(g.key, ak)] = tuple(dict.fromkeys(g_via + a_via.get(ak, ()))) if g_via or ak in a_via else ()
             return out
         for option in usable:
             bases.append((g, option, lifted))
             ak = option.key if option else ""
-            out.via[(g.key, ak)] = tuple(dict.fromkeys(g_via + a_via.get(ak, ())))
+            out.via[(g.key, ak)] = tuple(dict.fromkeys(g_via + a_via.get(ak, ()))) if g_via or ak in a_via else ()
     if bases and out.onward_bar is None:  # the received data may not go on: no basis helps
         # preferred: lifting no restriction, then resting on an express power, then by ids
-        bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
+        if len(bases) > 1:
+            bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
         out.bases = [(b[0], b[1]) for b in bases]
         out.allowed = True
         out.basis = out.bases[0]

@@ -104,8 +104,7 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
         return NO_MATCH
     if r.purposes is not None and purpose not in r.purposes:
         return NO_MATCH
-    if not (source in r.one_way or any((s is None or source in s) and (d is None or recipient in d)
-                                       for s, d in r.forbids)):
+    if not (source in r.one_way or _forbids(r, source, recipient)):
         if not policy.inherits or restriction_via(policy, r, source, recipient, data, purpose, on) is None:
             return NO_MATCH
     elif r.dated and restriction_via(policy, r, source, recipient, data, purpose, on) is None:
@@ -129,10 +128,21 @@ def restriction_check(policy: CompiledPolicy, r: CRestriction, source: str, reci
     return FIRES if wanting is None else (True, Why.CONDITION_NOT_GIVEN, wanting)
 
 
+def _forbids(r: CRestriction, source: str, recipient: str) -> bool:
+    """A `forbids` pair of the restriction names the flow (on some date)."""
+    for s, d in r.forbids:
+        if (s is None or source in s) and (d is None or recipient in d):
+            return True
+    return False
+
+
 # ---- rules 2-4: a gateway, its agreement, the lawful basis ---------------------------------------------
 
 def agreement_covers(a: CAgreement, source: str, recipient: str) -> bool:
-    return any(source in s and recipient in d for s, d in a.directions)
+    for s, d in a.directions:  # (a loop, not any() over a generator: asked for every candidate agreement)
+        if source in s and recipient in d:
+            return True
+    return False
 
 
 def sensitivity_gap(policy: CompiledPolicy, data: str, g: CGateway, a: Optional[CAgreement],

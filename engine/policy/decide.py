@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
 from engine.compile.compiled import CompiledPolicy
 from engine.decision.answer import (Basis, Block, ClassMatch, Condition, ConditionUse, Consideration, Decision, Fix,
@@ -13,6 +13,7 @@ from engine.decision.answer import (Basis, Block, ClassMatch, Condition, Conditi
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import ExplainCache, Question, deciding_clause, explain_cache, rule_ref
+from engine.eval.rules import class_matched, in_regime, inside, member_on, restriction_via
 from engine.render import words
 from engine.syntax import model as m
 
@@ -21,94 +22,173 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     """The full answer to a resolved question: verdict, basis or blocks, every candidate considered and why,
     conditions, and (on a DENY) verified fixes and lawful indirect routes."""
     out = evaluation.evaluate(policy, q, explain=True)
-    if out.allowed and out.basis is None and out.same_body is None:  # fail closed: an ALLOW must say what allows it
+    allowed = out.allowed
+    if allowed and out.basis is None and out.same_body is None:  # fail closed: an ALLOW must say what allows it
         raise RuntimeError("the evaluator allowed a flow without naming a basis")
-    blocks: list[Block] = []
+    on = q.on
+    cache = explain_cache(policy)
+    blocks: tuple[Block, ...] = ()
     if out.firing:  # (most flows meet no restriction)
         overridden_by: dict[str, str] = {}
-        if out.allowed and out.basis is not None:
+        if allowed and out.basis is not None:
             for r in out.overridden:
                 overridden_by[r.key] = out.basis[0].id
-        blocks = [Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by.get(r.key),
-                        deciding_clause(policy, r, q), *_readings(policy, out.readings.get(r.key, ())))
-                  for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way), r.key))]
-    considered: list[Consideration] = []
-    seen = set()
-    cache = explain_cache(policy)
-    made = Consideration.made
-    lookup: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
-                                            "restriction": policy.restrictions, "organisation": policy.orgs} \
-        if out.considered else {}
-    for c in out.considered:
-        item = lookup[c.kind].get(c.key)  # None for a made-up agreement (a fix being verified)
-        ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
-        text, code = _reason(cache, c)
-        k = (c.kind, c.key, code, text)
-        if k in seen:
-            continue
-        seen.add(k)
-        considered.append(made(c.kind, ident, code, text, c.span, c.why.value, dict(c.args)))
+        # a bar as the answer shows it depends on the restriction, the pair, what lifts it and the readings of
+        # provenance under which it binds: made once for those
+        memo = cache.parts
+        blocks = tuple(memo.get_or(("block", r, q.source, q.recipient, overridden_by.get(r.key),
+                                     out.readings.get(r.key, ())), _block, policy, r, q,
+                                    overridden_by.get(r.key), out.readings.get(r.key, ()))
+                       for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way),
+                                                                   r.key)))
+    considered = _considered(policy, cache, out.considered) if out.considered else ()
+    source, recipient = policy.org_name_on(q.source, on), policy.org_name_on(q.recipient, on)
     basis = None
     conditions: tuple[Condition, ...] = ()
-    if out.allowed and out.basis is not None:
-        g, a = out.basis
-        # the basis is the same for every question under (g, a), but for its onward permission on a date when
-        # a clause's `to` names a class whose membership is dated
-        basis = cache.parts.get_or(("basis", g, a, q.on if _onward_dated(policy, cache, g, a) else None),
-                                   _basis, policy, g, a, q.source, q.on)
-        if a:
-            conditions = cache.parts.get_or(("conditions", a), _conditions, a)
     found_fixes: tuple[Fix, ...] = ()
-    if fixes and not out.allowed:
-        from engine.eval.fixes import find_fixes
-
-        found_fixes = tuple(dataclasses.replace(f, description=words.fix(f)) for f in find_fixes(policy, q, out))
     found_routes: tuple = ()
-    if routes and not out.allowed:
-        from engine.eval.routes import find_routes
-
-        found_routes = tuple(find_routes(policy, q))
-    relied = _transfers_relied_on(policy, q, out)
-    if out.allowed and out.basis is not None and not out.excepted:  # what it rests on: the same for (g, a)
-        relied_on, unmet, power = cache.parts.get_or(("relied", *(out.basis or ())), _conditions_and_power, policy,
-                                                     out)
-    else:
-        relied_on, unmet, power = _conditions_and_power(policy, out)
-    chain = tuple(policy.org_name_on(k, q.on) for k in out.same_body) if out.allowed and out.same_body else ()
-    if chain:
-        headline = words.same_body_headline(chain)
-    elif basis is not None:
-        headline = cache.parts.get_or(("headline", *(out.basis or ()), tuple(r.key for r in out.overridden), power),
-                                      _allowed_headline, basis, [r.id for r in out.overridden], power)
+    relied = _transfers_relied_on(policy, q, out) if out.firing or out.via else ()
+    chain: tuple[str, ...] = ()
+    if allowed and out.basis is not None:
+        g, a = out.basis
+        # what rests on the basis alone (the same for every question under (g, a) lifting the same
+        # restrictions), but for its onward permission on a date when a clause's `to` names a class whose
+        # membership is dated: one look-up
+        key = ("allow", g, a, *out.overridden)
+        parts = cache.parts.get(key)
+        if parts is None or parts is _DATED:  # not made yet, or one for each date (a dated onward clause)
+            parts = _allow_parts_on(policy, cache, key, parts, out, q.source, on)
+        basis, conditions, headline, power = parts.basis, parts.conditions, parts.headline, parts.power
+        relied_on = parts.relied_on if not out.excepted else _conditions_and_power(policy, out)[0]
+        unmet: tuple[ConditionUse, ...] = ()
         if relied:
             headline += "; " + "; ".join(t.text for t in relied)
     else:
-        missing: Optional[tuple] = None
-        if out.missing_org:
-            org, when, successor = out.missing_org[0]
-            missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "",
-                       policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
-        headline = words.denied_headline(q.on, missing, blocks, considered, bool(out.candidates),
-                                         source=policy.org_name(q.source), stated=q.provenance_stated)
+        if fixes and not allowed:
+            from engine.eval.fixes import find_fixes
+
+            found_fixes = tuple(dataclasses.replace(f, description=words.fix(f))
+                                for f in find_fixes(policy, q, out))
+        if routes and not allowed:
+            from engine.eval.routes import find_routes
+
+            found_routes = tuple(find_routes(policy, q))
+        relied_on, unmet, power = _conditions_and_power(policy, out)
+        if allowed:  # within one legal person
+            chain = tuple(policy.org_name_on(k, on) for k in out.same_body or ())
+            headline = words.same_body_headline(chain)
+        else:
+            missing: Optional[tuple] = None
+            if out.missing_org:
+                org, when, successor = out.missing_org[0]
+                missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "",
+                           policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
+            headline = words.denied_headline(on, missing, blocks, considered, bool(out.candidates),
+                                             source=policy.org_name(q.source), stated=q.provenance_stated)
     received_under = policy.gateways[q.received_under].id if q.received_under else None
     held_for = policy.function_names[q.held_for] if q.held_for else None
-    return Decision.made(
-        verdict="allow" if out.allowed else "deny",
-        headline=headline,
-        source=policy.org_name_on(q.source, q.on), recipient=policy.org_name_on(q.recipient, q.on),
-        data=policy.data_name(q.data),
-        purpose=policy.purpose_name(q.purpose), on=q.on,
-        assume=tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else (),
-        basis=basis, blocks=tuple(blocks), considered=tuple(considered), conditions=conditions,
-        fixes=found_fixes, routes=found_routes,
-        sensitivity=cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data),
-        transfers=relied, renamed=_renamed(policy, q), classes=_classes_matched(policy, cache, q, out), same_body=chain,
-        given=tuple(sorted(policy.condition_name(k) for k in q.given)) if q.given else (),
-        express_only=q.express_only, conditions_relied_on=relied_on, conditions_missing=unmet, power=power,
-        received_under=received_under, own_data=q.own_data, held_for=held_for,
-        provenance=cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
-                                      _provenance_words, policy, q.source, received_under, q.own_data, held_for),
-        regime=_regime(policy, cache, q, basis))
+    sensitivity = cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data)
+    # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call)
+    return Decision.adopt({
+        "verdict": "allow" if allowed else "deny",
+        "headline": headline,
+        "source": source, "recipient": recipient,
+        "data": policy.data_name(q.data),
+        "purpose": policy.purpose_name(q.purpose), "on": on,
+        "assume": tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else (),
+        "basis": basis, "blocks": blocks, "considered": considered, "conditions": conditions,
+        "fixes": found_fixes, "routes": found_routes,
+        "sensitivity": sensitivity,
+        "transfers": relied,
+        "renamed": _renamed(policy, q, source, recipient) if q.source in policy.former or q.recipient in policy.former
+        else (),
+        "classes": _classes_matched(policy, cache, q, out, source, recipient) if policy.classes else (),
+        "same_body": chain,
+        "given": tuple(sorted(policy.condition_name(k) for k in q.given)) if q.given else (),
+        "express_only": q.express_only, "conditions_relied_on": relied_on, "conditions_missing": unmet,
+        "power": power,
+        "received_under": received_under, "own_data": q.own_data, "held_for": held_for,
+        "provenance": cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
+                                         _provenance_words, policy, q.source, received_under, q.own_data,
+                                         held_for),
+        "regime": _regime(policy, cache, on, sensitivity, basis)})
+
+
+def _block(policy: CompiledPolicy, r, q: Question, overridden_by: Optional[str], readings) -> Block:
+    return Block(rule_ref(policy, r), r.is_one_way and q.source in r.one_way, overridden_by,
+                 deciding_clause(policy, r, q), *_readings(policy, readings))
+
+
+class _AllowParts(NamedTuple):
+    """What an ALLOW says that rests on its basis alone (engine/policy/decide.py `_allow_parts`)."""
+
+    basis: Basis
+    conditions: tuple[Condition, ...]
+    headline: str  # without the transfers relied on (those depend on the pair)
+    power: Optional[str]
+    relied_on: tuple[ConditionUse, ...]  # without the exceptions that lifted a restriction (those depend on it)
+
+
+_DATED: Any = object()  # remembered under an ALLOW's key when its parts are remembered by date
+
+
+def _allow_parts_on(policy: CompiledPolicy, cache: ExplainCache, key: tuple, seen: Any, out: evaluation.Outcome,
+                    source: str, on: dt.date) -> _AllowParts:
+    """The parts for the key's basis: remembered under the key itself, or when its onward permission in words
+    depends on the date, under the key and the date (the key itself then holds `_DATED`)."""
+    assert out.basis is not None
+    if seen is None:
+        if not _onward_dated(policy, cache, *out.basis):
+            return cache.parts.get_or(key, _allow_parts, policy, out, source, on)
+        cache.parts.get_or(key, lambda: _DATED)
+    return cache.parts.get_or((*key, on), _allow_parts, policy, out, source, on)
+
+
+def _allow_parts(policy: CompiledPolicy, out: evaluation.Outcome, source: str, on: dt.date) -> _AllowParts:
+    assert out.basis is not None
+    g, a = out.basis
+    basis = _basis(policy, g, a, source, on)
+    bare = out if not out.excepted else evaluation.Outcome(True, basis=out.basis)
+    relied_on, _unmet, power = _conditions_and_power(policy, bare)
+    return _AllowParts(basis, _conditions(a) if a else (),
+                       _allowed_headline(basis, [r.id for r in out.overridden], power), power, relied_on)
+
+
+def _considered(policy: CompiledPolicy, cache: ExplainCache, found: list[evaluation.Considered]
+                ) -> tuple[Consideration, ...]:
+    """Every candidate that did not apply, once for each (rule, reason), with its reason in words. One made
+    for the same rule, reason, clause and arguments when they are all names or dates is remembered and shared
+    by every decision that gives it (compared exactly: a datetime is not a date), as its JSON is
+    (`Decision.to_dict(shared=True)`)."""
+    considered: list[Consideration] = []
+    seen = set()
+    parts = cache.parts
+    for c in found:
+        args = c.args
+        for v in args.values():
+            if type(v) is not str and type(v) is not dt.date:
+                one = _consideration(policy, cache, c)
+                break
+        else:
+            one = parts.get_or(("considered", c.kind, c.key, c.why, c.span, *args.items()), _consideration, policy,
+                               cache, c)
+        k = (c.kind, c.key, one.code, one.reason)
+        if k in seen:
+            continue
+        seen.add(k)
+        considered.append(one)
+    return tuple(considered)
+
+
+# where each kind of candidate is found by its key (for its id)
+_KINDS = {"gateway": "gateways", "agreement": "agreements", "restriction": "restrictions", "organisation": "orgs"}
+
+
+def _consideration(policy: CompiledPolicy, cache: ExplainCache, c: evaluation.Considered) -> Consideration:
+    item = getattr(policy, _KINDS[c.kind]).get(c.key)  # None for a made-up agreement (a fix being verified)
+    ident = c.key if item is None else item.id if isinstance(item.id, str) else item.id.text
+    text, code = _reason(cache, c)
+    return Consideration.made(c.kind, ident, code, text, c.span, c.why.value, dict(c.args))
 
 
 def _provenance_words(policy: CompiledPolicy, source: str, received_under: Optional[str], own_data: bool,
@@ -168,24 +248,21 @@ def _sensitivity(policy: CompiledPolicy, data: str) -> tuple[str, ...]:
     return tuple(sorted(policy.sensitivity[data]))
 
 
-def _regime(policy: CompiledPolicy, cache: ExplainCache, q: Question, basis: Optional[Basis]
-            ) -> Optional[RegimeView]:
+def _regime(policy: CompiledPolicy, cache: ExplainCache, on: dt.date, sensitivity: tuple[str, ...],
+            basis: Optional[Basis]) -> Optional[RegimeView]:
     """Issue 13: the regime of the question's date, and the basis relied on shown in it."""
-    now = cache.regime_on(q.on)
+    now = cache.regime_on(on)
     if now is None:
         return None
-    sens = policy.sensitivity[q.data]
-    lawful_basis = basis.lawful_basis if basis and "personal" in sens else None
-    special = basis.article_9 if basis and "special-category" in sens else None
+    lawful_basis = basis.lawful_basis if basis and "personal" in sensitivity else None
+    special = basis.article_9 if basis and "special-category" in sensitivity else None
     # the same for every date of one regime: keyed by the regime (its object: the cache's policy holds it)
-    return cache.parts.get_or(("regime", id(now), lawful_basis, special), _regime_view, policy, now, q.on,
+    return cache.parts.get_or(("regime", id(now), lawful_basis, special), _regime_view, policy, now, on,
                               lawful_basis, special)
 
 
 def _regime_view(policy: CompiledPolicy, now, on, lawful_basis: Optional[str], special: Optional[str]
                  ) -> RegimeView:
-    from engine.eval.rules import in_regime
-
     def shown(cited: Optional[str], free_text: bool = False) -> Optional[tuple[str, Optional[str], Optional[str]]]:
         if not cited or (free_text and cited.lower() not in policy.regime_conditions):
             return None  # an article-9 text that names no condition of a regime is shown as written
@@ -219,6 +296,8 @@ def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
         for r, exc in out.excepted:
             relied += use("restriction", r.id, [n.key for n in exc.when], exc.span)
         return tuple(dict.fromkeys(relied)), (), "implied" if g.implied else "express"
+    if not out.unmet:  # (most denials: no condition wanting)
+        return (), (), None
     ids: dict[str, Mapping[str, Any]] = {"gateway": policy.gateways, "agreement": policy.agreements,
                                          "restriction": policy.restrictions}
     missing: list[ConditionUse] = []
@@ -234,8 +313,6 @@ def _conditions_and_power(policy: CompiledPolicy, out: evaluation.Outcome
 def _transfers_relied_on(policy: CompiledPolicy, q: Question, out) -> tuple[TransferRef, ...]:
     """The transfers of functions the answer relied on: those the basis needs, then those through which a
     firing restriction binds the flow."""
-    from engine.eval.rules import restriction_via
-
     if not policy.transfers:
         return ()
     keys: list[str] = []
@@ -244,7 +321,11 @@ def _transfers_relied_on(policy: CompiledPolicy, q: Question, out) -> tuple[Tran
         keys += out.via.get((g.key, a.key if a else ""), ())
     for r in out.firing:
         keys += restriction_via(policy, r, q.source, q.recipient, q.data, q.purpose, q.on) or ()
-    return tuple(transfer_ref(policy, policy.transfers[k]) for k in dict.fromkeys(keys))
+    if not keys:  # (most answers rely on none)
+        return ()
+    parts = explain_cache(policy).parts
+    return tuple(parts.get_or(("transfer", t), transfer_ref, policy, t)
+                 for t in (policy.transfers[k] for k in dict.fromkeys(keys)))
 
 
 def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
@@ -256,36 +337,48 @@ def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
     return dataclasses.replace(ref, text=words.transfer(ref.to_dict()))
 
 
-def _renamed(policy: CompiledPolicy, q: Question) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _renamed(policy: CompiledPolicy, q: Question, source: str, recipient: str
+             ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(name in use on the date, former names) of each party known by another name before (`source`,
+    `recipient`: the parties' names on the question's date)."""
     out = []
-    for k in dict.fromkeys((q.source, q.recipient)):
+    for k, name in dict.fromkeys(((q.source, source), (q.recipient, recipient))):
         if k not in policy.former:  # never renamed (most bodies)
             continue
         formerly = policy.formerly_on(k, q.on)
         if formerly:
-            out.append((policy.org_name_on(k, q.on), formerly))
+            out.append((name, formerly))
     return tuple(out)
 
 
-
-def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, out) -> tuple[ClassMatch, ...]:
+def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, out, source: str,
+                     recipient: str) -> tuple[ClassMatch, ...]:
     """The classes through which the question's parties matched the basis's gateway and agreement, and the
-    restrictions that block it (issue 12)."""
-    if not policy.classes:
-        return ()
+    restrictions that block it (issue 12). `source`, `recipient`: the parties' names on the question's date.
+    Remembered per (rules, pair, names), unless a party is inside these rules' scopes only on some dates or
+    through a transfer of functions: then worked out for the question's date, data and purpose each time."""
     rules = list(out.firing)
     if out.allowed and out.basis is not None:
         rules += [b for b in out.basis if b is not None]
+    s, d = q.source, q.recipient
+    plan = cache.parts.get_or(("classes", out.allowed, *rules, "", s, d, source, recipient), _classes_plan, policy,
+                              cache, rules, q, out)
+    return _classes_of(policy, q, out) if plan is _EACH_TIME else plan
+
+
+_EACH_TIME: Any = object()  # a plan: work the classes out for each question
+
+
+def _classes_plan(policy: CompiledPolicy, cache: ExplainCache, rules: list, q: Question, out) -> Any:
     scopes = [cache.parts.get_or(("class-scopes", r), _class_scopes, r) for r in rules]
     if all(classless for classless, _dated in scopes):
         return ()  # no party scope of these rules goes through a class: nothing to say
     s, d = q.source, q.recipient
-    if s in policy.former or d in policy.former or s in policy.inherits or d in policy.inherits or \
-            any(s in dated or d in dated for _classless, dated in scopes):
-        return _classes_of(policy, q, out)
-    # neither party is inside these rules' scopes only on some dates, nor through a transfer of functions, nor
-    # known by another name on some dates: the same classes for every date, data and purpose
-    return cache.parts.get_or(("classes", out.allowed, *rules, "", s, d), _classes_of, policy, q, out)
+    if s in policy.inherits or d in policy.inherits or any(s in dated or d in dated for _classless, dated in scopes):
+        return _EACH_TIME
+    # neither party is inside these rules' scopes only on some dates, nor through a transfer of functions: the
+    # same classes for every date, data and purpose but for the names a renamed body is shown by on the date
+    return _classes_of(policy, q, out)
 
 
 def _class_scopes(rule) -> tuple[bool, frozenset]:
@@ -300,8 +393,6 @@ def _class_scopes(rule) -> tuple[bool, frozenset]:
 
 
 def _classes_of(policy: CompiledPolicy, q: Question, out) -> tuple[ClassMatch, ...]:
-    from engine.eval.rules import class_matched, inside, member_on
-
     found: list[ClassMatch] = []
 
     def match(kind: str, rule_id: str, pairs) -> None:
