@@ -59,20 +59,11 @@ def running(app: Any, http: Any, **options: Any) -> Iterator[int]:
 
 
 def exchange(port: int, payload: bytes, seconds: float = 10.0) -> bytes:
-    """Send `payload` at once (pipelined, if it holds several requests) and read until the server closes."""
+    """Send `payload` at once (pipelined, if it holds several requests) and read until the server closes (or
+    sends nothing for `seconds`)."""
     with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
         s.sendall(payload)
-        deadline = time.monotonic() + seconds
-        out = bytearray()
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out)
+        return _rest(s)
 
 
 def masked(wire: bytes) -> bytes:

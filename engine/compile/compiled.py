@@ -528,27 +528,25 @@ class CompiledPolicy:
         """The agreements under a gateway whose source scopes may hold one of `sources`, in the order of
         `agreements_by_gateway`: a superset the exact test of the pair narrows (a gateway open to any source may
         have an agreement for each of hundreds of parties). Indexed per gateway on first use, per process."""
-        every = self.agreements_by_gateway.get(gateway, [])
-        if len(every) < 8:  # a short list is read faster than indexed
-            return every
-        index = self._agreement_index.get(gateway)
-        if index is None:
-            index = self._agreement_index[gateway] = _scope_index([[as_ for as_, _ad in a.directions]
-                                                                   for a in every])
-        return _pick(every, index, sources)
+        return self._agreements_by_side(gateway, sources, self._agreement_index, 0)
 
     def _agreements_to(self, gateway: str, recipients: tuple[str, ...]) -> list[CAgreement]:
         """The agreements under a gateway whose recipient scopes may hold one of `recipients`, in the order of
         `agreements_by_gateway`: a superset (as `_agreements_from`, by recipient). The route search's backward
         pass reads it (engine/eval/routes.py `reach_in_hops`). Indexed per gateway on first use, per process."""
+        return self._agreements_by_side(gateway, recipients, self._agreement_to_index, 1)
+
+    def _agreements_by_side(self, gateway: str, parties: tuple[str, ...],
+                            indexes: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]],
+                            side: int) -> list[CAgreement]:
+        """`_agreements_from` (side 0: the directions' source scopes) and `_agreements_to` (side 1: recipients)."""
         every = self.agreements_by_gateway.get(gateway, [])
-        if len(every) < 8:
+        if len(every) < 8:  # a short list is read faster than indexed
             return every
-        index = self._agreement_to_index.get(gateway)
+        index = indexes.get(gateway)
         if index is None:
-            index = self._agreement_to_index[gateway] = _scope_index([[ad for _as, ad in a.directions]
-                                                                      for a in every])
-        return _pick(every, index, recipients)
+            index = indexes[gateway] = _scope_index([[direction[side] for direction in a.directions] for a in every])
+        return _pick(every, index, parties)
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
