@@ -67,8 +67,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         if fixes and not allowed:
             from engine.eval.fixes import find_fixes
 
-            found_fixes = tuple(dataclasses.replace(f, description=words.fix(f))
-                                for f in find_fixes(policy, q, out))
+            found_fixes = tuple(_described(f, words.fix(f)) for f in find_fixes(policy, q, out))
         if routes and not allowed:
             from engine.eval.routes import find_routes
 
@@ -84,7 +83,8 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                 missing = (policy.org_name(org), when, policy.org_name(successor) if successor else "",
                            policy.org_end_kind.get(org, "") if policy.org_end.get(org, (None,))[0] == when else "")
             headline = words.denied_headline(on, missing, blocks, considered, bool(out.candidates),
-                                             source=policy.org_name(q.source), stated=q.provenance_stated)
+                                             source=policy.org_name(q.source) if blocks else "",
+                                             stated=q.provenance_stated)  # (the source is named only by a bar)
     received_under = policy.gateways[q.received_under].id if q.received_under else None
     held_for = policy.function_names[q.held_for] if q.held_for else None
     sensitivity = cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data)
@@ -112,6 +112,22 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                                          _provenance_words, policy, q.source, received_under, q.own_data,
                                          held_for),
         "regime": _regime(policy, cache, on, sensitivity, basis)})
+
+
+def _described(f: Fix, description: str) -> Fix:
+    """`dataclasses.replace(f, description=description)`, the same object, without the generated `__init__`'s
+    walk over the fields by name (a Fix has no `__post_init__`: its fields are copied as they are)."""
+    made = object.__new__(Fix)
+    values = made.__dict__
+    values.update(f.__dict__)
+    if len(values) != len(_FIX_FIELDS):  # something kept on the object that is no field (a memo): not copied
+        for k in values.keys() - _FIX_FIELDS:
+            del values[k]
+    values["description"] = description
+    return made
+
+
+_FIX_FIELDS = frozenset(f.name for f in dataclasses.fields(Fix))
 
 
 def _block(policy: CompiledPolicy, r, q: Question, overridden_by: Optional[str], readings) -> Block:

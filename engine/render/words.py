@@ -157,44 +157,66 @@ def denied_headline(on: dt.date, missing: Optional[tuple], blocks: Sequence[Bloc
             return (f"DENIED — {org} no longer exists on {on.isoformat()} (replaced by {successor} on "
                     f"{when.isoformat()})")
         return f"DENIED — {org} does not exist until {when.isoformat()}"
-    live = [b for b in blocks if b.overridden_by is None]
-    # issue 13: a bar that binds by provenance comes after those that bind whatever it is, and when the question
-    # did not say where the data came from the headline says under which reading it binds
-    live.sort(key=lambda b: bool(b.received_under or b.held_for))
-    one_way = [b for b in live if b.one_way]
-    if one_way:
-        r = one_way[0].restriction
-        reading = _if_reading(one_way[0], source, stated)
-        return f"DENIED — {reading}one-way legislative block: {cites(r) or r.title} ({r.id})"
-    if live:
-        r = live[0].restriction
-        return f"DENIED — {_if_reading(live[0], source, stated)}legislative block: {cites(r) or r.title} ({r.id})"
-    onward = [c for c in considered if c.why == Why.RECEIVED_ONWARD.value]
-    if onward:
-        return f"DENIED — {received_onward_words(onward[0].args)}"
-    codes = {c.code for c in considered if c.kind == "gateway"}
-    expired = [c for c in considered if c.kind == "agreement" and c.code == "expired"]
+    if blocks:
+        live = [b for b in blocks if b.overridden_by is None]
+        # issue 13: a bar that binds by provenance comes after those that bind whatever it is, and when the
+        # question did not say where the data came from the headline says under which reading it binds
+        live.sort(key=lambda b: bool(b.received_under or b.held_for))
+        one_way = [b for b in live if b.one_way]
+        if one_way:
+            r = one_way[0].restriction
+            reading = _if_reading(one_way[0], source, stated)
+            return f"DENIED — {reading}one-way legislative block: {cites(r) or r.title} ({r.id})"
+        if live:
+            r = live[0].restriction
+            return f"DENIED — {_if_reading(live[0], source, stated)}legislative block: {cites(r) or r.title} ({r.id})"
+    # what the rest of the headline looks at, in one pass over the candidates (every DENY without a bar)
+    onward: Optional[Consideration] = None
+    needing: Optional[Consideration] = None
+    expired: Optional[Consideration] = None
+    codes: set[str] = set()
+    wrong_regime = no_basis = False
+    for c in considered:
+        why, code, kind = c.why, c.code, c.kind
+        if why == _ONWARD and onward is None:
+            onward = c
+        if kind == "gateway":
+            codes.add(code)
+        elif kind == "agreement" and code == "expired" and expired is None:
+            expired = c
+        if why == _NOT_GIVEN and kind != "restriction" and needing is None:
+            needing = c
+        if code == "basis-wrong-regime":
+            wrong_regime = True
+        elif code in _NO_BASIS:
+            no_basis = True
+    if onward is not None:
+        return f"DENIED — {received_onward_words(onward.args)}"
     if not any_candidate:
         return "DENIED — no legal gateway allows this flow"
-    needing = [c for c in considered if c.why == Why.CONDITION_NOT_GIVEN.value and c.kind != "restriction"]
-    if needing:  # issue 13: a fact only a person can establish
-        return f"DENIED — lawful only if {established(needing[0].args)}"
+    if needing is not None:  # issue 13: a fact only a person can establish
+        return f"DENIED — lawful only if {established(needing.args)}"
     if codes == {"implied-power-excluded"}:
         return "DENIED — only an implied power would allow it, and the question asks for express powers only"
-    if "no-agreement" in codes and expired:
-        return f"DENIED — agreement {expired[0].id} {expired[0].reason}; no other agreement in force covers it"
+    if "no-agreement" in codes and expired is not None:
+        return f"DENIED — agreement {expired.id} {expired.reason}; no other agreement in force covers it"
     if "no-agreement" in codes:
         return "DENIED — no agreement in force under the gateway that would allow it"
     if codes == {"proposed"}:
         return "DENIED — the only gateway is in a statute that is only proposed, not law"
     if codes & {"not-in-force", "repealed", "proposed"}:
         return "DENIED — no gateway in force on this date allows it"
-    if any(c.code == "basis-wrong-regime" for c in considered) and not any(
-            c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
+    if wrong_regime and not no_basis:
         return "DENIED — the lawful basis recorded belongs to another data-protection regime than the date's"
-    if any(c.code in ("no-lawful-basis", "no-article-9", "no-article-10") for c in considered):
+    if no_basis:
         return "DENIED — no lawful basis recorded for this personal data"
     return "DENIED — no legal gateway and agreement together allow this flow"
+
+
+# (an enum member's `.value` is a property: looked up once here, not per decision)
+_ONWARD = Why.RECEIVED_ONWARD.value
+_NOT_GIVEN = Why.CONDITION_NOT_GIVEN.value
+_NO_BASIS = frozenset(("no-lawful-basis", "no-article-9", "no-article-10"))
 
 
 # ---- continuity (issue 12) ---------------------------------------------------------------------------------
