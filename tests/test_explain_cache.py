@@ -20,7 +20,7 @@ from bundlegen import all_questions
 from bundlegen13 import CONDITIONS, bundles13
 from conftest import MINI_REGISTER
 from engine.eval.decide import Bounded, explain_cache
-from engine.ops.service import _decision_json, _json
+from engine.ops.service import _decision_json, _json, decision_json
 
 EXAMPLES = int(os.environ.get("LAWFUL_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
@@ -37,6 +37,8 @@ def same_bytes(warm: engine.Policy, *question, **kw) -> engine.Decision:
     want = _json(fresh(warm).decide(*question, **kw).to_dict())
     assert _json(d.to_dict()) == want, question
     assert _decision_json(d.to_dict(shared=True)) == want, question
+    assert decision_json(d) == want, question  # the service's: shared parts written once, their text reused
+    assert decision_json(d) == want, question  # (again: now from the text kept on the parts)
     assert _json(d.to_dict(shared=True)) == want, question  # shared parts are plain JSON too
     return d
 

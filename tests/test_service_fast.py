@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from engine.ops.service import (  # noqa: E402
-    AnswerMemo, BundleHolder, _decision_json, _json, create_app, fast_body)
+    AnswerMemo, BundleHolder, _decision_json, _json, create_app, decision_json, fast_body)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = {"source": "JCP", "recipient": "ALI", "data": "provider-data", "purpose": "inspection", "on": "2005-06-23"}
@@ -189,6 +189,8 @@ def test_decisions_written_by_orjson_are_the_bytes_json_writes(default_policy):
             for on in (dt.date(2005, 6, 23), dt.date(2012, 1, 1)):
                 content = default_policy.decide(s, r, d, p, on=on).to_dict()
                 assert _decision_json(content) == _json(content), (s, r, d, p, on)
+                decision = default_policy.decide(s, r, d, p, on=on)
+                assert decision_json(decision) == _json(content), (s, r, d, p, on)  # the service's, parts reused
                 n += 1
     assert n > 200
     odd = {"text": "".join(chr(c) for c in range(0x100)) + "\u2028\u2029\U0001f600", "n": [0, -1, 2**63 - 1]}
@@ -203,6 +205,21 @@ def test_decisions_written_by_orjson_are_the_bytes_json_writes(default_policy):
         except ValueError as exc:
             got = type(exc)
         assert got == want
+
+
+def test_a_shared_part_orjson_cannot_write_is_written_by_json(default_policy):
+    """A part whose text orjson refuses (an integer past 64 bits in a reason's arguments) does not fail the
+    answer: the whole decision is written as json writes it, and no text is kept on the part."""
+    import dataclasses
+
+    from engine.decision.answer import Consideration
+
+    d = default_policy.decide("JCP", "ALI", "provider-data", "inspection", on=dt.date(2005, 6, 23))
+    odd = Consideration.made("gateway", "G", "no-agreement", "a reason", None, "no-agreement", {"n": 2**64})
+    changed = dataclasses.replace(d, considered=(odd,))
+    assert decision_json(changed) == _json(changed.to_dict())
+    assert "_json" not in odd.__dict__
+    assert b'"n":18446744073709551616' in decision_json(changed)
 
 
 # ---- the memo ----------------------------------------------------------------------------------------------

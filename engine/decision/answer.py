@@ -361,6 +361,12 @@ class Decision:
         must not be changed."""
         return self._to_dict(_once, _block_shared) if shared else self._to_dict(_fresh, _block_fresh)
 
+    def to_dict_with(self, part: Any, block: Any) -> DecisionDict:
+        """`to_dict()` with each part that the engine shares between decisions (see `to_dict(shared=True)`)
+        shown as `part(p)`, and each block as `block(b)`: for a serialiser that writes such a part once and
+        reuses its text (engine/ops/service.py `decision_json`)."""
+        return self._to_dict(part, block)
+
     def _to_dict(self, part: Any, block: Any) -> DecisionDict:
         # (most lists are empty: `[]` written out rather than a comprehension over nothing, made per decision)
         return {

@@ -47,7 +47,7 @@ import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Awaitable, Generator, Optional, Union
+from typing import Annotated, Any, Awaitable, Generator, Mapping, Optional, Union
 
 import orjson
 from fastapi import Body, FastAPI, Request
@@ -57,6 +57,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from engine.base.version import __version__
+from engine.decision.answer import Decision
 from engine.ops.auth import SECURITY_HEADERS, needs_proof, send_unauthorised
 from engine.policy.loader import BundleLoader
 from engine.bundle.files import list_bundle_files
@@ -678,13 +679,39 @@ def _too_large_body(cap: int) -> bytes:
     return _error_body(_too_large_items(cap))
 
 
-def _decision_json(content: dict) -> bytes:
+def _decision_json(content: Mapping[str, Any]) -> bytes:
     """`_json` of a decision, by orjson: the same bytes for what a decision holds (strings, integers, booleans,
     null, lists and objects with string keys; `tests/test_service_fast.py` compares them), ~15x faster."""
     try:
         return orjson.dumps(content)
     except (TypeError, ValueError):  # not JSON as orjson knows it (e.g. a lone surrogate): as json writes it
         return _json(content)
+
+
+# A part the engine gives to every decision resting on the same rules (a rule's reference, the basis, a reason
+# considered, the regime: `Decision.to_dict(shared=True)`) is written as JSON once and its text kept on it (as
+# bytes, which pickle); each answer then copies the text instead of writing the part's dicts again. The text is
+# orjson's of the part's `to_dict()`, so the answer's bytes are those of `_decision_json` (an orjson without
+# `Fragment`, before 3.10: the parts are written each time).
+_Fragment: Any = getattr(orjson, "Fragment", None)
+
+
+def _part_json(part: Any) -> Any:
+    made = part.__dict__.get("_json")  # (a frozen dataclass: its __dict__ is still writable)
+    if made is None:
+        made = part.__dict__["_json"] = orjson.dumps(part.to_dict())
+    return _Fragment(made)
+
+
+def decision_json(decision: Decision) -> bytes:
+    """`_decision_json(decision.to_dict(shared=True))`, the same bytes, with the parts shared between decisions
+    written once (see `_part_json`)."""
+    if _Fragment is not None:
+        try:
+            return orjson.dumps(decision.to_dict_with(_part_json, _part_json))
+        except (TypeError, ValueError):  # a part orjson cannot write (e.g. a lone surrogate): as json writes it
+            pass
+    return _decision_json(decision.to_dict(shared=True))
 
 
 BODY_COMPLETE = "lawful.body_complete"  # set in a request's scope by the guarded protocol once its body is in
@@ -1118,8 +1145,8 @@ def create_app(holder: BundleHolder, max_body_bytes: int = MAX_BODY_BYTES, max_b
                     continue
                 if problems:
                     continue  # the answer will be a 422: no need to keep what would have been said
-                hit = (decided, (_decision_json(decided[0].to_dict(shared=True)),) if len(decided) == 1 else
-                       tuple(_decision_json(d.to_dict(shared=True)) for d in decided))
+                hit = (decided, (decision_json(decided[0]),) if len(decided) == 1 else
+                       tuple(decision_json(d) for d in decided))
                 if remembering:
                     learnt.append((key, *hit))
             elif problems:
