@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.decision.answer import Hop, Route
 from engine.errors import RequestError
+from engine.eval import decide as _decide  # looked up per call: a fault injected into the evaluator reaches routes
 from engine.eval.rules import org_absent
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -524,8 +525,6 @@ class FlowGraph:
         """The lawful direct flows x -> y, one per basis (`decide`'s order), decided once: for a candidate
         recipient, every basis; for a body and its part (`body`), a hop within one legal person where the
         decision allows the flow as such (no `forbids` names it)."""
-        from engine.eval.decide import evaluate
-
         key = (x, y)
         hit = self._pair.get(key)
         if hit is not None:
@@ -533,7 +532,7 @@ class FlowGraph:
         if not exists_on(self.policy, y, self.q.on) or not exists_on(self.policy, x, self.q.on):
             self._pair[key] = []  # no flow from or to a body absent on the date (`evaluate` denies it)
             return []
-        out = evaluate(self.policy, self.q.between(x, y))  # every basis: one edge each
+        out = _decide.evaluate(self.policy, self.q.between(x, y))  # every basis: one edge each
         self._could[key] = out.allowed
         if body:
             hit = ([Edge(x, y, None, None, OPEN, self.q.data, self.q.purpose, out.same_body)]
@@ -571,12 +570,10 @@ class FlowGraph:
     def barred(self, holder: str, recipient: str, lifted_by: Optional[CGateway]) -> bool:
         """Would a restriction bar `holder` from disclosing this data to `recipient` (with this graph's
         provenance), unless `lifted_by` overrides it? The bars a hop within one body carries (`search`)."""
-        from engine.eval.decide import evaluate
-
         key = ("barred", holder, recipient)
         firing = self._bars.get(key)
         if firing is None:
-            out = evaluate(self.policy, self.q.between(holder, recipient))
+            out = _decide.evaluate(self.policy, self.q.between(holder, recipient))
             firing = frozenset(r.key for r in out.firing)
             self._bars[key] = firing
         return any(lifted_by is None or k not in lifted_by.overrides for k in firing)
@@ -870,6 +867,8 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
         return []  # no first hop from an absent source, no last hop to an absent recipient (`exists_on`)
     flows = flows or FlowGraph(policy, q)
     found = search(flows, q.source, max_hops, target=q.recipient, chains=True)
+    if not found.routes:  # most DENYs: nothing to group
+        return []
     return group_routes(policy, found.routes, limit)  # it leaves the direct flow out
 
 
