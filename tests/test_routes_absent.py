@@ -76,7 +76,8 @@ def test_routes_around_the_days_organisations_come_and_go_are_the_oracles(which,
         sources = sorted(set().union(*(src or policy.orgs for src, _ in g.pairs)))
         for s in rng.sample(sources, min(2, len(sources))):
             reached: set[str] = set()
-            questions = [normalise(policy, policy.org_name(s), policy.org_name(s), data, purpose, on, ()) for on in days]
+            name = policy.org_name(s)
+            questions = [normalise(policy, name, name, data, purpose, on, ()) for on in days]
             for q in questions:
                 new = routes_now.search(routes_now.FlowGraph(policy, q), s, 3)
                 old = routes_unpruned.search(routes_unpruned.FlowGraph(policy, q), s, 3)
