@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.decision.answer import Hop, Route
 from engine.errors import RequestError
+from engine.eval import decide as _decide  # looked up per call: a fault injected into the evaluator reaches routes
+from engine.eval.rules import org_absent
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx  # imported where a graph is built: it is much of a fresh process's start-up
@@ -429,6 +431,12 @@ def reach_in_hops(policy: CompiledPolicy, target: str, pairs: tuple[tuple[str, s
     return hit
 
 
+def exists_on(policy: CompiledPolicy, key: str, on: dt.date) -> bool:
+    """Does the organisation exist on the date? One that does not discloses and receives nothing: `evaluate`
+    (rule 0) denies every flow from or to it, within one body too, so route search decides none of its flows."""
+    return (key not in policy.org_end and key not in policy.org_start) or org_absent(policy, key, on) is None
+
+
 def related(policy: CompiledPolicy, a: str, b: str) -> bool:
     """The same body, or one part of the other: passing data between them is not a disclosure between
     bodies, so no gateway is looked for between them (flows, routes and reach show such a pair as `same-body`)."""
@@ -517,13 +525,14 @@ class FlowGraph:
         """The lawful direct flows x -> y, one per basis (`decide`'s order), decided once: for a candidate
         recipient, every basis; for a body and its part (`body`), a hop within one legal person where the
         decision allows the flow as such (no `forbids` names it)."""
-        from engine.eval.decide import evaluate
-
         key = (x, y)
         hit = self._pair.get(key)
         if hit is not None:
             return hit
-        out = evaluate(self.policy, self.q.between(x, y))  # every basis: one edge each
+        if not exists_on(self.policy, y, self.q.on) or not exists_on(self.policy, x, self.q.on):
+            self._pair[key] = []  # no flow from or to a body absent on the date (`evaluate` denies it)
+            return []
+        out = _decide.evaluate(self.policy, self.q.between(x, y))  # every basis: one edge each
         self._could[key] = out.allowed
         if body:
             hit = ([Edge(x, y, None, None, OPEN, self.q.data, self.q.purpose, out.same_body)]
@@ -540,6 +549,8 @@ class FlowGraph:
         hit = self._out.get(x)
         if hit is not None:
             return hit if among is None else [e for e in hit if e.recipient in among]
+        if among is not None and not exists_on(self.policy, x, self.q.on):
+            return []  # a body absent on the date discloses nothing (`_edges`)
         cands, bodies = self._neighbours(x)
         if among is not None:  # sorted after the filter: `among` is commonly a handful of organisations
             return [e for y in self._by_name(cands & among) for e in self._edges(x, y, False)] + \
@@ -559,12 +570,10 @@ class FlowGraph:
     def barred(self, holder: str, recipient: str, lifted_by: Optional[CGateway]) -> bool:
         """Would a restriction bar `holder` from disclosing this data to `recipient` (with this graph's
         provenance), unless `lifted_by` overrides it? The bars a hop within one body carries (`search`)."""
-        from engine.eval.decide import evaluate
-
         key = ("barred", holder, recipient)
         firing = self._bars.get(key)
         if firing is None:
-            out = evaluate(self.policy, self.q.between(holder, recipient))
+            out = _decide.evaluate(self.policy, self.q.between(holder, recipient))
             firing = frozenset(r.key for r in out.firing)
             self._bars[key] = firing
         return any(lifted_by is None or k not in lifted_by.overrides for k in firing)
@@ -854,8 +863,12 @@ def find_routes(policy: CompiledPolicy, q: "Question", max_hops: int = MAX_HOPS_
     check_max_hops(max_hops)
     if max_hops < 2 or related(policy, q.source, q.recipient):
         return []
+    if not exists_on(policy, q.source, q.on) or not exists_on(policy, q.recipient, q.on):
+        return []  # no first hop from an absent source, no last hop to an absent recipient (`exists_on`)
     flows = flows or FlowGraph(policy, q)
     found = search(flows, q.source, max_hops, target=q.recipient, chains=True)
+    if not found.routes:  # most DENYs: nothing to group
+        return []
     return group_routes(policy, found.routes, limit)  # it leaves the direct flow out
 
 
