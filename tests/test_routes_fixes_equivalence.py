@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine.eval import fixes as fixes_now
+from engine.eval import memo
 from engine.eval import routes as routes_now
 from engine.eval.decide import Question, evaluate, normalise
 
@@ -183,7 +184,7 @@ def test_the_memos_are_bounded_and_shared_safely_between_threads(generated_polic
 
     policy = generated_policy
     monkeypatch.setattr(routes_now, "_MEMO_ENTRIES", 16)
-    routes_now._memos.pop(policy, None)
+    memo.TABLES.pop(policy, None)
     orgs = sorted(policy.orgs)
     qs = [Question(orgs[i % len(orgs)], orgs[(7 * i + 3) % len(orgs)], sorted(g.data)[0], sorted(g.purposes)[0],
                    dt.date(2006, 1, 1))
@@ -193,7 +194,7 @@ def test_the_memos_are_bounded_and_shared_safely_between_threads(generated_polic
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(3):
             assert list(pool.map(lambda q: routes_now.find_routes(policy, q), qs)) == serial
-    assert all(len(table) <= 16 for name, table in routes_now._memos[policy].items() if name != "by-data")
+    assert all(len(table) <= 16 for name, table in memo.TABLES[policy].items() if name != "by-data")
 
 
 @st.composite

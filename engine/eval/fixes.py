@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import threading
-import weakref
 from dataclasses import replace
 from functools import cached_property
 from itertools import islice
@@ -27,6 +25,7 @@ from typing import Callable, Iterable, Optional
 
 from engine.syntax import model as m
 from engine.compile.compiled import CAgreement, Candidates, CGateway, CompiledPolicy
+from engine.eval import memo
 from engine.eval.decide import Outcome, Question, evaluate
 from engine.eval.rules import (agreement_covers, conditions_unmet, could_have_received, in_force, org_absent,
                                pair_via, power_excluded, same_body, sensitivity_gap, valid_on)
@@ -129,18 +128,13 @@ def _later_date(policy: CompiledPolicy, q: Question, g: CGateway, ok,
 
 
 _Starting = tuple[list[dt.date], list[tuple[dt.date, CAgreement]]]
-_STARTING: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, _Starting]]" = weakref.WeakKeyDictionary()
-_MEMO_LOCK = threading.Lock()
 
 
 def _agreements_starting(policy: CompiledPolicy, g: CGateway) -> _Starting:
     """The agreements under `g` with a start date, by start date and, on one date, in the gateway's order (with
     their start dates, and those alone for bisection). Made once per gateway of a compiled policy (immutable): a
     later date looks at those that start after a day, not at every agreement of a gateway (thousands at 10x)."""
-    table = _STARTING.get(policy)
-    if table is None:
-        with _MEMO_LOCK:
-            table = _STARTING.setdefault(policy, {})
+    table = memo.table(policy, "fixes:starting")
     hit = table.get(g.key)
     if hit is None:
         dated = sorted(((a.valid.start, i, a) for i, a in enumerate(policy.agreements_by_gateway.get(g.key, []))
@@ -149,17 +143,11 @@ def _agreements_starting(policy: CompiledPolicy, g: CGateway) -> _Starting:
     return hit
 
 
-_PARTS: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, list[str]]]" = weakref.WeakKeyDictionary()
-
-
 def _narrower_parts(policy: CompiledPolicy, data: str) -> list[str]:
     """The parts of `data` a narrower-data fix may offer, in the order they are tried (the largest first: the
     nearest the data asked for, then the one with most parts of its own), never one marked more sensitive than
     `data`; at most 50. The same for every question, so made once per category of a compiled policy."""
-    table = _PARTS.get(policy)
-    if table is None:
-        with _MEMO_LOCK:
-            table = _PARTS.setdefault(policy, {})
+    table = memo.table(policy, "fixes:parts")
     hit = table.get(data)
     if hit is None:
         asked = _declared_sensitivity(policy, data)
@@ -234,11 +222,7 @@ class _Check:
         power that counts, with its conditions given (rules 2 and issue 13, as `evaluate` tests them)."""
         hit = self._holds.get(g.key)
         if hit is None:
-            q = self.q
-            hit = self._holds[g.key] = (
-                in_force(g.window, q.on, q.assume) is None
-                and (not g.implied or power_excluded(g, q.express_only) is None)
-                and not (g.conditions and conditions_unmet(g.conditions, q.given)))
+            hit = self._holds[g.key] = self._gateway_stands(g, self.q.on)
         return hit
 
     def with_agreement(self, g: CGateway, a: CAgreement, renewed: bool = False, widened: bool = False) -> bool:
@@ -296,10 +280,7 @@ class _Check:
                 continue
             if g.key in cand.conditional and pair_via(policy, g.pairs, s, r, d, p, on) is None:
                 continue
-            if in_force(g.window, on, q.assume) is not None or (g.implied and power_excluded(g, q.express_only)
-                                                                is not None):
-                continue
-            if g.conditions and conditions_unmet(g.conditions, q.given):
+            if not self._gateway_stands(g, on):
                 continue
             fitted = False
             for a, dated in self._pair_fit(g, covering):
@@ -312,12 +293,20 @@ class _Check:
                 return True  # no agreement in force: the gateway's own record of the basis is the option
         return False
 
+    def _gateway_stands(self, g: CGateway, on: dt.date) -> bool:
+        """The gateway's own conditions on `on`: in force, its power not excluded, its conditions given."""
+        q = self.q
+        if in_force(g.window, on, q.assume) is not None or (g.implied and power_excluded(g, q.express_only)
+                                                            is not None):
+            return False
+        return not (g.conditions and conditions_unmet(g.conditions, q.given))
+
     def purposes_admitted(self, d: str, on: dt.date, gateways: list[tuple[CGateway, list[CAgreement]]]) -> set[str]:
         """Every purpose p for which `rules_hold(d, p, on, gateways)`, each gateway's found at once: the purposes of
         its fitting agreements without a lawful-basis gap, and those no agreement fits if the gateway needs none
         and records the basis itself. A gateway or agreement that reaches the pair only on some dates (transfers,
         dated memberships; `pair_via` reads the purpose) is tested purpose by purpose."""
-        policy, q, cand = self.policy, self.q, self.cand
+        policy, cand = self.policy, self.cand
         found: set[str] = set()
         for g, covering in gateways:
             if d not in g.data:
@@ -326,10 +315,7 @@ class _Check:
             if g.key in cand.conditional:
                 found.update(p for p in g.purposes if self.rules_hold(d, p, on, one))
                 continue
-            if in_force(g.window, on, q.assume) is not None or (g.implied and power_excluded(g, q.express_only)
-                                                                is not None):
-                continue
-            if g.conditions and conditions_unmet(g.conditions, q.given):
+            if not self._gateway_stands(g, on):
                 continue
             fits = [(a, dated) for a, dated in self._pair_fit(g, covering) if d in a.data and valid_on(a.valid, on)
                     is None]
@@ -513,16 +499,9 @@ def _given_conditions(policy: CompiledPolicy, q: Question, out: Outcome, ok) -> 
     return [f for _, f in found]
 
 
-_GATEWAY_KEYS: "weakref.WeakKeyDictionary[CompiledPolicy, list[str]]" = weakref.WeakKeyDictionary()
-
-
 def _sorted_gateways(policy: CompiledPolicy) -> list[str]:
     """The policy's gateway keys in order, sorted once per compiled policy."""
-    hit = _GATEWAY_KEYS.get(policy)
-    if hit is None:
-        with _MEMO_LOCK:
-            hit = _GATEWAY_KEYS.setdefault(policy, sorted(policy.gateways))
-    return hit
+    return memo.whole(policy, "fixes:sorted-gateways", lambda: sorted(policy.gateways))
 
 
 def _state_provenance(policy: CompiledPolicy, q: Question, out: Outcome, ok,

@@ -28,8 +28,6 @@ any source or of their parties.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import weakref
 from dataclasses import field, replace
 
 from engine.base.records import record
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy
 from engine.decision.answer import Hop, Route
 from engine.errors import RequestError
+from engine.eval import memo
 from engine.eval import decide as _decide  # looked up per call: a fault injected into the evaluator reaches routes
 from engine.eval.rules import org_absent
 
@@ -287,56 +286,34 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
 # ---- the backward pass: who can still reach the target ---------------------------------------------------
 
 _MEMO_ENTRIES = 4096  # per compiled policy and table; cleared whole when full (like `CompiledPolicy.candidates`)
-_memo_lock = threading.Lock()
-_memos: "weakref.WeakKeyDictionary[CompiledPolicy, dict[str, dict]]" = weakref.WeakKeyDictionary()
-
-
-def _memo(policy: CompiledPolicy, table: str) -> dict:
-    """A bounded memo of one table for one compiled policy (which is immutable, so entries never go stale;
-    dropped with the policy). Readers need no lock: a dict read is atomic, and a racing writer at worst
-    computes the same value twice."""
-    tables = _memos.get(policy)
-    if tables is None:
-        with _memo_lock:
-            tables = _memos.setdefault(policy, {})
-    hit = tables.get(table)
-    if hit is None:
-        with _memo_lock:
-            hit = tables.setdefault(table, {})
-    return hit
 
 
 def _gateways_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
     """Every gateway under each data category it covers."""
-    return _by_data(policy, "by-data", policy.gateways.values())
+    return memo.whole(policy, "by-data", lambda: _by_data(policy.gateways.values()))
 
 
 def _any_source_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
     """The gateways open to any source under each data category they cover, in `gateways_any_source` order."""
-    return _by_data(policy, "any-source-by-data", policy.gateways_any_source)
+    return memo.whole(policy, "any-source-by-data", lambda: _by_data(policy.gateways_any_source))
 
 
-def _by_data(policy: CompiledPolicy, table: str, gateways: Iterable[CGateway]) -> dict[str, list[CGateway]]:
-    """`gateways` under each data category they cover, in their order; built once per policy and published
-    whole (a racing thread builds its own and the first one wins), so no reader sees it half built."""
-    tables = _memos.get(policy)
-    hit = tables.get(table) if tables is not None else None
-    if hit is not None:
-        return hit
+def _by_data(gateways: Iterable[CGateway]) -> dict[str, list[CGateway]]:
+    """`gateways` under each data category they cover, in their order."""
     index: dict[str, list[CGateway]] = {}
     for g in gateways:
         for d in g.data:
             index.setdefault(d, []).append(g)
-    with _memo_lock:
-        return _memos.setdefault(policy, {}).setdefault(table, index)
+    return index
 
 
 def _remember(policy: CompiledPolicy, table: str, key: object, value: object) -> None:
-    memo = _memo(policy, table)
-    with _memo_lock:
-        if len(memo) >= _MEMO_ENTRIES:
-            memo.clear()
-        memo[key] = value
+    """Keep `value` in a table bounded by _MEMO_ENTRIES."""
+    entries = memo.table(policy, table)
+    with memo.LOCK:
+        if len(entries) >= _MEMO_ENTRIES:
+            entries.clear()
+        entries[key] = value
 
 
 Scopes = tuple[tuple[Optional[frozenset], Optional[frozenset]], ...]
@@ -349,7 +326,7 @@ def _backward_rules(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
     to any source first so a backward step that reaches everyone stops early; and each gateway that requires
     an agreement with its party pairs and the (data, purpose) it covers, whose flows its agreements bound.
     Memoised."""
-    hit = _memo(policy, "rules").get(pairs)
+    hit = memo.table(policy, "rules").get(pairs)
     if hit is None:
         reach = policy.reach_scope
         by_data = _gateways_by_data(policy)
@@ -380,7 +357,7 @@ def reach_in_hops(policy: CompiledPolicy, target: str, pairs: tuple[tuple[str, s
     as its first hop (`search`), from the source, which is never tested against the set. Memoised per compiled
     policy: it depends on the target and the pairs, not on the date or the source."""
     key = (target, pairs, hops)
-    hit = _memo(policy, "within").get(key)
+    hit = memo.table(policy, "within").get(key)
     if hit is not None:
         return hit
     reach = policy.reach_scope
@@ -505,7 +482,7 @@ class FlowGraph:
         hit = self._next.get(x)
         if hit is None:
             key = (x, self.q.data, self.q.purpose)
-            hit = _memo(self.policy, "neighbours").get(key)
+            hit = memo.table(self.policy, "neighbours").get(key)
             if hit is None:
                 tree = self.policy.org_tree
                 hit = (frozenset(candidate_recipients(self.policy, x, self.q.data, self.q.purpose)),

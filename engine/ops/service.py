@@ -692,27 +692,24 @@ def _decision_json(content: Mapping[str, Any]) -> bytes:
 # A part the engine gives to every decision resting on the same rules (a rule's reference, the basis, a reason
 # considered, the regime: `Decision.to_dict(shared=True)`) is written as JSON once and its text kept on it (as
 # bytes, which pickle); each answer then copies the text instead of writing the part's dicts again. The text is
-# orjson's of the part's `to_dict()`, so the answer's bytes are those of `_decision_json` (an orjson without
-# `Fragment`, before 3.10: the parts are written each time).
-_Fragment: Any = getattr(orjson, "Fragment", None)
+# orjson's of the part's `to_dict()`, so the answer's bytes are those of `_decision_json` (`orjson.Fragment`
+# inserts the kept text as it is).
 
 
 def _part_json(part: Any) -> Any:
     made = part.__dict__.get("_json")  # (a frozen dataclass: its __dict__ is still writable)
     if made is None:
         made = part.__dict__["_json"] = orjson.dumps(part.to_dict())
-    return _Fragment(made)
+    return orjson.Fragment(made)
 
 
 def decision_json(decision: Decision) -> bytes:
     """`_decision_json(decision.to_dict(shared=True))`, the same bytes, with the parts shared between decisions
     written once (see `_part_json`)."""
-    if _Fragment is not None:
-        try:
-            return orjson.dumps(decision.to_dict_with(_part_json, _part_json))
-        except (TypeError, ValueError):  # a part orjson cannot write (e.g. a lone surrogate): as json writes it
-            pass
-    return _decision_json(decision.to_dict(shared=True))
+    try:
+        return orjson.dumps(decision.to_dict_with(_part_json, _part_json))
+    except (TypeError, ValueError):  # a part orjson cannot write (e.g. a lone surrogate): as json writes it
+        return _decision_json(decision.to_dict(shared=True))
 
 
 BODY_COMPLETE = "lawful.body_complete"  # set in a request's scope by the guarded protocol once its body is in
