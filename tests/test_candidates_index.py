@@ -4,7 +4,9 @@ every pair the candidates are exactly those of the full scan, in the same order,
 
 from __future__ import annotations
 
+import pickle
 import random
+import re
 
 import pytest
 
@@ -58,13 +60,19 @@ def test_indexed_candidates_are_the_full_scans(which):
     assert policy._any_source_index is not None or not policy.gateways_any_source
 
 
-def test_the_indexes_are_per_process_and_not_cached():
-    policy = _generated(25, 25, 1)
+def test_the_any_source_index_is_per_process_and_the_agreement_indexes_are_compiled():
+    """The agreements' indexes are made by the compile and kept in the compiled-bundle cache (built on first use,
+    they fell on a question: issue 18, target 5); the small index of gateways open to any source is per process."""
+    policy = _generated(60, 1200, 3)
+    assert policy._agreement_index and policy._agreement_to_index  # before any question
+    assert set(policy._agreement_index) == {g for g, every in policy.agreements_by_gateway.items() if len(every) >= 8}
+    assert set(policy._agreement_to_index) == set(policy._agreement_index)
     policy._build_candidates(*sorted(policy.orgs)[:2])
-    policy._agreements_to(sorted(policy.gateways)[0], tuple(sorted(policy.orgs)[:2]))
     state = policy.__getstate__()
-    assert "_any_source_index" not in state and "_agreement_index" not in state
-    assert "_agreement_to_index" not in state
+    assert "_any_source_index" not in state
+    assert state["_agreement_index"] is policy._agreement_index
+    clone = pickle.loads(pickle.dumps(policy))
+    assert clone._agreement_to_index == policy._agreement_to_index and clone._any_source_index is None
 
 
 @pytest.mark.parametrize("which", ["generated", "generated-dense"])
@@ -85,3 +93,44 @@ def test_agreements_by_recipient_are_those_of_the_full_list(which):
             assert set(held) <= {a.key for a in got}, (g, keys)
         indexed += g in policy._agreement_to_index
     assert indexed > 0
+
+
+def test_a_reload_keeps_the_indexes_of_gateways_whose_agreements_did_not_change(tmp_path):
+    """After one agreement file is edited, a gateway whose agreements are the very objects of the last load keeps
+    its indexes; every index is what a fresh load makes (an agreement removed, one retitled)."""
+    from engine.policy.loader import BundleLoader
+
+    for name, text in generate(60, 1200, 3).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    for path in sorted((tmp_path / "policies").glob("agreements-*.policy")):  # by gateway, in files of 100
+        blocks = path.read_text(encoding="utf-8").rstrip("\n").split("\n\n")
+        blocks.sort(key=lambda b: re.search(r"under (\S+)", b)[1])  # type: ignore[index]
+        path.unlink()
+        for k in range(0, len(blocks), 100):
+            (path.parent / f"{path.stem}-{k // 100:02d}.policy").write_text("\n\n".join(blocks[k:k + 100]) + "\n",
+                                                                             encoding="utf-8")
+    loader = BundleLoader()
+    before = loader.load(tmp_path)
+    files = sorted((tmp_path / "policies").glob("agreements-*.policy"))
+    assert files
+    blocks = files[0].read_text(encoding="utf-8").split("\n\n")
+    removed = blocks.pop(len(blocks) // 2)
+    blocks[0] = blocks[0].replace('"', '"edited ', 1)
+    files[0].write_text("\n\n".join(blocks), encoding="utf-8")
+    after = loader.load(tmp_path)
+    fresh = BundleLoader().load(tmp_path)
+    gone = removed.split()[1].lower()
+    assert gone in before.agreements and gone not in after.agreements
+    assert after._agreement_index == fresh._agreement_index
+    assert after._agreement_to_index == fresh._agreement_to_index
+    kept = changed = 0
+    for g, index in after._agreement_index.items():
+        same = g in before._agreement_index and all(
+            x is y for x, y in zip(before.agreements_by_gateway[g], after.agreements_by_gateway[g])) and len(
+            before.agreements_by_gateway[g]) == len(after.agreements_by_gateway[g])
+        assert (index is before._agreement_index.get(g)) == same, g
+        assert (after._agreement_to_index[g] is before._agreement_to_index.get(g)) == same, g
+        kept += same
+        changed += not same
+    assert kept and changed

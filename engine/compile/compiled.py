@@ -274,7 +274,7 @@ class CompiledPolicy:
             before = set(self.__dict__)
             self._compile_environment(c)
             reuse = _Reuse(c.env, c.restrictions_seen, {k: v for k, v in self.__dict__.items() if k not in before},
-                           reuse.blocks if reuse is not None else {})
+                           reuse.blocks if reuse is not None else {}, reuse.indexes if reuse is not None else {})
         self._compile_agreements(c, reuse)
 
         # Candidate buckets by (source, recipient), built on first use (2,000 organisations make 4 million
@@ -282,9 +282,7 @@ class CompiledPolicy:
         self._pairs: dict[tuple[str, str], Candidates] = {}
         self._pairs_lock = threading.Lock()
         self.pair_limit = PAIR_LIMIT
-        self._any_source_index: Optional[tuple[dict[str, list[int]], tuple[int, ...]]] = None
-        self._agreement_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
-        self._agreement_to_index: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]] = {}
+        self._any_source_index: Optional[_Index] = None
         self._regime_cuts: Optional[tuple[list[dt.date], list[Optional[m.Regime]]]] = None  # (regime_on)
 
     def _compile_environment(self, c: Checked) -> None:
@@ -450,10 +448,28 @@ class CompiledPolicy:
         self.agreements_by_gateway: dict[str, list[CAgreement]] = {}
         for a in self.agreements.values():
             self.agreements_by_gateway.setdefault(a.gateway, []).append(a)
+        # Each gateway's agreements by source and by recipient (`_agreements_from`, `_agreements_to`), made here
+        # while the agreements are fresh in memory: built on first use, the index fell on a question and read
+        # every agreement of its gateway from a heap of 1 GB at 10x the large bundle (issue 18, target 5).
+        # A gateway whose agreements are the very objects of `reuse`'s keeps their indexes (a reload after one edit).
+        self._agreement_index: dict[str, _Index] = {}
+        self._agreement_to_index: dict[str, _Index] = {}
+        indexes: dict[str, tuple[list[CAgreement], _Index, _Index]] = {}
+        for g, every in self.agreements_by_gateway.items():
+            if len(every) < _SHORT:
+                continue
+            old = reuse.indexes.get(g)
+            if old is not None and len(old[0]) == len(every) and all(map(operator.is_, old[0], every)):
+                by_source, by_recipient = old[1], old[2]
+            else:
+                by_source = _scope_index([[d[0] for d in a.directions] for a in every])
+                by_recipient = _scope_index([[d[1] for d in a.directions] for a in every])
+            self._agreement_index[g], self._agreement_to_index[g] = by_source, by_recipient
+            indexes[g] = (every, by_source, by_recipient)
         # Whether any party scope holds a class member only on some dates: candidates then say which rules
         # reach a pair only so (`Candidates.conditional`), and the evaluator decides them on the date.
         self.has_dated = self.gateways_dated or dated
-        self._reuse = _Reuse(reuse.env, reuse.restrictions, reuse.state, blocks)
+        self._reuse = _Reuse(reuse.env, reuse.restrictions, reuse.state, blocks, indexes)
 
     def _compile_agreement(self, a: m.Agreement, scopes: Optional[dict[tuple, frozenset]] = None) -> CAgreement:
         """One agreement; `scopes` remembers each party list, data and purposes list expanded (by spelling)."""
@@ -487,16 +503,13 @@ class CompiledPolicy:
         self.__dict__.update(state)
         self._reset_transient()
 
-    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_agreement_index",
-                                   "_agreement_to_index", "_regime_cuts")
+    _TRANSIENT: tuple[str, ...] = ("_pairs", "_pairs_lock", "_reuse", "_any_source_index", "_regime_cuts")
 
     def _reset_transient(self) -> None:
         self._regime_cuts = None
         self._pairs = {}
         self._pairs_lock = threading.Lock()
         self._any_source_index = None
-        self._agreement_index = {}
-        self._agreement_to_index = {}
 
     # ---- candidates ---------------------------------------------------------------------------------
 
@@ -527,26 +540,23 @@ class CompiledPolicy:
     def _agreements_from(self, gateway: str, sources: tuple[str, ...]) -> list[CAgreement]:
         """The agreements under a gateway whose source scopes may hold one of `sources`, in the order of
         `agreements_by_gateway`: a superset the exact test of the pair narrows (a gateway open to any source may
-        have an agreement for each of hundreds of parties). Indexed per gateway on first use, per process."""
-        return self._agreements_by_side(gateway, sources, self._agreement_index, 0)
+        have an agreement for each of hundreds of parties). Indexed by the compile (`_compile_agreements`)."""
+        return self._agreements_by_side(gateway, sources, self._agreement_index)
 
     def _agreements_to(self, gateway: str, recipients: tuple[str, ...]) -> list[CAgreement]:
         """The agreements under a gateway whose recipient scopes may hold one of `recipients`, in the order of
         `agreements_by_gateway`: a superset (as `_agreements_from`, by recipient). The route search's backward
-        pass reads it (engine/eval/routes.py `reach_in_hops`). Indexed per gateway on first use, per process."""
-        return self._agreements_by_side(gateway, recipients, self._agreement_to_index, 1)
+        pass reads it (engine/eval/routes.py `reach_in_hops`). Indexed by the compile."""
+        return self._agreements_by_side(gateway, recipients, self._agreement_to_index)
 
-    def _agreements_by_side(self, gateway: str, parties: tuple[str, ...],
-                            indexes: dict[str, tuple[dict[str, list[int]], tuple[int, ...]]],
-                            side: int) -> list[CAgreement]:
-        """`_agreements_from` (side 0: the directions' source scopes) and `_agreements_to` (side 1: recipients)."""
-        every = self.agreements_by_gateway.get(gateway, [])
-        if len(every) < 8:  # a short list is read faster than indexed
-            return every
+    def _agreements_by_side(self, gateway: str, parties: tuple[str, ...], indexes: dict[str, "_Index"]
+                            ) -> list[CAgreement]:
+        """`_agreements_from` (side 0: the directions' source scopes) and `_agreements_to` (side 1: recipients),
+        from the indexes `_compile_agreements` makes (a short list is not indexed: read faster whole)."""
         index = indexes.get(gateway)
         if index is None:
-            index = indexes[gateway] = _scope_index([[direction[side] for direction in a.directions] for a in every])
-        return _pick(every, index, parties)
+            return self.agreements_by_gateway.get(gateway, [])
+        return _pick(self.agreements_by_gateway[gateway], index, parties)
 
     def _build_candidates(self, s: str, d: str) -> Candidates:
         if s in self.inherits or d in self.inherits or self.has_dated:
@@ -837,6 +847,10 @@ MAX_TRANSFER_CHAIN = 16
 MAX_INHERITED = 100_000  # inherited scopes (transferee, transferor, date, scope) a bundle's transfers may make
 
 
+_Index = tuple[dict[str, list[int]], tuple[int, ...]]  # `_scope_index`: positions by organisation, open to anyone
+_SHORT = 8  # a gateway with fewer agreements is not indexed: its list is read faster whole
+
+
 def _scope_index(scopes_of: list[list[Optional[frozenset]]]) -> tuple[dict[str, list[int]], tuple[int, ...]]:
     """For items each with party scopes (None: anyone): the positions of the items under each body a scope
     holds, and the positions of the items with a scope open to anyone."""
@@ -990,13 +1004,15 @@ def _continuity(p: CompiledPolicy, c: Checked) -> None:
 class _Reuse(NamedTuple):
     """What a compiled policy lends the compilation of the next version of its bundle (`compile_policy`'s
     `previous`): the environment it was compiled in (engine/check/incremental.py: the agreements', then the
-    restrictions), the attributes compiled from it, and each agreement file's compiled agreements. Never
-    pickled (a policy from the cache lends nothing)."""
+    restrictions), the attributes compiled from it, each agreement file's compiled agreements, and each
+    gateway's agreements with their indexes by source and by recipient. Never pickled (a policy from the cache
+    lends nothing)."""
 
     env: tuple
     restrictions: tuple
     state: dict
     blocks: dict[int, tuple]
+    indexes: dict[str, tuple[list, tuple, tuple]]
 
 
 def compile_policy(checked: Checked, sources: Mapping[str, SourceFile],
