@@ -163,7 +163,14 @@ SENSITIVE_MARKERS = frozenset({"personal", "special-category", "criminal-offence
 
 def _declared_sensitivity(policy: CompiledPolicy, key: str) -> frozenset:
     """The sensitivity markers a category carries itself or inherits from the categories it is under (not
-    those of its parts): how sensitive a part is compared with the whole asked for."""
+    those of its parts): how sensitive a part is compared with the whole asked for. Read from a table of every
+    category made once per compiled policy (a narrower-data fix reads it for each part of the data asked for:
+    hundreds at 10x the large bundle)."""
+    hit = memo.whole(policy, "fixes:declared", lambda: {k: _declared(policy, k) for k in policy.data}).get(key)
+    return hit if hit is not None else _declared(policy, key)
+
+
+def _declared(policy: CompiledPolicy, key: str) -> frozenset:
     return frozenset(mk for a in policy.data_tree.ancestors.get(key, {key}) for mk in policy.data[a].markers
                      if mk in SENSITIVE_MARKERS)
 

@@ -254,7 +254,7 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
     srcs = _with_transferors(policy, source)
     # the gateways open to any source, only those covering the data (150 at 10x the large bundle, most of
     # them for other data)
-    pool = policy.gateways_by_source.get(source, []) + _any_source_by_data(policy).get(data, [])
+    pool = policy.gateways_by_source.get(source, []) + policy.any_source_by_data.get(data, [])
     for k in srcs[1:]:  # rules naming a body whose functions passed to the source
         pool = pool + policy.gateways_by_source.get(k, [])
     for g in pool:
@@ -288,25 +288,6 @@ def candidate_recipients(policy: CompiledPolicy, source: str, data: str, purpose
 _MEMO_ENTRIES = 4096  # per compiled policy and table; cleared whole when full (like `CompiledPolicy.candidates`)
 
 
-def _gateways_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
-    """Every gateway under each data category it covers."""
-    return memo.whole(policy, "by-data", lambda: _by_data(policy.gateways.values()))
-
-
-def _any_source_by_data(policy: CompiledPolicy) -> dict[str, list[CGateway]]:
-    """The gateways open to any source under each data category they cover, in `gateways_any_source` order."""
-    return memo.whole(policy, "any-source-by-data", lambda: _by_data(policy.gateways_any_source))
-
-
-def _by_data(gateways: Iterable[CGateway]) -> dict[str, list[CGateway]]:
-    """`gateways` under each data category they cover, in their order."""
-    index: dict[str, list[CGateway]] = {}
-    for g in gateways:
-        for d in g.data:
-            index.setdefault(d, []).append(g)
-    return index
-
-
 def _remember(policy: CompiledPolicy, table: str, key: object, value: object) -> None:
     """Keep `value` in a table bounded by _MEMO_ENTRIES."""
     entries = memo.table(policy, table)
@@ -329,7 +310,7 @@ def _backward_rules(policy: CompiledPolicy, pairs: tuple[tuple[str, str], ...]
     hit = memo.table(policy, "rules").get(pairs)
     if hit is None:
         reach = policy.reach_scope
-        by_data = _gateways_by_data(policy)
+        by_data = policy.gateways_by_data
         open_pairs: dict[tuple, None] = {}
         bound: dict[str, tuple[CGateway, list[tuple[str, str]]]] = {}
         for d, p in pairs:
