@@ -13,7 +13,7 @@ import pytest
 import engine
 from benchmarks.generate import generate
 from conftest import ROOT
-from engine.compile.compiled import CompiledPolicy
+from engine.compile.compiled import CompiledPolicy, _agreement_indexes, _scope_index
 
 
 def _full_scan(policy: CompiledPolicy) -> CompiledPolicy:
@@ -134,3 +134,16 @@ def test_a_reload_keeps_the_indexes_of_gateways_whose_agreements_did_not_change(
         kept += same
         changed += not same
     assert kept and changed
+
+
+@pytest.mark.parametrize("which", ["default", "generated", "generated-dense"])
+def test_the_compiles_agreement_indexes_are_the_scope_indexes_of_each_side(which):
+    """The one-pass builder gives exactly `_scope_index` of the source scopes and of the recipient scopes (an
+    agreement `between` two parties has two directions; one open to anyone is under no party)."""
+    policy = engine.load(ROOT) if which == "default" else (
+        _generated(120, 400, 7) if which == "generated" else _generated(60, 1200, 3))
+    lists = list(policy.agreements_by_gateway.values())
+    assert any(len(a.directions) > 1 for every in lists for a in every)
+    for every in lists:
+        got = _agreement_indexes(every)
+        assert got == tuple(_scope_index([[d[side] for d in a.directions] for a in every]) for side in (0, 1))

@@ -467,8 +467,7 @@ class CompiledPolicy:
             if old is not None and len(old[0]) == len(every) and all(map(operator.is_, old[0], every)):
                 by_source, by_recipient = old[1], old[2]
             else:
-                by_source = _scope_index([[d[0] for d in a.directions] for a in every])
-                by_recipient = _scope_index([[d[1] for d in a.directions] for a in every])
+                by_source, by_recipient = _agreement_indexes(every)
             self._agreement_index[g], self._agreement_to_index[g] = by_source, by_recipient
             indexes[g] = (every, by_source, by_recipient)
         # Whether any party scope holds a class member only on some dates: candidates then say which rules
@@ -890,6 +889,42 @@ def _scope_index(scopes_of: list[list[Optional[frozenset]]]) -> tuple[dict[str, 
         for hit in by_key.values():
             hit.sort()
     return by_key, tuple(anyone)
+
+
+def _agreement_indexes(every: list[CAgreement]) -> tuple[_Index, _Index]:
+    """`_scope_index` of the agreements' source scopes and of their recipient scopes, in one pass (the compile
+    makes them for every gateway: this is its cost on a load). Positions are appended in order, so sorted."""
+    by_source: dict[str, list[int]] = {}
+    by_recipient: dict[str, list[int]] = {}
+    any_source: list[int] = []
+    any_recipient: list[int] = []
+    for i, a in enumerate(every):
+        directions = a.directions
+        if len(directions) == 1:
+            sources, recipients = directions[0]
+        else:  # the union of each side's scopes; open to anyone if one of them is
+            sides = tuple(zip(*directions))
+            sources = None if any(x is None for x in sides[0]) else frozenset().union(*sides[0])
+            recipients = None if any(x is None for x in sides[1]) else frozenset().union(*sides[1])
+        if sources is None:
+            any_source.append(i)
+        else:
+            for k in sources:
+                hit = by_source.get(k)
+                if hit is None:
+                    by_source[k] = [i]
+                else:
+                    hit.append(i)
+        if recipients is None:
+            any_recipient.append(i)
+        else:
+            for k in recipients:
+                hit = by_recipient.get(k)
+                if hit is None:
+                    by_recipient[k] = [i]
+                else:
+                    hit.append(i)
+    return (by_source, tuple(any_source)), (by_recipient, tuple(any_recipient))
 
 
 def _pick(every: list, index: tuple[dict[str, list[int]], tuple[int, ...]], keys: tuple[str, ...]) -> list:
