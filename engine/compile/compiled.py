@@ -898,6 +898,8 @@ def _agreement_indexes(every: list[CAgreement]) -> tuple[_Index, _Index]:
     by_recipient: dict[str, list[int]] = {}
     any_source: list[int] = []
     any_recipient: list[int] = []
+    sources: Optional[frozenset]
+    recipients: Optional[frozenset]
     for i, a in enumerate(every):
         directions = a.directions
         if len(directions) == 1:
