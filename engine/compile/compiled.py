@@ -456,7 +456,8 @@ class CompiledPolicy:
         # Each gateway's agreements by source and by recipient (`_agreements_from`, `_agreements_to`), made here
         # while the agreements are fresh in memory: built on first use, the index fell on a question and read
         # every agreement of its gateway from a heap of 1 GB at 10x the large bundle (issue 18, target 5).
-        # A gateway whose agreements are the very objects of `reuse`'s keeps their indexes (a reload after one edit).
+        # A gateway whose agreements have the parties of `reuse`'s, in the same order, keeps their indexes (which
+        # hold positions by party): a reload after one edit (an edited file's agreements are compiled again).
         self._agreement_index: dict[str, _Index] = {}
         self._agreement_to_index: dict[str, _Index] = {}
         indexes: dict[str, tuple[list[CAgreement], _Index, _Index]] = {}
@@ -464,7 +465,8 @@ class CompiledPolicy:
             if len(every) < _SHORT:
                 continue
             old = reuse.indexes.get(g)
-            if old is not None and len(old[0]) == len(every) and all(map(operator.is_, old[0], every)):
+            if old is not None and len(old[0]) == len(every) and all(
+                    x is y or x.directions == y.directions for x, y in zip(old[0], every)):
                 by_source, by_recipient = old[1], old[2]
             else:
                 by_source, by_recipient = _agreement_indexes(every)
