@@ -11,6 +11,9 @@ are timed (CPU ns per look-up, median of the rounds), the keys in a seeded rando
 - `orgs 2k` / `orgs own`: the policy's own organisation table (`policy.orgs`), looked up with its own key strings
   (made by the load, scattered through its heap), over 2,000 of them or all (2,000 at 1x, 20,000 at 10x): what a
   question's name look-ups touch;
+- `agreements 20k` / `agreements own`: one agreement's recipient scope read (`a.directions[0][1]`: the object,
+  its directions, one direction) for agreements picked at random among 20,000 of them or all (20,000 at 1x,
+  200,000 at 10x): what a decision does to each rule it reads, the objects spread through the heap;
 - `allowed memoised`: `policy.allowed` of seeded questions already answered (bench.py's), per call: a dict look-up
   and the normalisation of the names, the smallest decision.
 """
@@ -58,6 +61,16 @@ def child(size: str, lookups: int, rounds: int) -> dict:
     own = list(policy.orgs)
     out["orgs 2k"] = _per_lookup(policy.orgs, [rnd.choice(own[:2_000]) for _ in range(lookups)], rounds)
     out["orgs own"] = _per_lookup(policy.orgs, [rnd.choice(own) for _ in range(lookups)], rounds)
+    agreements = list(policy.agreements.values())
+    for label, pool in (("agreements 20k", agreements[:20_000]), ("agreements own", agreements)):
+        picked = [rnd.choice(pool) for _ in range(lookups)]
+        got = []
+        for _ in range(rounds):
+            t0 = time.process_time_ns()
+            for a in picked:
+                a.directions[0][1]
+            got.append((time.process_time_ns() - t0) / len(picked))
+        out[label] = statistics.median(got)
     qs = bench.questions(policy, 3000, seed=1)
     for q in qs:
         policy.allowed(*q[:4], q[4])
@@ -71,7 +84,7 @@ def child(size: str, lookups: int, rounds: int) -> dict:
     return out
 
 
-COLUMNS = ("fresh 2k", "fresh 20k", "orgs 2k", "orgs own", "allowed memoised")
+COLUMNS = ("fresh 2k", "fresh 20k", "orgs 2k", "orgs own", "agreements 20k", "agreements own", "allowed memoised")
 
 
 def main() -> int:
