@@ -18,6 +18,7 @@ import argparse
 import cProfile
 import json
 import pstats
+import re
 import sys
 import time
 from pathlib import Path
@@ -29,8 +30,8 @@ MODES = ("decide_full", "decide_full_again", "decide", "allowed_cold")
 
 def _label(func: tuple) -> str:
     file, line, name = func
-    if file == "~":
-        return name
+    if file == "~":  # a built-in: without the address of its type, which differs from process to process
+        return re.sub(r" at 0x[0-9a-f]+", "", name)
     path = Path(file)
     try:
         rel = path.resolve().relative_to(ROOT)
