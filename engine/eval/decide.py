@@ -491,6 +491,9 @@ class ExplainCache:
     def __init__(self, policy: CompiledPolicy) -> None:
         self.refs = Bounded(self.LIMIT)  # rule -> RuleRef
         self.parts = Bounded(self.LIMIT)  # (what, ...) -> a part of an explanation (engine/policy/decide.py)
+        self.provenance = Bounded(self.LIMIT)  # source -> the provenance assumed in words, when none is stated
+        # data category -> its sensitivity markers as an answer shows them (sorted)
+        self.sensitivity = {k: tuple(sorted(v)) for k, v in policy.sensitivity.items()}
         # the regime in force: constant between the starts and ends of the regimes, so found by bisection
         regimes = policy.regimes
         cuts = sorted({d for r in regimes for d in (r.start, m.regime_end(regimes, r)) if d is not None})

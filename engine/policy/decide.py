@@ -3,6 +3,7 @@ its words (engine/render/words.py). The only place a `Decision` is put together.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 from typing import Any, Mapping, NamedTuple, Optional
@@ -42,12 +43,17 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                        for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way),
                                                                    r.key)))
     considered = _considered(policy, cache, out.considered) if out.considered else ()
-    source, recipient = policy.org_name_on(q.source, on), policy.org_name_on(q.recipient, on)
+    former = policy.former  # (most bodies were never renamed: their one name, without the dated look-up)
+    source = policy.org_name_on(q.source, on) if q.source in former else policy.orgs[q.source].id.text
+    recipient = policy.org_name_on(q.recipient, on) if q.recipient in former else policy.orgs[q.recipient].id.text
     basis = None
     conditions: tuple[Condition, ...] = ()
     found_fixes: tuple[Fix, ...] = ()
     found_routes: tuple = ()
-    relied = _transfers_relied_on(policy, q, out) if out.firing or out.via else ()
+    # the transfers relied on: through a firing restriction, or the basis's own (most answers: none)
+    relied = _transfers_relied_on(policy, q, out) if out.firing or (
+        out.basis is not None and out.via.get((out.basis[0].key, out.basis[1].key if out.basis[1] else ""))) \
+        else ()
     chain: tuple[str, ...] = ()
     if allowed and out.basis is not None:
         g, a = out.basis
@@ -87,7 +93,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                                              stated=q.provenance_stated)  # (the source is named only by a bar)
     received_under = policy.gateways[q.received_under].id if q.received_under else None
     held_for = policy.function_names[q.held_for] if q.held_for else None
-    sensitivity = cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data)
+    sensitivity = cache.sensitivity[q.data]
     # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call)
     return Decision.adopt({
         "verdict": "allow" if allowed else "deny",
@@ -100,8 +106,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         "fixes": found_fixes, "routes": found_routes,
         "sensitivity": sensitivity,
         "transfers": relied,
-        "renamed": _renamed(policy, q, source, recipient) if q.source in policy.former or q.recipient in policy.former
-        else (),
+        "renamed": _renamed(policy, q, source, recipient) if q.source in former or q.recipient in former else (),
         "classes": _classes_matched(policy, cache, q, out, source, recipient) if policy.classes else (),
         "same_body": chain,
         "given": tuple(sorted(policy.condition_name(k) for k in q.given)) if q.given else (),
@@ -110,7 +115,8 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         "received_under": received_under, "own_data": q.own_data, "held_for": held_for,
         "provenance": cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
                                          _provenance_words, policy, q.source, received_under, q.own_data,
-                                         held_for),
+                                         held_for) if received_under is not None or q.own_data or held_for is not None
+        else cache.provenance.get_or(q.source, _provenance_words, policy, q.source, None, False, None),
         "regime": _regime(policy, cache, on, sensitivity, basis)})
 
 
@@ -260,10 +266,6 @@ def _allowed_headline(basis: Basis, lifted: list[str], power: Optional[str]) -> 
     return words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None, lifted, power)
 
 
-def _sensitivity(policy: CompiledPolicy, data: str) -> tuple[str, ...]:
-    return tuple(sorted(policy.sensitivity[data]))
-
-
 def _regime(policy: CompiledPolicy, cache: ExplainCache, on: dt.date, sensitivity: tuple[str, ...],
             basis: Optional[Basis]) -> Optional[RegimeView]:
     """Issue 13: the regime of the question's date, and the basis relied on shown in it."""
@@ -371,39 +373,67 @@ def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, o
                      recipient: str) -> tuple[ClassMatch, ...]:
     """The classes through which the question's parties matched the basis's gateway and agreement, and the
     restrictions that block it (issue 12). `source`, `recipient`: the parties' names on the question's date.
-    Remembered per (rules, pair, names), unless a party is inside these rules' scopes only on some dates or
-    through a transfer of functions: then worked out for the question's date, data and purpose each time."""
-    rules = list(out.firing)
-    if out.allowed and out.basis is not None:
-        rules += [b for b in out.basis if b is not None]
-    s, d = q.source, q.recipient
-    plan = cache.parts.get_or(("classes", out.allowed, *rules, "", s, d, source, recipient), _classes_plan, policy,
-                              cache, rules, q, out)
+    Remembered per (rules, pair, names); where a party is inside these rules' scopes only on some dates, per
+    (rules, pair, names, the span of days between two changes of its memberships); where a party is inside
+    through a transfer of functions, worked out for the question's date, data and purpose each time."""
+    key = ("classes", out.allowed, tuple(out.firing), out.basis if out.allowed else None, q.source, q.recipient,
+           source, recipient)
+    plan = cache.parts.get_or(key, _classes_plan, policy, cache, q, out)
+    if type(plan) is _ByDays:  # the same classes between two of its days: the question's span of them
+        return cache.parts.get_or((key, bisect.bisect_right(plan.days, q.on)), _classes_of, policy, q, out)
     return _classes_of(policy, q, out) if plan is _EACH_TIME else plan
 
 
 _EACH_TIME: Any = object()  # a plan: work the classes out for each question
 
 
-def _classes_plan(policy: CompiledPolicy, cache: ExplainCache, rules: list, q: Question, out) -> Any:
+class _ByDays(NamedTuple):
+    """A plan: the classes change only on these days (sorted): the first day of a membership of either party
+    in one of the rules' scopes and the day after its last."""
+
+    days: tuple[dt.date, ...]
+
+
+def _classes_plan(policy: CompiledPolicy, cache: ExplainCache, q: Question, out) -> Any:
+    rules = list(out.firing)
+    if out.allowed and out.basis is not None:
+        rules += [b for b in out.basis if b is not None]
     scopes = [cache.parts.get_or(("class-scopes", r), _class_scopes, r) for r in rules]
     if all(classless for classless, _dated in scopes):
         return ()  # no party scope of these rules goes through a class: nothing to say
     s, d = q.source, q.recipient
-    if s in policy.inherits or d in policy.inherits or any(s in dated or d in dated for _classless, dated in scopes):
+    if s in policy.inherits or d in policy.inherits:
         return _EACH_TIME
+    if any(s in dated or d in dated for _classless, dated in scopes):
+        # `inside` and `class_matched` (engine/eval/rules.py) read a party's windows `(from, until)`, both
+        # inclusive, on the date: the answer can change only on a `from` or the day after an `until`
+        days: set[dt.date] = set()
+        for r in rules:
+            for scope in _party_scopes(r):
+                for org in (s, d):
+                    for start, end, _k in getattr(scope, "dated", {}).get(org, ()):
+                        if start is not None:
+                            days.add(start)
+                        if end is not None and end < dt.date.max:
+                            days.add(end + dt.timedelta(days=1))
+        return _ByDays(tuple(sorted(days)))
     # neither party is inside these rules' scopes only on some dates, nor through a transfer of functions: the
     # same classes for every date, data and purpose but for the names a renamed body is shown by on the date
     return _classes_of(policy, q, out)
 
 
-def _class_scopes(rule) -> tuple[bool, frozenset]:
-    """(no party scope of the rule says through which class a body is inside it, the bodies inside one of its
-    scopes only on some dates)."""
+def _party_scopes(rule) -> list:
+    """Every party scope of a gateway, agreement or restriction (those `_classes_of` reads)."""
     scopes = [x for pair in getattr(rule, "pairs", None) or getattr(rule, "directions", None) or () for x in pair]
     scopes += [x for pair in getattr(rule, "forbids", ()) for x in pair]
     scopes.append(getattr(rule, "one_way", None))
-    scopes = [x for x in scopes if x is not None]
+    return [x for x in scopes if x is not None]
+
+
+def _class_scopes(rule) -> tuple[bool, frozenset]:
+    """(no party scope of the rule says through which class a body is inside it, the bodies inside one of its
+    scopes only on some dates)."""
+    scopes = _party_scopes(rule)
     classless = not any(hasattr(x, "dated") or hasattr(x, "via") for x in scopes)
     return classless, frozenset(k for x in scopes for k in getattr(x, "dated", ()))
 
