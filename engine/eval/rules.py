@@ -490,7 +490,13 @@ def regime_gap(policy: CompiledPolicy, cited: str, on: dt.date) -> Optional[Why]
     found = policy.regime_conditions.get(cited.lower())
     if found is None:
         return None
-    now, cond = in_regime(policy, cited, on)
-    if now is None or now is found[0] or cond is not None:
+    now = policy.regime_on(on)
+    if now is None or now is found[0]:
         return None
+    # `in_regime`'s match in the regime of the date, without looking the citation up again
+    word = found[1].equivalent
+    if word is not None:
+        for c in now.lawful_bases if found[2] == "lawful-basis" else now.special:
+            if c.equivalent == word:
+                return None
     return Why.BASIS_WRONG_REGIME
