@@ -362,35 +362,39 @@ class Decision:
         return self._to_dict(_once, _block_shared) if shared else self._to_dict(_fresh, _block_fresh)
 
     def to_dict_with(self, part: Any, block: Any) -> DecisionDict:
-        """`to_dict()` with each part that the engine shares between decisions (see `to_dict(shared=True)`)
-        shown as `part(p)`, and each block as `block(b)`: for a serialiser that writes such a part once and
-        reuses its text (engine/ops/service.py `decision_json`)."""
-        return self._to_dict(part, block)
+        """`to_dict()` for orjson (engine/ops/service.py `decision_json`): each part that the engine shares between
+        decisions (see `to_dict(shared=True)`) shown as `part(p)`, and each block as `block(b)`, for a serialiser
+        that writes such a part once and reuses its text; the tuples of the decision and its date left as they
+        are, which orjson writes as the lists and the ISO text `to_dict()` gives (the same JSON)."""
+        return self._to_dict(part, block, True)
 
-    def _to_dict(self, part: Any, block: Any) -> DecisionDict:
-        # (most lists are empty: `[]` written out rather than a comprehension over nothing, made per decision)
+    def _to_dict(self, part: Any, block: Any, raw: bool = False) -> DecisionDict:
+        # (most lists are empty: `[]` written out rather than a list made from nothing, made per decision; `map`
+        # rather than a comprehension, which is a function call of its own)
+        on = self.on
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
             "headline": self.headline,
             "question": {"source": self.source, "recipient": self.recipient, "data": self.data,
-                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume),
-                         "given": list(self.given), "express_only": self.express_only,
+                         "purpose": self.purpose, "on": on if raw and type(on) is dt.date else on.isoformat(),
+                         "assume": self.assume if raw else list(self.assume),
+                         "given": self.given if raw else list(self.given), "express_only": self.express_only,
                          "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for},
-            "sensitivity": list(self.sensitivity),
+            "sensitivity": self.sensitivity if raw else list(self.sensitivity),
             "basis": part(self.basis) if self.basis else None,
-            "blocks": [block(b) for b in self.blocks] if self.blocks else [],
-            "considered": [part(c) for c in self.considered] if self.considered else [],
-            "conditions": [part(c) for c in self.conditions] if self.conditions else [],
+            "blocks": list(map(block, self.blocks)) if self.blocks else [],
+            "considered": list(map(part, self.considered)) if self.considered else [],
+            "conditions": list(map(part, self.conditions)) if self.conditions else [],
             "fixes": [f.to_dict() for f in self.fixes] if self.fixes else [],
             "routes": [r.to_dict() for r in self.routes] if self.routes else [],
-            "transfers": [part(x) for x in self.transfers] if self.transfers else [],
+            "transfers": list(map(part, self.transfers)) if self.transfers else [],
             "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed]
             if self.renamed else [],
-            "classes": [part(c) for c in self.classes] if self.classes else [],
+            "classes": list(map(part, self.classes)) if self.classes else [],
             "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
                                                           "chain": list(self.same_body)},
-            "conditions_relied_on": [part(c) for c in self.conditions_relied_on] if self.conditions_relied_on
+            "conditions_relied_on": list(map(part, self.conditions_relied_on)) if self.conditions_relied_on
             else [],
             "conditions_missing": [c.to_dict() for c in self.conditions_missing] if self.conditions_missing else [],
             "power": self.power,

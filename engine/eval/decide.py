@@ -422,7 +422,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         # preferred: lifting no restriction, then resting on an express power, then by ids
         if len(bases) > 1:
             bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
-        out.bases = [(b[0], b[1]) for b in bases]
+        out.bases = [(b[0], b[1]) for b in bases] if len(bases) > 1 else [(bases[0][0], bases[0][1])]
         out.allowed = True
         out.basis = out.bases[0]
         out.overridden = bases[0][2]

@@ -115,7 +115,8 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         "provenance": cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
                                          _provenance_words, policy, q.source, received_under, q.own_data,
                                          held_for) if received_under is not None or q.own_data or held_for is not None
-        else cache.provenance.get_or(q.source, _provenance_words, policy, q.source, None, False, None),
+        else cache.provenance.get(q.source) or cache.provenance.get_or(q.source, _provenance_words, policy, q.source,
+                                                                       None, False, None),
         "regime": _regime(policy, cache, on, sensitivity, basis)})
 
 
@@ -198,8 +199,10 @@ def _considered(policy: CompiledPolicy, cache: ExplainCache, found: list[evaluat
                 one = _consideration(policy, cache, c)
                 break
         else:
-            one = parts.get_or(("considered", c.kind, c.key, c.why, c.span, *args.items()), _consideration, policy,
-                               cache, c)
+            key = ("considered", c.kind, c.key, c.why, c.span, *args.items())
+            one = parts.get(key)  # (a dict's own `get` first: most are made already)
+            if one is None:
+                one = parts.get_or(key, _consideration, policy, cache, c)
         k = (c.kind, c.key, one.code, one.reason)
         if k in seen:
             continue
@@ -281,8 +284,9 @@ def _regime(policy: CompiledPolicy, cache: ExplainCache, on: dt.date, sensitivit
     lawful_basis = basis.lawful_basis if basis and "personal" in sensitivity else None
     special = basis.article_9 if basis and "special-category" in sensitivity else None
     # the same for every date of one regime: keyed by the regime (its object: the cache's policy holds it)
-    return cache.parts.get_or(("regime", id(now), lawful_basis, special), _regime_view, policy, now, on,
-                              lawful_basis, special)
+    key = ("regime", id(now), lawful_basis, special)
+    made = cache.parts.get(key)
+    return made if made is not None else cache.parts.get_or(key, _regime_view, policy, now, on, lawful_basis, special)
 
 
 def _regime_view(policy: CompiledPolicy, now, on, lawful_basis: Optional[str], special: Optional[str]
@@ -366,7 +370,7 @@ def _renamed(policy: CompiledPolicy, q: Question, source: str, recipient: str
     """(name in use on the date, former names) of each party known by another name before (`source`,
     `recipient`: the parties' names on the question's date)."""
     out = []
-    for k, name in dict.fromkeys(((q.source, source), (q.recipient, recipient))):
+    for k, name in ((q.source, source),) if q.source == q.recipient else ((q.source, source), (q.recipient, recipient)):
         if k not in policy.former:  # never renamed (most bodies)
             continue
         formerly = policy.formerly_on(k, q.on)
@@ -384,7 +388,9 @@ def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, o
     through a transfer of functions, worked out for the question's date, data and purpose each time."""
     key = ("classes", out.allowed, tuple(out.firing), out.basis if out.allowed else None, q.source, q.recipient,
            source, recipient)
-    plan = cache.parts.get_or(key, _classes_plan, policy, cache, q, out)
+    plan = cache.parts.get(key)
+    if plan is None:
+        plan = cache.parts.get_or(key, _classes_plan, policy, cache, q, out)
     if type(plan) is _ByDays:  # the same classes between two of its days: the question's span of them
         return cache.parts.get_or((key, bisect.bisect_right(plan.days, q.on)), _classes_of, policy, q, out)
     return _classes_of(policy, q, out) if plan is _EACH_TIME else plan
