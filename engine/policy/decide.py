@@ -93,31 +93,58 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     received_under = policy.gateways[q.received_under].id if q.received_under else None
     held_for = policy.function_names[q.held_for] if q.held_for else None
     sensitivity = cache.sensitivity[q.data]
-    # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call)
-    return Decision.adopt({
-        "verdict": "allow" if allowed else "deny",
-        "headline": headline,
-        "source": source, "recipient": recipient,
-        "data": policy.data_name(q.data),
-        "purpose": policy.purpose_name(q.purpose), "on": on,
-        "assume": tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else (),
-        "basis": basis, "blocks": blocks, "considered": considered, "conditions": conditions,
-        "fixes": found_fixes, "routes": found_routes,
-        "sensitivity": sensitivity,
-        "transfers": relied,
-        "renamed": _renamed(policy, q, source, recipient) if q.source in former or q.recipient in former else (),
-        "classes": _classes_matched(policy, cache, q, out, source, recipient) if policy.classes else (),
-        "same_body": chain,
-        "given": tuple(sorted(policy.condition_name(k) for k in q.given)) if q.given else (),
-        "express_only": q.express_only, "conditions_relied_on": relied_on, "conditions_missing": unmet,
-        "power": power,
-        "received_under": received_under, "own_data": q.own_data, "held_for": held_for,
-        "provenance": cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
-                                         _provenance_words, policy, q.source, received_under, q.own_data,
-                                         held_for) if received_under is not None or q.own_data or held_for is not None
+    # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call): a copy of
+    # every field at its default, then what this answer says (a copy and a few stores cost less than a display
+    # of all 29, which Python builds key by key)
+    values = _FIELDS.copy()
+    values["verdict"] = "allow" if allowed else "deny"
+    values["headline"] = headline
+    values["source"] = source
+    values["recipient"] = recipient
+    values["data"] = policy.data_name(q.data)
+    values["purpose"] = policy.purpose_name(q.purpose)
+    values["on"] = on
+    values["assume"] = tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else ()
+    values["basis"] = basis
+    values["blocks"] = blocks
+    values["considered"] = considered
+    values["conditions"] = conditions
+    values["fixes"] = found_fixes
+    if found_routes:
+        values["routes"] = found_routes
+    values["sensitivity"] = sensitivity
+    if relied:
+        values["transfers"] = relied
+    if q.source in former or q.recipient in former:
+        values["renamed"] = _renamed(policy, q, source, recipient)
+    if policy.classes:
+        values["classes"] = _classes_matched(policy, cache, q, out, source, recipient)
+    if chain:
+        values["same_body"] = chain
+    if q.given:
+        values["given"] = tuple(sorted(policy.condition_name(k) for k in q.given))
+    values["express_only"] = q.express_only
+    if relied_on:
+        values["conditions_relied_on"] = relied_on
+    if unmet:
+        values["conditions_missing"] = unmet
+    values["power"] = power
+    values["received_under"] = received_under
+    values["own_data"] = q.own_data
+    values["held_for"] = held_for
+    values["provenance"] = cache.parts.get_or(
+        ("provenance", q.source, received_under, q.own_data, held_for), _provenance_words, policy, q.source,
+        received_under, q.own_data, held_for) if received_under is not None or q.own_data or held_for is not None \
         else cache.provenance.get(q.source) or cache.provenance.get_or(q.source, _provenance_words, policy, q.source,
-                                                                       None, False, None),
-        "regime": _regime(policy, cache, on, sensitivity, basis)})
+                                                                       None, False, None)
+    values["regime"] = _regime(policy, cache, on, sensitivity, basis)
+    return Decision.adopt(values)
+
+
+_NOT_SET: Any = object()  # a field without a default, which every answer sets (JSON cannot write it: never given)
+# every field of a Decision at its default (an answer's fields start as a copy of these)
+_FIELDS = {f.name: f.default if f.default is not dataclasses.MISSING else _NOT_SET
+           for f in dataclasses.fields(Decision)}
 
 
 def _module(name: str) -> Any:
