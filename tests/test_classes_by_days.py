@@ -91,3 +91,40 @@ def test_a_reloaded_policy_never_sees_another_policys_spans():
     assert explain_cache(second) is not explain_cache(first)
     got = second.decide("A", "X", "d", "p", on=dt.date(2005, 6, 1), fixes=False, routes=False)
     assert classes(got) == [("G", "X", "c2")]
+
+
+RENAMES = """\
+organisation A "A"
+organisation T1 "first"
+organisation T2 "second" renames T1 on 2004-01-01
+organisation T3 "third" renames T2 on 2006-07-01
+data d "d"
+purpose p "p"
+gateway G "g" {
+  statute LSA-2000 "s.5"
+  allows A -> T3
+  data d
+  for p
+}
+"""
+
+
+def test_a_renamed_body_is_named_as_on_the_day_either_side_of_each_rename(default_policy):
+    from engine.policy.decide import _name_on
+
+    policy = engine.load_texts({"policies/main.policy": RENAMES}, MINI_REGISTER)
+    for p in (policy, default_policy):
+        assert p.former  # (else this tests nothing)
+        cache = explain_cache(p)
+        days = sorted({until + k * DAY for history in p.former.values() for _n, until, _t in history
+                       for k in (-1, 0, 1)} | {dt.date(1990, 1, 1), dt.date(2030, 1, 1)})
+        for k in p.former:
+            for on in days[::-1] + days:  # every day twice, from either end: remembered per body, not per day
+                assert _name_on(p, cache, k, on) == (p.org_name_on(k, on), p.formerly_on(k, on)), (k, on)
+    # the names the answer gives, either side of the second rename
+    before = policy.decide("A", "T3", "d", "p", on=dt.date(2006, 6, 30), fixes=False, routes=False)
+    after = policy.decide("A", "T3", "d", "p", on=dt.date(2006, 7, 1), fixes=False, routes=False)
+    assert (before.recipient, before.renamed) == ("T2", (("T2", ("T1",)),))
+    assert (after.recipient, after.renamed) == ("T3", (("T3", ("T2", "T1")),))
+    fresh = engine.Policy.of(policy).decide("A", "T3", "d", "p", on=dt.date(2006, 6, 30), fixes=False, routes=False)
+    assert _json(before.to_dict()) == _json(fresh.to_dict())

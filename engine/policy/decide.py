@@ -46,8 +46,10 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                                                                    r.key)))
     considered = _considered(policy, cache, out.considered) if out.considered else ()
     former = policy.former  # (most bodies were never renamed: their one name, without the dated look-up)
-    source = policy.org_name_on(q.source, on) if q.source in former else policy.orgs[q.source].id.text
-    recipient = policy.org_name_on(q.recipient, on) if q.recipient in former else policy.orgs[q.recipient].id.text
+    source, s_formerly = _name_on(policy, cache, q.source, on) if q.source in former else \
+        (policy.orgs[q.source].id.text, ())
+    recipient, r_formerly = _name_on(policy, cache, q.recipient, on) if q.recipient in former else \
+        (policy.orgs[q.recipient].id.text, ())
     basis = None
     conditions: tuple[Condition, ...] = ()
     found_fixes: tuple[Fix, ...] = ()
@@ -115,8 +117,9 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     values["sensitivity"] = sensitivity
     if relied:
         values["transfers"] = relied
-    if q.source in former or q.recipient in former:
-        values["renamed"] = _renamed(policy, q, source, recipient)
+    if s_formerly or r_formerly:  # (name on the date, former names) of each party known by another name before
+        values["renamed"] = ((source, s_formerly),) if not r_formerly or q.recipient == q.source else \
+            ((recipient, r_formerly),) if not s_formerly else ((source, s_formerly), (recipient, r_formerly))
     if policy.classes:
         values["classes"] = _classes_matched(policy, cache, q, out, source, recipient)
     if chain:
@@ -392,18 +395,31 @@ def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
     return dataclasses.replace(ref, text=words.transfer(ref.to_dict()))
 
 
-def _renamed(policy: CompiledPolicy, q: Question, source: str, recipient: str
-             ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(name in use on the date, former names) of each party known by another name before (`source`,
-    `recipient`: the parties' names on the question's date)."""
-    out = []
-    for k, name in ((q.source, source),) if q.source == q.recipient else ((q.source, source), (q.recipient, recipient)):
-        if k not in policy.former:  # never renamed (most bodies)
-            continue
-        formerly = policy.formerly_on(k, q.on)
-        if formerly:
-            out.append((name, formerly))
-    return tuple(out)
+def _name_on(policy: CompiledPolicy, cache: ExplainCache, k: str, on: dt.date) -> tuple[str, tuple[str, ...]]:
+    """(`policy.org_name_on(k, on)`, `policy.formerly_on(k, on)`) of a renamed body: both change only on the days
+    its names were given up, so they are found by bisection over those days (made once per body)."""
+    names = cache.parts.get(("names", k))
+    if names is None:
+        names = cache.parts.get_or(("names", k), _names_of, policy, k)
+    if names is _UNSORTED:
+        return policy.org_name_on(k, on), policy.formerly_on(k, on)
+    i = bisect.bisect_right(names[0], on)  # the names given up on or before the date
+    return names[1][i], names[2][i]
+
+
+_UNSORTED: Any = object()
+
+
+def _names_of(policy: CompiledPolicy, k: str) -> Any:
+    """(the days a renamed body gave up each of its names, its name after i of them, its names given up
+    after i of them, latest first); `org_name_on` and `formerly_on` read the names in the order of those days."""
+    history = policy.former[k]
+    days = tuple(until for _name, until, _title in history)
+    if any(a > b for a, b in zip(days, days[1:])):
+        return _UNSORTED
+    names = [name for name, _until, _title in history]
+    return (days, tuple(names) + (policy.org_name(k),),
+            tuple(tuple(reversed(names[:i])) for i in range(len(names) + 1)))
 
 
 def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, out, source: str,
