@@ -15,7 +15,7 @@ from engine.decision.answer import (Basis, Block, ClassMatch, Condition, Conditi
                                     RegimeView, TransferRef)
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
-from engine.eval.decide import ExplainCache, Question, deciding_clause, explain_cache, rule_ref
+from engine.eval.decide import Bounded, ExplainCache, Question, deciding_clause, explain_cache, rule_ref
 from engine.eval.rules import class_matched, in_regime, inside, member_on, restriction_via
 from engine.render import words
 from engine.syntax import model as m
@@ -219,26 +219,30 @@ def _considered(policy: CompiledPolicy, cache: ExplainCache, found: list[evaluat
     for the same rule, reason, clause and arguments when they are all names or dates is remembered and shared
     by every decision that gives it (compared exactly: a datetime is not a date), as its JSON is
     (`Decision.to_dict(shared=True)`)."""
+    parts = cache.parts
+    if len(found) == 1:  # (most: one candidate, nothing to leave out as said already)
+        return (_consideration_of(policy, cache, parts, found[0]),)
     considered: list[Consideration] = []
     seen = set()
-    parts = cache.parts
     for c in found:
-        args = c.args
-        for v in args.values():
-            if type(v) is not str and type(v) is not dt.date:
-                one = _consideration(policy, cache, c)
-                break
-        else:
-            key = ("considered", c.kind, c.key, c.why, c.span, *args.items())
-            one = parts.get(key)  # (a dict's own `get` first: most are made already)
-            if one is None:
-                one = parts.get_or(key, _consideration, policy, cache, c)
+        one = _consideration_of(policy, cache, parts, c)
         k = (c.kind, c.key, one.code, one.reason)
         if k in seen:
             continue
         seen.add(k)
         considered.append(one)
     return tuple(considered)
+
+
+def _consideration_of(policy: CompiledPolicy, cache: ExplainCache, parts: Bounded, c: evaluation.Considered
+                      ) -> Consideration:
+    args = c.args
+    for v in args.values():
+        if type(v) is not str and type(v) is not dt.date:
+            return _consideration(policy, cache, c)
+    key = ("considered", c.kind, c.key, c.why, c.span, *args.items())
+    one = parts.get(key)  # (a dict's own `get` first: most are made already)
+    return one if one is not None else parts.get_or(key, _consideration, policy, cache, c)
 
 
 # where each kind of candidate is found by its key (for its id)
