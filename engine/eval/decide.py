@@ -19,7 +19,7 @@ import bisect
 import datetime as dt
 import threading
 import weakref
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Hashable, Iterable, Optional
 
 from engine.syntax import model as m
@@ -74,8 +74,7 @@ class Question:
                         self.express_only, self.received_under, self.own_data, self.held_for, self.received_from)
 
 
-_FIELD_DEFAULTS = {f.name: f.default for f in fields(Question)}
-_NO_GIVEN: frozenset = _FIELD_DEFAULTS["given"]
+_NO_GIVEN: frozenset = frozenset()
 _new = object.__new__
 _set = object.__setattr__
 
