@@ -75,3 +75,22 @@ def test_the_keys_are_to_dicts_in_its_order_and_the_empty_values_cannot_be_added
     before = dict(_JSON_EMPTY)
     assert decision_json(plain) == _json(plain.to_dict())
     assert _JSON_EMPTY == before
+
+
+def test_adopt_fields_takes_only_every_field():
+    import pytest
+
+    from engine.decision.answer import FIELD_DEFAULTS, NOT_SET
+
+    values = FIELD_DEFAULTS.copy()
+    values.update(verdict="deny", headline="h", source="S", recipient="R", data="d", purpose="p",
+                  on=dt.date(2005, 6, 23), assume=(), basis=None, blocks=(), considered=(), conditions=(), fixes=())
+    assert NOT_SET not in values.values()
+    made = Decision.adopt_fields(dict(values))
+    assert made == Decision.made(**values) and vars(made) == values
+    with pytest.raises(TypeError, match="no field 'verdikt'"):
+        Decision.adopt_fields({**values, "verdikt": "allow"})  # a name that is no field: longer, so looked for
+    with pytest.raises(TypeError, match="needs"):
+        Decision.adopt_fields({k: v for k, v in values.items() if k != "verdict"})
+    with pytest.raises(TypeError):
+        FIELD_DEFAULTS["verdict"] = "allow"  # type: ignore[index]  # (read-only: every answer copies it)

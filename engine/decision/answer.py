@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import MISSING, field, fields
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from engine.base.records import record
@@ -456,6 +457,17 @@ class Decision:
         return made
 
     @classmethod
+    def adopt_fields(cls, values: dict[str, Any]) -> "Decision":
+        """`adopt` for a copy of `FIELD_DEFAULTS` with the answer's fields stored in it (engine/policy/decide.py):
+        it holds every field already, so only a name that is no field (which makes it longer) is looked for. A
+        field without a default is `NOT_SET` there until stored: no JSON can be written of it."""
+        if len(values) != _FIELD_COUNT:
+            return cls.adopt(values)  # (which says what is wrong)
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", values)
+        return made
+
+    @classmethod
     def adopt(cls, values: dict[str, Any]) -> "Decision":
         """The Decision whose fields are `values`, every one of them: the dict itself becomes the object's (not
         copied, so the caller must not keep or change it), without the keyword call of `made` (a dict literal
@@ -478,4 +490,9 @@ _JSON_EMPTY: dict[str, Any] = {
     "renamed": (), "classes": (), "same_body": None, "conditions_relied_on": (), "conditions_missing": (),
     "power": None, "provenance": None, "regime": None}
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
+_FIELD_COUNT = len(_DECISION_FIELDS)
+NOT_SET: Any = object()  # a field without a default in FIELD_DEFAULTS, which every answer stores (JSON cannot write it)
+# every field of a Decision at its default, for `Decision.adopt_fields` (a copy of it: it is read-only)
+FIELD_DEFAULTS: "MappingProxyType[str, Any]" = MappingProxyType(
+    {f.name: f.default if f.default is not MISSING else NOT_SET for f in fields(Decision)})
 _DECISION_DEFAULTS = {f.name: f.default for f in fields(Decision) if f.default is not MISSING}

@@ -11,8 +11,8 @@ import sys
 from typing import Any, Mapping, NamedTuple, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import (Basis, Block, ClassMatch, Condition, ConditionUse, Consideration, Decision, Fix,
-                                    RegimeView, TransferRef)
+from engine.decision.answer import (FIELD_DEFAULTS, Basis, Block, ClassMatch, Condition, ConditionUse, Consideration,
+                                    Decision, Fix, RegimeView, TransferRef)
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
 from engine.eval.decide import Bounded, ExplainCache, Question, deciding_clause, explain_cache, rule_ref
@@ -98,7 +98,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
     # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call): a copy of
     # every field at its default, then what this answer says (a copy and a few stores cost less than a display
     # of all 29, which Python builds key by key)
-    values = _FIELDS.copy()
+    values = FIELD_DEFAULTS.copy()
     values["verdict"] = "allow" if allowed else "deny"
     values["headline"] = headline
     values["source"] = source
@@ -141,13 +141,7 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
         else cache.provenance.get(q.source) or cache.provenance.get_or(q.source, _provenance_words, policy, q.source,
                                                                        None, False, None)
     values["regime"] = _regime(policy, cache, on, sensitivity, basis)
-    return Decision.adopt(values)
-
-
-_NOT_SET: Any = object()  # a field without a default, which every answer sets (JSON cannot write it: never given)
-# every field of a Decision at its default (an answer's fields start as a copy of these)
-_FIELDS = {f.name: f.default if f.default is not dataclasses.MISSING else _NOT_SET
-           for f in dataclasses.fields(Decision)}
+    return Decision.adopt_fields(values)
 
 
 def _module(name: str) -> Any:
