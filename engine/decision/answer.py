@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import MISSING, field, fields
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from engine.base.records import record
@@ -362,13 +363,55 @@ class Decision:
         return self._to_dict(_once, _block_shared) if shared else self._to_dict(_fresh, _block_fresh)
 
     def to_dict_with(self, part: Any, block: Any) -> DecisionDict:
-        """`to_dict()` with each part that the engine shares between decisions (see `to_dict(shared=True)`)
-        shown as `part(p)`, and each block as `block(b)`: for a serialiser that writes such a part once and
-        reuses its text (engine/ops/service.py `decision_json`)."""
-        return self._to_dict(part, block)
+        """`to_dict()` for orjson (engine/ops/service.py `decision_json`): each part that the engine shares between
+        decisions (see `to_dict(shared=True)`) shown as `part(p)`, and each block as `block(b)`, for a serialiser
+        that writes such a part once and reuses its text; tuples where `to_dict()` has lists and the date as it
+        is, which orjson writes as those lists and that ISO text: the same JSON (tests/test_service_fast.py). A
+        copy of every key at its empty value, then what this decision has (a copy and a few stores cost less
+        than a display of all 20 keys, which Python builds key by key). Not for a caller who would change it."""
+        d = _JSON_EMPTY.copy()
+        on = self.on
+        d["verdict"] = self.verdict
+        d["headline"] = self.headline
+        d["question"] = {"source": self.source, "recipient": self.recipient, "data": self.data,
+                         "purpose": self.purpose, "on": on if type(on) is dt.date else on.isoformat(),
+                         "assume": self.assume, "given": self.given, "express_only": self.express_only,
+                         "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for}
+        d["sensitivity"] = self.sensitivity
+        if self.basis:
+            d["basis"] = part(self.basis)
+        if self.blocks:
+            d["blocks"] = list(map(block, self.blocks))
+        if self.considered:
+            d["considered"] = list(map(part, self.considered))
+        if self.conditions:
+            d["conditions"] = list(map(part, self.conditions))
+        if self.fixes:
+            d["fixes"] = [f.to_dict() for f in self.fixes]
+        if self.routes:
+            d["routes"] = [r.to_dict() for r in self.routes]
+        if self.transfers:
+            d["transfers"] = list(map(part, self.transfers))
+        if self.renamed:
+            d["renamed"] = [{"organisation": name, "formerly": formerly} for name, formerly in self.renamed]
+        if self.classes:
+            d["classes"] = list(map(part, self.classes))
+        if self.same_body:
+            d["same_body"] = {"part": self.same_body[0], "body": self.same_body[-1], "chain": self.same_body}
+        if self.conditions_relied_on:
+            d["conditions_relied_on"] = list(map(part, self.conditions_relied_on))
+        if self.conditions_missing:
+            d["conditions_missing"] = [c.to_dict() for c in self.conditions_missing]
+        d["power"] = self.power
+        d["provenance"] = {"stated": self.received_under is not None or self.own_data, "assumed": self.provenance}
+        if self.regime:
+            d["regime"] = part(self.regime)
+        return d  # type: ignore[return-value]  # (tuples for lists: what orjson writes alike)
 
     def _to_dict(self, part: Any, block: Any) -> DecisionDict:
-        # (most lists are empty: `[]` written out rather than a comprehension over nothing, made per decision)
+        # (most lists are empty: `[]` written out rather than a list made from nothing, made per decision; `map`
+        # rather than a comprehension, which is a function call of its own). The keys, in this order, are those
+        # of `_JSON_EMPTY` (`to_dict_with`).
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
@@ -379,18 +422,18 @@ class Decision:
                          "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for},
             "sensitivity": list(self.sensitivity),
             "basis": part(self.basis) if self.basis else None,
-            "blocks": [block(b) for b in self.blocks] if self.blocks else [],
-            "considered": [part(c) for c in self.considered] if self.considered else [],
-            "conditions": [part(c) for c in self.conditions] if self.conditions else [],
+            "blocks": list(map(block, self.blocks)) if self.blocks else [],
+            "considered": list(map(part, self.considered)) if self.considered else [],
+            "conditions": list(map(part, self.conditions)) if self.conditions else [],
             "fixes": [f.to_dict() for f in self.fixes] if self.fixes else [],
             "routes": [r.to_dict() for r in self.routes] if self.routes else [],
-            "transfers": [part(x) for x in self.transfers] if self.transfers else [],
+            "transfers": list(map(part, self.transfers)) if self.transfers else [],
             "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed]
             if self.renamed else [],
-            "classes": [part(c) for c in self.classes] if self.classes else [],
+            "classes": list(map(part, self.classes)) if self.classes else [],
             "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
                                                           "chain": list(self.same_body)},
-            "conditions_relied_on": [part(c) for c in self.conditions_relied_on] if self.conditions_relied_on
+            "conditions_relied_on": list(map(part, self.conditions_relied_on)) if self.conditions_relied_on
             else [],
             "conditions_missing": [c.to_dict() for c in self.conditions_missing] if self.conditions_missing else [],
             "power": self.power,
@@ -414,6 +457,17 @@ class Decision:
         return made
 
     @classmethod
+    def adopt_fields(cls, values: dict[str, Any]) -> "Decision":
+        """`adopt` for a copy of `FIELD_DEFAULTS` with the answer's fields stored in it (engine/policy/decide.py):
+        it holds every field already, so only a name that is no field (which makes it longer) is looked for. A
+        field without a default is `NOT_SET` there until stored: no JSON can be written of it."""
+        if len(values) != _FIELD_COUNT:
+            return cls.adopt(values)  # (which says what is wrong)
+        made = object.__new__(cls)
+        object.__setattr__(made, "__dict__", values)
+        return made
+
+    @classmethod
     def adopt(cls, values: dict[str, Any]) -> "Decision":
         """The Decision whose fields are `values`, every one of them: the dict itself becomes the object's (not
         copied, so the caller must not keep or change it), without the keyword call of `made` (a dict literal
@@ -428,5 +482,17 @@ class Decision:
         return made
 
 
+# A decision's JSON with every list empty and every other value null, in the order of its keys: what
+# `Decision.to_dict_with` starts from (tuples, which orjson writes as lists, so no one can add to them)
+_JSON_EMPTY: dict[str, Any] = {
+    "schema_version": SCHEMA_VERSION, "verdict": None, "headline": None, "question": None, "sensitivity": (),
+    "basis": None, "blocks": (), "considered": (), "conditions": (), "fixes": (), "routes": (), "transfers": (),
+    "renamed": (), "classes": (), "same_body": None, "conditions_relied_on": (), "conditions_missing": (),
+    "power": None, "provenance": None, "regime": None}
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
+_FIELD_COUNT = len(_DECISION_FIELDS)
+NOT_SET: Any = object()  # a field without a default in FIELD_DEFAULTS, which every answer stores (JSON cannot write it)
+# every field of a Decision at its default, for `Decision.adopt_fields` (a copy of it: it is read-only)
+FIELD_DEFAULTS: "MappingProxyType[str, Any]" = MappingProxyType(
+    {f.name: f.default if f.default is not MISSING else NOT_SET for f in fields(Decision)})
 _DECISION_DEFAULTS = {f.name: f.default for f in fields(Decision) if f.default is not MISSING}

@@ -35,7 +35,7 @@ from engine.errors import RequestError
 
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # (no slots: `question` gives a question its fields as one dict, see there)
 class Question:
     """A question with every name resolved to its key."""
 
@@ -59,19 +59,38 @@ class Question:
         return self.received_under is not None or self.own_data
 
     # The same question about other parties, data or purpose: what route search and fixes ask by the thousand
-    # (`dataclasses.replace` costs twice as much: it walks the fields by name).
+    # (`dataclasses.replace` costs several times as much: it walks the fields by name, then calls `__init__`).
     def between(self, source: str, recipient: str) -> "Question":
-        return Question(source, recipient, self.data, self.purpose, self.on, self.assume, self.given,
+        return question(source, recipient, self.data, self.purpose, self.on, self.assume, self.given,
                         self.express_only, self.received_under, self.own_data, self.held_for, self.received_from)
 
     def between_unstated(self, source: str, recipient: str) -> "Question":
         """`between`, with no provenance stated (a disclosure the source could make of data of any origin)."""
-        return Question(source, recipient, self.data, self.purpose, self.on, self.assume, self.given,
+        return question(source, recipient, self.data, self.purpose, self.on, self.assume, self.given,
                         self.express_only)
 
     def about(self, data: str, purpose: str) -> "Question":
-        return Question(self.source, self.recipient, data, purpose, self.on, self.assume, self.given,
+        return question(self.source, self.recipient, data, purpose, self.on, self.assume, self.given,
                         self.express_only, self.received_under, self.own_data, self.held_for, self.received_from)
+
+
+_NO_GIVEN: frozenset = frozenset()
+_new = object.__new__
+_set = object.__setattr__
+
+
+def question(source: str, recipient: str, data: str, purpose: str, on: dt.date, assume: frozenset = frozenset(),
+             given: frozenset = _NO_GIVEN, express_only: bool = False, received_under: Optional[str] = None,
+             own_data: bool = False, held_for: Optional[str] = None, received_from: Optional[str] = None
+             ) -> Question:
+    """`Question(...)`, an equal object, its fields given whole as its dict: the generated `__init__` of a frozen
+    dataclass sets each field by `object.__setattr__` (1.3 µs a question, made for every decision)."""
+    q = _new(Question)
+    _set(q, "__dict__", {"source": source, "recipient": recipient, "data": data, "purpose": purpose, "on": on,
+                         "assume": assume, "given": given, "express_only": express_only,
+                         "received_under": received_under, "own_data": own_data, "held_for": held_for,
+                         "received_from": received_from})
+    return q
 
 
 NO_ASSUMPTIONS: frozenset = frozenset()  # shared by every question that assumes nothing
@@ -97,7 +116,7 @@ def normalise(policy: CompiledPolicy, source: str, recipient: str, data: str, pu
     if isinstance(assume, (str, bytes)):
         raise TypeError("`assume` must be a list of statute ids, not a single string")
     src = policy.org_key(source)
-    q = Question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
+    q = question(src, policy.org_key(recipient), policy.data_key(data), policy.purpose_key(purpose),
                  on or dt.date.today(),
                  frozenset([policy.statute_key(s) for s in assume]) if assume else NO_ASSUMPTIONS)
     if not (given or express_only or received_under is not None or own_data or held_for is not None):
@@ -402,7 +421,7 @@ def evaluate(policy: CompiledPolicy, q: Question, extra_agreements: tuple[CAgree
         # preferred: lifting no restriction, then resting on an express power, then by ids
         if len(bases) > 1:
             bases.sort(key=lambda b: (bool(b[2]), b[0].implied, b[0].key, b[1].key if b[1] else ""))
-        out.bases = [(b[0], b[1]) for b in bases]
+        out.bases = [(b[0], b[1]) for b in bases] if len(bases) > 1 else [(bases[0][0], bases[0][1])]
         out.allowed = True
         out.basis = out.bases[0]
         out.overridden = bases[0][2]
@@ -491,6 +510,9 @@ class ExplainCache:
     def __init__(self, policy: CompiledPolicy) -> None:
         self.refs = Bounded(self.LIMIT)  # rule -> RuleRef
         self.parts = Bounded(self.LIMIT)  # (what, ...) -> a part of an explanation (engine/policy/decide.py)
+        self.provenance = Bounded(self.LIMIT)  # source -> the provenance assumed in words, when none is stated
+        # data category -> its sensitivity markers as an answer shows them (sorted)
+        self.sensitivity = {k: tuple(sorted(v)) for k, v in policy.sensitivity.items()}
         # the regime in force: constant between the starts and ends of the regimes, so found by bisection
         regimes = policy.regimes
         cuts = sorted({d for r in regimes for d in (r.start, m.regime_end(regimes, r)) if d is not None})

@@ -9,7 +9,8 @@ arguments of a reason are looked up only when an explanation is wanted (`why_arg
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from types import MappingProxyType
+from typing import Mapping, Optional
 
 from engine.compile.compiled import CAgreement, CGateway, CompiledPolicy, CRestriction, Window
 from engine.decision.reasons import Why
@@ -214,23 +215,31 @@ def inside(policy: CompiledPolicy, scope: Optional[frozenset], org: str, data: s
     return None
 
 
+_NO_WINDOWS: Mapping = MappingProxyType({})  # what a plain frozenset scope has of a `Scope`'s tables (read-only)
+
+
 def member_on(scope: frozenset, org: str, on: dt.date) -> bool:
     """Inside a party scope on the date: named (or part of one named), a member of a named class on the date
     (memberships `from` and `until` are inclusive), and not excluded."""
     if org not in scope:
         return False
-    windows = getattr(scope, "dated", {}).get(org)
-    return windows is None or any((s is None or s <= on) and (e is None or on <= e) for s, e, _k in windows)
+    windows = getattr(scope, "dated", _NO_WINDOWS).get(org)
+    if windows is None:
+        return True
+    for s, e, _k in windows:  # (a loop, not any() over a generator: asked for every party of a dated scope)
+        if (s is None or s <= on) and (e is None or on <= e):
+            return True
+    return False
 
 
 def class_matched(scope: Optional[frozenset], org: str, on: dt.date) -> Optional[str]:
     """The class (key) through which `org` is inside a party scope on the date, when it is not named itself."""
     if scope is None or org not in scope:
         return None
-    for s, e, k in getattr(scope, "dated", {}).get(org, ()):
+    for s, e, k in getattr(scope, "dated", _NO_WINDOWS).get(org, ()):
         if (s is None or s <= on) and (e is None or on <= e):
-            return k or getattr(scope, "via", {}).get(org)  # "": named itself, inside on these days
-    return getattr(scope, "via", {}).get(org)
+            return k or getattr(scope, "via", _NO_WINDOWS).get(org)  # "": named itself, inside on these days
+    return getattr(scope, "via", _NO_WINDOWS).get(org)
 
 
 def pair_via(policy: CompiledPolicy, pairs, source: str, recipient: str, data: str, purpose: str,
@@ -490,7 +499,13 @@ def regime_gap(policy: CompiledPolicy, cited: str, on: dt.date) -> Optional[Why]
     found = policy.regime_conditions.get(cited.lower())
     if found is None:
         return None
-    now, cond = in_regime(policy, cited, on)
-    if now is None or now is found[0] or cond is not None:
+    now = policy.regime_on(on)
+    if now is None or now is found[0]:
         return None
+    # `in_regime`'s match in the regime of the date, without looking the citation up again
+    word = found[1].equivalent
+    if word is not None:
+        for c in now.lawful_bases if found[2] == "lawful-basis" else now.special:
+            if c.equivalent == word:
+                return None
     return Why.BASIS_WRONG_REGIME

@@ -363,11 +363,13 @@ def question_keywords(q: dict[str, Any], today: dt.date) -> dict[str, Any]:
     """`Policy.decide`'s keywords for one validated question (`dict(Question)` or the fast checks' dict).
     Without a date, `today` (so the memo's key is the date decided on). Without a purpose, `purpose` is None:
     one decision per declared purpose."""
-    return {"source": q["source"], "recipient": q["recipient"], "data": q["data"], "purpose": q.get("purpose"),
-            "on": q.get("on") or today, "assume": tuple(q.get("assume") or ()), "fixes": q.get("fixes", True),
-            "routes": q.get("routes", True), "given": tuple(q.get("given") or ()),
-            "express_only": q.get("express_only", False), "received_under": q.get("received_under"),
-            "own_data": q.get("own_data", False), "held_for": q.get("held_for")}
+    get = q.get
+    assume, given = get("assume"), get("given")
+    return {"source": q["source"], "recipient": q["recipient"], "data": q["data"], "purpose": get("purpose"),
+            "on": get("on") or today, "assume": tuple(assume) if assume else (), "fixes": get("fixes", True),
+            "routes": get("routes", True), "given": tuple(given) if given else (),
+            "express_only": get("express_only", False), "received_under": get("received_under"),
+            "own_data": get("own_data", False), "held_for": get("held_for")}
 
 
 def _name(value: Any) -> bool:
@@ -398,6 +400,10 @@ _FAST_CHECKS: dict[str, Any] = {"source": _name, "recipient": _name, "data": _na
                                 "held_for": _optional_name}
 
 
+# the fields whose check accepts a string exactly when `_name` does
+_NAME_FIELDS = frozenset(k for k, check in _FAST_CHECKS.items() if check is _name or check is _optional_name)
+
+
 def fast_question(value: Any) -> Optional[dict[str, Any]]:
     """`value` (parsed JSON) as `dict(Question(**value))` would give it, when it is plainly a valid question;
     None when it is not, or might not be (the model then decides, with its own messages)."""
@@ -408,6 +414,10 @@ def fast_question(value: Any) -> Optional[dict[str, Any]]:
         if key not in out:
             return None
     for key, v in out.items():
+        if type(v) is str and key in _NAME_FIELDS:  # (most fields: a name, checked as `_name` checks it)
+            if not 0 < len(v) <= NAME_MAX:
+                return None
+            continue
         if key == "on":
             if v is not None:
                 try:

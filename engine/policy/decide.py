@@ -3,16 +3,19 @@ its words (engine/render/words.py). The only place a `Decision` is put together.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
+import importlib
+import sys
 from typing import Any, Mapping, NamedTuple, Optional
 
 from engine.compile.compiled import CompiledPolicy
-from engine.decision.answer import (Basis, Block, ClassMatch, Condition, ConditionUse, Consideration, Decision, Fix,
-                                    RegimeView, TransferRef)
+from engine.decision.answer import (FIELD_DEFAULTS, Basis, Block, ClassMatch, Condition, ConditionUse, Consideration,
+                                    Decision, Fix, RegimeView, TransferRef)
 from engine.decision.reasons import json_code
 from engine.eval import decide as evaluation  # by module, so a fault injected into the evaluator reaches here
-from engine.eval.decide import ExplainCache, Question, deciding_clause, explain_cache, rule_ref
+from engine.eval.decide import Bounded, ExplainCache, Question, deciding_clause, explain_cache, rule_ref
 from engine.eval.rules import class_matched, in_regime, inside, member_on, restriction_via
 from engine.render import words
 from engine.syntax import model as m
@@ -42,12 +45,19 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                        for r in sorted(out.firing, key=lambda r: (not (r.is_one_way and q.source in r.one_way),
                                                                    r.key)))
     considered = _considered(policy, cache, out.considered) if out.considered else ()
-    source, recipient = policy.org_name_on(q.source, on), policy.org_name_on(q.recipient, on)
+    former = policy.former  # (most bodies were never renamed: their one name, without the dated look-up)
+    source, s_formerly = _name_on(policy, cache, q.source, on) if q.source in former else \
+        (policy.orgs[q.source].id.text, ())
+    recipient, r_formerly = _name_on(policy, cache, q.recipient, on) if q.recipient in former else \
+        (policy.orgs[q.recipient].id.text, ())
     basis = None
     conditions: tuple[Condition, ...] = ()
     found_fixes: tuple[Fix, ...] = ()
     found_routes: tuple = ()
-    relied = _transfers_relied_on(policy, q, out) if out.firing or out.via else ()
+    # the transfers relied on: through a firing restriction, or the basis's own (most answers: none)
+    relied = _transfers_relied_on(policy, q, out) if out.firing or (
+        out.basis is not None and out.via.get((out.basis[0].key, out.basis[1].key if out.basis[1] else ""))) \
+        else ()
     chain: tuple[str, ...] = ()
     if allowed and out.basis is not None:
         g, a = out.basis
@@ -65,13 +75,10 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
             headline += "; " + "; ".join(t.text for t in relied)
     else:
         if fixes and not allowed:
-            from engine.eval.fixes import find_fixes
-
-            found_fixes = tuple(_described(f, words.fix(f)) for f in find_fixes(policy, q, out))
+            found_fixes = tuple(_described(f, words.fix(f)) for f in _module("engine.eval.fixes").find_fixes(
+                policy, q, out))
         if routes and not allowed:
-            from engine.eval.routes import find_routes
-
-            found_routes = tuple(find_routes(policy, q))
+            found_routes = tuple(_module("engine.eval.routes").find_routes(policy, q))
         relied_on, unmet, power = _conditions_and_power(policy, out)
         if allowed:  # within one legal person
             chain = tuple(policy.org_name_on(k, on) for k in out.same_body or ())
@@ -87,31 +94,61 @@ def decide_question(policy: CompiledPolicy, q: Question, fixes: bool = True, rou
                                              stated=q.provenance_stated)  # (the source is named only by a bar)
     received_under = policy.gateways[q.received_under].id if q.received_under else None
     held_for = policy.function_names[q.held_for] if q.held_for else None
-    sensitivity = cache.parts.get_or(("sensitivity", q.data), _sensitivity, policy, q.data)
-    # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call)
-    return Decision.adopt({
-        "verdict": "allow" if allowed else "deny",
-        "headline": headline,
-        "source": source, "recipient": recipient,
-        "data": policy.data_name(q.data),
-        "purpose": policy.purpose_name(q.purpose), "on": on,
-        "assume": tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else (),
-        "basis": basis, "blocks": blocks, "considered": considered, "conditions": conditions,
-        "fixes": found_fixes, "routes": found_routes,
-        "sensitivity": sensitivity,
-        "transfers": relied,
-        "renamed": _renamed(policy, q, source, recipient) if q.source in policy.former or q.recipient in policy.former
-        else (),
-        "classes": _classes_matched(policy, cache, q, out, source, recipient) if policy.classes else (),
-        "same_body": chain,
-        "given": tuple(sorted(policy.condition_name(k) for k in q.given)) if q.given else (),
-        "express_only": q.express_only, "conditions_relied_on": relied_on, "conditions_missing": unmet,
-        "power": power,
-        "received_under": received_under, "own_data": q.own_data, "held_for": held_for,
-        "provenance": cache.parts.get_or(("provenance", q.source, received_under, q.own_data, held_for),
-                                         _provenance_words, policy, q.source, received_under, q.own_data,
-                                         held_for),
-        "regime": _regime(policy, cache, on, sensitivity, basis)})
+    sensitivity = cache.sensitivity[q.data]
+    # the decision's fields, handed whole to the Decision (Decision.adopt: no copy, no keyword call): a copy of
+    # every field at its default, then what this answer says (a copy and a few stores cost less than a display
+    # of all 29, which Python builds key by key)
+    values = FIELD_DEFAULTS.copy()
+    values["verdict"] = "allow" if allowed else "deny"
+    values["headline"] = headline
+    values["source"] = source
+    values["recipient"] = recipient
+    values["data"] = policy.data_name(q.data)
+    values["purpose"] = policy.purpose_name(q.purpose)
+    values["on"] = on
+    values["assume"] = tuple(sorted(policy.assumed_name(s) for s in q.assume)) if q.assume else ()
+    values["basis"] = basis
+    values["blocks"] = blocks
+    values["considered"] = considered
+    values["conditions"] = conditions
+    values["fixes"] = found_fixes
+    if found_routes:
+        values["routes"] = found_routes
+    values["sensitivity"] = sensitivity
+    if relied:
+        values["transfers"] = relied
+    if s_formerly or r_formerly:  # (name on the date, former names) of each party known by another name before
+        values["renamed"] = ((source, s_formerly),) if not r_formerly or q.recipient == q.source else \
+            ((recipient, r_formerly),) if not s_formerly else ((source, s_formerly), (recipient, r_formerly))
+    if policy.classes:
+        values["classes"] = _classes_matched(policy, cache, q, out, source, recipient)
+    if chain:
+        values["same_body"] = chain
+    if q.given:
+        values["given"] = tuple(sorted(policy.condition_name(k) for k in q.given))
+    values["express_only"] = q.express_only
+    if relied_on:
+        values["conditions_relied_on"] = relied_on
+    if unmet:
+        values["conditions_missing"] = unmet
+    values["power"] = power
+    values["received_under"] = received_under
+    values["own_data"] = q.own_data
+    values["held_for"] = held_for
+    values["provenance"] = cache.parts.get_or(
+        ("provenance", q.source, received_under, q.own_data, held_for), _provenance_words, policy, q.source,
+        received_under, q.own_data, held_for) if received_under is not None or q.own_data or held_for is not None \
+        else cache.provenance.get(q.source) or cache.provenance.get_or(q.source, _provenance_words, policy, q.source,
+                                                                       None, False, None)
+    values["regime"] = _regime(policy, cache, on, sensitivity, basis)
+    return Decision.adopt_fields(values)
+
+
+def _module(name: str) -> Any:
+    """The module `name`, imported on its first use: an ALLOW needs neither the fixes nor the route search (nor
+    `can-share` at start-up their imports). A `from … import` in the function would cost ~1 µs every DENY."""
+    found = sys.modules.get(name)
+    return found if found is not None else importlib.import_module(name)
 
 
 def _described(f: Fix, description: str) -> Fix:
@@ -176,24 +213,30 @@ def _considered(policy: CompiledPolicy, cache: ExplainCache, found: list[evaluat
     for the same rule, reason, clause and arguments when they are all names or dates is remembered and shared
     by every decision that gives it (compared exactly: a datetime is not a date), as its JSON is
     (`Decision.to_dict(shared=True)`)."""
+    parts = cache.parts
+    if len(found) == 1:  # (most: one candidate, nothing to leave out as said already)
+        return (_consideration_of(policy, cache, parts, found[0]),)
     considered: list[Consideration] = []
     seen = set()
-    parts = cache.parts
     for c in found:
-        args = c.args
-        for v in args.values():
-            if type(v) is not str and type(v) is not dt.date:
-                one = _consideration(policy, cache, c)
-                break
-        else:
-            one = parts.get_or(("considered", c.kind, c.key, c.why, c.span, *args.items()), _consideration, policy,
-                               cache, c)
+        one = _consideration_of(policy, cache, parts, c)
         k = (c.kind, c.key, one.code, one.reason)
         if k in seen:
             continue
         seen.add(k)
         considered.append(one)
     return tuple(considered)
+
+
+def _consideration_of(policy: CompiledPolicy, cache: ExplainCache, parts: Bounded, c: evaluation.Considered
+                      ) -> Consideration:
+    args = c.args
+    for v in args.values():
+        if type(v) is not str and type(v) is not dt.date:
+            return _consideration(policy, cache, c)
+    key = ("considered", c.kind, c.key, c.why, c.span, *args.items())
+    one = parts.get(key)  # (a dict's own `get` first: most are made already)
+    return one if one is not None else parts.get_or(key, _consideration, policy, cache, c)
 
 
 # where each kind of candidate is found by its key (for its id)
@@ -260,10 +303,6 @@ def _allowed_headline(basis: Basis, lifted: list[str], power: Optional[str]) -> 
     return words.allowed_headline(basis.gateway, basis.agreement.id if basis.agreement else None, lifted, power)
 
 
-def _sensitivity(policy: CompiledPolicy, data: str) -> tuple[str, ...]:
-    return tuple(sorted(policy.sensitivity[data]))
-
-
 def _regime(policy: CompiledPolicy, cache: ExplainCache, on: dt.date, sensitivity: tuple[str, ...],
             basis: Optional[Basis]) -> Optional[RegimeView]:
     """Issue 13: the regime of the question's date, and the basis relied on shown in it."""
@@ -273,8 +312,9 @@ def _regime(policy: CompiledPolicy, cache: ExplainCache, on: dt.date, sensitivit
     lawful_basis = basis.lawful_basis if basis and "personal" in sensitivity else None
     special = basis.article_9 if basis and "special-category" in sensitivity else None
     # the same for every date of one regime: keyed by the regime (its object: the cache's policy holds it)
-    return cache.parts.get_or(("regime", id(now), lawful_basis, special), _regime_view, policy, now, on,
-                              lawful_basis, special)
+    key = ("regime", id(now), lawful_basis, special)
+    made = cache.parts.get(key)
+    return made if made is not None else cache.parts.get_or(key, _regime_view, policy, now, on, lawful_basis, special)
 
 
 def _regime_view(policy: CompiledPolicy, now, on, lawful_basis: Optional[str], special: Optional[str]
@@ -353,57 +393,100 @@ def transfer_ref(policy: CompiledPolicy, t) -> TransferRef:
     return dataclasses.replace(ref, text=words.transfer(ref.to_dict()))
 
 
-def _renamed(policy: CompiledPolicy, q: Question, source: str, recipient: str
-             ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(name in use on the date, former names) of each party known by another name before (`source`,
-    `recipient`: the parties' names on the question's date)."""
-    out = []
-    for k, name in dict.fromkeys(((q.source, source), (q.recipient, recipient))):
-        if k not in policy.former:  # never renamed (most bodies)
-            continue
-        formerly = policy.formerly_on(k, q.on)
-        if formerly:
-            out.append((name, formerly))
-    return tuple(out)
+def _name_on(policy: CompiledPolicy, cache: ExplainCache, k: str, on: dt.date) -> tuple[str, tuple[str, ...]]:
+    """(`policy.org_name_on(k, on)`, `policy.formerly_on(k, on)`) of a renamed body: both change only on the days
+    its names were given up, so they are found by bisection over those days (made once per body)."""
+    names = cache.parts.get(("names", k))
+    if names is None:
+        names = cache.parts.get_or(("names", k), _names_of, policy, k)
+    if names is _UNSORTED:
+        return policy.org_name_on(k, on), policy.formerly_on(k, on)
+    i = bisect.bisect_right(names[0], on)  # the names given up on or before the date
+    return names[1][i], names[2][i]
+
+
+_UNSORTED: Any = object()
+
+
+def _names_of(policy: CompiledPolicy, k: str) -> Any:
+    """(the days a renamed body gave up each of its names, its name after i of them, its names given up
+    after i of them, latest first); `org_name_on` and `formerly_on` read the names in the order of those days."""
+    history = policy.former[k]
+    days = tuple(until for _name, until, _title in history)
+    if any(a > b for a, b in zip(days, days[1:])):
+        return _UNSORTED
+    names = [name for name, _until, _title in history]
+    return (days, tuple(names) + (policy.org_name(k),),
+            tuple(tuple(reversed(names[:i])) for i in range(len(names) + 1)))
 
 
 def _classes_matched(policy: CompiledPolicy, cache: ExplainCache, q: Question, out, source: str,
                      recipient: str) -> tuple[ClassMatch, ...]:
     """The classes through which the question's parties matched the basis's gateway and agreement, and the
     restrictions that block it (issue 12). `source`, `recipient`: the parties' names on the question's date.
-    Remembered per (rules, pair, names), unless a party is inside these rules' scopes only on some dates or
-    through a transfer of functions: then worked out for the question's date, data and purpose each time."""
-    rules = list(out.firing)
-    if out.allowed and out.basis is not None:
-        rules += [b for b in out.basis if b is not None]
-    s, d = q.source, q.recipient
-    plan = cache.parts.get_or(("classes", out.allowed, *rules, "", s, d, source, recipient), _classes_plan, policy,
-                              cache, rules, q, out)
+    Remembered per (rules, pair, names); where a party is inside these rules' scopes only on some dates, per
+    (rules, pair, names, the span of days between two changes of its memberships); where a party is inside
+    through a transfer of functions, worked out for the question's date, data and purpose each time."""
+    key = ("classes", out.allowed, tuple(out.firing), out.basis if out.allowed else None, q.source, q.recipient,
+           source, recipient)
+    plan = cache.parts.get(key)
+    if plan is None:
+        plan = cache.parts.get_or(key, _classes_plan, policy, cache, q, out)
+    if type(plan) is _ByDays:  # the same classes between two of its days: the question's span of them
+        return cache.parts.get_or((key, bisect.bisect_right(plan.days, q.on)), _classes_of, policy, q, out)
     return _classes_of(policy, q, out) if plan is _EACH_TIME else plan
 
 
 _EACH_TIME: Any = object()  # a plan: work the classes out for each question
 
 
-def _classes_plan(policy: CompiledPolicy, cache: ExplainCache, rules: list, q: Question, out) -> Any:
+class _ByDays(NamedTuple):
+    """A plan: the classes change only on these days (sorted): the first day of a membership of either party
+    in one of the rules' scopes and the day after its last."""
+
+    days: tuple[dt.date, ...]
+
+
+def _classes_plan(policy: CompiledPolicy, cache: ExplainCache, q: Question, out) -> Any:
+    rules = list(out.firing)
+    if out.allowed and out.basis is not None:
+        rules += [b for b in out.basis if b is not None]
     scopes = [cache.parts.get_or(("class-scopes", r), _class_scopes, r) for r in rules]
     if all(classless for classless, _dated in scopes):
         return ()  # no party scope of these rules goes through a class: nothing to say
     s, d = q.source, q.recipient
-    if s in policy.inherits or d in policy.inherits or any(s in dated or d in dated for _classless, dated in scopes):
+    if s in policy.inherits or d in policy.inherits:
         return _EACH_TIME
+    if any(s in dated or d in dated for _classless, dated in scopes):
+        # `inside` and `class_matched` (engine/eval/rules.py) read a party's windows `(from, until)`, both
+        # inclusive, on the date: the answer can change only on a `from` or the day after an `until`
+        days: set[dt.date] = set()
+        for r in rules:
+            for scope in _party_scopes(r):
+                for org in (s, d):
+                    for start, end, _k in getattr(scope, "dated", {}).get(org, ()):
+                        if start is not None:
+                            days.add(start)
+                        if end is not None and end < dt.date.max:
+                            days.add(end + dt.timedelta(days=1))
+        return _ByDays(tuple(sorted(days)))
     # neither party is inside these rules' scopes only on some dates, nor through a transfer of functions: the
     # same classes for every date, data and purpose but for the names a renamed body is shown by on the date
     return _classes_of(policy, q, out)
 
 
-def _class_scopes(rule) -> tuple[bool, frozenset]:
-    """(no party scope of the rule says through which class a body is inside it, the bodies inside one of its
-    scopes only on some dates)."""
+def _party_scopes(rule) -> list:
+    """Every party scope of a gateway, agreement or restriction (those `_classes_of` reads)."""
     scopes = [x for pair in getattr(rule, "pairs", None) or getattr(rule, "directions", None) or () for x in pair]
     scopes += [x for pair in getattr(rule, "forbids", ()) for x in pair]
     scopes.append(getattr(rule, "one_way", None))
-    scopes = [x for x in scopes if x is not None]
+    return [x for x in scopes if x is not None]
+
+
+def _class_scopes(rule) -> tuple[bool, frozenset]:
+    """(no party scope of the rule says through which class a body is inside it, the bodies inside one of its
+    scopes only on some dates)."""
+    scopes = _party_scopes(rule)
     classless = not any(hasattr(x, "dated") or hasattr(x, "via") for x in scopes)
     return classless, frozenset(k for x in scopes for k in getattr(x, "dated", ()))
 
