@@ -910,25 +910,22 @@ def _agreement_indexes(every: list[CAgreement]) -> tuple[_Index, _Index]:
             sides = tuple(zip(*directions))
             sources = None if any(x is None for x in sides[0]) else frozenset().union(*sides[0])
             recipients = None if any(x is None for x in sides[1]) else frozenset().union(*sides[1])
-        if sources is None:
-            any_source.append(i)
-        else:
-            for k in sources:
-                hit = by_source.get(k)
-                if hit is None:
-                    by_source[k] = [i]
-                else:
-                    hit.append(i)
-        if recipients is None:
-            any_recipient.append(i)
-        else:
-            for k in recipients:
-                hit = by_recipient.get(k)
-                if hit is None:
-                    by_recipient[k] = [i]
-                else:
-                    hit.append(i)
+        _file_under(by_source, any_source, sources, i)
+        _file_under(by_recipient, any_recipient, recipients, i)
     return (by_source, tuple(any_source)), (by_recipient, tuple(any_recipient))
+
+
+def _file_under(index: dict[str, list[int]], open_to_any: list[int], scope: Optional[frozenset], i: int) -> None:
+    """Position `i` under each key of its scope, or among those open to anyone (`scope` None)."""
+    if scope is None:
+        open_to_any.append(i)
+        return
+    for k in scope:
+        hit = index.get(k)
+        if hit is None:
+            index[k] = [i]
+        else:
+            hit.append(i)
 
 
 def _pick(every: list, index: tuple[dict[str, list[int]], tuple[int, ...]], keys: tuple[str, ...]) -> list:
