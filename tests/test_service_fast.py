@@ -462,3 +462,50 @@ def test_new_questions_single_and_batch_are_the_reference_bytes(holder, question
 
 
 _NEW_APPS: dict = {}
+
+
+def test_batches_at_once_are_decided_one_after_another_in_one_thread(holder):
+    """Many decisions in one request are answered in the process's one deciding thread, never two at once
+    (threads deciding at once only take turns under the GIL, at the cost of each other's caches), while the
+    loop thread stays free; and the answers are those of the same batches asked one at a time."""
+    import threading
+
+    from engine.ops import service
+
+    app = create_app(holder, max_batch=5, max_decisions=40, memo_entries=0)
+    inner = app.front.answer
+    running, seen, overlaps = [0], set(), [0]
+    lock = threading.Lock()
+
+    def spy(*args):
+        with lock:
+            running[0] += 1
+            overlaps[0] += running[0] > 1
+            seen.add(threading.current_thread().name)
+        try:
+            time.sleep(0.01)  # long enough for another batch to start, were they decided at once
+            return inner(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    app.front.answer = spy
+    bodies = [json.dumps({"questions": [SEED, {**ALLOW, "on": f"2005-06-{day:02d}"}]}).encode()
+              for day in range(10, 18)]
+
+    async def all_at_once():
+        return await asyncio.gather(*(_call(app, "POST", "/v1/decide", b, JSON) for b in bodies))
+
+    answers = asyncio.run(all_at_once())
+    assert overlaps[0] == 0
+    assert len(seen) == 1 and next(iter(seen)).startswith("lawful-decide")
+    app.front.answer = inner
+    assert [a[2] for a in answers] == [call(app, "POST", "/v1/decide", b)[2] for b in bodies]
+    assert all(a[0] == 200 for a in answers)
+    # a forked worker makes its own deciding thread (the parent's is not in the child)
+    made = service._decider()
+    service._DECIDER[1] = -1
+    try:
+        assert service._decider() is not made
+    finally:
+        service._DECIDER[:] = [made, os.getpid()]

@@ -34,6 +34,7 @@ processes on one port (`_supervise`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import errno
 import json
@@ -887,6 +888,26 @@ _JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
 _SECURITY_HEADERS = tuple(SECURITY_HEADERS)
 
 
+# Many decisions in one request (a batch, or a question for every purpose) are answered in one thread of the
+# process, one request after another, while the loop thread goes on serving health and single questions. Under
+# the GIL, threads deciding at once only take turns, and each turn costs the next one its caches: eight batches
+# at once in a pool of threads took ~17% more CPU a decision than the same batches one after another (issue 18,
+# target 4; benchmarks/SERVICE.md). More cores are used by more processes (`--workers`), not more threads.
+_DECIDER: list[Any] = [None, 0]  # (the executor, the process it was made in: a forked worker makes its own)
+_DECIDER_LOCK = threading.Lock()
+
+
+def _decider() -> "concurrent.futures.ThreadPoolExecutor":
+    made, pid = _DECIDER
+    if made is None or pid != os.getpid():
+        with _DECIDER_LOCK:
+            made, pid = _DECIDER
+            if made is None or pid != os.getpid():
+                made = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lawful-decide")
+                _DECIDER[:] = [made, os.getpid()]
+    return made
+
+
 class DecideRoute:
     """ASGI middleware, outermost: answers the two routes a busy service is asked most — POST /v1/decide and
     GET /v1/health — itself, without routing, pydantic or a worker thread for a single question: the body is
@@ -954,9 +975,8 @@ class DecideRoute:
         batch, questions = parsed
         kws = [question_keywords(q, today) for q in questions]
         if batch or kws[0]["purpose"] is None:  # many decisions: in a worker thread, the loop keeps serving
-            from starlette.concurrency import run_in_threadpool
-
-            status, content = await run_in_threadpool(self.answer, cur, kws, batch)
+            status, content = await asyncio.get_running_loop().run_in_executor(_decider(), self.answer, cur, kws,
+                                                                                batch)
         else:  # one decision (tens of microseconds; a memo hit, one): here
             status, content = self.answer(cur, kws, batch)
             if status == 200 and not self.memo.keep_decisions:  # (with a decision log each answer differs)
