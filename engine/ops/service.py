@@ -25,7 +25,7 @@ go over).
 
 Speed (issue 18, target 4; benchmarks/service.py): POST /v1/decide and GET /v1/health are answered by
 `DecideRoute`, in front of FastAPI — orjson, hand-written checks (`fast_body`), no worker thread for a single
-question — and anything it cannot read as plainly valid goes on to the FastAPI route, whose pydantic models also
+question, one deciding thread per process for many (`_decider`) — and anything it cannot read as plainly valid goes on to the FastAPI route, whose pydantic models also
 make the OpenAPI document. `AnswerMemo` remembers answers per bundle; a part shared by many decisions is
 written as JSON once (`decision_json`). `lawful serve --workers N` forks N
 processes on one port (`_supervise`).
@@ -974,7 +974,7 @@ class DecideRoute:
             return await self.app(scope, _replaying(body, receive), send)
         batch, questions = parsed
         kws = [question_keywords(q, today) for q in questions]
-        if batch or kws[0]["purpose"] is None:  # many decisions: in a worker thread, the loop keeps serving
+        if batch or kws[0]["purpose"] is None:  # many decisions: in the deciding thread, the loop keeps serving
             status, content = await asyncio.get_running_loop().run_in_executor(_decider(), self.answer, cur, kws,
                                                                                 batch)
         else:  # one decision (tens of microseconds; a memo hit, one): here
