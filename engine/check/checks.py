@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from engine.syntax import model as m
@@ -253,28 +254,35 @@ _LISTS = ("data", "purposes", "sources", "recipients", "one_way", "overrides", "
 
 
 @lru_cache(maxsize=None)
-def _lists_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...], bool, bool]:
+def _lists_of(kind: type) -> tuple[tuple[str, ...], tuple[str, ...], bool, bool, Optional[Callable[[Any], tuple]]]:
     """Which of the fields `_check_lists` reads a kind of declaration has (any other reads as empty): the plain
-    name lists, the party pairs (`allows`, `forbids`), whether it has `exceptions` and an `onward` clause."""
+    name lists, the party pairs (`allows`, `forbids`), whether it has `exceptions` and an `onward` clause; and
+    for a model class with several plain lists, a getter of them all at once."""
     if not hasattr(kind, "__struct_fields__"):  # not a model class
-        return _LISTS, ("allows", "forbids"), True, True
+        return _LISTS, ("allows", "forbids"), True, True, None
     has = set(m.field_names(kind))
-    return (tuple(f for f in _LISTS if f in has), tuple(f for f in ("allows", "forbids") if f in has),
-            "exceptions" in has, "onward" in has)
+    plain = tuple(f for f in _LISTS if f in has)
+    return (plain, tuple(f for f in ("allows", "forbids") if f in has), "exceptions" in has, "onward" in has,
+            attrgetter(*plain) if len(plain) > 1 else None)
 
 
 def _check_lists(c: Checked, item: Any) -> None:
     kind: type = type(item)
-    plain, pairs, exceptions, onward = _lists_of(kind)
-    lists = [getattr(item, f, ()) for f in plain]
-    lists += [side for f in pairs for p in getattr(item, f, ())
-              for side in (p.sources, p.recipients, p.except_sources, p.except_recipients)]
-    if exceptions:
-        lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes, e.to_except)]
-    clause = getattr(item, "onward", None) if onward else None
-    if clause is not None:
-        lists += [clause.targets, clause.excluded]
-    if any(len(names) > MAX_LIST for names in lists):
+    plain, pairs, exceptions, onward, getter = _lists_of(kind)
+    if getter is not None:  # every plain list in one call (an agreement has six)
+        over = max(map(len, getter(item))) > MAX_LIST
+    else:
+        over = any(len(getattr(item, f, ())) > MAX_LIST for f in plain)
+    if not over:
+        lists = [side for f in pairs for p in getattr(item, f, ())
+                 for side in (p.sources, p.recipients, p.except_sources, p.except_recipients)]
+        if exceptions:
+            lists += [side for e in getattr(item, "exceptions", ()) for side in (e.to, e.purposes, e.to_except)]
+        clause = getattr(item, "onward", None) if onward else None
+        if clause is not None:
+            lists += [clause.targets, clause.excluded]
+        over = any(len(names) > MAX_LIST for names in lists)
+    if over:
         c.diagnostics.append(error("limit-exceeded", f"`{item.id.text}` lists more than {MAX_LIST:,} names",
                                    item.span))
 
@@ -381,12 +389,26 @@ def stage_names(c: Checked) -> None:
             need("organisation", e.to + e.to_except)
             need("purpose", e.purposes)
 
+    # An agreement's names are nearly always spellings already found: those are skipped here, and `need` is
+    # asked about each other one, in the same order (so the same diagnostics).
+    orgs_found, data_found, purposes_found, gateways_found = (
+        found.setdefault(kind, {}) for kind in ("organisation", "data category", "purpose", "gateway"))
+
     def agreement(_c: Checked, a: m.Agreement) -> None:
-        need("organisation", a.sources + a.except_sources + a.recipients + a.except_recipients)
-        need("data category", a.data)
-        need("purpose", a.purposes)
-        need("gateway", [a.under] if a.under else [])
-        _need_onward(need, a.onward)
+        for n in a.sources + a.except_sources + a.recipients + a.except_recipients:
+            if orgs_found.get(n.text) is not True:
+                need("organisation", (n,))
+        for n in a.data:
+            if data_found.get(n.text) is not True:
+                need("data category", (n,))
+        for n in a.purposes:
+            if purposes_found.get(n.text) is not True:
+                need("purpose", (n,))
+        under = a.under
+        if under and gateways_found.get(under.text) is not True:
+            need("gateway", (under,))
+        if a.onward is not None:
+            _need_onward(need, a.onward)
 
     each_agreement(c, "names", agreement)
 
@@ -656,19 +678,25 @@ def stage_agreements(c: Checked) -> None:
 
 
 def _check_supported(c: Checked, a: m.Agreement) -> None:
-    if a.under is None or a.under.key not in c.gateways:
+    under = a.under
+    if under is None:
         return
-    g = c.gateways[a.under.key]
+    g = c.gateways.get(under.text.lower())
+    if g is None:
+        return
     scope = _gateway_scope(c, g)
     problems = []
+    pairs = scope.pairs
     for s, r in agreement_directions(c, a):
-        if not _supports(scope.pairs, s, r):
+        if not _supports(pairs, s, r):
             problems.append(f"it does not allow `{c.orgs[s].id.text}` -> `{c.orgs[r].id.text}`")
+    covered = scope.data
     for d in a.data:
-        if d.key not in scope.data:
+        if d.text.lower() not in covered:
             problems.append(f"it does not cover data `{d.text}`")
+    covered = scope.purposes
     for p in a.purposes:
-        if p.key not in scope.purposes:
+        if p.text.lower() not in covered:
             problems.append(f"it does not cover purpose `{p.text}`")
     if problems:
         c.diagnostics.append(error(
@@ -679,14 +707,20 @@ def _check_supported(c: Checked, a: m.Agreement) -> None:
 
 
 def agreement_directions(c: Checked, a: m.Agreement) -> list[tuple[str, str]]:
+    sources, recipients = _named(c, a.sources), _named(c, a.recipients)  # a class stands for its members
+    if not a.except_sources and not a.except_recipients and not a.both_ways:
+        # nothing left out, one way (most agreements): every pair, each once (a class may repeat a member)
+        if len(sources) == 1 and len(recipients) == 1:
+            return [(sources[0], recipients[0])]
+        return list(dict.fromkeys([(sk, rk) for sk in sources for rk in recipients]))
     tree = c.org_tree
     assert tree is not None  # built by the hierarchies stage
     left_out = (always_left_out(c, a.except_sources), always_left_out(c, a.except_recipients))
     out = []
-    for sk in _named(c, a.sources):  # a class stands for its members
+    for sk in sources:
         if tree.within(sk, left_out[0]):
             continue
-        for rk in _named(c, a.recipients):
+        for rk in recipients:
             if tree.within(rk, left_out[1]):
                 continue
             out.append((sk, rk))
@@ -717,44 +751,56 @@ def stage_warnings(c: Checked) -> None:
     # the parties that name a body succeeded by the evaluation date (most agreements name none)
     replaced = {k for k, succ in successors.items() if succ.succeeds_on is not None and succ.succeeds_on <= on}
 
+    gateways = c.gateways
+    diagnostics = c.diagnostics
+    flagged: dict[str, bool] = {}  # gateway key -> whether its statute has a warning to give (`_statute_flagged`)
+
     def agreement(c: Checked, a: m.Agreement) -> None:
-        g = c.gateways.get(a.under.key) if a.under else None
-        spelt = tuple([d.text for d in a.data])  # once per data list and check: agreements repeat them
+        under = a.under
+        g = gateways.get(under.text.lower()) if under else None
+        data = a.data
+        spelt = tuple([d.text for d in data])  # once per data list and check: agreements repeat them
         sens = memo.get(spelt)
         if sens is None:
-            sens = memo[spelt] = frozenset(set().union(*(c.effective(d.key) for d in a.data)) if a.data else set())
-        basis = a.lawful_basis or (g.lawful_basis if g else None)
-        if "personal" in sens and basis is None:
-            c.diagnostics.append(warning("no-lawful-basis",
-                                         f"agreement `{a.id.text}` shares personal data but records no lawful basis",
-                                         a.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
-        if "special-category" in sens and not (a.article9 or (g and g.article9)):
-            c.diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data "
-                                         "without an article-9 condition", a.id.span,
-                                         "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
-        if "criminal-offence" in sens and not (a.article10 or (g and g.article10)):
-            c.diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data "
-                                         "without an article-10 condition", a.id.span,
-                                         "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
-        if a.valid and a.valid.end and a.valid.end < on:
-            c.diagnostics.append(warning("agreement-expired",
-                                         f"agreement `{a.id.text}` expired on {a.valid.end.isoformat()}",
-                                         a.valid.span, "renew it with a new `valid` window, or remove it"))
+            sens = memo[spelt] = frozenset(set().union(*(c.effective(d.key) for d in data)) if data else set())
+        if sens:
+            basis = a.lawful_basis or (g.lawful_basis if g else None)
+            if "personal" in sens and basis is None:
+                diagnostics.append(warning("no-lawful-basis",
+                                           f"agreement `{a.id.text}` shares personal data but records no lawful basis",
+                                           a.id.span, "add `lawful-basis public-task` (or the basis that applies)"))
+            if "special-category" in sens and not (a.article9 or (g and g.article9)):
+                diagnostics.append(warning("no-article-9", f"agreement `{a.id.text}` shares special-category data "
+                                           "without an article-9 condition", a.id.span,
+                                           "add `article-9 \"DPA 2018 Sch 1 para 6\"` (or the condition that applies)"))
+            if "criminal-offence" in sens and not (a.article10 or (g and g.article10)):
+                diagnostics.append(warning("no-article-10", f"agreement `{a.id.text}` shares criminal-offence data "
+                                           "without an article-10 condition", a.id.span,
+                                           "add `article-10 \"…\"` naming the DPA 2018 Sch 1 Part 3 condition"))
+        valid = a.valid
+        if valid and valid.end and valid.end < on:
+            diagnostics.append(warning("agreement-expired",
+                                       f"agreement `{a.id.text}` expired on {valid.end.isoformat()}",
+                                       valid.span, "renew it with a new `valid` window, or remove it"))
         elif a.review and a.review < on:
-            c.diagnostics.append(warning("review-overdue",
-                                         f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
-                                         a.id.span, "review it and record the next review date"))
+            diagnostics.append(warning("review-overdue",
+                                       f"agreement `{a.id.text}` was due for review on {a.review.isoformat()}",
+                                       a.id.span, "review it and record the next review date"))
         if a.owner is None:
-            c.diagnostics.append(warning(
+            diagnostics.append(warning(
                 "no-owner", f"agreement `{a.id.text}` names no owner", a.id.span,
                 "add `owner \"role, organisation\"`: unowned sharing is how flows get severed"))
-        if g is not None and g.statute is not None and _statute_flagged(c, g.statute):
-            _statute_warning(c, g.statute, f"agreement `{a.id.text}` (through gateway `{g.id.text}`)", a.id.span)
+        if g is not None and g.statute is not None:
+            flag = flagged.get(g.id.text)
+            if flag is None:
+                flag = flagged[g.id.text] = _statute_flagged(c, g.statute)
+            if flag:
+                _statute_warning(c, g.statute, f"agreement `{a.id.text}` (through gateway `{g.id.text}`)", a.id.span)
         for party in a.sources + a.recipients if replaced else ():
             k = c.org_key(party.text)
             succ = successors.get(k) if k is not None else None
             if succ is not None and succ.succeeds_on is not None and succ.succeeds_on <= on:
-                c.diagnostics.append(warning(
+                diagnostics.append(warning(
                     "succeeded-organisation",
                     f"agreement `{a.id.text}` names `{party.text}`, which `{succ.id.text}` replaced on "
                     f"{succ.succeeds_on.isoformat()}",

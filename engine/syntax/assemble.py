@@ -79,6 +79,10 @@ def _taken(kind: str) -> dict[str, _Taken]:
 
 
 _TAKES = {b.kind: _taken(b.kind) for b in T.BLOCKS}
+# Per kind, clause -> its model field for the clauses taken once into one field as written (no `MAKE`): most
+# clauses read, which `build` sets with one look-up.
+_PLAIN = {kind: {name: t.field for name, t in takes.items() if t.once and t.field is not None and t.make is None}
+          for kind, takes in _TAKES.items()}
 _MODEL = {b.kind: getattr(m, b.model) for b in T.BLOCKS}
 _HAS_SPANS = {kind: "clause_spans" in m.field_names(cls) for kind, cls in _MODEL.items()}
 _TAKES_HINT = {kind: ", ".join(sorted(t.clause.shown for t in takes.values())) for kind, takes in _TAKES.items()}
@@ -88,11 +92,19 @@ def build(kind: str, ident: m.Name | tuple[m.Name, ...] | None, title: str, raw:
           span: Span, diags: list[Diagnostic]) -> Any:
     """One block's model object; misplaced and duplicated clauses are reported in `diags` and left out."""
     takes = _TAKES[kind]
+    plain = _PLAIN[kind]
     seen: dict[str, Span] = {}
     kw: dict[str, Any] = {}
     many: dict[str, list] = {}
     spans: list[tuple[str, Span]] = []
+    append = spans.append
     for name, value, cspan in raw:
+        field = plain.get(name)
+        if field is not None and name not in seen:  # the first of a plain clause: what the loop below does
+            append((name, cspan))
+            seen[name] = cspan
+            kw[field] = value
+            continue
         t = takes.get(name)
         if t is None:
             shown = T.CLAUSE[name].shown

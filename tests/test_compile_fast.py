@@ -1,0 +1,77 @@
+"""The load's shortcuts (issue 18, target 3) build exactly what the plain code builds.
+
+- `_compile_agreement` makes each `CAgreement` without its frozen `__init__`: the instance must be the one the
+  constructor makes, field for field and in field order (pickles, `repr`, `replace` read the same dictionary).
+- The tokenizer's expression uses possessive runs on Python 3.11+: it must split every text as the same
+  expression with greedy runs does (the form used on 3.10), hostile texts included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import random
+import re
+
+from engine.policy.facade import Policy
+from engine.compile.compiled import CAgreement
+from engine.syntax import fastparse
+
+
+def _compiled() -> Policy:
+    """The shipped bundle compiled in this process (never unpickled from the compiled-bundle cache)."""
+    from engine.bundle.read import read_bundle, default_bundle
+    from engine.policy.load import _load
+
+    return _load(read_bundle(default_bundle()), None)
+
+
+def test_compiled_agreements_are_what_the_constructor_makes():
+    policy = _compiled()
+    assert policy.agreements
+    names = [f.name for f in dataclasses.fields(CAgreement)]
+    for ca in policy.agreements.values():
+        made = CAgreement(**{n: getattr(ca, n) for n in names})
+        assert list(vars(ca)) == list(vars(made)) == names
+        assert all(vars(ca)[n] is vars(made)[n] or vars(ca)[n] == vars(made)[n] for n in names)
+        assert repr(ca) == repr(made)
+        back = pickle.loads(pickle.dumps(ca))
+        assert list(vars(back)) == names and back.key == ca.key
+        try:
+            ca.key = "x"  # type: ignore[misc]
+        except dataclasses.FrozenInstanceError:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("a compiled agreement must stay frozen")
+
+
+def test_both_ways_agreement_directions():
+    policy = _compiled()
+    for ca in policy.agreements.values():
+        (src, dst), *rest = ca.directions
+        if ca.model.both_ways:
+            assert rest == [(dst, src)]
+        else:
+            assert rest == []
+
+
+_ALPHABET = ['a', 'Z', '0', '9', '-', '>', '/', '.', '_', '"', '\\', '#', ' ', '\t', '\n', '\r', '\f', ',', '{', '}',
+             '*', '2005-06-23', 'agreement', '->', '"x\\"y"', '# c\n', 'é', '\x00']
+
+
+def test_possessive_tokenizer_splits_as_the_greedy_one():
+    greedy = re.compile(fastparse._TOKEN_PATTERN.replace("*+", "*"))
+    rng = random.Random(18)
+    for _ in range(3000):
+        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 40)))
+        assert fastparse._TOKEN.findall(text) == greedy.findall(text), repr(text)
+
+
+def test_tokens_positions_and_comments():
+    text = 'a  "s" # c\n\n  b, 2005-06-23 -> *\n# end'
+    commented: set[int] = set()
+    tokens = fastparse._tokens(text, commented)
+    assert tokens == [(1, "a", 1, 1), (2, '"s"', 1, 4), (1, "b", 3, 3), (4, ",", 3, 4), (3, "2005-06-23", 3, 6),
+                      (4, "->", 3, 17), (4, "*", 3, 20)]
+    assert commented == {2, 7}  # `b` follows a comment; so does the end of the text
+    assert fastparse._tokens("a ~ b", set()) is None
