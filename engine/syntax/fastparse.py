@@ -261,6 +261,7 @@ class _Parser:
         self.punct("{")
         readers = _READERS[kind]
         direct = _DIRECT[kind]
+        calls = _CALLS[kind]
         clauses = []
         toks = self.toks
         file = self.file
@@ -276,10 +277,15 @@ class _Parser:
                 clause = plain[0]
                 value = plain[1](self)
             else:
-                reader = readers.get(first[1])
-                if reader is None:
-                    raise _Bail
-                clause, value = reader(self, first[1])
+                called = calls.get(first[1])
+                if called is not None:  # one word, then a value of its own shape (`from`, `valid`, `onward`)
+                    clause = called[0]
+                    value = called[1](self, first[1])
+                else:
+                    reader = readers.get(first[1])
+                    if reader is None:
+                        raise _Bail
+                    clause, value = reader(self, first[1])
             last = toks[self.i - 1]
             clauses.append((clause, value, _span(file, first[2], first[3], last[2], last[3] + len(last[1]))))
         self.i += 1
@@ -616,9 +622,21 @@ def _direct(clauses: tuple[T.Clause, ...]) -> dict[str, tuple[str, Callable[[_Pa
             for w in c.openers if openers[w] == 1}
 
 
+def _calls(clauses: tuple[T.Clause, ...]) -> dict[str, tuple[str, Callable[[_Parser, str], Any]]]:
+    """Opening word -> (clause, its value's reader) for the other clauses that are one word and a value, the word
+    opening no other clause: `braced` calls the value's reader itself (what `_reader` would, less a call)."""
+    openers: dict[str, int] = {}
+    for c in clauses:
+        for w in c.openers:
+            openers[w] = openers.get(w, 0) + 1
+    return {w: (c.name, _value_reader(c)) for c in clauses if len(c.words) == 1 and c.shape not in _PLAIN
+            for w in c.openers if openers[w] == 1}
+
+
 _BLOCKS: dict[str, T.Block] = dict(T.BLOCK)
 _READERS: dict[str, dict[str, Reader]] = {b.kind: _readers(T.syntax_of(b.kind)) for b in T.BLOCKS}
 _DIRECT = {b.kind: _direct(T.syntax_of(b.kind)) for b in T.BLOCKS}
+_CALLS = {b.kind: _calls(T.syntax_of(b.kind)) for b in T.BLOCKS}
 
 
 def parse_fast(source: SourceFile) -> Optional[tuple[m.PolicyFile, list[Diagnostic]]]:
