@@ -75,3 +75,25 @@ def test_tokens_positions_and_comments():
                       (4, "->", 3, 17), (4, "*", 3, 20)]
     assert commented == {2, 7}  # `b` follows a comment; so does the end of the text
     assert fastparse._tokens("a ~ b", set()) is None
+    for text in ("a # c", "a\n# c", "a # c\n", "# c"):  # a comment that ends the text marks the end
+        marks: set[int] = set()
+        tokens = fastparse._tokens(text, marks)
+        assert tokens is not None and marks == {len(tokens)}, text
+
+
+def test_tokens_by_chunks_are_the_tokens_of_the_whole_text(monkeypatch):
+    """`_tokens` runs `findall` a chunk of text at a time, each chunk ending after a line feed: any chunk size
+    gives the tokens, positions and comment marks of the text read whole."""
+    rng = random.Random(1818)
+    pieces = _ALPHABET + ["\n", "\n\n", "  \n  ", "x # note\n", "\r\n"]
+    texts = ["", "\n", "# only", "a\n# c", "a\n  b\n", "agreement A \"t\" {\n  from X -> Y\n}\n"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 60))) for _ in range(1500)]
+    for text in texts:
+        monkeypatch.setattr(fastparse, "_CHUNK", 10**9)
+        whole_marks: set[int] = set()
+        whole = fastparse._tokens(text, whole_marks)
+        for chunk in (1, 2, 5, 13):
+            monkeypatch.setattr(fastparse, "_CHUNK", chunk)
+            marks: set[int] = set()
+            assert fastparse._tokens(text, marks) == whole, (chunk, text)
+            assert marks == whole_marks, (chunk, text)
