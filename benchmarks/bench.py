@@ -661,6 +661,9 @@ def render(report: dict) -> str:
                 "above): " + "; ".join(f"{k} on {v['date']} (load average {v['loadavg']})"
                                        for k, v in sorted(report["ran"].items())) + ".", ""]
     out += ["## Targets", ""] + targets(report) + [""]
+    summary = HERE / "SUMMARY.md"  # issue 18 target by target, kept by hand: targets 4 and 5 have their own runs
+    if summary.is_file():
+        out += [summary.read_text(encoding="utf-8").rstrip("\n"), ""]
     for s in report["scenarios"]:
         if s.get("not_compared"):
             out += [f"## Scenario `{s['size']}`", "",
