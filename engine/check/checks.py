@@ -702,7 +702,7 @@ def _check_supported(c: Checked, a: m.Agreement) -> None:
         c.diagnostics.append(error(
             "unsupported-agreement",
             f"agreement `{a.id.text}` relies on gateway `{g.id.text}`, but {'; '.join(problems)}",
-            a.under.span, "narrow the agreement to what the gateway allows, or rely on a gateway that covers it",
+            under.span, "narrow the agreement to what the gateway allows, or rely on a gateway that covers it",
             related=[(f"gateway `{g.id.text}` declared", g.span)]))
 
 
