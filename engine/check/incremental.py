@@ -66,7 +66,7 @@ class FileIndex:
         table: dict[str, m.Agreement] = {}
         for a in agreements:
             table.setdefault(a.id.key, a)
-        return cls(pf, by_kind, agreements, env, restrictions, all(a <= b for a, b in zip(keys, keys[1:])), table,
+        return cls(pf, by_kind, agreements, env, restrictions, all(map(operator.le, keys, keys[1:])), table,
                    len(table) < len(agreements))
 
 

@@ -212,11 +212,6 @@ class _Parser:
             return value[1:-1]
         return _string(value)
 
-    @staticmethod
-    def date_of(text: str) -> dt.date:
-        day = _DATES.get(text)
-        return day if day is not None else _date(text)
-
     def date(self) -> dt.date:
         tok = self.toks[self.i]
         if tok[0] != _DATE:
@@ -387,7 +382,9 @@ class _Parser:
         toks, i = self.toks, self.i
         if toks[i][0] == _DATE and toks[i + 1][0] == _NAME and toks[i + 1][1] == "to" and toks[i + 2][0] == _DATE:
             self.i = i + 3  # `valid DATE to DATE`, the commonest form, in one step
-            return self.date_of(toks[i][1]), self.date_of(toks[i + 2][1])
+            start, end = _DATES.get(toks[i][1]), _DATES.get(toks[i + 2][1])  # `date_of`, inlined
+            return (start if start is not None else _date(toks[i][1]),
+                    end if end is not None else _date(toks[i + 2][1]))
         if self.at(_DATE):
             start = self.date()
             self.word("to")
