@@ -26,9 +26,9 @@ go over).
 Speed (issue 18, target 4; benchmarks/service.py): POST /v1/decide and GET /v1/health are answered by
 `DecideRoute`, in front of FastAPI — orjson, hand-written checks (`fast_body`), no worker thread for a single
 question, one deciding thread per process for many (`_decider`) — and anything it cannot read as plainly valid
-goes on to the FastAPI route, whose pydantic models also make the OpenAPI document. `AnswerMemo` remembers answers per bundle; a part shared by many decisions is
-written as JSON once (`decision_json`). `lawful serve --workers N` forks N
-processes on one port (`_supervise`).
+goes on to the FastAPI route, whose pydantic models also make the OpenAPI document. `AnswerMemo` remembers
+answers per bundle; a part shared by many decisions is written as JSON once (`decision_json`). `lawful serve
+--workers N` forks N processes on one port (`_supervise`).
 """
 
 from __future__ import annotations
