@@ -894,31 +894,22 @@ def _scope_index(scopes_of: list[list[Optional[frozenset]]]) -> tuple[dict[str, 
     holds, and the positions of the items with a scope open to anyone."""
     by_key: dict[str, list[int]] = {}
     anyone: list[int] = []
-    # Items share scopes (a gateway's agreements name the same few parties, expanded once by the compile):
-    # each distinct scope is expanded once, with the positions of every item that has it.
-    groups: dict[tuple[frozenset, ...], list[int]] = {}
     for i, scopes in enumerate(scopes_of):
-        held = tuple(x for x in scopes if x is not None)
-        if len(held) < len(scopes):
-            anyone.append(i)
-            continue
-        groups.setdefault(held, []).append(i)
-    for held, positions in groups.items():
-        for k in held[0] if len(held) == 1 else frozenset().union(*held):
-            hit = by_key.get(k)
-            if hit is None:
-                by_key[k] = positions[:]
-            else:
-                hit += positions
-    if len(groups) > 1:  # positions from several groups: back into item order
-        for hit in by_key.values():
-            hit.sort()
+        _file_under(by_key, anyone, _union(scopes), i)
     return by_key, tuple(anyone)
+
+
+def _union(scopes: Sequence[Optional[frozenset]]) -> Optional[frozenset]:
+    """The union of an item's party scopes; None (anyone) if one of them is open to anyone."""
+    if len(scopes) == 1:
+        return scopes[0]
+    held = [x for x in scopes if x is not None]
+    return None if len(held) < len(scopes) else frozenset().union(*held)
 
 
 def _agreement_indexes(every: list[CAgreement]) -> tuple[_Index, _Index]:
     """`_scope_index` of the agreements' source scopes and of their recipient scopes, in one pass (the compile
-    makes them for every gateway: this is its cost on a load). Positions are appended in order, so sorted."""
+    makes them for every gateway: this is its cost on a load)."""
     by_source: dict[str, list[int]] = {}
     by_recipient: dict[str, list[int]] = {}
     any_source: list[int] = []
@@ -929,17 +920,17 @@ def _agreement_indexes(every: list[CAgreement]) -> tuple[_Index, _Index]:
         directions = a.directions
         if len(directions) == 1:
             sources, recipients = directions[0]
-        else:  # the union of each side's scopes; open to anyone if one of them is
+        else:
             sides = tuple(zip(*directions))
-            sources = None if any(x is None for x in sides[0]) else frozenset().union(*sides[0])
-            recipients = None if any(x is None for x in sides[1]) else frozenset().union(*sides[1])
+            sources, recipients = _union(sides[0]), _union(sides[1])
         _file_under(by_source, any_source, sources, i)
         _file_under(by_recipient, any_recipient, recipients, i)
     return (by_source, tuple(any_source)), (by_recipient, tuple(any_recipient))
 
 
 def _file_under(index: dict[str, list[int]], open_to_any: list[int], scope: Optional[frozenset], i: int) -> None:
-    """Position `i` under each key of its scope, or among those open to anyone (`scope` None)."""
+    """Position `i` under each key of its scope, or among those open to anyone (`scope` None); positions filed
+    in increasing order stay sorted."""
     if scope is None:
         open_to_any.append(i)
         return

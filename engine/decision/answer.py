@@ -409,37 +409,19 @@ class Decision:
         return d  # type: ignore[return-value]  # (tuples for lists: what orjson writes alike)
 
     def _to_dict(self, part: Any, block: Any) -> DecisionDict:
-        # (most lists are empty: `[]` written out rather than a list made from nothing, made per decision; `map`
-        # rather than a comprehension, which is a function call of its own). The keys, in this order, are those
-        # of `_JSON_EMPTY` (`to_dict_with`).
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "verdict": self.verdict,
-            "headline": self.headline,
-            "question": {"source": self.source, "recipient": self.recipient, "data": self.data,
-                         "purpose": self.purpose, "on": self.on.isoformat(), "assume": list(self.assume),
-                         "given": list(self.given), "express_only": self.express_only,
-                         "received_under": self.received_under, "own_data": self.own_data, "held_for": self.held_for},
-            "sensitivity": list(self.sensitivity),
-            "basis": part(self.basis) if self.basis else None,
-            "blocks": list(map(block, self.blocks)) if self.blocks else [],
-            "considered": list(map(part, self.considered)) if self.considered else [],
-            "conditions": list(map(part, self.conditions)) if self.conditions else [],
-            "fixes": [f.to_dict() for f in self.fixes] if self.fixes else [],
-            "routes": [r.to_dict() for r in self.routes] if self.routes else [],
-            "transfers": list(map(part, self.transfers)) if self.transfers else [],
-            "renamed": [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed]
-            if self.renamed else [],
-            "classes": list(map(part, self.classes)) if self.classes else [],
-            "same_body": None if not self.same_body else {"part": self.same_body[0], "body": self.same_body[-1],
-                                                          "chain": list(self.same_body)},
-            "conditions_relied_on": list(map(part, self.conditions_relied_on)) if self.conditions_relied_on
-            else [],
-            "conditions_missing": [c.to_dict() for c in self.conditions_missing] if self.conditions_missing else [],
-            "power": self.power,
-            "provenance": {"stated": self.received_under is not None or self.own_data, "assumed": self.provenance},
-            "regime": part(self.regime) if self.regime else None,
-        }
+        """`to_dict_with` (the one place the shape is written), made plain data: lists for its tuples, the date
+        as ISO text."""
+        d: dict[str, Any] = self.to_dict_with(part, block)  # type: ignore[assignment]
+        for k in _JSON_LISTS:
+            if type(d[k]) is tuple:
+                d[k] = list(d[k])
+        q = d["question"]
+        q["on"], q["assume"], q["given"] = self.on.isoformat(), list(self.assume), list(self.given)
+        if self.renamed:
+            d["renamed"] = [{"organisation": name, "formerly": list(formerly)} for name, formerly in self.renamed]
+        if self.same_body:
+            d["same_body"]["chain"] = list(self.same_body)
+        return d  # type: ignore[return-value]
 
     @classmethod
     def made(cls, **values: Any) -> "Decision":
@@ -489,6 +471,7 @@ _JSON_EMPTY: dict[str, Any] = {
     "basis": None, "blocks": (), "considered": (), "conditions": (), "fixes": (), "routes": (), "transfers": (),
     "renamed": (), "classes": (), "same_body": None, "conditions_relied_on": (), "conditions_missing": (),
     "power": None, "provenance": None, "regime": None}
+_JSON_LISTS = tuple(k for k, v in _JSON_EMPTY.items() if v == ())  # the keys `to_dict()` gives as lists
 _DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 _FIELD_COUNT = len(_DECISION_FIELDS)
 NOT_SET: Any = object()  # a field without a default in FIELD_DEFAULTS, which every answer stores (JSON cannot write it)
